@@ -1,0 +1,63 @@
+# narhub: the two commands are `make test` and `make demo` (see README.md).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-test
+SIM_STAMP := $(VENV)/.installed-sim
+
+.PHONY: test demo check lint types layers pytest bench broker-deps clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP) $(SIM_STAMP)
+
+$(SIM_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[sim]'
+	touch $(SIM_STAMP)
+
+# The Mosquitto broker: installed with apt-get when missing and we are root; otherwise the
+# broker tests fail loudly naming what to install.
+broker-deps:
+	@if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing mosquitto with apt-get"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto) >/dev/null; \
+	  else \
+	    echo "mosquitto is missing: install it (apt-get install mosquitto) as root" >&2; \
+	  fi; \
+	fi
+
+## make test: install everything, then lint, types, layer contracts and every test.
+test: $(STAMP) broker-deps check pytest
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest -p no:cacheprovider
+
+## make check: ruff, mypy --strict, import-linter contracts.
+check: lint types layers
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+types: $(STAMP)
+	$(BIN)/mypy
+
+layers: $(STAMP)
+	$(BIN)/lint-imports
+
+## make demo: the whole product on the virtual rig (emulated devices, TLS broker, receiver).
+demo: $(SIM_STAMP) broker-deps
+	$(BIN)/narhub demo
+
+## make bench: every benchmark, JSON on stdout.
+bench: $(STAMP)
+	$(BIN)/narhub bench all --json
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info

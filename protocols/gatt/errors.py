@@ -1,0 +1,20 @@
+"""Errors of :mod:`protocols.gatt`."""
+
+from __future__ import annotations
+
+from protocols.errors import DecodeError as _BaseDecodeError
+
+
+class DecodeError(_BaseDecodeError):
+    """A characteristic value could not be decoded.
+
+    Attributes:
+        characteristic: the 16-bit characteristic UUID (0x2A1C), or ``None`` for a bare field.
+        offset: byte offset where decoding failed.
+        reason: why.
+    """
+
+    def __init__(self, characteristic: int | None, name: str, reason: str, *, offset: int) -> None:
+        self.characteristic = characteristic
+        label = f"{name} (0x{characteristic:04X})" if characteristic is not None else name
+        super().__init__(label, reason, offset=offset)
