@@ -17,7 +17,8 @@ import enum
 from dataclasses import dataclass
 from decimal import Decimal
 
-from protocols.errors import DecodeError, EncodeError
+from protocols.errors import EncodeError
+from protocols.gatt.errors import DecodeError
 
 
 class Special(enum.Enum):
@@ -111,14 +112,14 @@ def float_from_raw(raw: int) -> MedFloat:
 def medfloat16(data: bytes) -> MedFloat:
     """Decode SFLOAT wire bytes (2 bytes, little-endian) to a value or a special."""
     if len(data) != 2:
-        raise DecodeError("SFLOAT", f"needs 2 bytes, got {len(data)}", offset=len(data))
+        raise DecodeError(None, "SFLOAT", f"needs 2 bytes, got {len(data)}", offset=min(len(data), 2))
     return sfloat_from_raw(data[0] | (data[1] << 8))
 
 
 def medfloat32(data: bytes) -> MedFloat:
     """Decode FLOAT wire bytes (4 bytes, little-endian) to a value or a special."""
     if len(data) != 4:
-        raise DecodeError("FLOAT", f"needs 4 bytes, got {len(data)}", offset=len(data))
+        raise DecodeError(None, "FLOAT", f"needs 4 bytes, got {len(data)}", offset=min(len(data), 4))
     return float_from_raw(int.from_bytes(data, "little"))
 
 
@@ -158,7 +159,7 @@ def _to_raw(
     raw = ((exponent & ((1 << exponent_bits) - 1)) << mantissa_bits) | (
         mantissa & ((1 << mantissa_bits) - 1)
     )
-    if exponent == 0 and raw in {v for v in specials.values()}:
+    if exponent == 0 and raw in specials.values():
         raise EncodeError(what, f"{m.value} collides with a special value")
     return raw
 

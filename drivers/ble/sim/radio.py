@@ -20,7 +20,7 @@ class SimRadio:
     """The air: a :class:`LocalLink`, the hub's central device and the peripherals on it."""
 
     def __init__(self, central_address: str = CENTRAL_ADDRESS) -> None:
-        self.link = LocalLink()
+        self.link = LocalLink()  # type: ignore[no-untyped-call]
         self._central_address = central_address
         self._central: Device | None = None
         self._central_lock = asyncio.Lock()

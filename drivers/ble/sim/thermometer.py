@@ -37,7 +37,7 @@ class EmulatedThermometer:
         self._measurement = Characteristic(
             UUID.from_16_bits(TEMPERATURE_MEASUREMENT),
             Characteristic.Properties.INDICATE,
-            0,
+            Characteristic.Permissions(0),
             b"",
         )
         self._type = Characteristic(

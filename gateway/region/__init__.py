@@ -1,0 +1,1 @@
+"""The region side: the reference receiver (verify, de-duplicate, FHIR) and its tools."""

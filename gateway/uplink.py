@@ -1,0 +1,108 @@
+"""The hub's uplink: signed batches from the outbox to the region broker, alerts first.
+
+Topic per batch: ``narhub/v1/{hub_id}/up/{priority}`` (QoS 1). A batch leaves the outbox only
+when the PUBACK reason code is below 0x80 (MQTT 5.0 section 3.4.2.1); a refused batch is kept
+with its reason. Connection failures back off with full jitter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+
+from drivers.mqtt import REASON_FAILURE_THRESHOLD, MqttError, MqttLink
+from gateway.backoff import Backoff
+from gateway.store import AsyncOutbox, PendingBatch
+from protocols.uplink import BatchSigner
+
+logger = logging.getLogger(__name__)
+
+
+def up_topic(hub_id: str, batch: PendingBatch) -> str:
+    """Where a batch of this priority goes."""
+    return f"narhub/v1/{hub_id}/up/{batch.priority.topic_name}"
+
+
+@dataclass
+class UplinkStats:
+    """Counters for status and the demo."""
+
+    published: int = 0
+    rejected: int = 0
+    connects: int = 0
+    last_reason_codes: list[int] = field(default_factory=list)
+
+
+class Uplink:
+    """Seals readings into batches and forwards them until cancelled."""
+
+    def __init__(
+        self,
+        hub_id: str,
+        outbox: AsyncOutbox,
+        signer: BatchSigner,
+        connect: Callable[[], AbstractAsyncContextManager[MqttLink]],
+        *,
+        batch_window_s: float = 1.0,
+        backoff: Backoff | None = None,
+        on_published: Callable[[PendingBatch, int], None] | None = None,
+    ) -> None:
+        self.hub_id = hub_id
+        self._outbox = outbox
+        self._signer = signer
+        self._connect = connect
+        self._window_s = batch_window_s
+        self._backoff = backoff or Backoff()
+        self._on_published = on_published
+        self.stats = UplinkStats()
+        self.idle = asyncio.Event()
+
+    async def run(self) -> None:
+        """Connect, drain, wait for more; reconnect with backoff on connection errors."""
+        while True:
+            try:
+                async with self._connect() as link:
+                    self.stats.connects += 1
+                    self._backoff.reset()
+                    logger.info("uplink connected")
+                    await self._forward(link)
+            except MqttError as exc:
+                delay = self._backoff.next_delay_s()
+                logger.warning("uplink: %s; retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+
+    async def _forward(self, link: MqttLink) -> None:
+        while True:
+            await self._seal_all()
+            pending = await self._outbox.pending()
+            if not pending:
+                self.idle.set()
+                self._outbox.changed.clear()
+                await self._outbox.changed.wait()
+                self.idle.clear()
+                # Group readings that arrive close together into one batch.
+                await asyncio.sleep(self._window_s)
+                continue
+            for batch in pending:
+                reason = await link.publish(up_topic(self.hub_id, batch), batch.message)
+                self.stats.last_reason_codes = [*self.stats.last_reason_codes[-9:], reason]
+                if reason < REASON_FAILURE_THRESHOLD:
+                    await self._outbox.acknowledge(batch.batch_id)
+                    self.stats.published += 1
+                else:
+                    await self._outbox.reject(batch.batch_id, reason)
+                    self.stats.rejected += 1
+                    logger.error(
+                        "broker refused batch seq=%d (reason 0x%02X); kept in the outbox",
+                        batch.seq, reason,
+                    )
+                if self._on_published is not None:
+                    self._on_published(batch, reason)
+
+    async def _seal_all(self) -> None:
+        while await self._outbox.seal(self._signer, now_ms=time.time_ns() // 1_000_000):
+            pass

@@ -1,0 +1,157 @@
+"""Readings to HL7 FHIR R4 Observations, following the FHIR Personal Health Device IG.
+
+Pure mapping: a :class:`~protocols.uplink.WireReading` plus its batch header becomes an
+Observation resource (a JSON-ready dict) with the MDC code (``urn:iso:std:iso:11073:10101``),
+the LOINC code where the IG pairs one, a UCUM ``valueQuantity`` that keeps the device's
+precision, or a ``dataAbsentReason`` for a special value (PHD IG "FLOATs" page).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from protocols.gatt import observation as gatt_obs
+from protocols.gatt.observation import MDC_TABLE
+from protocols.uplink.batch import BatchHeader, WireReading
+
+MDC_SYSTEM = "urn:iso:std:iso:11073:10101"
+LOINC_SYSTEM = "http://loinc.org"
+UCUM_SYSTEM = "http://unitsofmeasure.org"
+PHD_NUMERIC_PROFILE = "http://hl7.org/fhir/uv/phd/StructureDefinition/PhdNumericObservation"
+DATA_ABSENT_SYSTEM = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
+CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/observation-category"
+#: Namespace for the deterministic Observation identifiers (a UUIDv5 per reading).
+IDENTIFIER_NAMESPACE = uuid.UUID("4d2f6a3e-3f0c-5b7e-9a51-6e6172687562")
+
+#: Special value -> FHIR dataAbsentReason code (PHD IG, health-profiles.md section 1.3).
+DATA_ABSENT: dict[str, str] = {
+    "nan": "not-a-number",
+    "nres": "error",
+    "+inf": "positive-infinity",
+    "-inf": "negative-infinity",
+    "reserved": "error",
+}
+
+#: LOINC codes that make an observation a FHIR vital sign.
+VITAL_SIGNS_LOINC = frozenset(
+    {"8310-5", "8328-7", "8331-1", "8332-9", "8333-7", "8480-6", "8462-4", "8867-4",
+     "29463-7", "8302-2", "39156-5", "2708-6", "59408-5", "85354-9", "9279-1"}
+)
+
+
+#: Every body-temperature MDC code (generic and per site).
+BODY_TEMPERATURE_CODES = frozenset(
+    code for code, (ref_id, _) in MDC_TABLE.items() if ref_id.startswith("MDC_TEMP_")
+)
+
+
+def reading_identifier(hub_id: str, reading: WireReading) -> str:
+    """A stable identifier for a reading: the same reading always maps to the same id.
+
+    Lets the region use a conditional create (``If-None-Exist: identifier=...``) so that a
+    batch delivered twice yields one Observation.
+    """
+    key = "|".join(
+        (hub_id, reading.device, reading.stream, str(reading.mdc_code), str(reading.t_ms))
+    )
+    return str(uuid.uuid5(IDENTIFIER_NAMESPACE, key))
+
+
+def _iso(t_ms: int) -> str:
+    moment = dt.datetime.fromtimestamp(t_ms / 1000, tz=dt.UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def observation(
+    header: BatchHeader, reading: WireReading, *, patient_reference: str | None = None
+) -> dict[str, Any]:
+    """The FHIR R4 Observation for one reading (PhdNumericObservation shape)."""
+    ref_id, loinc = MDC_TABLE.get(reading.mdc_code, (None, None))
+    mdc_coding: dict[str, Any] = {"system": MDC_SYSTEM, "code": str(reading.mdc_code)}
+    if ref_id is not None:
+        mdc_coding["display"] = ref_id
+    codings = [mdc_coding]
+    categories: list[dict[str, Any]] = []
+    loincs = [] if loinc is None else [loinc]
+    if reading.mdc_code in BODY_TEMPERATURE_CODES and gatt_obs.LOINC_BODY_TEMPERATURE not in loincs:
+        # The vital-signs profile requires 8310-5 even when a site-specific LOINC is added.
+        loincs.insert(0, gatt_obs.LOINC_BODY_TEMPERATURE)
+    for loinc in loincs:
+        codings.append({"system": LOINC_SYSTEM, "code": loinc})
+        if loinc in VITAL_SIGNS_LOINC:
+            categories.append(
+                {"coding": [{"system": CATEGORY_SYSTEM, "code": "vital-signs"}]}
+            )
+    identifier = reading_identifier(header.hub_id, reading)
+    resource: dict[str, Any] = {
+        "resourceType": "Observation",
+        "id": identifier,
+        "meta": {"profile": [PHD_NUMERIC_PROFILE]},
+        "identifier": [{"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{identifier}"}],
+        "status": "final",
+        "code": {"coding": codings},
+        "effectiveDateTime": _iso(reading.t_ms),
+        "device": {"identifier": {"system": "urn:narhub:device", "value": reading.device}},
+    }
+    if categories:
+        resource["category"] = categories
+    if patient_reference is not None:
+        resource["subject"] = {"reference": patient_reference}
+    if reading.value is not None:
+        resource["valueQuantity"] = {
+            "value": reading.value,
+            "unit": reading.unit,
+            "system": UCUM_SYSTEM,
+            "code": reading.unit,
+        }
+    else:
+        resource["dataAbsentReason"] = {
+            "coding": [
+                {"system": DATA_ABSENT_SYSTEM, "code": DATA_ABSENT.get(reading.special or "", "error")}
+            ]
+        }
+    if reading.flags:
+        resource["note"] = [{"text": "flags: " + ", ".join(sorted(reading.flags))}]
+    return resource
+
+
+_DECIMAL_MARK = "\u0000dec:"
+
+
+def _mark_decimals(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return _DECIMAL_MARK + str(value)
+    if isinstance(value, dict):
+        return {k: _mark_decimals(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mark_decimals(v) for v in value]
+    return value
+
+
+def dumps_exact(resource: dict[str, Any]) -> str:
+    """JSON text in which every Decimal is written as its exact digits (``2.0`` stays ``2.0``).
+
+    FHIR's ``decimal`` keeps precision (R4 datatypes, "decimal"); passing through ``float``
+    would lose it, so Decimals are emitted verbatim as JSON numbers.
+    """
+    text = json.dumps(_mark_decimals(resource), separators=(",", ":"), ensure_ascii=False)
+    out = []
+    start = 0
+    needle = '"' + json.dumps(_DECIMAL_MARK)[1:-1]
+    while (i := text.find(needle, start)) >= 0:
+        end = text.index('"', i + 1)
+        out.append(text[start:i])
+        out.append(text[i + len(needle) : end])
+        start = end + 1
+    out.append(text[start:])
+    return "".join(out)
+
+
+def content_hash(resource: dict[str, Any]) -> str:
+    """SHA-256 of the exact JSON text (for audit lines)."""
+    return hashlib.sha256(dumps_exact(resource).encode()).hexdigest()
