@@ -156,6 +156,11 @@ class MqttLink:
             await client.__aexit__(exc_type, exc, tb)
         except aiomqtt.MqttError as err:
             logger.debug("MQTT disconnect was not clean: %s", err)
+        finally:
+            # Retrieve an unexpected-disconnection error so asyncio does not report it unseen.
+            disconnected = client._disconnected  # noqa: SLF001
+            if disconnected.done() and not disconnected.cancelled():
+                disconnected.exception()
 
     def _require(self) -> _ReasonCodeClient:
         if self._client is None:

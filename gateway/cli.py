@@ -1,5 +1,120 @@
-"""The ``narhub`` command line (placeholder until the CLI module lands)."""
+"""The ``narhub`` command line: what technicians run on the hub (and the rig's entry points).
+
+Every command that reports something has ``--json`` for scripts. Exit codes: 0 success,
+1 the checked thing is wrong (e.g. an invalid config), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from importlib import import_module
+from importlib.metadata import version as dist_version
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    name="narhub",
+    help="narhub: the home hub for remote patient care (BLE health devices, sensor boards, "
+    "secure uplink to the region).",
+    no_args_is_help=True,
+    add_completion=False,
+)
+bench_app = typer.Typer(help="Benchmarks (JSON with --json): speed and memory (RSS).")
+config_app = typer.Typer(help="Hub configuration.")
+app.add_typer(bench_app, name="bench")
+app.add_typer(config_app, name="config")
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+
+#: Benchmark name -> module under gateway.bench exposing run(duration_s=...) -> dict.
+BENCHMARKS = {"codecs": "gateway.bench.codecs", "serial": "gateway.bench.serial"}
+
+
+def _emit(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(result, indent=2, default=str) + "\n")
+    else:
+        Console().print(result)
+
+
+@app.command()
+def version(as_json: JsonFlag = False) -> None:
+    """Show the narhub version and the versions of its key libraries."""
+    names = ["narhub", "bleak", "aiomqtt", "cbor2", "cwt", "cryptography", "pydantic"]
+    result = {name: dist_version(name) for name in names}
+    _emit(result, as_json)
+
+
+@app.command()
+def demo(
+    workdir: Annotated[
+        Path | None, typer.Option(help="Keep the rig's files here (default: a temp dir).")
+    ] = None,
+) -> None:
+    """Run the whole product on the virtual rig and show what flows."""
+    from gateway.demo import run_demo
+
+    trace = run_demo(workdir)
+    if len(trace.observations) != len(trace.sent):
+        raise typer.Exit(1)
+
+
+@config_app.command("check")
+def config_check(path: Path, as_json: JsonFlag = False) -> None:
+    """Validate a hub configuration file; errors name the TOML key."""
+    from gateway.config import ConfigError, load_config
+
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        _emit({"ok": False, "path": str(path), "problems": exc.problems}, as_json)
+        raise typer.Exit(1) from None
+    _emit({"ok": True, "path": str(path), "hub_id": config.hub_id}, as_json)
+
+
+def _run_bench(name: str, duration_s: float) -> dict[str, Any]:
+    module = import_module(BENCHMARKS[name])
+    result: dict[str, Any] = module.run(duration_s=duration_s)
+    return result
+
+
+@bench_app.command("codecs")
+def bench_codecs(
+    as_json: JsonFlag = False,
+    duration_s: Annotated[float, typer.Option("--duration", help="Seconds per case.")] = 1.0,
+) -> None:
+    """GATT codec decodes/s per characteristic and for a day's mix, with RSS."""
+    _emit(_run_bench("codecs", duration_s), as_json)
+
+
+@bench_app.command("serial")
+def bench_serial(
+    as_json: JsonFlag = False,
+    duration_s: Annotated[float, typer.Option("--duration", help="Seconds per case.")] = 1.0,
+) -> None:
+    """Sensor-link frames and readings decoded per second, firmware encode cost, RSS."""
+    _emit(_run_bench("serial", duration_s), as_json)
+
+
+@bench_app.command("all")
+def bench_all(
+    as_json: JsonFlag = False,
+    duration_s: Annotated[float, typer.Option("--duration", help="Seconds per case.")] = 1.0,
+) -> None:
+    """Every benchmark that is available, one JSON object keyed by name."""
+    results: dict[str, Any] = {}
+    for name in BENCHMARKS:
+        try:
+            results[name] = _run_bench(name, duration_s)
+        except ModuleNotFoundError as exc:
+            results[name] = {"error": f"not available: {exc.name}"}
+    _emit(results, as_json)
 
 
 def main() -> None:
-    """Entry point."""
+    """Console-script entry point."""
+    app()

@@ -81,12 +81,9 @@ def observation(
     if reading.mdc_code in BODY_TEMPERATURE_CODES and gatt_obs.LOINC_BODY_TEMPERATURE not in loincs:
         # The vital-signs profile requires 8310-5 even when a site-specific LOINC is added.
         loincs.insert(0, gatt_obs.LOINC_BODY_TEMPERATURE)
-    for loinc in loincs:
-        codings.append({"system": LOINC_SYSTEM, "code": loinc})
-        if loinc in VITAL_SIGNS_LOINC:
-            categories.append(
-                {"coding": [{"system": CATEGORY_SYSTEM, "code": "vital-signs"}]}
-            )
+    codings.extend({"system": LOINC_SYSTEM, "code": code} for code in loincs)
+    if VITAL_SIGNS_LOINC.intersection(loincs):
+        categories.append({"coding": [{"system": CATEGORY_SYSTEM, "code": "vital-signs"}]})
     identifier = reading_identifier(header.hub_id, reading)
     resource: dict[str, Any] = {
         "resourceType": "Observation",

@@ -1,0 +1,49 @@
+"""The walking skeleton end to end, with real parts: bumble radio, bleak, SQLite, Mosquitto."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+from gateway.rig.broker import MosquittoBroker, RigPki
+from gateway.rig.skeleton import demo_measurements, run_skeleton
+
+
+async def test_thermometer_reading_arrives_as_fhir_observation(
+    broker: MosquittoBroker, rig_pki: RigPki, tmp_path: Path
+) -> None:
+    taken = dt.datetime(2026, 11, 22, 8, 30, 15)
+    measurements = demo_measurements(taken)
+
+    trace = await run_skeleton(tmp_path, measurements, broker=broker, pki=rig_pki, timeout_s=60)
+
+    # Every indication sent on the air was stored, published (PUBACK < 0x80) and received.
+    assert len(trace.sent) == 2
+    assert len(trace.stored) == 2
+    assert all(reason < 0x80 for _, reason in trace.published)
+    ndjson = (tmp_path / "region" / "observations.ndjson").read_text().splitlines()
+    assert len(ndjson) == 2
+    oral, ear = (json.loads(line, parse_float=str) for line in ndjson)
+
+    # The exact value with the device's precision (37.20, not 37.2), UCUM unit, MDC + LOINC.
+    assert oral["valueQuantity"] == {
+        "value": "37.20",
+        "unit": "Cel",
+        "system": "http://unitsofmeasure.org",
+        "code": "Cel",
+    }
+    assert '"value":37.20,' in ndjson[0]
+    codes = [(c["system"], c["code"]) for c in oral["code"]["coding"]]
+    assert ("urn:iso:std:iso:11073:10101", "188424") in codes  # MDC_TEMP_ORAL
+    assert ("http://loinc.org", "8310-5") in codes  # body temperature, always
+    assert ("http://loinc.org", "8331-1") in codes  # oral site
+    assert oral["category"][0]["coding"][0]["code"] == "vital-signs"
+
+    assert ear["valueQuantity"]["value"] == "99.1"
+    assert ear["valueQuantity"]["code"] == "[degF]"
+    assert ("http://loinc.org", "8333-7") in [
+        (c["system"], c["code"]) for c in ear["code"]["coding"]
+    ]
+    # Deterministic identifiers: distinct per reading.
+    assert oral["id"] != ear["id"]
