@@ -158,7 +158,7 @@ class MqttLink:
             logger.debug("MQTT disconnect was not clean: %s", err)
         finally:
             # Retrieve an unexpected-disconnection error so asyncio does not report it unseen.
-            disconnected = client._disconnected  # noqa: SLF001
+            disconnected = client._disconnected
             if disconnected.done() and not disconnected.cancelled():
                 disconnected.exception()
 
@@ -174,7 +174,7 @@ class MqttLink:
         message must then be treated as not delivered.
         """
         client = self._require()
-        info = client._client.publish(topic, payload, 1, retain)  # noqa: SLF001
+        info = client._client.publish(topic, payload, 1, retain)
         if info.rc != MQTT_ERR_SUCCESS:
             raise MqttError(f"publish refused locally (rc={info.rc})")
         waiter = asyncio.get_running_loop().create_future()

@@ -26,7 +26,9 @@ class DeviceConfig(_Model):
     """A paired BLE device: its address and what it is."""
 
     address: str = Field(pattern=r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
-    kind: Literal["thermometer", "blood_pressure", "scale", "pulse_oximeter", "glucose", "heart_rate"]
+    kind: Literal[
+        "thermometer", "blood_pressure", "scale", "pulse_oximeter", "glucose", "heart_rate"
+    ]
 
 
 class BleConfig(_Model):

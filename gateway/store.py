@@ -62,16 +62,29 @@ class PendingBatch:
 def _pack(reading: WireReading) -> bytes:
     value = None if reading.value is None else str(reading.value)
     return cbor2.dumps(
-        [reading.stream, reading.device, reading.mdc_code, reading.unit, reading.t_ms, value,
-         reading.special, sorted(reading.flags)]
+        [
+            reading.stream,
+            reading.device,
+            reading.mdc_code,
+            reading.unit,
+            reading.t_ms,
+            value,
+            reading.special,
+            sorted(reading.flags),
+        ]
     )
 
 
 def _unpack(payload: bytes) -> WireReading:
     stream, device, mdc, unit, t_ms, value, special, flags = cbor2.loads(payload)
     return WireReading(
-        stream=stream, device=device, mdc_code=mdc, unit=unit, t_ms=t_ms,
-        value=None if value is None else Decimal(value), special=special,
+        stream=stream,
+        device=device,
+        mdc_code=mdc,
+        unit=unit,
+        t_ms=t_ms,
+        value=None if value is None else Decimal(value),
+        special=special,
         flags=frozenset(flags),
     )
 
@@ -134,8 +147,12 @@ class Outbox:
             seq = self._next_seq()
             readings = [_unpack(payload) for _, payload in rows]
             header = BatchHeader(
-                hub_id=signer.hub_id, boot_id=self.boot_id, seq=seq, created_ms=now_ms,
-                priority=priority, count=len(readings),
+                hub_id=signer.hub_id,
+                boot_id=self.boot_id,
+                seq=seq,
+                created_ms=now_ms,
+                priority=priority,
+                count=len(readings),
             )
             message = signer.sign(encode_body(header, readings))
             cursor = self._db.execute(
@@ -183,8 +200,6 @@ class Outbox:
             "pending_batches": int(pending or 0),
             "rejected_batches": int(rejected or 0),
         }
-
-
 
 
 class AsyncOutbox:

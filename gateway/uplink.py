@@ -98,7 +98,8 @@ class Uplink:
                     self.stats.rejected += 1
                     logger.error(
                         "broker refused batch seq=%d (reason 0x%02X); kept in the outbox",
-                        batch.seq, reason,
+                        batch.seq,
+                        reason,
                     )
                 if self._on_published is not None:
                     self._on_published(batch, reason)

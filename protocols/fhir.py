@@ -39,8 +39,23 @@ DATA_ABSENT: dict[str, str] = {
 
 #: LOINC codes that make an observation a FHIR vital sign.
 VITAL_SIGNS_LOINC = frozenset(
-    {"8310-5", "8328-7", "8331-1", "8332-9", "8333-7", "8480-6", "8462-4", "8867-4",
-     "29463-7", "8302-2", "39156-5", "2708-6", "59408-5", "85354-9", "9279-1"}
+    {
+        "8310-5",
+        "8328-7",
+        "8331-1",
+        "8332-9",
+        "8333-7",
+        "8480-6",
+        "8462-4",
+        "8867-4",
+        "29463-7",
+        "8302-2",
+        "39156-5",
+        "2708-6",
+        "59408-5",
+        "85354-9",
+        "9279-1",
+    }
 )
 
 
@@ -109,7 +124,10 @@ def observation(
     else:
         resource["dataAbsentReason"] = {
             "coding": [
-                {"system": DATA_ABSENT_SYSTEM, "code": DATA_ABSENT.get(reading.special or "", "error")}
+                {
+                    "system": DATA_ABSENT_SYSTEM,
+                    "code": DATA_ABSENT.get(reading.special or "", "error"),
+                }
             ]
         }
     if reading.flags:

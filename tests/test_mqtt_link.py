@@ -26,9 +26,7 @@ async def test_own_topic_is_accepted_and_foreign_topic_is_refused_by_reason_code
         assert await link.publish("narhub/v1/hub-b/up/clinical", b"x") >= 0x80
 
 
-async def test_receiver_gets_what_a_hub_publishes(
-    broker: MosquittoBroker, rig_pki: RigPki
-) -> None:
+async def test_receiver_gets_what_a_hub_publishes(broker: MosquittoBroker, rig_pki: RigPki) -> None:
     async with _link(broker, rig_pki, "region-receiver") as receiver:
         await receiver.subscribe("$share/g/narhub/v1/+/up/+")
         async with _link(broker, rig_pki, "hub-a") as hub:

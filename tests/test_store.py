@@ -15,8 +15,14 @@ KEY = new_private_key_pem()
 
 def _reading(i: int, priority: Priority = Priority.CLINICAL) -> Reading:
     return Reading(
-        stream=f"dev/{i % 3}", device="dev", mdc_code=150364, unit="Cel",
-        value=Decimal(f"36.{i % 10}"), special=None, hub_wall_ms=1_000 + i, hub_mono_ns=i,
+        stream=f"dev/{i % 3}",
+        device="dev",
+        mdc_code=150364,
+        unit="Cel",
+        value=Decimal(f"36.{i % 10}"),
+        special=None,
+        hub_wall_ms=1_000 + i,
+        hub_mono_ns=i,
         priority=priority,
     )
 

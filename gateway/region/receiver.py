@@ -77,9 +77,7 @@ class Receiver:
             logger.warning("rejected batch: topic does not match its signed header")
             return []
         key = (header.hub_id, header.boot_id, header.seq)
-        if self._db.execute(
-            "SELECT 1 FROM seen WHERE hub=? AND boot=? AND seq=?", key
-        ).fetchone():
+        if self._db.execute("SELECT 1 FROM seen WHERE hub=? AND boot=? AND seq=?", key).fetchone():
             self.stats.duplicates += 1
             return []
         lines = [dumps_exact(observation(header, r)) for r in batch.readings]

@@ -149,7 +149,7 @@ class MosquittoBroker:
             )
         )
         log = self._log_file.open("ab")
-        self._process = subprocess.Popen(  # noqa: S603 - fixed argv, our own config
+        self._process = subprocess.Popen(
             [binary, "-c", str(conf)], stdout=log, stderr=log
         )
         log.close()
@@ -157,8 +157,9 @@ class MosquittoBroker:
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 raise BrokerError(f"mosquitto exited: {self.log_tail()}")
-            with contextlib.suppress(OSError), socket.create_connection(
-                (self.host, self.port), timeout=0.2
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection((self.host, self.port), timeout=0.2),
             ):
                 return
             # Readiness probe of an external process: poll the port, bounded by the deadline.

@@ -126,7 +126,7 @@ async def run_skeleton(
             note("published", (batch, reason))
 
         hub = Hub(config, resolve_backend("sim", sim_radio=radio), on_stored=on_stored)
-        hub.uplink._on_published = on_published  # noqa: SLF001 - trace hook for the demo
+        hub.uplink._on_published = on_published
         connect_receiver: Callable[[], AbstractAsyncContextManager[MqttLink]] = _receiver_link(
             broker, pki
         )

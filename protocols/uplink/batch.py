@@ -92,12 +92,27 @@ def encode_body(header: BatchHeader, readings: Sequence[WireReading]) -> bytes:
     for r in readings:
         mantissa, exponent = (0, 0) if r.value is None else _split(r.value)
         rows.append(
-            [r.stream, r.device, r.mdc_code, r.unit, r.t_ms, mantissa, exponent,
-             r.special, sorted(r.flags)]
+            [
+                r.stream,
+                r.device,
+                r.mdc_code,
+                r.unit,
+                r.t_ms,
+                mantissa,
+                exponent,
+                r.special,
+                sorted(r.flags),
+            ]
         )
     doc = [
-        header.version, header.hub_id, header.boot_id, header.seq, header.created_ms,
-        int(header.priority), len(rows), rows,
+        header.version,
+        header.hub_id,
+        header.boot_id,
+        header.seq,
+        header.created_ms,
+        int(header.priority),
+        len(rows),
+        rows,
     ]
     return zstandard.ZstdCompressor(level=9).compress(cbor2.dumps(doc))
 
@@ -130,10 +145,16 @@ def decode_body(data: bytes) -> Batch:
         _field(isinstance(row, list) and len(row) == 9, f"reading {i} is not a 9-item array")
         stream, device, mdc, unit, t_ms, mantissa, exponent, special, flags = row
         _field(
-            isinstance(stream, str) and isinstance(device, str) and isinstance(unit, str)
-            and isinstance(mdc, int) and isinstance(t_ms, int) and isinstance(mantissa, int)
-            and isinstance(exponent, int) and (special is None or isinstance(special, str))
-            and isinstance(flags, list) and all(isinstance(f, str) for f in flags),
+            isinstance(stream, str)
+            and isinstance(device, str)
+            and isinstance(unit, str)
+            and isinstance(mdc, int)
+            and isinstance(t_ms, int)
+            and isinstance(mantissa, int)
+            and isinstance(exponent, int)
+            and (special is None or isinstance(special, str))
+            and isinstance(flags, list)
+            and all(isinstance(f, str) for f in flags),
             f"reading {i} has a field of the wrong type",
         )
         readings.append(

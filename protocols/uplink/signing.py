@@ -61,8 +61,13 @@ def _kid_of(message: bytes) -> str:
         tag = cbor2.loads(message)
     except (cbor2.CBORDecodeError, ValueError, TypeError, OverflowError) as exc:
         raise MalformedBatchError(f"not a COSE message: {exc}") from None
-    if not (isinstance(tag, cbor2.CBORTag) and tag.tag == 18 and isinstance(tag.value, list)
-            and len(tag.value) == 4 and isinstance(tag.value[1], dict)):
+    if not (
+        isinstance(tag, cbor2.CBORTag)
+        and tag.tag == 18
+        and isinstance(tag.value, list)
+        and len(tag.value) == 4
+        and isinstance(tag.value[1], dict)
+    ):
         raise MalformedBatchError("not a tagged COSE_Sign1 (tag 18) array")
     kid = tag.value[1].get(4)
     if not isinstance(kid, bytes):

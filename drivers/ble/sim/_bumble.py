@@ -1,7 +1,7 @@
 """The one module that imports bumble; the emulated radio imports bumble names from here."""
 
 from bumble.controller import Controller
-from bumble.core import AdvertisingData
+from bumble.core import UUID, AdvertisingData
 from bumble.device import Advertisement, Connection, Device, Peer
 from bumble.gatt import Characteristic, CharacteristicValue, Service
 from bumble.gatt_client import CharacteristicProxy, DescriptorProxy, ServiceProxy
@@ -9,7 +9,6 @@ from bumble.hci import Address, HCI_Error
 from bumble.host import Host
 from bumble.link import LocalLink
 from bumble.transport.common import AsyncPipeSink
-from bumble.core import UUID
 
 __all__ = [
     "UUID",
