@@ -149,9 +149,7 @@ class MosquittoBroker:
             )
         )
         log = self._log_file.open("ab")
-        self._process = subprocess.Popen(
-            [binary, "-c", str(conf)], stdout=log, stderr=log
-        )
+        self._process = subprocess.Popen([binary, "-c", str(conf)], stdout=log, stderr=log)
         log.close()
         deadline = time.monotonic() + ready_timeout_s
         while time.monotonic() < deadline:

@@ -73,9 +73,13 @@ def decode_date_time(data: bytes | memoryview, offset: int = 0, *, what: str) ->
 
 def encode_date_time(value: DateTime) -> bytes:
     """Encode a :class:`DateTime` to its 7 wire bytes."""
-    if not (0 <= value.year <= 0xFFFF and all(
-        0 <= f <= 0xFF for f in (value.month, value.day, value.hours, value.minutes, value.seconds)
-    )):
+    if not (
+        0 <= value.year <= 0xFFFF
+        and all(
+            0 <= f <= 0xFF
+            for f in (value.month, value.day, value.hours, value.minutes, value.seconds)
+        )
+    ):
         raise EncodeError("Date Time", f"field out of range in {value}")
     return value.year.to_bytes(2, "little") + bytes(
         (value.month, value.day, value.hours, value.minutes, value.seconds)

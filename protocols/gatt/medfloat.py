@@ -112,14 +112,18 @@ def float_from_raw(raw: int) -> MedFloat:
 def medfloat16(data: bytes) -> MedFloat:
     """Decode SFLOAT wire bytes (2 bytes, little-endian) to a value or a special."""
     if len(data) != 2:
-        raise DecodeError(None, "SFLOAT", f"needs 2 bytes, got {len(data)}", offset=min(len(data), 2))
+        raise DecodeError(
+            None, "SFLOAT", f"needs 2 bytes, got {len(data)}", offset=min(len(data), 2)
+        )
     return sfloat_from_raw(data[0] | (data[1] << 8))
 
 
 def medfloat32(data: bytes) -> MedFloat:
     """Decode FLOAT wire bytes (4 bytes, little-endian) to a value or a special."""
     if len(data) != 4:
-        raise DecodeError(None, "FLOAT", f"needs 4 bytes, got {len(data)}", offset=min(len(data), 4))
+        raise DecodeError(
+            None, "FLOAT", f"needs 4 bytes, got {len(data)}", offset=min(len(data), 4)
+        )
     return float_from_raw(int.from_bytes(data, "little"))
 
 

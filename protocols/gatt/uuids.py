@@ -1,4 +1,4 @@
-"""Bluetooth UUIDs: 16-bit SIG-assigned ids and their 128-bit form (Core Spec Vol 3 Part B 2.5.1)."""
+"""Bluetooth UUIDs: 16-bit SIG ids and their 128-bit form (Core Spec Vol 3 Part B 2.5.1)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,7 @@ def characteristic_id(characteristic: int | str) -> int:
             return characteristic
     else:
         text = characteristic.strip().lower()
-        if text.startswith("0x"):
-            text = text[2:]
+        text = text.removeprefix("0x")
         if len(text) == 36 and text.startswith("0000") and text.endswith(BASE_UUID_SUFFIX):
             text = text[4:8]
         if len(text) == 4:

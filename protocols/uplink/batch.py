@@ -164,7 +164,7 @@ def decode_body(data: bytes) -> Batch:
                 mdc_code=mdc,
                 unit=unit,
                 t_ms=t_ms,
-                value=None if special is not None else Decimal(mantissa).scaleb(exponent),
+                value=None if special is not None else Decimal(f"{mantissa}E{exponent}"),
                 special=special,
                 flags=frozenset(flags),
             )
