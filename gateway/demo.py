@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.json import JSON
+from rich.markup import escape
 from rich.table import Table
 
 from gateway.rig.broker import MosquittoBroker
@@ -36,13 +36,13 @@ def _narrate(console: Console) -> Any:
             measurement, payload = data
             console.print(
                 f"[bold]air[/]      0x2A1C indication {payload.hex(' ')}  "
-                f"({measurement.temperature.value} {measurement.unit.value})"
+                f"({measurement.temperature.value} {escape(measurement.unit.value)})"
             )
         elif stage == "stored":
             for reading in data:
                 console.print(
                     f"[bold]outbox[/]   committed MDC {reading.mdc_code} = {reading.value} "
-                    f"{reading.unit} (SQLite WAL, synchronous=FULL)"
+                    f"{escape(reading.unit)} (SQLite WAL, synchronous=FULL)"
                 )
         elif stage == "published":
             batch: PendingBatch
@@ -77,13 +77,13 @@ def _summary(console: Console, trace: SkeletonTrace, output: Path) -> None:
                 f"{codes[0]['code']} {codes[0].get('display', '')}",
                 ", ".join(c["code"] for c in codes[1:]),
                 str(quantity.get("value", obs.get("dataAbsentReason"))),
-                str(quantity.get("code", "")),
+                escape(str(quantity.get("code", ""))),
                 obs["effectiveDateTime"],
             )
     console.print(table)
     first = trace.received[0][1][0]
-    console.print("First Observation, as written to", str(output))
-    console.print(JSON(first))
+    console.print(f"First Observation, exactly as written to {output}:")
+    console.print(first, markup=False, highlight=False, soft_wrap=True)
 
 
 def run_demo(workdir: Path | None = None) -> SkeletonTrace:

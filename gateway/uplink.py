@@ -90,6 +90,8 @@ class Uplink:
             for batch in pending:
                 reason = await link.publish(up_topic(self.hub_id, batch), batch.message)
                 self.stats.last_reason_codes = [*self.stats.last_reason_codes[-9:], reason]
+                if self._on_published is not None:
+                    self._on_published(batch, reason)
                 if reason < REASON_FAILURE_THRESHOLD:
                     await self._outbox.acknowledge(batch.batch_id)
                     self.stats.published += 1
@@ -101,8 +103,6 @@ class Uplink:
                         batch.seq,
                         reason,
                     )
-                if self._on_published is not None:
-                    self._on_published(batch, reason)
 
     async def _seal_all(self) -> None:
         while await self._outbox.seal(self._signer, now_ms=time.time_ns() // 1_000_000):

@@ -139,6 +139,8 @@ async def run_skeleton(
                     trace.sent.append((measurement, payload))
                     note("sent", (measurement, payload))
                 await done.wait()
+                # Leave only once the outbox is drained (every batch acknowledged).
+                await hub.uplink.idle.wait()
             receiver_task.cancel()
         receiver.close()
         await thermometer.stop()
