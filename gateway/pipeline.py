@@ -6,29 +6,41 @@ central and reported; a decoded one becomes one Reading per observation.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from drivers.ble import MeasurementEvent
 from gateway.reading import Reading
-from protocols.gatt import to_observations
-from protocols.uplink import Priority
+from protocols.gatt import Observation, to_observations
+from protocols.uplink import CODED_FLAG, Priority
+
+
+def _value_and_flags(o: Observation) -> tuple[Decimal | None, frozenset[str]]:
+    """A coded observation (e.g. glucose meal context) travels as its MDC value code."""
+    if o.value is None and o.special is None and o.coded_value is not None:
+        return Decimal(o.coded_value), o.flags | {CODED_FLAG}
+    return o.value, o.flags
 
 
 def readings_from_event(event: MeasurementEvent) -> list[Reading]:
     """The Readings of one decoded measurement (none for a malformed or display-only value)."""
     if event.measurement is None:
         return []
-    return [
-        Reading(
-            stream=f"{event.device}/{o.mdc_code}",
-            device=event.device,
-            mdc_code=o.mdc_code,
-            unit=o.unit,
-            value=o.value,
-            special=o.special,
-            hub_wall_ms=event.hub_wall_ms,
-            hub_mono_ns=event.hub_mono_ns,
-            device_time=o.timestamp,
-            priority=Priority.CLINICAL,
-            flags=o.flags,
+    readings = []
+    for o in to_observations(event.measurement):
+        value, flags = _value_and_flags(o)
+        readings.append(
+            Reading(
+                stream=f"{event.device}/{o.mdc_code}",
+                device=event.device,
+                mdc_code=o.mdc_code,
+                unit=o.unit,
+                value=value,
+                special=o.special,
+                hub_wall_ms=event.hub_wall_ms,
+                hub_mono_ns=event.hub_mono_ns,
+                device_time=o.timestamp,
+                priority=Priority.CLINICAL,
+                flags=flags,
+            )
         )
-        for o in to_observations(event.measurement)
-    ]
+    return readings

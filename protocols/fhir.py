@@ -17,12 +17,13 @@ from typing import Any
 
 from protocols.gatt import observation as gatt_obs
 from protocols.gatt.observation import MDC_TABLE
-from protocols.uplink.batch import BatchHeader, WireReading
+from protocols.uplink.batch import CODED_FLAG, BatchHeader, WireReading
 
 MDC_SYSTEM = "urn:iso:std:iso:11073:10101"
 LOINC_SYSTEM = "http://loinc.org"
 UCUM_SYSTEM = "http://unitsofmeasure.org"
 PHD_NUMERIC_PROFILE = "http://hl7.org/fhir/uv/phd/StructureDefinition/PhdNumericObservation"
+PHD_CODED_PROFILE = "http://hl7.org/fhir/uv/phd/StructureDefinition/PhdCodedEnumerationObservation"
 DATA_ABSENT_SYSTEM = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
 CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/observation-category"
 #: Namespace for the deterministic Observation identifiers (a UUIDv5 per reading).
@@ -114,7 +115,16 @@ def observation(
         resource["category"] = categories
     if patient_reference is not None:
         resource["subject"] = {"reference": patient_reference}
-    if reading.value is not None:
+    if reading.value is not None and CODED_FLAG in reading.flags:
+        # Coded enumeration (PHD IG PhdCodedEnumerationObservation): the value is an MDC code.
+        resource["meta"] = {"profile": [PHD_CODED_PROFILE]}
+        code = str(reading.value)
+        value_ref, _ = MDC_TABLE.get(int(reading.value), (None, None))
+        value_coding: dict[str, Any] = {"system": MDC_SYSTEM, "code": code}
+        if value_ref is not None:
+            value_coding["display"] = value_ref
+        resource["valueCodeableConcept"] = {"coding": [value_coding]}
+    elif reading.value is not None:
         resource["valueQuantity"] = {
             "value": reading.value,
             "unit": reading.unit,
@@ -130,8 +140,9 @@ def observation(
                 }
             ]
         }
-    if reading.flags:
-        resource["note"] = [{"text": "flags: " + ", ".join(sorted(reading.flags))}]
+    shown_flags = sorted(reading.flags - {CODED_FLAG})
+    if shown_flags:
+        resource["note"] = [{"text": "flags: " + ", ".join(shown_flags)}]
     return resource
 
 

@@ -3,16 +3,64 @@
 ``decode(characteristic, data)`` turns a characteristic value into a frozen measurement
 dataclass; ``encode(measurement)`` is its inverse; ``to_observations(measurement)`` maps it to
 MDC/LOINC/UCUM observations. Layouts follow the GATT Specification Supplement; the mapping
-follows the HL7 FHIR PHD IG (see ``docs`` and ``health-profiles.md``).
+follows the HL7 FHIR PHD IG (see ``docs/protocols/gatt.md`` and ``health-profiles.md``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-from protocols.gatt.datetime_ import DateTime
+from protocols.gatt.blood_pressure import (
+    BLOOD_PRESSURE_FEATURE,
+    BLOOD_PRESSURE_MEASUREMENT,
+    INTERMEDIATE_CUFF_PRESSURE,
+    BloodPressureFeature,
+    BloodPressureFeatureBits,
+    BloodPressureMeasurement,
+    BloodPressureMeasurementStatus,
+    IntermediateCuffPressure,
+    PressureUnit,
+    PulseRateRange,
+)
+from protocols.gatt.codec import (
+    SUPPORTED_CHARACTERISTICS,
+    Measurement,
+    decode,
+    encode,
+    to_observations,
+)
+from protocols.gatt.current_time import CURRENT_TIME, AdjustReason, CurrentTime
+from protocols.gatt.datetime_ import DATE_TIME, DAY_DATE_TIME, DateTime, DayDateTime, DayOfWeek
+from protocols.gatt.device import (
+    BATTERY_LEVEL,
+    FIRMWARE_REVISION,
+    HARDWARE_REVISION,
+    MANUFACTURER_NAME,
+    MODEL_NUMBER,
+    SERIAL_NUMBER,
+    SOFTWARE_REVISION,
+    BatteryLevel,
+    DeviceInformationString,
+)
 from protocols.gatt.errors import DecodeError
+from protocols.gatt.glucose import (
+    GLUCOSE_FEATURE,
+    GLUCOSE_MEASUREMENT,
+    GLUCOSE_MEASUREMENT_CONTEXT,
+    CarbohydrateId,
+    GlucoseConcentrationUnit,
+    GlucoseFeature,
+    GlucoseFeatureBits,
+    GlucoseMeasurement,
+    GlucoseMeasurementContext,
+    GlucoseSensorStatus,
+    GlucoseType,
+    Health,
+    Meal,
+    MedicationId,
+    MedicationUnit,
+    SampleLocation,
+    Tester,
+)
+from protocols.gatt.heart_rate import HEART_RATE_MEASUREMENT, HeartRateMeasurement, SensorContact
 from protocols.gatt.medfloat import (
     MedFloat,
     Special,
@@ -22,60 +70,136 @@ from protocols.gatt.medfloat import (
     medfloat32,
 )
 from protocols.gatt.observation import Observation
+from protocols.gatt.plx import (
+    PLX_CONTINUOUS_MEASUREMENT,
+    PLX_FEATURES,
+    PLX_SPOT_CHECK_MEASUREMENT,
+    PlxContinuousMeasurement,
+    PlxDeviceAndSensorStatus,
+    PlxFeatures,
+    PlxMeasurementStatus,
+    PlxSpotCheckMeasurement,
+    PlxSupportedFeatures,
+)
+from protocols.gatt.quirks import STRICT, DeviceProfile, Quirk, select_profile
+from protocols.gatt.racp import (
+    RECORD_ACCESS_CONTROL_POINT,
+    RacpFilterType,
+    RacpNumberOfStoredRecords,
+    RacpOpCode,
+    RacpOperator,
+    RacpRequest,
+    RacpResponse,
+    RacpResponseCode,
+)
 from protocols.gatt.temperature import (
     INTERMEDIATE_TEMPERATURE,
     TEMPERATURE_MEASUREMENT,
+    TEMPERATURE_TYPE,
     TemperatureMeasurement,
     TemperatureType,
+    TemperatureTypeValue,
     TemperatureUnit,
-    decode_temperature_measurement,
-    encode_temperature_measurement,
-    temperature_observations,
 )
 from protocols.gatt.uuids import characteristic_id, uuid128
-
-Measurement = TemperatureMeasurement
-
-_DECODERS: dict[int, Callable[[bytes], Any]] = {
-    TEMPERATURE_MEASUREMENT: decode_temperature_measurement,
-    INTERMEDIATE_TEMPERATURE: lambda data: decode_temperature_measurement(
-        data, characteristic=INTERMEDIATE_TEMPERATURE
-    ),
-}
-
-
-def decode(characteristic: int | str, data: bytes) -> Measurement:
-    """Decode ``data`` as the value of ``characteristic`` (0x2A1C, "2A1C" or a 128-bit UUID)."""
-    cid = characteristic_id(characteristic)
-    decoder = _DECODERS.get(cid)
-    if decoder is None:
-        raise DecodeError(cid, "characteristic", "no decoder for this characteristic", offset=0)
-    result: Measurement = decoder(bytes(data))
-    return result
-
-
-def encode(measurement: Measurement) -> bytes:
-    """Encode a measurement to the value bytes of its characteristic."""
-    return encode_temperature_measurement(measurement)
-
-
-def to_observations(measurement: Measurement) -> list[Observation]:
-    """Normalise a measurement to MDC/LOINC/UCUM observations."""
-    return temperature_observations(measurement)
-
+from protocols.gatt.weight import (
+    WEIGHT_MEASUREMENT,
+    WEIGHT_SCALE_FEATURE,
+    HeightResolution,
+    WeightMeasurement,
+    WeightResolution,
+    WeightScaleFeature,
+    WeightUnitSystem,
+)
 
 __all__ = [
+    "BATTERY_LEVEL",
+    "BLOOD_PRESSURE_FEATURE",
+    "BLOOD_PRESSURE_MEASUREMENT",
+    "CURRENT_TIME",
+    "DATE_TIME",
+    "DAY_DATE_TIME",
+    "FIRMWARE_REVISION",
+    "GLUCOSE_FEATURE",
+    "GLUCOSE_MEASUREMENT",
+    "GLUCOSE_MEASUREMENT_CONTEXT",
+    "HARDWARE_REVISION",
+    "HEART_RATE_MEASUREMENT",
+    "INTERMEDIATE_CUFF_PRESSURE",
     "INTERMEDIATE_TEMPERATURE",
+    "MANUFACTURER_NAME",
+    "MODEL_NUMBER",
+    "PLX_CONTINUOUS_MEASUREMENT",
+    "PLX_FEATURES",
+    "PLX_SPOT_CHECK_MEASUREMENT",
+    "RECORD_ACCESS_CONTROL_POINT",
+    "SERIAL_NUMBER",
+    "SOFTWARE_REVISION",
+    "STRICT",
+    "SUPPORTED_CHARACTERISTICS",
     "TEMPERATURE_MEASUREMENT",
+    "TEMPERATURE_TYPE",
+    "WEIGHT_MEASUREMENT",
+    "WEIGHT_SCALE_FEATURE",
+    "AdjustReason",
+    "BatteryLevel",
+    "BloodPressureFeature",
+    "BloodPressureFeatureBits",
+    "BloodPressureMeasurement",
+    "BloodPressureMeasurementStatus",
+    "CarbohydrateId",
+    "CurrentTime",
     "DateTime",
+    "DayDateTime",
+    "DayOfWeek",
     "DecodeError",
+    "DeviceInformationString",
+    "DeviceProfile",
+    "GlucoseConcentrationUnit",
+    "GlucoseFeature",
+    "GlucoseFeatureBits",
+    "GlucoseMeasurement",
+    "GlucoseMeasurementContext",
+    "GlucoseSensorStatus",
+    "GlucoseType",
+    "Health",
+    "HeartRateMeasurement",
+    "HeightResolution",
+    "IntermediateCuffPressure",
+    "Meal",
     "Measurement",
     "MedFloat",
+    "MedicationId",
+    "MedicationUnit",
     "Observation",
+    "PlxContinuousMeasurement",
+    "PlxDeviceAndSensorStatus",
+    "PlxFeatures",
+    "PlxMeasurementStatus",
+    "PlxSpotCheckMeasurement",
+    "PlxSupportedFeatures",
+    "PressureUnit",
+    "PulseRateRange",
+    "Quirk",
+    "RacpFilterType",
+    "RacpNumberOfStoredRecords",
+    "RacpOpCode",
+    "RacpOperator",
+    "RacpRequest",
+    "RacpResponse",
+    "RacpResponseCode",
+    "SampleLocation",
+    "SensorContact",
     "Special",
     "TemperatureMeasurement",
     "TemperatureType",
+    "TemperatureTypeValue",
     "TemperatureUnit",
+    "Tester",
+    "WeightMeasurement",
+    "WeightResolution",
+    "WeightScaleFeature",
+    "WeightUnitSystem",
     "characteristic_id",
     "decode",
     "encode",
@@ -83,6 +207,7 @@ __all__ = [
     "encode_medfloat32",
     "medfloat16",
     "medfloat32",
+    "select_profile",
     "to_observations",
     "uuid128",
 ]

@@ -81,10 +81,3 @@ def fast_constructor(cls: type[T], fields: Sequence[str]) -> Callable[..., T]:
         return obj
 
     return build
-
-
-def check_fields_complete(cls: type[Any], fields: Sequence[str]) -> None:
-    """Assert at import time that ``fields`` names every dataclass field of ``cls`` in order."""
-    names = tuple(cls.__dataclass_fields__)
-    if names != tuple(fields):
-        raise AssertionError(f"{cls.__name__}: fast constructor fields {fields} != {names}")

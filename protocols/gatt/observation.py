@@ -1,7 +1,9 @@
 """Normalised observations: a decoded measurement mapped to MDC, LOINC and UCUM.
 
 Codes follow IEEE 11073-10101 (MDC, 32-bit partition x 65536 + term) and the HL7 FHIR
-Personal Health Device IG mapping tables (``health-profiles.md`` section 4.2).
+Personal Health Device IG mapping tables (``health-profiles.md`` section 4.2). Units are UCUM
+codes. An observation always keeps the device's value and unit; a converted value is a *new*
+observation that names the original (:func:`protocols.gatt.units.convert_observation`).
 """
 
 from __future__ import annotations
@@ -15,9 +17,23 @@ from protocols.gatt.medfloat import MedFloat
 
 @dataclass(frozen=True, slots=True)
 class Observation:
-    """One observed quantity with its codes; the value keeps the device's precision.
+    """One observed quantity (or coded value) with its codes; values keep device precision.
 
-    ``value`` is ``None`` only for a special value, named in ``special``.
+    Attributes:
+        mdc_code: IEEE 11073-10101 code (partition x 65536 + term).
+        loinc: the LOINC code the PHD IG pairs with it, or ``None``.
+        value: the value in ``unit``; ``None`` for a special value or a coded observation.
+        special: ``"nan"``, ``"nres"``, ``"+inf"``, ``"-inf"`` or ``"reserved"``, else ``None``.
+        unit: UCUM code (``""`` for a coded observation).
+        timestamp: device wall-clock time (naive) when the device sent one.
+        flags: status names (``"irregular-pulse"``), ``"quirk-corrected:<name>"`` and the like.
+        body_site: measurement site (temperature type), lower-case name.
+        user_id: the device's user index (0xFF = unknown user) when sent.
+        sequence_number: the device record sequence number (glucose) when sent.
+        modality: MDC supplemental type (``MDC_MODALITY_FAST`` ...) when relevant.
+        coded_value: for a coded enumeration observation (glucose meal), the MDC code of the
+            value; ``value`` and ``special`` are then ``None``.
+        original_value / original_unit: set only on a converted observation.
     """
 
     mdc_code: int
@@ -28,6 +44,12 @@ class Observation:
     timestamp: dt.datetime | None = None
     flags: frozenset[str] = frozenset()
     body_site: str | None = None
+    user_id: int | None = None
+    sequence_number: int | None = None
+    modality: int | None = None
+    coded_value: int | None = None
+    original_value: Decimal | None = None
+    original_unit: str | None = None
 
     @classmethod
     def from_medfloat(
@@ -40,6 +62,9 @@ class Observation:
         timestamp: dt.datetime | None = None,
         flags: frozenset[str] = frozenset(),
         body_site: str | None = None,
+        user_id: int | None = None,
+        sequence_number: int | None = None,
+        modality: int | None = None,
     ) -> Observation:
         """Build from a :class:`MedFloat`, mapping a special value to its name."""
         return cls(
@@ -51,10 +76,20 @@ class Observation:
             timestamp=timestamp,
             flags=flags,
             body_site=body_site,
+            user_id=user_id,
+            sequence_number=sequence_number,
+            modality=modality,
         )
 
 
-# MDC codes (IEEE 11073-10101) used so far, with the LOINC the PHD IG pairs them with.
+# --- MDC codes (IEEE 11073-10101), health-profiles.md section 4.2 -------------------------------
+# Blood pressure (SCADA partition).
+MDC_PRESS_BLD_NONINV = 150020
+MDC_PRESS_BLD_NONINV_SYS = 150021
+MDC_PRESS_BLD_NONINV_DIA = 150022
+MDC_PRESS_BLD_NONINV_MEAN = 150023
+MDC_PULS_RATE_NON_INV = 149546
+# Temperature.
 MDC_TEMP_BODY = 150364
 MDC_TEMP_AXILLA = 188452
 MDC_TEMP_EAR = 188428
@@ -64,11 +99,57 @@ MDC_TEMP_ORAL = 188424
 MDC_TEMP_RECT = 188420
 MDC_TEMP_TOE = 188448
 MDC_TEMP_TYMP = 150392
+# Weight scale.
+MDC_MASS_BODY_ACTUAL = 188736
+MDC_LEN_BODY_ACTUAL = 188740
+MDC_RATIO_MASS_BODY_LEN_SQ = 188752
+# Pulse oximetry.
+MDC_PULS_OXIM_SAT_O2 = 150456
+MDC_PULS_OXIM_PULS_RATE = 149530
+MDC_PULS_OXIM_PERF_REL = 150448
+MDC_PULS_OXIM_DEV_STATUS = 150604
+MDC_MODALITY_FAST = 150580
+MDC_MODALITY_SLOW = 150584
+MDC_MODALITY_SPOT = 150588
+# Glucose.
+MDC_CONC_GLU_CAPILLARY_WHOLEBLOOD = 160184
+MDC_CONC_GLU_CAPILLARY_PLASMA = 160188
+MDC_CONC_GLU_VENOUS_WHOLEBLOOD = 160192
+MDC_CONC_GLU_VENOUS_PLASMA = 160196
+MDC_CONC_GLU_ARTERIAL_WHOLEBLOOD = 160200
+MDC_CONC_GLU_ARTERIAL_PLASMA = 160204
+MDC_CONC_GLU_CONTROL = 160208
+MDC_CONC_GLU_ISF = 160212
+MDC_CONC_GLU_UNDETERMINED_WHOLEBLOOD = 160364
+MDC_CONC_GLU_UNDETERMINED_PLASMA = 160368
+MDC_CONC_HBA1C = 160220
+MDC_CTXT_GLU_MEAL = 8417864
+MDC_CTXT_GLU_MEAL_PREPRANDIAL = 8417868
+MDC_CTXT_GLU_MEAL_POSTPRANDIAL = 8417872
+MDC_CTXT_GLU_MEAL_FASTING = 8417876
+MDC_CTXT_GLU_MEAL_CASUAL = 8417880
+MDC_CTXT_GLU_TESTER = 8417884
+MDC_CTXT_GLU_TESTER_SELF = 8417888
+MDC_CTXT_GLU_TESTER_HCP = 8417892
+MDC_CTXT_GLU_TESTER_LAB = 8417896
+# Heart rate.
+MDC_ECG_HEART_RATE = 147842
+MDC_ECG_TIME_PD_RR_GL = 147240
+# Device.
+MDC_ATTR_VAL_BATT_CHARGE = 67996
 
 LOINC_BODY_TEMPERATURE = "8310-5"
+LOINC_HEART_RATE = "8867-4"
 
 #: MDC code -> (reference id, LOINC or None), for display and for the region's FHIR mapping.
+#: Glucose codes list the mass-concentration LOINC; an observation in mmol/L carries the
+#: substance-concentration LOINC itself (see :mod:`protocols.gatt.glucose`).
 MDC_TABLE: dict[int, tuple[str, str | None]] = {
+    MDC_PRESS_BLD_NONINV: ("MDC_PRESS_BLD_NONINV", "85354-9"),
+    MDC_PRESS_BLD_NONINV_SYS: ("MDC_PRESS_BLD_NONINV_SYS", "8480-6"),
+    MDC_PRESS_BLD_NONINV_DIA: ("MDC_PRESS_BLD_NONINV_DIA", "8462-4"),
+    MDC_PRESS_BLD_NONINV_MEAN: ("MDC_PRESS_BLD_NONINV_MEAN", None),
+    MDC_PULS_RATE_NON_INV: ("MDC_PULS_RATE_NON_INV", LOINC_HEART_RATE),
     MDC_TEMP_BODY: ("MDC_TEMP_BODY", LOINC_BODY_TEMPERATURE),
     MDC_TEMP_AXILLA: ("MDC_TEMP_AXILLA", "8328-7"),
     MDC_TEMP_EAR: ("MDC_TEMP_EAR", LOINC_BODY_TEMPERATURE),
@@ -78,4 +159,31 @@ MDC_TABLE: dict[int, tuple[str, str | None]] = {
     MDC_TEMP_RECT: ("MDC_TEMP_RECT", "8332-9"),
     MDC_TEMP_TOE: ("MDC_TEMP_TOE", LOINC_BODY_TEMPERATURE),
     MDC_TEMP_TYMP: ("MDC_TEMP_TYMP", "8333-7"),
+    MDC_MASS_BODY_ACTUAL: ("MDC_MASS_BODY_ACTUAL", "29463-7"),
+    MDC_LEN_BODY_ACTUAL: ("MDC_LEN_BODY_ACTUAL", "8302-2"),
+    MDC_RATIO_MASS_BODY_LEN_SQ: ("MDC_RATIO_MASS_BODY_LEN_SQ", "39156-5"),
+    MDC_PULS_OXIM_SAT_O2: ("MDC_PULS_OXIM_SAT_O2", "2708-6"),
+    MDC_PULS_OXIM_PULS_RATE: ("MDC_PULS_OXIM_PULS_RATE", LOINC_HEART_RATE),
+    MDC_PULS_OXIM_PERF_REL: ("MDC_PULS_OXIM_PERF_REL", None),
+    MDC_CONC_GLU_CAPILLARY_WHOLEBLOOD: ("MDC_CONC_GLU_CAPILLARY_WHOLEBLOOD", "41653-7"),
+    MDC_CONC_GLU_CAPILLARY_PLASMA: ("MDC_CONC_GLU_CAPILLARY_PLASMA", "41653-7"),
+    MDC_CONC_GLU_VENOUS_WHOLEBLOOD: ("MDC_CONC_GLU_VENOUS_WHOLEBLOOD", "2339-0"),
+    MDC_CONC_GLU_VENOUS_PLASMA: ("MDC_CONC_GLU_VENOUS_PLASMA", "2345-7"),
+    MDC_CONC_GLU_ARTERIAL_WHOLEBLOOD: ("MDC_CONC_GLU_ARTERIAL_WHOLEBLOOD", "2339-0"),
+    MDC_CONC_GLU_ARTERIAL_PLASMA: ("MDC_CONC_GLU_ARTERIAL_PLASMA", "2345-7"),
+    MDC_CONC_GLU_UNDETERMINED_WHOLEBLOOD: ("MDC_CONC_GLU_UNDETERMINED_WHOLEBLOOD", "2339-0"),
+    MDC_CONC_GLU_UNDETERMINED_PLASMA: ("MDC_CONC_GLU_UNDETERMINED_PLASMA", "2345-7"),
+    MDC_CONC_GLU_ISF: ("MDC_CONC_GLU_ISF", None),
+    MDC_CONC_GLU_CONTROL: ("MDC_CONC_GLU_CONTROL", None),
+    MDC_CONC_HBA1C: ("MDC_CONC_HBA1C", "4548-4"),
+    MDC_CTXT_GLU_MEAL: ("MDC_CTXT_GLU_MEAL", None),
+    MDC_CTXT_GLU_TESTER: ("MDC_CTXT_GLU_TESTER", None),
+    MDC_ECG_HEART_RATE: ("MDC_ECG_HEART_RATE", LOINC_HEART_RATE),
+    MDC_ECG_TIME_PD_RR_GL: ("MDC_ECG_TIME_PD_RR_GL", None),
+    MDC_ATTR_VAL_BATT_CHARGE: ("MDC_ATTR_VAL_BATT_CHARGE", None),
 }
+
+
+def quirk_flags(corrections: frozenset[str]) -> frozenset[str]:
+    """The observation flags marking readings a device quirk corrected."""
+    return frozenset(f"quirk-corrected:{name}" for name in corrections)

@@ -12,7 +12,8 @@ Offset Size Field                                        Present if
 +0     1    Temperature Type (0x2A1D values)             bit2
 ====== ==== ============================================ ==============
 
-Intermediate Temperature 0x2A1E has the same layout (display only).
+Intermediate Temperature 0x2A1E has the same layout (display only). Temperature Type 0x2A1D
+(GSS 3.218) is one byte with the same values as the in-measurement field.
 """
 
 from __future__ import annotations
@@ -20,12 +21,15 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from protocols.errors import EncodeError
 from protocols.gatt import observation as obs
+from protocols.gatt._wire import length_error
 from protocols.gatt.datetime_ import DATE_TIME_SIZE, DateTime, decode_date_time, encode_date_time
 from protocols.gatt.errors import DecodeError
 from protocols.gatt.medfloat import MedFloat, encode_medfloat32, float_from_raw
 
 TEMPERATURE_MEASUREMENT = 0x2A1C
+TEMPERATURE_TYPE = 0x2A1D
 INTERMEDIATE_TEMPERATURE = 0x2A1E
 HEALTH_THERMOMETER_SERVICE = 0x1809
 
@@ -56,6 +60,9 @@ class TemperatureType(enum.IntEnum):
     TYMPANUM = 9
 
 
+_TYPES: dict[int, TemperatureType] = {t.value: t for t in TemperatureType}
+
+
 @dataclass(frozen=True, slots=True)
 class TemperatureMeasurement:
     """Temperature Measurement 0x2A1C (or Intermediate Temperature 0x2A1E)."""
@@ -65,6 +72,7 @@ class TemperatureMeasurement:
     time_stamp: DateTime | None = None
     temperature_type: TemperatureType | None = None
     intermediate: bool = False
+    corrections: frozenset[str] = frozenset()
 
     @property
     def characteristic(self) -> int:
@@ -76,10 +84,15 @@ def decode_temperature_measurement(
     data: bytes, *, characteristic: int = TEMPERATURE_MEASUREMENT
 ) -> TemperatureMeasurement:
     """Decode 0x2A1C / 0x2A1E strictly: RFU flags, truncation and trailing bytes are errors."""
-    name = "Temperature Measurement"
+    name = (
+        "Intermediate Temperature"
+        if characteristic == INTERMEDIATE_TEMPERATURE
+        else ("Temperature Measurement")
+    )
     n = len(data)
     if n < 5:
-        raise DecodeError(characteristic, name, "truncated: needs flags and FLOAT", offset=n)
+        field, at = ("Flags", 0) if n == 0 else ("Temperature (FLOAT)", 1)
+        raise DecodeError(characteristic, name, f"truncated {field}", offset=at)
     flags = data[0]
     if flags & _FLAGS_RFU:
         raise DecodeError(characteristic, name, f"reserved flag bits set (0x{flags:02X})", offset=0)
@@ -88,20 +101,19 @@ def decode_temperature_measurement(
     time_stamp = None
     if flags & _FLAG_TIME_STAMP:
         if n < offset + DATE_TIME_SIZE:
-            raise DecodeError(characteristic, name, "truncated Time Stamp", offset=n)
-        time_stamp = decode_date_time(data, offset, what=f"{name} (0x{characteristic:04X})")
+            raise DecodeError(characteristic, name, "truncated Time Stamp", offset=offset)
+        time_stamp = decode_date_time(data, offset, characteristic=characteristic, name=name)
         offset += DATE_TIME_SIZE
     temperature_type = None
     if flags & _FLAG_TYPE:
         if n < offset + 1:
-            raise DecodeError(characteristic, name, "truncated Temperature Type", offset=n)
+            raise DecodeError(characteristic, name, "truncated Temperature Type", offset=offset)
         raw_type = data[offset]
-        try:
-            temperature_type = TemperatureType(raw_type)
-        except ValueError:
+        temperature_type = _TYPES.get(raw_type)
+        if temperature_type is None:
             raise DecodeError(
                 characteristic, name, f"reserved Temperature Type {raw_type}", offset=offset
-            ) from None
+            )
         offset += 1
     if offset != n:
         raise DecodeError(characteristic, name, f"{n - offset} trailing bytes", offset=offset)
@@ -152,13 +164,47 @@ def temperature_observations(m: TemperatureMeasurement) -> list[obs.Observation]
     site = m.temperature_type
     mdc = _SITE_CODES.get(site, obs.MDC_TEMP_BODY) if site is not None else obs.MDC_TEMP_BODY
     _, loinc = obs.MDC_TABLE[mdc]
+    flags = obs.quirk_flags(m.corrections)
+    timestamp = None
+    if m.time_stamp is not None:
+        timestamp = m.time_stamp.to_datetime()
+        if timestamp is None:
+            flags |= {"device-time-unknown"}
     return [
         obs.Observation.from_medfloat(
             mdc,
             loinc,
             m.temperature,
             m.unit.value,
-            timestamp=None if m.time_stamp is None else m.time_stamp.to_datetime(),
+            timestamp=timestamp,
+            flags=flags,
             body_site=None if site is None else site.name.lower(),
         )
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class TemperatureTypeValue:
+    """Temperature Type 0x2A1D (GSS 3.218): the thermometer's fixed measurement site."""
+
+    temperature_type: TemperatureType
+
+
+def decode_temperature_type(data: bytes) -> TemperatureTypeValue:
+    """Decode 0x2A1D: exactly one byte; 0 and 10..255 are reserved."""
+    name = "Temperature Type"
+    if len(data) != 1:
+        raise length_error(TEMPERATURE_TYPE, name, (("Temperature Type", 1),), len(data))
+    try:
+        return TemperatureTypeValue(TemperatureType(data[0]))
+    except ValueError:
+        raise DecodeError(
+            TEMPERATURE_TYPE, name, f"reserved Temperature Type {data[0]}", offset=0
+        ) from None
+
+
+def encode_temperature_type(m: TemperatureTypeValue) -> bytes:
+    """Encode 0x2A1D."""
+    if not isinstance(m.temperature_type, TemperatureType):
+        raise EncodeError("Temperature Type", f"not a Temperature Type: {m.temperature_type!r}")
+    return bytes((int(m.temperature_type),))

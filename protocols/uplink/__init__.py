@@ -4,6 +4,7 @@ See ``docs/protocols/uplink.md``. This package is pure: keys are passed in, time
 """
 
 from protocols.uplink.batch import (
+    CODED_FLAG,
     FORMAT_VERSION,
     Batch,
     BatchHeader,
@@ -22,6 +23,7 @@ from protocols.uplink.signing import (
 )
 
 __all__ = [
+    "CODED_FLAG",
     "FORMAT_VERSION",
     "BadSignatureError",
     "Batch",

@@ -15,9 +15,11 @@ from typing import Any
 import cbor2
 import zstandard
 
-from protocols.errors import DecodeError
+from protocols.errors import DecodeError, EncodeError
 
 FORMAT_VERSION = 1
+#: Flag of a reading whose value is an MDC code (a coded enumeration, PHD IG), not a quantity.
+CODED_FLAG = "coded"
 #: Hard cap on a decompressed body, so a hostile batch cannot exhaust memory.
 MAX_BODY_BYTES = 16 * 1024 * 1024
 
@@ -90,6 +92,8 @@ def encode_body(header: BatchHeader, readings: Sequence[WireReading]) -> bytes:
     """CBOR-encode and zstd-compress a batch; the result is what gets signed."""
     rows: list[list[Any]] = []
     for r in readings:
+        if (r.value is None) == (r.special is None):
+            raise EncodeError("uplink batch", f"reading on {r.stream!r} needs a value or a special")
         mantissa, exponent = (0, 0) if r.value is None else _split(r.value)
         rows.append(
             [

@@ -1,0 +1,1 @@
+"""Benchmarks behind `narhub bench`: each module exposes ``run(*, duration_s) -> dict``."""
