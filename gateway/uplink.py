@@ -77,11 +77,13 @@ class Uplink:
 
     async def _forward(self, link: MqttLink) -> None:
         while True:
+            # Clear before looking: a commit that lands while we seal sets it again, so the
+            # wait below cannot miss it.
+            self._outbox.changed.clear()
             await self._seal_all()
             pending = await self._outbox.pending()
             if not pending:
                 self.idle.set()
-                self._outbox.changed.clear()
                 await self._outbox.changed.wait()
                 self.idle.clear()
                 # Group readings that arrive close together into one batch.

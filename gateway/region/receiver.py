@@ -8,6 +8,7 @@ as NDJSON Observations (FHIR bulk-data style), fsynced before the batch is marke
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sqlite3
@@ -61,6 +62,8 @@ class Receiver:
         self._output = output
         self._on_batch = on_batch
         self.stats = ReceiverStats()
+        #: Set once the subscription is in place (the broker only routes to live subscribers).
+        self.subscribed = asyncio.Event()
 
     def handle(self, topic: str, payload: bytes) -> list[str]:
         """Process one message; returns the NDJSON lines written (empty if dropped)."""
@@ -96,6 +99,7 @@ class Receiver:
         """Subscribe and process messages until cancelled or the connection drops."""
         async with connect() as link:
             await link.subscribe(f"$share/{SHARED_GROUP}/{UP_FILTER}")
+            self.subscribed.set()
             async for message in link.messages():
                 self.handle(message.topic, message.payload)
 

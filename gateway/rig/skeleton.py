@@ -132,6 +132,7 @@ async def run_skeleton(
         )
         async with asyncio.timeout(timeout_s), asyncio.TaskGroup() as group:
             receiver_task = group.create_task(receiver.run(connect_receiver), name="receiver")
+            await receiver.subscribed.wait()
             async with hub:
                 await thermometer.wait_subscribed()
                 for measurement in measurements:
