@@ -31,7 +31,12 @@ app.add_typer(config_app, name="config")
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 
 #: Benchmark name -> module under gateway.bench exposing run(duration_s=...) -> dict.
-BENCHMARKS = {"codecs": "gateway.bench.codecs", "serial": "gateway.bench.serial"}
+BENCHMARKS = {
+    "codecs": "gateway.bench.codecs",
+    "serial": "gateway.bench.serial",
+    "ble": "gateway.bench.ble",
+    "wire": "gateway.bench.wire",
+}
 
 
 def _emit(result: dict[str, Any], as_json: bool) -> None:
@@ -76,9 +81,9 @@ def config_check(path: Path, as_json: JsonFlag = False) -> None:
     _emit({"ok": True, "path": str(path), "hub_id": config.hub_id}, as_json)
 
 
-def _run_bench(name: str, duration_s: float) -> dict[str, Any]:
+def _run_bench(name: str, duration_s: float, **options: Any) -> dict[str, Any]:
     module = import_module(BENCHMARKS[name])
-    result: dict[str, Any] = module.run(duration_s=duration_s)
+    result: dict[str, Any] = module.run(duration_s=duration_s, **options)
     return result
 
 
@@ -98,6 +103,30 @@ def bench_serial(
 ) -> None:
     """Sensor-link frames and readings decoded per second, firmware encode cost, RSS."""
     _emit(_run_bench("serial", duration_s), as_json)
+
+
+@bench_app.command("ble")
+def bench_ble(
+    as_json: JsonFlag = False,
+    duration_s: Annotated[float, typer.Option("--duration", help="Seconds per case.")] = 1.0,
+    soak_s: Annotated[
+        float | None, typer.Option("--soak", help="Run ten devices this long; tasks and RSS.")
+    ] = None,
+) -> None:
+    """Advertisement-to-first-measurement time and notifications/s on the emulated radio."""
+    _emit(_run_bench("ble", duration_s, soak_s=soak_s), as_json)
+
+
+@bench_app.command("wire")
+def bench_wire(
+    as_json: JsonFlag = False,
+    duration_s: Annotated[float, typer.Option("--duration", help="Seconds per case.")] = 1.0,
+    input_path: Annotated[
+        Path | None, typer.Option("--input", help="A day as JSONL, one reading per line.")
+    ] = None,
+) -> None:
+    """Bytes per reading and encode/decode throughput of the uplink format vs JSON SenML."""
+    _emit(_run_bench("wire", duration_s, input_path=input_path), as_json)
 
 
 @bench_app.command("all")
