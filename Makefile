@@ -47,6 +47,7 @@ lint: $(STAMP)
 
 types: $(STAMP)
 	$(BIN)/mypy
+	VENV=$(VENV) sh firmware/typecheck.sh
 
 layers: $(STAMP)
 	$(BIN)/lint-imports

@@ -26,7 +26,9 @@ app = typer.Typer(
 bench_app = typer.Typer(help="Benchmarks (JSON with --json): speed and memory (RSS).")
 config_app = typer.Typer(help="Hub configuration.")
 app.add_typer(bench_app, name="bench")
+sensors_app = typer.Typer(help="MicroPython sensor boards on USB serial.")
 app.add_typer(config_app, name="config")
+app.add_typer(sensors_app, name="sensors")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 
@@ -79,6 +81,55 @@ def config_check(path: Path, as_json: JsonFlag = False) -> None:
         _emit({"ok": False, "path": str(path), "problems": exc.problems}, as_json)
         raise typer.Exit(1) from None
     _emit({"ok": True, "path": str(path), "hub_id": config.hub_id}, as_json)
+
+
+@sensors_app.command("list")
+def sensors_list(as_json: JsonFlag = False) -> None:
+    """Show the sensor boards found on USB (by VID/PID), with their serial numbers."""
+    from gateway.sensors import list_boards
+
+    boards = [b.to_json() for b in list_boards()]
+    if as_json:
+        _emit({"boards": boards}, as_json=True)
+        return
+    console = Console()
+    if not boards:
+        console.print("no sensor boards found: check the USB cable and `dmesg`")
+        return
+    for board in boards:
+        console.print(board)
+
+
+@sensors_app.command("flash")
+def sensors_flash(
+    port: str,
+    board: Annotated[
+        str | None, typer.Option(help="rp2040 or esp32 (default: detected from USB VID/PID).")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the steps only.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Deploy the sensor firmware to the board on PORT with mpremote, with a progress bar."""
+    from rich.progress import Progress
+
+    from gateway.sensors import FlashError, flash_board, flash_plan
+
+    if dry_run:
+        steps = flash_plan(port, board or "rp2040")
+        _emit({"port": port, "steps": [step.label for step in steps]}, as_json)
+        return
+    try:
+        with Progress(disable=as_json) as progress:
+            task = progress.add_task("flashing", total=None)
+
+            def on_step(done: int, total: int, label: str) -> None:
+                progress.update(task, completed=done, total=total, description=label)
+
+            labels = flash_board(port, board=board, progress=on_step)
+    except FlashError as exc:
+        _emit({"ok": False, "error": str(exc)}, as_json)
+        raise typer.Exit(1) from None
+    _emit({"ok": True, "port": port, "steps": labels}, as_json)
 
 
 def _run_bench(name: str, duration_s: float, **options: Any) -> dict[str, Any]:

@@ -38,6 +38,18 @@ class BleConfig(_Model):
     devices: list[DeviceConfig] = []
 
 
+class BoardConfig(_Model):
+    """A MicroPython sensor board: ``serial:/dev/ttyACM0`` or ``serial:usb:SERIALNUMBER``."""
+
+    port: str = Field(pattern=r"^serial:.+")
+
+
+class SensorsConfig(_Model):
+    """The sensor boards attached over USB serial."""
+
+    boards: list[BoardConfig] = []
+
+
 class UplinkConfig(_Model):
     """The region broker and this hub's TLS identity."""
 
@@ -56,6 +68,7 @@ class HubConfig(_Model):
     hub_id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{2,62}$")
     data_dir: Path
     ble: BleConfig = BleConfig()
+    sensors: SensorsConfig = SensorsConfig()
     uplink: UplinkConfig
 
 

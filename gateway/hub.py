@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
@@ -19,8 +20,10 @@ from typing import Self
 
 from drivers.ble import BleBackend, BleCentral, MeasurementEvent
 from drivers.ble._bleak import BleakError
+from drivers.errors import DriverError
 from drivers.mqtt import MqttLink, TlsFiles
 from gateway.backoff import Backoff
+from gateway.boards import run_board
 from gateway.config import HubConfig
 from gateway.pipeline import readings_from_event
 from gateway.reading import Reading
@@ -81,6 +84,10 @@ class Hub:
             self._tasks.append(
                 group.create_task(self._supervise(device.address), name=f"ble-{device.kind}")
             )
+        for index, board in enumerate(self.config.sensors.boards):
+            self._tasks.append(
+                group.create_task(self._supervise_board(board.port), name=f"board-{index}")
+            )
         self._tasks.append(group.create_task(self._pipeline(), name="pipeline"))
         self._tasks.append(group.create_task(self.uplink.run(), name="uplink"))
         return self
@@ -111,6 +118,19 @@ class Hub:
             except (BleakError, TimeoutError, OSError) as exc:
                 delay = backoff.next_delay_s()
                 logger.warning("BLE session ended (%s); retry in %.1fs", type(exc).__name__, delay)
+                await asyncio.sleep(delay)
+
+    async def _supervise_board(self, port: str) -> None:
+        """Keep a sensor board served; the link reconnects itself, this restarts it on errors."""
+        backoff = Backoff(initial_s=1.0, cap_s=60.0)
+        while True:
+            try:
+                await run_board(port, self.outbox)
+            except (DriverError, OSError, sqlite3.Error) as exc:
+                delay = backoff.next_delay_s()
+                logger.warning(
+                    "sensor board link ended (%s); retry in %.1fs", type(exc).__name__, delay
+                )
                 await asyncio.sleep(delay)
 
     async def _pipeline(self) -> None:

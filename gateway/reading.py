@@ -29,10 +29,21 @@ class Reading:
     device_time: dt.datetime | None = None
     priority: Priority = Priority.CLINICAL
     flags: frozenset[str] = field(default_factory=frozenset)
+    #: The source's own identity for this reading (e.g. ``board/boot/seq``); the outbox
+    #: stores a reading with a given key at most once, so a source may resend safely.
+    source_key: str | None = None
+
+    #: Wall time the source itself stamped (epoch ms, UTC), when it had a synced clock.
+    source_wall_ms: int | None = None
 
     def effective_ms(self) -> int:
-        """When the reading was taken, as epoch ms (reception time until clock sync lands)."""
-        return self.hub_wall_ms
+        """When the reading was taken, as epoch ms: the source's synced clock, else reception."""
+        return self.source_wall_ms if self.source_wall_ms is not None else self.hub_wall_ms
+
+    @staticmethod
+    def exact(mantissa: int, exponent: int) -> Decimal:
+        """``mantissa x 10**exponent`` built exactly (no context rounding)."""
+        return Decimal(f"{mantissa}E{exponent}")
 
     def to_wire(self) -> WireReading:
         """The reading as it travels in a batch."""

@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS batches (
     rejected_reason INTEGER
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS source_keys (key TEXT PRIMARY KEY) WITHOUT ROWID;
 """
 
 
@@ -113,10 +114,27 @@ class Outbox:
             self._db.executemany(sql, rows)
 
     def add(self, readings: Sequence[Reading]) -> int:
-        """Store readings in one transaction; when this returns they are on disk."""
-        rows = [(int(r.priority), _pack(r.to_wire())) for r in readings]
-        self._tx("INSERT INTO readings(priority, payload) VALUES (?, ?)", rows)
-        return len(rows)
+        """Store readings in one transaction; when this returns they are on disk.
+
+        A reading whose ``source_key`` was stored before is skipped (sources resend what they
+        could not see acknowledged). Returns how many readings were new.
+        """
+        added = 0
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            for r in readings:
+                if r.source_key is not None:
+                    cursor = self._db.execute(
+                        "INSERT OR IGNORE INTO source_keys(key) VALUES (?)", (r.source_key,)
+                    )
+                    if cursor.rowcount == 0:
+                        continue
+                self._db.execute(
+                    "INSERT INTO readings(priority, payload) VALUES (?, ?)",
+                    (int(r.priority), _pack(r.to_wire())),
+                )
+                added += 1
+        return added
 
     def unbatched_count(self) -> int:
         """Readings not yet sealed into a batch."""

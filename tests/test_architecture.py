@@ -14,6 +14,8 @@ IO_LIBRARIES = {
     "bumble": "drivers/ble/sim/_bumble.py",
     "aiomqtt": "drivers/mqtt.py",
     "paho": "drivers/mqtt.py",
+    "serial": "drivers/serial/_pyserial.py",
+    "serial_asyncio_fast": "drivers/serial/_pyserial.py",
 }
 
 

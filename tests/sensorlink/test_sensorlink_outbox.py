@@ -1,0 +1,53 @@
+"""A board on the virtual rig feeding the real outbox: the ACK waits for the SQLite commit."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sensorlink_rig import SCENARIO, SimBoard, eventually
+
+from gateway.boards import NARHUB_PRIVATE_BASE, board_readings, run_board
+from gateway.store import AsyncOutbox, Outbox
+from protocols.sensorlink import SequencedReading
+
+
+def test_resent_board_readings_are_stored_once(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "o.sqlite3")
+    first = [SequencedReading("b1", 7, seq, 1, 0, seq * 1000, 2150 + seq, None) for seq in range(5)]
+    assert outbox.add(board_readings(first, hub_wall_ms=1)) == 5
+    # After a hub restart the board resends what it never saw acknowledged.
+    assert outbox.add(board_readings(first[2:], hub_wall_ms=2)) == 0
+    # The same sequence number under a new boot id is a new reading.
+    rebooted = [SequencedReading("b1", 8, 0, 1, 0, 0, 2100, None)]
+    assert outbox.add(board_readings(rebooted, hub_wall_ms=3)) == 1
+    assert outbox.unbatched_count() == 6
+    outbox.close()
+
+
+def test_board_values_are_exact_in_the_kind_unit() -> None:
+    (reading,) = board_readings(
+        [SequencedReading("b1", 7, 0, 1, 0, 0, 2150, 1_700_000_000_123)], hub_wall_ms=5
+    )
+    assert (reading.value, reading.unit) == (Decimal("21.50"), "Cel")
+    assert str(reading.value) == "21.50"
+    assert reading.mdc_code == NARHUB_PRIVATE_BASE + 1
+    assert reading.effective_ms() == 1_700_000_000_123  # the board's synced wall clock
+
+
+@pytest.mark.micropython
+async def test_firmware_readings_reach_the_outbox(tmp_path: Path) -> None:
+    outbox = AsyncOutbox(Outbox(tmp_path / "outbox.sqlite3"))
+    async with SimBoard(tmp_path, SCENARIO) as board:
+        task = asyncio.create_task(run_board(f"serial:{board.port}", outbox), name="board")
+        try:
+            await eventually(lambda: outbox.outbox.unbatched_count() >= 40, 15, "40 readings")
+        finally:
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+    keys = outbox.outbox._db.execute("SELECT count(*) FROM source_keys").fetchone()[0]
+    assert keys == outbox.outbox.unbatched_count()  # one stored reading per board reading
+    outbox.close()
