@@ -67,6 +67,8 @@ class HubConfig(_Model):
 
     hub_id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{2,62}$")
     data_dir: Path
+    #: The only patient identity that leaves the home: a pseudonym issued by the care team.
+    patient_pseudonym: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,64}$")
     ble: BleConfig = BleConfig()
     sensors: SensorsConfig = SensorsConfig()
     uplink: UplinkConfig
@@ -82,7 +84,9 @@ def parse_config(data: dict[str, object], *, path: Path) -> HubConfig:
             key = ""
             for part in err["loc"]:
                 key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else str(part))
-            problems.append(f"{key or '(top level)'}: {err['msg']}")
+            given = err.get("input")
+            got = "" if isinstance(given, dict) or err["type"] == "missing" else f" (got {given!r})"
+            problems.append(f"{key or '(top level)'}: {err['msg']}{got}")
         raise ConfigError(path, problems) from None
 
 
@@ -95,3 +99,40 @@ def load_config(path: Path) -> HubConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, [f"not valid TOML: {exc}"]) from None
     return parse_config(data, path=path)
+
+
+DEFAULT_CONFIG_PATH = Path("/etc/narhub/narhub.toml")
+CONFIG_ENV = "NARHUB_CONFIG"
+
+
+def resolve_config_path(option: Path | None, environ: dict[str, str]) -> Path:
+    """``--config`` wins, then ``$NARHUB_CONFIG``, then ``/etc/narhub/narhub.toml``."""
+    if option is not None:
+        return option
+    from_env = environ.get(CONFIG_ENV)
+    return Path(from_env) if from_env else DEFAULT_CONFIG_PATH
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+def render_config(config: HubConfig) -> str:
+    """The configuration as TOML (what ``narhub init`` writes); round-trips through load."""
+    data = config.model_dump(mode="json", exclude_none=True)
+    lines = [f"{k} = {_toml_value(v)}" for k, v in data.items() if not isinstance(v, dict)]
+    for table, body in data.items():
+        if not isinstance(body, dict):
+            continue
+        lines.append(f"\n[{table}]")
+        lines.extend(f"{k} = {_toml_value(v)}" for k, v in body.items())
+    return "\n".join(lines) + "\n"

@@ -208,6 +208,25 @@ class Outbox:
         """The broker refused the batch: keep it, with the reason, for the technician."""
         self._tx("UPDATE batches SET rejected_reason=? WHERE id=?", [(reason_code, batch_id)])
 
+    def all_batches(self) -> list[tuple[PendingBatch, int | None]]:
+        """Every stored batch with its rejection reason (None while still to send)."""
+        rows = self._db.execute(
+            "SELECT id, seq, priority, message, rejected_reason FROM batches ORDER BY priority, id"
+        ).fetchall()
+        return [(PendingBatch(r[0], r[1], Priority(r[2]), r[3]), r[4]) for r in rows]
+
+    def oldest_unsent_ms(self) -> int | None:
+        """Epoch ms of the oldest reading not yet acknowledged by the broker, or None."""
+        oldest: int | None = None
+        row = self._db.execute("SELECT payload FROM readings ORDER BY id LIMIT 1").fetchone()
+        if row is not None:
+            oldest = _unpack(row[0]).t_ms
+        return oldest
+
+    def quick_check(self) -> str:
+        """SQLite's ``PRAGMA quick_check``: "ok" or the first problem found."""
+        return str(self._db.execute("PRAGMA quick_check").fetchone()[0])
+
     def counts(self) -> dict[str, int]:
         """Queue depths: unbatched readings, pending and rejected batches."""
         pending, rejected = self._db.execute(

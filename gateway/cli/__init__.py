@@ -1,0 +1,72 @@
+"""The ``narhub`` command line: what technicians run at the patient's home.
+
+Every read command takes ``--json``; exit codes are in :mod:`gateway.cli._common`.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import version as dist_version
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gateway.cli import bench, doctor, provision, sensors
+from gateway.cli._common import EXIT_FAILED, JsonFlag, emit
+
+app = typer.Typer(
+    name="narhub",
+    help="narhub: the home hub for remote patient care (BLE health devices, sensor boards, "
+    "secure uplink to the region).",
+    no_args_is_help=True,
+    add_completion=False,
+)
+config_app = typer.Typer(help="Hub configuration.")
+app.add_typer(config_app, name="config")
+app.add_typer(bench.app, name="bench")
+app.add_typer(sensors.app, name="sensors")
+app.add_typer(provision.keys_app, name="keys")
+app.add_typer(doctor.uplink_app, name="uplink")
+app.add_typer(doctor.queue_app, name="queue")
+app.command("init")(provision.init)
+app.command("doctor")(doctor.doctor)
+
+
+@app.command()
+def version(as_json: JsonFlag = False) -> None:
+    """Show the narhub version and the versions of its key libraries."""
+    names = ["narhub", "bleak", "aiomqtt", "cbor2", "cwt", "cryptography", "pydantic"]
+    result = {name: dist_version(name) for name in names}
+    emit(result, as_json)
+
+
+@app.command()
+def demo(
+    workdir: Annotated[
+        Path | None, typer.Option(help="Keep the rig's files here (default: a temp dir).")
+    ] = None,
+) -> None:
+    """Run the whole product on the virtual rig and show what flows."""
+    from gateway.demo import run_demo
+
+    trace = run_demo(workdir)
+    if len(trace.observations) != len(trace.sent):
+        raise typer.Exit(EXIT_FAILED)
+
+
+@config_app.command("check")
+def config_check(path: Path, as_json: JsonFlag = False) -> None:
+    """Validate a hub configuration file; errors name the TOML key."""
+    from gateway.config import ConfigError, load_config
+
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        emit({"ok": False, "path": str(path), "problems": exc.problems}, as_json)
+        raise typer.Exit(EXIT_FAILED) from None
+    emit({"ok": True, "path": str(path), "hub_id": config.hub_id}, as_json)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

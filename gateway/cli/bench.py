@@ -1,0 +1,84 @@
+"""``narhub bench ...``: benchmarks, JSON with speed and memory (RSS)."""
+
+from __future__ import annotations
+
+from importlib import import_module
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from gateway.cli._common import JsonFlag, emit
+
+app = typer.Typer(help="Benchmarks (JSON with --json): speed and memory (RSS).")
+
+#: Benchmark name -> module under gateway.bench exposing run(duration_s=...) -> dict.
+BENCHMARKS = {
+    "codecs": "gateway.bench.codecs",
+    "serial": "gateway.bench.serial",
+    "ble": "gateway.bench.ble",
+    "wire": "gateway.bench.wire",
+}
+
+
+def _run_bench(name: str, duration_s: float, **options: Any) -> dict[str, Any]:
+    module = import_module(BENCHMARKS[name])
+    result: dict[str, Any] = module.run(duration_s=duration_s, **options)
+    return result
+
+
+@app.command("codecs")
+def bench_codecs(
+    as_json: JsonFlag = False,
+    duration_s: Annotated[float, typer.Option("--duration", help="Seconds per case.")] = 1.0,
+) -> None:
+    """GATT codec decodes/s per characteristic and for a day's mix, with RSS."""
+    emit(_run_bench("codecs", duration_s), as_json)
+
+
+@app.command("serial")
+def bench_serial(
+    as_json: JsonFlag = False,
+    duration_s: Annotated[float, typer.Option("--duration", help="Seconds per case.")] = 1.0,
+) -> None:
+    """Sensor-link frames and readings decoded per second, firmware encode cost, RSS."""
+    emit(_run_bench("serial", duration_s), as_json)
+
+
+@app.command("ble")
+def bench_ble(
+    as_json: JsonFlag = False,
+    duration_s: Annotated[float, typer.Option("--duration", help="Seconds per case.")] = 1.0,
+    soak_s: Annotated[
+        float | None, typer.Option("--soak", help="Run ten devices this long; tasks and RSS.")
+    ] = None,
+) -> None:
+    """Advertisement-to-first-measurement time and notifications/s on the emulated radio."""
+    emit(_run_bench("ble", duration_s, soak_s=soak_s), as_json)
+
+
+@app.command("wire")
+def bench_wire(
+    as_json: JsonFlag = False,
+    duration_s: Annotated[float, typer.Option("--duration", help="Seconds per case.")] = 1.0,
+    input_path: Annotated[
+        Path | None, typer.Option("--input", help="A day as JSONL, one reading per line.")
+    ] = None,
+) -> None:
+    """Bytes per reading and encode/decode throughput of the uplink format vs JSON SenML."""
+    emit(_run_bench("wire", duration_s, input_path=input_path), as_json)
+
+
+@app.command("all")
+def bench_all(
+    as_json: JsonFlag = False,
+    duration_s: Annotated[float, typer.Option("--duration", help="Seconds per case.")] = 1.0,
+) -> None:
+    """Every benchmark that is available, one JSON object keyed by name."""
+    results: dict[str, Any] = {}
+    for name in BENCHMARKS:
+        try:
+            results[name] = _run_bench(name, duration_s)
+        except ModuleNotFoundError as exc:
+            results[name] = {"error": f"not available: {exc.name}"}
+    emit(results, as_json)

@@ -1,0 +1,228 @@
+"""What a technician does to give a hub its identity: config, key, CSR, certificate.
+
+The private key is generated on the hub (P-256, file mode 0600) and never printed or sent;
+the region sees only the CSR (PKCS#10, RFC 2986) and returns a certificate whose subject common
+name is the hub id. ``install_certificate`` checks what a TLS handshake would reject later:
+wrong key, wrong CA, not yet valid or expired.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+
+from gateway.config import HubConfig, UplinkConfig, render_config
+from gateway.pki import build_csr, certificate_common_name, new_private_key_pem, public_key_pem
+
+
+class ProvisionError(RuntimeError):
+    """A provisioning step failed; ``hint`` says what the technician should do."""
+
+    def __init__(self, step: str, reason: str, hint: str) -> None:
+        self.step = step
+        self.reason = reason
+        self.hint = hint
+        super().__init__(f"{step}: {reason}. {hint}")
+
+
+def parse_broker_url(url: str) -> tuple[str, int]:
+    """``mqtts://host[:port]`` -> (host, port); only TLS URLs are accepted."""
+    parts = urlsplit(url)
+    if parts.scheme != "mqtts" or not parts.hostname:
+        raise ProvisionError(
+            "init", f"broker URL {url!r} is not mqtts://HOST[:PORT]", "use the URL the region gave"
+        )
+    try:
+        port = parts.port or 8883
+    except ValueError:
+        raise ProvisionError("init", f"bad port in {url!r}", "use a port 1-65535") from None
+    return parts.hostname, port
+
+
+def init_hub(
+    config_path: Path,
+    *,
+    hub_id: str,
+    broker_url: str,
+    ca_file: Path,
+    patient_pseudonym: str | None,
+    data_dir: Path,
+    ble_backend: str = "bluez",
+    force: bool = False,
+) -> HubConfig:
+    """Write a new configuration (and the data directory); refuses to overwrite unless forced.
+
+    The region CA is copied next to the configuration and pinned there.
+    """
+    if config_path.exists() and not force:
+        raise ProvisionError(
+            "init", f"{config_path} exists", "pass --force to replace it (keys are kept)"
+        )
+    try:
+        ca_pem = ca_file.read_bytes()
+        x509.load_pem_x509_certificate(ca_pem)
+    except OSError as exc:
+        raise ProvisionError(
+            "init",
+            f"cannot read CA file {ca_file}: {exc.strerror}",
+            "check the path of the region CA certificate",
+        ) from None
+    except ValueError:
+        raise ProvisionError(
+            "init", f"{ca_file} is not a PEM certificate", "use the region CA certificate (PEM)"
+        ) from None
+    host, port = parse_broker_url(broker_url)
+    directory = config_path.parent
+    directory.mkdir(parents=True, exist_ok=True)
+    pinned_ca = directory / "region-ca.crt"
+    if pinned_ca.resolve() != ca_file.resolve():
+        shutil.copyfile(ca_file, pinned_ca)
+    from gateway.config import parse_config  # noqa: PLC0415 - avoid a cycle at import
+
+    config = parse_config(
+        {
+            "hub_id": hub_id,
+            "data_dir": str(data_dir),
+            **({"patient_pseudonym": patient_pseudonym} if patient_pseudonym else {}),
+            "ble": {"backend": ble_backend},
+            "uplink": UplinkConfig(
+                host=host,
+                port=port,
+                ca_file=pinned_ca,
+                cert_file=directory / "hub.crt",
+                key_file=directory / "hub.key",
+            ).model_dump(mode="json"),
+        },
+        path=config_path,
+    )
+    data_dir.mkdir(parents=True, exist_ok=True)
+    tmp = config_path.with_suffix(".tmp")
+    tmp.write_text(render_config(config), encoding="utf-8")
+    tmp.replace(config_path)
+    return config
+
+
+def create_key(config: HubConfig, *, force: bool = False) -> Path:
+    """Generate the hub's P-256 key at ``uplink.key_file`` with mode 0600."""
+    path = config.uplink.key_file
+    if path.exists() and not force:
+        raise ProvisionError(
+            "keys create",
+            f"{path} exists",
+            "a hub keeps its key; pass --force only to replace a compromised key",
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(new_private_key_pem())
+        out.flush()
+        os.fsync(out.fileno())
+    tmp.replace(path)
+    return path
+
+
+def _key(config: HubConfig) -> bytes:
+    try:
+        return config.uplink.key_file.read_bytes()
+    except OSError:
+        raise ProvisionError(
+            "keys", f"no key at {config.uplink.key_file}", "run `narhub keys create`"
+        ) from None
+
+
+def make_csr(config: HubConfig) -> bytes:
+    """A CSR for the hub id, signed with the hub key (PEM)."""
+    return build_csr(_key(config), config.hub_id)
+
+
+@dataclass(frozen=True)
+class CertificateCheck:
+    """What ``install_certificate`` found."""
+
+    subject: str
+    not_after: dt.datetime
+    days_left: int
+
+
+def check_certificate(config: HubConfig, cert_pem: bytes, *, now: dt.datetime) -> CertificateCheck:
+    """Matches the key, chains to the pinned CA, names this hub, and is valid now."""
+    step = "certificate"
+    try:
+        cert = x509.load_pem_x509_certificate(cert_pem)
+    except ValueError:
+        raise ProvisionError(
+            step, "not a PEM certificate", "use the file the region sent"
+        ) from None
+    own = public_key_pem(_key(config))
+    theirs = cert.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    if own != theirs:
+        raise ProvisionError(
+            step,
+            "the certificate is for another key",
+            "send this hub's CSR (`narhub keys csr`) to the region again",
+        )
+    try:
+        ca = x509.load_pem_x509_certificate(config.uplink.ca_file.read_bytes())
+        cert.verify_directly_issued_by(ca)
+    except OSError:
+        raise ProvisionError(
+            step,
+            f"cannot read the region CA {config.uplink.ca_file}",
+            "run `narhub init` again with the region CA",
+        ) from None
+    except (ValueError, TypeError, InvalidSignature):
+        raise ProvisionError(
+            step,
+            "the certificate was not issued by the pinned region CA",
+            "check that the region signed it with the CA given to `narhub init`",
+        ) from None
+    subject = certificate_common_name(cert_pem)
+    if subject != config.hub_id:
+        raise ProvisionError(
+            step,
+            f"the certificate names {subject!r}, not {config.hub_id!r}",
+            "the broker uses the name as identity: ask for a certificate for this hub",
+        )
+    if now < cert.not_valid_before_utc:
+        raise ProvisionError(
+            step,
+            f"not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M}Z",
+            "check the hub clock (`narhub doctor`)",
+        )
+    if now >= cert.not_valid_after_utc:
+        raise ProvisionError(
+            step,
+            f"expired {cert.not_valid_after_utc:%Y-%m-%d}",
+            "ask the region for a new certificate",
+        )
+    days_left = (cert.not_valid_after_utc - now).days
+    return CertificateCheck(subject, cert.not_valid_after_utc, days_left)
+
+
+def install_certificate(
+    config: HubConfig, cert_file: Path, *, now: dt.datetime
+) -> CertificateCheck:
+    """Check a certificate (:func:`check_certificate`), then install it at ``uplink.cert_file``."""
+    try:
+        cert_pem = cert_file.read_bytes()
+    except OSError as exc:
+        raise ProvisionError(
+            "keys install-cert", f"cannot read {cert_file}: {exc.strerror}", "check the path"
+        ) from None
+    result = check_certificate(config, cert_pem, now=now)
+    target = config.uplink.cert_file
+    tmp = target.with_suffix(".tmp")
+    tmp.write_bytes(cert_pem)
+    tmp.replace(target)
+    return result
