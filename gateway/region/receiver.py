@@ -20,7 +20,7 @@ from pathlib import Path
 from drivers.mqtt import MqttLink
 from protocols.errors import DecodeError
 from protocols.fhir import dumps_exact, observation
-from protocols.uplink import Batch, BatchVerifier, UplinkError
+from protocols.uplink import Batch, BatchVerifier, ReplayError, UplinkError
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +68,10 @@ class Receiver:
     def handle(self, topic: str, payload: bytes) -> list[str]:
         """Process one message; returns the NDJSON lines written (empty if dropped)."""
         try:
-            batch = self._verifier.verify(payload)
+            batch = self._verifier.verify(payload, replay=self)
+        except ReplayError:
+            self.stats.duplicates += 1
+            return []
         except (UplinkError, DecodeError) as exc:
             self.stats.rejected += 1
             logger.warning("rejected batch on %s: %s", topic, type(exc).__name__)
@@ -80,9 +83,6 @@ class Receiver:
             logger.warning("rejected batch: topic does not match its signed header")
             return []
         key = (header.hub_id, header.boot_id, header.seq)
-        if self._db.execute("SELECT 1 FROM seen WHERE hub=? AND boot=? AND seq=?", key).fetchone():
-            self.stats.duplicates += 1
-            return []
         lines = [dumps_exact(observation(header, r)) for r in batch.readings]
         with self._output.open("a", encoding="utf-8") as out:
             out.writelines(line + "\n" for line in lines)
@@ -94,6 +94,12 @@ class Receiver:
         if self._on_batch is not None:
             self._on_batch(batch, lines)
         return lines
+
+    def seen(self, hub_id: str, boot_id: str, seq: int) -> bool:
+        """Whether the batch (hub, boot id, seq) was already written (the replay check)."""
+        key = (hub_id, boot_id, seq)
+        row = self._db.execute("SELECT 1 FROM seen WHERE hub=? AND boot=? AND seq=?", key)
+        return row.fetchone() is not None
 
     async def run(self, connect: Callable[[], AbstractAsyncContextManager[MqttLink]]) -> None:
         """Subscribe and process messages until cancelled or the connection drops."""

@@ -6,18 +6,22 @@ See ``docs/protocols/uplink.md``. This package is pure: keys are passed in, time
 from protocols.uplink.batch import (
     CODED_FLAG,
     FORMAT_VERSION,
+    MAX_BODY_BYTES,
     Batch,
     BatchHeader,
     MalformedBatchError,
     Priority,
+    UnsupportedVersionError,
     WireReading,
     decode_body,
     encode_body,
 )
+from protocols.uplink.replay import ReplayGuard, SeenBatches
 from protocols.uplink.signing import (
     BadSignatureError,
     BatchSigner,
     BatchVerifier,
+    ReplayError,
     UnknownKidError,
     UplinkError,
 )
@@ -25,6 +29,7 @@ from protocols.uplink.signing import (
 __all__ = [
     "CODED_FLAG",
     "FORMAT_VERSION",
+    "MAX_BODY_BYTES",
     "BadSignatureError",
     "Batch",
     "BatchHeader",
@@ -32,7 +37,11 @@ __all__ = [
     "BatchVerifier",
     "MalformedBatchError",
     "Priority",
+    "ReplayError",
+    "ReplayGuard",
+    "SeenBatches",
     "UnknownKidError",
+    "UnsupportedVersionError",
     "UplinkError",
     "WireReading",
     "decode_body",

@@ -7,13 +7,21 @@ the hub key. Implemented with the ``cwt`` library.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import cbor2
 from cwt import COSE, COSEKey
 from cwt.exceptions import CWTError
 
 from protocols.errors import ProtocolError
-from protocols.uplink.batch import Batch, MalformedBatchError, decode_body
+from protocols.uplink.batch import MAX_BODY_BYTES, Batch, MalformedBatchError, decode_body
+
+if TYPE_CHECKING:
+    from protocols.uplink.replay import SeenBatches
+
+
+#: Room for the COSE_Sign1 structure around a body (headers, kid, signature).
+_COSE_OVERHEAD_BYTES = 4096
 
 
 class UplinkError(ProtocolError):
@@ -37,6 +45,16 @@ class BadSignatureError(UplinkError, ValueError):
     def __init__(self, kid: str, reason: str) -> None:
         self.kid = kid
         super().__init__(f"batch from {kid!r}: {reason}")
+
+
+class ReplayError(UplinkError, ValueError):
+    """A batch already accepted (same hub, boot id and sequence number)."""
+
+    def __init__(self, hub_id: str, boot_id: str, seq: int) -> None:
+        self.hub_id = hub_id
+        self.boot_id = boot_id
+        self.seq = seq
+        super().__init__(f"batch seq {seq} of boot {boot_id!r} from {hub_id!r} already seen")
 
 
 class BatchSigner:
@@ -91,8 +109,15 @@ class BatchVerifier:
         """Trust one more hub key."""
         self._keys[hub_id] = COSEKey.from_pem(public_key_pem, alg="ES256", kid=hub_id)
 
-    def verify(self, message: bytes) -> Batch:
-        """Verify the signature, decode the body, and check the header names the signer."""
+    def verify(self, message: bytes, *, replay: SeenBatches | None = None) -> Batch:
+        """Verify the signature, decode the body, and check the header names the signer.
+
+        With ``replay``, a batch whose (hub, boot id, seq) it has seen raises
+        :class:`ReplayError` (after the signature verified, so an
+        unsigned message cannot probe what was seen).
+        """
+        if len(message) > MAX_BODY_BYTES + _COSE_OVERHEAD_BYTES:
+            raise MalformedBatchError(f"{len(message)} bytes is over the cap", where="COSE")
         kid = _kid_of(message)
         key = self._keys.get(kid)
         if key is None:
@@ -102,6 +127,9 @@ class BatchVerifier:
         except CWTError as exc:
             raise BadSignatureError(kid, str(exc)) from None
         batch = decode_body(body)
-        if batch.header.hub_id != kid:
-            raise BadSignatureError(kid, f"header names hub {batch.header.hub_id!r}")
+        header = batch.header
+        if header.hub_id != kid:
+            raise BadSignatureError(kid, f"header names hub {header.hub_id!r}")
+        if replay is not None and replay.seen(header.hub_id, header.boot_id, header.seq):
+            raise ReplayError(header.hub_id, header.boot_id, header.seq)
         return batch
