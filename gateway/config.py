@@ -29,13 +29,18 @@ class DeviceConfig(_Model):
     kind: Literal[
         "thermometer", "blood_pressure", "scale", "pulse_oximeter", "glucose", "heart_rate"
     ]
+    bond: bool = False
 
 
 class BleConfig(_Model):
-    """BLE: which backend and which devices are allowlisted."""
+    """BLE: which backend, which devices are allowlisted, and how the central behaves."""
 
     backend: Literal["bluez", "sim"] = "bluez"
     devices: list[DeviceConfig] = []
+    max_connections: int = Field(default=3, ge=1, le=10)
+    scanning_mode: Literal["active", "passive"] = "passive"
+    clock_max_offset_s: float = Field(default=60.0, gt=0, le=86_400)
+    idle_disconnect_s: float = Field(default=2.0, gt=0, le=600)
 
 
 class BoardConfig(_Model):

@@ -18,13 +18,13 @@ from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Self
 
-from drivers.ble import BleBackend, BleCentral, MeasurementEvent
-from drivers.ble._bleak import BleakError
+from drivers.ble import BleBackend, BleCentral, CentralSettings, DeviceSpec, MeasurementEvent
 from drivers.errors import DriverError
 from drivers.mqtt import MqttLink, TlsFiles
 from gateway.backoff import Backoff
 from gateway.boards import run_board
 from gateway.config import HubConfig
+from gateway.cursors import SqliteCursorStore
 from gateway.pipeline import readings_from_event
 from gateway.reading import Reading
 from gateway.store import AsyncOutbox, Outbox
@@ -50,7 +50,20 @@ class Hub:
         self._backend = backend
         self._on_stored = on_stored
         self.events: asyncio.Queue[MeasurementEvent] = asyncio.Queue(EVENT_QUEUE_SIZE)
-        self.central = BleCentral(backend, self.events)
+        ble = config.ble
+        self.cursors = SqliteCursorStore(config.data_dir / "cursors.sqlite3")
+        self.central = BleCentral(
+            backend,
+            self.events,
+            [DeviceSpec(d.address, d.kind, d.bond) for d in ble.devices],
+            cursors=self.cursors,
+            settings=CentralSettings(
+                max_connections=ble.max_connections,
+                scanning_mode=ble.scanning_mode,
+                clock_max_offset_s=ble.clock_max_offset_s,
+                idle_disconnect_s=ble.idle_disconnect_s,
+            ),
+        )
         key_pem = config.uplink.key_file.read_bytes()
         self.signer = BatchSigner(config.hub_id, key_pem)
         self.outbox = AsyncOutbox(Outbox(config.data_dir / "outbox.sqlite3"))
@@ -80,10 +93,8 @@ class Hub:
         group = asyncio.TaskGroup()
         await group.__aenter__()
         self._group = group
-        for device in self.config.ble.devices:
-            self._tasks.append(
-                group.create_task(self._supervise(device.address), name=f"ble-{device.kind}")
-            )
+        if self.config.ble.devices:
+            self._tasks.append(group.create_task(self._supervise_ble(), name="ble"))
         for index, board in enumerate(self.config.sensors.boards):
             self._tasks.append(
                 group.create_task(self._supervise_board(board.port), name=f"board-{index}")
@@ -107,17 +118,18 @@ class Hub:
         finally:
             await self._store_remaining()
             self.outbox.close()
+            self.cursors.close()
 
-    async def _supervise(self, address: str) -> None:
-        """Keep a session with one device, backing off after failures."""
+    async def _supervise_ble(self) -> None:
+        """Run the BLE central (it retries each device itself); restart it with backoff when
+        it fails as a whole (an unexpected error in a device supervisor ends its TaskGroup)."""
         backoff = Backoff(initial_s=1.0, cap_s=120.0)
         while True:
             try:
-                await self.central.session(address)
-                backoff.reset()
-            except (BleakError, TimeoutError, OSError) as exc:
+                await self.central.run()
+            except Exception as exc:  # noqa: BLE001 - restarted with backoff, not ignored
                 delay = backoff.next_delay_s()
-                logger.warning("BLE session ended (%s); retry in %.1fs", type(exc).__name__, delay)
+                logger.error("BLE central failed (%s); restart in %.1fs", type(exc).__name__, delay)
                 await asyncio.sleep(delay)
 
     async def _supervise_board(self, port: str) -> None:
@@ -135,10 +147,10 @@ class Hub:
 
     async def _pipeline(self) -> None:
         while True:
-            event = await self.events.get()
-            batch = readings_from_event(event)
+            events = [await self.events.get()]
             while not self.events.empty():
-                batch.extend(readings_from_event(self.events.get_nowait()))
+                events.append(self.events.get_nowait())
+            batch = [reading for event in events for reading in readings_from_event(event)]
             if batch:
                 # Shielded: once readings leave the queue, cancellation must not lose them.
                 self._adding = asyncio.ensure_future(self.outbox.add(batch))
@@ -146,14 +158,21 @@ class Hub:
                 self._adding = None
                 if self._on_stored is not None:
                     self._on_stored(batch)
+            # Committed: now the central may advance its RACP record cursors.
+            for event in events:
+                event.acknowledge()
 
     async def _store_remaining(self) -> None:
         """Store events already received but not yet stored, so shutdown loses nothing."""
         if self._adding is not None:
             await self._adding
         remaining: list[Reading] = []
+        events: list[MeasurementEvent] = []
         while not self.events.empty():
-            remaining.extend(readings_from_event(self.events.get_nowait()))
+            events.append(self.events.get_nowait())
+            remaining.extend(readings_from_event(events[-1]))
         if remaining:
             with contextlib.suppress(asyncio.CancelledError):
                 await self.outbox.add(remaining)
+        for event in events:
+            event.acknowledge()

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from drivers.ble import MeasurementEvent
 from gateway.reading import Reading
-from protocols.gatt import Observation, to_observations
+from protocols.gatt import BATTERY_LEVEL, Observation, to_observations
 from protocols.uplink import CODED_FLAG, Priority
 
 
@@ -21,13 +21,28 @@ def _value_and_flags(o: Observation) -> tuple[Decimal | None, frozenset[str]]:
     return o.value, o.flags
 
 
+#: Device status values (Battery, Device Information): reported by the central, not readings.
+_STATUS_CHARACTERISTICS = frozenset({BATTERY_LEVEL})
+
+
+def _clock_flags(event: MeasurementEvent) -> frozenset[str]:
+    """The session's observed device clock offset (PHD IG coincident time stamp, kept with
+    the readings so consumers can correct device times; ``health-profiles.md`` 4.5)."""
+    clock = event.clock
+    if clock is None or event.device_time is None or clock.offset_s is None:
+        return frozenset()
+    return frozenset({f"device-clock-offset-s:{round(clock.offset_s)}"})
+
+
 def readings_from_event(event: MeasurementEvent) -> list[Reading]:
     """The Readings of one decoded measurement (none for a malformed or display-only value)."""
-    if event.measurement is None:
+    if event.measurement is None or event.characteristic in _STATUS_CHARACTERISTICS:
         return []
     readings = []
+    clock_flags = _clock_flags(event)
     for o in to_observations(event.measurement):
         value, flags = _value_and_flags(o)
+        flags |= clock_flags
         readings.append(
             Reading(
                 stream=f"{event.device}/{o.mdc_code}",

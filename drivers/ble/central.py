@@ -1,128 +1,262 @@
-"""The BLE central: find allowlisted devices, connect, subscribe, decode, hand events on.
+"""The BLE central: find allowlisted devices, connect, bond, subscribe, download, hand on.
 
 Uses real :class:`bleak.BleakClient` / :class:`bleak.BleakScanner` objects with the backend
 named in the configuration, so the same code runs on BlueZ and on the emulated radio.
 
-Queue policy: events go to a bounded queue. If it is full (the pipeline cannot keep up), the
-session disconnects the device rather than drop a decoded reading silently: devices keep
-unconfirmed indications and stored records, and resend them on the next connection.
+:class:`BleCentral` is an async context manager that owns one TaskGroup (``narhub-ble``):
+the scanner (:mod:`drivers.ble.scanner`, with its watchdog) and one supervisor per
+allowlisted device. A supervisor waits for its device to advertise, takes a connection slot
+(:mod:`drivers.ble.slots`, bounded, first come first served), runs one
+:class:`~drivers.ble.session.DeviceSession` (an async context manager, inside the
+supervisor's task), releases the slot, and after a failure waits a jittered exponential
+backoff chosen by the failure class (:mod:`drivers.ble.retry`). Unknown exceptions are not
+swallowed: they end the central (its owner restarts it).
+
+Queue policy: the event queue is bounded and owned by the consumer. When it is full the
+session parks the events it already received (never dropping one), disconnects the device
+(which keeps its stored records and unconfirmed indications) and blocks on ``put`` for the
+parked events before its slot is released; the device is retried after a backoff.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Literal, Self
 
-from drivers.ble._bleak import BleakClient, BleakError, BleakGATTCharacteristic, BleakScanner
 from drivers.ble.backends import BleBackend
-from protocols.gatt import INTERMEDIATE_TEMPERATURE, TEMPERATURE_MEASUREMENT, Measurement, decode
-from protocols.gatt.errors import DecodeError
-from protocols.gatt.uuids import characteristic_id
+from drivers.ble.cursors import MemoryCursorStore, RecordCursorStore, RecordTracker
+from drivers.ble.events import ClockObservation, MeasurementEvent, device_label
+from drivers.ble.retry import Failure, RetryPolicy, classify
+from drivers.ble.scanner import AllowlistScanner
+from drivers.ble.session import DeviceSession, DiscoveryCacheEntry
+from drivers.ble.slots import ConnectionSlots
+from protocols.gatt import (
+    FIRMWARE_REVISION,
+    MANUFACTURER_NAME,
+    MODEL_NUMBER,
+    STRICT,
+    BatteryLevel,
+    DeviceInformationString,
+    DeviceProfile,
+    Measurement,
+    select_profile,
+)
 
 logger = logging.getLogger(__name__)
 
-#: Characteristics the central subscribes to when the device has them (GSS ids).
-MEASUREMENT_CHARACTERISTICS = frozenset({TEMPERATURE_MEASUREMENT, INTERMEDIATE_TEMPERATURE})
+__all__ = [
+    "BleCentral",
+    "CentralSettings",
+    "DeviceSpec",
+    "DeviceStatus",
+    "MeasurementEvent",
+]
 
 
-@dataclass(frozen=True, slots=True)
-class MeasurementEvent:
-    """One value received from a device, decoded or not, with the hub's reception times."""
-
-    device: str
-    characteristic: int
-    raw: bytes
-    measurement: Measurement | None
-    error: DecodeError | None
-    hub_wall_ms: int
-    hub_mono_ns: int
+def _local_now() -> dt.datetime:
+    # Device clocks are naive local wall clocks, so the hub compares with its own.
+    return dt.datetime.now()  # noqa: DTZ005
 
 
-def _short_id(char: BleakGATTCharacteristic) -> int | None:
-    try:
-        return characteristic_id(char.uuid)
-    except DecodeError:
-        return None
+@dataclass(frozen=True)
+class CentralSettings:
+    """Tunables; the defaults suit a Raspberry Pi with real devices.
+
+    Attributes:
+        max_connections: connection slots (BlueZ adapters manage a few at once).
+        scanning_mode: ``passive`` where the adapter allows, else ``active``.
+        scanner_watchdog_s: restart a scanner that heard nothing for this long.
+        connect_timeout_s / operation_timeout_s / pairing_timeout_s: per step.
+        idle_disconnect_s: end a session after this long without a value (blessed-bluez
+            disconnects after about 2 s of silence; devices power off soon after).
+        fair_share_s: a session holding a slot this long yields it when others wait.
+        racp_idle_timeout_s: abort a RACP procedure with no progress for this long.
+        commit_timeout_s: how long to wait for the pipeline to commit downloaded records.
+        clock_max_offset_s: set a device clock that is off by more than this.
+        advert_fresh_s: an advertisement older than this does not start a connection.
+        reconnect_pause_s: pause after a clean session before connecting again.
+        backoff_scale: multiply every retry delay (tests and the bench shrink them).
+        hub_clock: the hub's local wall clock (naive), compared with device clocks.
+    """
+
+    max_connections: int = 3
+    scanning_mode: Literal["active", "passive"] = "passive"
+    scanner_watchdog_s: float = 90.0
+    scanner_restart_delay_s: float = 1.0
+    connect_timeout_s: float = 20.0
+    operation_timeout_s: float = 10.0
+    pairing_timeout_s: float = 30.0
+    idle_disconnect_s: float = 2.0
+    fair_share_s: float = 60.0
+    racp_idle_timeout_s: float = 10.0
+    commit_timeout_s: float = 30.0
+    clock_max_offset_s: float = 60.0
+    advert_fresh_s: float = 5.0
+    reconnect_pause_s: float = 1.0
+    backoff_scale: float = 1.0
+    hub_clock: Callable[[], dt.datetime] = _local_now
+
+
+@dataclass(frozen=True)
+class DeviceSpec:
+    """An allowlisted (paired) device: address, kind, and whether it needs a bond first."""
+
+    address: str
+    kind: str
+    bond: bool = False
+
+
+@dataclass
+class DeviceStatus:
+    """What the central knows about one device (reported to technicians; no values here
+    beyond battery and clock offset, and the address stays out of ``label``)."""
+
+    label: str
+    kind: str
+    connected: bool = False
+    sessions: int = 0
+    events: int = 0
+    malformed: int = 0
+    duplicates: int = 0
+    backpressure: int = 0
+    bonded: bool = False
+    records_total: int = 0
+    records_pending_delete: int = 0
+    clock: ClockObservation | None = None
+    clock_sets: int = 0
+    battery_percent: int | None = None
+    information: dict[int, str] = field(default_factory=dict)
+    failures: dict[str, int] = field(default_factory=dict)
+    last_failure: str | None = None
+    profile: DeviceProfile = STRICT
+
+    def note(self, measurement: Measurement) -> None:
+        """Record Device Information / Battery values read in a session."""
+        if isinstance(measurement, BatteryLevel):
+            self.battery_percent = measurement.level_percent
+        elif isinstance(measurement, DeviceInformationString):
+            self.information[measurement.characteristic] = measurement.value
+            self.profile = select_profile(
+                manufacturer=self.information.get(MANUFACTURER_NAME),
+                model=self.information.get(MODEL_NUMBER),
+                firmware=self.information.get(FIRMWARE_REVISION),
+            )
 
 
 class BleCentral:
-    """Sessions with allowlisted devices; each runs until cancelled, reconnecting."""
+    """Sessions with allowlisted devices, as an async context manager (or :meth:`run`)."""
 
     def __init__(
         self,
         backend: BleBackend,
         events: asyncio.Queue[MeasurementEvent],
+        devices: Sequence[DeviceSpec],
         *,
-        scan_timeout_s: float = 30.0,
-        connect_timeout_s: float = 20.0,
+        cursors: RecordCursorStore | None = None,
+        settings: CentralSettings | None = None,
     ) -> None:
-        self._backend = backend
-        self._events = events
-        self._scan_timeout_s = scan_timeout_s
-        self._connect_timeout_s = connect_timeout_s
-        self.malformed = 0
-        self.connected = asyncio.Event()
-
-    async def session(self, address: str) -> None:
-        """One connection: discover, subscribe, forward events until the link drops."""
-        scanner_args: dict[str, Any] = {}
-        if self._backend.scanner_cls is not None:
-            scanner_args["backend"] = self._backend.scanner_cls
-        device = await BleakScanner.find_device_by_address(
-            address, timeout=self._scan_timeout_s, **scanner_args
+        self.backend = backend
+        self.events = events
+        self.settings = settings or CentralSettings()
+        self.devices = {spec.address.upper(): spec for spec in devices}
+        self.cursors: RecordCursorStore = cursors if cursors is not None else MemoryCursorStore()
+        self.slots = ConnectionSlots(self.settings.max_connections)
+        self.scanner = AllowlistScanner(
+            backend,
+            set(self.devices),
+            scanning_mode=self.settings.scanning_mode,
+            watchdog_s=self.settings.scanner_watchdog_s,
+            restart_delay_s=self.settings.scanner_restart_delay_s,
         )
-        if device is None:
-            raise BleakError("device not found while scanning")
-        disconnected = asyncio.Event()
-        async with BleakClient(
-            device,
-            disconnected_callback=lambda _client: disconnected.set(),
-            timeout=self._connect_timeout_s,
-            backend=self._backend.client_cls,
-        ) as client:
-            for service in client.services:
-                for char in service.characteristics:
-                    cid = _short_id(char)
-                    if cid in MEASUREMENT_CHARACTERISTICS and (
-                        {"notify", "indicate"} & set(char.properties)
-                    ):
-                        await client.start_notify(char, self._handler(client, address, cid))
-            self.connected.set()
-            logger.info("BLE session up")
-            await disconnected.wait()
-        self.connected.clear()
+        self.status = {
+            address: DeviceStatus(device_label(spec.kind, address), spec.kind)
+            for address, spec in self.devices.items()
+        }
+        self.discovery_cache: dict[str, DiscoveryCacheEntry] = {}
+        self._trackers = {a: RecordTracker(a, self.cursors) for a in self.devices}
+        self._replays: dict[str, deque[bytes]] = {a: deque(maxlen=64) for a in self.devices}
+        self._group: asyncio.TaskGroup | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
-    def _handler(
-        self, client: BleakClient, address: str, cid: int
-    ) -> Callable[[BleakGATTCharacteristic, bytearray], None]:
-        def on_value(_char: BleakGATTCharacteristic, data: bytearray) -> None:
-            raw = bytes(data)
-            measurement: Measurement | None = None
-            error: DecodeError | None = None
-            try:
-                measurement = decode(cid, raw)
-            except DecodeError as exc:
-                error = exc
-                self.malformed += 1
-                logger.warning("malformed value from a device: %s", exc.reason)
-            event = MeasurementEvent(
-                device=address,
-                characteristic=cid,
-                raw=raw,
-                measurement=measurement,
-                error=error,
-                hub_wall_ms=time.time_ns() // 1_000_000,
-                hub_mono_ns=time.monotonic_ns(),
-            )
-            try:
-                self._events.put_nowait(event)
-            except asyncio.QueueFull:
-                logger.error("pipeline queue full: disconnecting the device to apply backpressure")
-                task = asyncio.get_running_loop().create_task(client.disconnect())
-                task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+    def cursors_committed(self, address: str) -> int | None:
+        """The committed record cursor of a device as this central last knew it."""
+        return self._trackers[address.upper()].committed
 
-        return on_value
+    @property
+    def malformed(self) -> int:
+        """Malformed values received, all devices."""
+        return sum(s.malformed for s in self.status.values())
+
+    async def __aenter__(self) -> Self:
+        group = asyncio.TaskGroup()
+        await group.__aenter__()
+        self._group = group
+        self._tasks = [group.create_task(self.scanner.run(), name="ble-scanner")]
+        for address, spec in self.devices.items():
+            self._tasks.append(group.create_task(self._supervise(address), name=f"ble-{spec.kind}"))
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        group, self._group = self._group, None
+        if group is None:
+            return
+        for task in self._tasks:
+            task.cancel()
+        self._tasks = []
+        await group.__aexit__(exc_type, exc, tb)
+
+    async def run(self) -> None:
+        """Run until cancelled (for an owner that runs the central as one task)."""
+        async with self:
+            await asyncio.Event().wait()
+
+    async def _supervise(self, address: str) -> None:
+        spec = self.devices[address]
+        status = self.status[address]
+        policy = RetryPolicy(scale=self.settings.backoff_scale)
+        while True:
+            ble_device = await self.scanner.wait_for(address, fresh_s=self.settings.advert_fresh_s)
+            failure: Failure | None = None
+            async with self.slots.slot():
+                # Waiting for the slot may have taken a while: the device must still be there.
+                try:
+                    async with asyncio.timeout(self.settings.advert_fresh_s):
+                        ble_device = await self.scanner.wait_for(
+                            address, fresh_s=self.settings.advert_fresh_s
+                        )
+                except TimeoutError:
+                    continue
+                try:
+                    async with DeviceSession(
+                        self,
+                        spec,
+                        ble_device,
+                        status,
+                        self._trackers[address],
+                        self._replays[address],
+                    ) as session:
+                        await session.run()
+                except Exception as exc:
+                    failure = classify(exc)
+                    if failure is None:
+                        raise
+                    status.failures[failure.value] = status.failures.get(failure.value, 0) + 1
+                    status.last_failure = failure.value
+                    logger.info("BLE %s: session ended (%s)", status.label, failure.value)
+                    logger.debug("session failure detail: %s", exc)
+            if failure is None:
+                policy.reset()
+                await asyncio.sleep(self.settings.reconnect_pause_s)
+                continue
+            await asyncio.sleep(policy.delay_s(failure))

@@ -8,7 +8,9 @@ context management) runs unchanged, exactly as with BlueZ.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from typing import Any, ClassVar, Literal, cast
 
 from drivers.ble._bleak import (
@@ -18,6 +20,7 @@ from drivers.ble._bleak import (
     BleakError,
     BleakGATTCharacteristic,
     BleakGATTDescriptor,
+    BleakGATTProtocolError,
     BleakGATTService,
     BleakGATTServiceCollection,
     BLEDevice,
@@ -28,9 +31,11 @@ from drivers.ble.sim._bumble import (
     Address,
     Advertisement,
     AdvertisingData,
+    ATT_Error,
     Characteristic,
     CharacteristicProxy,
     Connection,
+    CoreError,
     DescriptorProxy,
     HCI_Error,
     Peer,
@@ -56,6 +61,29 @@ def _uuid_str(uuid: Any) -> str:
     return normalize_uuid_str(str(uuid.to_hex_str("-")))
 
 
+@contextlib.asynccontextmanager
+async def _translated(address: str, what: str) -> AsyncIterator[None]:
+    """bumble errors as bleak raises them on BlueZ.
+
+    * an ATT Error Response (Core Spec Vol 3 Part F 3.4.1.1) becomes
+      :class:`BleakGATTProtocolError` with its error code;
+    * bumble cancels a pending ATT request when the link drops: that ``CancelledError`` is
+      not ours (the task is not being cancelled), so it becomes a :class:`BleakError`; a real
+      cancellation of the calling task propagates untouched.
+    """
+    try:
+        yield
+    except ATT_Error as exc:
+        raise BleakGATTProtocolError(int(exc.error_code)) from exc
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+        raise BleakError(f"{what}: link to {address} lost") from None
+    except (HCI_Error, TimeoutError) as exc:
+        raise BleakError(f"{what}: {exc}") from exc
+
+
 class SimBleakClient(BaseBleakClient):
     """A bleak client backend whose radio is a bumble central on a :class:`SimRadio`."""
 
@@ -69,6 +97,8 @@ class SimBleakClient(BaseBleakClient):
         )
         self._connection: Connection | None = None
         self._peer: Peer | None = None
+        services = kwargs.pop("services", None)
+        self._service_filter: set[str] | None = None if services is None else set(services)
 
     @property
     def name(self) -> str:
@@ -86,21 +116,37 @@ class SimBleakClient(BaseBleakClient):
         return self._connection is not None
 
     async def connect(self, pair: bool, **kwargs: Any) -> None:
-        """Connect, discover the whole GATT database, and build bleak's service collection."""
+        """Connect, re-encrypt when bonded, and discover the GATT database.
+
+        As BlueZ does for a bonded device, the link is encrypted with the stored LTK right
+        after connecting (Core Spec Vol 3 Part H 2.4.4.1); a peer that lost the bond refuses,
+        and the link stays unencrypted (the session then pairs again). Only the services in
+        ``services=`` are discovered when bleak was given a filter.
+        """
         central = await self.radio.central()
         try:
-            connection = await asyncio.wait_for(
-                central.connect(Address(self.address)), timeout=self._timeout
-            )
-        except (TimeoutError, HCI_Error) as exc:
+            # A controller has one LE Create Connection pending at a time (Core Spec Vol 4
+            # Part E 7.8.12); BlueZ queues the others, and so does the emulated adapter.
+            async with asyncio.timeout(self._timeout), self.radio.connect_lock:
+                connection = await central.connect(Address(self.address))
+        except (TimeoutError, HCI_Error, CoreError) as exc:
             raise BleakError(f"device {self.address} not connectable: {exc}") from exc
         self._connection = connection
         connection.on("disconnection", self._on_disconnection)
-        if pair:
-            await connection.pair()
-        peer = Peer(connection)
-        self._peer = peer
-        self.services = await self._discover(peer)
+        async with _translated(self.address, "connect"):
+            keystore = central.keystore
+            if keystore is not None and await keystore.get(str(connection.peer_address)):
+                try:
+                    await asyncio.wait_for(connection.encrypt(), timeout=self._timeout)
+                except (HCI_Error, TimeoutError) as exc:
+                    logger.debug("re-encryption with the stored key failed: %s", exc)
+            if pair:
+                await connection.pair()
+            peer = Peer(connection)
+            self._peer = peer
+            self.services = await asyncio.wait_for(self._discover(peer), timeout=self._timeout)
+        if self._connection is None:
+            raise BleakError(f"device {self.address} disconnected during service discovery")
 
     def _on_disconnection(self, _reason: int) -> None:
         self._connection = None
@@ -113,6 +159,11 @@ class SimBleakClient(BaseBleakClient):
         collection = BleakGATTServiceCollection()
         await peer.discover_services()
         for service in peer.services:
+            if (
+                self._service_filter is not None
+                and _uuid_str(service.uuid) not in self._service_filter
+            ):
+                continue
             await service.discover_characteristics()
             bleak_service = BleakGATTService(service, service.handle, _uuid_str(service.uuid))
             collection.add_service(bleak_service)
@@ -143,15 +194,26 @@ class SimBleakClient(BaseBleakClient):
         """Disconnect; a no-op when already disconnected."""
         connection = self._connection
         if connection is not None:
-            await connection.disconnect()
+            with contextlib.suppress(HCI_Error):
+                await connection.disconnect()
 
     async def pair(self, *args: Any, **kwargs: Any) -> None:
-        """Pair (and bond) over SMP."""
-        await self._require().pair()
+        """Pair and bond over SMP (Core Spec Vol 3 Part H 2.3), LE Secure Connections."""
+        connection = self._require()
+        async with _translated(self.address, "pair"):
+            try:
+                await connection.pair()
+            except (ATT_Error, HCI_Error, asyncio.CancelledError, TimeoutError):
+                raise
+            except Exception as exc:  # bumble's SMP failures have no common base
+                raise BleakError(f"pairing with {self.address} failed: {exc}") from exc
 
     async def unpair(self) -> None:
-        """Unpairing is not emulated yet."""
-        raise BleakError("unpair is not supported by the sim backend")
+        """Forget the bond (delete the stored keys) and disconnect, as BlueZ RemoveDevice."""
+        central = await self.radio.central()
+        if central.keystore is not None:
+            await central.keystore.delete(str(Address(self.address)))
+        await self.disconnect()
 
     async def read_gatt_char(
         self, characteristic: BleakGATTCharacteristic, *, use_cached: bool = False, **kwargs: Any
@@ -159,7 +221,8 @@ class SimBleakClient(BaseBleakClient):
         """ATT Read (Long) of a characteristic value."""
         self._require()
         proxy = cast(CharacteristicProxy[bytes], characteristic.obj)
-        return bytearray(await proxy.read_value())
+        async with _translated(self.address, "read"):
+            return bytearray(await proxy.read_value())
 
     async def read_gatt_descriptor(
         self, descriptor: BleakGATTDescriptor, *, use_cached: bool = False, **kwargs: Any
@@ -167,7 +230,8 @@ class SimBleakClient(BaseBleakClient):
         """ATT Read of a descriptor."""
         self._require()
         proxy = cast(DescriptorProxy, descriptor.obj)
-        return bytearray(await proxy.read_value())
+        async with _translated(self.address, "read descriptor"):
+            return bytearray(await proxy.read_value())
 
     async def write_gatt_char(
         self, characteristic: BleakGATTCharacteristic, data: Any, response: bool
@@ -175,13 +239,15 @@ class SimBleakClient(BaseBleakClient):
         """ATT Write Request (response=True) or Write Command."""
         self._require()
         proxy = cast(CharacteristicProxy[bytes], characteristic.obj)
-        await proxy.write_value(bytes(data), with_response=response)
+        async with _translated(self.address, "write"):
+            await proxy.write_value(bytes(data), with_response=response)
 
     async def write_gatt_descriptor(self, descriptor: BleakGATTDescriptor, data: Any) -> None:
         """ATT Write Request to a descriptor."""
         self._require()
         proxy = cast(DescriptorProxy, descriptor.obj)
-        await proxy.write_value(bytes(data), with_response=True)
+        async with _translated(self.address, "write descriptor"):
+            await proxy.write_value(bytes(data), with_response=True)
 
     async def start_notify(
         self, characteristic: BleakGATTCharacteristic, callback: NotifyCallback, **kwargs: Any
@@ -189,13 +255,31 @@ class SimBleakClient(BaseBleakClient):
         """Enable notifications (preferred) or indications by writing the CCCD."""
         self._require()
         proxy = cast(CharacteristicProxy[bytes], characteristic.obj)
-        await proxy.subscribe(lambda value: callback(bytearray(value)), prefer_notify=True)
+
+        def subscriber(value: bytes) -> None:
+            callback(bytearray(value))
+
+        try:
+            async with _translated(self.address, "subscribe"):
+                await proxy.subscribe(subscriber, prefer_notify=True)
+        except BaseException:
+            # bumble registers the subscriber before writing the CCCD: a refused write (for
+            # instance insufficient encryption) must not leave it behind, or a retry after
+            # pairing would deliver every value twice.
+            wrapped = proxy.subscribers.pop(subscriber, None)
+            gatt = proxy.client
+            for table in (gatt.notification_subscribers, gatt.indication_subscribers):
+                registered = table.get(proxy.handle)
+                if registered is not None:
+                    registered.discard(wrapped)
+            raise
 
     async def stop_notify(self, characteristic: BleakGATTCharacteristic) -> None:
         """Disable notifications and indications."""
         self._require()
         proxy = cast(CharacteristicProxy[bytes], characteristic.obj)
-        await proxy.unsubscribe()
+        async with _translated(self.address, "unsubscribe"):
+            await proxy.unsubscribe()
 
 
 class SimBleakScanner(BaseBleakScanner):
@@ -215,8 +299,10 @@ class SimBleakScanner(BaseBleakScanner):
         self._listening = False
 
     async def start(self) -> None:
-        """Start scanning (clears what was seen, as bleak requires)."""
+        """Start scanning (clears what was seen, as bleak requires); heals a stalled scanner."""
         self.seen_devices = {}
+        self.radio.scanner_stalled = False
+        self.radio.scanner_starts += 1
         central = await self.radio.central()
         central.on("advertisement", self._on_advertisement)
         self._listening = True
@@ -231,6 +317,8 @@ class SimBleakScanner(BaseBleakScanner):
         await central.stop_scanning()
 
     def _on_advertisement(self, advertisement: Advertisement) -> None:
+        if self.radio.scanner_stalled:
+            return
         data = advertisement.data
         name_field = data.get(AdvertisingData.COMPLETE_LOCAL_NAME) or data.get(
             AdvertisingData.SHORTENED_LOCAL_NAME

@@ -1,27 +1,41 @@
 """An emulated Health Thermometer (Health Thermometer Service 0x1809, HTS 1.0).
 
-A bumble GATT peripheral whose Temperature Measurement (0x2A1C, indicate) values are built
-with :mod:`protocols.gatt`'s encoder, so the bytes on the emulated air are the same bytes a
-real thermometer sends.
+Temperature Measurement 0x2A1C (indicate), Intermediate Temperature 0x2A1E (notify) and
+Temperature Type 0x2A1D (read), with values from :mod:`protocols.gatt`'s encoder, plus Device
+Information and Battery. Thermometers rarely have Current Time: the time stamp comes from the
+device clock, which the hub can only observe through the time stamps. Measurements taken
+while no central listens are kept and indicated once one subscribes.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
+from decimal import Decimal
+from typing import Any
 
-from drivers.ble.sim._bumble import UUID, AdvertisingData, Characteristic, Device, Service
+from drivers.ble.sim._bumble import Service
+from drivers.ble.sim.peripheral import EmulatedDevice, Properties, _uuid
 from drivers.ble.sim.radio import SimRadio
-from protocols.gatt import TemperatureMeasurement, TemperatureType, encode
-from protocols.gatt.temperature import HEALTH_THERMOMETER_SERVICE, TEMPERATURE_MEASUREMENT
+from protocols.gatt import (
+    INTERMEDIATE_TEMPERATURE,
+    TEMPERATURE_MEASUREMENT,
+    TEMPERATURE_TYPE,
+    DateTime,
+    MedFloat,
+    TemperatureMeasurement,
+    TemperatureType,
+    TemperatureUnit,
+    encode,
+)
+from protocols.gatt.temperature import HEALTH_THERMOMETER_SERVICE
 
 logger = logging.getLogger(__name__)
 
-TEMPERATURE_TYPE = 0x2A1D
 
-
-class EmulatedThermometer:
+class EmulatedThermometer(EmulatedDevice):
     """A thermometer that indicates a measurement each time :meth:`measure` is called."""
+
+    service_uuid = HEALTH_THERMOMETER_SERVICE
 
     def __init__(
         self,
@@ -30,63 +44,52 @@ class EmulatedThermometer:
         *,
         name: str = "narhub-thermo",
         site: TemperatureType = TemperatureType.MOUTH,
+        **kwargs: Any,
     ) -> None:
-        self.address = address
-        self.name = name
-        self.device: Device = radio.new_device(address, name)
-        self._measurement = Characteristic(
-            UUID.from_16_bits(TEMPERATURE_MEASUREMENT),
-            Characteristic.Properties.INDICATE,
-            Characteristic.Permissions(0),
-            b"",
-        )
-        self._type = Characteristic(
-            UUID.from_16_bits(TEMPERATURE_TYPE),
-            Characteristic.Properties.READ,
-            Characteristic.READABLE,
-            bytes((int(site),)),
-        )
-        self.device.add_service(
-            Service(UUID.from_16_bits(HEALTH_THERMOMETER_SERVICE), [self._measurement, self._type])
-        )
-        self._subscribed = asyncio.Event()
-        self._measurement.on("subscription", self._on_subscription)
+        self.site = site
+        kwargs.setdefault("current_time", False)
+        super().__init__(radio, address, name=name, **kwargs)
 
-    def _on_subscription(self, _bearer: object, notify: bool, indicate: bool) -> None:
-        if indicate or notify:
-            self._subscribed.set()
-        else:
-            self._subscribed.clear()
-
-    async def start(self) -> None:
-        """Power on and advertise the Health Thermometer service (connectable)."""
-        await self.device.power_on()
-        self.device.advertising_data = bytes(
-            AdvertisingData(
-                [
-                    (AdvertisingData.COMPLETE_LOCAL_NAME, self.name.encode()),
-                    (
-                        AdvertisingData.COMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS,
-                        HEALTH_THERMOMETER_SERVICE.to_bytes(2, "little"),
-                    ),
-                ]
+    def build_services(self) -> list[Service]:
+        """Health Thermometer Service 0x1809."""
+        self.measurement = self._characteristic(
+            TEMPERATURE_MEASUREMENT, Properties.INDICATE, protected=True
+        )
+        self.intermediate = self._characteristic(
+            INTERMEDIATE_TEMPERATURE, Properties.NOTIFY, protected=True
+        )
+        site = bytes((int(self.site),))
+        self.temperature_type = self._characteristic(
+            TEMPERATURE_TYPE, Properties.READ, read=lambda: site, protected=True
+        )
+        return [
+            Service(
+                _uuid(HEALTH_THERMOMETER_SERVICE),
+                [self.measurement, self.temperature_type, self.intermediate],
             )
+        ]
+
+    def random_measurement(self) -> TemperatureMeasurement:
+        """A plausible oral temperature (36.0-38.4 Cel), time-stamped by the device clock."""
+        tenths = self.rng.randint(360, 384)
+        return TemperatureMeasurement(
+            MedFloat.of(Decimal(tenths).scaleb(-1)),
+            TemperatureUnit.CELSIUS,
+            DateTime.from_datetime(self.clock.now()),
+            self.site,
         )
-        await self.device.start_advertising(auto_restart=True, advertising_interval_min=20.0)
 
-    async def wait_subscribed(self) -> None:
-        """Return once a central has enabled indications on Temperature Measurement."""
-        await self._subscribed.wait()
+    async def measure(self, measurement: TemperatureMeasurement | None = None) -> bytes:
+        """Take a measurement: indicated now if a central listens, else kept until one does.
 
-    async def measure(self, measurement: TemperatureMeasurement) -> bytes:
-        """Indicate one measurement to every subscribed central; returns the bytes sent."""
-        payload = encode(measurement)
-        await self.device.indicate_subscribers(self._measurement, payload)
-        logger.debug("emulated thermometer indicated %d bytes", len(payload))
+        Returns the payload bytes (before any malformed-payload fault).
+        """
+        m = measurement if measurement is not None else self.random_measurement()
+        payload = encode(m)
+        self.store(self.measurement, payload)
+        logger.debug("emulated thermometer stored %d bytes", len(payload))
         return payload
 
-    async def stop(self) -> None:
-        """Stop advertising and drop connections."""
-        await self.device.stop_advertising()
-        for connection in list(self.device.connections.values()):
-            await connection.disconnect()
+    async def intermediate_reading(self, measurement: TemperatureMeasurement) -> bool:
+        """Notify an Intermediate Temperature (display only) to a subscribed central."""
+        return await self.send(self.intermediate, encode(measurement), indicate=False)

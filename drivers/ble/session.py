@@ -1,0 +1,568 @@
+"""One connection with one medical device, as an async context manager.
+
+The session state machine follows ``health-profiles.md`` section 6.4::
+
+    connect -> (bond when needed) -> discover (cached) -> read DIS + Battery (once per session)
+    -> read the device clock -> subscribe (CCCDs) -> set the clock when off by more than the
+    limit -> RACP download of new stored records -> collect until idle -> disconnect
+
+* Bonding (Core Spec Vol 3 Part H): a device configured as needing a bond is paired before
+  anything else; any other read or CCCD write answered with ATT "insufficient
+  authentication/encryption" (Vol 3 Part F 3.4.1.1) triggers pairing and one retry.
+* Clock (CTS 1.1, PHD IG coincident time stamp): Current Time 0x2A2B is read first, the
+  offset recorded, and only then written when beyond ``clock_max_offset_s``; an ATT
+  application error 0x80 "data field ignored" on that write counts as success.
+* RACP (GSS 3.181, GLS 1.0 4.9): "report records >= cursor + 1" (or "all" the first time),
+  collect until the Response Code indication, abort (``03 00``) after ``racp_idle_timeout_s``
+  without progress. PLXS records have no sequence number: they are reported in full and
+  deleted (``02 01``) once every one of them is committed.
+* Every GATT operation runs under ``operation_timeout_s``; a stall raises ``TimeoutError``.
+* Malformed values become events with ``error`` set, are counted, and the session goes on.
+
+Queue policy: events go to the central's bounded queue with ``put_nowait``. When it is full,
+the event is parked in this session (never dropped), the device is disconnected (it keeps
+what it has not sent), and on exit the parked events are put with an awaited ``put``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import datetime as dt
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self, TypeVar
+
+from drivers.ble._bleak import (
+    BleakClient,
+    BleakError,
+    BleakGATTCharacteristic,
+    BleakGATTProtocolError,
+    BLEDevice,
+)
+from drivers.ble.cursors import RecordTracker
+from drivers.ble.events import ClockObservation, MeasurementEvent, device_time_of
+from drivers.ble.retry import Failure, SessionError, is_auth_error
+from protocols.gatt import (
+    BATTERY_LEVEL,
+    BLOOD_PRESSURE_MEASUREMENT,
+    CURRENT_TIME,
+    GLUCOSE_MEASUREMENT,
+    GLUCOSE_MEASUREMENT_CONTEXT,
+    HEART_RATE_MEASUREMENT,
+    INTERMEDIATE_CUFF_PRESSURE,
+    INTERMEDIATE_TEMPERATURE,
+    PLX_CONTINUOUS_MEASUREMENT,
+    PLX_SPOT_CHECK_MEASUREMENT,
+    RECORD_ACCESS_CONTROL_POINT,
+    TEMPERATURE_MEASUREMENT,
+    WEIGHT_MEASUREMENT,
+    AdjustReason,
+    CurrentTime,
+    DecodeError,
+    GlucoseMeasurement,
+    GlucoseMeasurementContext,
+    Measurement,
+    RacpNumberOfStoredRecords,
+    RacpOpCode,
+    RacpOperator,
+    RacpRequest,
+    RacpResponse,
+    decode,
+    encode,
+)
+from protocols.gatt.device import DEVICE_INFORMATION_STRINGS
+from protocols.gatt.uuids import characteristic_id
+
+if TYPE_CHECKING:
+    from drivers.ble.central import BleCentral, DeviceSpec, DeviceStatus
+
+logger = logging.getLogger(__name__)
+
+#: Characteristics the central subscribes to when the device has them (GSS ids).
+MEASUREMENT_CHARACTERISTICS = frozenset(
+    {
+        TEMPERATURE_MEASUREMENT,
+        INTERMEDIATE_TEMPERATURE,
+        BLOOD_PRESSURE_MEASUREMENT,
+        INTERMEDIATE_CUFF_PRESSURE,
+        WEIGHT_MEASUREMENT,
+        PLX_SPOT_CHECK_MEASUREMENT,
+        PLX_CONTINUOUS_MEASUREMENT,
+        GLUCOSE_MEASUREMENT,
+        GLUCOSE_MEASUREMENT_CONTEXT,
+        HEART_RATE_MEASUREMENT,
+    }
+)
+#: Values that arrive during a RACP download and belong to stored records.
+_RECORD_CHARACTERISTICS = frozenset(
+    {GLUCOSE_MEASUREMENT, GLUCOSE_MEASUREMENT_CONTEXT, PLX_SPOT_CHECK_MEASUREMENT}
+)
+#: ATT application error "data field ignored" on a CTS write: a success (CTS 1.1 3.1.2.1).
+_DATA_FIELD_IGNORED = 0x80
+#: Recent time-stamped values remembered per device to drop replays (``health-profiles`` 5.1).
+_REPLAY_MEMORY = 64
+
+_T = TypeVar("_T")
+
+
+def _short_id(char: BleakGATTCharacteristic) -> int | None:
+    try:
+        return characteristic_id(char.uuid)
+    except DecodeError:
+        return None
+
+
+@dataclass
+class DiscoveryCacheEntry:
+    """What discovery found on a device: the service UUIDs worth discovering next time."""
+
+    services: frozenset[str]
+    characteristics: frozenset[int]
+
+
+class DeviceSession:
+    """One connection; ``async with`` connects (and bonds), exit disconnects.
+
+    :meth:`run` drives the session until the device goes quiet, the link drops, or the
+    session has held its slot for its fair share while others wait.
+    """
+
+    def __init__(
+        self,
+        central: BleCentral,
+        spec: DeviceSpec,
+        ble_device: BLEDevice,
+        status: DeviceStatus,
+        tracker: RecordTracker,
+        replays: deque[bytes],
+    ) -> None:
+        self._central = central
+        self._settings = central.settings
+        self.spec = spec
+        self._ble_device = ble_device
+        self.status = status
+        self._tracker = tracker
+        self._replays = replays
+        self._disconnected = asyncio.Event()
+        self._activity = asyncio.Event()
+        self._last_activity = time.monotonic()
+        self._client: BleakClient | None = None
+        self._chars: dict[int, BleakGATTCharacteristic] = {}
+        self._clock: ClockObservation | None = None
+        self._parked: list[MeasurementEvent] = []
+        self._racp_answer: asyncio.Future[Measurement] | None = None
+        self._downloading = False
+        self._backpressure = False
+        self._closers: list[Callable[[], Awaitable[None]]] = []
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        cached = self._central.discovery_cache.get(self.spec.address)
+        backend = self._central.backend
+        client = BleakClient(
+            self._ble_device,
+            disconnected_callback=lambda _client: self._on_disconnected(),
+            services=None if cached is None else sorted(cached.services),
+            timeout=self._settings.connect_timeout_s,
+            backend=backend.client_cls,
+        )
+        try:
+            await client.connect()
+        except TimeoutError as exc:
+            raise SessionError(Failure.UNREACHABLE, "connection attempt timed out") from exc
+        except BleakError as exc:
+            raise SessionError(Failure.UNREACHABLE, f"connect failed: {exc}") from exc
+        self._client = client
+        self.status.connected = True
+        self.status.sessions += 1
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        client, self._client = self._client, None
+        self.status.connected = False
+        try:
+            if client is not None and client.is_connected:
+                with contextlib.suppress(BleakError, TimeoutError):
+                    async with asyncio.timeout(self._settings.operation_timeout_s):
+                        await client.disconnect()
+        finally:
+            # Events parked while the queue was full: wait for room, never drop them.
+            for event in self._parked:
+                await self._central.events.put(event)
+            self._parked.clear()
+
+    def _on_disconnected(self) -> None:
+        self._disconnected.set()
+        self._activity.set()
+        if self._racp_answer is not None and not self._racp_answer.done():
+            self._racp_answer.set_exception(
+                SessionError(Failure.LINK_LOST, "link lost during a RACP procedure")
+            )
+
+    @property
+    def client(self) -> BleakClient:
+        """The connected client."""
+        if self._client is None:
+            raise SessionError(Failure.LINK_LOST, "not connected")
+        return self._client
+
+    # --- GATT operations, bounded and secured --------------------------------------------
+
+    async def _op(self, make: Callable[[], Awaitable[_T]]) -> _T:
+        """One GATT operation under the operation timeout; pairs and retries once when the
+        device answers "insufficient authentication/encryption"."""
+        for attempt in range(2):
+            self._check_link()
+            try:
+                async with asyncio.timeout(self._settings.operation_timeout_s):
+                    return await make()
+            except BleakGATTProtocolError as exc:
+                if attempt == 0 and is_auth_error(exc):
+                    await self._pair()
+                    continue
+                raise
+            except BleakError as exc:
+                if self._disconnected.is_set():
+                    raise SessionError(Failure.LINK_LOST, str(exc)) from exc
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _check_link(self) -> None:
+        if self._backpressure:
+            raise SessionError(Failure.BACKPRESSURE, "pipeline queue full")
+        if self._disconnected.is_set():
+            raise SessionError(Failure.LINK_LOST, "link lost")
+
+    async def _pair(self) -> None:
+        logger.info("BLE %s: pairing (the device requires a bond)", self.status.label)
+        try:
+            async with asyncio.timeout(self._settings.pairing_timeout_s):
+                await self.client.pair()
+        except (BleakError, TimeoutError) as exc:
+            if self._disconnected.is_set():
+                raise SessionError(Failure.LINK_LOST, "link lost while pairing") from exc
+            raise SessionError(Failure.AUTHENTICATION, f"pairing failed: {exc}") from exc
+        self.status.bonded = True
+
+    async def _read(self, cid: int) -> bytes:
+        char = self._chars[cid]
+        return bytes(await self._op(lambda: self.client.read_gatt_char(char)))
+
+    async def _write(self, cid: int, data: bytes) -> None:
+        char = self._chars[cid]
+        await self._op(lambda: self.client.write_gatt_char(char, data, response=True))
+
+    # --- the session ---------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Drive the session until it is done (idle, fair share used, or link lost)."""
+        if self.spec.bond and not self.status.bonded:
+            await self._pair()
+        self._map_characteristics()
+        await self._read_device_information()
+        await self._read_clock()
+        await self._subscribe()
+        await self._set_clock()
+        if RECORD_ACCESS_CONTROL_POINT in self._chars:
+            await self._download_records()
+        await self._collect()
+        if self._backpressure:
+            raise SessionError(Failure.BACKPRESSURE, "pipeline queue full")
+        if not self._disconnected.is_set():
+            await self._unsubscribe()
+        # A device that disconnects once set up has ended its transfer (it powers down).
+
+    def _map_characteristics(self) -> None:
+        services = self.client.services
+        found: dict[int, BleakGATTCharacteristic] = {}
+        relevant: set[str] = set()
+        for service in services:
+            for char in service.characteristics:
+                cid = _short_id(char)
+                if cid is None:
+                    continue
+                found.setdefault(cid, char)
+                if cid in MEASUREMENT_CHARACTERISTICS or cid in _INTERESTING:
+                    relevant.add(service.uuid)
+        self._chars = found
+        if self.spec.address not in self._central.discovery_cache:
+            self._central.discovery_cache[self.spec.address] = DiscoveryCacheEntry(
+                frozenset(relevant), frozenset(found)
+            )
+
+    async def _read_device_information(self) -> None:
+        """DIS strings and Battery Level, once per session, reported as events."""
+        for cid in [*DEVICE_INFORMATION_STRINGS, BATTERY_LEVEL]:
+            if cid not in self._chars or "read" not in self._chars[cid].properties:
+                continue
+            raw = await self._read(cid)
+            event = self._event(cid, raw)
+            if event.measurement is not None:
+                self.status.note(event.measurement)
+            self._emit(event)
+
+    async def _read_clock(self) -> None:
+        if CURRENT_TIME not in self._chars:
+            return
+        raw = await self._read(CURRENT_TIME)
+        hub_time = self._settings.hub_clock()
+        device_time: dt.datetime | None = None
+        try:
+            value = decode(CURRENT_TIME, raw)
+            if isinstance(value, CurrentTime):
+                device_time = value.to_datetime()
+        except DecodeError:
+            self.status.malformed += 1
+        offset_s = None if device_time is None else (device_time - hub_time).total_seconds()
+        self._clock = ClockObservation(device_time, hub_time, offset_s)
+        self.status.clock = self._clock
+
+    async def _set_clock(self) -> None:
+        observed = self._clock
+        if observed is None or CURRENT_TIME not in self._chars:
+            return
+        limit_s = self._settings.clock_max_offset_s
+        if observed.offset_s is not None and abs(observed.offset_s) <= limit_s:
+            return
+        if "write" not in self._chars[CURRENT_TIME].properties:
+            return
+        value = encode(
+            CurrentTime.from_datetime(self._settings.hub_clock(), AdjustReason.MANUAL_TIME_UPDATE)
+        )
+        try:
+            await self._write(CURRENT_TIME, value)
+        except BleakGATTProtocolError as exc:
+            if int(exc.code) != _DATA_FIELD_IGNORED:
+                raise
+        self._clock = ClockObservation(
+            observed.device_time, observed.hub_time, observed.offset_s, adjusted=True
+        )
+        self.status.clock = self._clock
+        self.status.clock_sets += 1
+        logger.info(
+            "BLE %s: device clock set (it was off by more than %ss)", self.status.label, limit_s
+        )
+
+    async def _subscribe(self) -> None:
+        for cid in sorted(MEASUREMENT_CHARACTERISTICS | {RECORD_ACCESS_CONTROL_POINT}):
+            char = self._chars.get(cid)
+            if char is None or not ({"notify", "indicate"} & set(char.properties)):
+                continue
+            handler = self._on_racp if cid == RECORD_ACCESS_CONTROL_POINT else self._handler(cid)
+            await self._op(self._starter(char, handler))
+            self._closers.append(self._stopper(char))
+
+    def _starter(
+        self,
+        char: BleakGATTCharacteristic,
+        handler: Callable[[BleakGATTCharacteristic, bytearray], None],
+    ) -> Callable[[], Awaitable[None]]:
+        return lambda: self.client.start_notify(char, handler)
+
+    def _stopper(self, char: BleakGATTCharacteristic) -> Callable[[], Awaitable[None]]:
+        return lambda: self.client.stop_notify(char)
+
+    async def _unsubscribe(self) -> None:
+        # Peripherals forget CCCDs but BlueZ remembers them: turn them off (blessed-bluez).
+        for close in self._closers:
+            with contextlib.suppress(BleakError, TimeoutError, SessionError):
+                async with asyncio.timeout(self._settings.operation_timeout_s):
+                    await close()
+        self._closers.clear()
+
+    async def _collect(self) -> None:
+        """Wait for values until idle (no value for ``idle_disconnect_s``), the fair share is
+        used up while other devices wait for a slot, or the link drops."""
+        started = time.monotonic()
+        settings = self._settings
+        while not self._disconnected.is_set() and not self._backpressure:
+            self._activity.clear()
+            idle_left = self._last_activity + settings.idle_disconnect_s - time.monotonic()
+            if idle_left <= 0:
+                return
+            if self._central.slots.waiting and time.monotonic() - started > settings.fair_share_s:
+                logger.info("BLE %s: yielding the slot to waiting devices", self.status.label)
+                return
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(idle_left, settings.fair_share_s)):
+                    await self._activity.wait()
+
+    # --- RACP ----------------------------------------------------------------------------
+
+    async def _racp(self, request: RacpRequest) -> Measurement:
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[Measurement] = loop.create_future()
+        self._racp_answer = answer
+        try:
+            await self._write(RECORD_ACCESS_CONTROL_POINT, encode(request))
+            progress = self._tracker.pending
+            while True:
+                try:
+                    async with asyncio.timeout(self._settings.racp_idle_timeout_s):
+                        return await asyncio.shield(answer)
+                except TimeoutError:
+                    if self._tracker.pending == progress:
+                        await self._abort_racp()
+                        raise
+                    progress = self._tracker.pending
+        finally:
+            self._racp_answer = None
+
+    async def _abort_racp(self) -> None:
+        logger.warning("BLE %s: RACP procedure stalled; aborting it", self.status.label)
+        with contextlib.suppress(BleakError, TimeoutError, SessionError):
+            await self._write(RECORD_ACCESS_CONTROL_POINT, encode(RacpRequest.abort()))
+
+    async def _download_records(self) -> None:
+        """Only the new stored records; the cursor advances after the pipeline commits."""
+        settle_s = self._settings.commit_timeout_s
+        await self._tracker.settle(settle_s)  # records from an earlier, dropped session
+        by_sequence = GLUCOSE_MEASUREMENT in self._chars
+        cursor = await self._tracker.cursor() if by_sequence else None
+        if cursor is not None and cursor >= 0xFFFF:
+            cursor = None
+        request = (
+            RacpRequest.report_all()
+            if cursor is None
+            else RacpRequest.report_from_sequence(cursor + 1)
+        )
+        self._downloading = True
+        try:
+            answer = await self._racp(request)
+        finally:
+            self._downloading = False
+        if not isinstance(answer, RacpResponse) or not answer.completed:
+            raise SessionError(Failure.PROTOCOL, f"RACP report refused: {answer}")
+        everything_committed = await self._tracker.settle(settle_s)
+        if not by_sequence and everything_committed and self.status.records_pending_delete:
+            # PLXS: no sequence numbers, so committed records are deleted from the device.
+            delete = await self._racp(
+                RacpRequest(RacpOpCode.DELETE_STORED_RECORDS, RacpOperator.ALL_RECORDS)
+            )
+            if isinstance(delete, RacpResponse) and delete.completed:
+                self.status.records_pending_delete = 0
+
+    def _on_racp(self, _char: BleakGATTCharacteristic, data: bytearray) -> None:
+        self._touch()
+        try:
+            value = decode(RECORD_ACCESS_CONTROL_POINT, bytes(data))
+        except DecodeError:
+            self.status.malformed += 1
+            return
+        answer = self._racp_answer
+        if (
+            isinstance(value, (RacpResponse, RacpNumberOfStoredRecords))
+            and answer is not None
+            and not answer.done()
+        ):
+            answer.set_result(value)
+
+    # --- values --------------------------------------------------------------------------
+
+    def _touch(self) -> None:
+        self._last_activity = time.monotonic()
+        self._activity.set()
+
+    def _event(self, cid: int, raw: bytes, **extra: Any) -> MeasurementEvent:
+        measurement: Measurement | None = None
+        error: DecodeError | None = None
+        try:
+            measurement = decode(cid, raw, profile=self.status.profile)
+        except DecodeError as exc:
+            error = exc
+            self.status.malformed += 1
+            logger.warning(
+                "BLE %s: malformed value on 0x%04X (%s); session continues",
+                self.status.label,
+                cid,
+                exc.reason,
+            )
+        return MeasurementEvent(
+            device=self.spec.address,
+            characteristic=cid,
+            raw=raw,
+            measurement=measurement,
+            error=error,
+            hub_wall_ms=time.time_ns() // 1_000_000,
+            hub_mono_ns=time.monotonic_ns(),
+            kind=self.spec.kind,
+            label=self.status.label,
+            device_time=device_time_of(measurement),
+            clock=self._clock,
+            **extra,
+        )
+
+    def _handler(self, cid: int) -> Callable[[BleakGATTCharacteristic, bytearray], None]:
+        def on_value(_char: BleakGATTCharacteristic, data: bytearray) -> None:
+            self._touch()
+            raw = bytes(data)
+            stored = self._downloading and cid in _RECORD_CHARACTERISTICS
+            event = self._event(cid, raw)
+            m = event.measurement
+            if stored or isinstance(m, (GlucoseMeasurement, GlucoseMeasurementContext)):
+                seq = (
+                    m.sequence_number
+                    if isinstance(m, (GlucoseMeasurement, GlucoseMeasurementContext))
+                    else None
+                )
+                if seq is not None and self._tracker.already_committed(seq):
+                    self._tracker.duplicates += 1
+                    self.status.duplicates += 1
+                    return
+                if stored:
+                    self.status.records_total += 1
+                    if seq is None:
+                        self.status.records_pending_delete += 1
+                event = _with(
+                    event,
+                    sequence_number=seq,
+                    stored=stored,
+                    ack=self._tracker.new_ack(seq) if stored else None,
+                )
+            elif event.device_time is not None:
+                if raw in self._replays:
+                    self.status.duplicates += 1
+                    logger.debug("replayed value dropped as a duplicate")
+                    return
+                self._replays.append(raw)
+            self._emit(event)
+
+        return on_value
+
+    def _emit(self, event: MeasurementEvent) -> None:
+        self.status.events += 1
+        if self._parked:
+            self._parked.append(event)
+            return
+        try:
+            self._central.events.put_nowait(event)
+        except asyncio.QueueFull:
+            self._parked.append(event)
+            self.status.backpressure += 1
+            logger.error(
+                "BLE %s: pipeline queue full; disconnecting the device (it keeps its data)",
+                self.status.label,
+            )
+            self._backpressure = True
+            self._activity.set()
+
+
+def _with(event: MeasurementEvent, **changes: Any) -> MeasurementEvent:
+    return dataclasses.replace(event, **changes)
+
+
+_INTERESTING = frozenset(
+    {CURRENT_TIME, BATTERY_LEVEL, RECORD_ACCESS_CONTROL_POINT, *DEVICE_INFORMATION_STRINGS}
+)

@@ -1,0 +1,583 @@
+"""The base of every emulated health device: a bumble GATT server with a drifting clock,
+Device Information, Battery, optional Current Time, stored indications, and fault injection.
+
+What a subclass adds is its health service (built with :mod:`protocols.gatt` encoders, so the
+bytes on the emulated air are the bytes a real device sends). What every device shares:
+
+* **Device Information Service 0x180A** (DIS 1.1): manufacturer, model, serial, firmware.
+* **Battery Service 0x180F** (BAS 1.0): Battery Level 0x2A19, read + notify.
+* **Current Time Service 0x1805** (CTS 1.1) when the real devices have it: Current Time
+  0x2A2B read/notify/write, backed by a :class:`DeviceClock` that drifts and can be set.
+* **Bonding**: with ``bonding_required`` the health characteristics' values and CCCDs need an
+  encrypted link (ATT error 0x0F *Insufficient Encryption* until then, Core Spec Vol 3 Part F
+  3.4.1.1 and Part C 10.3), as GLS/CGMS mandate and cuffs and scales do in transfer mode.
+* **Stored indications**: measurements taken while no central listens are kept (bounded, like
+  a device's memory) and indicated in order once a central enables indications; each is
+  dropped from memory only after the ATT Handle Value Confirmation (Vol 3 Part F 3.4.7.3).
+* **Faults** (:class:`Faults`): refuse connections, drop the link after N records or N
+  notifications, stall reads, corrupt payloads, go out of range while advertising.
+
+Behaviour that looks random (values, jitter) comes from ``random.Random(seed)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, ClassVar, Self, cast
+
+from drivers.ble.sim._bumble import (
+    GATT_CLIENT_CHARACTERISTIC_CONFIGURATION_DESCRIPTOR,
+    UUID,
+    AdvertisingData,
+    ATT_Error,
+    Attribute,
+    Characteristic,
+    CharacteristicValue,
+    Connection,
+    Descriptor,
+    Service,
+)
+from drivers.ble.sim.radio import SimRadio
+from protocols.gatt import (
+    BATTERY_LEVEL,
+    CURRENT_TIME,
+    FIRMWARE_REVISION,
+    MANUFACTURER_NAME,
+    MODEL_NUMBER,
+    SERIAL_NUMBER,
+    AdjustReason,
+    BatteryLevel,
+    CurrentTime,
+    DecodeError,
+    DeviceInformationString,
+    decode,
+    encode,
+)
+from protocols.gatt.current_time import CURRENT_TIME_SERVICE
+from protocols.gatt.device import BATTERY_SERVICE, DEVICE_INFORMATION_SERVICE
+
+logger = logging.getLogger(__name__)
+
+#: HCI reason codes used when the device ends a link (Core Spec Vol 1 Part F).
+REMOTE_USER_TERMINATED = 0x13
+CONNECTION_TIMEOUT = 0x08
+
+#: ATT application error: a written value is out of range (Vol 3 Part F 3.4.1.1).
+_VALUE_NOT_ALLOWED = 0x13
+
+Properties = Characteristic.Properties
+
+
+class DeviceClock:
+    """A device's wall clock (naive local time, no zone, as GATT Date Time has none).
+
+    It runs ``drift_ppm`` parts per million fast (negative: slow) from ``start`` and can be
+    set, as a central does through Current Time (CTS 1.1 section 3.1).
+    """
+
+    def __init__(
+        self,
+        start: dt.datetime | None = None,
+        *,
+        offset_s: float = 0.0,
+        drift_ppm: float = 0.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        # The device clock is deliberately naive local time: that is what devices keep.
+        base = start if start is not None else dt.datetime.now()  # noqa: DTZ005
+        self._monotonic = monotonic
+        self._base = base + dt.timedelta(seconds=offset_s)
+        self._mono0 = monotonic()
+        self.drift_ppm = drift_ppm
+        #: How many times a central set this clock.
+        self.sets = 0
+
+    def now(self) -> dt.datetime:
+        """The time the device shows now."""
+        elapsed_s = (self._monotonic() - self._mono0) * (1.0 + self.drift_ppm / 1e6)
+        return self._base + dt.timedelta(seconds=elapsed_s)
+
+    def set(self, value: dt.datetime) -> None:
+        """Set the clock (what a Current Time write does)."""
+        self._base = value
+        self._mono0 = self._monotonic()
+        self.sets += 1
+
+
+@dataclass
+class Faults:
+    """The fault plan of one emulated device; tests and the bench set fields at any time.
+
+    Attributes:
+        refuse_connections: refuse (drop at once) the next N connections.
+        drop_after_records: drop the link after sending N more stored (RACP) records; once.
+        drop_after_notifications: drop the link after N more measurement PDUs; once.
+        stall_reads_s: delay ATT reads of a characteristic (16-bit UUID) by this long.
+        malformed_next: corrupt the next N measurement payloads (cut to 2 bytes).
+    """
+
+    refuse_connections: int = 0
+    drop_after_records: int | None = None
+    drop_after_notifications: int | None = None
+    stall_reads_s: dict[int, float] = field(default_factory=dict)
+    malformed_next: int = 0
+
+
+@dataclass
+class DeviceStats:
+    """What the device saw, for tests and the bench."""
+
+    connections: int = 0
+    refused: int = 0
+    drops: int = 0
+    delivered: int = 0
+    malformed_sent: int = 0
+
+
+def _constant(value: bytes) -> Callable[[], bytes]:
+    def read() -> bytes:
+        return value
+
+    return read
+
+
+def _uuid(uuid16: int) -> UUID:
+    return UUID.from_16_bits(uuid16)
+
+
+class EmulatedDevice:
+    """A health device on the emulated radio; subclasses add their service.
+
+    Use as an async context manager (or :meth:`start` / :meth:`stop`): background work runs
+    in tasks owned by the device and is cancelled on exit.
+    """
+
+    #: The health service advertised (16-bit UUID).
+    service_uuid: ClassVar[int] = 0
+    #: Memory for undelivered indications (oldest dropped first when full, as devices do).
+    memory_size: ClassVar[int] = 100
+
+    def __init__(
+        self,
+        radio: SimRadio,
+        address: str,
+        *,
+        name: str,
+        seed: int = 0,
+        clock: DeviceClock | None = None,
+        bonding_required: bool = False,
+        current_time: bool = True,
+        manufacturer: str = "narhub-sim",
+        model: str = "EMU-1",
+        firmware: str = "1.0.0",
+        battery_percent: int = 87,
+        advertising_interval_ms: float = 20.0,
+    ) -> None:
+        self.radio = radio
+        self.address = address
+        self.name = name
+        self.seed = seed
+        self.rng = random.Random(seed)  # noqa: S311 - emulated behaviour, not security
+        self.clock = clock if clock is not None else DeviceClock()
+        self.bonding_required = bonding_required
+        self.faults = Faults()
+        self.stats = DeviceStats()
+        self.battery_percent = battery_percent
+        self._dis = {
+            MANUFACTURER_NAME: manufacturer,
+            MODEL_NUMBER: model,
+            SERIAL_NUMBER: f"SN{seed:08d}",
+            FIRMWARE_REVISION: firmware,
+        }
+        self._advertising_interval_ms = advertising_interval_ms
+        self.device = radio.new_device(address, name)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._connection: Connection | None = None
+        self._lost: asyncio.Future[None] | None = None
+        self._cccd: dict[int, int] = {}
+        self._changed = asyncio.Condition()
+        self._generation = 0
+        self._outbox: deque[tuple[Characteristic[bytes], bytes]] = deque(maxlen=self.memory_size)
+        self._started = False
+        self._in_range = True
+        self._battery = self._characteristic(
+            BATTERY_LEVEL,
+            Properties.READ | Properties.NOTIFY,
+            read=lambda: encode(BatteryLevel(self.battery_percent)),
+        )
+        services = [*self.build_services(), self._dis_service(), self._battery_service()]
+        self._current_time: Characteristic[bytes] | None = None
+        if current_time:
+            self._current_time = self._characteristic(
+                CURRENT_TIME,
+                Properties.READ | Properties.NOTIFY | Properties.WRITE,
+                read=lambda: encode(CurrentTime.from_datetime(self.clock.now(), AdjustReason(0))),
+                write=self._write_current_time,
+            )
+            services.append(Service(_uuid(CURRENT_TIME_SERVICE), [self._current_time]))
+        self.device.add_services(services)
+        self.device.on("connection", self._on_connection)
+        self.device.gatt_server.on("characteristic_subscription", self._on_subscription)
+
+    # --- what subclasses provide ---------------------------------------------------------
+
+    def build_services(self) -> list[Service]:
+        """The device's health service(s)."""
+        raise NotImplementedError
+
+    def on_subscribed(self, characteristic: Characteristic[bytes], enabled: bool) -> None:
+        """A central changed a CCCD (hook; the base already wakes the flusher)."""
+
+    # --- GATT building blocks ------------------------------------------------------------
+
+    def _characteristic(
+        self,
+        uuid16: int,
+        properties: Characteristic.Properties,
+        *,
+        read: Callable[[], bytes] | None = None,
+        write: Callable[[Connection | None, bytes], Awaitable[None] | None] | None = None,
+        protected: bool = False,
+    ) -> Characteristic[bytes]:
+        """A characteristic whose reads go through the stall fault; ``protected`` ones need
+        an encrypted link when the device requires bonding (CCCD included)."""
+        secure = protected and self.bonding_required
+        permissions = Attribute.Permissions(0)
+        if read is not None:
+            permissions |= Attribute.READABLE
+            if secure:
+                permissions |= Attribute.READ_REQUIRES_ENCRYPTION
+        if write is not None:
+            permissions |= Attribute.WRITEABLE
+            if secure:
+                permissions |= Attribute.WRITE_REQUIRES_ENCRYPTION
+
+        async def read_value(_connection: Connection | None) -> bytes:
+            stall_s = self.faults.stall_reads_s.get(uuid16)
+            if stall_s:
+                await asyncio.sleep(stall_s)
+            return b"" if read is None else read()
+
+        value: Any = CharacteristicValue(read=read_value, write=cast(Any, write))
+        characteristic: Characteristic[bytes] = Characteristic(
+            _uuid(uuid16), properties, permissions, value
+        )
+        if properties & (Properties.NOTIFY | Properties.INDICATE):
+            cccd_permissions = Attribute.READABLE | Attribute.WRITEABLE
+            if secure:
+                cccd_permissions |= Attribute.WRITE_REQUIRES_ENCRYPTION
+            cccd = Descriptor(
+                GATT_CLIENT_CHARACTERISTIC_CONFIGURATION_DESCRIPTOR,
+                cccd_permissions,
+                self.device.gatt_server.make_descriptor_value(characteristic),
+            )
+            characteristic.descriptors = [cccd]
+        return characteristic
+
+    def _dis_service(self) -> Service:
+        chars = [
+            self._characteristic(
+                uuid16,
+                Properties.READ,
+                read=_constant(encode(DeviceInformationString(uuid16, text))),
+            )
+            for uuid16, text in self._dis.items()
+        ]
+        return Service(_uuid(DEVICE_INFORMATION_SERVICE), chars)
+
+    def _battery_service(self) -> Service:
+        return Service(_uuid(BATTERY_SERVICE), [self._battery])
+
+    def _write_current_time(self, _connection: Connection | None, value: bytes) -> None:
+        try:
+            written = decode(CURRENT_TIME, bytes(value))
+        except DecodeError as exc:
+            raise ATT_Error(_VALUE_NOT_ALLOWED) from exc
+        if not isinstance(written, CurrentTime) or (when := written.to_datetime()) is None:
+            raise ATT_Error(_VALUE_NOT_ALLOWED)
+        self.clock.set(when)
+        self._bump()
+        logger.debug("emulated device clock set by a central")
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Power on, start the device's background work, and advertise."""
+        if self._started:
+            return
+        self._started = True
+        await self.device.power_on()
+        self.device.advertising_data = bytes(
+            AdvertisingData(
+                [
+                    (AdvertisingData.COMPLETE_LOCAL_NAME, self.name.encode()),
+                    (
+                        AdvertisingData.COMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS,
+                        self.service_uuid.to_bytes(2, "little"),
+                    ),
+                ]
+            )
+        )
+        self.spawn(self._flush_loop(), "flush")
+        self.on_started()
+        if self.advertises_at_start():
+            await self.advertise()
+
+    def on_started(self) -> None:
+        """Hook: start periodic behaviour (streams, sleep cycles)."""
+
+    def advertises_at_start(self) -> bool:
+        """Whether the device advertises as soon as it starts."""
+        return True
+
+    async def stop(self) -> None:
+        """Cancel background work, stop advertising and drop connections."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+        self._tasks.clear()
+        if not self._started:
+            return
+        self._started = False
+        if not self._in_range:
+            self.radio.attach(self.address)
+            self._in_range = True
+        with contextlib.suppress(Exception):
+            await self.device.stop_advertising()
+        for connection in list(self.device.connections.values()):
+            with contextlib.suppress(Exception):
+                await connection.disconnect()
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """Run ``coro`` as a task owned by the device (cancelled by :meth:`stop`)."""
+        task = asyncio.get_running_loop().create_task(coro, name=f"sim-{self.name}-{name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error(
+                "emulated device task %s failed", task.get_name(), exc_info=task.exception()
+            )
+
+    async def advertise(self) -> None:
+        """Advertise (connectable), restarting after each disconnection."""
+        if not self.device.is_advertising:
+            await self.device.start_advertising(
+                auto_restart=True,
+                advertising_interval_min=self._advertising_interval_ms,
+                advertising_interval_max=self._advertising_interval_ms,
+            )
+
+    async def stop_advertising(self) -> None:
+        """Stop advertising (asleep)."""
+        if self.device.is_advertising:
+            await self.device.stop_advertising()
+
+    # --- faults --------------------------------------------------------------------------
+
+    async def drop_link(self, reason: int = CONNECTION_TIMEOUT) -> None:
+        """Drop the current link as a supervision timeout would (HCI reason 0x08)."""
+        connection = self._connection
+        if connection is not None:
+            self.stats.drops += 1
+            with contextlib.suppress(Exception):
+                await connection.disconnect(reason)
+
+    async def go_out_of_range(self) -> None:
+        """Leave radio range while advertising: the link times out, nobody hears the ads."""
+        await self.drop_link(CONNECTION_TIMEOUT)
+        self.radio.detach(self.address)
+        self._in_range = False
+
+    def come_back_in_range(self) -> None:
+        """Return into radio range."""
+        if not self._in_range:
+            self.radio.attach(self.address)
+            self._in_range = True
+
+    # --- connections and subscriptions ---------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        """True while a central is connected."""
+        return self._connection is not None
+
+    def _on_connection(self, connection: Connection) -> None:
+        if self.faults.refuse_connections > 0:
+            self.faults.refuse_connections -= 1
+            self.stats.refused += 1
+            self.spawn(connection.disconnect(REMOTE_USER_TERMINATED), "refuse")
+            return
+        self.stats.connections += 1
+        self._connection = connection
+        self._lost = asyncio.get_running_loop().create_future()
+        self._cccd = {}
+        connection.on("disconnection", lambda _reason: self._on_disconnection(connection))
+        self.on_connected()
+        self._bump()
+
+    def on_connected(self) -> None:
+        """Hook: a central connected."""
+
+    def on_disconnected(self) -> None:
+        """Hook: the central disconnected (or the link dropped)."""
+
+    def _on_disconnection(self, connection: Connection) -> None:
+        if self._connection is not connection:
+            return
+        self._connection = None
+        self._cccd = {}
+        if self._lost is not None and not self._lost.done():
+            self._lost.set_result(None)
+        self.on_disconnected()
+        self._bump()
+
+    def _on_subscription(
+        self, _bearer: object, characteristic: Characteristic[bytes], notify: bool, indicate: bool
+    ) -> None:
+        self._cccd[characteristic.handle] = int(notify) | int(indicate) << 1
+        self.on_subscribed(characteristic, notify or indicate)
+        self._bump()
+
+    def subscribed(self, characteristic: Characteristic[bytes], *, indicate: bool) -> bool:
+        """True when the connected central enabled notifications (indications) on it."""
+        return bool(self._cccd.get(characteristic.handle, 0) & (2 if indicate else 1))
+
+    def _bump(self) -> None:
+        self._generation += 1
+        self.spawn(self._notify_changed(), "changed")
+
+    async def _notify_changed(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def wait_until(self, predicate: Callable[[], bool]) -> None:
+        """Wait until ``predicate()`` holds (re-checked at every connection/CCCD change)."""
+        async with self._changed:
+            await self._changed.wait_for(predicate)
+
+    async def _wait_for_change(self, generation: int) -> None:
+        await self.wait_until(lambda: self._generation != generation)
+
+    async def wait_subscribed(self) -> None:
+        """Wait until a central has enabled the device's main measurement characteristic."""
+        await self.wait_until(lambda: self._connection is not None and bool(self._cccd))
+
+    # --- sending -------------------------------------------------------------------------
+
+    def corrupt(self, payload: bytes) -> bytes:
+        """Apply the malformed-payload fault to a measurement payload."""
+        if self.faults.malformed_next > 0:
+            self.faults.malformed_next -= 1
+            self.stats.malformed_sent += 1
+            return payload[:2]
+        return payload
+
+    async def send(
+        self, characteristic: Characteristic[bytes], payload: bytes, *, indicate: bool
+    ) -> bool:
+        """Notify or indicate ``payload``; True once delivered (indication confirmed).
+
+        False when no central is subscribed or the link dropped before delivery.
+        """
+        connection, lost = self._connection, self._lost
+        if (
+            connection is None
+            or lost is None
+            or not self.subscribed(characteristic, indicate=indicate)
+        ):
+            return False
+        if indicate:
+            sending: Awaitable[None] = self.device.indicate_subscriber(
+                connection, characteristic, payload
+            )
+        else:
+            sending = self.device.notify_subscriber(connection, characteristic, payload)
+        task = asyncio.ensure_future(sending)
+        try:
+            await asyncio.wait({task, lost}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not task.done():
+                task.cancel()
+                await asyncio.wait({task})
+        if task.cancelled() or task.exception() is not None:
+            return False
+        self.stats.delivered += 1
+        await self._count_down_notifications()
+        return True
+
+    async def _count_down_notifications(self) -> None:
+        remaining = self.faults.drop_after_notifications
+        if remaining is None:
+            return
+        remaining -= 1
+        self.faults.drop_after_notifications = remaining if remaining > 0 else None
+        if remaining <= 0:
+            await self.drop_link()
+
+    async def count_down_records(self) -> bool:
+        """Apply the drop-after-records fault for one sent stored record; True if dropped."""
+        remaining = self.faults.drop_after_records
+        if remaining is None:
+            return False
+        remaining -= 1
+        self.faults.drop_after_records = remaining if remaining > 0 else None
+        if remaining <= 0:
+            await self.drop_link()
+            return True
+        return False
+
+    def store(self, characteristic: Characteristic[bytes], payload: bytes) -> None:
+        """Keep a measurement in memory until a central confirms its indication."""
+        self._outbox.append((characteristic, payload))
+        self._bump()
+
+    @property
+    def stored(self) -> int:
+        """Measurements in memory, not yet delivered."""
+        return len(self._outbox)
+
+    def on_outbox_empty(self) -> None:
+        """Hook: every stored measurement was delivered."""
+
+    async def _flush_loop(self) -> None:
+        while True:
+            generation = self._generation
+            await self.wait_until(
+                lambda: bool(self._outbox) and self.subscribed(self._outbox[0][0], indicate=True)
+            )
+            characteristic, payload = self._outbox[0]
+            if await self.send(characteristic, self.corrupt(payload), indicate=True):
+                if self._outbox and self._outbox[0][1] == payload:
+                    self._outbox.popleft()
+                if not self._outbox:
+                    self.on_outbox_empty()
+            else:
+                # Not delivered (link lost): wait for the next change of state.
+                await self._wait_for_change(generation)

@@ -1,0 +1,100 @@
+"""Shared rig for the BLE tests: a central on the emulated radio and an event collector.
+
+Everything is real (bleak BleakClient/BleakScanner classes, bumble controllers, SMP, ATT);
+only the time constants are small. Tests wait on conditions, never on sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+
+from drivers.ble import (
+    BleCentral,
+    CentralSettings,
+    DeviceSpec,
+    MeasurementEvent,
+    RecordCursorStore,
+    resolve_backend,
+)
+from drivers.ble.sim.peripheral import EmulatedDevice
+from drivers.ble.sim.radio import SimRadio
+
+FAST = CentralSettings(
+    idle_disconnect_s=0.3,
+    backoff_scale=0.01,
+    connect_timeout_s=2.0,
+    operation_timeout_s=1.0,
+    pairing_timeout_s=2.0,
+    racp_idle_timeout_s=1.0,
+    commit_timeout_s=2.0,
+    advert_fresh_s=2.0,
+    reconnect_pause_s=0.05,
+    scanner_watchdog_s=5.0,
+    scanner_restart_delay_s=0.05,
+)
+
+
+@dataclass
+class Collector:
+    """The pipeline stand-in: keeps every event and acknowledges it (when ``ack``)."""
+
+    ack: bool = True
+    events: list[MeasurementEvent] = field(default_factory=list)
+    changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    async def consume(self, queue: asyncio.Queue[MeasurementEvent]) -> None:
+        while True:
+            event = await queue.get()
+            self.events.append(event)
+            if self.ack:
+                event.acknowledge()
+            async with self.changed:
+                self.changed.notify_all()
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout_s: float = 15.0) -> None:
+        async with asyncio.timeout(timeout_s), self.changed:
+            await self.changed.wait_for(predicate)
+
+    def of(self, characteristic: int, device: str | None = None) -> list[MeasurementEvent]:
+        return [
+            e
+            for e in self.events
+            if e.characteristic == characteristic and (device is None or e.device == device)
+        ]
+
+
+@contextlib.asynccontextmanager
+async def running(
+    radio: SimRadio,
+    devices: Sequence[tuple[str, EmulatedDevice]],
+    *,
+    settings: CentralSettings = FAST,
+    cursors: RecordCursorStore | None = None,
+    collector: Collector | None = None,
+    bond: frozenset[str] = frozenset(),
+    start_devices: bool = True,
+    queue_size: int = 10_000,
+) -> AsyncIterator[tuple[BleCentral, Collector]]:
+    """Devices started, a central running over them, and a collector consuming its events."""
+    queue: asyncio.Queue[MeasurementEvent] = asyncio.Queue(queue_size)
+    collector = collector or Collector()
+    specs = [DeviceSpec(d.address, kind, bond=d.address in bond) for kind, d in devices]
+    central = BleCentral(
+        resolve_backend("sim", sim_radio=radio), queue, specs, cursors=cursors, settings=settings
+    )
+    if start_devices:
+        for _, device in devices:
+            await device.start()
+    consumer = asyncio.create_task(collector.consume(queue), name="test-consumer")
+    try:
+        async with central:
+            yield central, collector
+    finally:
+        consumer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await consumer
+        for _, device in devices:
+            await device.stop()
