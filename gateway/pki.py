@@ -165,6 +165,31 @@ class CertificateAuthority:
         return cert.public_bytes(serialization.Encoding.PEM)
 
 
+def build_crl(
+    ca: CertificateAuthority, revoked_serials: list[int], *, next_update_days: int = 30
+) -> bytes:
+    """A CRL (RFC 5280 section 5) signed by the CA, listing ``revoked_serials`` (PEM)."""
+    ca_cert = x509.load_pem_x509_certificate(ca.cert_pem)
+    now = _now()
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca_cert.subject)
+        .last_update(now - dt.timedelta(minutes=5))
+        .next_update(now + dt.timedelta(days=next_update_days))
+    )
+    for serial in sorted(set(revoked_serials)):
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(now).build()
+        )
+    crl = builder.sign(_load_key(ca.key_pem), hashes.SHA256())
+    return crl.public_bytes(serialization.Encoding.PEM)
+
+
+def certificate_serial(cert_pem: bytes) -> int:
+    """The serial number of a certificate."""
+    return x509.load_pem_x509_certificate(cert_pem).serial_number
+
+
 @dataclass(frozen=True)
 class Identity:
     """Files of one TLS identity on disk."""

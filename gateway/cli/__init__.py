@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from gateway.cli import bench, doctor, provision, sensors
+from gateway.cli import bench, doctor, provision, region, sensors
 from gateway.cli._common import EXIT_FAILED, JsonFlag, emit
 
 app = typer.Typer(
@@ -28,6 +28,7 @@ app.add_typer(sensors.app, name="sensors")
 app.add_typer(provision.keys_app, name="keys")
 app.add_typer(doctor.uplink_app, name="uplink")
 app.add_typer(doctor.queue_app, name="queue")
+app.add_typer(region.app, name="region")
 app.command("init")(provision.init)
 app.command("doctor")(doctor.doctor)
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from drivers.mqtt import MqttLink
+from gateway.region.broker_config import RECEIVER_USER
 from protocols.errors import DecodeError
 from protocols.fhir import dumps_exact, observation
 from protocols.uplink import Batch, BatchVerifier, ReplayError, UplinkError
@@ -26,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 SHARED_GROUP = "narhub-region"
 #: Receivers authenticate with a certificate whose CN is this (the broker ACL grants read)
-RECEIVER_NAME = "region-receiver"
+RECEIVER_NAME = RECEIVER_USER
 UP_FILTER = "narhub/v1/+/up/+"
 
 

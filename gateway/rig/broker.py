@@ -20,9 +20,9 @@ from types import TracebackType
 from typing import Self
 
 from gateway.pki import CertificateAuthority, Identity, issue_identity
+from gateway.region.broker_config import BrokerTls, acl_text, mosquitto_conf
 
 MOSQUITTO_CANDIDATES = ("mosquitto", "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
-RECEIVER_PREFIX = "region-receiver"
 
 
 class BrokerError(RuntimeError):
@@ -49,45 +49,26 @@ def free_port() -> int:
         return port
 
 
-def acl_text() -> str:
-    """Hubs write only under their own prefix; receivers (CN region-receiver*) read all."""
-    return (
-        "# hubs: identity = certificate CN = hub id\n"
-        "pattern write narhub/v1/%u/up/#\n"
-        "pattern readwrite narhub/v1/%u/status\n"
-        "pattern read narhub/v1/%u/cmd/#\n"
-        f"user {RECEIVER_PREFIX}\n"
-        "topic read narhub/v1/#\n"
-    )
-
-
-def mosquitto_conf(
-    *, port: int, ca_file: Path, cert_file: Path, key_file: Path, acl_file: Path, tls: str
+def mosquitto_rig_conf(
+    *,
+    port: int,
+    ca_file: Path,
+    cert_file: Path,
+    key_file: Path,
+    acl_file: Path,
+    tls: str,
+    crl_file: Path | None = None,
 ) -> str:
-    """The broker configuration (Mosquitto 2.0 syntax)."""
-    lines = [
-        "per_listener_settings false",
-        "allow_anonymous false",
-        f"acl_file {acl_file}",
-        "persistence false",
-        "log_dest stderr",
-        "log_type error",
-        "log_type warning",
-        "log_type notice",
-        "log_type information",
-        "max_inflight_messages 20",
-        f"listener {port} 127.0.0.1",
-        f"cafile {ca_file}",
-        f"certfile {cert_file}",
-        f"keyfile {key_file}",
-        "require_certificate true",
-        "use_identity_as_username true",
-        f"tls_version tlsv{tls}",
-    ]
-    if os.geteuid() == 0:
+    """The region broker configuration on a loopback port (runs as the current user)."""
+    user = pwd.getpwuid(os.geteuid()).pw_name if os.geteuid() == 0 else None
+    return mosquitto_conf(
+        port=port,
+        bind="127.0.0.1",
+        tls=BrokerTls(ca_file, cert_file, key_file, crl_file, tls),
+        acl_file=acl_file,
         # Mosquitto drops root to the `mosquitto` user, which cannot read our temp files.
-        lines.insert(0, f"user {pwd.getpwuid(os.geteuid()).pw_name}")
-    return "\n".join(lines) + "\n"
+        run_as_user=user,
+    )
 
 
 @dataclass
@@ -125,6 +106,8 @@ class MosquittoBroker:
         self._tls = tls
         self._process: subprocess.Popen[bytes] | None = None
         self._log_file = directory / "mosquitto.log"
+        #: A CRL for the broker to enforce (set before start/restart).
+        self.crl_file: Path | None = None
 
     @property
     def running(self) -> bool:
@@ -139,13 +122,14 @@ class MosquittoBroker:
         acl.write_text(acl_text())
         conf = self.directory / "mosquitto.conf"
         conf.write_text(
-            mosquitto_conf(
+            mosquitto_rig_conf(
                 port=self.port,
                 ca_file=self.pki.ca_file,
                 cert_file=self.pki.broker.cert_file,
                 key_file=self.pki.broker.key_file,
                 acl_file=acl,
                 tls=self._tls,
+                crl_file=self.crl_file,
             )
         )
         log = self._log_file.open("ab")

@@ -1,0 +1,76 @@
+"""The region broker's Mosquitto configuration: mutual TLS, identity from the certificate, ACL.
+
+One source for both the region (``narhub region broker-config``) and the virtual rig: TLS 1.3,
+``require_certificate``, ``use_identity_as_username`` (the certificate's CN is the MQTT user),
+a CRL when the region CA has revoked certificates, and an ACL under which a hub writes only
+below ``narhub/v1/{its id}/`` and the receivers (CN ``region-receiver``) read every hub.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+RECEIVER_USER = "region-receiver"
+
+
+def acl_text(receivers: tuple[str, ...] = (RECEIVER_USER,)) -> str:
+    """The ACL (Mosquitto ``acl_file`` syntax; ``%u`` is the username = certificate CN)."""
+    lines = [
+        "# hubs: MQTT user = certificate CN = hub id",
+        "pattern write narhub/v1/%u/up/#",
+        "pattern readwrite narhub/v1/%u/status",
+        "pattern read narhub/v1/%u/cmd/#",
+    ]
+    for receiver in receivers:
+        lines += [f"user {receiver}", "topic read narhub/v1/#"]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class BrokerTls:
+    """The broker's TLS material."""
+
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+    crl_file: Path | None = None
+    tls_version: str = "1.3"
+
+
+def mosquitto_conf(
+    *,
+    port: int,
+    bind: str,
+    tls: BrokerTls,
+    acl_file: Path,
+    persistence_dir: Path | None = None,
+    run_as_user: str | None = None,
+    log_types: tuple[str, ...] = ("error", "warning", "notice", "information"),
+) -> str:
+    """The broker configuration (Mosquitto 2.0 syntax)."""
+    lines = [
+        *([f"user {run_as_user}"] if run_as_user else []),
+        "per_listener_settings false",
+        "allow_anonymous false",
+        f"acl_file {acl_file}",
+        "log_dest stderr",
+        *(f"log_type {t}" for t in log_types),
+        "max_inflight_messages 20",
+    ]
+    if persistence_dir is None:
+        lines.append("persistence false")
+    else:
+        lines += ["persistence true", f"persistence_location {persistence_dir}/"]
+    lines += [
+        f"listener {port} {bind}",
+        f"cafile {tls.ca_file}",
+        f"certfile {tls.cert_file}",
+        f"keyfile {tls.key_file}",
+        "require_certificate true",
+        "use_identity_as_username true",
+        f"tls_version tlsv{tls.tls_version}",
+    ]
+    if tls.crl_file is not None:
+        lines.append(f"crlfile {tls.crl_file}")
+    return "\n".join(lines) + "\n"
