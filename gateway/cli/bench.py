@@ -18,6 +18,7 @@ BENCHMARKS = {
     "serial": "gateway.bench.serial",
     "ble": "gateway.bench.ble",
     "wire": "gateway.bench.wire",
+    "pipeline": "gateway.bench.pipeline",
 }
 
 
@@ -67,6 +68,15 @@ def bench_wire(
 ) -> None:
     """Bytes per reading and encode/decode throughput of the uplink format vs JSON SenML."""
     emit(_run_bench("wire", duration_s, input_path=input_path), as_json)
+
+
+@app.command("pipeline")
+def bench_pipeline(
+    as_json: JsonFlag = False,
+    duration_s: Annotated[float, typer.Option("--duration", help="Seconds per case.")] = 1.0,
+) -> None:
+    """Readings/s to the committed outbox, disk bytes per reading, syncs per minute, RSS."""
+    emit(_run_bench("pipeline", duration_s), as_json)
 
 
 @app.command("all")
