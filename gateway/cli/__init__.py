@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from gateway.cli import bench, doctor, provision, region, sensors
-from gateway.cli._common import EXIT_FAILED, JsonFlag, emit
+from gateway.cli._common import EXIT_FAILED, ConfigOption, JsonFlag, emit, load
 
 app = typer.Typer(
     name="narhub",
@@ -31,6 +31,27 @@ app.add_typer(doctor.queue_app, name="queue")
 app.add_typer(region.app, name="region")
 app.command("init")(provision.init)
 app.command("doctor")(doctor.doctor)
+
+
+@app.command()
+def run(
+    config: ConfigOption = None,
+    shutdown_timeout_s: Annotated[
+        float, typer.Option("--shutdown-timeout", help="Seconds allowed to flush on SIGTERM.")
+    ] = 10.0,
+    debug: Annotated[bool, typer.Option(help="Log at DEBUG (may include values).")] = False,
+) -> None:
+    """Run the hub (the systemd service): devices -> store -> region, until SIGTERM."""
+    import asyncio
+    import logging
+    import os
+
+    from gateway.logsetup import configure_logging
+    from gateway.service import run_service
+
+    configure_logging(os.environ, level=logging.DEBUG if debug else logging.INFO)
+    hub = load(config, as_json=False)
+    asyncio.run(run_service(hub, environ=os.environ, shutdown_timeout_s=shutdown_timeout_s))
 
 
 @app.command()
