@@ -19,7 +19,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from drivers.ble import resolve_backend
+from gateway.ble_backend import make_ble_backend
 from gateway.config import HubConfig
 from gateway.hub import Hub
 
@@ -135,12 +135,7 @@ async def run_service(
         loop.add_signal_handler(signal.SIGUSR2, _block_loop)
     notifier = SdNotifier(environ)
     lag = LoopLag()
-    radio = None
-    if config.ble.backend == "sim":
-        from drivers.ble.sim.radio import SimRadio  # noqa: PLC0415 - the sim extra only
-
-        radio = SimRadio()
-    backend = resolve_backend(config.ble.backend, sim_radio=radio)
+    backend = make_ble_backend(config.ble)
     interval_s = watchdog_interval_s(environ) or heartbeat_s
     overdue: asyncio.TimerHandle | None = None
     try:

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from gateway.cli import bench, doctor, provision, region, sensors
+from gateway.cli import bench, ble, doctor, provision, region, sensors
 from gateway.cli._common import EXIT_FAILED, ConfigOption, JsonFlag, emit, load
 
 app = typer.Typer(
@@ -29,6 +29,8 @@ app.add_typer(provision.keys_app, name="keys")
 app.add_typer(doctor.uplink_app, name="uplink")
 app.add_typer(doctor.queue_app, name="queue")
 app.add_typer(region.app, name="region")
+app.add_typer(ble.ble_app, name="ble")
+app.add_typer(ble.devices_app, name="devices")
 app.command("init")(provision.init)
 app.command("doctor")(doctor.doctor)
 

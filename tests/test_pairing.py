@@ -1,0 +1,110 @@
+"""Pairing a device through the real central on the emulated radio, and the allowlist."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from drivers.ble import CentralSettings, resolve_backend
+from drivers.ble.discovery import discover
+from drivers.ble.sim.blood_pressure import EmulatedBloodPressureCuff
+from drivers.ble.sim.peripheral import DeviceClock
+from drivers.ble.sim.radio import SimRadio
+from drivers.ble.sim.thermometer import EmulatedThermometer
+from gateway.cli import app
+from gateway.config import load_config
+from gateway.pairing import PairingError, pair_device, with_device
+from gateway.provision import init_hub
+from gateway.rig.broker import RigPki
+
+QUICK = CentralSettings(
+    scanning_mode="active",
+    idle_disconnect_s=0.3,
+    backoff_scale=0.01,
+    connect_timeout_s=2.0,
+    operation_timeout_s=1.0,
+    pairing_timeout_s=2.0,
+    advert_fresh_s=2.0,
+    reconnect_pause_s=0.05,
+)
+CUFF = "C0:00:00:00:0A:01"
+
+
+async def test_pairing_bonds_reads_information_sets_clock_and_takes_a_test_reading() -> None:
+    radio = SimRadio()
+    cuff = EmulatedBloodPressureCuff(
+        radio, CUFF, seed=7, sleep_s=5.0, linger_s=0.5, clock=DeviceClock(offset_s=3600.0)
+    )
+    await cuff.start()
+    await cuff.measure()  # the patient takes a reading; the cuff wakes and advertises
+    try:
+        result = await pair_device(
+            resolve_backend("sim", sim_radio=radio),
+            CUFF.lower(),
+            "blood_pressure",
+            timeout_s=15,
+            test_reading_s=10,
+            settings=QUICK,
+        )
+    finally:
+        await cuff.stop()
+    assert result.bonded
+    assert result.address == CUFF
+    assert result.information["manufacturer"]
+    assert result.clock_offset_s is not None
+    assert abs(result.clock_offset_s - 3600) < 5
+    assert result.clock_set
+    codes = {r["mdc_code"] for r in result.test_reading}
+    assert {"150021", "150022"} <= codes  # systolic and diastolic
+
+
+async def test_a_device_that_never_shows_up_fails_with_advice() -> None:
+    radio = SimRadio()
+    with pytest.raises(PairingError) as info:
+        await pair_device(
+            resolve_backend("sim", sim_radio=radio),
+            CUFF,
+            "blood_pressure",
+            timeout_s=1.0,
+            settings=QUICK,
+        )
+    assert "wake the device" in info.value.hint
+
+
+async def test_scan_lists_health_services() -> None:
+    radio = SimRadio()
+    thermometer = EmulatedThermometer(radio, "C0:00:00:00:0A:02")
+    await thermometer.start()
+    try:
+        found = await discover(resolve_backend("sim", sim_radio=radio), duration_s=0.5)
+    finally:
+        await thermometer.stop()
+    (device,) = [d for d in found if d.address == "C0:00:00:00:0A:02"]
+    assert device.kinds == ("thermometer",)
+
+
+def test_devices_list_and_remove_edit_the_allowlist(tmp_path: Path, rig_pki: RigPki) -> None:
+    path = tmp_path / "narhub.toml"
+    config = init_hub(
+        path,
+        hub_id="hub-pair-1",
+        broker_url="mqtts://b.example",
+        ca_file=rig_pki.ca_file,
+        patient_pseudonym=None,
+        data_dir=tmp_path / "d",
+    )
+    from gateway.config import render_config
+
+    path.write_text(render_config(with_device(config, CUFF.lower(), "blood_pressure")))
+    runner = CliRunner()
+    listed = json.loads(runner.invoke(app, ["devices", "list", "-c", str(path), "--json"]).stdout)
+    assert listed["devices"] == [{"address": CUFF, "kind": "blood_pressure", "bond": True}]
+    result = runner.invoke(app, ["devices", "remove", CUFF, "-c", str(path), "--json"])
+    assert result.exit_code == 0
+    assert load_config(path).ble.devices == []
+    result = runner.invoke(app, ["devices", "remove", CUFF, "-c", str(path), "--json"])
+    assert result.exit_code == 1
+    assert "not paired" in json.loads(result.stdout)["error"]
