@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Literal, Self
 
+from drivers._aio import reraise_if_cancelling
 from drivers.ble.backends import BleBackend
 from drivers.ble.cursors import MemoryCursorStore, RecordCursorStore, RecordTracker
 from drivers.ble.events import ClockObservation, MeasurementEvent, device_label
@@ -226,6 +227,9 @@ class BleCentral:
         status = self.status[address]
         policy = RetryPolicy(scale=self.settings.backoff_scale)
         while True:
+            # A cancellation swallowed below (3.11's asyncio.timeout turns a racing cancel into
+            # TimeoutError, which some paths translate into a device failure) ends the loop here.
+            reraise_if_cancelling()
             ble_device = await self.scanner.wait_for(address, fresh_s=self.settings.advert_fresh_s)
             failure: Failure | None = None
             async with self.slots.slot():
@@ -236,6 +240,7 @@ class BleCentral:
                             address, fresh_s=self.settings.advert_fresh_s
                         )
                 except TimeoutError:
+                    reraise_if_cancelling()
                     continue
                 try:
                     async with DeviceSession(

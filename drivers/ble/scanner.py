@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from drivers._aio import reraise_if_cancelling
 from drivers.ble._bleak import (
     AdvertisementData,
     AdvertisementDataType,
@@ -142,6 +143,7 @@ class AllowlistScanner:
                 async with asyncio.timeout(self._watchdog_s):
                     await self._heard.wait()
             except TimeoutError:
+                reraise_if_cancelling()
                 logger.warning(
                     "BLE scanner silent for %.0fs; restarting it (watchdog)", self._watchdog_s
                 )

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
+from drivers._aio import reraise_if_cancelling
 from drivers.ble._bleak import (
     BleakClient,
     BleakError,
@@ -413,6 +414,7 @@ class DeviceSession:
                     async with asyncio.timeout(self._settings.racp_idle_timeout_s):
                         return await asyncio.shield(answer)
                 except TimeoutError:
+                    reraise_if_cancelling()
                     if self._tracker.pending == progress:
                         await self._abort_racp()
                         raise

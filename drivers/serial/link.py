@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Self
 
+from drivers._aio import reraise_if_cancelling
 from drivers.errors import DeviceUnavailableError
 from drivers.serial._pyserial import SerialException, open_serial
 from drivers.serial.discovery import resolve_port
@@ -98,6 +99,7 @@ class _Pipe(asyncio.Protocol):
                 async with asyncio.timeout(timeout_s):
                     await self._ready.wait()
             except TimeoutError:
+                reraise_if_cancelling()
                 return None
         if self._buf:
             data = bytes(self._buf)
