@@ -78,3 +78,25 @@ def test_glucose_meal_context_travels_as_a_coded_observation() -> None:
 def test_batch_refuses_a_reading_without_value_or_special() -> None:
     with pytest.raises(EncodeError):
         encode_body(HEADER, [WireReading("s", 1, "", 0, None, None)])
+
+
+def test_every_kind_of_reference_day_reading_is_a_valid_fhir_r4_observation() -> None:
+    """Validated with the fhir.resources model (R4B: R4's Observation with errata)."""
+    from fhir.resources.R4B.observation import Observation as FhirObservation
+
+    from gateway.refday import iter_wire, reference_day
+
+    seen: set[tuple[int, str, bool]] = set()
+    for reading in iter_wire(reference_day()):
+        key = (reading.mdc_code, reading.unit, reading.special is None)
+        if key in seen:
+            continue
+        seen.add(key)
+        text = dumps_exact(observation(HEADER, reading))
+        parsed = FhirObservation.model_validate_json(text)
+        assert parsed.status == "final"
+        if reading.special is None:
+            assert parsed.valueQuantity is not None or parsed.valueCodeableConcept is not None
+        else:
+            assert parsed.dataAbsentReason is not None
+    assert len(seen) > 20  # every stream kind of the day, specials included
