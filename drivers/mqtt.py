@@ -18,6 +18,7 @@ from typing import Any, Self
 
 import aiomqtt
 from paho.mqtt.client import MQTT_ERR_SUCCESS
+from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
@@ -58,11 +59,12 @@ def tls_context(files: TlsFiles) -> ssl.SSLContext:
 
 @dataclass(frozen=True)
 class InboundMessage:
-    """A message received on a subscription."""
+    """A message received on a subscription (``mid`` identifies it for a manual PUBACK)."""
 
     topic: str
     payload: bytes
     qos: int
+    mid: int = 0
 
 
 class _ReasonCodeClient(aiomqtt.Client):
@@ -118,8 +120,15 @@ class MqttLink:
         keepalive_s: int = 30,
         timeout_s: float = 10.0,
         max_inflight: int = 20,
+        manual_ack: bool = False,
+        session_expiry_s: int | None = None,
     ) -> None:
+        """``manual_ack``: PUBACK a received message only when :meth:`ack` is called (a
+        receiver acknowledges after its output is on disk). ``session_expiry_s``: keep the
+        session (subscriptions and queued QoS 1 messages) at the broker across reconnects
+        (MQTT 5.0 section 3.1.2.11.2)."""
         self._timeout_s = timeout_s
+        self._manual_ack = manual_ack
         self._client_args: dict[str, Any] = {
             "hostname": host,
             "port": port,
@@ -131,10 +140,17 @@ class MqttLink:
             "max_inflight_messages": max_inflight,
             "will": None if will is None else aiomqtt.Will(will[0], will[1], qos=1, retain=True),
         }
+        if session_expiry_s is not None:
+            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            properties.SessionExpiryInterval = session_expiry_s
+            self._client_args["clean_start"] = False
+            self._client_args["properties"] = properties
         self._client: _ReasonCodeClient | None = None
 
     async def __aenter__(self) -> Self:
         client = _ReasonCodeClient(**self._client_args)
+        if self._manual_ack:
+            client._client.manual_ack_set(True)
         try:
             await client.__aenter__()
         except (aiomqtt.MqttError, OSError, ssl.SSLError) as exc:
@@ -186,6 +202,11 @@ class MqttLink:
         finally:
             client.puback_waiters.pop(info.mid, None)
 
+    def ack(self, message: InboundMessage) -> None:
+        """PUBACK a message received with ``manual_ack`` (after it is safely processed)."""
+        if self._manual_ack and message.qos > 0:
+            self._require()._client.ack(message.mid, message.qos)
+
     async def subscribe(self, topic_filter: str) -> None:
         """Subscribe at QoS 1 (shared subscriptions: ``$share/{group}/{filter}``)."""
         try:
@@ -199,6 +220,6 @@ class MqttLink:
             async for message in self._require().messages:
                 payload = message.payload
                 data = payload if isinstance(payload, bytes) else str(payload).encode()
-                yield InboundMessage(str(message.topic), data, int(message.qos))
+                yield InboundMessage(str(message.topic), data, int(message.qos), int(message.mid))
         except aiomqtt.MqttError as exc:
             raise MqttError(f"connection lost: {exc}") from exc

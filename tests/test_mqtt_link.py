@@ -71,3 +71,47 @@ def test_tls_context_pins_the_ca_and_requires_tls13(rig_pki: RigPki) -> None:
     assert context.minimum_version == ssl.TLSVersion.TLSv1_3
     assert context.check_hostname
     assert len(context.get_ca_certs()) == 1
+
+
+async def test_a_message_not_acknowledged_by_the_receiver_is_delivered_again(
+    broker: MosquittoBroker, rig_pki: RigPki
+) -> None:
+    # The MQTT user is the certificate CN (the ACL grants "region-receiver" read access);
+    # the client id names this receiver's session.
+    identity = rig_pki.client("region-receiver")
+    tls = TlsFiles(rig_pki.ca_file, identity.cert_file, identity.key_file)
+
+    def receiver() -> MqttLink:
+        return MqttLink(
+            broker.host,
+            broker.port,
+            client_id="region-receiver-7",
+            tls=tls,
+            timeout_s=5,
+            manual_ack=True,
+            session_expiry_s=600,
+        )
+
+    async with receiver() as link:
+        await link.subscribe("$share/g/narhub/v1/+/up/+")
+    async with _link(broker, rig_pki, "hub-a") as hub:
+        assert await hub.publish("narhub/v1/hub-a/up/clinical", b"batch-1") < 0x80
+    # The receiver gets it, then "dies" before writing its output: no PUBACK.
+    async with receiver() as link:
+        async for message in link.messages():
+            assert message.payload == b"batch-1"
+            break
+    # On its next session the broker delivers the batch again; now it is acknowledged.
+    async with receiver() as link:
+        async for message in link.messages():
+            assert message.payload == b"batch-1"
+            link.ack(message)
+            break
+    async with receiver() as link:
+        await link.subscribe("$share/g/narhub/v1/+/up/+")
+        async with _link(broker, rig_pki, "hub-a") as hub:
+            assert await hub.publish("narhub/v1/hub-a/up/clinical", b"batch-2") < 0x80
+        async for message in link.messages():
+            assert message.payload == b"batch-2"  # batch-1 is not redelivered
+            link.ack(message)
+            break

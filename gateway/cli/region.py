@@ -83,13 +83,17 @@ def broker_config(
     port: int = 8883,
     bind: str = "0.0.0.0",  # noqa: S104 - a broker listens on the network by design
     persistence: Annotated[Path | None, typer.Option(help="Persistence directory.")] = None,
+    receiver: Annotated[
+        list[str] | None,
+        typer.Option(help="Certificate CN of a receiver allowed to read every hub (repeat)."),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Write a Mosquitto configuration: TLS 1.3, client certificates, CRL, per-hub ACL."""
     ca = RegionCa(ca_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     acl = out_dir / "acl"
-    acl.write_text(acl_text())
+    acl.write_text(acl_text(tuple(receiver or [RECEIVER_NAME])))
     tls = BrokerTls(ca.cert_file, cert, key, ca.crl_file if ca.crl_file.exists() else None)
     conf = out_dir / "mosquitto.conf"
     conf.write_text(
@@ -107,6 +111,9 @@ def ingest(
     out: Annotated[Path, typer.Option(help="FHIR Observations, NDJSON (appended).")],
     state: Annotated[Path, typer.Option(help="De-duplication database.")],
     port: int = 8883,
+    client_id: Annotated[
+        str, typer.Option(help="Stable per receiver: its broker session survives restarts.")
+    ] = f"{RECEIVER_NAME}-1",
 ) -> None:
     """Receive batches on the shared subscription, verify, de-duplicate, write FHIR NDJSON."""
     ca = RegionCa(ca_dir)
@@ -115,7 +122,9 @@ def ingest(
     tls = TlsFiles(ca.cert_file, cert, key)
 
     def connect() -> MqttLink:
-        return MqttLink(host, port, client_id=f"{RECEIVER_NAME}-{id(receiver):x}", tls=tls)
+        return MqttLink(
+            host, port, client_id=client_id, tls=tls, manual_ack=True, session_expiry_s=7 * 86400
+        )
 
     try:
         asyncio.run(receiver.run(connect))

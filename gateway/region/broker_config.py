@@ -61,7 +61,13 @@ def mosquitto_conf(
     if persistence_dir is None:
         lines.append("persistence false")
     else:
-        lines += ["persistence true", f"persistence_location {persistence_dir}/"]
+        # Save after every change: queued QoS 1 messages for receivers survive a restart.
+        lines += [
+            "persistence true",
+            f"persistence_location {persistence_dir}/",
+            "autosave_on_changes true",
+            "autosave_interval 1",
+        ]
     lines += [
         f"listener {port} {bind}",
         f"cafile {tls.ca_file}",

@@ -109,6 +109,9 @@ class Receiver:
             self.subscribed.set()
             async for message in link.messages():
                 self.handle(message.topic, message.payload)
+                # PUBACK only now: the Observations are fsynced and the batch marked seen, so
+                # a receiver that dies before this gets the batch again (and de-duplicates it).
+                link.ack(message)
 
     def close(self) -> None:
         """Close the de-duplication database."""
