@@ -120,6 +120,7 @@ class AllowlistScanner:
         """Scan until cancelled; restart on silence or scanner errors, never give up."""
         mode = self.scanning_mode
         while True:
+            reraise_if_cancelling()  # a cancel swallowed by a scanner error path ends us here
             try:
                 scanner = BleakScanner(self._on_advertisement, **self._scanner_kwargs(mode))
                 async with scanner:
