@@ -7,10 +7,11 @@ from gateway.config import BleConfig
 
 
 def make_ble_backend(ble: BleConfig) -> BleBackend:
-    """``bluez``: bleak's BlueZ backend. ``sim``: the emulated radio (the virtual rig)."""
+    """``bluez``: bleak's BlueZ backend. ``sim``: the emulated radio, in this process or, with
+    ``ble.sim_transport``, the virtual rig's radio in another (``narhub rig``)."""
     radio = None
     if ble.backend == "sim":
         from drivers.ble.sim.radio import SimRadio  # noqa: PLC0415 - the sim extra only
 
-        radio = SimRadio()
+        radio = SimRadio(transport=ble.sim_transport)
     return resolve_backend(ble.backend, sim_radio=radio)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from drivers.serial import SensorBoardLink
 from gateway.reading import Reading
@@ -57,11 +57,18 @@ def board_readings(readings: Sequence[SequencedReading], *, hub_wall_ms: int) ->
     return out
 
 
-async def run_board(port: str, outbox: AsyncOutbox) -> None:
-    """Serve one board until cancelled; its link reconnects by itself after unplugging."""
+async def run_board(
+    port: str, store: AsyncOutbox | Callable[[Sequence[Reading]], Awaitable[int]]
+) -> None:
+    """Serve one board until cancelled; its link reconnects by itself after unplugging.
+
+    ``store`` is the outbox or the pipeline's ``commit`` (stages, then the outbox); either
+    returns only after the readings are committed, and only then is the board acknowledged.
+    """
+    add = store.add if isinstance(store, AsyncOutbox) else store
 
     async def commit(readings: Sequence[SequencedReading]) -> None:
-        await outbox.add(board_readings(readings, hub_wall_ms=time.time_ns() // 1_000_000))
+        await add(board_readings(readings, hub_wall_ms=time.time_ns() // 1_000_000))
 
     async with SensorBoardLink(port, commit):
         await asyncio.Event().wait()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
@@ -41,6 +42,9 @@ class BleConfig(_Model):
     scanning_mode: Literal["active", "passive"] = "passive"
     clock_max_offset_s: float = Field(default=60.0, gt=0, le=86_400)
     idle_disconnect_s: float = Field(default=2.0, gt=0, le=600)
+    #: With ``backend = "sim"``: a bumble HCI transport to the virtual rig's radio
+    #: (``tcp-client:127.0.0.1:PORT``, printed by ``narhub rig``); unset: an in-process radio.
+    sim_transport: str | None = Field(default=None, pattern=r"^(tcp-client|unix|pty|serial):.+")
 
 
 class BoardConfig(_Model):
@@ -64,7 +68,73 @@ class UplinkConfig(_Model):
     cert_file: Path
     key_file: Path
     tls_min_version: Literal["1.2", "1.3"] = "1.3"
+    #: Superseded by ``[batching]`` (per-priority deadlines); accepted so that existing
+    #: configuration files stay valid, and no longer used.
     batch_window_s: float = Field(default=1.0, gt=0, le=300)
+
+
+class StoreConfig(_Model):
+    """The durable outbox (docs/pipeline.md): group commit, disk quota, idempotency keys."""
+
+    #: The longest a reading waits in memory for the commit that stores it (and so for the
+    #: acknowledgement to its source); commits within the window share one sync.
+    commit_window_s: float = Field(default=1.0, ge=0, le=10)
+    #: The same for continuous notification streams (oximetry, heart rate: no source waits
+    #: for an acknowledgement and none can resend): a power cut loses at most this much of
+    #: them; longer means fewer syncs (SD-card wear, docs/pipeline.md). Unset: commit_window_s.
+    continuous_commit_window_s: float | None = Field(default=None, ge=0, le=300)
+    #: Readings waiting for a commit, at most; a source that would pass it waits (backpressure).
+    max_pending_readings: int = Field(default=100_000, ge=100, le=10_000_000)
+    #: Disk space the outbox may use; beyond it the lowest priority, oldest readings are evicted.
+    quota_mib: int = Field(default=1024, ge=1, le=1_048_576)
+    #: Free space always left on the file system (the quota shrinks to keep it).
+    min_free_mib: int = Field(default=64, ge=0, le=65_536)
+    #: How long a source's idempotency key is remembered (a resend within it is stored once).
+    dedup_retention_days: float = Field(default=30, gt=0, le=3650)
+
+
+class BatchingConfig(_Model):
+    """How long readings may wait before a batch leaves (wire format v2, docs/pipeline.md).
+
+    A batch is sealed at the earliest deadline among the waiting readings and takes every
+    waiting reading; it carries the most urgent priority among them (alerts first).
+    """
+
+    alert_s: float = Field(default=0, ge=0, le=3600)
+    clinical_s: float = Field(default=10, ge=0, le=3600)
+    continuous_s: float = Field(default=300, ge=0, le=3600)
+    environmental_s: float = Field(default=300, ge=0, le=86_400)
+    telemetry_s: float = Field(default=300, ge=0, le=86_400)
+    max_batch_readings: int = Field(default=10_000, ge=1, le=100_000)
+
+
+class ThresholdConfig(_Model):
+    """A care team's limit for one code: a value below ``below`` or above ``above`` is an alert."""
+
+    mdc_code: int = Field(ge=0, le=0xFFFFFFFF)
+    unit: str = Field(min_length=1, max_length=32)
+    below: Decimal | None = None
+    above: Decimal | None = None
+
+
+class ReductionConfig(_Model):
+    """Lossy reduction for one non-clinical code (environmental or telemetry only).
+
+    ``deadband``: forward a value only when it moved at least this much, or ``heartbeat_s``
+    passed. ``window_s``: replace the readings of each window by min, mean, max and count.
+    """
+
+    mdc_code: int = Field(ge=0, le=0xFFFFFFFF)
+    deadband: Decimal | None = Field(default=None, ge=0)
+    heartbeat_s: float = Field(default=900, gt=0, le=86_400)
+    window_s: float | None = Field(default=None, gt=0, le=86_400)
+
+
+class PipelineConfig(_Model):
+    """The edge pipeline: per-patient thresholds and opt-in reduction of non-clinical data."""
+
+    thresholds: list[ThresholdConfig] = []
+    reduction: list[ReductionConfig] = []
 
 
 class HubConfig(_Model):
@@ -77,6 +147,9 @@ class HubConfig(_Model):
     ble: BleConfig = BleConfig()
     sensors: SensorsConfig = SensorsConfig()
     uplink: UplinkConfig
+    store: StoreConfig = StoreConfig()
+    batching: BatchingConfig = BatchingConfig()
+    pipeline: PipelineConfig = PipelineConfig()
 
 
 def parse_config(data: dict[str, object], *, path: Path) -> HubConfig:

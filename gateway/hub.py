@@ -21,13 +21,15 @@ from typing import Self
 from drivers.ble import BleBackend, BleCentral, CentralSettings, DeviceSpec, MeasurementEvent
 from drivers.errors import DriverError
 from drivers.mqtt import MqttLink, TlsFiles
+from gateway.aggregate import ReductionRule
 from gateway.backoff import Backoff
 from gateway.boards import run_board
 from gateway.config import HubConfig
 from gateway.cursors import SqliteCursorStore
-from gateway.pipeline import readings_from_event
+from gateway.pipeline import Pipeline, PipelineSettings
 from gateway.reading import Reading
-from gateway.store import AsyncOutbox, Outbox
+from gateway.store import AsyncOutbox, BatchingPolicy, Outbox
+from gateway.thresholds import Threshold
 from gateway.uplink import Uplink
 from protocols.uplink import BatchSigner
 
@@ -66,14 +68,9 @@ class Hub:
         )
         key_pem = config.uplink.key_file.read_bytes()
         self.signer = BatchSigner(config.hub_id, key_pem)
-        self.outbox = AsyncOutbox(Outbox(config.data_dir / "outbox.sqlite3"))
-        self.uplink = Uplink(
-            config.hub_id,
-            self.outbox,
-            self.signer,
-            self._connect,
-            batch_window_s=config.uplink.batch_window_s,
-        )
+        self.outbox = open_outbox(config)
+        self.pipeline = Pipeline(self.outbox, pipeline_settings(config))
+        self.uplink = Uplink(config.hub_id, self.outbox, self.signer, self._connect)
         self._adding: asyncio.Task[int] | None = None
         self._group: asyncio.TaskGroup | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -137,7 +134,7 @@ class Hub:
         backoff = Backoff(initial_s=1.0, cap_s=60.0)
         while True:
             try:
-                await run_board(port, self.outbox)
+                await run_board(port, self.pipeline.commit)
             except (DriverError, OSError, sqlite3.Error) as exc:
                 delay = backoff.next_delay_s()
                 logger.warning(
@@ -150,7 +147,7 @@ class Hub:
             events = [await self.events.get()]
             while not self.events.empty():
                 events.append(self.events.get_nowait())
-            batch = [reading for event in events for reading in readings_from_event(event)]
+            batch = self.pipeline.process(self.pipeline.from_events(events))
             if batch:
                 # Shielded: once readings leave the queue, cancellation must not lose them.
                 self._adding = asyncio.ensure_future(self.outbox.add(batch))
@@ -166,13 +163,54 @@ class Hub:
         """Store events already received but not yet stored, so shutdown loses nothing."""
         if self._adding is not None:
             await self._adding
-        remaining: list[Reading] = []
         events: list[MeasurementEvent] = []
         while not self.events.empty():
             events.append(self.events.get_nowait())
-            remaining.extend(readings_from_event(events[-1]))
+        remaining = self.pipeline.process(self.pipeline.from_events(events))
+        remaining.extend(self.pipeline.drain())
         if remaining:
             with contextlib.suppress(asyncio.CancelledError):
                 await self.outbox.add(remaining)
         for event in events:
             event.acknowledge()
+
+
+def open_outbox(config: HubConfig) -> AsyncOutbox:
+    """The hub's outbox as configured (a damaged file is moved aside and reported)."""
+    store, batching = config.store, config.batching
+    outbox = Outbox(
+        config.data_dir / "outbox.sqlite3",
+        recover=True,
+        batching=BatchingPolicy(
+            alert_s=batching.alert_s,
+            clinical_s=batching.clinical_s,
+            continuous_s=batching.continuous_s,
+            environmental_s=batching.environmental_s,
+            telemetry_s=batching.telemetry_s,
+            max_batch_readings=batching.max_batch_readings,
+        ),
+        quota_bytes=store.quota_mib * 2**20,
+        min_free_bytes=store.min_free_mib * 2**20,
+        dedup_retention_s=store.dedup_retention_days * 86_400,
+    )
+    return AsyncOutbox(
+        outbox,
+        commit_window_s=store.commit_window_s,
+        continuous_commit_window_s=store.continuous_commit_window_s,
+        max_pending_readings=store.max_pending_readings,
+    )
+
+
+def pipeline_settings(config: HubConfig) -> PipelineSettings:
+    """The stages' settings from the configuration."""
+    pipeline = config.pipeline
+    return PipelineSettings(
+        patient=config.patient_pseudonym,
+        thresholds=tuple(
+            Threshold(t.mdc_code, t.unit, t.below, t.above) for t in pipeline.thresholds
+        ),
+        reduction=tuple(
+            ReductionRule(r.mdc_code, r.deadband, r.heartbeat_s, r.window_s)
+            for r in pipeline.reduction
+        ),
+    )

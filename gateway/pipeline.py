@@ -1,17 +1,48 @@
-"""Turning decoded BLE events into Readings (the edge pipeline's first, thin stage).
+"""The edge pipeline: decoded events and sensor-board readings -> stages -> the outbox.
+
+Stages (docs/pipeline.md), each its own module and a pure function where it can be:
+
+1. **map** (here): a decoded BLE measurement becomes one :class:`Reading` per observation
+   (MDC code, UCUM unit, exact value or special, device time, clock offset, priority
+   ``clinical``, ``continuous`` for oximetry and heart-rate streams, a de-duplication key for
+   device records: :mod:`gateway.dedup`);
+2. **validate** (:mod:`gateway.validate`): special values, plausibility per code, clock sanity:
+   flags only;
+3. **thresholds** (:mod:`gateway.thresholds`): the care team's limits make a reading an alert;
+4. **reduce** (:mod:`gateway.aggregate`): opt-in deadband/window for non-clinical data only;
+5. **commit**: :meth:`gateway.store.AsyncOutbox.add` (group commit); the source is
+   acknowledged only after it returns. De-duplication happens inside that transaction.
 
 A clinical reading is never dropped or altered here: a malformed payload is counted by the
-central and reported; a decoded one becomes one Reading per observation.
+central and reported; a decoded one becomes one Reading per observation, at most flagged.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 
 from drivers.ble import MeasurementEvent
+from gateway.aggregate import Reducer, ReductionRule
+from gateway.dedup import is_time_key, record_key
 from gateway.reading import Reading
-from protocols.gatt import BATTERY_LEVEL, Observation, to_observations
+from gateway.store import AsyncOutbox
+from gateway.thresholds import Threshold, ThresholdTable, apply_thresholds, threshold_table
+from gateway.validate import DEVICE_AHEAD_LIMIT_S, FLAG_DEVICE_TIME, validate
+from protocols.gatt import (
+    BATTERY_LEVEL,
+    HEART_RATE_MEASUREMENT,
+    PLX_CONTINUOUS_MEASUREMENT,
+    Observation,
+    to_observations,
+)
 from protocols.uplink import CODED_FLAG, Priority
+
+#: Device status values (Battery, Device Information): reported by the central, not readings.
+_STATUS_CHARACTERISTICS = frozenset({BATTERY_LEVEL})
+#: Characteristics that stream continuously (their readings may wait longer for a batch).
+CONTINUOUS_CHARACTERISTICS = frozenset({PLX_CONTINUOUS_MEASUREMENT, HEART_RATE_MEASUREMENT})
 
 
 def _value_and_flags(o: Observation) -> tuple[Decimal | None, frozenset[str]]:
@@ -21,41 +52,109 @@ def _value_and_flags(o: Observation) -> tuple[Decimal | None, frozenset[str]]:
     return o.value, o.flags
 
 
-#: Device status values (Battery, Device Information): reported by the central, not readings.
-_STATUS_CHARACTERISTICS = frozenset({BATTERY_LEVEL})
-
-
-def _clock_flags(event: MeasurementEvent) -> frozenset[str]:
+def _clock(event: MeasurementEvent) -> tuple[frozenset[str], int | None]:
     """The session's observed device clock offset (PHD IG coincident time stamp, kept with
     the readings so consumers can correct device times; ``health-profiles.md`` 4.5)."""
     clock = event.clock
-    if clock is None or event.device_time is None or clock.offset_s is None:
-        return frozenset()
-    return frozenset({f"device-clock-offset-s:{round(clock.offset_s)}"})
+    if clock is None or clock.offset_s is None:
+        return frozenset(), None
+    offset_ms = round(clock.offset_s * 1000)
+    if event.device_time is None:
+        return frozenset(), offset_ms
+    return frozenset({f"device-clock-offset-s:{round(clock.offset_s)}"}), offset_ms
 
 
-def readings_from_event(event: MeasurementEvent) -> list[Reading]:
+def readings_from_event(event: MeasurementEvent, *, patient: str | None = None) -> list[Reading]:
     """The Readings of one decoded measurement (none for a malformed or display-only value)."""
     if event.measurement is None or event.characteristic in _STATUS_CHARACTERISTICS:
         return []
     readings = []
-    clock_flags = _clock_flags(event)
+    clock_flags, offset_ms = _clock(event)
+    continuous = event.characteristic in CONTINUOUS_CHARACTERISTICS
+    device = event.device
     for o in to_observations(event.measurement):
         value, flags = _value_and_flags(o)
-        flags |= clock_flags
+        if clock_flags:
+            flags |= clock_flags
+        device_time = o.timestamp
+        key = None
+        if event.sequence_number is not None or device_time is not None:
+            key = record_key(
+                device,
+                o.mdc_code,
+                value if value is not None else o.special,
+                sequence_number=event.sequence_number,
+                device_time=device_time,
+            )
         readings.append(
             Reading(
-                stream=f"{event.device}/{o.mdc_code}",
-                device=event.device,
-                mdc_code=o.mdc_code,
-                unit=o.unit,
-                value=value,
-                special=o.special,
-                hub_wall_ms=event.hub_wall_ms,
-                hub_mono_ns=event.hub_mono_ns,
-                device_time=o.timestamp,
-                priority=Priority.CLINICAL,
-                flags=flags,
+                f"{device}/{o.mdc_code}",
+                device,
+                o.mdc_code,
+                o.unit,
+                value,
+                o.special,
+                event.hub_wall_ms,
+                event.hub_mono_ns,
+                device_time,
+                Priority.CLINICAL,
+                flags,
+                key,
+                None,
+                offset_ms,
+                continuous,
+                patient,
             )
         )
     return readings
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """What the stages need from the configuration."""
+
+    patient: str | None = None
+    thresholds: tuple[Threshold, ...] = ()
+    reduction: tuple[ReductionRule, ...] = ()
+    max_device_ahead_s: float = DEVICE_AHEAD_LIMIT_S
+
+
+class Pipeline:
+    """Runs the stages and commits; one per hub (the reducer keeps per-stream state)."""
+
+    def __init__(self, outbox: AsyncOutbox, settings: PipelineSettings | None = None) -> None:
+        self.outbox = outbox
+        self.settings = settings or PipelineSettings()
+        self._thresholds: ThresholdTable = threshold_table(self.settings.thresholds)
+        self._reducer = Reducer(self.settings.reduction)
+
+    def from_events(self, events: Iterable[MeasurementEvent]) -> list[Reading]:
+        """Map decoded events to readings (stage 1)."""
+        patient = self.settings.patient
+        return [r for e in events for r in readings_from_event(e, patient=patient)]
+
+    def process(self, readings: Iterable[Reading]) -> list[Reading]:
+        """Stages 2-4: validate, thresholds, reduce."""
+        ahead = self.settings.max_device_ahead_s
+        table = self._thresholds
+        out = []
+        for r in readings:
+            checked = validate(r, max_device_ahead_s=ahead)
+            if FLAG_DEVICE_TIME in checked.flags and is_time_key(checked.source_key):
+                # A reset device clock stamps everything alike: a key from it could merge two
+                # different measurements. Keep both rather than risk dropping one.
+                checked = checked._replace(source_key=None)
+            out.append(apply_thresholds(checked, table) if table else checked)
+        return self._reducer.process(out) if self._reducer.active else out
+
+    async def commit(self, readings: Sequence[Reading]) -> int:
+        """Run the stages and store; returns after the commit (then acknowledge the source)."""
+        return await self.outbox.add(self.process(readings))
+
+    async def commit_events(self, events: Sequence[MeasurementEvent]) -> int:
+        """Map, run the stages and store a list of decoded events."""
+        return await self.commit(self.from_events(events))
+
+    def drain(self) -> list[Reading]:
+        """What the reducer still holds (open windows), to store at shutdown."""
+        return self._reducer.flush()

@@ -3,21 +3,42 @@
 SQLite in WAL mode with ``synchronous=FULL`` (a commit is on disk when it returns; see
 https://www.sqlite.org/pragma.html#pragma_synchronous). A reading is acknowledged to its
 source only after the transaction that stored it has committed; a batch is deleted only
-after the broker's PUBACK carried a reason code below 0x80.
+after the broker's PUBACK carried a reason code below 0x80. Design, schema, quota and the
+crash/power-cut proof: docs/pipeline.md.
+
+- **Chunks.** One commit stores the readings of each priority as one row (a *chunk*, at most
+  :data:`CHUNK_MAX_READINGS` readings, columnar CBOR) rather than one row per reading: one
+  B-tree insert per chunk, few pages per commit. Streams (name, device, code, unit) are
+  interned in ``streams``.
+- **Batches.** :meth:`Outbox.seal` takes every waiting chunk, most urgent priority first, up to
+  ``max_readings``, and turns them into one signed wire-format batch in one transaction (the
+  chunks are deleted: the signed message is now the durable copy). When a batch is *due* is
+  the batching policy's business (:class:`BatchingPolicy`, tracked in memory here).
+- **Quota.** Beyond the quota the lowest priority, oldest chunks are evicted, each eviction
+  recorded as a tombstone (per stream: count, time range) that the next batch carries to the
+  region as a telemetry reading (:data:`MDC_NARHUB_EVICTED`).
+- **Idempotency.** A reading with a ``source_key`` seen before is skipped; keys are pruned
+  after ``dedup_retention_s``.
+- **Damage.** :meth:`Outbox.__init__` with ``recover=True`` checks integrity; a damaged file
+  is moved aside, a fresh store started and the fact reported (and forwarded).
 
 All methods are blocking; the async hub calls them through one worker thread
-(:class:`AsyncOutbox`) so the event loop never waits on an fsync.
+(:class:`AsyncOutbox`), which also groups concurrent adds into one commit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
+import os
 import sqlite3
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -29,25 +50,129 @@ from protocols.uplink import BatchHeader, BatchSigner, Priority, WireReading, en
 
 logger = logging.getLogger(__name__)
 
+SCHEMA_VERSION = 2
+
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS readings (
+CREATE TABLE IF NOT EXISTS streams (
+    id INTEGER PRIMARY KEY,
+    stream TEXT NOT NULL,
+    device TEXT NOT NULL,
+    mdc INTEGER NOT NULL,
+    unit TEXT NOT NULL,
+    UNIQUE (stream, device, mdc, unit)
+);
+CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY,
     priority INTEGER NOT NULL,
-    payload BLOB NOT NULL,
-    batch_id INTEGER REFERENCES batches(id)
+    n INTEGER NOT NULL,
+    first_ms INTEGER NOT NULL,
+    payload BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS readings_unbatched ON readings(priority, id) WHERE batch_id IS NULL;
 CREATE TABLE IF NOT EXISTS batches (
     id INTEGER PRIMARY KEY,
     seq INTEGER NOT NULL UNIQUE,
     priority INTEGER NOT NULL,
     created_ms INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    first_ms INTEGER,
     message BLOB NOT NULL,
     rejected_reason INTEGER
 );
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS source_keys (key TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tombstones (
+    stream_id INTEGER NOT NULL REFERENCES streams(id),
+    priority INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    first_ms INTEGER NOT NULL,
+    last_ms INTEGER NOT NULL,
+    evicted_ms INTEGER NOT NULL,
+    PRIMARY KEY (stream_id, priority)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS source_keys (
+    key TEXT PRIMARY KEY,
+    stored_ms INTEGER NOT NULL
+) WITHOUT ROWID;
 """
+
+#: SQLite page size for a new store. A commit rewrites every page it touches into the WAL and
+#: the kernel writes whole 4 KiB pages: with 4 KiB SQLite pages a WAL frame (page + 24 bytes)
+#: straddles two of them, with 1 KiB pages a typical commit touches one (docs/pipeline.md).
+PAGE_SIZE = 1024
+#: Readings per chunk row, at most (a commit of more writes several chunks).
+CHUNK_MAX_READINGS = 4096
+#: narhub private telemetry codes (docs/protocols/uplink.md): 2 x 65536 + 0xF100 + n.
+NARHUB_TELEMETRY_BASE = 2 * 65536 + 0xF100
+#: A tombstone: value = readings evicted from one stream (``{readings}``), see docs/pipeline.md.
+MDC_NARHUB_EVICTED = NARHUB_TELEMETRY_BASE + 5
+#: The hub found its store damaged at start, moved it aside and started a fresh one (value 1).
+MDC_NARHUB_STORE_RECOVERED = NARHUB_TELEMETRY_BASE + 6
+#: The device name of the hub's own readings.
+HUB_DEVICE = "hub"
+FLAG_EVICTED = "evicted"
+FLAG_STORE_RECOVERED = "store-damaged-moved-aside"
+
+DEFAULT_COMMIT_WINDOW_S = 1.0
+DEFAULT_MAX_PENDING_READINGS = 100_000
+DEFAULT_QUOTA_BYTES = 1024 * 2**20
+DEFAULT_MIN_FREE_BYTES = 64 * 2**20
+DEFAULT_DEDUP_RETENTION_S = 30 * 86_400.0
+#: How often (wall clock) expired idempotency keys are pruned.
+PRUNE_INTERVAL_S = 6 * 3600.0
+#: SQLite errors that mean the file is not a usable database (moved aside on recover).
+_DAMAGE_CODES = frozenset({11, 26})  # SQLITE_CORRUPT, SQLITE_NOTADB
+_KEY_QUERY_CHUNK = 500
+
+
+class StoreError(Exception):
+    """Base of the outbox's own errors."""
+
+
+class NewerSchemaError(StoreError):
+    """The database was written by a newer narhub (never moved aside: it is not damaged)."""
+
+    def __init__(self, path: Path, version: int) -> None:
+        self.path = path
+        self.version = version
+        super().__init__(f"{path}: schema version {version} is newer than this narhub's")
+
+
+class DamagedStoreError(StoreError):
+    """The database failed its integrity check (``recover=False``: nothing was moved)."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: damaged ({reason})")
+
+
+@dataclass(frozen=True)
+class RecoveryReport:
+    """What happened when a damaged store was found at start."""
+
+    moved_to: Path
+    reason: str
+
+
+@dataclass(frozen=True)
+class BatchingPolicy:
+    """How long readings may wait for their batch, per priority (docs/pipeline.md)."""
+
+    alert_s: float = 0.0
+    clinical_s: float = 10.0
+    continuous_s: float = 300.0
+    environmental_s: float = 300.0
+    telemetry_s: float = 300.0
+    max_batch_readings: int = 10_000
+
+    def delay_s(self, priority: Priority, *, continuous: bool) -> float:
+        """The longest wait for a reading of this priority."""
+        if priority is Priority.ALERT:
+            return self.alert_s
+        if priority is Priority.CLINICAL:
+            return self.continuous_s if continuous else self.clinical_s
+        if priority is Priority.ENVIRONMENTAL:
+            return self.environmental_s
+        return self.telemetry_s
 
 
 @dataclass(frozen=True)
@@ -60,58 +185,210 @@ class PendingBatch:
     message: bytes
 
 
-def _pack(reading: WireReading) -> bytes:
-    value = None if reading.value is None else str(reading.value)
-    return cbor2.dumps(
-        [
-            reading.stream,
-            reading.device,
-            reading.mdc_code,
-            reading.unit,
-            reading.t_ms,
-            value,
-            reading.special,
-            sorted(reading.flags),
-        ]
-    )
+@dataclass
+class StoreStats:
+    """Counters since open (reported by ``counts``; docs/pipeline.md)."""
+
+    commits: int = 0
+    readings_added: int = 0
+    duplicates: int = 0
+    evicted: int = 0
+    over_quota: bool = False
 
 
-def _unpack(payload: bytes) -> WireReading:
-    stream, device, mdc, unit, t_ms, value, special, flags = cbor2.loads(payload)
-    return WireReading(
-        stream=stream,
-        device=device,
-        mdc_code=mdc,
-        unit=unit,
-        t_ms=t_ms,
-        value=None if value is None else Decimal(value),
-        special=special,
-        flags=frozenset(flags),
-    )
+def _damaged(exc: sqlite3.DatabaseError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return (code & 0xFF) in _DAMAGE_CODES
+    text = str(exc)
+    return "malformed" in text or "not a database" in text
+
+
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _unpack(payload: bytes) -> tuple[list[int], list[int], list[Any], list[Any], list[Any]]:
+    sids, deltas, values, specials, flags = cbor2.loads(payload)
+    times = []
+    t = 0
+    for d in deltas:
+        t += d
+        times.append(t)
+    return sids, times, values, specials, flags
 
 
 class Outbox:
     """Readings in, signed batches out; every change is one durable transaction."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        recover: bool = False,
+        batching: BatchingPolicy | None = None,
+        quota_bytes: int = DEFAULT_QUOTA_BYTES,
+        min_free_bytes: int = DEFAULT_MIN_FREE_BYTES,
+        dedup_retention_s: float = DEFAULT_DEDUP_RETENTION_S,
+        clock: Callable[[], float] = time.monotonic,
+        wall_ms: Callable[[], int] = _wall_ms,
+    ) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(SCHEMA)
+        self.batching = batching or BatchingPolicy()
+        self.quota_bytes = quota_bytes
+        self.min_free_bytes = min_free_bytes
+        self.dedup_retention_s = dedup_retention_s
+        self._clock = clock
+        self._wall_ms = wall_ms
+        self.stats = StoreStats()
+        #: Monotonic time at which the waiting readings must leave (None: nothing waits).
+        self._due_at: float | None = None
+        self._next_prune_ms = 0
+        self._db, recovered = self._open_or_recover(recover=recover)
+        #: Set when a damaged store was moved aside at open (``recover=True``).
+        self.recovered = recovered
         #: A new boot id each time the store is opened: (hub, boot id, seq) names a batch.
         self.boot_id = uuid.uuid4().hex[:12]
+        self._page_size = int(self._db.execute("PRAGMA page_size").fetchone()[0])
+        self._streams: dict[tuple[str, str, int, str], int] = {}
+        self._stream_rows: dict[int, tuple[str, str, int, str]] = {}
+        for sid, stream, device, mdc, unit in self._db.execute(
+            "SELECT id, stream, device, mdc, unit FROM streams"
+        ):
+            self._streams[stream, device, mdc, unit] = sid
+            self._stream_rows[sid] = (stream, device, mdc, unit)
+        if self._waiting():
+            self._due_at = self._clock()  # they waited across a restart: due now
+        if recovered is not None:
+            self.add([self._recovery_reading()])
+
+    # -- opening -------------------------------------------------------------------------
+
+    def _open_or_recover(
+        self, *, recover: bool
+    ) -> tuple[sqlite3.Connection, RecoveryReport | None]:
+        try:
+            return self._open(check=recover), None
+        except sqlite3.DatabaseError as exc:
+            if not _damaged(exc):
+                raise
+            if not recover:
+                raise DamagedStoreError(self.path, str(exc)) from exc
+            reason = str(exc)
+        except DamagedStoreError as exc:
+            if not recover:
+                raise
+            reason = exc.reason
+        report = self._move_aside(reason)
+        return self._open(check=False), report
+
+    def _open(self, *, check: bool) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            # Only takes effect on a new file (before WAL mode): see PAGE_SIZE.
+            db.execute(f"PRAGMA page_size={PAGE_SIZE}")
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA foreign_keys=ON")
+            if check:
+                self._check_integrity(db)
+            version = self._schema_version(db)
+            if (
+                version == 0
+                and db.execute("SELECT 1 FROM sqlite_master WHERE name='readings'").fetchone()
+            ):
+                # Schema 1 (one row per reading): its readings are still to send. Keep
+                # them in chunks so nothing acknowledged is lost across the upgrade.
+                self._migrate_v1(db)
+            db.executescript(SCHEMA)
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _schema_version(self, db: sqlite3.Connection) -> int:
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        if version not in {0, SCHEMA_VERSION}:
+            raise NewerSchemaError(self.path, version)
+        return version
+
+    def _check_integrity(self, db: sqlite3.Connection) -> None:
+        result = str(db.execute("PRAGMA quick_check").fetchone()[0])
+        if result != "ok":
+            raise DamagedStoreError(self.path, result)
+
+    def _migrate_v1(self, db: sqlite3.Connection) -> None:
+        rows = db.execute(
+            "SELECT priority, payload FROM readings WHERE batch_id IS NULL"
+        ).fetchall()
+        old = [(Priority(p), cbor2.loads(payload)) for p, payload in rows]
+        db.execute("ALTER TABLE readings RENAME TO readings_v1")
+        db.execute("ALTER TABLE batches RENAME TO batches_v1")
+        db.executescript(SCHEMA)
+        batches = db.execute("SELECT seq, priority, created_ms, message FROM batches_v1").fetchall()
+        db.executemany(
+            "INSERT INTO batches(seq, priority, created_ms, n, message) VALUES (?, ?, ?, 0, ?)",
+            batches,
+        )
+        self._db = db
+        self._streams = {}
+        self._stream_rows = {}
+        self._page_size = int(db.execute("PRAGMA page_size").fetchone()[0])
+        readings = [
+            Reading(
+                stream=stream,
+                device=device,
+                mdc_code=mdc,
+                unit=unit,
+                value=None if value is None else Decimal(value),
+                special=special,
+                hub_wall_ms=t_ms,
+                hub_mono_ns=0,
+                priority=priority,
+                flags=frozenset(flags),
+            )
+            for priority, (stream, device, mdc, unit, t_ms, value, special, flags) in old
+        ]
+        with db:
+            db.execute("BEGIN IMMEDIATE")
+            self._insert(readings, self._wall_ms())
+            db.execute("DROP TABLE readings_v1")
+            db.execute("DROP TABLE batches_v1")
+
+    def _move_aside(self, reason: str) -> RecoveryReport:
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        moved = self.path.with_name(f"{self.path.name}.damaged-{stamp}")
+        for suffix in ("", "-wal", "-shm"):
+            source = Path(f"{self.path}{suffix}")
+            if source.exists():
+                source.replace(Path(f"{moved}{suffix}"))
+        logger.error(
+            "outbox damaged (%s): moved aside to %s, starting a fresh store", reason, moved.name
+        )
+        return RecoveryReport(moved, reason)
+
+    def _recovery_reading(self) -> Reading:
+        now = self._wall_ms()
+        return Reading(
+            stream=f"{HUB_DEVICE}/store-recovered",
+            device=HUB_DEVICE,
+            mdc_code=MDC_NARHUB_STORE_RECOVERED,
+            unit="1",
+            value=Decimal(1),
+            special=None,
+            hub_wall_ms=now,
+            hub_mono_ns=time.monotonic_ns(),
+            priority=Priority.TELEMETRY,
+            flags=frozenset({FLAG_STORE_RECOVERED}),
+        )
 
     def close(self) -> None:
         """Close the database (a checkpoint leaves the WAL small)."""
         self._db.close()
 
-    def _tx(self, sql: str, rows: Sequence[Sequence[Any]] = ()) -> None:
-        with self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany(sql, rows)
+    # -- adding ----------------------------------------------------------------------------
 
     def add(self, readings: Sequence[Reading]) -> int:
         """Store readings in one transaction; when this returns they are on disk.
@@ -119,74 +396,336 @@ class Outbox:
         A reading whose ``source_key`` was stored before is skipped (sources resend what they
         could not see acknowledged). Returns how many readings were new.
         """
-        added = 0
-        with self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            for r in readings:
-                if r.source_key is not None:
-                    cursor = self._db.execute(
-                        "INSERT OR IGNORE INTO source_keys(key) VALUES (?)", (r.source_key,)
-                    )
-                    if cursor.rowcount == 0:
-                        continue
-                self._db.execute(
-                    "INSERT INTO readings(priority, payload) VALUES (?, ?)",
-                    (int(r.priority), _pack(r.to_wire())),
+        return self.add_groups([readings])[0]
+
+    def add_groups(self, groups: Sequence[Sequence[Reading]]) -> list[int]:
+        """Store several callers' readings in one transaction (one sync): new count per group."""
+        now_ms = self._wall_ms()
+        new_streams: list[tuple[str, str, int, str]] = []
+        try:
+            with self._db:
+                self._db.execute("BEGIN IMMEDIATE")
+                fresh = self._fresh_keys(groups, now_ms)
+                kept: list[Reading] = []
+                counts = []
+                for group in groups:
+                    before = len(kept)
+                    if fresh is None:
+                        kept.extend(group)
+                    else:
+                        for r in group:
+                            key = r.source_key
+                            if key is None:
+                                kept.append(r)
+                            elif key in fresh:
+                                fresh.discard(key)  # a key repeated in one commit: stored once
+                                kept.append(r)
+                    counts.append(len(kept) - before)
+                new_streams = self._insert(kept, now_ms)
+                if now_ms >= self._next_prune_ms:
+                    self._prune_keys(now_ms)
+                self._enforce_quota(now_ms)
+        except BaseException:
+            for stream_key in new_streams:  # rolled back: forget the ids
+                self._stream_rows.pop(self._streams.pop(stream_key), None)
+            raise
+        added = sum(counts)
+        self.stats.commits += 1
+        self.stats.readings_added += added
+        self.stats.duplicates += sum(len(g) for g in groups) - added
+        return counts
+
+    def _fresh_keys(self, groups: Sequence[Sequence[Reading]], now_ms: int) -> set[str] | None:
+        """The source keys not stored before (inserted now); None when no reading has one."""
+        keys = {r.source_key for g in groups for r in g if r.source_key is not None}
+        if not keys:
+            return None
+        listed = list(keys)
+        for i in range(0, len(listed), _KEY_QUERY_CHUNK):
+            part = listed[i : i + _KEY_QUERY_CHUNK]
+            marks = ",".join("?" * len(part))
+            keys.difference_update(
+                row[0]
+                for row in self._db.execute(
+                    f"SELECT key FROM source_keys WHERE key IN ({marks})",  # noqa: S608
+                    part,
                 )
-                added += 1
-        return added
+            )
+        self._db.executemany(
+            "INSERT INTO source_keys(key, stored_ms) VALUES (?, ?)", [(k, now_ms) for k in keys]
+        )
+        return keys
+
+    def _stream_id(self, r: Reading, new: list[tuple[str, str, int, str]]) -> int:
+        key = (r.stream, r.device, r.mdc_code, r.unit)
+        sid = self._streams.get(key)
+        if sid is None:
+            cursor = self._db.execute(
+                "INSERT INTO streams(stream, device, mdc, unit) VALUES (?, ?, ?, ?)", key
+            )
+            sid = int(cursor.lastrowid or 0)
+            self._streams[key] = sid
+            self._stream_rows[sid] = key
+            new.append(key)
+        return sid
+
+    def _insert(self, readings: Iterable[Reading], now_ms: int) -> list[tuple[str, str, int, str]]:
+        """Write readings as chunks (one per priority per :data:`CHUNK_MAX_READINGS`)."""
+        new: list[tuple[str, str, int, str]] = []
+        by_priority: dict[int, list[Reading]] = {}
+        delay: float | None = None
+        policy = self.batching
+        streams = self._streams
+        for r in readings:
+            bucket = by_priority.get(r.priority)
+            if bucket is None:
+                by_priority[r.priority] = bucket = []
+            bucket.append(r)
+        rows = []
+        for priority, bucket in by_priority.items():
+            for start in range(0, len(bucket), CHUNK_MAX_READINGS):
+                part = bucket[start : start + CHUNK_MAX_READINGS]
+                sids = []
+                deltas = []
+                values: list[str | None] = []
+                specials: list[str | None] = []
+                flags: list[str | None] = []
+                last = 0
+                for r in part:
+                    sid = streams.get((r.stream, r.device, r.mdc_code, r.unit))
+                    sids.append(sid if sid is not None else self._stream_id(r, new))
+                    t = r.effective_ms()
+                    deltas.append(t - last)
+                    last = t
+                    v = r.value
+                    values.append(None if v is None else str(v))
+                    specials.append(r.special)
+                    flags.append("\x1f".join(sorted(r.flags)) if r.flags else None)
+                payload = cbor2.dumps([sids, deltas, values, specials, flags])
+                rows.append((priority, len(part), part[0].effective_ms(), payload))
+            kinds = {r.continuous for r in bucket}
+            for continuous in kinds:
+                d = policy.delay_s(Priority(priority), continuous=continuous)
+                delay = d if delay is None else min(delay, d)
+        self._db.executemany(
+            "INSERT INTO chunks(priority, n, first_ms, payload) VALUES (?, ?, ?, ?)", rows
+        )
+        if delay is not None:
+            due = self._clock() + delay
+            self._due_at = due if self._due_at is None else min(self._due_at, due)
+        return new
+
+    def _prune_keys(self, now_ms: int) -> None:
+        cutoff = now_ms - round(self.dedup_retention_s * 1000)
+        self._db.execute("DELETE FROM source_keys WHERE stored_ms < ?", (cutoff,))
+        self._next_prune_ms = now_ms + round(PRUNE_INTERVAL_S * 1000)
+
+    # -- quota -----------------------------------------------------------------------------
+
+    def used_bytes(self) -> int:
+        """Bytes of the database in use (pages not on the free list)."""
+        pages = self._db.execute("PRAGMA page_count").fetchone()[0]
+        free = self._db.execute("PRAGMA freelist_count").fetchone()[0]
+        return int(pages - free) * self._page_size
+
+    def _limit_bytes(self, used: int) -> int:
+        limit = self.quota_bytes
+        try:
+            st = os.statvfs(self.path.parent)
+        except OSError:
+            return limit
+        free = st.f_bavail * st.f_frsize
+        return min(limit, used + max(0, free - self.min_free_bytes))
+
+    def _enforce_quota(self, now_ms: int) -> None:
+        used = self.used_bytes()
+        limit = self._limit_bytes(used)
+        if used <= limit:
+            self.stats.over_quota = False
+            return
+        # Free a tenth more than needed, so eviction does not run on every commit.
+        need = used - limit + limit // 10
+        candidates = self._db.execute(
+            "SELECT id, priority, length(payload) + 64 FROM chunks ORDER BY priority DESC, id"
+        ).fetchall()
+        evicted = 0
+        for chunk_id, priority, size in candidates:
+            if need <= 0:
+                break
+            (payload,) = self._db.execute(
+                "SELECT payload FROM chunks WHERE id=?", (chunk_id,)
+            ).fetchone()
+            evicted += self._tombstone(priority, payload, now_ms)
+            self._db.execute("DELETE FROM chunks WHERE id=?", (chunk_id,))
+            need -= size
+        self.stats.evicted += evicted
+        self.stats.over_quota = need > 0
+        if evicted:
+            self._bump_meta("evicted_readings", evicted)
+            due = self._clock() + self.batching.telemetry_s
+            self._due_at = due if self._due_at is None else min(self._due_at, due)
+            logger.warning("outbox over quota: evicted %d readings (tombstones recorded)", evicted)
+        if need > 0:
+            logger.error("outbox over quota and nothing left to evict; readings still accepted")
+
+    def _tombstone(self, priority: int, payload: bytes, now_ms: int) -> int:
+        sids, times, _values, _specials, _flags = _unpack(payload)
+        ranges: dict[int, list[int]] = {}
+        for sid, t in zip(sids, times, strict=True):
+            r = ranges.get(sid)
+            if r is None:
+                ranges[sid] = [1, t, t]
+            else:
+                r[0] += 1
+                r[1] = min(r[1], t)
+                r[2] = max(r[2], t)
+        self._db.executemany(
+            "INSERT INTO tombstones(stream_id, priority, n, first_ms, last_ms, evicted_ms) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(stream_id, priority) DO UPDATE SET "
+            "n = n + excluded.n, first_ms = min(first_ms, excluded.first_ms), "
+            "last_ms = max(last_ms, excluded.last_ms), evicted_ms = excluded.evicted_ms",
+            [(sid, priority, n, lo, hi, now_ms) for sid, (n, lo, hi) in ranges.items()],
+        )
+        return len(sids)
+
+    def _bump_meta(self, key: str, by: int) -> None:
+        self._db.execute(
+            "INSERT INTO meta(key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + excluded.value",
+            (key, str(by)),
+        )
+
+    # -- batching --------------------------------------------------------------------------
+
+    def _waiting(self) -> bool:
+        return (
+            self._db.execute("SELECT 1 FROM chunks LIMIT 1").fetchone() is not None
+            or self._db.execute("SELECT 1 FROM tombstones LIMIT 1").fetchone() is not None
+        )
+
+    def due_in_s(self) -> float | None:
+        """Seconds until the waiting readings must leave (<= 0: now); None if none wait."""
+        due = self._due_at
+        return None if due is None else due - self._clock()
 
     def unbatched_count(self) -> int:
         """Readings not yet sealed into a batch."""
-        row = self._db.execute("SELECT count(*) FROM readings WHERE batch_id IS NULL").fetchone()
+        row = self._db.execute("SELECT coalesce(sum(n), 0) FROM chunks").fetchone()
         return int(row[0])
 
     def _next_seq(self) -> int:
         row = self._db.execute("SELECT value FROM meta WHERE key='next_seq'").fetchone()
         return 0 if row is None else int(row[0])
 
+    def _wire(self, payload: bytes) -> list[WireReading]:
+        sids, times, values, specials, flags = _unpack(payload)
+        rows = self._stream_rows
+        out = []
+        for sid, t, v, special, f in zip(sids, times, values, specials, flags, strict=True):
+            stream, device, mdc, unit = rows[sid]
+            out.append(
+                WireReading(
+                    stream=stream,
+                    mdc_code=mdc,
+                    unit=unit,
+                    t_ms=t,
+                    value=None if v is None else Decimal(v),
+                    special=special,
+                    flags=frozenset(f.split("\x1f")) if f else frozenset(),
+                    device=device,
+                )
+            )
+        return out
+
+    def _tombstone_readings(self) -> list[WireReading]:
+        rows = self._db.execute(
+            "SELECT stream_id, priority, n, first_ms, last_ms, evicted_ms FROM tombstones"
+        ).fetchall()
+        out = []
+        for sid, priority, n, first_ms, last_ms, evicted_ms in rows:
+            stream, _device, mdc, _unit = self._stream_rows[sid]
+            out.append(
+                WireReading(
+                    stream=f"{HUB_DEVICE}/evicted/{stream}",
+                    mdc_code=MDC_NARHUB_EVICTED,
+                    unit="{readings}",
+                    t_ms=first_ms,
+                    value=Decimal(n),
+                    flags=frozenset(
+                        {
+                            FLAG_EVICTED,
+                            f"evicted-priority:{Priority(priority).topic_name}",
+                            f"evicted-mdc:{mdc}",
+                            f"evicted-last-ms:{last_ms}",
+                            f"evicted-at-ms:{evicted_ms}",
+                        }
+                    ),
+                    device=HUB_DEVICE,
+                )
+            )
+        return out
+
     def seal(
-        self, signer: BatchSigner, *, now_ms: int, max_readings: int = 5000
+        self, signer: BatchSigner, *, now_ms: int, max_readings: int | None = None
     ) -> PendingBatch | None:
-        """Seal the most urgent unbatched readings into one signed batch (one transaction)."""
+        """Seal waiting readings into one signed batch (one transaction); None if none wait.
+
+        Takes every waiting chunk, most urgent priority first and oldest first within one,
+        until ``max_readings`` (at least one chunk), plus every pending tombstone. The batch
+        carries the most urgent priority among its readings.
+        """
+        limit = max_readings or self.batching.max_batch_readings
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
-            first = self._db.execute(
-                "SELECT priority FROM readings WHERE batch_id IS NULL ORDER BY priority, id LIMIT 1"
-            ).fetchone()
-            if first is None:
+            taken: list[int] = []
+            readings: list[WireReading] = []
+            priority: int | None = None
+            for chunk_id, chunk_priority, n in self._db.execute(
+                "SELECT id, priority, n FROM chunks ORDER BY priority, id"
+            ).fetchall():
+                if taken and len(readings) + n > limit:
+                    break
+                (payload,) = self._db.execute(
+                    "SELECT payload FROM chunks WHERE id=?", (chunk_id,)
+                ).fetchone()
+                readings.extend(self._wire(payload))
+                taken.append(chunk_id)
+                priority = chunk_priority if priority is None else min(priority, chunk_priority)
+            tombstones = self._tombstone_readings()
+            if not readings and not tombstones:
+                self._due_at = None
                 return None
-            priority = Priority(first[0])
-            rows = self._db.execute(
-                "SELECT id, payload FROM readings WHERE batch_id IS NULL AND priority=? "
-                "ORDER BY id LIMIT ?",
-                (int(priority), max_readings),
-            ).fetchall()
+            if tombstones:
+                readings.extend(tombstones)
+                priority = Priority.TELEMETRY if priority is None else priority
+                self._db.execute("DELETE FROM tombstones")
+            assert priority is not None
+            readings.sort(key=lambda r: r.t_ms)
             seq = self._next_seq()
-            readings = [_unpack(payload) for _, payload in rows]
             header = BatchHeader(
                 hub_id=signer.hub_id,
                 boot_id=self.boot_id,
                 seq=seq,
                 created_ms=now_ms,
-                priority=priority,
+                priority=Priority(priority),
                 count=len(readings),
             )
             message = signer.sign(encode_body(header, readings))
             cursor = self._db.execute(
-                "INSERT INTO batches(seq, priority, created_ms, message) VALUES (?, ?, ?, ?)",
-                (seq, int(priority), now_ms, message),
+                "INSERT INTO batches(seq, priority, created_ms, n, first_ms, message) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (seq, priority, now_ms, len(readings), readings[0].t_ms, message),
             )
             batch_id = int(cursor.lastrowid or 0)
-            self._db.executemany(
-                "UPDATE readings SET batch_id=? WHERE id=?", [(batch_id, rid) for rid, _ in rows]
-            )
+            self._db.executemany("DELETE FROM chunks WHERE id=?", [(c,) for c in taken])
             self._db.execute(
                 "INSERT INTO meta(key, value) VALUES ('next_seq', ?) "
                 "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
                 (str(seq + 1),),
             )
-        return PendingBatch(batch_id, seq, priority, message)
+        if not self._waiting():
+            self._due_at = None
+        return PendingBatch(batch_id, seq, Priority(priority), message)
 
     def pending(self, limit: int = 100) -> list[PendingBatch]:
         """Unsent, unrejected batches, alerts first, oldest first within a priority."""
@@ -198,15 +737,18 @@ class Outbox:
         return [PendingBatch(r[0], r[1], Priority(r[2]), r[3]) for r in rows]
 
     def acknowledge(self, batch_id: int) -> None:
-        """The broker accepted the batch (reason code < 0x80): delete it and its readings."""
+        """The broker accepted the batch (reason code < 0x80): delete it."""
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute("DELETE FROM readings WHERE batch_id=?", (batch_id,))
             self._db.execute("DELETE FROM batches WHERE id=?", (batch_id,))
 
     def reject(self, batch_id: int, reason_code: int) -> None:
         """The broker refused the batch: keep it, with the reason, for the technician."""
-        self._tx("UPDATE batches SET rejected_reason=? WHERE id=?", [(reason_code, batch_id)])
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(
+                "UPDATE batches SET rejected_reason=? WHERE id=?", (reason_code, batch_id)
+            )
 
     def all_batches(self) -> list[tuple[PendingBatch, int | None]]:
         """Every stored batch with its rejection reason (None while still to send)."""
@@ -217,45 +759,162 @@ class Outbox:
 
     def oldest_unsent_ms(self) -> int | None:
         """Epoch ms of the oldest reading not yet acknowledged by the broker, or None."""
-        oldest: int | None = None
-        row = self._db.execute("SELECT payload FROM readings ORDER BY id LIMIT 1").fetchone()
-        if row is not None:
-            oldest = _unpack(row[0]).t_ms
-        return oldest
+        row = self._db.execute(
+            "SELECT min(t) FROM (SELECT min(first_ms) AS t FROM chunks "
+            "UNION ALL SELECT min(first_ms) FROM batches WHERE rejected_reason IS NULL)"
+        ).fetchone()
+        return None if row[0] is None else int(row[0])
 
     def quick_check(self) -> str:
         """SQLite's ``PRAGMA quick_check``: "ok" or the first problem found."""
         return str(self._db.execute("PRAGMA quick_check").fetchone()[0])
 
     def counts(self) -> dict[str, int]:
-        """Queue depths: unbatched readings, pending and rejected batches."""
+        """Queue depths, evictions and disk use."""
         pending, rejected = self._db.execute(
             "SELECT sum(rejected_reason IS NULL), sum(rejected_reason IS NOT NULL) FROM batches"
         ).fetchone()
+        (tombstones,) = self._db.execute("SELECT count(*) FROM tombstones").fetchone()
+        evicted = self._db.execute("SELECT value FROM meta WHERE key='evicted_readings'").fetchone()
         return {
             "unbatched_readings": self.unbatched_count(),
             "pending_batches": int(pending or 0),
             "rejected_batches": int(rejected or 0),
+            "tombstones_pending": int(tombstones),
+            "evicted_readings_total": 0 if evicted is None else int(evicted[0]),
+            "used_bytes": self.used_bytes(),
+            "quota_bytes": self.quota_bytes,
         }
 
 
-class AsyncOutbox:
-    """The :class:`Outbox` behind one worker thread: SQLite calls stay serialised."""
+@dataclass
+class _Waiter:
+    readings: Sequence[Reading]
+    future: asyncio.Future[int]
 
-    def __init__(self, outbox: Outbox) -> None:
+
+@dataclass
+class _Group:
+    waiters: list[_Waiter] = field(default_factory=list)
+    readings: int = 0
+    #: Loop time by which this group must be committed (the earliest waiter's window).
+    commit_by: float = float("inf")
+
+
+class AsyncOutbox:
+    """The :class:`Outbox` behind one worker thread, with group commit and backpressure.
+
+    Concurrent :meth:`add` calls within ``commit_window_s`` of the first share one
+    transaction (one sync); each returns only after that commit. Readings that no source
+    waits for and none can resend (continuous notifications: no source key) may wait
+    ``continuous_commit_window_s`` instead (default: the same); a power cut loses at most
+    that much of such a stream (docs/pipeline.md, SD-card wear). An alert, or
+    ``max_pending_readings`` waiting, commits at once. Backpressure: while that many readings
+    wait for a commit, a further :meth:`add` waits (bounded memory; the sources hold their
+    data: boards keep unacknowledged readings, the BLE queue fills and the central
+    disconnects devices, which keep their records).
+    """
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        *,
+        commit_window_s: float = DEFAULT_COMMIT_WINDOW_S,
+        continuous_commit_window_s: float | None = None,
+        max_pending_readings: int = DEFAULT_MAX_PENDING_READINGS,
+    ) -> None:
         self.outbox = outbox
+        self.commit_window_s = commit_window_s
+        self.continuous_commit_window_s = (
+            commit_window_s if continuous_commit_window_s is None else continuous_commit_window_s
+        )
+        self.max_pending_readings = max_pending_readings
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="narhub-store")
         self.changed = asyncio.Event()
+        self._group = _Group()
+        self._in_flight = 0
+        self._urgent = asyncio.Event()
+        self._space = asyncio.Event()
+        self._space.set()
+        self._committer: asyncio.Task[None] | None = None
 
     async def _run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
 
+    def _waiting_readings(self) -> int:
+        return self._group.readings + self._in_flight
+
     async def add(self, readings: Sequence[Reading]) -> int:
-        """Durably store readings; only then may the source be acknowledged."""
-        count: int = await self._run(self.outbox.add, readings)
-        self.changed.set()
-        return count
+        """Durably store readings; returns (new count) only after their commit."""
+        if not readings:
+            return 0
+        while self._waiting_readings() and (
+            self._waiting_readings() + len(readings) > self.max_pending_readings
+        ):
+            self._space.clear()
+            await self._space.wait()
+        loop = asyncio.get_running_loop()
+        waiter = _Waiter(readings, loop.create_future())
+        group = self._group
+        window = self.commit_window_s
+        if self.continuous_commit_window_s != window and all(
+            r.continuous and r.source_key is None for r in readings
+        ):
+            window = self.continuous_commit_window_s
+        group.commit_by = min(group.commit_by, loop.time() + window)
+        group.waiters.append(waiter)
+        group.readings += len(readings)
+        if group.readings >= self.max_pending_readings or any(
+            r.priority is Priority.ALERT for r in readings
+        ):
+            self._urgent.set()
+        if self._committer is None:
+            self._committer = loop.create_task(self._commit_loop(), name="store-group-commit")
+        return await waiter.future
+
+    async def _commit_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._group.waiters:
+                remaining = self._group.commit_by - loop.time()
+                if remaining > 0 and not self._urgent.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._urgent.wait(), remaining)
+                group, self._group = self._group, _Group()
+                self._urgent.clear()
+                self._in_flight += group.readings
+                done = loop.run_in_executor(
+                    self._executor, self.outbox.add_groups, [w.readings for w in group.waiters]
+                )
+                done.add_done_callback(functools.partial(self._committed, group=group))
+                # Shielded: a cancelled caller must not leave others waiting for their commit.
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(done)
+        finally:
+            self._committer = None
+
+    def _committed(self, done: asyncio.Future[list[int]], *, group: _Group) -> None:
+        self._in_flight -= group.readings
+        self._space.set()
+        if done.cancelled():
+            error: BaseException = asyncio.CancelledError()
+        else:
+            error_or_none = done.exception()
+            if error_or_none is None:
+                for waiter, count in zip(group.waiters, done.result(), strict=True):
+                    if not waiter.future.done():
+                        waiter.future.set_result(count)
+                self.changed.set()
+                return
+            error = error_or_none
+        for waiter in group.waiters:
+            if not waiter.future.done():
+                waiter.future.set_exception(error)
+
+    def due_in_s(self) -> float | None:
+        """See :meth:`Outbox.due_in_s` (an attribute read: safe from the loop)."""
+        return self.outbox.due_in_s()
 
     async def seal(self, signer: BatchSigner, *, now_ms: int) -> PendingBatch | None:
         """See :meth:`Outbox.seal`."""
@@ -281,6 +940,25 @@ class AsyncOutbox:
         return result
 
     def close(self) -> None:
-        """Finish queued work and close the database."""
+        """Commit what still waits, finish queued work and close the database."""
+        committer, self._committer = self._committer, None
+        if committer is not None:  # it may be waiting out a window: the group is taken here
+            with contextlib.suppress(RuntimeError):  # its loop may be closed already
+                committer.cancel()
+        group, self._group = self._group, _Group()
+        if group.waiters:
+            future = self._executor.submit(
+                self.outbox.add_groups, [w.readings for w in group.waiters]
+            )
+            try:
+                counts = future.result()
+            except Exception as exc:  # noqa: BLE001 - handed to each waiting caller
+                for waiter in group.waiters:
+                    if not waiter.future.done():
+                        waiter.future.set_exception(exc)
+            else:
+                for waiter, count in zip(group.waiters, counts, strict=True):
+                    if not waiter.future.done():
+                        waiter.future.set_result(count)
         self._executor.shutdown(wait=True)
         self.outbox.close()

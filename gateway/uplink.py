@@ -3,11 +3,19 @@
 Topic per batch: ``narhub/v1/{hub_id}/up/{priority}`` (QoS 1). A batch leaves the outbox only
 when the PUBACK reason code is below 0x80 (MQTT 5.0 section 3.4.2.1); a refused batch is kept
 with its reason. Connection failures back off with full jitter.
+
+Batching (docs/pipeline.md): the outbox knows when the earliest waiting reading must leave
+(alerts at once, clinical spot readings within 10 s, continuous, environmental and telemetry
+within 5 minutes, from ``[batching]``). At that deadline the uplink seals *everything* waiting
+(a batch that must leave anyway carries the rest for free), then publishes pending batches
+alerts first. While disconnected nothing is sealed: readings wait in the outbox, where the
+quota can evict the least important ones reading by reading.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -47,7 +55,7 @@ class Uplink:
         signer: BatchSigner,
         connect: Callable[[], AbstractAsyncContextManager[MqttLink]],
         *,
-        batch_window_s: float = 1.0,
+        batch_window_s: float | None = None,
         backoff: Backoff | None = None,
         on_published: Callable[[PendingBatch, int], None] | None = None,
     ) -> None:
@@ -55,6 +63,7 @@ class Uplink:
         self._outbox = outbox
         self._signer = signer
         self._connect = connect
+        #: Deprecated and unused (``[batching]`` sets the deadlines); kept for callers.
         self._window_s = batch_window_s
         self._backoff = backoff or Backoff()
         self._on_published = on_published
@@ -80,14 +89,18 @@ class Uplink:
             # Clear before looking: a commit that lands while we seal sets it again, so the
             # wait below cannot miss it.
             self._outbox.changed.clear()
-            await self._seal_all()
+            due_in_s = self._outbox.due_in_s()
+            if due_in_s is not None and due_in_s <= 0:
+                await self._seal_all()
+                due_in_s = self._outbox.due_in_s()
             pending = await self._outbox.pending()
             if not pending:
-                self.idle.set()
-                await self._outbox.changed.wait()
+                if due_in_s is None:
+                    self.idle.set()
+                # Woken by a commit (maybe an alert) or by the next deadline.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._outbox.changed.wait(), due_in_s)
                 self.idle.clear()
-                # Group readings that arrive close together into one batch.
-                await asyncio.sleep(self._window_s)
                 continue
             for batch in pending:
                 reason = await link.publish(up_topic(self.hub_id, batch), batch.message)

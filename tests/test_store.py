@@ -45,20 +45,33 @@ def test_readings_survive_reopen_and_batches_leave_only_on_ack(tmp_path: Path) -
     store = Outbox(path)  # a crash before the PUBACK: the batch is still there
     assert [b.batch_id for b in store.pending()] == [batch.batch_id]
     store.acknowledge(batch.batch_id)
-    assert store.counts() == {"unbatched_readings": 0, "pending_batches": 0, "rejected_batches": 0}
+    counts = store.counts()
+    assert (counts["unbatched_readings"], counts["pending_batches"]) == (0, 0)
+    assert counts["rejected_batches"] == 0
     store.close()
 
 
 def test_alerts_are_sealed_first_and_sequence_persists(tmp_path: Path) -> None:
     store = Outbox(tmp_path / "o.sqlite3")
     signer = BatchSigner("hub-a", KEY)
+    # A batch that must leave takes everything waiting and carries the most urgent priority.
     store.add([_reading(1, Priority.ENVIRONMENTAL), _reading(2, Priority.ALERT)])
-    first = store.seal(signer, now_ms=1)
-    second = store.seal(signer, now_ms=2)
+    shared = store.seal(signer, now_ms=1)
+    assert shared is not None
+    assert shared.priority == Priority.ALERT
+    # With a backlog larger than a batch, the most urgent readings go in the first batch.
+    store.add([_reading(3, Priority.ENVIRONMENTAL)])
+    store.add([_reading(4, Priority.ALERT)])
+    first = store.seal(signer, now_ms=2, max_readings=1)
+    second = store.seal(signer, now_ms=3, max_readings=1)
     assert first is not None
     assert second is not None
     assert (first.priority, second.priority) == (Priority.ALERT, Priority.ENVIRONMENTAL)
-    assert [b.priority for b in store.pending()] == [Priority.ALERT, Priority.ENVIRONMENTAL]
+    assert [b.priority for b in store.pending()] == [
+        Priority.ALERT,
+        Priority.ALERT,
+        Priority.ENVIRONMENTAL,
+    ]
     store.close()
     store = Outbox(tmp_path / "o.sqlite3")
     store.add([_reading(3)])

@@ -14,7 +14,7 @@ from gateway.pki import certificate_public_key_pem
 from gateway.reading import Reading
 from gateway.region.receiver import RECEIVER_NAME, Receiver
 from gateway.rig.broker import MosquittoBroker, RigPki
-from gateway.store import AsyncOutbox, Outbox
+from gateway.store import AsyncOutbox, BatchingPolicy, Outbox
 from gateway.uplink import Uplink
 from protocols.uplink import BatchSigner, BatchVerifier, Priority
 
@@ -78,14 +78,16 @@ async def test_outbox_drains_after_broker_restart_exactly_once(
         return MqttLink(broker.host, broker.port, client_id=RECEIVER_NAME, tls=tls, timeout_s=5)
 
     gated = GatedLink(hub_link)
-    outbox = AsyncOutbox(Outbox(tmp_path / "outbox.sqlite3"))
+    outbox = AsyncOutbox(
+        Outbox(tmp_path / "outbox.sqlite3", batching=BatchingPolicy(clinical_s=0.05)),
+        commit_window_s=0.05,
+    )
     signer = BatchSigner("hub-r", hub.key_file.read_bytes())
     uplink = Uplink(
         "hub-r",
         outbox,
         signer,
         gated,
-        batch_window_s=0.05,
         backoff=Backoff(initial_s=0.05, cap_s=0.5),
     )
     output = tmp_path / "obs.ndjson"

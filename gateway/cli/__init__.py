@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from gateway.cli import bench, ble, doctor, provision, region, sensors
+from gateway.cli import bench, ble, doctor, provision, region, rig, sensors
 from gateway.cli._common import EXIT_FAILED, ConfigOption, JsonFlag, emit, load
 
 app = typer.Typer(
@@ -33,6 +33,7 @@ app.add_typer(ble.ble_app, name="ble")
 app.add_typer(ble.devices_app, name="devices")
 app.command("init")(provision.init)
 app.command("doctor")(doctor.doctor)
+app.command("rig")(rig.rig)
 
 
 @app.command()
@@ -67,14 +68,33 @@ def version(as_json: JsonFlag = False) -> None:
 @app.command()
 def demo(
     workdir: Annotated[
-        Path | None, typer.Option(help="Keep the rig's files here (default: a temp dir).")
+        Path | None, typer.Option(help="--skeleton: keep the rig's files here (default: temp).")
     ] = None,
+    duration: Annotated[
+        float, typer.Option("--duration", help="Seconds the compressed day in the home lasts.")
+    ] = 45.0,
+    out: Annotated[
+        Path | None, typer.Option(help="Leave the ledger, FHIR NDJSON and summary.json here.")
+    ] = None,
+    skeleton: Annotated[
+        bool, typer.Option(help="The walking skeleton only: one thermometer, narrated.")
+    ] = False,
+    as_json: JsonFlag = False,
 ) -> None:
-    """Run the whole product on the virtual rig and show what flows."""
-    from gateway.demo import run_demo
+    """Run the whole product on the virtual rig: devices, boards, hub, TLS broker, region."""
+    if skeleton:
+        from gateway.demo import run_demo
 
-    trace = run_demo(workdir)
-    if len(trace.observations) != len(trace.sent):
+        trace = run_demo(workdir)
+        if len(trace.observations) != len(trace.sent):
+            raise typer.Exit(EXIT_FAILED)
+        return
+    from gateway.rig.showcase import run_demo_day
+
+    summary = run_demo_day(
+        duration, out, as_json=as_json, emit_json=lambda data: emit(data, as_json=True)
+    )
+    if not summary.exact:
         raise typer.Exit(EXIT_FAILED)
 
 

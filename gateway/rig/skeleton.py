@@ -21,7 +21,14 @@ from drivers.ble import resolve_backend
 from drivers.ble.sim.radio import SimRadio
 from drivers.ble.sim.thermometer import EmulatedThermometer
 from drivers.mqtt import MqttLink, TlsFiles
-from gateway.config import BleConfig, DeviceConfig, HubConfig, UplinkConfig
+from gateway.config import (
+    BatchingConfig,
+    BleConfig,
+    DeviceConfig,
+    HubConfig,
+    StoreConfig,
+    UplinkConfig,
+)
 from gateway.hub import Hub
 from gateway.pki import certificate_public_key_pem
 from gateway.reading import Reading
@@ -93,8 +100,10 @@ async def run_skeleton(
                 ca_file=pki.ca_file,
                 cert_file=hub_identity.cert_file,
                 key_file=hub_identity.key_file,
-                batch_window_s=0.2,
             ),
+            # The rig shows the path, not the SD-card economy: short windows.
+            store=StoreConfig(commit_window_s=0.05),
+            batching=BatchingConfig(clinical_s=0.2),
         )
         verifier = BatchVerifier(
             {HUB_ID: certificate_public_key_pem(hub_identity.cert_file.read_bytes())}

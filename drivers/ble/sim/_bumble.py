@@ -17,7 +17,8 @@ from bumble.hci import Address, HCI_Error
 from bumble.host import Host
 from bumble.link import LocalLink
 from bumble.pairing import PairingConfig, PairingDelegate
-from bumble.transport.common import AsyncPipeSink
+from bumble.transport import open_transport
+from bumble.transport.common import AsyncPipeSink, StreamPacketSource, Transport
 
 __all__ = [
     "GATT_CLIENT_CHARACTERISTIC_CONFIGURATION_DESCRIPTOR",
@@ -45,4 +46,7 @@ __all__ = [
     "Peer",
     "Service",
     "ServiceProxy",
+    "StreamPacketSource",
+    "Transport",
+    "open_transport",
 ]

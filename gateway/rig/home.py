@@ -1,0 +1,429 @@
+"""A whole home on the virtual rig, each part its own process where it is in the field.
+
+:class:`VirtualHomeRig` runs, under one working directory:
+
+* ``narhub rig`` (the emulated devices and boards, the ledger) as a process;
+* Mosquitto with TLS 1.3 and client certificates (:class:`~gateway.rig.broker.MosquittoBroker`);
+* the home's internet connection (:class:`~gateway.rig.router.HomeRouter`) between hub and
+  broker;
+* the hub, ``narhub run`` with a configuration written from the rig's ``rig.json``, as a
+  process that can be stopped, killed with SIGKILL and started again;
+* the region's reference receiver (:class:`~gateway.region.receiver.Receiver`), in this process
+  so that it is known to be subscribed before the hub may publish: the broker acknowledges a
+  publication nobody is subscribed to (PUBACK 0x10), and the hub then rightly deletes it.
+
+Used by ``hil_tests`` (the virtual :class:`Rig`) and by ``narhub demo``. Waiting is on
+conditions with deadlines; files and processes of other programs are polled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from drivers.mqtt import MqttError, MqttLink, TlsFiles
+from gateway.config import (
+    BatchingConfig,
+    BleConfig,
+    BoardConfig,
+    DeviceConfig,
+    HubConfig,
+    SensorsConfig,
+    StoreConfig,
+    UplinkConfig,
+    render_config,
+)
+from gateway.pki import certificate_public_key_pem
+from gateway.region.receiver import RECEIVER_NAME, Receiver
+from gateway.rig.broker import MosquittoBroker, RigPki
+from gateway.rig.ledger import (
+    FhirReading,
+    LedgerEntry,
+    Reconciliation,
+    read_fhir,
+    read_ledger,
+    reconcile,
+)
+from gateway.rig.router import HomeRouter
+from protocols.uplink import BatchVerifier
+
+logger = logging.getLogger(__name__)
+
+HUB_ID = "hub-rig-0001"
+_POLL_S = 0.05
+
+
+class RigProcessError(RuntimeError):
+    """A rig process exited or did not become ready; the message has its log's tail."""
+
+
+def narhub_executable() -> str:
+    """The ``narhub`` console script of this interpreter's environment."""
+    script = Path(sys.executable).parent / "narhub"
+    if not script.exists():
+        raise RigProcessError(f"{script} not found: run `pip install -e .[sim]`")
+    return str(script)
+
+
+async def eventually(
+    predicate: Callable[[], bool], *, timeout_s: float, what: str, poll_s: float = _POLL_S
+) -> None:
+    """Wait until ``predicate()`` holds, polling (files and other processes), or raise."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not within {timeout_s:.0f}s: {what}")
+        await asyncio.sleep(poll_s)
+
+
+class ManagedProcess:
+    """A child process with its output in a log file; stop (SIGTERM), kill (SIGKILL)."""
+
+    def __init__(self, name: str, argv: list[str], log_file: Path) -> None:
+        self.name = name
+        self.argv = argv
+        self.log_file = log_file
+        self.process: subprocess.Popen[bytes] | None = None
+        #: Starts so far.
+        self.starts = 0
+
+    @property
+    def running(self) -> bool:
+        """True while the process is alive."""
+        return self.process is not None and self.process.poll() is None
+
+    def start(self) -> None:
+        """Start it (output appended to the log file)."""
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        with self.log_file.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.argv, stdout=log, stderr=subprocess.STDOUT, env=env
+            )
+        self.starts += 1
+
+    async def stop(self, timeout_s: float = 20.0) -> int | None:
+        """SIGTERM, then wait (SIGKILL after ``timeout_s``); returns the exit status."""
+        process = self.process
+        if process is None or process.poll() is not None:
+            return None if process is None else process.returncode
+        process.send_signal(signal.SIGTERM)
+        try:
+            await eventually(
+                lambda: process.poll() is not None, timeout_s=timeout_s, what=f"{self.name} exit"
+            )
+        except TimeoutError:
+            process.kill()
+            process.wait()
+        return process.returncode
+
+    def kill(self) -> None:
+        """SIGKILL, as a power cut would (nothing gets to run)."""
+        process = self.process
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+
+    def log_tail(self, lines: int = 30) -> str:
+        """The end of the log, for error messages."""
+        try:
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+class VirtualHomeRig:
+    """The home, the broker, the hub and the region for one scenario (an async context)."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        scenario: Path,
+        *,
+        hub_id: str = HUB_ID,
+        ready_timeout_s: float = 30.0,
+        start_hub: bool = True,
+    ) -> None:
+        self.dir = workdir
+        self._start_hub = start_hub
+        self.scenario = scenario
+        self.hub_id = hub_id
+        self.ready_timeout_s = ready_timeout_s
+        self.rig_dir = workdir / "rig"
+        self.hub_dir = workdir / "hub"
+        self.region_dir = workdir / "region"
+        self.fhir_path = self.region_dir / "observations.ndjson"
+        self.ledger_path = self.rig_dir / "ledger.jsonl"
+        self.hub_config_path = self.hub_dir / "narhub.toml"
+        self.pki: RigPki | None = None
+        self.broker: MosquittoBroker | None = None
+        self.router: HomeRouter | None = None
+        self.receiver: Receiver | None = None
+        self.rig = ManagedProcess(
+            "narhub rig",
+            [
+                narhub_executable(),
+                "rig",
+                "--scenario",
+                str(scenario),
+                "--dir",
+                str(self.rig_dir),
+            ],
+            workdir / "logs" / "rig.log",
+        )
+        self.hub = ManagedProcess(
+            "narhub run",
+            [narhub_executable(), "run", "--config", str(self.hub_config_path)],
+            workdir / "logs" / "hub.log",
+        )
+        self._receiver_task: asyncio.Task[None] | None = None
+        self._subscribed = asyncio.Event()
+        self._stack = contextlib.AsyncExitStack()
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        try:
+            await self._start()
+        except BaseException:
+            await self._stop()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._stop()
+
+    async def _start(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.region_dir.mkdir(parents=True, exist_ok=True)
+        self.pki = RigPki.create(self.dir / "pki")
+        self.broker = MosquittoBroker(self.pki, self.dir / "broker")
+        self.broker.start()
+        self.router = await self._stack.enter_async_context(
+            HomeRouter(self.broker.host, self.broker.port)
+        )
+        hub_identity = self.pki.client(self.hub_id)
+        verifier = BatchVerifier(
+            {self.hub_id: certificate_public_key_pem(hub_identity.cert_file.read_bytes())}
+        )
+        self.receiver = Receiver(verifier, self.region_dir / "seen.sqlite3", self.fhir_path)
+        self._receiver_task = asyncio.create_task(self._run_receiver(), name="rig-receiver")
+        await self.wait_receiver()
+        self.rig.start()
+        status = await self.rig_status()
+        self._write_hub_config(status, hub_identity.cert_file, hub_identity.key_file)
+        if self._start_hub:
+            await self.start_hub()
+
+    async def _stop(self) -> None:
+        await self.hub.stop()
+        await self.rig.stop()
+        task, self._receiver_task = self._receiver_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.receiver is not None:
+            self.receiver.close()
+            self.receiver = None
+        await self._stack.aclose()
+        if self.broker is not None:
+            self.broker.stop()
+
+    async def rig_status(self) -> dict[str, Any]:
+        """``rig.json`` once the rig process wrote it."""
+        path = self.rig_dir / "rig.json"
+
+        def ready() -> bool:
+            if not self.rig.running:
+                raise RigProcessError(f"narhub rig exited:\n{self.rig.log_tail()}")
+            return path.exists()
+
+        await eventually(ready, timeout_s=self.ready_timeout_s, what="narhub rig ready")
+        data: dict[str, Any] = json.loads(path.read_text())
+        return data
+
+    def _write_hub_config(self, status: dict[str, Any], cert: Path, key: Path) -> None:
+        assert self.router is not None
+        assert self.pki is not None
+        config = HubConfig(
+            hub_id=self.hub_id,
+            data_dir=self.hub_dir / "data",
+            ble=BleConfig(
+                backend="sim",
+                sim_transport=status["hci"],
+                devices=[
+                    DeviceConfig(address=d["address"], kind=d["kind"], bond=d["bond"])
+                    for d in status["devices"]
+                ],
+                max_connections=5,
+            ),
+            sensors=SensorsConfig(
+                boards=[BoardConfig(port=f"serial:{p}") for p in status["boards"].values()]
+            ),
+            uplink=UplinkConfig(
+                host=self.router.host,
+                port=self.router.port,
+                ca_file=self.pki.ca_file,
+                cert_file=cert,
+                key_file=key,
+            ),
+            # The rig shows the path, not the SD-card economy: short windows.
+            store=StoreConfig(commit_window_s=0.05),
+            batching=BatchingConfig(
+                clinical_s=0.2, continuous_s=0.5, environmental_s=0.5, telemetry_s=1.0
+            ),
+        )
+        (self.hub_dir / "data").mkdir(parents=True, exist_ok=True)
+        self.hub_config_path.write_text(render_config(config))
+
+    # --- the region's receiver -----------------------------------------------------------
+
+    async def _run_receiver(self) -> None:
+        assert self.pki is not None
+        assert self.broker is not None
+        assert self.receiver is not None
+        identity = self.pki.client(RECEIVER_NAME)
+        tls = TlsFiles(self.pki.ca_file, identity.cert_file, identity.key_file)
+        broker = self.broker
+
+        def connect() -> MqttLink:
+            return MqttLink(broker.host, broker.port, client_id=RECEIVER_NAME, tls=tls)
+
+        while True:
+            self.receiver.subscribed = self._subscribed
+            try:
+                await self.receiver.run(connect)
+            except (MqttError, OSError) as exc:
+                logger.debug("rig receiver: %s", exc)
+            self._subscribed.clear()
+            await asyncio.sleep(0.1)  # reconnect pause while the broker is down
+
+    async def wait_receiver(self, timeout_s: float = 20.0) -> None:
+        """Wait until the receiver is subscribed."""
+        async with asyncio.timeout(timeout_s):
+            await self._subscribed.wait()
+
+    # --- faults and operations -----------------------------------------------------------
+
+    async def start_hub(self) -> None:
+        """Start ``narhub run``."""
+        self.hub.start()
+
+    async def stop_hub(self) -> int | None:
+        """SIGTERM the hub (it flushes what it received) and wait for it."""
+        return await self.hub.stop()
+
+    async def stop_rig(self) -> None:
+        """Stop ``narhub rig`` (it writes its final ``rig.json``); the home is over."""
+        await self.rig.stop()
+
+    def kill_hub(self) -> None:
+        """SIGKILL the hub: a power cut."""
+        self.hub.kill()
+
+    async def broker_down(self) -> None:
+        """Stop the broker (the region's side is down; the hub keeps everything)."""
+        assert self.broker is not None
+        assert self.router is not None
+        await self.router.offline()
+        self.broker.stop()
+
+    async def broker_up(self) -> None:
+        """Start the broker again; the hub may reach it once the receiver subscribed again."""
+        assert self.broker is not None
+        assert self.router is not None
+        self.broker.start()
+        await self.wait_receiver()
+        self.router.online()
+
+    async def internet(self, online: bool) -> None:
+        """The home's connection down or up (the broker and the region are unaffected)."""
+        assert self.router is not None
+        if online:
+            self.router.online()
+        else:
+            await self.router.offline()
+
+    # --- what happened -------------------------------------------------------------------
+
+    @property
+    def broker_port(self) -> int | None:
+        """The broker's port (for display)."""
+        return None if self.broker is None else self.broker.port
+
+    def ledger(self) -> list[LedgerEntry]:
+        """What the home produced so far."""
+        return read_ledger(self.ledger_path)
+
+    def fhir(self) -> list[FhirReading]:
+        """What the region wrote so far."""
+        return read_fhir(self.fhir_path)
+
+    def rig_facts(self) -> dict[str, Any]:
+        """The rig's last ``rig.json`` (what it did: produced counts, corrupted chunks)."""
+        try:
+            data: dict[str, Any] = json.loads((self.rig_dir / "rig.json").read_text())
+        except (OSError, ValueError):
+            return {}
+        return data
+
+    def rig_done(self) -> bool:
+        """True once every scheduled measurement was taken."""
+        path = self.rig_dir / "rig.json"
+        try:
+            return bool(json.loads(path.read_text()).get("done"))
+        except (OSError, ValueError):
+            return False
+
+    async def wait_rig_done(self, timeout_s: float) -> None:
+        """Wait until the scenario's schedule is played out."""
+
+        def done() -> bool:
+            if not self.rig.running:
+                raise RigProcessError(f"narhub rig exited:\n{self.rig.log_tail()}")
+            return self.rig_done()
+
+        await eventually(done, timeout_s=timeout_s, what="the scenario's schedule played out")
+
+    async def wait_delivered(self, timeout_s: float, *, check: bool = True) -> Reconciliation:
+        """Wait until every reading produced so far is in the region's output exactly once.
+
+        Readings produced while waiting (boards keep sampling) need not have arrived, but
+        nothing may arrive twice. Returns the last reconciliation; with ``check`` (default)
+        a mismatch raises :class:`AssertionError` with the details and the hub's log.
+        """
+        settled = self.ledger()
+        deadline = time.monotonic() + timeout_s
+        while True:
+            # The output first, then the ledger: an output line is never newer than the
+            # ledger it is checked against (the rig reads boards' logs every 0.1 s).
+            fhir = self.fhir()
+            result = reconcile(self.ledger(), fhir, settled=settled)
+            if result.exact or result.duplicated or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
+        if check and not result.exact:
+            raise AssertionError(
+                f"region output does not match the ledger: {result.explain()}; "
+                f"first missing: {result.missing[:3]}; duplicated: {result.duplicated[:3]}; "
+                f"unexpected: {result.unexpected[:3]}\nhub log:\n{self.hub.log_tail()}"
+            )
+        return result

@@ -1,0 +1,146 @@
+"""Virtual-rig scenarios (TOML): which devices and boards, their seeds, schedules and faults.
+
+A scenario describes a home for ``narhub rig``::
+
+    name = "compressed-day"
+    seed = 7
+    time_scale = 1440.0             # device clocks and schedules run 1440x: a day per minute
+
+    [[devices]]
+    kind = "thermometer"            # or blood_pressure, scale, pulse_oximeter, glucose
+    address = "C0:FF:EE:00:00:01"
+    every_s = 14400                 # scenario seconds between measurements
+    count = 6
+    [[devices.faults]]
+    at_s = 30000                    # scenario time
+    fault = "out_of_range"          # out_of_range | drop_after_records | malformed
+    duration_s = 7200
+
+    [[boards]]
+    board_id = "sim-0001"
+    interval_ms = 100               # real milliseconds between temperature samples
+    [[boards.faults]]
+    at_s = 20000
+    fault = "unplug"
+    duration_s = 3600
+
+Errors name the TOML key, as the hub configuration's do.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+DeviceKind = Literal["thermometer", "blood_pressure", "scale", "pulse_oximeter", "glucose"]
+
+
+class ScenarioError(ValueError):
+    """The scenario file is unreadable or invalid; ``problems`` lists key: message."""
+
+    def __init__(self, path: Path, problems: list[str]) -> None:
+        self.path = path
+        self.problems = problems
+        super().__init__(f"{path}: " + "; ".join(problems))
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FaultSpec(_Model):
+    """A fault at scenario time ``at_s``; undone after ``duration_s`` when it has one."""
+
+    at_s: float = Field(ge=0)
+    fault: Literal[
+        "out_of_range", "drop_after_records", "drop_after_notifications", "malformed", "unplug"
+    ]
+    duration_s: float = Field(default=0, ge=0)
+    #: ``drop_after_records`` / ``drop_after_notifications``: PDUs sent before the link drops
+    #: (a supervision timeout, as when carried out of range); ``malformed``: payloads cut.
+    count: int = Field(default=1, ge=1, le=10_000)
+
+
+class DeviceSpec(_Model):
+    """One emulated BLE device and its measurement schedule."""
+
+    kind: DeviceKind
+    address: str = Field(pattern=r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
+    seed: int | None = None
+    #: Scenario seconds between measurements (the first at ``first_s``).
+    every_s: float = Field(default=3600, gt=0)
+    first_s: float = Field(default=0, ge=0)
+    count: int = Field(default=4, ge=0, le=100_000)
+    #: Records the device already holds when the rig starts (glucose, pulse oximeter).
+    stored_records: int = Field(default=0, ge=0, le=10_000)
+    faults: list[FaultSpec] = []
+
+
+class BoardSpec(_Model):
+    """One MicroPython sensor board (firmware on the unix port behind a pty)."""
+
+    board_id: str = Field(pattern=r"^[A-Za-z0-9._-]{1,32}$")
+    interval_ms: int = Field(default=200, ge=10, le=3_600_000)
+    seed: int | None = None
+    #: A bad cable: the probability that a chunk on the serial line gets a byte corrupted.
+    corrupt_p: float = Field(default=0.0, ge=0, le=0.5)
+    faults: list[FaultSpec] = []
+
+    @model_validator(mode="after")
+    def _one_cable(self) -> BoardSpec:
+        if self.corrupt_p and any(f.fault == "unplug" for f in self.faults):
+            raise ValueError("a board with corrupt_p cannot also be unplugged (one cable)")
+        return self
+
+
+class Scenario(_Model):
+    """A whole home."""
+
+    name: str = "home"
+    seed: int = 0
+    #: Scenario seconds per real second (device clocks and schedules run this much faster).
+    time_scale: float = Field(default=1.0, gt=0, le=1_000_000)
+    #: The TCP port of the emulated adapter's HCI (0: any free port, written to rig.json).
+    hci_port: int = Field(default=0, ge=0, le=65535)
+    devices: list[DeviceSpec] = []
+    boards: list[BoardSpec] = []
+
+    @property
+    def span_s(self) -> float:
+        """Scenario time until the last scheduled measurement or fault ends."""
+        ends = [0.0]
+        for d in self.devices:
+            if d.count:
+                ends.append(d.first_s + d.every_s * (d.count - 1))
+            ends.extend(f.at_s + f.duration_s for f in d.faults)
+        for b in self.boards:
+            ends.extend(f.at_s + f.duration_s for f in b.faults)
+        return max(ends)
+
+
+def parse_scenario(data: dict[str, object], *, path: Path) -> Scenario:
+    """Validate parsed TOML; errors name the dotted key (``devices[0].kind``)."""
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            key = ""
+            for part in err["loc"]:
+                key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else str(part))
+            problems.append(f"{key or '(top level)'}: {err['msg']}")
+        raise ScenarioError(path, problems) from None
+
+
+def load_scenario(path: Path) -> Scenario:
+    """Read and validate a scenario file."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ScenarioError(path, [f"cannot read: {exc.strerror}"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(path, [f"not valid TOML: {exc}"]) from None
+    return parse_scenario(data, path=path)

@@ -1,0 +1,39 @@
+"""``narhub rig``: a bad scenario is refused naming the key, before anything starts."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from gateway.rig.scenario import load_scenario
+
+SCENARIOS = Path(__file__).parent / "scenarios"
+
+
+def test_bad_scenario_names_the_key(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[devices]]\nkind = "toaster"\naddress = "C0:FF:EE:00:00:01"\n')
+    narhub = str(Path(sys.executable).parent / "narhub")
+    done = subprocess.run(
+        [narhub, "rig", "--scenario", str(bad), "--dir", str(tmp_path / "rig"), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 3, done.stderr
+    result = json.loads(done.stdout)
+    assert result["ok"] is False
+    assert any(p.startswith("devices[0].kind:") for p in result["problems"])
+    assert not (tmp_path / "rig" / "rig.json").exists()
+
+
+def test_every_shipped_scenario_is_valid() -> None:
+    scenarios = sorted(SCENARIOS.glob("*.toml"))
+    assert scenarios
+    for path in scenarios:
+        scenario = load_scenario(path)
+        assert scenario.devices, path
+        assert scenario.span_s / scenario.time_scale < 30, f"{path} runs too long for CI"

@@ -1,0 +1,311 @@
+"""The outbox: group commit, backpressure, deadlines, quota with tombstones, damage, keys."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from decimal import Decimal
+from pathlib import Path
+
+import cbor2
+import pytest
+
+from gateway.pki import new_private_key_pem, public_key_pem
+from gateway.reading import Reading
+from gateway.store import (
+    FLAG_EVICTED,
+    FLAG_STORE_RECOVERED,
+    MDC_NARHUB_EVICTED,
+    MDC_NARHUB_STORE_RECOVERED,
+    AsyncOutbox,
+    DamagedStoreError,
+    Outbox,
+)
+from protocols.fhir import observation
+from protocols.uplink import BatchSigner, BatchVerifier, Priority
+
+KEY = new_private_key_pem()
+SIGNER = BatchSigner("hub-p", KEY)
+VERIFIER = BatchVerifier({"hub-p": public_key_pem(KEY)})
+T0 = 1_763_800_000_000
+
+
+def _r(
+    i: int,
+    priority: Priority = Priority.CLINICAL,
+    *,
+    key: str | None = None,
+    stream: str = "dev/150364",
+    continuous: bool = False,
+) -> Reading:
+    return Reading(
+        stream=stream,
+        device="dev",
+        mdc_code=150364,
+        unit="Cel",
+        value=Decimal(f"36.{i % 100:02d}"),
+        special=None,
+        hub_wall_ms=T0 + i,
+        hub_mono_ns=i,
+        priority=priority,
+        source_key=key,
+        continuous=continuous,
+    )
+
+
+class FakeClock:
+    """A monotonic clock the test moves (the outbox's named seam for deadlines)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _decode(message: bytes) -> list[tuple[str, int, str | None, frozenset[str]]]:
+    batch = VERIFIER.verify(message)
+    return [
+        (r.stream, r.mdc_code, None if r.value is None else str(r.value), r.flags)
+        for r in batch.readings
+    ]
+
+
+def test_readings_are_exact_after_a_round_trip_through_chunks(tmp_path: Path) -> None:
+    store = Outbox(tmp_path / "o.sqlite3")
+    readings = [_r(i) for i in range(10)]
+    readings.append(
+        Reading("dev/nan", "dev", 150456, "%", None, "nan", T0 + 99, 0, flags=frozenset({"a", "b"}))
+    )
+    assert store.add(readings) == 11
+    batch = store.seal(SIGNER, now_ms=T0)
+    assert batch is not None
+    got = VERIFIER.verify(batch.message).readings
+    assert [str(r.value) for r in got[:10]] == [f"36.{i:02d}" for i in range(10)]
+    assert [r.t_ms for r in got] == [T0 + i for i in range(10)] + [T0 + 99]
+    assert (got[10].special, got[10].flags) == ("nan", frozenset({"a", "b"}))
+    store.close()
+
+
+def test_deadlines_follow_the_batching_policy(tmp_path: Path) -> None:
+    clock = FakeClock()
+    path = tmp_path / "o.sqlite3"
+    store = Outbox(path, clock=clock)
+    assert store.due_in_s() is None
+    store.add([_r(1, Priority.ENVIRONMENTAL)])
+    assert store.due_in_s() == 300
+    store.add([_r(2, continuous=True)])
+    assert store.due_in_s() == 300
+    clock.now += 100
+    store.add([_r(3)])  # a clinical spot reading: 10 s
+    assert store.due_in_s() == 10
+    store.add([_r(4, Priority.ALERT)])
+    assert store.due_in_s() == 0
+    store.close()
+    store = Outbox(path, clock=clock)  # waited across a restart: due now
+    assert store.due_in_s() == 0
+    batch = store.seal(SIGNER, now_ms=T0)
+    assert batch is not None
+    assert batch.priority is Priority.ALERT
+    assert len(_decode(batch.message)) == 4  # everything waiting leaves with the alert
+    assert store.due_in_s() is None
+    store.close()
+
+
+def test_source_keys_store_a_resend_once_and_expire(tmp_path: Path) -> None:
+    wall = [T0]
+    store = Outbox(tmp_path / "o.sqlite3", dedup_retention_s=3600, wall_ms=lambda: wall[0])
+    assert store.add([_r(1, key="b/1/1"), _r(2, key="b/1/2"), _r(2, key="b/1/2")]) == 2
+    assert store.add([_r(1, key="b/1/1"), _r(3, key="b/1/3")]) == 1
+    assert store.add_groups([[_r(4, key="b/1/4")], [_r(4, key="b/1/4")]]) == [1, 0]
+    store.close()
+    store = Outbox(tmp_path / "o.sqlite3", dedup_retention_s=3600, wall_ms=lambda: wall[0])
+    assert store.add([_r(1, key="b/1/1")]) == 0  # remembered across a restart
+    wall[0] += 7 * 3600 * 1000  # past the retention and the prune interval
+    store.add([_r(9)])
+    (keys,) = store._db.execute("SELECT count(*) FROM source_keys").fetchone()
+    assert keys == 0
+    store.close()
+
+
+async def test_concurrent_adds_share_one_commit_and_return_after_it(tmp_path: Path) -> None:
+    outbox = AsyncOutbox(Outbox(tmp_path / "o.sqlite3"), commit_window_s=0.3)
+    try:
+        counts = await asyncio.gather(*(outbox.add([_r(i), _r(i + 100)]) for i in range(20)))
+        assert counts == [2] * 20
+        assert outbox.outbox.stats.commits == 1
+        # Committed means visible to another connection (another process, after a crash).
+        other = sqlite3.connect(tmp_path / "o.sqlite3")
+        (n,) = other.execute("SELECT sum(n) FROM chunks").fetchone()
+        other.close()
+        assert n == 40
+    finally:
+        outbox.close()
+
+
+async def test_continuous_readings_may_wait_longer_but_ride_along(tmp_path: Path) -> None:
+    """A continuous stream's commit may wait its own window; a waiting source pulls it in."""
+    outbox = AsyncOutbox(
+        Outbox(tmp_path / "o.sqlite3"), commit_window_s=0.05, continuous_commit_window_s=3600
+    )
+    try:
+        async with asyncio.timeout(10):
+            stream = asyncio.create_task(outbox.add([_r(1, continuous=True)]))
+            await asyncio.sleep(0)
+            assert outbox._group.readings == 1
+            assert outbox._group.commit_by - asyncio.get_running_loop().time() > 3000
+            assert await outbox.add([_r(2, key="board/1/2")]) == 1
+            assert await stream == 1
+        assert outbox.outbox.stats.commits == 1
+    finally:
+        outbox.close()
+
+
+async def test_an_alert_commits_without_waiting_for_the_window(tmp_path: Path) -> None:
+    outbox = AsyncOutbox(Outbox(tmp_path / "o.sqlite3"), commit_window_s=3600)
+    try:
+        async with asyncio.timeout(10):
+            assert await outbox.add([_r(1, Priority.ALERT)]) == 1
+    finally:
+        outbox.close()
+
+
+async def test_backpressure_holds_sources_while_commits_are_behind(tmp_path: Path) -> None:
+    outbox = AsyncOutbox(
+        Outbox(tmp_path / "o.sqlite3"), commit_window_s=0, max_pending_readings=150
+    )
+    gate = threading.Event()
+    blocked = outbox._executor.submit(gate.wait)  # the disk is slow: the worker is busy
+    try:
+        first = asyncio.create_task(outbox.add([_r(i) for i in range(100)]))
+        # The first group is handed to the (busy) worker thread: poll that state.
+        while outbox._in_flight == 0:  # noqa: ASYNC110
+            await asyncio.sleep(0)
+        second = asyncio.create_task(outbox.add([_r(i) for i in range(100, 200)]))
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not first.done()
+        assert not second.done()
+        assert outbox._group.readings == 0  # the second caller waits outside: bounded memory
+        gate.set()
+        assert await first == 100
+        assert await second == 100
+    finally:
+        gate.set()
+        blocked.result()
+        outbox.close()
+
+
+def _fill(store: Outbox, priority: Priority, count: int, start: int, stream: str) -> None:
+    for k in range(count):
+        store.add([_r(start + k * 50 + j, priority, stream=stream) for j in range(50)])
+
+
+def test_quota_evicts_lowest_priority_oldest_first_and_leaves_tombstones(tmp_path: Path) -> None:
+    store = Outbox(tmp_path / "o.sqlite3", quota_bytes=160 * 1024, min_free_bytes=0)
+    _fill(store, Priority.CLINICAL, 20, 0, "dev/clinical")
+    _fill(store, Priority.TELEMETRY, 40, 10_000, "hub/telemetry")
+    _fill(store, Priority.ENVIRONMENTAL, 40, 20_000, "board/env")
+    assert store.stats.evicted == 0 or store.stats.evicted % 50 == 0
+    # Keep adding clinical readings until the quota forces evictions.
+    for round_ in range(400):
+        _fill(store, Priority.CLINICAL, 1, 30_000 + round_ * 50, "dev/clinical")
+        rows = store._db.execute("SELECT priority, sum(n) FROM chunks GROUP BY priority")
+        remaining = dict(rows.fetchall())
+        if store.stats.evicted and Priority.ENVIRONMENTAL not in remaining:
+            break
+        # Never a clinical reading while environmental or telemetry readings remain.
+        assert remaining.get(Priority.CLINICAL, 0) == 1000 + (round_ + 1) * 50
+        if store.stats.evicted and Priority.TELEMETRY in remaining:
+            assert remaining[Priority.ENVIRONMENTAL] == 2000  # telemetry goes first
+    assert store.stats.evicted >= 2000
+    assert store.used_bytes() <= 160 * 1024
+    batch = store.seal(SIGNER, now_ms=T0, max_readings=100_000)
+    assert batch is not None
+    readings = VERIFIER.verify(batch.message).readings
+    stones = [r for r in readings if r.mdc_code == MDC_NARHUB_EVICTED]
+    by_stream = {r.stream: r for r in stones}
+    tele = by_stream["hub/evicted/hub/telemetry"]
+    assert tele.value == 2000  # every telemetry reading, counted
+    assert FLAG_EVICTED in tele.flags
+    assert "evicted-priority:telemetry" in tele.flags
+    assert tele.t_ms == T0 + 10_000  # the range starts at the oldest evicted reading
+    assert f"evicted-last-ms:{T0 + 10_000 + 1999}" in tele.flags
+    assert sum(int(r.value or 0) for r in stones) == store.stats.evicted
+    assert store.counts()["evicted_readings_total"] == store.stats.evicted
+    # The region turns a tombstone into an Observation like any telemetry reading.
+    resource = observation(VERIFIER.verify(batch.message).header, tele)
+    assert resource["code"]["coding"][0]["code"] == str(MDC_NARHUB_EVICTED)
+    store.close()
+
+
+def test_a_damaged_store_is_moved_aside_and_reported(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    store = Outbox(path)
+    store.add([_r(i) for i in range(2000)])
+    store.close()
+    data = bytearray(path.read_bytes())
+    data[4096 * 2 : 4096 * 2 + 64] = b"\xff" * 64  # a torn page in the middle
+    path.write_bytes(bytes(data))
+    assert _damaged(path)
+    store = Outbox(path, recover=True)
+    assert store.recovered is not None
+    assert store.recovered.moved_to.exists()
+    assert store.quick_check() == "ok"
+    batch = store.seal(SIGNER, now_ms=T0)
+    assert batch is not None
+    (note,) = VERIFIER.verify(batch.message).readings  # forwarded to the region
+    assert (note.mdc_code, note.value) == (MDC_NARHUB_STORE_RECOVERED, 1)
+    assert FLAG_STORE_RECOVERED in note.flags
+    store.close()
+
+
+def _damaged(path: Path) -> bool:
+    try:
+        store = Outbox(path)
+    except DamagedStoreError:
+        return True
+    try:
+        return store.quick_check() != "ok"
+    finally:
+        store.close()
+
+
+def test_a_file_that_is_not_a_database_never_causes_a_crash_loop(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    path.write_bytes(b"this is not SQLite" * 1000)
+    with pytest.raises(DamagedStoreError):
+        Outbox(path)  # without recover: nothing is moved (the doctor uses this)
+    assert path.exists()
+    for _ in range(3):  # every start succeeds
+        store = Outbox(path, recover=True)
+        store.close()
+    assert len(list(tmp_path.glob("outbox.sqlite3.damaged-*"))) == 1
+
+
+def test_schema_1_readings_survive_the_upgrade(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    db = sqlite3.connect(path, isolation_level=None)
+    db.executescript(
+        """
+        CREATE TABLE readings (id INTEGER PRIMARY KEY, priority INTEGER NOT NULL,
+            payload BLOB NOT NULL, batch_id INTEGER REFERENCES batches(id));
+        CREATE INDEX readings_unbatched ON readings(priority, id) WHERE batch_id IS NULL;
+        CREATE TABLE batches (id INTEGER PRIMARY KEY, seq INTEGER NOT NULL UNIQUE,
+            priority INTEGER NOT NULL, created_ms INTEGER NOT NULL, message BLOB NOT NULL,
+            rejected_reason INTEGER);
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE source_keys (key TEXT PRIMARY KEY) WITHOUT ROWID;
+        """
+    )
+    payload = cbor2.dumps(["dev/150364", "dev", 150364, "Cel", T0, "37.20", None, []])
+    db.execute("INSERT INTO readings(priority, payload) VALUES (1, ?)", (payload,))
+    db.execute("INSERT INTO meta VALUES ('next_seq', '7')")
+    db.close()
+    store = Outbox(path)
+    batch = store.seal(SIGNER, now_ms=T0)
+    assert batch is not None
+    assert batch.seq == 7
+    assert _decode(batch.message) == [("dev/150364", 150364, "37.20", frozenset())]
+    store.close()
