@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-test
 SIM_STAMP := $(VENV)/.installed-sim
 
-.PHONY: test demo check lint types layers pytest bench broker-deps clean
+.PHONY: test demo check lint types layers pytest bench broker-deps fuse-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +32,17 @@ broker-deps:
 	  fi; \
 	fi
 
+# fuse3 (fusermount3, libfuse3) for the power-cut tests: apt-get when missing and root.
+fuse-deps:
+	@if ! command -v fusermount3 >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing fuse3 with apt-get"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fuse3) >/dev/null; \
+	  else echo "fuse3 is missing: install it (apt-get install fuse3) as root" >&2; fi; \
+	fi
+
 ## make test: install everything, then lint, types, layer contracts and every test.
-test: $(STAMP) broker-deps check pytest
+test: $(STAMP) broker-deps fuse-deps check pytest
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -p no:cacheprovider

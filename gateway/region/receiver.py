@@ -16,7 +16,6 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from drivers.mqtt import MqttLink
 from gateway.region.broker_config import RECEIVER_USER
@@ -39,7 +38,6 @@ class ReceiverStats:
     batches: int = 0
     observations: int = 0
     duplicates: int = 0
-    duplicate_observations: int = 0
     rejected: int = 0
 
 
@@ -62,9 +60,6 @@ class Receiver:
             "CREATE TABLE IF NOT EXISTS seen (hub TEXT, boot TEXT, seq INTEGER, "
             "PRIMARY KEY (hub, boot, seq))"
         )
-        # Observation ids already written: a reading re-sealed into another batch (a hub
-        # killed between sealing and its PUBACK) still yields one Observation.
-        self._db.execute("CREATE TABLE IF NOT EXISTS written (id TEXT PRIMARY KEY) WITHOUT ROWID")
         self._output = output
         self._on_batch = on_batch
         self.stats = ReceiverStats()
@@ -89,39 +84,17 @@ class Receiver:
             logger.warning("rejected batch: topic does not match its signed header")
             return []
         key = (header.hub_id, header.boot_id, header.seq)
-        resources: dict[str, dict[str, Any]] = {}
-        for reading in batch.readings:
-            resource = observation(header, reading)
-            resources.setdefault(str(resource["id"]), resource)
-        known = self._known(list(resources))
-        self.stats.duplicate_observations += len(batch.readings) - len(resources) + len(known)
-        fresh = {rid: r for rid, r in resources.items() if rid not in known}
-        lines = [dumps_exact(r) for r in fresh.values()]
-        if lines:
-            with self._output.open("a", encoding="utf-8") as out:
-                out.writelines(line + "\n" for line in lines)
-                out.flush()
-                os.fsync(out.fileno())
-        with self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany(
-                "INSERT OR IGNORE INTO written(id) VALUES (?)", [(rid,) for rid in fresh]
-            )
-            self._db.execute("INSERT INTO seen(hub, boot, seq) VALUES (?, ?, ?)", key)
+        lines = [dumps_exact(observation(header, r)) for r in batch.readings]
+        with self._output.open("a", encoding="utf-8") as out:
+            out.writelines(line + "\n" for line in lines)
+            out.flush()
+            os.fsync(out.fileno())
+        self._db.execute("INSERT INTO seen(hub, boot, seq) VALUES (?, ?, ?)", key)
         self.stats.batches += 1
         self.stats.observations += len(lines)
         if self._on_batch is not None:
             self._on_batch(batch, lines)
         return lines
-
-    def _known(self, ids: list[str]) -> set[str]:
-        known: set[str] = set()
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(f"SELECT id FROM written WHERE id IN ({marks})", chunk)  # noqa: S608
-            known.update(row[0] for row in rows)
-        return known
 
     def seen(self, hub_id: str, boot_id: str, seq: int) -> bool:
         """Whether the batch (hub, boot id, seq) was already written (the replay check)."""
