@@ -22,12 +22,17 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 
+from drivers._aio import reraise_if_cancelling
 from drivers.mqtt import REASON_FAILURE_THRESHOLD, MqttError, MqttLink
 from gateway.backoff import Backoff
 from gateway.store import AsyncOutbox, PendingBatch
 from protocols.uplink import BatchSigner
 
 logger = logging.getLogger(__name__)
+
+
+#: MQTT 5.0 reason code 0x10: accepted, but no subscription matched.
+NO_MATCHING_SUBSCRIBERS = 0x10
 
 
 def up_topic(hub_id: str, batch: PendingBatch) -> str:
@@ -41,6 +46,7 @@ class UplinkStats:
 
     published: int = 0
     rejected: int = 0
+    no_subscribers: int = 0
     connects: int = 0
     last_reason_codes: list[int] = field(default_factory=list)
 
@@ -58,7 +64,12 @@ class Uplink:
         batch_window_s: float | None = None,
         backoff: Backoff | None = None,
         on_published: Callable[[PendingBatch, int], None] | None = None,
+        keep_without_subscribers: bool = True,
+        no_subscriber_retry_s: float = 10.0,
     ) -> None:
+        """``keep_without_subscribers``: a PUBACK with 0x10 "No matching subscribers" (MQTT 5.0
+        3.4.2.1) means the broker accepted the batch but nobody will read it (no receiver
+        session exists); the batch stays in the outbox and is sent again later."""
         self.hub_id = hub_id
         self._outbox = outbox
         self._signer = signer
@@ -69,10 +80,13 @@ class Uplink:
         self._on_published = on_published
         self.stats = UplinkStats()
         self.idle = asyncio.Event()
+        self._keep_without_subscribers = keep_without_subscribers
+        self._no_subscriber_retry_s = no_subscriber_retry_s
 
     async def run(self) -> None:
         """Connect, drain, wait for more; reconnect with backoff on connection errors."""
         while True:
+            reraise_if_cancelling()
             try:
                 async with self._connect() as link:
                     self.stats.connects += 1
@@ -86,6 +100,7 @@ class Uplink:
 
     async def _forward(self, link: MqttLink) -> None:
         while True:
+            reraise_if_cancelling()
             # Clear before looking: a commit that lands while we seal sets it again, so the
             # wait below cannot miss it.
             self._outbox.changed.clear()
@@ -107,6 +122,14 @@ class Uplink:
                 self.stats.last_reason_codes = [*self.stats.last_reason_codes[-9:], reason]
                 if self._on_published is not None:
                     self._on_published(batch, reason)
+                if reason == NO_MATCHING_SUBSCRIBERS and self._keep_without_subscribers:
+                    self.stats.no_subscribers += 1
+                    logger.warning(
+                        "no receiver is subscribed at the region; batches kept, retry in %.0fs",
+                        self._no_subscriber_retry_s,
+                    )
+                    await asyncio.sleep(self._no_subscriber_retry_s)
+                    break
                 if reason < REASON_FAILURE_THRESHOLD:
                     await self._outbox.acknowledge(batch.batch_id)
                     self.stats.published += 1

@@ -92,3 +92,26 @@ async def test_a_refused_batch_is_kept_and_reported_not_resent(tmp_path: Path) -
     assert (counts["rejected_batches"], counts["pending_batches"]) == (1, 0)
     assert uplink.stats.rejected == 1
     outbox.close()
+
+
+async def test_a_batch_nobody_subscribed_to_stays_and_is_sent_again(tmp_path: Path) -> None:
+    outbox = AsyncOutbox(Outbox(tmp_path / "o.sqlite3"), commit_window_s=0)
+    link = FakeLink(reason=0x10)  # "No matching subscribers": the region would drop it
+    uplink = Uplink(
+        "hub-u", outbox, BatchSigner("hub-u", KEY), link,  # type: ignore[arg-type]
+        no_subscriber_retry_s=0.01,
+    )  # fmt: skip
+    async with asyncio.timeout(10), asyncio.TaskGroup() as group:
+        task = group.create_task(uplink.run(), name="uplink")
+        await outbox.add([_r(1, Priority.ALERT)])
+        while len(link.published) < 2:  # sent again after the retry delay
+            link.got.clear()
+            await link.got.wait()
+        assert (await outbox.counts())["pending_batches"] == 1  # still kept
+        link.reason = 0x00  # a receiver subscribed
+        await uplink.idle.wait()
+        task.cancel()
+    assert link.published[0] == link.published[-1]  # the same signed batch each time
+    assert (await outbox.counts())["pending_batches"] == 0
+    assert uplink.stats.no_subscribers >= 2
+    outbox.close()
