@@ -12,28 +12,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import random
-import signal
-import struct
 import sys
 import tty
-from binascii import crc32
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from gateway.rig.boards import FlashRecord, SimBoard, micropython_env, read_flash_log
 from protocols.sensorlink import SequencedReading
 
 REPO = Path(__file__).resolve().parents[2]
 FIRMWARE = REPO / "firmware"
 VECTORS = REPO / "protocols" / "sensorlink" / "vectors" / "sensor-link-vectors.json"
 RESET_EXIT_STATUS = 75
-RECORD = struct.Struct("<IIIQQiBB2xI")
 
 
 def micropython_binary() -> str:
@@ -47,126 +42,20 @@ def micropython_binary() -> str:
     return str(exe)
 
 
-def micropython_env(**extra: str) -> dict[str, str]:
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "MICROPYPATH": f".frozen:{FIRMWARE}:{FIRMWARE / 'boards' / 'sim'}",
-    }
-    env.update(extra)
-    return env
-
-
-@dataclass(frozen=True)
-class LogRecord:
-    lsn: int
-    boot_id: int
-    seq: int
-    mono_ms: int
-    wall_ms: int | None
-    value: int
-    kind: int
-    index: int
-
-
-def read_flash_log(path: Path) -> list[LogRecord]:
-    """Parse the board's flash log (format in firmware/sensorfw/store.py); valid records only."""
-    data = path.read_bytes() if path.exists() else b""
-    out = []
-    for off in range(0, len(data) - RECORD.size + 1, RECORD.size):
-        rec = data[off : off + RECORD.size]
-        lsn, boot, seq, mono, wall, value, kind, index, crc = RECORD.unpack(rec)
-        if rec != bytes(RECORD.size) and crc32(rec[:36]) == crc:
-            out.append(
-                LogRecord(lsn, boot, seq, mono, wall - 1 if wall else None, value, kind, index)
-            )
-    return sorted(out, key=lambda r: r.lsn)
-
-
-class SimBoard:
-    """One simulated board; an async context manager (the firmware is stopped on exit)."""
-
-    def __init__(self, workdir: Path, scenario: dict[str, Any], *, interval_ms: int = 50) -> None:
-        self.dir = workdir
-        self.port = workdir / "ttyBOARD"
-        self.log_path = workdir / "readings.log"
-        self.scenario_path = workdir / "scenario.json"
-        self.scenario_path.write_text(json.dumps(scenario))
-        self.stderr_path = workdir / "firmware.stderr"
-        self.interval_ms = interval_ms
-        self.starts = 0
-        self._exe = micropython_binary()
-        self._master: int | None = None
-        self._slave: int | None = None
-        self._proc: asyncio.subprocess.Process | None = None
-        self._watch: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> SimBoard:
-        await self.plug()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.unplug()
-
-    def stderr(self) -> str:
-        return self.stderr_path.read_text() if self.stderr_path.exists() else ""
-
-    async def plug(self) -> None:
-        master, slave = os.openpty()
-        tty.setraw(slave)
-        os.set_blocking(master, False)
-        self._master, self._slave = master, slave
-        tmp = self.port.with_suffix(".tmp")
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        tmp.symlink_to(os.ttyname(slave))
-        tmp.replace(self.port)
-        await self._start()
-        self._watch = asyncio.create_task(self._supervise(), name="simboard-reset-watch")
-
-    async def _start(self) -> None:
-        assert self._master is not None
-        with self.stderr_path.open("ab") as err:
-            self._proc = await asyncio.create_subprocess_exec(
-                self._exe,
-                str(FIRMWARE / "main.py"),
-                stdin=self._master,
-                stdout=self._master,
-                stderr=err,
-                cwd=str(self.dir),
-                env=micropython_env(
-                    NARHUB_SIM_SCENARIO=str(self.scenario_path),
-                    NARHUB_SIM_LOG=str(self.log_path),
-                    NARHUB_SIM_INTERVAL_MS=str(self.interval_ms),
-                ),
-            )
-        self.starts += 1
-
-    async def _supervise(self) -> None:
-        while self._proc is not None:
-            status = await self._proc.wait()
-            if status != RESET_EXIT_STATUS:
-                return
-            await self._start()  # machine.reset(): the board boots again on the same port
-
-    async def unplug(self) -> None:
-        """Pull the cable: the board loses power and the port disappears."""
-        proc, self._proc = self._proc, None
-        if self._watch is not None:
-            self._watch.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watch
-        if proc is not None and proc.returncode is None:
-            proc.send_signal(signal.SIGKILL)
-            await proc.wait()
-        for fd in (self._master, self._slave):
-            if fd is not None:
-                os.close(fd)
-        self._master = self._slave = None
-        with contextlib.suppress(FileNotFoundError):
-            self.port.unlink()
-
-    def flash_log(self) -> list[LogRecord]:
-        return read_flash_log(self.log_path)
+# The board emulation lives in the package (the rig process uses it too); tests share it.
+LogRecord = FlashRecord
+__all__ = [
+    "FIRMWARE",
+    "VECTORS",
+    "Collector",
+    "CorruptingBridge",
+    "LogRecord",
+    "SimBoard",
+    "eventually",
+    "micropython_binary",
+    "micropython_env",
+    "read_flash_log",
+]
 
 
 class Collector:
