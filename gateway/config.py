@@ -19,11 +19,13 @@ class ConfigError(ValueError):
         super().__init__(f"{path}: " + "; ".join(problems))
 
 
-class _Model(BaseModel):
+class StrictModel(BaseModel):
+    """Frozen, and unknown keys are errors (a typo in a TOML key is reported, not ignored)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class DeviceConfig(_Model):
+class DeviceConfig(StrictModel):
     """A paired BLE device: its address and what it is."""
 
     address: str = Field(pattern=r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
@@ -33,7 +35,7 @@ class DeviceConfig(_Model):
     bond: bool = False
 
 
-class BleConfig(_Model):
+class BleConfig(StrictModel):
     """BLE: which backend, which devices are allowlisted, and how the central behaves."""
 
     backend: Literal["bluez", "sim"] = "bluez"
@@ -47,19 +49,19 @@ class BleConfig(_Model):
     sim_transport: str | None = Field(default=None, pattern=r"^(tcp-client|unix|pty|serial):.+")
 
 
-class BoardConfig(_Model):
+class BoardConfig(StrictModel):
     """A MicroPython sensor board: ``serial:/dev/ttyACM0`` or ``serial:usb:SERIALNUMBER``."""
 
     port: str = Field(pattern=r"^serial:.+")
 
 
-class SensorsConfig(_Model):
+class SensorsConfig(StrictModel):
     """The sensor boards attached over USB serial."""
 
     boards: list[BoardConfig] = []
 
 
-class UplinkConfig(_Model):
+class UplinkConfig(StrictModel):
     """The region broker and this hub's TLS identity."""
 
     host: str
@@ -73,7 +75,7 @@ class UplinkConfig(_Model):
     batch_window_s: float = Field(default=1.0, gt=0, le=300)
 
 
-class StoreConfig(_Model):
+class StoreConfig(StrictModel):
     """The durable outbox (docs/pipeline.md): group commit, disk quota, idempotency keys."""
 
     #: The longest a reading waits in memory for the commit that stores it (and so for the
@@ -93,7 +95,7 @@ class StoreConfig(_Model):
     dedup_retention_days: float = Field(default=30, gt=0, le=3650)
 
 
-class BatchingConfig(_Model):
+class BatchingConfig(StrictModel):
     """How long readings may wait before a batch leaves (wire format v2, docs/pipeline.md).
 
     A batch is sealed at the earliest deadline among the waiting readings and takes every
@@ -108,7 +110,7 @@ class BatchingConfig(_Model):
     max_batch_readings: int = Field(default=10_000, ge=1, le=100_000)
 
 
-class ThresholdConfig(_Model):
+class ThresholdConfig(StrictModel):
     """A care team's limit for one code: a value below ``below`` or above ``above`` is an alert."""
 
     mdc_code: int = Field(ge=0, le=0xFFFFFFFF)
@@ -117,7 +119,7 @@ class ThresholdConfig(_Model):
     above: Decimal | None = None
 
 
-class ReductionConfig(_Model):
+class ReductionConfig(StrictModel):
     """Lossy reduction for one non-clinical code (environmental or telemetry only).
 
     ``deadband``: forward a value only when it moved at least this much, or ``heartbeat_s``
@@ -130,14 +132,14 @@ class ReductionConfig(_Model):
     window_s: float | None = Field(default=None, gt=0, le=86_400)
 
 
-class PipelineConfig(_Model):
+class PipelineConfig(StrictModel):
     """The edge pipeline: per-patient thresholds and opt-in reduction of non-clinical data."""
 
     thresholds: list[ThresholdConfig] = []
     reduction: list[ReductionConfig] = []
 
 
-class HubConfig(_Model):
+class HubConfig(StrictModel):
     """The whole hub configuration."""
 
     hub_id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{2,62}$")
@@ -152,19 +154,25 @@ class HubConfig(_Model):
     pipeline: PipelineConfig = PipelineConfig()
 
 
+def validation_problems(exc: ValidationError) -> list[str]:
+    """One ``dotted.key[0]: message (got value)`` line per pydantic error."""
+    problems = []
+    for err in exc.errors():
+        key = ""
+        for part in err["loc"]:
+            key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else str(part))
+        given = err.get("input")
+        got = "" if isinstance(given, dict) or err["type"] == "missing" else f" (got {given!r})"
+        problems.append(f"{key or '(top level)'}: {err['msg']}{got}")
+    return problems
+
+
 def parse_config(data: dict[str, object], *, path: Path) -> HubConfig:
     """Validate already-parsed TOML; errors name the dotted key (``ble.devices[0].address``)."""
     try:
         return HubConfig.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            key = ""
-            for part in err["loc"]:
-                key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else str(part))
-            given = err.get("input")
-            got = "" if isinstance(given, dict) or err["type"] == "missing" else f" (got {given!r})"
-            problems.append(f"{key or '(top level)'}: {err['msg']}{got}")
+        problems = validation_problems(exc)
         raise ConfigError(path, problems) from None
 
 

@@ -33,25 +33,18 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
+
+from gateway.config import ConfigError, StrictModel, validation_problems
 
 DeviceKind = Literal["thermometer", "blood_pressure", "scale", "pulse_oximeter", "glucose"]
 
 
-class ScenarioError(ValueError):
+class ScenarioError(ConfigError):
     """The scenario file is unreadable or invalid; ``problems`` lists key: message."""
 
-    def __init__(self, path: Path, problems: list[str]) -> None:
-        self.path = path
-        self.problems = problems
-        super().__init__(f"{path}: " + "; ".join(problems))
 
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class FaultSpec(_Model):
+class FaultSpec(StrictModel):
     """A fault at scenario time ``at_s``; undone after ``duration_s`` when it has one."""
 
     at_s: float = Field(ge=0)
@@ -64,7 +57,7 @@ class FaultSpec(_Model):
     count: int = Field(default=1, ge=1, le=10_000)
 
 
-class DeviceSpec(_Model):
+class DeviceSpec(StrictModel):
     """One emulated BLE device and its measurement schedule."""
 
     kind: DeviceKind
@@ -76,10 +69,10 @@ class DeviceSpec(_Model):
     count: int = Field(default=4, ge=0, le=100_000)
     #: Records the device already holds when the rig starts (glucose, pulse oximeter).
     stored_records: int = Field(default=0, ge=0, le=10_000)
-    faults: list[FaultSpec] = []
+    faults: list[FaultSpec] = Field(default_factory=list)
 
 
-class BoardSpec(_Model):
+class BoardSpec(StrictModel):
     """One MicroPython sensor board (firmware on the unix port behind a pty)."""
 
     board_id: str = Field(pattern=r"^[A-Za-z0-9._-]{1,32}$")
@@ -87,7 +80,7 @@ class BoardSpec(_Model):
     seed: int | None = None
     #: A bad cable: the probability that a chunk on the serial line gets a byte corrupted.
     corrupt_p: float = Field(default=0.0, ge=0, le=0.5)
-    faults: list[FaultSpec] = []
+    faults: list[FaultSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _one_cable(self) -> BoardSpec:
@@ -96,7 +89,7 @@ class BoardSpec(_Model):
         return self
 
 
-class Scenario(_Model):
+class Scenario(StrictModel):
     """A whole home."""
 
     name: str = "home"
@@ -105,8 +98,8 @@ class Scenario(_Model):
     time_scale: float = Field(default=1.0, gt=0, le=1_000_000)
     #: The TCP port of the emulated adapter's HCI (0: any free port, written to rig.json).
     hci_port: int = Field(default=0, ge=0, le=65535)
-    devices: list[DeviceSpec] = []
-    boards: list[BoardSpec] = []
+    devices: list[DeviceSpec] = Field(default_factory=list)
+    boards: list[BoardSpec] = Field(default_factory=list)
 
     @property
     def span_s(self) -> float:
@@ -126,12 +119,7 @@ def parse_scenario(data: dict[str, object], *, path: Path) -> Scenario:
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            key = ""
-            for part in err["loc"]:
-                key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else str(part))
-            problems.append(f"{key or '(top level)'}: {err['msg']}")
+        problems = validation_problems(exc)
         raise ScenarioError(path, problems) from None
 
 
