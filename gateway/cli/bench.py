@@ -10,6 +10,8 @@ import typer
 
 from gateway.cli._common import JsonFlag, emit
 
+DurationOption = Annotated[float, typer.Option("--duration", help="Seconds per case.")]
+
 app = typer.Typer(help="Benchmarks (JSON with --json): speed and memory (RSS).")
 
 #: Benchmark name -> module under gateway.bench exposing run(duration_s=...) -> dict.
@@ -31,7 +33,7 @@ def _run_bench(name: str, duration_s: float, **options: Any) -> dict[str, Any]:
 @app.command("codecs")
 def bench_codecs(
     as_json: JsonFlag = False,
-    duration_s: Annotated[float, typer.Option("--duration", help="Seconds per case.")] = 1.0,
+    duration_s: DurationOption = 1.0,
 ) -> None:
     """GATT codec decodes/s per characteristic and for a day's mix, with RSS."""
     emit(_run_bench("codecs", duration_s), as_json)
@@ -40,7 +42,7 @@ def bench_codecs(
 @app.command("serial")
 def bench_serial(
     as_json: JsonFlag = False,
-    duration_s: Annotated[float, typer.Option("--duration", help="Seconds per case.")] = 1.0,
+    duration_s: DurationOption = 1.0,
 ) -> None:
     """Sensor-link frames and readings decoded per second, firmware encode cost, RSS."""
     emit(_run_bench("serial", duration_s), as_json)
@@ -49,7 +51,7 @@ def bench_serial(
 @app.command("ble")
 def bench_ble(
     as_json: JsonFlag = False,
-    duration_s: Annotated[float, typer.Option("--duration", help="Seconds per case.")] = 1.0,
+    duration_s: DurationOption = 1.0,
     soak_s: Annotated[
         float | None, typer.Option("--soak", help="Run ten devices this long; tasks and RSS.")
     ] = None,
@@ -61,7 +63,7 @@ def bench_ble(
 @app.command("wire")
 def bench_wire(
     as_json: JsonFlag = False,
-    duration_s: Annotated[float, typer.Option("--duration", help="Seconds per case.")] = 1.0,
+    duration_s: DurationOption = 1.0,
     input_path: Annotated[
         Path | None, typer.Option("--input", help="A day as JSONL, one reading per line.")
     ] = None,
@@ -73,7 +75,7 @@ def bench_wire(
 @app.command("pipeline")
 def bench_pipeline(
     as_json: JsonFlag = False,
-    duration_s: Annotated[float, typer.Option("--duration", help="Seconds per case.")] = 1.0,
+    duration_s: DurationOption = 1.0,
 ) -> None:
     """Readings/s to the committed outbox, disk bytes per reading, syncs per minute, RSS."""
     emit(_run_bench("pipeline", duration_s), as_json)
@@ -82,7 +84,7 @@ def bench_pipeline(
 @app.command("all")
 def bench_all(
     as_json: JsonFlag = False,
-    duration_s: Annotated[float, typer.Option("--duration", help="Seconds per case.")] = 1.0,
+    duration_s: DurationOption = 1.0,
 ) -> None:
     """Every benchmark that is available, one JSON object keyed by name."""
     results: dict[str, Any] = {}
