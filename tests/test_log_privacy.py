@@ -32,6 +32,7 @@ async def test_whole_path_logs_nothing_personal_at_info(
         text = record.getMessage()
         assert not MAC.search(text), f"{record.name}: MAC address at {record.levelname}: {text}"
         assert not any(v in text for v in values), f"{record.name}: value logged: {text}"
-    # The same run does carry the address and values at DEBUG, so the filter is real.
-    debug = " ".join(r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG)
-    assert THERMOMETER_ADDRESS in debug or MAC.search(debug) or values & set(debug.split())
+    # Positive control: the run's DEBUG records do carry the device address, and the pattern
+    # finds it there, so the INFO check above would catch it.
+    debug = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
+    assert any(THERMOMETER_ADDRESS in text and MAC.search(text) for text in debug)
