@@ -19,11 +19,12 @@ central and reported; a decoded one becomes one Reading per observation, at most
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from drivers.ble import MeasurementEvent
+from drivers.ble import ClockObservation, MeasurementEvent
 from gateway.aggregate import Reducer, ReductionRule
 from gateway.dedup import is_time_key, record_key
 from gateway.reading import Reading
@@ -64,6 +65,37 @@ def _clock(event: MeasurementEvent) -> tuple[frozenset[str], int | None]:
     return frozenset({f"device-clock-offset-s:{round(clock.offset_s)}"}), offset_ms
 
 
+#: A time stamp this far past the device clock read at the start of the session was made
+#: after the hub set the clock (the hub's own clock, no offset to remove).
+_AFTER_SET_MARGIN = dt.timedelta(seconds=60)
+
+
+def device_wall_ms(device_time: dt.datetime, clock: ClockObservation | None) -> int:
+    """When a time-stamped measurement was taken, as epoch ms on the hub's clock.
+
+    A device stamps a measurement with its own clock, naive local time (GATT Date Time,
+    GSS 3.70; the hub sets it to its local time through CTS, ``health-profiles.md`` 4.5).
+    A stored record downloaded hours later was taken at its time stamp, not at its reception:
+    the PHD IG (Observation.effective[x]) takes the time stamp, corrected by the device
+    clock's offset from the hub's clock when the session observed it (whole seconds: the
+    Date Time has a 1 s resolution, the rest of the read offset is link latency). When the
+    hub then set the device clock (``clock.adjusted``), a stamp more than a minute past the
+    clock read was made with the corrected clock and keeps no offset. Without an observed
+    offset the stamp is taken as the hub's local time. Local time becomes epoch ms in the
+    hub's zone (``datetime.timestamp`` of a naive time; ``fold`` 0 in the repeated DST hour).
+    """
+    naive = device_time.replace(tzinfo=None)
+    if clock is not None and clock.offset_s is not None:
+        after_set = (
+            clock.adjusted
+            and clock.device_time is not None
+            and naive > clock.device_time.replace(tzinfo=None) + _AFTER_SET_MARGIN
+        )
+        if not after_set:
+            naive -= dt.timedelta(seconds=round(clock.offset_s))
+    return round(naive.timestamp() * 1000)
+
+
 def readings_from_event(event: MeasurementEvent, *, patient: str | None = None) -> list[Reading]:
     """The Readings of one decoded measurement (none for a malformed or display-only value)."""
     if event.measurement is None or event.characteristic in _STATUS_CHARACTERISTICS:
@@ -72,11 +104,17 @@ def readings_from_event(event: MeasurementEvent, *, patient: str | None = None) 
     clock_flags, offset_ms = _clock(event)
     continuous = event.characteristic in CONTINUOUS_CHARACTERISTICS
     device = event.device
+    stamped: dict[dt.datetime, int] = {}
     for o in to_observations(event.measurement):
         value, flags = _value_and_flags(o)
         if clock_flags:
             flags |= clock_flags
         device_time = o.timestamp
+        source_ms = None
+        if device_time is not None:
+            source_ms = stamped.get(device_time)
+            if source_ms is None:
+                source_ms = stamped[device_time] = device_wall_ms(device_time, event.clock)
         key = None
         if event.sequence_number is not None or device_time is not None:
             key = record_key(
@@ -100,7 +138,7 @@ def readings_from_event(event: MeasurementEvent, *, patient: str | None = None) 
                 Priority.CLINICAL,
                 flags,
                 key,
-                None,
+                source_ms,
                 offset_ms,
                 continuous,
                 patient,
@@ -140,10 +178,15 @@ class Pipeline:
         out = []
         for r in readings:
             checked = validate(r, max_device_ahead_s=ahead)
-            if FLAG_DEVICE_TIME in checked.flags and is_time_key(checked.source_key):
-                # A reset device clock stamps everything alike: a key from it could merge two
-                # different measurements. Keep both rather than risk dropping one.
-                checked = checked._replace(source_key=None)
+            if FLAG_DEVICE_TIME in checked.flags:
+                if checked.device_time is not None:
+                    # A suspect time stamp is not when the measurement was taken: the
+                    # reception time is the better estimate (the flag says why).
+                    checked = checked._replace(source_wall_ms=None)
+                if is_time_key(checked.source_key):
+                    # A reset device clock stamps everything alike: a key from it could merge
+                    # two different measurements. Keep both rather than risk dropping one.
+                    checked = checked._replace(source_key=None)
             out.append(apply_thresholds(checked, table) if table else checked)
         return self._reducer.process(out) if self._reducer.active else out
 

@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import json
 import uuid
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -66,16 +67,26 @@ BODY_TEMPERATURE_CODES = frozenset(
 )
 
 
-def reading_identifier(hub_id: str, reading: WireReading) -> str:
-    """A stable identifier for a reading: the same reading always maps to the same id.
+def _identity(reading: WireReading) -> tuple[str, str, str, str, str]:
+    value = str(reading.value) if reading.value is not None else f"special:{reading.special}"
+    return reading.device, reading.stream, str(reading.mdc_code), str(reading.t_ms), value
+
+
+def reading_identifier(hub_id: str, reading: WireReading, occurrence: int = 0) -> str:
+    """A stable identifier for a reading: the same reading always maps to the same id, and
+    two different readings never share one.
 
     Lets the region use a conditional create (``If-None-Exist: identifier=...``) so that a
-    batch delivered twice yields one Observation.
+    batch delivered twice yields one Observation. The key is the hub, device, stream, MDC
+    code, time and the exact value (or special value): two RR intervals of one Heart Rate
+    Measurement (HRS 3.1) share their time but not their value. ``occurrence`` tells apart
+    readings equal in all of that (the n-th such reading of a batch,
+    :func:`observations`); the first keeps the plain key.
     """
-    key = "|".join(
-        (hub_id, reading.device, reading.stream, str(reading.mdc_code), str(reading.t_ms))
-    )
-    return str(uuid.uuid5(IDENTIFIER_NAMESPACE, key))
+    parts = [hub_id, *_identity(reading)]
+    if occurrence:
+        parts.append(f"#{occurrence}")
+    return str(uuid.uuid5(IDENTIFIER_NAMESPACE, "|".join(parts)))
 
 
 def _iso(t_ms: int) -> str:
@@ -83,10 +94,37 @@ def _iso(t_ms: int) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def observations(
+    header: BatchHeader, readings: Sequence[WireReading], *, patient_reference: str | None = None
+) -> list[dict[str, Any]]:
+    """The Observations of a batch's readings, in order, each with its own identifier.
+
+    Readings equal in every identifying field (:func:`reading_identifier`) are numbered in
+    the order the batch carries them, which is the order the hub stored them in.
+    """
+    seen: dict[tuple[str, ...], int] = {}
+    out = []
+    for r in readings:
+        key = _identity(r)
+        occurrence = seen.get(key, 0)
+        seen[key] = occurrence + 1
+        out.append(
+            observation(header, r, patient_reference=patient_reference, occurrence=occurrence)
+        )
+    return out
+
+
 def observation(
-    header: BatchHeader, reading: WireReading, *, patient_reference: str | None = None
+    header: BatchHeader,
+    reading: WireReading,
+    *,
+    patient_reference: str | None = None,
+    occurrence: int = 0,
 ) -> dict[str, Any]:
-    """The FHIR R4 Observation for one reading (PhdNumericObservation shape)."""
+    """The FHIR R4 Observation for one reading (PhdNumericObservation shape).
+
+    ``occurrence``: see :func:`reading_identifier` (use :func:`observations` for a batch).
+    """
     ref_id, loinc = MDC_TABLE.get(reading.mdc_code, (None, None))
     mdc_coding: dict[str, Any] = {"system": MDC_SYSTEM, "code": str(reading.mdc_code)}
     if ref_id is not None:
@@ -100,7 +138,7 @@ def observation(
     codings.extend({"system": LOINC_SYSTEM, "code": code} for code in loincs)
     if VITAL_SIGNS_LOINC.intersection(loincs):
         categories.append({"coding": [{"system": CATEGORY_SYSTEM, "code": "vital-signs"}]})
-    identifier = reading_identifier(header.hub_id, reading)
+    identifier = reading_identifier(header.hub_id, reading, occurrence)
     resource: dict[str, Any] = {
         "resourceType": "Observation",
         "id": identifier,

@@ -9,9 +9,10 @@ import pytest
 
 from drivers.ble import MeasurementEvent
 from gateway.pipeline import readings_from_event
+from gateway.refday import reference_day
 from protocols import gatt
 from protocols.errors import EncodeError
-from protocols.fhir import dumps_exact, observation
+from protocols.fhir import dumps_exact, observation, observations
 from protocols.uplink import BatchHeader, Priority, WireReading, decode_body, encode_body
 
 HEADER = BatchHeader("hub-a", "boot", 1, 0, Priority.CLINICAL, 1)
@@ -100,3 +101,30 @@ def test_every_kind_of_reference_day_reading_is_a_valid_fhir_r4_observation() ->
         else:
             assert parsed.dataAbsentReason is not None
     assert len(seen) > 20  # every stream kind of the day, specials included
+
+
+def test_readings_sharing_a_time_get_distinct_identifiers_that_survive_a_resend() -> None:
+    """Two RR intervals of one Heart Rate Measurement share device, stream, code and time:
+    a conditional create on the identifier must not merge them, and the same batch sent
+    again (or re-sealed after a crash) must give the same identifiers."""
+    rr = [Decimal(v) for v in ("812.5", "798.828125", "812.5")]
+    readings = [WireReading("hrm/147240", 147240, "ms", 5, v, device="hrm") for v in rr]
+    ids = [o["id"] for o in observations(HEADER, readings)]
+    assert len(set(ids)) == 3
+    assert ids == [o["id"] for o in observations(HEADER, readings)]
+    # The first of equal readings keeps the id a lone reading would have.
+    assert ids[0] == observation(HEADER, readings[0])["id"]
+    # Equal values stay distinct from each other and from a different precision.
+    other = WireReading("hrm/147240", 147240, "ms", 5, Decimal("812.50"), device="hrm")
+    assert observation(HEADER, other)["id"] not in ids
+
+
+def test_no_identifier_collides_on_a_reference_day() -> None:
+    """The walk (heart rate and every RR interval) and the first night hour, as batched."""
+    day = [d.to_wire() for d in reference_day()]
+    walk = [r for r in day if r.mdc_code in (147842, 147240)]
+    night = [r for r in day if r.mdc_code in (149530, 150456)][:7200]
+    assert len(walk) > 4000
+    for part in (walk, night):
+        ids = [o["id"] for o in observations(HEADER, part)]
+        assert len(set(ids)) == len(part)

@@ -1,0 +1,94 @@
+"""When a time-stamped measurement was taken: its device time stamp, corrected by the observed
+device clock offset (PHD IG effective[x]), not the time the hub happened to receive it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import struct
+
+import pytest
+
+from drivers.ble import ClockObservation, MeasurementEvent
+from gateway.pipeline import Pipeline, PipelineSettings, device_wall_ms, readings_from_event
+from gateway.validate import FLAG_DEVICE_TIME
+from protocols.gatt import TEMPERATURE_MEASUREMENT, decode
+
+STAMP = dt.datetime(2026, 11, 22, 7, 30, 0)
+
+
+def _local_ms(naive: dt.datetime) -> int:
+    return round(naive.timestamp() * 1000)
+
+
+#: The hub receives the record five hours after it was taken (a stored-record download).
+RECEIVED_MS = _local_ms(STAMP) + 5 * 3_600_000
+
+
+def _thermometer_event(stamp: dt.datetime, clock: ClockObservation | None) -> MeasurementEvent:
+    """A real Temperature Measurement (HTS 3.1): 37.2 Cel (FLOAT 372e-1) with a time stamp."""
+    raw = (
+        bytes([0x02])
+        + (372).to_bytes(3, "little")
+        + bytes([0xFF])
+        + struct.pack("<HBBBBB", stamp.year, stamp.month, stamp.day, stamp.hour, stamp.minute, 0)
+    )
+    measurement = decode(TEMPERATURE_MEASUREMENT, raw)
+    return MeasurementEvent(
+        "C4:7F:51:0A:9B:3E",
+        TEMPERATURE_MEASUREMENT,
+        raw,
+        measurement,
+        None,
+        RECEIVED_MS,
+        1,
+        device_time=stamp,
+        clock=clock,
+    )
+
+
+def _effective(stamp: dt.datetime, clock: ClockObservation | None) -> int:
+    (reading,) = readings_from_event(_thermometer_event(stamp, clock))
+    pipeline = Pipeline(outbox=None, settings=PipelineSettings())  # type: ignore[arg-type]
+    (checked,) = pipeline.process([reading])
+    assert checked.to_wire().t_ms == checked.effective_ms()
+    return checked.effective_ms()
+
+
+def test_a_stored_record_keeps_the_time_it_was_taken_not_its_download_time() -> None:
+    hub_now = STAMP + dt.timedelta(hours=5)
+    in_sync = ClockObservation(hub_now, hub_now, 0.0)
+    assert _effective(STAMP, in_sync) == _local_ms(STAMP)
+    assert _effective(STAMP, None) == _local_ms(STAMP)  # no Current Time: the stamp as is
+
+
+def test_the_observed_clock_offset_is_removed_in_whole_seconds() -> None:
+    hub_now = STAMP + dt.timedelta(hours=5)
+    # The device clock runs 90 s (and some link latency) fast.
+    fast = ClockObservation(hub_now + dt.timedelta(seconds=90.4), hub_now, 90.4)
+    assert _effective(STAMP, fast) == _local_ms(STAMP) - 90_000
+
+
+def test_a_device_a_year_behind_gets_the_year_back() -> None:
+    hub_now = STAMP + dt.timedelta(hours=5)
+    behind = hub_now - dt.timedelta(days=365)
+    clock = ClockObservation(behind, hub_now, (behind - hub_now).total_seconds(), adjusted=True)
+    # Taken before the hub set the clock: stamped a year behind.
+    assert _effective(STAMP - dt.timedelta(days=365), clock) == _local_ms(STAMP)
+    # Taken after the hub set it: the stamp is already on the hub's clock.
+    after = hub_now + dt.timedelta(minutes=3)
+    assert device_wall_ms(after, clock) == _local_ms(after)
+
+
+def test_a_suspect_time_stamp_falls_back_to_the_reception_time() -> None:
+    reset = dt.datetime(1999, 1, 1)
+    (reading,) = readings_from_event(_thermometer_event(reset, None))
+    pipeline = Pipeline(outbox=None, settings=PipelineSettings())  # type: ignore[arg-type]
+    (checked,) = pipeline.process([reading])
+    assert FLAG_DEVICE_TIME in checked.flags
+    assert checked.effective_ms() == RECEIVED_MS
+
+
+@pytest.mark.parametrize("hours_ahead", [3, 30])
+def test_a_stamp_far_ahead_of_the_hub_is_suspect_and_not_used(hours_ahead: int) -> None:
+    ahead = STAMP + dt.timedelta(hours=5 + hours_ahead)
+    assert _effective(ahead, None) == RECEIVED_MS
