@@ -121,6 +121,12 @@ def test_bench_reports_both_days(tmp_path: Path) -> None:
     given = result["input"]
     assert isinstance(given, dict)
     assert given["readings"] == 4000
+    # The breakdown's exact parts are the sizes' own; the ablations are real savings.
+    parts = ref["cost_breakdown"]
+    assert parts["signatures_bytes"] == ref["uplink"]["signature_bytes"]
+    assert 0 < parts["times_bytes"] < ref["uplink"]["body_bytes"]
+    assert 0 < parts["values_bytes"] < ref["uplink"]["body_bytes"]
+    assert 0 < parts["device_identifiers_bytes"] < ref["uplink"]["body_bytes"]
 
 
 def test_day_readings_are_frozen() -> None:
