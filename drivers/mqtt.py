@@ -22,6 +22,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from drivers._aio import reraise_if_cancelling
 from drivers.errors import DriverError
 
 logger = logging.getLogger(__name__)
@@ -193,14 +194,29 @@ class MqttLink:
         info = client._client.publish(topic, payload, 1, retain)
         if info.rc != MQTT_ERR_SUCCESS:
             raise MqttError(f"publish refused locally (rc={info.rc})")
-        waiter = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         client.puback_waiters[info.mid] = waiter
         try:
-            return await asyncio.wait_for(waiter, timeout=self._timeout_s)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation
+            # that races with the PUBACK (the caller then never stops).
+            async with asyncio.timeout(self._timeout_s):
+                return await waiter
         except TimeoutError:
+            reraise_if_cancelling()
             raise MqttError("no PUBACK before the timeout") from None
         finally:
             client.puback_waiters.pop(info.mid, None)
+
+    async def wait_closed(self) -> None:
+        """Wait until the connection ends, then raise :class:`MqttError` (it never returns
+        normally): lets a client that only publishes now and then notice a dead link and
+        reconnect at once (its status and last will depend on it)."""
+        client = self._require()
+        try:
+            await asyncio.shield(client._disconnected)
+        except aiomqtt.MqttError as exc:
+            raise MqttError(f"connection lost: {exc}") from exc
+        raise MqttError("connection closed")
 
     def ack(self, message: InboundMessage) -> None:
         """PUBACK a message received with ``manual_ack`` (after it is safely processed)."""

@@ -15,12 +15,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 
 from drivers.serial import SensorBoardLink
 from gateway.reading import Reading
 from gateway.store import AsyncOutbox
-from protocols.sensorlink import SENSOR_KINDS, SequencedReading
+from protocols.sensorlink import SENSOR_KINDS, Capability, Config, SequencedReading
 from protocols.uplink import Priority
 
 logger = logging.getLogger(__name__)
@@ -57,18 +57,136 @@ def board_readings(readings: Sequence[SequencedReading], *, hub_wall_ms: int) ->
     return out
 
 
+#: Sensor kinds whose sampling interval a board takes (spec §3.6; air temperature also paces
+#: relative humidity: one SHT4x read gives both).
+SAMPLED_KINDS: Mapping[str, int] = {
+    "air-temperature": 1,
+    "motion-events": 3,
+    "door-open": 4,
+    "pressure-pad-load": 5,
+}
+#: How long a board has to answer a CONFIG with its own (it answers at once).
+CONFIG_ANSWER_S = 5.0
+
+
+class BoardSampling:
+    """The sampling intervals the hub wants a board to use, and what the board confirmed.
+
+    The hub sends them as CONFIG (sensor-link spec §3.6) at every connection and after every
+    board boot (a board starts with its firmware defaults), and again when they change (a
+    remote configuration update applies them live). ``confirmed`` is the board's own answer:
+    its whole interval table after applying; ``refused`` counts CONFIGs it refused (ERROR).
+    """
+
+    def __init__(self, intervals_ms: Mapping[int, int] | None = None) -> None:
+        self.intervals_ms: dict[int, int] = dict(intervals_ms or {})
+        self.confirmed: dict[int, int] | None = None
+        self.refused = 0
+        self.changed = asyncio.Event()
+
+    @classmethod
+    def from_seconds(cls, intervals_s: Iterable[tuple[str, float]]) -> BoardSampling:
+        """From the configuration's ``intervals_s`` items (kind name, seconds)."""
+        return cls({SAMPLED_KINDS[k]: round(v * 1000) for k, v in intervals_s})
+
+    def set(self, intervals_ms: Mapping[int, int]) -> None:
+        """Want these intervals from now on (sent at once if the board is connected)."""
+        if dict(intervals_ms) != self.intervals_ms:
+            self.intervals_ms = dict(intervals_ms)
+            self.changed.set()
+
+    def satisfied_by(self, reported: Config | None) -> bool:
+        """Whether a board's CONFIG shows every wanted interval."""
+        if reported is None:
+            return False
+        have = dict(reported.intervals_ms)
+        return all(have.get(k) == v for k, v in self.intervals_ms.items())
+
+
+async def _configure(link: SensorBoardLink, sampling: BoardSampling, wanted: Config) -> None:
+    """Send one CONFIG and record the board's answer (its whole CONFIG, or an ERROR)."""
+    error_before = link.last_error
+    config_before = link.board_config
+    link.configure(wanted)
+    try:
+        await link.wait_until(
+            lambda: link.board_config is not config_before or link.last_error is not error_before,
+            CONFIG_ANSWER_S,
+        )
+    except TimeoutError:
+        logger.warning("sensor board did not answer its sampling configuration")
+        return
+    reported = link.board_config
+    if reported is not config_before and reported is not None and sampling.satisfied_by(reported):
+        sampling.confirmed = dict(reported.intervals_ms)
+        logger.info("sensor board sampling configured")
+    else:
+        sampling.refused += 1
+        logger.warning("sensor board refused its sampling configuration")
+
+
+async def _keep_configured(link: SensorBoardLink, sampling: BoardSampling) -> None:
+    """Send the wanted intervals after each connection and board boot and after each change.
+
+    A board without the CONFIG capability (HELLO, spec §3.2) keeps its firmware defaults,
+    said once per boot in the log.
+    """
+    done: tuple[int, int, tuple[tuple[int, int], ...]] | None = None
+
+    def session() -> tuple[int, int] | None:
+        hello = link.hello
+        return (link.connects, hello.boot_id) if link.connected and hello is not None else None
+
+    while True:
+        sampling.changed.clear()
+        current = session()
+        if current is not None and sampling.intervals_ms:
+            wanted = (*current, tuple(sorted(sampling.intervals_ms.items())))
+            if wanted != done:
+                done = wanted
+                assert link.hello is not None
+                if link.hello.capabilities & Capability.CONFIG:
+                    await _configure(link, sampling, Config(wanted[2]))
+                else:
+                    logger.warning("sensor board firmware takes no sampling configuration")
+        configured = done[:2] if done else None
+
+        def due(seen: tuple[int, int] | None = configured) -> bool:
+            # Nothing wanted: only a change matters (else this would never wait).
+            if not sampling.intervals_ms:
+                return sampling.changed.is_set()
+            return sampling.changed.is_set() or session() not in (None, seen)
+
+        try:
+            # Link events wake this at once; a change of the wanted intervals within a second.
+            await link.wait_until(due, timeout_s=_RECHECK_S)
+        except TimeoutError:
+            continue
+
+
+#: How often a change of the wanted intervals is looked for while the link is quiet.
+_RECHECK_S = 1.0
+
+
 async def run_board(
-    port: str, store: AsyncOutbox | Callable[[Sequence[Reading]], Awaitable[int]]
+    port: str,
+    store: AsyncOutbox | Callable[[Sequence[Reading]], Awaitable[int]],
+    *,
+    sampling: BoardSampling | None = None,
 ) -> None:
     """Serve one board until cancelled; its link reconnects by itself after unplugging.
 
     ``store`` is the outbox or the pipeline's ``commit`` (stages, then the outbox); either
     returns only after the readings are committed, and only then is the board acknowledged.
+    ``sampling``: the intervals the board should sample at (else its firmware defaults).
     """
     add = store.add if isinstance(store, AsyncOutbox) else store
 
     async def commit(readings: Sequence[SequencedReading]) -> None:
         await add(board_readings(readings, hub_wall_ms=time.time_ns() // 1_000_000))
 
-    async with SensorBoardLink(port, commit):
-        await asyncio.Event().wait()
+    async with SensorBoardLink(port, commit) as link:
+        if sampling is None:
+            await asyncio.Event().wait()
+        else:
+            await _keep_configured(link, sampling)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tomllib
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -53,6 +53,17 @@ class BoardConfig(StrictModel):
     """A MicroPython sensor board: ``serial:/dev/ttyACM0`` or ``serial:usb:SERIALNUMBER``."""
 
     port: str = Field(pattern=r"^serial:.+")
+    #: The board type (firmware updates go to boards of one type, docs/remote-management.md);
+    #: unset: detected from the USB VID/PID.
+    board: Literal["rp2040", "esp32", "sim"] | None = None
+    #: Sampling interval per sensor kind, seconds (0.01 s to 1 day), sent to the board as its
+    #: CONFIG at every connection and boot (docs/protocols/sensor-link.md section 3.6);
+    #: ``air-temperature`` also paces relative humidity. Unset kinds keep the firmware's
+    #: defaults (60 s climate and motion, 10 s door and pressure pad).
+    intervals_s: dict[
+        Literal["air-temperature", "motion-events", "door-open", "pressure-pad-load"],
+        Annotated[float, Field(ge=0.01, le=86_400)],
+    ] = {}
 
 
 class SensorsConfig(StrictModel):
@@ -70,6 +81,8 @@ class UplinkConfig(StrictModel):
     cert_file: Path
     key_file: Path
     tls_min_version: Literal["1.2", "1.3"] = "1.3"
+    #: Batches published and awaiting their PUBACK at once (docs/protocols/uplink.md).
+    max_inflight: int = Field(default=8, ge=1, le=64)
     #: Superseded by ``[batching]`` (per-priority deadlines); accepted so that existing
     #: configuration files stay valid, and no longer used.
     batch_window_s: float = Field(default=1.0, gt=0, le=300)
@@ -88,7 +101,8 @@ class StoreConfig(StrictModel):
     #: Readings waiting for a commit, at most; a source that would pass it waits (backpressure).
     max_pending_readings: int = Field(default=100_000, ge=100, le=10_000_000)
     #: Disk space the outbox may use; beyond it the lowest priority, oldest readings are evicted.
-    quota_mib: int = Field(default=1024, ge=1, le=1_048_576)
+    #: Fractions allowed (the virtual rig's nearly full disk: 0.03125 = 32 KiB).
+    quota_mib: float = Field(default=1024, ge=0.03125, le=1_048_576)
     #: Free space always left on the file system (the quota shrinks to keep it).
     min_free_mib: int = Field(default=64, ge=0, le=65_536)
     #: How long a source's idempotency key is remembered (a resend within it is stored once).
@@ -139,6 +153,27 @@ class PipelineConfig(StrictModel):
     reduction: list[ReductionConfig] = []
 
 
+class RemoteConfig(StrictModel):
+    """Remote management from the region (docs/remote-management.md).
+
+    ``command_keys``: the region's command-signing public keys (PEM files) pinned at
+    provisioning, by kid; only commands signed by one of them are executed.
+    """
+
+    command_keys: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")], Path] = {}
+
+
+class ClockConfig(StrictModel):
+    """When the hub trusts its wall clock (docs/pipeline.md, "The hub's clock").
+
+    ``require_sync``: readings wait for the kernel to say the clock is NTP-synchronised
+    (adjtimex) before they leave with a wall time. Unset: required, except with
+    ``ble.backend = "sim"`` (the virtual rig on a development machine or container).
+    """
+
+    require_sync: bool | None = None
+
+
 class HubConfig(StrictModel):
     """The whole hub configuration."""
 
@@ -152,6 +187,9 @@ class HubConfig(StrictModel):
     store: StoreConfig = StoreConfig()
     batching: BatchingConfig = BatchingConfig()
     pipeline: PipelineConfig = PipelineConfig()
+    #: Signed commands from the region (unset: the hub takes no remote commands).
+    remote: RemoteConfig | None = None
+    clock: ClockConfig = ClockConfig()
 
 
 def validation_problems(exc: ValidationError) -> list[str]:

@@ -7,8 +7,6 @@ The exit code is 0 only when every check passes.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import datetime as dt
 import shutil
 import stat
@@ -18,16 +16,18 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from drivers.mqtt import REASON_FAILURE_THRESHOLD, MqttError, MqttLink, TlsFiles
+from gateway.clock import kernel_clock_synchronised
 from gateway.config import ConfigError, HubConfig, load_config
 from gateway.provision import ProvisionError, check_certificate
+from gateway.status import StatusError, collect_status
 from gateway.store import Outbox
 
-#: adjtimex(2) returns TIME_ERROR when the kernel clock is not synchronised (by NTP or PTP).
-TIME_ERROR = 5
 MIN_FREE_BYTES = 256 * 1024 * 1024
 MIN_FREE_FRACTION = 0.05
 CERT_WARN_DAYS = 30
 CERT_FAIL_DAYS = 7
+#: A paired device at or below this battery level fails the doctor.
+LOW_BATTERY_PERCENT = 15
 
 
 @dataclass(frozen=True)
@@ -42,19 +42,6 @@ class Check:
     def to_json(self) -> dict[str, object]:
         """The documented JSON shape: name, ok, detail, hint."""
         return asdict(self)
-
-
-def kernel_clock_synchronised() -> bool | None:
-    """True when adjtimex(2) says the clock is synchronised; None if it cannot be asked."""
-    path = ctypes.util.find_library("c")
-    if path is None:
-        return None
-    libc = ctypes.CDLL(path, use_errno=True)
-    timex = ctypes.create_string_buffer(512)  # struct timex, modes = 0: read only
-    state = int(libc.adjtimex(timex))
-    if state < 0:
-        return None
-    return state != TIME_ERROR
 
 
 def bluetooth_adapter_names(sys_class: Path = Path("/sys/class/bluetooth")) -> list[str]:
@@ -171,8 +158,8 @@ async def run_checks(
                 "synchronised" if synced else "not synchronised (NTP has not answered)",
                 None
                 if synced
-                else "check the network and `timedatectl`; readings "
-                "keep hub receive times until it syncs",
+                else "check the network and `timedatectl`; readings are held "
+                "until it syncs, then get their times back-filled",
             )
         )
 
@@ -219,6 +206,50 @@ async def run_checks(
                 None if adapters else "check `rfkill list` and `bluetoothctl show`",
             )
         )
+    checks.extend(device_checks(config, now))
+    return checks
+
+
+def _ago(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s ago"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min ago"
+    return f"{seconds / 3600:.1f} h ago"
+
+
+def device_checks(config: HubConfig, now: dt.datetime) -> list[Check]:
+    """Each paired device: seen by the running hub (its activity file, gateway/status.py) and
+    its battery. A device never seen fails: take a measurement near the hub while it runs."""
+    try:
+        snapshot = collect_status(config, now_ms=int(now.timestamp() * 1000))
+    except StatusError:
+        return []  # the store check above reports a damaged outbox
+    checks = []
+    for d in snapshot.devices:
+        name = f"{d.kind} {d.address}"
+        age = snapshot.age_s(d.last_seen_ms)
+        if age is None:
+            checks.append(
+                Check(
+                    "device",
+                    False,
+                    f"{name}: not seen by the hub yet",
+                    "start narhub (`systemctl restart narhub`) and take a measurement near it",
+                )
+            )
+            continue
+        battery = d.battery_percent
+        low = battery is not None and battery <= LOW_BATTERY_PERCENT
+        checks.append(
+            Check(
+                "device",
+                not low,
+                f"{name}: last seen {_ago(age)}, battery "
+                + ("unknown" if battery is None else f"{battery} %"),
+                "replace or charge the device's batteries" if low else None,
+            )
+        )
     return checks
 
 
@@ -251,6 +282,11 @@ def _store_check(path: Path, now: dt.datetime) -> Check:
         f"integrity ok, {counts['unbatched_readings']} readings and "
         f"{counts['pending_batches']} batches queued, {counts['rejected_batches']} rejected{age}"
     )
+    held = counts.get("held_readings", 0)
+    if held:
+        detail += f", {held} held until the clock is trusted"
     ok = counts["rejected_batches"] == 0
     hint = None if ok else "the broker refused batches: run `narhub queue stats`"
+    if held and hint is None:
+        hint = "readings wait for NTP: see the clock line"
     return Check("store", ok, detail, hint)

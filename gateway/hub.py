@@ -13,24 +13,28 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from drivers.ble import BleBackend, BleCentral, CentralSettings, DeviceSpec, MeasurementEvent
 from drivers.errors import DriverError
 from drivers.mqtt import MqttLink, TlsFiles
 from gateway.aggregate import ReductionRule
 from gateway.backoff import Backoff
-from gateway.boards import run_board
+from gateway.boards import BoardSampling, run_board
+from gateway.clock import ClockSource, SystemClock, require_sync_for
 from gateway.config import HubConfig
 from gateway.cursors import SqliteCursorStore
 from gateway.pipeline import Pipeline, PipelineSettings
 from gateway.reading import Reading
+from gateway.remote.hubside import build_command_handler
+from gateway.remote.renewal import recover as recover_credentials
 from gateway.store import AsyncOutbox, BatchingPolicy, Outbox
 from gateway.thresholds import Threshold
-from gateway.uplink import Uplink
+from gateway.uplink import DEFAULT_STATUS_INTERVAL_S, Uplink, offline_status, status_topic
 from protocols.uplink import BatchSigner
 
 logger = logging.getLogger(__name__)
@@ -47,12 +51,20 @@ class Hub:
         backend: BleBackend,
         *,
         on_stored: Callable[[list[Reading]], None] | None = None,
+        config_path: Path | None = None,
     ) -> None:
+        """``config_path``: the file that remote ``config`` commands rewrite
+        (docs/remote-management.md)."""
         self.config = config
         self._backend = backend
         self._on_stored = on_stored
         self.events: asyncio.Queue[MeasurementEvent] = asyncio.Queue(EVENT_QUEUE_SIZE)
         ble = config.ble
+        #: The hub's wall clock and whether it is trusted yet (docs/pipeline.md, "The hub's
+        #: clock"): the outbox holds readings until it is, and no device clock is set from it.
+        self.clock_source: ClockSource = SystemClock(
+            require_sync=require_sync_for(ble.backend, config.clock.require_sync)
+        )
         self.cursors = SqliteCursorStore(config.data_dir / "cursors.sqlite3")
         self.central = BleCentral(
             backend,
@@ -64,16 +76,51 @@ class Hub:
                 scanning_mode=ble.scanning_mode,
                 clock_max_offset_s=ble.clock_max_offset_s,
                 idle_disconnect_s=ble.idle_disconnect_s,
+                hub_clock_trusted=lambda: self.clock_source.sample().trusted,
             ),
         )
+        if config.remote is not None:
+            recover_credentials(config)  # an interrupted certificate renewal, finished first
         key_pem = config.uplink.key_file.read_bytes()
         self.signer = BatchSigner(config.hub_id, key_pem)
-        self.outbox = open_outbox(config)
+        self.outbox = open_outbox(config, self.clock_source)
         self.pipeline = Pipeline(self.outbox, pipeline_settings(config))
-        self.uplink = Uplink(config.hub_id, self.outbox, self.signer, self._connect)
+        #: Hub wall clock (epoch ms) of each device's last value, by address (status topic).
+        self.last_seen_ms: dict[str, int] = {}
+        self.uplink = Uplink(
+            config.hub_id,
+            self.outbox,
+            self.signer,
+            self._connect,
+            max_inflight=config.uplink.max_inflight,
+            status_interval_s=DEFAULT_STATUS_INTERVAL_S,
+            devices=self.device_status,
+        )
         self._adding: asyncio.Task[int] | None = None
         self._group: asyncio.TaskGroup | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        #: The sampling intervals each sensor board should use, by port (sent as CONFIG).
+        self.board_sampling = {
+            b.port: BoardSampling.from_seconds(b.intervals_s.items()) for b in config.sensors.boards
+        }
+        #: Signed region commands (``[remote]``; None without it): gateway/remote/.
+        self.remote = build_command_handler(
+            config,
+            config_path,
+            self.pipeline,
+            self.outbox,
+            on_credentials=self._credentials_renewed,
+            release_board=self.board_released,
+            on_config=self._config_applied,
+        )
+
+    def _config_applied(self, new: HubConfig) -> None:
+        """A remote configuration update is durable: apply the boards' sampling intervals
+        (ports and board types take effect at the next start)."""
+        for board in new.sensors.boards:
+            sampling = self.board_sampling.get(board.port)
+            if sampling is not None:
+                sampling.set(BoardSampling.from_seconds(board.intervals_s.items()).intervals_ms)
 
     def _connect(self) -> AbstractAsyncContextManager[MqttLink]:
         up = self.config.uplink
@@ -83,8 +130,28 @@ class Hub:
             up.port,
             client_id=hub,
             tls=TlsFiles(up.ca_file, up.cert_file, up.key_file, up.tls_min_version),
-            will=(f"narhub/v1/{hub}/status", b'{"state":"offline"}'),
+            will=(status_topic(hub), offline_status(hub)),
+            # paho's own window above the uplink's (which also publishes the status).
+            max_inflight=max(20, up.max_inflight + 2),
         )
+
+    def device_status(self) -> list[dict[str, Any]]:
+        """Each configured BLE device for the status topic, named by its configuration slot
+        and kind (never its address): connected, battery, last value seen."""
+        devices = []
+        for slot, device in enumerate(self.config.ble.devices):
+            address = device.address.upper()
+            status = self.central.status.get(address)
+            devices.append(
+                {
+                    "slot": slot,
+                    "kind": device.kind,
+                    "connected": status is not None and status.connected,
+                    "battery_percent": None if status is None else status.battery_percent,
+                    "last_seen_ms": self.last_seen_ms.get(address),
+                }
+            )
+        return devices
 
     async def __aenter__(self) -> Self:
         group = asyncio.TaskGroup()
@@ -98,6 +165,8 @@ class Hub:
             )
         self._tasks.append(group.create_task(self._pipeline(), name="pipeline"))
         self._tasks.append(group.create_task(self.uplink.run(), name="uplink"))
+        if self.remote is not None:
+            self._tasks.append(group.create_task(self.remote.run(), name="remote"))
         return self
 
     async def __aexit__(
@@ -117,6 +186,26 @@ class Hub:
             self.outbox.close()
             self.cursors.close()
 
+    def _credentials_renewed(self) -> None:
+        """A renewed key and certificate are in place (gateway/remote/renewal.py): seal new
+        batches with the new key, and reconnect the uplink with the new certificate once the
+        old session has stopped (unacknowledged batches stay in the outbox and are resent)."""
+        self.signer = BatchSigner(self.config.hub_id, self.config.uplink.key_file.read_bytes())
+        self.uplink._signer = self.signer
+        old = [t for t in self._tasks if t.get_name() == "uplink" and not t.done()]
+        for task in old:
+            task.cancel()
+        if self._group is not None:
+            self._tasks.append(
+                self._group.create_task(self._restart_uplink(old), name="uplink-restart")
+            )
+
+    async def _restart_uplink(self, old: list[asyncio.Task[None]]) -> None:
+        if old:
+            await asyncio.wait(old)
+        if self._group is not None:
+            self._tasks.append(self._group.create_task(self.uplink.run(), name="uplink"))
+
     async def _supervise_ble(self) -> None:
         """Run the BLE central (it retries each device itself); restart it with backoff when
         it fails as a whole (an unexpected error in a device supervisor ends its TaskGroup)."""
@@ -129,12 +218,38 @@ class Hub:
                 logger.error("BLE central failed (%s); restart in %.1fs", type(exc).__name__, delay)
                 await asyncio.sleep(delay)
 
+    @contextlib.asynccontextmanager
+    async def board_released(self, port: str) -> AsyncIterator[None]:
+        """Stop serving the board on ``port`` while the body runs (a firmware update flashes
+        it), then serve it again; readings it has not had acknowledged wait on the board."""
+        index = next(i for i, b in enumerate(self.config.sensors.boards) if b.port == port)
+        name = f"board-{index}"
+        old = [t for t in self._tasks if t.get_name() == name and not t.done()]
+        for task in old:
+            task.cancel()
+        if old:
+            await asyncio.wait(old)
+        try:
+            yield
+        finally:
+            if self._group is not None:
+                task = self._group.create_task(self._supervise_board(port), name=name)
+                self._tasks.append(task)
+
+    async def _commit_board(self, readings: Sequence[Reading]) -> int:
+        """A board's readings through the pipeline; reported like BLE ones once committed."""
+        stored = self.pipeline.process(readings)
+        count = await self.outbox.add(stored)
+        if self._on_stored is not None:
+            self._on_stored(stored)
+        return count
+
     async def _supervise_board(self, port: str) -> None:
         """Keep a sensor board served; the link reconnects itself, this restarts it on errors."""
         backoff = Backoff(initial_s=1.0, cap_s=60.0)
         while True:
             try:
-                await run_board(port, self.pipeline.commit)
+                await run_board(port, self._commit_board, sampling=self.board_sampling.get(port))
             except (DriverError, OSError, sqlite3.Error) as exc:
                 delay = backoff.next_delay_s()
                 logger.warning(
@@ -158,6 +273,8 @@ class Hub:
             # Committed: now the central may advance its RACP record cursors.
             for event in events:
                 event.acknowledge()
+                self.last_seen_ms[event.device.upper()] = event.hub_wall_ms
+            self.uplink.status_changed()
 
     async def _store_remaining(self) -> None:
         """Store events already received but not yet stored, so shutdown loses nothing."""
@@ -175,9 +292,15 @@ class Hub:
             event.acknowledge()
 
 
-def open_outbox(config: HubConfig) -> AsyncOutbox:
-    """The hub's outbox as configured (a damaged file is moved aside and reported)."""
+def open_outbox(config: HubConfig, clock_source: ClockSource | None = None) -> AsyncOutbox:
+    """The hub's outbox as configured (a damaged file is moved aside and reported).
+
+    Readings wait for a trusted wall clock (``clock_source``, default the system clock as
+    ``[clock]`` says; docs/pipeline.md, "The hub's clock")."""
     store, batching = config.store, config.batching
+    if clock_source is None:
+        require = require_sync_for(config.ble.backend, config.clock.require_sync)
+        clock_source = SystemClock(require_sync=require)
     outbox = Outbox(
         config.data_dir / "outbox.sqlite3",
         recover=True,
@@ -189,9 +312,10 @@ def open_outbox(config: HubConfig) -> AsyncOutbox:
             telemetry_s=batching.telemetry_s,
             max_batch_readings=batching.max_batch_readings,
         ),
-        quota_bytes=store.quota_mib * 2**20,
+        quota_bytes=int(store.quota_mib * 2**20),
         min_free_bytes=store.min_free_mib * 2**20,
         dedup_retention_s=store.dedup_retention_days * 86_400,
+        clock_source=clock_source,
     )
     return AsyncOutbox(
         outbox,

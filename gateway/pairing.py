@@ -38,6 +38,9 @@ class PairingResult:
     battery_percent: int | None = None
     clock_offset_s: float | None = None
     clock_set: bool = False
+    #: Why a device clock found off was not set (the hub's own clock not trusted yet, or a
+    #: read-only Current Time); ``None`` otherwise.
+    clock_not_set: str | None = None
     test_reading: list[dict[str, str]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, object]:
@@ -50,6 +53,7 @@ class PairingResult:
             "battery_percent": self.battery_percent,
             "clock_offset_s": self.clock_offset_s,
             "clock_set": self.clock_set,
+            "clock_not_set": self.clock_not_set,
             "test_reading": self.test_reading,
         }
 
@@ -129,6 +133,7 @@ async def pair_device(
         battery_percent=status.battery_percent,
         clock_offset_s=None if clock is None else clock.offset_s,
         clock_set=status.clock_sets > 0,
+        clock_not_set=status.clock_not_set,
         test_reading=reading,
     )
 
@@ -145,8 +150,13 @@ def clock_off(status: DeviceStatus) -> bool:
 
 
 def clock_settled(status: DeviceStatus) -> bool:
-    """The clock was read and, if it was off, set."""
-    return status.clock is not None and (not clock_off(status) or status.clock_sets > 0)
+    """The clock was read and, if it was off, set (or left, saying why); or the device has
+    no clock to read."""
+    if status.has_clock is False:
+        return True
+    return status.clock is not None and (
+        not clock_off(status) or status.clock_sets > 0 or status.clock_not_set is not None
+    )
 
 
 def with_device(config: HubConfig, address: str, kind: str) -> HubConfig:

@@ -65,12 +65,14 @@ def _clock(event: MeasurementEvent) -> tuple[frozenset[str], int | None]:
     return frozenset({f"device-clock-offset-s:{round(clock.offset_s)}"}), offset_ms
 
 
-#: A time stamp this far past the device clock read at the start of the session was made
-#: after the hub set the clock (the hub's own clock, no offset to remove).
-_AFTER_SET_MARGIN = dt.timedelta(seconds=60)
+#: Slack around "stamped after the hub set the clock": the Date Time's 1 s resolution, and the
+#: write that sets the clock comes just after the read.
+_AFTER_SET_SLACK = dt.timedelta(seconds=2)
 
 
-def device_wall_ms(device_time: dt.datetime, clock: ClockObservation | None) -> int:
+def device_wall_ms(
+    device_time: dt.datetime, clock: ClockObservation | None, received_ms: int | None = None
+) -> int:
     """When a time-stamped measurement was taken, as epoch ms on the hub's clock.
 
     A device stamps a measurement with its own clock, naive local time (GATT Date Time,
@@ -78,19 +80,27 @@ def device_wall_ms(device_time: dt.datetime, clock: ClockObservation | None) -> 
     A stored record downloaded hours later was taken at its time stamp, not at its reception:
     the PHD IG (Observation.effective[x]) takes the time stamp, corrected by the device
     clock's offset from the hub's clock when the session observed it (whole seconds: the
-    Date Time has a 1 s resolution, the rest of the read offset is link latency). When the
-    hub then set the device clock (``clock.adjusted``), a stamp more than a minute past the
-    clock read was made with the corrected clock and keeps no offset. Without an observed
-    offset the stamp is taken as the hub's local time. Local time becomes epoch ms in the
-    hub's zone (``datetime.timestamp`` of a naive time; ``fold`` 0 in the repeated DST hour).
+    Date Time has a 1 s resolution, the rest of the read offset is link latency). Without an
+    observed offset the stamp is taken as the hub's local time. Local time becomes epoch ms in
+    the hub's zone (``datetime.timestamp`` of a naive time; ``fold`` 0 in the repeated DST hour).
+
+    When the hub then set the device clock (``clock.adjusted``), a measurement taken *during*
+    this connection is stamped with the corrected clock: its stamp lies between the hub's
+    time at the clock read and the measurement's reception (``received_ms``), and keeps no
+    offset. Every other stamp was made by the old clock. (A device running ahead by ``d``
+    whose old-clock stamp happens to fall in that interval, a measurement taken ``d`` before
+    the connection, is taken for a new one: a window as wide as the connection.)
     """
     naive = device_time.replace(tzinfo=None)
     if clock is not None and clock.offset_s is not None:
-        after_set = (
-            clock.adjusted
-            and clock.device_time is not None
-            and naive > clock.device_time.replace(tzinfo=None) + _AFTER_SET_MARGIN
-        )
+        after_set = False
+        if clock.adjusted and received_ms is not None:
+            received = dt.datetime.fromtimestamp(received_ms / 1000)  # noqa: DTZ006 - naive local
+            after_set = (
+                clock.hub_time.replace(tzinfo=None) - _AFTER_SET_SLACK
+                <= naive
+                <= received + _AFTER_SET_SLACK
+            )
         if not after_set:
             naive -= dt.timedelta(seconds=round(clock.offset_s))
     return round(naive.timestamp() * 1000)
@@ -114,7 +124,9 @@ def readings_from_event(event: MeasurementEvent, *, patient: str | None = None) 
         if device_time is not None:
             source_ms = stamped.get(device_time)
             if source_ms is None:
-                source_ms = stamped[device_time] = device_wall_ms(device_time, event.clock)
+                source_ms = stamped[device_time] = device_wall_ms(
+                    device_time, event.clock, event.hub_wall_ms
+                )
         key = None
         if event.sequence_number is not None or device_time is not None:
             key = record_key(
@@ -145,6 +157,20 @@ def readings_from_event(event: MeasurementEvent, *, patient: str | None = None) 
             )
         )
     return readings
+
+
+def _corrected_time_plausible(reading: Reading, max_device_ahead_s: float) -> bool:
+    """A suspect stamp (the device clock is off) still gives the time when the session
+    observed the clock's offset and the corrected time is neither before 2000 nor ahead of
+    the reception (a year-off clock the hub read, and set, through CTS)."""
+    corrected = reading.source_wall_ms
+    if corrected is None or reading.clock_offset_ms is None:
+        return False
+    return _MIN_STAMP_MS <= corrected <= reading.hub_wall_ms + max_device_ahead_s * 1000
+
+
+#: 2000-01-01T00:00:00Z: before this a stamp comes from a reset clock.
+_MIN_STAMP_MS = 946_684_800_000
 
 
 @dataclass(frozen=True)
@@ -179,7 +205,9 @@ class Pipeline:
         for r in readings:
             checked = validate(r, max_device_ahead_s=ahead)
             if FLAG_DEVICE_TIME in checked.flags:
-                if checked.device_time is not None:
+                if checked.device_time is not None and not _corrected_time_plausible(
+                    checked, ahead
+                ):
                     # A suspect time stamp is not when the measurement was taken: the
                     # reception time is the better estimate (the flag says why).
                     checked = checked._replace(source_wall_ms=None)

@@ -13,11 +13,13 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from gateway.config import HubConfig, UplinkConfig, render_config
 from gateway.pki import build_csr, certificate_common_name, new_private_key_pem, public_key_pem
@@ -56,11 +58,19 @@ def init_hub(
     patient_pseudonym: str | None,
     data_dir: Path,
     ble_backend: str = "bluez",
+    sim_transport: str | None = None,
+    command_key: Path | None = None,
+    command_kid: str = "region-cmd-1",
     force: bool = False,
 ) -> HubConfig:
     """Write a new configuration (and the data directory); refuses to overwrite unless forced.
 
-    The region CA is copied next to the configuration and pinned there.
+    The region CA is copied next to the configuration and pinned there. ``sim_transport``
+    (with ``ble_backend="sim"``): the virtual rig's radio, ``tcp-client:127.0.0.1:PORT``.
+    ``command_key``: the region's command-signing public key (``command.pem`` from ``narhub
+    region command-key init``), copied next to the configuration and pinned under
+    ``command_kid`` in ``[remote]`` (docs/remote-management.md); without it the hub takes no
+    remote commands.
     """
     if config_path.exists() and not force:
         raise ProvisionError(
@@ -80,11 +90,17 @@ def init_hub(
             "init", f"{ca_file} is not a PEM certificate", "use the region CA certificate (PEM)"
         ) from None
     host, port = parse_broker_url(broker_url)
+    command_pem = None if command_key is None else _command_key_pem(command_key)
     directory = config_path.parent
     directory.mkdir(parents=True, exist_ok=True)
     pinned_ca = directory / "region-ca.crt"
     if pinned_ca.resolve() != ca_file.resolve():
         shutil.copyfile(ca_file, pinned_ca)
+    remote: dict[str, Any] = {}
+    if command_pem is not None:
+        pinned_command = directory / f"region-command-{command_kid}.pem"
+        pinned_command.write_bytes(command_pem)
+        remote = {"remote": {"command_keys": {command_kid: str(pinned_command)}}}
     from gateway.config import parse_config  # noqa: PLC0415 - avoid a cycle at import
 
     config = parse_config(
@@ -92,7 +108,10 @@ def init_hub(
             "hub_id": hub_id,
             "data_dir": str(data_dir),
             **({"patient_pseudonym": patient_pseudonym} if patient_pseudonym else {}),
-            "ble": {"backend": ble_backend},
+            "ble": {
+                "backend": ble_backend,
+                **({"sim_transport": sim_transport} if sim_transport else {}),
+            },
             "uplink": UplinkConfig(
                 host=host,
                 port=port,
@@ -100,6 +119,7 @@ def init_hub(
                 cert_file=directory / "hub.crt",
                 key_file=directory / "hub.key",
             ).model_dump(mode="json"),
+            **remote,
         },
         path=config_path,
     )
@@ -108,6 +128,29 @@ def init_hub(
     tmp.write_text(render_config(config), encoding="utf-8")
     tmp.replace(config_path)
     return config
+
+
+def _command_key_pem(path: Path) -> bytes:
+    """The region's command public key: a P-256 public key in PEM (ES256, RFC 9053 2.1)."""
+    try:
+        pem = path.read_bytes()
+    except OSError as exc:
+        raise ProvisionError(
+            "init",
+            f"cannot read command key {path}: {exc.strerror}",
+            "use the region's command.pem (narhub region command-key init)",
+        ) from None
+    try:
+        key = serialization.load_pem_public_key(pem)
+    except ValueError:
+        key = None
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
+        raise ProvisionError(
+            "init",
+            f"{path} is not a P-256 public key in PEM",
+            "use the region's command.pem (never its command.key)",
+        )
+    return pem
 
 
 def create_key(config: HubConfig, *, force: bool = False) -> Path:

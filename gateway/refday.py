@@ -43,6 +43,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from gateway.reading import Reading
 from protocols.uplink import CODED_FLAG, Priority, WireReading
 
 #: 2025-03-12T06:00:00Z: the default start of the reference day.
@@ -536,6 +537,27 @@ def plan_batches(
         seal(key)
     out.sort(key=lambda b: b.created_ms)
     return out
+
+
+def hub_reading(index: int, r: DayReading) -> Reading:
+    """A day's reading as the hub's pipeline gets it from its source: received at the day's
+    time; spot and environmental readings carry a source key (``day/{index}``: a device record
+    or a board frame, which a source may resend); continuous streams none (notifications)."""
+    keyed = r.priority is Priority.ENVIRONMENTAL or r.max_delay_ms < CONTINUOUS_DELAY_MS
+    return Reading(
+        stream=r.stream,
+        device=r.device,
+        mdc_code=r.mdc_code,
+        unit=r.unit,
+        value=r.value,
+        special=r.special,
+        hub_wall_ms=r.t_ms,
+        hub_mono_ns=r.t_ms * 1_000_000,
+        priority=r.priority,
+        flags=r.flags,
+        source_key=f"day/{index}" if keyed else None,
+        continuous=r.priority is Priority.CLINICAL and r.max_delay_ms == CONTINUOUS_DELAY_MS,
+    )
 
 
 def day_summary(readings: Sequence[DayReading]) -> dict[str, int]:

@@ -18,10 +18,12 @@ import socket
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from gateway.ble_backend import make_ble_backend
 from gateway.config import HubConfig
 from gateway.hub import Hub
+from gateway.status import ActivityRecorder
 
 logger = logging.getLogger(__name__)
 
@@ -124,8 +126,12 @@ async def run_service(
     environ: Mapping[str, str],
     shutdown_timeout_s: float = 10.0,
     heartbeat_s: float = 1.0,
+    config_path: Path | None = None,
 ) -> LoopLag:
-    """Run the hub until SIGTERM/SIGINT; returns the loop-lag figures."""
+    """Run the hub until SIGTERM/SIGINT; returns the loop-lag figures.
+
+    ``config_path``: the configuration file, which signed remote ``config`` commands rewrite
+    (docs/remote-management.md)."""
     loop = asyncio.get_running_loop()
     started = time.monotonic()
     stop = asyncio.Event()
@@ -139,8 +145,23 @@ async def run_service(
     interval_s = watchdog_interval_s(environ) or heartbeat_s
     overdue: asyncio.TimerHandle | None = None
     try:
-        async with Hub(config, backend), asyncio.TaskGroup() as group:
+        # The activity file behind `narhub status` (gateway/status.py): counts, no values.
+        recorder = ActivityRecorder(config.data_dir)
+        async with (
+            Hub(
+                config, backend, on_stored=recorder.readings_stored, config_path=config_path
+            ) as hub,
+            asyncio.TaskGroup() as group,
+        ):
             beat = group.create_task(heartbeat(notifier, interval_s, lag), name="heartbeat")
+            activity = group.create_task(
+                recorder.run(
+                    lambda: hub.central.status,
+                    lambda: hub.uplink.stats,
+                    lambda: _uplink_connected(hub),
+                ),
+                name="activity",
+            )
             startup_ms = (time.monotonic() - started) * 1000
             notifier.notify("READY=1", f"STATUS=running (started in {startup_ms:.0f} ms)")
             logger.info("narhub running (started in %.0f ms)", startup_ms)
@@ -148,6 +169,7 @@ async def run_service(
             notifier.notify("STOPPING=1")
             logger.info("narhub stopping")
             beat.cancel()
+            activity.cancel()
             # Leaving the Hub context cancels sources and stores what was received; bound it.
             overdue = loop.call_later(shutdown_timeout_s, _shutdown_overdue)
     finally:
@@ -158,6 +180,12 @@ async def run_service(
                 loop.remove_signal_handler(signum)
         notifier.close()
     return lag
+
+
+def _uplink_connected(hub: Hub) -> bool | None:
+    """Whether the uplink holds a broker connection, when it says so (else unknown)."""
+    connected = getattr(hub.uplink, "connected", None)
+    return connected if isinstance(connected, bool) else None
 
 
 def _shutdown_overdue() -> None:

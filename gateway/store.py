@@ -19,6 +19,10 @@ crash/power-cut proof: docs/pipeline.md.
   region as a telemetry reading (:data:`MDC_NARHUB_EVICTED`).
 - **Idempotency.** A reading with a ``source_key`` seen before is skipped; keys are pruned
   after ``dedup_retention_s``.
+- **Held readings.** With a clock source (:mod:`gateway.clock`), readings committed before
+  the hub's wall clock is trusted are stored as *held* chunks (``held_boot`` = the kernel's
+  boot id, with each reading's monotonic time): never sealed, never evicted, until the clock
+  is trusted and their wall time is back-filled (docs/pipeline.md, "The hub's clock").
 - **Damage.** :meth:`Outbox.__init__` with ``recover=True`` checks integrity; a damaged file
   is moved aside, a fresh store started and the fact reported (and forwarded).
 
@@ -45,12 +49,16 @@ from typing import Any
 
 import cbor2
 
+from gateway.clock import ClockSample, ClockSource
 from gateway.reading import Reading
+from gateway.validate import FLAG_HUB_CLOCK, FLAG_HUB_TIME_BACKFILLED, FLAG_HUB_TIME_ESTIMATED
 from protocols.uplink import BatchHeader, BatchSigner, Priority, WireReading, encode_body
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+#: Schema 2 is schema 3 without ``chunks.held_boot`` (added at open).
+_SCHEMA_V2 = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS streams (
@@ -66,7 +74,8 @@ CREATE TABLE IF NOT EXISTS chunks (
     priority INTEGER NOT NULL,
     n INTEGER NOT NULL,
     first_ms INTEGER NOT NULL,
-    payload BLOB NOT NULL
+    payload BLOB NOT NULL,
+    held_boot TEXT
 );
 CREATE TABLE IF NOT EXISTS batches (
     id INTEGER PRIMARY KEY,
@@ -121,6 +130,11 @@ PRUNE_INTERVAL_S = 6 * 3600.0
 #: SQLite errors that mean the file is not a usable database (moved aside on recover).
 _DAMAGE_CODES = frozenset({11, 26})  # SQLITE_CORRUPT, SQLITE_NOTADB
 _KEY_QUERY_CHUNK = 500
+#: While readings are held for the clock, how often (monotonic) the uplink's seal looks again.
+HELD_RECHECK_S = 10.0
+#: A change of the wall clock's offset to the monotonic clock beyond this is a step (NTP
+#: slewing moves both clocks alike; systemd-timesyncd steps from 0.4 s).
+CLOCK_STEP_TOLERANCE_NS = 100_000_000
 
 
 class StoreError(Exception):
@@ -204,18 +218,71 @@ def _damaged(exc: sqlite3.DatabaseError) -> bool:
     return "malformed" in text or "not a database" in text
 
 
+def _retimed(
+    chunk_id: int, columns: list[Any], times: list[int], flag: str
+) -> tuple[int, bytes, int]:
+    """A held chunk as a waiting one: (id, payload with the new times and flag, first ms)."""
+    sids, _deltas, values, specials, flags = columns[:5]
+    deltas = []
+    last = 0
+    for t in times:
+        deltas.append(t - last)
+        last = t
+    marked = [_retimed_flags(f, flag) for f in flags]
+    return chunk_id, cbor2.dumps([sids, deltas, values, specials, marked]), times[0]
+
+
 def _wall_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
 def _unpack(payload: bytes) -> tuple[list[int], list[int], list[Any], list[Any], list[Any]]:
-    sids, deltas, values, specials, flags = cbor2.loads(payload)
+    # A held chunk carries two more columns (monotonic ns, effective - hub wall ms).
+    sids, deltas, values, specials, flags = cbor2.loads(payload)[:5]
     times = []
     t = 0
     for d in deltas:
         t += d
         times.append(t)
     return sids, times, values, specials, flags
+
+
+def _retimed_flags(flags: str | None, add: str) -> str:
+    """A chunk's flags text for a reading whose hub time was back-filled or estimated."""
+    names = set(flags.split("\x1f")) if flags else set()
+    names.discard(FLAG_HUB_CLOCK)  # its time no longer comes from the unsynced clock
+    names.add(add)
+    return "\x1f".join(sorted(names))
+
+
+def backfilled_ms(trust: ClockSample, mono_ns: int) -> int:
+    """Wall time (epoch ms) of a moment of the trusted sample's boot, from its monotonic time:
+    ``wall_at_trust - (mono_at_trust - mono)``, floored to the ms."""
+    return (trust.wall_ns - (trust.mono_ns - mono_ns)) // 1_000_000
+
+
+def _backfilled(readings: Sequence[Reading], trust: ClockSample) -> Sequence[Reading]:
+    """Readings received by this process before the clock was trusted, with back-filled
+    times (the same boot: a process lives in one); the others unchanged."""
+    cutoff = trust.mono_ns
+    if all(r.hub_mono_ns >= cutoff for r in readings):
+        return readings
+    out = []
+    for r in readings:
+        if r.hub_mono_ns >= cutoff:
+            out.append(r)
+            continue
+        wall_ms = backfilled_ms(trust, r.hub_mono_ns)
+        shift = wall_ms - r.hub_wall_ms
+        source = r.source_wall_ms
+        out.append(
+            r._replace(
+                hub_wall_ms=wall_ms,
+                source_wall_ms=None if source is None else source + shift,
+                flags=(r.flags - {FLAG_HUB_CLOCK}) | {FLAG_HUB_TIME_BACKFILLED},
+            )
+        )
+    return out
 
 
 class Outbox:
@@ -232,7 +299,10 @@ class Outbox:
         dedup_retention_s: float = DEFAULT_DEDUP_RETENTION_S,
         clock: Callable[[], float] = time.monotonic,
         wall_ms: Callable[[], int] = _wall_ms,
+        clock_source: ClockSource | None = None,
     ) -> None:
+        """``clock_source``: hold readings until it says the wall clock is trusted, then
+        back-fill their times (None: every wall time is taken as it is, nothing is held)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.batching = batching or BatchingPolicy()
@@ -260,6 +330,20 @@ class Outbox:
             self._stream_rows[sid] = (stream, device, mdc, unit)
         if self._waiting():
             self._due_at = self._clock()  # they waited across a restart: due now
+        self._clock_source = clock_source
+        #: The first sample that said "trusted" (None: not yet, or no clock source).
+        self.clock_trusted: ClockSample | None = None
+        #: The latest sample taken (None: no clock source).
+        self.clock_sample: ClockSample | None = None
+        self._untrusted_logged = False
+        (held,) = self._db.execute(
+            "SELECT coalesce(sum(n), 0) FROM chunks WHERE held_boot IS NOT NULL"
+        ).fetchone()
+        self._held_readings = int(held)
+        if clock_source is not None:
+            self._trusted()  # before any reading this process receives
+            if self._held_readings:
+                self._due_at = self._clock()  # seal looks at once: back-fill if trusted
         if recovered is not None:
             self.add([self._recovery_reading()])
 
@@ -302,6 +386,9 @@ class Outbox:
                 # them in chunks so nothing acknowledged is lost across the upgrade.
                 self._migrate_v1(db)
             db.executescript(SCHEMA)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(chunks)")}
+            if "held_boot" not in columns:  # schema 2: held readings are additive
+                db.execute("ALTER TABLE chunks ADD COLUMN held_boot TEXT")
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except BaseException:
             db.close()
@@ -310,7 +397,7 @@ class Outbox:
 
     def _schema_version(self, db: sqlite3.Connection) -> int:
         version = int(db.execute("PRAGMA user_version").fetchone()[0])
-        if version not in {0, SCHEMA_VERSION}:
+        if version not in {0, _SCHEMA_V2, SCHEMA_VERSION}:
             raise NewerSchemaError(self.path, version)
         return version
 
@@ -402,6 +489,15 @@ class Outbox:
         """Store several callers' readings in one transaction (one sync): new count per group."""
         now_ms = self._wall_ms()
         new_streams: list[tuple[str, str, int, str]] = []
+        held_boot: str | None = None
+        if self._clock_source is not None:
+            trust = self._trusted()
+            if trust is None:
+                assert self.clock_sample is not None
+                held_boot = self.clock_sample.boot_id
+            else:
+                self.backfill()
+                groups = [_backfilled(g, trust) for g in groups]
         try:
             with self._db:
                 self._db.execute("BEGIN IMMEDIATE")
@@ -421,7 +517,7 @@ class Outbox:
                                 fresh.discard(key)  # a key repeated in one commit: stored once
                                 kept.append(r)
                     counts.append(len(kept) - before)
-                new_streams = self._insert(kept, now_ms)
+                new_streams = self._insert(kept, now_ms, held_boot=held_boot)
                 if now_ms >= self._next_prune_ms:
                     self._prune_keys(now_ms)
                 self._enforce_quota(now_ms)
@@ -469,8 +565,14 @@ class Outbox:
             new.append(key)
         return sid
 
-    def _insert(self, readings: Iterable[Reading], now_ms: int) -> list[tuple[str, str, int, str]]:
-        """Write readings as chunks (one per priority per :data:`CHUNK_MAX_READINGS`)."""
+    def _insert(
+        self, readings: Iterable[Reading], now_ms: int, *, held_boot: str | None = None
+    ) -> list[tuple[str, str, int, str]]:
+        """Write readings as chunks (one per priority per :data:`CHUNK_MAX_READINGS`).
+
+        ``held_boot``: the wall clock is not trusted; the chunks are held (never sealed) and
+        carry each reading's monotonic time and its effective - hub wall ms for the back-fill.
+        """
         new: list[tuple[str, str, int, str]] = []
         by_priority: dict[int, list[Reading]] = {}
         delay: float | None = None
@@ -501,15 +603,23 @@ class Outbox:
                     values.append(None if v is None else str(v))
                     specials.append(r.special)
                     flags.append("\x1f".join(sorted(r.flags)) if r.flags else None)
-                payload = cbor2.dumps([sids, deltas, values, specials, flags])
-                rows.append((priority, len(part), part[0].effective_ms(), payload))
+                columns: list[list[Any]] = [sids, deltas, values, specials, flags]
+                if held_boot is not None:
+                    columns.append([r.hub_mono_ns for r in part])
+                    columns.append([r.effective_ms() - r.hub_wall_ms for r in part])
+                payload = cbor2.dumps(columns)
+                rows.append((priority, len(part), part[0].effective_ms(), payload, held_boot))
             kinds = {r.continuous for r in bucket}
             for continuous in kinds:
                 d = policy.delay_s(Priority(priority), continuous=continuous)
                 delay = d if delay is None else min(delay, d)
         self._db.executemany(
-            "INSERT INTO chunks(priority, n, first_ms, payload) VALUES (?, ?, ?, ?)", rows
+            "INSERT INTO chunks(priority, n, first_ms, payload, held_boot) VALUES (?, ?, ?, ?, ?)",
+            rows,
         )
+        if held_boot is not None:
+            self._held_readings += sum(row[1] for row in rows)
+            delay = HELD_RECHECK_S if rows else None
         if delay is not None:
             due = self._clock() + delay
             self._due_at = due if self._due_at is None else min(self._due_at, due)
@@ -535,7 +645,9 @@ class Outbox:
         except OSError:
             return limit
         free = st.f_bavail * st.f_frsize
-        return min(limit, used + max(0, free - self.min_free_bytes))
+        # Below the free-space floor the limit drops under what is used, so eviction frees
+        # the difference (a clamp at 0 here once kept a full disk from evicting anything).
+        return min(limit, used + free - self.min_free_bytes)
 
     def _enforce_quota(self, now_ms: int) -> None:
         used = self.used_bytes()
@@ -545,8 +657,14 @@ class Outbox:
             return
         # Free a tenth more than needed, so eviction does not run on every commit.
         need = used - limit + limit // 10
+        # Only non-clinical readings are ever evicted (docs/CONTEXT.md: a clinical reading is
+        # never dropped). Space the store cannot free (idempotency keys, sealed batches,
+        # clinical readings) once made every commit evict clinical readings and alerts too:
+        # the virtual rig's nearly full disk caught it (hil_tests/test_hil_faults.py).
         candidates = self._db.execute(
-            "SELECT id, priority, length(payload) + 64 FROM chunks ORDER BY priority DESC, id"
+            "SELECT id, priority, length(payload) + 64 FROM chunks WHERE held_boot IS NULL "
+            "AND priority > ? ORDER BY priority DESC, id",
+            (int(Priority.CLINICAL),),
         ).fetchall()
         evicted = 0
         for chunk_id, priority, size in candidates:
@@ -595,11 +713,112 @@ class Outbox:
             (key, str(by)),
         )
 
+    # -- the hub's clock ---------------------------------------------------------------------
+
+    def _trusted(self) -> ClockSample | None:
+        """The sample the wall clock is trusted from; None while it is not trusted.
+
+        Asks the clock source at every commit and seal (a system call and two clock reads).
+        Once trusted, the trust holds while the wall clock keeps its offset to the monotonic
+        clock (NTP slews both alike), even if the kernel's sync flag lapses later (after hours
+        without NTP): a step of more than :data:`CLOCK_STEP_TOLERANCE_NS` (set by hand, lost,
+        stepped by NTP) makes the source judge again, and readings stamped since the step are
+        held or corrected like any others.
+        """
+        source = self._clock_source
+        if source is None:
+            return None
+        sample = source.sample()
+        self.clock_sample = sample
+        trust = self.clock_trusted
+        if trust is not None:
+            step_ns = (sample.wall_ns - sample.mono_ns) - (trust.wall_ns - trust.mono_ns)
+            if abs(step_ns) <= CLOCK_STEP_TOLERANCE_NS and sample.boot_id == trust.boot_id:
+                return trust
+            self.clock_trusted = None
+            logger.warning("hub wall clock stepped by %.1f s: judging it again", step_ns / 1e9)
+        if sample.trusted:
+            self.clock_trusted = sample
+            self._untrusted_logged = False
+            logger.info("hub wall clock trusted (%s)", sample.reason)
+        elif not self._untrusted_logged:
+            self._untrusted_logged = True
+            logger.warning(
+                "hub wall clock not trusted (%s): readings are held until it is", sample.reason
+            )
+        return self.clock_trusted
+
+    def held_readings(self) -> int:
+        """Readings held until the wall clock is trusted (docs/pipeline.md)."""
+        return self._held_readings
+
+    def _recheck_held(self) -> None:
+        if self._held_readings and self._clock_source is not None:
+            due = self._clock() + HELD_RECHECK_S
+            self._due_at = due if self._due_at is None else min(self._due_at, due)
+
+    def backfill(self) -> int:
+        """Give held readings their wall time once the clock is trusted (one transaction).
+
+        Same boot as the trusted sample: ``wall = wall_at_trust - (mono_at_trust - mono)``
+        (:func:`backfilled_ms`), flag ``hub-time-backfilled``. Another boot (the clock was
+        never trusted before it ended): times are estimated, flag ``hub-time-estimated``:
+        the boot's last held reading is put at the next boot's start (this boot's, from the
+        trusted sample; for older boots, the estimated first held reading of the boot after
+        it) and the others keep their monotonic spacing before it, an upper bound. Returns
+        how many readings were back-filled; 0 while the clock is not trusted.
+        """
+        if not self._held_readings or self._clock_source is None:
+            return 0
+        trust = self._trusted()
+        if trust is None:
+            return 0
+        exact = estimated = 0
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            rows = self._db.execute(
+                "SELECT id, held_boot, payload FROM chunks WHERE held_boot IS NOT NULL ORDER BY id"
+            ).fetchall()
+            by_boot: dict[str, list[tuple[int, list[Any]]]] = {}
+            for chunk_id, boot, payload in rows:
+                by_boot.setdefault(boot, []).append((chunk_id, cbor2.loads(payload)))
+            updates: list[tuple[int, bytes, int]] = []
+            for chunk_id, columns in by_boot.pop(trust.boot_id, []):
+                times = [backfilled_ms(trust, m) + o for m, o in zip(*columns[5:7], strict=True)]
+                updates.append(_retimed(chunk_id, columns, times, FLAG_HUB_TIME_BACKFILLED))
+                exact += len(times)
+            # Earlier boots, the latest first: each ended before the next one started.
+            anchor_ns = trust.wall_ns - trust.mono_ns  # this boot's start, wall time
+            for chunks in sorted(by_boot.values(), key=lambda c: c[-1][0], reverse=True):
+                monos = [m for _, columns in chunks for m in columns[5]]
+                last_ns, first_ns = max(monos), min(monos)
+                for chunk_id, columns in chunks:
+                    times = [
+                        (anchor_ns - (last_ns - m)) // 1_000_000 + o
+                        for m, o in zip(*columns[5:7], strict=True)
+                    ]
+                    updates.append(_retimed(chunk_id, columns, times, FLAG_HUB_TIME_ESTIMATED))
+                    estimated += len(times)
+                anchor_ns -= last_ns - first_ns
+            self._db.executemany(
+                "UPDATE chunks SET held_boot=NULL, payload=?, first_ms=? WHERE id=?",
+                [(payload, first_ms, chunk_id) for chunk_id, payload, first_ms in updates],
+            )
+        self._held_readings = 0
+        self._due_at = self._clock()  # they waited long enough: due now
+        logger.info(
+            "back-filled the wall time of %d held readings (%d estimated: an earlier boot)",
+            exact + estimated,
+            estimated,
+        )
+        return exact + estimated
+
     # -- batching --------------------------------------------------------------------------
 
     def _waiting(self) -> bool:
         return (
-            self._db.execute("SELECT 1 FROM chunks LIMIT 1").fetchone() is not None
+            self._db.execute("SELECT 1 FROM chunks WHERE held_boot IS NULL LIMIT 1").fetchone()
+            is not None
             or self._db.execute("SELECT 1 FROM tombstones LIMIT 1").fetchone() is not None
         )
 
@@ -666,23 +885,46 @@ class Outbox:
         return out
 
     def seal(
-        self, signer: BatchSigner, *, now_ms: int, max_readings: int | None = None
+        self,
+        signer: BatchSigner,
+        *,
+        now_ms: int,
+        max_readings: int | None = None,
+        newest_alert_alone: bool = False,
     ) -> PendingBatch | None:
         """Seal waiting readings into one signed batch (one transaction); None if none wait.
 
         Takes every waiting chunk, most urgent priority first and oldest first within one,
         until ``max_readings`` (at least one chunk), plus every pending tombstone. The batch
         carries the most urgent priority among its readings.
+
+        ``newest_alert_alone``: when more than one alert chunk waits (a backlog after days
+        offline), seal only the newest alert chunk, so that it leaves first
+        (docs/protocols/uplink.md, "Drain order"); None otherwise.
         """
+        self.backfill()
         limit = max_readings or self.batching.max_batch_readings
+        chunk_sql = (
+            "SELECT id, priority, n FROM chunks WHERE held_boot IS NULL ORDER BY priority, id"
+        )
+        if newest_alert_alone:
+            (alert_chunks,) = self._db.execute(
+                "SELECT count(*) FROM chunks WHERE priority=? AND held_boot IS NULL",
+                (Priority.ALERT,),
+            ).fetchone()
+            if alert_chunks < 2:  # one alert chunk: the normal seal takes it
+                return None
+            # The newest alert chunk (Priority.ALERT is 0).
+            chunk_sql = (
+                "SELECT id, priority, n FROM chunks WHERE priority=0 AND held_boot IS NULL "
+                "ORDER BY id DESC LIMIT 1"
+            )
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             taken: list[int] = []
             readings: list[WireReading] = []
             priority: int | None = None
-            for chunk_id, chunk_priority, n in self._db.execute(
-                "SELECT id, priority, n FROM chunks ORDER BY priority, id"
-            ).fetchall():
+            for chunk_id, chunk_priority, n in self._db.execute(chunk_sql).fetchall():
                 if taken and len(readings) + n > limit:
                     break
                 (payload,) = self._db.execute(
@@ -691,9 +933,10 @@ class Outbox:
                 readings.extend(self._wire(payload))
                 taken.append(chunk_id)
                 priority = chunk_priority if priority is None else min(priority, chunk_priority)
-            tombstones = self._tombstone_readings()
+            tombstones = [] if newest_alert_alone else self._tombstone_readings()
             if not readings and not tombstones:
                 self._due_at = None
+                self._recheck_held()
                 return None
             if tombstones:
                 readings.extend(tombstones)
@@ -725,6 +968,7 @@ class Outbox:
             )
         if not self._waiting():
             self._due_at = None
+            self._recheck_held()
         return PendingBatch(batch_id, seq, Priority(priority), message)
 
     def pending(self, limit: int = 100) -> list[PendingBatch]:
@@ -760,10 +1004,21 @@ class Outbox:
     def oldest_unsent_ms(self) -> int | None:
         """Epoch ms of the oldest reading not yet acknowledged by the broker, or None."""
         row = self._db.execute(
-            "SELECT min(t) FROM (SELECT min(first_ms) AS t FROM chunks "
+            "SELECT min(t) FROM (SELECT min(first_ms) AS t FROM chunks WHERE held_boot IS NULL "
             "UNION ALL SELECT min(first_ms) FROM batches WHERE rejected_reason IS NULL)"
         ).fetchone()
         return None if row[0] is None else int(row[0])
+
+    def depth_by_priority(self) -> dict[str, int]:
+        """Readings not yet acknowledged by the broker (waiting and sealed, rejected batches
+        excluded), per priority topic name (docs/protocols/uplink.md, "Status topic")."""
+        depth = {p.topic_name: 0 for p in Priority}
+        for priority, n in self._db.execute(
+            "SELECT priority, sum(n) FROM chunks GROUP BY priority UNION ALL "
+            "SELECT priority, sum(n) FROM batches WHERE rejected_reason IS NULL GROUP BY priority"
+        ):
+            depth[Priority(priority).topic_name] += int(n)
+        return depth
 
     def quick_check(self) -> str:
         """SQLite's ``PRAGMA quick_check``: "ok" or the first problem found."""
@@ -778,6 +1033,7 @@ class Outbox:
         evicted = self._db.execute("SELECT value FROM meta WHERE key='evicted_readings'").fetchone()
         return {
             "unbatched_readings": self.unbatched_count(),
+            "held_readings": self._held_readings,
             "pending_batches": int(pending or 0),
             "rejected_batches": int(rejected or 0),
             "tombstones_pending": int(tombstones),
@@ -799,6 +1055,15 @@ class _Group:
     readings: int = 0
     #: Loop time by which this group must be committed (the earliest waiter's window).
     commit_by: float = float("inf")
+
+
+def _commit_at_once(r: Reading) -> bool:
+    """Alerts, and clinical spot readings: a BLE host stack confirms an indication (ATT
+    Handle Value Confirmation, Core 5.3 Vol 3 Part F 3.4.7.3) as it arrives, before the hub can
+    commit, and the device then forgets it; the shorter the wait for the commit, the smaller
+    the window a power cut could take it in. Continuous and environmental streams wait for the
+    group commit window (their sources resend, or a lost second matters little)."""
+    return r.priority is Priority.ALERT or (r.priority is Priority.CLINICAL and not r.continuous)
 
 
 class AsyncOutbox:
@@ -865,9 +1130,7 @@ class AsyncOutbox:
         group.commit_by = min(group.commit_by, loop.time() + window)
         group.waiters.append(waiter)
         group.readings += len(readings)
-        if group.readings >= self.max_pending_readings or any(
-            r.priority is Priority.ALERT for r in readings
-        ):
+        if group.readings >= self.max_pending_readings or any(map(_commit_at_once, readings)):
             self._urgent.set()
         if self._committer is None:
             self._committer = loop.create_task(self._commit_loop(), name="store-group-commit")
@@ -916,10 +1179,25 @@ class AsyncOutbox:
         """See :meth:`Outbox.due_in_s` (an attribute read: safe from the loop)."""
         return self.outbox.due_in_s()
 
-    async def seal(self, signer: BatchSigner, *, now_ms: int) -> PendingBatch | None:
+    async def seal(
+        self, signer: BatchSigner, *, now_ms: int, newest_alert_alone: bool = False
+    ) -> PendingBatch | None:
         """See :meth:`Outbox.seal`."""
-        batch: PendingBatch | None = await self._run(self.outbox.seal, signer, now_ms=now_ms)
+        batch: PendingBatch | None = await self._run(
+            self.outbox.seal, signer, now_ms=now_ms, newest_alert_alone=newest_alert_alone
+        )
         return batch
+
+    async def status_counts(self) -> tuple[dict[str, int], dict[str, int], int | None]:
+        """:meth:`Outbox.counts`, :meth:`Outbox.depth_by_priority` and
+        :meth:`Outbox.oldest_unsent_ms`, read together on the store's thread."""
+
+        def read() -> tuple[dict[str, int], dict[str, int], int | None]:
+            store = self.outbox
+            return store.counts(), store.depth_by_priority(), store.oldest_unsent_ms()
+
+        result: tuple[dict[str, int], dict[str, int], int | None] = await self._run(read)
+        return result
 
     async def pending(self) -> list[PendingBatch]:
         """See :meth:`Outbox.pending`."""

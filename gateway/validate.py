@@ -25,6 +25,12 @@ FLAG_NO_VALUE = "value-missing"
 FLAG_DEVICE_TIME = "device-time-suspect"
 #: The hub's own wall clock is before it could possibly be (no RTC, NTP not yet answered).
 FLAG_HUB_CLOCK = "hub-clock-unsynced"
+#: Received before the hub's wall clock was trusted; its time was back-filled from the
+#: monotonic clock of the same boot (exact to the ms; docs/pipeline.md, "The hub's clock").
+FLAG_HUB_TIME_BACKFILLED = "hub-time-backfilled"
+#: Received in an earlier boot whose wall clock was never trusted: its time is an estimate,
+#: an upper bound anchored at the next boot's start (docs/pipeline.md, "The hub's clock").
+FLAG_HUB_TIME_ESTIMATED = "hub-time-estimated"
 
 KNOWN_SPECIALS = frozenset({"nan", "nres", "+inf", "-inf", "reserved"})
 

@@ -16,8 +16,8 @@ from typing import Any, Protocol
 
 import pytest
 
-from gateway.rig.home import VirtualHomeRig
-from gateway.rig.ledger import FhirReading, LedgerEntry, Reconciliation
+from gateway.rig.home import HubOptions, VirtualHomeRig
+from gateway.rig.ledger import FhirReading, LedgerEntry, Reconciliation, Tombstone
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 
@@ -25,6 +25,10 @@ SCENARIOS = Path(__file__).parent / "scenarios"
 #: ``broker-control``: the broker can be stopped and started. ``hub-power``: the hub can be
 #: cut off hard (SIGKILL here, a relay on a bench). ``board-power``: a board can be unplugged.
 #: ``ble-range``: a device can be taken out of range (a shielded box on a bench).
+#: ``internet-control``: the home's connection can be cut (the hub keeps running).
+#: ``hub-disk``: the hub's outbox quota can be made small (a nearly full disk).
+#: ``hub-clock``: the hub's wall clock can be stepped. ``device-clock``: a device's clock
+#: can be set a year off before it measures.
 VIRTUAL_CAPABILITIES = frozenset(
     {
         "ble:thermometer",
@@ -37,6 +41,10 @@ VIRTUAL_CAPABILITIES = frozenset(
         "hub-power",
         "board-power",
         "ble-range",
+        "internet-control",
+        "hub-disk",
+        "hub-clock",
+        "device-clock",
     }
 )
 
@@ -51,9 +59,15 @@ class Home(Protocol):
     async def broker_down(self) -> None: ...
     async def broker_up(self) -> None: ...
     async def wait_rig_done(self, timeout_s: float) -> None: ...
-    async def wait_delivered(self, timeout_s: float, *, check: bool = True) -> Reconciliation: ...
+    async def wait_delivered(
+        self, timeout_s: float, *, check: bool = True, evictions: bool = False
+    ) -> Reconciliation: ...
+    async def internet(self, online: bool) -> None: ...
+    def step_hub_clock(self, offset_s: float) -> None: ...
+    def hub_evicted(self) -> int: ...
     def ledger(self) -> list[LedgerEntry]: ...
     def fhir(self) -> list[FhirReading]: ...
+    def tombstones(self) -> list[Tombstone]: ...
     def rig_facts(self) -> dict[str, Any]: ...
 
 
@@ -71,7 +85,12 @@ class Rig(abc.ABC):
 
     @abc.abstractmethod
     def home(
-        self, scenario: str, workdir: Path, *, start_hub: bool = True
+        self,
+        scenario: str,
+        workdir: Path,
+        *,
+        start_hub: bool = True,
+        hub_options: HubOptions | None = None,
     ) -> contextlib.AbstractAsyncContextManager[Home]:
         """The home for ``hil_tests/scenarios/{scenario}.toml``."""
 
@@ -85,10 +104,15 @@ class VirtualRig(Rig):
 
     @contextlib.asynccontextmanager
     async def home(
-        self, scenario: str, workdir: Path, *, start_hub: bool = True
+        self,
+        scenario: str,
+        workdir: Path,
+        *,
+        start_hub: bool = True,
+        hub_options: HubOptions | None = None,
     ) -> AsyncIterator[Home]:
         async with VirtualHomeRig(
-            workdir, SCENARIOS / f"{scenario}.toml", start_hub=start_hub
+            workdir, SCENARIOS / f"{scenario}.toml", start_hub=start_hub, hub_options=hub_options
         ) as home:
             yield home
 
@@ -139,7 +163,12 @@ class BenchRig(Rig):
         self.capabilities = frozenset(caps)
 
     def home(
-        self, scenario: str, workdir: Path, *, start_hub: bool = True
+        self,
+        scenario: str,
+        workdir: Path,
+        *,
+        start_hub: bool = True,
+        hub_options: HubOptions | None = None,
     ) -> contextlib.AbstractAsyncContextManager[Home]:
         pytest.skip(
             f"{self.name}: no scenario_player for {scenario!r} (the bench cannot play scenarios)"

@@ -24,14 +24,11 @@ def test_demo_leaves_ledger_fhir_and_an_explained_summary(rig: Rig, tmp_path: Pa
         timeout=180,
         check=False,
     )
+    assert done.stdout.lstrip().startswith("{"), done.stdout + done.stderr[-3000:]
     summary = json.loads(done.stdout)
     kinds = summary["kinds"]
-    others_exact = all(row["missing"] == 0 for kind, row in kinds.items() if kind != "glucose")
-    if not summary["ok"] and others_exact and kinds["glucose"]["missing"]:
-        # Known open bug (closing note of this session): now and then a few glucose records
-        # of the compressed demo day are not delivered within the settle time. Reported as
-        # XFAIL with the numbers, never as a pass; every other kind must still be exact.
-        pytest.xfail(f"known intermittent glucose shortfall: {kinds['glucose']}")
+    # Every kind exact, glucose included (the glucose shortfall was the emulated adapter
+    # keeping a timed-out connection attempt pending: tests/ble/test_ble_connect_cancel.py).
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
     assert summary["ok"] is True
     assert summary == json.loads((out / "summary.json").read_text())

@@ -1,8 +1,9 @@
-"""The ledger check itself must be able to fail: missing, doubled and foreign readings."""
+"""The ledger check itself must be able to fail: missing, doubled and foreign readings, and
+evictions the tombstones do not account for."""
 
 from __future__ import annotations
 
-from gateway.rig.ledger import FhirReading, LedgerEntry, reconcile
+from gateway.rig.ledger import FhirReading, LedgerEntry, Tombstone, fhir_reading, reconcile
 
 
 def _entry(value: str, device: str = "C0:FF:EE:00:00:01") -> LedgerEntry:
@@ -48,3 +49,49 @@ def test_settled_part_only_must_have_arrived() -> None:
     ledger = [_entry("37.2"), _entry("36.1")]
     result = reconcile(ledger, [_out("37.2")], settled=ledger[:1])
     assert result.exact
+
+
+def _board(value: str, seq: int) -> LedgerEntry:
+    return LedgerEntry("board", "sim-0001", "air-temperature", 192513, "Cel", value, None, str(seq))
+
+
+def _board_out(value: str) -> FhirReading:
+    return FhirReading("sim-0001", 192513, "Cel", value)
+
+
+def test_tombstones_explain_absent_readings_of_their_code_oldest_first() -> None:
+    ledger = [_entry("37.2"), _board("21.5", 0), _board("21.6", 1), _board("21.7", 2)]
+    stones = [Tombstone(192513, "environmental", 2)]
+    fhir = [_out("37.2"), _board_out("21.7")]
+    result = reconcile(ledger, fhir, tombstones=stones)
+    assert result.exact, result.explain()
+    assert [e.seq for e in result.evicted] == ["0", "1"]
+    assert not reconcile(ledger, fhir).exact  # without the tombstones: two missing
+
+
+def test_a_tombstone_never_explains_another_code() -> None:
+    result = reconcile([_entry("37.2")], [], tombstones=[Tombstone(192513, "environmental", 1)])
+    assert len(result.missing) == 1
+    assert result.unexplained_evictions == 1
+    assert not result.exact
+
+
+def test_a_tombstone_for_a_reading_that_arrived_is_a_contradiction() -> None:
+    stones = [Tombstone(192513, "environmental", 1)]
+    result = reconcile([_board("21.5", 0)], [_board_out("21.5")], tombstones=stones)
+    assert result.unexplained_evictions == 1
+    assert "tombstoned readings not missing" in result.explain()
+
+
+def test_observation_times_and_flags_are_read() -> None:
+    resource = {
+        "device": {"identifier": {"value": "C0:FF:EE:00:00:01"}},
+        "code": {"coding": [{"code": "188424"}]},
+        "effectiveDateTime": "2026-11-22T07:00:00.250Z",
+        "valueQuantity": {"value": "37.2", "code": "Cel"},
+        "note": [{"text": "flags: device-clock-offset-s:31536000, device-time-suspect"}],
+    }
+    reading = fhir_reading(resource)
+    assert reading is not None
+    assert reading.effective_ms == 1_795_330_800_250
+    assert reading.flags == {"device-clock-offset-s:31536000", "device-time-suspect"}

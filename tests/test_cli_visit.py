@@ -231,3 +231,25 @@ def test_queue_stats_and_export(tmp_path: Path, rig_pki: RigPki) -> None:
         base64.b64decode(line["cose_sign1_b64"])
     )
     assert str(verified.readings[0].value) == "37.1"
+
+
+@pytest.mark.usefixtures("synced_clock")
+def test_a_certificate_swapped_by_hand_fails_doctor_and_uplink_test(
+    tmp_path: Path, broker: MosquittoBroker, rig_pki: RigPki
+) -> None:
+    config = _enrol(tmp_path, broker, rig_pki, "hub-visit-4")
+    # Someone copied a certificate from another CA over the installed one (install-cert
+    # would have refused it): the key still matches, the chain does not.
+    key = (tmp_path / "etc" / "hub.key").read_bytes()
+    rogue = CertificateAuthority.create("rogue").sign_csr(build_csr(key, "hub-visit-4"))
+    (tmp_path / "etc" / "hub.crt").write_bytes(rogue)
+    code, out = _run("doctor", "--config", str(config))
+    assert code == 1
+    checks = {c["name"]: c for c in out["checks"]}  # type: ignore[attr-defined]
+    assert not checks["certificate"]["ok"]
+    assert "not issued by the pinned region CA" in checks["certificate"]["detail"]
+    assert checks["certificate"]["hint"]
+    code, out = _run("uplink", "test", "--config", str(config), "--timeout", "1.5")
+    assert code == 1  # the broker drops the connection: the client certificate is unknown
+    assert out["ok"] is False
+    assert out["hint"] == "run `narhub doctor`"

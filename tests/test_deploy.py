@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from gateway.bench.footprint import UNIT_ENVIRONMENT
+
 REPO = Path(__file__).resolve().parents[1]
 INSTALL = REPO / "deploy" / "install.sh"
 UNIT = REPO / "deploy" / "systemd" / "narhub.service"
@@ -97,3 +99,9 @@ def test_uninstall_keeps_data_unless_purged(fresh_root: Path, tmp_path: Path) ->
     assert result.returncode == 0, result.stderr
     assert not (root / "var/lib/narhub").exists()
     assert "narhub:" not in (root / "etc/passwd").read_text()
+
+
+def test_the_footprint_bench_runs_the_service_in_the_units_environment() -> None:
+    unit = (Path(__file__).parents[1] / "deploy/systemd/narhub.service").read_text()
+    for key, value in UNIT_ENVIRONMENT.items():
+        assert f"Environment={key}={value}\n" in unit

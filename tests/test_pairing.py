@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
 from pathlib import Path
 
@@ -108,3 +110,56 @@ def test_devices_list_and_remove_edit_the_allowlist(tmp_path: Path, rig_pki: Rig
     result = runner.invoke(app, ["devices", "remove", CUFF, "-c", str(path), "--json"])
     assert result.exit_code == 1
     assert "not paired" in json.loads(result.stdout)["error"]
+
+
+async def test_a_device_without_a_clock_pairs_without_waiting_for_one() -> None:
+    """A thermometer has no Current Time (CTS 1.1): pairing takes its test reading and ends,
+    instead of waiting out the test-reading window for a clock that never comes."""
+    radio = SimRadio()
+    address = "C0:00:00:00:0A:03"
+    thermometer = EmulatedThermometer(radio, address)
+    await thermometer.start()
+    await thermometer.measure()
+    try:
+        # The window is far longer than the guard: reaching the guard means it was waited out.
+        async with asyncio.timeout(30):
+            result = await pair_device(
+                resolve_backend("sim", sim_radio=radio),
+                address,
+                "thermometer",
+                timeout_s=15,
+                test_reading_s=600,
+                settings=QUICK,
+            )
+    finally:
+        await thermometer.stop()
+    assert result.clock_offset_s is None
+    assert result.test_reading
+
+
+async def test_a_hub_whose_clock_is_not_trusted_leaves_the_device_clock_alone() -> None:
+    """A hub that booted without NTP (its clock at the last shutdown, or 1970) must not copy
+    its wrong time into the cuff: the offset is still observed and reported."""
+    radio = SimRadio()
+    cuff = EmulatedBloodPressureCuff(
+        radio, CUFF, seed=7, sleep_s=5.0, linger_s=0.5, clock=DeviceClock(offset_s=3600.0)
+    )
+    await cuff.start()
+    await cuff.measure()
+    untrusted = dataclasses.replace(QUICK, hub_clock_trusted=lambda: False)
+    try:
+        async with asyncio.timeout(30):
+            result = await pair_device(
+                resolve_backend("sim", sim_radio=radio),
+                CUFF,
+                "blood_pressure",
+                timeout_s=15,
+                test_reading_s=600,
+                settings=untrusted,
+            )
+    finally:
+        await cuff.stop()
+    assert result.clock_offset_s is not None
+    assert abs(result.clock_offset_s - 3600) < 5
+    assert not result.clock_set
+    assert result.clock_not_set == "the hub's clock is not trusted yet"

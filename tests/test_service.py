@@ -89,7 +89,7 @@ def test_ready_watchdog_stuck_loop_and_sigterm(
         [
             sys.executable,
             "-c",
-            "from gateway.cli import main; main()",
+            "from gateway.entry import main; main()",
             "run",
             "--config",
             str(_config(tmp_path, broker, rig_pki)),

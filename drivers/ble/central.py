@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -60,6 +61,14 @@ __all__ = [
 ]
 
 
+#: 2025-01-01T00:00:00Z: a hub clock before this has not been set since a power cut.
+_PLAUSIBLE_FROM_S = 1_735_689_600
+
+
+def _plausible_hub_clock() -> bool:
+    return time.time() >= _PLAUSIBLE_FROM_S
+
+
 def _local_now() -> dt.datetime:
     # Device clocks are naive local wall clocks, so the hub compares with its own.
     return dt.datetime.now()  # noqa: DTZ005
@@ -84,6 +93,9 @@ class CentralSettings:
         reconnect_pause_s: pause after a clean session before connecting again.
         backoff_scale: multiply every retry delay (tests and the bench shrink them).
         hub_clock: the hub's local wall clock (naive), compared with device clocks.
+        hub_clock_trusted: whether the hub's clock may set a device clock (a hub whose
+            clock is not synchronised yet would set its devices wrong; default: not before
+            2025).
     """
 
     max_connections: int = 3
@@ -102,6 +114,7 @@ class CentralSettings:
     reconnect_pause_s: float = 1.0
     backoff_scale: float = 1.0
     hub_clock: Callable[[], dt.datetime] = _local_now
+    hub_clock_trusted: Callable[[], bool] = _plausible_hub_clock
 
 
 @dataclass(frozen=True)
@@ -130,7 +143,11 @@ class DeviceStatus:
     records_total: int = 0
     records_pending_delete: int = 0
     clock: ClockObservation | None = None
+    #: False once a session found no Current Time characteristic (CTS 1.1): no clock to read.
+    has_clock: bool | None = None
     clock_sets: int = 0
+    #: Why an off device clock was left as it is this session (``None``: it was not off, or set).
+    clock_not_set: str | None = None
     battery_percent: int | None = None
     information: dict[int, str] = field(default_factory=dict)
     failures: dict[str, int] = field(default_factory=dict)

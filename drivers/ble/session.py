@@ -315,6 +315,7 @@ class DeviceSession:
             self._emit(event)
 
     async def _read_clock(self) -> None:
+        self.status.has_clock = CURRENT_TIME in self._chars
         if CURRENT_TIME not in self._chars:
             return
         raw = await self._read(CURRENT_TIME)
@@ -338,6 +339,14 @@ class DeviceSession:
         if observed.offset_s is not None and abs(observed.offset_s) <= limit_s:
             return
         if "write" not in self._chars[CURRENT_TIME].properties:
+            self.status.clock_not_set = "the device's Current Time is read-only"
+            return
+        if not self._settings.hub_clock_trusted():
+            self.status.clock_not_set = "the hub's clock is not trusted yet"
+            logger.info(
+                "BLE %s: device clock left as it is (the hub's clock is not trusted yet)",
+                self.status.label,
+            )
             return
         value = encode(
             CurrentTime.from_datetime(self._settings.hub_clock(), AdjustReason.MANUAL_TIME_UPDATE)
@@ -399,6 +408,8 @@ class DeviceSession:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(min(idle_left, settings.fair_share_s)):
                     await self._activity.wait()
+            # Python 3.11: a cancel racing the timeout comes out as TimeoutError (drivers/_aio.py).
+            reraise_if_cancelling()
 
     # --- RACP ----------------------------------------------------------------------------
 

@@ -36,7 +36,7 @@ from gateway.bench.crash import run_harness, summary
 from gateway.pipeline import Pipeline, readings_from_event
 from gateway.pki import new_private_key_pem
 from gateway.reading import Reading
-from gateway.refday import CONTINUOUS_DELAY_MS, DAY_MS, DayReading, reference_day
+from gateway.refday import DAY_MS, DayReading, hub_reading, reference_day
 from gateway.store import PAGE_SIZE, AsyncOutbox, Outbox
 from protocols.gatt import HEART_RATE_MEASUREMENT, PLX_CONTINUOUS_MEASUREMENT, decode
 from protocols.uplink import BatchSigner, Priority
@@ -58,9 +58,10 @@ def _rss_kib() -> dict[str, int]:
     return {"rss_kib": pages * os.sysconf("SC_PAGE_SIZE") // 1024, "max_rss_kib": int(peak)}
 
 
-def _write_bytes() -> int | None:
+def proc_write_bytes(pid: int | str = "self") -> int | None:
+    """``write_bytes`` of ``/proc/PID/io``: bytes the process caused to be sent to storage."""
     try:
-        with open("/proc/self/io", encoding="ascii") as io:  # noqa: PTH123 - tiny
+        with open(f"/proc/{pid}/io", encoding="ascii") as io:  # noqa: PTH123 - tiny
             for line in io:
                 if line.startswith("write_bytes:"):
                     return int(line.split()[1])
@@ -69,7 +70,8 @@ def _write_bytes() -> int | None:
     return None
 
 
-def _fs_type(path: Path) -> str:
+def fs_type(path: Path) -> str:
+    """The file system type holding ``path`` (from /proc/mounts)."""
     best, kind = "", "unknown"
     try:
         with open("/proc/mounts", encoding="utf-8") as mounts:  # noqa: PTH123 - tiny
@@ -172,24 +174,6 @@ class _SimClock:
         return self.ms
 
 
-def _hub_reading(i: int, r: DayReading) -> Reading:
-    keyed = r.priority is Priority.ENVIRONMENTAL or r.max_delay_ms < CONTINUOUS_DELAY_MS
-    return Reading(
-        stream=r.stream,
-        device=r.device,
-        mdc_code=r.mdc_code,
-        unit=r.unit,
-        value=r.value,
-        special=r.special,
-        hub_wall_ms=r.t_ms,
-        hub_mono_ns=r.t_ms * 1_000_000,
-        priority=r.priority,
-        flags=r.flags,
-        source_key=f"day/{i}" if keyed else None,
-        continuous=r.priority is Priority.CLINICAL and r.max_delay_ms == CONTINUOUS_DELAY_MS,
-    )
-
-
 class _DayReplay:
     """One replay of the reference day through a fresh store, in simulated time."""
 
@@ -200,7 +184,7 @@ class _DayReplay:
         self.path = directory / f"day-{window_s:g}-{continuous_s:g}.sqlite3"
         self.store = Outbox(self.path, clock=self.clock.monotonic, wall_ms=self.clock.wall_ms)
         self.signer = BatchSigner("hub-bench", new_private_key_pem())
-        self.readings = [_hub_reading(i, r) for i, r in enumerate(day)]
+        self.readings = [hub_reading(i, r) for i, r in enumerate(day)]
         self.window_s = window_s
         self.continuous_s = continuous_s
         self.commits = 0
@@ -226,7 +210,7 @@ class _DayReplay:
     def run(self) -> dict[str, Any]:
         window_ms = round(self.window_s * 1000)
         continuous_ms = round(self.continuous_s * 1000)
-        before = _write_bytes()
+        before = proc_write_bytes()
         started = time.perf_counter()
         group: list[Reading] = []
         commit_by = 0
@@ -246,7 +230,7 @@ class _DayReplay:
             self._commit(group, commit_by)
         self._tick(self.clock.ms + DAY_MS)
         elapsed = time.perf_counter() - started
-        after = _write_bytes()
+        after = proc_write_bytes()
         used = self.store.used_bytes()
         self.store.close()
         n = len(self.readings)
@@ -282,14 +266,14 @@ def run(*, duration_s: float = 1.0) -> dict[str, object]:
         replays = [_DayReplay(directory, day, w, c).run() for w, c in WINDOWS_S]
         kills = max(200, round(1000 * duration_s))
         crash = summary(run_harness(directory / "crash", seed=20_251_122, kills=kills))
-        fs_type = _fs_type(directory)
+        filesystem = fs_type(directory)
     default = replays[0]
     return {
         "benchmark": "pipeline",
         "python": platform.python_version(),
         "machine": platform.machine(),
         "duration_s": duration_s,
-        "store_filesystem": fs_type,
+        "store_filesystem": filesystem,
         "throughput": throughput,
         "readings_per_s": throughput["readings_per_s"],
         "reference_day": {

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from gateway.cli import bench, ble, doctor, provision, region, rig, sensors
+from gateway.cli import bench, ble, doctor, provision, region, rig, sensors, status
 from gateway.cli._common import EXIT_FAILED, ConfigOption, JsonFlag, emit, load
 
 app = typer.Typer(
@@ -34,6 +34,7 @@ app.add_typer(ble.devices_app, name="devices")
 app.command("init")(provision.init)
 app.command("doctor")(doctor.doctor)
 app.command("rig")(rig.rig)
+app.command("status")(status.status)
 
 
 @app.command()
@@ -53,8 +54,17 @@ def run(
     from gateway.service import run_service
 
     configure_logging(os.environ, level=logging.DEBUG if debug else logging.INFO)
+    from gateway.cli._common import config_path
+
     hub = load(config, as_json=False)
-    asyncio.run(run_service(hub, environ=os.environ, shutdown_timeout_s=shutdown_timeout_s))
+    asyncio.run(
+        run_service(
+            hub,
+            environ=os.environ,
+            shutdown_timeout_s=shutdown_timeout_s,
+            config_path=config_path(config),
+        )
+    )
 
 
 @app.command()

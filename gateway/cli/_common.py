@@ -15,7 +15,13 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from gateway.config import ConfigError, HubConfig, load_config, resolve_config_path
+from gateway.config import (
+    ConfigError,
+    HubConfig,
+    load_config,
+    render_config,
+    resolve_config_path,
+)
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 3
@@ -58,3 +64,11 @@ def load(option: Path | None, as_json: bool) -> HubConfig:
         hint = "run `narhub init`" if not path.exists() else f"fix {path}"
         emit({"ok": False, "config": str(path), "problems": exc.problems, "hint": hint}, as_json)
         raise typer.Exit(EXIT_CONFIG) from None
+
+
+def save(hub: HubConfig, option: Path | None) -> None:
+    """Replace the configuration file atomically (pairing, sensor boards)."""
+    path = config_path(option)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(render_config(hub), encoding="utf-8")
+    tmp.replace(path)

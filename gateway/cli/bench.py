@@ -21,6 +21,8 @@ BENCHMARKS = {
     "ble": "gateway.bench.ble",
     "wire": "gateway.bench.wire",
     "pipeline": "gateway.bench.pipeline",
+    "footprint": "gateway.bench.footprint",
+    "uplink": "gateway.bench.uplink",
 }
 
 
@@ -79,6 +81,55 @@ def bench_pipeline(
 ) -> None:
     """Readings/s to the committed outbox, disk bytes per reading, syncs per minute, RSS."""
     emit(_run_bench("pipeline", duration_s), as_json)
+
+
+@app.command("footprint")
+def bench_footprint(
+    as_json: JsonFlag = False,
+    duration_s: DurationOption = 5.0,
+    hours: Annotated[
+        float, typer.Option("--hours", help="Hours of the reference day to replay.")
+    ] = 1.0,
+    start_hour: Annotated[
+        float, typer.Option("--start-hour", help="Slice start, hours after 06:00 (16: 22:00).")
+    ] = 16.0,
+    speed: Annotated[float, typer.Option("--speed", help="Times real time.")] = 10.0,
+    whole_day: Annotated[
+        bool, typer.Option("--whole-day", help="Replay all 24 h (2.4 h at 10x).")
+    ] = False,
+) -> None:
+    """`narhub run` as a process: RSS idle (after --duration s idle) and under load, CPU s per
+    day hour, disk bytes per day, start-up time to the first reading accepted."""
+    emit(
+        _run_bench(
+            "footprint",
+            duration_s,
+            hours=hours,
+            start_hour=start_hour,
+            speed=speed,
+            whole_day=whole_day,
+        ),
+        as_json,
+    )
+
+
+@app.command("uplink")
+def bench_uplink(
+    as_json: JsonFlag = False,
+    duration_s: DurationOption = 1.0,
+    alerts: Annotated[
+        int, typer.Option("--alerts", min=1, help="Alerts timed one after another.")
+    ] = 50,
+    days: Annotated[
+        int, typer.Option("--days", min=1, help="Days of the reference workload in the backlog.")
+    ] = 1,
+    full: Annotated[
+        bool, typer.Option("--full", help="The issue's size: 200 alerts, a 7-day backlog.")
+    ] = False,
+) -> None:
+    """Uplink over TLS to a local Mosquitto: alert latency to the FHIR line (p50/p99), backlog
+    drain readings/s, receiver readings/s with one and two receivers, RSS."""
+    emit(_run_bench("uplink", duration_s, alerts=alerts, days=days, full=full), as_json)
 
 
 @app.command("all")

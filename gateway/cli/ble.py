@@ -3,40 +3,62 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 import typer
 
 from drivers.ble import BleBackend
-from drivers.ble.discovery import HEALTH_SERVICES, discover
+from drivers.ble.discovery import HEALTH_SERVICES, Advertiser, discover
 from gateway.ble_backend import make_ble_backend
 from gateway.cli._common import (
     EXIT_FAILED,
     ConfigOption,
     JsonFlag,
-    config_path,
     console,
     emit,
     load,
+    save,
 )
-from gateway.config import HubConfig, render_config
-from gateway.pairing import PairingError, pair_device, with_device, without_device
+from gateway.config import HubConfig
+from gateway.pairing import (
+    PairingError,
+    PairingResult,
+    pair_device,
+    with_device,
+    without_device,
+)
 
 ble_app = typer.Typer(help="Bluetooth: find and pair the patient's devices.")
 devices_app = typer.Typer(help="The paired (allowlisted) devices.")
 KINDS = sorted(set(HEALTH_SERVICES.values()))
 
 
-def _backend(hub: HubConfig) -> BleBackend:
-    return make_ble_backend(hub.ble)
+@contextlib.asynccontextmanager
+async def _backend(hub: HubConfig) -> AsyncIterator[BleBackend]:
+    """The configured backend; on the virtual rig, its radio connection is closed after use."""
+    if hub.ble.backend != "sim" or hub.ble.sim_transport is None:
+        yield make_ble_backend(hub.ble)
+        return
+    from drivers.ble import resolve_backend
+    from drivers.ble.sim.radio import SimRadio
+
+    radio = SimRadio(transport=hub.ble.sim_transport)
+    try:
+        yield resolve_backend("sim", sim_radio=radio)
+    finally:
+        await radio.close()
 
 
-def _save(hub: HubConfig, option: Path | None) -> None:
-    path = config_path(option)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(render_config(hub), encoding="utf-8")
-    tmp.replace(path)
+async def _discover(hub: HubConfig, duration_s: float) -> list[Advertiser]:
+    async with _backend(hub) as backend:
+        return await discover(backend, duration_s=duration_s)
+
+
+async def _pair(hub: HubConfig, address: str, kind: str, timeout_s: float) -> PairingResult:
+    async with _backend(hub) as backend:
+        return await pair_device(backend, address, kind, timeout_s=timeout_s)
 
 
 @ble_app.command("scan")
@@ -48,7 +70,12 @@ def ble_scan(
     """Every device in range: name, address, signal, health services, already paired."""
     hub = load(config, as_json)
     paired = {d.address.upper() for d in hub.ble.devices}
-    found = asyncio.run(discover(_backend(hub), duration_s=duration_s))
+    out = console()
+    if out.is_terminal and not as_json:  # progress on a TTY only
+        with out.status(f"scanning for {duration_s:g} s ..."):
+            found = asyncio.run(_discover(hub, duration_s))
+    else:
+        found = asyncio.run(_discover(hub, duration_s))
     rows = [
         {
             "address": a.address,
@@ -75,7 +102,7 @@ def ble_scan(
             ", ".join(row["kinds"]) or "-",  # type: ignore[arg-type]
             "yes" if row["paired"] else "",
         )
-    console().print(table)
+    out.print(table)
 
 
 @ble_app.command("pair")
@@ -104,15 +131,22 @@ def ble_pair(
             as_json,
         )
         raise typer.Exit(EXIT_FAILED)
+    out = console()
+    waiting = (
+        out.status(f"pairing: take a measurement on the {kind} now ...")
+        if out.is_terminal and not as_json  # progress on a TTY only
+        else contextlib.nullcontext()
+    )
     try:
-        result = asyncio.run(pair_device(_backend(hub), address, kind, timeout_s=timeout_s))
+        with waiting:
+            result = asyncio.run(_pair(hub, address, kind, timeout_s))
     except PairingError as exc:
         emit({"ok": False, "error": exc.reason, "hint": exc.hint}, as_json)
         raise typer.Exit(EXIT_FAILED) from None
     updated = with_device(hub, address, kind)
     if patient is not None:
         updated = updated.model_copy(update={"patient_pseudonym": patient})
-    _save(updated, config)
+    save(updated, config)
     emit(
         {
             "ok": True,
@@ -139,5 +173,5 @@ def devices_remove(address: str, config: ConfigOption = None, as_json: JsonFlag 
     except PairingError as exc:
         emit({"ok": False, "error": exc.reason, "hint": exc.hint}, as_json)
         raise typer.Exit(EXIT_FAILED) from None
-    _save(updated, config)
+    save(updated, config)
     emit({"ok": True, "removed": address.upper(), "remaining": len(updated.ble.devices)}, as_json)

@@ -16,6 +16,7 @@ import typer
 
 from drivers.mqtt import REASON_FAILURE_THRESHOLD, MqttError, MqttLink, TlsFiles
 from gateway.cli._common import (
+    EXIT_CONFIG,
     EXIT_FAILED,
     ConfigOption,
     JsonFlag,
@@ -37,7 +38,10 @@ UPLINK_TEST_FLAG = "uplink-test"
 
 
 def doctor(config: ConfigOption = None, as_json: JsonFlag = False) -> None:
-    """Check everything, one line per check with a fix; exit 0 only when all pass."""
+    """Check everything, one line per check with a fix; exit 0 only when all pass.
+
+    Exit 1 when a check fails, 3 when the configuration itself is missing or invalid.
+    """
     checks = asyncio.run(run_checks(config_path(config), now=dt.datetime.now(dt.UTC)))
     ok = all(c.ok for c in checks)
     if as_json:
@@ -50,7 +54,8 @@ def doctor(config: ConfigOption = None, as_json: JsonFlag = False) -> None:
             if c.hint:
                 out.print(f"     {'':<12} -> {c.hint}", highlight=False)
     if not ok:
-        raise typer.Exit(EXIT_FAILED)
+        config_failed = checks[0].name == "config" and not checks[0].ok
+        raise typer.Exit(EXIT_CONFIG if config_failed else EXIT_FAILED)
 
 
 @uplink_app.command("test")

@@ -42,6 +42,19 @@ def init(
     ble_backend: Annotated[
         str, typer.Option(help="bluez on a hub; sim on the virtual rig.")
     ] = "bluez",
+    sim_transport: Annotated[
+        str | None,
+        typer.Option(help="With --ble-backend sim: the rig's radio (rig.json `hci`)."),
+    ] = None,
+    command_key: Annotated[
+        Path | None,
+        typer.Option(
+            help="The region's command public key (command.pem) to pin for remote commands."
+        ),
+    ] = None,
+    command_kid: Annotated[
+        str, typer.Option(help="Its key id (command.kid from the region).")
+    ] = "region-cmd-1",
     config: ConfigOption = None,
     force: Annotated[bool, typer.Option(help="Replace an existing configuration.")] = False,
     as_json: JsonFlag = False,
@@ -57,6 +70,9 @@ def init(
             patient_pseudonym=patient,
             data_dir=data_dir,
             ble_backend=ble_backend,
+            sim_transport=sim_transport,
+            command_key=command_key,
+            command_kid=command_kid,
             force=force,
         )
     except ProvisionError as exc:

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import tomllib
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from drivers.mqtt import MqttError, MqttLink, TlsFiles
 from gateway.cli._common import EXIT_FAILED, JsonFlag, emit
 from gateway.region.broker_config import BrokerTls, acl_text, mosquitto_conf
-from gateway.region.ca import RegionCa, RegionCaError, hub_keys
+from gateway.region.ca import CaVerifier, RegionCa, RegionCaError
+from gateway.region.fhir_post import FhirPoster
 from gateway.region.receiver import RECEIVER_NAME, Receiver
-from protocols.uplink import BatchVerifier
+
+#: MQTT 5 Session Expiry Interval 0xFFFFFFFF: the session does not expire (MQTT 5.0 3.1.2.11.2).
+#: A receiver's share of the shared subscription waits for it, never dropped.
+NEVER_EXPIRES_S = 0xFFFFFFFF
 
 app = typer.Typer(help="The region: pilot CA, broker configuration, reference receiver.")
 ca_app = typer.Typer(help="A small region CA for pilots and tests.")
@@ -114,22 +121,275 @@ def ingest(
     client_id: Annotated[
         str, typer.Option(help="Stable per receiver: its broker session survives restarts.")
     ] = f"{RECEIVER_NAME}-1",
+    fhir_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Also POST each batch as a FHIR transaction Bundle (conditional creates) "
+            "to this server base URL; queued durably, retried until accepted."
+        ),
+    ] = None,
 ) -> None:
     """Receive batches on the shared subscription, verify, de-duplicate, write FHIR NDJSON."""
     ca = RegionCa(ca_dir)
-    verifier = BatchVerifier(hub_keys(ca))
-    receiver = Receiver(verifier, state, out)
+    verifier = CaVerifier(ca)
+    poster = None
+    if fhir_url is not None:
+        try:
+            poster = FhirPoster(state, fhir_url)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--fhir-url") from None
+    receiver = Receiver(
+        verifier,
+        state,
+        out,
+        fhir_queue=poster is not None,
+        on_batch=None if poster is None else (lambda _b, _l: poster.wake.set()),
+    )
     tls = TlsFiles(ca.cert_file, cert, key)
 
     def connect() -> MqttLink:
         return MqttLink(
-            host, port, client_id=client_id, tls=tls, manual_ack=True, session_expiry_s=7 * 86400
+            host,
+            port,
+            client_id=client_id,
+            tls=tls,
+            manual_ack=True,
+            session_expiry_s=NEVER_EXPIRES_S,
         )
 
+    async def serve() -> None:
+        if poster is None:
+            await receiver.run(connect)
+            return
+        poster.retry_refused()
+        async with asyncio.TaskGroup() as group:
+            group.create_task(poster.run(), name="fhir-post")
+            await receiver.run(connect)
+            raise MqttError("connection ended")
+
     try:
-        asyncio.run(receiver.run(connect))
-    except MqttError as exc:
-        emit({"ok": False, "error": str(exc)}, as_json=False)
+        asyncio.run(serve())
+    except* MqttError as group:
+        emit({"ok": False, "error": str(group.exceptions[0])}, as_json=False)
         raise typer.Exit(EXIT_FAILED) from None
     finally:
         receiver.close()
+
+
+# -- remote management: the command key and `narhub region send ...` ---------------------------
+
+command_key_app = typer.Typer(help="The region's command-signing key (remote management).")
+app.add_typer(command_key_app, name="command-key")
+send_app = typer.Typer(
+    help="Send a signed command to a hub and wait for its result (docs/remote-management.md)."
+)
+app.add_typer(send_app, name="send")
+
+KeyDir = Annotated[Path, typer.Option("--key-dir", help="The command-key directory.")]
+SendCaDir = Annotated[
+    Path, typer.Option("--ca-dir", help="The region CA directory (trust; signs renewals).")
+]
+SendHost = Annotated[str, typer.Option("--host", help="The broker host.")]
+SendPort = Annotated[int, typer.Option("--port", help="The broker port.")]
+OperatorCert = Annotated[
+    Path, typer.Option("--cert", help="The operator certificate (CN region-operator).")
+]
+OperatorKey = Annotated[Path, typer.Option("--key", help="The operator key.")]
+ExpiresIn = Annotated[
+    float, typer.Option("--expires-in", help="Seconds until the hub must refuse the command.")
+]
+ResultTimeout = Annotated[
+    float, typer.Option("--timeout", help="Seconds to wait for the hub's result.")
+]
+
+
+@command_key_app.command("init")
+def command_key_init(
+    directory: Annotated[Path, typer.Option("--dir", help="The command-key directory.")],
+    kid: Annotated[str, typer.Option(help="The key id hubs pin it under.")] = "region-cmd-1",
+    force: Annotated[bool, typer.Option(help="Replace an existing key.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create the command key (0600); give command.pem and the kid to every hub's [remote]."""
+    from gateway.remote.sender import RegionCommandKey, SendError
+
+    try:
+        key = RegionCommandKey.init(directory, kid=kid, force=force)
+    except SendError as exc:
+        emit({"ok": False, "error": exc.reason, "hint": exc.hint}, as_json)
+        raise typer.Exit(EXIT_FAILED) from None
+    emit({"ok": True, "kid": key.kid, "public_key": str(key.public_file)}, as_json)
+
+
+@dataclass(frozen=True)
+class _Channel:
+    key_dir: Path
+    ca_dir: Path
+    host: str
+    port: int
+    cert: Path
+    key: Path
+    expires_in_s: float
+    timeout_s: float
+
+    def send(self, hub_id: str, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Sign, publish, wait; the result as a dict (raises SendError)."""
+        from gateway.remote.sender import RegionCommandKey, operator_client_id, send_and_wait
+
+        command, message = RegionCommandKey(self.key_dir).build(
+            hub_id, kind, body, expires_in_s=self.expires_in_s
+        )
+        tls = TlsFiles(RegionCa(self.ca_dir).cert_file, self.cert, self.key)
+
+        def connect() -> MqttLink:
+            return MqttLink(self.host, self.port, client_id=operator_client_id(), tls=tls)
+
+        result = asyncio.run(
+            send_and_wait(connect, hub_id, kind, message, timeout_s=self.timeout_s)
+        )
+        return {"seq": command.seq, **json.loads(result.to_json())}
+
+
+def _finish(results: list[dict[str, Any]], as_json: bool) -> None:
+    ok = bool(results) and all(r.get("status") == "applied" for r in results)
+    emit({"ok": ok, "results": results}, as_json)
+    if not ok:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _send_failed(exc: Exception, as_json: bool, results: list[dict[str, Any]]) -> typer.Exit:
+    reason = getattr(exc, "reason", str(exc))
+    hint = getattr(exc, "hint", "")
+    emit({"ok": False, "error": reason, "hint": hint, "results": results}, as_json)
+    return typer.Exit(EXIT_FAILED)
+
+
+@send_app.command("config")
+def send_config(
+    hub_id: str,
+    key_dir: KeyDir,
+    ca_dir: SendCaDir,
+    host: SendHost,
+    cert: OperatorCert,
+    key: OperatorKey,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--file",
+            help="TOML with the tables to change: \\[pipeline] thresholds, \\[batching], "
+            "\\[ble] devices, \\[sensors] boards.",
+        ),
+    ] = None,
+    rollback: Annotated[bool, typer.Option(help="Go back to the previous configuration.")] = False,
+    port: SendPort = 8883,
+    expires_in_s: ExpiresIn = 900.0,
+    timeout_s: ResultTimeout = 30.0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Update a hub's configuration (validated by the hub; the previous one kept for rollback)."""
+    from gateway.remote.sender import SendError
+
+    if (file is None) == (not rollback):
+        emit({"ok": False, "error": "give --file or --rollback (one of them)"}, as_json)
+        raise typer.Exit(2)
+    body: dict[str, Any] = {"rollback": True}
+    if file is not None:
+        try:
+            body = {"set": tomllib.loads(file.read_text(encoding="utf-8"))}
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            emit({"ok": False, "error": f"cannot read {file}: {exc}"}, as_json)
+            raise typer.Exit(EXIT_FAILED) from None
+    channel = _Channel(key_dir, ca_dir, host, port, cert, key, expires_in_s, timeout_s)
+    try:
+        result = channel.send(hub_id, "config", body)
+    except (SendError, RegionCaError) as exc:
+        raise _send_failed(exc, as_json, []) from None
+    _finish([result], as_json)
+
+
+@send_app.command("renew")
+def send_renew(
+    hub_id: str,
+    key_dir: KeyDir,
+    ca_dir: SendCaDir,
+    host: SendHost,
+    cert: OperatorCert,
+    key: OperatorKey,
+    port: SendPort = 8883,
+    expires_in_s: ExpiresIn = 900.0,
+    timeout_s: ResultTimeout = 30.0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Renew a hub's certificate: the hub makes a new key and CSR, the region CA (--ca-dir)
+    signs it, the hub installs it after proving it on a TLS connection; the old one is kept."""
+    from gateway.pki import certificate_common_name
+    from gateway.remote.sender import SendError
+
+    channel = _Channel(key_dir, ca_dir, host, port, cert, key, expires_in_s, timeout_s)
+    results: list[dict[str, Any]] = []
+    try:
+        results.append(channel.send(hub_id, "renew-cert", {"step": "csr"}))
+        csr = results[-1].get("data", {}).get("csr") if results[-1]["status"] == "applied" else None
+        if csr is None:
+            _finish(results, as_json)
+            return
+        cert_pem = RegionCa(ca_dir).sign(str(csr).encode())
+        if certificate_common_name(cert_pem) != hub_id:
+            emit({"ok": False, "error": "the CSR names another hub", "results": results}, as_json)
+            raise typer.Exit(EXIT_FAILED)
+        results.append(
+            channel.send(
+                hub_id, "renew-cert", {"step": "install", "certificate": cert_pem.decode()}
+            )
+        )
+    except (SendError, RegionCaError) as exc:
+        raise _send_failed(exc, as_json, results) from None
+    _finish(results, as_json)
+
+
+@send_app.command("firmware")
+def send_firmware(
+    hub_id: str,
+    key_dir: KeyDir,
+    ca_dir: SendCaDir,
+    host: SendHost,
+    cert: OperatorCert,
+    key: OperatorKey,
+    board: Annotated[str, typer.Option(help="The board type: rp2040, esp32 or sim.")],
+    firmware_dir: Annotated[
+        Path | None, typer.Option(help="The firmware tree (default: narhub's firmware/).")
+    ] = None,
+    version: Annotated[
+        str | None,
+        typer.Option(help="The version the boards must report (default: sensorfw VERSION)."),
+    ] = None,
+    port: SendPort = 8883,
+    expires_in_s: ExpiresIn = 900.0,
+    timeout_s: ResultTimeout = 300.0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Update the sensor-board firmware of one board type: a signed bundle, deployed board by
+    board; a board that does not come back with the version is rolled back."""
+    from gateway.remote.firmware import (
+        BundleError,
+        build_bundle,
+        firmware_files,
+        firmware_version,
+    )
+    from gateway.remote.sender import RegionCommandKey, SendError
+    from gateway.sensors import FIRMWARE_DIR
+
+    try:
+        files = firmware_files(firmware_dir or FIRMWARE_DIR, board)
+        command_key = RegionCommandKey(key_dir)
+        signing_key = command_key.key_file.read_bytes()
+        version = version or firmware_version(files)
+        body = build_bundle(files, board, version, command_key.kid, signing_key)
+    except (BundleError, SendError, OSError) as exc:
+        raise _send_failed(exc, as_json, []) from None
+    channel = _Channel(key_dir, ca_dir, host, port, cert, key, expires_in_s, timeout_s)
+    try:
+        result = channel.send(hub_id, "firmware", body)
+    except (SendError, RegionCaError) as exc:
+        raise _send_failed(exc, as_json, []) from None
+    _finish([result], as_json)

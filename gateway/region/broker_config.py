@@ -4,6 +4,9 @@ One source for both the region (``narhub region broker-config``) and the virtual
 ``require_certificate``, ``use_identity_as_username`` (the certificate's CN is the MQTT user),
 a CRL when the region CA has revoked certificates, and an ACL under which a hub writes only
 below ``narhub/v1/{its id}/`` and the receivers (CN ``region-receiver``) read every hub.
+Operators (CN ``region-operator``, ``narhub region send``) may publish signed commands to every
+hub's ``cmd/`` topics and read the results hubs report on ``up/cmd/`` (docs/remote-management.md);
+the hub still executes only what the region's command key signed.
 """
 
 from __future__ import annotations
@@ -12,9 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 RECEIVER_USER = "region-receiver"
+#: The certificate CN of the region's command sender (``narhub region send``).
+OPERATOR_USER = "region-operator"
 
 
-def acl_text(receivers: tuple[str, ...] = (RECEIVER_USER,)) -> str:
+def acl_text(
+    receivers: tuple[str, ...] = (RECEIVER_USER,),
+    operators: tuple[str, ...] = (OPERATOR_USER,),
+) -> str:
     """The ACL (Mosquitto ``acl_file`` syntax; ``%u`` is the username = certificate CN)."""
     lines = [
         "# hubs: MQTT user = certificate CN = hub id",
@@ -24,6 +32,12 @@ def acl_text(receivers: tuple[str, ...] = (RECEIVER_USER,)) -> str:
     ]
     for receiver in receivers:
         lines += [f"user {receiver}", "topic read narhub/v1/#"]
+    for operator in operators:
+        lines += [
+            f"user {operator}",
+            "topic write narhub/v1/+/cmd/#",
+            "topic read narhub/v1/+/up/cmd/#",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -57,6 +71,16 @@ def mosquitto_conf(
         "log_dest stderr",
         *(f"log_type {t}" for t in log_types),
         "max_inflight_messages 20",
+        # A hub deletes a batch once the broker has it (PUBACK): the broker must then never
+        # drop it. Mosquitto's default queue (1000 messages per client) silently discards
+        # what an offline receiver session would get beyond that; no practical limit here
+        # (2e9 messages: Mosquitto 2.0.11's own "0 = no limit" disconnects a client whose
+        # publish the ACL denies instead of answering 0x87, so a large number). A receiver
+        # session never expires (``ingest`` asks for that; ``persistent_client_expiration`` is
+        # left unset), so a receiver that comes back gets its share of the shared
+        # subscription; one retired for good must be drained once under its client id.
+        "max_queued_messages 2000000000",
+        "max_queued_bytes 0",
     ]
     if persistence_dir is None:
         lines.append("persistence false")

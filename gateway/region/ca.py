@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,9 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from gateway.pki import CertificateAuthority, build_crl, certificate_serial
+from gateway.region.broker_config import OPERATOR_USER
+from protocols.uplink import BadSignatureError, Batch, BatchVerifier, UnknownKidError
+from protocols.uplink.replay import SeenBatches
 
 HUB_ID = re.compile(r"^[a-z0-9][a-z0-9-]{2,62}$")
 RECEIVER_ID = re.compile(r"^region-receiver[a-z0-9-]*$")
@@ -117,22 +121,88 @@ class RegionCa:
         return cert.serial_number
 
 
-def hub_keys(ca: RegionCa) -> dict[str, bytes]:
-    """Public keys of the hubs this CA issued and has not revoked: kid (hub id) -> PEM.
+def hub_keys(ca: RegionCa) -> dict[str, tuple[bytes, ...]]:
+    """Public keys of the hubs this CA issued and has not revoked: kid (hub id) -> PEMs,
+    newest certificate first.
 
-    The receiver verifies each batch against the key of the certificate that names its kid.
+    The receiver verifies each batch against the keys of the certificates that name its kid.
+    Every unrevoked key of a hub is kept, expired or not: after a renewal the hub's outbox
+    still holds batches its old key signed, and a batch signed while its certificate was
+    valid stays verifiable (revocation, not expiry, withdraws trust). Receivers and the
+    operator are not hubs.
     """
     from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
 
     revoked = set(ca.revoked())
-    keys: dict[str, bytes] = {}
+    found: dict[str, list[tuple[object, int, bytes]]] = {}
     for path in sorted((ca.directory / "issued").glob("*.crt")):
         cert = x509.load_pem_x509_certificate(path.read_bytes())
         names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
         cn = str(names[0].value) if names else ""
-        if cert.serial_number in revoked or not HUB_ID.match(cn) or RECEIVER_ID.match(cn):
+        if (
+            cert.serial_number in revoked
+            or not HUB_ID.match(cn)
+            or RECEIVER_ID.match(cn)
+            or cn == OPERATOR_USER
+        ):
             continue
-        keys[cn] = cert.public_key().public_bytes(
+        pem = cert.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
-    return keys
+        found.setdefault(cn, []).append((cert.not_valid_before_utc, cert.serial_number, pem))
+    return {
+        hub: tuple(pem for _, _, pem in sorted(certs, key=lambda c: (c[0], c[1]), reverse=True))
+        for hub, certs in found.items()
+    }
+
+
+class CaVerifier(BatchVerifier):
+    """A batch verifier over the CA's issued, unrevoked hub certificates, kept current.
+
+    The receiver runs for months while hubs are provisioned, renew their certificates
+    (``narhub region send renew``) and get revoked. The key list is reloaded when the CA's
+    issued certificates or revocation list changed: at once when a batch names an unknown hub
+    or fails every key held (a renewal the receiver has not seen yet; the batch is then
+    verified again), and otherwise at most every ``recheck_s`` seconds (a revocation).
+    """
+
+    def __init__(self, ca: RegionCa, *, recheck_s: float = 30.0) -> None:
+        self._ca = ca
+        self._recheck_s = recheck_s
+        self._listing = self._current_listing()
+        self._checked = time.monotonic()
+        super().__init__(hub_keys(ca))
+
+    def _current_listing(self) -> tuple[tuple[str, int, int], ...]:
+        entries = [
+            *(self._ca.directory / "issued").glob("*.crt"),
+            self._ca.directory / "revoked.txt",
+        ]
+        listing = []
+        for path in entries:
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                continue
+            listing.append((path.name, st.st_mtime_ns, st.st_size))
+        return tuple(sorted(listing))
+
+    def _reload_if_changed(self) -> bool:
+        self._checked = time.monotonic()
+        listing = self._current_listing()
+        if listing == self._listing:
+            return False
+        self._listing = listing
+        self.replace_keys(hub_keys(self._ca))
+        return True
+
+    def verify(self, message: bytes, *, replay: SeenBatches | None = None) -> Batch:
+        """:meth:`BatchVerifier.verify`, reloading the keys first when the CA changed."""
+        if time.monotonic() - self._checked >= self._recheck_s:
+            self._reload_if_changed()
+        try:
+            return super().verify(message, replay=replay)
+        except (UnknownKidError, BadSignatureError):
+            if not self._reload_if_changed():
+                raise
+        return super().verify(message, replay=replay)

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from drivers.mqtt import MqttLink
 from gateway.region.broker_config import RECEIVER_USER
+from gateway.region.fhir_post import QUEUE_SCHEMA
 from protocols.errors import DecodeError
 from protocols.fhir import dumps_exact, observations
 from protocols.uplink import Batch, BatchVerifier, ReplayError, UplinkError
@@ -63,8 +64,12 @@ class Receiver:
         output: Path,
         *,
         on_batch: Callable[[Batch, list[str]], None] | None = None,
+        fhir_queue: bool = False,
     ) -> None:
+        """``fhir_queue``: also queue each batch's new Observations for a FHIR server, in
+        the transaction that marks the batch seen (:mod:`gateway.region.fhir_post`)."""
         self._verifier = verifier
+        self._fhir_queue = fhir_queue
         self._db = sqlite3.connect(state_db, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
@@ -78,6 +83,8 @@ class Receiver:
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS outputs (path TEXT PRIMARY KEY, recorded INTEGER NOT NULL)"
         )
+        if fhir_queue:
+            self._db.execute(QUEUE_SCHEMA)
         self._output = output
         self._recover_output()
         self._on_batch = on_batch
@@ -116,7 +123,7 @@ class Receiver:
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute("INSERT INTO seen(hub, boot, seq) VALUES (?, ?, ?)", key)
-            self._record([str(o["id"]) for o in fresh], end)
+            self._record([str(o["id"]) for o in fresh], end, lines)
         self.stats.batches += 1
         self.stats.observations += len(lines)
         if self._on_batch is not None:
@@ -135,7 +142,9 @@ class Receiver:
             known.update(row[0] for row in rows)
         return known
 
-    def _record(self, ids: list[str], end: int) -> None:
+    def _record(self, ids: list[str], end: int, lines: list[str]) -> None:
+        if self._fhir_queue and lines:
+            self._db.execute("INSERT INTO fhir_queue(lines) VALUES (?)", ("\n".join(lines),))
         self._db.executemany(
             "INSERT OR IGNORE INTO observations(id) VALUES (?)", [(i,) for i in ids]
         )
@@ -160,10 +169,12 @@ class Receiver:
             tail = out.read()
             complete = tail[: tail.rfind(b"\n") + 1]
             ids: list[str] = []
+            recovered: list[str] = []
             for number, line in enumerate(complete.splitlines(), 1):
                 try:
                     resource = json.loads(line)
                     ids.append(str(resource["id"]))
+                    recovered.append(line.decode())
                 except (ValueError, KeyError, TypeError):
                     logger.warning(
                         "output line %d after the last record is not an Observation", number
@@ -176,7 +187,8 @@ class Receiver:
         if tail:
             with self._db:
                 self._db.execute("BEGIN IMMEDIATE")
-                self._record(ids, recorded + len(complete))
+                # Their FHIR POST too (conditional creates: posting twice creates once).
+                self._record(ids, recorded + len(complete), recovered)
             if ids:
                 logger.info("recorded %d observations written before the last stop", len(ids))
 

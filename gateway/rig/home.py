@@ -24,10 +24,12 @@ import json
 import logging
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -51,8 +53,10 @@ from gateway.rig.ledger import (
     FhirReading,
     LedgerEntry,
     Reconciliation,
+    Tombstone,
     read_fhir,
     read_ledger,
+    read_tombstones,
     reconcile,
 )
 from gateway.rig.router import HomeRouter
@@ -62,6 +66,25 @@ logger = logging.getLogger(__name__)
 
 HUB_ID = "hub-rig-0001"
 _POLL_S = 0.05
+#: Set (to anything) to run the rig and the hub with ``--debug`` (logs then hold values and
+#: addresses: for diagnosing a failing scenario on a developer's machine, never in a home).
+DEBUG_ENV = "NARHUB_RIG_DEBUG"
+#: How long the ledger may lag the region for a board's reading (the rig polls the boards'
+#: flash logs every 0.1 s; seconds on a loaded machine).
+LEDGER_LAG_S = 5.0
+
+
+@dataclass(frozen=True)
+class HubOptions:
+    """What a scenario changes in the hub's configuration or surroundings.
+
+    ``quota_mib``: the store's quota (``store.quota_mib``), small for a nearly full disk.
+    ``steppable_clock``: run the hub behind :mod:`gateway.rig.hubclock`, so that
+    :meth:`VirtualHomeRig.step_hub_clock` can make its wall clock jump.
+    """
+
+    quota_mib: float | None = None
+    steppable_clock: bool = False
 
 
 class RigProcessError(RuntimeError):
@@ -155,9 +178,13 @@ class VirtualHomeRig:
         hub_id: str = HUB_ID,
         ready_timeout_s: float = 30.0,
         start_hub: bool = True,
+        hub_options: HubOptions | None = None,
     ) -> None:
         self.dir = workdir
         self._start_hub = start_hub
+        self.hub_options = hub_options or HubOptions()
+        #: The file :mod:`gateway.rig.hubclock` reads the hub's wall-clock offset from.
+        self.hub_clock_file = workdir / "hub" / "wall-clock-offset-s"
         self.scenario = scenario
         self.hub_id = hub_id
         self.ready_timeout_s = ready_timeout_s
@@ -166,6 +193,7 @@ class VirtualHomeRig:
         self.region_dir = workdir / "region"
         self.fhir_path = self.region_dir / "observations.ndjson"
         self.ledger_path = self.rig_dir / "ledger.jsonl"
+        debug = ["--debug"] if os.environ.get(DEBUG_ENV) else []
         self.hub_config_path = self.hub_dir / "narhub.toml"
         self.pki: RigPki | None = None
         self.broker: MosquittoBroker | None = None
@@ -180,13 +208,17 @@ class VirtualHomeRig:
                 str(scenario),
                 "--dir",
                 str(self.rig_dir),
+                *debug,
             ],
             workdir / "logs" / "rig.log",
         )
+        hub_argv = ["run", "--config", str(self.hub_config_path), *debug]
+        if self.hub_options.steppable_clock:
+            hub_command = [sys.executable, "-m", "gateway.rig.hubclock", str(self.hub_clock_file)]
+        else:
+            hub_command = [narhub_executable()]
         self.hub = ManagedProcess(
-            "narhub run",
-            [narhub_executable(), "run", "--config", str(self.hub_config_path)],
-            workdir / "logs" / "hub.log",
+            "narhub run", [*hub_command, *hub_argv], workdir / "logs" / "hub.log"
         )
         self._receiver_task: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
@@ -263,6 +295,12 @@ class VirtualHomeRig:
     def _write_hub_config(self, status: dict[str, Any], cert: Path, key: Path) -> None:
         assert self.router is not None
         assert self.pki is not None
+        quota = self.hub_options.quota_mib
+        store = (
+            StoreConfig(commit_window_s=0.05)
+            if quota is None
+            else StoreConfig(commit_window_s=0.05, quota_mib=quota)
+        )
         config = HubConfig(
             hub_id=self.hub_id,
             data_dir=self.hub_dir / "data",
@@ -286,12 +324,14 @@ class VirtualHomeRig:
                 key_file=key,
             ),
             # The rig shows the path, not the SD-card economy: short windows.
-            store=StoreConfig(commit_window_s=0.05),
+            store=store,
             batching=BatchingConfig(
                 clinical_s=0.2, continuous_s=0.5, environmental_s=0.5, telemetry_s=1.0
             ),
         )
         (self.hub_dir / "data").mkdir(parents=True, exist_ok=True)
+        if self.hub_options.steppable_clock:
+            self.hub_clock_file.write_text("0\n")
         self.hub_config_path.write_text(render_config(config))
 
     # --- the region's receiver -----------------------------------------------------------
@@ -373,6 +413,34 @@ class VirtualHomeRig:
         """What the home produced so far."""
         return read_ledger(self.ledger_path)
 
+    def tombstones(self) -> list[Tombstone]:
+        """The hub's tombstones the region received (readings it evicted over its quota)."""
+        return read_tombstones(self.fhir_path)
+
+    def step_hub_clock(self, offset_s: float) -> None:
+        """Set the hub's wall clock to the real time plus ``offset_s`` (a jump; the hub sees
+        it within :data:`gateway.rig.hubclock.RELOAD_S`). Needs ``steppable_clock``."""
+        if not self.hub_options.steppable_clock:
+            raise RigProcessError("step_hub_clock needs HubOptions(steppable_clock=True)")
+        tmp = self.hub_clock_file.with_suffix(".tmp")
+        tmp.write_text(f"{offset_s}\n")
+        tmp.replace(self.hub_clock_file)
+
+    def hub_evicted(self) -> int:
+        """Readings the hub's outbox evicted so far (its ``meta`` counter, read-only)."""
+        path = self.hub_dir / "data" / "outbox.sqlite3"
+        if not path.exists():
+            return 0
+        try:
+            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)
+            try:
+                row = db.execute("SELECT value FROM meta WHERE key = 'evicted_readings'").fetchone()
+            finally:
+                db.close()
+        except sqlite3.Error:
+            return 0
+        return 0 if row is None else int(row[0])
+
     def fhir(self) -> list[FhirReading]:
         """What the region wrote so far."""
         return read_fhir(self.fhir_path)
@@ -403,21 +471,39 @@ class VirtualHomeRig:
 
         await eventually(done, timeout_s=timeout_s, what="the scenario's schedule played out")
 
-    async def wait_delivered(self, timeout_s: float, *, check: bool = True) -> Reconciliation:
+    async def wait_delivered(
+        self, timeout_s: float, *, check: bool = True, evictions: bool = False
+    ) -> Reconciliation:
         """Wait until every reading produced so far is in the region's output exactly once.
 
         Readings produced while waiting (boards keep sampling) need not have arrived, but
-        nothing may arrive twice. Returns the last reconciliation; with ``check`` (default)
-        a mismatch raises :class:`AssertionError` with the details and the hub's log.
+        nothing may arrive twice. With ``evictions``, readings the hub's tombstones say it
+        evicted over its quota may be absent instead (:func:`reconcile`). Returns the last
+        reconciliation; with ``check`` (default) a mismatch raises :class:`AssertionError`
+        with the details and the hub's log.
         """
         settled = self.ledger()
         deadline = time.monotonic() + timeout_s
+        doubled_since: float | None = None
         while True:
-            # The output first, then the ledger: an output line is never newer than the
-            # ledger it is checked against (the rig reads boards' logs every 0.1 s).
+            # The output first, then the ledger. Still, a board's reading can reach the
+            # region before the rig has read it from the board's flash log into the ledger
+            # (polled; a busy machine delays the poll): it then looks like a second copy of
+            # an earlier reading with the same value. A doubling is final only once it has
+            # outlived that lag.
             fhir = self.fhir()
-            result = reconcile(self.ledger(), fhir, settled=settled)
-            if result.exact or result.duplicated or time.monotonic() > deadline:
+            tombstones = self.tombstones() if evictions else []
+            result = reconcile(self.ledger(), fhir, settled=settled, tombstones=tombstones)
+            now = time.monotonic()
+            if result.duplicated:
+                doubled_since = now if doubled_since is None else doubled_since
+            else:
+                doubled_since = None
+            if (
+                result.exact
+                or (doubled_since is not None and now - doubled_since > LEDGER_LAG_S)
+                or now > deadline
+            ):
                 break
             await asyncio.sleep(0.2)
         if check and not result.exact:

@@ -18,6 +18,7 @@ the rig's devices.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 from collections import Counter
@@ -42,6 +43,8 @@ class LedgerEntry:
     value: str
     device_time: str | None
     seq: str
+    #: The rig's wall clock (epoch ms) when the reading was produced: when it really happened.
+    taken_ms: int | None = None
 
     @property
     def key(self) -> tuple[str, int, str, str]:
@@ -60,7 +63,12 @@ def _canonical(value: str) -> str:
 
 
 def entries_from_observations(
-    observations: Iterable[Observation], *, device: str, kind: str, seq: str
+    observations: Iterable[Observation],
+    *,
+    device: str,
+    kind: str,
+    seq: str,
+    taken_ms: int | None = None,
 ) -> list[LedgerEntry]:
     """Ledger entries for one measurement's observations (as :mod:`protocols.gatt` maps it)."""
     out = []
@@ -81,6 +89,7 @@ def entries_from_observations(
                 value,
                 None if o.timestamp is None else o.timestamp.isoformat(),
                 seq,
+                taken_ms,
             )
         )
     return out
@@ -134,6 +143,10 @@ class FhirReading:
     mdc: int
     unit: str
     value: str
+    #: ``effectiveDateTime`` as epoch ms (None when absent or unreadable).
+    effective_ms: int | None = None
+    #: The flags of the Observation's note (``device-time-suspect``, ``name:value`` ones).
+    flags: frozenset[str] = frozenset()
 
     @property
     def key(self) -> tuple[str, int, str, str]:
@@ -149,15 +162,33 @@ def fhir_reading(resource: dict[str, Any]) -> FhirReading | None:
         mdc = int(coding["code"])
     except (KeyError, IndexError, TypeError, ValueError):
         return None
+    effective = _epoch_ms(resource.get("effectiveDateTime"))
+    flags = frozenset(
+        f"{name}:{value}" if value else name for name, value in _flags(resource).items()
+    )
     if "valueQuantity" in resource:
         quantity = resource["valueQuantity"]
-        return FhirReading(device, mdc, str(quantity.get("code", "")), str(quantity["value"]))
+        unit, value = str(quantity.get("code", "")), str(quantity["value"])
+        return FhirReading(device, mdc, unit, value, effective, flags)
     if "valueCodeableConcept" in resource:
         code = resource["valueCodeableConcept"]["coding"][0]["code"]
-        return FhirReading(device, mdc, "", str(code))
+        return FhirReading(device, mdc, "", str(code), effective, flags)
     absent = resource.get("dataAbsentReason", {}).get("coding", [{}])[0].get("code", "")
     special = {"not-a-number": "nan", "not-performed": "nres"}.get(absent, absent)
-    return FhirReading(device, mdc, "", special)
+    return FhirReading(device, mdc, "", special, effective, flags)
+
+
+def _epoch_ms(text: object) -> int | None:
+    """An ISO 8601 date-time with a zone (``...Z``) as epoch ms; None otherwise."""
+    if not isinstance(text, str):
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(text)  # 3.11 reads the "Z"
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return None
+    return round(moment.timestamp() * 1000)
 
 
 def read_fhir(path: Path) -> list[FhirReading]:
@@ -176,6 +207,59 @@ def read_fhir(path: Path) -> list[FhirReading]:
     return out
 
 
+#: The store's tombstone (:data:`gateway.store.MDC_NARHUB_EVICTED`, docs/pipeline.md "Quota,
+#: eviction, tombstones"): an Observation of device ``hub`` whose value counts the readings
+#: of one stream the hub evicted, the evicted MDC code and priority in its flags.
+TOMBSTONE_MDC = 2 * 65536 + 0xF105
+TOMBSTONE_DEVICE = "hub"
+
+
+@dataclass(frozen=True)
+class Tombstone:
+    """Readings the hub evicted from one stream, as the region received the fact."""
+
+    mdc: int
+    priority: str
+    count: int
+
+
+def _flags(resource: dict[str, Any]) -> dict[str, str]:
+    """``name:value`` flags from the Observation's note (``flags: a, b:1``)."""
+    out: dict[str, str] = {}
+    for note in resource.get("note", []):
+        text = str(note.get("text", ""))
+        if text.startswith("flags: "):
+            for flag in text.removeprefix("flags: ").split(", "):
+                name, _, value = flag.partition(":")
+                out[name] = value
+    return out
+
+
+def read_tombstones(path: Path) -> list[Tombstone]:
+    """Every tombstone in an NDJSON file of Observations (a torn last line is ignored)."""
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            resource = json.loads(line, parse_float=str, parse_int=str)
+            device = resource["device"]["identifier"]["value"]
+            code = int(resource["code"]["coding"][0]["code"])
+        except (json.JSONDecodeError, KeyError, IndexError, TypeError, ValueError):
+            continue
+        if device != TOMBSTONE_DEVICE or code != TOMBSTONE_MDC:
+            continue
+        flags = _flags(resource)
+        out.append(
+            Tombstone(
+                int(flags.get("evicted-mdc", "0")),
+                flags.get("evicted-priority", ""),
+                int(str(resource["valueQuantity"]["value"])),
+            )
+        )
+    return out
+
+
 @dataclass
 class Reconciliation:
     """The ledger held against the region's output, per device kind."""
@@ -185,11 +269,19 @@ class Reconciliation:
     missing: list[LedgerEntry] = field(default_factory=list)
     duplicated: list[tuple[str, int, str, str]] = field(default_factory=list)
     unexpected: list[tuple[str, int, str, str]] = field(default_factory=list)
+    #: Readings absent from the output and explained by the hub's tombstones (evicted over
+    #: quota, the oldest of their code first); not part of ``missing``.
+    evicted: list[LedgerEntry] = field(default_factory=list)
+    #: Tombstoned readings not matched to an absent ledger reading (evicted readings that
+    #: still arrived, or counts that do not add up): each one is a contradiction.
+    unexplained_evictions: int = 0
 
     @property
     def exact(self) -> bool:
         """Every ledger reading exactly once, and nothing else from the rig's devices."""
-        return not (self.missing or self.duplicated or self.unexpected)
+        return not (
+            self.missing or self.duplicated or self.unexpected or self.unexplained_evictions
+        )
 
     def explain(self) -> str:
         """A short account of the differences (for a failing test or the demo summary)."""
@@ -203,6 +295,8 @@ class Reconciliation:
             parts.append(f"{len(self.duplicated)} duplicated")
         if self.unexpected:
             parts.append(f"{len(self.unexpected)} not in the ledger")
+        if self.unexplained_evictions:
+            parts.append(f"{self.unexplained_evictions} tombstoned readings not missing")
         return "; ".join(parts)
 
 
@@ -211,6 +305,7 @@ def reconcile(
     fhir: list[FhirReading],
     *,
     settled: list[LedgerEntry] | None = None,
+    tombstones: Iterable[Tombstone] = (),
 ) -> Reconciliation:
     """Hold the output against the ledger.
 
@@ -218,6 +313,10 @@ def reconcile(
     produced later (a board keeps sampling) may or may not have arrived yet, but nothing may
     arrive twice or without a ledger entry. Output from devices not in the ledger (the hub's
     own telemetry) and codes a device never measured (battery level) are ignored.
+
+    ``tombstones`` (:func:`read_tombstones`): readings the hub evicted over its quota. They
+    explain absent readings of their MDC code, oldest first (the store evicts the oldest);
+    an evicted count with no absent reading to explain is a contradiction.
     """
     result = Reconciliation()
     must = ledger if settled is None else settled
@@ -236,8 +335,26 @@ def reconcile(
         elif n > allowed[key]:
             result.duplicated.extend([key] * (n - allowed[key]))
     need = Counter(e.key for e in must)
+    absent: list[LedgerEntry] = []
     for entry in must:
         if need[entry.key] > got.get(entry.key, 0):
-            result.missing.append(entry)
+            absent.append(entry)
             need[entry.key] -= 1
+    evicted = Counter[int]()
+    for tombstone in tombstones:
+        evicted[tombstone.mdc] += tombstone.count
+    # What may be evicted is absent from the output: produced readings of that code beyond
+    # what arrived (readings produced after ``settled`` included; the oldest go first).
+    absent_by_code = Counter[int]()
+    for key, n in allowed.items():
+        absent_by_code[key[1]] += max(0, n - got.get(key, 0))
+    result.unexplained_evictions = sum(
+        max(0, n - absent_by_code[mdc]) for mdc, n in evicted.items()
+    )
+    for entry in absent:
+        if evicted[entry.mdc] > 0:
+            evicted[entry.mdc] -= 1
+            result.evicted.append(entry)
+        else:
+            result.missing.append(entry)
     return result

@@ -9,6 +9,7 @@ A scenario describes a home for ``narhub rig``::
     [[devices]]
     kind = "thermometer"            # or blood_pressure, scale, pulse_oximeter, glucose
     address = "C0:FF:EE:00:00:01"
+    clock_offset_s = 31536000       # its clock a year ahead (until the hub sets it)
     every_s = 14400                 # scenario seconds between measurements
     count = 6
     [[devices.faults]]
@@ -69,6 +70,9 @@ class DeviceSpec(StrictModel):
     count: int = Field(default=4, ge=0, le=100_000)
     #: Records the device already holds when the rig starts (glucose, pulse oximeter).
     stored_records: int = Field(default=0, ge=0, le=10_000)
+    #: How far the device's clock is off when the rig starts (seconds; a year: 31536000).
+    #: The device keeps it until a central sets the clock (Current Time, CTS 1.1 3.1).
+    clock_offset_s: float = Field(default=0.0, ge=-3_153_600_000, le=3_153_600_000)
     faults: list[FaultSpec] = Field(default_factory=list)
 
 

@@ -150,14 +150,29 @@ async def run_showcase(
                     await asyncio.wait({wait}, timeout=0.5)
                     view.update(_table(home, title))
                 await wait
-                result = await home.wait_delivered(settle_s, check=False)
+                settled = home.ledger()
+                await home.wait_delivered(settle_s, check=False)
                 view.update(_table(home, title))
         else:
             await wait
-            result = await home.wait_delivered(settle_s, check=False)
-        shutil.copy(home.fhir_path, workdir / "observations.ndjson")
-        shutil.copy(home.ledger_path, workdir / "ledger.jsonl")
-        produced = Counter(e.kind for e in home.ledger())
+            settled = home.ledger()
+            await home.wait_delivered(settle_s, check=False)
+        # The final account: nothing arrives once the hub is stopped, and the stopped rig
+        # has read the boards' last readings into the ledger. What the schedule produced
+        # (``settled``) must be there; later board readings may still be on the way.
+        await home.stop_hub()
+        await home.stop_rig()
+        for source, name in (
+            (home.fhir_path, "observations.ndjson"),
+            (home.ledger_path, "ledger.jsonl"),
+        ):
+            if source.exists():
+                shutil.copy(source, workdir / name)
+            else:  # nothing reached the region (or nothing was produced): an empty file
+                (workdir / name).write_text("")
+        ledger = home.ledger()
+        result = reconcile(ledger, home.fhir(), settled=settled)
+        produced = Counter(e.kind for e in ledger)
     summary = _summary(result, produced, duration_s)
     summary.out = str(workdir)
     (workdir / "summary.json").write_text(json.dumps(summary.to_json(), indent=2))

@@ -25,13 +25,14 @@ import json
 import logging
 import os
 import random
+import time
 from pathlib import Path
 from typing import Any
 
 from drivers.ble.sim._bumble import Characteristic
 from drivers.ble.sim.blood_pressure import EmulatedBloodPressureCuff
 from drivers.ble.sim.glucose import EmulatedGlucoseMeter
-from drivers.ble.sim.peripheral import EmulatedDevice
+from drivers.ble.sim.peripheral import DeviceClock, EmulatedDevice
 from drivers.ble.sim.pulse_oximeter import EmulatedPulseOximeter
 from drivers.ble.sim.radio import HciServer, SimRadio
 from drivers.ble.sim.scale import EmulatedScale
@@ -84,6 +85,8 @@ class VirtualHome:
     def _device(self, spec: DeviceSpec, index: int) -> EmulatedDevice:
         seed = spec.seed if spec.seed is not None else self.scenario.seed * 1000 + index
         kwargs: dict[str, Any] = {"seed": seed}
+        if spec.clock_offset_s:
+            kwargs["clock"] = DeviceClock(offset_s=spec.clock_offset_s)
         address = spec.address.upper()
         device: EmulatedDevice
         if spec.kind == "thermometer":
@@ -235,6 +238,7 @@ class VirtualHome:
             pdus.extend((_uuid16(c), value, str(seq)) for c, value, _ in record.pdus)
             device._bump()  # a new record: wake anyone waiting on the device's state
         entries: list[LedgerEntry] = []
+        taken_ms = time.time_ns() // 1_000_000
         for uuid16, payload, seq_text in pdus:
             measurement = decode(uuid16, payload)
             entries.extend(
@@ -243,6 +247,7 @@ class VirtualHome:
                     device=device.address,
                     kind=spec.kind,
                     seq=seq_text,
+                    taken_ms=taken_ms,
                 )
             )
         self.ledger.write(entries)
@@ -282,6 +287,7 @@ class VirtualHome:
             if not fresh:
                 continue
             self._board_lsn[board.board_id] = fresh[-1].lsn
+            seen_ms = time.time_ns() // 1_000_000  # when the rig read it: at most a poll late
             entries = []
             for r in fresh:
                 kind = SENSOR_KINDS.get(r.kind)
@@ -298,6 +304,7 @@ class VirtualHome:
                         if r.wall_ms is None
                         else dt.datetime.fromtimestamp(r.wall_ms / 1000, dt.UTC).isoformat(),
                         f"{r.boot_id}/{r.seq}",
+                        seen_ms,
                     )
                 )
             self.ledger.write(entries)

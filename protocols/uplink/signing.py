@@ -6,11 +6,12 @@ the hub key. Implemented with the ``cwt`` library.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import cbor2
 from cwt import COSE, COSEKey
+from cwt.cose_key_interface import COSEKeyInterface
 from cwt.exceptions import CWTError
 
 from protocols.errors import ProtocolError
@@ -97,17 +98,31 @@ def _kid_of(message: bytes) -> str:
 
 
 class BatchVerifier:
-    """Verifies batches against the hubs' public keys (PEM), selected by kid."""
+    """Verifies batches against the hubs' public keys (PEM), selected by kid.
 
-    def __init__(self, public_keys_pem: Mapping[str, bytes]) -> None:
-        self._keys = {
-            hub: COSEKey.from_pem(pem, alg="ES256", kid=hub) for hub, pem in public_keys_pem.items()
-        }
+    A hub may have more than one key at a time: after a certificate renewal its outbox still
+    holds batches signed with the old key (sealed before the switch, sent after it), so the
+    region keeps every key of a hub it has not revoked. Give the newest first: it is tried
+    first.
+    """
+
+    def __init__(self, public_keys_pem: Mapping[str, bytes | Sequence[bytes]]) -> None:
+        self._keys: dict[str, list[COSEKeyInterface]] = {}
         self._cose = COSE.new()
+        self.replace_keys(public_keys_pem)
+
+    def replace_keys(self, public_keys_pem: Mapping[str, bytes | Sequence[bytes]]) -> None:
+        """Trust exactly these keys from now on (a reloaded key list)."""
+        keys: dict[str, list[COSEKeyInterface]] = {}
+        for hub, pems in public_keys_pem.items():
+            listed = [pems] if isinstance(pems, bytes) else list(pems)
+            keys[hub] = [COSEKey.from_pem(pem, alg="ES256", kid=hub) for pem in listed]
+        self._keys = keys
 
     def add_key(self, hub_id: str, public_key_pem: bytes) -> None:
-        """Trust one more hub key."""
-        self._keys[hub_id] = COSEKey.from_pem(public_key_pem, alg="ES256", kid=hub_id)
+        """Trust one more hub key (tried first)."""
+        key = COSEKey.from_pem(public_key_pem, alg="ES256", kid=hub_id)
+        self._keys.setdefault(hub_id, []).insert(0, key)
 
     def verify(self, message: bytes, *, replay: SeenBatches | None = None) -> Batch:
         """Verify the signature, decode the body, and check the header names the signer.
@@ -119,13 +134,19 @@ class BatchVerifier:
         if len(message) > MAX_BODY_BYTES + _COSE_OVERHEAD_BYTES:
             raise MalformedBatchError(f"{len(message)} bytes is over the cap", where="COSE")
         kid = _kid_of(message)
-        key = self._keys.get(kid)
-        if key is None:
+        keys = self._keys.get(kid)
+        if not keys:
             raise UnknownKidError(kid)
-        try:
-            body = self._cose.decode(message, key)
-        except CWTError as exc:
-            raise BadSignatureError(kid, str(exc)) from None
+        body: bytes | None = None
+        failure = ""
+        for key in keys:
+            try:
+                body = self._cose.decode(message, key)
+                break
+            except CWTError as exc:
+                failure = str(exc)
+        if body is None:
+            raise BadSignatureError(kid, failure)
         batch = decode_body(body)
         header = batch.header
         if header.hub_id != kid:

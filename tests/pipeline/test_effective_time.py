@@ -68,15 +68,23 @@ def test_the_observed_clock_offset_is_removed_in_whole_seconds() -> None:
     assert _effective(STAMP, fast) == _local_ms(STAMP) - 90_000
 
 
-def test_a_device_a_year_behind_gets_the_year_back() -> None:
+@pytest.mark.parametrize("offset_days", [-365, 365])
+def test_a_device_a_year_off_gets_the_year_corrected_until_the_hub_sets_its_clock(
+    offset_days: int,
+) -> None:
     hub_now = STAMP + dt.timedelta(hours=5)
-    behind = hub_now - dt.timedelta(days=365)
-    clock = ClockObservation(behind, hub_now, (behind - hub_now).total_seconds(), adjusted=True)
-    # Taken before the hub set the clock: stamped a year behind.
-    assert _effective(STAMP - dt.timedelta(days=365), clock) == _local_ms(STAMP)
-    # Taken after the hub set it: the stamp is already on the hub's clock.
+    device_then = hub_now + dt.timedelta(days=offset_days)
+    offset_s = (device_then - hub_now).total_seconds()
+    clock = ClockObservation(device_then, hub_now, offset_s, adjusted=True)
+    # Taken before the hub set the clock (a stored record, or the reading that woke it).
+    for taken in (STAMP, hub_now - dt.timedelta(seconds=20)):
+        old_stamp = taken + dt.timedelta(days=offset_days)
+        assert device_wall_ms(old_stamp, clock, _local_ms(hub_now) + 5_000) == _local_ms(taken)
+    # Taken during the connection after the hub set it: already on the hub's clock.
     after = hub_now + dt.timedelta(minutes=3)
-    assert device_wall_ms(after, clock) == _local_ms(after)
+    assert device_wall_ms(after, clock, _local_ms(after) + 800) == _local_ms(after)
+    # End to end, through the pipeline's map and validation.
+    assert _effective(STAMP + dt.timedelta(days=offset_days), clock) == _local_ms(STAMP)
 
 
 def test_a_suspect_time_stamp_falls_back_to_the_reception_time() -> None:

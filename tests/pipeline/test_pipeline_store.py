@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import threading
 from decimal import Decimal
@@ -171,6 +172,23 @@ async def test_an_alert_commits_without_waiting_for_the_window(tmp_path: Path) -
         outbox.close()
 
 
+async def test_a_clinical_spot_reading_commits_at_once_environmental_data_waits(
+    tmp_path: Path,
+) -> None:
+    """A spot reading came by a BLE indication the host stack has already confirmed: the
+    commit does not wait for the window (the power-cut window shrinks to the fsync)."""
+    outbox = AsyncOutbox(Outbox(tmp_path / "o.sqlite3"), commit_window_s=3600)
+    try:
+        async with asyncio.timeout(10):
+            board = asyncio.create_task(outbox.add([_r(1, Priority.ENVIRONMENTAL, key="b/1/1")]))
+            await asyncio.sleep(0)
+            assert outbox._group.commit_by - asyncio.get_running_loop().time() > 3000
+            assert await outbox.add([_r(2)]) == 1  # clinical, not continuous
+            assert await board == 1  # rode along
+    finally:
+        outbox.close()
+
+
 async def test_backpressure_holds_sources_while_commits_are_behind(tmp_path: Path) -> None:
     outbox = AsyncOutbox(
         Outbox(tmp_path / "o.sqlite3"), commit_window_s=0, max_pending_readings=150
@@ -308,4 +326,21 @@ def test_schema_1_readings_survive_the_upgrade(tmp_path: Path) -> None:
     assert batch is not None
     assert batch.seq == 7
     assert _decode(batch.message) == [("dev/150364", 150364, "37.20", frozenset())]
+    store.close()
+
+
+def test_a_disk_below_its_free_space_floor_evicts_non_clinical_readings(tmp_path: Path) -> None:
+    """The floor (``min_free_bytes``) is reached before the quota: environmental and telemetry
+    readings go (tombstoned), clinical readings stay."""
+    st = os.statvfs(tmp_path)
+    floor = st.f_bavail * st.f_frsize + 1024 * 1024  # the disk is already below it
+    store = Outbox(tmp_path / "o.sqlite3", quota_bytes=1 << 40, min_free_bytes=floor)
+    _fill(store, Priority.CLINICAL, 2, 0, "dev/clinical")
+    _fill(store, Priority.ENVIRONMENTAL, 4, 10_000, "board/env")
+    remaining = dict(
+        store._db.execute("SELECT priority, sum(n) FROM chunks GROUP BY priority").fetchall()
+    )
+    assert remaining == {Priority.CLINICAL: 100}
+    assert store.stats.evicted == 200
+    assert store.counts()["evicted_readings_total"] == 200
     store.close()

@@ -1,7 +1,14 @@
-"""The one module that imports bumble; the emulated radio imports bumble names from here."""
+"""The one module that imports bumble; the emulated radio imports bumble names from here.
 
+:class:`Controller` is bumble's emulated controller with one correction (below); everything
+else is bumble's own.
+"""
+
+import asyncio
+
+from bumble import hci
 from bumble.att import ATT_Error, Attribute
-from bumble.controller import Controller
+from bumble.controller import Controller as _BumbleController
 from bumble.core import UUID, AdvertisingData
 from bumble.core import BaseBumbleError as CoreError
 from bumble.device import Advertisement, Connection, Device, Peer
@@ -19,6 +26,43 @@ from bumble.link import LocalLink
 from bumble.pairing import PairingConfig, PairingDelegate
 from bumble.transport import open_transport
 from bumble.transport.common import AsyncPipeSink, StreamPacketSource, Transport
+
+
+class Controller(_BumbleController):
+    """bumble's emulated controller, with LE Create Connection Cancel as the spec has it.
+
+    Core Spec Vol 4 Part E 7.8.13: the cancel ends the pending LE Create Connection, and the
+    controller then sends an LE Connection Complete event with status *Unknown Connection
+    Identifier* (0x02); with nothing pending it answers *Command Disallowed* (0x0C). bumble's
+    controller (0.0.236) answers success and keeps the connection pending: once a hub gave up
+    on a device that had stopped advertising (a cuff gone to sleep), every later LE Create
+    Connection was refused with Command Disallowed and the hub reached no device at all until
+    that one advertised again.
+    """
+
+    def on_hci_le_create_connection_cancel_command(
+        self, _command: hci.HCI_LE_Create_Connection_Cancel_Command
+    ) -> hci.HCI_StatusReturnParameters:
+        """End the pending connection attempt (Vol 4 Part E 7.8.13, 7.7.65.1)."""
+        pending = self.pending_le_connection
+        if pending is None:
+            return hci.HCI_StatusReturnParameters(hci.HCI_ErrorCode.COMMAND_DISALLOWED_ERROR)
+        self.pending_le_connection = None
+        failed = hci.HCI_LE_Connection_Complete_Event(
+            status=hci.HCI_ErrorCode.UNKNOWN_CONNECTION_IDENTIFIER_ERROR,
+            connection_handle=0,
+            role=hci.Role.CENTRAL,
+            peer_address_type=pending.peer_address_type,
+            peer_address=pending.peer_address,
+            connection_interval=0,
+            peripheral_latency=0,
+            supervision_timeout=0,
+            central_clock_accuracy=0,
+        )
+        # After the Command Complete of this command (sent once this handler returns).
+        asyncio.get_running_loop().call_soon(self.send_hci_packet, failed)
+        return hci.HCI_StatusReturnParameters(hci.HCI_ErrorCode.SUCCESS)
+
 
 __all__ = [
     "GATT_CLIENT_CHARACTERISTIC_CONFIGURATION_DESCRIPTOR",

@@ -44,6 +44,9 @@ from drivers.ble.sim.radio import SimRadio
 
 logger = logging.getLogger(__name__)
 
+#: How long a connection attempt's cancel may take to be confirmed by the controller.
+_CANCEL_GRACE_S = 2.0
+
 _PROPERTY_NAMES: list[tuple[int, str]] = [
     (Characteristic.Properties.BROADCAST, "broadcast"),
     (Characteristic.Properties.READ, "read"),
@@ -124,13 +127,27 @@ class SimBleakClient(BaseBleakClient):
         ``services=`` are discovered when bleak was given a filter.
         """
         central = await self.radio.central()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout
         try:
             # A controller has one LE Create Connection pending at a time (Core Spec Vol 4
             # Part E 7.8.12); BlueZ queues the others, and so does the emulated adapter.
-            async with asyncio.timeout(self._timeout), self.radio.connect_lock:
-                connection = await central.connect(Address(self.address))
+            async with asyncio.timeout_at(deadline):
+                await self.radio.connect_lock.acquire()
+        except TimeoutError as exc:
+            raise BleakError(f"device {self.address} not connectable: {exc}") from exc
+        try:
+            # bumble's own timeout, not a cancellation: on expiry the host sends LE Create
+            # Connection Cancel (7.8.13) and waits for the controller's LE Connection Complete
+            # (0x02), as BlueZ does, so the attempt never stays pending in the controller and
+            # the next device can be connected. The outer bound only guards that wait.
+            remaining_s = max(deadline - loop.time(), 0.001)
+            async with asyncio.timeout(remaining_s + _CANCEL_GRACE_S):
+                connection = await central.connect(Address(self.address), timeout=remaining_s)
         except (TimeoutError, HCI_Error, CoreError) as exc:
             raise BleakError(f"device {self.address} not connectable: {exc}") from exc
+        finally:
+            self.radio.connect_lock.release()
         self._connection = connection
         connection.on("disconnection", self._on_disconnection)
         async with _translated(self.address, "connect"):

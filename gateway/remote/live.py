@@ -1,0 +1,39 @@
+"""Apply an updated configuration to the running hub where that is safe without a restart.
+
+Thresholds: the pipeline sorts every reading stored from now on by the new limits (readings
+already stored keep the priority they had: nothing stored is altered). Batching: readings
+committed from now on get the new deadlines; the uplink is woken to look again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from gateway.config import HubConfig
+from gateway.pipeline import Pipeline
+from gateway.store import AsyncOutbox, BatchingPolicy
+from gateway.thresholds import Threshold, threshold_table
+
+
+def apply_live(pipeline: Pipeline, outbox: AsyncOutbox, new: HubConfig) -> None:
+    """Switch the running pipeline and outbox to ``new``'s thresholds and batching (both set
+    every time: the running values may differ from the file's previous content)."""
+    thresholds = tuple(
+        Threshold(t.mdc_code, t.unit, t.below, t.above) for t in new.pipeline.thresholds
+    )
+    if thresholds != pipeline.settings.thresholds:
+        pipeline.settings = dataclasses.replace(pipeline.settings, thresholds=thresholds)
+        # The pipeline reads its table on every batch; swapping the reference is atomic.
+        pipeline._thresholds = threshold_table(thresholds)
+    b = new.batching
+    policy = BatchingPolicy(
+        alert_s=b.alert_s,
+        clinical_s=b.clinical_s,
+        continuous_s=b.continuous_s,
+        environmental_s=b.environmental_s,
+        telemetry_s=b.telemetry_s,
+        max_batch_readings=b.max_batch_readings,
+    )
+    if policy != outbox.outbox.batching:
+        outbox.outbox.batching = policy
+        outbox.changed.set()

@@ -1,0 +1,127 @@
+"""Two reference receivers on one MQTT 5 shared subscription (MQTT 5.0 section 4.8.2), as
+``narhub region ingest`` runs them: the broker splits the batches between them, and every
+Observation appears exactly once in the union of their FHIR outputs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from decimal import Decimal
+from functools import partial
+from pathlib import Path
+
+from drivers.mqtt import MqttLink, TlsFiles
+from gateway.backoff import Backoff
+from gateway.pki import certificate_public_key_pem
+from gateway.reading import Reading
+from gateway.region.receiver import RECEIVER_NAME, Receiver
+from gateway.rig.broker import MosquittoBroker, RigPki
+from gateway.store import AsyncOutbox, BatchingPolicy, Outbox
+from gateway.uplink import Uplink
+from protocols.uplink import BatchSigner, BatchVerifier, Priority
+
+HUB = "hub-shared"
+TOTAL = 120
+PER_BATCH = 4
+
+
+def _reading(i: int) -> Reading:
+    return Reading(
+        stream="dev/150364",
+        device="dev",
+        mdc_code=150364,
+        unit="Cel",
+        value=Decimal(f"3{i // 100}.{i % 100:02d}"),
+        special=None,
+        hub_wall_ms=1_795_000_000_000 + i * 1000,
+        hub_mono_ns=i,
+        priority=Priority.CLINICAL,
+    )
+
+
+async def test_two_receivers_split_the_load_and_write_each_observation_once(
+    broker: MosquittoBroker, rig_pki: RigPki, tmp_path: Path
+) -> None:
+    hub = rig_pki.client(HUB)
+    rx = rig_pki.client(RECEIVER_NAME)
+    verifier = BatchVerifier({HUB: certificate_public_key_pem(hub.cert_file.read_bytes())})
+    done = asyncio.Event()
+    receivers: list[Receiver] = []
+
+    def on_batch(_batch: object, _lines: list[str]) -> None:
+        if sum(r.stats.observations for r in receivers) >= TOTAL:
+            done.set()
+
+    receivers += [
+        Receiver(
+            verifier,
+            tmp_path / f"seen-{n}.sqlite3",
+            tmp_path / f"obs-{n}.ndjson",
+            on_batch=on_batch,
+        )
+        for n in (1, 2)
+    ]
+
+    def connect_as(n: int) -> MqttLink:
+        # What `narhub region ingest --client-id region-receiver-N` connects with.
+        return MqttLink(
+            broker.host,
+            broker.port,
+            client_id=f"{RECEIVER_NAME}-{n}",
+            tls=TlsFiles(rig_pki.ca_file, rx.cert_file, rx.key_file),
+            manual_ack=True,
+            session_expiry_s=600,
+        )
+
+    outbox = AsyncOutbox(
+        Outbox(
+            tmp_path / "outbox.sqlite3",
+            batching=BatchingPolicy(clinical_s=0, max_batch_readings=PER_BATCH),
+        ),
+        commit_window_s=0,
+    )
+    for start in range(0, TOTAL, PER_BATCH):  # one commit per future batch
+        await outbox.add([_reading(i) for i in range(start, start + PER_BATCH)])
+
+    def hub_link() -> MqttLink:
+        tls = TlsFiles(rig_pki.ca_file, hub.cert_file, hub.key_file)
+        return MqttLink(broker.host, broker.port, client_id=HUB, tls=tls, timeout_s=5)
+
+    uplink = Uplink(
+        HUB,
+        outbox,
+        BatchSigner(HUB, hub.key_file.read_bytes()),
+        hub_link,
+        backoff=Backoff(initial_s=0.05, cap_s=0.2),
+    )
+    async with asyncio.timeout(30), asyncio.TaskGroup() as group:
+        tasks = [
+            group.create_task(receiver.run(partial(connect_as, n)), name=f"receiver-{n}")
+            for n, receiver in zip((1, 2), receivers, strict=True)
+        ]
+        for receiver in receivers:
+            await receiver.subscribed.wait()
+        tasks.append(group.create_task(uplink.run(), name="uplink"))
+        await done.wait()
+        await uplink.idle.wait()
+        for task in tasks:
+            task.cancel()
+    for receiver in receivers:
+        receiver.close()
+    outbox.close()
+
+    # The load is split: each receiver wrote some of the batches.
+    batches = [r.stats.batches for r in receivers]
+    assert all(b > 0 for b in batches), batches
+    assert sum(batches) == TOTAL // PER_BATCH
+    # The union holds each Observation exactly once, values exact.
+    lines = [
+        json.loads(line, parse_float=str)
+        for n in (1, 2)
+        for line in (tmp_path / f"obs-{n}.ndjson").read_text().splitlines()
+    ]
+    ids = [obs["id"] for obs in lines]
+    assert len(ids) == TOTAL
+    assert len(set(ids)) == TOTAL
+    values = sorted(obs["valueQuantity"]["value"] for obs in lines)
+    assert values == sorted(str(_reading(i).value) for i in range(TOTAL))

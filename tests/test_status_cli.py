@@ -1,0 +1,247 @@
+"""``narhub status``: the snapshot from the configuration, the read-only store and the hub's
+activity file (gateway/status.py), as JSON and as the technician's tables."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from decimal import Decimal
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from drivers.ble.central import DeviceStatus
+from gateway.cli import app
+from gateway.config import load_config, render_config
+from gateway.pairing import with_device
+from gateway.provision import create_key, init_hub
+from gateway.reading import Reading
+from gateway.rig.broker import RigPki
+from gateway.status import ACTIVITY_FILE, ActivityRecorder
+from gateway.store import Outbox
+from gateway.uplink import UplinkStats
+from protocols.uplink import BatchSigner, Priority
+
+runner = CliRunner()
+CUFF = "C0:FF:EE:00:0B:01"
+SCALE = "C0:FF:EE:00:0B:02"
+PATIENT = "P-7731"
+
+
+def _hub(tmp_path: Path, rig_pki: RigPki) -> Path:
+    config = tmp_path / "etc" / "narhub.toml"
+    hub = init_hub(
+        config,
+        hub_id="hub-status-1",
+        broker_url="mqtts://broker.example:8883",
+        ca_file=rig_pki.ca_file,
+        patient_pseudonym=PATIENT,
+        data_dir=tmp_path / "data",
+        ble_backend="sim",
+    )
+    hub = with_device(with_device(hub, CUFF, "blood_pressure"), SCALE, "scale")
+    config.write_text(render_config(hub))
+    return config
+
+
+def _status(config: Path, *extra: str) -> tuple[int, str]:
+    result = runner.invoke(app, ["status", "--config", str(config), *extra])
+    return result.exit_code, result.stdout
+
+
+def _reading(device: str, value: str, t_ms: int, priority: Priority) -> Reading:
+    return Reading(
+        f"{device}/150020",
+        device,
+        150020,
+        "mm[Hg]",
+        Decimal(value),
+        None,
+        t_ms,
+        1,
+        priority=priority,
+    )
+
+
+def test_before_the_hub_ran_the_devices_are_listed_and_the_rest_is_unknown(
+    tmp_path: Path, rig_pki: RigPki
+) -> None:
+    config = _hub(tmp_path, rig_pki)
+    code, out = _status(config, "--json")
+    assert code == 0, out
+    snap = json.loads(out)
+    assert snap["hub_running"] is False
+    assert snap["queue"] is None
+    assert [(d["address"], d["kind"], d["last_seen"]) for d in snap["devices"]] == [
+        (CUFF, "blood_pressure", None),
+        (SCALE, "scale", None),
+    ]
+    assert snap["readings"]["sources"] == []
+    assert snap["uplink"]["broker"] == "broker.example:8883"
+    assert any("has not run" in note for note in snap["notes"])
+
+
+def test_activity_and_queue_as_json_and_as_tables(tmp_path: Path, rig_pki: RigPki) -> None:
+    config = _hub(tmp_path, rig_pki)
+    hub = load_config(config)
+    key = create_key(hub)
+    now_ms = time.time_ns() // 1_000_000
+    cuff = [_reading(CUFF, "181", now_ms - 90_000, Priority.ALERT)]
+    board = [
+        Reading("sim-9/1/0", "sim-9", 150364, "Cel", Decimal("21.5"), None, now_ms - t, 1)
+        for t in (60_000, 30_000)
+    ]
+    outbox = Outbox(hub.data_dir / "outbox.sqlite3")
+    outbox.add(cuff)
+    assert outbox.seal(BatchSigner(hub.hub_id, key.read_bytes()), now_ms=now_ms) is not None
+    outbox.add([r._replace(priority=Priority.ENVIRONMENTAL) for r in board])
+
+    # What the running hub records (gateway/service.py feeds it the same way).
+    recorder = ActivityRecorder(hub.data_dir)
+    recorder.readings_stored(cuff + board)
+    status = DeviceStatus("blood_pressure-x", "blood_pressure", connected=True, battery_percent=64)
+    stats = UplinkStats(published=3, connects=1, last_reason_codes=[0, 0, 0])
+    recorder.observe({CUFF: status}, stats, uplink_connected=True)
+    assert recorder.write()
+    assert not recorder.write()  # nothing changed: no write (SD-card wear)
+
+    code, out = _status(config, "--json")
+    outbox.close()
+    assert code == 0, out
+    snap = json.loads(out)
+    assert snap["hub_running"] is True
+    devices = {d["address"]: d for d in snap["devices"]}
+    assert devices[CUFF]["battery_percent"] == 64
+    assert devices[CUFF]["connected"] is True
+    assert devices[CUFF]["last_seen_age_s"] < 60
+    assert devices[SCALE]["last_seen"] is None
+    sources = {s["source"]: s for s in snap["readings"]["sources"]}
+    assert (sources[CUFF]["kind"], sources[CUFF]["count_today"]) == ("blood_pressure", 1)
+    assert (sources["sim-9"]["kind"], sources["sim-9"]["count_today"]) == ("sensor_board", 2)
+    assert 25 <= sources["sim-9"]["last_reading_age_s"] <= 60
+    queue = snap["queue"]
+    assert queue["readings_by_priority"]["environmental"] == 2
+    assert queue["batches_by_priority"]["alert"] == 1
+    assert 85 <= queue["oldest_unsent_age_s"] <= 150
+    assert (queue["rejected_batches"], queue["evicted_readings_total"]) == (0, 0)
+    assert snap["uplink"]["connected"] is True
+    assert snap["uplink"]["published_batches"] == 3
+    assert snap["uplink"]["last_puback_age_s"] < 60
+    assert "181" not in out  # no values in the status, JSON included
+    assert PATIENT not in out
+
+    code, text = _status(config)  # CliRunner is not a TTY: one snapshot, no colour
+    assert code == 0
+    assert "\x1b[" not in text
+    assert "running" in text
+    assert CUFF in text  # as `narhub devices list` shows it
+    assert "64 %" in text
+    assert PATIENT not in text
+    assert "181" not in text
+    assert "21.5" not in text
+
+
+def test_the_recorder_keeps_todays_counts_over_a_restart_and_starts_a_new_day(
+    tmp_path: Path,
+) -> None:
+    day1 = int(dt.datetime(2026, 3, 2, 10, 0).astimezone().timestamp() * 1000)
+    clock = [day1]
+    reading = _reading(CUFF, "120", day1, Priority.CLINICAL)
+    first = ActivityRecorder(tmp_path, clock_ms=lambda: clock[0])
+    first.readings_stored([reading, reading])
+    first.write()
+    clock[0] += 3_600_000
+    again = ActivityRecorder(tmp_path, clock_ms=lambda: clock[0])
+    again.readings_stored([reading])
+    again.write()
+    saved = json.loads((tmp_path / ACTIVITY_FILE).read_text())
+    assert saved["sources"][CUFF]["count_today"] == 3
+    clock[0] += 86_400_000
+    next_day = ActivityRecorder(tmp_path, clock_ms=lambda: clock[0])
+    next_day.write(force=True)
+    saved = json.loads((tmp_path / ACTIVITY_FILE).read_text())
+    assert saved["sources"] == {}
+    assert saved["devices"][CUFF]["last_seen_ms"] == day1 + 3_600_000
+
+
+def test_missing_config_and_damaged_store_are_typed_errors(tmp_path: Path, rig_pki: RigPki) -> None:
+    code, out = _status(tmp_path / "nope.toml", "--json")
+    assert code == 3
+    assert json.loads(out)["hint"] == "run `narhub init`"
+    config = _hub(tmp_path, rig_pki)
+    (tmp_path / "data" / "outbox.sqlite3").write_bytes(b"not a database" * 100)
+    code, out = _status(config, "--json")
+    assert code == 1
+    error = json.loads(out)
+    assert "outbox.sqlite3" in error["error"]
+    assert "narhub doctor" in error["hint"]
+
+
+def test_on_a_tty_the_view_refreshes_until_ctrl_c(tmp_path: Path, rig_pki: RigPki) -> None:
+    import os
+    import pty
+    import select
+    import signal
+    import subprocess
+    import sys
+
+    config = _hub(tmp_path, rig_pki)
+    master, slave = pty.openpty()
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "narhub"),
+            "status",
+            "-c",
+            str(config),
+            "--interval",
+            "0.2",
+        ],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env={**os.environ, "COLUMNS": "100", "LINES": "60"},
+    )
+    os.close(slave)
+    seen = b""
+    deadline = time.monotonic() + 30
+    try:
+        # Several frames: the title is drawn once per refresh.
+        while seen.count(b"devices") < 3 and time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 1.0)
+            if ready:
+                seen += os.read(master, 65536)
+        process.send_signal(signal.SIGINT)  # the technician's Ctrl-C
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        os.close(master)
+    assert seen.count(b"devices") >= 3, seen[-500:]
+    assert CUFF.encode() in seen
+    assert PATIENT.encode() not in seen
+
+
+def test_doctor_reports_each_paired_device_seen_and_its_battery(
+    tmp_path: Path, rig_pki: RigPki
+) -> None:
+    config = _hub(tmp_path, rig_pki)
+    recorder = ActivityRecorder(tmp_path / "data")
+    low = DeviceStatus("blood_pressure-x", "blood_pressure", connected=False, battery_percent=9)
+    recorder.observe({CUFF: low}, None)
+    recorder.readings_stored(
+        [_reading(CUFF, "120", time.time_ns() // 1_000_000, Priority.CLINICAL)]
+    )
+    recorder.write()
+    result = runner.invoke(app, ["doctor", "--config", str(config), "--json"])
+    assert result.exit_code == 1
+    devices = [c for c in json.loads(result.stdout)["checks"] if c["name"] == "device"]
+    assert len(devices) == 2
+    cuff, scale = devices
+    assert CUFF in cuff["detail"]
+    assert "battery 9 %" in cuff["detail"]
+    assert (cuff["ok"], cuff["hint"]) == (False, "replace or charge the device's batteries")
+    assert not scale["ok"]
+    assert "not seen" in scale["detail"]
+    assert "take a measurement" in scale["hint"]
