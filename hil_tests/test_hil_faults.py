@@ -94,14 +94,9 @@ async def test_hub_wall_clock_jumping_back_and_forth_keeps_times_and_order(
     assert result.exact, result.explain()
     matched = _matched(ledger, fhir)  # (the board's last readings may still be on the way)
     wrong = _wrong_times(matched)
-    unsynced = {(e.kind, e.seq) for e, r in matched if "hub-clock-unsynced" in r.flags}
-    if wrong and all((kind, seq) in unsynced for kind, seq, *_ in wrong):
-        # Open finding (docs/rig.md): the store trusts the hub's clock once and for all, so
-        # readings received after a step back below the plausibility floor are not held for
-        # back-filling; they reach the region flagged hub-clock-unsynced, with the wrong
-        # time. Reported with its numbers, never as a pass; any other wrong time fails.
-        pytest.xfail(f"{len(wrong)} readings flagged hub-clock-unsynced keep the lost clock's time")
-    assert not wrong
+    # Readings received after the step were held and back-filled (the store judges the clock
+    # again on a step, gateway/store.py): none keeps the lost clock's time.
+    assert not wrong, wrong
     # Each device's readings in the order it took them (per code: a stream).
     for device, mdc in {(e.device, e.mdc) for e, _ in matched}:
         times = [r.effective_ms or 0 for e, r in matched if (e.device, e.mdc) == (device, mdc)]
@@ -143,25 +138,7 @@ async def test_a_device_clock_a_year_ahead_is_flagged_and_reported(rig: Rig, wor
     # Every reading at the region when it was taken: the flagged ones, and the cuff's later
     # readings, stamped after the hub set its clock.
     wrong = _wrong_times(matched)
-    after_set = [
-        (e, r)
-        for e, r in matched
-        if e.kind == "blood_pressure"
-        and (e.kind, e.seq, e.device_time, e.taken_ms, r.effective_ms) in wrong
-        and e.device_time is not None
-        and e.taken_ms is not None
-        and r.effective_ms is not None
-        and abs(dt.datetime.fromisoformat(e.device_time).timestamp() * 1000 - e.taken_ms)
-        < TIME_TOLERANCE_MS
-        and abs(e.taken_ms - r.effective_ms - YEAR_S * 1000) < TIME_TOLERANCE_MS
-    ]
-    if wrong and len(after_set) == len(wrong):
-        # Open finding (docs/rig.md): a reading the cuff stamped after the hub set its clock
-        # back by a year still gets the session's offset subtracted (the "stamped after the
-        # set" test in gateway.pipeline.device_wall_ms only works for a clock that was
-        # behind): it reaches the region a year early. Reported, never as a pass.
-        pytest.xfail(f"{len(wrong)} cuff readings stamped after the clock set are a year early")
-    assert not wrong
+    assert not wrong, wrong
 
 
 def _wrong_times(
