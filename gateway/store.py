@@ -238,13 +238,9 @@ def _wall_ms() -> int:
 
 def _unpack(payload: bytes) -> tuple[list[int], list[int], list[Any], list[Any], list[Any]]:
     # A held chunk carries two more columns (monotonic ns, effective - hub wall ms).
-    sids, deltas, values, specials, flags = cbor2.loads(payload)[:5]
-    times = []
-    t = 0
-    for d in deltas:
-        t += d
-        times.append(t)
-    return sids, times, values, specials, flags
+    columns = cbor2.loads(payload)
+    sids, _deltas, values, specials, flags = columns[:5]
+    return sids, _chunk_times(columns), values, specials, flags
 
 
 def _retimed_flags(flags: str | None, add: str) -> str:
@@ -261,6 +257,27 @@ def backfilled_ms(trust: ClockSample, mono_ns: int) -> int:
     return (trust.wall_ns - (trust.mono_ns - mono_ns)) // 1_000_000
 
 
+def _hub_relative_offset(r: Reading) -> int | None:
+    """For a held reading: its time minus the hub's wall stamp, which the back-fill keeps
+    (the time is on the hub's clock: reception, a board synced by the hub, a BLE stamp
+    corrected by an offset observed against the hub's clock); ``None`` when the time comes
+    from a device's own clock the hub never observed (a stamp taken as it is,
+    gateway.pipeline.device_wall_ms): the back-fill leaves it alone."""
+    if r.device_time is not None and r.clock_offset_ms is None and r.source_wall_ms is not None:
+        return None
+    return r.effective_ms() - r.hub_wall_ms
+
+
+def _chunk_times(columns: list[Any]) -> list[int]:
+    """The times (epoch ms) a chunk's delta column holds."""
+    times = []
+    t = 0
+    for d in columns[1]:
+        t += d
+        times.append(t)
+    return times
+
+
 def _backfilled(readings: Sequence[Reading], trust: ClockSample) -> Sequence[Reading]:
     """Readings received by this process before the clock was trusted, with back-filled
     times (the same boot: a process lives in one); the others unchanged."""
@@ -275,6 +292,8 @@ def _backfilled(readings: Sequence[Reading], trust: ClockSample) -> Sequence[Rea
         wall_ms = backfilled_ms(trust, r.hub_mono_ns)
         shift = wall_ms - r.hub_wall_ms
         source = r.source_wall_ms
+        if _hub_relative_offset(r) is None:
+            shift = 0  # a device's own clock: not moved with the hub's
         out.append(
             r._replace(
                 hub_wall_ms=wall_ms,
@@ -606,7 +625,7 @@ class Outbox:
                 columns: list[list[Any]] = [sids, deltas, values, specials, flags]
                 if held_boot is not None:
                     columns.append([r.hub_mono_ns for r in part])
-                    columns.append([r.effective_ms() - r.hub_wall_ms for r in part])
+                    columns.append([_hub_relative_offset(r) for r in part])
                 payload = cbor2.dumps(columns)
                 rows.append((priority, len(part), part[0].effective_ms(), payload, held_boot))
             kinds = {r.continuous for r in bucket}
@@ -784,7 +803,11 @@ class Outbox:
                 by_boot.setdefault(boot, []).append((chunk_id, cbor2.loads(payload)))
             updates: list[tuple[int, bytes, int]] = []
             for chunk_id, columns in by_boot.pop(trust.boot_id, []):
-                times = [backfilled_ms(trust, m) + o for m, o in zip(*columns[5:7], strict=True)]
+                stamped = _chunk_times(columns)
+                times = [
+                    t if o is None else backfilled_ms(trust, m) + o
+                    for m, o, t in zip(*columns[5:7], stamped, strict=True)
+                ]
                 updates.append(_retimed(chunk_id, columns, times, FLAG_HUB_TIME_BACKFILLED))
                 exact += len(times)
             # Earlier boots, the latest first: each ended before the next one started.
@@ -793,9 +816,10 @@ class Outbox:
                 monos = [m for _, columns in chunks for m in columns[5]]
                 last_ns, first_ns = max(monos), min(monos)
                 for chunk_id, columns in chunks:
+                    stamped = _chunk_times(columns)
                     times = [
-                        (anchor_ns - (last_ns - m)) // 1_000_000 + o
-                        for m, o in zip(*columns[5:7], strict=True)
+                        t if o is None else (anchor_ns - (last_ns - m)) // 1_000_000 + o
+                        for m, o, t in zip(*columns[5:7], stamped, strict=True)
                     ]
                     updates.append(_retimed(chunk_id, columns, times, FLAG_HUB_TIME_ESTIMATED))
                     estimated += len(times)

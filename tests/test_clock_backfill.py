@@ -312,3 +312,28 @@ def test_timesyncd_flag_file_is_the_fallback(tmp_path: Path) -> None:
     assert timesyncd_synchronised(run) is False
     (run / "synchronized").touch()
     assert timesyncd_synchronised(run) is True
+
+
+def test_a_device_stamp_on_its_own_clock_is_not_moved_with_the_hub_clock(tmp_path: Path) -> None:
+    """Back-fill moves times that are on the hub's clock. A BLE time stamp taken as it is (the
+    session observed no offset: the device's own clock) is already a wall time; one corrected
+    by an offset observed against the untrusted hub clock is on the hub's clock and moves."""
+    import datetime as dt
+
+    clock = StepClock(BOOT_A, mono_ns=0, wall_ms=STALE_WALL_MS, trusted=False)
+    store = Outbox(tmp_path / "o.sqlite3", clock_source=clock)
+    true_ms = NTP_WALL_MS - 60_000  # when both were taken, on a right clock
+    stamp = dt.datetime(2025, 11, 22, 9, 59)
+    own = _reading(0, mono_ns=40 * S, wall_ms=STALE_WALL_MS)._replace(
+        device_time=stamp, source_wall_ms=true_ms
+    )
+    # Offset observed against the stale hub clock: its corrected time is in the hub's frame.
+    relative = _reading(1, mono_ns=40 * S, wall_ms=STALE_WALL_MS)._replace(
+        device_time=stamp, source_wall_ms=STALE_WALL_MS - 1_000, clock_offset_ms=12_345
+    )
+    store.add([own, relative])
+    clock.trusted, clock.mono_ns, clock.wall_ms = True, 100 * S, NTP_WALL_MS
+    readings = _by_n(_sealed(store))
+    assert readings[0].t_ms == true_ms  # left alone
+    assert readings[1].t_ms == true_ms - 1_000  # moved with the hub's clock
+    store.close()
