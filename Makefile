@@ -45,7 +45,7 @@ fuse-deps:
 test: $(STAMP) broker-deps fuse-deps check pytest
 
 pytest: $(STAMP)
-	$(BIN)/python -m pytest -p no:cacheprovider
+	$(BIN)/python -m pytest -p no:cacheprovider -n 2 --durations=15
 
 ## make check: ruff, mypy --strict, import-linter contracts.
 check: lint types layers
