@@ -46,25 +46,13 @@ def run(
     debug: Annotated[bool, typer.Option(help="Log at DEBUG (may include values).")] = False,
 ) -> None:
     """Run the hub (the systemd service): devices -> store -> region, until SIGTERM."""
-    import asyncio
-    import logging
-    import os
+    import argparse
 
-    from gateway.logsetup import configure_logging
-    from gateway.service import run_service
+    from gateway.entry import run_service_fast
 
-    configure_logging(os.environ, level=logging.DEBUG if debug else logging.INFO)
-    from gateway.cli._common import config_path
-
-    hub = load(config, as_json=False)
-    asyncio.run(
-        run_service(
-            hub,
-            environ=os.environ,
-            shutdown_timeout_s=shutdown_timeout_s,
-            config_path=config_path(config),
-        )
-    )
+    args = argparse.Namespace(config=config, shutdown_timeout=shutdown_timeout_s, debug=debug)
+    if not run_service_fast(args):
+        load(config, as_json=False)  # reports what is wrong with the configuration, exit 3
 
 
 @app.command()
