@@ -95,6 +95,7 @@ class Hub:
             max_inflight=config.uplink.max_inflight,
             status_interval_s=DEFAULT_STATUS_INTERVAL_S,
             devices=self.device_status,
+            last_command=self._last_command,
         )
         self._adding: asyncio.Task[int] | None = None
         self._group: asyncio.TaskGroup | None = None
@@ -113,6 +114,12 @@ class Hub:
             release_board=self.board_released,
             on_config=self._config_applied,
         )
+        if self.remote is not None:
+            # A command's outcome (a configuration applied or rolled back) goes on the status.
+            self.remote.on_result = lambda _result: self.uplink.status_changed()
+
+    def _last_command(self) -> dict[str, Any] | None:
+        return None if self.remote is None else self.remote.last_summary()
 
     def _config_applied(self, new: HubConfig) -> None:
         """A remote configuration update is durable: apply the boards' sampling intervals

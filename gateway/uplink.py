@@ -105,6 +105,7 @@ def status_document(
     depth: dict[str, int],
     oldest_unsent_ms: int | None,
     devices: list[dict[str, Any]],
+    last_command: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The status document (docs/protocols/uplink.md, "Status topic"): no personal data, no
     values, no device addresses; devices are named by their configuration slot and kind."""
@@ -117,6 +118,8 @@ def status_document(
         "status_seq": status_seq,
         "versions": versions(),
         "uplink": uplink,
+        # The outcome of the newest region command (docs/remote-management.md); null if none.
+        "last_command": last_command,
         "queue": {
             "readings": depth,
             "unbatched_readings": counts.get("unbatched_readings", 0),
@@ -183,6 +186,7 @@ class Uplink:
         status_interval_s: float | None = None,
         status_min_interval_s: float = DEFAULT_STATUS_MIN_INTERVAL_S,
         devices: DevicesSource | None = None,
+        last_command: Callable[[], dict[str, Any] | None] | None = None,
     ) -> None:
         """``keep_without_subscribers``: a PUBACK with 0x10 "No matching subscribers" (MQTT 5.0
         3.4.2.1) means the broker accepted the batch but nobody will read it (no receiver
@@ -211,6 +215,7 @@ class Uplink:
         self._status_interval_s = status_interval_s
         self._status_min_interval_s = status_min_interval_s
         self._devices = devices
+        self._last_command = last_command
         self._status_wake = asyncio.Event()
         self._status_seq = 0
         #: The newest alert sealed alone in this drain: published before anything else.
@@ -308,6 +313,7 @@ class Uplink:
             depth=depth,
             oldest_unsent_ms=oldest_ms,
             devices=[] if self._devices is None else self._devices(),
+            last_command=None if self._last_command is None else self._last_command(),
         )
 
     async def _publish_status(self, link: MqttLink) -> str:

@@ -292,6 +292,15 @@ async def test_hub_runs_the_handler_and_applies_thresholds_and_batching_live(rig
         (threshold,) = hub.pipeline.settings.thresholds
         assert str(threshold.above) == "37.5"
         assert hub.outbox.outbox.batching.environmental_s == 7.0
+        # The outcome is on the hub's retained status too (kind, seq, outcome; no body).
+        async with asyncio.timeout(TIMEOUT_S):
+            while (
+                hub.uplink.last_status is None or hub.uplink.last_status.get("last_command") is None
+            ):
+                hub.uplink.status_published.clear()
+                await hub.uplink.status_published.wait()
+        last = hub.uplink.last_status["last_command"]
+        assert (last["kind"], last["status"], last["seq"]) == ("config", "applied", result.seq)
 
 
 async def test_a_fault_in_an_applier_is_reported_and_the_handler_goes_on(tmp_path: Path) -> None:

@@ -101,12 +101,28 @@ class CommandHandler:
         self._sessions_changed = asyncio.Condition()
         #: Every result in order (for tests and status).
         self.results: list[CommandResult] = []
+        #: Called after each result is published (the hub republishes its status).
+        self.on_result: Callable[[CommandResult], None] | None = None
         self._reconnect = False
 
     async def wait_sessions(self, count: int) -> None:
         """Return once ``count`` broker sessions were opened (subscribed)."""
         async with self._sessions_changed:
             await self._sessions_changed.wait_for(lambda: self.sessions >= count)
+
+    def last_summary(self) -> dict[str, Any] | None:
+        """The newest result for the status topic: kind, sequence, outcome, reason, time
+        (never the command's data: a CSR or a configuration stays on the result topic)."""
+        if not self.results:
+            return None
+        r = self.results[-1]
+        return {
+            "kind": r.kind,
+            "seq": r.seq,
+            "status": str(r.status),
+            "reason": r.reason,
+            "at_ms": r.at_ms,
+        }
 
     def add_applier(self, kind: str, applier: Applier) -> None:
         """Carry out commands of ``kind`` with ``applier`` from now on."""
@@ -235,6 +251,8 @@ class CommandHandler:
                     await link.publish(result_topic(self.hub_id), result.to_json())
                     # PUBACK the command only now: its result is out (MQTT 5.0 4.3.2).
                     link.ack(message)
+                    if self.on_result is not None:
+                        self.on_result(result)
                     if self._reconnect:
                         self._reconnect = False
                         raise ReconnectRequested
