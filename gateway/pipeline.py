@@ -30,7 +30,12 @@ from gateway.dedup import is_time_key, record_key
 from gateway.reading import Reading
 from gateway.store import AsyncOutbox
 from gateway.thresholds import Threshold, ThresholdTable, apply_thresholds, threshold_table
-from gateway.validate import DEVICE_AHEAD_LIMIT_S, FLAG_DEVICE_TIME, validate
+from gateway.validate import (
+    DEVICE_AHEAD_LIMIT_S,
+    FLAG_DEVICE_TIME,
+    corrected_time_plausible,
+    validate,
+)
 from protocols.gatt import (
     BATTERY_LEVEL,
     HEART_RATE_MEASUREMENT,
@@ -159,20 +164,6 @@ def readings_from_event(event: MeasurementEvent, *, patient: str | None = None) 
     return readings
 
 
-def _corrected_time_plausible(reading: Reading, max_device_ahead_s: float) -> bool:
-    """A suspect stamp (the device clock is off) still gives the time when the session
-    observed the clock's offset and the corrected time is neither before 2000 nor ahead of
-    the reception (a year-off clock the hub read, and set, through CTS)."""
-    corrected = reading.source_wall_ms
-    if corrected is None or reading.clock_offset_ms is None:
-        return False
-    return _MIN_STAMP_MS <= corrected <= reading.hub_wall_ms + max_device_ahead_s * 1000
-
-
-#: 2000-01-01T00:00:00Z: before this a stamp comes from a reset clock.
-_MIN_STAMP_MS = 946_684_800_000
-
-
 @dataclass(frozen=True)
 class PipelineSettings:
     """What the stages need from the configuration."""
@@ -205,8 +196,8 @@ class Pipeline:
         for r in readings:
             checked = validate(r, max_device_ahead_s=ahead)
             if FLAG_DEVICE_TIME in checked.flags:
-                if checked.device_time is not None and not _corrected_time_plausible(
-                    checked, ahead
+                if checked.device_time is not None and not corrected_time_plausible(
+                    checked, max_device_ahead_s=ahead
                 ):
                     # A suspect time stamp is not when the measurement was taken: the
                     # reception time is the better estimate (the flag says why).

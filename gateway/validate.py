@@ -39,6 +39,8 @@ MIN_PLAUSIBLE_WALL_MS = 1_735_689_600_000
 #: How far a device's time stamp may be ahead of the hub's local clock (zone and DST mistakes).
 DEVICE_AHEAD_LIMIT_S = 7200.0
 _MIN_DEVICE_TIME = dt.datetime(2000, 1, 1)  # noqa: DTZ001 - device clocks are naive
+#: The same moment as epoch ms (UTC), for a time already on the hub's clock.
+_MIN_DEVICE_TIME_MS = 946_684_800_000
 
 _D = Decimal
 
@@ -121,6 +123,17 @@ def clock_flags(reading: Reading, *, max_device_ahead_s: float) -> frozenset[str
             if (naive - hub_local).total_seconds() > max_device_ahead_s:
                 flags.add(FLAG_DEVICE_TIME)
     return frozenset(flags)
+
+
+def corrected_time_plausible(reading: Reading, *, max_device_ahead_s: float) -> bool:
+    """Whether a suspect stamp still gives the measurement's time: the session observed the
+    device clock's offset (``clock_offset_ms``) and the corrected time (``source_wall_ms``) is
+    neither before 2000 nor ahead of the reception by more than allowed (a year-off clock the
+    hub read through CTS; ``gateway.pipeline.device_wall_ms``)."""
+    corrected = reading.source_wall_ms
+    if corrected is None or reading.clock_offset_ms is None:
+        return False
+    return _MIN_DEVICE_TIME_MS <= corrected <= reading.hub_wall_ms + max_device_ahead_s * 1000
 
 
 def validate(reading: Reading, *, max_device_ahead_s: float = DEVICE_AHEAD_LIMIT_S) -> Reading:

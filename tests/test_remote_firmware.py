@@ -8,6 +8,8 @@ the board boots again reporting the bundle's version, and rolls back a board tha
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -80,12 +82,22 @@ def with_version(reported: str) -> dict[str, bytes]:
     return {**SHIPPED, "sensorfw/__init__.py": changed.encode()}
 
 
-def hub_with_board(rig: Rig, board: FlashSimBoard) -> Hub:
-    data = rig.config.model_dump(mode="json", exclude_none=True)
-    data["sensors"] = {"boards": [{"port": f"serial:{board.port}", "board": "sim"}]}
-    rig.config = parse_config(data, path=rig.config_path)
-    rig.config_path.write_text(render_config(rig.config))
-    return Hub(rig.config, make_ble_backend(rig.config.ble), config_path=rig.config_path)
+@asynccontextmanager
+async def running_hub_with_board(
+    rig: Rig, directory: Path
+) -> AsyncIterator[tuple[Hub, FlashSimBoard]]:
+    """A virtual-rig board and a running hub serving it, its command session subscribed."""
+    async with FlashSimBoard(directory) as board:
+        data = rig.config.model_dump(mode="json", exclude_none=True)
+        data["sensors"] = {"boards": [{"port": f"serial:{board.port}", "board": "sim"}]}
+        rig.config = parse_config(data, path=rig.config_path)
+        rig.config_path.write_text(render_config(rig.config))
+        hub = Hub(rig.config, make_ble_backend(rig.config.ble), config_path=rig.config_path)
+        assert hub.remote is not None
+        async with hub:
+            async with asyncio.timeout(TIMEOUT_S):
+                await hub.remote.subscribed.wait()
+            yield hub, board
 
 
 def firmware_body(rig: Rig, files: dict[str, bytes], version: str) -> dict[str, Any]:
@@ -96,69 +108,59 @@ async def test_update_succeeds_then_one_that_does_not_report_its_version_rolls_b
     rig_pki: RigPki, broker: MosquittoBroker, tmp_path: Path
 ) -> None:
     rig = make_rig(rig_pki, broker, tmp_path)
-    async with FlashSimBoard(tmp_path / "board") as board:
-        hub = hub_with_board(rig, board)
-        assert hub.remote is not None
-        async with hub:
-            async with asyncio.timeout(TIMEOUT_S):
-                await hub.remote.subscribed.wait()
-            good = with_version("0.2.0")
-            message = rig.key.build(
-                HUB, "firmware", firmware_body(rig, good, "0.2.0"), expires_in_s=120
-            )[1]
-            result = await rig.send("firmware", message)
-            assert result.status is Status.APPLIED, result
-            ((outcome),) = result.data["boards"]
-            assert (outcome["from"], outcome["to"], outcome["status"]) == (
-                SHIPPED_VERSION,
-                "0.2.0",
-                "updated",
-            )
-            assert board.files() == good
-            starts_after_update = board.starts
+    async with running_hub_with_board(rig, tmp_path / "board") as (hub, board):
+        good = with_version("0.2.0")
+        message = rig.key.build(
+            HUB, "firmware", firmware_body(rig, good, "0.2.0"), expires_in_s=120
+        )[1]
+        result = await rig.send("firmware", message)
+        assert result.status is Status.APPLIED, result
+        ((outcome),) = result.data["boards"]
+        assert (outcome["from"], outcome["to"], outcome["status"]) == (
+            SHIPPED_VERSION,
+            "0.2.0",
+            "updated",
+        )
+        assert board.files() == good
+        starts_after_update = board.starts
 
-            # Files that report another version than their manifest says: rolled back.
-            broken = with_version("0.3.0-broken")
-            message = rig.key.build(
-                HUB, "firmware", firmware_body(rig, broken, "0.3.0"), expires_in_s=120
-            )[1]
-            result = await rig.send("firmware", message)
-            assert (result.status, result.reason) == (Status.FAILED, "rolled-back"), result
-            ((outcome),) = result.data["boards"]
-            assert outcome["reported"] == "0.3.0-broken"
-            assert outcome["to"] == "0.2.0"  # checked: the board is back on what it had
-            assert board.files() == good
-            assert board.starts == starts_after_update + 2  # the broken boot and the rollback
-            # The hub serves the board again after each update.
-            board_tasks = [t for t in hub._tasks if t.get_name() == "board-0" and not t.done()]
-            assert len(board_tasks) == 1
+        # Files that report another version than their manifest says: rolled back.
+        broken = with_version("0.3.0-broken")
+        message = rig.key.build(
+            HUB, "firmware", firmware_body(rig, broken, "0.3.0"), expires_in_s=120
+        )[1]
+        result = await rig.send("firmware", message)
+        assert (result.status, result.reason) == (Status.FAILED, "rolled-back"), result
+        ((outcome),) = result.data["boards"]
+        assert outcome["reported"] == "0.3.0-broken"
+        assert outcome["to"] == "0.2.0"  # checked: the board is back on what it had
+        assert board.files() == good
+        assert board.starts == starts_after_update + 2  # the broken boot and the rollback
+        # The hub serves the board again after each update.
+        board_tasks = [t for t in hub._tasks if t.get_name() == "board-0" and not t.done()]
+        assert len(board_tasks) == 1
 
 
 async def test_firmware_bundles_unsigned_tampered_expired_or_replayed_are_refused(
     rig_pki: RigPki, broker: MosquittoBroker, tmp_path: Path
 ) -> None:
     rig = make_rig(rig_pki, broker, tmp_path)
-    async with FlashSimBoard(tmp_path / "board") as board:
-        hub = hub_with_board(rig, board)
-        assert hub.remote is not None
-        async with hub:
-            async with asyncio.timeout(TIMEOUT_S):
-                await hub.remote.subscribed.wait()
-            files = with_version("0.2.0")
-            body = firmware_body(rig, files, "0.2.0")
-            foreign = build_bundle(files, "sim", "0.2.0", rig.key.kid, new_private_key_pem())
-            tampered = {**body, "files": {**files, "main.py": b"import evil\n"}}
-            command = rig.key.build(HUB, "firmware", body, expires_in_s=120)[0]
-            cases = {
-                "unsigned": encode_command(command),
-                "expired": rig.key.signer().sign(replace(command, expires_ms=command.issued_ms)),
-                "unsigned-bundle": rig.key.build(HUB, "firmware", foreign, expires_in_s=120)[1],
-                "bad-bundle": rig.key.build(HUB, "firmware", tampered, expires_in_s=120)[1],
-            }
-            outcomes = {name: await rig.send("firmware", msg) for name, msg in cases.items()}
-            assert board.files() == SHIPPED
-            # ``command`` was never sent, but later sequence numbers were accepted since.
-            replayed = await rig.send("firmware", rig.key.signer().sign(command))
+    async with running_hub_with_board(rig, tmp_path / "board") as (_hub, board):
+        files = with_version("0.2.0")
+        body = firmware_body(rig, files, "0.2.0")
+        foreign = build_bundle(files, "sim", "0.2.0", rig.key.kid, new_private_key_pem())
+        tampered = {**body, "files": {**files, "main.py": b"import evil\n"}}
+        command = rig.key.build(HUB, "firmware", body, expires_in_s=120)[0]
+        cases = {
+            "unsigned": encode_command(command),
+            "expired": rig.key.signer().sign(replace(command, expires_ms=command.issued_ms)),
+            "unsigned-bundle": rig.key.build(HUB, "firmware", foreign, expires_in_s=120)[1],
+            "bad-bundle": rig.key.build(HUB, "firmware", tampered, expires_in_s=120)[1],
+        }
+        outcomes = {name: await rig.send("firmware", msg) for name, msg in cases.items()}
+        assert board.files() == SHIPPED
+        # ``command`` was never sent, but later sequence numbers were accepted since.
+        replayed = await rig.send("firmware", rig.key.signer().sign(command))
     assert {name: (r.status, r.reason) for name, r in outcomes.items()} == {
         name: (Status.REJECTED, name) for name in cases
     }
@@ -175,22 +177,17 @@ async def test_send_firmware_builds_signs_and_deploys_a_firmware_tree(
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
     operator = rig_pki.directory / "region-operator"
-    async with FlashSimBoard(tmp_path / "board") as board:
-        hub = hub_with_board(rig, board)
-        assert hub.remote is not None
-        async with hub:
-            async with asyncio.timeout(TIMEOUT_S):
-                await hub.remote.subscribed.wait()
-            code, out = await invoke(
-                "region", "send", "firmware", HUB, "--board", "sim",
-                "--firmware-dir", str(tree),
-                "--key-dir", str(rig.key.directory),
-                "--ca-dir", str(region_ca_dir(rig_pki, tmp_path)),
-                "--host", broker.host, "--port", str(broker.port),
-                "--cert", str(operator.with_suffix(".crt")),
-                "--key", str(operator.with_suffix(".key")),
-                "--timeout", "30",
-            )  # fmt: skip
+    async with running_hub_with_board(rig, tmp_path / "board") as (_hub, board):
+        code, out = await invoke(
+            "region", "send", "firmware", HUB, "--board", "sim",
+            "--firmware-dir", str(tree),
+            "--key-dir", str(rig.key.directory),
+            "--ca-dir", str(region_ca_dir(rig_pki, tmp_path)),
+            "--host", broker.host, "--port", str(broker.port),
+            "--cert", str(operator.with_suffix(".crt")),
+            "--key", str(operator.with_suffix(".key")),
+            "--timeout", "30",
+        )  # fmt: skip
     assert code == 0, out["results"]
     (result,) = out["results"]  # type: ignore[misc]
     assert result["data"]["version"] == "0.4.0"

@@ -316,6 +316,7 @@ class DeviceSession:
 
     async def _read_clock(self) -> None:
         self.status.has_clock = CURRENT_TIME in self._chars
+        self.status.clock_not_set = None  # this session's answer, not an earlier one's
         if CURRENT_TIME not in self._chars:
             return
         raw = await self._read(CURRENT_TIME)

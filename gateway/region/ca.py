@@ -8,6 +8,7 @@ follows the same rules: hub certificates carry the hub id as subject CN (RFC 528
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import time
@@ -134,7 +135,7 @@ def hub_keys(ca: RegionCa) -> dict[str, tuple[bytes, ...]]:
     from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
 
     revoked = set(ca.revoked())
-    found: dict[str, list[tuple[object, int, bytes]]] = {}
+    found: dict[str, list[tuple[dt.datetime, int, bytes]]] = {}
     for path in sorted((ca.directory / "issued").glob("*.crt")):
         cert = x509.load_pem_x509_certificate(path.read_bytes())
         names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
@@ -151,8 +152,7 @@ def hub_keys(ca: RegionCa) -> dict[str, tuple[bytes, ...]]:
         )
         found.setdefault(cn, []).append((cert.not_valid_before_utc, cert.serial_number, pem))
     return {
-        hub: tuple(pem for _, _, pem in sorted(certs, key=lambda c: (c[0], c[1]), reverse=True))
-        for hub, certs in found.items()
+        hub: tuple(pem for *_, pem in sorted(certs, reverse=True)) for hub, certs in found.items()
     }
 
 

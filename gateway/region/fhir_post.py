@@ -96,7 +96,7 @@ def _check_response(body: bytes, expected: int) -> None:
 def post_bundle(url: str, bundle: bytes, *, entries: int, timeout_s: float = 30.0) -> None:
     """POST one transaction Bundle to the server base ``url``; raises :class:`FhirPostError`."""
     request = urllib.request.Request(  # noqa: S310 - the operator's configured https/http URL
-        url.rstrip("/") or url,
+        url.rstrip("/"),
         data=bundle,
         method="POST",
         headers={"Content-Type": FHIR_JSON, "Accept": FHIR_JSON},
@@ -134,11 +134,17 @@ class FhirPoster:
         self.stats = PosterStats()
         self.wake = asyncio.Event()
         self.idle = asyncio.Event()
+        db = self._db()
+        try:
+            db.execute(QUEUE_SCHEMA)  # once: the receiver may not have made it yet
+        finally:
+            db.close()
 
     def _db(self) -> sqlite3.Connection:
+        """A connection for one operation (the worker thread's own; SQLite objects are
+        bound to the thread that made them)."""
         db = sqlite3.connect(self._state_db, isolation_level=None, timeout=30)
         db.execute("PRAGMA synchronous=FULL")
-        db.execute(QUEUE_SCHEMA)
         return db
 
     def _next(self) -> tuple[int, list[str]] | None:
