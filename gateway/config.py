@@ -94,10 +94,18 @@ class StoreConfig(StrictModel):
     #: The longest a reading waits in memory for the commit that stores it (and so for the
     #: acknowledgement to its source); commits within the window share one sync.
     commit_window_s: float = Field(default=1.0, ge=0, le=10)
-    #: The same for continuous notification streams (oximetry, heart rate: no source waits
-    #: for an acknowledgement and none can resend): a power cut loses at most this much of
-    #: them; longer means fewer syncs (SD-card wear, docs/pipeline.md). Unset: commit_window_s.
-    continuous_commit_window_s: float | None = Field(default=None, ge=0, le=300)
+    #: The same for readings no source waits for and none can resend: continuous notification
+    #: streams (oximetry, heart rate) and the hub's own telemetry. A power cut loses at most
+    #: this much of them (the hub is down for the cut itself anyway); a 1 Hz stream committed
+    #: every second costs a 4 KiB page per second on the SD card (docs/pipeline.md, "Bytes on
+    #: the SD card"). A reading a source waits for, an alert or a spot reading pulls them into
+    #: its own commit. null: commit_window_s.
+    continuous_commit_window_s: float | None = Field(default=60.0, ge=0, le=300)
+    #: Hold the outbox for the hub alone (SQLite ``locking_mode=EXCLUSIVE``): the WAL index
+    #: then lives in the hub's memory instead of a ``-shm`` file the kernel writes back to the
+    #: SD card every ~30 s (docs/pipeline.md, "Bytes on the SD card"). ``narhub status`` then
+    #: reads the queue from the hub's activity file; ``narhub queue`` needs the hub stopped.
+    exclusive: bool = True
     #: Readings waiting for a commit, at most; a source that would pass it waits (backpressure).
     max_pending_readings: int = Field(default=100_000, ge=100, le=10_000_000)
     #: Disk space the outbox may use; beyond it the lowest priority, oldest readings are evicted.

@@ -20,7 +20,7 @@ from gateway.clock import kernel_clock_synchronised
 from gateway.config import ConfigError, HubConfig, load_config
 from gateway.provision import ProvisionError, check_certificate
 from gateway.status import StatusError, collect_status
-from gateway.store import Outbox
+from gateway.store import Outbox, StoreBusyError
 
 MIN_FREE_BYTES = 256 * 1024 * 1024
 MIN_FREE_FRACTION = 0.05
@@ -257,7 +257,9 @@ def _store_check(path: Path, now: dt.datetime) -> Check:
     if not path.exists():
         return Check("store", True, "empty (no readings yet)")
     try:
-        outbox = Outbox(path)
+        outbox = Outbox(path, busy_timeout_s=1.0)
+    except StoreBusyError:
+        return Check("store", True, "held by the running hub (queue: `narhub status`)")
     except Exception as exc:  # noqa: BLE001 - any failure to open is the finding
         return Check(
             "store",

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from drivers.ble import BleBackend, BleCentral, CentralSettings, DeviceSpec, MeasurementEvent
 from drivers.errors import DriverError
@@ -30,12 +30,13 @@ from gateway.config import HubConfig
 from gateway.cursors import SqliteCursorStore
 from gateway.pipeline import Pipeline, PipelineSettings
 from gateway.reading import Reading
-from gateway.remote.hubside import build_command_handler
-from gateway.remote.renewal import recover as recover_credentials
 from gateway.store import AsyncOutbox, BatchingPolicy, Outbox
 from gateway.thresholds import Threshold
 from gateway.uplink import DEFAULT_STATUS_INTERVAL_S, Uplink, offline_status, status_topic
 from protocols.uplink import BatchSigner
+
+if TYPE_CHECKING:
+    from gateway.remote.handler import CommandHandler
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +81,10 @@ class Hub:
             ),
         )
         if config.remote is not None:
+            # Imported only with [remote]: x509 and cwt stay out of a hub that takes no
+            # commands (the service's memory budget, tests/test_footprint_imports.py).
+            from gateway.remote.renewal import recover as recover_credentials  # noqa: PLC0415
+
             recover_credentials(config)  # an interrupted certificate renewal, finished first
         key_pem = config.uplink.key_file.read_bytes()
         self.signer = BatchSigner(config.hub_id, key_pem)
@@ -105,15 +110,19 @@ class Hub:
             b.port: BoardSampling.from_seconds(b.intervals_s.items()) for b in config.sensors.boards
         }
         #: Signed region commands (``[remote]``; None without it): gateway/remote/.
-        self.remote = build_command_handler(
-            config,
-            config_path,
-            self.pipeline,
-            self.outbox,
-            on_credentials=self._credentials_renewed,
-            release_board=self.board_released,
-            on_config=self._config_applied,
-        )
+        self.remote: CommandHandler | None = None
+        if config.remote is not None:
+            from gateway.remote.hubside import build_command_handler  # noqa: PLC0415 - above
+
+            self.remote = build_command_handler(
+                config,
+                config_path,
+                self.pipeline,
+                self.outbox,
+                on_credentials=self._credentials_renewed,
+                release_board=self.board_released,
+                on_config=self._config_applied,
+            )
         if self.remote is not None:
             # A command's outcome (a configuration applied or rolled back) goes on the status.
             self.remote.on_result = lambda _result: self.uplink.status_changed()
@@ -323,6 +332,7 @@ def open_outbox(config: HubConfig, clock_source: ClockSource | None = None) -> A
         min_free_bytes=store.min_free_mib * 2**20,
         dedup_retention_s=store.dedup_retention_days * 86_400,
         clock_source=clock_source,
+        exclusive=store.exclusive,
     )
     return AsyncOutbox(
         outbox,

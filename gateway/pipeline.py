@@ -20,6 +20,7 @@ central and reported; a decoded one becomes one Reading per observation, at most
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -45,10 +46,20 @@ from protocols.gatt import (
 )
 from protocols.uplink import CODED_FLAG, Priority
 
+logger = logging.getLogger(__name__)
+
 #: Device status values (Battery, Device Information): reported by the central, not readings.
 _STATUS_CHARACTERISTICS = frozenset({BATTERY_LEVEL})
 #: Characteristics that stream continuously (their readings may wait longer for a batch).
 CONTINUOUS_CHARACTERISTICS = frozenset({PLX_CONTINUOUS_MEASUREMENT, HEART_RATE_MEASUREMENT})
+
+_NO_FLAGS: frozenset[str] = frozenset()
+_SUSPECT_TIME = frozenset({FLAG_DEVICE_TIME})
+_CLINICAL = Priority.CLINICAL
+#: Builds a Reading from a tuple of all its fields in order (``Reading._make`` without its
+#: length check: :func:`readings_from_event` passes all sixteen, which
+#: tests/pipeline/test_pipeline_hot_path.py checks against the named-field constructor).
+_new_reading = tuple.__new__
 
 
 def _value_and_flags(o: Observation) -> tuple[Decimal | None, frozenset[str]]:
@@ -77,8 +88,10 @@ _AFTER_SET_SLACK = dt.timedelta(seconds=2)
 
 def device_wall_ms(
     device_time: dt.datetime, clock: ClockObservation | None, received_ms: int | None = None
-) -> int:
-    """When a time-stamped measurement was taken, as epoch ms on the hub's clock.
+) -> int | None:
+    """When a time-stamped measurement was taken, as epoch ms on the hub's clock; ``None``
+    when the stamp, corrected, is no time at all (outside years 1-9999: a garbage stamp or
+    clock, which the device's bytes may be).
 
     A device stamps a measurement with its own clock, naive local time (GATT Date Time,
     GSS 3.70; the hub sets it to its local time through CTS, ``health-profiles.md`` 4.5).
@@ -107,58 +120,91 @@ def device_wall_ms(
                 <= received + _AFTER_SET_SLACK
             )
         if not after_set:
-            naive -= dt.timedelta(seconds=round(clock.offset_s))
-    return round(naive.timestamp() * 1000)
+            try:
+                naive -= dt.timedelta(seconds=round(clock.offset_s))
+            except OverflowError:
+                return None
+    try:
+        return round(naive.timestamp() * 1000)
+    except (OverflowError, ValueError, OSError):  # out of the platform's range
+        return None
 
 
 def readings_from_event(event: MeasurementEvent, *, patient: str | None = None) -> list[Reading]:
-    """The Readings of one decoded measurement (none for a malformed or display-only value)."""
-    if event.measurement is None or event.characteristic in _STATUS_CHARACTERISTICS:
+    """The Readings of one decoded measurement (none for a malformed or display-only value).
+
+    The hot path of the pipeline (``narhub bench pipeline``, part "throughput"): event fields
+    are read once, and each Reading is built from its fields in order (``tuple.__new__``, what
+    ``Reading._make`` does, without its Python frame).
+    """
+    measurement = event.measurement
+    characteristic = event.characteristic
+    if measurement is None or characteristic in _STATUS_CHARACTERISTICS:
         return []
-    readings = []
-    clock_flags, offset_ms = _clock(event)
-    continuous = event.characteristic in CONTINUOUS_CHARACTERISTICS
+    observations = to_observations(measurement)
+    if not observations:
+        return []
+    clock = event.clock
+    clock_flags: frozenset[str] = _NO_FLAGS
+    offset_ms = None
+    if clock is not None and clock.offset_s is not None:
+        clock_flags, offset_ms = _clock(event)
+    continuous = characteristic in CONTINUOUS_CHARACTERISTICS
     device = event.device
+    wall_ms = event.hub_wall_ms
+    mono_ns = event.hub_mono_ns
+    sequence_number = event.sequence_number
     stamped: dict[dt.datetime, int] = {}
-    for o in to_observations(event.measurement):
-        value, flags = _value_and_flags(o)
+    readings: list[Reading] = []
+    append = readings.append
+    for o in observations:
+        value = o.value
+        flags = o.flags
+        if value is None and o.special is None and o.coded_value is not None:
+            value, flags = _value_and_flags(o)
         if clock_flags:
             flags |= clock_flags
         device_time = o.timestamp
-        source_ms = None
+        source_ms = key = None
         if device_time is not None:
             source_ms = stamped.get(device_time)
             if source_ms is None:
-                source_ms = stamped[device_time] = device_wall_ms(
-                    device_time, event.clock, event.hub_wall_ms
-                )
-        key = None
-        if event.sequence_number is not None or device_time is not None:
+                source_ms = device_wall_ms(device_time, clock, wall_ms)
+                if source_ms is None:
+                    # No time to take: the reception time stands in, and the flag says why
+                    # (the reading still travels; the stamp is kept as the device sent it).
+                    flags = flags | _SUSPECT_TIME
+                else:
+                    stamped[device_time] = source_ms
+        if sequence_number is not None or device_time is not None:
             key = record_key(
                 device,
                 o.mdc_code,
                 value if value is not None else o.special,
-                sequence_number=event.sequence_number,
+                sequence_number=sequence_number,
                 device_time=device_time,
             )
-        readings.append(
-            Reading(
-                f"{device}/{o.mdc_code}",
-                device,
-                o.mdc_code,
-                o.unit,
-                value,
-                o.special,
-                event.hub_wall_ms,
-                event.hub_mono_ns,
-                device_time,
-                Priority.CLINICAL,
-                flags,
-                key,
-                source_ms,
-                offset_ms,
-                continuous,
-                patient,
+        append(
+            _new_reading(
+                Reading,
+                (
+                    f"{device}/{o.mdc_code}",
+                    device,
+                    o.mdc_code,
+                    o.unit,
+                    value,
+                    o.special,
+                    wall_ms,
+                    mono_ns,
+                    device_time,
+                    _CLINICAL,
+                    flags,
+                    key,
+                    source_ms,
+                    offset_ms,
+                    continuous,
+                    patient,
+                ),
             )
         )
     return readings
@@ -182,17 +228,38 @@ class Pipeline:
         self.settings = settings or PipelineSettings()
         self._thresholds: ThresholdTable = threshold_table(self.settings.thresholds)
         self._reducer = Reducer(self.settings.reduction)
+        #: Events whose mapping raised (a defect: logged at ERROR, the others still stored).
+        self.unmappable_events = 0
 
-    def from_events(self, events: Iterable[MeasurementEvent]) -> list[Reading]:
-        """Map decoded events to readings (stage 1)."""
+    def from_events(self, events: Sequence[MeasurementEvent]) -> list[Reading]:
+        """Map decoded events to readings (stage 1).
+
+        An event whose mapping raises (a defect, never expected) costs only itself: the
+        others of the batch are mapped one by one and stored, the failure is logged by
+        characteristic and exception type (no address, no value) and counted."""
         patient = self.settings.patient
-        return [r for e in events for r in readings_from_event(e, patient=patient)]
+        try:
+            return [r for e in events for r in readings_from_event(e, patient=patient)]
+        except Exception:  # noqa: BLE001 - isolated below, event by event
+            out: list[Reading] = []
+            for e in events:
+                try:
+                    out.extend(readings_from_event(e, patient=patient))
+                except Exception as exc:  # noqa: BLE001 - one poison event, not the batch
+                    self.unmappable_events += 1
+                    logger.error(
+                        "event of characteristic %#06x not mapped (%s): skipped",
+                        e.characteristic,
+                        type(exc).__name__,
+                    )
+            return out
 
     def process(self, readings: Iterable[Reading]) -> list[Reading]:
         """Stages 2-4: validate, thresholds, reduce."""
         ahead = self.settings.max_device_ahead_s
         table = self._thresholds
-        out = []
+        out: list[Reading] = []
+        append = out.append
         for r in readings:
             checked = validate(r, max_device_ahead_s=ahead)
             if FLAG_DEVICE_TIME in checked.flags:
@@ -206,7 +273,7 @@ class Pipeline:
                     # A reset device clock stamps everything alike: a key from it could merge
                     # two different measurements. Keep both rather than risk dropping one.
                     checked = checked._replace(source_key=None)
-            out.append(apply_thresholds(checked, table) if table else checked)
+            append(apply_thresholds(checked, table) if table else checked)
         return self._reducer.process(out) if self._reducer.active else out
 
     async def commit(self, readings: Sequence[Reading]) -> int:

@@ -159,6 +159,7 @@ async def run_service(
                     lambda: hub.central.status,
                     lambda: hub.uplink.stats,
                     lambda: _uplink_connected(hub),
+                    hub.outbox.queue_figures,  # the hub holds the store: status reads these
                 ),
                 name="activity",
             )

@@ -6,7 +6,9 @@ Two sources, both read-only:
   depth per priority (readings waiting to be sealed and batches waiting for a PUBACK), the age
   of the oldest unsent reading, rejected batches and evictions (docs/pipeline.md). The
   queries follow the schema of :mod:`gateway.store` (versions 2 and 3: held readings);
-* the **activity file** (``DATA_DIR/status.json``), written by the running hub through
+* the **activity file** (``status.json``: in systemd's runtime directory ``/run/narhub``, RAM,
+  when the hub runs as the unit, else in ``DATA_DIR``; see :func:`activity_path`), written by
+  the running hub through
   :class:`ActivityRecorder`: each paired device's last sighting, battery and connection, the
   readings stored today per source (counts only, never values), and the uplink's last PUBACK.
   It is rewritten atomically, only when something changed, at most once per ``min_interval_s``
@@ -29,7 +31,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -39,13 +41,18 @@ from gateway.config import HubConfig
 from gateway.reading import Reading
 from protocols.uplink import Priority
 
-#: The activity file in the data directory.
+#: The activity file's name (see :func:`activity_path`).
 ACTIVITY_FILE = "status.json"
+#: Set by systemd's ``RuntimeDirectory=`` (deploy/systemd/narhub.service): a tmpfs directory.
+RUNTIME_DIRECTORY_ENV = "RUNTIME_DIRECTORY"
+#: The unit's runtime directory: where ``narhub status`` looks first.
+SERVICE_RUNTIME_DIR = Path("/run/narhub")
 ACTIVITY_VERSION = 1
 #: The activity file is considered current (the hub running) when younger than this.
 ACTIVITY_FRESH_S = 60.0
 #: What to do when the data directory is the service user's.
 SUDO_HINT = "run as root or as the narhub service user (`sudo narhub status`)"
+_BUSY_CODES = frozenset({5, 6})  # SQLITE_BUSY, SQLITE_LOCKED
 #: The hub's own readings (tombstones, recovery notes) are counted under this source.
 HUB_SOURCE = "hub"
 
@@ -101,8 +108,23 @@ class _Device:
     connected: bool | None = None
 
 
+def activity_path(data_dir: Path, environ: Mapping[str, str] | None = None) -> Path:
+    """Where a running hub keeps its activity file: in systemd's runtime directory when it
+    runs as the unit (``$RUNTIME_DIRECTORY``, RAM), else in the data directory.
+
+    Not on the SD card in the field: the file is replaced every 2 s while readings flow, and
+    each replacement is a 4 KiB page written (ext4 writes a file renamed over another at once):
+    ~170 MB a day, more than all the readings (docs/pipeline.md, "Bytes on the SD card").
+    """
+    env = os.environ if environ is None else environ
+    runtime = env.get(RUNTIME_DIRECTORY_ENV)
+    if runtime:
+        return Path(runtime.split(":")[0]) / ACTIVITY_FILE
+    return data_dir / ACTIVITY_FILE
+
+
 class ActivityRecorder:
-    """Keeps the activity file (``DATA_DIR/status.json``) of a running hub.
+    """Keeps the activity file (:func:`activity_path`) of a running hub.
 
     Feed it with :meth:`readings_stored` (the hub's ``on_stored`` callback: after the commit)
     and :meth:`observe` (the central's device status and the uplink's counters); :meth:`run`
@@ -119,7 +141,8 @@ class ActivityRecorder:
         min_interval_s: float = 2.0,
         clock_ms: Callable[[], int] = _wall_ms,
     ) -> None:
-        self.path = data_dir / ACTIVITY_FILE
+        self.data_dir = data_dir
+        self.path = activity_path(data_dir)
         self.interval_s = interval_s
         self.min_interval_s = min_interval_s
         self._stored = asyncio.Event()
@@ -136,6 +159,8 @@ class ActivityRecorder:
             "connects": 0,
         }
         self._seen_publishes = 0
+        #: The queue as the hub's store reports it (:meth:`observe_queue`); None: not yet.
+        self._queue: dict[str, Any] | None = None
         self._dirty = True
         self._load()
 
@@ -218,6 +243,7 @@ class ActivityRecorder:
         return {
             "version": ACTIVITY_VERSION,
             "pid": os.getpid(),
+            "data_dir": str(self.data_dir),
             "updated_ms": self._clock_ms(),
             "day": self._day,
             "devices": {
@@ -233,6 +259,7 @@ class ActivityRecorder:
                 for name, s in sorted(self._sources.items())
             },
             "uplink": dict(self._uplink),
+            "queue": self._queue,
         }
 
     def write(self, *, force: bool = False) -> bool:
@@ -245,11 +272,20 @@ class ActivityRecorder:
         self._dirty = False
         return True
 
+    def observe_queue(self, figures: Mapping[str, Any]) -> None:
+        """The store's queue figures (:meth:`gateway.store.Outbox.queue_figures`): the running
+        hub holds its store exclusively, so ``narhub status`` reads them from here."""
+        queue = dict(figures)
+        if queue != self._queue:
+            self._queue = queue
+            self._dirty = True
+
     async def run(
         self,
         devices: Callable[[], Mapping[str, _DeviceView]],
         uplink: Callable[[], _UplinkView | None],
         uplink_connected: Callable[[], bool | None] = lambda: None,
+        queue: Callable[[], Awaitable[Mapping[str, Any]]] | None = None,
     ) -> None:
         """Observe and write until cancelled (then write once more).
 
@@ -261,6 +297,9 @@ class ActivityRecorder:
             while True:
                 self._stored.clear()
                 self.observe(devices(), uplink(), uplink_connected=uplink_connected())
+                if queue is not None:
+                    with contextlib.suppress(sqlite3.Error):  # a view: the store reports it
+                        self.observe_queue(await queue())
                 self._write_quietly()
                 await asyncio.sleep(self.min_interval_s)
                 with contextlib.suppress(TimeoutError):
@@ -403,10 +442,15 @@ class StatusSnapshot:
         }
 
 
+class OutboxHeldError(StatusError):
+    """The running hub holds the outbox exclusively (``store.exclusive``)."""
+
+
 def read_queue(path: Path) -> QueueView | None:
     """The outbox's queue figures, opened read-only; None when there is no store (yet).
 
     Raises:
+        OutboxHeldError: the running hub holds it (its activity file has the figures).
         StatusError: the file exists but is not a readable outbox.
     """
     if not path.exists():
@@ -414,7 +458,8 @@ def read_queue(path: Path) -> QueueView | None:
     if not os.access(path, os.R_OK):
         raise StatusError(str(path), "permission denied", SUDO_HINT)
     try:
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5.0)
+        # WAL readers never wait for the hub's writes: a lock here is the hub's exclusive hold.
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=0.25)
     except sqlite3.Error as exc:
         raise StatusError(str(path), f"cannot open read-only: {exc}", "check permissions") from None
     try:
@@ -445,6 +490,10 @@ def read_queue(path: Path) -> QueueView | None:
                 "SELECT coalesce(sum(n), 0) FROM chunks WHERE held_boot IS NOT NULL"
             ).fetchone()
     except sqlite3.Error as exc:
+        if exc.sqlite_errorcode in _BUSY_CODES:
+            raise OutboxHeldError(
+                str(path), "held by the running hub", "its activity file has the queue"
+            ) from None
         raise StatusError(
             str(path), f"not a readable outbox ({exc})", "run `narhub doctor` (store check)"
         ) from None
@@ -461,6 +510,31 @@ def read_queue(path: Path) -> QueueView | None:
     )
 
 
+def _queue_from_activity(activity: Mapping[str, Any] | None) -> QueueView | None:
+    """The queue the running hub recorded in its activity file (None: not there)."""
+    queue = None if activity is None else activity.get("queue")
+    if not isinstance(queue, dict):
+        return None
+    try:
+        oldest = queue["oldest_unsent_ms"]
+        return QueueView(
+            readings_by_priority={str(k): int(v) for k, v in queue["readings_by_priority"].items()},
+            batches_by_priority={str(k): int(v) for k, v in queue["batches_by_priority"].items()},
+            oldest_unsent_ms=None if oldest is None else int(oldest),
+            rejected_batches=int(queue["rejected_batches"]),
+            evicted_readings_total=int(queue["evicted_readings_total"]),
+            tombstones_pending=int(queue["tombstones_pending"]),
+            held_readings=int(queue["held_readings"]),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
+def recorded_queue(data_dir: Path) -> QueueView | None:
+    """The queue the running hub (with this data directory) last recorded, or None."""
+    return _queue_from_activity(_current_activity(data_dir))
+
+
 def _read_activity(path: Path) -> dict[str, Any] | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -471,6 +545,22 @@ def _read_activity(path: Path) -> dict[str, Any] | None:
     if not isinstance(data, dict) or data.get("version") != ACTIVITY_VERSION:
         return None
     return data
+
+
+def _current_activity(data_dir: Path) -> dict[str, Any] | None:
+    """The newest activity file of the hub with this data directory: the unit's (in
+    :data:`SERVICE_RUNTIME_DIR`, if it names this data directory) or the data directory's."""
+    found = []
+    service = _read_activity(SERVICE_RUNTIME_DIR / ACTIVITY_FILE)
+    if service is not None and service.get("data_dir") == str(data_dir):
+        found.append(service)
+    local = _read_activity(data_dir / ACTIVITY_FILE)
+    if local is not None:
+        found.append(local)
+    updated = [a for a in found if isinstance(a.get("updated_ms"), int)]
+    if updated:
+        return max(updated, key=lambda a: int(a["updated_ms"]))
+    return found[0] if found else None
 
 
 def _pid_alive(pid: object) -> bool:
@@ -493,10 +583,19 @@ def collect_status(config: HubConfig, *, now_ms: int | None = None) -> StatusSna
     """
     now = _wall_ms() if now_ms is None else now_ms
     notes: list[str] = []
-    queue = read_queue(config.data_dir / "outbox.sqlite3")
-    if queue is None:
-        notes.append("no outbox yet: the hub has not run")
-    activity = _read_activity(config.data_dir / ACTIVITY_FILE)
+    activity = _current_activity(config.data_dir)
+    try:
+        queue = read_queue(config.data_dir / "outbox.sqlite3")
+    except OutboxHeldError:
+        queue = _queue_from_activity(activity)
+        notes.append(
+            "queue as the running hub last recorded it (it holds the outbox)"
+            if queue is not None
+            else "queue unknown: the running hub holds the outbox and has not recorded it yet"
+        )
+    else:
+        if queue is None:
+            notes.append("no outbox yet: the hub has not run")
     updated = None if activity is None else activity.get("updated_ms")
     running = (
         activity is not None

@@ -18,7 +18,11 @@ crash/power-cut proof: docs/pipeline.md.
   recorded as a tombstone (per stream: count, time range) that the next batch carries to the
   region as a telemetry reading (:data:`MDC_NARHUB_EVICTED`).
 - **Idempotency.** A reading with a ``source_key`` seen before is skipped; keys are pruned
-  after ``dedup_retention_s``.
+  after ``dedup_retention_s``. A waiting chunk keeps its readings' keys in its own row
+  (``chunks.keys``, and in memory); they move to ``source_keys`` when the chunk is sealed or
+  evicted. So a commit of readings writes the chunk's page only, not a page of the
+  ``source_keys`` B-tree too (where a key lands is random): one 4 KiB page per commit
+  fewer on the SD card (docs/pipeline.md, "Bytes on the SD card").
 - **Held readings.** With a clock source (:mod:`gateway.clock`), readings committed before
   the hub's wall clock is trusted are stored as *held* chunks (``held_boot`` = the kernel's
   boot id, with each reading's monotonic time): never sealed, never evicted, until the clock
@@ -56,9 +60,11 @@ from protocols.uplink import BatchHeader, BatchSigner, Priority, WireReading, en
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
-#: Schema 2 is schema 3 without ``chunks.held_boot`` (added at open).
+SCHEMA_VERSION = 4
+#: Schema 2 is schema 3 without ``chunks.held_boot``, schema 3 schema 4 without
+#: ``chunks.keys`` (both added at open).
 _SCHEMA_V2 = 2
+_SCHEMA_V3 = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS streams (
@@ -75,7 +81,8 @@ CREATE TABLE IF NOT EXISTS chunks (
     n INTEGER NOT NULL,
     first_ms INTEGER NOT NULL,
     payload BLOB NOT NULL,
-    held_boot TEXT
+    held_boot TEXT,
+    keys BLOB
 );
 CREATE TABLE IF NOT EXISTS batches (
     id INTEGER PRIMARY KEY,
@@ -97,6 +104,11 @@ CREATE TABLE IF NOT EXISTS tombstones (
     PRIMARY KEY (stream_id, priority)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS recent_keys (
+    id INTEGER PRIMARY KEY,
+    stored_ms INTEGER NOT NULL,
+    keys BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS source_keys (
     key TEXT PRIMARY KEY,
     stored_ms INTEGER NOT NULL
@@ -106,7 +118,17 @@ CREATE TABLE IF NOT EXISTS source_keys (
 #: SQLite page size for a new store. A commit rewrites every page it touches into the WAL and
 #: the kernel writes whole 4 KiB pages: with 4 KiB SQLite pages a WAL frame (page + 24 bytes)
 #: straddles two of them, with 1 KiB pages a typical commit touches one (docs/pipeline.md).
-PAGE_SIZE = 1024
+PAGE_SIZE = 512
+#: WAL frames between automatic checkpoints (SQLite's default is 1000). A checkpoint writes
+#: every page changed since the last one into the database file and syncs it: the fewer
+#: checkpoints, the fewer times the same pages (page 1, the tables' last leaves) are written.
+#: 8000 frames of 512-byte pages keep the WAL file near 4 MiB.
+WAL_AUTOCHECKPOINT_PAGES = 8000
+#: Keys of recently sealed chunks held in memory (and ``recent_keys``) at most before they
+#: are folded into ``source_keys`` ahead of the prune interval.
+MAX_RECENT_KEYS = 20_000
+#: Deferred acknowledgements (:meth:`Outbox.acknowledge`) waiting at most; then they commit.
+MAX_DEFERRED_ACKS = 256
 #: Readings per chunk row, at most (a commit of more writes several chunks).
 CHUNK_MAX_READINGS = 4096
 #: narhub private telemetry codes (docs/protocols/uplink.md): 2 x 65536 + 0xF100 + n.
@@ -129,6 +151,7 @@ DEFAULT_DEDUP_RETENTION_S = 30 * 86_400.0
 PRUNE_INTERVAL_S = 6 * 3600.0
 #: SQLite errors that mean the file is not a usable database (moved aside on recover).
 _DAMAGE_CODES = frozenset({11, 26})  # SQLITE_CORRUPT, SQLITE_NOTADB
+_BUSY_CODES = frozenset({5, 6})  # SQLITE_BUSY, SQLITE_LOCKED
 _KEY_QUERY_CHUNK = 500
 #: While readings are held for the clock, how often (monotonic) the uplink's seal looks again.
 HELD_RECHECK_S = 10.0
@@ -157,6 +180,14 @@ class DamagedStoreError(StoreError):
         self.path = path
         self.reason = reason
         super().__init__(f"{path}: damaged ({reason})")
+
+
+class StoreBusyError(StoreError):
+    """Another process holds the store (the running hub opens it exclusively)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        super().__init__(f"{path}: in use by another process (is narhub running?)")
 
 
 @dataclass(frozen=True)
@@ -319,9 +350,20 @@ class Outbox:
         clock: Callable[[], float] = time.monotonic,
         wall_ms: Callable[[], int] = _wall_ms,
         clock_source: ClockSource | None = None,
+        exclusive: bool = False,
+        busy_timeout_s: float = 5.0,
     ) -> None:
         """``clock_source``: hold readings until it says the wall clock is trusted, then
-        back-fill their times (None: every wall time is taken as it is, nothing is held)."""
+        back-fill their times (None: every wall time is taken as it is, nothing is held).
+
+        ``exclusive``: hold the database for this connection (``locking_mode=EXCLUSIVE``, the
+        running hub): SQLite then keeps the WAL index in this process's memory instead of a
+        shared ``-shm`` file, which the kernel would write back to the SD card every ~30 s
+        while commits touch it (docs/pipeline.md, "Bytes on the SD card"). Anyone else
+        opening it meanwhile gets :class:`StoreBusyError` after ``busy_timeout_s``.
+        """
+        self.exclusive = exclusive
+        self.busy_timeout_s = busy_timeout_s
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.batching = batching or BatchingPolicy()
@@ -347,6 +389,16 @@ class Outbox:
         ):
             self._streams[stream, device, mdc, unit] = sid
             self._stream_rows[sid] = (stream, device, mdc, unit)
+        #: Source keys of waiting chunks and of ``recent_keys`` (their rows hold them too).
+        self._recent_keys: set[str] = set()
+        #: Keys folded into ``source_keys`` by the transaction under way.
+        self._folded_keys: list[str] = []
+        #: Batches acknowledged by the broker, deleted with the next transaction.
+        self._acked: dict[int, None] = {}
+        for (keys,) in self._db.execute(
+            "SELECT keys FROM chunks WHERE keys IS NOT NULL UNION ALL SELECT keys FROM recent_keys"
+        ):
+            self._recent_keys.update(cbor2.loads(keys))
         if self._waiting():
             self._due_at = self._clock()  # they waited across a restart: due now
         self._clock_source = clock_source
@@ -387,13 +439,25 @@ class Outbox:
         return self._open(check=False), report
 
     def _open(self, *, check: bool) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=self.busy_timeout_s
+        )
         try:
+            if self.exclusive:  # before the first access: no shared-memory WAL index at all
+                db.execute("PRAGMA locking_mode=EXCLUSIVE")
             # Only takes effect on a new file (before WAL mode): see PAGE_SIZE.
             db.execute(f"PRAGMA page_size={PAGE_SIZE}")
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
+            db.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
+            # Debian builds SQLite with SECURE_DELETE: every freed page (a sealed chunk's) is
+            # overwritten with zeros, a WAL frame each. FAST zeroes what a commit writes anyway
+            # (docs/pipeline.md, "Bytes on the SD card"; on flash a zeroed page is no erasure).
+            db.execute("PRAGMA secure_delete=FAST")
             db.execute("PRAGMA foreign_keys=ON")
+            # Page cache 512 KiB, not SQLite's 2 MiB: it is heap the service keeps (its RSS
+            # budget, narhub bench footprint); a page not in it is read from the OS page cache.
+            db.execute("PRAGMA cache_size=-512")
             if check:
                 self._check_integrity(db)
             version = self._schema_version(db)
@@ -408,7 +472,14 @@ class Outbox:
             columns = {row[1] for row in db.execute("PRAGMA table_info(chunks)")}
             if "held_boot" not in columns:  # schema 2: held readings are additive
                 db.execute("ALTER TABLE chunks ADD COLUMN held_boot TEXT")
+            if "keys" not in columns:  # schema 3: its chunks' keys are in source_keys
+                db.execute("ALTER TABLE chunks ADD COLUMN keys BLOB")
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except sqlite3.OperationalError as exc:
+            db.close()
+            if exc.sqlite_errorcode in _BUSY_CODES:
+                raise StoreBusyError(self.path) from exc
+            raise
         except BaseException:
             db.close()
             raise
@@ -416,7 +487,7 @@ class Outbox:
 
     def _schema_version(self, db: sqlite3.Connection) -> int:
         version = int(db.execute("PRAGMA user_version").fetchone()[0])
-        if version not in {0, _SCHEMA_V2, SCHEMA_VERSION}:
+        if version not in {0, _SCHEMA_V2, _SCHEMA_V3, SCHEMA_VERSION}:
             raise NewerSchemaError(self.path, version)
         return version
 
@@ -491,8 +562,13 @@ class Outbox:
         )
 
     def close(self) -> None:
-        """Close the database (a checkpoint leaves the WAL small)."""
-        self._db.close()
+        """Delete the batches acknowledged meanwhile and close the database (a checkpoint
+        leaves the WAL small)."""
+        try:
+            with contextlib.suppress(sqlite3.Error):  # not deleted: sent again, dropped there
+                self.flush_acks()
+        finally:
+            self._db.close()
 
     # -- adding ----------------------------------------------------------------------------
 
@@ -504,8 +580,13 @@ class Outbox:
         """
         return self.add_groups([readings])[0]
 
-    def add_groups(self, groups: Sequence[Sequence[Reading]]) -> list[int]:
-        """Store several callers' readings in one transaction (one sync): new count per group."""
+    def add_groups(
+        self, groups: Sequence[Sequence[Reading]], *, waited_s: float = 0.0
+    ) -> list[int]:
+        """Store several callers' readings in one transaction (one sync): new count per group.
+
+        ``waited_s``: how long the oldest of them waited for this commit (a group commit
+        window); their batching deadline counts from their arrival, not from the commit."""
         now_ms = self._wall_ms()
         new_streams: list[tuple[str, str, int, str]] = []
         held_boot: str | None = None
@@ -520,7 +601,8 @@ class Outbox:
         try:
             with self._db:
                 self._db.execute("BEGIN IMMEDIATE")
-                fresh = self._fresh_keys(groups, now_ms)
+                self._delete_acked()
+                fresh = self._fresh_keys(groups)
                 kept: list[Reading] = []
                 counts = []
                 for group in groups:
@@ -536,25 +618,33 @@ class Outbox:
                                 fresh.discard(key)  # a key repeated in one commit: stored once
                                 kept.append(r)
                     counts.append(len(kept) - before)
-                new_streams = self._insert(kept, now_ms, held_boot=held_boot)
-                if now_ms >= self._next_prune_ms:
+                new_streams = self._insert(kept, now_ms, held_boot=held_boot, waited_s=waited_s)
+                if now_ms >= self._next_prune_ms or len(self._recent_keys) > MAX_RECENT_KEYS:
+                    self._fold_keys()
                     self._prune_keys(now_ms)
                 self._enforce_quota(now_ms)
         except BaseException:
             for stream_key in new_streams:  # rolled back: forget the ids
                 self._stream_rows.pop(self._streams.pop(stream_key), None)
+            self._folded_keys.clear()
             raise
+        self._recent_keys.update(r.source_key for r in kept if r.source_key is not None)
+        self._recent_keys.difference_update(self._folded_keys)  # in source_keys now
+        self._folded_keys.clear()
         added = sum(counts)
         self.stats.commits += 1
         self.stats.readings_added += added
         self.stats.duplicates += sum(len(g) for g in groups) - added
         return counts
 
-    def _fresh_keys(self, groups: Sequence[Sequence[Reading]], now_ms: int) -> set[str] | None:
-        """The source keys not stored before (inserted now); None when no reading has one."""
+    def _fresh_keys(self, groups: Sequence[Sequence[Reading]]) -> set[str] | None:
+        """The source keys not stored before; None when no reading has one.
+
+        Reads only: a new key is written with its chunk (:meth:`_insert`)."""
         keys = {r.source_key for g in groups for r in g if r.source_key is not None}
         if not keys:
             return None
+        keys.difference_update(self._recent_keys)
         listed = list(keys)
         for i in range(0, len(listed), _KEY_QUERY_CHUNK):
             part = listed[i : i + _KEY_QUERY_CHUNK]
@@ -566,10 +656,28 @@ class Outbox:
                     part,
                 )
             )
-        self._db.executemany(
-            "INSERT INTO source_keys(key, stored_ms) VALUES (?, ?)", [(k, now_ms) for k in keys]
-        )
         return keys
+
+    def _move_keys(self, keys_column: bytes | None, now_ms: int) -> None:
+        """A chunk leaves (sealed, evicted): its keys go on as one ``recent_keys`` row (an
+        append: one page), still in memory, until :meth:`_fold_keys`."""
+        if keys_column is not None:
+            self._db.execute(
+                "INSERT INTO recent_keys(stored_ms, keys) VALUES (?, ?)", (now_ms, keys_column)
+            )
+
+    def _fold_keys(self) -> None:
+        """Move the ``recent_keys`` rows into the ``source_keys`` B-tree (within a transaction;
+        every :data:`PRUNE_INTERVAL_S`): hours of keys touch each leaf once, where a key per
+        seal would touch a leaf each. The caller forgets them in memory after the commit."""
+        for stored_ms, keys in self._db.execute("SELECT stored_ms, keys FROM recent_keys"):
+            listed = cbor2.loads(keys)
+            self._db.executemany(
+                "INSERT OR IGNORE INTO source_keys(key, stored_ms) VALUES (?, ?)",
+                [(k, stored_ms) for k in listed],
+            )
+            self._folded_keys.extend(listed)
+        self._db.execute("DELETE FROM recent_keys")
 
     def _stream_id(self, r: Reading, new: list[tuple[str, str, int, str]]) -> int:
         key = (r.stream, r.device, r.mdc_code, r.unit)
@@ -585,7 +693,12 @@ class Outbox:
         return sid
 
     def _insert(
-        self, readings: Iterable[Reading], now_ms: int, *, held_boot: str | None = None
+        self,
+        readings: Iterable[Reading],
+        now_ms: int,
+        *,
+        held_boot: str | None = None,
+        waited_s: float = 0.0,
     ) -> list[tuple[str, str, int, str]]:
         """Write readings as chunks (one per priority per :data:`CHUNK_MAX_READINGS`).
 
@@ -611,6 +724,7 @@ class Outbox:
                 values: list[str | None] = []
                 specials: list[str | None] = []
                 flags: list[str | None] = []
+                keys: list[str] = []
                 last = 0
                 for r in part:
                     sid = streams.get((r.stream, r.device, r.mdc_code, r.unit))
@@ -622,27 +736,49 @@ class Outbox:
                     values.append(None if v is None else str(v))
                     specials.append(r.special)
                     flags.append("\x1f".join(sorted(r.flags)) if r.flags else None)
+                    if r.source_key is not None:
+                        keys.append(r.source_key)
                 columns: list[list[Any]] = [sids, deltas, values, specials, flags]
                 if held_boot is not None:
                     columns.append([r.hub_mono_ns for r in part])
                     columns.append([_hub_relative_offset(r) for r in part])
                 payload = cbor2.dumps(columns)
-                rows.append((priority, len(part), part[0].effective_ms(), payload, held_boot))
+                rows.append(
+                    (
+                        priority,
+                        len(part),
+                        part[0].effective_ms(),
+                        payload,
+                        held_boot,
+                        cbor2.dumps(keys) if keys else None,
+                    )
+                )
             kinds = {r.continuous for r in bucket}
             for continuous in kinds:
                 d = policy.delay_s(Priority(priority), continuous=continuous)
                 delay = d if delay is None else min(delay, d)
         self._db.executemany(
-            "INSERT INTO chunks(priority, n, first_ms, payload, held_boot) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO chunks(priority, n, first_ms, payload, held_boot, keys) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
             rows,
         )
         if held_boot is not None:
             self._held_readings += sum(row[1] for row in rows)
             delay = HELD_RECHECK_S if rows else None
         if delay is not None:
-            due = self._clock() + delay
+            due = self._clock() + max(0.0, delay - waited_s)
             self._due_at = due if self._due_at is None else min(self._due_at, due)
         return new
+
+    def known_keys(self) -> int:
+        """Source keys remembered: of waiting chunks, of recently sealed or evicted ones, and
+        in ``source_keys`` (folded)."""
+        return len(self._recent_keys) + self.stored_keys()
+
+    def stored_keys(self) -> int:
+        """Source keys folded into ``source_keys`` (see :meth:`_fold_keys`)."""
+        (stored,) = self._db.execute("SELECT count(*) FROM source_keys").fetchone()
+        return int(stored)
 
     def _prune_keys(self, now_ms: int) -> None:
         cutoff = now_ms - round(self.dedup_retention_s * 1000)
@@ -689,10 +825,11 @@ class Outbox:
         for chunk_id, priority, size in candidates:
             if need <= 0:
                 break
-            (payload,) = self._db.execute(
-                "SELECT payload FROM chunks WHERE id=?", (chunk_id,)
+            payload, keys = self._db.execute(
+                "SELECT payload, keys FROM chunks WHERE id=?", (chunk_id,)
             ).fetchone()
             evicted += self._tombstone(priority, payload, now_ms)
+            self._move_keys(keys, now_ms)
             self._db.execute("DELETE FROM chunks WHERE id=?", (chunk_id,))
             need -= size
         self.stats.evicted += evicted
@@ -951,10 +1088,11 @@ class Outbox:
             for chunk_id, chunk_priority, n in self._db.execute(chunk_sql).fetchall():
                 if taken and len(readings) + n > limit:
                     break
-                (payload,) = self._db.execute(
-                    "SELECT payload FROM chunks WHERE id=?", (chunk_id,)
+                payload, keys = self._db.execute(
+                    "SELECT payload, keys FROM chunks WHERE id=?", (chunk_id,)
                 ).fetchone()
                 readings.extend(self._wire(payload))
+                self._move_keys(keys, now_ms)
                 taken.append(chunk_id)
                 priority = chunk_priority if priority is None else min(priority, chunk_priority)
             tombstones = [] if newest_alert_alone else self._tombstone_readings()
@@ -967,6 +1105,7 @@ class Outbox:
                 priority = Priority.TELEMETRY if priority is None else priority
                 self._db.execute("DELETE FROM tombstones")
             assert priority is not None
+            self._delete_acked()  # only here: a seal that finds nothing writes nothing
             readings.sort(key=lambda r: r.t_ms)
             seq = self._next_seq()
             header = BatchHeader(
@@ -995,20 +1134,50 @@ class Outbox:
             self._recheck_held()
         return PendingBatch(batch_id, seq, Priority(priority), message)
 
+    def _not_acked(self) -> tuple[str, tuple[int, ...]]:
+        """SQL (`` AND id NOT IN (...)``) and parameters leaving out deferred acknowledgements."""
+        if not self._acked:
+            return "", ()
+        return f" AND id NOT IN ({','.join('?' * len(self._acked))})", tuple(self._acked)
+
     def pending(self, limit: int = 100) -> list[PendingBatch]:
         """Unsent, unrejected batches, alerts first, oldest first within a priority."""
+        not_acked, ids = self._not_acked()
         rows = self._db.execute(
-            "SELECT id, seq, priority, message FROM batches WHERE rejected_reason IS NULL "
-            "ORDER BY priority, id LIMIT ?",
-            (limit,),
+            f"SELECT id, seq, priority, message FROM batches WHERE rejected_reason IS NULL"  # noqa: S608
+            f"{not_acked} ORDER BY priority, id LIMIT ?",
+            (*ids, limit),
         ).fetchall()
         return [PendingBatch(r[0], r[1], Priority(r[2]), r[3]) for r in rows]
 
-    def acknowledge(self, batch_id: int) -> None:
-        """The broker accepted the batch (reason code < 0x80): delete it."""
+    def acknowledge(self, batch_id: int, *, defer: bool = False) -> None:
+        """The broker accepted the batch (reason code < 0x80): delete it.
+
+        ``defer``: delete it with the next transaction (a commit of readings, a seal, or
+        :meth:`flush_acks`), not in one of its own: one sync fewer per batch on the SD card.
+        Until then the store acts as if it were gone (:meth:`pending`, the counts); a crash
+        before that commit only sends the batch again, which the region drops as a replay
+        (at-least-once, docs/protocols/uplink.md). At most :data:`MAX_DEFERRED_ACKS` wait.
+        """
+        self._acked[batch_id] = None
+        if not defer or len(self._acked) >= MAX_DEFERRED_ACKS:
+            self.flush_acks()
+
+    def flush_acks(self) -> bool:
+        """Delete the batches whose acknowledgement was deferred (one transaction, if any)."""
+        if not self._acked:
+            return False
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute("DELETE FROM batches WHERE id=?", (batch_id,))
+            self._delete_acked()
+        return True
+
+    def _delete_acked(self) -> None:
+        """Within a transaction: delete the acknowledged batches. They are forgotten at once;
+        a rollback sends them again (at-least-once)."""
+        if self._acked:
+            self._db.executemany("DELETE FROM batches WHERE id=?", [(i,) for i in self._acked])
+            self._acked.clear()
 
     def reject(self, batch_id: int, reason_code: int) -> None:
         """The broker refused the batch: keep it, with the reason, for the technician."""
@@ -1020,16 +1189,22 @@ class Outbox:
 
     def all_batches(self) -> list[tuple[PendingBatch, int | None]]:
         """Every stored batch with its rejection reason (None while still to send)."""
+        not_acked, ids = self._not_acked()
         rows = self._db.execute(
-            "SELECT id, seq, priority, message, rejected_reason FROM batches ORDER BY priority, id"
+            "SELECT id, seq, priority, message, rejected_reason FROM batches "  # noqa: S608
+            f"WHERE 1{not_acked} ORDER BY priority, id",
+            ids,
         ).fetchall()
         return [(PendingBatch(r[0], r[1], Priority(r[2]), r[3]), r[4]) for r in rows]
 
     def oldest_unsent_ms(self) -> int | None:
         """Epoch ms of the oldest reading not yet acknowledged by the broker, or None."""
+        not_acked, ids = self._not_acked()
         row = self._db.execute(
-            "SELECT min(t) FROM (SELECT min(first_ms) AS t FROM chunks WHERE held_boot IS NULL "
-            "UNION ALL SELECT min(first_ms) FROM batches WHERE rejected_reason IS NULL)"
+            "SELECT min(t) FROM (SELECT min(first_ms) AS t FROM chunks WHERE held_boot IS NULL "  # noqa: S608
+            "UNION ALL SELECT min(first_ms) FROM batches WHERE rejected_reason IS NULL"
+            f"{not_acked})",
+            ids,
         ).fetchone()
         return None if row[0] is None else int(row[0])
 
@@ -1037,12 +1212,43 @@ class Outbox:
         """Readings not yet acknowledged by the broker (waiting and sealed, rejected batches
         excluded), per priority topic name (docs/protocols/uplink.md, "Status topic")."""
         depth = {p.topic_name: 0 for p in Priority}
+        not_acked, ids = self._not_acked()
         for priority, n in self._db.execute(
-            "SELECT priority, sum(n) FROM chunks GROUP BY priority UNION ALL "
-            "SELECT priority, sum(n) FROM batches WHERE rejected_reason IS NULL GROUP BY priority"
+            "SELECT priority, sum(n) FROM chunks GROUP BY priority UNION ALL "  # noqa: S608
+            f"SELECT priority, sum(n) FROM batches WHERE rejected_reason IS NULL{not_acked} "
+            "GROUP BY priority",
+            ids,
         ):
             depth[Priority(priority).topic_name] += int(n)
         return depth
+
+    def queue_figures(self) -> dict[str, Any]:
+        """What ``narhub status`` shows of the queue (:class:`gateway.status.QueueView`'s
+        fields), for the activity file: another process cannot read an exclusive store."""
+        names = [p.topic_name for p in Priority]
+        readings = dict.fromkeys(names, 0)
+        for priority, n in self._db.execute(
+            "SELECT priority, sum(n) FROM chunks GROUP BY priority"
+        ):
+            readings[Priority(priority).topic_name] = int(n or 0)
+        batches = dict.fromkeys(names, 0)
+        not_acked, ids = self._not_acked()
+        for priority, n in self._db.execute(
+            "SELECT priority, count(*) FROM batches WHERE rejected_reason IS NULL"  # noqa: S608
+            f"{not_acked} GROUP BY priority",
+            ids,
+        ):
+            batches[Priority(priority).topic_name] = int(n)
+        counts = self.counts()
+        return {
+            "readings_by_priority": readings,
+            "batches_by_priority": batches,
+            "oldest_unsent_ms": self.oldest_unsent_ms(),
+            "rejected_batches": counts["rejected_batches"],
+            "evicted_readings_total": counts["evicted_readings_total"],
+            "tombstones_pending": counts["tombstones_pending"],
+            "held_readings": counts["held_readings"],
+        }
 
     def quick_check(self) -> str:
         """SQLite's ``PRAGMA quick_check``: "ok" or the first problem found."""
@@ -1050,8 +1256,11 @@ class Outbox:
 
     def counts(self) -> dict[str, int]:
         """Queue depths, evictions and disk use."""
+        not_acked, ids = self._not_acked()
         pending, rejected = self._db.execute(
-            "SELECT sum(rejected_reason IS NULL), sum(rejected_reason IS NOT NULL) FROM batches"
+            "SELECT sum(rejected_reason IS NULL), sum(rejected_reason IS NOT NULL) "  # noqa: S608
+            f"FROM batches WHERE 1{not_acked}",
+            ids,
         ).fetchone()
         (tombstones,) = self._db.execute("SELECT count(*) FROM tombstones").fetchone()
         evicted = self._db.execute("SELECT value FROM meta WHERE key='evicted_readings'").fetchone()
@@ -1079,6 +1288,8 @@ class _Group:
     readings: int = 0
     #: Loop time by which this group must be committed (the earliest waiter's window).
     commit_by: float = float("inf")
+    #: Loop time the first waiter arrived (its batching deadline counts from then).
+    opened: float = float("inf")
 
 
 def _commit_at_once(r: Reading) -> bool:
@@ -1088,6 +1299,14 @@ def _commit_at_once(r: Reading) -> bool:
     the window a power cut could take it in. Continuous and environmental streams wait for the
     group commit window (their sources resend, or a lost second matters little)."""
     return r.priority is Priority.ALERT or (r.priority is Priority.CLINICAL and not r.continuous)
+
+
+def waits_long(r: Reading) -> bool:
+    """May this reading wait ``continuous_commit_window_s`` for its commit? Yes when no source
+    waits for the commit and none could resend the reading: continuous notification streams
+    (oximetry, heart rate) and the hub's own telemetry. A power cut takes at most that window
+    of them (docs/pipeline.md, "Bytes on the SD card")."""
+    return r.source_key is None and (r.continuous or r.priority is Priority.TELEMETRY)
 
 
 class AsyncOutbox:
@@ -1126,6 +1345,7 @@ class AsyncOutbox:
         self._space = asyncio.Event()
         self._space.set()
         self._committer: asyncio.Task[None] | None = None
+        self._ack_flusher: asyncio.Task[None] | None = None
 
     async def _run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         loop = asyncio.get_running_loop()
@@ -1147,11 +1367,11 @@ class AsyncOutbox:
         waiter = _Waiter(readings, loop.create_future())
         group = self._group
         window = self.commit_window_s
-        if self.continuous_commit_window_s != window and all(
-            r.continuous and r.source_key is None for r in readings
-        ):
+        if self.continuous_commit_window_s != window and all(map(waits_long, readings)):
             window = self.continuous_commit_window_s
-        group.commit_by = min(group.commit_by, loop.time() + window)
+        now = loop.time()
+        group.commit_by = min(group.commit_by, now + window)
+        group.opened = min(group.opened, now)
         group.waiters.append(waiter)
         group.readings += len(readings)
         if group.readings >= self.max_pending_readings or any(map(_commit_at_once, readings)):
@@ -1172,7 +1392,12 @@ class AsyncOutbox:
                 self._urgent.clear()
                 self._in_flight += group.readings
                 done = loop.run_in_executor(
-                    self._executor, self.outbox.add_groups, [w.readings for w in group.waiters]
+                    self._executor,
+                    functools.partial(
+                        self.outbox.add_groups,
+                        [w.readings for w in group.waiters],
+                        waited_s=max(0.0, loop.time() - group.opened),
+                    ),
                 )
                 done.add_done_callback(functools.partial(self._committed, group=group))
                 # Shielded: a cancelled caller must not leave others waiting for their commit.
@@ -1229,12 +1454,30 @@ class AsyncOutbox:
         return result
 
     async def acknowledge(self, batch_id: int) -> None:
-        """See :meth:`Outbox.acknowledge`."""
-        await self._run(self.outbox.acknowledge, batch_id)
+        """See :meth:`Outbox.acknowledge`: deferred, deleted with the next commit or at the
+        latest ``continuous_commit_window_s`` later."""
+        await self._run(self.outbox.acknowledge, batch_id, defer=True)
+        if self._ack_flusher is None:
+            self._ack_flusher = asyncio.get_running_loop().create_task(
+                self._flush_acks_later(), name="store-ack-flush"
+            )
+
+    async def _flush_acks_later(self) -> None:
+        await asyncio.sleep(self.continuous_commit_window_s)  # a timer, not synchronisation
+        self._ack_flusher = None
+        try:
+            await self._run(self.outbox.flush_acks)
+        except sqlite3.Error as exc:  # the batches are sent again: the region drops replays
+            logger.warning("outbox: acknowledged batches not deleted (%s)", type(exc).__name__)
 
     async def reject(self, batch_id: int, reason_code: int) -> None:
         """See :meth:`Outbox.reject`."""
         await self._run(self.outbox.reject, batch_id, reason_code)
+
+    async def queue_figures(self) -> dict[str, Any]:
+        """See :meth:`Outbox.queue_figures`."""
+        result: dict[str, Any] = await self._run(self.outbox.queue_figures)
+        return result
 
     async def counts(self) -> dict[str, int]:
         """See :meth:`Outbox.counts`."""
@@ -1243,6 +1486,10 @@ class AsyncOutbox:
 
     def close(self) -> None:
         """Commit what still waits, finish queued work and close the database."""
+        flusher, self._ack_flusher = self._ack_flusher, None
+        if flusher is not None:  # Outbox.close deletes the acknowledged batches
+            with contextlib.suppress(RuntimeError):
+                flusher.cancel()
         committer, self._committer = self._committer, None
         if committer is not None:  # it may be waiting out a window: the group is taken here
             with contextlib.suppress(RuntimeError):  # its loop may be closed already

@@ -138,6 +138,20 @@ def corrected_time_plausible(reading: Reading, *, max_device_ahead_s: float) -> 
 
 def validate(reading: Reading, *, max_device_ahead_s: float = DEVICE_AHEAD_LIMIT_S) -> Reading:
     """The reading with any validation flags added (the same object when there are none)."""
+    value = reading.value
+    if (
+        value is not None
+        and reading.device_time is None
+        and reading.hub_wall_ms >= MIN_PLAUSIBLE_WALL_MS
+    ):
+        # The common case, checked inline (the pipeline's hot path): a value, no clock to
+        # check, and no flag unless the value is implausible (then the full path below).
+        ranges = PLAUSIBLE.get(reading.mdc_code)
+        if ranges is None:
+            return reading
+        bounds = ranges.get(reading.unit)
+        if bounds is None or bounds[0] <= value <= bounds[1]:
+            return reading
     flags = value_flags(reading)
     if reading.hub_wall_ms < MIN_PLAUSIBLE_WALL_MS or reading.device_time is not None:
         flags |= clock_flags(reading, max_device_ahead_s=max_device_ahead_s)

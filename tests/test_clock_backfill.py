@@ -17,7 +17,7 @@ import pytest
 from gateway.clock import ClockSample, SystemClock, require_sync_for, timesyncd_synchronised
 from gateway.pki import new_private_key_pem, public_key_pem
 from gateway.reading import Reading
-from gateway.store import HELD_RECHECK_S, Outbox
+from gateway.store import HELD_RECHECK_S, SCHEMA_VERSION, Outbox
 from gateway.validate import (
     FLAG_HUB_CLOCK,
     FLAG_HUB_TIME_BACKFILLED,
@@ -262,6 +262,7 @@ def test_schema_2_store_is_migrated_and_keeps_its_readings(tmp_path: Path) -> No
     store.close()
     db = sqlite3.connect(path)  # make it the file a schema-2 narhub left
     db.execute("ALTER TABLE chunks DROP COLUMN held_boot")
+    db.execute("ALTER TABLE chunks DROP COLUMN keys")
     db.execute("PRAGMA user_version=2")
     db.commit()
     db.close()
@@ -275,7 +276,7 @@ def test_schema_2_store_is_migrated_and_keeps_its_readings(tmp_path: Path) -> No
     assert store.held_readings() == 1  # still waiting for the clock
     store.close()
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     db.close()
 
 

@@ -75,7 +75,9 @@ def fast_batching(rig: Rig) -> None:
                     "telemetry_s": 0.05,
                 }
             ),
-            "store": rig.config.store.model_copy(update={"commit_window_s": 0.0}),
+            "store": rig.config.store.model_copy(
+                update={"commit_window_s": 0.0, "continuous_commit_window_s": 0.0}
+            ),
         }
     )
     rig.config = parse_config(json.loads(config.model_dump_json()), path=rig.config_path)

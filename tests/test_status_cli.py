@@ -9,16 +9,21 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from typer.testing import CliRunner
 
 from drivers.ble.central import DeviceStatus
+from gateway import status as status_module
 from gateway.cli import app
 from gateway.config import load_config, render_config
+from gateway.doctor import _store_check
 from gateway.pairing import with_device
 from gateway.provision import create_key, init_hub
 from gateway.reading import Reading
 from gateway.rig.broker import RigPki
-from gateway.status import ACTIVITY_FILE, ActivityRecorder
+from gateway.status import ACTIVITY_FILE, RUNTIME_DIRECTORY_ENV, ActivityRecorder
 from gateway.store import Outbox
 from gateway.uplink import UplinkStats
 from protocols.uplink import BatchSigner, Priority
@@ -165,6 +170,77 @@ def test_the_recorder_keeps_todays_counts_over_a_restart_and_starts_a_new_day(
     assert saved["devices"][CUFF]["last_seen_ms"] == day1 + 3_600_000
 
 
+def test_the_unit_keeps_its_activity_file_in_ram_and_status_finds_it(
+    tmp_path: Path, rig_pki: RigPki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under systemd (``RuntimeDirectory=narhub``) the file rewritten every few seconds lives
+    in /run, not on the SD card; ``narhub status`` looks there for this data directory's."""
+    config = _hub(tmp_path, rig_pki)
+    hub = load_config(config)
+    runtime = tmp_path / "run-narhub"
+    runtime.mkdir()
+    monkeypatch.setenv(RUNTIME_DIRECTORY_ENV, str(runtime))
+    monkeypatch.setattr(status_module, "SERVICE_RUNTIME_DIR", runtime)  # the seam for /run
+    recorder = ActivityRecorder(hub.data_dir)
+    now_ms = time.time_ns() // 1_000_000
+    recorder.readings_stored([_reading(CUFF, "120", now_ms, Priority.CLINICAL)])
+    assert recorder.write()
+    assert (runtime / ACTIVITY_FILE).exists()
+    assert not (hub.data_dir / ACTIVITY_FILE).exists()
+    code, out = _status(config, "--json")
+    assert code == 0, out
+    assert json.loads(out)["hub_running"] is True
+    # Another hub's file in /run (another data directory) is not this hub's activity.
+    other = json.loads((runtime / ACTIVITY_FILE).read_text())
+    other["data_dir"] = str(tmp_path / "elsewhere")
+    (runtime / ACTIVITY_FILE).write_text(json.dumps(other))
+    code, out = _status(config, "--json")
+    assert code == 0, out
+    assert json.loads(out)["hub_running"] is False
+
+
+def test_a_store_held_by_the_running_hub_is_read_from_its_activity_file(
+    tmp_path: Path, rig_pki: RigPki
+) -> None:
+    """The hub holds its outbox exclusively (no -shm file on the SD card): status takes the
+    queue the hub recorded; doctor says so; `narhub queue stats` names the hub and the fix."""
+    config = _hub(tmp_path, rig_pki)
+    hub = load_config(config)
+    now_ms = time.time_ns() // 1_000_000
+    outbox = Outbox(hub.data_dir / "outbox.sqlite3", exclusive=True)
+    try:
+        outbox.add([_reading(CUFF, "120", now_ms - 5_000, Priority.CLINICAL)] * 3)
+        assert not Path(f"{hub.data_dir / 'outbox.sqlite3'}-shm").exists()
+        code, out = _status(config, "--json")
+        assert code == 0, out
+        snap = json.loads(out)
+        assert snap["queue"] is None
+        assert any("holds the outbox" in note for note in snap["notes"])
+
+        recorder = ActivityRecorder(hub.data_dir)  # what the service's recorder does
+        recorder.observe_queue(outbox.queue_figures())
+        assert recorder.write()
+        code, out = _status(config, "--json")
+        assert code == 0, out
+        snap = json.loads(out)
+        assert snap["queue"]["readings_by_priority"]["clinical"] == 3
+        assert any("as the running hub last recorded it" in note for note in snap["notes"])
+
+        result = runner.invoke(app, ["queue", "stats", "--config", str(config), "--json"])
+        assert result.exit_code == 1
+        error = json.loads(result.stdout)
+        assert "held by the running hub" in error["error"]
+        assert "systemctl stop narhub" in error["hint"]
+        check = _store_check(hub.data_dir / "outbox.sqlite3", dt.datetime.now(dt.UTC))
+        assert check.ok
+        assert "held by the running hub" in check.detail
+    finally:
+        outbox.close()
+    result = runner.invoke(app, ["queue", "stats", "--config", str(config), "--json"])
+    assert result.exit_code == 0, result.stdout
+    assert json.loads(result.stdout)["unbatched_readings"] == 3
+
+
 def test_missing_config_and_damaged_store_are_typed_errors(tmp_path: Path, rig_pki: RigPki) -> None:
     code, out = _status(tmp_path / "nope.toml", "--json")
     assert code == 3
@@ -245,3 +321,31 @@ def test_doctor_reports_each_paired_device_seen_and_its_battery(
     assert not scale["ok"]
     assert "not seen" in scale["detail"]
     assert "take a measurement" in scale["hint"]
+
+
+def test_the_unit_names_the_runtime_directory_status_looks_in() -> None:
+    unit = Path(__file__).parents[1] / "deploy" / "systemd" / "narhub.service"
+    lines = unit.read_text(encoding="utf-8").splitlines()
+    runtime = [line.split("=", 1)[1] for line in lines if line.startswith("RuntimeDirectory=")]
+    assert [Path("/run") / name for name in runtime] == [status_module.SERVICE_RUNTIME_DIR]
+
+
+def test_uplink_test_with_a_key_that_cannot_sign_es256_names_the_key(
+    tmp_path: Path, rig_pki: RigPki
+) -> None:
+    config = _hub(tmp_path, rig_pki)
+    hub = load_config(config)
+    p384 = ec.generate_private_key(ec.SECP384R1())
+    hub.uplink.key_file.parent.mkdir(parents=True, exist_ok=True)
+    hub.uplink.key_file.write_bytes(
+        p384.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    result = runner.invoke(app, ["uplink", "test", "--config", str(config), "--json"])
+    assert result.exit_code == 1
+    out = json.loads(result.stdout)
+    assert str(hub.uplink.key_file) in out["error"]
+    assert "P-256" in out["error"]

@@ -280,7 +280,12 @@ $ narhub run &
         wait_for("readings from both devices and a PUBACK", delivered, 90)
         rec.run("status", "--json")
         rec.run("status")
-        rec.run("queue", "stats")
+        rec.text(
+            "`queue stats` reads the store itself, which the running hub holds for itself "
+            "(no WAL index file on the SD card, docs/pipeline.md): it says so (exit 1); "
+            "`status` above has the queue."
+        )
+        rec.run("queue", "stats", expect=1)
         rec.text("And `doctor` once more, now that the hub has seen the devices:")
         rec.run("doctor", expect=1)
         rec.text("""

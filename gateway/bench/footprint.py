@@ -27,10 +27,15 @@ Figures, all of the hub process only (``/proc/PID/...``):
 Every replayed reading must reach the subscriber (checked: ``delivered``), else the figures
 are of a hub that did not do its job.
 
+The hub runs in the unit's environment (deploy/systemd/narhub.service ``Environment=``, not
+the calling shell's ``PYTHON*`` and ``MALLOC_*`` settings) with its modules compiled to bytecode,
+as an installed hub is (:func:`hub_environment`).
+
 Differences from a Pi in the field, stated in the output: every reading arrives through the
 sensor link (board readings carry an idempotency key, BLE notifications do not: more bytes per
-reading in ``source_keys``), and no BLE device is configured (bleak is imported, but no D-Bus
-connection or BLE session exists).
+reading in ``source_keys``), no BLE device is configured (bleak is imported, but no D-Bus
+connection or BLE session exists), and there is no ``[remote]`` section (remote management,
+with ``cwt`` and ``cryptography.x509``, is not loaded).
 """
 
 from __future__ import annotations
@@ -39,13 +44,14 @@ import asyncio
 import contextlib
 import os
 import platform
+import shutil
 import signal
 import socket
 import sys
 import tempfile
 import time
 import tty
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -59,6 +65,7 @@ from gateway.provision import init_hub
 from gateway.refday import DAY_MS, DEFAULT_START_MS, HOUR_MS, DayReading, reference_day
 from gateway.region.broker_config import RECEIVER_USER
 from gateway.rig.broker import MosquittoBroker, RigPki
+from gateway.status import RUNTIME_DIRECTORY_ENV
 from protocols.sensorlink import (
     PROTOCOL_VERSION,
     Ack,
@@ -89,8 +96,14 @@ _STARTUP_TIMEOUT_S = 30.0
 _DRAIN_TIMEOUT_S = 120.0
 
 
-#: What deploy/systemd/narhub.service puts in the service's environment (checked by a test).
-UNIT_ENVIRONMENT = {"MALLOC_ARENA_MAX": "1"}
+#: What deploy/systemd/narhub.service puts in the service's environment: all its
+#: ``Environment=`` lines (tests/test_footprint_imports.py checks both ways).
+UNIT_ENVIRONMENT = {"PYTHONUNBUFFERED": "1", "MALLOC_ARENA_MAX": "1"}
+#: The service's imports, compiled to bytecode before the hub starts (see
+#: :func:`hub_environment`).
+#: Where the hub's runtime directory goes (systemd's /run is a tmpfs; so is /dev/shm).
+_RUNTIME_PARENT = "/dev/shm" if Path("/dev/shm").is_dir() else None  # noqa: S108 - tmpfs
+_WARM_UP = "import encodings.idna, gateway.config, gateway.entry, gateway.logsetup, gateway.service"
 
 
 class FootprintError(RuntimeError):
@@ -115,6 +128,22 @@ def proc_cpu_s(pid: int) -> float:
     fields = text[text.rindex(")") + 2 :].split()  # after "pid (comm) "
     ticks = int(fields[11]) + int(fields[12])
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def hub_environment(inherited: Mapping[str, str], pycache: Path) -> dict[str, str]:
+    """The hub's environment: the unit's, not this shell's Python and malloc settings.
+
+    systemd starts the service with the unit's ``Environment=`` only, so ``PYTHON*`` and
+    ``MALLOC_*`` variables of the calling shell are dropped (``PYTHONDONTWRITEBYTECODE``, for
+    one, would make the hub compile every module of its own at each start). An installed
+    narhub has its bytecode (pip compiles it at install): here it is compiled once into
+    ``pycache`` (``PYTHONPYCACHEPREFIX``, so the source tree stays clean) before the hub
+    starts, and the start-up and RSS figures are those of a hub that loads it.
+    """
+    env = {k: v for k, v in inherited.items() if not k.startswith(("PYTHON", "MALLOC_"))}
+    env.update(UNIT_ENVIRONMENT)
+    env["PYTHONPYCACHEPREFIX"] = str(pycache)
+    return env
 
 
 def _board_reading(stream_no: int, t0_ms: int, r: DayReading) -> Reading:
@@ -246,11 +275,34 @@ class _Region:
                 await asyncio.wait_for(self.changed.wait(), remaining)
 
 
+#: ``--field``: the reference day's BLE devices (kind, a made-up address), paired as in the
+#: field (the BlueZ backend: on this machine, without BlueZ, the central cannot reach them).
+FIELD_DEVICES = (
+    ("blood_pressure", "C0:FF:EE:00:0F:01"),
+    ("scale", "C0:FF:EE:00:0F:02"),
+    ("thermometer", "C0:FF:EE:00:0F:03"),
+    ("pulse_oximeter", "C0:FF:EE:00:0F:04"),
+    ("glucose", "C0:FF:EE:00:0F:05"),
+    ("heart_rate", "C0:FF:EE:00:0F:06"),
+)
+
+
 def _hub_config(
-    directory: Path, broker: MosquittoBroker, pki: RigPki, port: str, speed: float
+    directory: Path,
+    broker: MosquittoBroker,
+    pki: RigPki,
+    port: str,
+    speed: float,
+    *,
+    field: bool = False,
 ) -> tuple[Path, bytes]:
     identity = pki.client(HUB_ID)
     path = directory / "narhub.toml"
+    command_key = None
+    if field:  # remote management on, with a region command key pinned
+        from gateway.remote.sender import RegionCommandKey  # noqa: PLC0415 - bench only
+
+        command_key = RegionCommandKey.init(directory / "region-command", kid="bench-cmd-1")
     config = init_hub(
         path,
         hub_id=HUB_ID,
@@ -259,7 +311,14 @@ def _hub_config(
         patient_pseudonym=None,
         data_dir=directory / "data",
         ble_backend="bluez",
+        command_key=None if command_key is None else command_key.public_file,
+        command_kid="bench-cmd-1",
     )
+    if field:
+        from gateway.pairing import with_device  # noqa: PLC0415 - bench only
+
+        for kind, address in FIELD_DEVICES:
+            config = with_device(config, address, kind)
     batching = config.batching
     config = config.model_copy(
         update={
@@ -271,7 +330,13 @@ def _hub_config(
             ),
             # Day time runs `speed` times faster: so do the windows and deadlines.
             "store": config.store.model_copy(
-                update={"commit_window_s": config.store.commit_window_s / speed}
+                update={
+                    "commit_window_s": config.store.commit_window_s / speed,
+                    "continuous_commit_window_s": (
+                        config.store.continuous_commit_window_s or config.store.commit_window_s
+                    )
+                    / speed,
+                }
             ),
             "batching": batching.model_copy(
                 update={
@@ -297,6 +362,7 @@ class _HubProcess:
 
     def __init__(self, directory: Path, config_path: Path) -> None:
         self._directory = directory
+        self._runtime: Path | None = None
         self._config_path = config_path
         self._notify_path = str(directory / "notify")
         self._notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -317,14 +383,17 @@ class _HubProcess:
         return self.process.pid
 
     async def start(self) -> None:
+        env = hub_environment(os.environ, self._directory / "pycache")
+        warm_up = await asyncio.create_subprocess_exec(sys.executable, "-c", _WARM_UP, env=env)
+        if await warm_up.wait() != 0:
+            raise FootprintError(f"compiling the service's modules failed: {_WARM_UP}")
         asyncio.get_running_loop().add_reader(self._notify.fileno(), self._on_notify)
-        env = {
-            **os.environ,
-            "NOTIFY_SOCKET": self._notify_path,
-            "WATCHDOG_USEC": "2000000",
-            # As the unit sets it (deploy/systemd/narhub.service).
-            "MALLOC_ARENA_MAX": UNIT_ENVIRONMENT["MALLOC_ARENA_MAX"],
-        }
+        env |= {"NOTIFY_SOCKET": self._notify_path, "WATCHDOG_USEC": "2000000"}
+        # RuntimeDirectory=narhub: systemd gives the service a directory in /run (tmpfs) for
+        # its activity file; /dev/shm is this machine's tmpfs (gateway/status.py).
+        runtime = Path(tempfile.mkdtemp(prefix="narhub-run-", dir=_RUNTIME_PARENT))
+        self._runtime = runtime
+        env[RUNTIME_DIRECTORY_ENV] = str(runtime)
         env.pop("WATCHDOG_PID", None)
         with (self._directory / "hub.stderr").open("wb") as stderr:
             self.started = time.monotonic()
@@ -351,6 +420,8 @@ class _HubProcess:
         if self.process is not None and self.process.returncode is None:
             self.process.kill()
             await self.process.wait()
+        if self._runtime is not None:  # systemd removes it when the service stops
+            shutil.rmtree(self._runtime, ignore_errors=True)
 
     def stderr_tail(self) -> str:
         text = (self._directory / "hub.stderr").read_text(errors="replace")
@@ -425,7 +496,7 @@ async def _load(
 
 
 async def _measure(
-    directory: Path, day: Sequence[DayReading], *, speed: float, idle_s: float
+    directory: Path, day: Sequence[DayReading], *, speed: float, idle_s: float, field: bool
 ) -> dict[str, Any]:
     pki = RigPki.create(directory / "pki")
     broker = MosquittoBroker(pki, directory / "broker")
@@ -436,7 +507,9 @@ async def _measure(
     loop = asyncio.get_running_loop()
     replay = _Replay(speed, master)
     loop.add_reader(master, replay.on_readable)
-    config_path, key_pem = _hub_config(directory, broker, pki, os.ttyname(slave), speed)
+    config_path, key_pem = _hub_config(
+        directory, broker, pki, os.ttyname(slave), speed, field=field
+    )
     hub = _HubProcess(directory, config_path)
     region = _Region(broker, pki, key_pem)
     subscribed = asyncio.Event()
@@ -504,8 +577,12 @@ def run(
     start_hour: float = DEFAULT_START_HOUR,
     hours: float = DEFAULT_HOURS,
     whole_day: bool = False,
+    field: bool = False,
 ) -> dict[str, object]:
-    """Measure; ``duration_s``: how long the hub is left idle for the idle figure."""
+    """Measure; ``duration_s``: how long the hub is left idle for the idle figure.
+
+    ``field``: configure the hub as in a home: the reference day's six BLE devices (BlueZ
+    backend) and remote management with a pinned region command key."""
     if duration_s <= 0 or speed <= 0 or hours <= 0:
         raise ValueError("duration, speed and hours must be positive")
     if whole_day:
@@ -514,17 +591,36 @@ def run(
     if not day:
         raise ValueError(f"no reference-day readings from hour {start_hour} for {hours} h")
     with tempfile.TemporaryDirectory(prefix="nh-fp-", dir="/tmp") as tmp:
-        figures = asyncio.run(_measure(Path(tmp), day, speed=speed, idle_s=duration_s))
+        figures = asyncio.run(_measure(Path(tmp), day, speed=speed, idle_s=duration_s, field=field))
     return {
         "benchmark": "footprint",
         "python": platform.python_version(),
         "machine": platform.machine(),
         "slice": {"start_hour_after_06": start_hour, "hours": hours, "whole_day": whole_day},
+        "field_configuration": field,
         **figures,
         "notes": [
             "readings arrive through the sensor link (a replay board on a pty): each carries an "
             "idempotency key, BLE notifications do not",
-            "no BLE device configured: bleak is imported, no D-Bus connection is made",
+            *(
+                [
+                    "six BLE devices paired (BlueZ backend): this machine has no BlueZ, so the "
+                    "central's D-Bus connection fails and is retried; no BLE session exists",
+                    "[remote] on with a pinned region command key: the hub subscribes to its "
+                    "command topic",
+                ]
+                if field
+                else [
+                    "no BLE device configured: bleak is imported, no D-Bus connection is made",
+                    "no [remote] section: remote management is not loaded (--field: both)",
+                ]
+            ),
+            "the hub runs with the unit's Environment= only and compiled bytecode, as installed",
+            "the activity file is in a tmpfs runtime directory ($RUNTIME_DIRECTORY), as under "
+            "systemd; the store is held exclusively (no -shm file), as configured by default",
+            "the night's oximetry arrives as board readings (acknowledged: 1 s commit window); "
+            "in the field it is a BLE stream on the 60 s continuous window, so the disk figure "
+            "here is pessimistic (the store's per-reading bytes of the real mix: bench pipeline)",
             "commit window and batching deadlines divided by speed (day-time equivalent)",
         ],
     }

@@ -97,6 +97,10 @@ def bench_footprint(
     whole_day: Annotated[
         bool, typer.Option("--whole-day", help="Replay all 24 h (2.4 h at 10x).")
     ] = False,
+    field: Annotated[
+        bool,
+        typer.Option("--field", help="Six BLE devices paired and remote management on."),
+    ] = False,
 ) -> None:
     """`narhub run` as a process: RSS idle (after --duration s idle) and under load, CPU s per
     day hour, disk bytes per day, start-up time to the first reading accepted."""
@@ -108,6 +112,7 @@ def bench_footprint(
             start_hour=start_hour,
             speed=speed,
             whole_day=whole_day,
+            field=field,
         ),
         as_json,
     )

@@ -26,8 +26,15 @@ from gateway.cli._common import (
     load,
 )
 from gateway.doctor import run_checks
-from gateway.store import Outbox
-from protocols.uplink import BatchHeader, BatchSigner, Priority, WireReading, encode_body
+from gateway.store import Outbox, StoreBusyError
+from protocols.uplink import (
+    BatchHeader,
+    BatchSigner,
+    Priority,
+    SigningKeyError,
+    WireReading,
+    encode_body,
+)
 
 uplink_app = typer.Typer(help="The connection to the region.")
 queue_app = typer.Typer(help="What waits in the outbox.")
@@ -90,6 +97,16 @@ def uplink_test(
             as_json,
         )
         raise typer.Exit(EXIT_FAILED) from None
+    except SigningKeyError as exc:
+        emit(
+            {
+                "ok": False,
+                "error": f"{up.key_file}: {exc.reason}",
+                "hint": "narhub keys create (a P-256 key, unencrypted)",
+            },
+            as_json,
+        )
+        raise typer.Exit(EXIT_FAILED) from None
 
     async def send() -> tuple[int, float]:
         link = MqttLink(
@@ -128,7 +145,18 @@ def _outbox(hub_data_dir: Path, as_json: bool) -> Outbox:
     if not path.exists():
         emit({"ok": False, "error": f"no outbox at {path}", "hint": "has narhub run yet?"}, as_json)
         raise typer.Exit(EXIT_FAILED)
-    return Outbox(path)
+    try:
+        return Outbox(path, busy_timeout_s=1.0)
+    except StoreBusyError:
+        emit(
+            {
+                "ok": False,
+                "error": f"{path} is held by the running hub",
+                "hint": "see `narhub status`, or stop narhub (systemctl stop narhub) first",
+            },
+            as_json,
+        )
+        raise typer.Exit(EXIT_FAILED) from None
 
 
 @queue_app.command("stats")

@@ -24,7 +24,6 @@ import json
 import logging
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -60,6 +59,7 @@ from gateway.rig.ledger import (
     reconcile,
 )
 from gateway.rig.router import HomeRouter
+from gateway.status import recorded_queue
 from protocols.uplink import BatchVerifier
 
 logger = logging.getLogger(__name__)
@@ -297,9 +297,9 @@ class VirtualHomeRig:
         assert self.pki is not None
         quota = self.hub_options.quota_mib
         store = (
-            StoreConfig(commit_window_s=0.05)
+            StoreConfig(commit_window_s=0.05, continuous_commit_window_s=0.05)
             if quota is None
-            else StoreConfig(commit_window_s=0.05, quota_mib=quota)
+            else StoreConfig(commit_window_s=0.05, continuous_commit_window_s=0.05, quota_mib=quota)
         )
         config = HubConfig(
             hub_id=self.hub_id,
@@ -427,19 +427,10 @@ class VirtualHomeRig:
         tmp.replace(self.hub_clock_file)
 
     def hub_evicted(self) -> int:
-        """Readings the hub's outbox evicted so far (its ``meta`` counter, read-only)."""
-        path = self.hub_dir / "data" / "outbox.sqlite3"
-        if not path.exists():
-            return 0
-        try:
-            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)
-            try:
-                row = db.execute("SELECT value FROM meta WHERE key = 'evicted_readings'").fetchone()
-            finally:
-                db.close()
-        except sqlite3.Error:
-            return 0
-        return 0 if row is None else int(row[0])
+        """Readings the hub's outbox evicted so far, as the running hub last recorded it in
+        its activity file (the hub holds its store exclusively, as in the field)."""
+        queue = recorded_queue(self.hub_dir / "data")
+        return 0 if queue is None else queue.evicted_readings_total
 
     def fhir(self) -> list[FhirReading]:
         """What the region wrote so far."""

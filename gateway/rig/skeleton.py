@@ -102,7 +102,7 @@ async def run_skeleton(
                 key_file=hub_identity.key_file,
             ),
             # The rig shows the path, not the SD-card economy: short windows.
-            store=StoreConfig(commit_window_s=0.05),
+            store=StoreConfig(commit_window_s=0.05, continuous_commit_window_s=0.05),
             batching=BatchingConfig(clinical_s=0.2),
         )
         verifier = BatchVerifier(

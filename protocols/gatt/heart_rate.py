@@ -149,11 +149,12 @@ def heart_rate_observations(m: HeartRateMeasurement) -> list[obs.Observation]:
             Decimal(m.heart_rate_bpm),
             None,
             "/min",
-            flags=flags,
+            None,
+            flags,
         )
     ]
     out += [
-        obs.Observation(obs.MDC_ECG_TIME_PD_RR_GL, None, rr_ms, None, "ms", flags=flags)
+        obs.Observation(obs.MDC_ECG_TIME_PD_RR_GL, None, rr_ms, None, "ms", None, flags)
         for rr_ms in m.rr_intervals_ms
     ]
     return out

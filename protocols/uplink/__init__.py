@@ -22,6 +22,7 @@ from protocols.uplink.signing import (
     BatchSigner,
     BatchVerifier,
     ReplayError,
+    SigningKeyError,
     UnknownKidError,
     UplinkError,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "ReplayError",
     "ReplayGuard",
     "SeenBatches",
+    "SigningKeyError",
     "UnknownKidError",
     "UnsupportedVersionError",
     "UplinkError",

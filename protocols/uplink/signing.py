@@ -1,7 +1,13 @@
 """COSE_Sign1 (RFC 9052 section 4.2) signatures over batch bodies, ES256, kid = hub id.
 
 ES256 (ECDSA P-256, RFC 9053 section 2.1) so that a TPM or an ATECC608 secure element can hold
-the hub key. Implemented with the ``cwt`` library.
+the hub key. The region verifies with the ``cwt`` library. The hub signs without it: its one
+COSE structure is small and fixed (below), and the ECDSA comes from :mod:`protocols.uplink.es256`
+(the OpenSSL the ``ssl`` module already loaded), so neither ``cwt`` (with ``pyhpke`` and
+``cryptography.x509``) nor ``cryptography`` is in the service's memory (issue #11, ``narhub
+bench footprint``). ``tests/uplink/test_uplink_signing.py`` holds the two to the same bytes:
+every field but the signature (ECDSA is randomised) equal to what ``cwt`` encodes, and ``cwt``
+verifying what the hub signs.
 """
 
 from __future__ import annotations
@@ -10,19 +16,27 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import cbor2
-from cwt import COSE, COSEKey
-from cwt.cose_key_interface import COSEKeyInterface
-from cwt.exceptions import CWTError
 
 from protocols.errors import ProtocolError
 from protocols.uplink.batch import MAX_BODY_BYTES, Batch, MalformedBatchError, decode_body
+from protocols.uplink.es256 import Es256Error, load_signing_key
 
 if TYPE_CHECKING:
+    from cwt.cose_key_interface import COSEKeyInterface
+
     from protocols.uplink.replay import SeenBatches
 
 
 #: Room for the COSE_Sign1 structure around a body (headers, kid, signature).
 _COSE_OVERHEAD_BYTES = 4096
+#: CBOR tag of a COSE_Sign1 message (RFC 9052 section 2).
+COSE_SIGN1_TAG = 18
+#: COSE header label ``alg`` and its ES256 value (RFC 9052 section 3.1, RFC 9053 section 2.1).
+_HEADER_ALG, _ALG_ES256 = 1, -7
+#: COSE header label ``kid`` (RFC 9052 section 3.1).
+_HEADER_KID = 4
+#: The protected header of every hub batch, as a bstr-wrapped map: ``{1: -7}``.
+_PROTECTED_ES256 = cbor2.dumps({_HEADER_ALG: _ALG_ES256})
 
 
 class UplinkError(ProtocolError):
@@ -58,21 +72,36 @@ class ReplayError(UplinkError, ValueError):
         super().__init__(f"batch seq {seq} of boot {boot_id!r} from {hub_id!r} already seen")
 
 
+class SigningKeyError(UplinkError, ValueError):
+    """The hub's private key cannot sign batches: not a PEM private key, or not P-256."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"hub signing key: {reason}")
+
+
 class BatchSigner:
     """Signs batch bodies with the hub's private key (PEM, P-256)."""
 
     def __init__(self, hub_id: str, private_key_pem: bytes) -> None:
         self.hub_id = hub_id
-        self._key = COSEKey.from_pem(private_key_pem, alg="ES256", kid=hub_id)
-        self._cose = COSE.new()
+        try:
+            self._key = load_signing_key(private_key_pem)
+        except Es256Error as exc:
+            raise SigningKeyError(exc.reason) from None
+        self._unprotected = {_HEADER_KID: hub_id.encode("utf-8")}
 
     def sign(self, body: bytes) -> bytes:
-        """A tagged COSE_Sign1 message carrying ``body`` as its payload."""
-        message = self._cose.encode_and_sign(
-            body, self._key, protected={"alg": "ES256"}, unprotected={"kid": self.hub_id}
+        """A tagged COSE_Sign1 message carrying ``body`` as its payload.
+
+        RFC 9052 section 4.4: the signature covers ``Sig_structure = ["Signature1",
+        protected, external_aad = h'', payload]``; ES256 carries r and s as two 32-byte
+        big-endian integers (RFC 9053 section 2.1), not DER."""
+        to_be_signed = cbor2.dumps(["Signature1", _PROTECTED_ES256, b"", body])
+        signature = self._key.sign(to_be_signed)
+        return cbor2.dumps(
+            cbor2.CBORTag(COSE_SIGN1_TAG, [_PROTECTED_ES256, self._unprotected, body, signature])
         )
-        assert isinstance(message, bytes)
-        return message
 
 
 def _kid_of(message: bytes) -> str:
@@ -82,7 +111,7 @@ def _kid_of(message: bytes) -> str:
         raise MalformedBatchError(f"not a COSE message: {exc}") from None
     if not (
         isinstance(tag, cbor2.CBORTag)
-        and tag.tag == 18
+        and tag.tag == COSE_SIGN1_TAG
         and isinstance(tag.value, list)
         and len(tag.value) == 4
         and isinstance(tag.value[1], dict)
@@ -103,16 +132,20 @@ class BatchVerifier:
     A hub may have more than one key at a time: after a certificate renewal its outbox still
     holds batches signed with the old key (sealed before the switch, sent after it), so the
     region keeps every key of a hub it has not revoked. Give the newest first: it is tried
-    first.
+    first. ``cwt`` is imported here, not at module level: the hub only signs.
     """
 
     def __init__(self, public_keys_pem: Mapping[str, bytes | Sequence[bytes]]) -> None:
+        from cwt import COSE  # noqa: PLC0415 - region side only (module docstring)
+
         self._keys: dict[str, list[COSEKeyInterface]] = {}
         self._cose = COSE.new()
         self.replace_keys(public_keys_pem)
 
     def replace_keys(self, public_keys_pem: Mapping[str, bytes | Sequence[bytes]]) -> None:
         """Trust exactly these keys from now on (a reloaded key list)."""
+        from cwt import COSEKey  # noqa: PLC0415 - region side only
+
         keys: dict[str, list[COSEKeyInterface]] = {}
         for hub, pems in public_keys_pem.items():
             listed = [pems] if isinstance(pems, bytes) else list(pems)
@@ -121,6 +154,8 @@ class BatchVerifier:
 
     def add_key(self, hub_id: str, public_key_pem: bytes) -> None:
         """Trust one more hub key (tried first)."""
+        from cwt import COSEKey  # noqa: PLC0415 - region side only
+
         key = COSEKey.from_pem(public_key_pem, alg="ES256", kid=hub_id)
         self._keys.setdefault(hub_id, []).insert(0, key)
 
@@ -131,6 +166,8 @@ class BatchVerifier:
         :class:`ReplayError` (after the signature verified, so an
         unsigned message cannot probe what was seen).
         """
+        from cwt.exceptions import CWTError  # noqa: PLC0415 - region side only
+
         if len(message) > MAX_BODY_BYTES + _COSE_OVERHEAD_BYTES:
             raise MalformedBatchError(f"{len(message)} bytes is over the cap", where="COSE")
         kid = _kid_of(message)

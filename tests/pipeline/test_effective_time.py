@@ -100,3 +100,28 @@ def test_a_suspect_time_stamp_falls_back_to_the_reception_time() -> None:
 def test_a_stamp_far_ahead_of_the_hub_is_suspect_and_not_used(hours_ahead: int) -> None:
     ahead = STAMP + dt.timedelta(hours=5 + hours_ahead)
     assert _effective(ahead, None) == RECEIVED_MS
+
+
+@pytest.mark.parametrize(
+    ("stamp", "device_clock"),
+    [
+        (dt.datetime(9999, 12, 31, 23, 0), STAMP - dt.timedelta(days=400)),  # corrected past 9999
+        (STAMP, dt.datetime(9000, 1, 1)),  # corrected before year 1
+    ],
+)
+def test_a_stamp_whose_correction_is_no_time_still_travels_flagged(
+    stamp: dt.datetime, device_clock: dt.datetime
+) -> None:
+    """A device's bytes may be garbage: the map must not raise (it would lose every reading
+    of the batch), the reading keeps its value and takes the reception time."""
+    hub_now = STAMP + dt.timedelta(hours=5)
+    clock = ClockObservation(device_clock, hub_now, (device_clock - hub_now).total_seconds())
+    assert device_wall_ms(stamp, clock, RECEIVED_MS) is None
+    (reading,) = readings_from_event(_thermometer_event(stamp, clock))
+    pipeline = Pipeline(outbox=None, settings=PipelineSettings())  # type: ignore[arg-type]
+    (checked,) = pipeline.process([reading])
+    assert str(checked.value) == "37.2"
+    assert checked.device_time == stamp
+    assert FLAG_DEVICE_TIME in checked.flags
+    assert checked.effective_ms() == RECEIVED_MS
+    assert checked.source_key is None  # a key from a time stamp that is no time: not trusted

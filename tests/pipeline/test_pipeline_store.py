@@ -12,6 +12,8 @@ from pathlib import Path
 import cbor2
 import pytest
 
+from gateway.bench.pipeline import WINDOWS_S
+from gateway.config import StoreConfig
 from gateway.pki import new_private_key_pem, public_key_pem
 from gateway.reading import Reading
 from gateway.store import (
@@ -19,9 +21,12 @@ from gateway.store import (
     FLAG_STORE_RECOVERED,
     MDC_NARHUB_EVICTED,
     MDC_NARHUB_STORE_RECOVERED,
+    PAGE_SIZE,
     AsyncOutbox,
     DamagedStoreError,
     Outbox,
+    StoreBusyError,
+    waits_long,
 )
 from protocols.fhir import observation
 from protocols.uplink import BatchSigner, BatchVerifier, Priority
@@ -122,12 +127,96 @@ def test_source_keys_store_a_resend_once_and_expire(tmp_path: Path) -> None:
     assert store.add_groups([[_r(4, key="b/1/4")], [_r(4, key="b/1/4")]]) == [1, 0]
     store.close()
     store = Outbox(tmp_path / "o.sqlite3", dedup_retention_s=3600, wall_ms=lambda: wall[0])
-    assert store.add([_r(1, key="b/1/1")]) == 0  # remembered across a restart
+    assert store.add([_r(1, key="b/1/1")]) == 0  # remembered across a restart (in its chunk)
+    # The keys ride in their chunks' rows (one page per commit), not in source_keys; a seal
+    # keeps them as one recent_keys row (an append) ...
+    assert (store.stored_keys(), store.known_keys()) == (0, 4)
+    assert store.seal(SIGNER, now_ms=wall[0]) is not None
+    assert (store.stored_keys(), store.known_keys()) == (0, 4)
+    assert store.add([_r(2, key="b/1/2"), _r(5, key="b/1/5")]) == 1
+    store.close()
+    store = Outbox(tmp_path / "o.sqlite3", dedup_retention_s=3600, wall_ms=lambda: wall[0])
+    assert store.add([_r(3, key="b/1/3"), _r(5, key="b/1/5")]) == 0  # across a restart
+    wall[0] += 2 * 1800 * 1000  # an hour: within the retention
+    store.add([_r(6, key="b/1/6")])  # the first commit of this process folds them
+    # ... until the prune interval folds them into source_keys: they still deduplicate.
+    assert (store.stored_keys(), store.known_keys()) == (4, 6)
+    assert store.add([_r(1, key="b/1/1"), _r(5, key="b/1/5")]) == 0
+    assert store.seal(SIGNER, now_ms=wall[0]) is not None  # b/1/5 and b/1/6: sealed now
     wall[0] += 7 * 3600 * 1000  # past the retention and the prune interval
     store.add([_r(9)])
-    (keys,) = store._db.execute("SELECT count(*) FROM source_keys").fetchone()
-    assert keys == 0
+    assert (store.stored_keys(), store.known_keys()) == (0, 0)  # folded, then pruned
+    assert store.add([_r(1, key="b/1/1")]) == 1  # forgotten after the retention
     store.close()
+
+
+def test_a_commit_of_keyed_readings_writes_one_wal_frame(tmp_path: Path) -> None:
+    """The bytes on the SD card (docs/pipeline.md): a board's reading, committed on its own,
+    costs one WAL frame (its chunk's page), not one more in a B-tree of keys."""
+    path = tmp_path / "o.sqlite3"
+    store = Outbox(path)
+    store.add([_r(0, Priority.ENVIRONMENTAL, key="b/1/0")])  # the tables' first pages exist
+    frames = []
+    for i in range(1, 4):
+        before = Path(f"{path}-wal").stat().st_size
+        store.add([_r(i, Priority.ENVIRONMENTAL, key=f"b/1/{i}")])
+        frames.append((Path(f"{path}-wal").stat().st_size - before) // (PAGE_SIZE + 24))
+    assert frames == [1, 1, 1]
+    store.close()
+
+
+def test_an_acknowledgement_may_wait_for_the_next_commit(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite3"
+    store = Outbox(path)
+    store.add([_r(1)])
+    first = store.seal(SIGNER, now_ms=T0)
+    store.add([_r(2)])
+    second = store.seal(SIGNER, now_ms=T0)
+    assert first is not None
+    assert second is not None
+    store.acknowledge(first.batch_id, defer=True)
+    # Gone for the uplink and the counts at once; still on disk until a commit.
+    assert [b.batch_id for b in store.pending()] == [second.batch_id]
+    assert store.counts()["pending_batches"] == 1
+    assert store.depth_by_priority()["clinical"] == 1
+    assert store.oldest_unsent_ms() == T0 + 2
+    other = sqlite3.connect(path)
+    (on_disk,) = other.execute("SELECT count(*) FROM batches").fetchone()
+    assert on_disk == 2
+    assert store.seal(SIGNER, now_ms=T0) is None  # a seal that finds nothing writes nothing
+    (on_disk,) = other.execute("SELECT count(*) FROM batches").fetchone()
+    assert on_disk == 2
+    store.add([_r(3)])  # the next commit deletes it
+    (on_disk,) = other.execute("SELECT count(*) FROM batches").fetchone()
+    assert on_disk == 1
+    store.acknowledge(second.batch_id, defer=True)
+    store.close()  # closing deletes what is still acknowledged
+    (on_disk,) = other.execute("SELECT count(*) FROM batches").fetchone()
+    assert on_disk == 0
+    other.close()
+
+
+async def test_async_acknowledgements_commit_on_their_own_after_the_window(
+    tmp_path: Path,
+) -> None:
+    outbox = AsyncOutbox(
+        Outbox(tmp_path / "o.sqlite3"), commit_window_s=0.01, continuous_commit_window_s=0.05
+    )
+    try:
+        await outbox.add([_r(1)])
+        batch = await outbox.seal(SIGNER, now_ms=T0)
+        assert batch is not None
+        commits = outbox.outbox.stats.commits
+        await outbox.acknowledge(batch.batch_id)
+        assert await outbox.pending() == []
+        assert outbox._ack_flusher is not None
+        async with asyncio.timeout(10):
+            await outbox._ack_flusher
+        (on_disk,) = outbox.outbox._db.execute("SELECT count(*) FROM batches").fetchone()
+        assert on_disk == 0
+        assert outbox.outbox.stats.commits == commits  # not a commit of readings
+    finally:
+        outbox.close()
 
 
 async def test_concurrent_adds_share_one_commit_and_return_after_it(tmp_path: Path) -> None:
@@ -344,3 +433,36 @@ def test_a_disk_below_its_free_space_floor_evicts_non_clinical_readings(tmp_path
     assert store.stats.evicted == 200
     assert store.counts()["evicted_readings_total"] == 200
     store.close()
+
+
+def test_the_pipeline_bench_reports_the_default_commit_windows_first() -> None:
+    """``narhub bench pipeline`` quotes its first replay as the default configuration."""
+    defaults = StoreConfig()
+    assert WINDOWS_S[0] == (defaults.commit_window_s, defaults.continuous_commit_window_s)
+
+
+def test_only_readings_nobody_waits_for_may_wait_the_long_window() -> None:
+    assert waits_long(_r(1, continuous=True))
+    assert waits_long(_r(1, Priority.TELEMETRY))
+    assert not waits_long(_r(1, continuous=True, key="ble/racp/1"))  # a source resends it
+    assert not waits_long(_r(1, Priority.TELEMETRY, key="board/1/1"))  # a board waits
+    assert not waits_long(_r(1, Priority.ENVIRONMENTAL))
+    assert not waits_long(_r(1))  # a clinical spot reading (commits at once anyway)
+
+
+def test_an_exclusive_store_keeps_its_wal_index_in_memory_and_names_the_holder(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "o.sqlite3"
+    store = Outbox(path, exclusive=True)
+    store.add([_r(1)])
+    assert Path(f"{path}-wal").exists()
+    assert not Path(f"{path}-shm").exists()  # nothing for the kernel to write back
+    with pytest.raises(StoreBusyError) as busy:
+        Outbox(path, busy_timeout_s=0.05)
+    assert busy.value.path == path
+    assert "is narhub running?" in str(busy.value)
+    store.close()
+    again = Outbox(path, busy_timeout_s=0.05)
+    assert again.unbatched_count() == 1
+    again.close()

@@ -48,6 +48,6 @@ async def test_firmware_readings_reach_the_outbox(tmp_path: Path) -> None:
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
-    keys = outbox.outbox._db.execute("SELECT count(*) FROM source_keys").fetchone()[0]
+    keys = outbox.outbox.known_keys()
     assert keys == outbox.outbox.unbatched_count()  # one stored reading per board reading
     outbox.close()

@@ -1,0 +1,216 @@
+"""ES256 signatures (ECDSA P-256 with SHA-256, RFC 9053 section 2.1) for the hub's batches.
+
+The signature is ``r || s``, two 32-byte big-endian integers (RFC 9053 section 2.1: I2OSP of
+each to the curve's size), not the DER ``ECDSA-Sig-Value`` (RFC 3279 section 2.2.3) that
+OpenSSL produces; :func:`der_to_raw` converts.
+
+Two implementations of one thing, chosen once by :func:`load_signing_key`:
+
+- :class:`OpenSslKey`: the OpenSSL (3.x) that Python's ``ssl`` module has already loaded, called
+  through ``ctypes``. The hub's process then holds one OpenSSL, the one TLS uses, and not a
+  second one inside ``cryptography``'s extension (about 8 MiB of RSS under load, issue #11:
+  the service's 60 MB budget; ``narhub bench footprint``).
+- :class:`CryptographyKey`: ``cryptography``, where that OpenSSL is not usable (another C
+  library, OpenSSL 1.1, an ``ssl`` module linked statically without the symbols).
+
+Both sign with OpenSSL's ECDSA (randomised ``k``; OpenSSL's constant-time P-256 code).
+``tests/uplink/test_uplink_signing.py`` runs every check over both.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import weakref
+from typing import Any, Protocol
+
+#: Bytes of each of r and s (RFC 9053 section 2.1: the P-256 curve's size).
+P256_SCALAR_BYTES = 32
+#: OpenSSL's key type id of EC keys (``EVP_PKEY_EC``, openssl/evp.h: ``NID_X9_62_id_ecPublicKey``).
+_EVP_PKEY_EC = 408
+#: OpenSSL's name of P-256 (``OSSL_PKEY_PARAM_GROUP_NAME``, openssl/core_names.h).
+_P256_GROUP = b"prime256v1"
+#: A DER ECDSA-Sig-Value for P-256 is at most 72 bytes; OpenSSL is given room to spare.
+_MAX_DER_SIGNATURE = 128
+
+
+class Es256Error(ValueError):
+    """The key cannot sign ES256 (not a PEM private key, not P-256), or signing failed."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class Es256Key(Protocol):
+    """A P-256 private key that signs: raw ``r || s`` over SHA-256 of ``data``."""
+
+    def sign(self, data: bytes) -> bytes:
+        """The 64-byte signature of ``data``."""
+        ...
+
+
+def der_to_raw(der: bytes) -> bytes:
+    """``r || s`` (32 bytes each) of a DER ``ECDSA-Sig-Value`` (``SEQUENCE {r INTEGER, s
+    INTEGER}``, RFC 3279 section 2.2.3) of a P-256 signature; strict: anything else raises."""
+    if len(der) < 8 or der[0] != 0x30 or der[1] != len(der) - 2:
+        raise Es256Error("not a DER ECDSA signature (SEQUENCE)")
+    out = b""
+    at = 2
+    for name in ("r", "s"):
+        if at + 2 > len(der) or der[at] != 0x02:
+            raise Es256Error(f"DER ECDSA signature: {name} is not an INTEGER")
+        size = der[at + 1]
+        value = der[at + 2 : at + 2 + size]
+        at += 2 + size
+        if size == 0 or len(value) != size or value[0] & 0x80:
+            raise Es256Error(f"DER ECDSA signature: {name} is not a positive INTEGER")
+        if size > 1 and value[0] == 0 and not value[1] & 0x80:
+            raise Es256Error(f"DER ECDSA signature: {name} is not minimally encoded")
+        number = int.from_bytes(value, "big")
+        if number == 0 or number.bit_length() > P256_SCALAR_BYTES * 8:
+            raise Es256Error(f"DER ECDSA signature: {name} is out of range for P-256")
+        out += number.to_bytes(P256_SCALAR_BYTES, "big")
+    if at != len(der):
+        raise Es256Error("DER ECDSA signature: trailing bytes")
+    return out
+
+
+def _bind(lib: ctypes.CDLL, name: str, argtypes: list[Any], restype: Any) -> Any:
+    """``lib.name`` with its C types set; AttributeError when the library lacks it."""
+    function = getattr(lib, name)
+    function.argtypes = argtypes
+    function.restype = restype
+    return function
+
+
+class _LibCrypto:
+    """The few libcrypto (OpenSSL 3) functions ES256 signing needs, with their C types."""
+
+    def __init__(self, lib: ctypes.CDLL) -> None:
+        vp, size_p, cp = ctypes.c_void_p, ctypes.POINTER(ctypes.c_size_t), ctypes.c_char_p
+        self.BIO_new_mem_buf = _bind(lib, "BIO_new_mem_buf", [cp, ctypes.c_int], vp)
+        self.BIO_free = _bind(lib, "BIO_free", [vp], ctypes.c_int)
+        self.PEM_read_bio_PrivateKey = _bind(lib, "PEM_read_bio_PrivateKey", [vp, vp, vp, cp], vp)
+        self.EVP_PKEY_free = _bind(lib, "EVP_PKEY_free", [vp], None)
+        self.EVP_PKEY_get_base_id = _bind(lib, "EVP_PKEY_get_base_id", [vp], ctypes.c_int)
+        self.EVP_PKEY_get_utf8_string_param = _bind(
+            lib,
+            "EVP_PKEY_get_utf8_string_param",
+            [vp, cp, cp, ctypes.c_size_t, size_p],
+            ctypes.c_int,
+        )
+        self.EVP_MD_CTX_new = _bind(lib, "EVP_MD_CTX_new", [], vp)
+        self.EVP_MD_CTX_free = _bind(lib, "EVP_MD_CTX_free", [vp], None)
+        self.EVP_sha256 = _bind(lib, "EVP_sha256", [], vp)
+        self.EVP_DigestSignInit = _bind(
+            lib, "EVP_DigestSignInit", [vp, vp, vp, vp, vp], ctypes.c_int
+        )
+        self.EVP_DigestSign = _bind(
+            lib, "EVP_DigestSign", [vp, cp, size_p, cp, ctypes.c_size_t], ctypes.c_int
+        )
+        self.ERR_clear_error = _bind(lib, "ERR_clear_error", [], None)
+
+
+_LIBCRYPTO: _LibCrypto | None = None
+
+
+def ssl_libcrypto() -> _LibCrypto | None:
+    """The libcrypto of Python's ``ssl`` module (OpenSSL 3.x), or None when it is not usable.
+
+    ``dlsym`` on the ``_ssl`` extension's handle finds the symbols of the libcrypto it is
+    linked with (already loaded: nothing is mapped twice)."""
+    global _LIBCRYPTO  # noqa: PLW0603 - one binding per process
+    if _LIBCRYPTO is None:
+        try:
+            import _ssl  # noqa: PLC0415 - the extension, to find its libcrypto
+
+            path = getattr(_ssl, "__file__", None)
+            if path is None or _ssl.OPENSSL_VERSION_INFO < (3, 0):
+                return None
+            _LIBCRYPTO = _LibCrypto(ctypes.CDLL(path))
+        except (ImportError, OSError, AttributeError):
+            return None
+    return _LIBCRYPTO
+
+
+class OpenSslKey:
+    """An ES256 key held by the ``ssl`` module's OpenSSL (see the module docstring)."""
+
+    def __init__(self, lib: _LibCrypto, private_key_pem: bytes) -> None:
+        self._lib = lib
+        bio = lib.BIO_new_mem_buf(private_key_pem, len(private_key_pem))
+        if not bio:
+            raise MemoryError("OpenSSL BIO_new_mem_buf")
+        try:
+            # An empty passphrase (never OpenSSL's terminal prompt): an encrypted key fails.
+            pkey = lib.PEM_read_bio_PrivateKey(bio, None, None, b"")
+        finally:
+            lib.BIO_free(bio)
+        if not pkey:
+            lib.ERR_clear_error()
+            raise Es256Error("not an unencrypted PEM private key")
+        self._pkey: int = pkey
+        weakref.finalize(self, lib.EVP_PKEY_free, pkey)
+        group = ctypes.create_string_buffer(64)
+        length = ctypes.c_size_t(0)
+        is_p256 = (
+            lib.EVP_PKEY_get_base_id(pkey) == _EVP_PKEY_EC
+            and lib.EVP_PKEY_get_utf8_string_param(
+                pkey, b"group", group, len(group), ctypes.byref(length)
+            )
+            == 1
+            and group.value == _P256_GROUP
+        )
+        lib.ERR_clear_error()
+        if not is_p256:
+            raise Es256Error("ES256 needs an EC P-256 (prime256v1, secp256r1) key")
+
+    def sign(self, data: bytes) -> bytes:
+        """``r || s`` of ECDSA over SHA-256 of ``data`` (RFC 9053 section 2.1)."""
+        lib = self._lib
+        ctx = lib.EVP_MD_CTX_new()
+        if not ctx:
+            raise MemoryError("OpenSSL EVP_MD_CTX_new")
+        try:
+            signature = ctypes.create_string_buffer(_MAX_DER_SIGNATURE)
+            length = ctypes.c_size_t(len(signature))
+            if (
+                lib.EVP_DigestSignInit(ctx, None, lib.EVP_sha256(), None, self._pkey) != 1
+                or lib.EVP_DigestSign(ctx, signature, ctypes.byref(length), data, len(data)) != 1
+            ):
+                lib.ERR_clear_error()  # the ssl module reads this thread's error queue too
+                raise Es256Error("OpenSSL EVP_DigestSign failed")
+        finally:
+            lib.EVP_MD_CTX_free(ctx)
+        return der_to_raw(signature.raw[: length.value])
+
+
+class CryptographyKey:
+    """An ES256 key held by ``cryptography`` (where :class:`OpenSslKey` cannot be used)."""
+
+    def __init__(self, private_key_pem: bytes) -> None:
+        from cryptography.hazmat.primitives import serialization  # noqa: PLC0415 - fallback
+        from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+
+        try:
+            key = serialization.load_pem_private_key(private_key_pem, password=None)
+        except (ValueError, TypeError):
+            raise Es256Error("not an unencrypted PEM private key") from None
+        if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
+            raise Es256Error("ES256 needs an EC P-256 (prime256v1, secp256r1) key")
+        self._key = key
+
+    def sign(self, data: bytes) -> bytes:
+        """``r || s`` of ECDSA over SHA-256 of ``data`` (RFC 9053 section 2.1)."""
+        from cryptography.hazmat.primitives import hashes  # noqa: PLC0415 - fallback
+        from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+
+        return der_to_raw(self._key.sign(data, ec.ECDSA(hashes.SHA256())))
+
+
+def load_signing_key(private_key_pem: bytes) -> Es256Key:
+    """The key, held by the ``ssl`` module's OpenSSL when it can, else by ``cryptography``."""
+    lib = ssl_libcrypto()
+    if lib is not None:
+        return OpenSslKey(lib, private_key_pem)
+    return CryptographyKey(private_key_pem)

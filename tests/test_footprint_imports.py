@@ -1,0 +1,123 @@
+"""What ``narhub run`` keeps out of its memory (issue #11: at most 60 MB RSS), and the bench's
+environment being the unit's.
+
+The service is started for real (``gateway.entry.main`` with ``run --config``, the path
+systemd takes), stopped with SIGTERM once it says READY=1, and its ``sys.modules`` printed:
+modules that only the CLI, the region, the rig or remote management need must not be there.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from gateway.bench.footprint import UNIT_ENVIRONMENT, hub_environment
+from gateway.config import render_config
+from gateway.provision import init_hub
+from gateway.rig.broker import RigPki
+
+REPO = Path(__file__).resolve().parents[1]
+UNIT = REPO / "deploy" / "systemd" / "narhub.service"
+
+#: Modules the service must not load with no ``[remote]`` and no sim radio: the technician
+#: CLI (typer, click, rich), the region's verifier (cwt, pyhpke), ``cryptography`` (the hub
+#: signs with the ``ssl`` module's OpenSSL, protocols/uplink/es256.py; certificates are for
+#: provisioning and remote renewal), remote management, the rig and the benchmarks.
+KEPT_OUT = (
+    "typer",
+    "click",
+    "rich",
+    "gateway.cli",
+    "cwt",
+    "pyhpke",
+    "cryptography",
+    "gateway.remote",
+    "protocols.commands",
+    "bumble",
+    "gateway.rig",
+    "gateway.region",
+    "gateway.bench",
+)
+
+#: Runs ``narhub run`` in this process and stops it on READY=1 (a thread reads the notify
+#: socket, as systemd would), then prints the modules it loaded.
+_RUN_UNTIL_READY = """
+import json, os, signal, socket, sys, threading
+config, notify = sys.argv[1], sys.argv[2]
+sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+sock.bind(notify)
+os.environ["NOTIFY_SOCKET"] = notify
+
+def stop_when_ready():
+    while b"READY=1" not in sock.recv(4096):
+        pass
+    os.kill(os.getpid(), signal.SIGTERM)
+
+threading.Thread(target=stop_when_ready, daemon=True).start()
+sys.argv = ["narhub", "run", "--config", config]
+from gateway.entry import main
+main()
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def _config(directory: Path, rig_pki: RigPki) -> Path:
+    """A board-only hub (BlueZ backend, no devices), no ``[remote]``; no broker listening."""
+    identity = rig_pki.client("hub-fp-1")
+    path = directory / "narhub.toml"
+    config = init_hub(
+        path,
+        hub_id="hub-fp-1",
+        broker_url="mqtts://127.0.0.1:9",
+        ca_file=rig_pki.ca_file,
+        patient_pseudonym=None,
+        data_dir=directory / "data",
+        ble_backend="bluez",
+    )
+    uplink = config.uplink.model_copy(
+        update={"cert_file": identity.cert_file, "key_file": identity.key_file}
+    )
+    path.write_text(render_config(config.model_copy(update={"uplink": uplink})))
+    return path
+
+
+def test_narhub_run_keeps_the_cli_region_and_remote_modules_out(rig_pki: RigPki) -> None:
+    with tempfile.TemporaryDirectory(prefix="nh-fp-", dir="/tmp") as tmp:  # short socket path
+        directory = Path(tmp)
+        config = _config(directory, rig_pki)
+        done = subprocess.run(
+            [sys.executable, "-c", _RUN_UNTIL_READY, str(config), str(directory / "notify")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr[-2000:]
+    loaded = set(json.loads(done.stdout.splitlines()[-1]))
+    assert {"gateway.service", "gateway.hub", "protocols.uplink.signing"} <= loaded
+    leaked = sorted(
+        name for name in loaded for top in KEPT_OUT if name == top or name.startswith(top + ".")
+    )
+    assert leaked == [], f"narhub run imported {leaked}"
+
+
+def test_the_bench_gives_the_hub_exactly_the_units_environment(tmp_path: Path) -> None:
+    unit = dict(re.findall(r"^Environment=([A-Z_]+)=(.*)$", UNIT.read_text(), re.MULTILINE))
+    assert unit == UNIT_ENVIRONMENT
+    shell = {
+        "PATH": "/usr/bin",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONUNBUFFERED": "0",
+        "MALLOC_ARENA_MAX": "8",
+        "MALLOC_TRIM_THRESHOLD_": "1",
+    }
+    env = hub_environment(shell, tmp_path / "pycache")
+    assert env == {
+        "PATH": "/usr/bin",
+        **UNIT_ENVIRONMENT,
+        "PYTHONPYCACHEPREFIX": str(tmp_path / "pycache"),
+    }
