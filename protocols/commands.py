@@ -22,13 +22,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cbor2
-from cwt import COSE, COSEKey
-from cwt.exceptions import CWTError
 
+from protocols.cose import CoseError, verify_sign1
 from protocols.errors import DecodeError, ProtocolError
+from protocols.uplink.es256 import Es256Error, Es256PublicKey, load_verifying_key
+
+if TYPE_CHECKING:
+    from cwt import COSE
+    from cwt.cose_key_interface import COSEKeyInterface
 
 COMMAND_VERSION = 1
 KINDS = frozenset({"config", "renew-cert", "firmware"})
@@ -131,12 +135,15 @@ def decode_command(data: bytes) -> Command:
 
 
 class CommandSigner:
-    """The region side: signs commands with the command key (P-256 PEM)."""
+    """The region side: signs commands with the command key (P-256 PEM), using ``cwt``
+    (imported here: the hub only verifies, :class:`CommandVerifier`)."""
 
     def __init__(self, kid: str, private_key_pem: bytes) -> None:
+        from cwt import COSE, COSEKey  # noqa: PLC0415 - region side only (issue #11)
+
         self.kid = kid
-        self._key = COSEKey.from_pem(private_key_pem, alg="ES256", kid=kid)
-        self._cose = COSE.new()
+        self._key: COSEKeyInterface = COSEKey.from_pem(private_key_pem, alg="ES256", kid=kid)
+        self._cose: COSE = COSE.new()
 
     def sign(self, command: Command) -> bytes:
         """A tagged COSE_Sign1 message carrying the command document."""
@@ -151,26 +158,32 @@ class CommandSigner:
 
 
 class CommandVerifier:
-    """The hub side: accepts only commands signed by a pinned key, for this hub, in time."""
+    """The hub side: accepts only commands signed by a pinned key, for this hub, in time.
+
+    The COSE_Sign1 message is checked by :func:`protocols.cose.verify_sign1` (strict: tag 18,
+    ES256 only, the kid of a pinned key, a 64-byte signature that key verifies)."""
 
     def __init__(self, hub_id: str, public_keys_pem: Mapping[str, bytes]) -> None:
+        """Raises ValueError (:class:`~protocols.uplink.es256.Es256Error`) for a key that is
+        not a P-256 public key PEM."""
         self.hub_id = hub_id
-        self._keys = [
-            COSEKey.from_pem(pem, alg="ES256", kid=kid) for kid, pem in public_keys_pem.items()
-        ]
-        self._cose = COSE.new()
+        keys: dict[str, Es256PublicKey] = {}
+        for kid, pem in public_keys_pem.items():
+            try:
+                keys[kid] = load_verifying_key(pem)
+            except Es256Error as exc:
+                raise Es256Error(f"command key {kid!r}: {exc.reason}") from None
+        self._keys = keys
 
     def verify(self, message: bytes, *, now_ms: int, last_seq: int | None) -> Command:
         """The command, or the :class:`CommandError` that says why it is refused."""
         if len(message) > MAX_COMMAND_BYTES:
             raise MalformedCommandError("too large")
         try:
-            payload = self._cose.decode(message, self._keys)
-        except CWTError as exc:
-            raise UnsignedCommandError(f"no valid signature by a pinned key: {exc}") from None
-        except (ValueError, TypeError, KeyError, IndexError) as exc:
-            # Not a COSE_Sign1, or no pinned key for its kid: nothing here is signed for us.
-            raise UnsignedCommandError(f"not signed by a pinned key: {exc}") from None
+            _kid, payload = verify_sign1(message, self._keys)
+        except CoseError as exc:
+            # Not a COSE_Sign1 ES256, no pinned key for its kid or a failing signature.
+            raise UnsignedCommandError(f"not signed by a pinned key: {exc.reason}") from None
         command = decode_command(payload)
         if command.hub_id != self.hub_id:
             raise WrongHubError(f"for hub {command.hub_id!r}")

@@ -18,6 +18,7 @@ from pathlib import Path
 from gateway.bench.footprint import UNIT_ENVIRONMENT, hub_environment
 from gateway.config import render_config
 from gateway.provision import init_hub
+from gateway.remote.sender import RegionCommandKey
 from gateway.rig.broker import RigPki
 
 REPO = Path(__file__).resolve().parents[1]
@@ -65,10 +66,15 @@ print(json.dumps(sorted(sys.modules)))
 """
 
 
-def _config(directory: Path, rig_pki: RigPki) -> Path:
-    """A board-only hub (BlueZ backend, no devices), no ``[remote]``; no broker listening."""
+def _config(directory: Path, rig_pki: RigPki, *, remote: bool = False) -> Path:
+    """A board-only hub (BlueZ backend, no devices), no ``[remote]`` unless ``remote`` (then
+    with a pinned region command key, as ``narhub bench footprint --field``); no broker
+    listening."""
     identity = rig_pki.client("hub-fp-1")
     path = directory / "narhub.toml"
+    command_key = None
+    if remote:
+        command_key = RegionCommandKey.init(directory / "region-command", kid="fp-cmd-1")
     config = init_hub(
         path,
         hub_id="hub-fp-1",
@@ -77,6 +83,8 @@ def _config(directory: Path, rig_pki: RigPki) -> Path:
         patient_pseudonym=None,
         data_dir=directory / "data",
         ble_backend="bluez",
+        command_key=None if command_key is None else command_key.public_file,
+        command_kid="fp-cmd-1",
     )
     uplink = config.uplink.model_copy(
         update={"cert_file": identity.cert_file, "key_file": identity.key_file}
@@ -85,10 +93,11 @@ def _config(directory: Path, rig_pki: RigPki) -> Path:
     return path
 
 
-def test_narhub_run_keeps_the_cli_region_and_remote_modules_out(rig_pki: RigPki) -> None:
+def _modules_of_narhub_run(rig_pki: RigPki, *, remote: bool) -> set[str]:
+    """The modules ``narhub run`` holds once it has said READY=1."""
     with tempfile.TemporaryDirectory(prefix="nh-fp-", dir="/tmp") as tmp:  # short socket path
         directory = Path(tmp)
-        config = _config(directory, rig_pki)
+        config = _config(directory, rig_pki, remote=remote)
         done = subprocess.run(
             [sys.executable, "-c", _RUN_UNTIL_READY, str(config), str(directory / "notify")],
             capture_output=True,
@@ -97,12 +106,35 @@ def test_narhub_run_keeps_the_cli_region_and_remote_modules_out(rig_pki: RigPki)
             check=False,
         )
     assert done.returncode == 0, done.stderr[-2000:]
-    loaded = set(json.loads(done.stdout.splitlines()[-1]))
+    return set(json.loads(done.stdout.splitlines()[-1]))
+
+
+def test_narhub_run_keeps_the_cli_region_and_remote_modules_out(rig_pki: RigPki) -> None:
+    loaded = _modules_of_narhub_run(rig_pki, remote=False)
     assert {"gateway.service", "gateway.hub", "protocols.uplink.signing"} <= loaded
     leaked = sorted(
         name for name in loaded for top in KEPT_OUT if name == top or name.startswith(top + ".")
     )
     assert leaked == [], f"narhub run imported {leaked}"
+
+
+#: With ``[remote]`` the hub verifies commands and firmware manifests itself
+#: (protocols/cose.py, the ``ssl`` module's OpenSSL) and imports ``cryptography`` only while a
+#: certificate renewal runs (gateway/remote/renewal.py).
+KEPT_OUT_WITH_REMOTE = ("cwt", "pyhpke", "cryptography", "gateway.pki", "gateway.provision")
+
+
+def test_narhub_run_with_remote_keeps_cwt_and_cryptography_out(rig_pki: RigPki) -> None:
+    loaded = _modules_of_narhub_run(rig_pki, remote=True)
+    # Remote management is really running: the command verifier is loaded.
+    assert {"gateway.remote.hubside", "protocols.commands", "protocols.cose"} <= loaded
+    leaked = sorted(
+        name
+        for name in loaded
+        for top in KEPT_OUT_WITH_REMOTE
+        if name == top or name.startswith(top + ".")
+    )
+    assert leaked == [], f"narhub run with [remote] imported {leaked}"
 
 
 def test_the_bench_gives_the_hub_exactly_the_units_environment(tmp_path: Path) -> None:

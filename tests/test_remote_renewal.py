@@ -230,6 +230,11 @@ def test_recover_finishes_a_switch_over_cut_between_the_two_renames(
     rig = make_rig(rig_pki, broker, tmp_path)
     up = rig.config.uplink
     assert recover(rig.config) is None  # a matching pair: nothing to do
+    # A certificate written before a crash, never switched to: the old pair stays, it goes.
+    cert_next = up.cert_file.with_name(up.cert_file.name + ".next")
+    cert_next.write_bytes(up.cert_file.read_bytes())
+    assert recover(rig.config) is None
+    assert not cert_next.exists()
     new_key = new_private_key_pem()
     pending_key_file(rig.config).write_bytes(new_key)
     # The crash: the new certificate is in place, the key rename did not happen.

@@ -30,8 +30,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import cbor2
-from cwt import COSE, COSEKey
-from cwt.exceptions import CWTError
 
 from drivers.errors import DeviceUnavailableError
 from drivers.serial import resolve_port
@@ -40,7 +38,9 @@ from gateway.remote.atomic import write_atomic
 from gateway.remote.handler import CommandFailedError, CommandRefusedError
 from gateway.sensors import BoardInfo, FlashError, SensorInfoError, flash_board, probe_board
 from protocols.commands import Command
+from protocols.cose import CoseError, verify_sign1
 from protocols.sensorlink import Reboot, SensorLinkConnection
+from protocols.uplink.es256 import Es256Error, Es256PublicKey, load_verifying_key
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +81,9 @@ def _encode(manifest: Manifest) -> bytes:
 
 
 def sign_manifest(manifest: Manifest, kid: str, private_key_pem: bytes) -> bytes:
-    """The COSE_Sign1 manifest (region side)."""
+    """The COSE_Sign1 manifest (region side: ``cwt``, kept out of the hub, issue #11)."""
+    from cwt import COSE, COSEKey  # noqa: PLC0415 - region side only
+
     key = COSEKey.from_pem(private_key_pem, alg="ES256", kid=kid)
     message = COSE.new().encode_and_sign(
         _encode(manifest), key, protected={"alg": "ES256"}, unprotected={"kid": kid}
@@ -130,12 +132,17 @@ def verify_bundle(body: Mapping[str, Any], public_keys_pem: Mapping[str, bytes])
         isinstance(p, str) and isinstance(d, bytes) for p, d in files.items()
     ):
         raise BundleError("bad-bundle", "files must map paths to bytes")
-    keys = [COSEKey.from_pem(pem, alg="ES256", kid=kid) for kid, pem in public_keys_pem.items()]
+    keys: dict[str, Es256PublicKey] = {}
+    for kid, pem in public_keys_pem.items():
+        try:
+            keys[kid] = load_verifying_key(pem)
+        except Es256Error as exc:
+            raise BundleError("unsigned-bundle", f"command key {kid!r}: {exc.reason}") from None
     try:
-        payload = COSE.new().decode(message, keys)
-    except (CWTError, ValueError, TypeError, KeyError, IndexError) as exc:
+        _kid, payload = verify_sign1(message, keys)
+    except CoseError as exc:
         raise BundleError(
-            "unsigned-bundle", f"manifest not signed by a pinned key: {exc}"
+            "unsigned-bundle", f"manifest not signed by a pinned key: {exc.reason}"
         ) from None
     try:
         doc = cbor2.loads(payload)

@@ -13,6 +13,10 @@ Two steps, each a signed command (docs/remote-management.md "renew-cert"):
    switch is completed at the next start by :func:`recover`), and ``on_installed`` switches
    the running hub: batches are signed with the new key and the connections reconnect.
 
+``cryptography`` (x509, through :mod:`gateway.pki` and :mod:`gateway.provision`) is imported
+only when a step runs or an interrupted switch-over is recovered, never by the running hub
+otherwise (issue #11: the 60 MB budget).
+
 Readings are never at risk: they stay in the outbox until a PUBACK, and the receiver
 de-duplicates a batch resent over the new connection by (hub, boot id, sequence).
 """
@@ -27,13 +31,8 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-
 from drivers.mqtt import MqttError, MqttLink, TlsFiles
 from gateway.config import HubConfig
-from gateway.pki import build_csr, new_private_key_pem, public_key_pem
-from gateway.provision import ProvisionError, check_certificate
 from gateway.remote.atomic import fsync_directory, write_atomic
 from gateway.remote.handler import CommandFailedError, CommandRefusedError
 from protocols.commands import Command
@@ -51,6 +50,11 @@ def pending_key_file(config: HubConfig) -> Path:
 
 
 def _matches(key_pem: bytes, cert_pem: bytes) -> bool:
+    from cryptography import x509  # noqa: PLC0415 - only while a renewal is under way
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+
+    from gateway.pki import public_key_pem  # noqa: PLC0415 - imports cryptography
+
     try:
         cert = x509.load_pem_x509_certificate(cert_pem)
         theirs = cert.public_key().public_bytes(
@@ -70,6 +74,8 @@ def recover(config: HubConfig) -> str | None:
     up = config.uplink
     key_next = _sibling(up.key_file, ".next")
     cert_next = _sibling(up.cert_file, ".next")
+    if not key_next.exists() and not cert_next.exists():
+        return None  # no renewal under way: nothing to finish (and no x509 parsing)
     try:
         cert, key = up.cert_file.read_bytes(), up.key_file.read_bytes()
     except OSError:
@@ -115,6 +121,8 @@ class CertificateRenewal:
         )
 
     def _new_key_and_csr(self) -> dict[str, Any]:
+        from gateway.pki import build_csr, new_private_key_pem  # noqa: PLC0415 - module docstring
+
         key_pem = new_private_key_pem()
         try:
             write_atomic(pending_key_file(self._config), key_pem, mode=0o600)
@@ -124,6 +132,8 @@ class CertificateRenewal:
         return {"csr": build_csr(key_pem, self._config.hub_id).decode()}
 
     async def _install(self, cert_pem: bytes) -> dict[str, Any]:
+        from gateway.provision import ProvisionError, check_certificate  # noqa: PLC0415
+
         up = self._config.uplink
         key_next = pending_key_file(self._config)
         if not key_next.exists():

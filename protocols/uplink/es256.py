@@ -41,6 +41,14 @@ class Es256Error(ValueError):
         super().__init__(reason)
 
 
+class Es256PublicKey(Protocol):
+    """A P-256 public key that verifies raw ``r || s`` signatures over SHA-256 of ``data``."""
+
+    def verify(self, data: bytes, signature: bytes) -> bool:
+        """True only if ``signature`` is a valid ES256 signature of ``data`` by this key."""
+        ...
+
+
 class Es256Key(Protocol):
     """A P-256 private key that signs: raw ``r || s`` over SHA-256 of ``data``."""
 
@@ -75,6 +83,34 @@ def der_to_raw(der: bytes) -> bytes:
     return out
 
 
+#: The order n of the P-256 group (SEC 2 section 2.4.2; FIPS 186-4 D.1.2.3).
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+def _der_integer(value: int) -> bytes:
+    """A minimal DER INTEGER (X.690 section 8.3) of a positive ``value`` below 2**256."""
+    body = value.to_bytes((value.bit_length() + 7) // 8, "big")
+    if body[0] & 0x80:
+        body = b"\x00" + body
+    return bytes((0x02, len(body))) + body
+
+
+def raw_to_der(raw: bytes) -> bytes:
+    """The minimal DER ``ECDSA-Sig-Value`` (RFC 3279 section 2.2.3) of ``r || s``.
+
+    Strict (RFC 9053 section 2.1, SEC 1 section 4.1.4 step 1): exactly 64 bytes, and r and s
+    each in 1..n-1 for P-256's order n; anything else raises :class:`Es256Error`."""
+    if len(raw) != 2 * P256_SCALAR_BYTES:
+        raise Es256Error(f"an ES256 signature is 64 bytes, not {len(raw)}")
+    r = int.from_bytes(raw[:P256_SCALAR_BYTES], "big")
+    s = int.from_bytes(raw[P256_SCALAR_BYTES:], "big")
+    for name, value in (("r", r), ("s", s)):
+        if not 0 < value < P256_ORDER:
+            raise Es256Error(f"ES256 signature: {name} is not in 1..n-1")
+    body = _der_integer(r) + _der_integer(s)
+    return bytes((0x30, len(body))) + body  # at most 70 bytes: a one-byte length
+
+
 def _bind(lib: ctypes.CDLL, name: str, argtypes: list[Any], restype: Any) -> Any:
     """``lib.name`` with its C types set; AttributeError when the library lacks it."""
     function = getattr(lib, name)
@@ -84,7 +120,7 @@ def _bind(lib: ctypes.CDLL, name: str, argtypes: list[Any], restype: Any) -> Any
 
 
 class _LibCrypto:
-    """The few libcrypto (OpenSSL 3) functions ES256 signing needs, with their C types."""
+    """The few libcrypto (OpenSSL 3) functions ES256 signing and verifying need (C types)."""
 
     def __init__(self, lib: ctypes.CDLL) -> None:
         vp, size_p, cp = ctypes.c_void_p, ctypes.POINTER(ctypes.c_size_t), ctypes.c_char_p
@@ -109,6 +145,13 @@ class _LibCrypto:
             lib, "EVP_DigestSign", [vp, cp, size_p, cp, ctypes.c_size_t], ctypes.c_int
         )
         self.ERR_clear_error = _bind(lib, "ERR_clear_error", [], None)
+        self.PEM_read_bio_PUBKEY = _bind(lib, "PEM_read_bio_PUBKEY", [vp, vp, vp, vp], vp)
+        self.EVP_DigestVerifyInit = _bind(
+            lib, "EVP_DigestVerifyInit", [vp, vp, vp, vp, vp], ctypes.c_int
+        )
+        self.EVP_DigestVerify = _bind(
+            lib, "EVP_DigestVerify", [vp, cp, ctypes.c_size_t, cp, ctypes.c_size_t], ctypes.c_int
+        )
 
 
 _LIBCRYPTO: _LibCrypto | None = None
@@ -133,6 +176,22 @@ def ssl_libcrypto() -> _LibCrypto | None:
     return _LIBCRYPTO
 
 
+def _is_p256(lib: _LibCrypto, pkey: int) -> bool:
+    """Whether an ``EVP_PKEY`` is an EC key on P-256 (leaves OpenSSL's error queue empty)."""
+    group = ctypes.create_string_buffer(64)
+    length = ctypes.c_size_t(0)
+    is_p256 = (
+        lib.EVP_PKEY_get_base_id(pkey) == _EVP_PKEY_EC
+        and lib.EVP_PKEY_get_utf8_string_param(
+            pkey, b"group", group, len(group), ctypes.byref(length)
+        )
+        == 1
+        and group.value == _P256_GROUP
+    )
+    lib.ERR_clear_error()
+    return is_p256
+
+
 class OpenSslKey:
     """An ES256 key held by the ``ssl`` module's OpenSSL (see the module docstring)."""
 
@@ -151,18 +210,7 @@ class OpenSslKey:
             raise Es256Error("not an unencrypted PEM private key")
         self._pkey: int = pkey
         weakref.finalize(self, lib.EVP_PKEY_free, pkey)
-        group = ctypes.create_string_buffer(64)
-        length = ctypes.c_size_t(0)
-        is_p256 = (
-            lib.EVP_PKEY_get_base_id(pkey) == _EVP_PKEY_EC
-            and lib.EVP_PKEY_get_utf8_string_param(
-                pkey, b"group", group, len(group), ctypes.byref(length)
-            )
-            == 1
-            and group.value == _P256_GROUP
-        )
-        lib.ERR_clear_error()
-        if not is_p256:
+        if not _is_p256(lib, pkey):
             raise Es256Error("ES256 needs an EC P-256 (prime256v1, secp256r1) key")
 
     def sign(self, data: bytes) -> bytes:
@@ -206,6 +254,85 @@ class CryptographyKey:
         from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
 
         return der_to_raw(self._key.sign(data, ec.ECDSA(hashes.SHA256())))
+
+
+class OpenSslPublicKey:
+    """An ES256 public key held by the ``ssl`` module's OpenSSL (see the module docstring)."""
+
+    def __init__(self, lib: _LibCrypto, public_key_pem: bytes) -> None:
+        self._lib = lib
+        bio = lib.BIO_new_mem_buf(public_key_pem, len(public_key_pem))
+        if not bio:
+            raise MemoryError("OpenSSL BIO_new_mem_buf")
+        try:
+            pkey = lib.PEM_read_bio_PUBKEY(bio, None, None, None)
+        finally:
+            lib.BIO_free(bio)
+        if not pkey:
+            lib.ERR_clear_error()
+            raise Es256Error("not a PEM public key (SubjectPublicKeyInfo)")
+        self._pkey: int = pkey
+        weakref.finalize(self, lib.EVP_PKEY_free, pkey)
+        if not _is_p256(lib, pkey):
+            raise Es256Error("ES256 needs an EC P-256 (prime256v1, secp256r1) key")
+
+    def verify(self, data: bytes, signature: bytes) -> bool:
+        """ECDSA over SHA-256 of ``data`` (RFC 9053 section 2.1); only OpenSSL's 1 is valid."""
+        try:
+            der = raw_to_der(signature)
+        except Es256Error:
+            return False
+        lib = self._lib
+        ctx = lib.EVP_MD_CTX_new()
+        if not ctx:
+            raise MemoryError("OpenSSL EVP_MD_CTX_new")
+        try:
+            valid: bool = (
+                lib.EVP_DigestVerifyInit(ctx, None, lib.EVP_sha256(), None, self._pkey) == 1
+                and lib.EVP_DigestVerify(ctx, der, len(der), data, len(data)) == 1
+            )
+        finally:
+            lib.EVP_MD_CTX_free(ctx)
+        if not valid:
+            lib.ERR_clear_error()  # the ssl module reads this thread's error queue too
+        return valid
+
+
+class CryptographyPublicKey:
+    """An ES256 public key held by ``cryptography`` (where OpenSslPublicKey cannot be used)."""
+
+    def __init__(self, public_key_pem: bytes) -> None:
+        from cryptography.hazmat.primitives import serialization  # noqa: PLC0415 - fallback
+        from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+
+        try:
+            key = serialization.load_pem_public_key(public_key_pem)
+        except (ValueError, TypeError):
+            raise Es256Error("not a PEM public key (SubjectPublicKeyInfo)") from None
+        if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
+            raise Es256Error("ES256 needs an EC P-256 (prime256v1, secp256r1) key")
+        self._key = key
+
+    def verify(self, data: bytes, signature: bytes) -> bool:
+        """ECDSA over SHA-256 of ``data`` (RFC 9053 section 2.1)."""
+        from cryptography.exceptions import InvalidSignature  # noqa: PLC0415 - fallback
+        from cryptography.hazmat.primitives import hashes  # noqa: PLC0415
+        from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+
+        try:
+            der = raw_to_der(signature)
+            self._key.verify(der, data, ec.ECDSA(hashes.SHA256()))
+        except (Es256Error, InvalidSignature):
+            return False
+        return True
+
+
+def load_verifying_key(public_key_pem: bytes) -> Es256PublicKey:
+    """The public key, held by the ``ssl`` module's OpenSSL when it can, else ``cryptography``."""
+    lib = ssl_libcrypto()
+    if lib is not None:
+        return OpenSslPublicKey(lib, public_key_pem)
+    return CryptographyPublicKey(public_key_pem)
 
 
 def load_signing_key(private_key_pem: bytes) -> Es256Key:
