@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import signal
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -255,11 +256,23 @@ def test_missing_config_and_damaged_store_are_typed_errors(tmp_path: Path, rig_p
     assert "narhub doctor" in error["hint"]
 
 
+#: Starts a command as a technician's shell would: Ctrl-C neither ignored nor blocked, whatever
+#: the test process inherited (an ignored or blocked SIGINT survives exec).
+_INTERACTIVE = (
+    "import os, signal, sys; signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT}); "
+    "signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])"
+)
+
+
+def _signal_state() -> str:
+    lines = Path("/proc/self/status").read_text().splitlines()
+    return " ".join(line for line in lines if line.startswith(("SigBlk", "SigIgn")))
+
+
 def test_on_a_tty_the_view_refreshes_until_ctrl_c(tmp_path: Path, rig_pki: RigPki) -> None:
     import os
     import pty
     import select
-    import signal
     import subprocess
     import sys
 
@@ -267,6 +280,9 @@ def test_on_a_tty_the_view_refreshes_until_ctrl_c(tmp_path: Path, rig_pki: RigPk
     master, slave = pty.openpty()
     process = subprocess.Popen(
         [
+            sys.executable,
+            "-c",
+            _INTERACTIVE,
             str(Path(sys.executable).parent / "narhub"),
             "status",
             "-c",
@@ -296,7 +312,7 @@ def test_on_a_tty_the_view_refreshes_until_ctrl_c(tmp_path: Path, rig_pki: RigPk
             if ready:
                 with contextlib.suppress(OSError):  # EIO once the child closed its end
                     seen += os.read(master, 65536)
-        assert process.wait(timeout=1) == 0
+        assert process.poll() == 0, f"still running after Ctrl-C; test process {_signal_state()}"
     finally:
         if process.poll() is None:
             process.kill()
