@@ -619,7 +619,7 @@ class Outbox:
                                 kept.append(r)
                     counts.append(len(kept) - before)
                 new_streams = self._insert(kept, now_ms, held_boot=held_boot, waited_s=waited_s)
-                if now_ms >= self._next_prune_ms or len(self._recent_keys) > MAX_RECENT_KEYS:
+                if now_ms >= self._next_prune_ms or self._too_many_recent_keys():
                     self._fold_keys()
                     self._prune_keys(now_ms)
                 self._enforce_quota(now_ms)
@@ -665,6 +665,14 @@ class Outbox:
             self._db.execute(
                 "INSERT INTO recent_keys(stored_ms, keys) VALUES (?, ?)", (now_ms, keys_column)
             )
+
+    def _too_many_recent_keys(self) -> bool:
+        """Beyond :data:`MAX_RECENT_KEYS` in memory with sealed ones to fold (those of waiting
+        chunks stay in memory whatever: folding cannot shrink them, so it is not tried)."""
+        return (
+            len(self._recent_keys) > MAX_RECENT_KEYS
+            and self._db.execute("SELECT 1 FROM recent_keys LIMIT 1").fetchone() is not None
+        )
 
     def _fold_keys(self) -> None:
         """Move the ``recent_keys`` rows into the ``source_keys`` B-tree (within a transaction;

@@ -12,6 +12,7 @@ from pathlib import Path
 import cbor2
 import pytest
 
+from gateway import store as store_module
 from gateway.bench.pipeline import WINDOWS_S
 from gateway.config import StoreConfig
 from gateway.pki import new_private_key_pem, public_key_pem
@@ -466,3 +467,24 @@ def test_an_exclusive_store_keeps_its_wal_index_in_memory_and_names_the_holder(
     again = Outbox(path, busy_timeout_s=0.05)
     assert again.unbatched_count() == 1
     again.close()
+
+
+def test_recent_keys_fold_early_only_when_folding_frees_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "MAX_RECENT_KEYS", 3)
+    store = Outbox(tmp_path / "o.sqlite3", wall_ms=lambda: T0)  # within the key retention
+    folds = []
+    fold = store._fold_keys
+    monkeypatch.setattr(store, "_fold_keys", lambda: folds.append(1) or fold())
+    store.add([_r(i, Priority.ENVIRONMENTAL, key=f"b/1/{i}") for i in range(5)])
+    assert len(folds) == 1  # the first commit: the prune interval
+    store.add([_r(5, Priority.ENVIRONMENTAL, key="b/1/5")])  # all waiting: nothing to fold
+    assert len(folds) == 1  # not tried again on every commit
+    assert (store.stored_keys(), store.known_keys()) == (0, 6)
+    assert store.seal(SIGNER, now_ms=T0) is not None
+    store.add([_r(6, Priority.ENVIRONMENTAL, key="b/1/6")])  # sealed ones beyond 3: folded
+    assert len(folds) == 2
+    assert (store.stored_keys(), store.known_keys()) == (6, 7)
+    assert store.add([_r(2, Priority.ENVIRONMENTAL, key="b/1/2")]) == 0  # still known
+    store.close()
