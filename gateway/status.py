@@ -39,6 +39,7 @@ from typing import Any, Protocol
 from drivers._aio import reraise_if_cancelling
 from gateway.config import HubConfig
 from gateway.reading import Reading
+from gateway.store import BUSY_CODES
 from protocols.uplink import Priority
 
 #: The activity file's name (see :func:`activity_path`).
@@ -52,7 +53,6 @@ ACTIVITY_VERSION = 1
 ACTIVITY_FRESH_S = 60.0
 #: What to do when the data directory is the service user's.
 SUDO_HINT = "run as root or as the narhub service user (`sudo narhub status`)"
-_BUSY_CODES = frozenset({5, 6})  # SQLITE_BUSY, SQLITE_LOCKED
 #: The hub's own readings (tombstones, recovery notes) are counted under this source.
 HUB_SOURCE = "hub"
 
@@ -490,7 +490,7 @@ def read_queue(path: Path) -> QueueView | None:
                 "SELECT coalesce(sum(n), 0) FROM chunks WHERE held_boot IS NOT NULL"
             ).fetchone()
     except sqlite3.Error as exc:
-        if exc.sqlite_errorcode in _BUSY_CODES:
+        if exc.sqlite_errorcode in BUSY_CODES:
             raise OutboxHeldError(
                 str(path), "held by the running hub", "its activity file has the queue"
             ) from None

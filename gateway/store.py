@@ -151,7 +151,8 @@ DEFAULT_DEDUP_RETENTION_S = 30 * 86_400.0
 PRUNE_INTERVAL_S = 6 * 3600.0
 #: SQLite errors that mean the file is not a usable database (moved aside on recover).
 _DAMAGE_CODES = frozenset({11, 26})  # SQLITE_CORRUPT, SQLITE_NOTADB
-_BUSY_CODES = frozenset({5, 6})  # SQLITE_BUSY, SQLITE_LOCKED
+#: SQLite result codes of a database another connection holds (SQLITE_BUSY, SQLITE_LOCKED).
+BUSY_CODES = frozenset({5, 6})
 _KEY_QUERY_CHUNK = 500
 #: While readings are held for the clock, how often (monotonic) the uplink's seal looks again.
 HELD_RECHECK_S = 10.0
@@ -477,7 +478,7 @@ class Outbox:
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.OperationalError as exc:
             db.close()
-            if exc.sqlite_errorcode in _BUSY_CODES:
+            if exc.sqlite_errorcode in BUSY_CODES:
                 raise StoreBusyError(self.path) from exc
             raise
         except BaseException:

@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import cbor2
 
-from protocols.uplink.es256 import Es256PublicKey
+if TYPE_CHECKING:  # types only: protocols.uplink.signing imports this module
+    from protocols.uplink.es256 import Es256Key, Es256PublicKey
 
 #: COSE_Sign1's CBOR tag (RFC 9052 section 4.2).
 COSE_SIGN1_TAG = 18
@@ -34,6 +36,21 @@ COSE_SIGN1_TAG = 18
 ES256_PROTECTED = b"\xa1\x01\x26"
 #: The kid label (RFC 9052 section 3.1).
 _KID = 4
+
+
+def sig_structure(protected: bytes, payload: bytes) -> bytes:
+    """What a COSE_Sign1 signature covers (RFC 9052 section 4.4): ``["Signature1",
+    protected, external_aad = h'', payload]``."""
+    return cbor2.dumps(["Signature1", protected, b"", payload], canonical=True)
+
+
+def encode_sign1(key: Es256Key, kid: bytes, payload: bytes) -> bytes:
+    """A tagged COSE_Sign1 ES256 message: the shape :func:`verify_sign1` accepts and ``cwt``
+    encodes for ``protected={"alg": "ES256"}, unprotected={"kid": kid}``."""
+    signature = key.sign(sig_structure(ES256_PROTECTED, payload))
+    return cbor2.dumps(
+        cbor2.CBORTag(COSE_SIGN1_TAG, [ES256_PROTECTED, {_KID: kid}, payload, signature])
+    )
 
 
 class CoseError(ValueError):
@@ -84,7 +101,6 @@ def verify_sign1(message: bytes, keys: Mapping[str, Es256PublicKey]) -> tuple[st
     key = keys.get(kid)
     if key is None:
         raise CoseError(f"kid {kid!r} names no pinned key")
-    to_be_signed = cbor2.dumps(["Signature1", protected, b"", payload], canonical=True)
-    if not key.verify(to_be_signed, signature):
+    if not key.verify(sig_structure(protected, payload), signature):
         raise CoseError(f"signature does not verify with the pinned key {kid!r}")
     return kid, payload

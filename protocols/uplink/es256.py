@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ctypes
 import weakref
+from collections.abc import Callable
 from typing import Any, Protocol
 
 #: Bytes of each of r and s (RFC 9053 section 2.1: the P-256 curve's size).
@@ -192,26 +193,40 @@ def _is_p256(lib: _LibCrypto, pkey: int) -> bool:
     return is_p256
 
 
+def _p256_pkey(
+    owner: object, lib: _LibCrypto, pem: bytes, read: Callable[[int], int], what: str
+) -> int:
+    """The P-256 ``EVP_PKEY`` that ``read(bio)`` reads from ``pem``, freed with ``owner``;
+    :class:`Es256Error` (``what`` it is not) when it reads nothing or another kind of key."""
+    bio = lib.BIO_new_mem_buf(pem, len(pem))
+    if not bio:
+        raise MemoryError("OpenSSL BIO_new_mem_buf")
+    try:
+        pkey = read(bio)
+    finally:
+        lib.BIO_free(bio)
+    if not pkey:
+        lib.ERR_clear_error()
+        raise Es256Error(f"not {what}")
+    weakref.finalize(owner, lib.EVP_PKEY_free, pkey)
+    if not _is_p256(lib, pkey):
+        raise Es256Error("ES256 needs an EC P-256 (prime256v1, secp256r1) key")
+    return pkey
+
+
 class OpenSslKey:
     """An ES256 key held by the ``ssl`` module's OpenSSL (see the module docstring)."""
 
     def __init__(self, lib: _LibCrypto, private_key_pem: bytes) -> None:
         self._lib = lib
-        bio = lib.BIO_new_mem_buf(private_key_pem, len(private_key_pem))
-        if not bio:
-            raise MemoryError("OpenSSL BIO_new_mem_buf")
-        try:
-            # An empty passphrase (never OpenSSL's terminal prompt): an encrypted key fails.
-            pkey = lib.PEM_read_bio_PrivateKey(bio, None, None, b"")
-        finally:
-            lib.BIO_free(bio)
-        if not pkey:
-            lib.ERR_clear_error()
-            raise Es256Error("not an unencrypted PEM private key")
-        self._pkey: int = pkey
-        weakref.finalize(self, lib.EVP_PKEY_free, pkey)
-        if not _is_p256(lib, pkey):
-            raise Es256Error("ES256 needs an EC P-256 (prime256v1, secp256r1) key")
+        # An empty passphrase (never OpenSSL's terminal prompt): an encrypted key fails.
+        self._pkey = _p256_pkey(
+            self,
+            lib,
+            private_key_pem,
+            lambda bio: lib.PEM_read_bio_PrivateKey(bio, None, None, b""),
+            "an unencrypted PEM private key",
+        )
 
     def sign(self, data: bytes) -> bytes:
         """``r || s`` of ECDSA over SHA-256 of ``data`` (RFC 9053 section 2.1)."""
@@ -261,20 +276,13 @@ class OpenSslPublicKey:
 
     def __init__(self, lib: _LibCrypto, public_key_pem: bytes) -> None:
         self._lib = lib
-        bio = lib.BIO_new_mem_buf(public_key_pem, len(public_key_pem))
-        if not bio:
-            raise MemoryError("OpenSSL BIO_new_mem_buf")
-        try:
-            pkey = lib.PEM_read_bio_PUBKEY(bio, None, None, None)
-        finally:
-            lib.BIO_free(bio)
-        if not pkey:
-            lib.ERR_clear_error()
-            raise Es256Error("not a PEM public key (SubjectPublicKeyInfo)")
-        self._pkey: int = pkey
-        weakref.finalize(self, lib.EVP_PKEY_free, pkey)
-        if not _is_p256(lib, pkey):
-            raise Es256Error("ES256 needs an EC P-256 (prime256v1, secp256r1) key")
+        self._pkey = _p256_pkey(
+            self,
+            lib,
+            public_key_pem,
+            lambda bio: lib.PEM_read_bio_PUBKEY(bio, None, None, None),
+            "a PEM public key (SubjectPublicKeyInfo)",
+        )
 
     def verify(self, data: bytes, signature: bytes) -> bool:
         """ECDSA over SHA-256 of ``data`` (RFC 9053 section 2.1); only OpenSSL's 1 is valid."""

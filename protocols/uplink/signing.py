@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import cbor2
 
+from protocols.cose import COSE_SIGN1_TAG, encode_sign1
 from protocols.errors import ProtocolError
 from protocols.uplink.batch import MAX_BODY_BYTES, Batch, MalformedBatchError, decode_body
 from protocols.uplink.es256 import Es256Error, load_signing_key
@@ -29,14 +30,6 @@ if TYPE_CHECKING:
 
 #: Room for the COSE_Sign1 structure around a body (headers, kid, signature).
 _COSE_OVERHEAD_BYTES = 4096
-#: CBOR tag of a COSE_Sign1 message (RFC 9052 section 2).
-COSE_SIGN1_TAG = 18
-#: COSE header label ``alg`` and its ES256 value (RFC 9052 section 3.1, RFC 9053 section 2.1).
-_HEADER_ALG, _ALG_ES256 = 1, -7
-#: COSE header label ``kid`` (RFC 9052 section 3.1).
-_HEADER_KID = 4
-#: The protected header of every hub batch, as a bstr-wrapped map: ``{1: -7}``.
-_PROTECTED_ES256 = cbor2.dumps({_HEADER_ALG: _ALG_ES256})
 
 
 class UplinkError(ProtocolError):
@@ -89,7 +82,7 @@ class BatchSigner:
             self._key = load_signing_key(private_key_pem)
         except Es256Error as exc:
             raise SigningKeyError(exc.reason) from None
-        self._unprotected = {_HEADER_KID: hub_id.encode("utf-8")}
+        self._kid = hub_id.encode("utf-8")
 
     def sign(self, body: bytes) -> bytes:
         """A tagged COSE_Sign1 message carrying ``body`` as its payload.
@@ -97,11 +90,7 @@ class BatchSigner:
         RFC 9052 section 4.4: the signature covers ``Sig_structure = ["Signature1",
         protected, external_aad = h'', payload]``; ES256 carries r and s as two 32-byte
         big-endian integers (RFC 9053 section 2.1), not DER."""
-        to_be_signed = cbor2.dumps(["Signature1", _PROTECTED_ES256, b"", body])
-        signature = self._key.sign(to_be_signed)
-        return cbor2.dumps(
-            cbor2.CBORTag(COSE_SIGN1_TAG, [_PROTECTED_ES256, self._unprotected, body, signature])
-        )
+        return encode_sign1(self._key, self._kid, body)
 
 
 def _kid_of(message: bytes) -> str:
