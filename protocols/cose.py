@@ -38,16 +38,16 @@ ES256_PROTECTED = b"\xa1\x01\x26"
 _KID = 4
 
 
-def sig_structure(protected: bytes, payload: bytes) -> bytes:
+def sig_structure(protected: bytes, payload: bytes, external_aad: bytes = b"") -> bytes:
     """What a COSE_Sign1 signature covers (RFC 9052 section 4.4): ``["Signature1",
-    protected, external_aad = h'', payload]``."""
-    return cbor2.dumps(["Signature1", protected, b"", payload], canonical=True)
+    protected, external_aad, payload]`` (external AAD: section 4.3, empty by default)."""
+    return cbor2.dumps(["Signature1", protected, external_aad, payload], canonical=True)
 
 
-def encode_sign1(key: Es256Key, kid: bytes, payload: bytes) -> bytes:
+def encode_sign1(key: Es256Key, kid: bytes, payload: bytes, external_aad: bytes = b"") -> bytes:
     """A tagged COSE_Sign1 ES256 message: the shape :func:`verify_sign1` accepts and ``cwt``
     encodes for ``protected={"alg": "ES256"}, unprotected={"kid": kid}``."""
-    signature = key.sign(sig_structure(ES256_PROTECTED, payload))
+    signature = key.sign(sig_structure(ES256_PROTECTED, payload, external_aad))
     return cbor2.dumps(
         cbor2.CBORTag(COSE_SIGN1_TAG, [ES256_PROTECTED, {_KID: kid}, payload, signature])
     )

@@ -68,7 +68,7 @@ def test_glucose_meal_context_travels_as_a_coded_observation() -> None:
     event = MeasurementEvent("AA:BB:CC:DD:EE:FF", 0x2A34, b"", measurement, None, 5, 0)
     (reading,) = readings_from_event(event)
     wire = reading.to_wire()
-    (decoded,) = decode_body(encode_body(HEADER, [wire])).readings
+    (decoded,) = decode_body(encode_body(HEADER, [wire]), HEADER.hub_id).readings
     resource = _obs(decoded)
     assert "valueQuantity" not in resource
     coding = resource["valueCodeableConcept"]["coding"][0]  # type: ignore[index]

@@ -1,11 +1,18 @@
-"""Build the shipped zstd dictionary of the uplink format (``python -m gateway.bench.zdict``).
+"""Build the shipped dictionary of the uplink format (``python -m gateway.bench.zdict``).
 
-The dictionary is trained (zstd's COVER trainer, RFC 8878 section 5) on the column documents
-of reference days drawn with seeds other than the benchmark's, so the benchmark never sees
-its own training data; every seed is a different home (other device addresses and board ids).
-The output is a Python module holding the dictionary in base64 with its SHA-256, written to
-``protocols/uplink/_zdict1.py``. A shipped dictionary is never changed: a new one gets a new
-id, and decoders keep every id they have shipped.
+Both parts are trained on reference days drawn with seeds other than the benchmark's, so the
+benchmark never sees its own training data; every seed is a different home (other device
+addresses and board ids):
+
+- the field model: per field context, how often each rANS symbol occurs
+  (:func:`protocols.uplink.columns.field_counts`), every symbol kept at a frequency of at
+  least 1 so that any integer stays codable;
+- the zstd dictionary (zstd's COVER trainer, RFC 8878 section 5), on the column documents
+  coded with that model.
+
+The output is a Python module holding the dictionary in base64 with its SHA-256 and the
+model's frequencies, written to ``protocols/uplink/_zdict{id}.py``. A shipped dictionary is
+never changed: a new one gets a new id, and decoders keep every id they have shipped.
 """
 
 from __future__ import annotations
@@ -14,56 +21,99 @@ import base64
 import hashlib
 import sys
 import textwrap
+from collections import Counter
 from pathlib import Path
 
 import cbor2
 import zstandard
 
 from gateway.refday import plan_batches, reference_day
-from protocols.uplink.batch import ZSTD_LEVEL
-from protocols.uplink.columns import encode_columns
+from protocols.uplink.columns import (
+    F_SEQ_KIND,
+    FIELDS,
+    SEQ_OWN,
+    SEQ_SHIPPED,
+    encode_columns,
+    field_counts,
+)
+from protocols.uplink.rans import Table, symbols, trained_frequencies
 
 TRAINING_SEEDS = (11, 12, 13, 14)
+#: The id the next trained dictionary ships as (1 belonged to format version 2).
+DICTIONARY_ID = 2
 DICTIONARY_BYTES = 8192
+#: Level the trainer tunes the entropy tables for (19: measured better than the level the
+#: encoder uses, protocols.uplink.batch.ZSTD_LEVEL, even for frames written at that level).
+TRAINING_LEVEL = 19
+
+
+def field_frequencies(seeds: tuple[int, ...] = TRAINING_SEEDS) -> list[list[int]]:
+    """The field model trained on the reference days of ``seeds``."""
+    totals: list[Counter[int]] = [Counter() for _ in range(FIELDS)]
+    for seed in seeds:
+        for b in plan_batches(reference_day(seed)):
+            for total, counts in zip(totals, field_counts(b.readings, b.created_ms), strict=True):
+                total.update(counts)
+    # Training codes every long column with the shipped table, so it never sees a column
+    # choose its own: the choice gets even odds instead.
+    totals[F_SEQ_KIND] = Counter(symbols([SEQ_SHIPPED, SEQ_OWN], [])[0])
+    return [trained_frequencies(c) for c in totals]
 
 
 def training_samples(
-    seeds: tuple[int, ...] = TRAINING_SEEDS,
+    model: tuple[Table, ...], seeds: tuple[int, ...] = TRAINING_SEEDS
 ) -> list[bytes | bytearray | memoryview]:
     """The CBOR column documents of every batch of the reference days of ``seeds``."""
     return [
-        cbor2.dumps(encode_columns(b.readings, b.created_ms))
+        cbor2.dumps(encode_columns(b.readings, b.created_ms, model))
         for seed in seeds
         for b in plan_batches(reference_day(seed))
     ]
 
 
-def train(seeds: tuple[int, ...] = TRAINING_SEEDS, size: int = DICTIONARY_BYTES) -> bytes:
-    """A zstd dictionary trained on the reference days of ``seeds``."""
-    zdict = zstandard.train_dictionary(size, training_samples(seeds), level=ZSTD_LEVEL, threads=1)
-    return zdict.as_bytes()
+def train(
+    seeds: tuple[int, ...] = TRAINING_SEEDS, size: int = DICTIONARY_BYTES
+) -> tuple[bytes, list[list[int]]]:
+    """The zstd dictionary and field model trained on the reference days of ``seeds``."""
+    frequencies = field_frequencies(seeds)
+    model = tuple(Table(f) for f in frequencies)
+    samples = training_samples(model, seeds)
+    zdict = zstandard.train_dictionary(size, samples, level=TRAINING_LEVEL, threads=1)
+    return zdict.as_bytes(), frequencies
 
 
-def module_text(dictionary_id: int, data: bytes) -> str:
-    """Source of the module that ships ``data`` as dictionary ``dictionary_id``."""
+def module_text(dictionary_id: int, data: bytes, frequencies: list[list[int]]) -> str:
+    """Source of the module that ships ``data`` and the field model as ``dictionary_id``."""
     encoded = base64.b64encode(data).decode("ascii")
     lines = "\n".join(f'    "{chunk}"' for chunk in textwrap.wrap(encoded, 88))
+    rows = "\n".join(
+        textwrap.indent(
+            textwrap.fill(
+                ", ".join(map(str, f)) + ",", 92, initial_indent="(", subsequent_indent=" "
+            )
+            + "),",
+            "    ",
+        )
+        for f in frequencies
+    )
     return (
-        f'"""zstd dictionary {dictionary_id} of the uplink format (generated by '
+        f'"""Dictionary {dictionary_id} of the uplink format (generated by '
         "gateway/bench/zdict.py; never edit).\n\n"
-        f"Trained on reference days with seeds {', '.join(map(str, TRAINING_SEEDS))}, "
-        f"{len(data)} bytes.\n"
+        f"Trained on reference days with seeds {', '.join(map(str, TRAINING_SEEDS))}: a "
+        f"{len(data)}-byte zstd dictionary\nand the field model (rANS frequencies per field "
+        "context).\n"
         '"""\n\n'
         f"DICTIONARY_ID = {dictionary_id}\n"
         f'SHA256 = "{hashlib.sha256(data).hexdigest()}"\n'
         f"BASE64 = (\n{lines}\n)\n"
+        f"FIELD_FREQUENCIES: tuple[tuple[int, ...], ...] = (\n{rows}\n)\n"
     )
 
 
 def main() -> None:
     """Write the dictionary module (path from argv, default in the package)."""
-    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("protocols/uplink/_zdict1.py")
-    target.write_text(module_text(1, train()), encoding="utf-8")
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("protocols/uplink/_zdict2.py")
+    target.write_text(module_text(DICTIONARY_ID, *train()), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -1,21 +1,41 @@
-"""The columnar body of an uplink batch: readings grouped by stream, CBOR (RFC 8949) arrays.
+"""The columnar body of an uplink batch: readings grouped by stream, integers entropy coded.
 
 A *stream* is every reading of a batch with the same (stream name, device, MDC code, unit);
 in SenML (RFC 8428) terms the device is the base name (``bn``), the stream name the name
 (``n``), the unit the base unit (``bu``) and the batch's creation time the base time
-(``bt``). Per stream:
+(``bt``). The column document is a CBOR (RFC 8949) array::
 
-- times: the first time relative to the base time, then deltas (or deltas of deltas, as
-  Gorilla does, when that is smaller), or the index of an earlier stream with the same times;
-- values: exact decimals as scaled integers. With ``E`` the smallest decimal exponent in the
-  stream, every value ``m x 10**e`` becomes ``M = m x 10**(e - E)``; the greatest common
-  divisor ``g`` of all ``M`` is taken out (``q = M / g``: 1/1024 s RR intervals in ms become
-  small integers again), and the ``q`` are delta-encoded. The exponent of each value is given
-  by a rule (all ``E``; or ``M``'s trailing zeros stripped, as a normalised decimal has), with
-  exceptions listed, or, when no rule fits, by an explicit exponent column. So
-  ``Decimal('37.20')`` comes back as ``37.20``, and negative zero as ``-0``;
-- special values (11073 NaN, NRes, +/-INF, reserved, or any other name) and flag sets as sparse
-  exceptions.
+    [devices, flag sets, streams, tables, big integers, rANS stream]
+
+The CBOR part holds what is text or rare: the device table, the flag sets, one descriptor per
+stream (``[name, MDC code, unit]`` and, when not empty, its specials, flags, exponent
+exceptions and negative zeros) and the tables of columns coded with their own. Every integer
+that describes the readings is a *field* coded in the batch's rANS stream
+(:mod:`protocols.uplink.rans`), each with the table of its context in the shipped dictionary's
+field model, in this order per stream:
+
+- ``F_DEVICE`` (same device as the previous stream, the next new one, or ``2 + index``),
+  ``F_COUNT`` (readings - 1), ``F_TIME_REF`` (0: own times; ``k``: those of the stream
+  ``k`` before);
+- own times (:func:`encode_times`): ``F_TIME_MODE``, ``F_TIME_FIRST`` (first time - base
+  time), with a lag ``F_TIME_PERIOD`` (seconds, common periods by index) and
+  ``F_TIME_PERIOD_MS``, then a column of ``count - 1`` deltas or residuals;
+- values, when the stream has any that are not specials: exact decimals as scaled integers.
+  With ``E`` the smallest decimal exponent in the stream, every value ``m x 10**e`` becomes
+  ``M = m x 10**(e - E)``; the greatest common divisor ``g`` of all ``M`` is taken out
+  (``q = M / g``: 1/1024 s RR intervals in ms become small integers again). Fields
+  ``F_VALUE_RULE`` (how each exponent follows: all ``E``; or ``M``'s trailing zeros stripped,
+  as a normalised decimal has; or an explicit column), ``F_VALUE_LOW`` (``E``),
+  ``F_VALUE_SCALE`` (``g - 1``, only with two values or more), ``F_VALUE_FIRST`` (``q(0)``),
+  then the column of ``q`` deltas. So ``Decimal('37.20')`` comes back as ``37.20``, and
+  negative zero as ``-0``;
+
+and after the streams ``F_HAS_ORDER`` and, when 1, a column of one stream index per reading.
+A *column* of fewer than ``MIN_CODED`` integers uses its context's table; a longer one says in
+``F_SEQ_KIND`` whether it uses the dictionary's table for long columns or its own (the next of
+``tables``), whichever costs fewer bits. Integers of 64 bits or more escape to ``big
+integers``. Special values (11073 NaN, NRes, +/-INF, reserved, or any other name) and flag
+sets are sparse exceptions in the descriptor.
 
 Readings come back in the order they went in: when that order is the stream-interleaving by
 (time, stream index) no order column is sent, otherwise one stream index per reading is.
@@ -28,6 +48,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Sequence
 from decimal import Decimal
 from itertools import accumulate
@@ -37,6 +58,18 @@ from typing import Any
 import cbor2
 
 from protocols.errors import DecodeError, EncodeError
+from protocols.uplink.rans import (
+    DIRECT,
+    ESCAPE,
+    MIN_CODED,
+    Packer,
+    RansError,
+    Table,
+    Unpacker,
+    own_table,
+    symbols,
+    uniform_frequencies,
+)
 from protocols.uplink.reading import WireReading
 
 #: Most readings in one batch.
@@ -59,6 +92,11 @@ RULE_EXPLICIT = 2
 TIMES_DELTA = 0
 #: Largest lag of the time residuals (see :func:`encode_times`).
 MAX_TIME_LAG = 8
+#: Time modes above MAX_TIME_LAG are lag ``mode - MAX_TIME_LAG`` over a window of this many
+#: periods (the earliest of them predicts: BLE notifications arrive late, never early).
+TIME_WINDOW = 8
+#: Times sampled to choose a stream's time mode.
+_TIME_SAMPLE = 48
 
 #: CBOR tag for an IEEE MAC address (RFC 9542 section 3.3).
 TAG_MAC_ADDRESS = 48
@@ -146,15 +184,130 @@ def _sparse(pairs: list[tuple[int, Any]]) -> list[Any]:
     return out
 
 
-def encode_values(values: Sequence[Decimal]) -> list[Any]:
-    """The value column of one stream: ``[rule, E, g, q-deltas, exceptions, negative zeros]``."""
+# -- fields: the integers of the document, entropy coded -------------------------------------
+
+#: Contexts of the integers a batch codes in its rANS stream; each has a table in the shipped
+#: model (:mod:`protocols.uplink.dictionary`). See the module docstring for their order.
+F_DEVICE = 0
+F_COUNT = 1
+F_TIME_REF = 2
+F_TIME_MODE = 3
+F_TIME_FIRST = 4
+F_TIME_PERIOD = 5
+F_TIME_SEQ = 6
+F_VALUE_RULE = 7
+F_VALUE_LOW = 8
+F_VALUE_SCALE = 9
+F_VALUE_FIRST = 10
+F_VALUE_SEQ = 11
+F_SEQ_KIND = 12
+F_HAS_ORDER = 13
+F_ORDER = 14
+F_TIME_LONG = 15
+F_VALUE_LONG = 16
+F_TIME_PERIOD_MS = 17
+FIELDS = 18
+#: The context whose shipped table a long column (MIN_CODED items or more) may use.
+_LONG = {F_TIME_SEQ: F_TIME_LONG, F_VALUE_SEQ: F_VALUE_LONG, F_ORDER: F_ORDER}
+#: F_TIME_PERIOD: common sampling periods (whole seconds) have a code of their own (their
+#: index); any other number of seconds ``n`` is ``n + len(PERIODS)`` (``n`` if negative).
+PERIODS: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60, 120, 180, 300, 600, 900)
+_PERIOD_CODE = {seconds: code for code, seconds in enumerate(PERIODS)}
+#: F_DEVICE: the stream's device is the previous stream's, or the next new one; else 2 + index.
+DEVICE_SAME = 0
+DEVICE_NEW = 1
+#: F_SEQ_KIND: the column's items use the context's shipped table, or the column's own.
+SEQ_SHIPPED = 0
+SEQ_OWN = 1
+
+
+class _Writer:
+    """Where the encoder puts the document's integers: a rANS packer and the own tables."""
+
+    def __init__(self, model: Sequence[Table], *, training: bool = False) -> None:
+        self.model = model
+        self.packer = Packer()
+        self.tables: list[bytes] = []
+        #: Long columns always take the shipped table (to count what a model is trained on).
+        self.training = training
+        #: The context of each column run of the packer (fields carry their own tables).
+        self.run_contexts: dict[int, int] = {}
+
+    def field(self, ctx: int, value: int) -> None:
+        self.packer.put(self.model[ctx], value)
+
+    def seq(self, ctx: int, values: list[int]) -> None:
+        """A column of integers: long ones choose their cheaper table, shipped or own."""
+        packer = self.packer
+        coded, unsigned = symbols(values, packer.bigs)
+        if len(values) < MIN_CODED:
+            self.run_contexts[len(packer.runs)] = ctx
+            packer.push(self.model[ctx], coded, unsigned)
+            return
+        shipped = self.model[_LONG[ctx]]
+        counts = Counter(coded)
+        data, own = own_table(counts)
+        if not self.training and 8 * len(data) + own.cost(counts) < shipped.cost(counts):
+            self.field(F_SEQ_KIND, SEQ_OWN)
+            self.tables.append(data)
+            self.run_contexts[len(packer.runs)] = ctx
+            packer.push(own, coded, unsigned)
+        else:
+            self.field(F_SEQ_KIND, SEQ_SHIPPED)
+            self.run_contexts[len(packer.runs)] = ctx
+            packer.push(shipped, coded, unsigned)
+
+
+class _Reader:
+    """Where the decoder takes the document's integers from, in the order they were put."""
+
+    def __init__(self, model: Sequence[Table], unpacker: Unpacker, tables: list[bytes]) -> None:
+        self.model = model
+        self.unpacker = unpacker
+        self.tables = tables
+        self.next_table = 0
+
+    def field(self, ctx: int, where: str) -> int:
+        try:
+            return self.unpacker.get(self.model[ctx])
+        except RansError as exc:
+            raise _fail(where, exc.reason) from None
+
+    def seq(self, ctx: int, count: int, where: str) -> list[int]:
+        table = self.model[ctx]
+        if count >= MIN_CODED:
+            table = self.model[_LONG[ctx]]
+            kind = self.field(F_SEQ_KIND, where)
+            if kind == SEQ_OWN:
+                if self.next_table >= len(self.tables):
+                    raise _fail(where, "a column names a table the batch does not have")
+                try:
+                    table = Table.from_bytes(self.tables[self.next_table])
+                except RansError as exc:
+                    raise _fail(where, exc.reason) from None
+                self.next_table += 1
+            elif kind != SEQ_SHIPPED:
+                raise _fail(where, f"unknown column kind {kind}")
+        try:
+            return self.unpacker.take(table, count)
+        except RansError as exc:
+            raise _fail(where, exc.reason) from None
+
+
+# -- values ----------------------------------------------------------------------------------
+
+
+def encode_values(values: Sequence[Decimal], out: _Writer) -> list[Any]:
+    """Fields ``rule, E, g, q(0)`` and the column of q-deltas; returns the exponent
+    exceptions (or explicit exponent deltas) and negative zeros, which travel in CBOR."""
     get = _split_cache.get
     parts = [
         get(text) or split_decimal(v) for text, v in zip(map(str, values), values, strict=True)
     ]
-    mantissas = [p[0] for p in parts]
-    exponents = [p[1] for p in parts]
-    negative_zeros = [i for i, p in enumerate(parts) if p[2]]
+    mantissas_t, exponents_t, negative = zip(*parts, strict=True)
+    mantissas = list(mantissas_t)
+    exponents = list(exponents_t)
+    negative_zeros = [i for i, n in enumerate(negative) if n] if any(negative) else []
     low = min(exponents)
     high = max(exponents)
     extra: list[Any] = []
@@ -182,12 +335,15 @@ def encode_values(values: Sequence[Decimal]) -> list[Any]:
         extra = _deltas(exponents)
     g = math.gcd(*scaled) or 1
     quotients = scaled if g == 1 else [s // g for s in scaled]
-    column: list[Any] = [rule, low, g, _deltas(quotients)]
-    if negative_zeros:
-        column += (extra, _sparse([(i, 0) for i in negative_zeros])[::2])
-    elif extra:
-        column.append(extra)
-    return column
+    out.field(F_VALUE_RULE, rule)
+    out.field(F_VALUE_LOW, low)
+    if len(quotients) > 1:  # one value is its own first quotient, with g = 1
+        out.field(F_VALUE_SCALE, g - 1)
+    else:
+        quotients = scaled
+    out.field(F_VALUE_FIRST, quotients[0])
+    out.seq(F_VALUE_SEQ, list(map(int.__sub__, quotients[1:], quotients[:-1])))
+    return [extra, _sparse([(i, 0) for i in negative_zeros])[::2]]
 
 
 def _ints(where: str, items: Any, *, length: int | None = None) -> list[int]:
@@ -220,19 +376,23 @@ def _exponent(where: str, e: Any) -> int:
     return e
 
 
-def decode_values(column: Any, count: int, where: str) -> list[Decimal]:
-    """The ``count`` exact values of one stream's value column."""
-    if not isinstance(column, list) or not 4 <= len(column) <= 6:
-        raise _fail(where, "value column is not a 4- to 6-item array")
-    rule, low, g = column[:3]
-    deltas = _ints(f"{where} values", column[3], length=count)
-    extra = column[4] if len(column) > 4 else []
-    if rule not in (RULE_FIXED, RULE_NORMALISED, RULE_EXPLICIT) or type(rule) is not int:
+def decode_values(
+    source: _Reader, count: int, extra: Any, negative: Any, where: str
+) -> list[Decimal]:
+    """The ``count`` exact values of one stream (fields, then the CBOR extras)."""
+    rule = source.field(F_VALUE_RULE, where)
+    low = _exponent(where, source.field(F_VALUE_LOW, where))
+    g = source.field(F_VALUE_SCALE, where) + 1 if count > 1 else 1
+    first = source.field(F_VALUE_FIRST, where)
+    deltas = source.seq(F_VALUE_SEQ, count - 1, f"{where} values")
+    if rule not in (RULE_FIXED, RULE_NORMALISED, RULE_EXPLICIT):
         raise _fail(where, f"unknown exponent rule {rule!r}")
-    low = _exponent(where, low)
-    if type(g) is not int or not 0 < g < _MAX_SCALED:
+    if not 0 < g < _MAX_SCALED:
         raise _fail(where, f"scale {g!r} is not a positive integer within bounds")
-    scaled = list(accumulate(deltas)) if g == 1 else [q * g for q in accumulate(deltas)]
+    if not -_MAX_SCALED < first < _MAX_SCALED:
+        raise _fail(where, f"a value has more than {MAX_DIGITS} digits")
+    quotients = list(accumulate(deltas, initial=first))
+    scaled = quotients if g == 1 else [q * g for q in quotients]
     if any(not -_MAX_SCALED < s < _MAX_SCALED for s in scaled):
         raise _fail(where, f"a value has more than {MAX_DIGITS} digits")
     if rule == RULE_EXPLICIT:
@@ -260,64 +420,125 @@ def decode_values(column: Any, count: int, where: str) -> list[Decimal]:
             else:
                 mantissas.append(s)
     out = [join_decimal(m, e) for m, e in zip(mantissas, exponents, strict=True)]
-    if len(column) > 5:
-        index = -1
-        for gap in _ints(f"{where} negative zeros", column[5]):
-            index += gap + 1
-            if gap < 0 or index >= count or mantissas[index] != 0:
-                raise _fail(where, f"negative zero at {index} is not a zero value")
-            out[index] = Decimal(f"-0E{exponents[index]}")
+    index = -1
+    for gap in _ints(f"{where} negative zeros", negative):
+        index += gap + 1
+        if gap < 0 or index >= count or mantissas[index] != 0:
+            raise _fail(where, f"negative zero at {index} is not a zero value")
+        out[index] = Decimal(f"-0E{exponents[index]}")
     return out
 
 
 # -- times -----------------------------------------------------------------------------------
 
 
-def encode_times(times: list[int], base_ms: int) -> list[int]:
-    """``[lag, first - base, ...]``: the first time relative to the base time, then either
-    deltas (``lag`` 0) or, for ``lag`` L > 0, a period ``P`` and residuals ``r``.
+def _lag_residuals(times: list[int], lag: int, period: int, window: int) -> list[int]:
+    """Residuals of ``times[lag:]`` against their prediction (see :func:`encode_times`)."""
+    if window == 1:
+        return [b - a - period for a, b in zip(times, times[lag:], strict=False)]
+    residuals = [0] * (len(times) - lag)
+    for phase in range(lag):
+        # One phase's times, shifted by the period: the earliest of the previous ``window``.
+        shifted = [t - period * j for j, t in enumerate(times[phase::lag])]
+        if len(shifted) < 2:
+            continue
+        head = list(accumulate(shifted[: min(window, len(shifted) - 1)], min))
+        tail = list(map(min, *(shifted[i + 1 : len(shifted) - window + i] for i in range(window))))
+        earliest = head + tail
+        residuals[phase::lag] = list(map(int.__sub__, shifted[1:], earliest))
+    return residuals
 
-    With a lag, ``t(k) = t(k-1) + r(k)`` for ``k < L`` and ``t(k) = t(k-L) + P + r(k)`` after:
-    lag 1 is a regular sampling period (as Gorilla's delta of delta, without accumulating the
-    jitter twice); a larger lag catches the pattern a periodic BLE notification makes on the
-    connection-event grid (1000 ms samples on a 30 ms grid repeat every 3 samples). ``P`` is
-    the median lag-L difference; the encoder keeps the lag with the smallest residuals.
+
+def encode_times(times: list[int], base_ms: int, out: _Writer) -> None:
+    """Fields ``mode, first - base`` (and ``P`` with a lag), then the column of deltas
+    (``mode`` 0) or, for a lag ``L`` > 0, residuals ``r``.
+
+    Mode ``L`` in 1..8: ``t(k) = t(k-1) + P // L + r(k)`` for ``k < L`` and
+    ``t(k) = t(k-L) + P + r(k)`` after: lag 1 is a regular sampling period (as Gorilla's
+    delta of delta, without accumulating the jitter twice); a larger lag catches the pattern
+    a periodic BLE notification makes on the connection-event grid (1000 ms samples on a
+    30 ms grid repeat every 3 samples). Mode ``8 + L`` predicts from the earliest of the last
+    :data:`TIME_WINDOW` periods instead, ``t(k) = min(t(k-mL) + mP, m = 1..8) + r(k)``: a
+    notification is received at a connection event plus a host delay that is never negative,
+    so the earliest arrival is the best estimate of the event grid, and the residual is one
+    delay instead of the difference of two. ``P`` is the median lag-L difference; the mode
+    with the smallest residuals on the first :data:`_TIME_SAMPLE` times is kept.
     """
     first = times[0] - base_ms
     deltas = list(map(int.__sub__, times[1:], times[:-1]))
-    best: list[int] = deltas
-    best_lag, best_cost = TIMES_DELTA, sum(map(abs, deltas))
-    for lag in range(1, min(MAX_TIME_LAG, len(times) // 2) + 1):
-        seasonal = list(map(int.__sub__, times[lag:], times[:-lag]))
-        sample = sorted(seasonal[:: 1 + len(seasonal) // 64])
-        period = sample[len(sample) // 2]
-        residuals = [d - period for d in seasonal]
-        cost = sum(map(abs, deltas[: lag - 1])) + sum(map(abs, residuals))
+    sample = times[:_TIME_SAMPLE]
+    longest = min(MAX_TIME_LAG, len(sample) // 2)
+    # Every mode is scored on the same times of the sample: those from index ``longest`` on.
+    mode, period, best_cost = TIMES_DELTA, 0, sum(map(abs, deltas[longest - 1 : _TIME_SAMPLE]))
+    for lag in range(1, longest + 1):
+        seasonal = list(map(int.__sub__, sample[lag:], sample[:-lag]))
+        guess = sorted(seasonal)[len(seasonal) // 2]
+        cost = sum(abs(d - guess) for d in seasonal[longest - lag :])
         if cost < best_cost:
-            best = [period, *deltas[: lag - 1], *residuals]
-            best_lag, best_cost = lag, cost
-    return [best_lag, first, *best]
+            mode, period, best_cost = lag, guess, cost
+    sequence = deltas
+    if mode:
+        lag = mode
+        windowed = _lag_residuals(sample, lag, period, TIME_WINDOW)
+        window = TIME_WINDOW if sum(map(abs, windowed[longest - lag :])) < best_cost else 1
+        mode += MAX_TIME_LAG if window > 1 else 0
+        # The first L-1 deltas are each about a sampling interval, P/L.
+        step = period // lag
+        sequence = [d - step for d in deltas[: lag - 1]]
+        sequence += _lag_residuals(times, lag, period, window)
+    out.field(F_TIME_MODE, mode)
+    out.field(F_TIME_FIRST, first)
+    if mode:
+        # Periods are near whole seconds: seconds and the rest in ms code cheaper than ms.
+        seconds = (period + 500) // 1000
+        code = _PERIOD_CODE.get(seconds)
+        if code is None:
+            code = seconds + len(PERIODS) if seconds >= 0 else seconds
+        out.field(F_TIME_PERIOD, code)
+        out.field(F_TIME_PERIOD_MS, period - 1000 * seconds)
+    out.seq(F_TIME_SEQ, sequence)
 
 
-def decode_times(column: Any, count: int, base_ms: int, where: str) -> list[int]:
+def decode_times(source: _Reader, count: int, base_ms: int, where: str) -> list[int]:
     """The ``count`` times of one stream."""
-    items = _ints(f"{where} times", column, length=None)
-    if not items:
-        raise _fail(f"{where} times", "empty time column")
-    lag = items[0]
-    if not 0 <= lag <= MAX_TIME_LAG or (lag and 2 * lag > count):
-        raise _fail(f"{where} times", f"lag {lag} is not in 0..{MAX_TIME_LAG} or too long")
-    if len(items) != count + 1 + (lag > 0):
-        raise _fail(f"{where} times", f"{len(items)} items for {count} times with lag {lag}")
-    if lag == TIMES_DELTA:
-        times = list(accumulate(items[2:], initial=items[1] + base_ms))
+    where = f"{where} times"
+    mode = source.field(F_TIME_MODE, where)
+    if not 0 <= mode <= 2 * MAX_TIME_LAG:
+        raise _fail(where, f"mode {mode!r} is not in 0..{2 * MAX_TIME_LAG}")
+    lag = mode - MAX_TIME_LAG if mode > MAX_TIME_LAG else mode
+    window = TIME_WINDOW if mode > MAX_TIME_LAG else 1
+    first = source.field(F_TIME_FIRST, where)
+    if lag and 2 * lag > count:
+        raise _fail(where, f"lag {lag} is too long for {count} times")
+    period = 0
+    if lag:
+        code = source.field(F_TIME_PERIOD, where)
+        if code < 0:
+            seconds = code
+        elif code < len(PERIODS):
+            seconds = PERIODS[code]
+        else:
+            seconds = code - len(PERIODS)
+        period = 1000 * seconds + source.field(F_TIME_PERIOD_MS, where)
+    sequence = source.seq(F_TIME_SEQ, count - 1, where)
+    start = first + base_ms
+    if abs(start) > MAX_ABS_TIME_MS or abs(period) > MAX_ABS_TIME_MS:
+        raise _fail(where, "a time is beyond signed 64-bit milliseconds")
+    if not lag:
+        times = list(accumulate(sequence, initial=start))
     else:
-        period = items[2]
-        times = list(accumulate(items[3 : 2 + lag], initial=items[1] + base_ms))
-        for residual in items[2 + lag :]:
-            times.append(times[-lag] + period + residual)
+        step = period // lag
+        shifted = list(accumulate((d + step for d in sequence[: lag - 1]), initial=start))
+        if window == 1:
+            for residual in sequence[lag - 1 :]:
+                shifted.append(shifted[-lag] + residual)
+        else:
+            span = lag * window
+            for k in range(lag, count):
+                shifted.append(sequence[k - 1] + min(shifted[max(k - span, k % lag) : k : lag]))
+        times = [v + period * (k // lag) for k, v in enumerate(shifted)]
     if max(times) > MAX_ABS_TIME_MS or min(times) < -MAX_ABS_TIME_MS:
-        raise _fail(f"{where} times", "a time is beyond signed 64-bit milliseconds")
+        raise _fail(where, "a time is beyond signed 64-bit milliseconds")
     return times
 
 
@@ -411,61 +632,135 @@ def _stream_flags(rows: list[WireReading], flagsets: dict[frozenset[str], int]) 
     return [common, *_sparse([(i, f) for i, f in enumerate(indexes) if f != common])]
 
 
-def encode_columns(readings: Sequence[WireReading], base_ms: int) -> list[Any]:
-    """``[devices, flag sets, streams, order]`` for readings (see the module docstring)."""
+#: Defaults of a stream descriptor's optional trailing items (specials, flags, exponent
+#: extras, negative zeros): an item equal to its default at the end is left out.
+_DESCRIPTOR_DEFAULTS: tuple[Any, ...] = ([], 0, [], [])
+
+
+def encode_columns(
+    readings: Sequence[WireReading], base_ms: int, model: Sequence[Table]
+) -> list[Any]:
+    """``[devices, flag sets, streams, tables, bigs, rANS stream]`` for readings, with the
+    integers coded by ``model`` (see the module docstring)."""
+    return _encode(readings, base_ms, _Writer(model))
+
+
+def field_counts(readings: Sequence[WireReading], base_ms: int) -> list[Counter[int]]:
+    """How often each symbol occurs in each field context of a batch's document (what a
+    field model is trained on; columns sent with their own table are not counted)."""
+    model = tuple(Table(uniform_frequencies()) for _ in range(FIELDS))
+    out = _Writer(model, training=True)
+    _encode(readings, base_ms, out)
+    counts: list[Counter[int]] = [Counter() for _ in range(FIELDS)]
+    index = {id(table): ctx for ctx, table in enumerate(model)}
+    for table, coded, _ in out.packer.runs:
+        if table is None:  # a run of single fields: (table, symbol, zigzag value) items
+            for field_table, symbol, _ in coded:
+                counts[index[id(field_table)]][symbol] += 1
+        elif id(table) in index:
+            counts[index[id(table)]].update(coded)
+    return counts
+
+
+def coded_bits(
+    readings: Sequence[WireReading], base_ms: int, model: Sequence[Table]
+) -> dict[int, float]:
+    """Bits the rANS stream spends on each field context for these readings (a column sent
+    with its own table counts under its context), from the tables' exact symbol costs and
+    the raw bits of bucket symbols; what ``narhub bench wire`` breaks the stream down by."""
+    out = _Writer(model)
+    _encode(readings, base_ms, out)
+    context_of = {id(table): ctx for ctx, table in enumerate(model)}
+    bits: dict[int, float] = {}
+
+    def cost(table: Table, symbol: int, u: int) -> float:
+        raw = u.bit_length() - 1 if DIRECT <= symbol < ESCAPE else 0
+        return table.bits[symbol] + raw
+
+    for index, (table, coded, unsigned) in enumerate(out.packer.runs):
+        if table is None:
+            for field_table, symbol, u in coded:
+                ctx = context_of[id(field_table)]
+                bits[ctx] = bits.get(ctx, 0.0) + cost(field_table, symbol, u)
+        else:
+            ctx = out.run_contexts[index]
+            bits[ctx] = bits.get(ctx, 0.0) + sum(map(cost, [table] * len(coded), coded, unsigned))
+    return bits
+
+
+def _encode(readings: Sequence[WireReading], base_ms: int, out: _Writer) -> list[Any]:
     if len(readings) > MAX_READINGS:
         raise EncodeError("uplink batch", f"{len(readings)} readings; at most {MAX_READINGS}")
     index_of: dict[Key, int] = {}
-    members: list[list[WireReading]] = []
-    order: list[int] = []
-    for r, key in zip(readings, map(_stream_key, readings), strict=True):
-        s = index_of.get(key)
-        if s is None:
-            s = index_of[key] = len(members)
-            members.append([])
-        members[s].append(r)
-        order.append(s)
-    width = len(members)
+    order = [index_of.setdefault(key, len(index_of)) for key in map(_stream_key, readings)]
+    width = len(index_of)
+    members: list[list[WireReading]] = [[] for _ in range(width)]
+    if width == 1:
+        members[0] = list(readings)
+    else:
+        appends = [m.append for m in members]
+        for r, s in zip(readings, order, strict=True):
+            appends[s](r)
     times_in_order = list(map(_time_of, readings))
     if times_in_order and (
         max(times_in_order) > MAX_ABS_TIME_MS or min(times_in_order) < -MAX_ABS_TIME_MS
     ):
         raise EncodeError("uplink batch", "a time is beyond signed 64-bit milliseconds")
-    keys = [t * width + s for t, s in zip(times_in_order, order, strict=True)]
-    in_order = all(map(int.__le__, keys, keys[1:]))
+    # In (time, stream index) order, the order the decoder restores without an order column.
+    in_order = all(map(int.__le__, times_in_order, times_in_order[1:])) and all(
+        a <= b
+        for a, b, t, u in zip(order, order[1:], times_in_order, times_in_order[1:], strict=False)
+        if t == u
+    )
     devices: dict[str, int] = {}
     flagsets: dict[frozenset[str], int] = {frozenset(): 0}
     seen_times: dict[tuple[int, ...], int] = {}
     streams = []
+    previous_device = -1
     for s, rows in enumerate(members):
         first = rows[0]
         where = f"stream {first.stream!r}"
         if not (type(first.mdc_code) is int and 0 <= first.mdc_code <= MAX_MDC_CODE):
             raise EncodeError("uplink batch", f"{where}: MDC code {first.mdc_code!r} not uint32")
         times = list(map(_time_of, rows))
-        time_key = tuple(times)
-        earlier = seen_times.setdefault(time_key, s)
+        earlier = seen_times.setdefault(tuple(times), s)
         values, specials = _stream_values(rows, where)
         flags = _stream_flags(rows, flagsets)
-        stream: list[Any] = [
-            devices.setdefault(first.device, len(devices)),
+        known = len(devices)
+        device = devices.setdefault(first.device, known)
+        if device == previous_device:
+            out.field(F_DEVICE, DEVICE_SAME)
+        elif device == known:
+            out.field(F_DEVICE, DEVICE_NEW)
+        else:
+            out.field(F_DEVICE, 2 + device)
+        previous_device = device
+        out.field(F_COUNT, len(rows) - 1)
+        out.field(F_TIME_REF, s - earlier)
+        if earlier == s:
+            encode_times(times, base_ms, out)
+        extras = encode_values(values, out) if values else [[], []]
+        descriptor: list[Any] = [
             encode_name(first.stream, first.device, first.mdc_code),
             first.mdc_code,
             first.unit,
-            len(rows),
-            encode_times(times, base_ms) if earlier == s else earlier,
-            encode_values(values) if values else None,
+            specials,
+            flags,
+            *extras,
         ]
-        if flags:
-            stream += (specials, flags)
-        elif specials:
-            stream.append(specials)
-        streams.append(stream)
+        while len(descriptor) > 3 and descriptor[-1] == _DESCRIPTOR_DEFAULTS[len(descriptor) - 4]:
+            descriptor.pop()
+        streams.append(descriptor)
+    out.field(F_HAS_ORDER, 0 if in_order else 1)
+    if not in_order:
+        out.seq(F_ORDER, order)
     return [
         [encode_identifier(d) for d in devices],
         [sorted(f) for f in list(flagsets)[1:]],
         streams,
-        None if in_order else order,
+        out.tables,
+        out.packer.bigs,
+        out.packer.finish(),
     ]
 
 
@@ -475,8 +770,7 @@ def _text(where: str, value: Any) -> str:
     return value
 
 
-def _decode_flags(raw: list[Any], n: int, n_sets: int, where: str) -> list[int]:
-    flag_col = raw[8] if len(raw) > 8 else 0
+def _decode_flags(flag_col: Any, n: int, n_sets: int, where: str) -> list[int]:
     if type(flag_col) is int:
         common, exceptions = flag_col, []
     elif isinstance(flag_col, list) and flag_col:
@@ -491,9 +785,9 @@ def _decode_flags(raw: list[Any], n: int, n_sets: int, where: str) -> list[int]:
     return row_flags
 
 
-def _decode_specials(raw: list[Any], n: int, where: str) -> dict[int, str]:
+def _decode_specials(column: Any, n: int, where: str) -> dict[int, str]:
     special_at: dict[int, str] = {}
-    for i, code in _pairs(f"{where} specials", raw[7], n) if len(raw) > 7 else []:
+    for i, code in _pairs(f"{where} specials", column, n):
         if type(code) is int and 0 <= code < len(SPECIAL_CODES):
             special_at[i] = SPECIAL_CODES[code]
         elif isinstance(code, str):
@@ -506,44 +800,67 @@ def _decode_specials(raw: list[Any], n: int, where: str) -> dict[int, str]:
 class _Tables:
     """What the streams of one column document refer to."""
 
-    def __init__(self, devices: list[str], flagsets: list[frozenset[str]], base_ms: int) -> None:
+    def __init__(
+        self, devices: list[str], flagsets: list[frozenset[str]], base_ms: int, source: _Reader
+    ) -> None:
         self.devices = devices
         self.flagsets = flagsets
         self.base_ms = base_ms
+        self.source = source
         self.times: list[list[int]] = []
+        #: Devices named by a stream so far (in table order), and the last stream's device.
+        self.introduced = 0
+        self.previous_device = -1
 
 
 def _decode_stream(raw: Any, tables: _Tables, room: int, where: str) -> list[WireReading]:
-    if not isinstance(raw, list) or not 7 <= len(raw) <= 9:
-        raise _fail(where, "not a 7- to 9-item array")
-    device_i, name, mdc, unit, n, times_raw, values_raw = raw[:7]
-    if type(device_i) is not int or not 0 <= device_i < len(tables.devices):
-        raise _fail(where, f"device index {device_i!r} is not in the device table")
+    if not isinstance(raw, list) or not 3 <= len(raw) <= 7:
+        raise _fail(where, "not a 3- to 7-item array")
+    name, mdc, unit = raw[:3]
+    specials_raw, flags_raw, extra, negative = [
+        *raw[3:],
+        *_DESCRIPTOR_DEFAULTS[len(raw) - 3 :],
+    ]
+    source = tables.source
+    code = source.field(F_DEVICE, where)
+    if code == DEVICE_SAME:
+        device_i = tables.previous_device
+    elif code == DEVICE_NEW:
+        device_i = tables.introduced
+        tables.introduced += 1
+    else:
+        device_i = code - 2 if code > DEVICE_NEW else -1
+        if device_i >= tables.introduced:
+            raise _fail(where, f"device {device_i} is named before its first stream")
+    if not 0 <= device_i < len(tables.devices):
+        raise _fail(where, f"device {device_i} is not in the device table")
+    tables.previous_device = device_i
     device = tables.devices[device_i]
     if type(mdc) is not int or not 0 <= mdc <= MAX_MDC_CODE:
         raise _fail(where, f"MDC code {mdc!r} is not a uint32")
     stream_name = decode_name(name, device, mdc, where)
     unit = _text(where, unit)
-    if type(n) is not int or not 0 < n <= room:
+    n = source.field(F_COUNT, where) + 1
+    if not 0 < n <= room:
         raise _fail(where, f"reading count {n!r} does not fit the batch's count")
-    if type(times_raw) is int:
-        if not 0 <= times_raw < len(tables.times) or len(tables.times[times_raw]) != n:
-            raise _fail(where, f"times refer to stream {times_raw}, which does not match")
-        times = tables.times[times_raw]
+    back = source.field(F_TIME_REF, where)
+    if back:
+        index = len(tables.times) - back
+        if not 0 <= index < len(tables.times) or len(tables.times[index]) != n:
+            raise _fail(where, f"times refer to stream {index}, which does not match")
+        times = tables.times[index]
     else:
-        times = decode_times(times_raw, n, tables.base_ms, where)
+        times = decode_times(source, n, tables.base_ms, where)
     tables.times.append(times)
-    special_at = _decode_specials(raw, n, where)
-    row_flags = _decode_flags(raw, n, len(tables.flagsets), where)
+    special_at = _decode_specials(specials_raw, n, where)
+    row_flags = _decode_flags(flags_raw, n, len(tables.flagsets), where)
     n_values = n - len(special_at)
-    if values_raw is None:
-        if n_values:
-            raise _fail(where, f"{n_values} values but no value column")
-        values: list[Decimal] = []
+    if n_values:
+        values = decode_values(source, n_values, extra, negative, where)
     else:
-        if not n_values:
-            raise _fail(where, "a value column for a stream of special values only")
-        values = decode_values(values_raw, n_values, where)
+        if extra != [] or negative != []:
+            raise _fail(where, "value extras for a stream of special values only")
+        values = []
     value_iter = iter(values)
     flagsets = tables.flagsets
     return [
@@ -561,13 +878,7 @@ def _decode_stream(raw: Any, tables: _Tables, room: int, where: str) -> list[Wir
     ]
 
 
-def decode_columns(doc: Any, count: int, base_ms: int) -> tuple[WireReading, ...]:
-    """The readings of a decoded column document, in the order they were encoded."""
-    if not isinstance(doc, list) or len(doc) != 4:
-        raise _fail("columns", "not a 4-item array")
-    devices_raw, flagsets_raw, streams_raw, order = doc
-    if not isinstance(devices_raw, list) or not isinstance(streams_raw, list):
-        raise _fail("columns", "devices or streams is not an array")
+def _decode_flagsets(flagsets_raw: Any) -> list[frozenset[str]]:
     if not isinstance(flagsets_raw, list):
         raise _fail("flag sets", "not an array")
     flagsets: list[frozenset[str]] = [frozenset()]
@@ -575,9 +886,33 @@ def decode_columns(doc: Any, count: int, base_ms: int) -> tuple[WireReading, ...
         if not isinstance(f, list):
             raise _fail("flag sets", "a flag set is not an array")
         flagsets.append(frozenset(_text("flag", x) for x in f))
+    return flagsets
+
+
+def decode_columns(
+    doc: Any, count: int, base_ms: int, model: Sequence[Table]
+) -> tuple[WireReading, ...]:
+    """The readings of a decoded column document, in the order they were encoded."""
+    if not isinstance(doc, list) or len(doc) != 6:
+        raise _fail("columns", "not a 6-item array")
+    devices_raw, flagsets_raw, streams_raw, tables_raw, bigs, stream = doc
+    if not isinstance(devices_raw, list) or not isinstance(streams_raw, list):
+        raise _fail("columns", "devices or streams is not an array")
+    if not isinstance(tables_raw, list) or not all(isinstance(t, bytes) for t in tables_raw):
+        raise _fail("tables", "not an array of byte strings")
+    bigs = _ints("big integers", bigs)
+    if not isinstance(stream, bytes):
+        raise _fail("rANS stream", "not a byte string")
+    try:
+        unpacker = Unpacker(stream, bigs)
+    except RansError as exc:
+        raise _fail("rANS stream", exc.reason) from None
+    flagsets = _decode_flagsets(flagsets_raw)
     if len(streams_raw) > count:
         raise _fail("streams", f"{len(streams_raw)} streams for {count} readings")
-    tables = _Tables([decode_identifier(d, "device") for d in devices_raw], flagsets, base_ms)
+    source = _Reader(model, unpacker, tables_raw)
+    devices = [decode_identifier(d, "device") for d in devices_raw]
+    tables = _Tables(devices, flagsets, base_ms, source)
     per_stream: list[list[WireReading]] = []
     total = 0
     for s, raw in enumerate(streams_raw):
@@ -586,14 +921,34 @@ def decode_columns(doc: Any, count: int, base_ms: int) -> tuple[WireReading, ...
         per_stream.append(rows)
     if total != count:
         raise _fail("columns", f"{total} readings in the streams, {count} in the header")
-    if order is None:
+    if tables.introduced != len(devices):
+        raise _fail("devices", f"{len(devices) - tables.introduced} devices have no stream")
+    has_order = source.field(F_HAS_ORDER, "order")
+    if has_order not in (0, 1):
+        raise _fail("order", f"order flag {has_order} is neither 0 nor 1")
+    stream_order = source.seq(F_ORDER, count, "order") if has_order else None
+    if source.next_table != len(tables_raw):
+        raise _fail("tables", f"{len(tables_raw) - source.next_table} tables are not used")
+    try:
+        unpacker.close()
+    except RansError as exc:
+        raise _fail("rANS stream", exc.reason) from None
+    return _interleave(per_stream, tables.times, stream_order)
+
+
+def _interleave(
+    per_stream: list[list[WireReading]], times: list[list[int]], stream_order: list[int] | None
+) -> tuple[WireReading, ...]:
+    """The streams' readings in the order they were encoded: by (time, stream index), or as
+    the order column says."""
+    if stream_order is None:
         width = len(per_stream)
-        keys = [t * width + s for s, times in enumerate(tables.times) for t in times]
+        keys = [t * width + s for s, stream_times in enumerate(times) for t in stream_times]
         flat = [r for rows in per_stream for r in rows]
         return tuple(flat[i] for i in sorted(range(len(flat)), key=keys.__getitem__))
     cursors = [0] * len(per_stream)
     out = []
-    for s in _ints("order", order, length=count):
+    for s in stream_order:
         if not 0 <= s < len(per_stream) or cursors[s] >= len(per_stream[s]):
             raise _fail("order", f"stream index {s} is out of range or used too often")
         out.append(per_stream[s][cursors[s]])

@@ -1,10 +1,19 @@
-"""Shipped zstd (RFC 8878 section 5) dictionaries for small batches, named by id in the header.
+"""Shipped dictionaries for small batches, named by id in the header.
 
-A 5-minute batch holds a few hundred readings, too few for zstd to learn the layout of the
-column document and its entropy tables from; a dictionary gives it both. Dictionary 1 is
-trained on reference days with seeds other than the benchmark's (``gateway/bench/zdict.py``
-builds it). A shipped dictionary never changes: a new one gets a new id, and every decoder
-keeps every id ever shipped, so old batches stay readable. Id 0 means "zstd, no dictionary".
+A 5-minute batch holds a few hundred readings, too few for a coder to learn from. A shipped
+dictionary gives it what it would have learnt:
+
+- a zstd dictionary (RFC 8878 section 5): the layout of the column document (stream
+  descriptors, units, device table) and zstd's entropy tables;
+- the field model: one rANS table (:class:`protocols.uplink.rans.Table`) per field context of
+  :mod:`protocols.uplink.columns` (device index, reading count, time mode, first time,
+  period, value scale, first value, short columns ...).
+
+Dictionary 2 is trained on reference days with seeds other than the benchmark's
+(``gateway/bench/zdict.py`` builds it). A shipped dictionary never changes: a new one gets a
+new id, and every decoder keeps every id shipped for the format versions it reads, so old
+batches stay readable. Id 0 means "no dictionary": zstd without one, and a field model that
+gives every symbol the same frequency. (Dictionary 1 belonged to format version 2.)
 """
 
 from __future__ import annotations
@@ -12,13 +21,17 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+from collections.abc import Sequence
 
 import zstandard
 
-from protocols.uplink import _zdict1
+from protocols.uplink import _zdict2
+from protocols.uplink.rans import Table, uniform_frequencies
 
 #: Dictionary used when encoding unless the caller asks otherwise.
-DEFAULT_DICTIONARY_ID: int | None = _zdict1.DICTIONARY_ID
+DEFAULT_DICTIONARY_ID: int = _zdict2.DICTIONARY_ID
+#: Field contexts every model has a table for (:data:`protocols.uplink.columns.FIELDS`).
+FIELD_CONTEXTS = 18
 
 
 def _load(encoded: str, sha256: str) -> bytes:
@@ -28,10 +41,27 @@ def _load(encoded: str, sha256: str) -> bytes:
     return data
 
 
-#: Every dictionary this decoder knows, by id.
+#: Every zstd dictionary this decoder knows, by id (0: none).
 KNOWN_DICTIONARIES: dict[int, bytes] = {
-    _zdict1.DICTIONARY_ID: _load(_zdict1.BASE64, _zdict1.SHA256),
+    _zdict2.DICTIONARY_ID: _load(_zdict2.BASE64, _zdict2.SHA256),
 }
+#: Every field model, by dictionary id: the frequencies of each context's table.
+_FIELD_FREQUENCIES: dict[int, Sequence[Sequence[int]]] = {
+    _zdict2.DICTIONARY_ID: _zdict2.FIELD_FREQUENCIES,
+}
+
+
+def is_known(dictionary_id: int) -> bool:
+    """Whether this decoder has dictionary ``dictionary_id`` (0, no dictionary, always)."""
+    return dictionary_id == 0 or dictionary_id in KNOWN_DICTIONARIES
+
+
+@functools.cache
+def field_model(dictionary_id: int) -> tuple[Table, ...]:
+    """The rANS table of each field context under dictionary ``dictionary_id``."""
+    if dictionary_id == 0:
+        return tuple(Table(uniform_frequencies()) for _ in range(FIELD_CONTEXTS))
+    return tuple(Table(freqs) for freqs in _FIELD_FREQUENCIES[dictionary_id])
 
 
 @functools.cache

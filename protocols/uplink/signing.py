@@ -88,9 +88,11 @@ class BatchSigner:
         """A tagged COSE_Sign1 message carrying ``body`` as its payload.
 
         RFC 9052 section 4.4: the signature covers ``Sig_structure = ["Signature1",
-        protected, external_aad = h'', payload]``; ES256 carries r and s as two 32-byte
-        big-endian integers (RFC 9053 section 2.1), not DER."""
-        return encode_sign1(self._key, self._kid, body)
+        protected, external_aad, payload]`` with the kid (the hub id, UTF-8) as external AAD
+        (section 4.3): the body does not name its hub, and the signature binds it to the kid
+        all the same. ES256 carries r and s as two 32-byte big-endian integers (RFC 9053
+        section 2.1), not DER."""
+        return encode_sign1(self._key, self._kid, body, external_aad=self._kid)
 
 
 def _kid_of(message: bytes) -> str:
@@ -167,16 +169,14 @@ class BatchVerifier:
         failure = ""
         for key in keys:
             try:
-                body = self._cose.decode(message, key)
+                body = self._cose.decode(message, key, external_aad=kid.encode("utf-8"))
                 break
             except CWTError as exc:
                 failure = str(exc)
         if body is None:
             raise BadSignatureError(kid, failure)
-        batch = decode_body(body)
+        batch = decode_body(body, kid)
         header = batch.header
-        if header.hub_id != kid:
-            raise BadSignatureError(kid, f"header names hub {header.hub_id!r}")
         if replay is not None and replay.seen(header.hub_id, header.boot_id, header.seq):
             raise ReplayError(header.hub_id, header.boot_id, header.seq)
         return batch

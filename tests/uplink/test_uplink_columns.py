@@ -1,8 +1,9 @@
-"""Format 2 bodies: lossless for arbitrary streams and decimals; bad bytes give typed errors."""
+"""Format 3 bodies: lossless for arbitrary streams and decimals; bad bytes give typed errors."""
 
 from __future__ import annotations
 
 from decimal import Decimal
+from itertools import accumulate
 
 import cbor2
 import pytest
@@ -21,7 +22,16 @@ from protocols.uplink import (
     decode_body,
     encode_body,
 )
-from protocols.uplink.columns import MAX_READINGS
+from protocols.uplink.columns import (
+    F_VALUE_FIRST,
+    F_VALUE_LOW,
+    F_VALUE_RULE,
+    F_VALUE_SCALE,
+    MAX_READINGS,
+    _Writer,
+    encode_values,
+)
+from protocols.uplink.dictionary import DEFAULT_DICTIONARY_ID, field_model
 
 T0 = 1_741_759_200_000
 
@@ -77,11 +87,12 @@ def header(count: int, **changes: object) -> BatchHeader:
     return BatchHeader(**fields)  # type: ignore[arg-type]
 
 
-@given(st.lists(readings(), max_size=40), st.sampled_from([None, 1]))
+@given(st.lists(readings(), max_size=40), st.sampled_from([None, 2]), st.booleans())
 def test_round_trip_of_arbitrary_streams_is_exact(
-    items: list[WireReading], zdict: int | None
+    items: list[WireReading], zdict: int | None, compress: bool
 ) -> None:
-    batch = decode_body(encode_body(header(len(items)), items, dictionary_id=zdict))
+    body = encode_body(header(len(items)), items, dictionary_id=zdict, compress=compress)
+    batch = decode_body(body, "hub-a")
     assert batch.readings == tuple(items)
     # Equal is not enough for decimals: 37.2 == 37.20. The text keeps the precision.
     assert [str(r.value) for r in batch.readings] == [str(r.value) for r in items]
@@ -96,8 +107,23 @@ def test_one_stream_of_mixed_exponents_is_exact(values: list[Decimal], step_ms: 
     items = [
         WireReading("d/1", 1, "1", T0 + i * step_ms, v, device="d") for i, v in enumerate(values)
     ]
-    out = decode_body(encode_body(header(len(items)), items)).readings
+    out = decode_body(encode_body(header(len(items)), items), "hub-a").readings
     assert [str(r.value) for r in out] == [str(v) for v in values]
+
+
+@given(
+    st.lists(st.integers(-(2**70), 2**70), min_size=1, max_size=80),
+    st.lists(st.integers(0, 2**40), min_size=1, max_size=80),
+)
+def test_long_columns_of_any_integers_are_exact(mantissas: list[int], gaps: list[int]) -> None:
+    """Columns long enough to be entropy coded, with big integers that escape the symbols."""
+    times = list(accumulate(gaps, initial=T0))[: len(mantissas)]
+    items = [
+        WireReading("d/1", 1, "1", t, Decimal(m).scaleb(-2), device="d")
+        for t, m in zip(times, mantissas, strict=False)
+    ]
+    out = decode_body(encode_body(header(len(items)), items), "hub-a").readings
+    assert out == tuple(items)
 
 
 @pytest.mark.parametrize(
@@ -115,8 +141,21 @@ def test_one_stream_of_mixed_exponents_is_exact(values: list[Decimal], step_ms: 
 )
 def test_precision_and_sign_of_zero_survive(text: str) -> None:
     item = WireReading("s", 150364, "Cel", T0, Decimal(text))
-    (out,) = decode_body(encode_body(header(1), [item])).readings
+    (out,) = decode_body(encode_body(header(1), [item]), "hub-a").readings
     assert str(out.value) == text
+
+
+def _fields(values: list[Decimal]) -> dict[int, int]:
+    """The fields the value column of ``values`` puts in the rANS stream, by context."""
+    out = _Writer(field_model(DEFAULT_DICTIONARY_ID))
+    encode_values(values, out)
+    fields: dict[int, int] = {}
+    for table, items, _ in out.packer.runs:
+        if table is None:
+            for field_table, _, u in items:
+                ctx = out.model.index(field_table)
+                fields.setdefault(ctx, u >> 1 if not u & 1 else -(u >> 1) - 1)
+    return fields
 
 
 def test_rr_intervals_use_a_common_scale() -> None:
@@ -124,13 +163,16 @@ def test_rr_intervals_use_a_common_scale() -> None:
     items = [
         WireReading("h/147240", 147240, "ms", T0 + i, v, device="h") for i, v in enumerate(values)
     ]
-    body = encode_body(header(len(items)), items, dictionary_id=None)
-    assert [str(r.value) for r in decode_body(body).readings] == [str(v) for v in values]
-    zdict, payload = cbor2.loads(body)[7:]
-    raw = payload if zdict is None else zstandard.ZstdDecompressor().decompress(payload)
-    rule, low, scale, _ = cbor2.loads(raw)[2][0][6][:4]
+    body = encode_body(header(len(items)), items)
+    assert [str(r.value) for r in decode_body(body, "hub-a").readings] == [str(v) for v in values]
+    fields = _fields(values)
     # Normalised exponents, base 10**-7 and the common step 1000/1024 ms = 9765625 x 10**-7.
-    assert (rule, low, scale) == (1, -7, 9765625)
+    assert (fields[F_VALUE_RULE], fields[F_VALUE_LOW], fields[F_VALUE_SCALE] + 1) == (
+        1,
+        -7,
+        9765625,
+    )
+    assert fields[F_VALUE_FIRST] == 600
 
 
 def test_non_finite_value_and_missing_value_are_encode_errors() -> None:
@@ -152,54 +194,78 @@ def _body(items: list[object]) -> bytes:
     return cbor2.dumps(items)
 
 
+def _magicless(data: bytes) -> bytes:
+    params = zstandard.ZstdCompressionParameters.from_level(
+        3, write_content_size=1, format=zstandard.FORMAT_ZSTD1_MAGICLESS
+    )
+    return zstandard.ZstdCompressor(compression_params=params).compress(data)
+
+
+S0 = T0 // 1000
+
+
 def test_unknown_versions_are_typed() -> None:
     good = cbor2.loads(encode_body(header(0), []))
     assert good[0] == FORMAT_VERSION
-    for version in (1, 3, "2", None):
+    for version in (1, 2, 4, "3", None):
         with pytest.raises(UnsupportedVersionError) as info:
-            decode_body(_body([version, *good[1:]]))
+            decode_body(_body([version, *good[1:]]), "hub-a")
         assert info.value.version == version
 
 
 def test_decompression_bomb_is_refused() -> None:
-    bomb = zstandard.ZstdCompressor(level=3).compress(b"\x00" * (5 * 1024 * 1024))
+    bomb = _magicless(b"\x00" * (5 * 1024 * 1024))
     assert len(bomb) < 1024
     with pytest.raises(MalformedBatchError, match="zstd frame states"):
-        decode_body(_body([2, "hub-a", "boot", 0, T0, 1, 1, 0, bomb]))
+        decode_body(_body([3, "b00d", 0, S0, 1, 1, 0, bomb]), "hub-a")
 
 
 def test_count_cap_and_trailing_bytes() -> None:
     with pytest.raises(MalformedBatchError, match="count"):
-        decode_body(_body([2, "hub-a", "boot", 0, T0, 1, MAX_READINGS + 1, None, b""]))
+        decode_body(_body([3, "b00d", 0, S0, 1, MAX_READINGS + 1, 0, b""]), "hub-a")
     with pytest.raises(MalformedBatchError, match="trailing"):
-        decode_body(encode_body(header(0), []) + b"\x00")
+        decode_body(encode_body(header(0), []) + b"\x00", "hub-a")
 
 
 def test_unknown_dictionary_is_refused() -> None:
-    with pytest.raises(MalformedBatchError, match="dictionary"):
-        decode_body(_body([2, "hub-a", "boot", 0, T0, 1, 0, 99, b"\x28\xb5\x2f\xfd"]))
+    for zdict in (99, 1, -1, None):
+        with pytest.raises(MalformedBatchError, match="dictionary"):
+            decode_body(_body([3, "b00d", 0, S0, 1, 0, zdict, _magicless(b"\x80")]), "hub-a")
 
 
 @given(st.binary(max_size=400))
 def test_arbitrary_bytes_give_malformed(data: bytes) -> None:
     with pytest.raises(MalformedBatchError):
-        decode_body(data)
+        decode_body(data, "hub-a")
 
 
 @given(st.lists(readings(), min_size=1, max_size=12), st.data())
 def test_mutated_columns_decode_or_give_malformed(
     items: list[WireReading], data: st.DataObject
 ) -> None:
-    body = cbor2.loads(encode_body(header(len(items)), items, dictionary_id=None))
-    columns = bytearray(
-        body[8] if body[7] is None else zstandard.ZstdDecompressor().decompress(body[8])
-    )
-    index = data.draw(st.integers(0, len(columns) - 1))
-    columns[index] = data.draw(st.integers(0, 255))
-    count = data.draw(st.sampled_from([len(items), len(items) + 1, 0]))
-    mutated = _body([2, "hub-a", "boot", 7, T0, 1, count, None, bytes(columns)])
+    """Any byte of a body (header, columns, tables, rANS stream) changed: the body decodes
+    to as many readings as its header says, or is refused as malformed; nothing else."""
+    body = bytearray(encode_body(header(len(items)), items, compress=data.draw(st.booleans())))
+    index = data.draw(st.integers(0, len(body) - 1))
+    body[index] = data.draw(st.integers(0, 255))
     try:
-        batch = decode_body(mutated)
+        batch = decode_body(bytes(body), "hub-a")
     except MalformedBatchError:
         return
-    assert len(batch.readings) == count
+    assert len(batch.readings) == batch.header.count
+
+
+@given(st.lists(readings(), min_size=1, max_size=12), st.data())
+def test_a_changed_rans_stream_is_refused_or_decodes_other_readings(
+    items: list[WireReading], data: st.DataObject
+) -> None:
+    doc = cbor2.loads(encode_body(header(len(items)), items, compress=False))
+    stream = bytearray(doc[7][5])
+    index = data.draw(st.integers(0, len(stream) - 1))
+    stream[index] ^= data.draw(st.integers(1, 255))
+    doc[7][5] = bytes(stream)
+    try:
+        batch = decode_body(cbor2.dumps(doc), "hub-a")
+    except MalformedBatchError:
+        return
+    assert batch.readings != tuple(items)

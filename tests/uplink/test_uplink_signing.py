@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cwt import COSE, COSEKey
+from cwt.exceptions import CWTError
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -61,7 +62,10 @@ def test_cwt_verifies_what_the_hub_signs_and_the_hub_signer_verifies_with_cwt() 
     body = b"\x85\x01batch body"
     message = BatchSigner(HUB, KEY).sign(body)
     public = COSEKey.from_pem(public_key_pem(KEY), alg="ES256", kid=HUB)
-    assert COSE.new().decode(message, public) == body
+    # The hub id (the kid) is signed as external AAD (RFC 9052 section 4.3).
+    assert COSE.new().decode(message, public, external_aad=HUB.encode()) == body
+    with pytest.raises(CWTError):
+        COSE.new().decode(message, public)
     # And the region's verifier rejects a flipped signature bit.
     tampered = bytearray(message)
     tampered[-1] ^= 0x01

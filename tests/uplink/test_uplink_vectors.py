@@ -7,6 +7,7 @@ from decimal import Decimal
 from importlib import resources
 from typing import Any
 
+import cbor2
 import pytest
 
 from protocols.uplink import (
@@ -53,7 +54,7 @@ def _readings(v: dict[str, Any]) -> tuple[WireReading, ...]:
 
 @pytest.mark.parametrize("vector", VECTORS["vectors"], ids=lambda v: v["name"])
 def test_vector_decodes_exactly(vector: dict[str, Any]) -> None:
-    batch = decode_body(bytes.fromhex(vector["body_hex"]))
+    batch = decode_body(bytes.fromhex(vector["body_hex"]), vector["header"]["hub_id"])
     assert batch.header == _header(vector)
     assert batch.readings == _readings(vector)
     assert [None if r.value is None else str(r.value) for r in batch.readings] == [
@@ -63,8 +64,14 @@ def test_vector_decodes_exactly(vector: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("vector", VECTORS["vectors"], ids=lambda v: v["name"])
 def test_vector_encodes_byte_for_byte(vector: dict[str, Any]) -> None:
-    body = encode_body(_header(vector), _readings(vector), dictionary_id=None)
+    body = encode_body(
+        _header(vector),
+        _readings(vector),
+        dictionary_id=vector["header"]["dictionary"],
+        compress=False,
+    )
     assert body.hex() == vector["body_hex"]
+    assert cbor2.dumps(cbor2.loads(body)[7]).hex() == vector["columns_hex"]
 
 
 def test_signed_vector_verifies() -> None:
