@@ -300,10 +300,9 @@ class _Reader:
 def encode_values(values: Sequence[Decimal], out: _Writer) -> list[Any]:
     """Fields ``rule, E, g, q(0)`` and the column of q-deltas; returns the exponent
     exceptions (or explicit exponent deltas) and negative zeros, which travel in CBOR."""
-    get = _split_cache.get
-    parts = [
-        get(text) or split_decimal(v) for text, v in zip(map(str, values), values, strict=True)
-    ]
+    parts = list(map(_split_cache.get, map(str, values)))
+    if None in parts:
+        parts = [p or split_decimal(v) for p, v in zip(parts, values, strict=True)]
     mantissas_t, exponents_t, negative = zip(*parts, strict=True)
     mantissas = list(mantissas_t)
     exponents = list(exponents_t)
@@ -473,15 +472,18 @@ def encode_times(times: list[int], base_ms: int, out: _Writer) -> None:
     for lag in range(1, longest + 1):
         seasonal = list(map(int.__sub__, sample[lag:], sample[:-lag]))
         guess = sorted(seasonal)[len(seasonal) // 2]
-        cost = sum(abs(d - guess) for d in seasonal[longest - lag :])
+        cost = sum(map(abs, map(guess.__rsub__, seasonal[longest - lag :])))
         if cost < best_cost:
             mode, period, best_cost = lag, guess, cost
     sequence = deltas
     if mode:
         lag = mode
-        windowed = _lag_residuals(sample, lag, period, TIME_WINDOW)
-        window = TIME_WINDOW if sum(map(abs, windowed[longest - lag :])) < best_cost else 1
-        mode += MAX_TIME_LAG if window > 1 else 0
+        window = 1
+        if len(times) >= MIN_CODED:  # a window needs periods to look back on
+            windowed = _lag_residuals(sample, lag, period, TIME_WINDOW)
+            if sum(map(abs, windowed[longest - lag :])) < best_cost:
+                window = TIME_WINDOW
+                mode += MAX_TIME_LAG
         # The first L-1 deltas are each about a sampling interval, P/L.
         step = period // lag
         sequence = [d - step for d in deltas[: lag - 1]]

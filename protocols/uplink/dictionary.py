@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import zstandard
 
 from protocols.uplink import _zdict2
-from protocols.uplink.rans import Table, uniform_frequencies
+from protocols.uplink.rans import ALPHABET, Table, uniform_frequencies
 
 #: Dictionary used when encoding unless the caller asks otherwise.
 DEFAULT_DICTIONARY_ID: int = _zdict2.DICTIONARY_ID
@@ -37,7 +37,7 @@ FIELD_CONTEXTS = 18
 def _load(encoded: str, sha256: str) -> bytes:
     data = base64.b64decode(encoded)
     if hashlib.sha256(data).hexdigest() != sha256:  # a damaged install, not peer input
-        raise RuntimeError("the shipped zstd dictionary does not match its SHA-256")
+        raise RuntimeError("a shipped dictionary does not match its SHA-256")
     return data
 
 
@@ -45,9 +45,19 @@ def _load(encoded: str, sha256: str) -> bytes:
 KNOWN_DICTIONARIES: dict[int, bytes] = {
     _zdict2.DICTIONARY_ID: _load(_zdict2.BASE64, _zdict2.SHA256),
 }
+
+
+def _frequencies(encoded: str, sha256: str) -> list[list[int]]:
+    data = _load(encoded, sha256)
+    values = [int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2)]
+    if len(values) != FIELD_CONTEXTS * ALPHABET:  # a damaged install, not peer input
+        raise RuntimeError("the shipped field model does not have a table per context")
+    return [values[i : i + ALPHABET] for i in range(0, len(values), ALPHABET)]
+
+
 #: Every field model, by dictionary id: the frequencies of each context's table.
 _FIELD_FREQUENCIES: dict[int, Sequence[Sequence[int]]] = {
-    _zdict2.DICTIONARY_ID: _zdict2.FIELD_FREQUENCIES,
+    _zdict2.DICTIONARY_ID: _frequencies(_zdict2.FIELD_BASE64, _zdict2.FIELD_SHA256),
 }
 
 

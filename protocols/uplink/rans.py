@@ -105,7 +105,7 @@ def trained_frequencies(counts: Counter[int]) -> list[int]:
 class Table:
     """A static model: the frequency of each symbol, summing to :data:`PROB_SCALE`."""
 
-    __slots__ = ("_lookup", "bits", "freqs", "limits", "starts")
+    __slots__ = ("_lookup", "bits", "complete", "freqs", "limits", "starts")
 
     def __init__(self, freqs: Sequence[int]) -> None:
         if sum(freqs) != PROB_SCALE or min(freqs) < 0 or len(freqs) > ALPHABET:
@@ -120,6 +120,8 @@ class Table:
         #: Cost of each symbol in bits (an absent symbol costs infinitely much).
         self.bits = [PROB_BITS - math.log2(f) if f else math.inf for f in freqs]
         self._lookup: list[int] | None = None
+        #: Every symbol has a frequency: any integer can be coded without a check.
+        self.complete = len(freqs) == ALPHABET and min(freqs) > 0
 
     @classmethod
     def from_bytes(cls, table: bytes) -> Table:
@@ -199,7 +201,7 @@ class Packer:
         """Queue one integer coded with ``table``."""
         u = value << 1 if value >= 0 else (-value << 1) - 1
         s = min(ESCAPE, u if u < DIRECT else u.bit_length() + _BUCKET_OFFSET)
-        if s >= len(table.freqs) or not table.freqs[s]:
+        if not table.complete and (s >= len(table.freqs) or not table.freqs[s]):
             raise RansError("a symbol the table cannot code")
         if s == ESCAPE:
             self.bigs.append(value)
@@ -214,7 +216,9 @@ class Packer:
         if not coded:
             return
         size = len(table.freqs)
-        if max(coded) >= size or not all(table.freqs[s] for s in set(coded)):
+        if not table.complete and (
+            max(coded) >= size or not all(table.freqs[s] for s in set(coded))
+        ):
             raise RansError("a symbol the table cannot code")
         self._fields = None
         self.runs.append((table, coded, unsigned))
