@@ -17,9 +17,10 @@ The columns (:mod:`protocols.uplink.columns`) group readings by stream with SenM
 base name, base time and base unit; values are exact scaled integers, long columns entropy
 coded (:mod:`protocols.uplink.rans`).
 
-Versions 1 (row-wise, walking skeleton) and 2 (hub id in the body, millisecond creation time,
-no entropy-coded columns) are no longer decoded: they raise :class:`UnsupportedVersionError`,
-like any other version.
+Version 2 (hub id in the body, millisecond creation time, no entropy-coded columns) is still
+read, for batches a hub queued before its upgrade: :func:`decode_body` hands it to
+:mod:`protocols.uplink.v2`. Version 1 (row-wise, walking skeleton) is no longer decoded: it
+raises :class:`UnsupportedVersionError`, like any other version.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ class UnsupportedVersionError(MalformedBatchError):
     def __init__(self, version: object) -> None:
         self.version = version
         super().__init__(
-            f"unsupported format version {version!r} (this decoder reads {FORMAT_VERSION})",
+            f"unsupported format version {version!r} (this decoder reads 2 and {FORMAT_VERSION})",
             where="header",
         )
 
@@ -233,10 +234,18 @@ def _inflate(zdict: int, payload: bytes) -> bytes:
 
 def decode_body(data: bytes, hub_id: str) -> Batch:
     """Decode the body of a batch from ``hub_id`` (the kid that verified it): header checks,
-    bounded decompression, every column type-checked."""
+    bounded decompression, every column type-checked.
+
+    A format-2 body (read only, :mod:`protocols.uplink.v2`) names its hub itself; one naming
+    another hub than ``hub_id`` raises :class:`protocols.uplink.v2.HubMismatchError`."""
     if len(data) > MAX_BODY_BYTES:
         raise MalformedBatchError(f"{len(data)} bytes; the cap is {MAX_BODY_BYTES}")
-    header, zdict, payload = _header(_loads(data, "header"), hub_id)
+    doc = _loads(data, "header")
+    if isinstance(doc, list) and doc and type(doc[0]) is int and doc[0] == 2:
+        from protocols.uplink import v2  # noqa: PLC0415 - v2 imports this module
+
+        return v2.decode_document(doc, kid=hub_id)
+    header, zdict, payload = _header(doc, hub_id)
     if not dictionary.is_known(zdict):
         raise MalformedBatchError(f"unknown dictionary {zdict}", where="header")
     doc = payload if isinstance(payload, list) else _loads(_inflate(zdict, payload), "columns")

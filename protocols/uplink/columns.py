@@ -49,8 +49,9 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
+from functools import partial
 from itertools import accumulate
 from operator import attrgetter
 from typing import Any
@@ -392,6 +393,16 @@ def decode_values(
         raise _fail(where, f"a value has more than {MAX_DIGITS} digits")
     quotients = list(accumulate(deltas, initial=first))
     scaled = quotients if g == 1 else [q * g for q in quotients]
+    return restore_decimals(rule, low, scaled, extra, negative, where)
+
+
+def restore_decimals(
+    rule: int, low: int, scaled: list[int], extra: Any, negative: Any, where: str
+) -> list[Decimal]:
+    """The exact decimals of a stream from its scaled integers ``M`` (checked here), the
+    exponent rule with its smallest exponent ``E``, the exponent extras and the gaps of its
+    negative zeros (the value column's semantics, shared by every format version)."""
+    count = len(scaled)
     if any(not -_MAX_SCALED < s < _MAX_SCALED for s in scaled):
         raise _fail(where, f"a value has more than {MAX_DIGITS} digits")
     if rule == RULE_EXPLICIT:
@@ -863,8 +874,23 @@ def _decode_stream(raw: Any, tables: _Tables, room: int, where: str) -> list[Wir
         if extra != [] or negative != []:
             raise _fail(where, "value extras for a stream of special values only")
         values = []
+    return stream_readings(
+        (stream_name, device, mdc, unit), times, values, special_at, row_flags, tables.flagsets
+    )
+
+
+def stream_readings(
+    key: Key,
+    times: list[int],
+    values: list[Decimal],
+    special_at: dict[int, str],
+    row_flags: list[int],
+    flagsets: list[frozenset[str]],
+) -> list[WireReading]:
+    """The readings of one decoded stream: ``key`` is (stream name, device, MDC code, unit);
+    a reading is special where ``special_at`` says, else takes the next value."""
+    stream_name, device, mdc, unit = key
     value_iter = iter(values)
-    flagsets = tables.flagsets
     return [
         WireReading(
             stream=stream_name,
@@ -878,6 +904,22 @@ def _decode_stream(raw: Any, tables: _Tables, room: int, where: str) -> list[Wir
         )
         for i, t in enumerate(times)
     ]
+
+
+def decode_streams(
+    streams_raw: list[Any], count: int, decode: Callable[..., list[WireReading]]
+) -> list[list[WireReading]]:
+    """Every stream's readings, ``decode(raw, room=..., where=...)`` decoding one stream with
+    room for what is left of the header's ``count``, which the streams must fill exactly."""
+    per_stream: list[list[WireReading]] = []
+    total = 0
+    for s, raw in enumerate(streams_raw):
+        rows = decode(raw, room=count - total, where=f"stream {s}")
+        total += len(rows)
+        per_stream.append(rows)
+    if total != count:
+        raise _fail("columns", f"{total} readings in the streams, {count} in the header")
+    return per_stream
 
 
 def _decode_flagsets(flagsets_raw: Any) -> list[frozenset[str]]:
@@ -915,14 +957,7 @@ def decode_columns(
     source = _Reader(model, unpacker, tables_raw)
     devices = [decode_identifier(d, "device") for d in devices_raw]
     tables = _Tables(devices, flagsets, base_ms, source)
-    per_stream: list[list[WireReading]] = []
-    total = 0
-    for s, raw in enumerate(streams_raw):
-        rows = _decode_stream(raw, tables, count - total, f"stream {s}")
-        total += len(rows)
-        per_stream.append(rows)
-    if total != count:
-        raise _fail("columns", f"{total} readings in the streams, {count} in the header")
+    per_stream = decode_streams(streams_raw, count, partial(_decode_stream, tables=tables))
     if tables.introduced != len(devices):
         raise _fail("devices", f"{len(devices) - tables.introduced} devices have no stream")
     has_order = source.field(F_HAS_ORDER, "order")

@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from protocols.errors import DecodeError
@@ -58,6 +58,8 @@ _LIMIT = 1 << 63
 #: Geometric means of neighbouring weights: a count ratio is rounded to the nearest weight.
 _THRESHOLDS = [(WEIGHTS[q] * WEIGHTS[q + 1]) ** 0.5 for q in range(1, len(WEIGHTS) - 1)]
 _STATE_BYTES = 3
+#: State bound below which ``n`` raw bits can be pushed (state stays under RANS_L << 8).
+_RAW_LIMITS = [(RANS_L >> n) << 8 for n in range(_RAW_CHUNK + 1)]
 
 
 class RansError(DecodeError):
@@ -105,7 +107,7 @@ def trained_frequencies(counts: Counter[int]) -> list[int]:
 class Table:
     """A static model: the frequency of each symbol, summing to :data:`PROB_SCALE`."""
 
-    __slots__ = ("_lookup", "bits", "complete", "freqs", "limits", "starts")
+    __slots__ = ("_lookup", "bits", "coding", "complete", "freqs", "limits", "starts")
 
     def __init__(self, freqs: Sequence[int]) -> None:
         if sum(freqs) != PROB_SCALE or min(freqs) < 0 or len(freqs) > ALPHABET:
@@ -117,6 +119,8 @@ class Table:
             self.starts[s] = total
             total += f
         self.limits = [(RANS_L >> PROB_BITS << 8) * f for f in freqs]
+        #: ``(frequency, start, renormalisation limit)`` of each symbol, for the encoder.
+        self.coding = list(zip(self.freqs, self.starts, self.limits, strict=True))
         #: Cost of each symbol in bits (an absent symbol costs infinitely much).
         self.bits = [PROB_BITS - math.log2(f) if f else math.inf for f in freqs]
         self._lookup: list[int] | None = None
@@ -231,30 +235,34 @@ class Packer:
         out = bytearray()
         emit = out.append
         x = RANS_L
+        raw_limits = _RAW_LIMITS
         for table, coded, unsigned in reversed(self.runs):
-            if table is None:
-                for field_table, s, u in reversed(coded):
-                    if DIRECT <= s < ESCAPE:
-                        x = _push_bits(x, u, emit)
-                    f = field_table.freqs[s]
-                    limit = field_table.limits[s]
-                    while x >= limit:
-                        emit(x & 255)
-                        x >>= 8
-                    x = ((x // f) << PROB_BITS) + x % f + field_table.starts[s]
-                continue
-            freqs = table.freqs
-            starts = table.starts
-            limits = table.limits
-            for s, u in zip(reversed(coded), reversed(unsigned), strict=True):
+            items: Iterable[tuple[tuple[int, int, int], int, int]]
+            if table is None:  # single fields, each with its table
+                items = [(t.coding[s], s, u) for t, s, u in reversed(coded)]
+            else:
+                backwards = coded[::-1]
+                items = zip(
+                    map(table.coding.__getitem__, backwards),
+                    backwards,
+                    reversed(unsigned),
+                    strict=True,
+                )
+            for (f, start, limit), s, u in items:
                 if DIRECT <= s < ESCAPE:
-                    x = _push_bits(x, u, emit)
-                f = freqs[s]
-                limit = limits[s]
+                    nbits = s - _BUCKET_OFFSET - 1
+                    if nbits <= _RAW_CHUNK:
+                        raw_limit = raw_limits[nbits]
+                        while x >= raw_limit:
+                            emit(x & 255)
+                            x >>= 8
+                        x = (x << nbits) | (u - (1 << nbits))
+                    else:
+                        x = _push_bits(x, u, emit)
                 while x >= limit:
                     emit(x & 255)
                     x >>= 8
-                x = ((x // f) << PROB_BITS) + x % f + starts[s]
+                x = ((x // f) << PROB_BITS) + x % f + start
         out.reverse()
         return x.to_bytes(_STATE_BYTES, "big") + bytes(out)
 

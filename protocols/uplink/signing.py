@@ -21,6 +21,8 @@ from protocols.cose import COSE_SIGN1_TAG, encode_sign1
 from protocols.errors import ProtocolError
 from protocols.uplink.batch import MAX_BODY_BYTES, Batch, MalformedBatchError, decode_body
 from protocols.uplink.es256 import Es256Error, load_signing_key
+from protocols.uplink.v2 import FORMAT_VERSION as V2_FORMAT_VERSION
+from protocols.uplink.v2 import HubMismatchError
 
 if TYPE_CHECKING:
     from cwt.cose_key_interface import COSEKeyInterface
@@ -95,7 +97,7 @@ class BatchSigner:
         return encode_sign1(self._key, self._kid, body, external_aad=self._kid)
 
 
-def _kid_of(message: bytes) -> str:
+def _kid_of(message: bytes) -> tuple[str, object]:
     try:
         tag = cbor2.loads(message)
     except (cbor2.CBORDecodeError, ValueError, TypeError, OverflowError) as exc:
@@ -112,9 +114,39 @@ def _kid_of(message: bytes) -> str:
     if not isinstance(kid, bytes):
         raise MalformedBatchError("COSE_Sign1 without a kid")
     try:
-        return kid.decode("utf-8")
+        return kid.decode("utf-8"), tag.value[2]
     except UnicodeDecodeError:
         raise MalformedBatchError("kid is not UTF-8") from None
+
+
+#: Bytes that follow a CBOR head's first byte for additional information 24..27 (RFC 8949
+#: section 3).
+_ARGUMENT_BYTES = {24: 1, 25: 2, 26: 4, 27: 8}
+
+
+def _stated_version(payload: object) -> int | None:
+    """The format version a COSE payload states: its first item, when the payload is a CBOR
+    array starting with an unsigned integer (else ``None``).
+
+    Only the two CBOR heads are read (RFC 8949 section 3), nothing of the unverified body is
+    decoded. The version chooses the external AAD the signature is checked with (format 2: empty;
+    format 3: the kid); that is safe because the version is inside the signed payload: a
+    relabelled body no longer verifies."""
+    if not isinstance(payload, bytes) or len(payload) < 2 or payload[0] >> 5 != 4:
+        return None
+    info = payload[0] & 0x1F
+    if info == 0 or info in (28, 29, 30):  # an empty array, or reserved
+        return None
+    offset = 1 + _ARGUMENT_BYTES.get(info, 0)
+    if len(payload) <= offset or payload[offset] >> 5 != 0:  # not an unsigned integer
+        return None
+    info = payload[offset] & 0x1F
+    if info < 24:
+        return info
+    size = _ARGUMENT_BYTES.get(info)
+    if size is None or len(payload) < offset + 1 + size:
+        return None
+    return int.from_bytes(payload[offset + 1 : offset + 1 + size], "big")
 
 
 class BatchVerifier:
@@ -153,7 +185,9 @@ class BatchVerifier:
     def verify(self, message: bytes, *, replay: SeenBatches | None = None) -> Batch:
         """Verify the signature, decode the body, and check the header names the signer.
 
-        With ``replay``, a batch whose (hub, boot id, seq) it has seen raises
+        The signature covers the kid as external AAD, except for a format-2 body (read only,
+        :mod:`protocols.uplink.v2`), signed with an empty one and naming its hub in the header,
+        which must be the kid. With ``replay``, a batch whose (hub, boot id, seq) it has seen raises
         :class:`ReplayError` (after the signature verified, so an
         unsigned message cannot probe what was seen).
         """
@@ -161,22 +195,31 @@ class BatchVerifier:
 
         if len(message) > MAX_BODY_BYTES + _COSE_OVERHEAD_BYTES:
             raise MalformedBatchError(f"{len(message)} bytes is over the cap", where="COSE")
-        kid = _kid_of(message)
+        kid, payload = _kid_of(message)
         keys = self._keys.get(kid)
         if not keys:
             raise UnknownKidError(kid)
+        version = _stated_version(payload)
+        external_aad = b"" if version == V2_FORMAT_VERSION else kid.encode("utf-8")
         body: bytes | None = None
         failure = ""
         for key in keys:
             try:
-                body = self._cose.decode(message, key, external_aad=kid.encode("utf-8"))
+                body = self._cose.decode(message, key, external_aad=external_aad)
                 break
             except CWTError as exc:
                 failure = str(exc)
         if body is None:
             raise BadSignatureError(kid, failure)
-        batch = decode_body(body, kid)
+        try:
+            batch = decode_body(body, kid)
+        except HubMismatchError as exc:
+            raise BadSignatureError(kid, f"header names hub {exc.hub_id!r}") from None
         header = batch.header
+        if (header.version == V2_FORMAT_VERSION) != (version == V2_FORMAT_VERSION):
+            # The AAD was chosen by another version than the body decoded as (a version 2
+            # CBOR decodes from heads other than a plain integer): refuse it.
+            raise BadSignatureError(kid, f"body of version {header.version} states {version!r}")
         if replay is not None and replay.seen(header.hub_id, header.boot_id, header.seq):
             raise ReplayError(header.hub_id, header.boot_id, header.seq)
         return batch

@@ -207,7 +207,7 @@ S0 = T0 // 1000
 def test_unknown_versions_are_typed() -> None:
     good = cbor2.loads(encode_body(header(0), []))
     assert good[0] == FORMAT_VERSION
-    for version in (1, 2, 4, "3", None):
+    for version in (1, 4, "3", None):  # 2 is read by protocols.uplink.v2
         with pytest.raises(UnsupportedVersionError) as info:
             decode_body(_body([version, *good[1:]]), "hub-a")
         assert info.value.version == version
@@ -268,4 +268,5 @@ def test_a_changed_rans_stream_is_refused_or_decodes_other_readings(
         batch = decode_body(cbor2.dumps(doc), "hub-a")
     except MalformedBatchError:
         return
-    assert batch.readings != tuple(items)
+    # By text as well: Decimal("0E+8") == Decimal("0E-9"), but they are not the same reading.
+    assert [(r, str(r.value)) for r in batch.readings] != [(r, str(r.value)) for r in items]

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 from importlib import resources
 from typing import Any
 
 import cbor2
 import pytest
 
+from gateway.bench.vectors import readings
 from protocols.uplink import (
     BatchHeader,
     BatchVerifier,
     Priority,
-    WireReading,
     decode_body,
     encode_body,
 )
@@ -36,20 +35,7 @@ def _header(v: dict[str, Any]) -> BatchHeader:
     )
 
 
-def _readings(v: dict[str, Any]) -> tuple[WireReading, ...]:
-    return tuple(
-        WireReading(
-            stream=r["stream"],
-            mdc_code=r["mdc_code"],
-            unit=r["unit"],
-            t_ms=r["t_ms"],
-            value=None if r["value"] is None else Decimal(r["value"]),
-            special=r["special"],
-            flags=frozenset(r["flags"]),
-            device=r["device"],
-        )
-        for r in v["readings"]
-    )
+_readings = readings  # JSON vector -> readings: gateway.bench.vectors, which writes them
 
 
 @pytest.mark.parametrize("vector", VECTORS["vectors"], ids=lambda v: v["name"])
