@@ -21,8 +21,6 @@ from protocols.cose import COSE_SIGN1_TAG, encode_sign1
 from protocols.errors import ProtocolError
 from protocols.uplink.batch import MAX_BODY_BYTES, Batch, MalformedBatchError, decode_body
 from protocols.uplink.es256 import Es256Error, load_signing_key
-from protocols.uplink.v2 import FORMAT_VERSION as V2_FORMAT_VERSION
-from protocols.uplink.v2 import HubMismatchError
 
 if TYPE_CHECKING:
     from cwt.cose_key_interface import COSEKeyInterface
@@ -192,6 +190,9 @@ class BatchVerifier:
         unsigned message cannot probe what was seen).
         """
         from cwt.exceptions import CWTError  # noqa: PLC0415 - region side only
+
+        from protocols.uplink.v2 import FORMAT_VERSION as V2_FORMAT_VERSION  # noqa: PLC0415
+        from protocols.uplink.v2 import HubMismatchError  # noqa: PLC0415 - region side only
 
         if len(message) > MAX_BODY_BYTES + _COSE_OVERHEAD_BYTES:
             raise MalformedBatchError(f"{len(message)} bytes is over the cap", where="COSE")
