@@ -1,11 +1,14 @@
-"""Entropy coding of long integer columns: a static-table range asymmetric numeral system (rANS).
+"""Entropy coding of a batch's integers: a static-table range asymmetric numeral system (rANS).
 
 zstd codes a column of small deltas through byte-wise Huffman, never under one bit per item
 and with a table description per frame; an overnight SpO2 column is 88 % zeros, about half a
-bit per item. Columns of :data:`MIN_CODED` or more integers are therefore coded here, each
-with its own frequency table, into one rANS stream per batch (J. Duda, "Asymmetric numeral
-systems", arXiv:1311.2540, 2013; the byte-wise variant of F. Giesen's
-``rans_byte.h``). ``docs/protocols/uplink.md`` ("Coded columns") is the wire description.
+bit per item, and a batch's single numbers (first times, first values, counts) cost whole
+bytes in CBOR. Every integer of a batch's column document is therefore coded here, into one
+rANS stream per batch (J. Duda, "Asymmetric numeral systems", arXiv:1311.2540, 2013; the
+byte-wise variant of F. Giesen's ``rans_byte.h``, with a 24-bit state): single fields with
+the table of their context in the shipped field model (:mod:`protocols.uplink.dictionary`),
+columns of :data:`MIN_CODED` or more integers with the cheaper of the model's table and one
+of their own. ``docs/protocols/uplink.md`` ("The rANS coder") is the wire description.
 
 Symbols. An integer ``v`` is zigzag-mapped to ``u`` (0, -1, 1, -2 ... -> 0, 1, 2, 3 ...,
 as protobuf does). ``u < 16`` is its own symbol; larger ``u`` with ``b = u.bit_length()`` is
@@ -15,12 +18,13 @@ Symbol 76 (:data:`ESCAPE`) stands for an integer outside [-2**63, 2**63) taken, 
 from the batch's list of big integers (a CBOR array beside the stream); an escaped integer a
 symbol could code is refused, so every batch has one encoding.
 
-Table. One byte ``S`` (the largest symbol used), then ``S + 1`` four-bit codes, high nibble
-first, each naming a weight of :data:`WEIGHTS` (code 0: the symbol does not occur). The
-weights are scaled to :data:`PROB_SCALE` by :func:`frequencies`, the same integer procedure
-on both sides, so a table is exact in a few bytes.
+Table. A column's own table is one byte ``S`` (the largest symbol used), then ``S + 1``
+four-bit codes, high nibble first, each naming a weight of :data:`WEIGHTS` (code 0: the
+symbol does not occur). The weights are scaled to :data:`PROB_SCALE` by :func:`frequencies`,
+the same integer procedure on both sides, so a table is exact in a few bytes. A shipped
+table gives every symbol a frequency of at least 1 (:func:`trained_frequencies`).
 
-Stream. The columns of a batch are coded in document order into one stream: a 3-byte
+Stream. The integers of a batch are coded in document order into one stream: a 3-byte
 big-endian final state, then the renormalisation bytes in decoding order. The decoder must
 end in the initial state :data:`RANS_L` with every byte consumed; anything else is a
 malformed batch. Decoding costs O(1) per item, so a hostile stream cannot cost more than its
