@@ -139,6 +139,12 @@ class AllowlistScanner:
 
     async def _watch(self) -> None:
         while True:
+            # A cancellation can be lost on the way in: Python 3.11's asyncio.wait_for returns
+            # the result and drops a cancel that lands in the same loop iteration as the reply
+            # (bumble's HCI command path awaits with it; any library under bleak may), so the
+            # scanner can start with the cancel pending and no CancelledError. The timeout
+            # below only fires in silence; while devices advertise, only this check ends us.
+            reraise_if_cancelling()
             self._heard.clear()
             try:
                 async with asyncio.timeout(self._watchdog_s):

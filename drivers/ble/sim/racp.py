@@ -5,7 +5,10 @@ GSS 3.181 (format), GLS 1.0 section 4.9 and PLXS 1.0 section 3.4 (procedures):
 * a RACP write needs indications enabled on the RACP and notifications/indications on the
   record characteristics first, else ATT error 0xFD *CCCD Improperly Configured*;
 * a second request while one runs gets ATT error 0xFE *Procedure Already In Progress*,
-  except Abort Operation;
+  except Abort Operation; a procedure has run once its final indication (the Response Code,
+  or the number of records) is sent: a client that received it may write the next request
+  at once, and that write can reach the device with the client's confirmation, before the
+  procedure's task has seen the confirmation (a busy device, or both PDUs in one packet);
 * Report Stored Records sends the selected records, then a Response Code indication
   (success, or "no records found"); Report Number Of Stored Records answers with the count;
   Delete Stored Records deletes; Abort stops a running report and answers success.
@@ -68,6 +71,8 @@ class RacpServer:
         #: Characteristics whose CCCD must be enabled before a request (GLS 4.9).
         self.required: list[tuple[Characteristic[bytes], bool]] = []
         self._procedure: asyncio.Task[None] | None = None
+        #: The running procedure has sent its final indication (it is over for the client).
+        self._answered = False
         #: Requests received, decoded (for tests).
         self.requests: list[RacpRequest] = []
 
@@ -88,7 +93,7 @@ class RacpServer:
             device.spawn(self._respond(value[0], RacpResponseCode.OP_CODE_NOT_SUPPORTED), "racp")
             return
         self.requests.append(request)
-        running = self._procedure is not None and not self._procedure.done()
+        running = self._procedure is not None and not self._procedure.done() and not self._answered
         if request.op_code is RacpOpCode.ABORT_OPERATION:
             if running and self._procedure is not None:
                 self._procedure.cancel()
@@ -96,6 +101,7 @@ class RacpServer:
             return
         if running:
             raise ATT_Error(PROCEDURE_ALREADY_IN_PROGRESS)
+        self._answered = False
         self._procedure = device.spawn(self._run(request), "racp")
 
     def _select(self, request: RacpRequest) -> list[StoredRecord] | RacpResponseCode:
@@ -118,34 +124,38 @@ class RacpServer:
         ]
 
     async def _run(self, request: RacpRequest) -> None:
+        answer = await self._perform(request)
+        if answer is None:
+            return  # link lost: the procedure ends without a response
+        self._answered = True
+        await self._send(answer)
+
+    async def _perform(self, request: RacpRequest) -> bytes | None:
+        """Carry out ``request``; its final indication's value (``None``: the link was lost)."""
         selected = self._select(request)
         if isinstance(selected, RacpResponseCode):
-            await self._respond(request.op_code, selected)
-            return
+            return encode(RacpResponse(request.op_code, selected))
         if request.op_code is RacpOpCode.REPORT_NUMBER_OF_STORED_RECORDS:
-            await self._send(encode(RacpNumberOfStoredRecords(len(selected))))
-            return
+            return encode(RacpNumberOfStoredRecords(len(selected)))
         if request.op_code is RacpOpCode.DELETE_STORED_RECORDS:
             doomed = {id(r) for r in selected}
             self.records = [r for r in self.records if id(r) not in doomed]
             code = RacpResponseCode.SUCCESS if selected else RacpResponseCode.NO_RECORDS_FOUND
-            await self._respond(request.op_code, code)
-            return
+            return encode(RacpResponse(request.op_code, code))
         if request.op_code is not RacpOpCode.REPORT_STORED_RECORDS:
-            await self._respond(request.op_code, RacpResponseCode.OP_CODE_NOT_SUPPORTED)
-            return
+            return encode(RacpResponse(request.op_code, RacpResponseCode.OP_CODE_NOT_SUPPORTED))
         for record in selected:
             for characteristic, payload, indicate in record.pdus:
                 sent = await self._device.send(
                     characteristic, self._device.corrupt(payload), indicate=indicate
                 )
                 if not sent:
-                    return  # link lost: the procedure ends without a response
+                    return None
             if await self._device.count_down_records():
-                return
+                return None
             await asyncio.sleep(0)  # let the air breathe between records, as a real link does
         code = RacpResponseCode.SUCCESS if selected else RacpResponseCode.NO_RECORDS_FOUND
-        await self._respond(request.op_code, code)
+        return encode(RacpResponse(request.op_code, code))
 
     async def _respond(self, op_code: int, code: RacpResponseCode) -> None:
         await self._send(encode(RacpResponse(op_code, code)))
