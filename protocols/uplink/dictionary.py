@@ -26,12 +26,13 @@ from collections.abc import Sequence
 import zstandard
 
 from protocols.uplink import _zdict2
+from protocols.uplink.columns import FIELDS
 from protocols.uplink.rans import ALPHABET, Table, uniform_frequencies
 
 #: Dictionary used when encoding unless the caller asks otherwise.
 DEFAULT_DICTIONARY_ID: int = _zdict2.DICTIONARY_ID
-#: Field contexts every model has a table for (:data:`protocols.uplink.columns.FIELDS`).
-FIELD_CONTEXTS = 18
+#: Field contexts every model has a table for.
+FIELD_CONTEXTS = FIELDS
 
 
 def _load(encoded: str, sha256: str) -> bytes:

@@ -231,9 +231,6 @@ class Packer:
         self._fields = None
         self.runs.append((table, coded, unsigned))
 
-    def __bool__(self) -> bool:
-        return bool(self.runs)
-
     def finish(self) -> bytes:
         """The rANS stream of every queued integer."""
         out = bytearray()

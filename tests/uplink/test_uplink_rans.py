@@ -348,7 +348,7 @@ def test_stream_vectors(table: bytes, values: list[int], stream: bytes) -> None:
 
 def test_empty_packer_gives_the_initial_state() -> None:
     packer = Packer()
-    assert not packer
+    assert not packer.runs
     assert packer.finish() == RANS_L.to_bytes(3, "big")
     Unpacker(packer.finish()).close()
 

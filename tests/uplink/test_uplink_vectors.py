@@ -9,11 +9,9 @@ from typing import Any
 import cbor2
 import pytest
 
-from gateway.bench.vectors import readings
+from gateway.bench.vectors import header, readings
 from protocols.uplink import (
-    BatchHeader,
     BatchVerifier,
-    Priority,
     decode_body,
     encode_body,
 )
@@ -23,19 +21,9 @@ VECTORS: dict[str, Any] = json.loads(
 )
 
 
-def _header(v: dict[str, Any]) -> BatchHeader:
-    h = v["header"]
-    return BatchHeader(
-        h["hub_id"],
-        h["boot_id"],
-        h["seq"],
-        h["created_ms"],
-        Priority[h["priority"].upper()],
-        h["count"],
-    )
-
-
-_readings = readings  # JSON vector -> readings: gateway.bench.vectors, which writes them
+# JSON vector -> header and readings: gateway.bench.vectors, which writes the vectors.
+_header = header
+_readings = readings
 
 
 @pytest.mark.parametrize("vector", VECTORS["vectors"], ids=lambda v: v["name"])
