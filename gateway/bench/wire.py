@@ -154,15 +154,17 @@ def _pass_rate(work: Callable[[], int], budget_s: float) -> dict[str, float]:
     """
     gc.collect()
     gc.freeze()
-    rates: list[float] = []
-    spent = 0.0
-    while len(rates) < _MIN_PASSES or (spent < budget_s and len(rates) < _MAX_PASSES):
-        start = time.perf_counter()
-        count = work()
-        elapsed = time.perf_counter() - start
-        spent += elapsed
-        rates.append(count / elapsed)
-    gc.unfreeze()
+    try:
+        rates: list[float] = []
+        spent = 0.0
+        while len(rates) < _MIN_PASSES or (spent < budget_s and len(rates) < _MAX_PASSES):
+            start = time.perf_counter()
+            count = work()
+            elapsed = time.perf_counter() - start
+            spent += elapsed
+            rates.append(count / elapsed)
+    finally:
+        gc.unfreeze()
     return {"best": max(rates), "mean": sum(rates) / len(rates), "passes": len(rates)}
 
 

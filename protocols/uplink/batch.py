@@ -210,13 +210,21 @@ def _header(doc: Any, hub_id: str) -> tuple[BatchHeader, int, Any]:
 
 
 def _inflate(zdict: int, payload: bytes) -> bytes:
-    decompressor = zstandard.ZstdDecompressor(
-        dict_data=dictionary.decompression_dict(zdict) if zdict else None, format=_FRAME_FORMAT
-    )
+    return inflate_frame(payload, dictionary.decompression_dict(zdict) if zdict else None)
+
+
+def inflate_frame(
+    payload: bytes,
+    zdict: zstandard.ZstdCompressionDict | None,
+    frame_format: int = _FRAME_FORMAT,
+) -> bytes:
+    """One zstd frame (``frame_format``: magicless, or with its magic number as format 2
+    wrote it), inflated within :data:`MAX_BODY_BYTES`; :class:`MalformedBatchError` else."""
+    decompressor = zstandard.ZstdDecompressor(dict_data=zdict, format=frame_format)
     try:
-        # The frame must state its size (encode_body always writes it): max_output_size
+        # The frame must state its size (the encoders always write it): max_output_size
         # only applies to frames without one, so check the stated size first.
-        size = zstandard.get_frame_parameters(payload, format=_FRAME_FORMAT).content_size
+        size = zstandard.get_frame_parameters(payload, format=frame_format).content_size
         if size < 0 or size > MAX_BODY_BYTES:
             raise MalformedBatchError(
                 f"zstd frame states {size} bytes (unknown or over {MAX_BODY_BYTES})",

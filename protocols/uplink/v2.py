@@ -24,20 +24,23 @@ says which part), never a bare ``IndexError`` or ``zstandard.ZstdError``.
 
 from __future__ import annotations
 
-import base64
 import functools
-import hashlib
-import io
 from decimal import Decimal
 from functools import partial
 from itertools import accumulate
 from typing import Any
 
-import cbor2
 import zstandard
 
 from protocols.uplink import _zdict1
-from protocols.uplink.batch import MAX_BODY_BYTES, Batch, BatchHeader, UnsupportedVersionError
+from protocols.uplink.batch import (
+    MAX_BODY_BYTES,
+    Batch,
+    BatchHeader,
+    UnsupportedVersionError,
+    _loads,
+    inflate_frame,
+)
 from protocols.uplink.columns import (
     MAX_ABS_TIME_MS,
     MAX_DIGITS,
@@ -63,6 +66,7 @@ from protocols.uplink.columns import (
     restore_decimals,
     stream_readings,
 )
+from protocols.uplink.dictionary import _load
 from protocols.uplink.reading import Priority, WireReading
 
 __all__ = ["FORMAT_VERSION", "HubMismatchError", "decode_body", "decode_document"]
@@ -92,25 +96,11 @@ def _fail(where: str, reason: str) -> MalformedBatchError:
 @functools.cache
 def _dictionary_1() -> zstandard.ZstdCompressionDict:
     """Dictionary 1, checked against its SHA-256 (loaded once, on the first batch using it)."""
-    data = base64.b64decode(_zdict1.BASE64)
-    if hashlib.sha256(data).hexdigest() != _zdict1.SHA256:  # a damaged install, not peer input
-        raise RuntimeError("the shipped zstd dictionary 1 does not match its SHA-256")
+    data = _load(_zdict1.BASE64, _zdict1.SHA256)
     return zstandard.ZstdCompressionDict(data, dict_type=zstandard.DICT_TYPE_FULLDICT)
 
 
 # -- header and payload ----------------------------------------------------------------------
-
-
-def _loads(data: bytes, where: str) -> Any:
-    """One CBOR item that fills ``data`` exactly (trailing bytes are an error)."""
-    stream = io.BytesIO(data)
-    try:
-        item = cbor2.CBORDecoder(stream).decode()
-    except (cbor2.CBORDecodeError, ValueError, TypeError, OverflowError, RecursionError) as exc:
-        raise _fail(where, f"not CBOR: {exc}") from None
-    if stream.tell() != len(data):
-        raise _fail(where, f"{len(data) - stream.tell()} trailing bytes after the CBOR item")
-    return item
 
 
 def _header(doc: Any) -> tuple[BatchHeader, Any, Any]:
@@ -145,23 +135,7 @@ def _inflate(zdict: int | None, payload: bytes) -> bytes:
         return payload
     if zdict not in (0, _zdict1.DICTIONARY_ID):
         raise _fail("payload", f"unknown zstd dictionary {zdict}")
-    decompressor = zstandard.ZstdDecompressor(dict_data=_dictionary_1() if zdict else None)
-    try:
-        # The frame must state its size (the format-2 encoder always wrote it):
-        # max_output_size only applies to frames without one, so check the stated size first.
-        size = zstandard.frame_content_size(payload)
-        if size < 0 or size > MAX_BODY_BYTES:
-            raise _fail(
-                "payload", f"zstd frame states {size} bytes (unknown or over {MAX_BODY_BYTES})"
-            )
-        raw = decompressor.decompress(
-            payload, max_output_size=MAX_BODY_BYTES, allow_extra_data=False
-        )
-    except zstandard.ZstdError as exc:
-        raise _fail("payload", f"not a zstd frame: {exc}") from None
-    if len(raw) != size:
-        raise _fail("payload", "zstd frame size disagrees with its content")
-    return raw
+    return inflate_frame(payload, _dictionary_1() if zdict else None, zstandard.FORMAT_ZSTD1)
 
 
 # -- columns ---------------------------------------------------------------------------------
