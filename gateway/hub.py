@@ -19,12 +19,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
+from common.backoff import Backoff
+from common.signing import PemBatchSigner
 from drivers.ble import BleBackend, BleCentral, CentralSettings, DeviceSpec, MeasurementEvent
 from drivers.errors import DriverError
 from drivers.mqtt import MqttLink, TlsFiles
 from gateway.aggregate import ReductionRule
-from gateway.backoff import Backoff
-from gateway.boards import BoardSampling, run_board
+from gateway.board_source import BoardSampling, run_board
 from gateway.clock import ClockSource, SystemClock, require_sync_for
 from gateway.config import HubConfig
 from gateway.cursors import SqliteCursorStore
@@ -33,7 +34,6 @@ from gateway.reading import Reading
 from gateway.store import AsyncOutbox, BatchingPolicy, Outbox
 from gateway.thresholds import Threshold
 from gateway.uplink import DEFAULT_STATUS_INTERVAL_S, Uplink, offline_status, status_topic
-from protocols.uplink import BatchSigner
 
 if TYPE_CHECKING:
     from gateway.remote.handler import CommandHandler
@@ -81,13 +81,13 @@ class Hub:
             ),
         )
         if config.remote is not None:
-            # Imported only with [remote]: x509 and cwt stay out of a hub that takes no
+            # Imported only with [remote]: x509 stays out of a hub that takes no
             # commands (the service's memory budget, tests/test_footprint_imports.py).
             from gateway.remote.renewal import recover as recover_credentials  # noqa: PLC0415
 
             recover_credentials(config)  # an interrupted certificate renewal, finished first
         key_pem = config.uplink.key_file.read_bytes()
-        self.signer = BatchSigner(config.hub_id, key_pem)
+        self.signer = PemBatchSigner(config.hub_id, key_pem)
         self.outbox = open_outbox(config, self.clock_source)
         self.pipeline = Pipeline(self.outbox, pipeline_settings(config))
         #: Hub wall clock (epoch ms) of each device's last value, by address (status topic).
@@ -206,7 +206,7 @@ class Hub:
         """A renewed key and certificate are in place (gateway/remote/renewal.py): seal new
         batches with the new key, and reconnect the uplink with the new certificate once the
         old session has stopped (unacknowledged batches stay in the outbox and are resent)."""
-        self.signer = BatchSigner(self.config.hub_id, self.config.uplink.key_file.read_bytes())
+        self.signer = PemBatchSigner(self.config.hub_id, self.config.uplink.key_file.read_bytes())
         self.uplink._signer = self.signer
         old = [t for t in self._tasks if t.get_name() == "uplink" and not t.done()]
         for task in old:

@@ -36,9 +36,9 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
+from common.backoff import Backoff
 from drivers._aio import reraise_if_cancelling
 from drivers.mqtt import REASON_FAILURE_THRESHOLD, MqttError, MqttLink
-from gateway.backoff import Backoff
 from gateway.store import AsyncOutbox, PendingBatch
 from protocols.uplink import FORMAT_VERSION, BatchSigner
 

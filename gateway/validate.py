@@ -50,7 +50,7 @@ _PULSE = {"/min": (_D(20), _D(300))}
 _TEMP = {"Cel": (_D(25), _D(45)), "[degF]": (_D(77), _D(113))}
 _GLUCOSE = {"mg/dL": (_D(10), _D(600)), "mmol/L": (_D("0.5"), _D("33.4"))}
 
-#: NARHUB private codes of the sensor boards (``gateway.boards.NARHUB_PRIVATE_BASE + kind``).
+#: NARHUB private codes of the sensor boards (``gateway.board_source.NARHUB_PRIVATE_BASE + kind``).
 _BOARD = 2 * 65536 + 0xF000
 
 PLAUSIBLE: dict[int, dict[str, tuple[Decimal, Decimal]]] = {

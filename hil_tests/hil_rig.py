@@ -16,8 +16,8 @@ from typing import Any, Protocol
 
 import pytest
 
-from gateway.rig.home import HubOptions, VirtualHomeRig
-from gateway.rig.ledger import FhirReading, LedgerEntry, Reconciliation, Tombstone
+from rig.home import HubOptions, VirtualHomeRig
+from rig.ledger import FhirReading, LedgerEntry, Reconciliation, Tombstone
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 
@@ -50,7 +50,7 @@ VIRTUAL_CAPABILITIES = frozenset(
 
 
 class Home(Protocol):
-    """One running home; :class:`gateway.rig.home.VirtualHomeRig` is the virtual one."""
+    """One running home; :class:`rig.home.VirtualHomeRig` is the virtual one."""
 
     async def start_hub(self) -> None: ...
     async def stop_hub(self) -> int | None: ...

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from hil_rig import Rig
 
-from gateway.rig.home import HubOptions
-from gateway.rig.ledger import FhirReading, LedgerEntry
+from rig.home import HubOptions
+from rig.ledger import FhirReading, LedgerEntry
 
 pytestmark = [pytest.mark.broker, pytest.mark.micropython, pytest.mark.slow]
 

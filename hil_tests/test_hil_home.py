@@ -1,7 +1,7 @@
 """Scenarios in the home: the region's FHIR output must hold every ledger reading exactly once.
 
 Each test plays a scenario (hil_tests/scenarios/) on the rig chosen with ``--rig`` and holds
-the region's output against the rig's ledger (:func:`gateway.rig.ledger.reconcile`).
+the region's output against the rig's ledger (:func:`rig.ledger.reconcile`).
 """
 
 from __future__ import annotations

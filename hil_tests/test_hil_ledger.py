@@ -3,7 +3,7 @@ evictions the tombstones do not account for."""
 
 from __future__ import annotations
 
-from gateway.rig.ledger import FhirReading, LedgerEntry, Tombstone, fhir_reading, reconcile
+from rig.ledger import FhirReading, LedgerEntry, Tombstone, fhir_reading, reconcile
 
 
 def _entry(value: str, device: str = "C0:FF:EE:00:00:01") -> LedgerEntry:

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gateway.rig.scenario import load_scenario
+from rig.scenario import load_scenario
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 

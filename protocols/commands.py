@@ -22,17 +22,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import cbor2
 
-from protocols.cose import CoseError, verify_sign1
+from protocols.cose import CoseError, encode_sign1, verify_sign1
 from protocols.errors import DecodeError, ProtocolError
-from protocols.uplink.es256 import Es256Error, Es256PublicKey, load_verifying_key
-
-if TYPE_CHECKING:
-    from cwt import COSE
-    from cwt.cose_key_interface import COSEKeyInterface
+from protocols.es256 import Es256Key, Es256PublicKey
 
 COMMAND_VERSION = 1
 KINDS = frozenset({"config", "renew-cert", "firmware"})
@@ -135,26 +131,16 @@ def decode_command(data: bytes) -> Command:
 
 
 class CommandSigner:
-    """The region side: signs commands with the command key (P-256 PEM), using ``cwt``
-    (imported here: the hub only verifies, :class:`CommandVerifier`)."""
+    """The region side: signs commands with a command key (P-256; from PEM:
+    :mod:`common.signing`), with the COSE_Sign1 of :mod:`protocols.cose`."""
 
-    def __init__(self, kid: str, private_key_pem: bytes) -> None:
-        from cwt import COSE, COSEKey  # noqa: PLC0415 - region side only (issue #11)
-
+    def __init__(self, kid: str, key: Es256Key) -> None:
         self.kid = kid
-        self._key: COSEKeyInterface = COSEKey.from_pem(private_key_pem, alg="ES256", kid=kid)
-        self._cose: COSE = COSE.new()
+        self._key = key
 
     def sign(self, command: Command) -> bytes:
         """A tagged COSE_Sign1 message carrying the command document."""
-        message = self._cose.encode_and_sign(
-            encode_command(command),
-            self._key,
-            protected={"alg": "ES256"},
-            unprotected={"kid": self.kid},
-        )
-        assert isinstance(message, bytes)
-        return message
+        return encode_sign1(self._key, self.kid.encode(), encode_command(command))
 
 
 class CommandVerifier:
@@ -163,17 +149,9 @@ class CommandVerifier:
     The COSE_Sign1 message is checked by :func:`protocols.cose.verify_sign1` (strict: tag 18,
     ES256 only, the kid of a pinned key, a 64-byte signature that key verifies)."""
 
-    def __init__(self, hub_id: str, public_keys_pem: Mapping[str, bytes]) -> None:
-        """Raises ValueError (:class:`~protocols.uplink.es256.Es256Error`) for a key that is
-        not a P-256 public key PEM."""
+    def __init__(self, hub_id: str, keys: Mapping[str, Es256PublicKey]) -> None:
         self.hub_id = hub_id
-        keys: dict[str, Es256PublicKey] = {}
-        for kid, pem in public_keys_pem.items():
-            try:
-                keys[kid] = load_verifying_key(pem)
-            except Es256Error as exc:
-                raise Es256Error(f"command key {kid!r}: {exc.reason}") from None
-        self._keys = keys
+        self._keys = dict(keys)
 
     def verify(self, message: bytes, *, now_ms: int, last_seq: int | None) -> Command:
         """The command, or the :class:`CommandError` that says why it is refused."""

@@ -1,9 +1,12 @@
-"""A strict COSE_Sign1 ES256 verifier (RFC 9052 sections 4.2 and 4.4), without ``cwt``.
+"""COSE_Sign1 ES256 (RFC 9052 sections 4.2 and 4.4): the one implementation narhub signs and
+verifies with, on the hub (batches; commands and firmware manifests it receives) and at the
+region (batches it receives; commands and manifests it signs).
 
-The hub verifies what the region signs (commands, firmware manifests) with pinned P-256 keys.
-``cwt`` (with ``pyhpke`` and ``cryptography``, a second OpenSSL) would cost the running hub
-about 10 MiB (issue #11: the 60 MB budget); the signature is checked by
-:mod:`protocols.uplink.es256` through the OpenSSL the ``ssl`` module already holds.
+Why not ``cwt``: with ``pyhpke`` and ``cryptography`` (a second OpenSSL) it cost the running hub
+about 10 MiB (the 60 MB budget, ``narhub bench footprint``), and narhub uses one fixed shape of
+one structure. Keys are objects passed in (:mod:`protocols.es256`); the native ECDSA is at the
+edge (:mod:`drivers.es256`). ``tests/uplink/test_uplink_signing.py`` holds this module to
+``cwt`` byte for byte (every field but the randomised signature), both ways.
 
 Accepted, and nothing else (the exact shape ``cwt`` encodes for ``protected={"alg": "ES256"},
 unprotected={"kid": kid}``):
@@ -22,13 +25,12 @@ The signature is verified over ``Sig_structure = ["Signature1", protected, h'', 
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import cbor2
 
-if TYPE_CHECKING:  # types only: protocols.uplink.signing imports this module
-    from protocols.uplink.es256 import Es256Key, Es256PublicKey
+from protocols.es256 import Es256Key, Es256PublicKey
 
 #: COSE_Sign1's CBOR tag (RFC 9052 section 4.2).
 COSE_SIGN1_TAG = 18
@@ -73,9 +75,23 @@ def _loads_exactly(data: bytes) -> object:
     return item
 
 
-def verify_sign1(message: bytes, keys: Mapping[str, Es256PublicKey]) -> tuple[str, bytes]:
-    """``(kid, payload)`` of a COSE_Sign1 ES256 message whose kid names one of ``keys`` and
-    whose signature that key verifies; anything else raises :class:`CoseError`."""
+@dataclass(frozen=True)
+class Sign1:
+    """A structurally valid COSE_Sign1 ES256 message, its signature not yet checked."""
+
+    protected: bytes
+    kid: bytes
+    payload: bytes
+    signature: bytes
+
+    def verifies_with(self, key: Es256PublicKey, external_aad: bytes = b"") -> bool:
+        """True when ``key`` verifies the signature over the Sig_structure (section 4.4)."""
+        return key.verify(sig_structure(self.protected, self.payload, external_aad), self.signature)
+
+
+def decode_sign1(message: bytes) -> Sign1:
+    """The parts of a COSE_Sign1 ES256 message of exactly the accepted shape (module docstring);
+    anything else raises :class:`CoseError`. The signature is not checked here."""
     item = _loads_exactly(message)
     if not isinstance(item, cbor2.CBORTag) or item.tag != COSE_SIGN1_TAG:
         raise CoseError("not a tagged COSE_Sign1 message (tag 18)")
@@ -94,13 +110,26 @@ def verify_sign1(message: bytes, keys: Mapping[str, Es256PublicKey]) -> tuple[st
         raise CoseError("payload is not a byte string (detached payloads are not accepted)")
     if type(signature) is not bytes or len(signature) != 64:
         raise CoseError("signature is not a 64-byte ES256 signature")
+    return Sign1(protected, kid_bytes, payload, signature)
+
+
+def verify_sign1(
+    message: bytes,
+    keys: Mapping[str, Es256PublicKey | Sequence[Es256PublicKey]],
+    external_aad: bytes = b"",
+) -> tuple[str, bytes]:
+    """``(kid, payload)`` of a COSE_Sign1 ES256 message whose kid names one of ``keys`` and
+    whose signature that key (or one of that kid's keys, tried in order) verifies; anything
+    else raises :class:`CoseError`."""
+    sign1 = decode_sign1(message)
     try:
-        kid = kid_bytes.decode()
+        kid = sign1.kid.decode()
     except UnicodeDecodeError:
         raise CoseError("kid names no pinned key") from None
-    key = keys.get(kid)
-    if key is None:
+    pinned = keys.get(kid)
+    if pinned is None:
         raise CoseError(f"kid {kid!r} names no pinned key")
-    if not key.verify(sig_structure(protected, payload), signature):
+    candidates = pinned if isinstance(pinned, Sequence) else (pinned,)
+    if not any(sign1.verifies_with(key, external_aad) for key in candidates):
         raise CoseError(f"signature does not verify with the pinned key {kid!r}")
-    return kid, payload
+    return kid, sign1.payload

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from gateway.rig.broker import MosquittoBroker, RigPki
+from rig.broker import MosquittoBroker, RigPki
 
 # CI profile: deterministic (derandomised, printed seeds via --hypothesis-seed), more examples.
 settings.register_profile(

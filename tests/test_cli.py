@@ -10,11 +10,11 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from gateway.cli import app
+from common.pki import CertificateAuthority
 from gateway.config import load_config
-from gateway.pki import CertificateAuthority
 from gateway.remote.hubside import load_verifier
-from gateway.remote.sender import RegionCommandKey
+from region.command_sender import RegionCommandKey
+from technician.cli import app
 
 runner = CliRunner()
 

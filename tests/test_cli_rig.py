@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from gateway.cli import app
 from gateway.config import BatchingConfig, load_config, render_config
-from gateway.provision import create_key, init_hub, install_certificate, make_csr
-from gateway.rig.broker import MosquittoBroker, RigPki
+from rig.broker import MosquittoBroker, RigPki
+from technician.cli import app
+from technician.provision import create_key, init_hub, install_certificate, make_csr
 
 runner = CliRunner()
 NARHUB = str(Path(sys.executable).parent / "narhub")

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import gateway.doctor
-from gateway.cli import app
-from gateway.pki import CertificateAuthority, build_csr, new_private_key_pem
-from gateway.rig.broker import MosquittoBroker, RigPki
+import technician.doctor
+from common.pki import CertificateAuthority, build_csr, new_private_key_pem
+from common.signing import PemBatchSigner, PemBatchVerifier
+from rig.broker import MosquittoBroker, RigPki
+from technician.cli import app
 
 runner = CliRunner()
 
@@ -29,7 +30,7 @@ def _run(*args: str) -> tuple[int, dict[str, object]]:
 @pytest.fixture
 def synced_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     """This sandbox has no NTP; the doctor's clock probe is a named seam."""
-    monkeypatch.setattr(gateway.doctor, "kernel_clock_synchronised", lambda: True)
+    monkeypatch.setattr(technician.doctor, "kernel_clock_synchronised", lambda: True)
 
 
 def _enrol(tmp_path: Path, broker: MosquittoBroker, rig_pki: RigPki, hub_id: str) -> Path:
@@ -182,10 +183,10 @@ def test_missing_config_exits_3_with_a_hint(tmp_path: Path) -> None:
 def test_queue_stats_and_export(tmp_path: Path, rig_pki: RigPki) -> None:
     from decimal import Decimal
 
-    from gateway.pki import public_key_pem
+    from common.pki import public_key_pem
     from gateway.reading import Reading
     from gateway.store import Outbox
-    from protocols.uplink import BatchSigner, BatchVerifier, Priority
+    from protocols.uplink import Priority
 
     config = tmp_path / "narhub.toml"
     assert (
@@ -210,7 +211,7 @@ def test_queue_stats_and_export(tmp_path: Path, rig_pki: RigPki) -> None:
     outbox.add(
         [Reading("s", "d", 150364, "Cel", Decimal("37.1"), None, 1, 1, priority=Priority.ALERT)]
     )
-    batch = outbox.seal(BatchSigner("hub-q1", key), now_ms=2)
+    batch = outbox.seal(PemBatchSigner("hub-q1", key), now_ms=2)
     assert batch is not None
     outbox.close()
     code, out = _run("queue", "stats", "--config", str(config))
@@ -227,7 +228,7 @@ def test_queue_stats_and_export(tmp_path: Path, rig_pki: RigPki) -> None:
     import base64
 
     line = json.loads(export.read_text())
-    verified = BatchVerifier({"hub-q1": public_key_pem(key)}).verify(
+    verified = PemBatchVerifier({"hub-q1": public_key_pem(key)}).verify(
         base64.b64decode(line["cose_sign1_b64"])
     )
     assert str(verified.readings[0].value) == "37.1"

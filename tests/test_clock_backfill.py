@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from common.pki import new_private_key_pem, public_key_pem
+from common.signing import PemBatchSigner, PemBatchVerifier
 from gateway.clock import ClockSample, SystemClock, require_sync_for, timesyncd_synchronised
-from gateway.pki import new_private_key_pem, public_key_pem
 from gateway.reading import Reading
 from gateway.store import HELD_RECHECK_S, SCHEMA_VERSION, Outbox
 from gateway.validate import (
@@ -24,11 +25,11 @@ from gateway.validate import (
     FLAG_HUB_TIME_ESTIMATED,
     MIN_PLAUSIBLE_WALL_MS,
 )
-from protocols.uplink import BatchSigner, BatchVerifier, Priority, WireReading
+from protocols.uplink import Priority, WireReading
 
 KEY = new_private_key_pem()
-SIGNER = BatchSigner("hub-clk", KEY)
-VERIFIER = BatchVerifier({"hub-clk": public_key_pem(KEY)})
+SIGNER = PemBatchSigner("hub-clk", KEY)
+VERIFIER = PemBatchVerifier({"hub-clk": public_key_pem(KEY)})
 BOOT_A = "boot-a"
 BOOT_B = "boot-b"
 #: What fake-hwclock restores after a power cut: plausible, but days behind.

@@ -6,12 +6,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.pki import new_private_key_pem, public_key_pem
+from common.command_keys import PemCommandSigner, PemCommandVerifier
+from common.pki import new_private_key_pem, public_key_pem
 from protocols.commands import (
     Command,
     CommandError,
-    CommandSigner,
-    CommandVerifier,
     ExpiredCommandError,
     MalformedCommandError,
     ReplayedCommandError,
@@ -23,7 +22,7 @@ from protocols.commands import (
 
 KEY = new_private_key_pem()
 ROGUE = new_private_key_pem()
-VERIFIER = CommandVerifier("hub-1", {"cmd-2026": public_key_pem(KEY)})
+VERIFIER = PemCommandVerifier("hub-1", {"cmd-2026": public_key_pem(KEY)})
 
 
 def _command(**changes: object) -> Command:
@@ -40,18 +39,18 @@ def _command(**changes: object) -> Command:
 
 
 def test_a_valid_command_is_accepted() -> None:
-    message = CommandSigner("cmd-2026", KEY).sign(_command())
+    message = PemCommandSigner("cmd-2026", KEY).sign(_command())
     assert VERIFIER.verify(message, now_ms=5_000, last_seq=6) == _command()
 
 
 @pytest.mark.parametrize(
     ("message", "now_ms", "last_seq", "error"),
     [
-        (CommandSigner("cmd-2026", ROGUE).sign(_command()), 5_000, 6, UnsignedCommandError),
-        (CommandSigner("cmd-other", KEY).sign(_command()), 5_000, 6, UnsignedCommandError),
-        (CommandSigner("cmd-2026", KEY).sign(_command()), 10_000, 6, ExpiredCommandError),
-        (CommandSigner("cmd-2026", KEY).sign(_command()), 5_000, 7, ReplayedCommandError),
-        (CommandSigner("cmd-2026", KEY).sign(_command(hub_id="hub-2")), 5_000, 6, WrongHubError),
+        (PemCommandSigner("cmd-2026", ROGUE).sign(_command()), 5_000, 6, UnsignedCommandError),
+        (PemCommandSigner("cmd-other", KEY).sign(_command()), 5_000, 6, UnsignedCommandError),
+        (PemCommandSigner("cmd-2026", KEY).sign(_command()), 10_000, 6, ExpiredCommandError),
+        (PemCommandSigner("cmd-2026", KEY).sign(_command()), 5_000, 7, ReplayedCommandError),
+        (PemCommandSigner("cmd-2026", KEY).sign(_command(hub_id="hub-2")), 5_000, 6, WrongHubError),
         (encode_command(_command()), 5_000, 6, UnsignedCommandError),  # not signed at all
     ],
     ids=["rogue-key", "unknown-kid", "expired", "replayed", "other-hub", "unsigned"],
@@ -62,7 +61,7 @@ def test_refusals(message: bytes, now_ms: int, last_seq: int, error: type[Comman
 
 
 def test_tampered_signed_command_is_refused() -> None:
-    message = bytearray(CommandSigner("cmd-2026", KEY).sign(_command()))
+    message = bytearray(PemCommandSigner("cmd-2026", KEY).sign(_command()))
     message[20] ^= 0x40
     with pytest.raises(CommandError):
         VERIFIER.verify(bytes(message), now_ms=5_000, last_seq=None)

@@ -1,7 +1,7 @@
 """The hub's COSE_Sign1 ES256 verifier (protocols/cose.py, no ``cwt``) against what the region
 signs with ``cwt`` (:class:`CommandSigner`, ``sign_manifest``), and everything else refused.
 
-Each check runs over both ES256 implementations (:mod:`protocols.uplink.es256`): the ``ssl``
+Each check runs over both ES256 implementations (:mod:`drivers.es256`): the ``ssl``
 module's OpenSSL through ctypes, and ``cryptography`` (the fallback). Forged messages are
 *validly signed* by the pinned key where the point is the structure (another alg, an extra
 protected parameter, an untagged message): the refusal must come from the structure check,
@@ -23,23 +23,19 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.pki import CertificateAuthority, new_private_key_pem, public_key_pem
-from gateway.remote.firmware import BundleError, Manifest, sign_manifest, verify_bundle
+from common.command_keys import PemCommandSigner, PemCommandVerifier
+from common.firmware_bundle import BundleError, Manifest, verify_bundle
+from common.pki import CertificateAuthority, new_private_key_pem, public_key_pem
+from drivers import es256
+from drivers.es256 import CryptographyPublicKey, OpenSslPublicKey
 from protocols.commands import (
     Command,
-    CommandSigner,
     CommandVerifier,
     UnsignedCommandError,
 )
 from protocols.cose import CoseError, verify_sign1
-from protocols.uplink import es256
-from protocols.uplink.es256 import (
-    P256_ORDER,
-    CryptographyPublicKey,
-    Es256Error,
-    OpenSslPublicKey,
-    raw_to_der,
-)
+from protocols.es256 import P256_ORDER, Es256Error, raw_to_der
+from region.firmware_bundle import sign_manifest
 
 KID = "cmd-2026"
 KEY = new_private_key_pem()
@@ -66,7 +62,7 @@ def implementation(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPat
 
 
 def _verifier() -> CommandVerifier:
-    return CommandVerifier("hub-1", {KID: public_key_pem(KEY)})
+    return PemCommandVerifier("hub-1", {KID: public_key_pem(KEY)})
 
 
 def _raw_signature(data: bytes) -> bytes:
@@ -101,7 +97,7 @@ def _scalars(r: int, s: int) -> bytes:
 
 
 def test_what_cwt_signs_verifies(implementation: type) -> None:
-    message = CommandSigner(KID, KEY).sign(COMMAND)
+    message = PemCommandSigner(KID, KEY).sign(COMMAND)
     assert _verifier().verify(message, now_ms=5_000, last_seq=6) == COMMAND
     kid, payload = verify_sign1(message, {KID: es256.load_verifying_key(public_key_pem(KEY))})
     assert kid == KID
@@ -115,7 +111,7 @@ def test_what_cwt_signs_verifies(implementation: type) -> None:
 
 
 def _refusals() -> dict[str, bytes]:
-    good = CommandSigner(KID, KEY).sign(COMMAND)
+    good = PemCommandSigner(KID, KEY).sign(COMMAND)
     protected, unprotected, payload, signature = _fields(good)
     assert isinstance(payload, bytes)
     assert isinstance(signature, bytes)
@@ -139,8 +135,8 @@ def _refusals() -> dict[str, bytes]:
         "empty-protected": _sign1(b"", kid_header, payload),
         "protected-as-map": _sign1({1: -7}, kid_header, payload),  # type: ignore[arg-type]
         "non-canonical-protected": _sign1(b"\xa1\x01\x38\x06", kid_header, payload),
-        "wrong-key": CommandSigner(KID, ROGUE).sign(COMMAND),
-        "unknown-kid": CommandSigner("cmd-other", KEY).sign(COMMAND),
+        "wrong-key": PemCommandSigner(KID, ROGUE).sign(COMMAND),
+        "unknown-kid": PemCommandSigner("cmd-other", KEY).sign(COMMAND),
         "kid-as-text": _sign1(protected, {4: KID}, payload),
         "no-kid": _sign1(protected, {}, payload),
         "extra-unprotected": _sign1(protected, {4: KID.encode(), 1: -7}, payload),
@@ -242,7 +238,7 @@ def test_a_pinned_key_that_is_not_p256_is_a_typed_error(implementation: type, pe
     with pytest.raises(Es256Error):
         es256.load_verifying_key(pem)
     with pytest.raises(ValueError, match="cmd-2026"):  # what hubside reports as RemoteSetupError
-        CommandVerifier("hub-1", {KID: pem})
+        PemCommandVerifier("hub-1", {KID: pem})
 
 
 def test_a_refused_verification_leaves_no_error_for_the_ssl_module() -> None:
@@ -291,7 +287,7 @@ def test_a_firmware_manifest_signed_with_cwt_verifies_and_a_forged_one_is_refuse
         assert caught.value.reason == "unsigned-bundle"
 
 
-GOOD = CommandSigner(KID, KEY).sign(COMMAND)
+GOOD = PemCommandSigner(KID, KEY).sign(COMMAND)
 PINNED = {KID: es256.load_verifying_key(public_key_pem(KEY))}
 
 

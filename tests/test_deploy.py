@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.bench.footprint import UNIT_ENVIRONMENT
+from rig.bench.footprint import UNIT_ENVIRONMENT
 
 REPO = Path(__file__).resolve().parents[1]
 INSTALL = REPO / "deploy" / "install.sh"

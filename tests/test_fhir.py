@@ -9,11 +9,12 @@ import pytest
 
 from drivers.ble import MeasurementEvent
 from gateway.pipeline import readings_from_event
-from gateway.refday import reference_day
 from protocols import gatt
 from protocols.errors import EncodeError
 from protocols.fhir import dumps_exact, observation, observations
-from protocols.uplink import BatchHeader, Priority, WireReading, decode_body, encode_body
+from protocols.uplink import BatchHeader, Priority, WireReading, encode_body
+from protocols.uplink.body import decode_body
+from rig.refday import reference_day
 
 HEADER = BatchHeader("hub-a", "boot", 1, 0, Priority.CLINICAL, 1)
 
@@ -85,7 +86,7 @@ def test_every_kind_of_reference_day_reading_is_a_valid_fhir_r4_observation() ->
     """Validated with the fhir.resources model (R4B: R4's Observation with errata)."""
     from fhir.resources.R4B.observation import Observation as FhirObservation
 
-    from gateway.refday import iter_wire, reference_day
+    from rig.refday import iter_wire, reference_day
 
     seen: set[tuple[int, str, bool]] = set()
     for reading in iter_wire(reference_day()):

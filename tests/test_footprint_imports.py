@@ -1,7 +1,7 @@
 """What ``narhub run`` keeps out of its memory (issue #11: at most 60 MB RSS), and the bench's
 environment being the unit's.
 
-The service is started for real (``gateway.entry.main`` with ``run --config``, the path
+The service is started for real (``technician.entry.main`` with ``run --config``, the path
 systemd takes), stopped with SIGTERM once it says READY=1, and its ``sys.modules`` printed:
 modules that only the CLI, the region, the rig or remote management need must not be there.
 """
@@ -15,11 +15,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from gateway.bench.footprint import UNIT_ENVIRONMENT, hub_environment
 from gateway.config import render_config
-from gateway.provision import init_hub
-from gateway.remote.sender import RegionCommandKey
-from gateway.rig.broker import RigPki
+from region.command_sender import RegionCommandKey
+from rig.bench.footprint import UNIT_ENVIRONMENT, hub_environment
+from rig.broker import RigPki
+from technician.provision import init_hub
 
 REPO = Path(__file__).resolve().parents[1]
 UNIT = REPO / "deploy" / "systemd" / "narhub.service"
@@ -32,16 +32,16 @@ KEPT_OUT = (
     "typer",
     "click",
     "rich",
-    "gateway.cli",
+    "technician.cli",
     "cwt",
     "pyhpke",
     "cryptography",
     "gateway.remote",
     "protocols.commands",
     "bumble",
-    "gateway.rig",
-    "gateway.region",
-    "gateway.bench",
+    "rig",
+    "region",
+    "rig.bench",
 )
 
 #: Runs ``narhub run`` in this process and stops it on READY=1 (a thread reads the notify
@@ -60,7 +60,7 @@ def stop_when_ready():
 
 threading.Thread(target=stop_when_ready, daemon=True).start()
 sys.argv = ["narhub", "run", "--config", config]
-from gateway.entry import main
+from technician.entry import main
 main()
 print(json.dumps(sorted(sys.modules)))
 """
@@ -121,7 +121,7 @@ def test_narhub_run_keeps_the_cli_region_and_remote_modules_out(rig_pki: RigPki)
 #: With ``[remote]`` the hub verifies commands and firmware manifests itself
 #: (protocols/cose.py, the ``ssl`` module's OpenSSL) and imports ``cryptography`` only while a
 #: certificate renewal runs (gateway/remote/renewal.py).
-KEPT_OUT_WITH_REMOTE = ("cwt", "pyhpke", "cryptography", "gateway.pki", "gateway.provision")
+KEPT_OUT_WITH_REMOTE = ("cwt", "pyhpke", "cryptography", "common.pki", "gateway.identity")
 
 
 def test_narhub_run_with_remote_keeps_cwt_and_cryptography_out(rig_pki: RigPki) -> None:

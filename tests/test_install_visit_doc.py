@@ -10,7 +10,7 @@ from pathlib import Path
 import typer.main
 from typer.core import TyperCommand, TyperGroup
 
-from gateway.cli import app
+from technician.cli import app
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "install-visit.md"
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.rig.broker import MosquittoBroker, RigPki
-from gateway.rig.skeleton import THERMOMETER_ADDRESS, demo_measurements, run_skeleton
+from rig.broker import MosquittoBroker, RigPki
+from rig.skeleton import THERMOMETER_ADDRESS, demo_measurements, run_skeleton
 
 MAC = re.compile(r"(?i)\b[0-9a-f]{2}([:-][0-9a-f]{2}){5}\b")
 

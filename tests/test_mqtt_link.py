@@ -6,9 +6,9 @@ import ssl
 
 import pytest
 
+from common.pki import CertificateAuthority, issue_identity
 from drivers.mqtt import MqttError, MqttLink, TlsFiles
-from gateway.pki import CertificateAuthority, issue_identity
-from gateway.rig.broker import MosquittoBroker, RigPki
+from rig.broker import MosquittoBroker, RigPki
 
 
 def _link(broker: MosquittoBroker, pki: RigPki, name: str, **kw: object) -> MqttLink:

@@ -16,11 +16,11 @@ from drivers.ble.sim.blood_pressure import EmulatedBloodPressureCuff
 from drivers.ble.sim.peripheral import DeviceClock
 from drivers.ble.sim.radio import SimRadio
 from drivers.ble.sim.thermometer import EmulatedThermometer
-from gateway.cli import app
 from gateway.config import load_config
-from gateway.pairing import PairingError, pair_device, with_device
-from gateway.provision import init_hub
-from gateway.rig.broker import RigPki
+from rig.broker import RigPki
+from technician.cli import app
+from technician.pairing import PairingError, pair_device, with_device
+from technician.provision import init_hub
 
 QUICK = CentralSettings(
     scanning_mode="active",

@@ -6,19 +6,20 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
-from gateway.pki import new_private_key_pem, public_key_pem
-from gateway.region.receiver import Receiver
-from protocols.uplink import BatchHeader, BatchSigner, BatchVerifier, Priority, WireReading
+from common.pki import new_private_key_pem, public_key_pem
+from common.signing import PemBatchSigner, PemBatchVerifier
+from protocols.uplink import BatchHeader, BatchVerifier, Priority, WireReading
 from protocols.uplink.batch import encode_body
+from region.receiver import Receiver
 
 HUB = "hub-dedup"
 KEY = new_private_key_pem()
-SIGNER = BatchSigner(HUB, KEY)
+SIGNER = PemBatchSigner(HUB, KEY)
 TOPIC = f"narhub/v1/{HUB}/up/clinical"
 
 
 def _verifier() -> BatchVerifier:
-    return BatchVerifier({HUB: public_key_pem(KEY)})
+    return PemBatchVerifier({HUB: public_key_pem(KEY)})
 
 
 def _batch(boot: str, seq: int, readings: list[WireReading]) -> bytes:

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from common.pki import build_crl, build_csr, certificate_serial, new_private_key_pem
 from drivers.mqtt import MqttError, MqttLink, TlsFiles
-from gateway.cli import app
-from gateway.pki import build_crl, build_csr, certificate_serial, new_private_key_pem
-from gateway.region.ca import RegionCa, hub_keys
-from gateway.rig.broker import MosquittoBroker, RigPki
+from region.ca import RegionCa, hub_keys
+from rig.broker import MosquittoBroker, RigPki
+from technician.cli import app
 
 runner = CliRunner()
 

@@ -21,11 +21,12 @@ from typing import Any
 import pytest
 from fhir.resources.bundle import Bundle
 
-from gateway.pki import new_private_key_pem, public_key_pem
-from gateway.region.fhir_post import FhirPoster, transaction_bundle
-from gateway.region.receiver import Receiver
-from protocols.uplink import BatchHeader, BatchSigner, BatchVerifier, Priority, WireReading
+from common.pki import new_private_key_pem, public_key_pem
+from common.signing import PemBatchSigner, PemBatchVerifier
+from protocols.uplink import BatchHeader, Priority, WireReading
 from protocols.uplink.batch import encode_body
+from region.fhir_post import FhirPoster, transaction_bundle
+from region.receiver import Receiver
 
 HUB = "hub-fhir"
 KEY = new_private_key_pem()
@@ -99,7 +100,7 @@ def _batch(seq: int, values: list[str]) -> bytes:
         for i, v in enumerate(values)
     ]
     header = BatchHeader(HUB, "b1", seq, 1_763_800_000_000, Priority.CLINICAL, len(readings))
-    return BatchSigner(HUB, KEY).sign(encode_body(header, readings))
+    return PemBatchSigner(HUB, KEY).sign(encode_body(header, readings))
 
 
 def test_a_bundle_is_a_valid_fhir_transaction_of_conditional_creates() -> None:
@@ -129,7 +130,10 @@ async def test_observations_reach_the_fhir_server_once_through_outage_and_lost_a
     fhir, url = server
     state = tmp_path / "state.db"
     receiver = Receiver(
-        BatchVerifier({HUB: public_key_pem(KEY)}), state, tmp_path / "obs.ndjson", fhir_queue=True
+        PemBatchVerifier({HUB: public_key_pem(KEY)}),
+        state,
+        tmp_path / "obs.ndjson",
+        fhir_queue=True,
     )
     receiver.handle(TOPIC, _batch(0, ["37.20", "37.4"]))
     receiver.handle(TOPIC, _batch(1, ["38.1"]))
@@ -159,7 +163,10 @@ async def test_a_refused_bundle_is_kept_and_sent_again_after_a_restart(
     fhir.faults = ["refuse"]
     state = tmp_path / "state.db"
     receiver = Receiver(
-        BatchVerifier({HUB: public_key_pem(KEY)}), state, tmp_path / "obs.ndjson", fhir_queue=True
+        PemBatchVerifier({HUB: public_key_pem(KEY)}),
+        state,
+        tmp_path / "obs.ndjson",
+        fhir_queue=True,
     )
     receiver.handle(TOPIC, _batch(0, ["36.9"]))
     receiver.close()

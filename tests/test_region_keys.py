@@ -7,19 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from gateway.pki import build_csr, new_private_key_pem, public_key_pem
-from gateway.region.broker_config import OPERATOR_USER
-from gateway.region.ca import CaVerifier, RegionCa, hub_keys
+from common.pki import build_csr, new_private_key_pem, public_key_pem
+from common.signing import PemBatchSigner, PemBatchVerifier
 from protocols.uplink import (
     BadSignatureError,
     BatchHeader,
-    BatchSigner,
-    BatchVerifier,
     Priority,
     UnknownKidError,
     WireReading,
 )
 from protocols.uplink.batch import encode_body
+from region.broker_config import OPERATOR_USER
+from region.ca import CaVerifier, RegionCa, hub_keys
 
 HUB = "hub-renew"
 
@@ -27,7 +26,7 @@ HUB = "hub-renew"
 def _message(key: bytes, seq: int) -> bytes:
     reading = WireReading("t/150364", 150364, "Cel", 1_763_800_000_000, Decimal("37.2"), device="t")
     header = BatchHeader(HUB, "b1", seq, 1_763_800_000_000, Priority.CLINICAL, 1)
-    return BatchSigner(HUB, key).sign(encode_body(header, [reading]))
+    return PemBatchSigner(HUB, key).sign(encode_body(header, [reading]))
 
 
 def _issue(ca: RegionCa, key: bytes, name: str = HUB) -> bytes:
@@ -36,13 +35,13 @@ def _issue(ca: RegionCa, key: bytes, name: str = HUB) -> bytes:
 
 def test_a_verifier_holds_several_keys_per_hub() -> None:
     old, new, stranger = new_private_key_pem(), new_private_key_pem(), new_private_key_pem()
-    verifier = BatchVerifier({HUB: [public_key_pem(new), public_key_pem(old)]})
+    verifier = PemBatchVerifier({HUB: [public_key_pem(new), public_key_pem(old)]})
     assert verifier.verify(_message(old, 0)).header.seq == 0
     assert verifier.verify(_message(new, 1)).header.seq == 1
     with pytest.raises(BadSignatureError):
         verifier.verify(_message(stranger, 2))
     with pytest.raises(UnknownKidError):
-        BatchVerifier({"hub-other": public_key_pem(old)}).verify(_message(old, 3))
+        PemBatchVerifier({"hub-other": public_key_pem(old)}).verify(_message(old, 3))
 
 
 def test_hub_keys_keep_old_keys_newest_first_and_skip_operator_and_revoked(tmp_path: Path) -> None:

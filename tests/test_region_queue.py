@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 
 from drivers.mqtt import MqttLink, TlsFiles
-from gateway.region.receiver import RECEIVER_NAME, SHARED_GROUP, UP_FILTER
-from gateway.rig.broker import MosquittoBroker, RigPki
+from region.receiver import RECEIVER_NAME, SHARED_GROUP, UP_FILTER
+from rig.broker import MosquittoBroker, RigPki
 
 HUB = "hub-queue"
 #: Beyond Mosquitto's default per-client queue of 1000.

@@ -10,15 +10,16 @@ from decimal import Decimal
 from functools import partial
 from pathlib import Path
 
+from common.backoff import Backoff
+from common.pki import certificate_public_key_pem
+from common.signing import PemBatchSigner, PemBatchVerifier
 from drivers.mqtt import MqttLink, TlsFiles
-from gateway.backoff import Backoff
-from gateway.pki import certificate_public_key_pem
 from gateway.reading import Reading
-from gateway.region.receiver import RECEIVER_NAME, Receiver
-from gateway.rig.broker import MosquittoBroker, RigPki
 from gateway.store import AsyncOutbox, BatchingPolicy, Outbox
 from gateway.uplink import Uplink
-from protocols.uplink import BatchSigner, BatchVerifier, Priority
+from protocols.uplink import Priority
+from region.receiver import RECEIVER_NAME, Receiver
+from rig.broker import MosquittoBroker, RigPki
 
 HUB = "hub-shared"
 TOTAL = 120
@@ -44,7 +45,7 @@ async def test_two_receivers_split_the_load_and_write_each_observation_once(
 ) -> None:
     hub = rig_pki.client(HUB)
     rx = rig_pki.client(RECEIVER_NAME)
-    verifier = BatchVerifier({HUB: certificate_public_key_pem(hub.cert_file.read_bytes())})
+    verifier = PemBatchVerifier({HUB: certificate_public_key_pem(hub.cert_file.read_bytes())})
     done = asyncio.Event()
     receivers: list[Receiver] = []
 
@@ -90,7 +91,7 @@ async def test_two_receivers_split_the_load_and_write_each_observation_once(
     uplink = Uplink(
         HUB,
         outbox,
-        BatchSigner(HUB, hub.key_file.read_bytes()),
+        PemBatchSigner(HUB, hub.key_file.read_bytes()),
         hub_link,
         backoff=Backoff(initial_s=0.05, cap_s=0.2),
     )

@@ -10,12 +10,12 @@ from pathlib import Path
 from test_remote_commands import HUB, TIMEOUT_S, make_rig, running
 from typer.testing import CliRunner
 
+from common.pki import certificate_serial
 from gateway.ble_backend import make_ble_backend
-from gateway.cli import app
 from gateway.config import load_config
 from gateway.hub import Hub
-from gateway.pki import certificate_serial
-from gateway.rig.broker import MosquittoBroker, RigPki
+from rig.broker import MosquittoBroker, RigPki
+from technician.cli import app
 
 runner = CliRunner()
 

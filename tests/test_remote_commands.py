@@ -15,21 +15,22 @@ from pathlib import Path
 
 import pytest
 
+from common.command_keys import PemCommandSigner, PemCommandVerifier
+from common.pki import new_private_key_pem
 from drivers.mqtt import MqttLink, TlsFiles
 from gateway.ble_backend import make_ble_backend
 from gateway.config import HubConfig, load_config, parse_config, render_config
 from gateway.hub import Hub
-from gateway.pki import new_private_key_pem
-from gateway.region.broker_config import OPERATOR_USER
 from gateway.remote.config_update import ConfigUpdater, previous_path
 from gateway.remote.handler import CommandHandler
 from gateway.remote.hubside import command_connect, load_verifier, state_path
-from gateway.remote.results import CommandResult, Status
-from gateway.remote.sender import RegionCommandKey, SendError, operator_client_id, send_and_wait
 from gateway.remote.state import RemoteState
-from gateway.remote.topics import cmd_topic, result_topic
-from gateway.rig.broker import MosquittoBroker, RigPki
-from protocols.commands import Command, CommandSigner, CommandVerifier, encode_command
+from protocols.command_results import CommandResult, Status
+from protocols.command_topics import cmd_topic, result_topic
+from protocols.commands import Command, encode_command
+from region.broker_config import OPERATOR_USER
+from region.command_sender import RegionCommandKey, SendError, operator_client_id, send_and_wait
+from rig.broker import MosquittoBroker, RigPki
 
 HUB = "hub-remote-1"
 TIMEOUT_S = 10.0
@@ -205,7 +206,7 @@ async def test_unsigned_forged_expired_and_replayed_commands_are_refused_and_rep
         assert after_first != before
 
         unsigned = encode_command(rig.command({"set": THRESHOLDS})[0])
-        forged = CommandSigner(rig.key.kid, new_private_key_pem()).sign(
+        forged = PemCommandSigner(rig.key.kid, new_private_key_pem()).sign(
             rig.command({"set": THRESHOLDS})[0]
         )
         expired = rig.command({"set": THRESHOLDS}, expires_ms=applied.issued_ms - 1)[1]
@@ -316,7 +317,7 @@ async def test_a_fault_in_an_applier_is_reported_and_the_handler_goes_on(tmp_pat
     def no_broker() -> MqttLink:
         raise AssertionError("handle() needs no connection")
 
-    verifier = CommandVerifier(HUB, {key.kid: key.public_file.read_bytes()})
+    verifier = PemCommandVerifier(HUB, {key.kid: key.public_file.read_bytes()})
     handler = CommandHandler(
         HUB, verifier, RemoteState(tmp_path / "state.json"), {"config": faulty}, no_broker
     )

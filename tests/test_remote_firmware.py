@@ -18,15 +18,16 @@ import pytest
 from test_remote_cli import invoke, region_ca_dir
 from test_remote_commands import HUB, TIMEOUT_S, Rig, make_rig
 
+from common.firmware_bundle import BundleError, firmware_files, verify_bundle
+from common.pki import new_private_key_pem, public_key_pem
 from gateway.ble_backend import make_ble_backend
 from gateway.config import parse_config, render_config
 from gateway.hub import Hub
-from gateway.pki import new_private_key_pem, public_key_pem
-from gateway.remote.firmware import BundleError, build_bundle, firmware_files, verify_bundle
-from gateway.remote.results import Status
-from gateway.rig.boards import SimBoard, firmware_dir, micropython_env
-from gateway.rig.broker import MosquittoBroker, RigPki
+from protocols.command_results import Status
 from protocols.commands import encode_command
+from region.firmware_bundle import build_bundle
+from rig.boards import SimBoard, firmware_dir, micropython_env
+from rig.broker import MosquittoBroker, RigPki
 
 pytestmark = pytest.mark.micropython
 

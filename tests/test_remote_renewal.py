@@ -17,40 +17,41 @@ from pathlib import Path
 import pytest
 from test_remote_commands import HUB, TIMEOUT_S, Rig, make_rig, running
 
-from drivers.mqtt import MqttLink, TlsFiles
-from gateway.ble_backend import make_ble_backend
-from gateway.config import parse_config, render_config
-from gateway.hub import Hub
-from gateway.pki import (
+from common.pki import (
     CertificateAuthority,
     build_csr,
     certificate_public_key_pem,
     new_private_key_pem,
     public_key_pem,
 )
+from common.signing import PemBatchVerifier
+from drivers.mqtt import MqttLink, TlsFiles
+from gateway.ble_backend import make_ble_backend
+from gateway.config import parse_config, render_config
+from gateway.hub import Hub
 from gateway.reading import Reading
-from gateway.refday import hub_reading, reference_day
-from gateway.region.broker_config import RECEIVER_USER
-from gateway.region.receiver import Receiver
 from gateway.remote.hubside import probe_connect
 from gateway.remote.renewal import CertificateRenewal, pending_key_file, recover
-from gateway.remote.results import Status
-from gateway.rig.broker import MosquittoBroker, RigPki
+from protocols.command_results import Status
 from protocols.commands import encode_command
 from protocols.uplink import BadSignatureError, Batch, BatchVerifier, SeenBatches
+from region.broker_config import RECEIVER_USER
+from region.receiver import Receiver
+from rig.broker import MosquittoBroker, RigPki
+from rig.refday import hub_reading, reference_day
 
 #: Readings of the reference day sent, and how many per commit (about a second's worth).
 READINGS = 600
 PER_COMMIT = 6
 
 
-class KeyCountingVerifier(BatchVerifier):
+class KeyCountingVerifier(PemBatchVerifier):
     """The region's verifier (several keys per hub, as after a renewal) that also counts the
     batches the hub's old key signed and those a newer key signed."""
 
     def __init__(self, old_key_pem: bytes) -> None:
         super().__init__({HUB: old_key_pem})
-        self._old_only = BatchVerifier({HUB: old_key_pem})
+        self._old_only = PemBatchVerifier({HUB: old_key_pem})
         #: Batches verified: signed by the old key, by a newer one.
         self.verified = [0, 0]
 
@@ -85,7 +86,7 @@ def fast_batching(rig: Rig) -> None:
 
 
 def workload() -> list[Reading]:
-    """A slice of the reference day (gateway/refday.py): the heart-rate strap's walk (heart
+    """A slice of the reference day (rig/refday.py): the heart-rate strap's walk (heart
     rate every second and each RR interval) with the rooms' climate, motion and telemetry."""
     day = reference_day()
     start = next(i for i, r in enumerate(day) if r.mdc_code == 147842)

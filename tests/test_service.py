@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from gateway.config import render_config
-from gateway.provision import init_hub
-from gateway.rig.broker import MosquittoBroker, RigPki
+from rig.broker import MosquittoBroker, RigPki
+from technician.provision import init_hub
 
 
 @pytest.fixture
@@ -89,7 +89,7 @@ def test_ready_watchdog_stuck_loop_and_sigterm(
         [
             sys.executable,
             "-c",
-            "from gateway.entry import main; main()",
+            "from technician.entry import main; main()",
             "run",
             "--config",
             str(_config(tmp_path, broker, rig_pki)),

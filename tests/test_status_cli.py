@@ -16,19 +16,20 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from typer.testing import CliRunner
 
+from common.signing import PemBatchSigner
 from drivers.ble.central import DeviceStatus
 from gateway import status as status_module
-from gateway.cli import app
 from gateway.config import load_config, render_config
-from gateway.doctor import _store_check
-from gateway.pairing import with_device
-from gateway.provision import create_key, init_hub
 from gateway.reading import Reading
-from gateway.rig.broker import RigPki
 from gateway.status import ACTIVITY_FILE, RUNTIME_DIRECTORY_ENV, ActivityRecorder
 from gateway.store import Outbox
 from gateway.uplink import UplinkStats
-from protocols.uplink import BatchSigner, Priority
+from protocols.uplink import Priority
+from rig.broker import RigPki
+from technician.cli import app
+from technician.doctor import _store_check
+from technician.pairing import with_device
+from technician.provision import create_key, init_hub
 
 runner = CliRunner()
 CUFF = "C0:FF:EE:00:0B:01"
@@ -101,7 +102,7 @@ def test_activity_and_queue_as_json_and_as_tables(tmp_path: Path, rig_pki: RigPk
     ]
     outbox = Outbox(hub.data_dir / "outbox.sqlite3")
     outbox.add(cuff)
-    assert outbox.seal(BatchSigner(hub.hub_id, key.read_bytes()), now_ms=now_ms) is not None
+    assert outbox.seal(PemBatchSigner(hub.hub_id, key.read_bytes()), now_ms=now_ms) is not None
     outbox.add([r._replace(priority=Priority.ENVIRONMENTAL) for r in board])
 
     # What the running hub records (gateway/service.py feeds it the same way).

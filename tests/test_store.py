@@ -5,10 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-from gateway.pki import new_private_key_pem, public_key_pem
+from common.pki import new_private_key_pem, public_key_pem
+from common.signing import PemBatchSigner, PemBatchVerifier
 from gateway.reading import Reading
 from gateway.store import Outbox
-from protocols.uplink import BatchSigner, BatchVerifier, Priority
+from protocols.uplink import Priority
 
 KEY = new_private_key_pem()
 
@@ -35,10 +36,10 @@ def test_readings_survive_reopen_and_batches_leave_only_on_ack(tmp_path: Path) -
 
     store = Outbox(path)
     assert store.unbatched_count() == 10
-    signer = BatchSigner("hub-a", KEY)
+    signer = PemBatchSigner("hub-a", KEY)
     batch = store.seal(signer, now_ms=5)
     assert batch is not None
-    decoded = BatchVerifier({"hub-a": public_key_pem(KEY)}).verify(batch.message)
+    decoded = PemBatchVerifier({"hub-a": public_key_pem(KEY)}).verify(batch.message)
     assert [r.t_ms for r in decoded.readings] == [1_000 + i for i in range(10)]
     store.close()
 
@@ -53,7 +54,7 @@ def test_readings_survive_reopen_and_batches_leave_only_on_ack(tmp_path: Path) -
 
 def test_alerts_are_sealed_first_and_sequence_persists(tmp_path: Path) -> None:
     store = Outbox(tmp_path / "o.sqlite3")
-    signer = BatchSigner("hub-a", KEY)
+    signer = PemBatchSigner("hub-a", KEY)
     # A batch that must leave takes everything waiting and carries the most urgent priority.
     store.add([_reading(1, Priority.ENVIRONMENTAL), _reading(2, Priority.ALERT)])
     shared = store.seal(signer, now_ms=1)
@@ -84,7 +85,7 @@ def test_alerts_are_sealed_first_and_sequence_persists(tmp_path: Path) -> None:
 def test_rejected_batch_is_kept_with_its_reason(tmp_path: Path) -> None:
     store = Outbox(tmp_path / "o.sqlite3")
     store.add([_reading(1)])
-    batch = store.seal(BatchSigner("hub-a", KEY), now_ms=1)
+    batch = store.seal(PemBatchSigner("hub-a", KEY), now_ms=1)
     assert batch is not None
     store.reject(batch.batch_id, 0x87)
     assert store.pending() == []

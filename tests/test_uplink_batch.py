@@ -9,19 +9,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.pki import new_private_key_pem, public_key_pem
+from common.pki import new_private_key_pem, public_key_pem
+from common.signing import PemBatchSigner, PemBatchVerifier
 from protocols.uplink import (
     BadSignatureError,
     BatchHeader,
-    BatchSigner,
-    BatchVerifier,
     MalformedBatchError,
     Priority,
     UnknownKidError,
     WireReading,
-    decode_body,
     encode_body,
 )
+from protocols.uplink.body import decode_body
 
 KEY = new_private_key_pem()
 OTHER_KEY = new_private_key_pem()
@@ -74,37 +73,37 @@ def test_precision_survives() -> None:
 
 def test_sign_and_verify() -> None:
     body = encode_body(_header(0), [])
-    message = BatchSigner("hub-a", KEY).sign(body)
-    verifier = BatchVerifier({"hub-a": public_key_pem(KEY)})
+    message = PemBatchSigner("hub-a", KEY).sign(body)
+    verifier = PemBatchVerifier({"hub-a": public_key_pem(KEY)})
     assert verifier.verify(message).header.hub_id == "hub-a"
 
 
 def test_tampered_batch_is_rejected() -> None:
-    message = bytearray(BatchSigner("hub-a", KEY).sign(encode_body(_header(0), [])))
+    message = bytearray(PemBatchSigner("hub-a", KEY).sign(encode_body(_header(0), [])))
     message[-70] ^= 0x01  # inside the payload or signature
     with pytest.raises((BadSignatureError, MalformedBatchError)):
-        BatchVerifier({"hub-a": public_key_pem(KEY)}).verify(bytes(message))
+        PemBatchVerifier({"hub-a": public_key_pem(KEY)}).verify(bytes(message))
 
 
 def test_signature_by_another_key_is_rejected() -> None:
-    message = BatchSigner("hub-a", OTHER_KEY).sign(encode_body(_header(0), []))
+    message = PemBatchSigner("hub-a", OTHER_KEY).sign(encode_body(_header(0), []))
     with pytest.raises(BadSignatureError) as info:
-        BatchVerifier({"hub-a": public_key_pem(KEY)}).verify(message)
+        PemBatchVerifier({"hub-a": public_key_pem(KEY)}).verify(message)
     assert info.value.kid == "hub-a"
 
 
 def test_unknown_kid() -> None:
-    message = BatchSigner("hub-x", KEY).sign(encode_body(_header(0, "hub-x"), []))
+    message = PemBatchSigner("hub-x", KEY).sign(encode_body(_header(0, "hub-x"), []))
     with pytest.raises(UnknownKidError) as info:
-        BatchVerifier({"hub-a": public_key_pem(KEY)}).verify(message)
+        PemBatchVerifier({"hub-a": public_key_pem(KEY)}).verify(message)
     assert info.value.kid == "hub-x"
 
 
 def test_a_body_cannot_be_passed_off_as_another_hubs() -> None:
     """The body does not name its hub: the signature binds it to the kid (external AAD), so
     even two hubs sharing a key (a provisioning mistake) cannot take each other's batches."""
-    message = BatchSigner("hub-a", KEY).sign(encode_body(_header(1), [_ONE]))
-    verifier = BatchVerifier({"hub-a": public_key_pem(KEY), "hub-b": public_key_pem(KEY)})
+    message = PemBatchSigner("hub-a", KEY).sign(encode_body(_header(1), [_ONE]))
+    verifier = PemBatchVerifier({"hub-a": public_key_pem(KEY), "hub-b": public_key_pem(KEY)})
     assert verifier.verify(message).header.hub_id == "hub-a"
     tag = cbor2.loads(message)
     tag.value[1][4] = b"hub-b"
@@ -115,7 +114,7 @@ def test_a_body_cannot_be_passed_off_as_another_hubs() -> None:
 
 @given(st.binary(max_size=300))
 def test_arbitrary_bytes_give_a_typed_error(data: bytes) -> None:
-    verifier = BatchVerifier({"hub-a": public_key_pem(KEY)})
+    verifier = PemBatchVerifier({"hub-a": public_key_pem(KEY)})
     with pytest.raises((MalformedBatchError, UnknownKidError, BadSignatureError)):
         verifier.verify(data)
 

@@ -9,15 +9,16 @@ from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
 
+from common.backoff import Backoff
+from common.pki import certificate_public_key_pem
+from common.signing import PemBatchSigner, PemBatchVerifier
 from drivers.mqtt import MqttLink, TlsFiles
-from gateway.backoff import Backoff
-from gateway.pki import certificate_public_key_pem
 from gateway.reading import Reading
-from gateway.region.receiver import RECEIVER_NAME, Receiver
-from gateway.rig.broker import MosquittoBroker, RigPki
 from gateway.store import AsyncOutbox, BatchingPolicy, Outbox
 from gateway.uplink import Uplink
-from protocols.uplink import Batch, BatchSigner, BatchVerifier, Priority
+from protocols.uplink import Batch, Priority
+from region.receiver import RECEIVER_NAME, Receiver
+from rig.broker import MosquittoBroker, RigPki
 
 HUB = "hub-drain"
 T0_MS = 1_795_000_000_000
@@ -101,7 +102,7 @@ async def test_backlog_drains_newest_alert_first_then_by_priority(
         if sum(len(readings) for _p, readings in arrived) >= total:
             done.set()
 
-    verifier = BatchVerifier({HUB: certificate_public_key_pem(hub.cert_file.read_bytes())})
+    verifier = PemBatchVerifier({HUB: certificate_public_key_pem(hub.cert_file.read_bytes())})
     receiver = Receiver(
         verifier, tmp_path / "seen.sqlite3", tmp_path / "obs.ndjson", on_batch=on_batch
     )
@@ -117,7 +118,7 @@ async def test_backlog_drains_newest_alert_first_then_by_priority(
     uplink = Uplink(
         HUB,
         outbox,
-        BatchSigner(HUB, hub.key_file.read_bytes()),
+        PemBatchSigner(HUB, hub.key_file.read_bytes()),
         link,  # type: ignore[arg-type]
         backoff=Backoff(initial_s=0.05, cap_s=0.2),
         max_inflight=WINDOW,

@@ -8,15 +8,16 @@ from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
+from common.backoff import Backoff
+from common.pki import certificate_public_key_pem
+from common.signing import PemBatchSigner, PemBatchVerifier
 from drivers.mqtt import MqttError, MqttLink, TlsFiles
-from gateway.backoff import Backoff
-from gateway.pki import certificate_public_key_pem
 from gateway.reading import Reading
-from gateway.region.receiver import RECEIVER_NAME, Receiver
-from gateway.rig.broker import MosquittoBroker, RigPki
 from gateway.store import AsyncOutbox, BatchingPolicy, Outbox
 from gateway.uplink import Uplink
-from protocols.uplink import BatchSigner, BatchVerifier, Priority
+from protocols.uplink import Priority
+from region.receiver import RECEIVER_NAME, Receiver
+from rig.broker import MosquittoBroker, RigPki
 
 
 def _reading(i: int) -> Reading:
@@ -82,7 +83,7 @@ async def test_outbox_drains_after_broker_restart_exactly_once(
         Outbox(tmp_path / "outbox.sqlite3", batching=BatchingPolicy(clinical_s=0.05)),
         commit_window_s=0.05,
     )
-    signer = BatchSigner("hub-r", hub.key_file.read_bytes())
+    signer = PemBatchSigner("hub-r", hub.key_file.read_bytes())
     uplink = Uplink(
         "hub-r",
         outbox,
@@ -91,7 +92,7 @@ async def test_outbox_drains_after_broker_restart_exactly_once(
         backoff=Backoff(initial_s=0.05, cap_s=0.5),
     )
     output = tmp_path / "obs.ndjson"
-    verifier = BatchVerifier({"hub-r": certificate_public_key_pem(hub.cert_file.read_bytes())})
+    verifier = PemBatchVerifier({"hub-r": certificate_public_key_pem(hub.cert_file.read_bytes())})
     got = asyncio.Event()
     total = 30
 

@@ -10,17 +10,18 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from common.backoff import Backoff
+from common.signing import PemBatchSigner
 from drivers.mqtt import MqttLink, TlsFiles
-from gateway.backoff import Backoff
 from gateway.ble_backend import make_ble_backend
 from gateway.config import BleConfig, DeviceConfig, HubConfig, UplinkConfig
 from gateway.hub import Hub
 from gateway.reading import Reading
-from gateway.region.receiver import RECEIVER_NAME
-from gateway.rig.broker import MosquittoBroker, RigPki
 from gateway.store import AsyncOutbox, BatchingPolicy, Outbox
 from gateway.uplink import Uplink, offline_status, status_topic
-from protocols.uplink import FORMAT_VERSION, BatchSigner, Priority
+from protocols.uplink import FORMAT_VERSION, Priority
+from region.receiver import RECEIVER_NAME
+from rig.broker import MosquittoBroker, RigPki
 
 HUB = "hub-status"
 MAC = re.compile(r"[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}")
@@ -137,7 +138,7 @@ async def test_status_is_retained_updated_and_the_last_will_says_offline(
         uplink = Uplink(
             HUB,
             outbox,
-            BatchSigner(HUB, hub.key_file.read_bytes()),
+            PemBatchSigner(HUB, hub.key_file.read_bytes()),
             hub_link,
             backoff=Backoff(initial_s=0.05, cap_s=0.2),
             status_interval_s=600,

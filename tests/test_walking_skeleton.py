@@ -6,8 +6,8 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from gateway.rig.broker import MosquittoBroker, RigPki
-from gateway.rig.skeleton import demo_measurements, run_skeleton
+from rig.broker import MosquittoBroker, RigPki
+from rig.skeleton import demo_measurements, run_skeleton
 
 
 async def test_thermometer_reading_arrives_as_fhir_observation(

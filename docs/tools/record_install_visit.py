@@ -29,10 +29,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gateway.pki import issue_identity
-from gateway.region.ca import RegionCa
-from gateway.region.receiver import RECEIVER_NAME
-from gateway.rig.broker import MosquittoBroker, RigPki
+from common.pki import issue_identity
+from region.ca import RegionCa
+from region.receiver import RECEIVER_NAME
+from rig.broker import MosquittoBroker, RigPki
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIO = REPO / "docs" / "tools" / "install_visit.toml"

@@ -1,6 +1,6 @@
 """BLE central for medical devices, on bleak; backends chosen by name (``bluez``, ``sim``)."""
 
-from drivers.ble.backends import BleBackend, resolve_backend
+from drivers.ble.backends import BleBackend, open_backend, resolve_backend
 from drivers.ble.central import BleCentral, CentralSettings, DeviceSpec, DeviceStatus
 from drivers.ble.cursors import MemoryCursorStore, RecordCursorStore
 from drivers.ble.events import ClockObservation, MeasurementEvent
@@ -18,5 +18,6 @@ __all__ = [
     "MemoryCursorStore",
     "RecordCursorStore",
     "SessionError",
+    "open_backend",
     "resolve_backend",
 ]

@@ -3,12 +3,18 @@
 The central always talks to real :class:`bleak.BleakClient` / :class:`bleak.BleakScanner`
 objects; a backend only decides which ``backend=`` class bleak is given. ``bluez`` passes
 ``None`` so that bleak picks its platform backend (BlueZ over D-Bus on Raspberry Pi OS).
+
+The emulated radio is found by its module's name, never by a static import: bumble comes with
+the ``sim`` extra only, and the hub and the technician's tools must not depend on it (an
+import-linter contract in pyproject.toml).
 """
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, cast
 
 from drivers.errors import BackendNotFoundError
 
@@ -18,6 +24,9 @@ if TYPE_CHECKING:
 
 KNOWN_BACKENDS = ["bluez", "sim"]
 
+#: The module of each backend that comes with an extra, imported by name when asked for.
+_EMULATED = {"sim": "drivers.ble.sim.backend"}
+
 
 @dataclass(frozen=True)
 class BleBackend:
@@ -26,6 +35,33 @@ class BleBackend:
     name: str
     client_cls: type[BaseBleakClient] | None
     scanner_cls: type[BaseBleakScanner] | None
+    #: Closes a radio connection the backend opened itself (:func:`open_backend`).
+    closer: Callable[[], Awaitable[None]] | None = None
+
+    async def aclose(self) -> None:
+        """Close what :func:`open_backend` opened (nothing for ``bluez``)."""
+        if self.closer is not None:
+            await self.closer()
+
+
+class _EmulatedBackendModule(Protocol):
+    """What a backend module found by name offers (``drivers/ble/sim/backend.py``)."""
+
+    def bind_backend(
+        self, radio: SimRadio
+    ) -> tuple[type[BaseBleakClient], type[BaseBleakScanner]]: ...
+
+    def open_backend(self, *, transport: str | None) -> BleBackend: ...
+
+
+def _emulated(name: str) -> _EmulatedBackendModule:
+    """The backend module called ``name`` (ImportError without its extra, naming it)."""
+    try:
+        return cast(_EmulatedBackendModule, importlib.import_module(_EMULATED[name]))
+    except ImportError as exc:
+        raise BackendNotFoundError(
+            "ble", f"{name} (install the 'sim' extra: {exc.name or exc})", KNOWN_BACKENDS
+        ) from exc
 
 
 def resolve_backend(name: str, *, sim_radio: SimRadio | None = None) -> BleBackend:
@@ -35,9 +71,17 @@ def resolve_backend(name: str, *, sim_radio: SimRadio | None = None) -> BleBacke
     if name == "sim":
         if sim_radio is None:
             raise BackendNotFoundError("ble", "sim (no emulated radio is running)", KNOWN_BACKENDS)
-        # Imported lazily: bumble is only installed with the `sim` extra.
-        from drivers.ble.sim.backend import bind_backend  # noqa: PLC0415
-
-        client_cls, scanner_cls = bind_backend(sim_radio)
+        client_cls, scanner_cls = _emulated("sim").bind_backend(sim_radio)
         return BleBackend("sim", client_cls, scanner_cls)
+    raise BackendNotFoundError("ble", name, KNOWN_BACKENDS)
+
+
+def open_backend(name: str, *, sim_transport: str | None = None) -> BleBackend:
+    """The backend called ``name`` with a radio of its own: ``sim`` opens the emulated radio in
+    this process or, with ``sim_transport``, the virtual rig's radio in another process
+    (``narhub rig``). Close it with :meth:`BleBackend.aclose`."""
+    if name == "bluez":
+        return BleBackend("bluez", None, None)
+    if name in _EMULATED:
+        return _emulated(name).open_backend(transport=sim_transport)
     raise BackendNotFoundError("ble", name, KNOWN_BACKENDS)

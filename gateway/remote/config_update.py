@@ -25,8 +25,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from common.atomic import write_atomic
 from gateway.config import ConfigError, HubConfig, parse_config, render_config
-from gateway.remote.atomic import write_atomic
 from gateway.remote.handler import CommandFailedError, CommandRefusedError
 from protocols.commands import Command
 

@@ -26,12 +26,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
+from common.backoff import Backoff
 from drivers._aio import reraise_if_cancelling
 from drivers.mqtt import MqttError, MqttLink
-from gateway.backoff import Backoff
-from gateway.remote.results import CommandResult, Status, message_digest
 from gateway.remote.state import RemoteState
-from gateway.remote.topics import cmd_filter, result_topic
+from protocols.command_results import CommandResult, Status, message_digest
+from protocols.command_topics import cmd_filter, result_topic
 from protocols.commands import Command, CommandError, CommandVerifier
 
 logger = logging.getLogger(__name__)

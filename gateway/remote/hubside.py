@@ -12,6 +12,8 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
+from common.command_keys import PemCommandVerifier
+from common.firmware_bundle import FIRMWARE_DIR
 from drivers.mqtt import MqttLink, TlsFiles
 from drivers.serial import find_boards
 from gateway.config import HubConfig
@@ -28,7 +30,6 @@ from gateway.remote.handler import Applier, CommandHandler
 from gateway.remote.live import apply_live
 from gateway.remote.renewal import CertificateRenewal
 from gateway.remote.state import RemoteState, RemoteStateError
-from gateway.sensors import FIRMWARE_DIR
 from gateway.store import AsyncOutbox
 from protocols.commands import CommandVerifier
 
@@ -56,7 +57,7 @@ def load_verifier(config: HubConfig) -> CommandVerifier:
     """The verifier over the pinned command keys."""
     keys = pinned_keys(config)
     try:
-        return CommandVerifier(config.hub_id, keys)
+        return PemCommandVerifier(config.hub_id, keys)
     except ValueError as exc:
         reason = f"not a P-256 public key PEM: {exc}"
         raise RemoteSetupError("remote.command_keys", reason) from None

@@ -7,13 +7,13 @@ Two steps, each a signed command (docs/remote-management.md "renew-cert"):
    private key never leaves the hub) and returns a CSR for its hub id in the result's ``data``.
 2. ``{"step": "install", "certificate": PEM}``: the hub checks the certificate matches the new
    key, chains to the pinned region CA, names this hub and is valid now
-   (:func:`gateway.provision.check_certificate`), then proves it on a real TLS connection to
+   (:func:`gateway.identity.check_certificate`), then proves it on a real TLS connection to
    the broker *before* touching the files in use. Only then: the old pair is kept as
    ``.prev``, the new certificate and key are renamed into place (each atomic; an interrupted
    switch is completed at the next start by :func:`recover`), and ``on_installed`` switches
    the running hub: batches are signed with the new key and the connections reconnect.
 
-``cryptography`` (x509, through :mod:`gateway.pki` and :mod:`gateway.provision`) is imported
+``cryptography`` (x509, through :mod:`common.pki` and :mod:`gateway.identity`) is imported
 only when a step runs or an interrupted switch-over is recovered, never by the running hub
 otherwise (issue #11: the 60 MB budget).
 
@@ -31,9 +31,9 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
+from common.atomic import fsync_directory, write_atomic
 from drivers.mqtt import MqttError, MqttLink, TlsFiles
 from gateway.config import HubConfig
-from gateway.remote.atomic import fsync_directory, write_atomic
 from gateway.remote.handler import CommandFailedError, CommandRefusedError
 from protocols.commands import Command
 
@@ -53,7 +53,7 @@ def _matches(key_pem: bytes, cert_pem: bytes) -> bool:
     from cryptography import x509  # noqa: PLC0415 - only while a renewal is under way
     from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
 
-    from gateway.pki import public_key_pem  # noqa: PLC0415 - imports cryptography
+    from common.pki import public_key_pem  # noqa: PLC0415 - imports cryptography
 
     try:
         cert = x509.load_pem_x509_certificate(cert_pem)
@@ -121,7 +121,7 @@ class CertificateRenewal:
         )
 
     def _new_key_and_csr(self) -> dict[str, Any]:
-        from gateway.pki import build_csr, new_private_key_pem  # noqa: PLC0415 - module docstring
+        from common.pki import build_csr, new_private_key_pem  # noqa: PLC0415 - module docstring
 
         key_pem = new_private_key_pem()
         try:
@@ -132,7 +132,7 @@ class CertificateRenewal:
         return {"csr": build_csr(key_pem, self._config.hub_id).decode()}
 
     async def _install(self, cert_pem: bytes) -> dict[str, Any]:
-        from gateway.provision import ProvisionError, check_certificate  # noqa: PLC0415
+        from gateway.identity import ProvisionError, check_certificate  # noqa: PLC0415
 
         up = self._config.uplink
         key_next = pending_key_file(self._config)

@@ -1,6 +1,6 @@
 """The hub's remote-management state: the highest sequence accepted and recent results.
 
-Kept in one JSON file replaced atomically (:func:`gateway.remote.atomic.write_atomic`), so a
+Kept in one JSON file replaced atomically (:func:`common.atomic.write_atomic`), so a
 replayed command is refused across restarts and power cuts. The sequence is persisted
 *before* a command is carried out (at most once: a command cut short by a crash is not run
 again; it is reported ``failed``/``interrupted`` when the broker delivers it again, and the
@@ -14,8 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from gateway.remote.atomic import write_atomic
-from gateway.remote.results import CommandResult
+from common.atomic import write_atomic
+from protocols.command_results import CommandResult
 
 #: Results remembered for redelivered messages.
 RECENT_RESULTS = 32

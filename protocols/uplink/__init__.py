@@ -13,7 +13,6 @@ from protocols.uplink.batch import (
     Priority,
     UnsupportedVersionError,
     WireReading,
-    decode_body,
     encode_body,
 )
 from protocols.uplink.replay import ReplayGuard, SeenBatches
@@ -46,6 +45,5 @@ __all__ = [
     "UnsupportedVersionError",
     "UplinkError",
     "WireReading",
-    "decode_body",
     "encode_body",
 ]

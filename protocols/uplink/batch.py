@@ -55,7 +55,6 @@ __all__ = [
     "Priority",
     "UnsupportedVersionError",
     "WireReading",
-    "decode_body",
     "encode_body",
 ]
 
@@ -240,19 +239,9 @@ def inflate_frame(
     return raw
 
 
-def decode_body(data: bytes, hub_id: str) -> Batch:
-    """Decode the body of a batch from ``hub_id`` (the kid that verified it): header checks,
-    bounded decompression, every column type-checked.
-
-    A format-2 body (read only, :mod:`protocols.uplink.v2`) names its hub itself; one naming
-    another hub than ``hub_id`` raises :class:`protocols.uplink.v2.HubMismatchError`."""
-    if len(data) > MAX_BODY_BYTES:
-        raise MalformedBatchError(f"{len(data)} bytes; the cap is {MAX_BODY_BYTES}")
-    doc = _loads(data, "header")
-    if isinstance(doc, list) and doc and type(doc[0]) is int and doc[0] == 2:
-        from protocols.uplink import v2  # noqa: PLC0415 - v2 imports this module
-
-        return v2.decode_document(doc, kid=hub_id)
+def decode_document(doc: object, hub_id: str) -> Batch:
+    """A format-3 body's decoded CBOR document (header checks, bounded decompression, every
+    column type-checked); :func:`protocols.uplink.body.decode_body` picks the format."""
     header, zdict, payload = _header(doc, hub_id)
     if not dictionary.is_known(zdict):
         raise MalformedBatchError(f"unknown dictionary {zdict}", where="header")

@@ -10,7 +10,7 @@ dictionary gives it what it would have learnt:
   period, value scale, first value, short columns ...).
 
 Dictionary 2 is trained on reference days with seeds other than the benchmark's
-(``gateway/bench/zdict.py`` builds it). A shipped dictionary never changes: a new one gets a
+(``rig/wiregen/zdict.py`` builds it). A shipped dictionary never changes: a new one gets a
 new id, and every decoder keeps every id shipped for the format versions it reads, so old
 batches stay readable. Id 0 means "no dictionary": zstd without one, and a field model that
 gives every symbol the same frequency. (Dictionary 1 belonged to format version 2.)

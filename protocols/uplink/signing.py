@@ -1,13 +1,10 @@
 """COSE_Sign1 (RFC 9052 section 4.2) signatures over batch bodies, ES256, kid = hub id.
 
 ES256 (ECDSA P-256, RFC 9053 section 2.1) so that a TPM or an ATECC608 secure element can hold
-the hub key. The region verifies with the ``cwt`` library. The hub signs without it: its one
-COSE structure is small and fixed (below), and the ECDSA comes from :mod:`protocols.uplink.es256`
-(the OpenSSL the ``ssl`` module already loaded), so neither ``cwt`` (with ``pyhpke`` and
-``cryptography.x509``) nor ``cryptography`` is in the service's memory (issue #11, ``narhub
-bench footprint``). ``tests/uplink/test_uplink_signing.py`` holds the two to the same bytes:
-every field but the signature (ECDSA is randomised) equal to what ``cwt`` encodes, and ``cwt``
-verifying what the hub signs.
+the hub key. Hub and region use the one COSE_Sign1 implementation of :mod:`protocols.cose`;
+keys are objects passed in (:mod:`protocols.es256`), made from PEM at the edge
+(:mod:`common.signing`, :mod:`drivers.es256`). ``tests/uplink/test_uplink_signing.py`` holds
+the result to what ``cwt`` encodes and verifies.
 """
 
 from __future__ import annotations
@@ -17,14 +14,12 @@ from typing import TYPE_CHECKING
 
 import cbor2
 
-from protocols.cose import COSE_SIGN1_TAG, encode_sign1
+from protocols.cose import COSE_SIGN1_TAG, CoseError, decode_sign1, encode_sign1
 from protocols.errors import ProtocolError
-from protocols.uplink.batch import MAX_BODY_BYTES, Batch, MalformedBatchError, decode_body
-from protocols.uplink.es256 import Es256Error, load_signing_key
+from protocols.es256 import Es256Key, Es256PublicKey
+from protocols.uplink.batch import MAX_BODY_BYTES, Batch, MalformedBatchError
 
 if TYPE_CHECKING:
-    from cwt.cose_key_interface import COSEKeyInterface
-
     from protocols.uplink.replay import SeenBatches
 
 
@@ -74,14 +69,11 @@ class SigningKeyError(UplinkError, ValueError):
 
 
 class BatchSigner:
-    """Signs batch bodies with the hub's private key (PEM, P-256)."""
+    """Signs batch bodies with the hub's private key (P-256; from PEM: :mod:`common.signing`)."""
 
-    def __init__(self, hub_id: str, private_key_pem: bytes) -> None:
+    def __init__(self, hub_id: str, key: Es256Key) -> None:
         self.hub_id = hub_id
-        try:
-            self._key = load_signing_key(private_key_pem)
-        except Es256Error as exc:
-            raise SigningKeyError(exc.reason) from None
+        self._key = key
         self._kid = hub_id.encode("utf-8")
 
     def sign(self, body: bytes) -> bytes:
@@ -148,36 +140,27 @@ def _stated_version(payload: object) -> int | None:
 
 
 class BatchVerifier:
-    """Verifies batches against the hubs' public keys (PEM), selected by kid.
+    """Verifies batches against the hubs' public keys, selected by kid.
 
     A hub may have more than one key at a time: after a certificate renewal its outbox still
     holds batches signed with the old key (sealed before the switch, sent after it), so the
     region keeps every key of a hub it has not revoked. Give the newest first: it is tried
-    first. ``cwt`` is imported here, not at module level: the hub only signs.
+    first. Keys from PEM: :class:`common.signing.PemBatchVerifier`.
     """
 
-    def __init__(self, public_keys_pem: Mapping[str, bytes | Sequence[bytes]]) -> None:
-        from cwt import COSE  # noqa: PLC0415 - region side only (module docstring)
+    def __init__(self, keys: Mapping[str, Es256PublicKey | Sequence[Es256PublicKey]]) -> None:
+        self._keys: dict[str, list[Es256PublicKey]] = {}
+        self.trust_exactly(keys)
 
-        self._keys: dict[str, list[COSEKeyInterface]] = {}
-        self._cose = COSE.new()
-        self.replace_keys(public_keys_pem)
-
-    def replace_keys(self, public_keys_pem: Mapping[str, bytes | Sequence[bytes]]) -> None:
+    def trust_exactly(self, keys: Mapping[str, Es256PublicKey | Sequence[Es256PublicKey]]) -> None:
         """Trust exactly these keys from now on (a reloaded key list)."""
-        from cwt import COSEKey  # noqa: PLC0415 - region side only
+        self._keys = {
+            hub: list(listed) if isinstance(listed, Sequence) else [listed]
+            for hub, listed in keys.items()
+        }
 
-        keys: dict[str, list[COSEKeyInterface]] = {}
-        for hub, pems in public_keys_pem.items():
-            listed = [pems] if isinstance(pems, bytes) else list(pems)
-            keys[hub] = [COSEKey.from_pem(pem, alg="ES256", kid=hub) for pem in listed]
-        self._keys = keys
-
-    def add_key(self, hub_id: str, public_key_pem: bytes) -> None:
+    def trust(self, hub_id: str, key: Es256PublicKey) -> None:
         """Trust one more hub key (tried first)."""
-        from cwt import COSEKey  # noqa: PLC0415 - region side only
-
-        key = COSEKey.from_pem(public_key_pem, alg="ES256", kid=hub_id)
         self._keys.setdefault(hub_id, []).insert(0, key)
 
     def verify(self, message: bytes, *, replay: SeenBatches | None = None) -> Batch:
@@ -189,8 +172,9 @@ class BatchVerifier:
         :class:`ReplayError` (after the signature verified, so an
         unsigned message cannot probe what was seen).
         """
-        from cwt.exceptions import CWTError  # noqa: PLC0415 - region side only
-
+        # The decoders of every format the region reads (format 2 with its dictionary): region
+        # side only, kept out of the hub's memory.
+        from protocols.uplink.body import decode_body  # noqa: PLC0415
         from protocols.uplink.v2 import FORMAT_VERSION as V2_FORMAT_VERSION  # noqa: PLC0415
         from protocols.uplink.v2 import HubMismatchError  # noqa: PLC0415 - region side only
 
@@ -202,16 +186,13 @@ class BatchVerifier:
             raise UnknownKidError(kid)
         version = _stated_version(payload)
         external_aad = b"" if version == V2_FORMAT_VERSION else kid.encode("utf-8")
-        body: bytes | None = None
-        failure = ""
-        for key in keys:
-            try:
-                body = self._cose.decode(message, key, external_aad=external_aad)
-                break
-            except CWTError as exc:
-                failure = str(exc)
-        if body is None:
-            raise BadSignatureError(kid, failure)
+        try:
+            sign1 = decode_sign1(message)
+        except CoseError as exc:
+            raise BadSignatureError(kid, exc.reason) from None
+        if not any(sign1.verifies_with(key, external_aad) for key in keys):
+            raise BadSignatureError(kid, "the signature does not verify with the hub's keys")
+        body = sign1.payload
         try:
             batch = decode_body(body, kid)
         except HubMismatchError as exc:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.bench.crash import CrashHarness, summary
+from rig.bench.crash import CrashHarness, summary
 
 FS_SCRIPT = Path(__file__).with_name("powercut_fs.py")
 CUTS = 40

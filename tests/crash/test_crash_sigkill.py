@@ -2,7 +2,7 @@
 
 The store, pipeline and uplink run in a worker process (forked from a zygote) fed by a
 numbered source; the harness kills it with SIGKILL at random moments, restarts it, and at the
-end checks the receiver's readings (gateway/bench/crash.py, docs/pipeline.md). The seed is
+end checks the receiver's readings (rig/bench/crash.py, docs/pipeline.md). The seed is
 printed; set ``NARHUB_CRASH_SEED`` to replay a run's kill times.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.bench.crash import run_harness, summary
+from rig.bench.crash import run_harness, summary
 
 KILLS = 250
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from gateway.bench import codecs
+from rig.bench import codecs
 
 
 def test_run_returns_json_serialisable_rates() -> None:

@@ -12,10 +12,10 @@ from pathlib import Path
 import cbor2
 import pytest
 
+from common.pki import new_private_key_pem, public_key_pem
+from common.signing import PemBatchSigner, PemBatchVerifier
 from gateway import store as store_module
-from gateway.bench.pipeline import WINDOWS_S
 from gateway.config import StoreConfig
-from gateway.pki import new_private_key_pem, public_key_pem
 from gateway.reading import Reading
 from gateway.store import (
     FLAG_EVICTED,
@@ -30,11 +30,12 @@ from gateway.store import (
     waits_long,
 )
 from protocols.fhir import observation
-from protocols.uplink import BatchSigner, BatchVerifier, Priority
+from protocols.uplink import Priority
+from rig.bench.pipeline import WINDOWS_S
 
 KEY = new_private_key_pem()
-SIGNER = BatchSigner("hub-p", KEY)
-VERIFIER = BatchVerifier({"hub-p": public_key_pem(KEY)})
+SIGNER = PemBatchSigner("hub-p", KEY)
+VERIFIER = PemBatchVerifier({"hub-p": public_key_pem(KEY)})
 T0 = 1_763_800_000_000
 
 

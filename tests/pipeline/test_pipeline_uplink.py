@@ -7,14 +7,15 @@ from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
 
-from gateway.pki import new_private_key_pem, public_key_pem
+from common.pki import new_private_key_pem, public_key_pem
+from common.signing import PemBatchSigner, PemBatchVerifier
 from gateway.reading import Reading
 from gateway.store import AsyncOutbox, BatchingPolicy, Outbox
 from gateway.uplink import Uplink
-from protocols.uplink import BatchSigner, BatchVerifier, Priority
+from protocols.uplink import Priority
 
 KEY = new_private_key_pem()
-VERIFIER = BatchVerifier({"hub-u": public_key_pem(KEY)})
+VERIFIER = PemBatchVerifier({"hub-u": public_key_pem(KEY)})
 
 
 class FakeLink:
@@ -56,7 +57,7 @@ async def test_an_alert_takes_the_waiting_readings_along(tmp_path: Path) -> None
         commit_window_s=0,
     )
     link = FakeLink()
-    uplink = Uplink("hub-u", outbox, BatchSigner("hub-u", KEY), link)  # type: ignore[arg-type]
+    uplink = Uplink("hub-u", outbox, PemBatchSigner("hub-u", KEY), link)  # type: ignore[arg-type]
     async with asyncio.timeout(10), asyncio.TaskGroup() as group:
         task = group.create_task(uplink.run(), name="uplink")
         await outbox.add([_r(1, Priority.ENVIRONMENTAL), _r(2, Priority.TELEMETRY)])
@@ -80,7 +81,7 @@ async def test_an_alert_takes_the_waiting_readings_along(tmp_path: Path) -> None
 async def test_a_refused_batch_is_kept_and_reported_not_resent(tmp_path: Path) -> None:
     outbox = AsyncOutbox(Outbox(tmp_path / "o.sqlite3"), commit_window_s=0)
     link = FakeLink(reason=0x87)  # not authorized
-    uplink = Uplink("hub-u", outbox, BatchSigner("hub-u", KEY), link)  # type: ignore[arg-type]
+    uplink = Uplink("hub-u", outbox, PemBatchSigner("hub-u", KEY), link)  # type: ignore[arg-type]
     async with asyncio.timeout(10), asyncio.TaskGroup() as group:
         task = group.create_task(uplink.run(), name="uplink")
         await outbox.add([_r(1, Priority.ALERT)])
@@ -98,7 +99,7 @@ async def test_a_batch_nobody_subscribed_to_stays_and_is_sent_again(tmp_path: Pa
     outbox = AsyncOutbox(Outbox(tmp_path / "o.sqlite3"), commit_window_s=0)
     link = FakeLink(reason=0x10)  # "No matching subscribers": the region would drop it
     uplink = Uplink(
-        "hub-u", outbox, BatchSigner("hub-u", KEY), link,  # type: ignore[arg-type]
+        "hub-u", outbox, PemBatchSigner("hub-u", KEY), link,  # type: ignore[arg-type]
         no_subscriber_retry_s=0.01,
     )  # fmt: skip
     async with asyncio.timeout(10), asyncio.TaskGroup() as group:

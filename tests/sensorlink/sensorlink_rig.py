@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from gateway.rig.boards import FlashRecord, SimBoard, micropython_env, read_flash_log
 from protocols.sensorlink import SequencedReading
+from rig.boards import FlashRecord, SimBoard, micropython_env, read_flash_log
 
 REPO = Path(__file__).resolve().parents[2]
 FIRMWARE = REPO / "firmware"

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from sensorlink_rig import SCENARIO, SimBoard, eventually
 
-from gateway.boards import BoardSampling, run_board
+from gateway.board_source import BoardSampling, run_board
 from gateway.config import ConfigError, HubConfig, parse_config, render_config
 from gateway.remote.config_update import ConfigUpdater
-from gateway.remote.sender import RegionCommandKey
 from gateway.store import AsyncOutbox, Outbox
+from region.command_sender import RegionCommandKey
 
 
 @pytest.mark.micropython

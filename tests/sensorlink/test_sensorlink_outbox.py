@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sensorlink_rig import SCENARIO, SimBoard, eventually
 
-from gateway.boards import NARHUB_PRIVATE_BASE, board_readings, run_board
+from gateway.board_source import NARHUB_PRIVATE_BASE, board_readings, run_board
 from gateway.store import AsyncOutbox, Outbox
 from protocols.sensorlink import SequencedReading
 

@@ -19,9 +19,9 @@ from protocols.uplink import (
     Priority,
     UnsupportedVersionError,
     WireReading,
-    decode_body,
     encode_body,
 )
+from protocols.uplink.body import decode_body
 from protocols.uplink.columns import (
     F_VALUE_FIRST,
     F_VALUE_LOW,

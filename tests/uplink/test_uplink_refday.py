@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.bench import wire
-from gateway.refday import (
+from protocols.uplink import CODED_FLAG, BatchHeader, Priority, encode_body
+from protocols.uplink.body import decode_body
+from rig.bench import wire
+from rig.refday import (
     CONTINUOUS_DELAY_MS,
     DAY_MS,
     NARHUB_PRIVATE_BASE,
@@ -20,7 +22,6 @@ from gateway.refday import (
     reference_day,
     to_jsonl,
 )
-from protocols.uplink import CODED_FLAG, BatchHeader, Priority, decode_body, encode_body
 
 DAY = reference_day()
 

@@ -7,13 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from gateway.pki import new_private_key_pem, public_key_pem
-from gateway.region.receiver import Receiver
+from common.pki import new_private_key_pem, public_key_pem
+from common.signing import PemBatchSigner, PemBatchVerifier
 from protocols.uplink import (
     BadSignatureError,
     BatchHeader,
-    BatchSigner,
-    BatchVerifier,
     MalformedBatchError,
     Priority,
     ReplayError,
@@ -22,6 +20,7 @@ from protocols.uplink import (
     WireReading,
     encode_body,
 )
+from region.receiver import Receiver
 
 KEY = new_private_key_pem()
 
@@ -29,7 +28,7 @@ KEY = new_private_key_pem()
 def _message(seq: int, boot: str = "b00t", hub: str = "hub-a", key: bytes = KEY) -> bytes:
     reading = WireReading("d/150364", 150364, "Cel", 1_000, Decimal("36.9"), device="d")
     header = BatchHeader(hub, boot, seq, 2_000, Priority.CLINICAL, 1)
-    return BatchSigner(hub, key).sign(encode_body(header, [reading]))
+    return PemBatchSigner(hub, key).sign(encode_body(header, [reading]))
 
 
 def test_guard_accepts_each_name_once() -> None:
@@ -57,7 +56,7 @@ def test_guard_forgets_least_recent_boot() -> None:
 
 
 def test_verifier_types_each_failure() -> None:
-    verifier = BatchVerifier({"hub-a": public_key_pem(KEY)})
+    verifier = PemBatchVerifier({"hub-a": public_key_pem(KEY)})
     guard = ReplayGuard()
     batch = verifier.verify(_message(1), replay=guard)
     guard.accept(batch.header.hub_id, batch.header.boot_id, batch.header.seq)
@@ -74,7 +73,9 @@ def test_verifier_types_each_failure() -> None:
 
 def test_receiver_counts_a_replay_as_duplicate(tmp_path: Path) -> None:
     receiver = Receiver(
-        BatchVerifier({"hub-a": public_key_pem(KEY)}), tmp_path / "seen.db", tmp_path / "out.ndjson"
+        PemBatchVerifier({"hub-a": public_key_pem(KEY)}),
+        tmp_path / "seen.db",
+        tmp_path / "out.ndjson",
     )
     try:
         topic = "narhub/v1/hub-a/up/clinical"

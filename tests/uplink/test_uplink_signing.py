@@ -1,5 +1,5 @@
 """The hub's COSE_Sign1 signer (no ``cwt``) against ``cwt``, which the region uses, and its
-two ES256 implementations (:mod:`protocols.uplink.es256`) against ``cryptography``.
+two ES256 implementations (:mod:`drivers.es256`) against ``cryptography``.
 
 ECDSA signatures are randomised, so "the same bytes" means: every field of the message but
 the signature equal to what ``cwt`` encodes for the same key, kid and body (RFC 9052 section
@@ -22,9 +22,12 @@ from cwt.exceptions import CWTError
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.pki import CertificateAuthority, new_private_key_pem, public_key_pem
-from protocols.uplink import BadSignatureError, BatchSigner, BatchVerifier, SigningKeyError, es256
-from protocols.uplink.es256 import CryptographyKey, Es256Error, Es256Key, OpenSslKey, der_to_raw
+from common.pki import CertificateAuthority, new_private_key_pem, public_key_pem
+from common.signing import PemBatchSigner, PemBatchVerifier
+from drivers import es256
+from drivers.es256 import CryptographyKey, OpenSslKey
+from protocols.es256 import Es256Error, Es256Key, der_to_raw
+from protocols.uplink import BadSignatureError, SigningKeyError
 
 KEY = new_private_key_pem()
 HUB = "hub-sig-1"
@@ -50,7 +53,7 @@ def _without_signature(message: bytes) -> tuple[int, list[object]]:
 
 @given(body=st.binary(max_size=2048), kid=st.text(min_size=1, max_size=40))
 def test_every_field_but_the_signature_is_what_cwt_encodes(body: bytes, kid: str) -> None:
-    ours = BatchSigner(kid, KEY).sign(body)
+    ours = PemBatchSigner(kid, KEY).sign(body)
     reference = _cwt_sign(body, kid, KEY)
     assert len(ours) == len(reference)
     assert _without_signature(ours) == _without_signature(reference)
@@ -60,7 +63,7 @@ def test_every_field_but_the_signature_is_what_cwt_encodes(body: bytes, kid: str
 
 def test_cwt_verifies_what_the_hub_signs_and_the_hub_signer_verifies_with_cwt() -> None:
     body = b"\x85\x01batch body"
-    message = BatchSigner(HUB, KEY).sign(body)
+    message = PemBatchSigner(HUB, KEY).sign(body)
     public = COSEKey.from_pem(public_key_pem(KEY), alg="ES256", kid=HUB)
     # The hub id (the kid) is signed as external AAD (RFC 9052 section 4.3).
     assert COSE.new().decode(message, public, external_aad=HUB.encode()) == body
@@ -70,7 +73,7 @@ def test_cwt_verifies_what_the_hub_signs_and_the_hub_signer_verifies_with_cwt() 
     tampered = bytearray(message)
     tampered[-1] ^= 0x01
     with pytest.raises(BadSignatureError) as caught:
-        BatchVerifier({HUB: public_key_pem(KEY)}).verify(bytes(tampered))
+        PemBatchVerifier({HUB: public_key_pem(KEY)}).verify(bytes(tampered))
     assert caught.value.kid == HUB
 
 
@@ -94,7 +97,7 @@ def _pem(key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey) -> bytes:
 )
 def test_a_key_that_cannot_sign_es256_is_a_typed_error(key_pem: bytes, reason: str) -> None:
     with pytest.raises(SigningKeyError) as caught:
-        BatchSigner(HUB, key_pem)
+        PemBatchSigner(HUB, key_pem)
     assert reason in caught.value.reason
     assert isinstance(caught.value, ValueError)
 

@@ -18,26 +18,26 @@ import zstandard
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.bench.vectors import header, readings
-from gateway.pki import new_private_key_pem, public_key_pem
+from common.pki import new_private_key_pem, public_key_pem
+from common.signing import PemBatchSigner, PemBatchVerifier
+from drivers.es256 import load_signing_key
 from protocols.cose import encode_sign1
 from protocols.uplink import (
     BadSignatureError,
     Batch,
     BatchHeader,
-    BatchSigner,
     BatchVerifier,
     MalformedBatchError,
     Priority,
     UnsupportedVersionError,
     WireReading,
     _zdict1,
-    decode_body,
     encode_body,
     v2,
 )
-from protocols.uplink.es256 import load_signing_key
+from protocols.uplink.body import decode_body
 from protocols.uplink.signing import _stated_version
+from rig.wiregen.vectors import header, readings
 
 VECTORS: dict[str, Any] = json.loads(
     resources.files("protocols.uplink").joinpath("vectors/uplink-vectors-v2.json").read_text()
@@ -51,7 +51,7 @@ def _header(v: dict[str, Any]) -> BatchHeader:
     return dataclasses.replace(header(v), version=2)
 
 
-_readings = readings  # JSON vector -> readings: gateway.bench.vectors, which writes them
+_readings = readings  # JSON vector -> readings: rig.wiregen.vectors, which writes them
 
 
 def _assert_exact(batch: Batch, vector: dict[str, Any]) -> None:
@@ -94,7 +94,7 @@ def _sign_v2(body: bytes, kid: str = HUB, external_aad: bytes = b"") -> bytes:
 
 
 def _verifier(*hubs: str) -> BatchVerifier:
-    return BatchVerifier({hub: public_key_pem(KEY) for hub in hubs or (HUB,)})
+    return PemBatchVerifier({hub: public_key_pem(KEY) for hub in hubs or (HUB,)})
 
 
 # -- the published format-2 vectors ----------------------------------------------------------
@@ -122,7 +122,7 @@ def test_zstd_frames_with_and_without_dictionary_1(vector: dict[str, Any], zdict
 
 def test_the_signed_v2_vector_verifies_with_todays_verifier() -> None:
     signed = VECTORS["signed"]
-    verifier = BatchVerifier({HUB: signed["public_key_pem"].encode()})
+    verifier = PemBatchVerifier({HUB: signed["public_key_pem"].encode()})
     batch = verifier.verify(bytes.fromhex(signed["message_hex"]))
     _assert_exact(batch, BY_NAME[signed["vector"]])
 
@@ -160,7 +160,7 @@ def test_a_v2_header_naming_another_hub_is_refused() -> None:
 def test_a_v3_batch_still_verifies() -> None:
     reading = WireReading("s", 150364, "Cel", 1_795_000_000_000, Decimal("37.20"))
     header = BatchHeader("hub-3", "b00d", 1, 1_795_000_000_000, Priority.CLINICAL, 1)
-    message = BatchSigner("hub-3", KEY).sign(encode_body(header, [reading]))
+    message = PemBatchSigner("hub-3", KEY).sign(encode_body(header, [reading]))
     batch = _verifier("hub-3").verify(message)
     assert batch.header.version == 3
     assert batch.header.hub_id == "hub-3"

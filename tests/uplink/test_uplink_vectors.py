@@ -9,19 +9,19 @@ from typing import Any
 import cbor2
 import pytest
 
-from gateway.bench.vectors import header, readings
+from common.signing import PemBatchVerifier
 from protocols.uplink import (
-    BatchVerifier,
-    decode_body,
     encode_body,
 )
+from protocols.uplink.body import decode_body
+from rig.wiregen.vectors import header, readings
 
 VECTORS: dict[str, Any] = json.loads(
     resources.files("protocols.uplink").joinpath("vectors/uplink-vectors.json").read_text()
 )
 
 
-# JSON vector -> header and readings: gateway.bench.vectors, which writes the vectors.
+# JSON vector -> header and readings: rig.wiregen.vectors, which writes the vectors.
 _header = header
 _readings = readings
 
@@ -50,7 +50,7 @@ def test_vector_encodes_byte_for_byte(vector: dict[str, Any]) -> None:
 
 def test_signed_vector_verifies() -> None:
     signed = VECTORS["signed"]
-    verifier = BatchVerifier({"hub-0001": signed["public_key_pem"].encode()})
+    verifier = PemBatchVerifier({"hub-0001": signed["public_key_pem"].encode()})
     batch = verifier.verify(bytes.fromhex(signed["message_hex"]))
     (vector,) = [v for v in VECTORS["vectors"] if v["name"] == signed["vector"]]
     assert batch.readings == _readings(vector)

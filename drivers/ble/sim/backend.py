@@ -27,6 +27,7 @@ from drivers.ble._bleak import (
     NotifyCallback,
     normalize_uuid_str,
 )
+from drivers.ble.backends import BleBackend
 from drivers.ble.sim._bumble import (
     Address,
     Advertisement,
@@ -368,3 +369,10 @@ def bind_backend(radio: SimRadio) -> tuple[type[SimBleakClient], type[SimBleakSc
     client = type("SimBleakClient", (SimBleakClient,), {"radio": radio})
     scanner = type("SimBleakScanner", (SimBleakScanner,), {"radio": radio})
     return client, scanner
+
+
+def open_backend(*, transport: str | None) -> BleBackend:
+    """The ``sim`` backend with its own radio (``drivers.ble.backends.open_backend``)."""
+    radio = SimRadio(transport=transport)
+    client, scanner = bind_backend(radio)
+    return BleBackend("sim", client, scanner, closer=radio.close)

@@ -1,0 +1,395 @@
+"""``narhub region ...``: the region side: a pilot CA, the broker config, the receiver."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from common.cli import EXIT_FAILED, JsonFlag, emit
+from drivers.mqtt import MqttError, MqttLink, TlsFiles
+from region.broker_config import BrokerTls, acl_text, mosquitto_conf
+from region.ca import CaVerifier, RegionCa, RegionCaError
+from region.fhir_post import FhirPoster
+from region.receiver import RECEIVER_NAME, Receiver
+
+#: MQTT 5 Session Expiry Interval 0xFFFFFFFF: the session does not expire (MQTT 5.0 3.1.2.11.2).
+#: A receiver's share of the shared subscription waits for it, never dropped.
+NEVER_EXPIRES_S = 0xFFFFFFFF
+
+app = typer.Typer(help="The region: pilot CA, broker configuration, reference receiver.")
+ca_app = typer.Typer(help="A small region CA for pilots and tests.")
+app.add_typer(ca_app, name="ca")
+
+CaDir = Annotated[Path, typer.Option("--dir", help="The CA directory.")]
+
+
+def _fail(exc: RegionCaError, as_json: bool) -> typer.Exit:
+    emit({"ok": False, "error": exc.reason, "hint": exc.hint}, as_json)
+    return typer.Exit(EXIT_FAILED)
+
+
+@ca_app.command("init")
+def ca_init(
+    directory: CaDir,
+    name: Annotated[str, typer.Option(help="The CA's common name.")] = "narhub region CA",
+    force: Annotated[bool, typer.Option(help="Replace an existing CA.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create the CA key (0600), certificate and an empty CRL."""
+    try:
+        ca = RegionCa.init(directory, name, force=force)
+    except RegionCaError as exc:
+        raise _fail(exc, as_json) from None
+    emit({"ok": True, "ca_cert": str(ca.cert_file), "crl": str(ca.crl_file)}, as_json)
+
+
+@ca_app.command("sign")
+def ca_sign(
+    csr: Path,
+    directory: CaDir,
+    out: Annotated[Path, typer.Option(help="Where to write the certificate.")],
+    server_name: Annotated[
+        list[str] | None, typer.Option(help="Issue a broker (server) certificate for NAME.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Sign a hub's (or receiver's, or broker's) CSR; the hub id is the subject CN."""
+    try:
+        cert = RegionCa(directory).sign(csr.read_bytes(), server_names=tuple(server_name or ()))
+    except OSError as exc:
+        emit({"ok": False, "error": f"cannot read {csr}: {exc.strerror}"}, as_json)
+        raise typer.Exit(EXIT_FAILED) from None
+    except RegionCaError as exc:
+        raise _fail(exc, as_json) from None
+    out.write_bytes(cert)
+    emit({"ok": True, "cert": str(out)}, as_json)
+
+
+@ca_app.command("revoke")
+def ca_revoke(cert: Path, directory: CaDir, as_json: JsonFlag = False) -> None:
+    """Revoke a certificate and rewrite the CRL (restart or reload the broker to apply)."""
+    try:
+        serial = RegionCa(directory).revoke(cert.read_bytes())
+    except RegionCaError as exc:
+        raise _fail(exc, as_json) from None
+    emit({"ok": True, "serial": f"{serial:x}", "crl": str(RegionCa(directory).crl_file)}, as_json)
+
+
+@app.command("broker-config")
+def broker_config(
+    ca_dir: Annotated[Path, typer.Option(help="The region CA directory.")],
+    cert: Annotated[Path, typer.Option(help="The broker's certificate.")],
+    key: Annotated[Path, typer.Option(help="The broker's key.")],
+    out_dir: Annotated[Path, typer.Option(help="Where to write mosquitto.conf and acl.")],
+    port: int = 8883,
+    bind: str = "0.0.0.0",  # noqa: S104 - a broker listens on the network by design
+    persistence: Annotated[Path | None, typer.Option(help="Persistence directory.")] = None,
+    receiver: Annotated[
+        list[str] | None,
+        typer.Option(help="Certificate CN of a receiver allowed to read every hub (repeat)."),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Write a Mosquitto configuration: TLS 1.3, client certificates, CRL, per-hub ACL."""
+    ca = RegionCa(ca_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    acl = out_dir / "acl"
+    acl.write_text(acl_text(tuple(receiver or [RECEIVER_NAME])))
+    tls = BrokerTls(ca.cert_file, cert, key, ca.crl_file if ca.crl_file.exists() else None)
+    conf = out_dir / "mosquitto.conf"
+    conf.write_text(
+        mosquitto_conf(port=port, bind=bind, tls=tls, acl_file=acl, persistence_dir=persistence)
+    )
+    emit({"ok": True, "config": str(conf), "acl": str(acl)}, as_json)
+
+
+@app.command("ingest")
+def ingest(
+    ca_dir: Annotated[Path, typer.Option(help="The region CA directory (hub certificates).")],
+    host: Annotated[str, typer.Option(help="The broker host.")],
+    cert: Annotated[Path, typer.Option(help="This receiver's certificate (CN region-receiver*).")],
+    key: Annotated[Path, typer.Option(help="This receiver's key.")],
+    out: Annotated[Path, typer.Option(help="FHIR Observations, NDJSON (appended).")],
+    state: Annotated[Path, typer.Option(help="De-duplication database.")],
+    port: int = 8883,
+    client_id: Annotated[
+        str, typer.Option(help="Stable per receiver: its broker session survives restarts.")
+    ] = f"{RECEIVER_NAME}-1",
+    fhir_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Also POST each batch as a FHIR transaction Bundle (conditional creates) "
+            "to this server base URL; queued durably, retried until accepted."
+        ),
+    ] = None,
+) -> None:
+    """Receive batches on the shared subscription, verify, de-duplicate, write FHIR NDJSON."""
+    ca = RegionCa(ca_dir)
+    verifier = CaVerifier(ca)
+    poster = None
+    if fhir_url is not None:
+        try:
+            poster = FhirPoster(state, fhir_url)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--fhir-url") from None
+    receiver = Receiver(
+        verifier,
+        state,
+        out,
+        fhir_queue=poster is not None,
+        on_batch=None if poster is None else (lambda _b, _l: poster.wake.set()),
+    )
+    tls = TlsFiles(ca.cert_file, cert, key)
+
+    def connect() -> MqttLink:
+        return MqttLink(
+            host,
+            port,
+            client_id=client_id,
+            tls=tls,
+            manual_ack=True,
+            session_expiry_s=NEVER_EXPIRES_S,
+        )
+
+    async def serve() -> None:
+        if poster is None:
+            await receiver.run(connect)
+            return
+        poster.retry_refused()
+        async with asyncio.TaskGroup() as group:
+            group.create_task(poster.run(), name="fhir-post")
+            await receiver.run(connect)
+            raise MqttError("connection ended")
+
+    try:
+        asyncio.run(serve())
+    except* MqttError as group:
+        emit({"ok": False, "error": str(group.exceptions[0])}, as_json=False)
+        raise typer.Exit(EXIT_FAILED) from None
+    finally:
+        receiver.close()
+
+
+# -- remote management: the command key and `narhub region send ...` ---------------------------
+
+command_key_app = typer.Typer(help="The region's command-signing key (remote management).")
+app.add_typer(command_key_app, name="command-key")
+send_app = typer.Typer(
+    help="Send a signed command to a hub and wait for its result (docs/remote-management.md)."
+)
+app.add_typer(send_app, name="send")
+
+KeyDir = Annotated[Path, typer.Option("--key-dir", help="The command-key directory.")]
+SendCaDir = Annotated[
+    Path, typer.Option("--ca-dir", help="The region CA directory (trust; signs renewals).")
+]
+SendHost = Annotated[str, typer.Option("--host", help="The broker host.")]
+SendPort = Annotated[int, typer.Option("--port", help="The broker port.")]
+OperatorCert = Annotated[
+    Path, typer.Option("--cert", help="The operator certificate (CN region-operator).")
+]
+OperatorKey = Annotated[Path, typer.Option("--key", help="The operator key.")]
+ExpiresIn = Annotated[
+    float, typer.Option("--expires-in", help="Seconds until the hub must refuse the command.")
+]
+ResultTimeout = Annotated[
+    float, typer.Option("--timeout", help="Seconds to wait for the hub's result.")
+]
+
+
+@command_key_app.command("init")
+def command_key_init(
+    directory: Annotated[Path, typer.Option("--dir", help="The command-key directory.")],
+    kid: Annotated[str, typer.Option(help="The key id hubs pin it under.")] = "region-cmd-1",
+    force: Annotated[bool, typer.Option(help="Replace an existing key.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create the command key (0600); give command.pem and the kid to every hub's [remote]."""
+    from region.command_sender import RegionCommandKey, SendError
+
+    try:
+        key = RegionCommandKey.init(directory, kid=kid, force=force)
+    except SendError as exc:
+        emit({"ok": False, "error": exc.reason, "hint": exc.hint}, as_json)
+        raise typer.Exit(EXIT_FAILED) from None
+    emit({"ok": True, "kid": key.kid, "public_key": str(key.public_file)}, as_json)
+
+
+@dataclass(frozen=True)
+class _Channel:
+    key_dir: Path
+    ca_dir: Path
+    host: str
+    port: int
+    cert: Path
+    key: Path
+    expires_in_s: float
+    timeout_s: float
+
+    def send(self, hub_id: str, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Sign, publish, wait; the result as a dict (raises SendError)."""
+        from region.command_sender import RegionCommandKey, operator_client_id, send_and_wait
+
+        command, message = RegionCommandKey(self.key_dir).build(
+            hub_id, kind, body, expires_in_s=self.expires_in_s
+        )
+        tls = TlsFiles(RegionCa(self.ca_dir).cert_file, self.cert, self.key)
+
+        def connect() -> MqttLink:
+            return MqttLink(self.host, self.port, client_id=operator_client_id(), tls=tls)
+
+        result = asyncio.run(
+            send_and_wait(connect, hub_id, kind, message, timeout_s=self.timeout_s)
+        )
+        return {"seq": command.seq, **json.loads(result.to_json())}
+
+
+def _finish(results: list[dict[str, Any]], as_json: bool) -> None:
+    ok = bool(results) and all(r.get("status") == "applied" for r in results)
+    emit({"ok": ok, "results": results}, as_json)
+    if not ok:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _send_failed(exc: Exception, as_json: bool, results: list[dict[str, Any]]) -> typer.Exit:
+    reason = getattr(exc, "reason", str(exc))
+    hint = getattr(exc, "hint", "")
+    emit({"ok": False, "error": reason, "hint": hint, "results": results}, as_json)
+    return typer.Exit(EXIT_FAILED)
+
+
+@send_app.command("config")
+def send_config(
+    hub_id: str,
+    key_dir: KeyDir,
+    ca_dir: SendCaDir,
+    host: SendHost,
+    cert: OperatorCert,
+    key: OperatorKey,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--file",
+            help="TOML with the tables to change: \\[pipeline] thresholds, \\[batching], "
+            "\\[ble] devices, \\[sensors] boards.",
+        ),
+    ] = None,
+    rollback: Annotated[bool, typer.Option(help="Go back to the previous configuration.")] = False,
+    port: SendPort = 8883,
+    expires_in_s: ExpiresIn = 900.0,
+    timeout_s: ResultTimeout = 30.0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Update a hub's configuration (validated by the hub; the previous one kept for rollback)."""
+    from region.command_sender import SendError
+
+    if (file is None) == (not rollback):
+        emit({"ok": False, "error": "give --file or --rollback (one of them)"}, as_json)
+        raise typer.Exit(2)
+    body: dict[str, Any] = {"rollback": True}
+    if file is not None:
+        try:
+            body = {"set": tomllib.loads(file.read_text(encoding="utf-8"))}
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            emit({"ok": False, "error": f"cannot read {file}: {exc}"}, as_json)
+            raise typer.Exit(EXIT_FAILED) from None
+    channel = _Channel(key_dir, ca_dir, host, port, cert, key, expires_in_s, timeout_s)
+    try:
+        result = channel.send(hub_id, "config", body)
+    except (SendError, RegionCaError) as exc:
+        raise _send_failed(exc, as_json, []) from None
+    _finish([result], as_json)
+
+
+@send_app.command("renew")
+def send_renew(
+    hub_id: str,
+    key_dir: KeyDir,
+    ca_dir: SendCaDir,
+    host: SendHost,
+    cert: OperatorCert,
+    key: OperatorKey,
+    port: SendPort = 8883,
+    expires_in_s: ExpiresIn = 900.0,
+    timeout_s: ResultTimeout = 30.0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Renew a hub's certificate: the hub makes a new key and CSR, the region CA (--ca-dir)
+    signs it, the hub installs it after proving it on a TLS connection; the old one is kept."""
+    from common.pki import certificate_common_name
+    from region.command_sender import SendError
+
+    channel = _Channel(key_dir, ca_dir, host, port, cert, key, expires_in_s, timeout_s)
+    results: list[dict[str, Any]] = []
+    try:
+        results.append(channel.send(hub_id, "renew-cert", {"step": "csr"}))
+        csr = results[-1].get("data", {}).get("csr") if results[-1]["status"] == "applied" else None
+        if csr is None:
+            _finish(results, as_json)
+            return
+        cert_pem = RegionCa(ca_dir).sign(str(csr).encode())
+        if certificate_common_name(cert_pem) != hub_id:
+            emit({"ok": False, "error": "the CSR names another hub", "results": results}, as_json)
+            raise typer.Exit(EXIT_FAILED)
+        results.append(
+            channel.send(
+                hub_id, "renew-cert", {"step": "install", "certificate": cert_pem.decode()}
+            )
+        )
+    except (SendError, RegionCaError) as exc:
+        raise _send_failed(exc, as_json, results) from None
+    _finish(results, as_json)
+
+
+@send_app.command("firmware")
+def send_firmware(
+    hub_id: str,
+    key_dir: KeyDir,
+    ca_dir: SendCaDir,
+    host: SendHost,
+    cert: OperatorCert,
+    key: OperatorKey,
+    board: Annotated[str, typer.Option(help="The board type: rp2040, esp32 or sim.")],
+    firmware_dir: Annotated[
+        Path | None, typer.Option(help="The firmware tree (default: narhub's firmware/).")
+    ] = None,
+    version: Annotated[
+        str | None,
+        typer.Option(help="The version the boards must report (default: sensorfw VERSION)."),
+    ] = None,
+    port: SendPort = 8883,
+    expires_in_s: ExpiresIn = 900.0,
+    timeout_s: ResultTimeout = 300.0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Update the sensor-board firmware of one board type: a signed bundle, deployed board by
+    board; a board that does not come back with the version is rolled back."""
+    from common.firmware_bundle import FIRMWARE_DIR, BundleError, firmware_files, firmware_version
+    from region.command_sender import RegionCommandKey, SendError
+    from region.firmware_bundle import build_bundle
+
+    try:
+        files = firmware_files(firmware_dir or FIRMWARE_DIR, board)
+        command_key = RegionCommandKey(key_dir)
+        signing_key = command_key.key_file.read_bytes()
+        version = version or firmware_version(files)
+        body = build_bundle(files, board, version, command_key.kid, signing_key)
+    except (BundleError, SendError, OSError) as exc:
+        raise _send_failed(exc, as_json, []) from None
+    channel = _Channel(key_dir, ca_dir, host, port, cert, key, expires_in_s, timeout_s)
+    try:
+        result = channel.send(hub_id, "firmware", body)
+    except (SendError, RegionCaError) as exc:
+        raise _send_failed(exc, as_json, []) from None
+    _finish([result], as_json)
+
+
+def register(root: typer.Typer) -> None:
+    """Mount ``narhub region`` (entry point ``narhub.commands``: region)."""
+    root.add_typer(app, name="region")

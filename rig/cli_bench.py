@@ -1,0 +1,152 @@
+"""``narhub bench ...``: benchmarks, JSON with speed and memory (RSS)."""
+
+from __future__ import annotations
+
+from importlib import import_module
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from common.cli import JsonFlag, emit
+
+DurationOption = Annotated[float, typer.Option("--duration", help="Seconds per case.")]
+
+app = typer.Typer(help="Benchmarks (JSON with --json): speed and memory (RSS).")
+
+#: Benchmark name -> module under rig.bench exposing run(duration_s=...) -> dict.
+BENCHMARKS = {
+    "codecs": "rig.bench.codecs",
+    "serial": "rig.bench.serial",
+    "ble": "rig.bench.ble",
+    "wire": "rig.bench.wire",
+    "pipeline": "rig.bench.pipeline",
+    "footprint": "rig.bench.footprint",
+    "uplink": "rig.bench.uplink",
+}
+
+
+def _run_bench(name: str, duration_s: float, **options: Any) -> dict[str, Any]:
+    module = import_module(BENCHMARKS[name])
+    result: dict[str, Any] = module.run(duration_s=duration_s, **options)
+    return result
+
+
+@app.command("codecs")
+def bench_codecs(
+    as_json: JsonFlag = False,
+    duration_s: DurationOption = 1.0,
+) -> None:
+    """GATT codec decodes/s per characteristic and for a day's mix, with RSS."""
+    emit(_run_bench("codecs", duration_s), as_json)
+
+
+@app.command("serial")
+def bench_serial(
+    as_json: JsonFlag = False,
+    duration_s: DurationOption = 1.0,
+) -> None:
+    """Sensor-link frames and readings decoded per second, firmware encode cost, RSS."""
+    emit(_run_bench("serial", duration_s), as_json)
+
+
+@app.command("ble")
+def bench_ble(
+    as_json: JsonFlag = False,
+    duration_s: DurationOption = 1.0,
+    soak_s: Annotated[
+        float | None, typer.Option("--soak", help="Run ten devices this long; tasks and RSS.")
+    ] = None,
+) -> None:
+    """Advertisement-to-first-measurement time and notifications/s on the emulated radio."""
+    emit(_run_bench("ble", duration_s, soak_s=soak_s), as_json)
+
+
+@app.command("wire")
+def bench_wire(
+    as_json: JsonFlag = False,
+    duration_s: DurationOption = 1.0,
+    input_path: Annotated[
+        Path | None, typer.Option("--input", help="A day as JSONL, one reading per line.")
+    ] = None,
+) -> None:
+    """Bytes per reading and encode/decode throughput of the uplink format vs JSON SenML."""
+    emit(_run_bench("wire", duration_s, input_path=input_path), as_json)
+
+
+@app.command("pipeline")
+def bench_pipeline(
+    as_json: JsonFlag = False,
+    duration_s: DurationOption = 1.0,
+) -> None:
+    """Readings/s to the committed outbox, disk bytes per reading, syncs per minute, RSS."""
+    emit(_run_bench("pipeline", duration_s), as_json)
+
+
+@app.command("footprint")
+def bench_footprint(
+    as_json: JsonFlag = False,
+    duration_s: DurationOption = 5.0,
+    hours: Annotated[
+        float, typer.Option("--hours", help="Hours of the reference day to replay.")
+    ] = 1.0,
+    start_hour: Annotated[
+        float, typer.Option("--start-hour", help="Slice start, hours after 06:00 (16: 22:00).")
+    ] = 16.0,
+    speed: Annotated[float, typer.Option("--speed", help="Times real time.")] = 10.0,
+    whole_day: Annotated[
+        bool, typer.Option("--whole-day", help="Replay all 24 h (2.4 h at 10x).")
+    ] = False,
+    field: Annotated[
+        bool,
+        typer.Option("--field", help="Six BLE devices paired and remote management on."),
+    ] = False,
+) -> None:
+    """`narhub run` as a process: RSS idle (after --duration s idle) and under load, CPU s per
+    day hour, disk bytes per day, start-up time to the first reading accepted."""
+    emit(
+        _run_bench(
+            "footprint",
+            duration_s,
+            hours=hours,
+            start_hour=start_hour,
+            speed=speed,
+            whole_day=whole_day,
+            field=field,
+        ),
+        as_json,
+    )
+
+
+@app.command("uplink")
+def bench_uplink(
+    as_json: JsonFlag = False,
+    duration_s: DurationOption = 1.0,
+    alerts: Annotated[
+        int, typer.Option("--alerts", min=1, help="Alerts timed one after another.")
+    ] = 50,
+    days: Annotated[
+        int, typer.Option("--days", min=1, help="Days of the reference workload in the backlog.")
+    ] = 1,
+    full: Annotated[
+        bool, typer.Option("--full", help="The issue's size: 200 alerts, a 7-day backlog.")
+    ] = False,
+) -> None:
+    """Uplink over TLS to a local Mosquitto: alert latency to the FHIR line (p50/p99), backlog
+    drain readings/s, receiver readings/s with one and two receivers, RSS."""
+    emit(_run_bench("uplink", duration_s, alerts=alerts, days=days, full=full), as_json)
+
+
+@app.command("all")
+def bench_all(
+    as_json: JsonFlag = False,
+    duration_s: DurationOption = 1.0,
+) -> None:
+    """Every benchmark that is available, one JSON object keyed by name."""
+    results: dict[str, Any] = {}
+    for name in BENCHMARKS:
+        try:
+            results[name] = _run_bench(name, duration_s)
+        except ModuleNotFoundError as exc:
+            results[name] = {"error": f"not available: {exc.name}"}
+    emit(results, as_json)

@@ -1,0 +1,506 @@
+"""A whole home on the virtual rig, each part its own process where it is in the field.
+
+:class:`VirtualHomeRig` runs, under one working directory:
+
+* ``narhub rig`` (the emulated devices and boards, the ledger) as a process;
+* Mosquitto with TLS 1.3 and client certificates (:class:`~rig.broker.MosquittoBroker`);
+* the home's internet connection (:class:`~rig.router.HomeRouter`) between hub and
+  broker;
+* the hub, ``narhub run`` with a configuration written from the rig's ``rig.json``, as a
+  process that can be stopped, killed with SIGKILL and started again;
+* the region's reference receiver (:class:`~region.receiver.Receiver`), in this process
+  so that it is known to be subscribed before the hub may publish: the broker acknowledges a
+  publication nobody is subscribed to (PUBACK 0x10), and the hub then rightly deletes it.
+
+Used by ``hil_tests`` (the virtual :class:`Rig`) and by ``narhub demo``. Waiting is on
+conditions with deadlines; files and processes of other programs are polled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from common.pki import certificate_public_key_pem
+from common.signing import PemBatchVerifier
+from drivers.mqtt import MqttError, MqttLink, TlsFiles
+from gateway.config import (
+    BatchingConfig,
+    BleConfig,
+    BoardConfig,
+    DeviceConfig,
+    HubConfig,
+    SensorsConfig,
+    StoreConfig,
+    UplinkConfig,
+    render_config,
+)
+from gateway.status import recorded_queue
+from region.receiver import RECEIVER_NAME, Receiver
+from rig.broker import MosquittoBroker, RigPki
+from rig.ledger import (
+    FhirReading,
+    LedgerEntry,
+    Reconciliation,
+    Tombstone,
+    read_fhir,
+    read_ledger,
+    read_tombstones,
+    reconcile,
+)
+from rig.router import HomeRouter
+
+logger = logging.getLogger(__name__)
+
+HUB_ID = "hub-rig-0001"
+_POLL_S = 0.05
+#: Set (to anything) to run the rig and the hub with ``--debug`` (logs then hold values and
+#: addresses: for diagnosing a failing scenario on a developer's machine, never in a home).
+DEBUG_ENV = "NARHUB_RIG_DEBUG"
+#: How long the ledger may lag the region for a board's reading (the rig polls the boards'
+#: flash logs every 0.1 s; seconds on a loaded machine).
+LEDGER_LAG_S = 5.0
+
+
+@dataclass(frozen=True)
+class HubOptions:
+    """What a scenario changes in the hub's configuration or surroundings.
+
+    ``quota_mib``: the store's quota (``store.quota_mib``), small for a nearly full disk.
+    ``steppable_clock``: run the hub behind :mod:`rig.hubclock`, so that
+    :meth:`VirtualHomeRig.step_hub_clock` can make its wall clock jump.
+    """
+
+    quota_mib: float | None = None
+    steppable_clock: bool = False
+
+
+class RigProcessError(RuntimeError):
+    """A rig process exited or did not become ready; the message has its log's tail."""
+
+
+def narhub_executable() -> str:
+    """The ``narhub`` console script of this interpreter's environment."""
+    script = Path(sys.executable).parent / "narhub"
+    if not script.exists():
+        raise RigProcessError(f"{script} not found: run `pip install -e .[sim]`")
+    return str(script)
+
+
+async def eventually(
+    predicate: Callable[[], bool], *, timeout_s: float, what: str, poll_s: float = _POLL_S
+) -> None:
+    """Wait until ``predicate()`` holds, polling (files and other processes), or raise."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not within {timeout_s:.0f}s: {what}")
+        await asyncio.sleep(poll_s)
+
+
+class ManagedProcess:
+    """A child process with its output in a log file; stop (SIGTERM), kill (SIGKILL)."""
+
+    def __init__(self, name: str, argv: list[str], log_file: Path) -> None:
+        self.name = name
+        self.argv = argv
+        self.log_file = log_file
+        self.process: subprocess.Popen[bytes] | None = None
+        #: Starts so far.
+        self.starts = 0
+
+    @property
+    def running(self) -> bool:
+        """True while the process is alive."""
+        return self.process is not None and self.process.poll() is None
+
+    def start(self) -> None:
+        """Start it (output appended to the log file)."""
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        with self.log_file.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.argv, stdout=log, stderr=subprocess.STDOUT, env=env
+            )
+        self.starts += 1
+
+    async def stop(self, timeout_s: float = 20.0) -> int | None:
+        """SIGTERM, then wait (SIGKILL after ``timeout_s``); returns the exit status."""
+        process = self.process
+        if process is None or process.poll() is not None:
+            return None if process is None else process.returncode
+        process.send_signal(signal.SIGTERM)
+        try:
+            await eventually(
+                lambda: process.poll() is not None, timeout_s=timeout_s, what=f"{self.name} exit"
+            )
+        except TimeoutError:
+            process.kill()
+            process.wait()
+        return process.returncode
+
+    def kill(self) -> None:
+        """SIGKILL, as a power cut would (nothing gets to run)."""
+        process = self.process
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+
+    def log_tail(self, lines: int = 30) -> str:
+        """The end of the log, for error messages."""
+        try:
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+class VirtualHomeRig:
+    """The home, the broker, the hub and the region for one scenario (an async context)."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        scenario: Path,
+        *,
+        hub_id: str = HUB_ID,
+        ready_timeout_s: float = 30.0,
+        start_hub: bool = True,
+        hub_options: HubOptions | None = None,
+    ) -> None:
+        self.dir = workdir
+        self._start_hub = start_hub
+        self.hub_options = hub_options or HubOptions()
+        #: The file :mod:`rig.hubclock` reads the hub's wall-clock offset from.
+        self.hub_clock_file = workdir / "hub" / "wall-clock-offset-s"
+        self.scenario = scenario
+        self.hub_id = hub_id
+        self.ready_timeout_s = ready_timeout_s
+        self.rig_dir = workdir / "rig"
+        self.hub_dir = workdir / "hub"
+        self.region_dir = workdir / "region"
+        self.fhir_path = self.region_dir / "observations.ndjson"
+        self.ledger_path = self.rig_dir / "ledger.jsonl"
+        debug = ["--debug"] if os.environ.get(DEBUG_ENV) else []
+        self.hub_config_path = self.hub_dir / "narhub.toml"
+        self.pki: RigPki | None = None
+        self.broker: MosquittoBroker | None = None
+        self.router: HomeRouter | None = None
+        self.receiver: Receiver | None = None
+        self.rig = ManagedProcess(
+            "narhub rig",
+            [
+                narhub_executable(),
+                "rig",
+                "--scenario",
+                str(scenario),
+                "--dir",
+                str(self.rig_dir),
+                *debug,
+            ],
+            workdir / "logs" / "rig.log",
+        )
+        hub_argv = ["run", "--config", str(self.hub_config_path), *debug]
+        if self.hub_options.steppable_clock:
+            hub_command = [sys.executable, "-m", "rig.hubclock", str(self.hub_clock_file)]
+        else:
+            hub_command = [narhub_executable()]
+        self.hub = ManagedProcess(
+            "narhub run", [*hub_command, *hub_argv], workdir / "logs" / "hub.log"
+        )
+        self._receiver_task: asyncio.Task[None] | None = None
+        self._subscribed = asyncio.Event()
+        self._stack = contextlib.AsyncExitStack()
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        try:
+            await self._start()
+        except BaseException:
+            await self._stop()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._stop()
+
+    async def _start(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.region_dir.mkdir(parents=True, exist_ok=True)
+        self.pki = RigPki.create(self.dir / "pki")
+        self.broker = MosquittoBroker(self.pki, self.dir / "broker")
+        self.broker.start()
+        self.router = await self._stack.enter_async_context(
+            HomeRouter(self.broker.host, self.broker.port)
+        )
+        hub_identity = self.pki.client(self.hub_id)
+        verifier = PemBatchVerifier(
+            {self.hub_id: certificate_public_key_pem(hub_identity.cert_file.read_bytes())}
+        )
+        self.receiver = Receiver(verifier, self.region_dir / "seen.sqlite3", self.fhir_path)
+        self._receiver_task = asyncio.create_task(self._run_receiver(), name="rig-receiver")
+        await self.wait_receiver()
+        self.rig.start()
+        status = await self.rig_status()
+        self._write_hub_config(status, hub_identity.cert_file, hub_identity.key_file)
+        if self._start_hub:
+            await self.start_hub()
+
+    async def _stop(self) -> None:
+        await self.hub.stop()
+        await self.rig.stop()
+        task, self._receiver_task = self._receiver_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.receiver is not None:
+            self.receiver.close()
+            self.receiver = None
+        await self._stack.aclose()
+        if self.broker is not None:
+            self.broker.stop()
+
+    async def rig_status(self) -> dict[str, Any]:
+        """``rig.json`` once the rig process wrote it."""
+        path = self.rig_dir / "rig.json"
+
+        def ready() -> bool:
+            if not self.rig.running:
+                raise RigProcessError(f"narhub rig exited:\n{self.rig.log_tail()}")
+            return path.exists()
+
+        await eventually(ready, timeout_s=self.ready_timeout_s, what="narhub rig ready")
+        data: dict[str, Any] = json.loads(path.read_text())
+        return data
+
+    def _write_hub_config(self, status: dict[str, Any], cert: Path, key: Path) -> None:
+        assert self.router is not None
+        assert self.pki is not None
+        quota = self.hub_options.quota_mib
+        store = (
+            StoreConfig(commit_window_s=0.05, continuous_commit_window_s=0.05)
+            if quota is None
+            else StoreConfig(commit_window_s=0.05, continuous_commit_window_s=0.05, quota_mib=quota)
+        )
+        config = HubConfig(
+            hub_id=self.hub_id,
+            data_dir=self.hub_dir / "data",
+            ble=BleConfig(
+                backend="sim",
+                sim_transport=status["hci"],
+                devices=[
+                    DeviceConfig(address=d["address"], kind=d["kind"], bond=d["bond"])
+                    for d in status["devices"]
+                ],
+                max_connections=5,
+            ),
+            sensors=SensorsConfig(
+                boards=[BoardConfig(port=f"serial:{p}") for p in status["boards"].values()]
+            ),
+            uplink=UplinkConfig(
+                host=self.router.host,
+                port=self.router.port,
+                ca_file=self.pki.ca_file,
+                cert_file=cert,
+                key_file=key,
+            ),
+            # The rig shows the path, not the SD-card economy: short windows.
+            store=store,
+            batching=BatchingConfig(
+                clinical_s=0.2, continuous_s=0.5, environmental_s=0.5, telemetry_s=1.0
+            ),
+        )
+        (self.hub_dir / "data").mkdir(parents=True, exist_ok=True)
+        if self.hub_options.steppable_clock:
+            self.hub_clock_file.write_text("0\n")
+        self.hub_config_path.write_text(render_config(config))
+
+    # --- the region's receiver -----------------------------------------------------------
+
+    async def _run_receiver(self) -> None:
+        assert self.pki is not None
+        assert self.broker is not None
+        assert self.receiver is not None
+        identity = self.pki.client(RECEIVER_NAME)
+        tls = TlsFiles(self.pki.ca_file, identity.cert_file, identity.key_file)
+        broker = self.broker
+
+        def connect() -> MqttLink:
+            return MqttLink(broker.host, broker.port, client_id=RECEIVER_NAME, tls=tls)
+
+        while True:
+            self.receiver.subscribed = self._subscribed
+            try:
+                await self.receiver.run(connect)
+            except (MqttError, OSError) as exc:
+                logger.debug("rig receiver: %s", exc)
+            self._subscribed.clear()
+            await asyncio.sleep(0.1)  # reconnect pause while the broker is down
+
+    async def wait_receiver(self, timeout_s: float = 20.0) -> None:
+        """Wait until the receiver is subscribed."""
+        async with asyncio.timeout(timeout_s):
+            await self._subscribed.wait()
+
+    # --- faults and operations -----------------------------------------------------------
+
+    async def start_hub(self) -> None:
+        """Start ``narhub run``."""
+        self.hub.start()
+
+    async def stop_hub(self) -> int | None:
+        """SIGTERM the hub (it flushes what it received) and wait for it."""
+        return await self.hub.stop()
+
+    async def stop_rig(self) -> None:
+        """Stop ``narhub rig`` (it writes its final ``rig.json``); the home is over."""
+        await self.rig.stop()
+
+    def kill_hub(self) -> None:
+        """SIGKILL the hub: a power cut."""
+        self.hub.kill()
+
+    async def broker_down(self) -> None:
+        """Stop the broker (the region's side is down; the hub keeps everything)."""
+        assert self.broker is not None
+        assert self.router is not None
+        await self.router.offline()
+        self.broker.stop()
+
+    async def broker_up(self) -> None:
+        """Start the broker again; the hub may reach it once the receiver subscribed again."""
+        assert self.broker is not None
+        assert self.router is not None
+        self.broker.start()
+        await self.wait_receiver()
+        self.router.online()
+
+    async def internet(self, online: bool) -> None:
+        """The home's connection down or up (the broker and the region are unaffected)."""
+        assert self.router is not None
+        if online:
+            self.router.online()
+        else:
+            await self.router.offline()
+
+    # --- what happened -------------------------------------------------------------------
+
+    @property
+    def broker_port(self) -> int | None:
+        """The broker's port (for display)."""
+        return None if self.broker is None else self.broker.port
+
+    def ledger(self) -> list[LedgerEntry]:
+        """What the home produced so far."""
+        return read_ledger(self.ledger_path)
+
+    def tombstones(self) -> list[Tombstone]:
+        """The hub's tombstones the region received (readings it evicted over its quota)."""
+        return read_tombstones(self.fhir_path)
+
+    def step_hub_clock(self, offset_s: float) -> None:
+        """Set the hub's wall clock to the real time plus ``offset_s`` (a jump; the hub sees
+        it within :data:`rig.hubclock.RELOAD_S`). Needs ``steppable_clock``."""
+        if not self.hub_options.steppable_clock:
+            raise RigProcessError("step_hub_clock needs HubOptions(steppable_clock=True)")
+        tmp = self.hub_clock_file.with_suffix(".tmp")
+        tmp.write_text(f"{offset_s}\n")
+        tmp.replace(self.hub_clock_file)
+
+    def hub_evicted(self) -> int:
+        """Readings the hub's outbox evicted so far, as the running hub last recorded it in
+        its activity file (the hub holds its store exclusively, as in the field)."""
+        queue = recorded_queue(self.hub_dir / "data")
+        return 0 if queue is None else queue.evicted_readings_total
+
+    def fhir(self) -> list[FhirReading]:
+        """What the region wrote so far."""
+        return read_fhir(self.fhir_path)
+
+    def rig_facts(self) -> dict[str, Any]:
+        """The rig's last ``rig.json`` (what it did: produced counts, corrupted chunks)."""
+        try:
+            data: dict[str, Any] = json.loads((self.rig_dir / "rig.json").read_text())
+        except (OSError, ValueError):
+            return {}
+        return data
+
+    def rig_done(self) -> bool:
+        """True once every scheduled measurement was taken."""
+        path = self.rig_dir / "rig.json"
+        try:
+            return bool(json.loads(path.read_text()).get("done"))
+        except (OSError, ValueError):
+            return False
+
+    async def wait_rig_done(self, timeout_s: float) -> None:
+        """Wait until the scenario's schedule is played out."""
+
+        def done() -> bool:
+            if not self.rig.running:
+                raise RigProcessError(f"narhub rig exited:\n{self.rig.log_tail()}")
+            return self.rig_done()
+
+        await eventually(done, timeout_s=timeout_s, what="the scenario's schedule played out")
+
+    async def wait_delivered(
+        self, timeout_s: float, *, check: bool = True, evictions: bool = False
+    ) -> Reconciliation:
+        """Wait until every reading produced so far is in the region's output exactly once.
+
+        Readings produced while waiting (boards keep sampling) need not have arrived, but
+        nothing may arrive twice. With ``evictions``, readings the hub's tombstones say it
+        evicted over its quota may be absent instead (:func:`reconcile`). Returns the last
+        reconciliation; with ``check`` (default) a mismatch raises :class:`AssertionError`
+        with the details and the hub's log.
+        """
+        settled = self.ledger()
+        deadline = time.monotonic() + timeout_s
+        doubled_since: float | None = None
+        while True:
+            # The output first, then the ledger. Still, a board's reading can reach the
+            # region before the rig has read it from the board's flash log into the ledger
+            # (polled; a busy machine delays the poll): it then looks like a second copy of
+            # an earlier reading with the same value. A doubling is final only once it has
+            # outlived that lag.
+            fhir = self.fhir()
+            tombstones = self.tombstones() if evictions else []
+            result = reconcile(self.ledger(), fhir, settled=settled, tombstones=tombstones)
+            now = time.monotonic()
+            if result.duplicated:
+                doubled_since = now if doubled_since is None else doubled_since
+            else:
+                doubled_since = None
+            if (
+                result.exact
+                or (doubled_since is not None and now - doubled_since > LEDGER_LAG_S)
+                or now > deadline
+            ):
+                break
+            await asyncio.sleep(0.2)
+        if check and not result.exact:
+            raise AssertionError(
+                f"region output does not match the ledger: {result.explain()}; "
+                f"first missing: {result.missing[:3]}; duplicated: {result.duplicated[:3]}; "
+                f"unexpected: {result.unexpected[:3]}\nhub log:\n{self.hub.log_tail()}"
+            )
+        return result

@@ -1,0 +1,328 @@
+"""The virtual home behind ``narhub rig``: emulated BLE devices and sensor boards, a schedule,
+faults, and the ledger of everything they produced.
+
+The emulated devices share one bumble :class:`~drivers.ble.sim.radio.SimRadio` whose hub-side
+controller is served over TCP on loopback (:class:`~drivers.ble.sim.radio.HciServer`): the hub
+(``narhub run`` with ``ble.backend = "sim"`` and ``ble.sim_transport``) talks to them from
+another process, and can be killed and restarted while the home carries on. Each sensor board
+is the MicroPython firmware behind its own pty (:class:`~rig.boards.SimBoard`).
+
+Schedules and faults are in scenario seconds; ``time_scale`` compresses them (a day in a
+minute at 1440). Device clocks keep real time, so that the hub's clock checks stay meaningful;
+readings are distinct by device time stamp as long as they are at least a second apart.
+
+``DIR/rig.json`` tells the hub side where everything is (the HCI transport, each board's port)
+and, once every scheduled measurement was taken, ``"done": true``. ``DIR/ledger.jsonl`` is
+the ledger (:mod:`rig.ledger`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+from drivers.ble.sim._bumble import Characteristic
+from drivers.ble.sim.blood_pressure import EmulatedBloodPressureCuff
+from drivers.ble.sim.glucose import EmulatedGlucoseMeter
+from drivers.ble.sim.peripheral import DeviceClock, EmulatedDevice
+from drivers.ble.sim.pulse_oximeter import EmulatedPulseOximeter
+from drivers.ble.sim.radio import HciServer, SimRadio
+from drivers.ble.sim.scale import EmulatedScale
+from drivers.ble.sim.thermometer import EmulatedThermometer
+from gateway.board_source import NARHUB_PRIVATE_BASE
+from gateway.reading import Reading
+from protocols.gatt import decode, to_observations
+from protocols.sensorlink import SENSOR_KINDS
+from rig.boards import CorruptingBridge, SimBoard
+from rig.ledger import LedgerEntry, LedgerWriter, entries_from_observations
+from rig.scenario import BoardSpec, DeviceSpec, FaultSpec, Scenario
+
+logger = logging.getLogger(__name__)
+
+#: How often the boards' flash logs are read into the ledger (a log holds 4096 records).
+BOARD_POLL_S = 0.1
+
+
+class SpotCheckOximeter(EmulatedPulseOximeter):
+    """A pulse oximeter used for spot checks only (a finger clip taken off between checks):
+    no continuous stream, so that everything it produces is a spot check in the ledger."""
+
+    def on_started(self) -> None:
+        """No 1 Hz stream."""
+
+
+def _uuid16(characteristic: Characteristic[bytes]) -> int:
+    return int.from_bytes(bytes(characteristic.uuid.to_bytes()), "little") & 0xFFFF
+
+
+class VirtualHome:
+    """Everything in the home; :meth:`run` until ``stop`` is set."""
+
+    def __init__(self, scenario: Scenario, directory: Path) -> None:
+        self.scenario = scenario
+        self.dir = directory
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.ledger = LedgerWriter(directory / "ledger.jsonl")
+        self.radio = SimRadio()
+        self.devices: dict[str, EmulatedDevice] = {}
+        self.boards: dict[str, SimBoard] = {}
+        self._counts: dict[str, int] = {}
+        self._board_lsn: dict[str, int] = {}
+        self._bridges: dict[str, CorruptingBridge] = {}
+        self._hci: HciServer | None = None
+        self._done = False
+
+    # --- building ------------------------------------------------------------------------
+
+    def _device(self, spec: DeviceSpec, index: int) -> EmulatedDevice:
+        seed = spec.seed if spec.seed is not None else self.scenario.seed * 1000 + index
+        kwargs: dict[str, Any] = {"seed": seed}
+        if spec.clock_offset_s:
+            kwargs["clock"] = DeviceClock(offset_s=spec.clock_offset_s)
+        address = spec.address.upper()
+        device: EmulatedDevice
+        if spec.kind == "thermometer":
+            device = EmulatedThermometer(self.radio, address, **kwargs)
+        elif spec.kind == "blood_pressure":
+            device = EmulatedBloodPressureCuff(self.radio, address, sleep_s=5.0, **kwargs)
+        elif spec.kind == "scale":
+            device = EmulatedScale(self.radio, address, **kwargs)
+        elif spec.kind == "pulse_oximeter":
+            device = SpotCheckOximeter(self.radio, address, **kwargs)
+        else:
+            device = EmulatedGlucoseMeter(self.radio, address, stored_records=0, **kwargs)
+        return device
+
+    def _board(self, spec: BoardSpec, index: int) -> SimBoard:
+        seed = spec.seed if spec.seed is not None else self.scenario.seed * 1000 + 500 + index
+        rng = random.Random(seed)  # noqa: S311 - emulated sensor values, not security
+        values = {
+            "board_id": spec.board_id,
+            # Distinct values make a lost or doubled reading visible in the ledger check.
+            "temperature_cC": [rng.randint(1800, 2600) for _ in range(97)],
+            "humidity_cP": [rng.randint(2500, 7000) for _ in range(89)],
+        }
+        return SimBoard(self.dir / "boards" / spec.board_id, values, interval_ms=spec.interval_ms)
+
+    def status(self) -> dict[str, Any]:
+        """What ``rig.json`` holds."""
+        return {
+            "pid": os.getpid(),
+            "scenario": self.scenario.name,
+            "hci": None if self._hci is None else self._hci.transport_name,
+            "devices": [
+                {"kind": d.kind, "address": d.address.upper(), "bond": d.kind == "glucose"}
+                for d in self.scenario.devices
+            ],
+            "boards": {
+                b: str(self._bridges[b].port if b in self._bridges else board.port)
+                for b, board in self.boards.items()
+            },
+            "ledger": str(self.ledger.path),
+            "corrupted_chunks": {b: bridge.corrupted for b, bridge in self._bridges.items()},
+            "device_stats": {
+                address: {"connections": d.stats.connections, "drops": d.stats.drops}
+                for address, d in self.devices.items()
+            },
+            "produced": dict(self.ledger.counts),
+            "done": self._done,
+        }
+
+    def _write_status(self) -> None:
+        path = self.dir / "rig.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.status(), indent=2))
+        tmp.replace(path)
+
+    # --- running -------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Start the home, play the scenario, and keep running until ``stop`` is set."""
+        for i, spec in enumerate(self.scenario.devices):
+            self.devices[spec.address.upper()] = self._device(spec, i)
+        for i, board_spec in enumerate(self.scenario.boards):
+            self.boards[board_spec.board_id] = self._board(board_spec, i)
+        try:
+            async with HciServer(self.radio, port=self.scenario.hci_port) as hci:
+                self._hci = hci
+                for device in self.devices.values():
+                    await device.start()
+                for board_spec in self.scenario.boards:
+                    board = self.boards[board_spec.board_id]
+                    await board.plug()
+                    if board_spec.corrupt_p > 0:
+                        bridge = CorruptingBridge(
+                            board.port,
+                            board.dir,
+                            p=board_spec.corrupt_p,
+                            seed=self.scenario.seed,
+                        )
+                        bridge.open()
+                        self._bridges[board_spec.board_id] = bridge
+                self._write_status()
+                logger.info(
+                    "virtual rig running: %d devices, %d boards",
+                    len(self.devices),
+                    len(self.boards),
+                )
+                async with asyncio.TaskGroup() as group:
+                    play = group.create_task(self._play(), name="rig-scenario")
+                    watch = group.create_task(self._watch_boards(), name="rig-boards")
+                    await stop.wait()
+                    play.cancel()
+                    watch.cancel()
+                self._read_boards()
+                self._write_status()
+        finally:
+            for bridge in self._bridges.values():
+                bridge.close()
+            for board in self.boards.values():
+                await board.unplug()
+            for device in self.devices.values():
+                await device.stop()
+            self._read_boards()
+            self.ledger.close()
+
+    def _real_s(self, scenario_s: float) -> float:
+        return scenario_s / self.scenario.time_scale
+
+    async def _at(self, start: float, scenario_s: float) -> None:
+        """Sleep until scenario time ``scenario_s`` (the schedule is the point of sleeping)."""
+        delay = start + self._real_s(scenario_s) - asyncio.get_running_loop().time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    async def _play(self) -> None:
+        start = asyncio.get_running_loop().time()
+        async with asyncio.TaskGroup() as group:
+            for spec in self.scenario.devices:
+                device = self.devices[spec.address.upper()]
+                group.create_task(self._schedule(spec, device, start), name=f"rig-{spec.kind}")
+                for fault in spec.faults:
+                    group.create_task(self._device_fault(device, fault, start), name="rig-fault")
+            for board_spec in self.scenario.boards:
+                board = self.boards[board_spec.board_id]
+                for fault in board_spec.faults:
+                    group.create_task(self._board_fault(board, fault, start), name="rig-fault")
+        self._done = True
+        self._write_status()
+        logger.info("virtual rig: every scheduled measurement was taken")
+
+    async def _schedule(self, spec: DeviceSpec, device: EmulatedDevice, start: float) -> None:
+        for i in range(spec.count):
+            await self._at(start, spec.first_s + i * spec.every_s)
+            await self.measure(spec, device)
+            self._write_status()
+
+    async def measure(self, spec: DeviceSpec, device: EmulatedDevice) -> None:
+        """Take one measurement on ``device`` and write its ledger entries."""
+        n = self._counts.get(device.address, 0)
+        self._counts[device.address] = n + 1
+        pdus: list[tuple[int, bytes, str]] = []
+        if isinstance(device, EmulatedThermometer | EmulatedBloodPressureCuff | EmulatedScale):
+            pdus.append((_uuid16(device.measurement), await device.measure(), str(n)))
+        elif isinstance(device, EmulatedPulseOximeter):
+            payload = await device.spot_check()
+            pdus.append((_uuid16(device.spot_check_char), payload, str(n)))
+        elif isinstance(device, EmulatedGlucoseMeter):
+            seq = device.add_record()
+            record = device.records[-1]
+            pdus.extend((_uuid16(c), value, str(seq)) for c, value, _ in record.pdus)
+            device._bump()  # a new record: wake anyone waiting on the device's state
+        entries: list[LedgerEntry] = []
+        taken_ms = time.time_ns() // 1_000_000
+        for uuid16, payload, seq_text in pdus:
+            measurement = decode(uuid16, payload)
+            entries.extend(
+                entries_from_observations(
+                    to_observations(measurement),
+                    device=device.address,
+                    kind=spec.kind,
+                    seq=seq_text,
+                    taken_ms=taken_ms,
+                )
+            )
+        self.ledger.write(entries)
+
+    async def _device_fault(self, device: EmulatedDevice, fault: FaultSpec, start: float) -> None:
+        await self._at(start, fault.at_s)
+        logger.info("virtual rig: fault %s on a %s", fault.fault, type(device).__name__)
+        if fault.fault == "out_of_range":
+            await device.go_out_of_range()
+            await self._at(start, fault.at_s + fault.duration_s)
+            device.come_back_in_range()
+        elif fault.fault == "drop_after_records":
+            device.faults.drop_after_records = fault.count
+        elif fault.fault == "drop_after_notifications":
+            device.faults.drop_after_notifications = fault.count
+        elif fault.fault == "malformed":
+            device.faults.malformed_next = fault.count
+
+    async def _board_fault(self, board: SimBoard, fault: FaultSpec, start: float) -> None:
+        await self._at(start, fault.at_s)
+        if fault.fault == "unplug":
+            logger.info("virtual rig: a sensor board unplugged")
+            await board.unplug()
+            await self._at(start, fault.at_s + fault.duration_s)
+            await board.plug()
+            logger.info("virtual rig: a sensor board plugged in again")
+
+    async def _watch_boards(self) -> None:
+        while True:
+            self._read_boards()
+            await asyncio.sleep(BOARD_POLL_S)  # a file written by another process: poll it
+
+    def _read_boards(self) -> None:
+        for board in self.boards.values():
+            last = self._board_lsn.get(board.board_id, -1)
+            fresh = [r for r in board.flash_log() if r.lsn > last]
+            if not fresh:
+                continue
+            self._board_lsn[board.board_id] = fresh[-1].lsn
+            seen_ms = time.time_ns() // 1_000_000  # when the rig read it: at most a poll late
+            entries = []
+            for r in fresh:
+                kind = SENSOR_KINDS.get(r.kind)
+                exponent = kind.exponent if kind is not None else 0
+                entries.append(
+                    LedgerEntry(
+                        "board",
+                        board.board_id,
+                        kind.name if kind is not None else f"kind-{r.kind}",
+                        NARHUB_PRIVATE_BASE + r.kind,
+                        kind.unit if kind is not None else "1",
+                        str(Reading.exact(r.value, exponent)),
+                        None
+                        if r.wall_ms is None
+                        else dt.datetime.fromtimestamp(r.wall_ms / 1000, dt.UTC).isoformat(),
+                        f"{r.boot_id}/{r.seq}",
+                        seen_ms,
+                    )
+                )
+            self.ledger.write(entries)
+
+
+async def run_home(scenario: Scenario, directory: Path) -> VirtualHome:
+    """Run a home until SIGTERM/SIGINT (what ``narhub rig`` does)."""
+    import signal  # noqa: PLC0415
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    home = VirtualHome(scenario, directory)
+    try:
+        await home.run(stop)
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(ValueError, RuntimeError):
+                loop.remove_signal_handler(signum)
+    return home
