@@ -40,7 +40,9 @@ from protocols.uplink import (
     WireReading,
     encode_body,
 )
-from protocols.uplink.columns import (
+from protocols.uplink.columns import coded_bits
+from protocols.uplink.dictionary import DEFAULT_DICTIONARY_ID, field_model
+from protocols.uplink.fields import (
     F_TIME_FIRST,
     F_TIME_MODE,
     F_TIME_PERIOD,
@@ -52,9 +54,7 @@ from protocols.uplink.columns import (
     F_VALUE_RULE,
     F_VALUE_SCALE,
     F_VALUE_SEQ,
-    coded_bits,
 )
-from protocols.uplink.dictionary import DEFAULT_DICTIONARY_ID, field_model
 from rig.refday import (
     DAY_MS,
     BatchPolicy,
