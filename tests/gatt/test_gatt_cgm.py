@@ -45,7 +45,7 @@ NORDIC_FULL = bytes.fromhex("0fe3d2e405000214ff02f0e5f38e3f")
 # ..._small: Size 6, flags 0, glucose 12e1, offset 6.
 NORDIC_SMALL = bytes.fromhex("06000c100600")
 # ..._double: two small records, offsets 5 and 6.
-NORDIC_DOUBLE = bytes.fromhex("06000c100500" "06000c100600")
+NORDIC_DOUBLE = bytes.fromhex("06000c10050006000c100600")
 # ..._crcError: Size 8, flags 0, glucose 12e1, offset 6, CRC 0x6F58 (correct is 0x6F59).
 NORDIC_BAD_CRC = bytes.fromhex("08000c100600586f")
 
@@ -105,7 +105,7 @@ def test_nordic_bad_crc_is_a_typed_error_never_a_reading() -> None:
         (NORDIC_FULL, False, 13, "2 trailing bytes"),
         (bytes.fromhex("05000c1006"), None, 0, "below the minimum"),
         (bytes.fromhex("06040c100600"), None, 1, "reserved flag bits"),
-        (bytes.fromhex("0780" "0c100600" "40"), None, 6, "Status octet"),
+        (bytes.fromhex("07800c10060040"), None, 6, "Status octet"),
         (NORDIC_SMALL + b"\x00", None, 6, "Size 0 is below"),
     ],
 )
@@ -166,7 +166,7 @@ def test_nordic_feature_without_crc_and_bad_crcs() -> None:
 
 
 def test_reserved_type_and_location_are_kept() -> None:
-    feature = cgm.decode_cgm_feature(bytes.fromhex("000000" "e0" "ffff"))
+    feature = cgm.decode_cgm_feature(bytes.fromhex("000000e0ffff"))
     assert feature.type.is_reserved
     assert int(feature.type) == 0
     assert int(feature.sample_location) == 0xE
