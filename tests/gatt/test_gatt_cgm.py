@@ -10,8 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from protocols.gatt import DecodeError
-from protocols.gatt import cgm
+from protocols.gatt import DecodeError, cgm
 from protocols.gatt.datetime_ import DateTime
 from protocols.gatt.e2e_crc import E2ECrcError, crc16_mcrf4xx
 from protocols.gatt.medfloat import MedFloat

@@ -13,8 +13,7 @@ from decimal import Decimal
 
 import pytest
 
-from protocols.gatt import DecodeError
-from protocols.gatt import acom, ghs
+from protocols.gatt import DecodeError, acom, ghs
 from protocols.gatt.elapsed_time import (
     ElapsedTime,
     TimeResolution,
