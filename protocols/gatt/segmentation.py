@@ -4,11 +4,11 @@ GSS *Blood Pressure Record*, field Segmentation Header; GHSS 1.0 *Live/Stored He
 Observations*: bit 0 First Segment, bit 1 Last Segment, bits 2-7 Rolling Segment Counter
 (0..63, rolling over to 0 after 63). A value that fits one segment has both bits set.
 
-:class:`SegmentReassembler` is a small sans-I/O machine: segments in, complete payloads out.
-A segment out of order (a counter that does not follow, a middle segment with nothing begun,
-a new first segment in the middle of a message) is a :class:`SegmentationError`; the partial
-message is dropped and the reassembler resynchronises on the next first segment. Its buffer is
-capped.
+:class:`SegmentReassembler` is a small sans-I/O machine: segments in, events out (complete
+payloads, and a :class:`SegmentationError` for each partial message it drops). A segment out of
+order (a counter that does not follow, a middle segment with nothing begun, a new first segment
+in the middle of a message) drops the partial message and the reassembler resynchronises on the
+next first segment. Its buffer is capped.
 """
 
 from __future__ import annotations
