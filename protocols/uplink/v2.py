@@ -18,7 +18,7 @@ signature of a format-2 batch has an empty external AAD, and its header names th
 must be the kid (:class:`HubMismatchError`; :mod:`protocols.uplink.signing`).
 
 Decoding returns today's :class:`~protocols.uplink.batch.Batch` with ``header.version == 2``;
-anything malformed raises :class:`~protocols.uplink.columns.MalformedBatchError` (``where``
+anything malformed raises :class:`~protocols.uplink.fields.MalformedBatchError` (``where``
 says which part), never a bare ``IndexError`` or ``zstandard.ZstdError``.
 """
 

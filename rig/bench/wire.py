@@ -55,13 +55,13 @@ from protocols.uplink.fields import (
     F_VALUE_SCALE,
     F_VALUE_SEQ,
 )
+from rig.dayfile import readings_from_jsonl
 from rig.refday import (
     DAY_MS,
     BatchPolicy,
     DayReading,
     PlannedBatch,
     plan_batches,
-    readings_from_jsonl,
     reference_day,
 )
 
