@@ -23,6 +23,7 @@ BENCHMARKS = {
     "pipeline": "rig.bench.pipeline",
     "footprint": "rig.bench.footprint",
     "uplink": "rig.bench.uplink",
+    "install": "rig.bench.install",
 }
 
 
@@ -30,6 +31,18 @@ def _run_bench(name: str, duration_s: float, **options: Any) -> dict[str, Any]:
     module = import_module(BENCHMARKS[name])
     result: dict[str, Any] = module.run(duration_s=duration_s, **options)
     return result
+
+
+@app.command("install")
+def bench_install(
+    as_json: JsonFlag = False,
+    source: Annotated[
+        Path | None, typer.Option(help="Measure this source tree (default: this checkout).")
+    ] = None,
+) -> None:
+    """`pip install narhub` as a hub: distributions and bytes installed, modules `narhub run`
+    imports until READY=1."""
+    emit(_run_bench("install", 0.0, source=source), as_json)
 
 
 @app.command("codecs")
