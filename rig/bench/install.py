@@ -62,7 +62,8 @@ def _distributions(venv: Path) -> list[dict[str, Any]]:
     )
     import json  # noqa: PLC0415 - only here
 
-    listed = json.loads(_run([str(venv / "bin" / "python"), "-c", script]).stdout)
+    # Run from the venv: the current directory would add a source tree's metadata.
+    listed = json.loads(_run([str(venv / "bin" / "python"), "-c", script], cwd=venv).stdout)
     return sorted(
         (d for d in listed if d["name"].lower() not in _TOOLING), key=lambda d: -d["bytes"]
     )
@@ -130,7 +131,7 @@ def run(*, duration_s: float = 0.0, source: Path | None = None) -> dict[str, Any
         _run([sys.executable, "-m", "venv", str(venv)])
         pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
         _run([*pip, str(tree)])
-        site = _site_packages(venv)
+        site_bytes = _tree_bytes(_site_packages(venv))
         distributions = _distributions(venv)
         modules, ready_s = _imported_modules(venv, _hub_config(venv, directory), directory)
     tops = sorted({name.split(".")[0] for name in modules})
@@ -142,7 +143,7 @@ def run(*, duration_s: float = 0.0, source: Path | None = None) -> dict[str, Any
         "distributions": distributions,
         "distribution_count": len(distributions),
         "installed_bytes": sum(d["bytes"] for d in distributions),
-        "site_packages_bytes": _tree_bytes(site),
+        "site_packages_bytes": site_bytes,
         "narhub_run": {
             "ready_s": round(ready_s, 3),
             "modules": len(modules),
