@@ -9,7 +9,9 @@ back:
 * every repository path a file names (``docs/pipeline.md``, ``gateway/validate.py``) exists,
   and every bare ``*.md`` name is the name of a file in the repository;
 * no file names the development machine's notes, its shared folder or an absolute path on it;
-* ``docs/plausibility.md`` lists exactly the ranges ``gateway.validate.PLAUSIBLE`` applies.
+* ``docs/plausibility.md`` lists exactly the ranges ``gateway.validate.PLAUSIBLE`` applies, and
+  ``docs/protocols/phd.md`` gives every code of ``protocols.gatt.observation.MDC_TABLE`` with
+  its reference id and LOINC.
 
 Each check also runs on a small planted tree, so that it is seen to fail.
 """
@@ -23,6 +25,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from gateway.validate import PLAUSIBLE
+from protocols.gatt.observation import MDC_TABLE
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -276,3 +279,21 @@ def test_the_plausibility_doc_lists_the_ranges_validation_applies() -> None:
         for unit, (low, high) in units.items()
     }
     assert documented == applied
+
+
+def _documented_codes(markdown: str) -> dict[int, tuple[str, str | None]]:
+    """MDC code -> (reference id, first LOINC or None) from the code table of phd.md."""
+    section = markdown.split("### 3.2 The codes", 1)[1].split("\n## ", 1)[0]
+    codes: dict[int, tuple[str, str | None]] = {}
+    for row in section.splitlines():
+        cells = [cell.strip() for cell in row.strip().strip("|").split("|")]
+        if len(cells) != 5 or not cells[0].isdigit():
+            continue
+        loinc = cells[2].split(" ")[0] if cells[2][:1].isdigit() else None
+        codes[int(cells[0])] = (cells[1], loinc)
+    return codes
+
+
+def test_the_device_notes_give_every_code_the_mapping_uses() -> None:
+    documented = _documented_codes((ROOT / "docs" / "protocols" / "phd.md").read_text("utf-8"))
+    assert {code: documented.get(code) for code in MDC_TABLE} == MDC_TABLE
