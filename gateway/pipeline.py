@@ -71,7 +71,7 @@ def _value_and_flags(o: Observation) -> tuple[Decimal | None, frozenset[str]]:
 
 def _clock(event: MeasurementEvent) -> tuple[frozenset[str], int | None]:
     """The session's observed device clock offset (PHD IG coincident time stamp, kept with
-    the readings so consumers can correct device times; ``health-profiles.md`` 4.5)."""
+    the readings so consumers can correct device times; docs/protocols/phd.md 4)."""
     clock = event.clock
     if clock is None or clock.offset_s is None:
         return frozenset(), None
@@ -94,7 +94,7 @@ def device_wall_ms(
     clock, which the device's bytes may be).
 
     A device stamps a measurement with its own clock, naive local time (GATT Date Time,
-    GSS 3.70; the hub sets it to its local time through CTS, ``health-profiles.md`` 4.5).
+    GSS 3.70; the hub sets it to its local time through CTS, docs/protocols/phd.md 4).
     A stored record downloaded hours later was taken at its time stamp, not at its reception:
     the PHD IG (Observation.effective[x]) takes the time stamp, corrected by the device
     clock's offset from the hub's clock when the session observed it (whole seconds: the

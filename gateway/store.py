@@ -821,7 +821,7 @@ class Outbox:
             return
         # Free a tenth more than needed, so eviction does not run on every commit.
         need = used - limit + limit // 10
-        # Only non-clinical readings are ever evicted (docs/CONTEXT.md: a clinical reading is
+        # Only non-clinical readings are evicted (docs/clinical-boundary.md: a clinical reading is
         # never dropped). Space the store cannot free (idempotency keys, sealed batches,
         # clinical readings) once made every commit evict clinical readings and alerts too:
         # the virtual rig's nearly full disk caught it (hil_tests/test_hil_faults.py).

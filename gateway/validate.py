@@ -1,9 +1,9 @@
 """Validation: special values, physiological plausibility per code, clock sanity.
 
 Pure functions. A reading that fails a check is *flagged*, never dropped or altered (a
-clinical reading travels as measured; docs/CONTEXT.md, EU MDR boundary): the care team and
+clinical reading travels as measured; docs/clinical-boundary.md, EU MDR): the care team and
 the region's systems decide what a flag means. The table is documented in docs/pipeline.md;
-the ranges follow /work/shared/docs/health-profiles.md section 6.3 (BP 20-300 mmHg, SpO2
+the ranges and their sources are in docs/plausibility.md (BP 20-300 mmHg, SpO2
 50-100 %, temperature 25-45 Cel, weight 1-400 kg, glucose 10-600 mg/dL), converted exactly to
 the other units a device may send, plus pulse and RR ranges and the sensor boards' ranges.
 """

@@ -30,7 +30,7 @@ CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/observation-category"
 #: Namespace for the deterministic Observation identifiers (a UUIDv5 per reading).
 IDENTIFIER_NAMESPACE = uuid.UUID("4d2f6a3e-3f0c-5b7e-9a51-6e6172687562")
 
-#: Special value -> FHIR dataAbsentReason code (PHD IG, health-profiles.md section 1.3).
+#: Special value -> FHIR dataAbsentReason code (PHD IG "FLOATs" page; docs/protocols/phd.md 1.3).
 DATA_ABSENT: dict[str, str] = {
     "nan": "not-a-number",
     "nres": "error",

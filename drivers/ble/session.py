@@ -1,6 +1,6 @@
 """One connection with one medical device, as an async context manager.
 
-The session state machine follows ``health-profiles.md`` section 6.4::
+The session state machine follows docs/protocols/phd.md section 5::
 
     connect -> (bond when needed) -> discover (cached) -> read DIS + Battery (once per session)
     -> read the device clock -> subscribe (CCCDs) -> set the clock when off by more than the
@@ -106,7 +106,7 @@ _RECORD_CHARACTERISTICS = frozenset(
 )
 #: ATT application error "data field ignored" on a CTS write: a success (CTS 1.1 3.1.2.1).
 _DATA_FIELD_IGNORED = 0x80
-#: Recent time-stamped values remembered per device to drop replays (``health-profiles`` 5.1).
+#: Recent time-stamped values remembered per device to drop replays (docs/protocols/phd.md 6.1).
 _REPLAY_MEMORY = 64
 
 _T = TypeVar("_T")

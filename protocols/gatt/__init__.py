@@ -3,7 +3,7 @@
 ``decode(characteristic, data)`` turns a characteristic value into a frozen measurement
 dataclass; ``encode(measurement)`` is its inverse; ``to_observations(measurement)`` maps it to
 MDC/LOINC/UCUM observations. Layouts follow the GATT Specification Supplement; the mapping
-follows the HL7 FHIR PHD IG (see ``docs/protocols/gatt.md`` and ``health-profiles.md``).
+follows the HL7 FHIR PHD IG (see ``docs/protocols/gatt.md`` and ``docs/protocols/phd.md``).
 """
 
 from __future__ import annotations

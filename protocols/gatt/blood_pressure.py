@@ -1,7 +1,7 @@
 """Blood Pressure Service 0x1810: Blood Pressure Measurement 0x2A35, Intermediate Cuff Pressure
 0x2A36 and Blood Pressure Feature 0x2A49.
 
-GSS section 3.31 *Blood Pressure Measurement* (BLS 1.0 section 3.1; ``health-profiles.md`` 2.1.1):
+GSS section 3.31 *Blood Pressure Measurement* (BLS 1.0 section 3.1; docs/protocols/phd.md 2.1):
 
 ====== ==== =================================================== ============
 Offset Size Field                                               Present if
@@ -553,7 +553,7 @@ def blood_pressure_observations(m: BloodPressureMeasurement) -> list[obs.Observa
     cuff's pulse rate (MDC_PULS_RATE_NON_INV, a separate observation per the PHD IG).
 
     A mean arterial pressure of exactly 0 is "not provided" (Beurer BM85 sends 0 in the
-    mandatory field; ``health-profiles.md`` 2.1.1) and yields no observation. Status bits become
+    mandatory field; docs/protocols/phd.md 2.1) and yields no observation. Status bits become
     flags on every observation.
     """
     flags = obs.quirk_flags(m.corrections)

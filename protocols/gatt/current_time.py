@@ -1,6 +1,6 @@
 """Current Time Service 0x1805: Current Time 0x2A2B (read, notify, optional write).
 
-GSS section 3.62 *Current Time*, 10 bytes (``health-profiles.md`` section 2.8):
+GSS section 3.62 *Current Time*, 10 bytes (docs/protocols/phd.md section 2.8):
 
 ====== ==== ===================================================================
 Offset Size Field

@@ -3,7 +3,7 @@
 GATT Specification Supplement (GSS) section 3.70 *Date Time*: year uint16 (1582..9999, 0 = not
 known), month (1..12, 0 = not known), day (1..31, 0 = not known), hours (0..23), minutes (0..59),
 seconds (0..59). There is no time zone: it is the device's wall clock
-(``health-profiles.md`` section 1.2). GSS 3.72 *Day Date Time* (0x2A0A) appends GSS 3.73
+(docs/protocols/phd.md section 1.2). GSS 3.72 *Day Date Time* (0x2A0A) appends GSS 3.73
 *Day of Week* (1 = Monday .. 7 = Sunday, 0 = not known, 8..255 reserved).
 """
 

@@ -1,5 +1,5 @@
 """Glucose Service 0x1808: Glucose Measurement 0x2A18, Glucose Measurement Context 0x2A34 and
-Glucose Feature 0x2A51 (GLS 1.0; ``health-profiles.md`` 2.5).
+Glucose Feature 0x2A51 (GLS 1.0; docs/protocols/phd.md 2.5).
 
 Glucose Measurement (GSS 3.106):
 
@@ -253,7 +253,7 @@ def encode_glucose_measurement(m: GlucoseMeasurement) -> bytes:
     )
 
 
-# MDC code and (mass LOINC, substance LOINC) per glucose type (health-profiles.md 4.2).
+# MDC code and (mass LOINC, substance LOINC) per glucose type (docs/protocols/phd.md 2.5, 3.2).
 _GLUCOSE_CODES: dict[GlucoseType, tuple[int, str | None, str | None]] = {
     GlucoseType.CAPILLARY_WHOLE_BLOOD: (
         obs.MDC_CONC_GLU_CAPILLARY_WHOLEBLOOD,
@@ -567,7 +567,7 @@ _MEAL_CODES = {
     Meal.POSTPRANDIAL: obs.MDC_CTXT_GLU_MEAL_POSTPRANDIAL,
     Meal.FASTING: obs.MDC_CTXT_GLU_MEAL_FASTING,
     Meal.CASUAL: obs.MDC_CTXT_GLU_MEAL_CASUAL,
-    # BEDTIME: the MDC code is not verified (health-profiles.md section 7): not mapped.
+    # BEDTIME: the MDC code is not verified (docs/protocols/phd.md section 7): not mapped.
 }
 _TESTER_CODES = {
     Tester.SELF: obs.MDC_CTXT_GLU_TESTER_SELF,

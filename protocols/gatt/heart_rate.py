@@ -1,6 +1,6 @@
 """Heart Rate Service 0x180D: Heart Rate Measurement 0x2A37 (notify).
 
-GSS section 3.113 *Heart Rate Measurement* (HRS 1.0 section 3.1; ``health-profiles.md`` 2.6):
+GSS section 3.113 *Heart Rate Measurement* (HRS 1.0 section 3.1; docs/protocols/phd.md 2.7):
 Flags (bit0 value format 0 uint8 / 1 uint16; bits 1-2 Sensor Contact Status: 0 or 1 not
 supported, 2 supported but not detected, 3 detected; bit3 Energy Expended present; bit4
 RR-Interval present; bits 5-7 RFU); Heart Rate (uint8 or uint16, beats/min); [Energy Expended

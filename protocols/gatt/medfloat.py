@@ -1,7 +1,7 @@
 """IEEE 11073-20601 SFLOAT (16-bit) and FLOAT (32-bit) "medical floats".
 
 IEEE 11073-20601:2019 section F.8 (FLOAT-Type, SFLOAT-Type); the special values are the
-table in the HL7 FHIR PHD IG "FLOATs" page, reproduced in ``health-profiles.md`` section 1.3.
+table in the HL7 FHIR PHD IG "FLOATs" page, summarised in docs/protocols/phd.md section 1.3.
 
 * SFLOAT: 4-bit two's-complement exponent (bits 15..12), 12-bit two's-complement mantissa.
 * FLOAT: 8-bit two's-complement exponent (bits 31..24), 24-bit two's-complement mantissa.

@@ -1,7 +1,7 @@
 """Normalised observations: a decoded measurement mapped to MDC, LOINC and UCUM.
 
 Codes follow IEEE 11073-10101 (MDC, 32-bit partition x 65536 + term) and the HL7 FHIR
-Personal Health Device IG mapping tables (``health-profiles.md`` section 4.2). Units are UCUM
+Personal Health Device IG mapping tables (docs/protocols/phd.md section 3). Units are UCUM
 codes. An observation always keeps the device's value and unit; a converted value is a *new*
 observation that names the original (:func:`protocols.gatt.units.convert_observation`).
 """
@@ -138,7 +138,7 @@ _set_original_unit = _SLOT["original_unit"].__set__
 del _SLOT
 
 
-# --- MDC codes (IEEE 11073-10101), health-profiles.md section 4.2 -------------------------------
+# --- MDC codes (IEEE 11073-10101), docs/protocols/phd.md section 3.2 ----------------------------
 # Blood pressure (SCADA partition).
 MDC_PRESS_BLD_NONINV = 150020
 MDC_PRESS_BLD_NONINV_SYS = 150021

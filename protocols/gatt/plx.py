@@ -1,5 +1,5 @@
 """Pulse Oximeter Service 0x1822: PLX Spot-check Measurement 0x2A5E, PLX Continuous
-Measurement 0x2A5F and PLX Features 0x2A60 (PLXS 1.0; ``health-profiles.md`` 2.4).
+Measurement 0x2A5F and PLX Features 0x2A60 (PLXS 1.0; docs/protocols/phd.md 2.4).
 
 Spot-check (GSS 3.170): Flags (bit0 time stamp, bit1 measurement status, bit2 device and sensor
 status, bit3 pulse amplitude index, bit4 device clock is not set, bits 5-7 RFU); SpO2 (SFLOAT %);

@@ -6,7 +6,7 @@ advertised local name, lists byte-level corrections per characteristic (applied 
 strict decoder, so the result is still fully validated) and session hints for the BLE layer
 (clock rule, settle delay, bonding). A reading decoded through a correction that changed its
 bytes carries the quirk name in ``corrections``; its observations get the flag
-``quirk-corrected:<name>``. Sources: ``health-profiles.md`` section 5.2 and the references
+``quirk-corrected:<name>``. Sources: docs/protocols/phd.md section 6.2 and the references
 cited per entry. Quirks are explicit opt-ins, never heuristics applied to every device.
 """
 
@@ -42,7 +42,7 @@ class Quirk:
 
 
 class ClockRule(enum.Enum):
-    """How a device's clock is read and set (for the BLE session, ``health-profiles.md`` 5)."""
+    """How a device's clock is read and set (for the BLE session, docs/protocols/phd.md 6.2)."""
 
     CURRENT_TIME_SERVICE = "current-time-service"
     DATE_TIME_IN_SERVICE = "date-time-2a08-in-service"
@@ -115,7 +115,7 @@ BEURER_BPM_BYTE_ORDER = Quirk(
     ),
     source=(
         "derdilla/blood-pressure-monitor-fl PR #735 and #737 (Beurer BM85 capture), issue #566; "
-        "health-profiles.md 5.2"
+        "docs/protocols/phd.md 6.2"
     ),
     correct=correct_beurer_bpm,
 )
@@ -135,7 +135,7 @@ AND_MEDICAL = DeviceProfile(
     settle_delay_ms=100,
     notes=(
         "sets its clock through Date Time 0x2A08 in the BP/WS service; replays its memory; "
-        "failed readings arrive all-NaN (health-profiles.md 5.2)"
+        "failed readings arrive all-NaN (docs/protocols/phd.md 6.2)"
     ),
 )
 

@@ -1,6 +1,6 @@
 """Record Access Control Point 0x2A52, as used by GLS, PLXS and stored BP records.
 
-GSS section 3.181 / GLS 1.0 section 3.9 / PLXS 1.0 section 3.4 (``health-profiles.md`` 2.5.1).
+GSS section 3.181 / GLS 1.0 section 3.9 / PLXS 1.0 section 3.4 (docs/protocols/phd.md 2.6).
 Format ``Op Code (1) | Operator (1) | Operand (0..n)``:
 
 * Requests (client -> server): 0x01 report stored records, 0x02 delete stored records,

@@ -1,6 +1,6 @@
 """Health Thermometer Service 0x1809: Temperature Measurement 0x2A1C and friends.
 
-Layout (GATT Specification Supplement, Temperature Measurement; ``health-profiles.md`` 2.2):
+Layout (GATT Specification Supplement, Temperature Measurement; docs/protocols/phd.md 2.2):
 
 ====== ==== ============================================ ==============
 Offset Size Field                                        Present if
@@ -141,7 +141,7 @@ def encode_temperature_measurement(m: TemperatureMeasurement) -> bytes:
     return bytes((flags,)) + encode_medfloat32(m.temperature) + tail
 
 
-# Temperature Type -> (MDC code, body site text) per the PHD IG table (health-profiles.md 4.2).
+# Temperature Type -> (MDC code, body site text) per the PHD IG table (docs/protocols/phd.md 2.2).
 _SITE_CODES: dict[TemperatureType, int] = {
     TemperatureType.ARMPIT: obs.MDC_TEMP_AXILLA,
     TemperatureType.EAR: obs.MDC_TEMP_EAR,

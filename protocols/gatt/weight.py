@@ -1,6 +1,6 @@
 """Weight Scale Service 0x181D: Weight Measurement 0x2A9D and Weight Scale Feature 0x2A9E.
 
-GSS section 3.252 *Weight Measurement* (``health-profiles.md`` 2.3):
+GSS section 3.252 *Weight Measurement* (docs/protocols/phd.md 2.3):
 
 ====== ==== ======================================================== ==========
 Offset Size Field                                                    Present if
@@ -19,7 +19,7 @@ Offset Size Field                                                    Present if
 shall be disabled" (GSS 3.252.2.2): strictly, BMI and height with 0xFFFF is an error.
 
 The Weight Scale Feature resolution describes precision only; the Weight field LSB is always
-0.005 kg / 0.01 lb (``health-profiles.md`` 2.3: a real A&D UC-352BLE sends 13140 -> 65.70 kg).
+0.005 kg / 0.01 lb (docs/protocols/phd.md 2.3: a real A&D UC-352BLE sends 13140 -> 65.70 kg).
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ MAX_SPREAD = 30
 #: Times are signed 64-bit milliseconds; MDC codes are 32-bit (partition x 65536 + term).
 MAX_ABS_TIME_MS = 2**63 - 1
 MAX_MDC_CODE = 2**32 - 1
-#: Special values with a short code on the wire (health-profiles.md section 1.3).
+#: Special values with a short code on the wire (docs/protocols/phd.md section 1.3).
 SPECIAL_CODES: tuple[str, ...] = ("nan", "nres", "+inf", "-inf", "reserved")
 
 RULE_FIXED = 0

@@ -43,7 +43,7 @@ async def test_clock_drift_is_recorded_with_the_readings_and_corrected() -> None
     assert event.clock is not None
     assert event.clock.offset_s is not None
     assert 899 <= event.clock.offset_s <= 902
-    # Read first, recorded, then set (health-profiles 4.5): the reading flushed on subscribe
+    # Read first, recorded, then set (docs/protocols/phd.md 4): the reading flushed on subscribe
     # carries the offset of the timeline it was stamped on.
     status_clock = central.status[scale.address].clock
     assert status_clock is not None

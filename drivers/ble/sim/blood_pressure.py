@@ -1,6 +1,6 @@
 """An emulated blood pressure cuff (Blood Pressure Service 0x1810, BLS 1.0).
 
-Behaves as consumer cuffs do (``health-profiles.md`` 5.1): a measurement inflates the cuff
+Behaves as consumer cuffs do (docs/protocols/phd.md 6.1): a measurement inflates the cuff
 (Intermediate Cuff Pressure 0x2A36 notifications while a central listens), stores the reading,
 wakes up and advertises; once a bonded central enables indications on Blood Pressure
 Measurement 0x2A35 every stored reading is indicated in order; then the cuff lingers briefly,
