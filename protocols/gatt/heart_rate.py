@@ -1,10 +1,14 @@
 """Heart Rate Service 0x180D: Heart Rate Measurement 0x2A37 (notify).
 
-GSS section 3.113 *Heart Rate Measurement* (HRS 1.0 section 3.1; docs/protocols/phd.md 2.7):
+GSS section 3.113 *Heart Rate Measurement* (HRS 1.0 section 3.1; docs/protocols/phd.md 2.7; the
+wire format, observations are in :mod:`protocols.gatt.mapping.heart_rate`):
 Flags (bit0 value format 0 uint8 / 1 uint16; bits 1-2 Sensor Contact Status: 0 or 1 not
 supported, 2 supported but not detected, 3 detected; bit3 Energy Expended present; bit4
 RR-Interval present; bits 5-7 RFU); Heart Rate (uint8 or uint16, beats/min); [Energy Expended
 uint16 kJ, saturates at 65535]; [RR-Interval uint16 each, 1/1024 s, one or more].
+
+The RR-Interval list runs to the end of the value, which a flags-and-fields table cannot say,
+so this codec is written by hand and registered with :meth:`~protocols.gatt.registry.Registry.codec`.
 """
 
 from __future__ import annotations
@@ -14,8 +18,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from protocols.errors import EncodeError
-from protocols.gatt import observation as obs
 from protocols.gatt._wire import fail, length_error
+from protocols.gatt.registry import codec
 
 HEART_RATE_SERVICE = 0x180D
 HEART_RATE_MEASUREMENT = 0x2A37
@@ -67,6 +71,42 @@ class HeartRateMeasurement:
         return tuple(Decimal(v * 1000) / 1024 for v in self.rr_intervals_1024th_s or ())
 
 
+def encode_heart_rate_measurement(m: HeartRateMeasurement) -> bytes:
+    """Encode 0x2A37."""
+    flags = int(SensorContact(m.sensor_contact)) << 1
+    if m.uint16_format:
+        if not 0 <= m.heart_rate_bpm <= 0xFFFF:
+            raise EncodeError(_NAME, f"heart rate {m.heart_rate_bpm} out of uint16 range")
+        flags |= _FLAG_UINT16
+        body = m.heart_rate_bpm.to_bytes(2, "little")
+    else:
+        if not 0 <= m.heart_rate_bpm <= 0xFF:
+            raise EncodeError(_NAME, f"heart rate {m.heart_rate_bpm} needs the uint16 format")
+        body = bytes((m.heart_rate_bpm,))
+    if m.energy_expended_kj is not None:
+        if not 0 <= m.energy_expended_kj <= 0xFFFF:
+            raise EncodeError(_NAME, f"energy expended {m.energy_expended_kj} out of range")
+        flags |= _FLAG_ENERGY
+        body += m.energy_expended_kj.to_bytes(2, "little")
+    if m.rr_intervals_1024th_s is not None:
+        if not m.rr_intervals_1024th_s:
+            raise EncodeError(_NAME, "an RR-Interval list needs at least one value")
+        flags |= _FLAG_RR
+        for value in m.rr_intervals_1024th_s:
+            if not 0 <= value <= 0xFFFF:
+                raise EncodeError(_NAME, f"RR-Interval {value} out of range")
+            body += value.to_bytes(2, "little")
+    return bytes((flags,)) + body
+
+
+@codec(
+    HEART_RATE_MEASUREMENT,
+    _NAME,
+    gss="3.113 Heart Rate Measurement",
+    service="HRS 1.0 section 3.1",
+    values=(HeartRateMeasurement,),
+    encode=encode_heart_rate_measurement,
+)
 def decode_heart_rate_measurement(data: bytes) -> HeartRateMeasurement:
     """Decode 0x2A37 strictly: RFU flags, truncation, an odd RR byte and an empty RR list are
     errors."""
@@ -103,58 +143,3 @@ def decode_heart_rate_measurement(data: bytes) -> HeartRateMeasurement:
         rr,
         bool(flags & _FLAG_UINT16),
     )
-
-
-def encode_heart_rate_measurement(m: HeartRateMeasurement) -> bytes:
-    """Encode 0x2A37."""
-    flags = int(SensorContact(m.sensor_contact)) << 1
-    if m.uint16_format:
-        if not 0 <= m.heart_rate_bpm <= 0xFFFF:
-            raise EncodeError(_NAME, f"heart rate {m.heart_rate_bpm} out of uint16 range")
-        flags |= _FLAG_UINT16
-        body = m.heart_rate_bpm.to_bytes(2, "little")
-    else:
-        if not 0 <= m.heart_rate_bpm <= 0xFF:
-            raise EncodeError(_NAME, f"heart rate {m.heart_rate_bpm} needs the uint16 format")
-        body = bytes((m.heart_rate_bpm,))
-    if m.energy_expended_kj is not None:
-        if not 0 <= m.energy_expended_kj <= 0xFFFF:
-            raise EncodeError(_NAME, f"energy expended {m.energy_expended_kj} out of range")
-        flags |= _FLAG_ENERGY
-        body += m.energy_expended_kj.to_bytes(2, "little")
-    if m.rr_intervals_1024th_s is not None:
-        if not m.rr_intervals_1024th_s:
-            raise EncodeError(_NAME, "an RR-Interval list needs at least one value")
-        flags |= _FLAG_RR
-        for value in m.rr_intervals_1024th_s:
-            if not 0 <= value <= 0xFFFF:
-                raise EncodeError(_NAME, f"RR-Interval {value} out of range")
-            body += value.to_bytes(2, "little")
-    return bytes((flags,)) + body
-
-
-def heart_rate_observations(m: HeartRateMeasurement) -> list[obs.Observation]:
-    """Heart rate (MDC_ECG_HEART_RATE, 8867-4, /min) and each RR interval in ms.
-
-    A reading taken while the sensor reports no skin contact is flagged
-    ``sensor-contact-not-detected``. Energy expended has no PHD IG mapping and is not emitted.
-    """
-    flags = obs.quirk_flags(m.corrections)
-    if m.sensor_contact is SensorContact.NOT_DETECTED:
-        flags |= {"sensor-contact-not-detected"}
-    out = [
-        obs.Observation(
-            obs.MDC_ECG_HEART_RATE,
-            obs.LOINC_HEART_RATE,
-            Decimal(m.heart_rate_bpm),
-            None,
-            "/min",
-            None,
-            flags,
-        )
-    ]
-    out += [
-        obs.Observation(obs.MDC_ECG_TIME_PD_RR_GL, None, rr_ms, None, "ms", None, flags)
-        for rr_ms in m.rr_intervals_ms
-    ]
-    return out

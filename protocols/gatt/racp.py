@@ -13,7 +13,9 @@ Format ``Op Code (1) | Operator (1) | Operand (0..n)``:
   response code (operator Null, request op code, response code).
 
 A response's request op code is kept as sent (a server answers "op code not supported" for
-op codes it does not know), as an :class:`RacpOpCode` when defined.
+op codes it does not know), as an :class:`RacpOpCode` when defined. The operand depends on the op
+code and operator, so this codec is written by hand and registered with
+:meth:`~protocols.gatt.registry.Registry.codec`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 from protocols.errors import EncodeError
 from protocols.gatt._wire import fail, length_error
 from protocols.gatt.datetime_ import DATE_TIME_SIZE, DateTime, decode_date_time, encode_date_time
+from protocols.gatt.registry import codec
 
 RECORD_ACCESS_CONTROL_POINT = 0x2A52
 _NAME = "Record Access Control Point"
@@ -172,6 +175,68 @@ def _filter_value(data: bytes, offset: int, filter_type: RacpFilterType) -> Filt
     return decode_date_time(data, offset, characteristic=RECORD_ACCESS_CONTROL_POINT, name=_NAME)
 
 
+def _encode_filter(filter_type: RacpFilterType, value: FilterValue | None) -> bytes:
+    if filter_type is RacpFilterType.SEQUENCE_NUMBER:
+        if not isinstance(value, int) or not 0 <= value <= 0xFFFF:
+            raise EncodeError(_NAME, f"sequence number filter needs a uint16, got {value!r}")
+        return value.to_bytes(2, "little")
+    if not isinstance(value, DateTime):
+        raise EncodeError(_NAME, f"user facing time filter needs a DateTime, got {value!r}")
+    return encode_date_time(value)
+
+
+def encode_racp(m: RacpValue) -> bytes:
+    """Encode a RACP request or response."""
+    if isinstance(m, RacpNumberOfStoredRecords):
+        if not 0 <= m.count <= 0xFFFF:
+            raise EncodeError(_NAME, f"count {m.count} out of uint16 range")
+        return bytes((RacpOpCode.NUMBER_OF_STORED_RECORDS_RESPONSE, 0)) + m.count.to_bytes(
+            2, "little"
+        )
+    if isinstance(m, RacpResponse):
+        if not 0 <= int(m.request_op_code) <= 0xFF:
+            raise EncodeError(_NAME, f"request op code {m.request_op_code} out of range")
+        return bytes((RacpOpCode.RESPONSE_CODE, 0, int(m.request_op_code), int(m.response_code)))
+    head = bytes((int(m.op_code), int(m.operator)))
+    if m.op_code is RacpOpCode.ABORT_OPERATION:
+        if m.operator is not RacpOperator.NULL or m.filter_type is not None:
+            raise EncodeError(_NAME, "abort takes operator Null and no operand")
+        return head
+    if m.op_code not in _RECORD_OPS:
+        raise EncodeError(_NAME, f"{m.op_code!r} is a response op code; use the response types")
+    if m.operator in _UNFILTERED:
+        if m.filter_type is not None or m.minimum is not None or m.maximum is not None:
+            raise EncodeError(_NAME, f"operator {m.operator.name} takes no operand")
+        return head
+    if m.operator not in _FILTERED or m.filter_type is None:
+        raise EncodeError(_NAME, f"operator {m.operator.name} needs a filter type")
+    body = bytes((int(m.filter_type),))
+    if m.operator is RacpOperator.LESS_THAN_OR_EQUAL_TO:
+        if m.minimum is not None:
+            raise EncodeError(_NAME, "<= takes only a maximum")
+        return head + body + _encode_filter(m.filter_type, m.maximum)
+    if m.operator is RacpOperator.GREATER_THAN_OR_EQUAL_TO:
+        if m.maximum is not None:
+            raise EncodeError(_NAME, ">= takes only a minimum")
+        return head + body + _encode_filter(m.filter_type, m.minimum)
+    if isinstance(m.minimum, int) and isinstance(m.maximum, int) and m.minimum > m.maximum:
+        raise EncodeError(_NAME, "range minimum > maximum")
+    return (
+        head
+        + body
+        + _encode_filter(m.filter_type, m.minimum)
+        + _encode_filter(m.filter_type, m.maximum)
+    )
+
+
+@codec(
+    RECORD_ACCESS_CONTROL_POINT,
+    _NAME,
+    gss="3.181 Record Access Control Point",
+    service="GLS 1.0 section 3.9; PLXS 1.0 section 3.4",
+    values=(RacpRequest, RacpNumberOfStoredRecords, RacpResponse),
+    encode=encode_racp,
+)
 def decode_racp(data: bytes) -> RacpValue:
     """Decode a RACP value in either direction; the op code tells requests from responses."""
     c = RECORD_ACCESS_CONTROL_POINT
@@ -235,57 +300,3 @@ def decode_racp(data: bytes) -> RacpValue:
     if isinstance(first, int) and isinstance(second, int) and first > second:
         fail(c, _NAME, f"range minimum {first} > maximum {second}", 3)
     return RacpRequest(op_code, operator, filter_type, minimum=first, maximum=second)
-
-
-def _encode_filter(filter_type: RacpFilterType, value: FilterValue | None) -> bytes:
-    if filter_type is RacpFilterType.SEQUENCE_NUMBER:
-        if not isinstance(value, int) or not 0 <= value <= 0xFFFF:
-            raise EncodeError(_NAME, f"sequence number filter needs a uint16, got {value!r}")
-        return value.to_bytes(2, "little")
-    if not isinstance(value, DateTime):
-        raise EncodeError(_NAME, f"user facing time filter needs a DateTime, got {value!r}")
-    return encode_date_time(value)
-
-
-def encode_racp(m: RacpValue) -> bytes:
-    """Encode a RACP request or response."""
-    if isinstance(m, RacpNumberOfStoredRecords):
-        if not 0 <= m.count <= 0xFFFF:
-            raise EncodeError(_NAME, f"count {m.count} out of uint16 range")
-        return bytes((RacpOpCode.NUMBER_OF_STORED_RECORDS_RESPONSE, 0)) + m.count.to_bytes(
-            2, "little"
-        )
-    if isinstance(m, RacpResponse):
-        if not 0 <= int(m.request_op_code) <= 0xFF:
-            raise EncodeError(_NAME, f"request op code {m.request_op_code} out of range")
-        return bytes((RacpOpCode.RESPONSE_CODE, 0, int(m.request_op_code), int(m.response_code)))
-    head = bytes((int(m.op_code), int(m.operator)))
-    if m.op_code is RacpOpCode.ABORT_OPERATION:
-        if m.operator is not RacpOperator.NULL or m.filter_type is not None:
-            raise EncodeError(_NAME, "abort takes operator Null and no operand")
-        return head
-    if m.op_code not in _RECORD_OPS:
-        raise EncodeError(_NAME, f"{m.op_code!r} is a response op code; use the response types")
-    if m.operator in _UNFILTERED:
-        if m.filter_type is not None or m.minimum is not None or m.maximum is not None:
-            raise EncodeError(_NAME, f"operator {m.operator.name} takes no operand")
-        return head
-    if m.operator not in _FILTERED or m.filter_type is None:
-        raise EncodeError(_NAME, f"operator {m.operator.name} needs a filter type")
-    body = bytes((int(m.filter_type),))
-    if m.operator is RacpOperator.LESS_THAN_OR_EQUAL_TO:
-        if m.minimum is not None:
-            raise EncodeError(_NAME, "<= takes only a maximum")
-        return head + body + _encode_filter(m.filter_type, m.maximum)
-    if m.operator is RacpOperator.GREATER_THAN_OR_EQUAL_TO:
-        if m.maximum is not None:
-            raise EncodeError(_NAME, ">= takes only a minimum")
-        return head + body + _encode_filter(m.filter_type, m.minimum)
-    if isinstance(m.minimum, int) and isinstance(m.maximum, int) and m.minimum > m.maximum:
-        raise EncodeError(_NAME, "range minimum > maximum")
-    return (
-        head
-        + body
-        + _encode_filter(m.filter_type, m.minimum)
-        + _encode_filter(m.filter_type, m.maximum)
-    )
