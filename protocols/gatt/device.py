@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from protocols.errors import EncodeError
 from protocols.gatt._wire import fail
+from protocols.gatt.generator import slot_constructor
 from protocols.gatt.kinds import UInt
 from protocols.gatt.registry import REGISTRY, CharacteristicSpec, characteristic
 from protocols.gatt.schema import Field, Table
@@ -81,6 +82,9 @@ class DeviceInformationString:
         return DEVICE_INFORMATION_STRINGS.get(self.characteristic, "Device Information")
 
 
+_new_device_information_string = slot_constructor(DeviceInformationString)
+
+
 def decode_device_information_string(characteristic: int, data: bytes) -> DeviceInformationString:
     """Decode a DIS ``utf8s`` value; trailing NUL padding is dropped."""
     name = DEVICE_INFORMATION_STRINGS[characteristic]
@@ -93,7 +97,7 @@ def decode_device_information_string(characteristic: int, data: bytes) -> Device
         fail(characteristic, name, f"invalid UTF-8: {exc.reason}", exc.start)
     if "\x00" in text:
         fail(characteristic, name, "NUL inside the string", raw.index(b"\x00"))
-    return DeviceInformationString(characteristic, text)
+    return _new_device_information_string(characteristic, text)
 
 
 def encode_device_information_string(m: DeviceInformationString) -> bytes:

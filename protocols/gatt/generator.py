@@ -255,8 +255,11 @@ class Codec:
         src.line(f"if len(data) != {plan.struct.size}: {BAIL}")
         count = len(plan.struct.unpack(bytes(plan.struct.size)))
         raws = [f"_r{i}" for i in range(count)]
-        targets = ["_"] + raws[1:] if self.table.flags is not None else raws
-        src.line(f"{', '.join(targets)}, = {src.const(plan.struct.unpack, 'unpack')}(data)")
+        if plan.struct.format == "<B":  # one byte: indexing beats a struct call
+            src.line("_r0 = data[0]")
+        else:
+            targets = ["_"] + raws[1:] if self.table.flags is not None else raws
+            src.line(f"{', '.join(targets)}, = {src.const(plan.struct.unpack, 'unpack')}(data)")
         values = {a: _literal(src, v) for a, v in self._fixed_values(flags).items()}
         for p in plan.placed:
             exprs = p.kind.emit(src, raws[p.first : p.first + p.count])
@@ -356,6 +359,8 @@ class Codec:
                 raise EncodeError(self.name, reason)
         for fv in self.table.flag_values:
             attr = getattr(value, fv.attr)
+            if not fv.is_bool and attr is not fv.clear and attr is not fv.when_set:
+                raise EncodeError(self.name, f"{fv.attr}: neither {fv.clear} nor {fv.when_set}")
             if bool(attr) if fv.is_bool else attr is fv.when_set:
                 flags |= fv.mask
         for mask, fields in self._groups.items():

@@ -19,6 +19,7 @@ from decimal import Decimal
 
 from protocols.errors import EncodeError
 from protocols.gatt._wire import fail, length_error
+from protocols.gatt.generator import slot_constructor
 from protocols.gatt.registry import codec
 
 HEART_RATE_SERVICE = 0x180D
@@ -69,6 +70,10 @@ class HeartRateMeasurement:
     def rr_intervals_ms(self) -> tuple[Decimal, ...]:
         """RR intervals in milliseconds, exact (n x 1000/1024 = n x 0.9765625)."""
         return tuple(Decimal(v * 1000) / 1024 for v in self.rr_intervals_1024th_s or ())
+
+
+_new_heart_rate_measurement = slot_constructor(HeartRateMeasurement)
+_NO_CORRECTIONS: frozenset[str] = frozenset()
 
 
 def encode_heart_rate_measurement(m: HeartRateMeasurement) -> bytes:
@@ -136,10 +141,11 @@ def decode_heart_rate_measurement(data: bytes) -> HeartRateMeasurement:
         if remaining % 2:
             fail(c, _NAME, "truncated RR-Interval: 1 odd trailing byte", n - 1)
         rr = tuple(data[i] | data[i + 1] << 8 for i in range(fixed, n, 2))
-    return HeartRateMeasurement(
+    return _new_heart_rate_measurement(
         heart_rate,
         _CONTACTS[(flags & _FLAG_CONTACT_MASK) >> 1],
         energy,
         rr,
         bool(flags & _FLAG_UINT16),
+        _NO_CORRECTIONS,
     )

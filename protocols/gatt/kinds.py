@@ -44,6 +44,12 @@ def _bits(size: int) -> int:
     return 8 * size
 
 
+def _integer(value: object, what: str, name: str) -> int:
+    if not isinstance(value, int):
+        raise EncodeError(what, f"{name} is not an integer: {value!r}")
+    return int(value)
+
+
 class UInt(Kind):
     """An unsigned little-endian integer of ``size`` bytes (1, 2 or 4).
 
@@ -71,11 +77,11 @@ class UInt(Kind):
         return (raws[0],)
 
     def encode(self, values: Sequence[object], what: str, name: str) -> tuple[int, ...]:
-        value: Any = values[0]
+        value = _integer(values[0], what, name)
         top = (1 << _bits(self.size)) - 1 if self.maximum is None else self.maximum
         if not 0 <= value <= top:
             raise EncodeError(what, f"{name} {value} out of range 0..{top}")
-        return (int(value),)
+        return (value,)
 
 
 class SInt(Kind):
@@ -91,10 +97,10 @@ class SInt(Kind):
         return (raws[0],)
 
     def encode(self, values: Sequence[object], what: str, name: str) -> tuple[int, ...]:
-        value: Any = values[0]
+        value = _integer(values[0], what, name)
         if not -0x8000 <= value <= 0x7FFF:
             raise EncodeError(what, f"{name} {value} out of range")
-        return (int(value),)
+        return (value,)
 
 
 class _SFloat(Kind):
@@ -171,6 +177,8 @@ class Enumerated(Kind):
 
 
 def _member_value(members: type[enum.IntEnum], value: object, what: str, name: str) -> int:
+    if isinstance(value, bool):
+        raise EncodeError(what, f"{name}: not a {members.__name__}: {value!r}")
     try:
         return int(members(value))
     except ValueError:
@@ -319,7 +327,9 @@ class Packed(Kind):
         raw = 0
         for part, value in zip(self.parts, values, strict=True):
             if part.members is bool:
-                bits = int(bool(value))
+                if value not in (False, True):
+                    raise EncodeError(what, f"{name}: not a boolean: {value!r}")
+                bits = int(value)  # type: ignore[call-overload]
             else:
                 bits = _member_value(part.members, value, what, name)  # type: ignore[arg-type]
             raw |= bits << part.shift
@@ -358,7 +368,7 @@ class Scaled(Kind):
         value = values[0]
         if value is None and self.unknown is not None:
             return (self.unknown,)
-        if not isinstance(value, Decimal):
+        if not isinstance(value, Decimal | int):
             raise EncodeError(what, f"{name} is not a Decimal: {value!r}")
         count = value / self.lsb
         exact = count == count.to_integral_value()

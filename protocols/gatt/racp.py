@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from protocols.errors import EncodeError
 from protocols.gatt._wire import fail, length_error
 from protocols.gatt.datetime_ import DATE_TIME_SIZE, DateTime, decode_date_time, encode_date_time
+from protocols.gatt.generator import slot_constructor
 from protocols.gatt.registry import codec
 
 RECORD_ACCESS_CONTROL_POINT = 0x2A52
@@ -159,6 +160,11 @@ class RacpResponse:
 
 RacpValue = RacpRequest | RacpNumberOfStoredRecords | RacpResponse
 
+# Decoded values are built through their slots (values validated first; see generator).
+_new_request = slot_constructor(RacpRequest)
+_new_count = slot_constructor(RacpNumberOfStoredRecords)
+_new_response = slot_constructor(RacpResponse)
+
 _OP_CODES = {op.value: op for op in RacpOpCode}
 _OPERATORS = {o.value: o for o in RacpOperator}
 _FILTERS = {f.value: f for f in RacpFilterType}
@@ -259,12 +265,12 @@ def decode_racp(data: bytes) -> RacpValue:
         if op_code is RacpOpCode.ABORT_OPERATION:
             if n != 2:
                 raise length_error(c, _NAME, (("Op Code", 1), ("Operator", 1)), n)
-            return RacpRequest(op_code, operator)
+            return _new_request(op_code, operator, None, None, None)
         if op_code is RacpOpCode.NUMBER_OF_STORED_RECORDS_RESPONSE:
             if n != 4:
                 count_layout = (("Op Code", 1), ("Operator", 1), ("Number of Records", 2))
                 raise length_error(c, _NAME, count_layout, n)
-            return RacpNumberOfStoredRecords(data[2] | data[3] << 8)
+            return _new_count(data[2] | data[3] << 8)
         if n != 4:
             reply_layout = (("Op Code", 1), ("Operator", 1), ("Request Op Code", 1), ("Code", 1))
             raise length_error(c, _NAME, reply_layout, n)
@@ -272,14 +278,14 @@ def decode_racp(data: bytes) -> RacpValue:
         if response is None:
             fail(c, _NAME, f"reserved response code 0x{data[3]:02X}", 3)
         request = data[2]
-        return RacpResponse(_OP_CODES.get(request, request), response)
+        return _new_response(_OP_CODES.get(request, request), response)
     # A record request: report, delete or count.
     if operator is RacpOperator.NULL:
         fail(c, _NAME, f"operator Null is invalid for op code {op_code.name}", 1)
     if operator in _UNFILTERED:
         if n != 2:
             raise length_error(c, _NAME, (("Op Code", 1), ("Operator", 1)), n)
-        return RacpRequest(op_code, operator)
+        return _new_request(op_code, operator, None, None, None)
     if n < 3:
         raise length_error(c, _NAME, (("Op Code", 1), ("Operator", 1), ("Filter Type", 1)), n)
     filter_type = _FILTERS.get(data[2])
@@ -293,10 +299,10 @@ def decode_racp(data: bytes) -> RacpValue:
         raise length_error(c, _NAME, layout, n)
     first = _filter_value(data, 3, filter_type)
     if operator is RacpOperator.LESS_THAN_OR_EQUAL_TO:
-        return RacpRequest(op_code, operator, filter_type, maximum=first)
+        return _new_request(op_code, operator, filter_type, None, first)
     if operator is RacpOperator.GREATER_THAN_OR_EQUAL_TO:
-        return RacpRequest(op_code, operator, filter_type, minimum=first)
+        return _new_request(op_code, operator, filter_type, first, None)
     second = _filter_value(data, 3 + size, filter_type)
     if isinstance(first, int) and isinstance(second, int) and first > second:
         fail(c, _NAME, f"range minimum {first} > maximum {second}", 3)
-    return RacpRequest(op_code, operator, filter_type, minimum=first, maximum=second)
+    return _new_request(op_code, operator, filter_type, first, second)

@@ -172,7 +172,7 @@ class FlagValue:
     """An attribute selected by a flag bit: ``when_set`` if ``mask`` is set, else ``clear``.
 
     With ``clear=False, when_set=True`` the attribute is a boolean and encodes by truth;
-    otherwise it encodes the bit when the attribute *is* ``when_set``.
+    otherwise it must be one of the two (a unit) and encodes the bit when it *is* ``when_set``.
     """
 
     attr: str
