@@ -28,7 +28,6 @@ import dataclasses
 import struct
 import types
 from collections.abc import Callable, Mapping
-from functools import cache
 from typing import Any, TypeVar
 
 from protocols.errors import EncodeError
@@ -43,9 +42,14 @@ Decoder = Callable[[bytes], Any]
 _new = object.__new__
 
 
-@cache
+_SETTERS: dict[type, Mapping[str, Callable[[object, object], None]]] = {}
+
+
 def slot_setters(cls: type) -> Mapping[str, Callable[[object, object], None]]:
-    """The slot descriptors' ``__set__`` of a slotted dataclass, in field order."""
+    """The slot descriptors' ``__set__`` of a slotted dataclass, in field order (cached)."""
+    known = _SETTERS.get(cls)
+    if known is not None:
+        return known
     if not dataclasses.is_dataclass(cls):
         raise TypeError(f"{cls.__name__} is not a dataclass")
     setters: dict[str, Callable[[object, object], None]] = {}
@@ -54,7 +58,8 @@ def slot_setters(cls: type) -> Mapping[str, Callable[[object, object], None]]:
         if not isinstance(descriptor, types.MemberDescriptorType):
             raise TypeError(f"{cls.__name__} needs slots=True for generated construction")
         setters[f.name] = descriptor.__set__
-    return types.MappingProxyType(setters)
+    known = _SETTERS[cls] = types.MappingProxyType(setters)
+    return known
 
 
 def emit_construct(src: Source, cls: type, values: Mapping[str, str]) -> str:
@@ -109,7 +114,7 @@ def fast_init(cls: type[T]) -> type[T]:
     init = _compile(src, "__init__", ", ".join(params))
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     init.__doc__ = f"Initialise a {cls.__name__} (generated: slots set directly)."
-    cls.__init__ = init  # type: ignore[misc]
+    cls.__init__ = init  # type: ignore[method-assign]
     return cls
 
 
@@ -258,7 +263,7 @@ class Codec:
         if plan.struct.format == "<B":  # one byte: indexing beats a struct call
             src.line("_r0 = data[0]")
         else:
-            targets = ["_"] + raws[1:] if self.table.flags is not None else raws
+            targets = ["_", *raws[1:]] if self.table.flags is not None else raws
             src.line(f"{', '.join(targets)}, = {src.const(plan.struct.unpack, 'unpack')}(data)")
         values = {a: _literal(src, v) for a, v in self._fixed_values(flags).items()}
         for p in plan.placed:
@@ -285,7 +290,8 @@ class Codec:
                 fail(self.characteristic, self.name, reason, offset)
         values = self._fixed_values(flags)
         for p in plan.placed:
-            values.update(zip(p.field.attrs, p.kind.build(raws[p.first : p.first + p.count])))
+            built = p.kind.build(raws[p.first : p.first + p.count])
+            values.update(zip(p.field.attrs, built, strict=True))
         return self.cls(**values)
 
     def _header(self, data: bytes) -> int:
@@ -351,7 +357,7 @@ class Codec:
 
     def _encode_flags(self, value: Any) -> int:
         header, flags = self.table.flags, 0
-        by_header = header is not None and header.attr is not None
+        by_header = header.name if header is not None and header.attr is not None else None
         if header is not None and header.attr is not None:
             flags = int(getattr(value, header.attr))
             if not 0 <= flags < 1 << (8 * header.size) or flags & header.rfu:
@@ -368,8 +374,8 @@ class Codec:
             names = " and ".join(f.name for f in fields)
             if any(present) and not all(present):
                 raise EncodeError(self.name, f"{names} go together")
-            if by_header and (flags & mask == mask) != all(present):
-                raise EncodeError(self.name, f"{names} must match the {header.name} bits")  # type: ignore[union-attr]
+            if by_header is not None and (flags & mask == mask) != all(present):
+                raise EncodeError(self.name, f"{names} must match the {by_header} bits")
             if all(present):
                 flags |= mask
         return flags
@@ -390,7 +396,7 @@ def _groups(table: Table) -> dict[int, list[Field]]:
 
 def _check(cls: type, table: Table, constants: Mapping[str, object]) -> dict[str, object]:
     """Check a table against its dataclass; the defaults of the attributes it does not fill."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    slots = {s.name: s for s in dataclasses.fields(cls)}
     filled: list[str] = [a for f in table.fields for a in f.attrs]
     filled += [fv.attr for fv in table.flag_values] + list(constants)
     if table.flags is not None and table.flags.attr is not None:
@@ -398,15 +404,15 @@ def _check(cls: type, table: Table, constants: Mapping[str, object]) -> dict[str
     for f in table.fields:
         if len(f.attrs) != f.kind.width:
             raise TypeError(f"{cls.__name__}: field {f.name} fills {f.kind.width} attributes")
-    unknown = sorted(set(filled) - set(fields))
+    unknown = sorted(set(filled) - set(slots))
     twice = sorted({a for a in filled if filled.count(a) > 1})
     if unknown or twice:
         raise TypeError(f"{cls.__name__}: unknown attributes {unknown}, filled twice {twice}")
     defaults: dict[str, object] = {}
-    for name, f in fields.items():
+    for name, slot in slots.items():
         if name in filled:
             continue
-        if f.default is dataclasses.MISSING:
+        if slot.default is dataclasses.MISSING:
             raise TypeError(f"{cls.__name__}.{name} is neither in the table nor defaulted")
-        defaults[name] = f.default
+        defaults[name] = slot.default
     return defaults

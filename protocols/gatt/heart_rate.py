@@ -8,7 +8,8 @@ RR-Interval present; bits 5-7 RFU); Heart Rate (uint8 or uint16, beats/min); [En
 uint16 kJ, saturates at 65535]; [RR-Interval uint16 each, 1/1024 s, one or more].
 
 The RR-Interval list runs to the end of the value, which a flags-and-fields table cannot say,
-so this codec is written by hand and registered with :meth:`~protocols.gatt.registry.Registry.codec`.
+so this codec is written by hand and registered with
+:meth:`~protocols.gatt.registry.Registry.codec`.
 """
 
 from __future__ import annotations

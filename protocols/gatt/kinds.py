@@ -177,7 +177,7 @@ class Enumerated(Kind):
 
 
 def _member_value(members: type[enum.IntEnum], value: object, what: str, name: str) -> int:
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, int):
         raise EncodeError(what, f"{name}: not a {members.__name__}: {value!r}")
     try:
         return int(members(value))
@@ -295,8 +295,7 @@ class Packed(Kind):
         self.label = label
         self._cache = _Cache()
         self._members = [
-            None if p.members is bool else {m.value: m for m in p.members}  # type: ignore[attr-defined]
-            for p in parts
+            None if p.members is bool else {m.value: m for m in p.members} for p in parts
         ]
 
     def emit(self, src: Source, raws: Sequence[str]) -> tuple[str, ...]:
@@ -329,9 +328,9 @@ class Packed(Kind):
             if part.members is bool:
                 if value not in (False, True):
                     raise EncodeError(what, f"{name}: not a boolean: {value!r}")
-                bits = int(value)  # type: ignore[call-overload]
+                bits = int(value)
             else:
-                bits = _member_value(part.members, value, what, name)  # type: ignore[arg-type]
+                bits = _member_value(part.members, value, what, name)
             raw |= bits << part.shift
         return (raw,)
 
