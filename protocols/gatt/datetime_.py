@@ -92,7 +92,7 @@ class _DateTimeKind(Kind):
     DATE_TIME,
     "Date Time",
     gss="3.70 Date Time",
-    service="no SIG service requires it; A&D devices set their clock through it (quirks)",
+    service="no SIG service requires it; A&D devices expose it (quirks.AND_MEDICAL)",
     table=Table(fields=(Field("Date Time", _DateTimeKind(None), _PARTS),)),
 )
 @dataclass(frozen=True, slots=True)

@@ -59,7 +59,7 @@ class CharacteristicSpec:
         service: the profile or service specification section that uses it.
         value_types: the dataclasses its decoder returns (RACP has three).
         decode / encode: the codec.
-        table: the declaration the codec was generated from, ``None`` for a hand-written one.
+        generated: the codec generated from a table, ``None`` for a hand-written one.
     """
 
     uuid: int
@@ -69,7 +69,12 @@ class CharacteristicSpec:
     value_types: tuple[type, ...]
     decode: Decoder
     encode: Encoder
-    table: Table | None = None
+    generated: Codec | None = None
+
+    @property
+    def table(self) -> Table | None:
+        """The declaration the codec was generated from, ``None`` for a hand-written one."""
+        return None if self.generated is None else self.generated.table
 
 
 class Registry:
@@ -128,7 +133,7 @@ class Registry:
             encoder = self._encoders.get(cls) if self._tables.get(cls) is table else None
             self.add(
                 CharacteristicSpec(
-                    uuid, name, gss, service, (cls,), codec.decode, encoder or codec.encode, table
+                    uuid, name, gss, service, (cls,), codec.decode, encoder or codec.encode, codec
                 )
             )
             return cls
