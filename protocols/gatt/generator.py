@@ -41,6 +41,9 @@ Decoder = Callable[[bytes], Any]
 
 _new = object.__new__
 
+#: Most valid values a flags header may have (each gets a decoder, compiled on first use).
+_MAX_FLAG_VALUES = 4096
+
 
 _SETTERS: dict[type, Mapping[str, Callable[[object, object], None]]] = {}
 
@@ -213,9 +216,13 @@ class Codec:
     def _conflicts(self, plan: Plan) -> list[tuple[_Placed, int, str, str, int]]:
         out = []
         for c in self.table.conflicts:
-            if plan.flags & c.flags == c.flags:
-                placed = next(p for p in plan.placed if p.field.name == c.field)
-                out.append((placed, c.raw, c.reason, c.encode_reason, c.offset))
+            if plan.flags & c.flags != c.flags:
+                continue
+            out.extend(
+                (placed, c.raw, c.reason, c.encode_reason, c.offset)
+                for placed in plan.placed
+                if placed.field.name == c.field
+            )
         return out
 
     # --- decoding -------------------------------------------------------------------------
@@ -225,6 +232,8 @@ class Codec:
         if header is None:
             return self._fast(0)
         valid = [f for f in range(1 << (8 * header.size)) if not f & header.rfu]
+        if len(valid) > _MAX_FLAG_VALUES:
+            raise TypeError(f"{self.name}: more than {_MAX_FLAG_VALUES} valid flags values")
         src = Source()
         src.namespace["_g_general"] = self.general
         if header.size == 1:

@@ -253,7 +253,10 @@ class Bits(Kind):
         return (self._cache.keep(raw, self.convert(raw)),)
 
     def encode(self, values: Sequence[object], what: str, name: str) -> tuple[int, ...]:
-        raw = self.to_raw(values[0])
+        try:
+            raw = self.to_raw(values[0])
+        except (TypeError, ValueError, AttributeError):
+            raise EncodeError(what, f"{name}: not a {self.label}: {values[0]!r}") from None
         bad = not 0 <= raw < 1 << _bits(self.size) or raw & self.rfu
         if bad or any(raw & rule.mask == rule.value for rule in self.reserved):
             raise EncodeError(what, f"reserved {self.label} bits in 0x{raw:0{2 * self.size}X}")
