@@ -214,7 +214,7 @@ class Codec:
         return values
 
     def _conflicts(self, plan: Plan) -> list[tuple[_Placed, int, str, str, int]]:
-        out = []
+        out: list[tuple[_Placed, int, str, str, int]] = []
         for c in self.table.conflicts:
             if plan.flags & c.flags != c.flags:
                 continue
