@@ -1,5 +1,6 @@
-"""Glucose Measurement Context 0x2A34 (GSS 3.107; GLS 1.0; docs/protocols/phd.md 2.5), joined to its Glucose Measurement
-by sequence number (the wire format; observations are in :mod:`protocols.gatt.mapping.glucose`).
+"""Glucose Measurement Context 0x2A34 (GSS 3.107; GLS 1.0; docs/protocols/phd.md 2.5), joined
+to its Glucose Measurement by sequence number (the wire format; observations are in
+:mod:`protocols.gatt.mapping.glucose`).
 
 Flags (bit0 carbohydrate, bit1 meal, bit2 tester-health, bit3 exercise, bit4 medication, bit5
 medication unit 0 kg / 1 L, bit6 HbA1c, bit7 extended flags); Sequence Number; [Extended Flags

@@ -36,8 +36,8 @@ def blood_pressure_observations(m: BloodPressureMeasurement) -> list[obs.Observa
     cuff's pulse rate (MDC_PULS_RATE_NON_INV, a separate observation per the PHD IG).
 
     A mean arterial pressure of exactly 0 is "not provided" (the Beurer BM85 sends 0 in the
-    mandatory field; docs/protocols/phd.md 2.1) and yields no observation. Status bits become flags on every observation.
-    Intermediate Cuff Pressure is display-only and has no mapping.
+    mandatory field; docs/protocols/phd.md 2.1) and yields no observation. Status bits become
+    flags on every observation. Intermediate Cuff Pressure is display-only and has no mapping.
     """
     flags = obs.quirk_flags(m.corrections)
     if m.measurement_status is not None:
