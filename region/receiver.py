@@ -160,7 +160,8 @@ class Receiver:
         known = self._known_ids(keys)
         fresh = [(k, r) for k, r in zip(keys, resources, strict=True) if k not in known]
         observations = filing.resources.observations
-        fresh_observations = [r for _, r in fresh if r in observations]
+        measured = {id(r) for r in observations}
+        fresh_observations = [r for _, r in fresh if id(r) in measured]
         self.stats.duplicate_observations += len(observations) - len(fresh_observations)
         lines = [dumps_exact(r) for _, r in fresh]
         with self._output.open("ab") as out:
