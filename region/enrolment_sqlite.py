@@ -222,3 +222,14 @@ class SqliteEnrolmentStore:
     def close(self) -> None:
         """Close the connection."""
         self._db.close()
+
+
+def enrol_hub(path: Path, hub: str, patient: PatientRef, *, start_ms: int = 0) -> Enrolment:
+    """Lend ``hub`` to ``patient`` from ``start_ms`` (default: the epoch), open-ended, in the
+    store at ``path``: for a rig or a test, which has no region CA to check the hub against
+    (``narhub region enrol`` does)."""
+    store = SqliteEnrolmentStore(path)
+    try:
+        return store.enrol(EnrolmentRequest(hub, patient, start_ms))
+    finally:
+        store.close()

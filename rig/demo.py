@@ -66,22 +66,21 @@ def _summary(console: Console, trace: SkeletonTrace, output: Path) -> None:
     table = Table(title="FHIR R4 Observations at the region")
     for column in ("MDC", "LOINC", "value (exact)", "UCUM", "effective"):
         table.add_column(column)
-    for _, lines in trace.received:
-        for line in lines:
-            import json  # noqa: PLC0415
+    for line in trace.observation_lines:
+        import json  # noqa: PLC0415
 
-            obs = json.loads(line, parse_float=str)
-            codes = obs["code"]["coding"]
-            quantity = obs.get("valueQuantity", {})
-            table.add_row(
-                f"{codes[0]['code']} {codes[0].get('display', '')}",
-                ", ".join(c["code"] for c in codes[1:]),
-                str(quantity.get("value", obs.get("dataAbsentReason"))),
-                escape(str(quantity.get("code", ""))),
-                obs["effectiveDateTime"],
-            )
+        obs = json.loads(line, parse_float=str)
+        codes = obs["code"]["coding"]
+        quantity = obs.get("valueQuantity", {})
+        table.add_row(
+            f"{codes[0]['code']} {codes[0].get('display', '')}",
+            ", ".join(c["code"] for c in codes[1:]),
+            str(quantity.get("value", obs.get("dataAbsentReason"))),
+            escape(str(quantity.get("code", ""))),
+            obs["effectiveDateTime"],
+        )
     console.print(table)
-    first = trace.received[0][1][0]
+    first = trace.observation_lines[0]
     console.print(f"First Observation, exactly as written to {output}:")
     console.print(first, markup=False, highlight=False, soft_wrap=True)
 

@@ -17,6 +17,7 @@ from protocols.fhir.batch import BatchResources, Filed, batch_resources
 from protocols.fhir.devices import DeviceDescription, describe
 from protocols.fhir.exact_json import content_hash, dumps_exact
 from protocols.fhir.identity import PatientRef
+from protocols.fhir.observations import is_measurement
 
 __all__ = [
     "BatchResources",
@@ -27,4 +28,5 @@ __all__ = [
     "content_hash",
     "describe",
     "dumps_exact",
+    "is_measurement",
 ]

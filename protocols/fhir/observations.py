@@ -57,6 +57,14 @@ class Context:
     phd: bool
 
 
+def is_measurement(resource: dict[str, Any]) -> bool:
+    """True for an Observation of a reading (not a coincident time stamp, not a Device)."""
+    if resource.get("resourceType") != "Observation":
+        return False
+    codings = resource.get("code", {}).get("coding", [])
+    return not codings or codings[0].get("code") != str(c.MDC_ATTR_TIME_ABS)
+
+
 def iso(t_ms: int) -> str:
     """Epoch ms as an R4 ``dateTime`` / ``instant`` in UTC with milliseconds."""
     moment = dt.datetime.fromtimestamp(t_ms / 1000, tz=dt.UTC)
