@@ -264,18 +264,25 @@ class Receiver:
         return row.fetchone() is not None
 
     async def run(self, connect: Callable[[], AbstractAsyncContextManager[MqttLink]]) -> None:
-        """Subscribe and process messages until cancelled or the connection drops; held
-        readings are checked against new enrolments every ``release_interval_s``."""
-        async with connect() as link, asyncio.TaskGroup() as group:
-            releaser = group.create_task(self._release_loop(), name="receiver-release")
-            await link.subscribe(f"$share/{SHARED_GROUP}/{UP_FILTER}")
-            self.subscribed.set()
-            async for message in link.messages():
-                self.handle(message.topic, message.payload)
-                # PUBACK only now: the Observations are fsynced and the batch marked seen, so
-                # a receiver that dies before this gets the batch again (and de-duplicates it).
-                link.ack(message)
-            releaser.cancel()
+        """Subscribe and process messages until cancelled or the connection drops (its
+        :class:`~drivers.mqtt.MqttError` propagates as it is); held readings are checked
+        against new enrolments every ``release_interval_s`` meanwhile."""
+        async with connect() as link:
+            releaser = asyncio.create_task(self._release_loop(), name="receiver-release")
+            try:
+                await link.subscribe(f"$share/{SHARED_GROUP}/{UP_FILTER}")
+                self.subscribed.set()
+                async for message in link.messages():
+                    self.handle(message.topic, message.payload)
+                    # PUBACK only now: the Observations are fsynced and the batch marked seen,
+                    # so a receiver that dies before this gets the batch again (and
+                    # de-duplicates it).
+                    link.ack(message)
+            finally:
+                releaser.cancel()
+                await asyncio.wait([releaser])  # never raises: its outcome is read below
+            if not releaser.cancelled() and (error := releaser.exception()) is not None:
+                raise error
 
     async def _release_loop(self) -> None:
         while True:
