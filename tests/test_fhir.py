@@ -267,3 +267,17 @@ def test_clock_read_of_arbitrary_flags_is_none_or_a_read(flags: frozenset[str]) 
 )
 def test_an_incomplete_or_malformed_clock_read_is_none(flags: set[str]) -> None:
     assert clock_read(frozenset(flags)) is None
+
+
+def test_a_suspect_time_stamp_keeps_its_time_stamp_reference_but_not_the_ig_identifier() -> None:
+    """The hub may have replaced an implausible stamp by the reception time: the PHD's stamp
+    cannot be recovered for the IG's identifier; the session's clock read still says how the
+    stamp was judged."""
+    t = 1_763_800_001_000
+    flags = clock_flags(31_536_000, t) | {"device-time-suspect"}
+    (pulse,) = _resources([WireReading(f"{CUFF}/149546", 149546, "/min", t, Decimal(60), None,
+                                       flags, CUFF)])  # fmt: skip
+    assert pulse["identifier"][0]["system"] == "urn:ietf:rfc:3986"
+    urls = [e["url"] for e in pulse["extension"]]
+    assert "http://hl7.org/fhir/uv/phd/StructureDefinition/CoincidentTimeStampReference" in urls
+    assert pulse["note"] == [{"text": "flags: device-time-suspect"}]

@@ -85,11 +85,11 @@ def _compound_of(reading: WireReading) -> int | None:
     return None
 
 
-def _stamped_clock(reading: WireReading) -> ClockRead | None:
-    """The session clock read when the reading's time comes from the PHD's time stamp."""
-    if _SUSPECT_TIME in reading.flags:
-        return None
-    return clock_read(reading.flags)
+def _stamp_trusted(reading: WireReading) -> bool:
+    """Whether the reading's time is its PHD time stamp corrected by the session's clock
+    offset (a stamp the hub found implausible may have been replaced by the reception time,
+    so the PHD's stamp cannot be recovered from it)."""
+    return _SUSPECT_TIME not in reading.flags
 
 
 def group(filed: Sequence[Filed]) -> list[list[Filed]]:
@@ -182,7 +182,9 @@ class _Builder:
         patient = first.patient
         subject = self.gateway if patient is None else patient.reference()
         context = Context(subject, device_ref, self.gateway, is_phd and patient is not None)
-        clock = _stamped_clock(reading) if reading.device != HUB_DEVICE else None
+        # The session's clock read, referenced by every time-stamped reading of the session
+        # (a suspect one too: the offset is how its stamp was judged and corrected).
+        clock = clock_read(reading.flags) if reading.device != HUB_DEVICE else None
         stamp_id = (
             None if clock is None else self._time_stamp(reading.device, clock, device_ref, is_phd)
         )
@@ -191,7 +193,8 @@ class _Builder:
         whole = compound is None or REQUIRED_COMPONENTS.get(compound, frozenset()) <= {
             item.reading.mdc_code for item in items
         }
-        identifier = self._identifier(items, code, clock, whole)
+        stamp = clock if _stamp_trusted(reading) else None
+        identifier = self._identifier(items, code, stamp, whole)
         resource_id = observation_id(identifier["value"])
         if compound is None:
             resource = observation(
