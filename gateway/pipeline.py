@@ -94,7 +94,8 @@ def _clock(event: MeasurementEvent) -> tuple[frozenset[str], int | None]:
 
 def _device_information(event: MeasurementEvent, text: str) -> list[Reading]:
     """A Device Information string as a device-information reading (not a measurement: the
-    region makes it part of the device's Device resource; docs/pipeline.md, "Device facts").
+    region makes it part of the device's Device resource; docs/protocols/uplink.md, "Device
+    facts").
     An empty string says nothing and travels as nothing."""
     if not text:
         return []

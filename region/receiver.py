@@ -163,7 +163,8 @@ class Receiver:
         measured = {id(r) for r in observations}
         fresh_observations = [r for _, r in fresh if id(r) in measured]
         self.stats.duplicate_observations += len(observations) - len(fresh_observations)
-        lines = [dumps_exact(r) for _, r in fresh]
+        text = {id(r): dumps_exact(r) for _, r in fresh}
+        lines = list(text.values())
         with self._output.open("ab") as out:
             out.writelines((line + "\n").encode() for line in lines)
             out.flush()
@@ -172,9 +173,11 @@ class Receiver:
         # A FHIR server gets the new Observations with everything they reference (a
         # transaction Bundle that stands alone).
         queued = []
-        if fresh_observations:
+        if fresh_observations and self._fhir_queue:
             referenced = [*filing.resources.devices, *filing.resources.time_stamps]
-            queued = [dumps_exact(r) for r in [*referenced, *fresh_observations]]
+            queued = [
+                text.get(id(r)) or dumps_exact(r) for r in [*referenced, *fresh_observations]
+            ]
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             if key is not None:

@@ -13,7 +13,10 @@ rig, not the hub: it is what really happened in the home, to hold the region's o
 
 :func:`reconcile` compares multisets keyed by (device, MDC code, unit, value): every ledger
 reading must be in the FHIR output exactly once, and the output must hold nothing else from
-the rig's devices.
+the rig's devices. The output is read as the hub measured it (:func:`read_fhir`): a device
+through its Device resource, a compound blood pressure as its components (the ledger counts
+systolic, diastolic and mean apart), the session's clock offset from the coincident time
+stamp an Observation references.
 """
 
 from __future__ import annotations
