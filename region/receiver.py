@@ -175,9 +175,7 @@ class Receiver:
         queued = []
         if fresh_observations and self._fhir_queue:
             referenced = [*filing.resources.devices, *filing.resources.time_stamps]
-            queued = [
-                text.get(id(r)) or dumps_exact(r) for r in [*referenced, *fresh_observations]
-            ]
+            queued = [text.get(id(r)) or dumps_exact(r) for r in [*referenced, *fresh_observations]]
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             if key is not None:
