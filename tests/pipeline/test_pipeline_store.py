@@ -29,7 +29,7 @@ from gateway.store import (
     StoreBusyError,
     waits_long,
 )
-from protocols.fhir import observation
+from protocols.fhir import Filed, batch_resources
 from protocols.uplink import Priority
 from rig.bench.pipeline import WINDOWS_S
 
@@ -343,9 +343,14 @@ def test_quota_evicts_lowest_priority_oldest_first_and_leaves_tombstones(tmp_pat
     assert f"evicted-last-ms:{T0 + 10_000 + 1999}" in tele.flags
     assert sum(int(r.value or 0) for r in stones) == store.stats.evicted
     assert store.counts()["evicted_readings_total"] == store.stats.evicted
-    # The region turns a tombstone into an Observation like any telemetry reading.
-    resource = observation(VERIFIER.verify(batch.message).header, tele)
+    # The region turns a tombstone into an Observation like any telemetry reading: the hub's
+    # own, its subject and device the hub's gateway Device.
+    header = VERIFIER.verify(batch.message).header
+    (resource,) = batch_resources(
+        header.hub_id, header.version, [Filed(tele, None)], {}
+    ).observations
     assert resource["code"]["coding"][0]["code"] == str(MDC_NARHUB_EVICTED)
+    assert resource["subject"] == resource["device"] == {"reference": f"Device/phg-{header.hub_id}"}
     store.close()
 
 
