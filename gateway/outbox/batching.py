@@ -75,6 +75,28 @@ def deadline(
     return due_after(min(delays), now_s=now_s, waited_s=waited_s)
 
 
+def after_commit(
+    kinds: Iterable[Kind],
+    policy: BatchingPolicy,
+    *,
+    now_s: float,
+    waited_s: float = 0.0,
+    held: bool = False,
+    evicted: bool = False,
+) -> float | None:
+    """The deadline a commit adds: its readings' (:func:`deadline`; held ones are not sealed,
+    the uplink only looks again after :data:`HELD_RECHECK_S`), and, when it evicted readings,
+    the tombstones' (telemetry). None when it adds none."""
+    listed = list(kinds)
+    if held:
+        due = due_after(HELD_RECHECK_S, now_s=now_s, waited_s=waited_s) if listed else None
+    else:
+        due = deadline(listed, policy, now_s=now_s, waited_s=waited_s)
+    if evicted:
+        due = earliest(due, deadline([TOMBSTONE_KIND], policy, now_s=now_s))
+    return due
+
+
 def earliest(due_s: float | None, other_s: float | None) -> float | None:
     """The earlier of two deadlines (None: no deadline)."""
     if due_s is None:

@@ -37,7 +37,6 @@ Columns = list[list[Any]]
 class Written:
     """What :func:`write` stored."""
 
-    chunks: int = 0
     readings: int = 0
     #: The kinds of reading stored (their batching deadlines, :mod:`gateway.outbox.batching`).
     kinds: set[Kind] = field(default_factory=set)
@@ -82,7 +81,6 @@ def write(
         "VALUES (?, ?, ?, ?, ?, ?)",
         rows,
     )
-    written.chunks = len(rows)
     return written
 
 

@@ -141,8 +141,8 @@ def check(tx: Transaction, plan: SealPlan) -> list[bytes | None]:
 def finish(
     tx: Transaction, plan: SealPlan, message: bytes, *, keys: SourceKeys, now_ms: int
 ) -> int:
-    """Store the signed ``message`` of ``plan`` in place of its chunks (step 3, after
-    :func:`check` in the same transaction); the new batch's id."""
+    """Store the signed ``message`` of ``plan`` in place of its chunks (step 3); the new
+    batch's id. Raises :class:`StalePlanError` (nothing written) when :func:`check` fails."""
     for keys_column in check(tx, plan):
         keys.chunk_left(tx, keys_column, now_ms)
     if plan.tombstones:

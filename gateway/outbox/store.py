@@ -163,16 +163,16 @@ class Outbox:
             eviction = quota.enforce(
                 tx, self.quota, page_size=self._db.page_size, keys=self.keys, now_ms=now_ms
             )
-        if held_boot is None:
-            due = batching.deadline(written.kinds, self.batching, now_s=now_s, waited_s=waited_s)
-        else:
+        if held_boot is not None:
             self._held_readings += written.readings
-            due = None
-            if written.chunks:
-                due = batching.due_after(batching.HELD_RECHECK_S, now_s=now_s, waited_s=waited_s)
-        if eviction.readings:
-            tombstones = batching.deadline([batching.TOMBSTONE_KIND], self.batching, now_s=now_s)
-            due = batching.earliest(due, tombstones)
+        due = batching.after_commit(
+            written.kinds,
+            self.batching,
+            now_s=now_s,
+            waited_s=waited_s,
+            held=held_boot is not None,
+            evicted=eviction.readings > 0,
+        )
         self._due_at = batching.earliest(self._due_at, due)
         added = sum(counts)
         self.stats.commits += 1
