@@ -4,12 +4,14 @@ docs/pipeline.md "Sealing")."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import threading
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -190,13 +192,25 @@ def test_a_plan_whose_readings_were_evicted_meanwhile_is_never_stored(tmp_path: 
     store.close()
 
 
-async def test_commits_of_readings_go_on_while_a_batch_is_signed(tmp_path: Path) -> None:
+@contextlib.asynccontextmanager
+async def _signing(
+    tmp_path: Path,
+) -> AsyncIterator[tuple[AsyncOutbox, GatedSigner, asyncio.Future[PendingBatch | None]]]:
+    """An async outbox holding readings 0-4 and a seal of them stopped in its signature."""
     outbox = AsyncOutbox(Outbox(tmp_path / "o.sqlite3"), commit_window_s=0.01)
     signer = GatedSigner()
     try:
         await outbox.add([_r(i) for i in range(5)])
         sealing = asyncio.ensure_future(outbox.seal(signer, now_ms=T0))
         assert await asyncio.to_thread(signer.entered.wait, 30)
+        yield outbox, signer, sealing
+    finally:
+        signer.release.set()
+        outbox.close()
+
+
+async def test_commits_of_readings_go_on_while_a_batch_is_signed(tmp_path: Path) -> None:
+    async with _signing(tmp_path) as (outbox, signer, sealing):
         async with asyncio.timeout(30):  # the store's thread is free: the alert commits
             assert await outbox.add([_r(5, Priority.ALERT)]) == 1
         signer.release.set()
@@ -204,18 +218,10 @@ async def test_commits_of_readings_go_on_while_a_batch_is_signed(tmp_path: Path)
         assert batch is not None
         assert _values(batch) == [0, 1, 2, 3, 4]
         assert outbox.outbox.unbatched_count() == 1
-    finally:
-        signer.release.set()
-        outbox.close()
 
 
 async def test_concurrent_seals_store_each_reading_once(tmp_path: Path) -> None:
-    outbox = AsyncOutbox(Outbox(tmp_path / "o.sqlite3"), commit_window_s=0.01)
-    slow = GatedSigner()
-    try:
-        await outbox.add([_r(i) for i in range(5)])
-        first = asyncio.ensure_future(outbox.seal(slow, now_ms=T0))
-        assert await asyncio.to_thread(slow.entered.wait, 30)
+    async with _signing(tmp_path) as (outbox, slow, first):
         second = await outbox.seal(SIGNER, now_ms=T0)  # takes the readings the first planned
         assert second is not None
         await outbox.add([_r(5), _r(6)])
@@ -224,6 +230,3 @@ async def test_concurrent_seals_store_each_reading_once(tmp_path: Path) -> None:
         assert again is not None
         assert (_values(second), _values(again)) == ([0, 1, 2, 3, 4], [5, 6])
         assert _delivered(outbox.outbox) == list(range(7))
-    finally:
-        slow.release.set()
-        outbox.close()
