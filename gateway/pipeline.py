@@ -10,7 +10,7 @@ Stages (docs/pipeline.md), each its own module and a pure function where it can 
    flags only;
 3. **thresholds** (:mod:`gateway.thresholds`): the care team's limits make a reading an alert;
 4. **reduce** (:mod:`gateway.aggregate`): opt-in deadband/window for non-clinical data only;
-5. **commit**: :meth:`gateway.store.AsyncOutbox.add` (group commit); the source is
+5. **commit**: :meth:`gateway.outbox.AsyncOutbox.add` (group commit); the source is
    acknowledged only after it returns. De-duplication happens inside that transaction.
 
 A clinical reading is never dropped or altered here: a malformed payload is counted by the
@@ -28,8 +28,8 @@ from decimal import Decimal
 from drivers.ble import ClockObservation, MeasurementEvent
 from gateway.aggregate import Reducer, ReductionRule
 from gateway.dedup import is_time_key, record_key
+from gateway.outbox import AsyncOutbox
 from gateway.reading import Reading
-from gateway.store import AsyncOutbox
 from gateway.thresholds import Threshold, ThresholdTable, apply_thresholds, threshold_table
 from gateway.validate import (
     DEVICE_AHEAD_LIMIT_S,

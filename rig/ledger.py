@@ -305,7 +305,7 @@ def read_fhir(path: Path) -> list[FhirReading]:
     return out
 
 
-#: The store's tombstone (:data:`gateway.store.MDC_NARHUB_EVICTED`, docs/pipeline.md "Quota,
+#: The store's tombstone (:data:`gateway.outbox.MDC_NARHUB_EVICTED`, docs/pipeline.md "Quota,
 #: eviction, tombstones"): an Observation of device ``hub`` whose value counts the readings
 #: of one stream the hub evicted, the evicted MDC code and priority in its flags.
 TOMBSTONE_MDC = 2 * 65536 + 0xF105

@@ -32,8 +32,8 @@ from gateway.config import (
     UplinkConfig,
 )
 from gateway.hub import Hub
+from gateway.outbox import PendingBatch
 from gateway.reading import Reading
-from gateway.store import PendingBatch
 from protocols.fhir import PatientRef, is_measurement
 from protocols.gatt import TemperatureMeasurement
 from protocols.uplink import Batch

@@ -12,8 +12,8 @@ from common.backoff import Backoff
 from common.pki import certificate_public_key_pem
 from common.signing import PemBatchSigner, PemBatchVerifier
 from drivers.mqtt import MqttError, MqttLink, TlsFiles
+from gateway.outbox import AsyncOutbox, BatchingPolicy, Outbox
 from gateway.reading import Reading
-from gateway.store import AsyncOutbox, BatchingPolicy, Outbox
 from gateway.uplink import Uplink
 from protocols.fhir import PatientRef
 from protocols.uplink import Priority

@@ -41,8 +41,8 @@ from common.backoff import Backoff
 from common.pki import certificate_public_key_pem
 from common.signing import PemBatchSigner, PemBatchVerifier
 from drivers.mqtt import MqttLink, TlsFiles
+from gateway.outbox import AsyncOutbox, Outbox
 from gateway.reading import Reading
-from gateway.store import AsyncOutbox, Outbox
 from gateway.uplink import DEFAULT_MAX_INFLIGHT, Uplink
 from protocols.fhir import PatientRef
 from protocols.uplink import Batch, Priority
