@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 
-from dbus_fast import BusType, DBusError, ErrorType, Message, MessageType, Variant
+from dbus_fast import BusType, DBusError, ErrorType, Message, MessageType, SignatureTree, Variant
 from dbus_fast.aio import MessageBus
 from dbus_fast.annotations import DBusObjectPath, DBusStr, DBusUInt16, DBusUInt32
 from dbus_fast.service import ServiceInterface, dbus_method
@@ -29,6 +29,11 @@ async def connect_system_bus(address: str | None = None) -> MessageBus:
         bus.disconnect()
         raise
     return bus
+
+
+def signature_types(signature: str) -> list[str]:
+    """The complete types of a D-Bus signature (``"oa{sv}"`` -> ``["o", "a{sv}"]``)."""
+    return [t.signature for t in SignatureTree(signature).types]
 
 
 async def close_bus(bus: MessageBus) -> None:
@@ -55,4 +60,5 @@ __all__ = [
     "close_bus",
     "connect_system_bus",
     "dbus_method",
+    "signature_types",
 ]

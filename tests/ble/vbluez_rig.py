@@ -1,0 +1,55 @@
+"""The virtual BlueZ rig: a private dbus-daemon, ``org.bluez`` over an emulated radio, and
+``DBUS_SYSTEM_BUS_ADDRESS`` pointing bleak and the hub at it.
+
+A missing ``dbus-daemon`` fails the test loudly under CI (``make bluez-deps`` installs it);
+on a developer machine it is a skip that says what to install.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator
+
+import pytest
+
+from drivers.ble.sim.radio import SimRadio
+from drivers.ble.sim.vbluez import PrivateBus, VirtualBlueZ, find_dbus_daemon
+
+MISSING = "dbus-daemon is missing: install Debian's dbus package (make bluez-deps)"
+
+
+def require_dbus_daemon() -> None:
+    """Fail under CI, skip elsewhere, when dbus-daemon is not installed."""
+    if find_dbus_daemon() is not None:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(MISSING)
+    pytest.skip(MISSING)
+
+
+@contextlib.asynccontextmanager
+async def virtual_bluez(
+    radio: SimRadio, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[VirtualBlueZ]:
+    """A private bus with the virtual BlueZ on it, as the system bus of this process."""
+    require_dbus_daemon()
+    async with PrivateBus() as bus:
+        assert bus.address is not None
+        monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", bus.address)
+        try:
+            async with VirtualBlueZ(radio, bus.address) as bluez:
+                yield bluez
+        finally:
+            monkeypatch.delenv("DBUS_SYSTEM_BUS_ADDRESS")
+    await _bus_clients_gone()
+
+
+async def _bus_clients_gone(timeout_s: float = 5.0) -> None:
+    """Wait until the tasks of the bus's clients (bleak's watcher of its manager's
+    connection) have seen the bus go away; the leaked-task check then judges the rest."""
+    current = asyncio.current_task()
+    pending = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
+    if pending:
+        await asyncio.wait(pending, timeout=timeout_s)
