@@ -17,7 +17,7 @@ import pytest
 from drivers.ble.sim.radio import SimRadio
 from drivers.ble.sim.vbluez import PrivateBus, VirtualBlueZ, find_dbus_daemon
 
-MISSING = "dbus-daemon is missing: install Debian's dbus package (make bluez-deps)"
+MISSING = "dbus-daemon is missing: apt-get install dbus-daemon (or `make bluez-deps` as root)"
 
 
 def require_dbus_daemon() -> None:

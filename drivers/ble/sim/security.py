@@ -19,6 +19,7 @@ as a real device shows a new number at each attempt.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 import random
@@ -69,16 +70,34 @@ class DeviceSecurity:
         self._rng = rng
         #: The 6-digit number the device shows now (``None`` before any pairing).
         self.displayed_passkey: int | None = None
-        #: Pairings the device took part in.
+        #: Pairings in which the device showed a passkey.
         self.pairings = 0
+        self._shown: asyncio.Event | None = None
 
     def new_passkey(self) -> int:
         """A new passkey for this pairing, shown on the device's display."""
         self.pairings += 1
         passkey = self._rng.randrange(1_000_000)
         self.displayed_passkey = passkey
+        self._event().set()
         logger.debug("emulated device displays a passkey")
         return passkey
+
+    def _event(self) -> asyncio.Event:
+        if self._shown is None:
+            self._shown = asyncio.Event()
+        return self._shown
+
+    def clear_display(self) -> None:
+        """The display goes blank (before a new pairing)."""
+        self.displayed_passkey = None
+        self._event().clear()
+
+    async def passkey_shown(self) -> int:
+        """The passkey on the display, once one is shown (what a technician reads)."""
+        await self._event().wait()
+        assert self.displayed_passkey is not None
+        return self.displayed_passkey
 
     def config(self, _connection: object) -> PairingConfig:
         """LE Secure Connections and bonding; MITM unless Just Works; the random static

@@ -8,7 +8,8 @@ EXTERNAL (the peer's uid) and lets any client own any name and send to any desti
 a development bus does. Clients reach it by exporting :attr:`PrivateBus.address` as
 ``DBUS_SYSTEM_BUS_ADDRESS``.
 
-``dbus-daemon`` comes with Debian's ``dbus`` package (``make bluez-deps`` installs it).
+``dbus-daemon`` is Debian's package of that name (``dbus`` depends on it; ``make bluez-deps``
+installs it).
 """
 
 from __future__ import annotations
@@ -53,8 +54,8 @@ class BusUnavailableError(DriverError, FileNotFoundError):
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(
-            f"no private D-Bus: {reason}. Install Debian's dbus package "
-            "(apt-get install dbus, or `make bluez-deps`)"
+            f"no private D-Bus: {reason}. Install it: apt-get install dbus-daemon "
+            "(Debian's dbus pulls it in), or `make bluez-deps` as root"
         )
 
 
