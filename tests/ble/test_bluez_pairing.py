@@ -9,6 +9,7 @@ is the virtual BlueZ.
 from __future__ import annotations
 
 import pytest
+from vbluez_rig import virtual_bluez
 
 from drivers.ble import resolve_backend
 from drivers.ble._bleak import BleakClient, BleakDBusError, BleakScanner
@@ -18,7 +19,6 @@ from drivers.ble.sim.radio import SimRadio
 from drivers.ble.sim.security import PairingMode
 from drivers.ble.sim.thermometer import EmulatedThermometer
 from drivers.ble.sim.vbluez import VirtualBlueZ
-from vbluez_rig import virtual_bluez
 
 JUST_WORKS = "F1:00:00:00:01:01"
 PASSKEY = "F1:00:00:00:01:02"

@@ -6,12 +6,12 @@ import asyncio
 from decimal import Decimal
 
 import pytest
+from vbluez_rig import virtual_bluez
 
 from drivers.ble._bleak import BleakClient, BleakScanner
 from drivers.ble.sim.radio import SimRadio
 from drivers.ble.sim.thermometer import EmulatedThermometer
 from protocols.gatt import TEMPERATURE_MEASUREMENT, TemperatureMeasurement, decode
-from vbluez_rig import virtual_bluez
 
 THERMO = "F1:00:00:00:00:01"
 HTS = "00001809-0000-1000-8000-00805f9b34fb"
