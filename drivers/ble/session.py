@@ -195,7 +195,9 @@ class DeviceSession:
         client, self._client = self._client, None
         self.status.connected = False
         try:
-            if client is not None and client.is_connected:
+            if client is not None:
+                # Also after the device dropped the link: bleak's BlueZ client closes its own
+                # D-Bus connection only in disconnect(), or it stays open until collected.
                 with contextlib.suppress(BleakError, TimeoutError):
                     async with asyncio.timeout(self._settings.operation_timeout_s):
                         await client.disconnect()
