@@ -372,7 +372,10 @@ class PairingAgent:
         if self._passkey is None:
             self.refuse(device, "RequestPasskey", "no passkey was given")
         assert self._passkey is not None
-        passkey = await self._passkey(attempt.address)
+        try:
+            passkey = await self._passkey(attempt.address)
+        except ValueError as exc:  # what was typed is not a passkey
+            self.refuse(device, "RequestPasskey", str(exc))
         if passkey is None:
             self.refuse(device, "RequestPasskey", "no passkey was given")
         assert passkey is not None

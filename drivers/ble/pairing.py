@@ -20,7 +20,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from drivers.ble._bleak import BleakClient, BleakError, BleakScanner, BLEDevice
@@ -111,7 +113,9 @@ def explain(address: str, refused: PairingRefusedError) -> PairingFailedError:
     passkey = attempt.asked("RequestPasskey")
     comparison = attempt.asked("RequestConfirmation")
     if passkey is not None and not passkey.granted:
-        reason = "the device asks for the 6-digit passkey it shows, and none was given"
+        reason = "the device asks for the 6-digit passkey it shows, and none was given" + (
+            f" ({passkey.refused_because})" if passkey.refused_because else ""
+        )
         hint = "pair with `narhub ble pair ADDRESS --kind KIND --passkey` and type the number"
     elif passkey is not None and error == _ERR + "AuthenticationFailed":
         reason = "the device did not accept the passkey (a wrong number?)"
@@ -128,6 +132,25 @@ def explain(address: str, refused: PairingRefusedError) -> PairingFailedError:
     return PairingFailedError(address, error, reason, hint)
 
 
+class PasskeyFormatError(DriverError, ValueError):
+    """A passkey that is not the 6-digit number a device shows (``where`` it came from)."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        self.where = where
+        self.reason = reason
+        super().__init__(f"{where}: {reason}; expected the 6-digit number the device shows")
+
+
+def parse_passkey(text: str, where: str = "passkey") -> int:
+    """A passkey as typed or stored: 1 to 6 digits (Agent API: "between 0-999999")."""
+    digits = text.strip()
+    if not digits.isascii() or not digits.isdigit():
+        raise PasskeyFormatError(where, "not a number")
+    if len(digits) > 6:
+        raise PasskeyFormatError(where, f"{len(digits)} digits")
+    return int(digits)
+
+
 @dataclass(frozen=True)
 class PairingInput:
     """What the person pairing can answer: the passkey a device shows, a number to compare.
@@ -138,6 +161,40 @@ class PairingInput:
 
     passkey: PasskeySource | None = None
     confirm: ConfirmSource | None = None
+
+    @classmethod
+    def from_file(cls, path: Path) -> PairingInput:
+        """The passkey written in ``path`` (a device with a fixed passkey on its label); read
+        and checked now, before any radio work. Numeric comparison is refused."""
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise PasskeyFormatError(str(path), f"cannot be read ({exc.strerror})") from exc
+        passkey = parse_passkey(text, str(path))
+
+        async def fixed(_address: str) -> int:
+            return passkey
+
+        return cls(passkey=fixed)
+
+    @classmethod
+    def asking(
+        cls,
+        ask_passkey: Callable[[str], str],
+        ask_confirm: Callable[[str, int], bool],
+    ) -> PairingInput:
+        """Ask a person, with blocking prompts run off the event loop: ``ask_passkey(address)``
+        returns what they typed, ``ask_confirm(address, number)`` whether the device shows
+        that number."""
+
+        async def passkey(address: str) -> int:
+            typed = await asyncio.to_thread(ask_passkey, address)
+            return parse_passkey(typed, "the passkey typed")
+
+        async def confirm(address: str, number: int) -> bool:
+            return await asyncio.to_thread(ask_confirm, address, number)
+
+        return cls(passkey=passkey, confirm=confirm)
 
     def agent(self, capability: Capability = Capability.KEYBOARD_DISPLAY) -> PairingAgent:
         """An agent answering with these sources (enter it with ``async with``)."""
@@ -184,6 +241,8 @@ async def pair_client(
     try:
         await agent.pair(bluez_path(device, address))
     except PairingRefusedError as exc:
+        if exc.error_name == _ERR + "AlreadyExists":
+            return  # bonded already (bleak's own pair() returns early likewise)
         raise explain(address, exc) from exc
 
 

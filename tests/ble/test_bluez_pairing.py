@@ -119,6 +119,21 @@ async def test_passkey_device_without_a_passkey_says_to_use_the_passkey_option(
         assert not paired(bluez, radio, PASSKEY)
 
 
+async def test_a_typed_passkey_that_is_not_a_number_is_refused_saying_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    radio = SimRadio()
+    async with (
+        virtual_bluez(radio, monkeypatch) as bluez,
+        EmulatedThermometer(radio, PASSKEY, pairing=PairingMode.PASSKEY),
+    ):
+        typed = PairingInput.asking(lambda _address: "12x456", lambda _address, _n: False)
+        with pytest.raises(PairingFailedError) as failed:
+            await bond(BLUEZ, PASSKEY, typed, **FAST)
+        assert "not a number" in failed.value.reason
+        assert not paired(bluez, radio, PASSKEY)
+
+
 async def test_numeric_comparison_is_refused_unless_confirmed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
