@@ -14,7 +14,8 @@ capability ``KeyboardDisplay``) pairs:
   device's user always presses "yes".
 
 The passkey is drawn from the device's seeded random generator, a new one for each pairing,
-as a real device shows a new number at each attempt.
+as a real device shows a new number at each attempt, unless the device has a fixed one
+(:attr:`DeviceSecurity.fixed_passkey`, printed on its label, as some meters have).
 """
 
 from __future__ import annotations
@@ -70,6 +71,8 @@ class DeviceSecurity:
         self._rng = rng
         #: The 6-digit number the device shows now (``None`` before any pairing).
         self.displayed_passkey: int | None = None
+        #: A passkey that never changes (on the device's label); ``None``: a new one each time.
+        self.fixed_passkey: int | None = None
         #: Pairings in which the device showed a passkey.
         self.pairings = 0
         self._shown: asyncio.Event | None = None
@@ -78,6 +81,8 @@ class DeviceSecurity:
         """A new passkey for this pairing, shown on the device's display."""
         self.pairings += 1
         passkey = self._rng.randrange(1_000_000)
+        if self.fixed_passkey is not None:
+            passkey = self.fixed_passkey
         self.displayed_passkey = passkey
         self._event().set()
         logger.debug("emulated device displays a passkey")
