@@ -302,8 +302,8 @@ async def _find(backend: BleBackend, address: str, timeout_s: float) -> BLEDevic
             address,
             None,
             f"the device was not heard within {timeout_s:g} s",
-            "wake it (take a measurement or hold its Bluetooth button), keep it near the hub, "
-            "and pair again",
+            "wake the device (take a measurement or hold its Bluetooth button), keep it near "
+            "the hub, and pair again",
         )
     return device
 
