@@ -43,9 +43,12 @@ async def virtual_bluez(
 
 
 async def _bus_clients_gone(timeout_s: float = 5.0) -> None:
-    """Wait until the tasks of the bus's clients (bleak's watcher of its manager's
-    connection) have seen the bus go away; the leaked-task check then judges the rest."""
-    current = asyncio.current_task()
-    pending = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
-    if pending:
-        await asyncio.wait(pending, timeout=timeout_s)
+    """Wait until bleak's watcher of its manager's connection has seen the bus go away (it
+    ends then); the leaked-task check judges every other task."""
+    watchers = [
+        t
+        for t in asyncio.all_tasks()
+        if not t.done() and "_monitor_bus_disconnect" in getattr(t.get_coro(), "__qualname__", "")
+    ]
+    if watchers:
+        await asyncio.wait(watchers, timeout=timeout_s)

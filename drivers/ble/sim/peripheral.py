@@ -271,7 +271,8 @@ class EmulatedDevice:
         async def read_value(_connection: Connection | None) -> bytes:
             stall_s = self.faults.stall_reads_s.get(uuid16)
             if stall_s:
-                await asyncio.sleep(stall_s)
+                # A task of the device's own, so that stopping the device ends the stall too.
+                await self.spawn(asyncio.sleep(stall_s), "stalled-read")
             return b"" if read is None else read()
 
         value: Any = CharacteristicValue(read=read_value, write=cast(Any, write))

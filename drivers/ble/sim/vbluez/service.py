@@ -16,7 +16,9 @@ connection is ``InProgress``; ``StopDiscovery`` without one ``Failed``), filters
 client and merged (``SetDiscoveryFilter``: UUIDs, RSSI, Transport, DuplicateData), a
 client's discovery ends when it leaves the bus; ``RemoveDevice`` disconnects the device,
 forgets its keys and removes the object; ``Powered`` can be set. Bonded devices are
-exported at start, as bluetoothd restores them from its storage.
+exported at start, as bluetoothd restores them from its storage. The radio's stalled-scanner
+fault (:meth:`SimRadio.stall_scanner`) silences the adapter's reports until the scan is
+restarted, as on ``sim``.
 
 What it does not model (see ``docs/rig.md``): radio timing and interference, controller and
 kernel quirks, the temporary-device timeout, BR/EDR, ``AcquireNotify``/``AcquireWrite``,
@@ -254,6 +256,9 @@ class VirtualBlueZ:
         central = await self.radio.central()
         central.on("advertisement", self._on_advertisement)
         self._scanning = True
+        # The radio's stalled-scanner fault heals when the scan is restarted, as with sim.
+        self.radio.scanner_stalled = False
+        self.radio.scanner_starts += 1
         await central.start_scanning(active=True, filter_duplicates=False)
         self.tree.update(self.adapter_path, ADAPTER, {"Discovering": True})
 
@@ -305,7 +310,7 @@ class VirtualBlueZ:
         return not (floors and len(floors) == len(sessions) and props["RSSI"] < min(floors))
 
     def _on_advertisement(self, advertisement: Advertisement) -> None:
-        if not self._scanning:
+        if not self._scanning or self.radio.scanner_stalled:
             return
         props = advertised(advertisement)
         if not self._wanted(props):
