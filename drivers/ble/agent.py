@@ -68,6 +68,10 @@ _AGENT_MANAGER = "org.bluez.AgentManager1"
 _DEVICE = "org.bluez.Device1"
 _PROPERTIES = "org.freedesktop.DBus.Properties"
 _REJECTED = "org.bluez.Error.Rejected"
+_BLUEZ_OWNER_RULE = (
+    "type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',"
+    "member='NameOwnerChanged',arg0='org.bluez'"
+)
 _CANCELED = "org.bluez.Error.Canceled"
 #: The largest passkey (Agent API, RequestPasskey: "a numeric value between 0-999999").
 MAX_PASSKEY = 999_999
@@ -230,25 +234,7 @@ class PairingAgent:
     # --- lifecycle -----------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
-        try:
-            bus = await connect_system_bus(self._bus_address)
-        except (OSError, ValueError) as exc:
-            raise AgentError(
-                f"no D-Bus system bus ({exc})",
-                "is dbus running? (systemctl status dbus); "
-                "DBUS_SYSTEM_BUS_ADDRESS names another bus when set",
-            ) from exc
-        self._bus = bus
-        try:
-            bus.export(self.path, self._interface)
-            await self._manager_call("RegisterAgent", "os", [self.path, str(self.capability)])
-            self.registered = True
-            if self._default:
-                await self._manager_call("RequestDefaultAgent", "o", [self.path])
-        except BaseException:
-            await self._close()
-            raise
-        logger.debug("pairing agent registered (%s)", self.capability)
+        await self.ensure_registered()
         return self
 
     async def __aexit__(
@@ -257,9 +243,63 @@ class PairingAgent:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self._close()
+        await self.close()
 
-    async def _close(self) -> None:
+    async def ensure_registered(self) -> None:
+        """Connect and register, or register again: bluetoothd forgets its agents when it
+        restarts (its name ``org.bluez`` changes owner, which the agent watches)."""
+        if self._bus is None or not self._bus.connected:
+            await self.close()
+            self._bus = await self._connect()
+        if self.registered:
+            return
+        try:
+            await self._manager_call("RegisterAgent", "os", [self.path, str(self.capability)])
+            self.registered = True
+            if self._default:
+                await self._manager_call("RequestDefaultAgent", "o", [self.path])
+        except BaseException:
+            await self.close()
+            raise
+        logger.debug("pairing agent registered (%s)", self.capability)
+
+    async def _connect(self) -> MessageBus:
+        try:
+            bus = await connect_system_bus(self._bus_address)
+        except (OSError, ValueError) as exc:
+            raise AgentError(
+                f"no D-Bus system bus ({exc})",
+                "is dbus running? (systemctl status dbus); "
+                "DBUS_SYSTEM_BUS_ADDRESS names another bus when set",
+            ) from exc
+        bus.export(self.path, self._interface)
+        bus.add_message_handler(self._on_signal)
+        reply = await bus.call(
+            Message(
+                destination="org.freedesktop.DBus",
+                path="/org/freedesktop/DBus",
+                interface="org.freedesktop.DBus",
+                member="AddMatch",
+                signature="s",
+                body=[_BLUEZ_OWNER_RULE],
+            )
+        )
+        if reply.message_type == MessageType.ERROR:
+            logger.debug("AddMatch for bluetoothd's name: %s", reply.error_name)
+        return bus
+
+    def _on_signal(self, msg: Message) -> None:
+        """bluetoothd went away or restarted: the registration is gone with it."""
+        if (
+            msg.message_type == MessageType.SIGNAL
+            and msg.member == "NameOwnerChanged"
+            and msg.body
+            and msg.body[0] == BLUEZ
+        ):
+            self.registered = False
+
+    async def close(self) -> None:
+        """Unregister (when still registered) and disconnect."""
         bus, self._bus = self._bus, None
         if bus is None:
             return
@@ -279,6 +319,7 @@ class PairingAgent:
                     logger.debug("UnregisterAgent: %s", reply.error_name)
         finally:
             self.registered = False
+            bus.remove_message_handler(self._on_signal)
             bus.unexport(self.path, self._interface)
             await close_bus(bus)
 

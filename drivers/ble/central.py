@@ -32,7 +32,7 @@ from types import TracebackType
 from typing import Literal, Self
 
 from drivers._aio import reraise_if_cancelling
-from drivers.ble.agent import PairingAgent
+from drivers.ble.agent import AgentError, PairingAgent
 from drivers.ble.backends import BleBackend
 from drivers.ble.cursors import MemoryCursorStore, RecordCursorStore, RecordTracker
 from drivers.ble.events import ClockObservation, MeasurementEvent, device_label
@@ -225,8 +225,15 @@ class BleCentral:
 
     async def __aenter__(self) -> Self:
         if self.backend.needs_agent:
-            # BlueZ pairs only with an agent: the hub's is registered for the central's life.
-            self.agent = await self._stack.enter_async_context(self.settings.pairing.agent())
+            # BlueZ pairs only with an agent: the hub's is registered for the central's life,
+            # and again before a pairing if bluetoothd was not there or restarted since.
+            agent = self.settings.pairing.agent()
+            self._stack.push_async_callback(agent.close)
+            self.agent = agent
+            try:
+                await agent.ensure_registered()
+            except AgentError as exc:
+                logger.warning("BLE pairing agent not registered yet: %s", exc)
         group = asyncio.TaskGroup()
         await group.__aenter__()
         self._group = group

@@ -27,6 +27,7 @@ from typing import Any
 
 from drivers.ble._bleak import BleakClient, BleakError, BleakScanner, BLEDevice
 from drivers.ble.agent import (
+    AgentError,
     Capability,
     ConfirmSource,
     PairingAgent,
@@ -231,13 +232,17 @@ async def pair_client(
                 address, None, f"the device refused to pair ({exc})", "pair again"
             ) from exc
         return
-    if agent is None or not agent.registered:
+    if agent is None:
         raise PairingFailedError(
             address,
             None,
             "no pairing agent is registered with BlueZ",
             "this is a bug in the hub: pairing must run inside a PairingAgent",
         )
+    try:
+        await agent.ensure_registered()
+    except AgentError as exc:
+        raise PairingFailedError(address, None, exc.reason, exc.hint) from exc
     try:
         await agent.pair(bluez_path(device, address))
     except PairingRefusedError as exc:

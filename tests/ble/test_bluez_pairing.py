@@ -9,16 +9,16 @@ is the virtual BlueZ.
 from __future__ import annotations
 
 import pytest
-from vbluez_rig import virtual_bluez
+from vbluez_rig import bus_clients_gone, require_dbus_daemon, virtual_bluez
 
 from drivers.ble import resolve_backend
 from drivers.ble._bleak import BleakClient, BleakDBusError, BleakScanner
-from drivers.ble.agent import PairingAgent
-from drivers.ble.pairing import PairingFailedError, PairingInput, bond
+from drivers.ble.agent import AgentError, PairingAgent
+from drivers.ble.pairing import PairingFailedError, PairingInput, bond, pair_client
 from drivers.ble.sim.radio import SimRadio
 from drivers.ble.sim.security import PairingMode
 from drivers.ble.sim.thermometer import EmulatedThermometer
-from drivers.ble.sim.vbluez import VirtualBlueZ
+from drivers.ble.sim.vbluez import PrivateBus, VirtualBlueZ
 
 JUST_WORKS = "F1:00:00:00:01:01"
 PASSKEY = "F1:00:00:00:01:02"
@@ -199,3 +199,33 @@ async def test_agent_refuses_requests_for_a_device_it_is_not_pairing(
                 await client.pair()
         assert refused.value.dbus_error == "org.bluez.Error.AuthenticationFailed"
         assert not paired(bluez, radio, PASSKEY)
+
+
+async def test_the_agent_registers_again_after_bluetoothd_restarts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """bluetoothd forgets its agents when it restarts; the hub's agent notices and registers
+    again before the next pairing (no pairing without an agent, even then)."""
+    require_dbus_daemon()
+    radio = SimRadio()
+    async with PrivateBus() as bus, EmulatedThermometer(radio, JUST_WORKS):
+        assert bus.address is not None
+        monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", bus.address)
+        agent = PairingAgent()
+        with pytest.raises(AgentError, match="bluetoothd is not on the bus"):
+            await agent.ensure_registered()  # the hub started before bluetoothd
+        try:
+            async with VirtualBlueZ(radio, bus.address):
+                await agent.ensure_registered()
+                assert agent.registered
+            async with VirtualBlueZ(radio, bus.address) as restarted:
+                assert not agent.registered  # the name changed owner twice
+                device = await BleakScanner.find_device_by_address(JUST_WORKS, timeout=5.0)
+                assert device is not None
+                async with BleakClient(device, timeout=5.0) as client:
+                    await pair_client(client, BLUEZ, agent, device=device)
+                assert agent.registered
+                assert paired(restarted, radio, JUST_WORKS)
+        finally:
+            await agent.close()
+    await bus_clients_gone()

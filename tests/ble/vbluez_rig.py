@@ -39,10 +39,10 @@ async def virtual_bluez(
                 yield bluez
         finally:
             monkeypatch.delenv("DBUS_SYSTEM_BUS_ADDRESS")
-    await _bus_clients_gone()
+    await bus_clients_gone()
 
 
-async def _bus_clients_gone(timeout_s: float = 5.0) -> None:
+async def bus_clients_gone(timeout_s: float = 5.0) -> None:
     """Wait until bleak's watcher of its manager's connection has seen the bus go away (it
     ends then); the leaked-task check judges every other task."""
     watchers = [
