@@ -181,6 +181,10 @@ def bench_e2e(
             help="The hub's store.commit_window_s (default: as installed, 1 s).",
         ),
     ] = None,
+    workdir: Annotated[
+        Path | None,
+        typer.Option("--workdir", help="Keep the run's files (hub log, FHIR output) here."),
+    ] = None,
 ) -> None:
     """The real `narhub run` fed by paced sensor boards (and BLE), Mosquitto with TLS, the
     region's receiver: the best offered rate held with zero loss, per-step latency, CPU, RSS,
@@ -204,6 +208,7 @@ def bench_e2e(
             boards=boards,
             baud=baud,
             commit_window_s=commit_window_s,
+            workdir=workdir,
         ),
         as_json,
     )

@@ -52,6 +52,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from common.pki import Identity
 from gateway.config import BleConfig, BoardConfig, DeviceConfig, HubConfig, load_config
 from gateway.config import render_config as render_hub_config
 from region.broker_config import RECEIVER_USER
@@ -85,9 +86,9 @@ DEFAULT_OUTAGE_S = 20.0
 #: 300 s; here 1 s, so that a step drains in seconds and the latency is the path's, not a
 #: configured wait (a batch also leaves at 10,000 readings, ``batching.max_batch_readings``).
 BATCH_DEADLINE_S = 1.0
-#: ``--ble``: straps beside the boards, each notifying this often; part of the offered rate.
+#: ``--ble``: straps beside the boards, notifying this share of the offered rate together.
 BLE_STRAPS = 2
-BLE_RATE_PER_STRAP = 10.0
+BLE_SHARE = 0.1
 DRAIN_TIMEOUT_S = 120.0
 _READY_TIMEOUT_S = 60.0
 _SAMPLE_S = 0.5
@@ -133,6 +134,7 @@ def loadavg() -> list[float]:
 def hub_config(
     directory: Path,
     pki: RigPki,
+    identity: Identity,
     *,
     host: str,
     port: int,
@@ -149,7 +151,6 @@ def hub_config(
     ``commit_window_s`` is given.
     """
     path = directory / "narhub.toml"
-    identity = pki.client(HUB_ID)
     config = init_hub(
         path,
         hub_id=HUB_ID,
@@ -296,6 +297,7 @@ class _Bench:
         config_path = hub_config(
             self.dir,
             self.pki,
+            hub_identity,
             host=self.router.host,
             port=self.router.port,
             board_ports=ports,
@@ -388,8 +390,12 @@ class _Bench:
         assert source is not None
         assert tally is not None
         assert region is not None
-        strap_rate = BLE_RATE_PER_STRAP if self.straps else 0.0
-        board_rate = max(0.0, rate - strap_rate * len(self.straps))
+        strap_rate = rate * BLE_SHARE / len(self.straps) if self.straps else 0.0
+        board_rate = rate - strap_rate * len(self.straps)
+        if self._strap_radio is not None:
+            # A strap the hub let go while the bench was counting (the central ends a session
+            # after ``ble.idle_disconnect_s`` without a value) is back before the step starts.
+            await self._strap_radio.wait_subscribed(_READY_TIMEOUT_S)
         load_before = loadavg()
         cpu0, written0 = proc_cpu_s(hub.pid), proc_write_bytes(hub.pid)
         rss_peak = [proc_status_kib(hub.pid)["VmRSS"]]
@@ -527,10 +533,7 @@ class _Bench:
             board.counters.ring_peak = board.pending
             board.counters.line_busy_s = 0.0
         if self.straps:
-            out["ble"] = {
-                "straps": len(self.straps),
-                "notifications_per_s_each": BLE_RATE_PER_STRAP,
-            }
+            out["ble"] = {"straps": len(self.straps), "share_of_rate": BLE_SHARE}
         return out
 
     # --- tearing down ------------------------------------------------------------------------
@@ -681,9 +684,12 @@ def run(
     board: str = DEFAULT_BOARD,
     baud: int = DEFAULT_BAUD,
     commit_window_s: float | None = None,
+    workdir: Path | None = None,
 ) -> dict[str, Any]:
     """Step, confirm, and (``outage``) the broker outage; ``duration_s`` is accepted for
-    ``bench all`` and unused (``step_s`` and ``confirm_s`` set the work)."""
+    ``bench all`` and unused (``step_s`` and ``confirm_s`` set the work). ``workdir``: a
+    new directory where the run's files (hub log and store, FHIR output, configuration)
+    are kept; by default they go to a temporary directory, removed at the end."""
     del duration_s
     if step_s <= 0 or confirm_s <= 0 or outage_s <= 0 or boards < 1 or baud <= 0:
         raise ValueError("step, confirm and outage seconds, boards and baud must be positive")
@@ -693,7 +699,11 @@ def run(
     limits = firmware_limits(board, baud=baud)
     before = loadavg()
     started = time.monotonic()
-    directory = Path(tempfile.mkdtemp(prefix="narhub-bench-e2e-", dir="/tmp"))
+    if workdir is None:
+        directory = Path(tempfile.mkdtemp(prefix="narhub-bench-e2e-", dir="/tmp"))
+    else:
+        workdir.mkdir(parents=True)  # a new one: FileExistsError names it
+        directory = workdir.resolve()
     try:
         figures_ = asyncio.run(
             _measure(
@@ -710,7 +720,8 @@ def run(
         )
         filesystem = fs_type(directory)
     finally:
-        shutil.rmtree(directory, ignore_errors=True)
+        if workdir is None:
+            shutil.rmtree(directory, ignore_errors=True)
     return {
         "benchmark": "e2e",
         "machine": {**machine(), "filesystem": filesystem},
@@ -733,7 +744,7 @@ def run(
             "max_retries": limits.max_retries,
             "baud": limits.baud,
             "ble_straps": BLE_STRAPS if ble else 0,
-            "ble_notifications_per_s_each": BLE_RATE_PER_STRAP if ble else 0,
+            "ble_share_of_rate": BLE_SHARE if ble else 0,
         },
         **figures_,
         "notes": [
