@@ -632,7 +632,7 @@ async def _measure(
                 break
         if outage_s is not None:
             base = sustained if sustained is not None else (passed[0] if passed else rates[0])
-            duration = max(step_s, outage_s + 10.0)
+            duration = max(step_s, 2 * outage_s)  # the outage in the middle half
             result, count, outage = await bench.step(base / 10, duration, outage_s=outage_s)
             assert outage is not None
             outage_result = {**result, **_outage_figures(count, outage)}
