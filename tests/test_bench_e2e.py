@@ -8,6 +8,7 @@ carry shows as loss, counted by identity at the far end.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from array import array
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 
 from rig.bench.e2e import parse_rates, run
-from rig.bench.e2e_board import firmware_limits
+from rig.bench.e2e_board import BoardLimits, EmulatedBoard, firmware_limits
 from rig.bench.e2e_count import FhirTally, SourceLedger, figures, percentiles_ms
 
 NARHUB = str(Path(sys.executable).parent / "narhub")
@@ -125,6 +126,24 @@ def test_board_limits_are_the_firmware_s() -> None:
     assert esp32.ack_timeout_ms == 1000
     assert esp32.max_retries == 5
     assert rp2040.line_bytes_per_s == 960
+
+
+def test_a_full_ring_overwrites_its_oldest_reading_and_counts_it() -> None:
+    """``sensorfw/store.py`` ``Store.append``: the oldest unacknowledged reading goes."""
+    limits = BoardLimits("esp32", 4, 64, 16, 1000, 5, 1000, 115_200)
+    master, slave = os.openpty()
+    try:
+        board = EmulatedBoard("b-0", 1, limits, master)
+        board.take(10, now_ns=123)
+        assert (board.tail, board.head, board.pending) == (6, 10, 4)
+        assert list(board.overwritten) == [1] * 6 + [0] * 4
+        assert (board.counters.dropped, board.counters.ring_peak) == (6, 4)
+        assert list(board.taken_ns) == [123] * 10
+        assert board._ack(7) == 2  # frees 6 and 7; 8 and 9 wait
+        assert board.pending == 2
+    finally:
+        os.close(master)
+        os.close(slave)
 
 
 def test_rates_must_be_positive_and_increasing() -> None:

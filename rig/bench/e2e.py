@@ -60,6 +60,7 @@ from rig.bench.e2e_board import (
     BENCH_KIND,
     DEFAULT_BAUD,
     DEFAULT_BOARD,
+    BoardCounters,
     BoardLimits,
     EmulatedBoard,
     firmware_limits,
@@ -396,6 +397,8 @@ class _Bench:
             # A strap the hub let go while the bench was counting (the central ends a session
             # after ``ble.idle_disconnect_s`` without a value) is back before the step starts.
             await self._strap_radio.wait_subscribed(_READY_TIMEOUT_S)
+        for board in self.boards:  # the boards' counters are per step (and its drain)
+            board.counters = BoardCounters(ring_peak=board.pending)
         load_before = loadavg()
         cpu0, written0 = proc_cpu_s(hub.pid), proc_write_bytes(hub.pid)
         rss_peak = [proc_status_kib(hub.pid)["VmRSS"]]
@@ -521,17 +524,16 @@ class _Bench:
                 "count": len(boards),
                 "ring_capacity": self.limits.ring_capacity,
                 "ring_peak": max((c.ring_peak for c in boards), default=0),
-                "overwritten_total": sum(c.dropped for c in boards),
-                "resends_total": sum(c.resends for c in boards),
-                "unlinks_total": sum(c.unlinks for c in boards),
+                "overwritten": sum(c.dropped for c in boards),
+                "frames": sum(c.frames for c in boards),
+                "readings_sent": sum(c.readings_sent for c in boards),
+                "resends": sum(c.resends for c in boards),
+                "unlinks": sum(c.unlinks for c in boards),
                 "line_utilisation_max": round(
                     max((c.line_busy_s for c in boards), default=0.0) / duration_s, 3
                 ),
             },
         }
-        for board in self.boards:  # ring peaks and line time are per step
-            board.counters.ring_peak = board.pending
-            board.counters.line_busy_s = 0.0
         if self.straps:
             out["ble"] = {"straps": len(self.straps), "share_of_rate": BLE_SHARE}
         return out
