@@ -32,6 +32,7 @@ STEP_KEYS = {
     "lost_by_cause",
     "doubled",
     "latency_ms",
+    "latency_from_first_send_ms",
     "zero_loss",
     "drained",
     "drain_s",
@@ -183,6 +184,7 @@ def test_loss_is_counted_by_identity_not_by_count(tmp_path: Path) -> None:
         array("q", [0, 1_000_000, 2_000_000, 3_000_000]),
         bytearray([0, 0, 0, 1]),
         "board_ring_full",
+        sent_ns=array("q", [500_000, 1_500_000, 0, 0]),
     )
     tally = FhirTally(output, {"b-0": ledger})
     tally.read(len(lines), lambda line: 10_000_000 + line * 1_000_000)
@@ -191,6 +193,7 @@ def test_loss_is_counted_by_identity_not_by_count(tmp_path: Path) -> None:
     assert count.lost_by_cause == {"after_source": 1, "board_ring_full": 1}
     assert tally.unexpected == 1
     assert sorted(count.latencies_ns) == [10_000_000, 10_000_000]
+    assert sorted(count.sent_latencies_ns) == [9_500_000, 9_500_000]
 
 
 def test_the_tally_reads_only_the_lines_the_receiver_reported(tmp_path: Path) -> None:

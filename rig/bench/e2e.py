@@ -13,7 +13,7 @@ step that lost nothing for longer, and count every reading at the far end. Here:
 - **the hub**: ``narhub run`` as its own process, as installed and started by systemd
   (:class:`rig.bench.footprint.HubProcess`: the unit's environment, compiled bytecode, a
   tmpfs runtime directory), configured by ``narhub init``'s defaults except where
-  :func:`hub_config` says;
+  :func:`rig.bench.e2e_hub.hub_config` says;
 - **the broker**: Mosquitto with mutual TLS 1.3 and the region's ACL
   (:class:`rig.broker.MosquittoBroker`), reached by the hub through the home's router
   (:class:`rig.router.HomeRouter`), which keeps the hub away from a restarted broker until
@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import platform
 import shutil
@@ -52,9 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from common.pki import Identity
-from gateway.config import BleConfig, BoardConfig, DeviceConfig, HubConfig, load_config
-from gateway.config import render_config as render_hub_config
+from gateway.config import HubConfig, load_config
 from region.broker_config import RECEIVER_USER
 from rig.bench.e2e_board import (
     BENCH_KIND,
@@ -66,27 +63,22 @@ from rig.bench.e2e_board import (
     firmware_limits,
 )
 from rig.bench.e2e_count import FhirTally, SourceLedger, StepCount, figures, percentiles_ms
+from rig.bench.e2e_hub import HUB_ID, config_summary, hub_config, outbox_depth
 from rig.bench.e2e_region import RegionArgs, RegionProcess
 from rig.bench.e2e_source import PacedSource, StepWindow
 from rig.bench.footprint import HubProcess, proc_cpu_s, proc_status_kib
 from rig.bench.pipeline import fs_type, proc_write_bytes
 from rig.broker import MosquittoBroker, RigPki
 from rig.router import HomeRouter
-from technician.provision import init_hub
 
 if TYPE_CHECKING:
     from rig.bench.e2e_ble import CountingStrap, StrapRadio
 
-HUB_ID = "hub-e2e"
 DEFAULT_RATES = (100.0, 200.0, 400.0, 800.0, 1600.0, 3200.0)
 DEFAULT_STEP_S = 30.0
 DEFAULT_CONFIRM_S = 60.0
 DEFAULT_BOARDS = 4
 DEFAULT_OUTAGE_S = 20.0
-#: Batching deadline of the board (environmental) and stream (continuous) readings. Installed:
-#: 300 s; here 1 s, so that a step drains in seconds and the latency is the path's, not a
-#: configured wait (a batch also leaves at 10,000 readings, ``batching.max_batch_readings``).
-BATCH_DEADLINE_S = 1.0
 #: ``--ble``: straps beside the boards, notifying this share of the offered rate together.
 BLE_STRAPS = 2
 BLE_SHARE = 0.1
@@ -130,101 +122,6 @@ def machine() -> dict[str, Any]:
 def loadavg() -> list[float]:
     """The 1, 5 and 15 minute load averages."""
     return [round(x, 2) for x in os.getloadavg()]
-
-
-def hub_config(
-    directory: Path,
-    pki: RigPki,
-    identity: Identity,
-    *,
-    host: str,
-    port: int,
-    board_ports: Sequence[str],
-    commit_window_s: float | None,
-    ble_transport: str | None,
-    strap_addresses: Sequence[str],
-) -> Path:
-    """``narhub init``'s configuration with the bench's boards, straps and identity.
-
-    Changed from the defaults: the batching deadlines of environmental and continuous
-    readings (:data:`BATCH_DEADLINE_S`), ``clock.require_sync`` off (this machine's kernel
-    may call its clock unsynchronised while it is right), and ``store.commit_window_s`` when
-    ``commit_window_s`` is given.
-    """
-    path = directory / "narhub.toml"
-    config = init_hub(
-        path,
-        hub_id=HUB_ID,
-        broker_url=f"mqtts://{host}:{port}",
-        ca_file=pki.ca_file,
-        patient_pseudonym=None,
-        data_dir=directory / "data",
-        ble_backend="bluez" if ble_transport is None else "sim",
-        sim_transport=ble_transport,
-    )
-    ble = config.ble
-    if ble_transport is not None:
-        devices = [DeviceConfig(address=a, kind="heart_rate") for a in strap_addresses]
-        ble = BleConfig(backend="sim", sim_transport=ble_transport, devices=devices)
-    store = config.store
-    if commit_window_s is not None:
-        store = store.model_copy(update={"commit_window_s": commit_window_s})
-    batching = config.batching.model_copy(
-        update={"environmental_s": BATCH_DEADLINE_S, "continuous_s": BATCH_DEADLINE_S}
-    )
-    config = config.model_copy(
-        update={
-            "ble": ble,
-            "uplink": config.uplink.model_copy(
-                update={"cert_file": identity.cert_file, "key_file": identity.key_file}
-            ),
-            "sensors": config.sensors.model_copy(
-                update={
-                    "boards": [BoardConfig(port=f"serial:{p}", board="esp32") for p in board_ports]
-                }
-            ),
-            "store": store,
-            "batching": batching,
-            "clock": config.clock.model_copy(update={"require_sync": False}),
-        }
-    )
-    path.write_text(render_hub_config(config))
-    load_config(path)  # what the hub will read must be valid
-    return path
-
-
-def _config_summary(config: HubConfig) -> dict[str, Any]:
-    return {
-        "commit_window_s": config.store.commit_window_s,
-        "continuous_commit_window_s": config.store.continuous_commit_window_s,
-        "batching_s": {
-            "environmental": config.batching.environmental_s,
-            "continuous": config.batching.continuous_s,
-            "max_batch_readings": config.batching.max_batch_readings,
-        },
-        "max_inflight": config.uplink.max_inflight,
-        "store_exclusive": config.store.exclusive,
-    }
-
-
-def _queue(runtime: Path | None) -> dict[str, Any] | None:
-    """The outbox depth the running hub last wrote to its activity file (``status.json``)."""
-    if runtime is None:
-        return None
-    try:
-        data = json.loads((runtime / "status.json").read_text(encoding="utf-8"))
-        queue, updated_ms = data["queue"], int(data["updated_ms"])
-        oldest = queue.get("oldest_unsent_ms")
-        now_ms = time.time_ns() // 1_000_000
-        return {
-            "readings_unsealed": sum(int(n) for n in queue["readings_by_priority"].values()),
-            "batches_unacknowledged": sum(int(n) for n in queue["batches_by_priority"].values()),
-            "oldest_unsent_age_s": None if oldest is None else round((now_ms - oldest) / 1000, 1),
-            "evicted_readings_total": int(queue["evicted_readings_total"]),
-            "written_s_ago": round((now_ms - updated_ms) / 1000, 1),
-        }
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None
 
 
 @dataclass
@@ -349,6 +246,7 @@ class _Bench:
                 b.taken_ns,
                 b.overwritten,
                 "board_ring_full",
+                sent_ns=b.sent_ns,
             )
             for b in self.boards
         }
@@ -410,7 +308,7 @@ class _Bench:
             outage_task = asyncio.create_task(self._outage(at_s, outage_s, outage))
         try:
             window = await source.step(board_rate, strap_rate, duration_s)
-            queue_end = _queue(hub.runtime_dir)
+            queue_end = outbox_depth(hub.runtime_dir)
             if outage_task is not None:
                 await outage_task
             drained, drain_s = await self._drain(window)
@@ -444,7 +342,7 @@ class _Bench:
                     else None
                 ),
                 "outbox_at_end_of_step": queue_end,
-                "outbox_after_drain": _queue(hub.runtime_dir),
+                "outbox_after_drain": outbox_depth(hub.runtime_dir),
             },
             "source": self._source_figures(window, duration_s),
             "loadavg": {"before": load_before, "after": loadavg()},
@@ -649,7 +547,7 @@ async def _measure(
         "steps": steps,
         "confirm": confirms,
         "outage": outage_result,
-        "hub": {**hub, "configuration": _config_summary(bench.config)},
+        "hub": {**hub, "configuration": config_summary(bench.config)},
         "region": {
             "receiver_stats": bench.region.stats if bench.region else None,
             "receiver_peak_rss_mib": (
@@ -754,7 +652,8 @@ def run(
             "after each step is recorded; the figures hold for that load",
             "source, hub, broker and region share the machine's cores",
             "latency: from the moment the source took a reading (entered the board's ring, "
-            "or the strap notified) to the moment its Observation was fsynced by the receiver",
+            "or the strap notified) to the moment its Observation was fsynced by the receiver; "
+            "latency_from_first_send: from the moment its frame first left the board's UART",
             "batching deadlines of board and stream readings 1 s (installed: 300 s); "
             "everything else as `narhub init` writes it, clock.require_sync off",
             "boards: the firmware's sending rules and limits emulated in the bench process "

@@ -40,6 +40,8 @@ class SourceLedger:
     source_loss: str
     #: The value of reading 0 (a strap numbers from 1).
     first_value: int = 0
+    #: When each reading first left the source (a board's UART; 0: never), if not when taken.
+    sent_ns: array[int] | None = None
 
 
 @dataclass
@@ -129,6 +131,8 @@ class StepCount:
     doubled: int = 0
     lost_by_cause: dict[str, int] = field(default_factory=dict)
     latencies_ns: list[int] = field(default_factory=list)
+    #: From the moment the reading first left the source (its frame left the UART).
+    sent_latencies_ns: list[int] = field(default_factory=list)
     #: Per source: readings offered / delivered.
     by_source: dict[str, dict[str, int]] = field(default_factory=dict)
     #: Arrival times of every delivered reading (for the outage's recovery figures).
@@ -145,6 +149,7 @@ class StepCount:
             "lost_by_cause": dict(self.lost_by_cause),
             "doubled": self.doubled,
             "latency_ms": percentiles_ms(self.latencies_ns),
+            "latency_from_first_send_ms": percentiles_ms(self.sent_latencies_ns),
             "by_source": self.by_source,
         }
 
@@ -169,6 +174,9 @@ def figures(
                 delivered += 1
                 arrived = seen.first_ns[index]
                 count.latencies_ns.append(arrived - taken)
+                sent = taken if ledger.sent_ns is None else ledger.sent_ns[index]
+                if sent:
+                    count.sent_latencies_ns.append(arrived - sent)
                 count.arrivals_ns.append(arrived)
                 count.doubled += copies - 1
             else:
