@@ -250,7 +250,7 @@ def _hub_config(
     return path, identity.key_file.read_bytes()
 
 
-class _HubProcess:
+class HubProcess:
     """``narhub run`` as a child process, with the sd_notify socket systemd would own."""
 
     def __init__(self, directory: Path, config_path: Path) -> None:
@@ -274,6 +274,11 @@ class _HubProcess:
     def pid(self) -> int:
         assert self.process is not None
         return self.process.pid
+
+    @property
+    def runtime_dir(self) -> Path | None:
+        """The hub's runtime directory (``$RUNTIME_DIRECTORY``, its activity file), once started."""
+        return self._runtime
 
     async def start(self) -> None:
         env = hub_environment(os.environ, self._directory / "pycache")
@@ -332,7 +337,7 @@ def _rows(day: Sequence[DayReading]) -> list[Reading]:
     ]
 
 
-async def _startup(hub: _HubProcess, replay: ReplayBoard, first: Reading) -> dict[str, Any]:
+async def _startup(hub: HubProcess, replay: ReplayBoard, first: Reading) -> dict[str, Any]:
     """Process start to READY and to the first reading accepted (committed, ACKed)."""
     await hub.start()
     try:
@@ -403,7 +408,7 @@ async def _measure(
     config_path, key_pem = _hub_config(
         directory, broker, pki, os.ttyname(slave), speed, field=field
     )
-    hub = _HubProcess(directory, config_path)
+    hub = HubProcess(directory, config_path)
     region = _Region(broker, pki, key_pem)
     subscribed = asyncio.Event()
     region_task = asyncio.create_task(region.run(subscribed), name="footprint-region")
