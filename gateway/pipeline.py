@@ -14,7 +14,9 @@ Stages (docs/pipeline.md), each its own module and a pure function where it can 
    acknowledged only after it returns. De-duplication happens inside that transaction.
 
 A clinical reading is never dropped or altered here: a malformed payload is counted by the
-central and reported; a decoded one becomes one Reading per observation, at most flagged.
+central and kept as a raw record (flag ``undecoded``, its bytes as hex: see
+:mod:`protocols.uplink.undecoded`); a decoded one becomes one Reading per observation, at
+most flagged.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from protocols.gatt import (
 )
 from protocols.uplink import CODED_FLAG, Priority
 from protocols.uplink.device_facts import DIS_MDC, FLAG_DEVICE_INFO, clock_flags
+from protocols.uplink.undecoded import RAW_RECORD_MDC, raw_fields, raw_stream
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +119,29 @@ def _device_information(event: MeasurementEvent, text: str) -> list[Reading]:
     ]
 
 
+def _raw_record(event: MeasurementEvent, patient: str | None) -> list[Reading]:
+    """A value no decoder accepted, kept as a raw record (:mod:`protocols.uplink.undecoded`):
+    its bytes as hex, its characteristic's UUID, the device and the reception time. Clinical
+    priority: it may be a measurement a newer decoder reads at the region."""
+    special, flags = raw_fields(event.characteristic, event.raw)
+    device = event.device
+    return [
+        Reading(
+            stream=raw_stream(device, event.characteristic),
+            device=device,
+            mdc_code=RAW_RECORD_MDC,
+            unit="",
+            value=None,
+            special=special,
+            hub_wall_ms=event.hub_wall_ms,
+            hub_mono_ns=event.hub_mono_ns,
+            priority=_CLINICAL,
+            flags=flags,
+            patient=patient,
+        )
+    ]
+
+
 #: Slack around "stamped after the hub set the clock": the Date Time's 1 s resolution, and the
 #: write that sets the clock comes just after the read.
 _AFTER_SET_SLACK = dt.timedelta(seconds=2)
@@ -166,7 +192,8 @@ def device_wall_ms(
 
 
 def readings_from_event(event: MeasurementEvent, *, patient: str | None = None) -> list[Reading]:
-    """The Readings of one decoded measurement (none for a malformed or display-only value).
+    """The Readings of one decoded measurement (none for a display-only value; one raw record
+    for a value no decoder accepted).
 
     The hot path of the pipeline (``narhub bench pipeline``, part "throughput"): event fields
     are read once, and each Reading is built from its fields in order (``tuple.__new__``, what
@@ -174,7 +201,9 @@ def readings_from_event(event: MeasurementEvent, *, patient: str | None = None) 
     """
     measurement = event.measurement
     characteristic = event.characteristic
-    if measurement is None or characteristic in _STATUS_CHARACTERISTICS:
+    if measurement is None:
+        return [] if event.error is None else _raw_record(event, patient)
+    if characteristic in _STATUS_CHARACTERISTICS:
         return []
     if characteristic in DIS_MDC and isinstance(measurement, DeviceInformationString):
         return _device_information(event, measurement.value)

@@ -41,6 +41,7 @@ from gateway.config import HubConfig
 from gateway.outbox import BUSY_CODES
 from gateway.reading import Reading
 from protocols.uplink import Priority
+from protocols.uplink.undecoded import FLAG_UNDECODED
 
 #: The activity file's name (see :func:`activity_path`).
 ACTIVITY_FILE = "status.json"
@@ -99,6 +100,8 @@ def _local_day(ms: int) -> str:
 class _Source:
     count_today: int = 0
     last_reading_ms: int | None = None
+    #: Of ``count_today``: raw records, values no decoder accepted (flag ``undecoded``).
+    undecoded_today: int = 0
 
 
 @dataclass
@@ -174,7 +177,11 @@ class ActivityRecorder:
                 self._devices[name] = _Device(d.get("last_seen_ms"), d.get("battery_percent"))
             if old.get("day") == self._day:
                 for name, s in old.get("sources", {}).items():
-                    self._sources[name] = _Source(int(s["count_today"]), s.get("last_reading_ms"))
+                    self._sources[name] = _Source(
+                        int(s["count_today"]),
+                        s.get("last_reading_ms"),
+                        int(s.get("undecoded_today", 0)),
+                    )
             self._uplink["last_puback_ms"] = old.get("uplink", {}).get("last_puback_ms")
 
     def _roll_day(self, now_ms: int) -> None:
@@ -183,6 +190,7 @@ class ActivityRecorder:
             self._day = day
             for source in self._sources.values():
                 source.count_today = 0
+                source.undecoded_today = 0
             self._dirty = True
 
     def readings_stored(self, readings: Iterable[Reading]) -> None:
@@ -193,6 +201,8 @@ class ActivityRecorder:
             name = r.device.upper() if ":" in r.device else r.device
             source = self._sources.setdefault(name, _Source())
             source.count_today += 1
+            if FLAG_UNDECODED in r.flags:
+                source.undecoded_today += 1
             source.last_reading_ms = max(source.last_reading_ms or 0, r.hub_wall_ms)
             if ":" in name:  # a BLE device (its address); boards have ids
                 self._devices.setdefault(name, _Device()).last_seen_ms = now
@@ -255,7 +265,11 @@ class ActivityRecorder:
                 for name, d in sorted(self._devices.items())
             },
             "sources": {
-                name: {"count_today": s.count_today, "last_reading_ms": s.last_reading_ms}
+                name: {
+                    "count_today": s.count_today,
+                    "last_reading_ms": s.last_reading_ms,
+                    "undecoded_today": s.undecoded_today,
+                }
                 for name, s in sorted(self._sources.items())
             },
             "uplink": dict(self._uplink),
@@ -338,6 +352,8 @@ class SourceRow:
     kind: str
     count_today: int
     last_reading_ms: int | None
+    #: Of ``count_today``: raw records kept because no decoder accepted the value.
+    undecoded_today: int = 0
 
 
 @dataclass(frozen=True)
@@ -414,6 +430,7 @@ class StatusSnapshot:
                         "source": s.source,
                         "kind": s.kind,
                         "count_today": s.count_today,
+                        "undecoded_today": s.undecoded_today,
                         "last_reading_age_s": self.age_s(s.last_reading_ms),
                     }
                     for s in self.readings
@@ -632,6 +649,7 @@ def collect_status(config: HubConfig, *, now_ms: int | None = None) -> StatusSna
             kinds.get(name, HUB_SOURCE if name == HUB_SOURCE else "sensor_board"),
             int(s.get("count_today", 0)) if today else 0,
             s.get("last_reading_ms"),
+            int(s.get("undecoded_today", 0)) if today else 0,
         )
         for name, s in sorted(act.get("sources", {}).items())
     ]
