@@ -33,6 +33,11 @@ class DeviceConfig(StrictModel):
         "thermometer", "blood_pressure", "scale", "pulse_oximeter", "glucose", "heart_rate"
     ]
     bond: bool = False
+    #: The quirk profile ``narhub ble pair`` saw chosen (protocols/gatt/quirks.py) and why:
+    #: shown by ``narhub devices list``. The running hub chooses again from what the device
+    #: says in each session; these are the technician's record.
+    profile: str | None = None
+    profile_reason: str | None = None
 
 
 class BleConfig(StrictModel):

@@ -172,7 +172,7 @@ def ble_pair(
     except PairingError as exc:
         emit({"ok": False, "error": exc.reason, "hint": exc.hint}, as_json)
         raise typer.Exit(EXIT_FAILED) from None
-    updated = with_device(hub, address, kind)
+    updated = with_device(hub, address, kind, result)
     if patient is not None:
         updated = updated.model_copy(update={"patient_pseudonym": patient})
     save(updated, config)

@@ -15,6 +15,7 @@ from drivers.ble.sim.peripheral import DeviceClock
 from drivers.ble.sim.quirky import EmulatedAndCuff, EmulatedBeurerBM85, EmulatedOmronCuff
 from drivers.ble.sim.radio import SimRadio
 from gateway.pipeline import readings_from_event
+from protocols.fhir import Filed, PatientRef, batch_resources
 from protocols.gatt import (
     BLOOD_PRESSURE_MEASUREMENT,
     BloodPressureMeasurement,
@@ -81,6 +82,14 @@ async def test_beurer_bm85_without_dis_is_chosen_by_name_and_its_bytes_corrected
     assert values[PULSE] == Decimal(72)  # big-endian on the air, exact after correction
     assert all("quirk-corrected:beurer-bpm-byte-order" in r.flags for r in readings)
     assert status.malformed == 0
+    # ... all the way to FHIR: the compound Observation's note names the correction.
+    wire = [r.to_wire() for r in readings]
+    patient = PatientRef("https://example.org/patients", "p-1")
+    (observation, *_) = batch_resources(
+        "hub-q", 3, [Filed(r, patient) for r in wire], {}
+    ).observations
+    notes = " ".join(n["text"] for n in observation["note"])
+    assert "quirk-corrected:beurer-bpm-byte-order" in notes
 
 
 async def test_and_cuff_clock_set_through_date_time_after_its_settle_delay(
