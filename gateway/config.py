@@ -38,6 +38,9 @@ class DeviceConfig(StrictModel):
     #: says in each session; these are the technician's record.
     profile: str | None = None
     profile_reason: str | None = None
+    #: On a device shared by several people (a cuff or scale with user slots): the patient's
+    #: user index (BLS 1.0 User ID, 0-254). Readings of other slots are not forwarded.
+    user_index: int | None = Field(default=None, ge=0, le=254)
 
 
 class BleConfig(StrictModel):

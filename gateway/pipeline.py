@@ -142,6 +142,21 @@ def _raw_record(event: MeasurementEvent, patient: str | None) -> list[Reading]:
     ]
 
 
+#: The flag carrying the device's user index of a measurement (a shared cuff or scale).
+USER_INDEX_FLAG = "user-index"
+#: BLS 1.0 3.1.1.5: User ID 0xFF is "unknown user".
+_UNKNOWN_USER = 0xFF
+
+
+def user_index(measurement: object) -> int | None:
+    """The user index a measurement names (Blood Pressure, Weight, Body Composition User ID
+    field); ``None`` when it has none or names the unknown user (0xFF)."""
+    user = getattr(measurement, "user_id", None)
+    if not isinstance(user, int) or user == _UNKNOWN_USER:
+        return None
+    return user
+
+
 #: Slack around "stamped after the hub set the clock": the Date Time's 1 s resolution, and the
 #: write that sets the clock comes just after the read.
 _AFTER_SET_SLACK = dt.timedelta(seconds=2)
@@ -215,6 +230,9 @@ def readings_from_event(event: MeasurementEvent, *, patient: str | None = None) 
     offset_ms = None
     if clock is not None and clock.offset_s is not None:
         clock_flags, offset_ms = _clock(event)
+    user = user_index(measurement)
+    if user is not None:
+        clock_flags = clock_flags | {f"{USER_INDEX_FLAG}:{user}"}
     continuous = characteristic in CONTINUOUS_CHARACTERISTICS
     device = event.device
     wall_ms = event.hub_wall_ms
@@ -302,6 +320,9 @@ class PipelineSettings:
     """What the stages need from the configuration."""
 
     patient: str | None = None
+    #: Shared devices: address (upper case) -> the patient's user index on it (BLS 1.0
+    #: 3.1.1.5 User ID; WSS/BCS the same). Readings of other user indexes are not forwarded.
+    user_slots: tuple[tuple[str, int], ...] = ()
     thresholds: tuple[Threshold, ...] = ()
     reduction: tuple[ReductionRule, ...] = ()
     max_device_ahead_s: float = DEVICE_AHEAD_LIMIT_S
@@ -317,6 +338,25 @@ class Pipeline:
         self._reducer = Reducer(self.settings.reduction)
         #: Events whose mapping raised (a defect: logged at ERROR, the others still stored).
         self.unmappable_events = 0
+        self._slots = {address.upper(): index for address, index in self.settings.user_slots}
+        #: Per device: measurements of another user's slot, not forwarded.
+        self.other_user_events: dict[str, int] = {}
+
+    def _patients_slot(self, events: Sequence[MeasurementEvent]) -> Sequence[MeasurementEvent]:
+        """The events of the patient's user slot (all of them on unshared devices); the
+        others are counted and dropped here, never stored (another person's measurement)."""
+        slots = self._slots
+        if not slots:
+            return events
+        kept = []
+        for e in events:
+            slot = slots.get(e.device.upper())
+            user = user_index(e.measurement)
+            if slot is not None and user is not None and user != slot:
+                self.other_user_events[e.device] = self.other_user_events.get(e.device, 0) + 1
+                continue
+            kept.append(e)
+        return kept
 
     def from_events(self, events: Sequence[MeasurementEvent]) -> list[Reading]:
         """Map decoded events to readings (stage 1).
@@ -325,6 +365,7 @@ class Pipeline:
         others of the batch are mapped one by one and stored, the failure is logged by
         characteristic and exception type (no address, no value) and counted."""
         patient = self.settings.patient
+        events = self._patients_slot(events)
         try:
             return [r for e in events for r in readings_from_event(e, patient=patient)]
         except Exception:  # noqa: BLE001 - isolated below, event by event

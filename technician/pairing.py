@@ -183,9 +183,29 @@ def with_device(
     address = address.upper()
     devices = [d for d in config.ble.devices if d.address.upper() != address]
     entry: dict[str, object] = {"address": address, "kind": kind, "bond": True}
+    # Re-pairing (after a battery change) keeps the patient's user slot.
+    old = [d.user_index for d in config.ble.devices if d.address.upper() == address]
+    if old and old[0] is not None:
+        entry["user_index"] = old[0]
     if result is not None:
         entry |= {"profile": result.profile, "profile_reason": result.profile_reason}
     devices.append(DeviceConfig.model_validate(entry))
+    return config.model_copy(update={"ble": config.ble.model_copy(update={"devices": devices})})
+
+
+def with_user_index(config: HubConfig, address: str, user_index: int | None) -> HubConfig:
+    """The configuration with the patient's user slot on a shared device set (``None``:
+    the device is not shared, every reading is the patient's)."""
+    address = address.upper()
+    if not any(d.address.upper() == address for d in config.ble.devices):
+        raise PairingError(f"{address} is not paired", "pair it first: `narhub ble pair`")
+    devices = [
+        d.model_copy(update={"user_index": user_index}) if d.address.upper() == address else d
+        for d in config.ble.devices
+    ]
+    DeviceConfig.model_validate(  # the range check of the field, with pydantic's message
+        {"address": address, "kind": "blood_pressure", "user_index": user_index}
+    )
     return config.model_copy(update={"ble": config.ble.model_copy(update={"devices": devices})})
 
 

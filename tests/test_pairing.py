@@ -153,6 +153,7 @@ def test_devices_list_and_remove_edit_the_allowlist(tmp_path: Path, rig_pki: Rig
             "bond": True,
             "profile": None,
             "profile_reason": None,
+            "user_index": None,
         }
     ]
     result = runner.invoke(app, ["devices", "remove", CUFF, "-c", str(path), "--json"])
