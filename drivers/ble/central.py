@@ -32,6 +32,7 @@ from types import TracebackType
 from typing import Literal, Self
 
 from drivers._aio import reraise_if_cancelling
+from drivers.ble.adapter import power_cycle
 from drivers.ble.agent import AgentError, PairingAgent
 from drivers.ble.backends import BleBackend
 from drivers.ble.cursors import MemoryCursorStore, RecordCursorStore, RecordTracker
@@ -216,6 +217,8 @@ class BleCentral:
             scanning_mode=self.settings.scanning_mode,
             watchdog_s=self.settings.scanner_watchdog_s,
             restart_delay_s=self.settings.scanner_restart_delay_s,
+            # BlueZ only: a hung adapter is power-cycled through Adapter1.Powered.
+            reset_adapter=power_cycle if backend.needs_agent else None,
         )
         self.status = {
             address: DeviceStatus(device_label(spec.kind, address), spec.kind)
