@@ -164,6 +164,8 @@ class ActivityRecorder:
         self._seen_publishes = 0
         #: The queue as the hub's store reports it (:meth:`observe_queue`); None: not yet.
         self._queue: dict[str, Any] | None = None
+        #: The BLE stack's counters since the hub started (:meth:`observe_ble`).
+        self._ble: dict[str, int] = {}
         self._dirty = True
         self._load()
 
@@ -274,6 +276,7 @@ class ActivityRecorder:
             },
             "uplink": dict(self._uplink),
             "queue": self._queue,
+            "ble": dict(self._ble),
         }
 
     def write(self, *, force: bool = False) -> bool:
@@ -285,6 +288,14 @@ class ActivityRecorder:
         tmp.replace(self.path)
         self._dirty = False
         return True
+
+    def observe_ble(self, counters: Mapping[str, int]) -> None:
+        """The BLE stack's counters: adapter power cycles (and failed ones) after the adapter
+        stopped answering, and readings of other users' slots on shared devices."""
+        ble = dict(counters)
+        if ble != self._ble:
+            self._ble = ble
+            self._dirty = True
 
     def observe_queue(self, figures: Mapping[str, Any]) -> None:
         """The store's queue figures (:meth:`gateway.outbox.Outbox.queue_figures`): the running
@@ -300,6 +311,7 @@ class ActivityRecorder:
         uplink: Callable[[], _UplinkView | None],
         uplink_connected: Callable[[], bool | None] = lambda: None,
         queue: Callable[[], Awaitable[Mapping[str, Any]]] | None = None,
+        ble: Callable[[], Mapping[str, int]] | None = None,
     ) -> None:
         """Observe and write until cancelled (then write once more).
 
@@ -311,6 +323,8 @@ class ActivityRecorder:
             while True:
                 self._stored.clear()
                 self.observe(devices(), uplink(), uplink_connected=uplink_connected())
+                if ble is not None:
+                    self.observe_ble(ble())
                 if queue is not None:
                     with contextlib.suppress(sqlite3.Error):  # a view: the store reports it
                         self.observe_queue(await queue())
@@ -395,6 +409,9 @@ class StatusSnapshot:
     queue: QueueView | None
     uplink: UplinkView
     notes: list[str] = field(default_factory=list)
+    #: The BLE stack's counters as the hub last recorded them (``adapter_resets``,
+    #: ``adapter_reset_failures``, ``other_user_readings``); empty when unknown.
+    ble: dict[str, int] = field(default_factory=dict)
 
     def age_s(self, ms: int | None) -> float | None:
         """Seconds between ``ms`` and the snapshot (None stays None)."""
@@ -456,6 +473,7 @@ class StatusSnapshot:
                 "published_batches": self.uplink.published_batches,
             },
             "notes": self.notes,
+            "ble": self.ble,
         }
 
 
@@ -672,4 +690,5 @@ def collect_status(config: HubConfig, *, now_ms: int | None = None) -> StatusSna
         queue=queue,
         uplink=uplink,
         notes=notes,
+        ble={k: int(v) for k, v in act.get("ble", {}).items() if isinstance(v, int)},
     )

@@ -348,9 +348,23 @@ def test_doctor_reports_each_paired_device_seen_and_its_battery(
     recorder.readings_stored(
         [_reading(CUFF, "120", time.time_ns() // 1_000_000, Priority.CLINICAL)]
     )
+    # The adapter stopped answering twice and the hub power-cycled it (drivers/ble/adapter.py).
+    recorder.observe_ble(
+        {"adapter_resets": 2, "adapter_reset_failures": 0, "other_user_readings": 3}
+    )
     recorder.write()
     result = runner.invoke(app, ["doctor", "--config", str(config), "--json"])
     assert result.exit_code == 1
+    (adapter,) = [c for c in json.loads(result.stdout)["checks"] if c["name"] == "adapter"]
+    assert adapter["ok"] is True
+    assert "power-cycled the Bluetooth adapter 2 time(s)" in adapter["detail"]
+    code, out = _status(config, "--json")
+    assert code == 0
+    assert json.loads(out)["ble"] == {
+        "adapter_resets": 2,
+        "adapter_reset_failures": 0,
+        "other_user_readings": 3,
+    }
     devices = [c for c in json.loads(result.stdout)["checks"] if c["name"] == "device"]
     assert len(devices) == 2
     cuff, scale = devices
