@@ -5,6 +5,7 @@ session hint of the quirk profile applied, exact readings, flagged when a quirk 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 from decimal import Decimal
 
@@ -14,7 +15,7 @@ from ble_rig import running
 from drivers.ble.sim.peripheral import DeviceClock
 from drivers.ble.sim.quirky import EmulatedAndCuff, EmulatedBeurerBM85, EmulatedOmronCuff
 from drivers.ble.sim.radio import SimRadio
-from gateway.pipeline import readings_from_event
+from gateway.pipeline import Pipeline, PipelineSettings, readings_from_event
 from protocols.fhir import Filed, PatientRef, batch_resources
 from protocols.gatt import (
     BLOOD_PRESSURE_MEASUREMENT,
@@ -162,3 +163,30 @@ async def test_omron_cuff_is_bonded_before_anything_is_read(
     (event,) = got.of(BLOOD_PRESSURE_MEASUREMENT)
     assert event.raw == payload
     assert _values(readings_from_event(event))[SYSTOLIC] == Decimal(124)
+
+
+async def test_a_shared_cuff_reports_its_user_slots_and_only_the_patients_is_kept(
+    backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    radio = SimRadio()
+    cuff = EmulatedBeurerBM85(radio, "C0:00:00:00:08:04", seed=6, sleep_s=0.5, linger_s=0.1)
+    taken = dt.datetime.now().replace(microsecond=0)
+    await cuff.start()
+    for user, systolic in ((1, 121), (2, 151), (1, 122)):  # two people share the cuff
+        m = dataclasses.replace(_reading(taken), systolic=MedFloat.of(systolic), user_id=user)
+        await cuff.measure(m)
+    async with running(
+        radio,
+        [("blood_pressure", cuff)],
+        start_devices=False,
+        backend=backend,
+        monkeypatch=monkeypatch,
+    ) as (_central, got):
+        await got.wait_for(lambda: len(got.of(BLOOD_PRESSURE_MEASUREMENT)) == 3)
+    events = got.of(BLOOD_PRESSURE_MEASUREMENT)
+    pipeline = Pipeline(None, PipelineSettings(user_slots=((cuff.address, 1),)))  # type: ignore[arg-type]
+    readings = pipeline.from_events(events)
+    kept = [r for r in readings if r.mdc_code == SYSTOLIC]
+    assert [r.value for r in kept] == [Decimal(121), Decimal(122)]
+    assert all("user-index:1" in r.flags for r in kept)
+    assert pipeline.other_user_events == {cuff.address: 1}
