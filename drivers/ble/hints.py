@@ -16,8 +16,8 @@ module, one question per hint:
   characteristic holds the clock the hub reads and sets: Current Time 0x2A2B (CTS 1.1), or
   Date Time 0x2A08 inside the health service (A&D), or a vendor service narhub does not speak
   (Ascensia Contour: the clock is read from the Current Time when there is one, never set).
-  Omron's rule (a Current Time write right after its first Current Time notification) is
-  served by the standard order (read, subscribe, write at once) and is not otherwise timed.
+  Omron's rule (:func:`clock_after_notification`): the hub subscribes to Current Time
+  notifications and writes the clock right after the first one (SpeziOmron).
 
 The profile's ``base_time_is_utc`` was removed: a Glucose Measurement's time is Base Time plus
 Time Offset (GLS 1.0 3.106 "user facing time"), local time whatever the Base Time's zone, so
@@ -52,6 +52,11 @@ def clock_characteristic(profile: DeviceProfile, available: frozenset[int]) -> i
     if CURRENT_TIME in available:
         return CURRENT_TIME
     return None
+
+
+def clock_after_notification(profile: DeviceProfile) -> bool:
+    """The clock write waits for the device's first Current Time notification (Omron)."""
+    return profile.clock_rule is ClockRule.CTS_AFTER_FIRST_NOTIFICATION
 
 
 def clock_left_alone(profile: DeviceProfile) -> str | None:

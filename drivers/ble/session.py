@@ -50,6 +50,7 @@ from drivers.ble.cursors import RecordTracker
 from drivers.ble.events import ClockObservation, MeasurementEvent, device_time_of
 from drivers.ble.hints import (
     bond_first,
+    clock_after_notification,
     clock_characteristic,
     clock_left_alone,
     date_time_value,
@@ -167,6 +168,8 @@ class DeviceSession:
         self._chars: dict[int, BleakGATTCharacteristic] = {}
         self._clock: ClockObservation | None = None
         self._clock_cid: int | None = None
+        #: Set on the device's first Current Time notification (profiles that wait for it).
+        self._time_notified = asyncio.Event()
         self._parked: list[MeasurementEvent] = []
         self._racp_answer: asyncio.Future[Measurement] | None = None
         self._downloading = False
@@ -379,6 +382,12 @@ class DeviceSession:
                 self.status.label,
             )
             return
+        if clock_after_notification(self.status.profile) and cid == CURRENT_TIME:
+            # Omron: the write right after its first Current Time notification.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._settings.operation_timeout_s):
+                    await self._time_notified.wait()
+            reraise_if_cancelling()
         if cid == DATE_TIME:
             await settle(self.status.profile)  # A&D: a pause before the Date Time write
             value = date_time_value(self._settings.hub_clock())
@@ -410,6 +419,14 @@ class DeviceSession:
             handler = self._on_racp if cid == RECORD_ACCESS_CONTROL_POINT else self._handler(cid)
             await self._op(self._starter(char, handler))
             self._closers.append(self._stopper(char))
+        clock = self._chars.get(CURRENT_TIME)
+        omron = clock_after_notification(self.status.profile)
+        if omron and clock is not None and "notify" in clock.properties:
+            await self._op(self._starter(clock, self._on_time_notification))
+            self._closers.append(self._stopper(clock))
+
+    def _on_time_notification(self, _char: BleakGATTCharacteristic, _data: bytearray) -> None:
+        self._time_notified.set()
 
     def _starter(
         self,

@@ -144,7 +144,14 @@ async def test_omron_cuff_is_bonded_before_anything_is_read(
     backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     radio = SimRadio()
-    cuff = EmulatedOmronCuff(radio, "C0:00:00:00:08:03", seed=5, sleep_s=0.5, linger_s=0.1)
+    cuff = EmulatedOmronCuff(
+        radio,
+        "C0:00:00:00:08:03",
+        seed=5,
+        sleep_s=0.5,
+        linger_s=0.3,
+        clock=DeviceClock(offset_s=-1800.0),  # half an hour behind
+    )
     taken = dt.datetime.now().replace(microsecond=0)
     await cuff.start()
     payload = await cuff.measure(_reading(taken))
@@ -156,8 +163,13 @@ async def test_omron_cuff_is_bonded_before_anything_is_read(
         monkeypatch=monkeypatch,
     ) as (central, got):
         await got.wait_for(lambda: bool(got.of(BLOOD_PRESSURE_MEASUREMENT)))
+        async with asyncio.timeout(15):
+            await cuff.wait_until(lambda: cuff.clock.sets > 0 or cuff.early_clock_writes > 0)
+            await cuff.wait_until(lambda: cuff.asleep)  # the session is over
     status = central.status[cuff.address]
     assert cuff.stats.unbonded_reads == 0  # nothing was read before the bond
+    # The clock written right after the cuff's first Current Time notification, not before.
+    assert (cuff.early_clock_writes, cuff.clock.sets, status.clock_sets) == (0, 1, 1)
     assert status.bonded
     assert status.profile.name == "omron"
     (event,) = got.of(BLOOD_PRESSURE_MEASUREMENT)

@@ -27,7 +27,15 @@ from drivers.ble.sim._bumble import ATT_Error, Characteristic, Connection, Servi
 from drivers.ble.sim.blood_pressure import EmulatedBloodPressureCuff
 from drivers.ble.sim.peripheral import Properties, _uuid
 from drivers.ble.sim.radio import SimRadio
-from protocols.gatt import DATE_TIME, BloodPressureMeasurement, DateTime, DecodeError, decode
+from protocols.gatt import (
+    DATE_TIME,
+    AdjustReason,
+    BloodPressureMeasurement,
+    CurrentTime,
+    DateTime,
+    DecodeError,
+    decode,
+)
 from protocols.gatt import encode as gatt_encode
 
 logger = logging.getLogger(__name__)
@@ -128,11 +136,33 @@ class EmulatedAndCuff(EmulatedBloodPressureCuff):
 
 
 class EmulatedOmronCuff(EmulatedBloodPressureCuff):
-    """An Omron cuff: ``BLEsmart_`` name, and nothing read before bonding."""
+    """An Omron cuff: ``BLEsmart_`` name, nothing read before bonding, and its clock set only
+    by a Current Time write after it notified its time (SpeziOmron writes right then)."""
 
     def __init__(self, radio: SimRadio, address: str, **kwargs: Any) -> None:
         kwargs.setdefault("name", "BLEsmart_00000116A1B2C3")
         kwargs.setdefault("manufacturer", "OMRON HEALTHCARE")
         kwargs.setdefault("model", "BP7150")
         kwargs.setdefault("drops_unencrypted_reads", True)
+        self._time_notified = False
+        #: Current Time writes ignored because the cuff had not notified its time yet.
+        self.early_clock_writes = 0
         super().__init__(radio, address, **kwargs)
+
+    def on_subscribed(self, characteristic: Characteristic[bytes], enabled: bool) -> None:
+        """Notify the time once Current Time notifications are enabled."""
+        clock = self._current_time
+        if enabled and clock is not None and characteristic is clock:
+            self.spawn(self._notify_time(clock), "notify-time")
+        super().on_subscribed(characteristic, enabled)
+
+    async def _notify_time(self, clock: Characteristic[bytes]) -> None:
+        now = gatt_encode(CurrentTime.from_datetime(self.clock.now(), AdjustReason(0)))
+        if await self.send(clock, now, indicate=False):
+            self._time_notified = True
+
+    def _write_current_time(self, connection: Connection | None, value: bytes) -> None:
+        if not self._time_notified:
+            self.early_clock_writes += 1  # acknowledged and ignored
+            return
+        super()._write_current_time(connection, value)
