@@ -365,6 +365,9 @@ def test_doctor_reports_each_paired_device_seen_and_its_battery(
         "adapter_reset_failures": 0,
         "other_user_readings": 3,
     }
+    code, text = _status(config)
+    assert "bluetooth adapter power cycles: 2 (failed: 0)" in text
+    assert "not forwarded: 3" in " ".join(text.split())
     devices = [c for c in json.loads(result.stdout)["checks"] if c["name"] == "device"]
     assert len(devices) == 2
     cuff, scale = devices

@@ -74,6 +74,15 @@ def render(snapshot: StatusSnapshot) -> Group:
         f"held for the clock: {'-' if q is None else q.held_readings}",
         f"uplink {snapshot.uplink.broker}: connected {_yes_no(snapshot.uplink.connected)}, "
         f"last PUBACK {_age(snapshot.age_s(snapshot.uplink.last_puback_ms))}",
+        *(
+            [
+                f"bluetooth adapter power cycles: {ble.get('adapter_resets', 0)} "
+                f"(failed: {ble.get('adapter_reset_failures', 0)}), other users' readings "
+                f"not forwarded: {ble.get('other_user_readings', 0)}"
+            ]
+            if (ble := snapshot.ble)
+            else []
+        ),
         *(f"note: {n}" for n in snapshot.notes),
     ]
     return Group(devices, readings, queue, *lines)
