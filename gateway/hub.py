@@ -347,6 +347,11 @@ def pipeline_settings(config: HubConfig) -> PipelineSettings:
     pipeline = config.pipeline
     return PipelineSettings(
         patient=config.patient_pseudonym,
+        user_slots=tuple(
+            (d.address.upper(), d.user_index)
+            for d in config.ble.devices
+            if d.user_index is not None
+        ),
         thresholds=tuple(
             Threshold(t.mdc_code, t.unit, t.below, t.above) for t in pipeline.thresholds
         ),

@@ -42,6 +42,7 @@ from region.enrolment_sqlite import SqliteEnrolmentStore
 from region.enrolment_store import EnrolmentStore
 from region.fhir_post import QUEUE_SCHEMA
 from region.filing import Filer, Filing
+from region.raw_records import SqliteRawRecords
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +77,8 @@ class ReceiverStats:
     held: int = 0
     #: Held readings filed once an enrolment covered them.
     released: int = 0
+    #: Raw records (values the hub could not decode) newly kept (:mod:`region.raw_records`).
+    raw_records: int = 0
 
 
 class Receiver:
@@ -101,6 +104,7 @@ class Receiver:
         self._filer = Filer(
             enrolments if enrolments is not None else SqliteEnrolmentStore(state_db),
             devices if devices is not None else SqliteDeviceRegistry(state_db),
+            raw_records=SqliteRawRecords(state_db),
         )
         self._release_interval_s = release_interval_s
         self._fhir_queue = fhir_queue
@@ -146,6 +150,7 @@ class Receiver:
         key = (header.hub_id, header.boot_id, header.seq)
         filing = self._filer.file_batch(batch)
         self.stats.held += filing.held
+        self.stats.raw_records += filing.raw_records
         lines = self._write(filing, key)
         self.stats.batches += 1
         if self._on_batch is not None:
@@ -295,3 +300,5 @@ class Receiver:
         self._db.close()
         self._filer.enrolments.close()
         self._filer.devices.close()
+        if self._filer.raw_records is not None:
+            self._filer.raw_records.close()

@@ -226,6 +226,20 @@ def device_checks(config: HubConfig, now: dt.datetime) -> list[Check]:
     except StatusError:
         return []  # the store check above reports a damaged outbox
     checks = []
+    resets = snapshot.ble.get("adapter_resets", 0)
+    failed = snapshot.ble.get("adapter_reset_failures", 0)
+    if resets or failed:
+        checks.append(
+            Check(
+                "adapter",
+                failed == 0,
+                f"the hub power-cycled the Bluetooth adapter {resets} time(s) since it started "
+                f"(it stopped answering){f', {failed} power cycle(s) failed' if failed else ''}",
+                "if it recurs: check the adapter's power supply and `journalctl -u bluetooth`"
+                if not failed
+                else "restart bluetooth (`systemctl restart bluetooth`) or replug the adapter",
+            )
+        )
     for d in snapshot.devices:
         name = f"{d.kind} {d.address}"
         age = snapshot.age_s(d.last_seen_ms)
