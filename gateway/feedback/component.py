@@ -1,0 +1,409 @@
+"""The feedback component: the hub's events in, the light, the display and the voice out.
+
+:class:`Feedback` is an async context manager owning one TaskGroup (``narhub-feedback``):
+
+* ``feedback-events`` takes events from a bounded queue and runs the policy
+  (gateway/feedback/policy.py) at each event and at each threshold's time;
+* ``feedback-light``, ``feedback-display``, ``feedback-voice``, ``feedback-button`` and
+  ``feedback-watch`` each run one output (or the hub probe) under a supervisor.
+
+Never on the path of a reading: :meth:`Feedback.notify` only appends to a queue and returns
+(when full, the oldest event is dropped and counted: a status that is late is worth less than
+the next one). An output that fails (unplugged, missing library, a driver error) is logged by
+its error type, counted in :attr:`Feedback.stats`, and started again with jittered backoff; no
+error of an output reaches the hub. Cancellation ends everything: the light is switched off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self
+
+from common.backoff import Backoff
+from gateway.config import FeedbackConfig
+from gateway.feedback.batches import UnreadableBatchError, newest_by_device
+from gateway.feedback.events import (
+    BatchAcknowledged,
+    BatteryLevel,
+    ClockTrust,
+    FeedbackEvent,
+    StatusRequested,
+    UplinkConnection,
+    delivered,
+)
+from gateway.feedback.outputs import Outputs
+from gateway.feedback.patterns import Pattern
+from gateway.feedback.policy import Effects, FeedbackPolicy, Settings, minutes
+from gateway.feedback.screen import Screen
+
+logger = logging.getLogger(__name__)
+
+#: Events waiting for the component, at most (drop-oldest beyond).
+EVENT_QUEUE_SIZE = 256
+#: One-shot patterns and sentences waiting for their output, at most (drop-oldest beyond).
+OUTPUT_QUEUE_SIZE = 4
+#: The hub probe's period (battery levels, connection, clock), seconds.
+PROBE_INTERVAL_S = 2.0
+#: Backoff of a failing output: from 1 s up to 10 minutes.
+OUTPUT_BACKOFF_CAP_S = 600.0
+
+
+@dataclass
+class FeedbackStats:
+    """Counters (``narhub status``, the tests, the benchmark)."""
+
+    received: int = 0
+    dropped: int = 0
+    patterns_played: int = 0
+    sentences_said: int = 0
+    sentences_dropped: int = 0
+    frames_shown: int = 0
+    batches_read: int = 0
+    unreadable_batches: int = 0
+    #: Failures per output (``light``, ``display``, ``voice``, ``button``, ``watch``).
+    failures: dict[str, int] = field(default_factory=dict)
+    #: The last failure per output: its error type and message (no personal data).
+    last_failure: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HubProbe:
+    """What the component reads from the running hub every :data:`PROBE_INTERVAL_S` (turned
+    into events when it changes): battery levels by address, the uplink, the clock."""
+
+    batteries: Callable[[], Mapping[str, int | None]] = dict
+    uplink_connected: Callable[[], bool | None] = lambda: None
+    clock_trusted: Callable[[], bool | None] = lambda: None
+
+
+@dataclass(frozen=True, slots=True)
+class LightStep:
+    """A colour the light was given, when (monotonic s) and in which pattern."""
+
+    at_s: float
+    pattern: Pattern
+    rgb: tuple[float, float, float]
+
+
+def _local_now() -> dt.datetime:
+    return dt.datetime.now().astimezone()
+
+
+def settings_from(config: FeedbackConfig, devices: Mapping[str, str]) -> Settings:
+    """The policy's settings from ``[feedback]`` and the paired devices (address -> kind)."""
+    return Settings(
+        devices={a.upper(): k for a, k in devices.items()},
+        language=config.language,
+        quiet_from_min=minutes(config.quiet_from),
+        quiet_until_min=minutes(config.quiet_until),
+        device_silent_s=config.device_silent_s,
+        uplink_outage_s=config.uplink_outage_s,
+        clock_untrusted_s=config.clock_untrusted_s,
+        battery_low_percent=config.battery_low_percent,
+        show_s=config.show_s,
+        say_stored=config.voice is not None and config.voice.say_stored,
+    )
+
+
+class Feedback:
+    """The light, display and voice for the patient, fed by :meth:`notify`."""
+
+    def __init__(
+        self,
+        config: FeedbackConfig,
+        *,
+        hub_id: str,
+        devices: Mapping[str, str],
+        probe: HubProbe | None = None,
+        outputs: Outputs | None = None,
+        local_now: Callable[[], dt.datetime] = _local_now,
+        queue_size: int = EVENT_QUEUE_SIZE,
+    ) -> None:
+        """``devices``: the paired devices, address -> kind. ``local_now``: the local wall
+        clock (quiet hours, times on the screen); a seam for tests of quiet hours."""
+        self.config = config
+        self.hub_id = hub_id
+        self.settings = settings_from(config, devices)
+        self.outputs = outputs or Outputs(config)
+        self._probe = probe
+        self._local_now = local_now
+        self.stats = FeedbackStats()
+        self._events: deque[FeedbackEvent] = deque()
+        self._queue_size = queue_size
+        self._event_ready = asyncio.Event()
+        self.policy: FeedbackPolicy | None = None
+        self._base = Pattern.CALM
+        self._transients: deque[Pattern] = deque(maxlen=OUTPUT_QUEUE_SIZE)
+        self._light_wake = asyncio.Event()
+        self._screen: Screen | None = None
+        self._screen_wake = asyncio.Event()
+        self._sentences: deque[str] = deque()
+        self._voice_wake = asyncio.Event()
+        #: The colours the light was given, newest last (tests, ``narhub feedback test``).
+        self.light_steps: deque[LightStep] = deque(maxlen=512)
+        #: Set at every light step, every frame and every sentence (tests wait on it).
+        self.changed = asyncio.Event()
+        self._group: asyncio.TaskGroup | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- input ------------------------------------------------------------------------------
+
+    def notify(self, event: FeedbackEvent) -> None:
+        """Take an event without waiting (from the event loop's thread). When the queue is
+        full the oldest event is dropped and counted."""
+        self.stats.received += 1
+        if len(self._events) >= self._queue_size:
+            self._events.popleft()
+            self.stats.dropped += 1
+        self._events.append(event)
+        self._event_ready.set()
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        loop = asyncio.get_running_loop()
+        self.policy = FeedbackPolicy(self.settings, loop.time())
+        self._refresh(loop.time())
+        group = asyncio.TaskGroup()
+        await group.__aenter__()
+        self._group = group
+        self._start("feedback-events", self._run_events)
+        if self.config.light is not None:
+            self._start("feedback-light", self._supervised("light", self._run_light))
+        if self.config.display is not None:
+            self._start("feedback-display", self._supervised("display", self._run_display))
+        if self.config.voice is not None:
+            self._start("feedback-voice", self._supervised("voice", self._run_voice))
+        if self.config.button_pin is not None:
+            self._start("feedback-button", self._supervised("button", self._run_button))
+        if self._probe is not None:
+            self._start("feedback-watch", self._supervised("watch", self._run_watch))
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        for task in self._tasks:
+            task.cancel()
+        group, self._group = self._group, None
+        if group is not None:
+            await group.__aexit__(exc_type, exc, tb)
+
+    def _start(self, name: str, body: Callable[[], Awaitable[None]]) -> None:
+        assert self._group is not None
+        self._tasks.append(self._group.create_task(body(), name=name))  # type: ignore[arg-type]
+
+    def _supervised(
+        self, output: str, body: Callable[[], Awaitable[None]]
+    ) -> Callable[[], Awaitable[None]]:
+        async def supervise() -> None:
+            backoff = Backoff(initial_s=1.0, cap_s=OUTPUT_BACKOFF_CAP_S)
+            while True:
+                try:
+                    await body()
+                except Exception as exc:  # noqa: BLE001 - counted, restarted, never raised
+                    self.stats.failures[output] = self.stats.failures.get(output, 0) + 1
+                    self.stats.last_failure[output] = f"{type(exc).__name__}: {exc}"
+                    delay = backoff.next_delay_s()
+                    logger.warning(
+                        "feedback %s failed (%s); retry in %.1fs", output, type(exc).__name__, delay
+                    )
+                    self.changed.set()
+                    await asyncio.sleep(delay)
+
+        return supervise
+
+    # -- the policy -------------------------------------------------------------------------
+
+    async def _run_events(self) -> None:
+        loop = asyncio.get_running_loop()
+        policy = self.policy
+        assert policy is not None
+        while True:
+            if not self._events:
+                self._event_ready.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self._event_ready.wait(), policy.next_change_s(loop.time())
+                    )
+            now_s = loop.time()
+            while self._events:
+                self._apply(self._handle(self._events.popleft(), now_s))
+            self._refresh(now_s)
+
+    def _handle(self, event: FeedbackEvent, now_s: float) -> Effects:
+        policy = self.policy
+        assert policy is not None
+        local = self._local_now()
+        if not isinstance(event, BatchAcknowledged):
+            return policy.handle(event, now_s, local)
+        if not delivered(event) or not policy.pending_devices():
+            return Effects()
+        self.stats.batches_read += 1
+        try:
+            newest = newest_by_device(event.message, self.hub_id, self.settings.devices)
+        except UnreadableBatchError as exc:
+            self.stats.unreadable_batches += 1
+            logger.warning("feedback: %s", exc.reason)
+            return Effects()
+        return policy.delivered(newest, now_s, local)
+
+    def _apply(self, effects: Effects) -> None:
+        if self.config.light is not None:
+            for pattern in effects.patterns:
+                self._transients.append(pattern)  # deque(maxlen): the oldest goes
+            if effects.patterns:
+                self._light_wake.set()
+        if self.config.voice is not None:
+            for sentence in effects.sentences:
+                if len(self._sentences) >= OUTPUT_QUEUE_SIZE:
+                    self._sentences.popleft()
+                    self.stats.sentences_dropped += 1
+                self._sentences.append(sentence)
+            if effects.sentences:
+                self._voice_wake.set()
+
+    def _refresh(self, now_s: float) -> None:
+        policy = self.policy
+        assert policy is not None
+        local = self._local_now()
+        base = policy.base(now_s, local)
+        if base is not self._base:
+            self._base = base
+            self._light_wake.set()
+        screen = policy.screen(now_s, local)
+        if screen != self._screen:
+            self._screen = screen
+            self._screen_wake.set()
+
+    @property
+    def base(self) -> Pattern:
+        """The light's status now."""
+        return self._base
+
+    @property
+    def screen(self) -> Screen | None:
+        """What the display shows now (None: off)."""
+        return self._screen
+
+    # -- outputs ----------------------------------------------------------------------------
+
+    async def _run_light(self) -> None:
+        light = await asyncio.to_thread(self.outputs.open_light)
+        try:
+            while True:
+                if self._transients:
+                    pattern = self._transients.popleft()
+                    self._light_wake.clear()
+                    await self._play_once(light, pattern)
+                    self.stats.patterns_played += 1
+                    continue
+                base = self._base
+                self._light_wake.clear()
+                await self._play_base(light, base)
+        finally:
+            with contextlib.suppress(Exception):
+                light.set((0.0, 0.0, 0.0))
+            light.close()
+
+    def _step(self, light: Any, pattern: Pattern, rgb: tuple[float, float, float]) -> None:
+        light.set(rgb)
+        self.light_steps.append(LightStep(asyncio.get_running_loop().time(), pattern, rgb))
+        self.changed.set()
+
+    async def _play_once(self, light: Any, pattern: Pattern) -> None:
+        brightness = self.outputs.brightness
+        for step in pattern.steps:
+            self._step(light, pattern, step.colour.scaled(brightness))
+            await asyncio.sleep(step.hold_ms / 1000)  # the pattern's timing, not a sync
+
+    async def _play_base(self, light: Any, pattern: Pattern) -> None:
+        """Show the status until it changes or a one-shot pattern comes."""
+        if not pattern.repeats:
+            rgb = pattern.steps[0].colour.scaled(self.outputs.brightness)
+            if not self.light_steps or self.light_steps[-1].rgb != rgb:
+                self._step(light, pattern, rgb)
+            await self._light_wake.wait()
+            return
+        while not self._light_wake.is_set():
+            for step in pattern.steps:
+                self._step(light, pattern, step.colour.scaled(self.outputs.brightness))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._light_wake.wait(), step.hold_ms / 1000)
+                if self._light_wake.is_set():
+                    return
+
+    async def _run_display(self) -> None:
+        panel = await asyncio.to_thread(self.outputs.open_display)
+        shown: object = object()
+        try:
+            while True:
+                screen = self._screen
+                if screen != shown:
+                    if screen is None:
+                        await asyncio.to_thread(panel.off)
+                    else:
+                        await asyncio.to_thread(panel.show, screen)
+                    shown = screen
+                    self.stats.frames_shown += 1
+                    self.changed.set()
+                self._screen_wake.clear()
+                if self._screen == shown:
+                    await self._screen_wake.wait()
+        finally:
+            await asyncio.to_thread(panel.close)
+
+    async def _run_voice(self) -> None:
+        voice = self.outputs.open_voice()
+        while True:
+            while not self._sentences:
+                self._voice_wake.clear()
+                await self._voice_wake.wait()
+            sentence = self._sentences.popleft()  # a sentence that fails is not said again
+            await voice.say(sentence)
+            self.stats.sentences_said += 1
+            self.changed.set()
+
+    async def _run_button(self) -> None:
+        loop = asyncio.get_running_loop()
+        assert self.config.button_pin is not None
+
+        def pressed() -> None:  # gpiozero's thread
+            loop.call_soon_threadsafe(self.notify, StatusRequested())
+
+        button = await asyncio.to_thread(self.outputs.open_button, pressed)
+        try:
+            await asyncio.Event().wait()  # the button calls back; nothing to do until cancelled
+        finally:
+            button.close()
+
+    async def _run_watch(self) -> None:
+        probe = self._probe
+        assert probe is not None
+        batteries: dict[str, int | None] = {}
+        uplink: bool | None = None
+        clock: bool | None = None
+        while True:
+            for address, percent in probe.batteries().items():
+                if percent is not None and batteries.get(address) != percent:
+                    self.notify(BatteryLevel(address, percent))
+                batteries[address] = percent
+            connected = probe.uplink_connected()
+            if connected is not None and connected != uplink:
+                self.notify(UplinkConnection(connected))
+            uplink = connected
+            trusted = probe.clock_trusted()
+            if trusted is not None and trusted != clock:
+                self.notify(ClockTrust(trusted))
+            clock = trusted
+            await asyncio.sleep(PROBE_INTERVAL_S)  # a poll period, not a synchronisation
