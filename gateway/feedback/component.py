@@ -27,6 +27,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from common.backoff import Backoff
+from drivers._aio import reraise_if_cancelling
 from gateway.config import FeedbackConfig
 from gateway.feedback.batches import UnreadableBatchError, newest_by_device
 from gateway.feedback.events import (
@@ -148,8 +149,10 @@ class Feedback:
         self._voice_wake = asyncio.Event()
         #: The colours the light was given, newest last (tests, ``narhub feedback test``).
         self.light_steps: deque[LightStep] = deque(maxlen=512)
-        #: Set at every light step, every frame and every sentence (tests wait on it).
+        #: Set at every light step, frame, sentence, output opened or failed (tests wait on it).
         self.changed = asyncio.Event()
+        #: The outputs open now (``light``, ``display``, ``voice``, ``button``).
+        self.opened: set[str] = set()
         self._group: asyncio.TaskGroup | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -236,10 +239,12 @@ class Feedback:
                     await asyncio.wait_for(
                         self._event_ready.wait(), policy.next_change_s(loop.time())
                     )
+                reraise_if_cancelling()  # Python 3.11's wait_for can swallow a racing cancel
             now_s = loop.time()
             while self._events:
                 self._apply(self._handle(self._events.popleft(), now_s))
             self._refresh(now_s)
+            self.changed.set()
 
     def _handle(self, event: FeedbackEvent, now_s: float) -> Effects:
         policy = self.policy
@@ -300,6 +305,7 @@ class Feedback:
 
     async def _run_light(self) -> None:
         light = await asyncio.to_thread(self.outputs.open_light)
+        self._opened("light")
         try:
             while True:
                 if self._transients:
@@ -315,6 +321,7 @@ class Feedback:
             with contextlib.suppress(Exception):
                 light.set((0.0, 0.0, 0.0))
             light.close()
+            self.opened.discard("light")
 
     def _step(self, light: Any, pattern: Pattern, rgb: tuple[float, float, float]) -> None:
         light.set(rgb)
@@ -340,11 +347,13 @@ class Feedback:
                 self._step(light, pattern, step.colour.scaled(self.outputs.brightness))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._light_wake.wait(), step.hold_ms / 1000)
+                reraise_if_cancelling()
                 if self._light_wake.is_set():
                     return
 
     async def _run_display(self) -> None:
         panel = await asyncio.to_thread(self.outputs.open_display)
+        self._opened("display")
         shown: object = object()
         try:
             while True:
@@ -361,10 +370,12 @@ class Feedback:
                 if self._screen == shown:
                     await self._screen_wake.wait()
         finally:
+            self.opened.discard("display")
             await asyncio.to_thread(panel.close)
 
     async def _run_voice(self) -> None:
         voice = self.outputs.open_voice()
+        self._opened("voice")
         while True:
             while not self._sentences:
                 self._voice_wake.clear()
@@ -382,10 +393,16 @@ class Feedback:
             loop.call_soon_threadsafe(self.notify, StatusRequested())
 
         button = await asyncio.to_thread(self.outputs.open_button, pressed)
+        self._opened("button")
         try:
             await asyncio.Event().wait()  # the button calls back; nothing to do until cancelled
         finally:
+            self.opened.discard("button")
             button.close()
+
+    def _opened(self, output: str) -> None:
+        self.opened.add(output)
+        self.changed.set()
 
     async def _run_watch(self) -> None:
         probe = self._probe
