@@ -35,18 +35,25 @@ MARGIN = 8
 class RowLike(Protocol):
     """A device row (gateway.feedback.screen.Row)."""
 
-    label: str
-    time_text: str
-    status_text: str
-    sent: bool
+    @property
+    def label(self) -> str: ...
+    @property
+    def time_text(self) -> str: ...
+    @property
+    def status_text(self) -> str: ...
+    @property
+    def sent(self) -> bool: ...
 
 
 class ScreenLike(Protocol):
     """The screen model (gateway.feedback.screen.Screen)."""
 
-    rows: Sequence[RowLike]
-    empty_text: str | None
-    attention: str | None
+    @property
+    def rows(self) -> Sequence[RowLike]: ...
+    @property
+    def empty_text(self) -> str | None: ...
+    @property
+    def attention(self) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +117,7 @@ class _Layout:
         fill: tuple[int, int, int],
         background: tuple[int, int, int] = BACKGROUND,
     ) -> PlacedRun:
+        size_px = self.fitting(text, size_px)
         face = font(self.font_file, size_px)
         self.draw.text(xy, text, font=face, fill=fill)
         left, top, right, bottom = self.draw.textbbox(xy, text, font=face)
@@ -118,6 +126,14 @@ class _Layout:
         )
         self.runs.append(run)
         return run
+
+    def fitting(self, text: str, size_px: int) -> int:
+        """``size_px``, or smaller (down to 70 %) until the text fits the width."""
+        room = self.width - 2 * MARGIN
+        smallest = max(8, round(size_px * 0.7))
+        while size_px > smallest and font(self.font_file, size_px).getlength(text) > room:
+            size_px -= 1
+        return size_px
 
     def band(self, text: str) -> int:
         """The attention band at the bottom; returns its top."""
@@ -132,7 +148,8 @@ class _Layout:
 
 
 def render(screen: ScreenLike, size: tuple[int, int], font_file: Path) -> Frame:
-    """Draw the screen model on a ``size`` frame."""
+    """Draw the screen model on a ``size`` frame: per device its label in large type, under
+    it the time and "skickat" (green) or "väntar på nätet" (amber)."""
     layout = _Layout(size, font_file)
     bottom = layout.height
     if screen.attention:
@@ -140,14 +157,18 @@ def render(screen: ScreenLike, size: tuple[int, int], font_file: Path) -> Frame:
     y = MARGIN
     if screen.empty_text:
         layout.text((MARGIN, y), screen.empty_text, layout.big, TEXT)
-    row_h = round(layout.big * 1.15) + round(layout.small * 1.2) + MARGIN
+    row_h = round(layout.big * 1.1) + round(layout.small * 1.15) + MARGIN // 2
     for row in screen.rows:
         if y + row_h > bottom:
             break  # newest first: what does not fit is the oldest
-        layout.text((MARGIN, y), f"{row.label} {row.time_text}", layout.big, TEXT)
-        y += round(layout.big * 1.15)
-        layout.text((MARGIN, y), row.status_text, layout.small, SENT if row.sent else WAITING)
-        y += round(layout.small * 1.2) + MARGIN
+        layout.text((MARGIN, y), row.label, layout.big, TEXT)
+        y += round(layout.big * 1.1)
+        size = layout.fitting(f"{row.time_text}  {row.status_text}", layout.small)
+        clock = layout.text((MARGIN, y), row.time_text, size, TEXT)
+        gap = round(font(layout.font_file, size).getlength("  "))
+        colour = SENT if row.sent else WAITING
+        layout.text((clock.box[2] + gap, y), row.status_text, size, colour)
+        y += round(layout.small * 1.15) + MARGIN // 2
     return Frame(layout.image, tuple(layout.runs))
 
 

@@ -23,6 +23,7 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -42,6 +43,7 @@ from gateway.feedback.events import (
 from gateway.feedback.outputs import Outputs
 from gateway.feedback.patterns import Pattern
 from gateway.feedback.policy import Effects, FeedbackPolicy, Settings, minutes
+from gateway.feedback.report import write_report
 from gateway.feedback.screen import Screen
 
 logger = logging.getLogger(__name__)
@@ -126,9 +128,13 @@ class Feedback:
         outputs: Outputs | None = None,
         local_now: Callable[[], dt.datetime] = _local_now,
         queue_size: int = EVENT_QUEUE_SIZE,
+        report: Path | None = None,
     ) -> None:
         """``devices``: the paired devices, address -> kind. ``local_now``: the local wall
-        clock (quiet hours, times on the screen); a seam for tests of quiet hours."""
+        clock (quiet hours, times on the screen); a seam for tests of quiet hours.
+        ``report``: where to say which outputs work, for ``narhub doctor``
+        (gateway/feedback/report.py)."""
+        self._report = report
         self.config = config
         self.hub_id = hub_id
         self.settings = settings_from(config, devices)
@@ -222,6 +228,7 @@ class Feedback:
                         "feedback %s failed (%s); retry in %.1fs", output, type(exc).__name__, delay
                     )
                     self.changed.set()
+                    self._write_report()
                     await asyncio.sleep(delay)
 
         return supervise
@@ -403,6 +410,16 @@ class Feedback:
     def _opened(self, output: str) -> None:
         self.opened.add(output)
         self.changed.set()
+        self._write_report()
+
+    def _write_report(self) -> None:
+        if self._report is not None:
+            write_report(
+                self._report,
+                opened=self.opened,
+                failures=self.stats.failures,
+                last=self.stats.last_failure,
+            )
 
     async def _run_watch(self) -> None:
         probe = self._probe

@@ -26,7 +26,14 @@ from gateway.feedback.events import (
 )
 from gateway.feedback.patterns import Pattern
 from gateway.feedback.screen import LastReading, Screen, screen_model
-from gateway.feedback.sentences import Attention, Language, attention, delivered, fixed
+from gateway.feedback.sentences import (
+    Attention,
+    Language,
+    attention,
+    attention_short,
+    delivered,
+    fixed,
+)
 
 #: A spot reading pulses the light at most once per device in this time (a cuff sends its
 #: systolic, diastolic, mean and pulse, a meter its stored records, in several commits).
@@ -247,9 +254,9 @@ class FeedbackPolicy:
             for d in self._devices.values()
             if d.taken_ms is not None
         ]
-        return screen_model(
-            last, self.attention_sentence(now_s), language=self.settings.language, now=local
-        )
+        found = self.attention(now_s)
+        need = None if found is None else attention_short(*found, self.settings.language)
+        return screen_model(last, need, language=self.settings.language, now=local)
 
     def pending_devices(self) -> bool:
         """True while some device's last reading is not known to be sent (the component

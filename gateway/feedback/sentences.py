@@ -72,7 +72,7 @@ _FIXED: dict[str, dict[Language, str]] = {
     },
     "no_readings": {"sv": "Inga mätningar ännu", "en": "No readings yet"},
     "sent": {"sv": "skickat", "en": "sent"},
-    "waiting": {"sv": "väntar på nätet", "en": "waiting for the network"},
+    "waiting": {"sv": "väntar på nätet", "en": "waiting for network"},
     "yesterday": {"sv": "igår", "en": "yesterday"},
 }
 
@@ -120,6 +120,40 @@ def attention(item: Attention, kind: str | None, language: Language) -> str:
     if language == "sv":
         return f"{device[0].upper()}{device[1:]} har inte hörts av på länge. Gör en mätning."
     return f"{device[0].upper()}{device[1:]} has not been heard from for a while. Take a reading."
+
+
+def attention_short(item: Attention, kind: str | None, language: Language) -> str:
+    """The display's shorter form of :func:`attention` (two lines of large type)."""
+    if item is Attention.NO_CONNECTION:
+        return (
+            "Ingen kontakt med vården. Mätningarna sparas."
+            if language == "sv"
+            else "No connection. Readings are kept."
+        )
+    if item is Attention.CLOCK_UNTRUSTED:
+        return (
+            "Väntar på rätt tid. Mätningarna sparas."
+            if language == "sv"
+            else "Waiting for the right time. Readings are kept."
+        )
+    if item is Attention.BATTERY_LOW:
+        return attention(item, kind, language)
+    device = _kind(kind or "", language)[1]
+    device = f"{device[0].upper()}{device[1:]}"
+    if language == "sv":
+        return f"{device} har inte hörts av. Gör en mätning."
+    return f"{device} has not been heard from. Take a reading."
+
+
+def every_screen_text(language: Language) -> list[tuple[str, str]]:
+    """(name, text) for every attention line the display shows."""
+    out = [(f"battery_low:{k}", attention_short(Attention.BATTERY_LOW, k, language)) for k in KINDS]
+    out += [
+        (f"device_silent:{k}", attention_short(Attention.DEVICE_SILENT, k, language)) for k in KINDS
+    ]
+    out.append(("no_connection", attention_short(Attention.NO_CONNECTION, None, language)))
+    out.append(("clock_untrusted", attention_short(Attention.CLOCK_UNTRUSTED, None, language)))
+    return out
 
 
 def every_sentence(language: Language) -> list[tuple[str, str]]:
