@@ -206,8 +206,15 @@ async def run_checks(
                 None if adapters else "check `rfkill list` and `bluetoothctl show`",
             )
         )
-    checks.extend(device_checks(config, now))
+    checks.extend(device_checks(config, now) + _feedback_checks(config))
     return checks
+
+
+def _feedback_checks(config: HubConfig) -> list[Check]:
+    """The light, button, display and voice (technician/feedbackcheck.py)."""
+    from technician.feedbackcheck import feedback_checks  # noqa: PLC0415 - it imports Check
+
+    return feedback_checks(config)
 
 
 def _ago(seconds: float) -> str:

@@ -163,11 +163,11 @@ def render(screen: ScreenLike, size: tuple[int, int], font_file: Path) -> Frame:
             break  # newest first: what does not fit is the oldest
         layout.text((MARGIN, y), row.label, layout.big, TEXT)
         y += round(layout.big * 1.1)
-        size = layout.fitting(f"{row.time_text}  {row.status_text}", layout.small)
-        clock = layout.text((MARGIN, y), row.time_text, size, TEXT)
-        gap = round(font(layout.font_file, size).getlength("  "))
+        size_px = layout.fitting(f"{row.time_text}  {row.status_text}", layout.small)
+        clock = layout.text((MARGIN, y), row.time_text, size_px, TEXT)
+        gap = round(font(layout.font_file, size_px).getlength("  "))
         colour = SENT if row.sent else WAITING
-        layout.text((clock.box[2] + gap, y), row.status_text, size, colour)
+        layout.text((clock.box[2] + gap, y), row.status_text, size_px, colour)
         y += round(layout.small * 1.15) + MARGIN // 2
     return Frame(layout.image, tuple(layout.runs))
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,10 +65,10 @@ def measure(wav: Path) -> Sound:
 
 
 @pytest.fixture
-def pins() -> Iterator[dict[str, object]]:
+def pins() -> dict[str, object]:
     """gpiozero's mock pins of the light and the button, their histories cleared."""
     found = {name: mock_pin(n) for name, n in zip(("red", "green", "blue"), PINS, strict=True)}
     found["button"] = mock_pin(BUTTON)
     for pin in found.values():
         pin.clear_states()  # type: ignore[attr-defined]
-    yield found
+    return found

@@ -58,9 +58,7 @@ def _durations(pin: Any) -> list[tuple[float, float]]:
 
 
 def _batch(signer: Any, device: str, t_ms: int) -> bytes:
-    from protocols.uplink import BatchHeader, WireReading, encode_body
-
-    from protocols.uplink import Priority
+    from protocols.uplink import BatchHeader, Priority, WireReading, encode_body
 
     body = encode_body(
         BatchHeader("hub-fb-1", "b" * 16, 1, t_ms, Priority.CLINICAL, 1),

@@ -23,7 +23,7 @@ from gateway.feedback.policy import (
     Settings,
     in_quiet_hours,
 )
-from gateway.feedback.sentences import Attention, KINDS, every_sentence
+from gateway.feedback.sentences import KINDS, Attention, every_sentence
 
 CUFF = "C0:FF:EE:00:00:01"
 SCALE = "C0:FF:EE:00:00:02"
