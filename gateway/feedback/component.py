@@ -43,6 +43,7 @@ from gateway.feedback.events import (
 from gateway.feedback.outputs import Outputs
 from gateway.feedback.patterns import Pattern
 from gateway.feedback.policy import Effects, FeedbackPolicy, Settings, minutes
+from gateway.feedback.probe import PROBE_INTERVAL_S, HubProbe
 from gateway.feedback.report import write_report
 from gateway.feedback.screen import Screen
 
@@ -52,8 +53,6 @@ logger = logging.getLogger(__name__)
 EVENT_QUEUE_SIZE = 256
 #: One-shot patterns and sentences waiting for their output, at most (drop-oldest beyond).
 OUTPUT_QUEUE_SIZE = 4
-#: The hub probe's period (battery levels, connection, clock), seconds.
-PROBE_INTERVAL_S = 2.0
 #: Backoff of a failing output: from 1 s up to 10 minutes.
 OUTPUT_BACKOFF_CAP_S = 600.0
 
@@ -74,16 +73,6 @@ class FeedbackStats:
     failures: dict[str, int] = field(default_factory=dict)
     #: The last failure per output: its error type and message (no personal data).
     last_failure: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class HubProbe:
-    """What the component reads from the running hub every :data:`PROBE_INTERVAL_S` (turned
-    into events when it changes): battery levels by address, the uplink, the clock."""
-
-    batteries: Callable[[], Mapping[str, int | None]] = dict
-    uplink_connected: Callable[[], bool | None] = lambda: None
-    clock_trusted: Callable[[], bool | None] = lambda: None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from gateway.config import DisplayConfig, FeedbackConfig, LightConfig, VoiceConfig
-from gateway.feedback import BatchAcknowledged, Feedback, ReadingStored, StatusRequested
+from gateway.feedback.component import Feedback
+from gateway.feedback.events import BatchAcknowledged, ReadingStored, StatusRequested
 from gateway.feedback.patterns import Pattern
 from tests.feedback.conftest import BUTTON, PINS, measure
 
