@@ -266,9 +266,10 @@ class FeedbackConfig(StrictModel):
     """
 
     language: Literal["sv", "en"] = "sv"
-    #: Local clock times between which nothing is lit or said (unset: no quiet hours).
-    quiet_from: str | None = Field(default="22:00", pattern=_CLOCK_TIME)
-    quiet_until: str | None = Field(default="07:00", pattern=_CLOCK_TIME)
+    #: Local clock times between which nothing is lit or said; the same time twice: no quiet
+    #: hours.
+    quiet_from: str = Field(default="22:00", pattern=_CLOCK_TIME)
+    quiet_until: str = Field(default="07:00", pattern=_CLOCK_TIME)
     #: A device with no reading for this long needs a look.
     device_silent_s: float = Field(default=36 * 3600, ge=1, le=30 * 86_400)
     #: No connection to the region for this long needs a look (readings are kept).
@@ -287,8 +288,6 @@ class FeedbackConfig(StrictModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> FeedbackConfig:
-        if (self.quiet_from is None) != (self.quiet_until is None):
-            raise ValueError("quiet_from and quiet_until: set both or neither")
         light = self.light
         if (
             light is not None

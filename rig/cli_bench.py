@@ -114,6 +114,13 @@ def bench_footprint(
         bool,
         typer.Option("--field", help="Six BLE devices paired and remote management on."),
     ] = False,
+    feedback: Annotated[
+        str,
+        typer.Option(
+            "--feedback",
+            help="The patient's light, display and voice: off, on, or both (what it adds).",
+        ),
+    ] = "off",
 ) -> None:
     """`narhub run` as a process: RSS idle (after --duration s idle) and under load, CPU s per
     day hour, disk bytes per day, start-up time to the first reading accepted."""
@@ -126,6 +133,7 @@ def bench_footprint(
             speed=speed,
             whole_day=whole_day,
             field=field,
+            feedback=feedback,
         ),
         as_json,
     )

@@ -16,7 +16,7 @@ from typing import Any
 from gateway.config import FeedbackConfig, HubConfig
 from gateway.feedback.outputs import Outputs
 from gateway.feedback.report import read_report, report_path
-from technician.doctor import Check
+from technician.check import Check
 
 _DISPLAY_MODULES = {
     "st7789": "luma.lcd",

@@ -107,7 +107,8 @@ class RgbLight:
 
     def _write_trace(self) -> None:
         assert self._trace is not None
-        red, green, blue = (round(float(led.pin.state), 3) for led in self._led)  # the pins
+        # The mock pins themselves (MockFactory.pin gives the pin object the LED drives).
+        red, green, blue = (round(float(mock_pin(n).state), 3) for n in self.pins)
         line = {
             "t_mono": round(time.monotonic(), 4),
             "wall_ms": time.time_ns() // 1_000_000,

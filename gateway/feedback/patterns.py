@@ -2,7 +2,7 @@
 
 A pattern is a sequence of steps, each a colour held for a time; a *steady* pattern is one
 colour held until the status changes. Colours are (red, green, blue) duty cycles from 0 to 1,
-scaled by the configured brightness. Pure data: the player (gateway/feedback/light.py) plays
+scaled by the configured brightness. Pure data: the component (gateway/feedback/component.py) plays
 them, docs/feedback.md prints them, and the tests compare the mock pins with them.
 """
 

@@ -51,7 +51,7 @@ def _hub(tmp_path: Path, feedback: dict[str, Any] | None) -> HubConfig:
     [
         ({"language": "fi"}, "feedback.language"),
         ({"quiet_from": "24:00"}, "feedback.quiet_from"),
-        ({"quiet_from": "22:00", "quiet_until": None}, "feedback: Value error, quiet_from"),
+        ({"quiet_until": "7:00"}, "feedback.quiet_until"),
         ({"light": {"red_pin": 60}}, "feedback.light.red_pin"),
         ({"light": {"trace_file": "/tmp/x"}}, "feedback.light: Value error, trace_file"),
         ({"display": {"driver": "png"}}, "feedback.display: Value error, png_file"),
