@@ -2,8 +2,11 @@
 
 ``decode(characteristic, data)`` turns a characteristic value into a frozen measurement
 dataclass; ``encode(measurement)`` is its inverse; ``to_observations(measurement)`` maps it to
-MDC/LOINC/UCUM observations. Layouts follow the GATT Specification Supplement; the mapping
-follows the HL7 FHIR PHD IG (see ``docs/protocols/gatt.md`` and ``docs/protocols/phd.md``).
+MDC/LOINC/UCUM observations. Layouts follow the GATT Specification Supplement and are declared
+as tables (:mod:`protocols.gatt.schema`) registered per characteristic
+(:mod:`protocols.gatt.registry`); the mapping follows the HL7 FHIR PHD IG
+(:mod:`protocols.gatt.mapping`). See ``docs/protocols/gatt.md`` and
+``docs/protocols/phd.md``.
 """
 
 from __future__ import annotations
@@ -45,19 +48,21 @@ from protocols.gatt.glucose import (
     GLUCOSE_FEATURE,
     GLUCOSE_MEASUREMENT,
     GLUCOSE_MEASUREMENT_CONTEXT,
-    CarbohydrateId,
     GlucoseConcentrationUnit,
     GlucoseFeature,
     GlucoseFeatureBits,
     GlucoseMeasurement,
-    GlucoseMeasurementContext,
     GlucoseSensorStatus,
     GlucoseType,
+    SampleLocation,
+)
+from protocols.gatt.glucose_context import (
+    CarbohydrateId,
+    GlucoseMeasurementContext,
     Health,
     Meal,
     MedicationId,
     MedicationUnit,
-    SampleLocation,
     Tester,
 )
 from protocols.gatt.heart_rate import HEART_RATE_MEASUREMENT, HeartRateMeasurement, SensorContact

@@ -168,13 +168,21 @@ def _to_raw(
     return raw
 
 
+def sfloat_to_raw(m: MedFloat) -> int:
+    """The SFLOAT as an unsigned 16-bit integer; :class:`EncodeError` if not exact."""
+    return _to_raw(m, what="SFLOAT", mantissa_bits=12, exponent_bits=4, specials=_SFLOAT_RAW)
+
+
+def float_to_raw(m: MedFloat) -> int:
+    """The FLOAT as an unsigned 32-bit integer; :class:`EncodeError` if not exact."""
+    return _to_raw(m, what="FLOAT", mantissa_bits=24, exponent_bits=8, specials=_FLOAT_RAW)
+
+
 def encode_medfloat16(m: MedFloat) -> bytes:
     """Encode to SFLOAT wire bytes; raises :class:`EncodeError` if not exactly representable."""
-    raw = _to_raw(m, what="SFLOAT", mantissa_bits=12, exponent_bits=4, specials=_SFLOAT_RAW)
-    return raw.to_bytes(2, "little")
+    return sfloat_to_raw(m).to_bytes(2, "little")
 
 
 def encode_medfloat32(m: MedFloat) -> bytes:
     """Encode to FLOAT wire bytes; raises :class:`EncodeError` if not exactly representable."""
-    raw = _to_raw(m, what="FLOAT", mantissa_bits=24, exponent_bits=8, specials=_FLOAT_RAW)
-    return raw.to_bytes(4, "little")
+    return float_to_raw(m).to_bytes(4, "little")

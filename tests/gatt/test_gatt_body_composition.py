@@ -1,7 +1,8 @@
 """Body Composition Service 1.0 codecs.
 
 bluetooth-sig-python = RonanB96/bluetooth-sig-python at 27bdb3d,
-bluetooth-sig-python/tests/gatt/characteristics/test_body_composition_measurement.py, valid_test_data tests 1-6.
+bluetooth-sig-python/tests/gatt/characteristics/test_body_composition_measurement.py,
+valid_test_data tests 1-6.
 """
 
 from __future__ import annotations

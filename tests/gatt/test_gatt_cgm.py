@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from protocols.gatt import DecodeError, cgm
+from protocols.gatt import DecodeError, cgm, cgm_control
 from protocols.gatt.datetime_ import DateTime
 from protocols.gatt.e2e_crc import E2ECrcError, crc16_mcrf4xx
 from protocols.gatt.medfloat import MedFloat
@@ -239,7 +239,7 @@ def test_nordic_session_run_time() -> None:
 
 # --- CGM Specific Ops Control Point ---------------------------------------------------------
 
-SOCP = cgm.CgmSocpOpCode
+SOCP = cgm_control.CgmSocpOpCode
 
 
 @pytest.mark.parametrize(
@@ -261,20 +261,20 @@ SOCP = cgm.CgmSocpOpCode
     ],
 )
 def test_nordic_socp_responses(
-    data: bytes, op_code: cgm.CgmSocpOpCode, operand: object, secured: bool
+    data: bytes, op_code: cgm_control.CgmSocpOpCode, operand: object, secured: bool
 ) -> None:
-    value = cgm.decode_cgm_specific_ops_control_point(data)
+    value = cgm_control.decode_cgm_specific_ops_control_point(data)
     assert value.op_code is op_code
     assert value.secured is secured
     if isinstance(operand, tuple):
-        assert value.operand == cgm.CgmSocpResponse(*operand)  # type: ignore[arg-type]
+        assert value.operand == cgm_control.CgmSocpResponse(*operand)  # type: ignore[arg-type]
     elif isinstance(operand, str):
         assert isinstance(value.operand, MedFloat)
         assert value.operand.value == Decimal(operand)
         assert str(value.operand.value) == operand
     else:
         assert value.operand == operand
-    assert cgm.encode_cgm_specific_ops_control_point(value) == data
+    assert cgm_control.encode_cgm_specific_ops_control_point(value) == data
 
 
 def test_nordic_socp_calibration_value() -> None:
@@ -282,35 +282,36 @@ def test_nordic_socp_calibration_value() -> None:
     # (capillary plasma) / location 3 (earlobe), next at 20 min, record 1, status 0b100, CRC
     # 0xB2BF.
     data = bytes([6, 0x01, 0x20, 10, 0, 0x32, 20, 0, 1, 0, 4, 0xBF, 0xB2])
-    value = cgm.decode_cgm_specific_ops_control_point(data)
+    value = cgm_control.decode_cgm_specific_ops_control_point(data)
     calibration = value.operand
-    assert isinstance(calibration, cgm.CgmCalibrationValue)
+    assert isinstance(calibration, cgm_control.CgmCalibrationValue)
     assert calibration.glucose_concentration_mg_dl.value == 100
     assert calibration.calibration_time_min == 10
     assert calibration.next_calibration_time_min == 20
     assert calibration.type is cgm.CgmType.CAPILLARY_PLASMA
     assert calibration.sample_location is cgm.CgmSampleLocation.EARLOBE
     assert calibration.calibration_data_record_number == 1
-    assert calibration.calibration_status is cgm.CgmCalibrationStatus.CALIBRATION_PROCESS_PENDING
-    assert cgm.encode_cgm_specific_ops_control_point(value) == data
-    assert cgm.decode_cgm_specific_ops_control_point(data[:-2], e2e_crc=False).operand == (
+    pending = cgm_control.CgmCalibrationStatus.CALIBRATION_PROCESS_PENDING
+    assert calibration.calibration_status is pending
+    assert cgm_control.encode_cgm_specific_ops_control_point(value) == data
+    assert cgm_control.decode_cgm_specific_ops_control_point(data[:-2], e2e_crc=False).operand == (
         calibration
     )
 
 
 def test_socp_requests_and_refusals() -> None:
-    start = cgm.CgmSpecificOpsControlPoint(SOCP.START_THE_SESSION)
-    assert cgm.encode_cgm_specific_ops_control_point(start) == b"\x1a"
-    interval = cgm.CgmSpecificOpsControlPoint(SOCP.SET_CGM_COMMUNICATION_INTERVAL, 5, True)
-    wire = cgm.encode_cgm_specific_ops_control_point(interval)
+    start = cgm_control.CgmSpecificOpsControlPoint(SOCP.START_THE_SESSION)
+    assert cgm_control.encode_cgm_specific_ops_control_point(start) == b"\x1a"
+    interval = cgm_control.CgmSpecificOpsControlPoint(SOCP.SET_CGM_COMMUNICATION_INTERVAL, 5, True)
+    wire = cgm_control.encode_cgm_specific_ops_control_point(interval)
     assert wire[:2] == b"\x01\x05"
-    assert cgm.decode_cgm_specific_ops_control_point(wire) == interval
+    assert cgm_control.decode_cgm_specific_ops_control_point(wire) == interval
     # Nordic ...onInvalidDataReceived: a calibration response of 3 bytes.
     with pytest.raises(DecodeError):
-        cgm.decode_cgm_specific_ops_control_point(bytes([6, 10, 1]))
+        cgm_control.decode_cgm_specific_ops_control_point(bytes([6, 10, 1]))
     with pytest.raises(DecodeError, match="reserved Op Code"):
-        cgm.decode_cgm_specific_ops_control_point(b"\x1d")
-    unknown = cgm.decode_cgm_specific_ops_control_point(bytes([0x1C, 0x44, 0x09]))
-    assert isinstance(unknown.operand, cgm.CgmSocpResponse)
+        cgm_control.decode_cgm_specific_ops_control_point(b"\x1d")
+    unknown = cgm_control.decode_cgm_specific_ops_control_point(bytes([0x1C, 0x44, 0x09]))
+    assert isinstance(unknown.operand, cgm_control.CgmSocpResponse)
     assert unknown.operand.request_op_code.is_reserved
     assert unknown.operand.response_code.is_reserved

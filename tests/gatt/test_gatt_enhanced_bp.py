@@ -1,8 +1,9 @@
 """BLS 1.1.1 Enhanced Blood Pressure Measurement, Enhanced ICP and Blood Pressure Record.
 
 bluetooth-sig-python = RonanB96/bluetooth-sig-python at 27bdb3d,
-bluetooth-sig-python/tests/gatt/characteristics/test_enhanced_blood_pressure_measurement.py (valid_test_data); its
-SFLOATs are written here with exponent 0. No device capture of these characteristics is public.
+bluetooth-sig-python/tests/gatt/characteristics/test_enhanced_blood_pressure_measurement.py
+(valid_test_data); its SFLOATs are written here with exponent 0. No device capture of these
+characteristics is public.
 """
 
 from __future__ import annotations

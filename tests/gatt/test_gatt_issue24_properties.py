@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocols.gatt import DecodeError, acom, cgm, ghs
+from protocols.gatt import DecodeError, acom, cgm, cgm_control, ghs
 from protocols.gatt import body_composition as bc
 from protocols.gatt import elapsed_time as et
 from protocols.gatt import enhanced_bp as ebp
@@ -84,34 +84,35 @@ cgm_start_times = st.builds(
 )
 cgm_run_times = st.builds(cgm.CgmSessionRunTime, run_time_h=u16, secured=st.booleans())
 calibrations = st.builds(
-    cgm.CgmCalibrationValue,
+    cgm_control.CgmCalibrationValue,
     glucose_concentration_mg_dl=sfloats,
     calibration_time_min=u16,
     type=cgm_types,
     sample_location=cgm_locations,
     next_calibration_time_min=u16,
     calibration_data_record_number=u16,
-    calibration_status=st.integers(0, 7).map(cgm.CgmCalibrationStatus),
+    calibration_status=st.integers(0, 7).map(cgm_control.CgmCalibrationStatus),
 )
 
 
 @st.composite
-def socp_values(draw: st.DrawFn) -> cgm.CgmSpecificOpsControlPoint:
-    op_code = cgm.CgmSocpOpCode(draw(st.integers(1, 0x1C)))
-    kind = cgm._operand_kind(op_code)
+def socp_values(draw: st.DrawFn) -> cgm_control.CgmSpecificOpsControlPoint:
+    op_code = cgm_control.CgmSocpOpCode(draw(st.integers(1, 0x1C)))
+    kind = cgm_control._operand_kind(op_code)
     operands: dict[Any, st.SearchStrategy[Any]] = {
-        cgm._Operand.NONE: st.none(),
-        cgm._Operand.UINT8: u8,
-        cgm._Operand.UINT16: u16,
-        cgm._Operand.SFLOAT: sfloats,
-        cgm._Operand.CALIBRATION: calibrations,
-        cgm._Operand.RESPONSE: st.builds(
-            cgm.CgmSocpResponse,
-            u8.map(cgm.CgmSocpOpCode),
-            u8.map(cgm.CgmSocpResponseCode),
+        cgm_control._Operand.NONE: st.none(),
+        cgm_control._Operand.UINT8: u8,
+        cgm_control._Operand.UINT16: u16,
+        cgm_control._Operand.SFLOAT: sfloats,
+        cgm_control._Operand.CALIBRATION: calibrations,
+        cgm_control._Operand.RESPONSE: st.builds(
+            cgm_control.CgmSocpResponse,
+            u8.map(cgm_control.CgmSocpOpCode),
+            u8.map(cgm_control.CgmSocpResponseCode),
         ),
     }
-    return cgm.CgmSpecificOpsControlPoint(op_code, draw(operands[kind]), draw(st.booleans()))
+    operand, secured = draw(operands[kind]), draw(st.booleans())
+    return cgm_control.CgmSpecificOpsControlPoint(op_code, operand, secured)
 
 
 # --- Elapsed Time and GHS -------------------------------------------------------------------
@@ -319,8 +320,8 @@ CODECS = [
     Codec(
         "cgm_socp",
         cgm.CGM_SPECIFIC_OPS_CONTROL_POINT,
-        cgm.decode_cgm_specific_ops_control_point,
-        cgm.encode_cgm_specific_ops_control_point,
+        cgm_control.decode_cgm_specific_ops_control_point,
+        cgm_control.encode_cgm_specific_ops_control_point,
         socp_values(),
         prefix_free=False,
     ),
