@@ -33,6 +33,11 @@ BLUE = (0.0, 0.0, 1.0)
 GREEN = (0.0, 1.0, 0.0)
 AMBER = (1.0, 0.35, 0.0)
 OFF = (0.0, 0.0, 0.0)
+#: The outage threshold: longer than the reconnect after a dropped link (the uplink's backoff
+#: starts below a second), shorter than the test's cut.
+OUTAGE_S = 10.0
+#: The silent-device threshold: after the outage and the reconnection's backoff.
+SILENT_S = 90.0
 #: How late a colour may change on a loaded two-core machine (another process's timers).
 SLACK_S = 0.4
 #: The component reads the connection every 2 s; the uplink notices an outage within its
@@ -98,8 +103,8 @@ async def test_a_reading_its_delivery_an_outage_and_a_silent_device_on_the_pins(
     feedback = FeedbackConfig(
         quiet_from="00:00",
         quiet_until="00:00",  # no quiet hours
-        device_silent_s=40,
-        uplink_outage_s=4,
+        device_silent_s=SILENT_S,
+        uplink_outage_s=OUTAGE_S,
         light=_light(trace),
     )
     async with rig.home("feedback_day", workdir, hub_options=HubOptions(feedback=feedback)) as home:
@@ -111,12 +116,13 @@ async def test_a_reading_its_delivery_an_outage_and_a_silent_device_on_the_pins(
         # The home's connection drops: amber after uplink_outage_s, calm when it is back.
         outage = time.monotonic()
         await home.internet(False)
-        await _until(_has(trace, AMBER), 4 + DETECT_S + 5, "amber for the outage")
+        await _until(_has(trace, AMBER), OUTAGE_S + DETECT_S + 5, "amber for the outage")
         await home.internet(True)
         back = time.monotonic()
-        await _until(_has(trace, CALM, after=back), DETECT_S + 5, "calm with the connection")
+        # The uplink reconnects after its backoff (full jitter, up to a minute).
+        await _until(_has(trace, CALM, after=back), 75, "calm with the connection")
         # The thermometer was never used: amber once device_silent_s passed since the start.
-        await _until(_has(trace, AMBER, after=back + 0.5), 60, "amber for the silent device")
+        await _until(_has(trace, AMBER, after=back + 0.5), 90, "amber for the silent device")
         result = await home.wait_delivered(timeout_s=30)
         ledger = home.ledger()
     assert result.exact, result.explain()
@@ -141,7 +147,7 @@ async def test_a_reading_its_delivery_an_outage_and_a_silent_device_on_the_pins(
     # 4. The silent thermometer: amber again, device_silent_s after the component started
     #    (its light's first colour follows the start by the time the pins take to open).
     silent = _first(changes, AMBER, after=calm.t)
-    assert 40.0 - 0.5 <= silent.t - start.t < 40.0 + 2 + SLACK_S, silent.t - start.t
+    assert SILENT_S - 0.5 <= silent.t - start.t < SILENT_S + 2 + SLACK_S, silent.t - start.t
     order = [c.rgb for c in changes if c.rgb in (BLUE, GREEN, AMBER)]
     assert order == [BLUE, BLUE, GREEN, AMBER, AMBER], order
 
@@ -171,10 +177,11 @@ async def test_a_flat_battery_and_failing_outputs_leave_the_readings_exact(
     assert result.produced["scale"] == 2
     assert result.delivered["scale"] == 2
     changes = _trace(trace)
-    # The reading, its delivery, then amber (the battery is read in the same session).
+    # The session reads the battery (amber) and takes the readings (pulses, then green over
+    # the status); the status after them is amber again.
     order = [c.rgb for c in changes if c.rgb in (BLUE, GREEN, AMBER)]
-    assert order[:3] == [BLUE, BLUE, GREEN], order
-    assert AMBER in order
+    assert [c for c in order if c != AMBER] == [BLUE, BLUE, GREEN], order
+    assert order[-1] == AMBER, order
     assert report["opened"] == ["light"]
     assert report["failures"]["display"] >= 1
     assert report["failures"]["voice"] >= 1

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from gateway.reading import Reading
 from protocols.uplink import Priority
+from protocols.uplink.device_facts import FLAG_DEVICE_INFO
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,11 +94,12 @@ def delivered(event: BatchAcknowledged) -> bool:
 
 def stored_events(readings: Iterable[Reading], devices: Mapping[str, str]) -> list[ReadingStored]:
     """One :class:`ReadingStored` per paired device (``devices``: upper-case address ->
-    kind) among committed readings, at clinical or alert priority; boards and the hub's own
-    readings do not count. One pass, nothing kept of other sources' readings."""
+    kind) among committed readings, at clinical or alert priority; boards, the hub's own
+    readings and a device's Device Information strings (``device-info``,
+    protocols/uplink/device_facts.py) do not count. One pass, nothing kept of the rest."""
     newest: dict[str, tuple[int, bool]] = {}
     for r in readings:
-        if r.priority > Priority.CLINICAL:
+        if r.priority > Priority.CLINICAL or (r.flags and FLAG_DEVICE_INFO in r.flags):
             continue
         device = r.device.upper()
         if device not in devices:

@@ -217,3 +217,31 @@ def test_no_sentence_carries_a_number_or_a_judgement(language: str) -> None:
     )
     for name, sentence in sentences:
         assert not judgements.search(sentence), (name, sentence)
+
+
+def test_only_a_paired_devices_measurements_count_as_stored() -> None:
+    from gateway.feedback.events import stored_events
+    from gateway.reading import Reading
+    from protocols.uplink import Priority
+    from protocols.uplink.device_facts import FLAG_DEVICE_INFO, MDC_ID_MODEL_NUMBER
+
+    def reading(device: str, t_ms: int, **kw: object) -> Reading:
+        return Reading("s", device, 0x4A04, "mm[Hg]", None, "nan", t_ms, 0, **kw)  # type: ignore[arg-type]
+
+    devices = {CUFF: "blood_pressure"}
+    info = reading(CUFF.lower(), 9, flags=frozenset({FLAG_DEVICE_INFO}))._replace(
+        mdc_code=MDC_ID_MODEL_NUMBER
+    )
+    events = stored_events(
+        [
+            reading(CUFF.lower(), 5),
+            reading(CUFF, 7, continuous=True),
+            reading(CUFF, 6),
+            info,  # Device Information: not a measurement
+            reading(CUFF, 8, priority=Priority.TELEMETRY),
+            reading("board-1", 20, priority=Priority.ENVIRONMENTAL),
+            reading("AA:BB:CC:DD:EE:FF", 30),
+        ],
+        devices,
+    )
+    assert events == [ReadingStored(CUFF, 7, continuous=True)]
