@@ -36,15 +36,22 @@ def _cuff(i: int) -> str:
 _HUB = "hub-feedback-bench"
 
 
-def feedback_config(runtime_dir: Path) -> FeedbackConfig:
-    """Every output on, none needing hardware (the same code paths as on a Pi)."""
+OUTPUTS = frozenset({"light", "button", "display", "voice"})
+
+
+def feedback_config(runtime_dir: Path, outputs: frozenset[str] = OUTPUTS) -> FeedbackConfig:
+    """The ``outputs`` on (default all), none needing hardware (the code paths of a Pi)."""
+    unknown = outputs - OUTPUTS
+    if unknown:
+        raise ValueError(f"unknown feedback outputs {sorted(unknown)}; known: {sorted(OUTPUTS)}")
+    png = runtime_dir / "feedback-frame.png"
     return FeedbackConfig(
         quiet_from="00:00",
         quiet_until="00:00",
-        button_pin=26,
-        light=LightConfig(pin_factory="mock"),
-        display=DisplayConfig(driver="png", png_file=runtime_dir / "feedback-frame.png"),
-        voice=VoiceConfig(player=["sh", "-c", "cat >/dev/null"]),
+        button_pin=26 if "button" in outputs else None,
+        light=LightConfig(pin_factory="mock") if "light" in outputs else None,
+        display=DisplayConfig(driver="png", png_file=png) if "display" in outputs else None,
+        voice=VoiceConfig(player=["sh", "-c", "cat >/dev/null"]) if "voice" in outputs else None,
     )
 
 

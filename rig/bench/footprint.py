@@ -401,7 +401,7 @@ async def _measure(
     speed: float,
     idle_s: float,
     field: bool,
-    feedback: bool = False,
+    feedback: frozenset[str] = frozenset(),
     settle_s: float = 0.0,
 ) -> dict[str, Any]:
     pki = RigPki.create(directory / "pki")
@@ -421,7 +421,7 @@ async def _measure(
         os.ttyname(slave),
         speed,
         field=field,
-        feedback=feedback_config(frames) if feedback else None,
+        feedback=feedback_config(frames, feedback) if feedback else None,
     )
     hub = _HubProcess(directory, config_path)
     region = _Region(broker, pki, key_pem)
@@ -502,6 +502,7 @@ def run(
     whole_day: bool = False,
     field: bool = False,
     feedback: str = "off",
+    feedback_outputs: str = "light,button,display,voice",
 ) -> dict[str, object]:
     """Measure; ``duration_s``: how long the hub is left idle for the idle figure.
 
@@ -518,7 +519,8 @@ def run(
     day = day_slice(start_hour, hours)
     if not day:
         raise ValueError(f"no reference-day readings from hour {start_hour} for {hours} h")
-    runs = {"off": [False], "on": [True], "both": [False, True]}[feedback]
+    outputs = frozenset(o.strip() for o in feedback_outputs.split(",") if o.strip())
+    runs = {"off": [frozenset[str]()], "on": [outputs], "both": [frozenset(), outputs]}[feedback]
     measured = []
     for with_feedback in runs:
         with tempfile.TemporaryDirectory(prefix="nh-fp-", dir="/tmp") as tmp:
@@ -539,7 +541,7 @@ def run(
     figures = measured[-1]
     extra: dict[str, Any] = {}
     if feedback != "off":
-        extra["feedback"] = {"cycle": cycle_cost()}
+        extra["feedback"] = {"outputs": sorted(outputs), "cycle": cycle_cost()}
     if feedback == "both":
         extra["feedback"]["without"] = measured[0]
         extra["feedback"]["added"] = added_by_feedback(measured[0], measured[1])
