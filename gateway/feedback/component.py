@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
 from common.backoff import Backoff
 from drivers._aio import reraise_if_cancelling
@@ -33,17 +33,15 @@ from gateway.config import FeedbackConfig
 from gateway.feedback.batches import UnreadableBatchError, newest_by_device
 from gateway.feedback.events import (
     BatchAcknowledged,
-    BatteryLevel,
-    ClockTrust,
     FeedbackEvent,
     StatusRequested,
-    UplinkConnection,
     delivered,
 )
 from gateway.feedback.outputs import Outputs
 from gateway.feedback.patterns import Pattern
+from gateway.feedback.player import LightPlayer, LightStep
 from gateway.feedback.policy import Effects, FeedbackPolicy, Settings, minutes
-from gateway.feedback.probe import PROBE_INTERVAL_S, HubProbe
+from gateway.feedback.probe import HubProbe, watch
 from gateway.feedback.report import write_report
 from gateway.feedback.screen import Screen
 
@@ -51,7 +49,7 @@ logger = logging.getLogger(__name__)
 
 #: Events waiting for the component, at most (drop-oldest beyond).
 EVENT_QUEUE_SIZE = 256
-#: One-shot patterns and sentences waiting for their output, at most (drop-oldest beyond).
+#: Sentences waiting for the voice, at most (drop-oldest beyond; the light's: player.py).
 OUTPUT_QUEUE_SIZE = 4
 #: Backoff of a failing output: from 1 s up to 10 minutes.
 OUTPUT_BACKOFF_CAP_S = 600.0
@@ -73,15 +71,6 @@ class FeedbackStats:
     failures: dict[str, int] = field(default_factory=dict)
     #: The last failure per output: its error type and message (no personal data).
     last_failure: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class LightStep:
-    """A colour the light was given, when (monotonic s) and in which pattern."""
-
-    at_s: float
-    pattern: Pattern
-    rgb: tuple[float, float, float]
 
 
 def _local_now() -> dt.datetime:
@@ -135,17 +124,13 @@ class Feedback:
         self._queue_size = queue_size
         self._event_ready = asyncio.Event()
         self.policy: FeedbackPolicy | None = None
-        self._base = Pattern.CALM
-        self._transients: deque[Pattern] = deque(maxlen=OUTPUT_QUEUE_SIZE)
-        self._light_wake = asyncio.Event()
         self._screen: Screen | None = None
         self._screen_wake = asyncio.Event()
         self._sentences: deque[str] = deque()
         self._voice_wake = asyncio.Event()
-        #: The colours the light was given, newest last (tests, ``narhub feedback test``).
-        self.light_steps: deque[LightStep] = deque(maxlen=512)
         #: Set at every light step, frame, sentence, output opened or failed (tests wait on it).
         self.changed = asyncio.Event()
+        self.light = LightPlayer(self.outputs.brightness, self.changed, self._played)
         #: The outputs open now (``light``, ``display``, ``voice``, ``button``).
         self.opened: set[str] = set()
         self._group: asyncio.TaskGroup | None = None
@@ -182,7 +167,10 @@ class Feedback:
         if self.config.button_pin is not None:
             self._start("feedback-button", self._supervised("button", self._run_button))
         if self._probe is not None:
-            self._start("feedback-watch", self._supervised("watch", self._run_watch))
+            probe = self._probe
+            self._start(
+                "feedback-watch", self._supervised("watch", lambda: watch(probe, self.notify))
+            )
         return self
 
     async def __aexit__(
@@ -262,9 +250,7 @@ class Feedback:
     def _apply(self, effects: Effects) -> None:
         if self.config.light is not None:
             for pattern in effects.patterns:
-                self._transients.append(pattern)  # deque(maxlen): the oldest goes
-            if effects.patterns:
-                self._light_wake.set()
+                self.light.queue(pattern)
         if self.config.voice is not None:
             for sentence in effects.sentences:
                 if len(self._sentences) >= OUTPUT_QUEUE_SIZE:
@@ -278,10 +264,7 @@ class Feedback:
         policy = self.policy
         assert policy is not None
         local = self._local_now()
-        base = policy.base(now_s, local)
-        if base is not self._base:
-            self._base = base
-            self._light_wake.set()
+        self.light.show(policy.base(now_s, local))
         screen = policy.screen(now_s, local)
         if screen != self._screen:
             self._screen = screen
@@ -290,7 +273,12 @@ class Feedback:
     @property
     def base(self) -> Pattern:
         """The light's status now."""
-        return self._base
+        return self.light.base
+
+    @property
+    def light_steps(self) -> deque[LightStep]:
+        """The colours the light was given, newest last."""
+        return self.light.steps
 
     @property
     def screen(self) -> Screen | None:
@@ -303,49 +291,12 @@ class Feedback:
         light = await asyncio.to_thread(self.outputs.open_light)
         self._opened("light")
         try:
-            while True:
-                if self._transients:
-                    pattern = self._transients.popleft()
-                    self._light_wake.clear()
-                    await self._play_once(light, pattern)
-                    self.stats.patterns_played += 1
-                    continue
-                base = self._base
-                self._light_wake.clear()
-                await self._play_base(light, base)
+            await self.light.play_on(light)
         finally:
             with contextlib.suppress(Exception):
                 light.set((0.0, 0.0, 0.0))
             light.close()
             self.opened.discard("light")
-
-    def _step(self, light: Any, pattern: Pattern, rgb: tuple[float, float, float]) -> None:
-        light.set(rgb)
-        self.light_steps.append(LightStep(asyncio.get_running_loop().time(), pattern, rgb))
-        self.changed.set()
-
-    async def _play_once(self, light: Any, pattern: Pattern) -> None:
-        brightness = self.outputs.brightness
-        for step in pattern.steps:
-            self._step(light, pattern, step.colour.scaled(brightness))
-            await asyncio.sleep(step.hold_ms / 1000)  # the pattern's timing, not a sync
-
-    async def _play_base(self, light: Any, pattern: Pattern) -> None:
-        """Show the status until it changes or a one-shot pattern comes."""
-        if not pattern.repeats:
-            rgb = pattern.steps[0].colour.scaled(self.outputs.brightness)
-            if not self.light_steps or self.light_steps[-1].rgb != rgb:
-                self._step(light, pattern, rgb)
-            await self._light_wake.wait()
-            return
-        while not self._light_wake.is_set():
-            for step in pattern.steps:
-                self._step(light, pattern, step.colour.scaled(self.outputs.brightness))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._light_wake.wait(), step.hold_ms / 1000)
-                reraise_if_cancelling()
-                if self._light_wake.is_set():
-                    return
 
     async def _run_display(self) -> None:
         panel = await asyncio.to_thread(self.outputs.open_display)
@@ -396,6 +347,9 @@ class Feedback:
             self.opened.discard("button")
             button.close()
 
+    def _played(self) -> None:
+        self.stats.patterns_played += 1
+
     def _opened(self, output: str) -> None:
         self.opened.add(output)
         self.changed.set()
@@ -409,24 +363,3 @@ class Feedback:
                 failures=self.stats.failures,
                 last=self.stats.last_failure,
             )
-
-    async def _run_watch(self) -> None:
-        probe = self._probe
-        assert probe is not None
-        batteries: dict[str, int | None] = {}
-        uplink: bool | None = None
-        clock: bool | None = None
-        while True:
-            for address, percent in probe.batteries().items():
-                if percent is not None and batteries.get(address) != percent:
-                    self.notify(BatteryLevel(address, percent))
-                batteries[address] = percent
-            connected = probe.uplink_connected()
-            if connected is not None and connected != uplink:
-                self.notify(UplinkConnection(connected))
-            uplink = connected
-            trusted = probe.clock_trusted()
-            if trusted is not None and trusted != clock:
-                self.notify(ClockTrust(trusted))
-            clock = trusted
-            await asyncio.sleep(PROBE_INTERVAL_S)  # a poll period, not a synchronisation

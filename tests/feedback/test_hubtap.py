@@ -61,3 +61,46 @@ def test_the_probe_reads_the_hub_and_tolerates_its_shape() -> None:
     assert empty.batteries() == {}
     assert empty.uplink_connected() is None
     assert empty.clock_trusted() is None
+
+
+async def test_the_probe_notifies_changes_only() -> None:
+    import asyncio
+
+    from gateway.feedback.events import BatteryLevel, ClockTrust, UplinkConnection
+    from gateway.feedback.probe import HubProbe, watch
+
+    polls = [
+        ({CUFF: None}, None, True),
+        ({CUFF: 40}, True, True),
+        ({CUFF: 40}, True, True),
+        ({CUFF: 9}, False, False),
+    ]
+    at = [0]
+    seen: list[object] = []
+    done = asyncio.Event()
+
+    def trusted() -> bool | None:  # read last in a poll: the next poll reads the next state
+        value = polls[at[0]][2]
+        at[0] += 1
+        if at[0] == len(polls):
+            done.set()
+            at[0] -= 1
+        return value
+
+    watched = HubProbe(
+        batteries=lambda: polls[at[0]][0],
+        uplink_connected=lambda: polls[at[0]][1],
+        clock_trusted=trusted,
+    )
+    task = asyncio.create_task(watch(watched, seen.append, interval_s=0))
+    await done.wait()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert seen == [
+        ClockTrust(True),
+        BatteryLevel(CUFF, 40),
+        UplinkConnection(True),
+        BatteryLevel(CUFF, 9),
+        UplinkConnection(False),
+        ClockTrust(False),
+    ]
