@@ -85,8 +85,10 @@ async def pair_device(
     try:
         await bond(backend, address, pairing or PairingInput(), scan_timeout_s=timeout_s)
     except PairingFailedError as exc:
-        named = f" ({exc.bluez_error})" if exc.bluez_error else ""
-        raise PairingError(exc.reason + named, exc.hint) from exc
+        if exc.bluez_error is None:  # never reached the device: nothing BlueZ could refuse
+            reason = f"no session with the {kind} within {timeout_s:.0f}s: {exc.reason}"
+            raise PairingError(reason, exc.hint) from exc
+        raise PairingError(f"{exc.reason} ({exc.bluez_error})", exc.hint) from exc
     events: asyncio.Queue[MeasurementEvent] = asyncio.Queue(1000)
     central = BleCentral(
         backend,
