@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-test
 SIM_STAMP := $(VENV)/.installed-sim
 
-.PHONY: test demo check lint types layers pytest bench broker-deps fuse-deps bluez-deps clean
+.PHONY: test demo check lint types layers pytest bench broker-deps fuse-deps bluez-deps feedback-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,8 +51,21 @@ bluez-deps:
 	  else echo "dbus-daemon is missing: install it (apt-get install dbus-daemon) as root" >&2; fi; \
 	fi
 
+# The patient's feedback (docs/feedback.md): espeak-ng speaks (its data has the Swedish voice),
+# sox measures the spoken WAV in the tests, DejaVu Sans has the display's Swedish letters.
+# apt-get when missing and root; otherwise the feedback tests fail naming what to install.
+FEEDBACK_DEBS := espeak-ng sox fonts-dejavu-core
+feedback-deps:
+	@if ! command -v espeak-ng >/dev/null 2>&1 || ! command -v sox >/dev/null 2>&1 \
+	    || [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing $(FEEDBACK_DEBS) with apt-get"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(FEEDBACK_DEBS)) >/dev/null; \
+	  else echo "feedback tests need: apt-get install $(FEEDBACK_DEBS) (as root)" >&2; fi; \
+	fi
+
 ## make test: install everything, then lint, types, layer contracts and every test.
-test: $(STAMP) broker-deps fuse-deps bluez-deps check pytest
+test: $(STAMP) broker-deps fuse-deps bluez-deps feedback-deps check pytest
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -p no:cacheprovider -n 2 --durations=15

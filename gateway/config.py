@@ -7,7 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 
 class ConfigError(ValueError):
@@ -190,6 +190,122 @@ class ClockConfig(StrictModel):
     require_sync: bool | None = None
 
 
+_CLOCK_TIME = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+
+
+class LightConfig(StrictModel):
+    """The status light: an RGB LED on three GPIO pins (BCM numbers), through gpiozero
+    (docs/feedback.md, "The light")."""
+
+    #: gpiozero's pin factory by name: ``auto`` (gpiozero chooses: lgpio, RPi.GPIO, pigpio,
+    #: native), ``lgpio``, ``rpigpio``, ``pigpio``, ``native``, or ``mock`` (gpiozero's
+    #: MockFactory: no hardware; the virtual rig and benchmarks).
+    pin_factory: Literal["auto", "lgpio", "rpigpio", "pigpio", "native", "mock"] = "auto"
+    red_pin: int = Field(default=17, ge=0, le=53)
+    green_pin: int = Field(default=27, ge=0, le=53)
+    blue_pin: int = Field(default=22, ge=0, le=53)
+    #: False for a common-anode LED (lit when the pin is low).
+    active_high: bool = True
+    #: Overall brightness (PWM duty scale); the calm colour is a fraction of it.
+    brightness_percent: int = Field(default=100, ge=1, le=100)
+    #: With ``pin_factory = "mock"`` only: every colour the pins take is appended here as a
+    #: JSON line (the virtual rig reads the patterns from it).
+    trace_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _pins(self) -> LightConfig:
+        pins = (self.red_pin, self.green_pin, self.blue_pin)
+        if len(set(pins)) != 3:
+            raise ValueError(f"red_pin, green_pin and blue_pin must differ (got {pins})")
+        if self.trace_file is not None and self.pin_factory != "mock":
+            raise ValueError('trace_file needs pin_factory = "mock" (it records mock pins)')
+        return self
+
+
+class DisplayConfig(StrictModel):
+    """The optional small display, drawn with Pillow and driven by luma (``narhub[display]``;
+    docs/feedback.md, "The display")."""
+
+    #: luma device by name: SPI LCDs ``st7789`` and ``ili9341`` (luma.lcd), OLEDs ``ssd1306``,
+    #: ``sh1106`` and ``ssd1322`` (luma.oled), ``framebuffer`` (an HDMI/DSI screen through
+    #: /dev/fb0, luma.core), or ``png`` (each frame written to ``png_file``: development,
+    #: the rig, benchmarks).
+    driver: Literal["st7789", "ili9341", "ssd1306", "sh1106", "ssd1322", "framebuffer", "png"]
+    width: int = Field(default=320, ge=64, le=1920)
+    height: int = Field(default=240, ge=32, le=1080)
+    rotate: Literal[0, 1, 2, 3] = 0
+    spi_port: int = Field(default=0, ge=0, le=6)
+    spi_device: int = Field(default=0, ge=0, le=3)
+    i2c_port: int = Field(default=1, ge=0, le=20)
+    i2c_address: int = Field(default=0x3C, ge=0x03, le=0x77)
+    gpio_dc: int = Field(default=24, ge=0, le=53)
+    gpio_rst: int = Field(default=25, ge=0, le=53)
+    #: A TrueType font with Swedish letters (DejaVu Sans Bold: Debian's fonts-dejavu-core).
+    font_file: Path = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
+    #: ``driver = "png"``: where each frame is written.
+    png_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _png(self) -> DisplayConfig:
+        if (self.driver == "png") != (self.png_file is not None):
+            raise ValueError('png_file is needed with driver = "png", and only with it')
+        return self
+
+
+class VoiceConfig(StrictModel):
+    """Spoken confirmation through espeak-ng (docs/feedback.md, "The voice")."""
+
+    #: An espeak-ng voice (``espeak-ng --voices``); unset: the language's (``sv`` or ``en``).
+    voice: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_+/-]{1,40}$")
+    volume_percent: int = Field(default=60, ge=0, le=100)
+    #: Words per minute (espeak-ng ``-s``); slower is easier to follow.
+    words_per_minute: int = Field(default=140, ge=80, le=300)
+    #: The program that plays the WAV on stdin (ALSA's aplay by default).
+    player: list[str] = ["aplay", "-q"]
+    #: Also say "the reading is saved" (always said: that it reached the care centre).
+    say_stored: bool = False
+
+
+class FeedbackConfig(StrictModel):
+    """What the patient sees and hears (docs/feedback.md): a light, a display, a voice.
+
+    Status only, never a judgement of a value. Every output is optional; the hub runs the
+    same when one is missing or fails.
+    """
+
+    language: Literal["sv", "en"] = "sv"
+    #: Local clock times between which nothing is lit or said; the same time twice: no quiet
+    #: hours.
+    quiet_from: str = Field(default="22:00", pattern=_CLOCK_TIME)
+    quiet_until: str = Field(default="07:00", pattern=_CLOCK_TIME)
+    #: A device with no reading for this long needs a look.
+    device_silent_s: float = Field(default=36 * 3600, ge=1, le=30 * 86_400)
+    #: No connection to the region for this long needs a look (readings are kept).
+    uplink_outage_s: float = Field(default=3 * 3600, ge=1, le=30 * 86_400)
+    #: The hub's clock not trusted for this long needs a look (readings are held).
+    clock_untrusted_s: float = Field(default=3600, ge=1, le=30 * 86_400)
+    #: A device battery at or below this needs a look.
+    battery_low_percent: int = Field(default=15, ge=1, le=90)
+    #: A button (GPIO, to ground) that shows the status on demand, also in quiet hours.
+    button_pin: int | None = Field(default=None, ge=0, le=53)
+    #: How long the status is shown after the button.
+    show_s: float = Field(default=10, ge=1, le=300)
+    light: LightConfig | None = None
+    display: DisplayConfig | None = None
+    voice: VoiceConfig | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FeedbackConfig:
+        light = self.light
+        if (
+            light is not None
+            and self.button_pin is not None
+            and self.button_pin in (light.red_pin, light.green_pin, light.blue_pin)
+        ):
+            raise ValueError(f"button_pin {self.button_pin} is one of the light's pins")
+        return self
+
+
 class HubConfig(StrictModel):
     """The whole hub configuration."""
 
@@ -206,6 +322,8 @@ class HubConfig(StrictModel):
     #: Signed commands from the region (unset: the hub takes no remote commands).
     remote: RemoteConfig | None = None
     clock: ClockConfig = ClockConfig()
+    #: The light, display and voice for the patient (unset: none).
+    feedback: FeedbackConfig | None = None
 
 
 def validation_problems(exc: ValidationError) -> list[str]:

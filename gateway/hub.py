@@ -29,7 +29,7 @@ from gateway.board_source import BoardSampling, run_board
 from gateway.clock import ClockSource, SystemClock, require_sync_for
 from gateway.config import HubConfig
 from gateway.cursors import SqliteCursorStore
-from gateway.outbox import AsyncOutbox, BatchingPolicy, Outbox
+from gateway.outbox import AsyncOutbox, BatchingPolicy, Outbox, PendingBatch
 from gateway.pipeline import Pipeline, PipelineSettings
 from gateway.reading import Reading
 from gateway.thresholds import Threshold
@@ -52,6 +52,7 @@ class Hub:
         backend: BleBackend,
         *,
         on_stored: Callable[[list[Reading]], None] | None = None,
+        on_published: Callable[[PendingBatch, int], None] | None = None,
         config_path: Path | None = None,
     ) -> None:
         """``config_path``: the file that remote ``config`` commands rewrite
@@ -101,6 +102,7 @@ class Hub:
             status_interval_s=DEFAULT_STATUS_INTERVAL_S,
             devices=self.device_status,
             last_command=self._last_command,
+            on_published=on_published,
         )
         self._adding: asyncio.Task[int] | None = None
         self._group: asyncio.TaskGroup | None = None

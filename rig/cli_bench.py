@@ -115,6 +115,17 @@ def bench_footprint(
         bool,
         typer.Option("--field", help="Six BLE devices paired and remote management on."),
     ] = False,
+    feedback: Annotated[
+        str,
+        typer.Option(
+            "--feedback",
+            help="The patient's light, display and voice: off, on, or both (what it adds).",
+        ),
+    ] = "off",
+    feedback_outputs: Annotated[
+        str,
+        typer.Option("--feedback-outputs", help="With --feedback: which outputs (comma list)."),
+    ] = "light,button,display,voice",
 ) -> None:
     """`narhub run` as a process: RSS idle (after --duration s idle) and under load, CPU s per
     day hour, disk bytes per day, start-up time to the first reading accepted."""
@@ -127,6 +138,8 @@ def bench_footprint(
             speed=speed,
             whole_day=whole_day,
             field=field,
+            feedback=feedback,
+            feedback_outputs=feedback_outputs,
         ),
         as_json,
     )

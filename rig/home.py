@@ -43,6 +43,7 @@ from gateway.config import (
     BleConfig,
     BoardConfig,
     DeviceConfig,
+    FeedbackConfig,
     HubConfig,
     SensorsConfig,
     StoreConfig,
@@ -88,10 +89,13 @@ class HubOptions:
     ``quota_mib``: the store's quota (``store.quota_mib``), small for a nearly full disk.
     ``steppable_clock``: run the hub behind :mod:`rig.hubclock`, so that
     :meth:`VirtualHomeRig.step_hub_clock` can make its wall clock jump.
+    ``feedback``: the patient's light, display and voice (docs/feedback.md).
     """
 
     quota_mib: float | None = None
     steppable_clock: bool = False
+    #: The hub's ``[feedback]`` (the light on gpiozero's mock pins, its trace in a file).
+    feedback: FeedbackConfig | None = None
 
 
 class RigProcessError(RuntimeError):
@@ -341,6 +345,7 @@ class VirtualHomeRig:
             batching=BatchingConfig(
                 clinical_s=0.2, continuous_s=0.5, environmental_s=0.5, telemetry_s=1.0
             ),
+            feedback=self.hub_options.feedback,
         )
         (self.hub_dir / "data").mkdir(parents=True, exist_ok=True)
         if self.hub_options.steppable_clock:

@@ -12,7 +12,6 @@ import shutil
 import stat
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from drivers.mqtt import REASON_FAILURE_THRESHOLD, MqttError, MqttLink, TlsFiles
@@ -21,6 +20,8 @@ from gateway.config import ConfigError, HubConfig, load_config
 from gateway.identity import ProvisionError, check_certificate
 from gateway.outbox import Outbox, StoreBusyError
 from gateway.status import StatusError, collect_status
+from technician.check import Check
+from technician.feedbackcheck import feedback_checks
 
 MIN_FREE_BYTES = 256 * 1024 * 1024
 MIN_FREE_FRACTION = 0.05
@@ -29,19 +30,7 @@ CERT_FAIL_DAYS = 7
 #: A paired device at or below this battery level fails the doctor.
 LOW_BATTERY_PERCENT = 15
 
-
-@dataclass(frozen=True)
-class Check:
-    """One line of the report."""
-
-    name: str
-    ok: bool
-    detail: str
-    hint: str | None = None
-
-    def to_json(self) -> dict[str, object]:
-        """The documented JSON shape: name, ok, detail, hint."""
-        return asdict(self)
+__all__ = ["Check", "run_checks"]
 
 
 def bluetooth_adapter_names(sys_class: Path = Path("/sys/class/bluetooth")) -> list[str]:
@@ -206,7 +195,7 @@ async def run_checks(
                 None if adapters else "check `rfkill list` and `bluetoothctl show`",
             )
         )
-    checks.extend(device_checks(config, now))
+    checks.extend(device_checks(config, now) + feedback_checks(config))
     return checks
 
 
