@@ -234,7 +234,7 @@ class HubConfig(StrictModel):
     @model_validator(mode="before")
     @classmethod
     def _uplink_from_recipients(cls, data: object) -> object:
-        """``[[recipients]]`` without ``[uplink]``: the home recipient is ``region`` or the first."""
+        """``[[recipients]]`` without ``[uplink]``: the home is ``region``, else the first."""
         if not isinstance(data, dict) or "uplink" in data:
             return data
         recipients = data.get("recipients")
