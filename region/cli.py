@@ -13,8 +13,10 @@ import typer
 
 from common.cli import EXIT_FAILED, JsonFlag, emit
 from drivers.mqtt import MqttError, MqttLink, TlsFiles
-from region.broker_config import BrokerTls, acl_text, mosquitto_conf
+from region.broker_config import BrokerTls, acl_text, mosquitto_conf, recipient_root
 from region.ca import CaVerifier, RegionCa, RegionCaError
+from region.consent_cli import consent_app
+from region.consents import SqliteConsentRegistry
 from region.enrolment_cli import register as register_enrolment
 from region.fhir_post import FhirPoster
 from region.receiver import RECEIVER_NAME, Receiver
@@ -29,6 +31,7 @@ app = typer.Typer(
 ca_app = typer.Typer(help="A small region CA for pilots and tests.")
 app.add_typer(ca_app, name="ca")
 register_enrolment(app)
+app.add_typer(consent_app, name="consent")
 
 CaDir = Annotated[Path, typer.Option("--dir", help="The CA directory.")]
 
@@ -98,13 +101,20 @@ def broker_config(
         list[str] | None,
         typer.Option(help="Certificate CN of a receiver allowed to read every hub (repeat)."),
     ] = None,
+    recipient: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Another recipient on this broker (repeat): its own topic tree "
+            "narhub/v1/r/NAME, read only by CN NAME-receiver (docs/consent.md)."
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Write a Mosquitto configuration: TLS 1.3, client certificates, CRL, per-hub ACL."""
     ca = RegionCa(ca_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     acl = out_dir / "acl"
-    acl.write_text(acl_text(tuple(receiver or [RECEIVER_NAME])))
+    acl.write_text(acl_text(tuple(receiver or [RECEIVER_NAME]), recipients=tuple(recipient or [])))
     tls = BrokerTls(ca.cert_file, cert, key, ca.crl_file if ca.crl_file.exists() else None)
     conf = out_dir / "mosquitto.conf"
     conf.write_text(
@@ -132,6 +142,14 @@ def ingest(
             "to this server base URL; queued durably, retried until accepted."
         ),
     ] = None,
+    recipient: Annotated[
+        str | None,
+        typer.Option(
+            help="Check every batch against this recipient's consents (`narhub region "
+            "consent`, same --state) and read its topic tree (region: narhub/v1, else "
+            "narhub/v1/r/NAME); unset: no consent check, the region's tree."
+        ),
+    ] = None,
 ) -> None:
     """Receive batches on the shared subscription, verify, de-duplicate, file them to the
     enrolled patients (`narhub region enrol`, same --state), write FHIR NDJSON."""
@@ -149,6 +167,10 @@ def ingest(
         out,
         fhir_queue=poster is not None,
         on_batch=None if poster is None else (lambda _b, _l: poster.wake.set()),
+        consents=None if recipient is None else SqliteConsentRegistry(state, recipient),
+        topic_root=(
+            "narhub/v1" if recipient in (None, "region") else recipient_root(str(recipient))
+        ),
     )
     tls = TlsFiles(ca.cert_file, cert, key)
 

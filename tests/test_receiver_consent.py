@@ -94,3 +94,31 @@ def test_registry_keeps_records_per_hub_in_order(tmp_path: Path) -> None:
     assert refusal.missing == {DataCategory.ACTIVITY: 1}
     assert consents.hubs() == [HUB]
     consents.close()
+
+
+def test_region_consent_cli(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from technician.cli import app
+
+    state = tmp_path / "state.db"
+    common = ["--state", str(state), "--recipient", "municipality", "--json"]
+    runner = CliRunner()
+    granted = runner.invoke(
+        app,
+        ["region", "consent", "grant", "activity", "--hub", HUB, "--by", "kommun:7", *common],
+    )
+    assert granted.exit_code == 0, granted.output
+    assert json.loads(granted.stdout)["may_receive"] == ["activity"]
+    bad = runner.invoke(
+        app, ["region", "consent", "grant", "climate", "--hub", HUB, "--by", "k", *common]
+    )
+    assert (bad.exit_code, json.loads(bad.stdout)["field"]) == (1, "categories")
+    runner.invoke(
+        app, ["region", "consent", "withdraw", "activity", "--hub", HUB, "--by", "k", *common]
+    )
+    shown = json.loads(runner.invoke(app, ["region", "consent", "show", *common]).stdout)
+    assert shown["hubs"][HUB]["may_receive"] == []
+    assert [r["action"] for r in shown["hubs"][HUB]["records"]] == ["grant", "withdraw"]
