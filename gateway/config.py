@@ -256,6 +256,13 @@ class HubConfig(StrictModel):
             raise ValueError(f"recipients: names must be unique (twice: {', '.join(twice)})")
         return self
 
+    def home_recipient(self) -> str:
+        """The name of the recipient ``[uplink]`` is (the one this hub's uplink serves)."""
+        names = [r.name for r in self.recipients]
+        if not names or DEFAULT_RECIPIENT in names:
+            return DEFAULT_RECIPIENT
+        return names[0]
+
     def all_recipients(self) -> list[RecipientConfig]:
         """Every recipient; a configuration with ``[uplink]`` alone has one, ``region``."""
         if self.recipients:

@@ -28,8 +28,10 @@ from gateway.aggregate import ReductionRule
 from gateway.board_source import BoardSampling, run_board
 from gateway.clock import ClockSource, SystemClock, require_sync_for
 from gateway.config import HubConfig
+from gateway.consents import consent_path
 from gateway.cursors import SqliteCursorStore
 from gateway.outbox import AsyncOutbox, BatchingPolicy, Outbox
+from gateway.outbox.consent_gate import ConsentGate
 from gateway.pipeline import Pipeline, PipelineSettings
 from gateway.reading import Reading
 from gateway.thresholds import Threshold
@@ -333,6 +335,7 @@ def open_outbox(config: HubConfig, clock_source: ClockSource | None = None) -> A
         dedup_retention_s=store.dedup_retention_days * 86_400,
         clock_source=clock_source,
         exclusive=store.exclusive,
+        consent=ConsentGate(consent_path(config.data_dir), config.home_recipient()),
     )
     return AsyncOutbox(
         outbox,

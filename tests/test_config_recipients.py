@@ -83,3 +83,12 @@ def _write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "hub.toml"
     path.write_text(text)
     return path
+
+
+def test_home_recipient(tmp_path: Path) -> None:
+    assert load_config(_write(tmp_path, BASE + UPLINK)).home_recipient() == "region"
+    assert load_config(_write(tmp_path, BASE + TWO)).home_recipient() == "region"
+    only = TWO.split("[[recipients]]")[1]
+    assert load_config(_write(tmp_path, BASE + "[[recipients]]" + only)).home_recipient() == (
+        "municipality"
+    )
