@@ -105,6 +105,10 @@ class RecipientConfig(UplinkConfig):
     """
 
     name: str = Field(pattern=r"^[a-z][a-z0-9-]{1,31}$")
+    #: The kids of ``[remote] command_keys`` that belong to this recipient: a ``consent``
+    #: command naming this recipient is accepted only when one of them signed it. A kid no
+    #: recipient claims belongs to the home recipient (the region's command key).
+    command_kids: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]] = []
     topic_prefix: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
 
     def topics_root(self) -> str:
@@ -262,6 +266,13 @@ class HubConfig(StrictModel):
         if not names or DEFAULT_RECIPIENT in names:
             return DEFAULT_RECIPIENT
         return names[0]
+
+    def recipient_of_kid(self, kid: str) -> str:
+        """The recipient a command key belongs to (unclaimed: the home recipient)."""
+        for recipient in self.recipients:
+            if kid in recipient.command_kids:
+                return recipient.name
+        return self.home_recipient()
 
     def all_recipients(self) -> list[RecipientConfig]:
         """Every recipient; a configuration with ``[uplink]`` alone has one, ``region``."""
