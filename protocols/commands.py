@@ -21,7 +21,7 @@ key    field       meaning
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import cbor2
@@ -87,7 +87,7 @@ class Command:
     kind: str
     body: Mapping[str, Any]
     #: The kid of the key that signed it (set by :class:`CommandVerifier`; not encoded).
-    kid: str = ""
+    kid: str = field(default="", compare=False)
 
 
 def encode_command(command: Command) -> bytes:
