@@ -334,6 +334,67 @@ def send_config(
     _finish([result], as_json)
 
 
+@send_app.command("consent")
+def send_consent(
+    hub_id: str,
+    action: Annotated[str, typer.Argument(help="grant or withdraw.")],
+    categories: Annotated[list[str], typer.Argument(help="Data categories (docs/consent.md).")],
+    key_dir: KeyDir,
+    ca_dir: SendCaDir,
+    host: SendHost,
+    cert: OperatorCert,
+    key: OperatorKey,
+    recipient: Annotated[str, typer.Option(help="The recipient this key belongs to.")],
+    by: Annotated[str, typer.Option("--by", help="Who recorded the consent.")],
+    basis: Annotated[str, typer.Option(help="patient-consent, representative-consent, ...")] = (
+        "patient-consent"
+    ),
+    state: Annotated[
+        Path | None,
+        typer.Option(help="Also record it in this receiver's consents (`region consent`)."),
+    ] = None,
+    port: SendPort = 8883,
+    expires_in_s: ExpiresIn = 900.0,
+    timeout_s: ResultTimeout = 30.0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Send a consent record to a hub, signed by this recipient's command key (the hub
+    accepts it only from the key of the recipient it names); with --state the receiver's own
+    copy is recorded too (checked on both sides, docs/consent.md)."""
+    import time
+
+    from protocols.consent import ConsentError, record_from_map
+    from region.command_sender import SendError
+
+    now_ms = time.time_ns() // 1_000_000
+    doc = {
+        "action": action,
+        "recipient": recipient,
+        "categories": categories,
+        "from_ms": now_ms,
+        "recorded_by": by,
+        "basis": basis,
+        "recorded_ms": now_ms,
+    }
+    try:
+        record = record_from_map(doc)
+    except ConsentError as exc:
+        emit({"ok": False, "error": str(exc), "field": exc.field}, as_json)
+        raise typer.Exit(EXIT_FAILED) from None
+    if state is not None:
+        registry = SqliteConsentRegistry(state, recipient)
+        try:
+            registry.add(hub_id, record)
+        finally:
+            registry.close()
+    channel = _Channel(key_dir, ca_dir, host, port, cert, key, expires_in_s, timeout_s)
+    try:
+        result = channel.send(hub_id, "consent", record.to_map())
+    except (SendError, RegionCaError) as exc:
+        raise _send_failed(exc, as_json, []) from None
+    _finish([result], as_json)
+
+
 @send_app.command("renew")
 def send_renew(
     hub_id: str,
