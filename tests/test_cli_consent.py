@@ -81,3 +81,22 @@ def test_unknown_recipient_category_or_basis_is_refused(tmp_path: Path) -> None:
     assert code == 1
     assert "basis" in doc["error"]
     assert read_ledger(consent_path(tmp_path / "data")).records == ()
+
+
+def test_doctor_shows_recipients_and_what_each_may_receive(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from gateway.config import load_config
+    from technician.doctor import consent_checks
+
+    config = load_config(_config(tmp_path))
+    now = dt.datetime.now(tz=dt.UTC)
+    before = [c.detail for c in consent_checks(config, now)]
+    assert before[0].startswith("region (broker.region.example:8883): no consent recorded")
+    _run(_config(tmp_path), "grant", "activity", "-r", "municipality", "--by", "t")
+    details = [c.detail for c in consent_checks(config, now + dt.timedelta(seconds=5))]
+    assert details == [
+        "region (broker.region.example:8883): may receive nothing",
+        "municipality (broker.kommun.example:8883): may receive activity"
+        " (not forwarded to by this hub version yet)",
+    ]
