@@ -82,7 +82,6 @@ class Recorder:
         return done.stdout
 
 
-
 #: docs/consent.md at a visit with two recipients (text, not recorded: see the call).
 CONSENT_SECTION = """
 ## Consent: which recipient may receive what
@@ -110,6 +109,7 @@ $ narhub consent show --json
 `narhub doctor` then shows one `recipient` line per recipient with what it may receive. This
 version forwards to the home recipient (`region`) only; the municipality's line says so.
 """
+
 
 def wait_for(what: str, probe: Callable[[], Any], timeout_s: float) -> Any:
     """Poll another process's files until ``probe`` answers (bounded)."""
