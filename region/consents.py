@@ -77,9 +77,15 @@ class SqliteConsentRegistry:
         alert = priority is Priority.ALERT
         missing: dict[DataCategory, int] = {}
         for reading in readings:
-            category = category_of(reading.mdc_code, alert=alert)
-            if not allowed(ledger, self.recipient, category, reading.t_ms):
-                missing[category] = missing.get(category, 0) + 1
+            # The batch's priority is its most urgent chunk's: in an alert batch a reading
+            # may be an alert or not (the hub knew which), so either category may cover it.
+            category = category_of(reading.mdc_code)
+            if allowed(ledger, self.recipient, category, reading.t_ms):
+                continue
+            as_alert = category_of(reading.mdc_code, alert=True)
+            if alert and allowed(ledger, self.recipient, as_alert, reading.t_ms):
+                continue
+            missing[category] = missing.get(category, 0) + 1
         return ConsentRefusal(hub, self.recipient, missing) if missing else None
 
     def refused(self, refusal: ConsentRefusal, boot: str, seq: int) -> None:
