@@ -267,6 +267,11 @@ class HubConfig(StrictModel):
             return DEFAULT_RECIPIENT
         return names[0]
 
+    def home(self) -> RecipientConfig:
+        """The home recipient's configuration (its topic tree, for the uplink)."""
+        name = self.home_recipient()
+        return next(r for r in self.all_recipients() if r.name == name)
+
     def recipient_of_kid(self, kid: str) -> str:
         """The recipient a command key belongs to (unclaimed: the home recipient)."""
         for recipient in self.recipients:

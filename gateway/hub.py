@@ -103,6 +103,7 @@ class Hub:
             status_interval_s=DEFAULT_STATUS_INTERVAL_S,
             devices=self.device_status,
             last_command=self._last_command,
+            topic_root=config.home().topics_root(),
         )
         self._adding: asyncio.Task[int] | None = None
         self._group: asyncio.TaskGroup | None = None
@@ -148,7 +149,7 @@ class Hub:
             up.port,
             client_id=hub,
             tls=TlsFiles(up.ca_file, up.cert_file, up.key_file, up.tls_min_version),
-            will=(status_topic(hub), offline_status(hub)),
+            will=(status_topic(hub, self.config.home().topics_root()), offline_status(hub)),
             # paho's own window above the uplink's (which also publishes the status).
             max_inflight=max(20, up.max_inflight + 2),
         )

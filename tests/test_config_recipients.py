@@ -92,3 +92,17 @@ def test_home_recipient(tmp_path: Path) -> None:
     assert load_config(_write(tmp_path, BASE + "[[recipients]]" + only)).home_recipient() == (
         "municipality"
     )
+
+
+def test_the_uplink_publishes_in_the_home_recipients_tree(tmp_path: Path) -> None:
+    from gateway.outbox import PendingBatch
+    from gateway.uplink import status_topic, up_topic
+    from protocols.uplink import Priority
+
+    only = "[[recipients]]" + TWO.split("[[recipients]]")[1]
+    root = load_config(_write(tmp_path, BASE + only)).home().topics_root()
+    batch = PendingBatch(1, 0, Priority.ALERT, b"")
+    assert up_topic("hub-0001", batch, root) == "narhub/v1/r/municipality/hub-0001/up/alert"
+    assert status_topic("hub-0001", root) == "narhub/v1/r/municipality/hub-0001/status"
+    region = load_config(_write(tmp_path, BASE + UPLINK)).home().topics_root()
+    assert up_topic("hub-0001", batch, region) == "narhub/v1/hub-0001/up/alert"

@@ -13,6 +13,7 @@ import asyncio
 import json
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from common.backoff import Backoff
 from common.pki import certificate_public_key_pem
@@ -83,8 +84,10 @@ def _record(action: str, categories: list[str], at_ms: int) -> ConsentRecord:
 class CountingReceiver(Receiver):
     """The reference receiver, counting the messages it handled (to wait for them)."""
 
-    handled = 0
-    changed = asyncio.Event()
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.handled = 0
+        self.changed = asyncio.Event()
 
     def handle(self, topic: str, payload: bytes) -> list[str]:
         lines = super().handle(topic, payload)
@@ -108,7 +111,6 @@ async def test_consent_is_enforced_on_the_hub_and_checked_at_the_receiver(
         tmp_path / "obs.ndjson",
         consents=region_consents,
     )
-    receiver.changed = asyncio.Event()
     hub_consents = tmp_path / "consents.json"
     append_record(hub_consents, _record("grant", ["vital-signs"], T0 - 1))
     store = Outbox(
