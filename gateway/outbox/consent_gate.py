@@ -20,10 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.consents import ConsentLedger, file_stamp, read_ledger
+from gateway.outbox import chunks
+from gateway.outbox.streams import Streams
 from gateway.outbox.transaction import Reader, Transaction
+from gateway.reading import Reading
 from protocols.categories import DataCategory, category_of
 from protocols.consent import ConsentRecord, allowed
-from protocols.uplink import WireReading
+from protocols.cose import decode_sign1
+from protocols.uplink import Priority, WireReading
+from protocols.uplink.body import decode_body
 
 WITHHELD_SCHEMA = """CREATE TABLE IF NOT EXISTS withheld (
     recipient TEXT NOT NULL,
@@ -70,6 +75,59 @@ def partition(
         spans[category] = (n + 1, min(first, reading.t_ms), max(last, reading.t_ms))
     withheld = [WithheldRow(recipient, c, n, a, b) for c, (n, a, b) in sorted(spans.items())]
     return kept, withheld
+
+
+def purge_sealed(
+    tx: Transaction,
+    streams: Streams,
+    consent: tuple[str, ConsentLedger],
+    *,
+    hub_id: str,
+    skip: Sequence[int],
+    now_ms: int,
+) -> int:
+    """After the ledger changed: every stored, unsent batch that carries readings the
+    recipient may no longer receive (a withdrawal) is taken apart within ``tx``: the batch is
+    deleted, what may still leave goes back to the outbox as chunks (it is sealed again, at the
+    batch's priority), the rest is counted as withheld. Returns the readings withheld.
+
+    A batch already published and waiting for its PUBACK may have reached the broker: that
+    cannot be called back (its PUBACK then deletes nothing). ``skip``: batches acknowledged
+    and not yet deleted."""
+    recipient, ledger = consent
+    rows = tx.execute(
+        "SELECT id, priority, message FROM batches WHERE rejected_reason IS NULL ORDER BY id"
+    ).fetchall()
+    total = 0
+    for batch_id, priority, message in rows:
+        if batch_id in skip:
+            continue
+        readings = decode_body(decode_sign1(message).payload, hub_id).readings
+        alert = Priority(priority) is Priority.ALERT
+        kept, withheld = partition(readings, ledger.records, recipient, alert=alert)
+        if not withheld:
+            continue
+        tx.execute("DELETE FROM batches WHERE id=?", (batch_id,))
+        chunks.write(tx, [_back(r, Priority(priority)) for r in kept], streams, held_boot=None)
+        record(tx, withheld, now_ms)
+        total += sum(w.n for w in withheld)
+    return total
+
+
+def _back(r: WireReading, priority: Priority) -> Reading:
+    """A reading of a batch taken apart, as it goes back into the outbox."""
+    return Reading(
+        stream=r.stream,
+        device=r.device,
+        mdc_code=r.mdc_code,
+        unit=r.unit,
+        value=r.value,
+        special=r.special,
+        hub_wall_ms=r.t_ms,
+        hub_mono_ns=0,
+        priority=priority,
+        flags=r.flags,
+    )
 
 
 class ConsentGate:

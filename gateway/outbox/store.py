@@ -84,6 +84,8 @@ class Outbox:
         recipient holds consent for, and counts the rest as withheld (docs/consent.md).
         """
         self.consent = consent
+        #: The ledger stamp the stored batches were last checked against (docs/consent.md).
+        self._purged_stamp: tuple[int, int] | None = None
         self.path = path
         self.exclusive = exclusive
         self.busy_timeout_s = busy_timeout_s
@@ -267,6 +269,9 @@ class Outbox:
         """The next batch encoded, not signed, nothing written (see :meth:`seal`); None when
         nothing is to be sealed. Back-fills held readings first when the clock allows."""
         self.backfill()
+        consent = self._consent_ledger()
+        if consent is not None and consent[1].stamp != self._purged_stamp:
+            self._purge_sealed(hub_id, consent, now_ms)
         plan = sealing.prepare(
             self._db,
             self._streams,
@@ -275,7 +280,7 @@ class Outbox:
             now_ms=now_ms,
             max_readings=max_readings or self.batching.max_batch_readings,
             newest_alert_alone=newest_alert_alone,
-            consent=self._consent_ledger(),
+            consent=consent,
         )
         if plan is None and not newest_alert_alone:
             self._after_seal(still_waiting=False)
@@ -314,6 +319,18 @@ class Outbox:
             return None
         ledger = gate.ledger()
         return None if ledger is None else (gate.recipient, ledger)
+
+    def _purge_sealed(self, hub_id: str, consent: tuple[str, ConsentLedger], now_ms: int) -> None:
+        """The ledger changed: take apart stored batches it no longer allows (a withdrawal
+        removes the recipient's queued data of the category, sealed or not)."""
+        with self._db.write() as tx:
+            withheld = consent_gate.purge_sealed(
+                tx, self._streams, consent, hub_id=hub_id, skip=self._acks.ids(), now_ms=now_ms
+            )
+        self._purged_stamp = consent[1].stamp
+        if withheld:
+            self.stats.withheld += withheld
+            logger.info("outbox: %d sealed readings withheld from %s", withheld, consent[0])
 
     def withheld(self) -> dict[str, dict[str, int]]:
         """Readings withheld for want of consent: recipient -> category -> count."""

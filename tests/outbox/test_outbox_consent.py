@@ -83,9 +83,9 @@ def test_only_consented_categories_leave_and_the_rest_is_counted(tmp_path: Path)
     store.add([_r(5, DOOR, Priority.ENVIRONMENTAL), _r(6, MDC_PRESS_BLD_NONINV_SYS)])
     while store.seal(SIGNER, now_ms=T0 + 30):
         pass
-    assert (MDC_PRESS_BLD_NONINV_SYS, 6) in _sent(store)
-    assert (DOOR, 5) not in _sent(store)
-    assert store.withheld() == {"region": {"indoor-climate": 2, "activity": 1}}
+    # The door reading sealed earlier and not yet acknowledged is taken back too.
+    assert _sent(store) == [(MDC_PRESS_BLD_NONINV_SYS, 1), (MDC_PRESS_BLD_NONINV_SYS, 6)]
+    assert store.withheld() == {"region": {"indoor-climate": 2, "activity": 2}}
     store.close()
 
 
@@ -133,3 +133,38 @@ def test_partition_keeps_alerts_with_their_category() -> None:
     kept, withheld = partition([bp, door, odd], ledger, "municipality", alert=True)
     assert kept == [bp, odd]  # an unknown alert is "alerts"
     assert [(w.category, w.n) for w in withheld] == [(DataCategory.ACTIVITY, 1)]
+
+
+def test_a_withdrawal_takes_apart_sealed_batches_not_yet_sent(tmp_path: Path) -> None:
+    consents = tmp_path / "consents.json"
+    _consent(consents, "grant", ["vital-signs", "activity"], T0)
+    store = Outbox(tmp_path / "outbox.db", consent=ConsentGate(consents, "region"))
+    store.add([_r(1, MDC_PRESS_BLD_NONINV_SYS), _r(2, DOOR), _r(3, DOOR)])
+    sealed = store.seal(SIGNER, now_ms=T0 + 10)
+    assert sealed is not None
+    assert _sent(store) == [(MDC_PRESS_BLD_NONINV_SYS, 1), (DOOR, 2), (DOOR, 3)]
+    # Not acknowledged yet (the broker is down): the withdrawal reaches it too.
+    _consent(consents, "withdraw", ["activity"], T0 + 20)
+    resealed = store.seal(SIGNER, now_ms=T0 + 30)
+    assert resealed is not None
+    assert resealed.seq == sealed.seq + 1
+    assert _sent(store) == [(MDC_PRESS_BLD_NONINV_SYS, 1)]
+    assert store.withheld() == {"region": {"activity": 2}}
+    # Nothing changed since: the next seal takes nothing apart.
+    assert store.seal(SIGNER, now_ms=T0 + 40) is None
+    assert _sent(store) == [(MDC_PRESS_BLD_NONINV_SYS, 1)]
+    store.close()
+
+
+def test_an_acknowledged_batch_is_left_alone(tmp_path: Path) -> None:
+    consents = tmp_path / "consents.json"
+    _consent(consents, "grant", ["activity"], T0)
+    store = Outbox(tmp_path / "outbox.db", consent=ConsentGate(consents, "region"))
+    store.add([_r(2, DOOR)])
+    sealed = store.seal(SIGNER, now_ms=T0 + 10)
+    assert sealed is not None
+    store.acknowledge(sealed.batch_id, defer=True)
+    _consent(consents, "withdraw", ["activity"], T0 + 20)
+    assert store.seal(SIGNER, now_ms=T0 + 30) is None
+    assert store.withheld() == {}
+    store.close()
