@@ -1,5 +1,6 @@
 """Consent on both sides, end to end (docs/consent.md): the hub's outbox with its consent gate,
-its uplink, a real Mosquitto, and the region's receiver with its own consents.
+its uplink, a real Mosquitto, and the recipient's receiver with its own consents; for the
+region, and for the municipality in its own topic tree on the same broker.
 
 1. The hub sends only the consented category; the rest is withheld and counted on the hub.
 2. A misconfigured hub (its ledger grants climate, the region holds no such consent): the
@@ -15,6 +16,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from common.backoff import Backoff
 from common.pki import certificate_public_key_pem
 from common.signing import PemBatchSigner, PemBatchVerifier
@@ -29,6 +32,7 @@ from protocols.consent import ConsentRecord, record_from_map
 from protocols.fhir import PatientRef
 from protocols.gatt.observation import MDC_PRESS_BLD_NONINV_SYS
 from protocols.uplink import Priority
+from region.broker_config import recipient_receiver, recipient_root
 from region.consents import SqliteConsentRegistry
 from region.enrolment_sqlite import enrol_hub
 from region.receiver import RECEIVER_NAME, Receiver
@@ -67,11 +71,13 @@ def _climate(i: int) -> Reading:
     )
 
 
-def _record(action: str, categories: list[str], at_ms: int) -> ConsentRecord:
+def _record(
+    action: str, categories: list[str], at_ms: int, recipient: str = "region"
+) -> ConsentRecord:
     return record_from_map(
         {
             "action": action,
-            "recipient": "region",
+            "recipient": recipient,
             "categories": categories,
             "from_ms": at_ms,
             "recorded_by": "technician:anna",
@@ -96,27 +102,39 @@ class CountingReceiver(Receiver):
         return lines
 
 
+@pytest.mark.parametrize("recipient", ["region", "municipality"])
 async def test_consent_is_enforced_on_the_hub_and_checked_at_the_receiver(
-    broker: MosquittoBroker, rig_pki: RigPki, tmp_path: Path
+    rig_pki: RigPki, tmp_path: Path, recipient: str
 ) -> None:
+    """For the region, and for the municipality on the same broker in its own topic tree."""
+    broker = MosquittoBroker(rig_pki, tmp_path / "broker")
+    broker.recipients = ("municipality",)
+    with broker:
+        await _scenario(broker, rig_pki, tmp_path, recipient)
+
+
+async def _scenario(broker: MosquittoBroker, rig_pki: RigPki, tmp_path: Path, who: str) -> None:
     hub = rig_pki.client(HUB)
-    rx = rig_pki.client(RECEIVER_NAME)
+    rx_name = RECEIVER_NAME if who == "region" else recipient_receiver(who)
+    rx = rig_pki.client(rx_name)
+    root = "narhub/v1" if who == "region" else recipient_root(who)
     state = tmp_path / "region.sqlite3"
     enrol_hub(state, HUB, PatientRef("urn:test:patient", "p-1"))
-    region_consents = SqliteConsentRegistry(state, "region")
-    region_consents.add(HUB, _record("grant", ["vital-signs"], T0 - 1))
+    region_consents = SqliteConsentRegistry(state, who)
+    region_consents.add(HUB, _record("grant", ["vital-signs"], T0 - 1, who))
     receiver = CountingReceiver(
         PemBatchVerifier({HUB: certificate_public_key_pem(hub.cert_file.read_bytes())}),
         state,
         tmp_path / "obs.ndjson",
         consents=region_consents,
+        topic_root=root,
     )
     hub_consents = tmp_path / "consents.json"
-    append_record(hub_consents, _record("grant", ["vital-signs"], T0 - 1))
+    append_record(hub_consents, _record("grant", ["vital-signs"], T0 - 1, who))
     store = Outbox(
         tmp_path / "outbox.sqlite3",
         batching=BatchingPolicy(clinical_s=0, environmental_s=0),
-        consent=ConsentGate(hub_consents, "region"),
+        consent=ConsentGate(hub_consents, who),
     )
     outbox = AsyncOutbox(store, commit_window_s=0)
     published: list[PendingBatch] = []
@@ -127,7 +145,7 @@ async def test_consent_is_enforced_on_the_hub_and_checked_at_the_receiver(
 
     def rx_link() -> MqttLink:
         tls = TlsFiles(rig_pki.ca_file, rx.cert_file, rx.key_file)
-        return MqttLink(broker.host, broker.port, client_id=RECEIVER_NAME, tls=tls, manual_ack=True)
+        return MqttLink(broker.host, broker.port, client_id=rx_name, tls=tls, manual_ack=True)
 
     uplink = Uplink(
         HUB,
@@ -136,6 +154,7 @@ async def test_consent_is_enforced_on_the_hub_and_checked_at_the_receiver(
         hub_link,
         backoff=Backoff(initial_s=0.05, cap_s=0.2),
         on_published=lambda batch, _reason: published.append(batch),
+        topic_root=root,
     )
 
     async def settled() -> None:
@@ -156,11 +175,11 @@ async def test_consent_is_enforced_on_the_hub_and_checked_at_the_receiver(
         # 1. Vital signs leave, climate is withheld on the hub.
         await outbox.add([_bp(i) for i in range(3)] + [_climate(i) for i in range(4)])
         await settled()
-        assert store.withheld() == {"region": {"indoor-climate": 4}}
+        assert store.withheld() == {who: {"indoor-climate": 4}}
         assert (receiver.stats.observations, receiver.stats.consent_refused) == (3, 0)
 
         # 2. A hub that wrongly holds consent for climate: the region refuses the batch.
-        append_record(hub_consents, _record("grant", ["indoor-climate"], T0 - 1))
+        append_record(hub_consents, _record("grant", ["indoor-climate"], T0 - 1, who))
         await outbox.add([_bp(10), _climate(10)])
         await settled()
         assert receiver.stats.consent_refused == 1
@@ -169,13 +188,13 @@ async def test_consent_is_enforced_on_the_hub_and_checked_at_the_receiver(
         assert refusal["missing"] == {"indoor-climate": 1}
 
         # 3. Withdrawal of vital signs on the hub: nothing more of it leaves.
-        append_record(hub_consents, _record("withdraw", ["vital-signs"], T0 + 50_000))
-        append_record(hub_consents, _record("withdraw", ["indoor-climate"], T0 + 50_000))
+        append_record(hub_consents, _record("withdraw", ["vital-signs"], T0 + 50_000, who))
+        append_record(hub_consents, _record("withdraw", ["indoor-climate"], T0 + 50_000, who))
         sent_before = len(published)
         await outbox.add([_bp(20), _bp(21)])
         await settled()
         assert len(published) == sent_before
-        assert store.withheld() == {"region": {"indoor-climate": 4, "vital-signs": 2}}
+        assert store.withheld() == {who: {"indoor-climate": 4, "vital-signs": 2}}
         rx_task.cancel()
         up_task.cancel()
     receiver.close()
