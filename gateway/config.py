@@ -96,6 +96,38 @@ class UplinkConfig(StrictModel):
     batch_window_s: float = Field(default=1.0, gt=0, le=300)
 
 
+#: The name the single ``[uplink]`` of older configurations gets as a recipient.
+DEFAULT_RECIPIENT = "region"
+#: The topic prefix of the ``region`` recipient: today's tree (``narhub/v1/{hub}/up/...``).
+DEFAULT_TOPIC_PREFIX = "narhub/v1"
+
+
+class RecipientConfig(UplinkConfig):
+    """A care organisation the hub forwards to (docs/consent.md): its own broker, pinned CA,
+    client certificate and topic tree. What it may receive is consent, not configuration.
+
+    ``topic_prefix``: the root of this recipient's topics (its batches go to
+    ``{topic_prefix}/{hub}/up/{priority}``); unset: ``narhub/v1`` for ``region`` (today's
+    tree) and ``narhub/v1/r/{name}`` for any other, so that one broker can keep the trees apart
+    with ACLs (region/broker_config.py).
+    """
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{1,31}$")
+    #: The kids of ``[remote] command_keys`` that belong to this recipient: a ``consent``
+    #: command naming this recipient is accepted only when one of them signed it. A kid no
+    #: recipient claims belongs to the home recipient (the region's command key).
+    command_kids: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]] = []
+    topic_prefix: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
+
+    def topics_root(self) -> str:
+        """The topic prefix in use (the explicit one, else the default for the name)."""
+        if self.topic_prefix is not None:
+            return self.topic_prefix
+        if self.name == DEFAULT_RECIPIENT:
+            return DEFAULT_TOPIC_PREFIX
+        return f"{DEFAULT_TOPIC_PREFIX}/r/{self.name}"
+
+
 class StoreConfig(StrictModel):
     """The durable outbox (docs/pipeline.md): group commit, disk quota, idempotency keys."""
 
@@ -315,7 +347,11 @@ class HubConfig(StrictModel):
     patient_pseudonym: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,64}$")
     ble: BleConfig = BleConfig()
     sensors: SensorsConfig = SensorsConfig()
+    #: The home recipient: its key signs the batches and its broker carries the remote
+    #: commands. Unset with ``[[recipients]]``: the recipient ``region``, else the first.
     uplink: UplinkConfig
+    #: Every recipient (docs/consent.md); unset: the ``[uplink]`` alone, named ``region``.
+    recipients: list[RecipientConfig] = []
     store: StoreConfig = StoreConfig()
     batching: BatchingConfig = BatchingConfig()
     pipeline: PipelineConfig = PipelineConfig()
@@ -324,6 +360,57 @@ class HubConfig(StrictModel):
     clock: ClockConfig = ClockConfig()
     #: The light, display and voice for the patient (unset: none).
     feedback: FeedbackConfig | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _uplink_from_recipients(cls, data: object) -> object:
+        """``[[recipients]]`` without ``[uplink]``: the home is ``region``, else the first."""
+        if not isinstance(data, dict) or "uplink" in data:
+            return data
+        recipients = data.get("recipients")
+        if not isinstance(recipients, list) or not recipients:
+            return data
+        dicts = [r for r in recipients if isinstance(r, dict)]
+        home = next((r for r in dicts if r.get("name") == DEFAULT_RECIPIENT), None)
+        home = home if home is not None else (dicts[0] if dicts else None)
+        if home is None:
+            return data
+        uplink = {k: v for k, v in home.items() if k in UplinkConfig.model_fields}
+        return {**data, "uplink": uplink}
+
+    @model_validator(mode="after")
+    def _unique_recipients(self) -> HubConfig:
+        names = [r.name for r in self.recipients]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"recipients: names must be unique (twice: {', '.join(twice)})")
+        return self
+
+    def home_recipient(self) -> str:
+        """The name of the recipient ``[uplink]`` is (the one this hub's uplink serves)."""
+        names = [r.name for r in self.recipients]
+        if not names or DEFAULT_RECIPIENT in names:
+            return DEFAULT_RECIPIENT
+        return names[0]
+
+    def home(self) -> RecipientConfig:
+        """The home recipient's configuration (its topic tree, for the uplink)."""
+        name = self.home_recipient()
+        return next(r for r in self.all_recipients() if r.name == name)
+
+    def recipient_of_kid(self, kid: str) -> str:
+        """The recipient a command key belongs to (unclaimed: the home recipient)."""
+        for recipient in self.recipients:
+            if kid in recipient.command_kids:
+                return recipient.name
+        return self.home_recipient()
+
+    def all_recipients(self) -> list[RecipientConfig]:
+        """Every recipient; a configuration with ``[uplink]`` alone has one, ``region``."""
+        if self.recipients:
+            return list(self.recipients)
+        fields = self.uplink.model_dump()
+        return [RecipientConfig(name=DEFAULT_RECIPIENT, **fields)]
 
 
 def validation_problems(exc: ValidationError) -> list[str]:

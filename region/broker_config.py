@@ -7,6 +7,12 @@ below ``narhub/v1/{its id}/`` and the receivers (CN ``region-receiver``) read ev
 Operators (CN ``region-operator``, ``narhub region send``) may publish signed commands to every
 hub's ``cmd/`` topics and read the results hubs report on ``up/cmd/`` (docs/remote-management.md);
 the hub still executes only what the region's command key signed.
+
+Other recipients on the same broker (docs/consent.md, "Each recipient reads only its own"):
+each gets its own tree ``narhub/v1/r/{recipient}/{hub}/...`` (a hub id has at least three
+characters, so ``r`` is never one), its receivers (CN ``{recipient}-receiver``) read only that
+tree, and the region's receivers then read only the hubs' own ``up/`` and ``status`` topics
+instead of all of ``narhub/v1/#``.
 """
 
 from __future__ import annotations
@@ -19,19 +25,43 @@ RECEIVER_USER = "region-receiver"
 OPERATOR_USER = "region-operator"
 
 
+def recipient_root(recipient: str) -> str:
+    """The topic tree of a recipient other than the region on a shared broker."""
+    return f"narhub/v1/r/{recipient}"
+
+
+def recipient_receiver(recipient: str) -> str:
+    """The certificate CN of a recipient's receivers."""
+    return f"{recipient}-receiver"
+
+
 def acl_text(
     receivers: tuple[str, ...] = (RECEIVER_USER,),
     operators: tuple[str, ...] = (OPERATOR_USER,),
+    recipients: tuple[str, ...] = (),
 ) -> str:
-    """The ACL (Mosquitto ``acl_file`` syntax; ``%u`` is the username = certificate CN)."""
+    """The ACL (Mosquitto ``acl_file`` syntax; ``%u`` is the username = certificate CN).
+
+    ``recipients``: the other recipients sharing this broker, each in its own tree."""
     lines = [
         "# hubs: MQTT user = certificate CN = hub id",
         "pattern write narhub/v1/%u/up/#",
         "pattern readwrite narhub/v1/%u/status",
         "pattern read narhub/v1/%u/cmd/#",
     ]
+    for recipient in recipients:
+        root = recipient_root(recipient)
+        lines += [f"pattern write {root}/%u/up/#", f"pattern readwrite {root}/%u/status"]
+    region_reads = ["narhub/v1/+/up/#", "narhub/v1/+/status"] if recipients else ["narhub/v1/#"]
     for receiver in receivers:
-        lines += [f"user {receiver}", "topic read narhub/v1/#"]
+        lines += [f"user {receiver}", *(f"topic read {t}" for t in region_reads)]
+    for recipient in recipients:
+        root = recipient_root(recipient)
+        lines += [
+            f"user {recipient_receiver(recipient)}",
+            f"topic read {root}/+/up/#",
+            f"topic read {root}/+/status",
+        ]
     for operator in operators:
         lines += [
             f"user {operator}",

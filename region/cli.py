@@ -13,8 +13,10 @@ import typer
 
 from common.cli import EXIT_FAILED, JsonFlag, emit
 from drivers.mqtt import MqttError, MqttLink, TlsFiles
-from region.broker_config import BrokerTls, acl_text, mosquitto_conf
+from region.broker_config import BrokerTls, acl_text, mosquitto_conf, recipient_root
 from region.ca import CaVerifier, RegionCa, RegionCaError
+from region.consent_cli import consent_app
+from region.consents import SqliteConsentRegistry
 from region.enrolment_cli import register as register_enrolment
 from region.fhir_post import FhirPoster
 from region.receiver import RECEIVER_NAME, Receiver
@@ -29,6 +31,7 @@ app = typer.Typer(
 ca_app = typer.Typer(help="A small region CA for pilots and tests.")
 app.add_typer(ca_app, name="ca")
 register_enrolment(app)
+app.add_typer(consent_app, name="consent")
 
 CaDir = Annotated[Path, typer.Option("--dir", help="The CA directory.")]
 
@@ -98,13 +101,20 @@ def broker_config(
         list[str] | None,
         typer.Option(help="Certificate CN of a receiver allowed to read every hub (repeat)."),
     ] = None,
+    recipient: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Another recipient on this broker (repeat): its own topic tree "
+            "narhub/v1/r/NAME, read only by CN NAME-receiver (docs/consent.md)."
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Write a Mosquitto configuration: TLS 1.3, client certificates, CRL, per-hub ACL."""
     ca = RegionCa(ca_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     acl = out_dir / "acl"
-    acl.write_text(acl_text(tuple(receiver or [RECEIVER_NAME])))
+    acl.write_text(acl_text(tuple(receiver or [RECEIVER_NAME]), recipients=tuple(recipient or [])))
     tls = BrokerTls(ca.cert_file, cert, key, ca.crl_file if ca.crl_file.exists() else None)
     conf = out_dir / "mosquitto.conf"
     conf.write_text(
@@ -132,6 +142,14 @@ def ingest(
             "to this server base URL; queued durably, retried until accepted."
         ),
     ] = None,
+    recipient: Annotated[
+        str | None,
+        typer.Option(
+            help="Check every batch against this recipient's consents (`narhub region "
+            "consent`, same --state) and read its topic tree (region: narhub/v1, else "
+            "narhub/v1/r/NAME); unset: no consent check, the region's tree."
+        ),
+    ] = None,
 ) -> None:
     """Receive batches on the shared subscription, verify, de-duplicate, file them to the
     enrolled patients (`narhub region enrol`, same --state), write FHIR NDJSON."""
@@ -149,6 +167,10 @@ def ingest(
         out,
         fhir_queue=poster is not None,
         on_batch=None if poster is None else (lambda _b, _l: poster.wake.set()),
+        consents=None if recipient is None else SqliteConsentRegistry(state, recipient),
+        topic_root=(
+            "narhub/v1" if recipient in (None, "region") else recipient_root(str(recipient))
+        ),
     )
     tls = TlsFiles(ca.cert_file, cert, key)
 
@@ -307,6 +329,67 @@ def send_config(
     channel = _Channel(key_dir, ca_dir, host, port, cert, key, expires_in_s, timeout_s)
     try:
         result = channel.send(hub_id, "config", body)
+    except (SendError, RegionCaError) as exc:
+        raise _send_failed(exc, as_json, []) from None
+    _finish([result], as_json)
+
+
+@send_app.command("consent")
+def send_consent(
+    hub_id: str,
+    action: Annotated[str, typer.Argument(help="grant or withdraw.")],
+    categories: Annotated[list[str], typer.Argument(help="Data categories (docs/consent.md).")],
+    key_dir: KeyDir,
+    ca_dir: SendCaDir,
+    host: SendHost,
+    cert: OperatorCert,
+    key: OperatorKey,
+    recipient: Annotated[str, typer.Option(help="The recipient this key belongs to.")],
+    by: Annotated[str, typer.Option("--by", help="Who recorded the consent.")],
+    basis: Annotated[str, typer.Option(help="patient-consent, representative-consent, ...")] = (
+        "patient-consent"
+    ),
+    state: Annotated[
+        Path | None,
+        typer.Option(help="Also record it in this receiver's consents (`region consent`)."),
+    ] = None,
+    port: SendPort = 8883,
+    expires_in_s: ExpiresIn = 900.0,
+    timeout_s: ResultTimeout = 30.0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Send a consent record to a hub, signed by this recipient's command key (the hub
+    accepts it only from the key of the recipient it names); with --state the receiver's own
+    copy is recorded too (checked on both sides, docs/consent.md)."""
+    import time
+
+    from protocols.consent import ConsentError, record_from_map
+    from region.command_sender import SendError
+
+    now_ms = time.time_ns() // 1_000_000
+    doc = {
+        "action": action,
+        "recipient": recipient,
+        "categories": categories,
+        "from_ms": now_ms,
+        "recorded_by": by,
+        "basis": basis,
+        "recorded_ms": now_ms,
+    }
+    try:
+        record = record_from_map(doc)
+    except ConsentError as exc:
+        emit({"ok": False, "error": str(exc), "field": exc.field}, as_json)
+        raise typer.Exit(EXIT_FAILED) from None
+    if state is not None:
+        registry = SqliteConsentRegistry(state, recipient)
+        try:
+            registry.add(hub_id, record)
+        finally:
+            registry.close()
+    channel = _Channel(key_dir, ca_dir, host, port, cert, key, expires_in_s, timeout_s)
+    try:
+        result = channel.send(hub_id, "consent", record.to_map())
     except (SendError, RegionCaError) as exc:
         raise _send_failed(exc, as_json, []) from None
     _finish([result], as_json)

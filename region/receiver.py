@@ -37,6 +37,7 @@ from protocols.fhir import dumps_exact
 from protocols.fhir.devices import description_digest
 from protocols.uplink import Batch, BatchVerifier, ReplayError, UplinkError
 from region.broker_config import RECEIVER_USER
+from region.consents import SqliteConsentRegistry
 from region.device_registry import DeviceRegistry, SqliteDeviceRegistry
 from region.enrolment_sqlite import SqliteEnrolmentStore
 from region.enrolment_store import EnrolmentStore
@@ -79,6 +80,8 @@ class ReceiverStats:
     released: int = 0
     #: Raw records (values the hub could not decode) newly kept (:mod:`region.raw_records`).
     raw_records: int = 0
+    #: Batches refused because they carried a category this recipient holds no consent for.
+    consent_refused: int = 0
 
 
 class Receiver:
@@ -95,11 +98,19 @@ class Receiver:
         enrolments: EnrolmentStore | None = None,
         devices: DeviceRegistry | None = None,
         release_interval_s: float = RELEASE_INTERVAL_S,
+        consents: SqliteConsentRegistry | None = None,
+        topic_root: str = "narhub/v1",
     ) -> None:
         """``fhir_queue``: also queue each batch's new Observations (with the Devices and
         time stamps they reference) for a FHIR server, in the transaction that marks the
         batch seen (:mod:`region.fhir_post`). ``enrolments`` and ``devices``: the region's
-        shared state (default: SQLite in ``state_db``, where `narhub region enrol` writes)."""
+        shared state (default: SQLite in ``state_db``, where `narhub region enrol` writes).
+        ``consents``: this recipient's consents (docs/consent.md); a batch carrying a category
+        it holds none for is refused, counted and kept for the report. None: no check (a
+        region without consent records, as before them). ``topic_root``: this recipient's
+        topic tree (``narhub/v1/r/{recipient}`` for another recipient on a shared broker)."""
+        self._consents = consents
+        self._topic_root = topic_root
         self._verifier = verifier
         self._filer = Filer(
             enrolments if enrolments is not None else SqliteEnrolmentStore(state_db),
@@ -142,11 +153,22 @@ class Receiver:
             logger.warning("rejected batch on %s: %s", topic, type(exc).__name__)
             return []
         header = batch.header
-        expected = f"narhub/v1/{header.hub_id}/up/{header.priority.topic_name}"
+        expected = f"{self._topic_root}/{header.hub_id}/up/{header.priority.topic_name}"
         if topic != expected:
             self.stats.rejected += 1
             logger.warning("rejected batch: topic does not match its signed header")
             return []
+        if self._consents is not None:
+            refusal = self._consents.check(header.hub_id, batch.readings, header.priority)
+            if refusal is not None:
+                self.stats.consent_refused += 1
+                self._consents.refused(refusal, header.boot_id, header.seq)
+                logger.warning(
+                    "refused batch: categories without consent for %s: %s",
+                    refusal.recipient,
+                    ", ".join(sorted(c.value for c in refusal.missing)),
+                )
+                return []
         key = (header.hub_id, header.boot_id, header.seq)
         filing = self._filer.file_batch(batch)
         self.stats.held += filing.held
@@ -269,6 +291,11 @@ class Receiver:
         row = self._db.execute("SELECT 1 FROM seen WHERE hub=? AND boot=? AND seq=?", key)
         return row.fetchone() is not None
 
+    @property
+    def up_filter(self) -> str:
+        """The subscription filter of this recipient's batches."""
+        return f"{self._topic_root}/+/up/+"
+
     async def run(self, connect: Callable[[], AbstractAsyncContextManager[MqttLink]]) -> None:
         """Subscribe and process messages until cancelled or the connection drops (its
         :class:`~drivers.mqtt.MqttError` propagates as it is); held readings are checked
@@ -276,7 +303,7 @@ class Receiver:
         async with connect() as link:
             releaser = asyncio.create_task(self._release_loop(), name="receiver-release")
             try:
-                await link.subscribe(f"$share/{SHARED_GROUP}/{UP_FILTER}")
+                await link.subscribe(f"$share/{SHARED_GROUP}/{self.up_filter}")
                 self.subscribed.set()
                 async for message in link.messages():
                     self.handle(message.topic, message.payload)
@@ -302,3 +329,5 @@ class Receiver:
         self._filer.devices.close()
         if self._filer.raw_records is not None:
             self._filer.raw_records.close()
+        if self._consents is not None:
+            self._consents.close()

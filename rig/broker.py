@@ -108,6 +108,8 @@ class MosquittoBroker:
         self._log_file = directory / "mosquitto.log"
         #: A CRL for the broker to enforce (set before start/restart).
         self.crl_file: Path | None = None
+        #: Other recipients sharing this broker, each in its own topic tree (set before start).
+        self.recipients: tuple[str, ...] = ()
 
     @property
     def running(self) -> bool:
@@ -119,7 +121,7 @@ class MosquittoBroker:
         binary = find_mosquitto()
         self.directory.mkdir(parents=True, exist_ok=True)
         acl = self.directory / "acl"
-        acl.write_text(acl_text())
+        acl.write_text(acl_text(recipients=self.recipients))
         conf = self.directory / "mosquitto.conf"
         conf.write_text(
             mosquitto_rig_conf(

@@ -17,9 +17,11 @@ from pathlib import Path
 from drivers.mqtt import REASON_FAILURE_THRESHOLD, MqttError, MqttLink, TlsFiles
 from gateway.clock import kernel_clock_synchronised
 from gateway.config import ConfigError, HubConfig, load_config
+from gateway.consents import ConsentFileError, consent_path, read_ledger
 from gateway.identity import ProvisionError, check_certificate
 from gateway.outbox import Outbox, StoreBusyError
 from gateway.status import StatusError, collect_status
+from protocols.consent import allowed_now
 from technician.check import Check
 from technician.feedbackcheck import feedback_checks
 
@@ -196,6 +198,33 @@ async def run_checks(
             )
         )
     checks.extend(device_checks(config, now) + feedback_checks(config))
+    checks.extend(consent_checks(config, now))
+    return checks
+
+
+def consent_checks(config: HubConfig, now: dt.datetime) -> list[Check]:
+    """One ``recipient`` check per recipient: its broker and what it may receive now
+    (docs/consent.md). No consent file: everything goes to the home recipient, as before."""
+    try:
+        ledger = read_ledger(consent_path(config.data_dir))
+    except ConsentFileError as exc:
+        return [Check("consent", False, str(exc), "fix or restore the consent file")]
+    now_ms = int(now.timestamp() * 1000)
+    home = config.home_recipient()
+    checks = []
+    for recipient in config.all_recipients():
+        where = f"{recipient.name} ({recipient.host}:{recipient.port})"
+        if ledger.stamp is None:
+            detail = f"{where}: no consent recorded, everything goes to {home} as before"
+            checks.append(
+                Check("recipient", True, detail, "record consent: `narhub consent grant ...`")
+            )
+            continue
+        may = sorted(c.value for c in allowed_now(ledger.records, recipient.name, now_ms))
+        detail = f"{where}: may receive {', '.join(may) if may else 'nothing'}"
+        if recipient.name != home:
+            detail += " (not forwarded to by this hub version yet)"
+        checks.append(Check("recipient", True, detail))
     return checks
 
 

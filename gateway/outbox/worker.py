@@ -207,7 +207,7 @@ class AsyncOutbox:
         )
         if plan is None:
             return None
-        message = await asyncio.to_thread(signer.sign, plan.body)
+        message = b"" if plan.empty else await asyncio.to_thread(signer.sign, plan.body)
         batch: PendingBatch | None = await self._run(self.outbox.finish_seal, plan, message)
         if batch is None:
             batch = await self._run(

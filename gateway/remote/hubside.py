@@ -20,6 +20,7 @@ from gateway.config import HubConfig
 from gateway.outbox import AsyncOutbox
 from gateway.pipeline import Pipeline
 from gateway.remote.config_update import ConfigUpdater
+from gateway.remote.consent import ConsentApplier
 from gateway.remote.firmware import (
     Deployer,
     FirmwareUpdater,
@@ -135,6 +136,7 @@ def build_command_handler(
                 on_config(new)  # the hub's own parts: the boards' sampling intervals
 
         appliers["config"] = ConfigUpdater(config_path, apply_live=live)
+    appliers.setdefault("consent", ConsentApplier(config))
     handler = CommandHandler(config.hub_id, verifier, state, appliers, command_connect(config))
     if on_credentials is not None:
         notify = on_credentials
