@@ -17,6 +17,8 @@ from region.broker_config import BrokerTls, acl_text, mosquitto_conf
 from region.ca import CaVerifier, RegionCa, RegionCaError
 from region.fhir_post import FhirPoster
 from region.receiver import RECEIVER_NAME, Receiver
+from region.state import RegionStateError, is_postgres
+from region.state_open import open_fhir_queue, open_state
 
 #: MQTT 5 Session Expiry Interval 0xFFFFFFFF: the session does not expire (MQTT 5.0 3.1.2.11.2).
 #: A receiver's share of the shared subscription waits for it, never dropped.
@@ -115,8 +117,17 @@ def ingest(
     host: Annotated[str, typer.Option(help="The broker host.")],
     cert: Annotated[Path, typer.Option(help="This receiver's certificate (CN region-receiver*).")],
     key: Annotated[Path, typer.Option(help="This receiver's key.")],
-    out: Annotated[Path, typer.Option(help="FHIR Observations, NDJSON (appended).")],
-    state: Annotated[Path, typer.Option(help="De-duplication database.")],
+    state: Annotated[
+        str,
+        typer.Option(
+            help="The state: a SQLite file (one receiver) or a postgresql:// URL shared by "
+            "every receiver of the region (Observations stored in it; `narhub region export`)."
+        ),
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option(help="FHIR Observations, NDJSON (appended); with a SQLite --state."),
+    ] = None,
     port: int = 8883,
     client_id: Annotated[
         str, typer.Option(help="Stable per receiver: its broker session survives restarts.")
@@ -128,21 +139,32 @@ def ingest(
             "to this server base URL; queued durably, retried until accepted."
         ),
     ] = None,
+    smart: Annotated[
+        Path | None,
+        typer.Option(
+            help="SMART Backend Services client (TOML: token_url, client_id, key, alg, scope) "
+            "for --fhir-url."
+        ),
+    ] = None,
 ) -> None:
-    """Receive batches on the shared subscription, verify, de-duplicate, write FHIR NDJSON."""
+    """Receive batches on the shared subscription, verify, de-duplicate, write FHIR."""
+    if is_postgres(state) == (out is not None):
+        raise typer.BadParameter(
+            "give --out with a SQLite --state file; a postgresql:// --state keeps the "
+            "Observations in the database (narhub region export writes them as NDJSON)",
+            param_hint="--out",
+        )
     ca = RegionCa(ca_dir)
     verifier = CaVerifier(ca)
-    poster = None
-    if fhir_url is not None:
-        try:
-            poster = FhirPoster(state, fhir_url)
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--fhir-url") from None
+    try:
+        store = open_state(state, output=out, fhir_queue=fhir_url is not None, name=client_id)
+        poster = None if fhir_url is None else _poster(state, fhir_url, smart)
+    except RegionStateError as exc:
+        emit({"ok": False, "error": str(exc)}, as_json=False)
+        raise typer.Exit(EXIT_FAILED) from None
     receiver = Receiver(
         verifier,
-        state,
-        out,
-        fhir_queue=poster is not None,
+        store,
         on_batch=None if poster is None else (lambda _b, _l: poster.wake.set()),
     )
     tls = TlsFiles(ca.cert_file, cert, key)
@@ -169,11 +191,45 @@ def ingest(
 
     try:
         asyncio.run(serve())
-    except* MqttError as group:
+    except* (MqttError, RegionStateError) as group:
         emit({"ok": False, "error": str(group.exceptions[0])}, as_json=False)
         raise typer.Exit(EXIT_FAILED) from None
     finally:
         receiver.close()
+
+
+def _poster(state: str, fhir_url: str, smart: Path | None) -> FhirPoster:
+    from region.smart_auth import SmartAuth, SmartClientError, load_smart_client
+
+    try:
+        auth = None if smart is None else SmartAuth(load_smart_client(smart), fhir_url)
+        return FhirPoster(open_fhir_queue(state), fhir_url, auth=auth)
+    except SmartClientError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--smart") from None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--fhir-url") from None
+
+
+@app.command("export")
+def export(
+    state: Annotated[str, typer.Option(help="The receivers' postgresql:// state URL.")],
+    out: Annotated[Path, typer.Option(help="Where to write the Observations (NDJSON).")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Write every Observation of a PostgreSQL state as NDJSON (FHIR bulk-data style)."""
+    if not is_postgres(state):
+        emit(
+            {"ok": False, "error": "a SQLite state writes its NDJSON file (--out) itself"}, as_json
+        )
+        raise typer.Exit(EXIT_FAILED)
+    from region.state_pg import export_ndjson
+
+    try:
+        count = export_ndjson(state, out)
+    except RegionStateError as exc:
+        emit({"ok": False, "error": str(exc)}, as_json)
+        raise typer.Exit(EXIT_FAILED) from None
+    emit({"ok": True, "observations": count, "out": str(out)}, as_json)
 
 
 # -- remote management: the command key and `narhub region send ...` ---------------------------

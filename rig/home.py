@@ -49,6 +49,7 @@ from gateway.config import (
 )
 from gateway.status import recorded_queue
 from region.receiver import RECEIVER_NAME, Receiver
+from region.state_sqlite import SqliteState
 from rig.broker import MosquittoBroker, RigPki
 from rig.ledger import (
     FhirReading,
@@ -255,7 +256,9 @@ class VirtualHomeRig:
         verifier = PemBatchVerifier(
             {self.hub_id: certificate_public_key_pem(hub_identity.cert_file.read_bytes())}
         )
-        self.receiver = Receiver(verifier, self.region_dir / "seen.sqlite3", self.fhir_path)
+        self.receiver = Receiver(
+            verifier, SqliteState(self.region_dir / "seen.sqlite3", self.fhir_path)
+        )
         self._receiver_task = asyncio.create_task(self._run_receiver(), name="rig-receiver")
         await self.wait_receiver()
         self.rig.start()

@@ -37,6 +37,7 @@ from gateway.store import PendingBatch
 from protocols.gatt import TemperatureMeasurement
 from protocols.uplink import Batch
 from region.receiver import RECEIVER_NAME, Receiver
+from region.state_sqlite import SqliteState
 from rig.broker import MosquittoBroker, RigPki
 
 THERMOMETER_ADDRESS = "C0:FF:EE:00:00:01"
@@ -121,7 +122,9 @@ async def run_skeleton(
             if len(trace.observations) >= expected:
                 done.set()
 
-        receiver = Receiver(verifier, output.parent / "seen.sqlite3", output, on_batch=on_batch)
+        receiver = Receiver(
+            verifier, SqliteState(output.parent / "seen.sqlite3", output), on_batch=on_batch
+        )
         radio = SimRadio()
         thermometer = EmulatedThermometer(radio, THERMOMETER_ADDRESS)
         await thermometer.start()

@@ -11,6 +11,7 @@ from common.signing import PemBatchSigner, PemBatchVerifier
 from protocols.uplink import BatchHeader, BatchVerifier, Priority, WireReading
 from protocols.uplink.batch import encode_body
 from region.receiver import Receiver
+from region.state_sqlite import SqliteState
 
 HUB = "hub-dedup"
 KEY = new_private_key_pem()
@@ -37,7 +38,7 @@ def _ids(path: Path) -> list[str]:
 
 def test_a_reading_sent_again_in_another_batch_is_written_once(tmp_path: Path) -> None:
     out = tmp_path / "obs.ndjson"
-    receiver = Receiver(_verifier(), tmp_path / "state.db", out)
+    receiver = Receiver(_verifier(), SqliteState(tmp_path / "state.db", out))
     first = _rr(1_763_800_001_000, "812.5", "798.828125", "812.5")
     assert len(receiver.handle(TOPIC, _batch("b1", 0, first))) == 3
     # A hub that lost power between sending and deleting: the same readings, a new batch key,
@@ -53,19 +54,19 @@ def test_a_reading_sent_again_in_another_batch_is_written_once(tmp_path: Path) -
 def test_lines_written_before_a_crash_are_recorded_at_start(tmp_path: Path) -> None:
     out = tmp_path / "obs.ndjson"
     state = tmp_path / "state.db"
-    receiver = Receiver(_verifier(), state, out)
+    receiver = Receiver(_verifier(), SqliteState(state, out))
     receiver.handle(TOPIC, _batch("b1", 0, _rr(1_763_800_001_000, "800")))
     receiver.close()
     # Killed after the fsync of the next batch's lines but before its transaction: the lines
     # are in the file, the batch is not marked seen, and a torn line follows.
     crashed = _rr(1_763_800_003_000, "790", "805")
-    lines = Receiver(_verifier(), tmp_path / "other.db", tmp_path / "other.ndjson").handle(
-        TOPIC, _batch("b1", 1, crashed)
-    )
+    lines = Receiver(
+        _verifier(), SqliteState(tmp_path / "other.db", tmp_path / "other.ndjson")
+    ).handle(TOPIC, _batch("b1", 1, crashed))
     with out.open("a", encoding="utf-8") as f:
         f.writelines(line + "\n" for line in lines)
         f.write('{"resourceType": "Observ')
-    receiver = Receiver(_verifier(), state, out)
+    receiver = Receiver(_verifier(), SqliteState(state, out))
     assert out.read_text().endswith("}\n"), "the torn line was not cut"
     # The broker delivers the batch again (never acknowledged): nothing is written twice.
     assert receiver.handle(TOPIC, _batch("b1", 1, crashed)) == []

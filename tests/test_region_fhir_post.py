@@ -27,6 +27,7 @@ from protocols.uplink import BatchHeader, Priority, WireReading
 from protocols.uplink.batch import encode_body
 from region.fhir_post import FhirPoster, transaction_bundle
 from region.receiver import Receiver
+from region.state_sqlite import SqliteFhirQueue, SqliteState
 
 HUB = "hub-fhir"
 KEY = new_private_key_pem()
@@ -131,14 +132,12 @@ async def test_observations_reach_the_fhir_server_once_through_outage_and_lost_a
     state = tmp_path / "state.db"
     receiver = Receiver(
         PemBatchVerifier({HUB: public_key_pem(KEY)}),
-        state,
-        tmp_path / "obs.ndjson",
-        fhir_queue=True,
+        SqliteState(state, tmp_path / "obs.ndjson", fhir_queue=True),
     )
     receiver.handle(TOPIC, _batch(0, ["37.20", "37.4"]))
     receiver.handle(TOPIC, _batch(1, ["38.1"]))
     receiver.close()
-    poster = FhirPoster(state, url, timeout_s=5)
+    poster = FhirPoster(SqliteFhirQueue(state), url, timeout_s=5)
     task = asyncio.create_task(poster.run())
     try:
         async with asyncio.timeout(60):
@@ -164,9 +163,7 @@ async def test_a_refused_bundle_is_kept_and_sent_again_after_a_restart(
     state = tmp_path / "state.db"
     receiver = Receiver(
         PemBatchVerifier({HUB: public_key_pem(KEY)}),
-        state,
-        tmp_path / "obs.ndjson",
-        fhir_queue=True,
+        SqliteState(state, tmp_path / "obs.ndjson", fhir_queue=True),
     )
     receiver.handle(TOPIC, _batch(0, ["36.9"]))
     receiver.close()
@@ -181,12 +178,12 @@ async def test_a_refused_bundle_is_kept_and_sent_again_after_a_restart(
             with pytest.raises(asyncio.CancelledError):
                 await task
 
-    first = FhirPoster(state, url, timeout_s=5)
+    first = FhirPoster(SqliteFhirQueue(state), url, timeout_s=5)
     await post_until_idle(first)
     assert first.stats.refused == 1
     assert fhir.observations == {}
     # Kept, not dropped: the next start (the operator fixed the server) sends it again.
-    second = FhirPoster(state, url, timeout_s=5)
+    second = FhirPoster(SqliteFhirQueue(state), url, timeout_s=5)
     assert second.retry_refused() == 1
     await post_until_idle(second)
     assert len(fhir.observations) == 1

@@ -19,6 +19,7 @@ from gateway.store import AsyncOutbox, BatchingPolicy, Outbox
 from gateway.uplink import Uplink
 from protocols.uplink import Priority
 from region.receiver import RECEIVER_NAME, Receiver
+from region.state_sqlite import SqliteState
 from rig.broker import MosquittoBroker, RigPki
 
 HUB = "hub-shared"
@@ -56,8 +57,7 @@ async def test_two_receivers_split_the_load_and_write_each_observation_once(
     receivers += [
         Receiver(
             verifier,
-            tmp_path / f"seen-{n}.sqlite3",
-            tmp_path / f"obs-{n}.ndjson",
+            SqliteState(tmp_path / f"seen-{n}.sqlite3", tmp_path / f"obs-{n}.ndjson"),
             on_batch=on_batch,
         )
         for n in (1, 2)

@@ -17,6 +17,7 @@ from gateway.store import AsyncOutbox, BatchingPolicy, Outbox
 from gateway.uplink import Uplink
 from protocols.uplink import Priority
 from region.receiver import RECEIVER_NAME, Receiver
+from region.state_sqlite import SqliteState
 from rig.broker import MosquittoBroker, RigPki
 
 
@@ -100,7 +101,7 @@ async def test_outbox_drains_after_broker_restart_exactly_once(
         if receiver.stats.observations >= total:
             got.set()
 
-    receiver = Receiver(verifier, tmp_path / "seen.sqlite3", output, on_batch=on_batch)
+    receiver = Receiver(verifier, SqliteState(tmp_path / "seen.sqlite3", output), on_batch=on_batch)
 
     # The broker is down while the hub collects: readings wait in the outbox.
     broker.stop()

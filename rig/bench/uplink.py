@@ -46,6 +46,7 @@ from gateway.store import AsyncOutbox, Outbox
 from gateway.uplink import DEFAULT_MAX_INFLIGHT, Uplink
 from protocols.uplink import Batch, Priority
 from region.receiver import RECEIVER_NAME, Receiver
+from region.state_sqlite import SqliteState
 from rig.broker import MosquittoBroker, RigPki
 from rig.refday import DAY_MS, reference_day
 
@@ -99,7 +100,9 @@ async def _receive(conn: Connection, args: _ReceiverArgs) -> None:
         conn.send(("batch", len(lines), time.monotonic(), batch.header.priority))
 
     receiver = Receiver(
-        verifier, args.directory / "seen.sqlite3", args.directory / "obs.ndjson", on_batch=on_batch
+        verifier,
+        SqliteState(args.directory / "seen.sqlite3", args.directory / "obs.ndjson"),
+        on_batch=on_batch,
     )
     tls = TlsFiles(args.ca_file, args.cert_file, args.key_file)
 

@@ -21,6 +21,7 @@ from protocols.uplink import (
     encode_body,
 )
 from region.receiver import Receiver
+from region.state_sqlite import SqliteState
 
 KEY = new_private_key_pem()
 
@@ -74,8 +75,7 @@ def test_verifier_types_each_failure() -> None:
 def test_receiver_counts_a_replay_as_duplicate(tmp_path: Path) -> None:
     receiver = Receiver(
         PemBatchVerifier({"hub-a": public_key_pem(KEY)}),
-        tmp_path / "seen.db",
-        tmp_path / "out.ndjson",
+        SqliteState(tmp_path / "seen.db", tmp_path / "out.ndjson"),
     )
     try:
         topic = "narhub/v1/hub-a/up/clinical"
