@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,6 +149,9 @@ def ingest(
     ] = None,
 ) -> None:
     """Receive batches on the shared subscription, verify, de-duplicate, write FHIR."""
+    from common.logsetup import configure_logging
+
+    configure_logging(os.environ)
     if is_postgres(state) == (out is not None):
         raise typer.BadParameter(
             "give --out with a SQLite --state file; a postgresql:// --state keeps the "

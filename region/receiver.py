@@ -109,6 +109,7 @@ class Receiver:
         async with connect() as link:
             await link.subscribe(f"$share/{SHARED_GROUP}/{UP_FILTER}")
             self.subscribed.set()
+            logger.info("subscribed to $share/%s/%s", SHARED_GROUP, UP_FILTER)
             async for message in link.messages():
                 self.handle(message.topic, message.payload)
                 # PUBACK only now: the Observations and the batch key are committed, so a

@@ -88,6 +88,9 @@ class FhirQueue(Protocol):
     def pending(self) -> int:
         """Bundles waiting (refused ones not counted)."""
 
+    def close(self) -> None:
+        """Release the database."""
+
 
 def is_postgres(spec: str) -> bool:
     """Whether ``--state`` names a PostgreSQL database rather than a SQLite file."""

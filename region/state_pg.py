@@ -70,7 +70,15 @@ def _first_line(exc: BaseException) -> str:
 
 
 def create_schema(conn: psycopg.Connection[Any]) -> None:
-    """The tables, created once even when several receivers start at the same moment."""
+    """The tables, created once even when several receivers start at the same moment (and
+    not touched when they exist: CREATE INDEX IF NOT EXISTS would wait for every open write
+    transaction on its table, so a receiver would not start while another one is busy)."""
+    row = conn.execute(
+        "SELECT to_regclass('batches') IS NOT NULL AND to_regclass('observations_order') "
+        "IS NOT NULL AND to_regclass('fhir_queue') IS NOT NULL"
+    ).fetchone()
+    if row is not None and row[0]:
+        return
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
         for statement in SCHEMA:

@@ -205,3 +205,6 @@ class SqliteFhirQueue:
         finally:
             db.close()
         return int(row[0])
+
+    def close(self) -> None:
+        """Nothing held between operations."""
