@@ -99,7 +99,9 @@ def test_two_posters_share_the_queue_without_taking_each_others_bundles(pg_url: 
     second = PostgresFhirQueue(pg_url, name="poster-2")
     a = first.claim()
     b = second.claim()
-    assert a is not None and b is not None and a[0] != b[0]
+    assert a is not None
+    assert b is not None
+    assert a[0] != b[0]
     # A poster that retries claims its own leased Bundle again (the queue's order holds).
     assert first.claim() == a
     first.done(a[0], None)
