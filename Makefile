@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-test
 SIM_STAMP := $(VENV)/.installed-sim
 
-.PHONY: test demo check lint types layers pytest bench broker-deps fuse-deps clean
+.PHONY: test demo check lint types layers pytest bench broker-deps fuse-deps postgres-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,8 +41,18 @@ fuse-deps:
 	  else echo "fuse3 is missing: install it (apt-get install fuse3) as root" >&2; fi; \
 	fi
 
+# PostgreSQL (initdb, pg_ctl; libpq for psycopg) for the receivers' shared state: the tests
+# start a private cluster on a unix socket. apt-get when missing and root.
+postgres-deps:
+	@if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing postgresql with apt-get"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) >/dev/null; \
+	  else echo "postgresql is missing: install it (apt-get install postgresql) as root" >&2; fi; \
+	fi
+
 ## make test: install everything, then lint, types, layer contracts and every test.
-test: $(STAMP) broker-deps fuse-deps check pytest
+test: $(STAMP) broker-deps fuse-deps postgres-deps check pytest
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -p no:cacheprovider -n 2 --durations=15
