@@ -20,15 +20,19 @@ $(SIM_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[sim]'
 	touch $(SIM_STAMP)
 
-# The Mosquitto broker: installed with apt-get when missing and we are root; otherwise the
-# broker tests fail loudly naming what to install.
+# The Mosquitto broker and what builds its identity plugin (region/mosquitto/narhub_identity.c:
+# a C compiler, the plugin headers, OpenSSL's): installed with apt-get when missing and we are
+# root; otherwise the broker tests fail loudly naming what to install.
+BROKER_PACKAGES := mosquitto mosquitto-dev libmosquitto-dev libssl-dev gcc libc6-dev
 broker-deps:
-	@if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then \
+	@if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ] \
+	    || [ ! -f /usr/include/mosquitto_broker.h ] || [ ! -f /usr/include/mosquitto.h ] \
+	    || [ ! -f /usr/include/openssl/x509.h ] || ! command -v cc >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing mosquitto with apt-get"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto) >/dev/null; \
+	    echo "installing $(BROKER_PACKAGES) with apt-get"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROKER_PACKAGES)) >/dev/null; \
 	  else \
-	    echo "mosquitto is missing: install it (apt-get install mosquitto) as root" >&2; \
+	    echo "missing: install $(BROKER_PACKAGES) (apt-get install ...) as root" >&2; \
 	  fi; \
 	fi
 

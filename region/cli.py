@@ -97,19 +97,41 @@ def broker_config(
         list[str] | None,
         typer.Option(help="Certificate CN of a receiver allowed to read every hub (repeat)."),
     ] = None,
+    identity_plugin: Annotated[
+        Path | None,
+        typer.Option(
+            help="A built narhub_identity plugin (default: build it into --out-dir with cc)."
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Write a Mosquitto configuration: TLS 1.3, client certificates, CRL, per-hub ACL."""
+    """Write a Mosquitto configuration: TLS 1.3, client certificates bound to their client
+    ids (the identity plugin), CRL, per-hub ACL."""
+    from region.broker_plugin import PluginBuildError, build_identity_plugin, plugin_options
+
     ca = RegionCa(ca_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        plugin = identity_plugin or build_identity_plugin(out_dir)
+    except PluginBuildError as exc:
+        emit({"ok": False, "error": exc.reason, "hint": exc.hint}, as_json)
+        raise typer.Exit(EXIT_FAILED) from None
     acl = out_dir / "acl"
     acl.write_text(acl_text(tuple(receiver or [RECEIVER_NAME])))
     tls = BrokerTls(ca.cert_file, cert, key, ca.crl_file if ca.crl_file.exists() else None)
     conf = out_dir / "mosquitto.conf"
     conf.write_text(
-        mosquitto_conf(port=port, bind=bind, tls=tls, acl_file=acl, persistence_dir=persistence)
+        mosquitto_conf(
+            port=port,
+            bind=bind,
+            tls=tls,
+            acl_file=acl,
+            persistence_dir=persistence,
+            identity_plugin=plugin.resolve(),
+            plugin_options=plugin_options(),
+        )
     )
-    emit({"ok": True, "config": str(conf), "acl": str(acl)}, as_json)
+    emit({"ok": True, "config": str(conf), "acl": str(acl), "plugin": str(plugin)}, as_json)
 
 
 @app.command("ingest")

@@ -1,8 +1,9 @@
 """A local Mosquitto broker with mutual TLS and per-hub ACLs, started as a subprocess.
 
 The configuration mirrors what a region runs (``narhub region broker-config``): TLS 1.3,
-``require_certificate``, the certificate's common name as the MQTT identity, and an ACL that
-lets a hub write only under ``narhub/v1/{its id}/`` and the receivers read every hub.
+``require_certificate``, the certificate's common name as the MQTT identity and the client id
+bound to it (the identity plugin, :mod:`region.broker_plugin`), and an ACL that lets a hub
+write only under ``narhub/v1/{its id}/`` and the receivers read every hub.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Self
 
 from common.pki import CertificateAuthority, Identity, issue_identity
 from region.broker_config import BrokerTls, acl_text, mosquitto_conf
+from region.broker_plugin import PluginBuildError, build_identity_plugin, plugin_options
 
 MOSQUITTO_CANDIDATES = ("mosquitto", "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
 
@@ -58,6 +60,7 @@ def mosquitto_rig_conf(
     acl_file: Path,
     tls: str,
     crl_file: Path | None = None,
+    identity_plugin: Path | None = None,
 ) -> str:
     """The region broker configuration on a loopback port (runs as the current user)."""
     user = pwd.getpwuid(os.geteuid()).pw_name if os.geteuid() == 0 else None
@@ -68,6 +71,8 @@ def mosquitto_rig_conf(
         acl_file=acl_file,
         # Mosquitto drops root to the `mosquitto` user, which cannot read our temp files.
         run_as_user=user,
+        identity_plugin=identity_plugin,
+        plugin_options=None if identity_plugin is None else plugin_options(),
     )
 
 
@@ -98,8 +103,13 @@ class RigPki:
 class MosquittoBroker:
     """A Mosquitto process on a free loopback port; stop and start it again on the same port."""
 
-    def __init__(self, pki: RigPki, directory: Path, *, tls: str = "1.3") -> None:
+    def __init__(
+        self, pki: RigPki, directory: Path, *, tls: str = "1.3", identity_plugin: bool = True
+    ) -> None:
+        """``identity_plugin=False`` runs the broker without the region's identity plugin
+        (client ids not bound to certificates): only to show what the plugin prevents."""
         self.pki = pki
+        self._identity_plugin = identity_plugin
         self.directory = directory
         self.port = free_port()
         self.host = "127.0.0.1"
@@ -120,6 +130,12 @@ class MosquittoBroker:
         self.directory.mkdir(parents=True, exist_ok=True)
         acl = self.directory / "acl"
         acl.write_text(acl_text())
+        plugin = None
+        if self._identity_plugin:
+            try:
+                plugin = build_identity_plugin(self.pki.directory / "broker-plugin")
+            except PluginBuildError as exc:
+                raise BrokerError(str(exc)) from None
         conf = self.directory / "mosquitto.conf"
         conf.write_text(
             mosquitto_rig_conf(
@@ -130,6 +146,7 @@ class MosquittoBroker:
                 acl_file=acl,
                 tls=self._tls,
                 crl_file=self.crl_file,
+                identity_plugin=plugin,
             )
         )
         log = self._log_file.open("ab")

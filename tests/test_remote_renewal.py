@@ -124,7 +124,9 @@ async def test_renewal_while_readings_flow_loses_and_duplicates_nothing(
     tls = TlsFiles(rig_pki.ca_file, receiver_identity.cert_file, receiver_identity.key_file)
 
     def connect_receiver() -> MqttLink:
-        return MqttLink(broker.host, broker.port, client_id="receiver-1", tls=tls, manual_ack=True)
+        return MqttLink(
+            broker.host, broker.port, client_id=f"{RECEIVER_USER}-1", tls=tls, manual_ack=True
+        )
 
     hub = Hub(rig.config, make_ble_backend(rig.config.ble), config_path=rig.config_path)
     assert hub.remote is not None
