@@ -236,6 +236,58 @@ def _poster(state: str, fhir_url: str, smart: Path | None) -> FhirPoster:
         raise typer.BadParameter(str(exc), param_hint="--fhir-url") from None
 
 
+smart_app = typer.Typer(help="SMART Backend Services client key for the FHIR server.")
+app.add_typer(smart_app, name="smart-key")
+
+
+@smart_app.command("init")
+def smart_key_init(
+    directory: Annotated[Path, typer.Option("--dir", help="Where to write the client files.")],
+    client_id: Annotated[str, typer.Option(help="The client id the FHIR server registered.")],
+    alg: Annotated[str, typer.Option(help="ES384 or RS384.")] = "ES384",
+    kid: Annotated[str, typer.Option(help="The key id in the JWK Set.")] = "narhub-region-1",
+    token_url: Annotated[
+        str | None, typer.Option(help="The token endpoint (default: from smart-configuration).")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Replace an existing key.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create the client key (0600), client.toml (for ingest --smart) and jwks.json (the
+    public JWK Set to register with the FHIR server's authorization server)."""
+    from region.smart_auth import SmartClient, SmartClientError, new_client_key
+
+    key_file = directory / "client.key"
+    if key_file.exists() and not force:
+        emit(
+            {"ok": False, "error": f"{key_file} exists", "hint": "use it, or pass --force"}, as_json
+        )
+        raise typer.Exit(EXIT_FAILED)
+    try:
+        key_pem = new_client_key(alg)
+        client = SmartClient(client_id, key_pem, alg, kid, token_url=token_url)
+    except SmartClientError as exc:
+        emit({"ok": False, "error": str(exc)}, as_json)
+        raise typer.Exit(EXIT_FAILED) from None
+    directory.mkdir(parents=True, exist_ok=True)
+    key_file.unlink(missing_ok=True)
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(key_pem)
+    jwks = directory / "jwks.json"
+    jwks.write_text(json.dumps(client.public_jwks(), indent=2) + "\n")
+    toml = directory / "client.toml"
+    lines = [
+        f"client_id = {json.dumps(client_id)}",
+        'key_file = "client.key"',
+        f"alg = {json.dumps(alg)}",
+        f"kid = {json.dumps(kid)}",
+        f"scope = {json.dumps(client.scope)}",
+        *([f"token_url = {json.dumps(token_url)}"] if token_url else []),
+    ]
+    toml.write_text("\n".join(lines) + "\n")
+    emit({"ok": True, "client": str(toml), "jwks": str(jwks)}, as_json)
+
+
 @app.command("export")
 def export(
     state: Annotated[str, typer.Option(help="The receivers' postgresql:// state URL.")],

@@ -161,7 +161,9 @@ class FhirPoster:
         return self._queue.pending()
 
     async def run(self) -> None:
-        """Post the queue; wait for :attr:`wake` (or 5 s) when it is empty."""
+        """Post the queue; wait for :attr:`wake` (or 5 s) when it is empty (:attr:`idle` is
+        set then, and cleared at the start of a run)."""
+        self.idle.clear()
         backoff = Backoff(initial_s=1.0, cap_s=300.0)
         while True:
             item = await asyncio.to_thread(self._queue.claim)
