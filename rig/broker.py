@@ -61,6 +61,7 @@ def mosquitto_rig_conf(
     tls: str,
     crl_file: Path | None = None,
     identity_plugin: Path | None = None,
+    persistence_dir: Path | None = None,
 ) -> str:
     """The region broker configuration on a loopback port (runs as the current user)."""
     user = pwd.getpwuid(os.geteuid()).pw_name if os.geteuid() == 0 else None
@@ -69,6 +70,7 @@ def mosquitto_rig_conf(
         bind="127.0.0.1",
         tls=BrokerTls(ca_file, cert_file, key_file, crl_file, tls),
         acl_file=acl_file,
+        persistence_dir=persistence_dir,
         # Mosquitto drops root to the `mosquitto` user, which cannot read our temp files.
         run_as_user=user,
         identity_plugin=identity_plugin,
@@ -104,11 +106,20 @@ class MosquittoBroker:
     """A Mosquitto process on a free loopback port; stop and start it again on the same port."""
 
     def __init__(
-        self, pki: RigPki, directory: Path, *, tls: str = "1.3", identity_plugin: bool = True
+        self,
+        pki: RigPki,
+        directory: Path,
+        *,
+        tls: str = "1.3",
+        identity_plugin: bool = True,
+        persistence: bool = False,
     ) -> None:
         """``identity_plugin=False`` runs the broker without the region's identity plugin
-        (client ids not bound to certificates): only to show what the plugin prevents."""
+        (client ids not bound to certificates): only to show what the plugin prevents.
+        ``persistence``: sessions and queued messages survive a restart (as a region runs
+        it, ``narhub region broker-config --persistence``)."""
         self.pki = pki
+        self._persistence = persistence
         self._identity_plugin = identity_plugin
         self.directory = directory
         self.port = free_port()
@@ -118,6 +129,11 @@ class MosquittoBroker:
         self._log_file = directory / "mosquitto.log"
         #: A CRL for the broker to enforce (set before start/restart).
         self.crl_file: Path | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The broker process id while it runs."""
+        return None if self._process is None else self._process.pid
 
     @property
     def running(self) -> bool:
@@ -130,6 +146,8 @@ class MosquittoBroker:
         self.directory.mkdir(parents=True, exist_ok=True)
         acl = self.directory / "acl"
         acl.write_text(acl_text())
+        if self._persistence:
+            (self.directory / "persist").mkdir(exist_ok=True)
         plugin = None
         if self._identity_plugin:
             try:
@@ -147,6 +165,7 @@ class MosquittoBroker:
                 tls=self._tls,
                 crl_file=self.crl_file,
                 identity_plugin=plugin,
+                persistence_dir=self.directory / "persist" if self._persistence else None,
             )
         )
         log = self._log_file.open("ab")
@@ -179,7 +198,8 @@ class MosquittoBroker:
             process.wait(timeout=10)
 
     def restart(self) -> None:
-        """Stop and start again on the same port (sessions are not persisted)."""
+        """Stop and start again on the same port (sessions persist only with
+        ``persistence``)."""
         self.stop()
         self.start()
 
