@@ -94,30 +94,59 @@ def _token_matches(identifiers: list[dict[str, Any]], value: str) -> bool:
     return any(i.get("value") == value for i in identifiers)
 
 
+def _identifier_keys(resource_type: str, resource: dict[str, Any]) -> list[tuple[str, str, str]]:
+    return [
+        (resource_type, str(i.get("system") or ""), str(i.get("value")))
+        for i in resource.get("identifier", [])
+        if isinstance(i, dict) and "value" in i
+    ]
+
+
 @dataclass
 class FhirStore:
-    """Resources by type and id; transactions are atomic and serialized."""
+    """Resources by type and id, with an identifier index; transactions are atomic (their
+    creations are staged and committed together) and serialized (one at a time)."""
 
     resources: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    #: (type, identifier system, identifier value) -> ids: token search without a scan.
+    index: dict[tuple[str, str, str], set[str]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     #: Transactions processed (accepted or refused).
     transactions: int = 0
 
-    def search(self, resource_type: str, query: str) -> list[str]:
-        """Ids of ``resource_type`` matching ``query`` (``a=b&c=d``: every one must hold)."""
-        pool = self.resources.get(resource_type, {})
+    def search(
+        self, resource_type: str, query: str, staged: dict[str, dict[str, Any]] | None = None
+    ) -> list[str]:
+        """Ids of ``resource_type`` matching ``query`` (``a=b&c=d``: every one must hold),
+        among the stored resources and those ``staged`` by the running transaction."""
         params = urllib.parse.parse_qsl(query, keep_blank_values=True, strict_parsing=True)
         for name, _ in params:
             if name not in SEARCH_PARAMETERS:
                 raise FhirServerError(400, "not-supported", f"search parameter {name!r}")
-        matches = []
-        for rid, resource in pool.items():
-            if all(
-                (rid == value if name == "_id" else _token_matches(resource.get(name, []), value))
-                for name, value in params
-            ):
-                matches.append(rid)
-        return matches
+        pool = self.resources.get(resource_type, {})
+        pending = {
+            rid: r for rid, r in (staged or {}).items() if r["resourceType"] == resource_type
+        }
+        candidates: set[str] | None = None
+        for name, value in params:
+            if name == "identifier" and "|" in value:
+                system, _, code = value.partition("|")
+                found = set(self.index.get((resource_type, system, code), set()))
+                found |= {
+                    rid
+                    for rid, r in pending.items()
+                    if (resource_type, system, code) in _identifier_keys(resource_type, r)
+                }
+            elif name == "identifier":
+                found = {
+                    rid
+                    for rid, r in [*pool.items(), *pending.items()]
+                    if _token_matches(r.get("identifier", []), value)
+                }
+            else:
+                found = {value} & (set(pool) | set(pending))
+            candidates = found if candidates is None else candidates & found
+        return sorted(candidates if candidates is not None else set(pool) | set(pending))
 
     def count(self, resource_type: str) -> int:
         """How many resources of the type are stored."""
@@ -127,28 +156,25 @@ class FhirStore:
         """Process a transaction Bundle (all or nothing); the transaction-response Bundle."""
         with self.lock:
             self.transactions += 1
-            work = FhirStore(copy.deepcopy(self.resources))
-            response = work._process(bundle)
-            self.resources = work.resources
-            return response
-
-    def _process(self, bundle: Any) -> dict[str, Any]:
-        entries = _entries(bundle)
-        resolved: dict[str, str] = {}  # fullUrl -> Type/id
-        created: list[tuple[str, str]] = []
-        answers: list[dict[str, Any]] = []
-        for index, entry in enumerate(entries):
-            answers.append(self._create(index, entry, resolved, created))
-        for resource_type, rid in created:
-            self._resolve_references(self.resources[resource_type][rid], resolved)
-        return {"resourceType": "Bundle", "type": "transaction-response", "entry": answers}
+            entries = _entries(bundle)
+            staged: dict[str, dict[str, Any]] = {}  # id -> resource, committed at the end
+            resolved: dict[str, str] = {}  # fullUrl -> Type/id
+            answers = [self._create(i, e, resolved, staged) for i, e in enumerate(entries)]
+            for resource in staged.values():
+                self._resolve_references(resource, resolved, staged)
+            for rid, resource in staged.items():
+                resource_type = resource["resourceType"]
+                self.resources.setdefault(resource_type, {})[rid] = resource
+                for key in _identifier_keys(resource_type, resource):
+                    self.index.setdefault(key, set()).add(rid)
+            return {"resourceType": "Bundle", "type": "transaction-response", "entry": answers}
 
     def _create(
         self,
         index: int,
         entry: dict[str, Any],
         resolved: dict[str, str],
-        created: list[tuple[str, str]],
+        staged: dict[str, dict[str, Any]],
     ) -> dict[str, Any]:
         request = entry["request"]
         resource = entry["resource"]
@@ -157,32 +183,27 @@ class FhirStore:
         if condition is not None:
             query = str(condition).split("?", 1)[1] if "?" in condition else str(condition)
             if "?" in condition and _type_of(condition) != resource_type:
-                raise FhirServerError(
-                    400, "invalid", f"entry {index}: ifNoneExist names another type"
-                )
-            matches = self.search(resource_type, query)
+                reason = f"entry {index}: ifNoneExist names another type"
+                raise FhirServerError(400, "invalid", reason)
+            matches = self.search(resource_type, query, staged)
             if len(matches) > 1:
-                raise FhirServerError(
-                    412,
-                    "duplicate",
-                    f"entry {index}: ifNoneExist {condition!r} matches {len(matches)}",
-                )
+                reason = f"entry {index}: ifNoneExist {condition!r} matches {len(matches)}"
+                raise FhirServerError(412, "duplicate", reason)
             if matches:
+                location = f"{resource_type}/{matches[0]}"
                 if "fullUrl" in entry:
-                    resolved[entry["fullUrl"]] = f"{resource_type}/{matches[0]}"
-                return {
-                    "response": {"status": "200 OK", "location": f"{resource_type}/{matches[0]}"}
-                }
+                    resolved[entry["fullUrl"]] = location
+                return {"response": {"status": "200 OK", "location": location}}
         rid = str(uuid.uuid4())
-        stored = {**copy.deepcopy(resource), "id": rid, "meta": {"versionId": "1"}}
-        self.resources.setdefault(resource_type, {})[rid] = stored
-        created.append((resource_type, rid))
+        staged[rid] = {**copy.deepcopy(resource), "id": rid, "meta": {"versionId": "1"}}
         if "fullUrl" in entry:
             resolved[entry["fullUrl"]] = f"{resource_type}/{rid}"
         location = f"{resource_type}/{rid}/_history/1"
         return {"response": {"status": "201 Created", "location": location, "etag": 'W/"1"'}}
 
-    def _resolve_references(self, node: Any, resolved: dict[str, str]) -> None:
+    def _resolve_references(
+        self, node: Any, resolved: dict[str, str], staged: dict[str, dict[str, Any]]
+    ) -> None:
         """Replace ``reference`` values naming a bundle entry (3.1.0.11.2); check the rest."""
         for item in _walk(node):
             reference = item.get("reference")
@@ -193,13 +214,14 @@ class FhirStore:
             elif reference.startswith(("urn:uuid:", "urn:oid:")):
                 raise FhirServerError(400, "not-found", f"reference {reference} names no entry")
             elif "?" in reference:
-                matches = self.search(_type_of(reference), reference.split("?", 1)[1])
+                resource_type = _type_of(reference)
+                matches = self.search(resource_type, reference.split("?", 1)[1], staged)
                 if len(matches) != 1:
                     raise FhirServerError(412, "duplicate", f"{reference}: {len(matches)} matches")
-                item["reference"] = f"{_type_of(reference)}/{matches[0]}"
+                item["reference"] = f"{resource_type}/{matches[0]}"
             elif "/" in reference and not reference.startswith(("http://", "https://", "#")):
                 resource_type, _, rid = reference.partition("/")
-                if rid not in self.resources.get(resource_type, {}):
+                if rid not in self.resources.get(resource_type, {}) and rid not in staged:
                     raise FhirServerError(404, "not-found", f"reference {reference} not found")
 
 
