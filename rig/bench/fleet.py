@@ -197,9 +197,15 @@ def _rss_kib(pid: int | str = "self") -> dict[str, int]:
 
 
 def _raise_fd_limit(needed: int) -> int:
+    """Raise the open-files limit (inherited by the broker) to ``needed`` where allowed:
+    the soft limit up to the hard one, and the hard one too when we may (root)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (needed, needed))
+            return needed
     if soft < needed:
-        soft = min(hard, max(needed, soft))
+        soft = needed if hard == resource.RLIM_INFINITY else min(hard, needed)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     return soft
 
@@ -222,7 +228,9 @@ def _loop_errors(counter: list[int]) -> Any:
     return handle
 
 
-async def _fleet(hubs: int, directory: Path) -> dict[str, Any]:
+async def _fleet(
+    hubs: int, directory: Path, *, no_subscriber_retry_s: float = NO_SUBSCRIBER_RETRY_S
+) -> dict[str, Any]:
     pki = RigPki.create(directory / "pki")
     started = time.monotonic()
     identities = [issue_identity(pki.ca, directory / "hubs", f"hub-{n:05d}") for n in range(hubs)]
@@ -238,6 +246,8 @@ async def _fleet(hubs: int, directory: Path) -> dict[str, Any]:
         SimHub(f"hub-{n:05d}", TlsFiles(pki.ca_file, i.cert_file, i.key_file), broker, state)
         for n, i in enumerate(identities)
     ]
+    for sim in sims:
+        sim.retry_s = no_subscriber_retry_s
     result: dict[str, Any] = {"hubs": hubs, "certificates_issued_s": round(issue_s, 2)}
     rx_tls = TlsFiles(pki.ca_file, receiver_identity.cert_file, receiver_identity.key_file)
     try:
@@ -298,13 +308,15 @@ async def _fleet(hubs: int, directory: Path) -> dict[str, Any]:
     return result
 
 
-def run(duration_s: float = 1.0, hubs: int = 100) -> dict[str, Any]:
+def run(
+    duration_s: float = 1.0, hubs: int = 100, no_subscriber_retry_s: float = NO_SUBSCRIBER_RETRY_S
+) -> dict[str, Any]:
     """The fleet benchmark (``duration_s`` unused: the phases decide the length)."""
     del duration_s
     limit = _raise_fd_limit(hubs * 3 + 256)
     directory = Path(tempfile.mkdtemp(prefix="narhub-fleet-"))
     try:
-        result = asyncio.run(_fleet(hubs, directory))
+        result = asyncio.run(_fleet(hubs, directory, no_subscriber_retry_s=no_subscriber_retry_s))
     finally:
         shutil.rmtree(directory, ignore_errors=True)
     result["open_files_limit"] = limit
