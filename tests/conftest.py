@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import itertools
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -47,6 +48,10 @@ def broker(rig_pki: RigPki, tmp_path: Path) -> Iterator[MosquittoBroker]:
         instance.stop()
 
 
+#: Database numbers within this worker's cluster (names stay under PostgreSQL's 63 bytes).
+_DATABASES = itertools.count(1)
+
+
 @pytest.fixture(scope="session")
 def postgres_cluster() -> Iterator[PostgresCluster]:
     """A private PostgreSQL cluster (Debian's ``postgresql``) on a unix socket, for the tests.
@@ -68,8 +73,8 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
 @pytest.fixture
 def pg_url(postgres_cluster: PostgresCluster, request: pytest.FixtureRequest) -> str:
     """A fresh database of the session's cluster, as a ``postgresql://`` URL."""
-    name = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name.lower())[:50]
-    return postgres_cluster.create_database(f"{name}_{os.getpid()}_{id(request) % 100000}")
+    slug = "".join(c if c.isalnum() else "_" for c in request.node.name.lower())[:40]
+    return postgres_cluster.create_database(f"t{next(_DATABASES)}_{slug}")
 
 
 @pytest.fixture

@@ -28,12 +28,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import resource
 import shutil
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,6 +69,7 @@ class FleetState:
     received: set[tuple[str, int]] = field(default_factory=set)
     connect_failures: int = 0
     no_subscribers: int = 0
+    local_errors: Counter[str] = field(default_factory=Counter)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def note(self) -> None:
@@ -102,8 +105,14 @@ class SimHub:
     async def run(self) -> None:
         """Until cancelled."""
         while True:
-            with contextlib.suppress(MqttError):
+            try:
                 await self._session()
+            except MqttError:
+                pass
+            except OSError as exc:
+                # Local, not the broker: most often EMFILE (the open-files limit) when N
+                # is larger than this machine allows. Counted and retried like a failure.
+                self._state.local_errors[errno.errorcode.get(exc.errno or 0, "?")] += 1
             self._state.connected.discard(self.hub_id)
             self._state.note()
             await asyncio.sleep(self._backoff.next_delay_s())
@@ -194,6 +203,11 @@ def _rss_kib(pid: int | str = "self") -> dict[str, int]:
                 key = "rss_kib" if line.startswith("VmRSS") else "max_rss_kib"
                 found[key] = int(line.split()[1])
     return found
+
+
+def _open_files(pid: int | str) -> int:
+    """Descriptors a process holds (one per hub connection on each side)."""
+    return sum(1 for _ in Path(f"/proc/{pid}/fd").iterdir())
 
 
 def _raise_fd_limit(needed: int) -> int:
@@ -300,6 +314,11 @@ async def _fleet(
                 "all_received": all_received,
             }
             result["rss"] = {"bench": _rss_kib(), "broker": _rss_kib(broker_pid or "self")}
+            result["open_files"] = {
+                "bench": _open_files("self"),
+                "broker": _open_files(broker_pid) if broker_pid else 0,
+            }
+            result["local_errors"] = dict(state.local_errors)
             result["loop_callback_errors"] = loop_errors[0]
             for task in [rx, *tasks]:
                 task.cancel()
