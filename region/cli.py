@@ -184,7 +184,7 @@ def ingest(
     verifier = CaVerifier(ca)
     try:
         store = open_state(state, output=out, fhir_queue=fhir_url is not None, name=client_id)
-        poster = None if fhir_url is None else _poster(state, fhir_url, smart)
+        poster = None if fhir_url is None else _poster(state, fhir_url, smart, client_id)
     except RegionStateError as exc:
         emit({"ok": False, "error": str(exc)}, as_json=False)
         raise typer.Exit(EXIT_FAILED) from None
@@ -224,12 +224,12 @@ def ingest(
         receiver.close()
 
 
-def _poster(state: str, fhir_url: str, smart: Path | None) -> FhirPoster:
+def _poster(state: str, fhir_url: str, smart: Path | None, name: str) -> FhirPoster:
     from region.smart_auth import SmartAuth, SmartClientError, load_smart_client
 
     try:
         auth = None if smart is None else SmartAuth(load_smart_client(smart), fhir_url)
-        return FhirPoster(open_fhir_queue(state), fhir_url, auth=auth)
+        return FhirPoster(open_fhir_queue(state, name=f"{name}-poster"), fhir_url, auth=auth)
     except SmartClientError as exc:
         raise typer.BadParameter(str(exc), param_hint="--smart") from None
     except ValueError as exc:

@@ -23,10 +23,11 @@ def open_state(
     return SqliteState(Path(spec), output, fhir_queue=fhir_queue)
 
 
-def open_fhir_queue(spec: str) -> FhirQueue:
-    """The FHIR queue of the state ``spec`` names."""
+def open_fhir_queue(spec: str, *, name: str | None = None) -> FhirQueue:
+    """The FHIR queue of the state ``spec`` names; ``name`` (the receiver's client id) owns
+    its leases, so a receiver that restarts takes its own claimed Bundles back at once."""
     if is_postgres(spec):
         from region.state_pg import PostgresFhirQueue  # noqa: PLC0415
 
-        return PostgresFhirQueue(spec)
+        return PostgresFhirQueue(spec, name=name)
     return SqliteFhirQueue(Path(spec))

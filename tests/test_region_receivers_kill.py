@@ -33,6 +33,7 @@ from protocols.uplink.batch import encode_body
 from region.receiver import RECEIVER_NAME
 from region.state_pg import PostgresState, export_ndjson
 from rig.broker import MosquittoBroker, RigPki
+from rig.fhir_server import FakeFhirServer
 
 HUBS = ("hub-kill-a", "hub-kill-b")
 BATCHES = 12
@@ -156,12 +157,19 @@ async def _publish(
             assert reason < 0x80
 
 
+@pytest.fixture
+def fhir() -> Iterator[FakeFhirServer]:
+    with FakeFhirServer() as server:
+        yield server
+
+
 def test_three_receivers_one_killed_mid_batch_write_every_observation_once(
     broker: MosquittoBroker,
     rig_pki: RigPki,
     pg_url: str,
     tmp_path: Path,
     receivers: dict[str, ReceiverProcess],
+    fhir: FakeFhirServer,
 ) -> None:
     hubs = {hub: rig_pki.client(hub) for hub in HUBS}
     receiver_identity = rig_pki.client(RECEIVER_NAME)
@@ -204,7 +212,7 @@ def test_three_receivers_one_killed_mid_batch_write_every_observation_once(
     args = [
         "--ca-dir", str(ca_dir), "--host", broker.host, "--port", str(broker.port),
         "--cert", str(receiver_identity.cert_file), "--key", str(receiver_identity.key_file),
-        "--state", pg_url,
+        "--state", pg_url, "--fhir-url", fhir.base_url,
     ]  # fmt: skip
     try:
         for n in (1, 2, 3):
@@ -232,8 +240,11 @@ def test_three_receivers_one_killed_mid_batch_write_every_observation_once(
         receivers[victim].wait_subscribed()
 
         deadline = time.monotonic() + 120
-        while _committed(pg_url) != (len(keys), len(expected)) and time.monotonic() < deadline:
-            time.sleep(0.1)  # polling the database for the receivers' progress, bounded
+        while time.monotonic() < deadline and (
+            _committed(pg_url) != (len(keys), len(expected))
+            or fhir.store.count("Observation") < len(expected)
+        ):
+            time.sleep(0.1)  # polling the database and the server for progress, bounded
     finally:
         blocker.close()
         for receiver in receivers.values():
@@ -258,3 +269,8 @@ def test_three_receivers_one_killed_mid_batch_write_every_observation_once(
     assert writer is not None
     assert writer.startswith(RECEIVER_NAME)
     assert "Traceback" not in "".join(r.log.read_text() for r in receivers.values())
+    # The FHIR server too holds each Observation once (each posted by one of the receivers'
+    # posters from the shared queue; conditional creates for any Bundle posted twice).
+    stored = [o["identifier"][0]["value"] for o in fhir.store.resources["Observation"].values()]
+    assert len(stored) == len(set(stored)) == len(expected)
+    assert {v.removeprefix("urn:uuid:") for v in stored} == expected
