@@ -2,7 +2,7 @@
 
 Off by default (``[pipeline] reduction = []``). It never touches a clinical reading or an alert:
 :meth:`Reducer.process` passes any reading whose priority is more urgent than
-``environmental`` through unchanged, whatever the configuration says (docs/CONTEXT.md: lossy
+``environmental`` through unchanged whatever the configuration (docs/clinical-boundary.md: lossy
 filtering of clinical data could make narhub a medical device).
 
 - **Deadband**: a value is forwarded when it moved at least ``deadband`` from the last value

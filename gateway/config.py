@@ -33,6 +33,14 @@ class DeviceConfig(StrictModel):
         "thermometer", "blood_pressure", "scale", "pulse_oximeter", "glucose", "heart_rate"
     ]
     bond: bool = False
+    #: The quirk profile ``narhub ble pair`` saw chosen (protocols/gatt/quirks.py) and why:
+    #: shown by ``narhub devices list``. The running hub chooses again from what the device
+    #: says in each session; these are the technician's record.
+    profile: str | None = None
+    profile_reason: str | None = None
+    #: On a device shared by several people (a cuff or scale with user slots): the patient's
+    #: user index (BLS 1.0 User ID, 0-254). Readings of other slots are not forwarded.
+    user_index: int | None = Field(default=None, ge=0, le=254)
 
 
 class BleConfig(StrictModel):

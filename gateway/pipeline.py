@@ -10,11 +10,13 @@ Stages (docs/pipeline.md), each its own module and a pure function where it can 
    flags only;
 3. **thresholds** (:mod:`gateway.thresholds`): the care team's limits make a reading an alert;
 4. **reduce** (:mod:`gateway.aggregate`): opt-in deadband/window for non-clinical data only;
-5. **commit**: :meth:`gateway.store.AsyncOutbox.add` (group commit); the source is
+5. **commit**: :meth:`gateway.outbox.AsyncOutbox.add` (group commit); the source is
    acknowledged only after it returns. De-duplication happens inside that transaction.
 
 A clinical reading is never dropped or altered here: a malformed payload is counted by the
-central and reported; a decoded one becomes one Reading per observation, at most flagged.
+central and kept as a raw record (flag ``undecoded``, its bytes as hex: see
+:mod:`protocols.uplink.undecoded`); a decoded one becomes one Reading per observation, at
+most flagged.
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ from decimal import Decimal
 from drivers.ble import ClockObservation, MeasurementEvent
 from gateway.aggregate import Reducer, ReductionRule
 from gateway.dedup import is_time_key, record_key
+from gateway.outbox import AsyncOutbox
 from gateway.reading import Reading
-from gateway.store import AsyncOutbox
 from gateway.thresholds import Threshold, ThresholdTable, apply_thresholds, threshold_table
 from gateway.validate import (
     DEVICE_AHEAD_LIMIT_S,
@@ -41,10 +43,13 @@ from protocols.gatt import (
     BATTERY_LEVEL,
     HEART_RATE_MEASUREMENT,
     PLX_CONTINUOUS_MEASUREMENT,
+    DeviceInformationString,
     Observation,
     to_observations,
 )
 from protocols.uplink import CODED_FLAG, Priority
+from protocols.uplink.device_facts import DIS_MDC, FLAG_DEVICE_INFO, clock_flags
+from protocols.uplink.undecoded import RAW_RECORD_MDC, raw_fields, raw_stream
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +59,12 @@ _STATUS_CHARACTERISTICS = frozenset({BATTERY_LEVEL})
 CONTINUOUS_CHARACTERISTICS = frozenset({PLX_CONTINUOUS_MEASUREMENT, HEART_RATE_MEASUREMENT})
 
 _NO_FLAGS: frozenset[str] = frozenset()
+_DEVICE_INFO = frozenset({FLAG_DEVICE_INFO})
 _SUSPECT_TIME = frozenset({FLAG_DEVICE_TIME})
 _CLINICAL = Priority.CLINICAL
+_ALERT = Priority.ALERT
+#: The flag of a compound measurement's component (``component-of:{compound MDC code}``).
+COMPONENT_FLAG_PREFIX = "component-of:"
 #: Builds a Reading from a tuple of all its fields in order (``Reading._make`` without its
 #: length check: :func:`readings_from_event` passes all sixteen, which
 #: tests/pipeline/test_pipeline_hot_path.py checks against the named-field constructor).
@@ -70,15 +79,82 @@ def _value_and_flags(o: Observation) -> tuple[Decimal | None, frozenset[str]]:
 
 
 def _clock(event: MeasurementEvent) -> tuple[frozenset[str], int | None]:
-    """The session's observed device clock offset (PHD IG coincident time stamp, kept with
-    the readings so consumers can correct device times; ``health-profiles.md`` 4.5)."""
+    """The session's observed device clock: its offset, and for a time-stamped value the flags
+    that carry the offset and the hub's time of the read to the region, which reports them as
+    the PHD IG's coincident time stamp (:mod:`protocols.uplink.device_facts`)."""
     clock = event.clock
     if clock is None or clock.offset_s is None:
         return frozenset(), None
     offset_ms = round(clock.offset_s * 1000)
     if event.device_time is None:
         return frozenset(), offset_ms
-    return frozenset({f"device-clock-offset-s:{round(clock.offset_s)}"}), offset_ms
+    try:
+        read_ms = round(clock.hub_time.timestamp() * 1000)  # naive local, like the stamps
+    except (OverflowError, ValueError, OSError):  # out of the platform's range
+        return frozenset(), offset_ms
+    return clock_flags(clock.offset_s, read_ms), offset_ms
+
+
+def _device_information(event: MeasurementEvent, text: str) -> list[Reading]:
+    """A Device Information string as a device-information reading (not a measurement: the
+    region makes it part of the device's Device resource; docs/protocols/uplink.md, "Device
+    facts").
+    An empty string says nothing and travels as nothing."""
+    if not text:
+        return []
+    code = DIS_MDC[event.characteristic]
+    device = event.device
+    return [
+        Reading(
+            stream=f"{device}/{code}",
+            device=device,
+            mdc_code=code,
+            unit="",
+            value=None,
+            special=text,
+            hub_wall_ms=event.hub_wall_ms,
+            hub_mono_ns=event.hub_mono_ns,
+            flags=_DEVICE_INFO,
+        )
+    ]
+
+
+def _raw_record(event: MeasurementEvent, patient: str | None) -> list[Reading]:
+    """A value no decoder accepted, kept as a raw record (:mod:`protocols.uplink.undecoded`):
+    its bytes as hex, its characteristic's UUID, the device and the reception time. Clinical
+    priority: it may be a measurement a newer decoder reads at the region."""
+    special, flags = raw_fields(event.characteristic, event.raw)
+    device = event.device
+    return [
+        Reading(
+            stream=raw_stream(device, event.characteristic),
+            device=device,
+            mdc_code=RAW_RECORD_MDC,
+            unit="",
+            value=None,
+            special=special,
+            hub_wall_ms=event.hub_wall_ms,
+            hub_mono_ns=event.hub_mono_ns,
+            priority=_CLINICAL,
+            flags=flags,
+            patient=patient,
+        )
+    ]
+
+
+#: The flag carrying the device's user index of a measurement (a shared cuff or scale).
+USER_INDEX_FLAG = "user-index"
+#: BLS 1.0 3.1.1.5: User ID 0xFF is "unknown user".
+_UNKNOWN_USER = 0xFF
+
+
+def user_index(measurement: object) -> int | None:
+    """The user index a measurement names (Blood Pressure, Weight, Body Composition User ID
+    field); ``None`` when it has none or names the unknown user (0xFF)."""
+    user = getattr(measurement, "user_id", None)
+    if not isinstance(user, int) or user == _UNKNOWN_USER:
+        return None
+    return user
 
 
 #: Slack around "stamped after the hub set the clock": the Date Time's 1 s resolution, and the
@@ -94,7 +170,7 @@ def device_wall_ms(
     clock, which the device's bytes may be).
 
     A device stamps a measurement with its own clock, naive local time (GATT Date Time,
-    GSS 3.70; the hub sets it to its local time through CTS, ``health-profiles.md`` 4.5).
+    GSS 3.70; the hub sets it to its local time through CTS, docs/protocols/phd.md 4).
     A stored record downloaded hours later was taken at its time stamp, not at its reception:
     the PHD IG (Observation.effective[x]) takes the time stamp, corrected by the device
     clock's offset from the hub's clock when the session observed it (whole seconds: the
@@ -131,7 +207,8 @@ def device_wall_ms(
 
 
 def readings_from_event(event: MeasurementEvent, *, patient: str | None = None) -> list[Reading]:
-    """The Readings of one decoded measurement (none for a malformed or display-only value).
+    """The Readings of one decoded measurement (none for a display-only value; one raw record
+    for a value no decoder accepted).
 
     The hot path of the pipeline (``narhub bench pipeline``, part "throughput"): event fields
     are read once, and each Reading is built from its fields in order (``tuple.__new__``, what
@@ -139,8 +216,12 @@ def readings_from_event(event: MeasurementEvent, *, patient: str | None = None) 
     """
     measurement = event.measurement
     characteristic = event.characteristic
-    if measurement is None or characteristic in _STATUS_CHARACTERISTICS:
+    if measurement is None:
+        return [] if event.error is None else _raw_record(event, patient)
+    if characteristic in _STATUS_CHARACTERISTICS:
         return []
+    if characteristic in DIS_MDC and isinstance(measurement, DeviceInformationString):
+        return _device_information(event, measurement.value)
     observations = to_observations(measurement)
     if not observations:
         return []
@@ -149,6 +230,9 @@ def readings_from_event(event: MeasurementEvent, *, patient: str | None = None) 
     offset_ms = None
     if clock is not None and clock.offset_s is not None:
         clock_flags, offset_ms = _clock(event)
+    user = user_index(measurement)
+    if user is not None:
+        clock_flags = clock_flags | {f"{USER_INDEX_FLAG}:{user}"}
     continuous = characteristic in CONTINUOUS_CHARACTERISTICS
     device = event.device
     wall_ms = event.hub_wall_ms
@@ -210,11 +294,35 @@ def readings_from_event(event: MeasurementEvent, *, patient: str | None = None) 
     return readings
 
 
+def _alert_compounds(readings: list[Reading], alerted: set[tuple[str, int]]) -> list[Reading]:
+    """The readings with the components of an alerted compound measurement alerts too.
+
+    A threshold applies to one code (a systolic pressure), but the components of one
+    measurement (systolic, diastolic, mean: flag ``component-of:150020``) are one FHIR
+    Observation at the region (PHD IG PhdCompoundNumericObservation), so they travel in one
+    batch: a component left ``clinical`` would leave later than its alerted sibling. Readings
+    of one measurement share the device and the reception's monotonic time.
+    """
+    return [
+        r._replace(priority=_ALERT)
+        if r.priority != _ALERT and (r.device, r.hub_mono_ns) in alerted and _is_component(r)
+        else r
+        for r in readings
+    ]
+
+
+def _is_component(reading: Reading) -> bool:
+    return any(f.startswith(COMPONENT_FLAG_PREFIX) for f in reading.flags)
+
+
 @dataclass(frozen=True)
 class PipelineSettings:
     """What the stages need from the configuration."""
 
     patient: str | None = None
+    #: Shared devices: address (upper case) -> the patient's user index on it (BLS 1.0
+    #: 3.1.1.5 User ID; WSS/BCS the same). Readings of other user indexes are not forwarded.
+    user_slots: tuple[tuple[str, int], ...] = ()
     thresholds: tuple[Threshold, ...] = ()
     reduction: tuple[ReductionRule, ...] = ()
     max_device_ahead_s: float = DEVICE_AHEAD_LIMIT_S
@@ -230,6 +338,25 @@ class Pipeline:
         self._reducer = Reducer(self.settings.reduction)
         #: Events whose mapping raised (a defect: logged at ERROR, the others still stored).
         self.unmappable_events = 0
+        self._slots = {address.upper(): index for address, index in self.settings.user_slots}
+        #: Per device: measurements of another user's slot, not forwarded.
+        self.other_user_events: dict[str, int] = {}
+
+    def _patients_slot(self, events: Sequence[MeasurementEvent]) -> Sequence[MeasurementEvent]:
+        """The events of the patient's user slot (all of them on unshared devices); the
+        others are counted and dropped here, never stored (another person's measurement)."""
+        slots = self._slots
+        if not slots:
+            return events
+        kept = []
+        for e in events:
+            slot = slots.get(e.device.upper())
+            user = user_index(e.measurement)
+            if slot is not None and user is not None and user != slot:
+                self.other_user_events[e.device] = self.other_user_events.get(e.device, 0) + 1
+                continue
+            kept.append(e)
+        return kept
 
     def from_events(self, events: Sequence[MeasurementEvent]) -> list[Reading]:
         """Map decoded events to readings (stage 1).
@@ -238,6 +365,7 @@ class Pipeline:
         others of the batch are mapped one by one and stored, the failure is logged by
         characteristic and exception type (no address, no value) and counted."""
         patient = self.settings.patient
+        events = self._patients_slot(events)
         try:
             return [r for e in events for r in readings_from_event(e, patient=patient)]
         except Exception:  # noqa: BLE001 - isolated below, event by event
@@ -260,6 +388,7 @@ class Pipeline:
         table = self._thresholds
         out: list[Reading] = []
         append = out.append
+        alerted: set[tuple[str, int]] = set()
         for r in readings:
             checked = validate(r, max_device_ahead_s=ahead)
             if FLAG_DEVICE_TIME in checked.flags:
@@ -273,7 +402,14 @@ class Pipeline:
                     # A reset device clock stamps everything alike: a key from it could merge
                     # two different measurements. Keep both rather than risk dropping one.
                     checked = checked._replace(source_key=None)
-            append(apply_thresholds(checked, table) if table else checked)
+            if table:
+                alert = apply_thresholds(checked, table)
+                if alert is not checked and _is_component(alert):
+                    alerted.add((alert.device, alert.hub_mono_ns))
+                checked = alert
+            append(checked)
+        if alerted:
+            out = _alert_compounds(out, alerted)
         return self._reducer.process(out) if self._reducer.active else out
 
     async def commit(self, readings: Sequence[Reading]) -> int:

@@ -160,6 +160,7 @@ async def run_service(
                     lambda: hub.uplink.stats,
                     lambda: _uplink_connected(hub),
                     hub.outbox.queue_figures,  # the hub holds the store: status reads these
+                    lambda: _ble_counters(hub),
                 ),
                 name="activity",
             )
@@ -192,3 +193,13 @@ def _uplink_connected(hub: Hub) -> bool | None:
 def _shutdown_overdue() -> None:
     logger.error("shutdown did not finish in time; exiting")
     os._exit(1)  # systemd would SIGKILL us anyway; committed data is safe
+
+
+def _ble_counters(hub: Hub) -> dict[str, int]:
+    """What ``narhub status`` and ``narhub doctor`` show of the BLE stack."""
+    scanner = hub.central.scanner
+    return {
+        "adapter_resets": scanner.adapter_resets,
+        "adapter_reset_failures": scanner.adapter_reset_failures,
+        "other_user_readings": sum(hub.pipeline.other_user_events.values()),
+    }

@@ -1,6 +1,6 @@
 """Per-patient thresholds from the care team's configuration: crossing one makes an alert.
 
-Pure. The hub only *sorts* by the care team's limits (docs/CONTEXT.md): a reading beyond a
+Pure. The hub only *sorts* by the care team's limits (docs/clinical-boundary.md): a reading beyond a
 threshold gets priority ``alert`` and a flag naming the side it crossed; its value is never
 changed. A threshold applies to one MDC code in one UCUM unit (no unit conversion here).
 """

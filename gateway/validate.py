@@ -1,9 +1,9 @@
 """Validation: special values, physiological plausibility per code, clock sanity.
 
 Pure functions. A reading that fails a check is *flagged*, never dropped or altered (a
-clinical reading travels as measured; docs/CONTEXT.md, EU MDR boundary): the care team and
+clinical reading travels as measured; docs/clinical-boundary.md, EU MDR): the care team and
 the region's systems decide what a flag means. The table is documented in docs/pipeline.md;
-the ranges follow /work/shared/docs/health-profiles.md section 6.3 (BP 20-300 mmHg, SpO2
+the ranges and their sources are in docs/plausibility.md (BP 20-300 mmHg, SpO2
 50-100 %, temperature 25-45 Cel, weight 1-400 kg, glucose 10-600 mg/dL), converted exactly to
 the other units a device may send, plus pulse and RR ranges and the sensor boards' ranges.
 """
@@ -14,6 +14,8 @@ import datetime as dt
 from decimal import Decimal
 
 from gateway.reading import Reading
+from protocols.uplink.device_facts import FLAG_DEVICE_INFO
+from protocols.uplink.undecoded import FLAG_UNDECODED
 
 #: A value outside the plausible range of its code and unit.
 FLAG_IMPLAUSIBLE = "implausible"
@@ -86,6 +88,10 @@ PLAUSIBLE: dict[int, dict[str, tuple[Decimal, Decimal]]] = {
 }
 
 
+#: Readings whose ``special`` is text, not an 11073 special value.
+_TEXT_FLAGS = frozenset({FLAG_DEVICE_INFO, FLAG_UNDECODED})
+
+
 def value_flags(reading: Reading) -> frozenset[str]:
     """Flags for the value itself: specials, missing values, plausibility (pure)."""
     value = reading.value
@@ -93,7 +99,9 @@ def value_flags(reading: Reading) -> frozenset[str]:
         special = reading.special
         if special is None:
             return frozenset({FLAG_NO_VALUE})
-        return frozenset() if special in KNOWN_SPECIALS else frozenset({FLAG_UNKNOWN_SPECIAL})
+        if special in KNOWN_SPECIALS or not _TEXT_FLAGS.isdisjoint(reading.flags):
+            return frozenset()  # a device-information or raw record's text is not a value
+        return frozenset({FLAG_UNKNOWN_SPECIAL})
     ranges = PLAUSIBLE.get(reading.mdc_code)
     if ranges is None:
         return frozenset()

@@ -16,6 +16,7 @@ from common.cli import EXIT_FAILED, JsonFlag, emit
 from drivers.mqtt import MqttError, MqttLink, TlsFiles
 from region.broker_config import BrokerTls, acl_text, mosquitto_conf
 from region.ca import CaVerifier, RegionCa, RegionCaError
+from region.enrolment_cli import register as register_enrolment
 from region.fhir_post import FhirPoster
 from region.receiver import RECEIVER_NAME, Receiver
 from region.state import RegionStateError, is_postgres
@@ -25,9 +26,12 @@ from region.state_open import open_fhir_queue, open_state
 #: A receiver's share of the shared subscription waits for it, never dropped.
 NEVER_EXPIRES_S = 0xFFFFFFFF
 
-app = typer.Typer(help="The region: pilot CA, broker configuration, reference receiver.")
+app = typer.Typer(
+    help="The region: pilot CA, broker configuration, reference receiver, enrolments."
+)
 ca_app = typer.Typer(help="A small region CA for pilots and tests.")
 app.add_typer(ca_app, name="ca")
+register_enrolment(app)
 
 CaDir = Annotated[Path, typer.Option("--dir", help="The CA directory.")]
 
@@ -169,8 +173,17 @@ def ingest(
             "for --fhir-url."
         ),
     ] = None,
+    enrolments: Annotated[
+        Path | None,
+        typer.Option(
+            help="The enrolments' SQLite file (`narhub region enrol --state`); default: a "
+            "SQLite --state itself. Needed with a postgresql:// --state."
+        ),
+    ] = None,
 ) -> None:
-    """Receive batches on the shared subscription, verify, de-duplicate, write FHIR."""
+    """Receive batches on the shared subscription, verify, de-duplicate, file them to the
+    enrolled patients (`narhub region enrol`, same --state; --enrolments with PostgreSQL),
+    write FHIR."""
     from common.logsetup import configure_logging
 
     configure_logging(os.environ)
@@ -179,6 +192,12 @@ def ingest(
             "give --out with a SQLite --state file; a postgresql:// --state keeps the "
             "Observations in the database (narhub region export writes them as NDJSON)",
             param_hint="--out",
+        )
+    if is_postgres(state) and enrolments is None:
+        raise typer.BadParameter(
+            "a postgresql:// --state needs --enrolments: the SQLite file `narhub region enrol "
+            "--state` writes (enrolments, devices and held readings stay in SQLite)",
+            param_hint="--enrolments",
         )
     ca = RegionCa(ca_dir)
     verifier = CaVerifier(ca)
@@ -191,6 +210,7 @@ def ingest(
     receiver = Receiver(
         verifier,
         store,
+        enrolment_db=enrolments,
         on_batch=None if poster is None else (lambda _b, _l: poster.wake.set()),
     )
     tls = TlsFiles(ca.cert_file, cert, key)

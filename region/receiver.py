@@ -1,32 +1,46 @@
-"""The region's reference receiver: verify signed batches and write FHIR R4 Observations.
+"""The region's reference receiver: verify signed batches, file them to patients, write FHIR.
 
 Subscribes with an MQTT 5 shared subscription (``$share/{group}/narhub/v1/+/up/+``, MQTT 5.0
 section 4.8.2) so that N receivers split the load. Each batch is verified (COSE_Sign1 against
-the hub's key) and its readings turned into FHIR Observations; the state (:mod:`region.state`)
-de-duplicates it by (hub, boot id, sequence) and writes the Observations not written before.
+the hub's key), filed to the patients its hub is lent to (:mod:`region.filing`: readings no
+enrolment covers are held, and released when one does), and turned into FHIR resources (the
+Devices and coincident time stamps the Observations reference, then the Observations); the
+state (:mod:`region.state`) de-duplicates the batch by (hub, boot id, sequence) and writes the
+resources not written before.
 
-Observations are de-duplicated on their deterministic id (what a FHIR server's conditional
-create keys on, :func:`protocols.fhir.reading_identifier`): a reading that reaches the region
-in two batches (a source that sent it again, a hub that lost power between sending and
-deleting) is written once. The batch is acknowledged (PUBACK) only after the state committed
-its output and its key: SQLite and an fsynced NDJSON file for one receiver, one PostgreSQL
-transaction for several.
+Resources are de-duplicated on their deterministic id (what a FHIR server's conditional
+create keys on, :mod:`protocols.fhir.identity`): a reading that reaches the region in two
+batches (a source that sent it again, a hub that lost power between sending and deleting) is
+written once; a Device is written again only when its description changed. The batch is
+acknowledged (PUBACK) only after the state committed its output and its key: SQLite and an
+fsynced NDJSON file for one receiver, one PostgreSQL transaction for several.
+
+Enrolments, the device registry and the raw records live in SQLite
+(:mod:`region.enrolment_store`'s seam): by default the state's own file; with a PostgreSQL
+state, a SQLite file given separately (``enrolment_db``, docs/region-scale.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from pathlib import Path
 
 from drivers.mqtt import MqttLink
 from protocols.errors import DecodeError
-from protocols.fhir import dumps_exact, observations
+from protocols.fhir import dumps_exact
 from protocols.uplink import Batch, BatchVerifier, ReplayError, UplinkError
 from region.broker_config import RECEIVER_USER
-from region.state import BatchKey, ObservationLine, RegionState
+from region.device_registry import DeviceRegistry, SqliteDeviceRegistry
+from region.enrolment_sqlite import SqliteEnrolmentStore
+from region.enrolment_store import EnrolmentStore
+from region.filing import Filer, Filing
+from region.raw_records import RawRecords, SqliteRawRecords
+from region.state import RELEASE_HUB, BatchKey, ObservationLine, RegionState, resource_key
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +48,8 @@ SHARED_GROUP = "narhub-region"
 #: Receivers authenticate with a certificate whose CN is this (the broker ACL grants read)
 RECEIVER_NAME = RECEIVER_USER
 UP_FILTER = "narhub/v1/+/up/+"
+#: How often held readings are checked against enrolments made since (seconds).
+RELEASE_INTERVAL_S = 5.0
 
 
 @dataclass
@@ -46,10 +62,16 @@ class ReceiverStats:
     rejected: int = 0
     #: Observations already written from another batch (same id), not written again.
     duplicate_observations: int = 0
+    #: Readings no enrolment covered, held (:mod:`region.filing`).
+    held: int = 0
+    #: Held readings filed once an enrolment covered them.
+    released: int = 0
+    #: Raw records (values the hub could not decode) newly kept (:mod:`region.raw_records`).
+    raw_records: int = 0
 
 
 class Receiver:
-    """Verifies, de-duplicates and writes FHIR; one instance per process."""
+    """Verifies, de-duplicates, files and writes FHIR; one instance per process."""
 
     def __init__(
         self,
@@ -57,11 +79,28 @@ class Receiver:
         state: RegionState,
         *,
         on_batch: Callable[[Batch, list[str]], None] | None = None,
+        enrolment_db: Path | None = None,
+        enrolments: EnrolmentStore | None = None,
+        devices: DeviceRegistry | None = None,
+        raw_records: RawRecords | None = None,
+        release_interval_s: float = RELEASE_INTERVAL_S,
     ) -> None:
-        """``state``: where batch keys and Observations go (:mod:`region.state`: SQLite and
-        an NDJSON file for one receiver, PostgreSQL for several)."""
+        """``state``: where batch keys and resources go (:mod:`region.state`: SQLite and an
+        NDJSON file for one receiver, PostgreSQL for several). ``enrolments``, ``devices``
+        and ``raw_records``: the region's filing state, by default SQLite in ``enrolment_db``
+        (where `narhub region enrol` writes), itself by default the SQLite state's file; a
+        PostgreSQL state needs ``enrolment_db`` (or the three stores)."""
         self._verifier = verifier
         self._state = state
+        db = enrolment_db if enrolment_db is not None else state.sqlite_path
+        if db is None and (enrolments is None or devices is None or raw_records is None):
+            raise ValueError("a PostgreSQL state needs enrolment_db: the enrolments' SQLite file")
+        self._filer = Filer(
+            enrolments if enrolments is not None else SqliteEnrolmentStore(_need(db)),
+            devices if devices is not None else SqliteDeviceRegistry(_need(db)),
+            raw_records=raw_records if raw_records is not None else SqliteRawRecords(_need(db)),
+        )
+        self._release_interval_s = release_interval_s
         self._on_batch = on_batch
         self.stats = ReceiverStats()
         #: Set once the subscription is in place (the broker only routes to live subscribers).
@@ -85,37 +124,91 @@ class Receiver:
             logger.warning("rejected batch: topic does not match its signed header")
             return []
         key = BatchKey(header.hub_id, header.boot_id, header.seq)
-        resources = [
-            ObservationLine(str(o["id"]), dumps_exact(o))
-            for o in observations(header, batch.readings)
-        ]
-        lines = self._state.commit_batch(key, resources)
-        if lines is None:  # another receiver committed it since the replay check
+        filing = self._filer.file_batch(batch)
+        written = self._write(filing, key)
+        if written is None:  # another receiver committed it since the replay check
             self.stats.duplicates += 1
             return []
-        self.stats.duplicate_observations += len(resources) - len(lines)
+        lines = written
+        self.stats.held += filing.held
+        self.stats.raw_records += filing.raw_records
         self.stats.batches += 1
-        self.stats.observations += len(lines)
         if self._on_batch is not None:
             self._on_batch(batch, lines)
         return lines
+
+    def _write(self, filing: Filing, key: BatchKey) -> list[str] | None:
+        """Commit the filing's resources not written before with the batch ``key`` through
+        the state; returns the lines written (``None``: the key was already recorded)."""
+        observations = {id(r) for r in filing.resources.observations}
+        resources = [
+            ObservationLine(resource_key(r), dumps_exact(r), observation=id(r) in observations)
+            for r in filing.resources.all()
+        ]
+        lines = self._state.commit_batch(key, resources)
+        if lines is None:
+            return None
+        written = set(lines)
+        fresh = sum(1 for r in resources if r.observation and r.line in written)
+        self.stats.duplicate_observations += len(observations) - fresh
+        self.stats.observations += fresh
+        return lines
+
+    def release_held(self) -> int:
+        """File held readings that enrolments now cover; returns how many were released."""
+        released = 0
+        for filing in self._filer.releasable():
+            # Released readings have no batch of their own: a key of their own, whose hub id
+            # no hub has (:data:`region.state.RELEASE_HUB`).
+            self._write(filing, BatchKey(RELEASE_HUB, uuid.uuid4().hex, 0))
+            self._filer.released(filing)
+            released += len(filing.released)
+        self.stats.released += released
+        if released:
+            logger.info("released %d held readings to their enrolments", released)
+        return released
 
     def seen(self, hub_id: str, boot_id: str, seq: int) -> bool:
         """Whether the batch (hub, boot id, seq) was already written (the replay check)."""
         return self._state.seen(hub_id, boot_id, seq)
 
     async def run(self, connect: Callable[[], AbstractAsyncContextManager[MqttLink]]) -> None:
-        """Subscribe and process messages until cancelled or the connection drops."""
+        """Subscribe and process messages until cancelled or the connection drops (its
+        :class:`~drivers.mqtt.MqttError` propagates as it is); held readings are checked
+        against new enrolments every ``release_interval_s`` meanwhile."""
         async with connect() as link:
-            await link.subscribe(f"$share/{SHARED_GROUP}/{UP_FILTER}")
-            self.subscribed.set()
-            logger.info("subscribed to $share/%s/%s", SHARED_GROUP, UP_FILTER)
-            async for message in link.messages():
-                self.handle(message.topic, message.payload)
-                # PUBACK only now: the Observations and the batch key are committed, so a
-                # receiver that dies before this gets the batch again (and de-duplicates it).
-                link.ack(message)
+            releaser = asyncio.create_task(self._release_loop(), name="receiver-release")
+            try:
+                await link.subscribe(f"$share/{SHARED_GROUP}/{UP_FILTER}")
+                self.subscribed.set()
+                logger.info("subscribed to $share/%s/%s", SHARED_GROUP, UP_FILTER)
+                async for message in link.messages():
+                    self.handle(message.topic, message.payload)
+                    # PUBACK only now: the resources and the batch key are committed, so a
+                    # receiver that dies before this gets the batch again (and de-duplicates
+                    # it).
+                    link.ack(message)
+            finally:
+                releaser.cancel()
+                await asyncio.wait([releaser])  # never raises: its outcome is read below
+            if not releaser.cancelled() and (error := releaser.exception()) is not None:
+                raise error
+
+    async def _release_loop(self) -> None:
+        while True:
+            self.release_held()
+            await asyncio.sleep(self._release_interval_s)
 
     def close(self) -> None:
-        """Close the state."""
+        """Close the state and the filing stores."""
         self._state.close()
+        self._filer.enrolments.close()
+        self._filer.devices.close()
+        if self._filer.raw_records is not None:
+            self._filer.raw_records.close()
+
+
+def _need(db: Path | None) -> Path:
+    if db is None:  # checked in Receiver.__init__
+        raise AssertionError("no enrolment database")
+    return db

@@ -21,7 +21,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol
+
+from protocols.fhir.devices import description_digest
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
@@ -39,6 +42,14 @@ class StateUnavailableError(RegionStateError, ConnectionError):
     """The database cannot be reached (the batch is not acknowledged: it comes again)."""
 
 
+def resource_key(resource: dict[str, Any]) -> str:
+    """What the de-duplication records for a resource: an Observation's id, a Device's id
+    with the digest of its description (a changed Device is written again)."""
+    if resource.get("resourceType") == "Device":
+        return f"Device/{resource['id']}#{description_digest(resource)}"
+    return str(resource["id"])
+
+
 @dataclass(frozen=True)
 class BatchKey:
     """What identifies a batch across receivers: the signed header's hub id, boot id, seq."""
@@ -50,10 +61,30 @@ class BatchKey:
 
 @dataclass(frozen=True)
 class ObservationLine:
-    """One Observation: its deterministic id and its exact JSON text (one NDJSON line)."""
+    """One FHIR resource: its de-duplication key (an Observation's deterministic id, a
+    Device's id with the digest of its description), its exact JSON text (one NDJSON line),
+    and whether it is an Observation (``False``: a Device or a coincident time stamp that the
+    batch's Observations reference)."""
 
     id: str
     line: str
+    observation: bool = True
+
+
+#: The hub id of the key under which held readings released to an enrolment are committed
+#: (no hub has an empty id, so the verifier's replay check never meets it).
+RELEASE_HUB = ""
+
+
+def queued_lines(resources: Sequence[ObservationLine], written: Sequence[str]) -> list[str]:
+    """What a FHIR server gets for a batch: its new Observations (those in ``written``) with
+    everything they reference, written now or before (a transaction Bundle that stands
+    alone); nothing when no Observation is new."""
+    fresh = set(written)
+    observations = [r.line for r in resources if r.observation and r.line in fresh]
+    if not observations:
+        return []
+    return [*(r.line for r in resources if not r.observation), *observations]
 
 
 class RegionState(Protocol):
@@ -66,8 +97,14 @@ class RegionState(Protocol):
     def commit_batch(
         self, key: BatchKey, observations: Sequence[ObservationLine]
     ) -> list[str] | None:
-        """Write the Observations not written before and record the batch key; return the
-        lines written, or ``None`` when the key was already recorded (nothing written)."""
+        """Write the resources not written before and record the batch key (with the FHIR
+        queue, also :func:`queued_lines`); return the lines written, or ``None`` when the key
+        was already recorded (nothing written)."""
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite file of this state, where the enrolment store lives by default
+        (``None``: a PostgreSQL state; the enrolment store is then given separately)."""
 
     def close(self) -> None:
         """Release the database."""

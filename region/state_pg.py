@@ -32,7 +32,13 @@ import psycopg
 from psycopg import errors as pg_errors
 
 from common.atomic import fsync_directory
-from region.state import BatchKey, ObservationLine, RegionStateError, StateUnavailableError
+from region.state import (
+    BatchKey,
+    ObservationLine,
+    RegionStateError,
+    StateUnavailableError,
+    queued_lines,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -155,8 +161,9 @@ class PostgresState:
                 if observation.id in fresh:
                     fresh.discard(observation.id)  # an id twice in one batch: written once
                     lines.append(observation.line)
-            if self._fhir_queue and lines:
-                cur.execute("INSERT INTO fhir_queue (lines) VALUES (%s)", ("\n".join(lines),))
+            queued = queued_lines(observations, lines) if self._fhir_queue else []
+            if queued:
+                cur.execute("INSERT INTO fhir_queue (lines) VALUES (%s)", ("\n".join(queued),))
             return lines
 
     def _execute(self, query: str, params: tuple[object, ...]) -> psycopg.Cursor[Any]:
@@ -172,6 +179,11 @@ class PostgresState:
             self._conn = _connect(self._url, self._name)
         except StateUnavailableError:
             raise StateUnavailableError("postgresql", _first_line(exc)) from None
+
+    @property
+    def sqlite_path(self) -> None:
+        """No SQLite file: the enrolment store is given separately."""
+        return None
 
     def close(self) -> None:
         """Close the connection."""
@@ -260,7 +272,8 @@ def export_ndjson(url: str, out: Path) -> int:
 
 
 def counts(url: str) -> dict[str, int]:
-    """Rows per table (batches, observations, fhir_queue): for operators and benchmarks."""
+    """Rows per table (batches, observations: every resource, fhir_queue) and the
+    Observations among the resources: for operators and benchmarks."""
     conn = _connect(url, "narhub-counts")
     try:
         create_schema(conn)
@@ -268,6 +281,12 @@ def counts(url: str) -> dict[str, int]:
         for table in ("batches", "observations", "fhir_queue"):
             row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()  # noqa: S608 - fixed
             result[table] = 0 if row is None else int(row[0])
+        # The Observations among the resources (the rest: the Devices they reference).
+        row = conn.execute(
+            "SELECT count(*) FROM observations "
+            'WHERE position(\'"resourceType":"Observation"\' IN resource) > 0'
+        ).fetchone()
+        result["observation_resources"] = 0 if row is None else int(row[0])
         return result
     finally:
         conn.close()

@@ -10,11 +10,12 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
-from region.state import BatchKey, ObservationLine
+from region.state import BatchKey, ObservationLine, queued_lines, resource_key
 
 logger = logging.getLogger(__name__)
 
 _ID_QUERY_CHUNK = 500
+
 
 SQLITE_QUEUE_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS fhir_queue ("
@@ -45,8 +46,14 @@ class SqliteState:
         )
         if fhir_queue:
             self._db.execute(SQLITE_QUEUE_SCHEMA)
+        self._path = state_db
         self._output = output
         self._recover_output()
+
+    @property
+    def sqlite_path(self) -> Path:
+        """The SQLite file (the enrolment store's default home)."""
+        return self._path
 
     def seen(self, hub_id: str, boot_id: str, seq: int) -> bool:
         """Whether the batch (hub, boot id, seq) was already written."""
@@ -75,7 +82,7 @@ class SqliteState:
                 "INSERT INTO seen(hub, boot, seq) VALUES (?, ?, ?)",
                 (key.hub_id, key.boot_id, key.seq),
             )
-            self._record([o.id for o in fresh], end, lines)
+            self._record([o.id for o in fresh], end, queued_lines(observations, lines))
         return lines
 
     def _known_ids(self, ids: list[str]) -> set[str]:
@@ -121,11 +128,11 @@ class SqliteState:
             for number, line in enumerate(complete.splitlines(), 1):
                 try:
                     resource = json.loads(line)
-                    ids.append(str(resource["id"]))
+                    ids.append(resource_key(resource))
                     recovered.append(line.decode())
                 except (ValueError, KeyError, TypeError):
                     logger.warning(
-                        "output line %d after the last record is not an Observation", number
+                        "output line %d after the last record is not a FHIR resource", number
                     )
             if len(complete) < len(tail):
                 out.truncate(recorded + len(complete))
@@ -138,7 +145,7 @@ class SqliteState:
                 # Their FHIR POST too (conditional creates: posting twice creates once).
                 self._record(ids, recorded + len(complete), recovered)
             if ids:
-                logger.info("recorded %d observations written before the last stop", len(ids))
+                logger.info("recorded %d resources written before the last stop", len(ids))
 
     def close(self) -> None:
         """Close the database."""

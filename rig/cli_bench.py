@@ -25,6 +25,8 @@ BENCHMARKS = {
     "uplink": "rig.bench.uplink",
     "fleet": "rig.bench.fleet",
     "region": "rig.bench.region",
+    "install": "rig.bench.install",
+    "e2e": "rig.bench.e2e",
 }
 
 
@@ -32,6 +34,18 @@ def _run_bench(name: str, duration_s: float, **options: Any) -> dict[str, Any]:
     module = import_module(BENCHMARKS[name])
     result: dict[str, Any] = module.run(duration_s=duration_s, **options)
     return result
+
+
+@app.command("install")
+def bench_install(
+    as_json: JsonFlag = False,
+    source: Annotated[
+        Path | None, typer.Option(help="Measure this source tree (default: this checkout).")
+    ] = None,
+) -> None:
+    """`pip install narhub` as a hub: distributions and bytes installed, modules `narhub run`
+    imports until READY=1."""
+    emit(_run_bench("install", 0.0, source=source), as_json)
 
 
 @app.command("codecs")
@@ -161,6 +175,82 @@ def bench_region(
     """Receivers draining a backlog into FHIR Observations: readings/s per receiver with
     SQLite and with PostgreSQL, 1 and 3 receivers, and into a FHIR server; RSS."""
     emit(_run_bench("region", duration_s, readings=readings), as_json)
+
+
+@app.command("e2e")
+def bench_e2e(
+    as_json: JsonFlag = False,
+    rates: Annotated[
+        str,
+        typer.Option("--rates", help="Offered readings/s per step, increasing, comma-separated."),
+    ] = "100,200,400,800,1600,3200",
+    step_s: Annotated[
+        float, typer.Option("--step-s", min=0.5, help="Seconds each step is held.")
+    ] = 30.0,
+    confirm_s: Annotated[
+        float,
+        typer.Option("--confirm-s", min=0.5, help="Seconds the best zero-loss step is held again."),
+    ] = 60.0,
+    outage: Annotated[
+        bool,
+        typer.Option(
+            "--outage/--no-outage",
+            help="A last step at a tenth of the best rate with the broker stopped in its middle.",
+        ),
+    ] = True,
+    outage_s: Annotated[
+        float, typer.Option("--outage-s", min=0.5, help="How long the broker is stopped.")
+    ] = 20.0,
+    ble: Annotated[
+        bool,
+        typer.Option("--ble", help="Emulated BLE heart-rate straps notifying beside the boards."),
+    ] = False,
+    boards: Annotated[
+        int, typer.Option("--boards", min=1, max=32, help="Sensor boards sharing the rate.")
+    ] = 4,
+    baud: Annotated[
+        int, typer.Option("--baud", min=1200, help="Each board's UART rate (bits/s, 8N1).")
+    ] = 115_200,
+    commit_window_s: Annotated[
+        float | None,
+        typer.Option(
+            "--commit-window-s",
+            min=0,
+            max=10,
+            help="The hub's store.commit_window_s (default: as installed, 1 s).",
+        ),
+    ] = None,
+    workdir: Annotated[
+        Path | None,
+        typer.Option("--workdir", help="Keep the run's files (hub log, FHIR output) here."),
+    ] = None,
+) -> None:
+    """The real `narhub run` fed by paced sensor boards (and BLE), Mosquitto with TLS, the
+    region's receiver: the best offered rate held with zero loss, per-step latency, CPU, RSS,
+    disk, outbox depth, and a broker outage."""
+    from rig.bench.e2e_machine import parse_rates
+
+    try:
+        parsed = parse_rates(rates)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--rates") from None
+    emit(
+        _run_bench(
+            "e2e",
+            1.0,
+            rates=parsed,
+            step_s=step_s,
+            confirm_s=confirm_s,
+            outage=outage,
+            outage_s=outage_s,
+            ble=ble,
+            boards=boards,
+            baud=baud,
+            commit_window_s=commit_window_s,
+            workdir=workdir,
+        ),
+        as_json,
+    )
 
 
 @app.command("all")

@@ -19,8 +19,8 @@ from drivers.mqtt import REASON_FAILURE_THRESHOLD, MqttError, MqttLink, TlsFiles
 from gateway.clock import kernel_clock_synchronised
 from gateway.config import ConfigError, HubConfig, load_config
 from gateway.identity import ProvisionError, check_certificate
+from gateway.outbox import Outbox, StoreBusyError
 from gateway.status import StatusError, collect_status
-from gateway.store import Outbox, StoreBusyError
 
 MIN_FREE_BYTES = 256 * 1024 * 1024
 MIN_FREE_FRACTION = 0.05
@@ -226,6 +226,20 @@ def device_checks(config: HubConfig, now: dt.datetime) -> list[Check]:
     except StatusError:
         return []  # the store check above reports a damaged outbox
     checks = []
+    resets = snapshot.ble.get("adapter_resets", 0)
+    failed = snapshot.ble.get("adapter_reset_failures", 0)
+    if resets or failed:
+        checks.append(
+            Check(
+                "adapter",
+                failed == 0,
+                f"the hub power-cycled the Bluetooth adapter {resets} time(s) since it started "
+                f"(it stopped answering){f', {failed} power cycle(s) failed' if failed else ''}",
+                "if it recurs: check the adapter's power supply and `journalctl -u bluetooth`"
+                if not failed
+                else "restart bluetooth (`systemctl restart bluetooth`) or replug the adapter",
+            )
+        )
     for d in snapshot.devices:
         name = f"{d.kind} {d.address}"
         age = snapshot.age_s(d.last_seen_ms)

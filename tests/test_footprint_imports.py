@@ -26,7 +26,7 @@ UNIT = REPO / "deploy" / "systemd" / "narhub.service"
 
 #: Modules the service must not load with no ``[remote]`` and no sim radio: the technician
 #: CLI (typer, click, rich), the region's verifier (cwt, pyhpke), ``cryptography`` (the hub
-#: signs with the ``ssl`` module's OpenSSL, protocols/uplink/es256.py; certificates are for
+#: signs with the ``ssl`` module's OpenSSL, drivers/es256.py; certificates are for
 #: provisioning and remote renewal), remote management, the rig and the benchmarks.
 KEPT_OUT = (
     "typer",

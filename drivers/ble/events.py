@@ -3,7 +3,7 @@
 Each event carries the device identity, the hub's reception time (monotonic and wall clock),
 the device's own time stamp, the decoded value (or the decode error) and the raw bytes for
 audit, plus the session's :class:`ClockObservation` (the PHD IG coincident time stamp,
-``health-profiles.md`` 4.5). Events from a RACP download carry an ``ack`` future: the consumer
+docs/protocols/phd.md 4). Events from a RACP download carry an ``ack`` future: the consumer
 resolves it (:meth:`MeasurementEvent.acknowledge`) once the readings are committed, and only
 then does the central advance the device's record cursor.
 """

@@ -2,8 +2,11 @@
 
 ``decode(characteristic, data)`` turns a characteristic value into a frozen measurement
 dataclass; ``encode(measurement)`` is its inverse; ``to_observations(measurement)`` maps it to
-MDC/LOINC/UCUM observations. Layouts follow the GATT Specification Supplement; the mapping
-follows the HL7 FHIR PHD IG (see ``docs/protocols/gatt.md`` and ``health-profiles.md``).
+MDC/LOINC/UCUM observations. Layouts follow the GATT Specification Supplement and are declared
+as tables (:mod:`protocols.gatt.schema`) registered per characteristic
+(:mod:`protocols.gatt.registry`); the mapping follows the HL7 FHIR PHD IG
+(:mod:`protocols.gatt.mapping`). See ``docs/protocols/gatt.md`` and
+``docs/protocols/phd.md``.
 """
 
 from __future__ import annotations
@@ -45,19 +48,21 @@ from protocols.gatt.glucose import (
     GLUCOSE_FEATURE,
     GLUCOSE_MEASUREMENT,
     GLUCOSE_MEASUREMENT_CONTEXT,
-    CarbohydrateId,
     GlucoseConcentrationUnit,
     GlucoseFeature,
     GlucoseFeatureBits,
     GlucoseMeasurement,
-    GlucoseMeasurementContext,
     GlucoseSensorStatus,
     GlucoseType,
+    SampleLocation,
+)
+from protocols.gatt.glucose_context import (
+    CarbohydrateId,
+    GlucoseMeasurementContext,
     Health,
     Meal,
     MedicationId,
     MedicationUnit,
-    SampleLocation,
     Tester,
 )
 from protocols.gatt.heart_rate import HEART_RATE_MEASUREMENT, HeartRateMeasurement, SensorContact
@@ -81,7 +86,14 @@ from protocols.gatt.plx import (
     PlxSpotCheckMeasurement,
     PlxSupportedFeatures,
 )
-from protocols.gatt.quirks import STRICT, DeviceProfile, Quirk, select_profile
+from protocols.gatt.quirks import (
+    STRICT,
+    DeviceProfile,
+    ProfileChoice,
+    Quirk,
+    choose_profile,
+    select_profile,
+)
 from protocols.gatt.racp import (
     RECORD_ACCESS_CONTROL_POINT,
     RacpFilterType,
@@ -179,6 +191,7 @@ __all__ = [
     "PlxSpotCheckMeasurement",
     "PlxSupportedFeatures",
     "PressureUnit",
+    "ProfileChoice",
     "PulseRateRange",
     "Quirk",
     "RacpFilterType",
@@ -201,6 +214,7 @@ __all__ = [
     "WeightScaleFeature",
     "WeightUnitSystem",
     "characteristic_id",
+    "choose_profile",
     "decode",
     "encode",
     "encode_medfloat16",

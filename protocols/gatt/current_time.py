@@ -1,6 +1,6 @@
 """Current Time Service 0x1805: Current Time 0x2A2B (read, notify, optional write).
 
-GSS section 3.62 *Current Time*, 10 bytes (``health-profiles.md`` section 2.8):
+GSS section 3.62 *Current Time*, 10 bytes (CTS 1.1 section 3.1; docs/protocols/phd.md 2.8):
 
 ====== ==== ===================================================================
 Offset Size Field
@@ -23,28 +23,14 @@ import datetime as dt
 import enum
 from dataclasses import dataclass
 
-from protocols.errors import EncodeError
-from protocols.gatt._wire import fail, length_error
-from protocols.gatt.datetime_ import (
-    DATE_TIME_SIZE,
-    DayDateTime,
-    decode_date_time,
-    decode_day_of_week,
-    encode_day_date_time,
-)
+from protocols.gatt.datetime_ import DAY_DATE_TIME_FIELDS, DayDateTime
+from protocols.gatt.kinds import Bits, Record, UInt
+from protocols.gatt.registry import characteristic
+from protocols.gatt.schema import Field, Table
 
 CURRENT_TIME = 0x2A2B
 CURRENT_TIME_SERVICE = 0x1805
 CURRENT_TIME_SIZE = 10
-
-_NAME = "Current Time"
-_LAYOUT = (
-    ("Date Time", DATE_TIME_SIZE),
-    ("Day of Week", 1),
-    ("Fractions256", 1),
-    ("Adjust Reason", 1),
-)
-_ADJUST_REASON_RFU = 0xF0
 
 
 class AdjustReason(enum.IntFlag):
@@ -59,6 +45,23 @@ class AdjustReason(enum.IntFlag):
 _NO_REASON = AdjustReason(0)
 
 
+@characteristic(
+    CURRENT_TIME,
+    "Current Time",
+    gss="3.62 Current Time",
+    service="CTS 1.1 section 3.1",
+    table=Table(
+        fields=(
+            Field("Day Date Time", Record(DayDateTime, DAY_DATE_TIME_FIELDS), "day_date_time"),
+            Field("Fractions256", UInt(1), "fractions256"),
+            Field(
+                "Adjust Reason",
+                Bits(AdjustReason, size=1, rfu=0xF0, label="Adjust Reason"),
+                "adjust_reason",
+            ),
+        )
+    ),
+)
 @dataclass(frozen=True, slots=True)
 class CurrentTime:
     """Current Time 0x2A2B: Exact Time 256 (Day Date Time + 1/256 s) and an adjust reason."""
@@ -87,25 +90,3 @@ class CurrentTime:
         if base is None:
             return None
         return base + dt.timedelta(microseconds=self.fractions256 * 1_000_000 // 256)
-
-
-def decode_current_time(data: bytes) -> CurrentTime:
-    """Decode Current Time 0x2A2B strictly: exactly 10 bytes, no reserved values."""
-    if len(data) != CURRENT_TIME_SIZE:
-        raise length_error(CURRENT_TIME, _NAME, _LAYOUT, len(data))
-    date_time = decode_date_time(data, 0, characteristic=CURRENT_TIME, name=_NAME)
-    day_of_week = decode_day_of_week(data, 7, characteristic=CURRENT_TIME, name=_NAME)
-    reason = data[9]
-    if reason & _ADJUST_REASON_RFU:
-        fail(CURRENT_TIME, _NAME, f"reserved Adjust Reason bits set (0x{reason:02X})", 9)
-    return CurrentTime(DayDateTime(date_time, day_of_week), data[8], AdjustReason(reason))
-
-
-def encode_current_time(value: CurrentTime) -> bytes:
-    """Encode to the 10 bytes read from or written to 0x2A2B."""
-    if not 0 <= value.fractions256 <= 255:
-        raise EncodeError(_NAME, f"fractions256 {value.fractions256} out of range")
-    reason = int(value.adjust_reason)
-    if reason & ~0x0F:
-        raise EncodeError(_NAME, f"reserved Adjust Reason bits in 0x{reason:02X}")
-    return encode_day_date_time(value.day_date_time) + bytes((value.fractions256, reason))

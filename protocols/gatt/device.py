@@ -1,22 +1,26 @@
 """Battery Level 0x2A19 (Battery Service 0x180F) and the Device Information Service 0x180A
-strings.
+strings (the wire format; the battery observation is in :mod:`protocols.gatt.mapping.device`).
 
 * Battery Level (GSS 3.27): uint8 percentage 0..100; 101..255 are reserved.
 * Device Information strings (DIS 1.1 section 3; GSS ``utf8s``): Manufacturer Name 0x2A29,
   Model Number 0x2A24, Serial Number 0x2A25, Hardware Revision 0x2A27, Firmware Revision 0x2A26,
   Software Revision 0x2A28. ``utf8s`` is not NUL-terminated, but many devices pad with NULs
   (and some add one terminator): trailing NULs are dropped, as every collector does; any
-  other invalid UTF-8 is an error.
+  other invalid UTF-8 is an error. A string runs to the end of the value, so this codec is
+  written by hand and registered once per characteristic.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from decimal import Decimal
 
 from protocols.errors import EncodeError
-from protocols.gatt import observation as obs
-from protocols.gatt._wire import fail, length_error
+from protocols.gatt._wire import fail
+from protocols.gatt.generator import slot_constructor
+from protocols.gatt.kinds import UInt
+from protocols.gatt.registry import REGISTRY, CharacteristicSpec, characteristic
+from protocols.gatt.schema import Field, Table
 
 BATTERY_SERVICE = 0x180F
 BATTERY_LEVEL = 0x2A19
@@ -43,35 +47,26 @@ DEVICE_INFORMATION_STRINGS: dict[int, str] = {
 _MAX_ATTRIBUTE_SIZE = 512
 
 
+@characteristic(
+    BATTERY_LEVEL,
+    "Battery Level",
+    gss="3.27 Battery Level",
+    service="BAS 1.0 (Battery Level characteristic)",
+    table=Table(
+        fields=(
+            Field(
+                "Battery Level",
+                UInt(1, maximum=100, reason="battery level {value} % out of range 0..100"),
+                "level_percent",
+            ),
+        )
+    ),
+)
 @dataclass(frozen=True, slots=True)
 class BatteryLevel:
     """Battery Level 0x2A19 (GSS 3.27): remaining charge in percent."""
 
     level_percent: int
-
-
-def decode_battery_level(data: bytes) -> BatteryLevel:
-    """Decode 0x2A19: exactly one byte, 0..100."""
-    name = "Battery Level"
-    if len(data) != 1:
-        raise length_error(BATTERY_LEVEL, name, (("Battery Level", 1),), len(data))
-    if data[0] > 100:
-        fail(BATTERY_LEVEL, name, f"battery level {data[0]} % out of range 0..100", 0)
-    return BatteryLevel(data[0])
-
-
-def encode_battery_level(m: BatteryLevel) -> bytes:
-    """Encode 0x2A19."""
-    if not 0 <= m.level_percent <= 100:
-        raise EncodeError("Battery Level", f"{m.level_percent} % out of range 0..100")
-    return bytes((m.level_percent,))
-
-
-def battery_observations(m: BatteryLevel) -> list[obs.Observation]:
-    """MDC_ATTR_VAL_BATT_CHARGE in %, device data rather than a clinical reading."""
-    return [
-        obs.Observation(obs.MDC_ATTR_VAL_BATT_CHARGE, None, Decimal(m.level_percent), None, "%")
-    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +82,9 @@ class DeviceInformationString:
         return DEVICE_INFORMATION_STRINGS.get(self.characteristic, "Device Information")
 
 
+_new_device_information_string = slot_constructor(DeviceInformationString)
+
+
 def decode_device_information_string(characteristic: int, data: bytes) -> DeviceInformationString:
     """Decode a DIS ``utf8s`` value; trailing NUL padding is dropped."""
     name = DEVICE_INFORMATION_STRINGS[characteristic]
@@ -99,7 +97,7 @@ def decode_device_information_string(characteristic: int, data: bytes) -> Device
         fail(characteristic, name, f"invalid UTF-8: {exc.reason}", exc.start)
     if "\x00" in text:
         fail(characteristic, name, "NUL inside the string", raw.index(b"\x00"))
-    return DeviceInformationString(characteristic, text)
+    return _new_device_information_string(characteristic, text)
 
 
 def encode_device_information_string(m: DeviceInformationString) -> bytes:
@@ -110,3 +108,17 @@ def encode_device_information_string(m: DeviceInformationString) -> bytes:
     if "\x00" in m.value or len(data) > _MAX_ATTRIBUTE_SIZE:
         raise EncodeError(DEVICE_INFORMATION_STRINGS[m.characteristic], "NUL or too long")
     return data
+
+
+for _uuid, _name in DEVICE_INFORMATION_STRINGS.items():
+    REGISTRY.add(
+        CharacteristicSpec(
+            _uuid,
+            _name,
+            gss=_name,
+            service="DIS 1.1 section 3",
+            value_types=(DeviceInformationString,),
+            decode=functools.partial(decode_device_information_string, _uuid),
+            encode=encode_device_information_string,
+        )
+    )

@@ -1,10 +1,15 @@
 """Heart Rate Service 0x180D: Heart Rate Measurement 0x2A37 (notify).
 
-GSS section 3.113 *Heart Rate Measurement* (HRS 1.0 section 3.1; ``health-profiles.md`` 2.6):
+GSS section 3.113 *Heart Rate Measurement* (HRS 1.0 section 3.1; docs/protocols/phd.md 2.7; the
+wire format, observations are in :mod:`protocols.gatt.mapping.heart_rate`):
 Flags (bit0 value format 0 uint8 / 1 uint16; bits 1-2 Sensor Contact Status: 0 or 1 not
 supported, 2 supported but not detected, 3 detected; bit3 Energy Expended present; bit4
 RR-Interval present; bits 5-7 RFU); Heart Rate (uint8 or uint16, beats/min); [Energy Expended
 uint16 kJ, saturates at 65535]; [RR-Interval uint16 each, 1/1024 s, one or more].
+
+The RR-Interval list runs to the end of the value, which a flags-and-fields table cannot say,
+so this codec is written by hand and registered with
+:meth:`~protocols.gatt.registry.Registry.codec`.
 """
 
 from __future__ import annotations
@@ -14,8 +19,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from protocols.errors import EncodeError
-from protocols.gatt import observation as obs
 from protocols.gatt._wire import fail, length_error
+from protocols.gatt.generator import slot_constructor
+from protocols.gatt.registry import codec
 
 HEART_RATE_SERVICE = 0x180D
 HEART_RATE_MEASUREMENT = 0x2A37
@@ -67,42 +73,8 @@ class HeartRateMeasurement:
         return tuple(Decimal(v * 1000) / 1024 for v in self.rr_intervals_1024th_s or ())
 
 
-def decode_heart_rate_measurement(data: bytes) -> HeartRateMeasurement:
-    """Decode 0x2A37 strictly: RFU flags, truncation, an odd RR byte and an empty RR list are
-    errors."""
-    c = HEART_RATE_MEASUREMENT
-    n = len(data)
-    if not n:
-        fail(c, _NAME, "empty value: needs Flags", 0)
-    flags = data[0]
-    if flags & _FLAGS_RFU:
-        fail(c, _NAME, f"reserved flag bits set (0x{flags:02X})", 0)
-    hr_size = 2 if flags & _FLAG_UINT16 else 1
-    layout: list[tuple[str, int]] = [("Flags", 1), ("Heart Rate", hr_size)]
-    if flags & _FLAG_ENERGY:
-        layout.append(("Energy Expended", 2))
-    fixed = 1 + hr_size + (2 if flags & _FLAG_ENERGY else 0)
-    if n < fixed or (not flags & _FLAG_RR and n != fixed):
-        raise length_error(c, _NAME, layout, n)
-    heart_rate = data[1] | data[2] << 8 if hr_size == 2 else data[1]
-    energy = None
-    if flags & _FLAG_ENERGY:
-        energy = data[1 + hr_size] | data[2 + hr_size] << 8
-    rr = None
-    if flags & _FLAG_RR:
-        remaining = n - fixed
-        if remaining == 0:
-            fail(c, _NAME, "RR-Interval flag set but no RR-Interval", fixed)
-        if remaining % 2:
-            fail(c, _NAME, "truncated RR-Interval: 1 odd trailing byte", n - 1)
-        rr = tuple(data[i] | data[i + 1] << 8 for i in range(fixed, n, 2))
-    return HeartRateMeasurement(
-        heart_rate,
-        _CONTACTS[(flags & _FLAG_CONTACT_MASK) >> 1],
-        energy,
-        rr,
-        bool(flags & _FLAG_UINT16),
-    )
+_new_heart_rate_measurement = slot_constructor(HeartRateMeasurement)
+_NO_CORRECTIONS: frozenset[str] = frozenset()
 
 
 def encode_heart_rate_measurement(m: HeartRateMeasurement) -> bytes:
@@ -133,28 +105,48 @@ def encode_heart_rate_measurement(m: HeartRateMeasurement) -> bytes:
     return bytes((flags,)) + body
 
 
-def heart_rate_observations(m: HeartRateMeasurement) -> list[obs.Observation]:
-    """Heart rate (MDC_ECG_HEART_RATE, 8867-4, /min) and each RR interval in ms.
-
-    A reading taken while the sensor reports no skin contact is flagged
-    ``sensor-contact-not-detected``. Energy expended has no PHD IG mapping and is not emitted.
-    """
-    flags = obs.quirk_flags(m.corrections)
-    if m.sensor_contact is SensorContact.NOT_DETECTED:
-        flags |= {"sensor-contact-not-detected"}
-    out = [
-        obs.Observation(
-            obs.MDC_ECG_HEART_RATE,
-            obs.LOINC_HEART_RATE,
-            Decimal(m.heart_rate_bpm),
-            None,
-            "/min",
-            None,
-            flags,
-        )
-    ]
-    out += [
-        obs.Observation(obs.MDC_ECG_TIME_PD_RR_GL, None, rr_ms, None, "ms", None, flags)
-        for rr_ms in m.rr_intervals_ms
-    ]
-    return out
+@codec(
+    HEART_RATE_MEASUREMENT,
+    _NAME,
+    gss="3.113 Heart Rate Measurement",
+    service="HRS 1.0 section 3.1",
+    values=(HeartRateMeasurement,),
+    encode=encode_heart_rate_measurement,
+)
+def decode_heart_rate_measurement(data: bytes) -> HeartRateMeasurement:
+    """Decode 0x2A37 strictly: RFU flags, truncation, an odd RR byte and an empty RR list are
+    errors."""
+    c = HEART_RATE_MEASUREMENT
+    n = len(data)
+    if not n:
+        fail(c, _NAME, "empty value: needs Flags", 0)
+    flags = data[0]
+    if flags & _FLAGS_RFU:
+        fail(c, _NAME, f"reserved flag bits set (0x{flags:02X})", 0)
+    hr_size = 2 if flags & _FLAG_UINT16 else 1
+    layout: list[tuple[str, int]] = [("Flags", 1), ("Heart Rate", hr_size)]
+    if flags & _FLAG_ENERGY:
+        layout.append(("Energy Expended", 2))
+    fixed = 1 + hr_size + (2 if flags & _FLAG_ENERGY else 0)
+    if n < fixed or (not flags & _FLAG_RR and n != fixed):
+        raise length_error(c, _NAME, layout, n)
+    heart_rate = data[1] | data[2] << 8 if hr_size == 2 else data[1]
+    energy = None
+    if flags & _FLAG_ENERGY:
+        energy = data[1 + hr_size] | data[2 + hr_size] << 8
+    rr = None
+    if flags & _FLAG_RR:
+        remaining = n - fixed
+        if remaining == 0:
+            fail(c, _NAME, "RR-Interval flag set but no RR-Interval", fixed)
+        if remaining % 2:
+            fail(c, _NAME, "truncated RR-Interval: 1 odd trailing byte", n - 1)
+        rr = tuple(data[i] | data[i + 1] << 8 for i in range(fixed, n, 2))
+    return _new_heart_rate_measurement(
+        heart_rate,
+        _CONTACTS[(flags & _FLAG_CONTACT_MASK) >> 1],
+        energy,
+        rr,
+        bool(flags & _FLAG_UINT16),
+        _NO_CORRECTIONS,
+    )

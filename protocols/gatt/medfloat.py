@@ -1,7 +1,7 @@
 """IEEE 11073-20601 SFLOAT (16-bit) and FLOAT (32-bit) "medical floats".
 
 IEEE 11073-20601:2019 section F.8 (FLOAT-Type, SFLOAT-Type); the special values are the
-table in the HL7 FHIR PHD IG "FLOATs" page, reproduced in ``health-profiles.md`` section 1.3.
+table in the HL7 FHIR PHD IG "FLOATs" page, summarised in docs/protocols/phd.md section 1.3.
 
 * SFLOAT: 4-bit two's-complement exponent (bits 15..12), 12-bit two's-complement mantissa.
 * FLOAT: 8-bit two's-complement exponent (bits 31..24), 24-bit two's-complement mantissa.
@@ -168,13 +168,21 @@ def _to_raw(
     return raw
 
 
+def sfloat_to_raw(m: MedFloat) -> int:
+    """The SFLOAT as an unsigned 16-bit integer; :class:`EncodeError` if not exact."""
+    return _to_raw(m, what="SFLOAT", mantissa_bits=12, exponent_bits=4, specials=_SFLOAT_RAW)
+
+
+def float_to_raw(m: MedFloat) -> int:
+    """The FLOAT as an unsigned 32-bit integer; :class:`EncodeError` if not exact."""
+    return _to_raw(m, what="FLOAT", mantissa_bits=24, exponent_bits=8, specials=_FLOAT_RAW)
+
+
 def encode_medfloat16(m: MedFloat) -> bytes:
     """Encode to SFLOAT wire bytes; raises :class:`EncodeError` if not exactly representable."""
-    raw = _to_raw(m, what="SFLOAT", mantissa_bits=12, exponent_bits=4, specials=_SFLOAT_RAW)
-    return raw.to_bytes(2, "little")
+    return sfloat_to_raw(m).to_bytes(2, "little")
 
 
 def encode_medfloat32(m: MedFloat) -> bytes:
     """Encode to FLOAT wire bytes; raises :class:`EncodeError` if not exactly representable."""
-    raw = _to_raw(m, what="FLOAT", mantissa_bits=24, exponent_bits=8, specials=_FLOAT_RAW)
-    return raw.to_bytes(4, "little")
+    return float_to_raw(m).to_bytes(4, "little")

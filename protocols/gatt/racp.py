@@ -1,6 +1,6 @@
 """Record Access Control Point 0x2A52, as used by GLS, PLXS and stored BP records.
 
-GSS section 3.181 / GLS 1.0 section 3.9 / PLXS 1.0 section 3.4 (``health-profiles.md`` 2.5.1).
+GSS section 3.181 / GLS 1.0 section 3.9 / PLXS 1.0 section 3.4 (docs/protocols/phd.md 2.6).
 Format ``Op Code (1) | Operator (1) | Operand (0..n)``:
 
 * Requests (client -> server): 0x01 report stored records, 0x02 delete stored records,
@@ -13,7 +13,9 @@ Format ``Op Code (1) | Operator (1) | Operand (0..n)``:
   response code (operator Null, request op code, response code).
 
 A response's request op code is kept as sent (a server answers "op code not supported" for
-op codes it does not know), as an :class:`RacpOpCode` when defined.
+op codes it does not know), as an :class:`RacpOpCode` when defined. The operand depends on the op
+code and operator, so this codec is written by hand and registered with
+:meth:`~protocols.gatt.registry.Registry.codec`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from dataclasses import dataclass
 from protocols.errors import EncodeError
 from protocols.gatt._wire import fail, length_error
 from protocols.gatt.datetime_ import DATE_TIME_SIZE, DateTime, decode_date_time, encode_date_time
+from protocols.gatt.generator import slot_constructor
+from protocols.gatt.registry import codec
 
 RECORD_ACCESS_CONTROL_POINT = 0x2A52
 _NAME = "Record Access Control Point"
@@ -156,6 +160,11 @@ class RacpResponse:
 
 RacpValue = RacpRequest | RacpNumberOfStoredRecords | RacpResponse
 
+# Decoded values are built through their slots (values validated first; see generator).
+_new_request = slot_constructor(RacpRequest)
+_new_count = slot_constructor(RacpNumberOfStoredRecords)
+_new_response = slot_constructor(RacpResponse)
+
 _OP_CODES = {op.value: op for op in RacpOpCode}
 _OPERATORS = {o.value: o for o in RacpOperator}
 _FILTERS = {f.value: f for f in RacpFilterType}
@@ -170,71 +179,6 @@ def _filter_value(data: bytes, offset: int, filter_type: RacpFilterType) -> Filt
     if filter_type is RacpFilterType.SEQUENCE_NUMBER:
         return data[offset] | data[offset + 1] << 8
     return decode_date_time(data, offset, characteristic=RECORD_ACCESS_CONTROL_POINT, name=_NAME)
-
-
-def decode_racp(data: bytes) -> RacpValue:
-    """Decode a RACP value in either direction; the op code tells requests from responses."""
-    c = RECORD_ACCESS_CONTROL_POINT
-    n = len(data)
-    if n < 2:
-        raise length_error(c, _NAME, (("Op Code", 1), ("Operator", 1)), n)
-    op_code = _OP_CODES.get(data[0])
-    if op_code is None:
-        fail(c, _NAME, f"reserved op code 0x{data[0]:02X}", 0)
-    operator = _OPERATORS.get(data[1])
-    if operator is None:
-        fail(c, _NAME, f"reserved operator 0x{data[1]:02X}", 1)
-    if op_code in (
-        RacpOpCode.ABORT_OPERATION,
-        RacpOpCode.NUMBER_OF_STORED_RECORDS_RESPONSE,
-        RacpOpCode.RESPONSE_CODE,
-    ):
-        if operator is not RacpOperator.NULL:
-            fail(c, _NAME, f"operator must be Null for op code {op_code.name}", 1)
-        if op_code is RacpOpCode.ABORT_OPERATION:
-            if n != 2:
-                raise length_error(c, _NAME, (("Op Code", 1), ("Operator", 1)), n)
-            return RacpRequest(op_code, operator)
-        if op_code is RacpOpCode.NUMBER_OF_STORED_RECORDS_RESPONSE:
-            if n != 4:
-                count_layout = (("Op Code", 1), ("Operator", 1), ("Number of Records", 2))
-                raise length_error(c, _NAME, count_layout, n)
-            return RacpNumberOfStoredRecords(data[2] | data[3] << 8)
-        if n != 4:
-            reply_layout = (("Op Code", 1), ("Operator", 1), ("Request Op Code", 1), ("Code", 1))
-            raise length_error(c, _NAME, reply_layout, n)
-        response = _RESPONSES.get(data[3])
-        if response is None:
-            fail(c, _NAME, f"reserved response code 0x{data[3]:02X}", 3)
-        request = data[2]
-        return RacpResponse(_OP_CODES.get(request, request), response)
-    # A record request: report, delete or count.
-    if operator is RacpOperator.NULL:
-        fail(c, _NAME, f"operator Null is invalid for op code {op_code.name}", 1)
-    if operator in _UNFILTERED:
-        if n != 2:
-            raise length_error(c, _NAME, (("Op Code", 1), ("Operator", 1)), n)
-        return RacpRequest(op_code, operator)
-    if n < 3:
-        raise length_error(c, _NAME, (("Op Code", 1), ("Operator", 1), ("Filter Type", 1)), n)
-    filter_type = _FILTERS.get(data[2])
-    if filter_type is None:
-        fail(c, _NAME, f"reserved filter type 0x{data[2]:02X}", 2)
-    size = _FILTER_SIZES[filter_type]
-    count = 2 if operator is RacpOperator.WITHIN_RANGE_OF else 1
-    layout: list[tuple[str, int]] = [("Op Code", 1), ("Operator", 1), ("Filter Type", 1)]
-    layout += [(f"Filter Value {i + 1}", size) for i in range(count)]
-    if n != 3 + count * size:
-        raise length_error(c, _NAME, layout, n)
-    first = _filter_value(data, 3, filter_type)
-    if operator is RacpOperator.LESS_THAN_OR_EQUAL_TO:
-        return RacpRequest(op_code, operator, filter_type, maximum=first)
-    if operator is RacpOperator.GREATER_THAN_OR_EQUAL_TO:
-        return RacpRequest(op_code, operator, filter_type, minimum=first)
-    second = _filter_value(data, 3 + size, filter_type)
-    if isinstance(first, int) and isinstance(second, int) and first > second:
-        fail(c, _NAME, f"range minimum {first} > maximum {second}", 3)
-    return RacpRequest(op_code, operator, filter_type, minimum=first, maximum=second)
 
 
 def _encode_filter(filter_type: RacpFilterType, value: FilterValue | None) -> bytes:
@@ -289,3 +233,76 @@ def encode_racp(m: RacpValue) -> bytes:
         + _encode_filter(m.filter_type, m.minimum)
         + _encode_filter(m.filter_type, m.maximum)
     )
+
+
+@codec(
+    RECORD_ACCESS_CONTROL_POINT,
+    _NAME,
+    gss="3.181 Record Access Control Point",
+    service="GLS 1.0 section 3.9; PLXS 1.0 section 3.4",
+    values=(RacpRequest, RacpNumberOfStoredRecords, RacpResponse),
+    encode=encode_racp,
+)
+def decode_racp(data: bytes) -> RacpValue:
+    """Decode a RACP value in either direction; the op code tells requests from responses."""
+    c = RECORD_ACCESS_CONTROL_POINT
+    n = len(data)
+    if n < 2:
+        raise length_error(c, _NAME, (("Op Code", 1), ("Operator", 1)), n)
+    op_code = _OP_CODES.get(data[0])
+    if op_code is None:
+        fail(c, _NAME, f"reserved op code 0x{data[0]:02X}", 0)
+    operator = _OPERATORS.get(data[1])
+    if operator is None:
+        fail(c, _NAME, f"reserved operator 0x{data[1]:02X}", 1)
+    if op_code in (
+        RacpOpCode.ABORT_OPERATION,
+        RacpOpCode.NUMBER_OF_STORED_RECORDS_RESPONSE,
+        RacpOpCode.RESPONSE_CODE,
+    ):
+        if operator is not RacpOperator.NULL:
+            fail(c, _NAME, f"operator must be Null for op code {op_code.name}", 1)
+        if op_code is RacpOpCode.ABORT_OPERATION:
+            if n != 2:
+                raise length_error(c, _NAME, (("Op Code", 1), ("Operator", 1)), n)
+            return _new_request(op_code, operator, None, None, None)
+        if op_code is RacpOpCode.NUMBER_OF_STORED_RECORDS_RESPONSE:
+            if n != 4:
+                count_layout = (("Op Code", 1), ("Operator", 1), ("Number of Records", 2))
+                raise length_error(c, _NAME, count_layout, n)
+            return _new_count(data[2] | data[3] << 8)
+        if n != 4:
+            reply_layout = (("Op Code", 1), ("Operator", 1), ("Request Op Code", 1), ("Code", 1))
+            raise length_error(c, _NAME, reply_layout, n)
+        response = _RESPONSES.get(data[3])
+        if response is None:
+            fail(c, _NAME, f"reserved response code 0x{data[3]:02X}", 3)
+        request = data[2]
+        return _new_response(_OP_CODES.get(request, request), response)
+    # A record request: report, delete or count.
+    if operator is RacpOperator.NULL:
+        fail(c, _NAME, f"operator Null is invalid for op code {op_code.name}", 1)
+    if operator in _UNFILTERED:
+        if n != 2:
+            raise length_error(c, _NAME, (("Op Code", 1), ("Operator", 1)), n)
+        return _new_request(op_code, operator, None, None, None)
+    if n < 3:
+        raise length_error(c, _NAME, (("Op Code", 1), ("Operator", 1), ("Filter Type", 1)), n)
+    filter_type = _FILTERS.get(data[2])
+    if filter_type is None:
+        fail(c, _NAME, f"reserved filter type 0x{data[2]:02X}", 2)
+    size = _FILTER_SIZES[filter_type]
+    count = 2 if operator is RacpOperator.WITHIN_RANGE_OF else 1
+    layout: list[tuple[str, int]] = [("Op Code", 1), ("Operator", 1), ("Filter Type", 1)]
+    layout += [(f"Filter Value {i + 1}", size) for i in range(count)]
+    if n != 3 + count * size:
+        raise length_error(c, _NAME, layout, n)
+    first = _filter_value(data, 3, filter_type)
+    if operator is RacpOperator.LESS_THAN_OR_EQUAL_TO:
+        return _new_request(op_code, operator, filter_type, None, first)
+    if operator is RacpOperator.GREATER_THAN_OR_EQUAL_TO:
+        return _new_request(op_code, operator, filter_type, first, None)
+    second = _filter_value(data, 3 + size, filter_type)
+    if isinstance(first, int) and isinstance(second, int) and first > second:
+        fail(c, _NAME, f"range minimum {first} > maximum {second}", 3)
+    return _new_request(op_code, operator, filter_type, first, second)

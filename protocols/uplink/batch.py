@@ -36,13 +36,12 @@ import zstandard
 from protocols.errors import EncodeError
 from protocols.uplink import dictionary
 from protocols.uplink.columns import (
-    MAX_READINGS,
-    MalformedBatchError,
     decode_columns,
     decode_identifier,
     encode_columns,
     encode_identifier,
 )
+from protocols.uplink.fields import MAX_READINGS, MalformedBatchError
 from protocols.uplink.reading import CODED_FLAG, Priority, WireReading
 
 __all__ = [

@@ -46,514 +46,58 @@ See ``docs/protocols/uplink.md`` for the CDDL.
 
 from __future__ import annotations
 
-import math
-import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from functools import partial
-from itertools import accumulate
 from operator import attrgetter
 from typing import Any
 
 import cbor2
 
-from protocols.errors import DecodeError, EncodeError
+from protocols.errors import EncodeError
+from protocols.uplink.decimals import (
+    _ints,
+    _pairs,
+    _sparse,
+    decode_values,
+    encode_values,
+)
+from protocols.uplink.fields import (
+    _LOWER_HEX,
+    _MAC,
+    _SPECIAL_INDEX,
+    DEVICE_NEW,
+    DEVICE_SAME,
+    F_COUNT,
+    F_DEVICE,
+    F_HAS_ORDER,
+    F_ORDER,
+    F_TIME_REF,
+    FIELDS,
+    MAX_ABS_TIME_MS,
+    MAX_MDC_CODE,
+    MAX_READINGS,
+    SPECIAL_CODES,
+    TAG_MAC_ADDRESS,
+    Key,
+    _fail,
+    _Reader,
+    _Writer,
+)
 from protocols.uplink.rans import (
     DIRECT,
     ESCAPE,
-    MIN_CODED,
-    Packer,
     RansError,
     Table,
     Unpacker,
-    own_table,
-    symbols,
     uniform_frequencies,
 )
 from protocols.uplink.reading import WireReading
-
-#: Most readings in one batch.
-MAX_READINGS = 100_000
-#: Most digits in one value's mantissa, and the largest decimal exponent magnitude (the
-#: default ``decimal`` context's ``Emax``).
-MAX_DIGITS = 1_000
-MAX_EXPONENT = 999_999
-#: Largest exponent spread within a stream that values are scaled across (else explicit).
-MAX_SPREAD = 30
-#: Times are signed 64-bit milliseconds; MDC codes are 32-bit (partition x 65536 + term).
-MAX_ABS_TIME_MS = 2**63 - 1
-MAX_MDC_CODE = 2**32 - 1
-#: Special values with a short code on the wire (health-profiles.md section 1.3).
-SPECIAL_CODES: tuple[str, ...] = ("nan", "nres", "+inf", "-inf", "reserved")
-
-RULE_FIXED = 0
-RULE_NORMALISED = 1
-RULE_EXPLICIT = 2
-TIMES_DELTA = 0
-#: Largest lag of the time residuals (see :func:`encode_times`).
-MAX_TIME_LAG = 8
-#: Time modes above MAX_TIME_LAG are lag ``mode - MAX_TIME_LAG`` over a window of this many
-#: periods (the earliest of them predicts: BLE notifications arrive late, never early).
-TIME_WINDOW = 8
-#: Times sampled to choose a stream's time mode.
-_TIME_SAMPLE = 48
-
-#: CBOR tag for an IEEE MAC address (RFC 9542 section 3.3).
-TAG_MAC_ADDRESS = 48
-_MAC = re.compile(r"[0-9A-F]{2}(?::[0-9A-F]{2}){5}")
-_LOWER_HEX = re.compile(r"(?:[0-9a-f]{2})+")
-
-_SPECIAL_INDEX = {name: i for i, name in enumerate(SPECIAL_CODES)}
-_POW10 = [10**i for i in range(MAX_SPREAD + 1)]
-_MAX_SCALED = 10 ** (MAX_DIGITS + MAX_SPREAD)
-_CACHE_LIMIT = 8192
-_split_cache: dict[str, tuple[int, int, bool]] = {}
-_join_cache: dict[tuple[int, int], Decimal] = {}
-
-Key = tuple[str, str, int, str]
-
-
-class MalformedBatchError(DecodeError):
-    """A batch whose bytes are not a valid batch of this format (``where`` says what part)."""
-
-    def __init__(self, reason: str, *, where: str = "") -> None:
-        self.where = where
-        super().__init__("uplink batch", f"{where}: {reason}" if where else reason)
-
-
-def _fail(where: str, reason: str) -> MalformedBatchError:
-    return MalformedBatchError(reason, where=where)
-
-
-# -- exact decimals --------------------------------------------------------------------------
-
-
-def split_decimal(value: Decimal) -> tuple[int, int, bool]:
-    """``(signed mantissa, exponent, is negative zero)`` of a finite Decimal, exactly."""
-    text = str(value)
-    hit = _split_cache.get(text)
-    if hit is not None:
-        return hit
-    sign, digits, exponent = value.as_tuple()
-    if not isinstance(exponent, int):
-        raise EncodeError("uplink batch", f"value {value} is not finite; send it as a special")
-    if len(digits) > MAX_DIGITS or abs(exponent) > MAX_EXPONENT:
-        raise EncodeError(
-            "uplink batch",
-            f"value with {len(digits)} digits and exponent {exponent} exceeds the format's "
-            f"{MAX_DIGITS} digits or exponent magnitude {MAX_EXPONENT}",
-        )
-    mantissa = int("".join(map(str, digits)))
-    result = (-mantissa if sign else mantissa, exponent, bool(sign) and mantissa == 0)
-    if len(_split_cache) >= _CACHE_LIMIT:
-        _split_cache.clear()
-    _split_cache[text] = result
-    return result
-
-
-def join_decimal(mantissa: int, exponent: int) -> Decimal:
-    """``mantissa x 10**exponent`` built exactly from its text (no context rounding)."""
-    key = (mantissa, exponent)
-    hit = _join_cache.get(key)
-    if hit is None:
-        hit = Decimal(f"{mantissa}E{exponent}")
-        if len(_join_cache) >= _CACHE_LIMIT:
-            _join_cache.clear()
-        _join_cache[key] = hit
-    return hit
-
-
-def _trailing_zeros(n: int) -> int:
-    if n == 0:
-        return 0
-    text = str(abs(n))
-    return len(text) - len(text.rstrip("0"))
-
-
-def _deltas(values: list[int]) -> list[int]:
-    return [values[0], *map(int.__sub__, values[1:], values[:-1])] if values else []
-
-
-def _sparse(pairs: list[tuple[int, Any]]) -> list[Any]:
-    """``[(index, item)]`` (increasing indexes) -> ``[gap, item, gap, item, ...]``."""
-    out: list[Any] = []
-    last = -1
-    for index, item in pairs:
-        out += (index - last - 1, item)
-        last = index
-    return out
-
-
-# -- fields: the integers of the document, entropy coded -------------------------------------
-
-#: Contexts of the integers a batch codes in its rANS stream; each has a table in the shipped
-#: model (:mod:`protocols.uplink.dictionary`). See the module docstring for their order.
-F_DEVICE = 0
-F_COUNT = 1
-F_TIME_REF = 2
-F_TIME_MODE = 3
-F_TIME_FIRST = 4
-F_TIME_PERIOD = 5
-F_TIME_SEQ = 6
-F_VALUE_RULE = 7
-F_VALUE_LOW = 8
-F_VALUE_SCALE = 9
-F_VALUE_FIRST = 10
-F_VALUE_SEQ = 11
-F_SEQ_KIND = 12
-F_HAS_ORDER = 13
-F_ORDER = 14
-F_TIME_LONG = 15
-F_VALUE_LONG = 16
-F_TIME_PERIOD_MS = 17
-FIELDS = 18
-#: The context whose shipped table a long column (MIN_CODED items or more) may use.
-_LONG = {F_TIME_SEQ: F_TIME_LONG, F_VALUE_SEQ: F_VALUE_LONG, F_ORDER: F_ORDER}
-#: F_TIME_PERIOD: common sampling periods (whole seconds) have a code of their own (their
-#: index); any other number of seconds ``n`` is ``n + len(PERIODS)`` (``n`` if negative).
-PERIODS: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60, 120, 180, 300, 600, 900)
-_PERIOD_CODE = {seconds: code for code, seconds in enumerate(PERIODS)}
-#: F_DEVICE: the stream's device is the previous stream's, or the next new one; else 2 + index.
-DEVICE_SAME = 0
-DEVICE_NEW = 1
-#: F_SEQ_KIND: the column's items use the context's shipped table, or the column's own.
-SEQ_SHIPPED = 0
-SEQ_OWN = 1
-
-
-class _Writer:
-    """Where the encoder puts the document's integers: a rANS packer and the own tables."""
-
-    def __init__(self, model: Sequence[Table], *, training: bool = False) -> None:
-        self.model = model
-        self.packer = Packer()
-        self.tables: list[bytes] = []
-        #: Long columns always take the shipped table (to count what a model is trained on).
-        self.training = training
-        #: The context of each column run of the packer (fields carry their own tables).
-        self.run_contexts: dict[int, int] = {}
-
-    def field(self, ctx: int, value: int) -> None:
-        self.packer.put(self.model[ctx], value)
-
-    def seq(self, ctx: int, values: list[int]) -> None:
-        """A column of integers: long ones choose their cheaper table, shipped or own."""
-        packer = self.packer
-        coded, unsigned = symbols(values, packer.bigs)
-        if len(values) < MIN_CODED:
-            self.run_contexts[len(packer.runs)] = ctx
-            packer.push(self.model[ctx], coded, unsigned)
-            return
-        shipped = self.model[_LONG[ctx]]
-        counts = Counter(coded)
-        data, own = own_table(counts)
-        if not self.training and 8 * len(data) + own.cost(counts) < shipped.cost(counts):
-            self.field(F_SEQ_KIND, SEQ_OWN)
-            self.tables.append(data)
-            self.run_contexts[len(packer.runs)] = ctx
-            packer.push(own, coded, unsigned)
-        else:
-            self.field(F_SEQ_KIND, SEQ_SHIPPED)
-            self.run_contexts[len(packer.runs)] = ctx
-            packer.push(shipped, coded, unsigned)
-
-
-class _Reader:
-    """Where the decoder takes the document's integers from, in the order they were put."""
-
-    def __init__(self, model: Sequence[Table], unpacker: Unpacker, tables: list[bytes]) -> None:
-        self.model = model
-        self.unpacker = unpacker
-        self.tables = tables
-        self.next_table = 0
-
-    def field(self, ctx: int, where: str) -> int:
-        try:
-            return self.unpacker.get(self.model[ctx])
-        except RansError as exc:
-            raise _fail(where, exc.reason) from None
-
-    def seq(self, ctx: int, count: int, where: str) -> list[int]:
-        table = self.model[ctx]
-        if count >= MIN_CODED:
-            table = self.model[_LONG[ctx]]
-            kind = self.field(F_SEQ_KIND, where)
-            if kind == SEQ_OWN:
-                if self.next_table >= len(self.tables):
-                    raise _fail(where, "a column names a table the batch does not have")
-                try:
-                    table = Table.from_bytes(self.tables[self.next_table])
-                except RansError as exc:
-                    raise _fail(where, exc.reason) from None
-                self.next_table += 1
-            elif kind != SEQ_SHIPPED:
-                raise _fail(where, f"unknown column kind {kind}")
-        try:
-            return self.unpacker.take(table, count)
-        except RansError as exc:
-            raise _fail(where, exc.reason) from None
-
-
-# -- values ----------------------------------------------------------------------------------
-
-
-def encode_values(values: Sequence[Decimal], out: _Writer) -> list[Any]:
-    """Fields ``rule, E, g, q(0)`` and the column of q-deltas; returns the exponent
-    exceptions (or explicit exponent deltas) and negative zeros, which travel in CBOR."""
-    parts = list(map(_split_cache.get, map(str, values)))
-    if None in parts:
-        parts = [p or split_decimal(v) for p, v in zip(parts, values, strict=True)]
-    mantissas_t, exponents_t, negative = zip(*parts, strict=True)
-    mantissas = list(mantissas_t)
-    exponents = list(exponents_t)
-    negative_zeros = [i for i, n in enumerate(negative) if n] if any(negative) else []
-    low = min(exponents)
-    high = max(exponents)
-    extra: list[Any] = []
-    if low == high:
-        rule, scaled = RULE_FIXED, mantissas
-    elif high - low <= MAX_SPREAD:
-        scaled = [m * _POW10[e - low] for m, e in zip(mantissas, exponents, strict=True)]
-        fixed = [(i, e) for i, e in enumerate(exponents) if e != low]
-        normalised = [
-            (i, e)
-            for i, (s, e) in enumerate(zip(scaled, exponents, strict=True))
-            if e != low + _trailing_zeros(s)
-        ]
-        rule, extra = (
-            (RULE_FIXED, fixed) if len(fixed) <= len(normalised) else (RULE_NORMALISED, normalised)
-        )
-        if 2 * len(extra) > len(values):
-            rule, scaled, extra = RULE_EXPLICIT, mantissas, []
-        else:
-            extra = _sparse(extra)
-    else:
-        rule, scaled = RULE_EXPLICIT, mantissas
-    if rule == RULE_EXPLICIT:
-        low = 0
-        extra = _deltas(exponents)
-    g = math.gcd(*scaled) or 1
-    quotients = scaled if g == 1 else [s // g for s in scaled]
-    out.field(F_VALUE_RULE, rule)
-    out.field(F_VALUE_LOW, low)
-    if len(quotients) > 1:  # one value is its own first quotient, with g = 1
-        out.field(F_VALUE_SCALE, g - 1)
-    else:
-        quotients = scaled
-    out.field(F_VALUE_FIRST, quotients[0])
-    out.seq(F_VALUE_SEQ, list(map(int.__sub__, quotients[1:], quotients[:-1])))
-    return [extra, _sparse([(i, 0) for i in negative_zeros])[::2]]
-
-
-def _ints(where: str, items: Any, *, length: int | None = None) -> list[int]:
-    if not isinstance(items, list) or not set(map(type, items)) <= {int}:
-        raise _fail(where, "not an array of integers")
-    if length is not None and len(items) != length:
-        raise _fail(where, f"{len(items)} items where {length} were expected")
-    return items
-
-
-def _pairs(where: str, items: Any, limit: int) -> list[tuple[int, Any]]:
-    """``[gap, item, ...]`` -> ``[(index, item)]`` with every index below ``limit``."""
-    if not isinstance(items, list) or len(items) % 2:
-        raise _fail(where, "not an array of (gap, item) pairs")
-    out = []
-    index = -1
-    for gap, item in zip(items[::2], items[1::2], strict=True):
-        if type(gap) is not int or gap < 0:
-            raise _fail(where, f"gap {gap!r} is not an unsigned integer")
-        index += gap + 1
-        if index >= limit:
-            raise _fail(where, f"index {index} is beyond the {limit} entries")
-        out.append((index, item))
-    return out
-
-
-def _exponent(where: str, e: Any) -> int:
-    if type(e) is not int or abs(e) > MAX_EXPONENT:
-        raise _fail(where, f"exponent {e!r} is not an integer within +/-{MAX_EXPONENT}")
-    return e
-
-
-def decode_values(
-    source: _Reader, count: int, extra: Any, negative: Any, where: str
-) -> list[Decimal]:
-    """The ``count`` exact values of one stream (fields, then the CBOR extras)."""
-    rule = source.field(F_VALUE_RULE, where)
-    low = _exponent(where, source.field(F_VALUE_LOW, where))
-    g = source.field(F_VALUE_SCALE, where) + 1 if count > 1 else 1
-    first = source.field(F_VALUE_FIRST, where)
-    deltas = source.seq(F_VALUE_SEQ, count - 1, f"{where} values")
-    if rule not in (RULE_FIXED, RULE_NORMALISED, RULE_EXPLICIT):
-        raise _fail(where, f"unknown exponent rule {rule!r}")
-    if not 0 < g < _MAX_SCALED:
-        raise _fail(where, f"scale {g!r} is not a positive integer within bounds")
-    if not -_MAX_SCALED < first < _MAX_SCALED:
-        raise _fail(where, f"a value has more than {MAX_DIGITS} digits")
-    quotients = list(accumulate(deltas, initial=first))
-    scaled = quotients if g == 1 else [q * g for q in quotients]
-    return restore_decimals(rule, low, scaled, extra, negative, where)
-
-
-def restore_decimals(
-    rule: int, low: int, scaled: list[int], extra: Any, negative: Any, where: str
-) -> list[Decimal]:
-    """The exact decimals of a stream from its scaled integers ``M`` (checked here), the
-    exponent rule with its smallest exponent ``E``, the exponent extras and the gaps of its
-    negative zeros (the value column's semantics, shared by every format version)."""
-    count = len(scaled)
-    if any(not -_MAX_SCALED < s < _MAX_SCALED for s in scaled):
-        raise _fail(where, f"a value has more than {MAX_DIGITS} digits")
-    if rule == RULE_EXPLICIT:
-        exponents = list(accumulate(_ints(f"{where} exponents", extra, length=count)))
-        for e in exponents:
-            _exponent(where, e)
-        mantissas = scaled
-    else:
-        if rule == RULE_FIXED:
-            exponents = [low] * count
-        else:
-            exponents = [low + _trailing_zeros(s) for s in scaled]
-        for index, e in _pairs(f"{where} exponent exceptions", extra, count):
-            exponents[index] = _exponent(where, e)
-        mantissas = []
-        for s, e in zip(scaled, exponents, strict=True):
-            shift = e - low
-            if not 0 <= shift <= MAX_SPREAD:
-                raise _fail(where, f"exponent {e} is outside {low}..{low + MAX_SPREAD}")
-            if shift:
-                m, rest = divmod(s, _POW10[shift])
-                if rest:
-                    raise _fail(where, f"value {s} is not a multiple of 10**{shift}")
-                mantissas.append(m)
-            else:
-                mantissas.append(s)
-    out = [join_decimal(m, e) for m, e in zip(mantissas, exponents, strict=True)]
-    index = -1
-    for gap in _ints(f"{where} negative zeros", negative):
-        index += gap + 1
-        if gap < 0 or index >= count or mantissas[index] != 0:
-            raise _fail(where, f"negative zero at {index} is not a zero value")
-        out[index] = Decimal(f"-0E{exponents[index]}")
-    return out
-
-
-# -- times -----------------------------------------------------------------------------------
-
-
-def _lag_residuals(times: list[int], lag: int, period: int, window: int) -> list[int]:
-    """Residuals of ``times[lag:]`` against their prediction (see :func:`encode_times`)."""
-    if window == 1:
-        return [b - a - period for a, b in zip(times, times[lag:], strict=False)]
-    residuals = [0] * (len(times) - lag)
-    for phase in range(lag):
-        # One phase's times, shifted by the period: the earliest of the previous ``window``.
-        shifted = [t - period * j for j, t in enumerate(times[phase::lag])]
-        if len(shifted) < 2:
-            continue
-        head = list(accumulate(shifted[: min(window, len(shifted) - 1)], min))
-        tail = list(map(min, *(shifted[i + 1 : len(shifted) - window + i] for i in range(window))))
-        earliest = head + tail
-        residuals[phase::lag] = list(map(int.__sub__, shifted[1:], earliest))
-    return residuals
-
-
-def encode_times(times: list[int], base_ms: int, out: _Writer) -> None:
-    """Fields ``mode, first - base`` (and ``P`` with a lag), then the column of deltas
-    (``mode`` 0) or, for a lag ``L`` > 0, residuals ``r``.
-
-    Mode ``L`` in 1..8: ``t(k) = t(k-1) + P // L + r(k)`` for ``k < L`` and
-    ``t(k) = t(k-L) + P + r(k)`` after: lag 1 is a regular sampling period (as Gorilla's
-    delta of delta, without accumulating the jitter twice); a larger lag catches the pattern
-    a periodic BLE notification makes on the connection-event grid (1000 ms samples on a
-    30 ms grid repeat every 3 samples). Mode ``8 + L`` predicts from the earliest of the last
-    :data:`TIME_WINDOW` periods instead, ``t(k) = min(t(k-mL) + mP, m = 1..8) + r(k)``: a
-    notification is received at a connection event plus a host delay that is never negative,
-    so the earliest arrival is the best estimate of the event grid, and the residual is one
-    delay instead of the difference of two. ``P`` is the median lag-L difference; the mode
-    with the smallest residuals on the first :data:`_TIME_SAMPLE` times is kept.
-    """
-    first = times[0] - base_ms
-    deltas = list(map(int.__sub__, times[1:], times[:-1]))
-    sample = times[:_TIME_SAMPLE]
-    longest = min(MAX_TIME_LAG, len(sample) // 2)
-    # Every mode is scored on the same times of the sample: those from index ``longest`` on.
-    mode, period, best_cost = TIMES_DELTA, 0, sum(map(abs, deltas[longest - 1 : _TIME_SAMPLE]))
-    for lag in range(1, longest + 1):
-        seasonal = list(map(int.__sub__, sample[lag:], sample[:-lag]))
-        guess = sorted(seasonal)[len(seasonal) // 2]
-        cost = sum(map(abs, map(guess.__rsub__, seasonal[longest - lag :])))
-        if cost < best_cost:
-            mode, period, best_cost = lag, guess, cost
-    sequence = deltas
-    if mode:
-        lag = mode
-        window = 1
-        if len(times) >= MIN_CODED:  # a window needs periods to look back on
-            windowed = _lag_residuals(sample, lag, period, TIME_WINDOW)
-            if sum(map(abs, windowed[longest - lag :])) < best_cost:
-                window = TIME_WINDOW
-                mode += MAX_TIME_LAG
-        # The first L-1 deltas are each about a sampling interval, P/L.
-        step = period // lag
-        sequence = [d - step for d in deltas[: lag - 1]]
-        sequence += _lag_residuals(times, lag, period, window)
-    out.field(F_TIME_MODE, mode)
-    out.field(F_TIME_FIRST, first)
-    if mode:
-        # Periods are near whole seconds: seconds and the rest in ms code cheaper than ms.
-        seconds = (period + 500) // 1000
-        code = _PERIOD_CODE.get(seconds)
-        if code is None:
-            code = seconds + len(PERIODS) if seconds >= 0 else seconds
-        out.field(F_TIME_PERIOD, code)
-        out.field(F_TIME_PERIOD_MS, period - 1000 * seconds)
-    out.seq(F_TIME_SEQ, sequence)
-
-
-def decode_times(source: _Reader, count: int, base_ms: int, where: str) -> list[int]:
-    """The ``count`` times of one stream."""
-    where = f"{where} times"
-    mode = source.field(F_TIME_MODE, where)
-    if not 0 <= mode <= 2 * MAX_TIME_LAG:
-        raise _fail(where, f"mode {mode!r} is not in 0..{2 * MAX_TIME_LAG}")
-    lag = mode - MAX_TIME_LAG if mode > MAX_TIME_LAG else mode
-    window = TIME_WINDOW if mode > MAX_TIME_LAG else 1
-    first = source.field(F_TIME_FIRST, where)
-    if lag and 2 * lag > count:
-        raise _fail(where, f"lag {lag} is too long for {count} times")
-    period = 0
-    if lag:
-        code = source.field(F_TIME_PERIOD, where)
-        if code < 0:
-            seconds = code
-        elif code < len(PERIODS):
-            seconds = PERIODS[code]
-        else:
-            seconds = code - len(PERIODS)
-        period = 1000 * seconds + source.field(F_TIME_PERIOD_MS, where)
-    sequence = source.seq(F_TIME_SEQ, count - 1, where)
-    start = first + base_ms
-    if abs(start) > MAX_ABS_TIME_MS or abs(period) > MAX_ABS_TIME_MS:
-        raise _fail(where, "a time is beyond signed 64-bit milliseconds")
-    if not lag:
-        times = list(accumulate(sequence, initial=start))
-    else:
-        step = period // lag
-        shifted = list(accumulate((d + step for d in sequence[: lag - 1]), initial=start))
-        if window == 1:
-            for residual in sequence[lag - 1 :]:
-                shifted.append(shifted[-lag] + residual)
-        else:
-            span = lag * window
-            for k in range(lag, count):
-                shifted.append(sequence[k - 1] + min(shifted[max(k - span, k % lag) : k : lag]))
-        times = [v + period * (k // lag) for k, v in enumerate(shifted)]
-    if max(times) > MAX_ABS_TIME_MS or min(times) < -MAX_ABS_TIME_MS:
-        raise _fail(where, "a time is beyond signed 64-bit milliseconds")
-    return times
-
+from protocols.uplink.times import (
+    decode_times,
+    encode_times,
+)
 
 # -- streams ---------------------------------------------------------------------------------
 

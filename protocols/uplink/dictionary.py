@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import zstandard
 
 from protocols.uplink import _zdict2
-from protocols.uplink.columns import FIELDS
+from protocols.uplink.fields import FIELDS
 from protocols.uplink.rans import ALPHABET, Table, uniform_frequencies
 
 #: Dictionary used when encoding unless the caller asks otherwise.

@@ -18,7 +18,7 @@ signature of a format-2 batch has an empty external AAD, and its header names th
 must be the kid (:class:`HubMismatchError`; :mod:`protocols.uplink.signing`).
 
 Decoding returns today's :class:`~protocols.uplink.batch.Batch` with ``header.version == 2``;
-anything malformed raises :class:`~protocols.uplink.columns.MalformedBatchError` (``where``
+anything malformed raises :class:`~protocols.uplink.fields.MalformedBatchError` (``where``
 says which part), never a bare ``IndexError`` or ``zstandard.ZstdError``.
 """
 
@@ -42,6 +42,19 @@ from protocols.uplink.batch import (
     inflate_frame,
 )
 from protocols.uplink.columns import (
+    _decode_flags,
+    _decode_flagsets,
+    _decode_specials,
+    _interleave,
+    _text,
+    decode_identifier,
+    decode_name,
+    decode_streams,
+    stream_readings,
+)
+from protocols.uplink.decimals import _exponent, _ints, restore_decimals
+from protocols.uplink.dictionary import _load
+from protocols.uplink.fields import (
     MAX_ABS_TIME_MS,
     MAX_DIGITS,
     MAX_MDC_CODE,
@@ -53,20 +66,7 @@ from protocols.uplink.columns import (
     RULE_NORMALISED,
     TIMES_DELTA,
     MalformedBatchError,
-    _decode_flags,
-    _decode_flagsets,
-    _decode_specials,
-    _exponent,
-    _interleave,
-    _ints,
-    _text,
-    decode_identifier,
-    decode_name,
-    decode_streams,
-    restore_decimals,
-    stream_readings,
 )
-from protocols.uplink.dictionary import _load
 from protocols.uplink.reading import Priority, WireReading
 
 __all__ = ["FORMAT_VERSION", "HubMismatchError", "decode_body", "decode_document"]

@@ -51,8 +51,8 @@ import sys
 import tempfile
 import time
 import tty
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -63,18 +63,12 @@ from drivers.mqtt import MqttError, MqttLink, TlsFiles
 from gateway.config import BoardConfig, render_config
 from gateway.status import RUNTIME_DIRECTORY_ENV
 from protocols.sensorlink import (
-    PROTOCOL_VERSION,
-    Ack,
-    Hello,
-    HubHello,
     Reading,
-    Readings,
-    Role,
-    SensorLinkConnection,
-    SensorRef,
 )
 from region.broker_config import RECEIVER_USER
 from rig.bench.pipeline import fs_type, proc_write_bytes
+from rig.bench.procstat import proc_cpu_s, proc_status_kib
+from rig.bench.replay import ReplayBoard, ReplayError
 from rig.broker import MosquittoBroker, RigPki
 from rig.refday import DAY_MS, DEFAULT_START_MS, HOUR_MS, DayReading, reference_day
 from technician.provision import init_hub
@@ -87,10 +81,6 @@ DEFAULT_SPEED = 10.0
 DEFAULT_START_HOUR = 16.0
 DEFAULT_HOURS = 1.0
 HUB_ID = "hub-footprint"
-BOARD_ID = "footprint-replay"
-_BOOT_ID = 0x0F007001
-#: Readings per READINGS frame (a frame is at most 512 bytes).
-_PER_FRAME = 12
 _KIND_EXPONENT = -2  # kind 1 (air temperature): value x 10**-2 Cel
 _STARTUP_TIMEOUT_S = 30.0
 _DRAIN_TIMEOUT_S = 120.0
@@ -110,26 +100,6 @@ _WARM_UP = (
 
 class FootprintError(RuntimeError):
     """The benchmark could not measure (the hub failed, the broker did not start ...)."""
-
-
-def proc_status_kib(pid: int) -> dict[str, int]:
-    """``VmRSS``, ``VmHWM``, ``RssAnon`` and ``RssFile`` of ``/proc/PID/status``, in KiB."""
-    out = {}
-    with open(f"/proc/{pid}/status", encoding="ascii") as status:  # noqa: PTH123 - tiny
-        for line in status:
-            name, _, rest = line.partition(":")
-            if name in {"VmRSS", "VmHWM", "RssAnon", "RssFile"}:
-                out[name] = int(rest.split()[0])
-    return out
-
-
-def proc_cpu_s(pid: int) -> float:
-    """``utime + stime`` of ``/proc/PID/stat`` (fields 14 and 15), in seconds."""
-    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:  # noqa: PTH123 - tiny
-        text = stat.read()
-    fields = text[text.rindex(")") + 2 :].split()  # after "pid (comm) "
-    ticks = int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def hub_environment(inherited: Mapping[str, str], pycache: Path) -> dict[str, str]:
@@ -156,85 +126,6 @@ def _board_reading(stream_no: int, t0_ms: int, r: DayReading) -> Reading:
 
 
 @dataclass
-class _Replay:
-    """The board end of the sensor link on a pty, sending the slice at ``speed``."""
-
-    speed: float
-    master: int
-    sent: int = 0
-    acked: int = -1
-    first_ack_at: float | None = None
-    _conn: SensorLinkConnection = field(default_factory=lambda: SensorLinkConnection(Role.BOARD))
-    linked: asyncio.Event = field(default_factory=asyncio.Event)
-    _acked_changed: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def _write(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            try:
-                view = view[os.write(self.master, view) :]
-            except BlockingIOError:
-                # The pty buffer is full: the hub is behind. Wait for it (bounded by the
-                # benchmark's drain timeout), as a board's UART would.
-                time.sleep(0.001)
-
-    def on_readable(self) -> None:
-        try:
-            data = os.read(self.master, 4096)
-        except (BlockingIOError, OSError):
-            return
-        for event in self._conn.receive_data(data):
-            if isinstance(event, HubHello):
-                sensors = tuple(SensorRef(1 + n // 256, n % 256) for n in range(8))
-                hello = Hello(PROTOCOL_VERSION, BOARD_ID, _BOOT_ID, "replay", sensors, 0, 512, 0)
-                self._write(self._conn.send(hello))
-                self.linked.set()
-            elif isinstance(event, Ack) and event.boot_id == _BOOT_ID and event.seq > self.acked:
-                self.acked = event.seq
-                if self.first_ack_at is None:
-                    self.first_ack_at = time.monotonic()
-                self._acked_changed.set()
-
-    def send(self, rows: Sequence[Reading]) -> None:
-        for i in range(0, len(rows), _PER_FRAME):
-            part = tuple(rows[i : i + _PER_FRAME])
-            seq = self.sent
-            self._write(self._conn.send(Readings(_BOOT_ID, seq, self.acked + 1, part)))
-            self.sent += len(part)
-
-    async def wait_acked(self, count: int, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while self.acked + 1 < count:
-            self._acked_changed.clear()
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise FootprintError(f"hub acknowledged {self.acked + 1} of {count} readings")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._acked_changed.wait(), remaining)
-
-    async def play(self, rows: Sequence[Reading], on_second: Callable[[], object]) -> None:
-        """Send ``rows`` at their times / speed; ``on_second()`` once per real second."""
-        start = time.monotonic()
-        base_ms = rows[0].mono_ms if rows else 0
-        next_sample = start + 1.0
-        i = 0
-        while i < len(rows):
-            due = start + (rows[i].mono_ms - base_ms) / 1000 / self.speed
-            now = time.monotonic()
-            if now >= next_sample:
-                on_second()
-                next_sample += 1.0
-            if due > now:
-                # A load generator's schedule (not synchronisation): wake at the next reading.
-                await asyncio.sleep(min(due, next_sample) - now)
-                continue
-            j = i
-            while j < len(rows) and start + (rows[j].mono_ms - base_ms) / 1000 / self.speed <= now:
-                j += 1
-            self.send(rows[i:j])
-            i = j
-
-
 class _Region:
     """A region subscriber: verifies every batch and counts unique readings."""
 
@@ -359,7 +250,7 @@ def _hub_config(
     return path, identity.key_file.read_bytes()
 
 
-class _HubProcess:
+class HubProcess:
     """``narhub run`` as a child process, with the sd_notify socket systemd would own."""
 
     def __init__(self, directory: Path, config_path: Path) -> None:
@@ -383,6 +274,11 @@ class _HubProcess:
     def pid(self) -> int:
         assert self.process is not None
         return self.process.pid
+
+    @property
+    def runtime_dir(self) -> Path | None:
+        """The hub's runtime directory (``$RUNTIME_DIRECTORY``, its activity file), once started."""
+        return self._runtime
 
     async def start(self) -> None:
         env = hub_environment(os.environ, self._directory / "pycache")
@@ -441,14 +337,14 @@ def _rows(day: Sequence[DayReading]) -> list[Reading]:
     ]
 
 
-async def _startup(hub: _HubProcess, replay: _Replay, first: Reading) -> dict[str, Any]:
+async def _startup(hub: HubProcess, replay: ReplayBoard, first: Reading) -> dict[str, Any]:
     """Process start to READY and to the first reading accepted (committed, ACKed)."""
     await hub.start()
     try:
         await asyncio.wait_for(replay.linked.wait(), _STARTUP_TIMEOUT_S)
         replay.send([first])
         await replay.wait_acked(1, _STARTUP_TIMEOUT_S)
-    except (TimeoutError, FootprintError) as exc:
+    except (TimeoutError, FootprintError, ReplayError) as exc:
         raise FootprintError(f"hub did not start: {exc}\n{hub.stderr_tail()}") from exc
     if hub.ready_at is None or replay.first_ack_at is None:
         raise FootprintError(f"no READY=1 from the hub\n{hub.stderr_tail()}")
@@ -462,7 +358,7 @@ async def _startup(hub: _HubProcess, replay: _Replay, first: Reading) -> dict[st
 
 
 async def _load(
-    pid: int, replay: _Replay, region: _Region, rows: Sequence[Reading], hours: float
+    pid: int, replay: ReplayBoard, region: _Region, rows: Sequence[Reading], hours: float
 ) -> dict[str, Any]:
     """The slice at speed; figures from the hub's /proc files."""
     rss_samples: list[int] = []
@@ -507,12 +403,12 @@ async def _measure(
     tty.setraw(slave)
     os.set_blocking(master, False)
     loop = asyncio.get_running_loop()
-    replay = _Replay(speed, master)
+    replay = ReplayBoard(speed, master)
     loop.add_reader(master, replay.on_readable)
     config_path, key_pem = _hub_config(
         directory, broker, pki, os.ttyname(slave), speed, field=field
     )
-    hub = _HubProcess(directory, config_path)
+    hub = HubProcess(directory, config_path)
     region = _Region(broker, pki, key_pem)
     subscribed = asyncio.Event()
     region_task = asyncio.create_task(region.run(subscribed), name="footprint-region")

@@ -37,8 +37,10 @@ from typing import Any
 from common.pki import Identity
 from common.signing import PemBatchSigner
 from drivers.mqtt import MqttLink, TlsFiles
+from protocols.fhir import PatientRef
 from protocols.uplink import BatchHeader, Priority, WireReading
 from protocols.uplink.batch import encode_body
+from region.enrolment_sqlite import enrol_hub
 from region.receiver import RECEIVER_NAME
 from region.state_pg import counts
 from rig.broker import MosquittoBroker, RigPki
@@ -175,21 +177,33 @@ class _Receivers:
 
 
 def _ndjson_lines(paths: list[Path]) -> int:
+    """The Observations in the NDJSON outputs (not the Devices they reference)."""
     total = 0
     for path in paths:
         if path.exists():
             with path.open("rb") as file:
-                while chunk := file.read(1 << 20):
-                    total += chunk.count(b"\n")
+                total += sum(1 for line in file if b'"resourceType":"Observation"' in line)
     return total
 
 
-def _state_args(url: str, directory: Path, name: str) -> list[str]:
+def _enrolled(path: Path, hubs: list[str]) -> Path:
+    """Lend every hub to a patient in the enrolment store at ``path`` (the region files
+    readings only to an enrolled patient; unenrolled ones would be held, not written)."""
+    for n, hub in enumerate(hubs):
+        enrol_hub(path, hub, PatientRef("urn:narhub:patient-pseudonym", f"bench-{n:04d}"))
+    return path
+
+
+def _state_args(url: str, directory: Path, name: str, hubs: list[str]) -> list[str]:
     if url:
-        return ["--state", url]
+        enrolments = directory / "enrolments.sqlite3"
+        if not enrolments.exists():
+            _enrolled(enrolments, hubs)
+        return ["--state", url, "--enrolments", str(enrolments)]
+    state = _enrolled(directory / f"{name}.sqlite3", hubs)
     return [
         "--state",
-        str(directory / f"{name}.sqlite3"),
+        str(state),
         "--out",
         str(directory / f"{name}.ndjson"),
     ]
@@ -216,7 +230,7 @@ def _case(
     url = env["cluster"].create_database(name.replace("-", "_")) if state == "postgresql" else ""
     group = _Receivers(name, receivers, base, directory)
     fhir = FakeFhirServer() if with_fhir else None
-    extra = {n: _state_args(url, directory, n) for n in group.names}
+    extra = {n: _state_args(url, directory, n, list(env["hubs"])) for n in group.names}
     if fhir is not None:
         extra = {n: [*args, "--fhir-url", fhir.base_url] for n, args in extra.items()}
     outputs = [directory / f"{n}.ndjson" for n in group.names]
@@ -224,7 +238,7 @@ def _case(
     def done() -> int:
         if fhir is not None:
             return fhir.store.count("Observation")
-        return counts(url)["observations"] if url else _ndjson_lines(outputs)
+        return counts(url)["observation_resources"] if url else _ndjson_lines(outputs)
 
     try:
         if fhir is not None:

@@ -40,7 +40,9 @@ from protocols.uplink import (
     WireReading,
     encode_body,
 )
-from protocols.uplink.columns import (
+from protocols.uplink.columns import coded_bits
+from protocols.uplink.dictionary import DEFAULT_DICTIONARY_ID, field_model
+from protocols.uplink.fields import (
     F_TIME_FIRST,
     F_TIME_MODE,
     F_TIME_PERIOD,
@@ -52,23 +54,21 @@ from protocols.uplink.columns import (
     F_VALUE_RULE,
     F_VALUE_SCALE,
     F_VALUE_SEQ,
-    coded_bits,
 )
-from protocols.uplink.dictionary import DEFAULT_DICTIONARY_ID, field_model
+from rig.dayfile import readings_from_jsonl
 from rig.refday import (
     DAY_MS,
     BatchPolicy,
     DayReading,
     PlannedBatch,
     plan_batches,
-    readings_from_jsonl,
     reference_day,
 )
 
 TARGET_BYTES_PER_READING = 1.2
 TARGET_ENCODE_READINGS_PER_S = 200_000
 HUB_ID = "hub-0001"
-BOOT_ID = "5f3a9c0e12ab"  # what gateway.store draws: uuid4().hex[:12]
+BOOT_ID = "5f3a9c0e12ab"  # what gateway.outbox draws: uuid4().hex[:12]
 #: MQTT 5 PUBLISH (QoS 1): fixed header 1 + remaining length (1-4) + topic length 2 + topic
 #: + packet id 2 + property length 1; the PUBACK (reason 0, no properties) is 4 bytes.
 _MQTT_PUBACK_BYTES = 4

@@ -27,14 +27,8 @@ from pathlib import Path
 import cbor2
 import zstandard
 
-from protocols.uplink.columns import (
-    F_SEQ_KIND,
-    FIELDS,
-    SEQ_OWN,
-    SEQ_SHIPPED,
-    encode_columns,
-    field_counts,
-)
+from protocols.uplink.columns import encode_columns, field_counts
+from protocols.uplink.fields import F_SEQ_KIND, FIELDS, SEQ_OWN, SEQ_SHIPPED
 from protocols.uplink.rans import Table, symbols, trained_frequencies
 from rig.refday import plan_batches, reference_day
 

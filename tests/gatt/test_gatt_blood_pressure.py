@@ -101,7 +101,7 @@ def test_invalid_values_name_offset_and_reason(data: bytes, offset: int, fragmen
 
 def test_biased_exponent_trap() -> None:
     # bluetooth-sig-python decodes 78 80 as 120 mmHg; under 11073-20601 it is 1.20e-6
-    # (health-profiles.md 1.3, vector bpm-biased-exponent-trap).
+    # (docs/protocols/phd.md 1.3, vector bpm-biased-exponent-trap).
     m = g.decode(0x2A35, bytes([0x00, 0x78, 0x80, 0x50, 0x00, 0x5A, 0x00]))
     assert isinstance(m, g.BloodPressureMeasurement)
     assert m.systolic.value == Decimal("1.2E-6")
@@ -109,7 +109,7 @@ def test_biased_exponent_trap() -> None:
 
 
 def test_all_nan_failed_reading_becomes_special_observations() -> None:
-    # A&D UA-651BLE reports failed readings with every SFLOAT = NaN (health-profiles.md 1.3);
+    # A&D UA-651BLE reports failed readings with every SFLOAT = NaN (docs/protocols/phd.md 2.1);
     # constructed here with the published layout (flags: time stamp + pulse rate).
     # flags 0x06 | sys, dia, MAP = NaN | 2024-05-01 08:30:00 | pulse = NaN
     data = bytes.fromhex("06" + "ff07" * 3 + "e8070501081e00" + "ff07")
@@ -153,7 +153,7 @@ def test_observations_codes_units_and_flags() -> None:
 
 
 def test_zero_mean_arterial_pressure_is_not_provided() -> None:
-    # Beurer BM85 sends MAP = 0 in the mandatory field (health-profiles.md 2.1.1).
+    # Beurer BM85 sends MAP = 0 in the mandatory field (docs/protocols/phd.md 2.1).
     m = g.BloodPressureMeasurement(g.MedFloat.of(120), g.MedFloat.of(80), g.MedFloat.of(0))
     assert [o.mdc_code for o in g.to_observations(m)] == [150021, 150022]
 

@@ -12,16 +12,16 @@ from protocols import gatt as g
 from protocols.errors import EncodeError
 from protocols.gatt.medfloat import float_from_raw, sfloat_from_raw
 
-# HL7 FHIR PHD IG "FLOATs" page (values and precision), as tabled in health-profiles.md 1.3.
+# HL7 FHIR PHD IG "FLOATs" page (values and precision), as tabled in docs/protocols/phd.md 1.3.
 # str() pins the precision: 2 and 2.0 are equal Decimals but not the same reading.
 SFLOAT_VECTORS = [
     ("0200", "2"),  # IG: 0x0002 -> 2
     ("14f0", "2.0"),  # IG: 0xF014 -> 2.0
     ("c8e0", "2.00"),  # IG: 0xE0C8 -> 2.00
     ("0210", "2E+1"),  # IG: 0x1002 -> 20 (one significant digit)
-    ("bdf0", "18.9"),  # health-profiles.md 1.3 worked example 0xF0BD
-    ("01fe", "-51.1"),  # health-profiles.md 1.3 worked example 0xFE01
-    ("7800", "120"),  # real cuffs send 120 mmHg as 78 00 (health-profiles.md 1.3)
+    ("bdf0", "18.9"),  # docs/protocols/phd.md 1.3 worked example 0xF0BD
+    ("01fe", "-51.1"),  # docs/protocols/phd.md 1.3 worked example 0xFE01
+    ("7800", "120"),  # real cuffs send 120 mmHg as 78 00 (docs/protocols/phd.md 1.3)
     ("7880", "1.20E-6"),  # biased-exponent trap: 0x8078 is 120e-8, not 120 (vector bpm-biased-...)
     # SpeziBluetooth MedFloatTests.testBasicRepresentations (exponent, mantissa) pairs:
     ("7b30", "1.23E+5"),  # exponent 3, mantissa 123 -> 123000
@@ -48,7 +48,7 @@ def test_sfloat_precision_is_kept_not_normalised() -> None:
     assert g.encode_medfloat16(two) != g.encode_medfloat16(two_point_zero)
 
 
-# Special values (HL7 PHD IG FLOATs table; health-profiles.md 1.3): exact raw values, exponent 0.
+# Special values (HL7 PHD IG FLOATs table; docs/protocols/phd.md 1.3): exact raw values, exponent 0.
 SPECIALS = [
     ("ff07", "ffff7f00", g.Special.NAN, "nan"),
     ("0008", "00008000", g.Special.NRES, "nres"),
@@ -78,7 +78,7 @@ def test_special_lookalikes_with_nonzero_exponent_are_numbers() -> None:
 
 
 FLOAT_VECTORS = [
-    ("b00e00fe", "37.60"),  # health-profiles.md 1.3 / Nordic temperature test: 0xFE000EB0
+    ("b00e00fe", "37.60"),  # docs/protocols/phd.md 1.3 / Nordic temperature test: 0xFE000EB0
     ("02000001", "2E+1"),  # IG: 0x01000002 -> 20 (the IG table's 4098 is a typo)
     ("72010000", "370"),  # the biased-exponent trap 0x7F000172 is not 37.0 ...
     ("7201007f", "3.70E+129"),  # ... exponent 0x7F is +127

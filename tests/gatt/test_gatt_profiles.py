@@ -65,7 +65,7 @@ def test_thermometer_simulator_api_still_works() -> None:
 
 
 def test_weight_lsb_is_fixed_and_not_the_feature_resolution() -> None:
-    # health-profiles.md 2.3: a real A&D UC-352BLE (0.1 kg resolution) sends 13140 -> 65.70 kg.
+    # docs/protocols/phd.md 2.3: a real A&D UC-352BLE (0.1 kg resolution) sends 13140 -> 65.70 kg.
     m = g.decode(0x2A9D, bytes([0x00, 0x54, 0x33]))
     assert isinstance(m, g.WeightMeasurement)
     assert m.weight == Decimal("65.70")
@@ -246,7 +246,7 @@ def test_glucose_nordic() -> None:
     assert m.type is g.GlucoseType.CAPILLARY_PLASMA  # low nibble of 0x12
     assert m.sample_location is g.SampleLocation.FINGER  # high nibble
     # 0x0105: battery low, *sample size insufficient* (Nordic's comment says "Device Fault";
-    # health-profiles.md 5.3), temperature too low.
+    # docs/protocols/phd.md 6.3), temperature too low.
     assert m.sensor_status_annunciation == (
         g.GlucoseSensorStatus.DEVICE_BATTERY_LOW
         | g.GlucoseSensorStatus.SAMPLE_SIZE_INSUFFICIENT
@@ -265,7 +265,7 @@ def test_glucose_nordic_invalid_missing_time_offset() -> None:
 
 
 def test_glucose_real_meter_mg_dl_and_mmol_l() -> None:
-    # health-profiles.md 2.5: real meters send 0xB06F = 111e-5 kg/L = 111 mg/dL.
+    # docs/protocols/phd.md 2.5: real meters send 0xB06F = 111e-5 kg/L = 111 mg/dL.
     data = bytes([0x02, 5, 0, 0xE8, 0x07, 6, 1, 7, 30, 0, 0x6F, 0xB0, 0xF1])
     m = g.decode(0x2A18, data)
     assert isinstance(m, g.GlucoseMeasurement)
@@ -403,7 +403,7 @@ def test_date_time_nordic() -> None:
 
 
 def test_current_time_cts_write_vector() -> None:
-    # health-profiles.md 2.8 vector cts-write-derived (SpeziBluetooth CurrentTimeTests values):
+    # docs/protocols/phd.md 2.8; vector cts-write-derived (SpeziBluetooth CurrentTimeTests values):
     # 2024-06-06 12:04:44, Thursday, 128/256 s.
     data = bytes.fromhex("e80706060c042c048000")
     m = g.decode(0x2A2B, data)

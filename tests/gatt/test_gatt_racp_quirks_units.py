@@ -39,7 +39,7 @@ def test_racp_response_codes(data: bytes, request_op: int, code: g.RacpResponseC
 
 def test_racp_number_of_records_is_uint16_only() -> None:
     assert g.decode(0x2A52, bytes([5, 0, 2, 1])) == g.RacpNumberOfStoredRecords(258)
-    # Nordic also accepts 1- and 4-byte counts; GLS/PLXS/CGMS define uint16 (health-profiles 5.3).
+    # Nordic also accepts 1- and 4-byte counts; GLS/PLXS/CGMS: uint16 (docs/protocols/phd.md 2.6).
     for bad in (bytes([5, 0, 1]), bytes([5, 0, 4, 3, 2, 1]), bytes([5, 0, 3, 2, 1])):
         with pytest.raises(g.DecodeError):
             g.decode(0x2A52, bad)
@@ -62,7 +62,7 @@ def test_racp_invalid_values() -> None:
 @pytest.mark.parametrize(
     ("racp_request", "wire"),
     [
-        # health-profiles.md 2.5.1 download procedure.
+        # docs/protocols/phd.md 2.6 download procedure.
         (g.RacpRequest.report_all(), "0101"),
         (g.RacpRequest.count_all(), "0401"),
         (g.RacpRequest.abort(), "0300"),
@@ -107,7 +107,7 @@ def test_racp_requests(racp_request: g.RacpRequest, wire: str) -> None:
 # --- Quirks -------------------------------------------------------------------------------
 
 # Constructed from the Beurer behaviour described in derdilla/blood-pressure-monitor-fl PR #735
-# and #737 (BM85) and health-profiles.md 5.2; not a capture. 124/80 mmHg, MAP 0,
+# and #737 (BM85) and docs/protocols/phd.md 6.2; not a capture. 124/80 mmHg, MAP 0,
 # 2024-05-01 08:30:00, pulse 72 big-endian, unflagged user 1, status big-endian (irregular pulse).
 BEURER_BM85 = bytes.fromhex("567c0050000000e8070501081e000048010004")
 

@@ -22,16 +22,16 @@ from protocols.uplink import (
     encode_body,
 )
 from protocols.uplink.body import decode_body
-from protocols.uplink.columns import (
+from protocols.uplink.decimals import encode_values
+from protocols.uplink.dictionary import DEFAULT_DICTIONARY_ID, field_model
+from protocols.uplink.fields import (
     F_VALUE_FIRST,
     F_VALUE_LOW,
     F_VALUE_RULE,
     F_VALUE_SCALE,
     MAX_READINGS,
     _Writer,
-    encode_values,
 )
-from protocols.uplink.dictionary import DEFAULT_DICTIONARY_ID, field_model
 
 T0 = 1_741_759_200_000
 

@@ -11,6 +11,7 @@ import pytest
 from protocols.uplink import CODED_FLAG, BatchHeader, Priority, encode_body
 from protocols.uplink.body import decode_body
 from rig.bench import wire
+from rig.dayfile import readings_from_jsonl, to_jsonl
 from rig.refday import (
     CONTINUOUS_DELAY_MS,
     DAY_MS,
@@ -18,9 +19,7 @@ from rig.refday import (
     BatchPolicy,
     DayReading,
     plan_batches,
-    readings_from_jsonl,
     reference_day,
-    to_jsonl,
 )
 
 DAY = reference_day()

@@ -2,7 +2,7 @@
 
 Weight Measurement 0x2A9D (indicate) and Weight Scale Feature 0x2A9E (read). The displayed
 resolution comes from the feature (bits 3-6): a 0.1 kg scale rounds the weight to 0.1 kg, and
-the wire value still uses the fixed 0.005 kg LSB (GSS 3.252; ``health-profiles.md`` 2.3).
+the wire value still uses the fixed 0.005 kg LSB (GSS 3.252; docs/protocols/phd.md 2.3).
 Measurements are stored until a central subscribes; Current Time is present (openScale sets
 UC-352BLE clocks through CTS).
 """

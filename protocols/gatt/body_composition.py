@@ -1,0 +1,286 @@
+"""Body Composition Service 0x181B (BCS 1.0): Body Composition Measurement 0x2A9C and Body
+Composition Feature 0x2A9B.
+
+Body Composition Measurement (GSS *Body Composition Measurement*):
+
+====== ==== ============================================================= ==========
+Offset Size Field                                                         Present if
+====== ==== ============================================================= ==========
+0      2    Flags: bit0 units (0 SI: kg and m, 1 imperial: lb and in),    always
+            bit1 time stamp, bit2 user ID, bit3 basal metabolism, bit4
+            muscle %, bit5 muscle mass, bit6 fat free mass, bit7 soft lean
+            mass, bit8 body water mass, bit9 impedance, bit10 weight,
+            bit11 height, bit12 multiple packet measurement, bits 13-15 RFU
+2      2    Body Fat Percentage (uint16, 0.1 %; 0xFFFF = measurement       always
+            unsuccessful)
++0     7    Time Stamp (Date Time)                                        bit1
++0     1    User ID (0xFF = unknown user)                                 bit2
++0     2    Basal Metabolism (uint16, kJ)                                 bit3
++0     2    Muscle Percentage (uint16, 0.1 %)                             bit4
++0     2    Muscle Mass (uint16: 0.005 kg or 0.01 lb)                     bit5
++0     2    Fat Free Mass (same resolution)                               bit6
++0     2    Soft Lean Mass (same resolution)                              bit7
++0     2    Body Water Mass (same resolution)                             bit8
++0     2    Impedance (uint16, 0.1 ohm)                                   bit9
++0     2    Weight (same resolution as the masses)                        bit10
++0     2    Height (uint16: 0.001 m or 0.1 in)                            bit11
+====== ==== ============================================================= ==========
+
+A measurement too large for one value is sent in several, each with its own flags and the
+mandatory Body Fat Percentage, and bit 12 set (BCS 1.0 section 3.2.1.1); each value decodes on
+its own here, and the session layer joins them. Values are exact :class:`~decimal.Decimal` in
+the unit the flags select (:attr:`BodyCompositionMeasurement.mass_unit`).
+
+Body Composition Feature (GSS *Body Composition Feature*): uint32, bits 0-10 what is supported,
+bits 11-14 weight resolution and 15-17 height resolution (the Weight Scale Feature's tables),
+bits 18-31 RFU.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from decimal import Decimal
+
+from protocols.errors import EncodeError
+from protocols.gatt._wire import fail, length_error
+from protocols.gatt.datetime_ import DATE_TIME_SIZE, DateTime, decode_date_time, encode_date_time
+from protocols.gatt.weight import HeightResolution, WeightResolution, WeightUnitSystem
+
+BODY_COMPOSITION_SERVICE = 0x181B
+BODY_COMPOSITION_FEATURE = 0x2A9B
+BODY_COMPOSITION_MEASUREMENT = 0x2A9C
+
+#: Body Fat Percentage value meaning "measurement unsuccessful".
+MEASUREMENT_UNSUCCESSFUL = 0xFFFF
+
+_NAME = "Body Composition Measurement"
+_FEATURE_NAME = "Body Composition Feature"
+_FLAG_IMPERIAL = 0x0001
+_FLAG_TIME_STAMP = 0x0002
+_FLAG_USER_ID = 0x0004
+_FLAG_MULTIPLE_PACKET = 0x1000
+_FLAGS_RFU = 0xE000
+
+# The uint16 fields after Time Stamp and User ID, in wire order: (flag, attribute, scale).
+# Scale "mass" and "height" depend on the unit system; a number is a power of ten.
+_FIELDS: tuple[tuple[int, str, str], ...] = (
+    (0x0008, "basal_metabolism_kj", "0"),
+    (0x0010, "muscle_percent", "-1"),
+    (0x0020, "muscle_mass", "mass"),
+    (0x0040, "fat_free_mass", "mass"),
+    (0x0080, "soft_lean_mass", "mass"),
+    (0x0100, "body_water_mass", "mass"),
+    (0x0200, "impedance_ohm", "-1"),
+    (0x0400, "weight", "mass"),
+    (0x0800, "height", "height"),
+)
+_LABELS = {
+    "basal_metabolism_kj": "Basal Metabolism",
+    "muscle_percent": "Muscle Percentage",
+    "muscle_mass": "Muscle Mass",
+    "fat_free_mass": "Fat Free Mass",
+    "soft_lean_mass": "Soft Lean Mass",
+    "body_water_mass": "Body Water Mass",
+    "impedance_ohm": "Impedance",
+    "weight": "Weight",
+    "height": "Height",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class BodyCompositionMeasurement:
+    """Body Composition Measurement 0x2A9C (GSS *Body Composition Measurement*).
+
+    ``body_fat_percent`` is ``None`` when the scale reports the measurement unsuccessful
+    (0xFFFF). Masses are in :attr:`mass_unit`, height in :attr:`height_unit`.
+    """
+
+    body_fat_percent: Decimal | None
+    unit_system: WeightUnitSystem = WeightUnitSystem.SI
+    time_stamp: DateTime | None = None
+    user_id: int | None = None
+    basal_metabolism_kj: Decimal | None = None
+    muscle_percent: Decimal | None = None
+    muscle_mass: Decimal | None = None
+    fat_free_mass: Decimal | None = None
+    soft_lean_mass: Decimal | None = None
+    body_water_mass: Decimal | None = None
+    impedance_ohm: Decimal | None = None
+    weight: Decimal | None = None
+    height: Decimal | None = None
+    multiple_packet_measurement: bool = False
+
+    @property
+    def mass_unit(self) -> str:
+        """UCUM unit of the masses: ``kg`` or ``[lb_av]``."""
+        return "kg" if self.unit_system is WeightUnitSystem.SI else "[lb_av]"
+
+    @property
+    def height_unit(self) -> str:
+        """UCUM unit of the height: ``m`` or ``[in_i]``."""
+        return "m" if self.unit_system is WeightUnitSystem.SI else "[in_i]"
+
+
+def _scale(kind: str, imperial: bool) -> tuple[int, int]:
+    """(multiplier, power of ten) turning the raw uint16 into the value."""
+    if kind == "mass":
+        return (1, -2) if imperial else (5, -3)
+    if kind == "height":
+        return (1, -1) if imperial else (1, -3)
+    return 1, int(kind)
+
+
+def _layout(flags: int) -> tuple[tuple[str, int], ...]:
+    fields: list[tuple[str, int]] = [("Flags", 2), ("Body Fat Percentage", 2)]
+    if flags & _FLAG_TIME_STAMP:
+        fields.append(("Time Stamp", DATE_TIME_SIZE))
+    if flags & _FLAG_USER_ID:
+        fields.append(("User ID", 1))
+    fields += [(_LABELS[attr], 2) for bit, attr, _ in _FIELDS if flags & bit]
+    return tuple(fields)
+
+
+_SIZES = {f: sum(size for _, size in _layout(f)) for f in range(0x2000)}
+
+
+def decode_body_composition_measurement(data: bytes) -> BodyCompositionMeasurement:
+    """Decode 0x2A9C strictly: RFU flags, truncation and trailing bytes raise."""
+    c, name = BODY_COMPOSITION_MEASUREMENT, _NAME
+    n = len(data)
+    if n < 2:
+        fail(c, name, f"truncated Flags: needs 2 bytes, has {n}", 0)
+    flags = data[0] | data[1] << 8
+    if flags & _FLAGS_RFU:
+        fail(c, name, f"reserved flag bits set (0x{flags:04X})", 0)
+    if n != _SIZES[flags]:
+        raise length_error(c, name, _layout(flags), n)
+    imperial = bool(flags & _FLAG_IMPERIAL)
+    fat = data[2] | data[3] << 8
+    offset = 4
+    time_stamp = user_id = None
+    if flags & _FLAG_TIME_STAMP:
+        time_stamp = decode_date_time(data, offset, characteristic=c, name=name)
+        offset += DATE_TIME_SIZE
+    if flags & _FLAG_USER_ID:
+        user_id = data[offset]
+        offset += 1
+    values: dict[str, Decimal] = {}
+    for bit, attr, kind in _FIELDS:
+        if flags & bit:
+            multiplier, exponent = _scale(kind, imperial)
+            raw = data[offset] | data[offset + 1] << 8
+            values[attr] = Decimal(raw * multiplier).scaleb(exponent)
+            offset += 2
+    return BodyCompositionMeasurement(
+        body_fat_percent=None if fat == MEASUREMENT_UNSUCCESSFUL else Decimal(fat).scaleb(-1),
+        unit_system=WeightUnitSystem.IMPERIAL if imperial else WeightUnitSystem.SI,
+        time_stamp=time_stamp,
+        user_id=user_id,
+        multiple_packet_measurement=bool(flags & _FLAG_MULTIPLE_PACKET),
+        **values,
+    )
+
+
+def _raw(value: Decimal, multiplier: int, exponent: int, what: str) -> int:
+    scaled = value.scaleb(-exponent) / multiplier
+    if scaled != scaled.to_integral_value() or not 0 <= scaled <= 0xFFFF:
+        raise EncodeError(_NAME, f"{what} {value} is not a multiple of the field's resolution")
+    return int(scaled)
+
+
+def encode_body_composition_measurement(m: BodyCompositionMeasurement) -> bytes:
+    """Encode 0x2A9C; flags follow from the fields that are set."""
+    imperial = m.unit_system is WeightUnitSystem.IMPERIAL
+    flags = (_FLAG_IMPERIAL if imperial else 0) | (
+        _FLAG_MULTIPLE_PACKET if m.multiple_packet_measurement else 0
+    )
+    if m.body_fat_percent is None:
+        fat = MEASUREMENT_UNSUCCESSFUL
+    else:
+        fat = _raw(m.body_fat_percent, 1, -1, "body fat percentage")
+        if fat == MEASUREMENT_UNSUCCESSFUL:
+            raise EncodeError(_NAME, "body fat 6553.5 % collides with 'unsuccessful'")
+    tail = b""
+    if m.time_stamp is not None:
+        flags |= _FLAG_TIME_STAMP
+        tail += encode_date_time(m.time_stamp)
+    if m.user_id is not None:
+        if not 0 <= m.user_id <= 0xFF:
+            raise EncodeError(_NAME, f"user ID {m.user_id} out of range")
+        flags |= _FLAG_USER_ID
+        tail += bytes((m.user_id,))
+    for bit, attr, kind in _FIELDS:
+        value = getattr(m, attr)
+        if value is not None:
+            flags |= bit
+            multiplier, exponent = _scale(kind, imperial)
+            tail += _raw(value, multiplier, exponent, _LABELS[attr]).to_bytes(2, "little")
+    return flags.to_bytes(2, "little") + fat.to_bytes(2, "little") + tail
+
+
+# --- Body Composition Feature ---------------------------------------------------------------
+
+
+class BodyCompositionFeatureBits(enum.IntFlag):
+    """Body Composition Feature bits 0-10 (GSS *Body Composition Feature*)."""
+
+    TIME_STAMP = 1 << 0
+    MULTIPLE_USERS = 1 << 1
+    BASAL_METABOLISM = 1 << 2
+    MUSCLE_PERCENTAGE = 1 << 3
+    MUSCLE_MASS = 1 << 4
+    FAT_FREE_MASS = 1 << 5
+    SOFT_LEAN_MASS = 1 << 6
+    BODY_WATER_MASS = 1 << 7
+    IMPEDANCE = 1 << 8
+    WEIGHT = 1 << 9
+    HEIGHT = 1 << 10
+
+
+_FEATURE_RFU = 0xFFFC0000
+_WEIGHT_RES_SHIFT = 11
+_HEIGHT_RES_SHIFT = 15
+
+
+@dataclass(frozen=True, slots=True)
+class BodyCompositionFeature:
+    """Body Composition Feature 0x2A9B: what the scale reports, and at what resolution."""
+
+    features: BodyCompositionFeatureBits
+    weight_resolution: WeightResolution = WeightResolution.UNSPECIFIED
+    height_resolution: HeightResolution = HeightResolution.UNSPECIFIED
+
+
+_WEIGHT_RESOLUTIONS = {r.value: r for r in WeightResolution}
+_HEIGHT_RESOLUTIONS = {r.value: r for r in HeightResolution}
+
+
+def decode_body_composition_feature(data: bytes) -> BodyCompositionFeature:
+    """Decode 0x2A9B: exactly 4 bytes; RFU bits and reserved resolutions raise."""
+    c, name = BODY_COMPOSITION_FEATURE, _FEATURE_NAME
+    if len(data) != 4:
+        raise length_error(c, name, (("Body Composition Feature", 4),), len(data))
+    raw = int.from_bytes(data, "little")
+    if raw & _FEATURE_RFU:
+        fail(c, name, f"reserved feature bits set (0x{raw:08X})", 0)
+    weight = _WEIGHT_RESOLUTIONS.get((raw >> _WEIGHT_RES_SHIFT) & 0x0F)
+    if weight is None:
+        fail(c, name, f"reserved weight resolution {(raw >> _WEIGHT_RES_SHIFT) & 0x0F}", 1)
+    height = _HEIGHT_RESOLUTIONS.get((raw >> _HEIGHT_RES_SHIFT) & 0x07)
+    if height is None:
+        fail(c, name, f"reserved height resolution {(raw >> _HEIGHT_RES_SHIFT) & 0x07}", 1)
+    return BodyCompositionFeature(BodyCompositionFeatureBits(raw & 0x07FF), weight, height)
+
+
+def encode_body_composition_feature(value: BodyCompositionFeature) -> bytes:
+    """Encode 0x2A9B."""
+    bits = int(value.features)
+    if not 0 <= bits <= 0x07FF:
+        raise EncodeError(_FEATURE_NAME, f"reserved feature bits in 0x{bits:X}")
+    raw = (
+        bits
+        | int(WeightResolution(value.weight_resolution)) << _WEIGHT_RES_SHIFT
+        | int(HeightResolution(value.height_resolution)) << _HEIGHT_RES_SHIFT
+    )
+    return raw.to_bytes(4, "little")

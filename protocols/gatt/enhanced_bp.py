@@ -1,0 +1,487 @@
+"""Blood Pressure Service 1.1 additions: Enhanced Blood Pressure Measurement 0x2B34, Enhanced
+Intermediate Cuff Pressure 0x2B35 and Blood Pressure Record 0x2B36 (BLS 1.1.1).
+
+Enhanced Blood Pressure Measurement (GSS *Enhanced Blood Pressure Measurement*):
+
+====== ==== ============================================================= ==========
+Offset Size Field                                                         Present if
+====== ==== ============================================================= ==========
+0      1    Flags: bit0 unit (0 mmHg, 1 kPa), bit1 time stamp, bit2 pulse  always
+            rate, bit3 user ID, bit4 measurement status, bit5 user facing
+            time, bit6 Epoch Start 2000 (0: 1900-01-01, 1: 2000-01-01),
+            bit7 RFU
+1      6    Systolic, Diastolic, Mean Arterial Pressure (3 x SFLOAT)      always
+7      4    Time Stamp (uint32 seconds since the epoch start; the sensor's bit1
+            base time, possibly UTC aligned)
++0     2    Pulse Rate (SFLOAT, beats/min)                                bit2
++0     1    User ID (0xFF = unknown user)                                 bit3
++0     2    Measurement Status (as 0x2A35, GSS 3.31.2.6)                  bit4
++0     4    User Facing Time (uint32 seconds since the epoch start; time  bit5
+            zone, DST and manual adjustments included)
+====== ==== ============================================================= ==========
+
+Enhanced Intermediate Cuff Pressure has the same layout with one SFLOAT, the current cuff
+pressure, instead of the compound value; it is display-only.
+
+Blood Pressure Record (GSS *Blood Pressure Record*): Segmentation Header (1), Sequence Number
+(uint16, per user, rolls over), UUID (uint16, the recorded characteristic, typically 0x2B34),
+Recorded Characteristic (a part of, or a whole, characteristic value), E2E-CRC (2, when the
+Blood Pressure Feature's E2E-CRC bit 6 is set) over all fields of all parts of the record. A
+record that needs several values is sent as segments; :func:`assemble_blood_pressure_record`
+joins them. Reading of the segmented form (each segment repeats Sequence Number and UUID, the
+E2E-CRC follows the last part only) is this module's, from the GSS field list; single-segment
+records, the common case, do not depend on it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from protocols.errors import EncodeError
+from protocols.gatt._wire import fail, length_error
+from protocols.gatt.blood_pressure import BloodPressureMeasurementStatus, PressureUnit
+from protocols.gatt.e2e_crc import E2E_CRC_SIZE, E2ECrcError, crc16_mcrf4xx
+from protocols.gatt.errors import DecodeError
+from protocols.gatt.medfloat import MedFloat, encode_medfloat16, sfloat_from_raw
+from protocols.gatt.segmentation import COUNTER_MODULO, SegmentationHeader
+
+ENHANCED_BLOOD_PRESSURE_MEASUREMENT = 0x2B34
+ENHANCED_INTERMEDIATE_CUFF_PRESSURE = 0x2B35
+BLOOD_PRESSURE_RECORD = 0x2B36
+
+_EBPM_NAME = "Enhanced Blood Pressure Measurement"
+_EICP_NAME = "Enhanced Intermediate Cuff Pressure"
+_RECORD_NAME = "Blood Pressure Record"
+
+_FLAG_KPA = 0x01
+_FLAG_TIME_STAMP = 0x02
+_FLAG_PULSE_RATE = 0x04
+_FLAG_USER_ID = 0x08
+_FLAG_STATUS = 0x10
+_FLAG_USER_FACING_TIME = 0x20
+_FLAG_EPOCH_2000 = 0x40
+_FLAGS_RFU = 0x80
+_STATUS_RFU = 0xFFC0
+_STATUS_RANGE_MASK = 0x18
+_UNITS = (PressureUnit.MMHG, PressureUnit.KPA)
+
+
+class EpochStart(enum.IntEnum):
+    """Flags bit 6: where Time Stamp and User Facing Time count their seconds from."""
+
+    YEAR_1900 = 0
+    YEAR_2000 = 1
+
+    @property
+    def start(self) -> dt.datetime:
+        """The epoch start, 00:00:00 on January 1 (no zone: the fields say none)."""
+        return dt.datetime(1900 if self is EpochStart.YEAR_1900 else 2000, 1, 1)  # noqa: DTZ001
+
+
+@dataclass(frozen=True, slots=True)
+class EnhancedBloodPressureMeasurement:
+    """Enhanced Blood Pressure Measurement 0x2B34 (GSS, BLS 1.1.1).
+
+    ``time_stamp_s`` and ``user_facing_time_s`` are seconds since ``epoch_start``; use
+    :attr:`time_stamp` and :attr:`user_facing_time` for the calendar times.
+    """
+
+    systolic: MedFloat
+    diastolic: MedFloat
+    mean_arterial_pressure: MedFloat
+    unit: PressureUnit = PressureUnit.MMHG
+    time_stamp_s: int | None = None
+    pulse_rate_bpm: MedFloat | None = None
+    user_id: int | None = None
+    measurement_status: BloodPressureMeasurementStatus | None = None
+    user_facing_time_s: int | None = None
+    epoch_start: EpochStart = EpochStart.YEAR_2000
+
+    @property
+    def time_stamp(self) -> dt.datetime | None:
+        """The sensor's base time (naive; possibly UTC aligned, the value does not say)."""
+        return _at(self.epoch_start, self.time_stamp_s)
+
+    @property
+    def user_facing_time(self) -> dt.datetime | None:
+        """The time the user saw (naive, local wall clock)."""
+        return _at(self.epoch_start, self.user_facing_time_s)
+
+
+@dataclass(frozen=True, slots=True)
+class EnhancedIntermediateCuffPressure:
+    """Enhanced Intermediate Cuff Pressure 0x2B35: the live cuff pressure, display only."""
+
+    current_cuff_pressure: MedFloat
+    unit: PressureUnit = PressureUnit.MMHG
+    time_stamp_s: int | None = None
+    pulse_rate_bpm: MedFloat | None = None
+    user_id: int | None = None
+    measurement_status: BloodPressureMeasurementStatus | None = None
+    user_facing_time_s: int | None = None
+    epoch_start: EpochStart = EpochStart.YEAR_2000
+
+    @property
+    def time_stamp(self) -> dt.datetime | None:
+        """The sensor's base time (naive)."""
+        return _at(self.epoch_start, self.time_stamp_s)
+
+    @property
+    def user_facing_time(self) -> dt.datetime | None:
+        """The time the user saw (naive, local wall clock)."""
+        return _at(self.epoch_start, self.user_facing_time_s)
+
+
+def _at(epoch: EpochStart, seconds: int | None) -> dt.datetime | None:
+    return None if seconds is None else epoch.start + dt.timedelta(seconds=seconds)
+
+
+def _layout(flags: int, values: int) -> tuple[tuple[str, int], ...]:
+    fields: list[tuple[str, int]] = [("Flags", 1)]
+    fields += [(f"SFLOAT {i + 1}", 2) for i in range(values)]
+    for bit, field, size in (
+        (_FLAG_TIME_STAMP, "Time Stamp", 4),
+        (_FLAG_PULSE_RATE, "Pulse Rate", 2),
+        (_FLAG_USER_ID, "User ID", 1),
+        (_FLAG_STATUS, "Measurement Status", 2),
+        (_FLAG_USER_FACING_TIME, "User Facing Time", 4),
+    ):
+        if flags & bit:
+            fields.append((field, size))
+    return tuple(fields)
+
+
+def _struct(flags: int, values: int) -> struct.Struct:
+    fmt = "<B" + "H" * values
+    for bit, code in (
+        (_FLAG_TIME_STAMP, "I"),
+        (_FLAG_PULSE_RATE, "H"),
+        (_FLAG_USER_ID, "B"),
+        (_FLAG_STATUS, "H"),
+        (_FLAG_USER_FACING_TIME, "I"),
+    ):
+        if flags & bit:
+            fmt += code
+    return struct.Struct(fmt)
+
+
+_STRUCTS = {values: tuple(_struct(f, values) for f in range(0x80)) for values in (1, 3)}
+
+
+@dataclass(frozen=True, slots=True)
+class _Fields:
+    flags: int
+    sfloats: tuple[MedFloat, ...]
+    time_stamp_s: int | None
+    pulse_rate_bpm: MedFloat | None
+    user_id: int | None
+    measurement_status: BloodPressureMeasurementStatus | None
+    user_facing_time_s: int | None
+
+    @property
+    def unit(self) -> PressureUnit:
+        return _UNITS[self.flags & _FLAG_KPA]
+
+    @property
+    def epoch_start(self) -> EpochStart:
+        return EpochStart(bool(self.flags & _FLAG_EPOCH_2000))
+
+
+def _decode(data: bytes, values: int, characteristic: int, name: str) -> _Fields:
+    n = len(data)
+    if not n:
+        fail(characteristic, name, "empty value: needs Flags", 0)
+    flags = data[0]
+    if flags & _FLAGS_RFU:
+        fail(characteristic, name, f"reserved flag bits set (0x{flags:02X})", 0)
+    unpacker = _STRUCTS[values][flags]
+    if n != unpacker.size:
+        raise length_error(characteristic, name, _layout(flags, values), n)
+    fields = unpacker.unpack(data)
+    i = 1 + values
+    offset = 1 + 2 * values
+    time_stamp = pulse = user_id = status = user_facing = None
+    if flags & _FLAG_TIME_STAMP:
+        time_stamp, i, offset = fields[i], i + 1, offset + 4
+    if flags & _FLAG_PULSE_RATE:
+        pulse, i, offset = sfloat_from_raw(fields[i]), i + 1, offset + 2
+    if flags & _FLAG_USER_ID:
+        user_id, i, offset = fields[i], i + 1, offset + 1
+    if flags & _FLAG_STATUS:
+        status, i, offset = _status(fields[i], characteristic, name, offset), i + 1, offset + 2
+    if flags & _FLAG_USER_FACING_TIME:
+        user_facing = fields[i]
+    sfloats = tuple(sfloat_from_raw(raw) for raw in fields[1 : 1 + values])
+    return _Fields(flags, sfloats, time_stamp, pulse, user_id, status, user_facing)
+
+
+def _status(
+    raw: int, characteristic: int, name: str, offset: int
+) -> BloodPressureMeasurementStatus:
+    if raw & _STATUS_RFU:
+        fail(characteristic, name, f"reserved Measurement Status bits set (0x{raw:04X})", offset)
+    if raw & _STATUS_RANGE_MASK == _STATUS_RANGE_MASK:
+        fail(characteristic, name, "reserved pulse rate range 3 in Measurement Status", offset)
+    return BloodPressureMeasurementStatus(raw)
+
+
+def decode_enhanced_blood_pressure_measurement(data: bytes) -> EnhancedBloodPressureMeasurement:
+    """Decode 0x2B34 strictly: RFU flag and status bits, truncation and trailing bytes raise."""
+    f = _decode(data, 3, ENHANCED_BLOOD_PRESSURE_MEASUREMENT, _EBPM_NAME)
+    return EnhancedBloodPressureMeasurement(
+        f.sfloats[0],
+        f.sfloats[1],
+        f.sfloats[2],
+        f.unit,
+        f.time_stamp_s,
+        f.pulse_rate_bpm,
+        f.user_id,
+        f.measurement_status,
+        f.user_facing_time_s,
+        f.epoch_start,
+    )
+
+
+def decode_enhanced_intermediate_cuff_pressure(data: bytes) -> EnhancedIntermediateCuffPressure:
+    """Decode 0x2B35 strictly."""
+    f = _decode(data, 1, ENHANCED_INTERMEDIATE_CUFF_PRESSURE, _EICP_NAME)
+    return EnhancedIntermediateCuffPressure(
+        f.sfloats[0],
+        f.unit,
+        f.time_stamp_s,
+        f.pulse_rate_bpm,
+        f.user_id,
+        f.measurement_status,
+        f.user_facing_time_s,
+        f.epoch_start,
+    )
+
+
+def _u32(value: int, what: str, name: str) -> bytes:
+    if not 0 <= value <= 0xFFFFFFFF:
+        raise EncodeError(name, f"{what} {value} does not fit uint32")
+    return value.to_bytes(4, "little")
+
+
+def _encode(
+    name: str,
+    sfloats: tuple[MedFloat, ...],
+    m: EnhancedBloodPressureMeasurement | EnhancedIntermediateCuffPressure,
+) -> bytes:
+    flags = (_FLAG_KPA if m.unit is PressureUnit.KPA else 0) | (
+        _FLAG_EPOCH_2000 if m.epoch_start is EpochStart.YEAR_2000 else 0
+    )
+    tail = b""
+    if m.time_stamp_s is not None:
+        flags |= _FLAG_TIME_STAMP
+        tail += _u32(m.time_stamp_s, "time stamp", name)
+    if m.pulse_rate_bpm is not None:
+        flags |= _FLAG_PULSE_RATE
+        tail += encode_medfloat16(m.pulse_rate_bpm)
+    if m.user_id is not None:
+        if not 0 <= m.user_id <= 0xFF:
+            raise EncodeError(name, f"user ID {m.user_id} out of range")
+        flags |= _FLAG_USER_ID
+        tail += bytes((m.user_id,))
+    if m.measurement_status is not None:
+        flags |= _FLAG_STATUS
+        tail += m.measurement_status.raw.to_bytes(2, "little")
+    if m.user_facing_time_s is not None:
+        flags |= _FLAG_USER_FACING_TIME
+        tail += _u32(m.user_facing_time_s, "user facing time", name)
+    return bytes((flags,)) + b"".join(encode_medfloat16(v) for v in sfloats) + tail
+
+
+def encode_enhanced_blood_pressure_measurement(m: EnhancedBloodPressureMeasurement) -> bytes:
+    """Encode 0x2B34; flags follow from the fields that are set."""
+    return _encode(_EBPM_NAME, (m.systolic, m.diastolic, m.mean_arterial_pressure), m)
+
+
+def encode_enhanced_intermediate_cuff_pressure(m: EnhancedIntermediateCuffPressure) -> bytes:
+    """Encode 0x2B35; flags follow from the fields that are set."""
+    return _encode(_EICP_NAME, (m.current_cuff_pressure,), m)
+
+
+# --- Blood Pressure Record ------------------------------------------------------------------
+
+_RECORD_HEADER = 5
+
+
+@dataclass(frozen=True, slots=True)
+class BloodPressureRecordSegment:
+    """One Blood Pressure Record value (GSS *Blood Pressure Record*), possibly a segment.
+
+    ``part`` is the Recorded Characteristic bytes this value carries. ``secured`` says an
+    E2E-CRC followed (only in a record's last segment); a complete record's CRC is checked on
+    decoding, a segmented one's by :func:`assemble_blood_pressure_record`.
+    """
+
+    segmentation: SegmentationHeader
+    sequence_number: int
+    uuid: int
+    part: bytes
+    secured: bool = False
+    e2e_crc: int | None = None
+
+    @property
+    def complete(self) -> bool:
+        """True for a record in one value (first and last segment)."""
+        return self.segmentation.first and self.segmentation.last
+
+
+@dataclass(frozen=True, slots=True)
+class BloodPressureRecord:
+    """A whole stored record: its sequence number, recorded UUID and characteristic value."""
+
+    sequence_number: int
+    uuid: int
+    recorded: bytes
+
+    def recorded_measurement(self) -> EnhancedBloodPressureMeasurement | None:
+        """The recorded value decoded when it is an Enhanced BPM (0x2B34), else ``None``."""
+        if self.uuid != ENHANCED_BLOOD_PRESSURE_MEASUREMENT:
+            return None
+        return decode_enhanced_blood_pressure_measurement(self.recorded)
+
+
+def _crc_follows(data: bytes, header: SegmentationHeader, uuid: int, e2e_crc: bool | None) -> bool:
+    """Whether the last two bytes are an E2E-CRC. Without the Feature (``None``) only a
+    complete Enhanced BPM record tells, by its own flags; otherwise none is assumed."""
+    if not header.last:
+        return False
+    if e2e_crc is not None:
+        return e2e_crc
+    if not header.first or uuid != ENHANCED_BLOOD_PRESSURE_MEASUREMENT:
+        return False
+    n = len(data)
+    if n <= _RECORD_HEADER or data[_RECORD_HEADER] & _FLAGS_RFU:
+        return False
+    size = _STRUCTS[3][data[_RECORD_HEADER]].size
+    return n == _RECORD_HEADER + size + E2E_CRC_SIZE
+
+
+def decode_blood_pressure_record(
+    data: bytes, *, e2e_crc: bool | None = None
+) -> BloodPressureRecordSegment:
+    """Decode one 0x2B36 value. ``e2e_crc`` is the Blood Pressure Feature's E2E-CRC bit."""
+    c, name = BLOOD_PRESSURE_RECORD, _RECORD_NAME
+    n = len(data)
+    if n < _RECORD_HEADER:
+        layout = (("Segmentation Header", 1), ("Sequence Number", 2), ("UUID", 2))
+        raise length_error(c, name, layout, n)
+    header = SegmentationHeader.from_byte(data[0])
+    sequence = data[1] | data[2] << 8
+    uuid = data[3] | data[4] << 8
+    secured = _crc_follows(data, header, uuid, e2e_crc)
+    end = n - E2E_CRC_SIZE if secured else n
+    if end < _RECORD_HEADER:
+        fail(c, name, "truncated E2E-CRC", n)
+    crc = data[end] | data[end + 1] << 8 if secured else None
+    if secured and header.first and crc is not None:
+        computed = crc16_mcrf4xx(memoryview(data)[:end])
+        if computed != crc:
+            raise E2ECrcError(c, name, received=crc, computed=computed, offset=end)
+    # A complete record's CRC is verified here and recomputed on encoding; only a segmented
+    # record's last segment keeps it, for assemble_blood_pressure_record.
+    kept_crc = None if header.first else crc
+    segment = BloodPressureRecordSegment(
+        header, sequence, uuid, bytes(data[5:end]), secured, kept_crc
+    )
+    if segment.complete and uuid == ENHANCED_BLOOD_PRESSURE_MEASUREMENT:
+        try:
+            decode_enhanced_blood_pressure_measurement(segment.part)
+        except DecodeError as error:
+            offset = _RECORD_HEADER + (error.offset or 0)
+            fail(c, name, f"recorded {_EBPM_NAME}: {error.reason}", offset)
+    return segment
+
+
+def _segment_bytes(segment: BloodPressureRecordSegment) -> bytes:
+    if not 0 <= segment.sequence_number <= 0xFFFF or not 0 <= segment.uuid <= 0xFFFF:
+        raise EncodeError(_RECORD_NAME, "sequence number or UUID does not fit uint16")
+    return (
+        bytes((segment.segmentation.to_byte(),))
+        + segment.sequence_number.to_bytes(2, "little")
+        + segment.uuid.to_bytes(2, "little")
+        + segment.part
+    )
+
+
+def encode_blood_pressure_record(segment: BloodPressureRecordSegment) -> bytes:
+    """Encode one 0x2B36 value. A complete ``secured`` record gets its CRC computed; a
+    segmented one carries the ``e2e_crc`` that :func:`split_blood_pressure_record` set."""
+    body = _segment_bytes(segment)
+    if not segment.secured:
+        return body
+    if segment.complete:
+        return body + crc16_mcrf4xx(body).to_bytes(2, "little")
+    if segment.e2e_crc is None or not segment.segmentation.last:
+        raise EncodeError(_RECORD_NAME, "only a last segment carries an E2E-CRC value")
+    return body + segment.e2e_crc.to_bytes(2, "little")
+
+
+def assemble_blood_pressure_record(
+    segments: Sequence[BloodPressureRecordSegment],
+) -> BloodPressureRecord:
+    """Join the segments of one record, checking order, identity and the E2E-CRC over the
+    bytes of every segment (the CRC field excluded)."""
+    c, name = BLOOD_PRESSURE_RECORD, _RECORD_NAME
+    if not segments:
+        fail(c, name, "no segments", 0)
+    first = segments[0]
+    for index, segment in enumerate(segments):
+        header = segment.segmentation
+        if header.first != (index == 0) or header.last != (index == len(segments) - 1):
+            fail(c, name, f"segment {index} has the wrong first/last flags", 0)
+        expected = (first.segmentation.counter + index) % COUNTER_MODULO
+        if header.counter != expected:
+            fail(c, name, f"segment counter {header.counter}, expected {expected}", 0)
+        if (segment.sequence_number, segment.uuid) != (first.sequence_number, first.uuid):
+            fail(c, name, f"segment {index} belongs to another record", 1)
+    last = segments[-1]
+    if last.secured and last.e2e_crc is not None and not last.complete:
+        crc = 0xFFFF
+        for segment in segments:
+            crc = crc16_mcrf4xx(_segment_bytes(segment), crc)
+        if crc != last.e2e_crc:
+            raise E2ECrcError(c, name, received=last.e2e_crc, computed=crc, offset=0)
+    recorded = b"".join(segment.part for segment in segments)
+    record = BloodPressureRecord(first.sequence_number, first.uuid, recorded)
+    if record.uuid == ENHANCED_BLOOD_PRESSURE_MEASUREMENT:
+        record.recorded_measurement()
+    return record
+
+
+def split_blood_pressure_record(
+    record: BloodPressureRecord, *, max_part: int, secured: bool, first_counter: int = 0
+) -> list[BloodPressureRecordSegment]:
+    """The segments a server sends for ``record``, each part at most ``max_part`` bytes."""
+    if max_part < 1:
+        raise EncodeError(_RECORD_NAME, f"part size {max_part} too small")
+    parts = [record.recorded[i : i + max_part] for i in range(0, len(record.recorded), max_part)]
+    parts = parts or [b""]
+    segments = [
+        BloodPressureRecordSegment(
+            SegmentationHeader(
+                first=i == 0, last=i == len(parts) - 1, counter=(first_counter + i) % 64
+            ),
+            record.sequence_number,
+            record.uuid,
+            part,
+            secured and i == len(parts) - 1,
+        )
+        for i, part in enumerate(parts)
+    ]
+    if secured and len(segments) > 1:
+        crc = 0xFFFF
+        for segment in segments:
+            crc = crc16_mcrf4xx(_segment_bytes(segment), crc)
+        last = segments[-1]
+        segments[-1] = BloodPressureRecordSegment(
+            last.segmentation, last.sequence_number, last.uuid, last.part, True, crc
+        )
+    return segments
