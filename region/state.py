@@ -81,10 +81,14 @@ def queued_lines(resources: Sequence[ObservationLine], written: Sequence[str]) -
     everything they reference, written now or before (a transaction Bundle that stands
     alone); nothing when no Observation is new."""
     fresh = set(written)
-    observations = [r.line for r in resources if r.observation and r.line in fresh]
+    observations = []
+    for r in resources:
+        if r.observation and r.line in fresh:
+            fresh.discard(r.line)  # a resource twice in one batch: queued once
+            observations.append(r.line)
     if not observations:
         return []
-    return [*(r.line for r in resources if not r.observation), *observations]
+    return [*dict.fromkeys(r.line for r in resources if not r.observation), *observations]
 
 
 class RegionState(Protocol):

@@ -272,8 +272,8 @@ def export_ndjson(url: str, out: Path) -> int:
 
 
 def counts(url: str) -> dict[str, int]:
-    """Rows per table (batches, observations: every resource, fhir_queue) and the
-    Observations among the resources: for operators and benchmarks."""
+    """Rows per table (batches, observations: every resource, fhir_queue): for operators
+    and benchmarks."""
     conn = _connect(url, "narhub-counts")
     try:
         create_schema(conn)
@@ -281,12 +281,20 @@ def counts(url: str) -> dict[str, int]:
         for table in ("batches", "observations", "fhir_queue"):
             row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()  # noqa: S608 - fixed
             result[table] = 0 if row is None else int(row[0])
-        # The Observations among the resources (the rest: the Devices they reference).
+        return result
+    finally:
+        conn.close()
+
+
+def observation_count(url: str) -> int:
+    """The Observations among the stored resources (the rest: the Devices they reference)."""
+    conn = _connect(url, "narhub-counts")
+    try:
+        create_schema(conn)
         row = conn.execute(
             "SELECT count(*) FROM observations "
             'WHERE position(\'"resourceType":"Observation"\' IN resource) > 0'
         ).fetchone()
-        result["observation_resources"] = 0 if row is None else int(row[0])
-        return result
+        return 0 if row is None else int(row[0])
     finally:
         conn.close()

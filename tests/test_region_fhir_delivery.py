@@ -10,6 +10,7 @@ passes against it cannot pass on a Bundle a real server would refuse for those r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import urllib.error
 import urllib.request
@@ -23,8 +24,11 @@ from fhir.resources.bundle import Bundle
 
 from common.pki import new_private_key_pem, public_key_pem
 from common.signing import PemBatchSigner, PemBatchVerifier
+from protocols.fhir import PatientRef
 from protocols.uplink import BatchHeader, Priority, WireReading
 from protocols.uplink.batch import encode_body
+from region.enrolment import OverlapError
+from region.enrolment_sqlite import enrol_hub
 from region.fhir_post import FhirPoster, transaction_bundle
 from region.receiver import Receiver
 from region.smart_auth import SmartAuth, SmartAuthError, SmartClient, new_client_key
@@ -154,6 +158,8 @@ def _batch(seq: int, values: list[str]) -> bytes:
 
 
 def _queue_batches(state_db: Path, out: Path, batches: list[bytes]) -> None:
+    with contextlib.suppress(OverlapError):  # enrolled by an earlier call on this state
+        enrol_hub(state_db, HUB, PatientRef("urn:test:patient", "p-1"))  # else held, not queued
     receiver = Receiver(
         PemBatchVerifier({HUB: public_key_pem(KEY)}), SqliteState(state_db, out, fhir_queue=True)
     )

@@ -27,11 +27,12 @@ import pytest
 from common.pki import Identity
 from common.signing import PemBatchSigner
 from drivers.mqtt import MqttLink, TlsFiles
-from protocols.fhir import observations
-from protocols.uplink import BatchHeader, Priority, WireReading
+from protocols.fhir import Filed, PatientRef, batch_resources, describe
+from protocols.uplink import FORMAT_VERSION, BatchHeader, Priority, WireReading
 from protocols.uplink.batch import encode_body
+from region.enrolment_sqlite import enrol_hub
 from region.receiver import RECEIVER_NAME
-from region.state_pg import PostgresState, export_ndjson
+from region.state_pg import PostgresState, export_ndjson, observation_count
 from rig.broker import MosquittoBroker, RigPki
 from rig.fhir_server import FakeFhirServer
 
@@ -48,6 +49,11 @@ class HubBatch:
     hub: str
     payload: bytes
     ids: tuple[str, ...]
+    #: The Observations' first identifiers (the PHD IG's, what conditional creates key on).
+    identifiers: tuple[str, ...]
+
+
+PATIENT = PatientRef("urn:test:patient", "p-kill")
 
 
 def _readings(hub_n: int, start: int, count: int) -> list[WireReading]:
@@ -66,8 +72,14 @@ def _readings(hub_n: int, start: int, count: int) -> list[WireReading]:
 
 def _sign(hub: str, key_pem: bytes, boot: str, seq: int, readings: list[WireReading]) -> HubBatch:
     header = BatchHeader(hub, boot, seq, 1_795_000_000_000, Priority.CLINICAL, len(readings))
-    ids = tuple(str(o["id"]) for o in observations(header, readings))
-    return HubBatch(hub, PemBatchSigner(hub, key_pem).sign(encode_body(header, readings)), ids)
+    # What the region writes for them, each filed to the patient the hub is lent to.
+    resources = batch_resources(
+        hub, FORMAT_VERSION, [Filed(r, PATIENT) for r in readings], describe(readings)
+    ).observations
+    ids = tuple(str(o["id"]) for o in resources)
+    identifiers = tuple(str(o["identifier"][0]["value"]) for o in resources)
+    payload = PemBatchSigner(hub, key_pem).sign(encode_body(header, readings))
+    return HubBatch(hub, payload, ids, identifiers)
 
 
 def _region_ca(rig_pki: RigPki, directory: Path, hubs: dict[str, Identity]) -> Path:
@@ -139,12 +151,11 @@ def _blocked_receiver(url: str, timeout_s: float = 60.0) -> str:
 
 
 def _committed(url: str) -> tuple[int, int]:
+    """Batches and Observations committed (not the Devices they reference)."""
     with psycopg.connect(url, autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT (SELECT count(*) FROM batches), (SELECT count(*) FROM observations)"
-        ).fetchone()
+        row = conn.execute("SELECT count(*) FROM batches").fetchone()
     assert row is not None
-    return int(row[0]), int(row[1])
+    return int(row[0]), observation_count(url)
 
 
 async def _publish(
@@ -192,6 +203,10 @@ def test_three_receivers_one_killed_mid_batch_write_every_observation_once(
         ]
         replay[hub] = [*first[hub], *rebatched]
     expected = {i for batches in first.values() for b in batches for i in b.ids}
+    identifiers = {i for batches in first.values() for b in batches for i in b.identifiers}
+    enrolments = tmp_path / "enrolments.sqlite3"
+    for hub in HUBS:  # the region files readings only to an enrolled patient
+        enrol_hub(enrolments, hub, PATIENT)
     keys = {(h, "boot-1", s) for h in HUBS for s in range(BATCHES)} | {
         (h, "boot-2", s) for h in HUBS for s in range(len(replay[h]) - BATCHES)
     }
@@ -212,7 +227,7 @@ def test_three_receivers_one_killed_mid_batch_write_every_observation_once(
     args = [
         "--ca-dir", str(ca_dir), "--host", broker.host, "--port", str(broker.port),
         "--cert", str(receiver_identity.cert_file), "--key", str(receiver_identity.key_file),
-        "--state", pg_url, "--fhir-url", fhir.base_url,
+        "--state", pg_url, "--enrolments", str(enrolments), "--fhir-url", fhir.base_url,
     ]  # fmt: skip
     try:
         for n in (1, 2, 3):
@@ -254,7 +269,7 @@ def test_three_receivers_one_killed_mid_batch_write_every_observation_once(
     out = tmp_path / "observations.ndjson"
     export_ndjson(pg_url, out)
     lines = [json.loads(line, parse_float=str) for line in out.read_text().splitlines()]
-    ids = [line["id"] for line in lines]
+    ids = [line["id"] for line in lines if line["resourceType"] == "Observation"]
     assert len(ids) == len(set(ids)) == len(expected)
     assert set(ids) == expected
     with psycopg.connect(pg_url, autocommit=True) as conn:
@@ -273,4 +288,4 @@ def test_three_receivers_one_killed_mid_batch_write_every_observation_once(
     # posters from the shared queue; conditional creates for any Bundle posted twice).
     stored = [o["identifier"][0]["value"] for o in fhir.store.resources["Observation"].values()]
     assert len(stored) == len(set(stored)) == len(expected)
-    assert {v.removeprefix("urn:uuid:") for v in stored} == expected
+    assert set(stored) == identifiers

@@ -42,7 +42,7 @@ from protocols.uplink import BatchHeader, Priority, WireReading
 from protocols.uplink.batch import encode_body
 from region.enrolment_sqlite import enrol_hub
 from region.receiver import RECEIVER_NAME
-from region.state_pg import counts
+from region.state_pg import observation_count
 from rig.broker import MosquittoBroker, RigPki
 from rig.fhir_server import FakeFhirServer
 from rig.postgres import PostgresCluster
@@ -238,7 +238,7 @@ def _case(
     def done() -> int:
         if fhir is not None:
             return fhir.store.count("Observation")
-        return counts(url)["observation_resources"] if url else _ndjson_lines(outputs)
+        return observation_count(url) if url else _ndjson_lines(outputs)
 
     try:
         if fhir is not None:
