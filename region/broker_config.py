@@ -1,7 +1,8 @@
 """The region broker's Mosquitto configuration: mutual TLS, identity from the certificate, ACL.
 
 One source for both the region (``narhub region broker-config``) and the virtual rig: TLS 1.3,
-``require_certificate``, ``use_identity_as_username`` (the certificate's CN is the MQTT user),
+``require_certificate``, the identity plugin (:mod:`region.broker_plugin`: the certificate's CN
+is the MQTT user, and a client id can only be used with its own certificate),
 a CRL when the region CA has revoked certificates, and an ACL under which a hub writes only
 below ``narhub/v1/{its id}/`` and the receivers (CN ``region-receiver``) read every hub.
 Operators (CN ``region-operator``, ``narhub region send``) may publish signed commands to every
@@ -90,9 +91,16 @@ def mosquitto_conf(
     acl_file: Path,
     persistence_dir: Path | None = None,
     run_as_user: str | None = None,
+    identity_plugin: Path | None = None,
+    plugin_options: dict[str, str] | None = None,
     log_types: tuple[str, ...] = ("error", "warning", "notice", "information"),
 ) -> str:
-    """The broker configuration (Mosquitto 2.0 syntax)."""
+    """The broker configuration (Mosquitto 2.0 syntax).
+
+    ``identity_plugin``: the built :mod:`region.broker_plugin` (with its ``plugin_options``):
+    the certificate's CN becomes the username and the client id must belong to it. Without
+    it, ``use_identity_as_username`` makes the CN the username but leaves client ids free
+    (any valid certificate may take over any session): for tests of that weakness only."""
     lines = [
         *([f"user {run_as_user}"] if run_as_user else []),
         "per_listener_settings false",
@@ -128,9 +136,13 @@ def mosquitto_conf(
         f"certfile {tls.cert_file}",
         f"keyfile {tls.key_file}",
         "require_certificate true",
-        "use_identity_as_username true",
         f"tls_version tlsv{tls.tls_version}",
     ]
+    if identity_plugin is None:
+        lines.append("use_identity_as_username true")
+    else:
+        lines.append(f"plugin {identity_plugin}")
+        lines += [f"plugin_opt_{key} {value}" for key, value in (plugin_options or {}).items()]
     if tls.crl_file is not None:
         lines.append(f"crlfile {tls.crl_file}")
     return "\n".join(lines) + "\n"

@@ -23,6 +23,8 @@ BENCHMARKS = {
     "pipeline": "rig.bench.pipeline",
     "footprint": "rig.bench.footprint",
     "uplink": "rig.bench.uplink",
+    "fleet": "rig.bench.fleet",
+    "region": "rig.bench.region",
     "install": "rig.bench.install",
     "e2e": "rig.bench.e2e",
 }
@@ -162,6 +164,30 @@ def bench_uplink(
     """Uplink over TLS to a local Mosquitto: alert latency to the FHIR line (p50/p99), backlog
     drain readings/s, receiver readings/s with one and two receivers, RSS."""
     emit(_run_bench("uplink", duration_s, alerts=alerts, days=days, full=full), as_json)
+
+
+@app.command("fleet")
+def bench_fleet(
+    as_json: JsonFlag = False,
+    duration_s: DurationOption = 1.0,
+    hubs: Annotated[int, typer.Option("--hubs", min=1, help="Simulated hubs.")] = 100,
+) -> None:
+    """N hubs (own certificates, the hub's jittered backoff) through a broker restart:
+    connect rate, time until all are back, batches lost (must be 0), RSS."""
+    emit(_run_bench("fleet", duration_s, hubs=hubs), as_json)
+
+
+@app.command("region")
+def bench_region(
+    as_json: JsonFlag = False,
+    duration_s: DurationOption = 1.0,
+    readings: Annotated[
+        int, typer.Option("--readings", min=1000, help="Readings in the backlog per case.")
+    ] = 60_000,
+) -> None:
+    """Receivers draining a backlog into FHIR Observations: readings/s per receiver with
+    SQLite and with PostgreSQL, 1 and 3 receivers, and into a FHIR server; RSS."""
+    emit(_run_bench("region", duration_s, readings=readings), as_json)
 
 
 @app.command("e2e")

@@ -55,6 +55,7 @@ from protocols.fhir import PatientRef
 from region.enrolment import DEFAULT_PATIENT_SYSTEM
 from region.enrolment_sqlite import SqliteEnrolmentStore, enrol_hub
 from region.receiver import RECEIVER_NAME, Receiver
+from region.state_sqlite import SqliteState
 from rig.broker import MosquittoBroker, RigPki
 from rig.ledger import (
     FhirReading,
@@ -272,7 +273,7 @@ class VirtualHomeRig:
             {self.hub_id: certificate_public_key_pem(hub_identity.cert_file.read_bytes())}
         )
         enrol_hub(self.region_state, self.hub_id, self.patient, start_ms=self.enrolled_from_ms)
-        self.receiver = Receiver(verifier, self.region_state, self.fhir_path)
+        self.receiver = Receiver(verifier, SqliteState(self.region_state, self.fhir_path))
         self._receiver_task = asyncio.create_task(self._run_receiver(), name="rig-receiver")
         await self.wait_receiver()
         self.rig.start()

@@ -39,6 +39,7 @@ from protocols.gatt import TemperatureMeasurement
 from protocols.uplink import Batch
 from region.enrolment_sqlite import enrol_hub
 from region.receiver import RECEIVER_NAME, Receiver
+from region.state_sqlite import SqliteState
 from rig.broker import MosquittoBroker, RigPki
 
 THERMOMETER_ADDRESS = "C0:FF:EE:00:00:01"
@@ -139,7 +140,9 @@ async def run_skeleton(
                 done.set()
 
         enrol_hub(output.parent / "seen.sqlite3", HUB_ID, PATIENT)
-        receiver = Receiver(verifier, output.parent / "seen.sqlite3", output, on_batch=on_batch)
+        receiver = Receiver(
+            verifier, SqliteState(output.parent / "seen.sqlite3", output), on_batch=on_batch
+        )
         radio = SimRadio()
         thermometer = EmulatedThermometer(radio, THERMOMETER_ADDRESS)
         thermometer.faults.malformed_next = undecodable

@@ -32,6 +32,7 @@ from gateway.remote.handler import Applier, CommandHandler
 from gateway.remote.live import apply_live
 from gateway.remote.renewal import CertificateRenewal
 from gateway.remote.state import RemoteState, RemoteStateError
+from protocols.command_topics import COMMAND_CLIENT_SUFFIX, RENEWAL_CLIENT_SUFFIX
 from protocols.commands import CommandVerifier
 
 logger = logging.getLogger(__name__)
@@ -91,7 +92,7 @@ def command_connect(config: HubConfig) -> Callable[[], AbstractAsyncContextManag
         return MqttLink(
             up.host,
             up.port,
-            client_id=f"{config.hub_id}-cmd",
+            client_id=f"{config.hub_id}{COMMAND_CLIENT_SUFFIX}",
             tls=TlsFiles(up.ca_file, up.cert_file, up.key_file, up.tls_min_version),
             manual_ack=True,
             session_expiry_s=SESSION_EXPIRY_S,
@@ -192,6 +193,8 @@ def probe_connect(config: HubConfig) -> Callable[[TlsFiles], AbstractAsyncContex
     up = config.uplink
 
     def connect(files: TlsFiles) -> MqttLink:
-        return MqttLink(up.host, up.port, client_id=f"{config.hub_id}-renew", tls=files)
+        return MqttLink(
+            up.host, up.port, client_id=f"{config.hub_id}{RENEWAL_CLIENT_SUFFIX}", tls=files
+        )
 
     return connect

@@ -28,6 +28,7 @@ from protocols.fhir import PatientRef
 from protocols.uplink import Batch
 from region.enrolment_sqlite import enrol_hub
 from region.receiver import Receiver
+from region.state_sqlite import SqliteState
 
 _RECONNECT_S = 0.1
 _START_TIMEOUT_S = 60.0
@@ -68,7 +69,7 @@ async def _serve(conn: Connection, args: RegionArgs) -> None:
     state = args.directory / "seen.sqlite3"
     # The region files readings only to an enrolled patient: the bench's hub is lent to one.
     enrol_hub(state, args.hub_id, PatientRef("urn:narhub:patient-pseudonym", "bench-e2e"))
-    receiver = Receiver(verifier, state, args.output, on_batch=on_batch)
+    receiver = Receiver(verifier, SqliteState(state, args.output), on_batch=on_batch)
     tls = TlsFiles(args.ca_file, args.cert_file, args.key_file)
 
     def connect() -> MqttLink:
