@@ -36,6 +36,7 @@ from region.broker_config import recipient_receiver, recipient_root
 from region.consents import SqliteConsentRegistry
 from region.enrolment_sqlite import enrol_hub
 from region.receiver import RECEIVER_NAME, Receiver
+from region.state_sqlite import SqliteState
 from rig.broker import MosquittoBroker, RigPki
 
 HUB = "hub-e2e-consent"
@@ -124,8 +125,7 @@ async def _scenario(broker: MosquittoBroker, rig_pki: RigPki, tmp_path: Path, wh
     region_consents.add(HUB, _record("grant", ["vital-signs"], T0 - 1, who))
     receiver = CountingReceiver(
         PemBatchVerifier({HUB: certificate_public_key_pem(hub.cert_file.read_bytes())}),
-        state,
-        tmp_path / "obs.ndjson",
+        SqliteState(state, tmp_path / "obs.ndjson"),
         consents=region_consents,
         topic_root=root,
     )

@@ -17,6 +17,7 @@ from region.broker_config import recipient_root
 from region.consents import SqliteConsentRegistry
 from region.enrolment_sqlite import enrol_hub
 from region.receiver import Receiver
+from region.state_sqlite import SqliteState
 
 HUB = "hub-consent"
 KEY = new_private_key_pem()
@@ -60,8 +61,7 @@ def test_batch_with_a_category_without_consent_is_refused_and_reported(tmp_path:
     consents.add(HUB, record_from_map(_grant(["activity"], T0)))
     receiver = Receiver(
         PemBatchVerifier({HUB: public_key_pem(KEY)}),
-        state,
-        tmp_path / "obs.ndjson",
+        SqliteState(state, tmp_path / "obs.ndjson"),
         consents=consents,
         topic_root=ROOT,
     )
