@@ -293,9 +293,9 @@ BY_CHARACTERISTIC: dict[int, st.SearchStrategy[object]] = {
     g.LIVE_HEALTH_OBSERVATIONS: health_observations,
     g.STORED_HEALTH_OBSERVATIONS: stored_observations,
     g.HEALTH_SENSOR_FEATURES: features,
-    g.GHS_CONTROL_POINT: st.integers(0, 0xFF).map(ghs.GhsControlPointOpCode).map(
-        ghs.GhsControlPoint
-    ),
+    g.GHS_CONTROL_POINT: st.integers(0, 0xFF)
+    .map(ghs.GhsControlPointOpCode)
+    .map(ghs.GhsControlPoint),
     g.OBSERVATION_SCHEDULE_CHANGED: schedules,
     g.ENHANCED_BLOOD_PRESSURE_MEASUREMENT: enhanced_bpms,
     g.ENHANCED_INTERMEDIATE_CUFF_PRESSURE: enhanced_icps,
