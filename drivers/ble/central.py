@@ -32,8 +32,10 @@ from typing import Literal, Self
 
 from drivers._aio import reraise_if_cancelling
 from drivers.ble.backends import BleBackend
+from drivers.ble.cgm_backfill import CgmSessionInfo
 from drivers.ble.cursors import MemoryCursorStore, RecordCursorStore, RecordTracker
 from drivers.ble.events import ClockObservation, MeasurementEvent, device_label
+from drivers.ble.ghs_records import GhsInfo
 from drivers.ble.retry import Failure, RetryPolicy, classify
 from drivers.ble.scanner import AllowlistScanner
 from drivers.ble.session import DeviceSession, DiscoveryCacheEntry
@@ -153,6 +155,9 @@ class DeviceStatus:
     failures: dict[str, int] = field(default_factory=dict)
     last_failure: str | None = None
     profile: DeviceProfile = STRICT
+    #: A CGM's sensor session (CGMS), a GHS device's features and schedules (GHSS).
+    cgm: CgmSessionInfo | None = None
+    ghs: GhsInfo | None = None
 
     def note(self, measurement: Measurement) -> None:
         """Record Device Information / Battery values read in a session."""
@@ -201,6 +206,14 @@ class BleCentral:
         self._replays: dict[str, deque[bytes]] = {a: deque(maxlen=64) for a in self.devices}
         self._group: asyncio.TaskGroup | None = None
         self._tasks: list[asyncio.Task[None]] = []
+
+    def tracker(self, key: str) -> RecordTracker:
+        """The record cursor named ``key``: a device's, or one of its sensor sessions' (a
+        CGM's, :func:`drivers.ble.cgm_backfill.cursor_key`), created on first use."""
+        tracker = self._trackers.get(key)
+        if tracker is None:
+            tracker = self._trackers[key] = RecordTracker(key, self.cursors)
+        return tracker
 
     def cursors_committed(self, address: str) -> int | None:
         """The committed record cursor of a device as this central last knew it."""

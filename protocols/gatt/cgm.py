@@ -580,5 +580,5 @@ for _uuid, _name, _value, _decode, _encode in (
         gss=_name,
         service=f"CGMS 1.0.2 ({_name} characteristic)",
         values=(_value,),
-        encode=_encode,  # type: ignore[arg-type]
+        encode=_encode,
     )(_decode)
