@@ -169,6 +169,10 @@ class CgmRunner:
             measurement = decode_cgm_measurement(raw, e2e_crc=self._e2e)
         except DecodeError as error:
             s.emit(s.new_event(CGM_MEASUREMENT, raw, None, error))
+            if self._key is not None:
+                # A record that could not be read (a wrong E2E-CRC: bytes hurt in transit)
+                # holds the cursor before it; it is asked for again next time.
+                s.tracker.new_ack(None).set_exception(error)
             return
         stored = s.downloading
         records = tuple(

@@ -104,7 +104,7 @@ def test_ghs_numeric_compound_discrete_string_and_sample_array() -> None:
         acom.SampleArrayValue(
             4274,
             MedFloat(Decimal("0.01"), None),
-            MedFloat(Decimal("-1"), None),
+            MedFloat(Decimal(-1), None),
             MedFloat(Decimal("0.1"), None),
             25,
             1,
