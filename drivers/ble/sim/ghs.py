@@ -118,6 +118,8 @@ class EmulatedGhsDevice(EmulatedDevice):
         #: Values sent live and records reported, for tests.
         self.live_sent = 0
         self.stored_sent = 0
+        #: RACP requests received, decoded (for tests).
+        self.racp_requests: list[GhsRacpRequest] = []
         super().__init__(radio, address, name=name, **kwargs)
 
     def build_services(self) -> list[Service]:
@@ -285,6 +287,7 @@ class EmulatedGhsDevice(EmulatedDevice):
             self.live_enabled = True
         elif request.op_code == GhsControlPointOpCode.STOP_SEND_LIVE_OBSERVATIONS:
             self.live_enabled = False
+        self._bump()
         answer = GhsControlPoint(GhsControlPointOpCode.SUCCESS)
         self.spawn(self.send(self.control_point, encode(answer), indicate=True), "ghs-cp")
 
@@ -304,6 +307,7 @@ class EmulatedGhsDevice(EmulatedDevice):
         if not isinstance(request, GhsRacpRequest):
             self._answer(value[0], GhsRacpResponseCode.OP_CODE_NOT_SUPPORTED)
             return
+        self.racp_requests.append(request)
         running = self._procedure is not None and not self._procedure.done()
         if request.op_code is GhsRacpOpCode.ABORT_OPERATION:
             if running and self._procedure is not None:
