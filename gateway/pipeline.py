@@ -191,12 +191,15 @@ def readings_from_event(event: MeasurementEvent, *, patient: str | None = None) 
                     flags = flags | _SUSPECT_TIME
                 else:
                     stamped[device_time] = source_ms
-        if sequence_number is not None or device_time is not None:
+        # The record's identity on the device: the event's (a glucose RACP record), else the
+        # observation's own (a CGM record: its session and time offset).
+        record = sequence_number if sequence_number is not None else o.sequence_number
+        if record is not None or device_time is not None:
             key = record_key(
                 device,
                 o.mdc_code,
                 value if value is not None else o.special,
-                sequence_number=sequence_number,
+                sequence_number=record,
                 device_time=device_time,
             )
         append(

@@ -67,6 +67,22 @@ class SpotCheckOximeter(EmulatedPulseOximeter):
 _BOND_FIRST = frozenset({"glucose", "cgm"})
 
 
+def _profile_stats(device: EmulatedDevice) -> dict[str, Any]:
+    """What a CGM or GHS device did that a test checks (RACP requests, live and stored)."""
+    if isinstance(device, EmulatedCgm):
+        return {
+            "sessions": device.sessions,
+            "racp_requests": [[r.operator.name, r.minimum] for r in device.racp.requests],
+        }
+    if isinstance(device, EmulatedGhsDevice):
+        return {
+            "live_sent": device.live_sent,
+            "stored_sent": device.stored_sent,
+            "racp_requests": [[r.operator.name, r.minimum] for r in device.racp_requests],
+        }
+    return {}
+
+
 def _uuid16(characteristic: Characteristic[bytes]) -> int:
     return int.from_bytes(bytes(characteristic.uuid.to_bytes()), "little") & 0xFFFF
 
@@ -152,7 +168,11 @@ class VirtualHome:
             "ledger": str(self.ledger.path),
             "corrupted_chunks": {b: bridge.corrupted for b, bridge in self._bridges.items()},
             "device_stats": {
-                address: {"connections": d.stats.connections, "drops": d.stats.drops}
+                address: {
+                    "connections": d.stats.connections,
+                    "drops": d.stats.drops,
+                    **_profile_stats(d),
+                }
                 for address, d in self.devices.items()
             },
             "produced": dict(self.ledger.counts),

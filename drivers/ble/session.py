@@ -557,6 +557,10 @@ class DeviceSession:
                     await self._activity.wait()
             # Python 3.11: a cancel racing the timeout comes out as TimeoutError (drivers/_aio.py).
             reraise_if_cancelling()
+            if self._profile is not None and self._tracker.pending:
+                # A CGM or GHS link stays up for hours: commit the records the pipeline has
+                # stored so far (never waiting), so a restart asks for no more than needed.
+                await self._tracker.settle(0)
 
     # --- RACP ----------------------------------------------------------------------------
 

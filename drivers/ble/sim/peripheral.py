@@ -209,6 +209,7 @@ class EmulatedDevice:
         self._outbox: deque[tuple[Characteristic[bytes], bytes]] = deque(maxlen=self.memory_size)
         self._started = False
         self._in_range = True
+        self._advertising_when_left = False
         self._battery = self._characteristic(
             BATTERY_LEVEL,
             Properties.READ | Properties.NOTIFY,
@@ -410,16 +411,25 @@ class EmulatedDevice:
                 await connection.disconnect(reason)
 
     async def go_out_of_range(self) -> None:
-        """Leave radio range while advertising: the link times out, nobody hears the ads."""
+        """Leave radio range while advertising: the link times out, nobody hears the ads.
+
+        Advertising stops before the link drops, so that the central cannot connect again in
+        the moment before the device leaves the air (a link nobody can end: the central's
+        controller would keep it forever); it resumes on :meth:`come_back_in_range`.
+        """
+        self._advertising_when_left = self.device.is_advertising
+        await self.stop_advertising()
         await self.drop_link(CONNECTION_TIMEOUT)
         self.radio.detach(self.address)
         self._in_range = False
 
     def come_back_in_range(self) -> None:
-        """Return into radio range."""
+        """Return into radio range (and advertise again if it did when it left)."""
         if not self._in_range:
             self.radio.attach(self.address)
             self._in_range = True
+            if self._advertising_when_left:
+                self.spawn(self.advertise(), "advertise")
 
     # --- connections and subscriptions ---------------------------------------------------
 

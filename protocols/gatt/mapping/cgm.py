@@ -15,6 +15,7 @@ Each CGM Measurement record becomes:
 
 The time of a record is its session's start plus its Time Offset (minutes); without a
 session start the observations carry no device time and the flag ``device-time-unknown``.
+Its identity (``sequence_number``, :func:`record_identity`) is the session and the offset.
 """
 
 from __future__ import annotations
@@ -40,6 +41,26 @@ def _kebab(name: str | None) -> str:
     return (name or "").lower().replace("_", "-")
 
 
+#: Where record identities count the session start from (the GATT Date Time epoch is free;
+#: any fixed origin gives each session its own range of numbers).
+_IDENTITY_ORIGIN = dt.datetime(2000, 1, 1)  # noqa: DTZ001 - device-local, as the start
+
+
+def record_identity(session_start: dt.datetime | None, time_offset_min: int) -> int | None:
+    """A CGM record's identity on its device: its session's start (minutes since 2000) x
+    65536 + its Time Offset; ``None`` without a session start.
+
+    CGMS names a record by its session and Time Offset, not by a clock reading, so the
+    identity stays the same when the sensor's timeline and the hub's disagree; a new
+    session (a new start) never reuses a number. It goes where a glucose meter's sequence
+    number goes (``Observation.sequence_number``, the de-duplication key).
+    """
+    if session_start is None:
+        return None
+    minutes = (session_start - _IDENTITY_ORIGIN) // dt.timedelta(minutes=1)
+    return minutes * 0x10000 + time_offset_min
+
+
 def _start(start: CgmSessionStartTime | None) -> dt.datetime | None:
     return None if start is None else start.session_start_time.to_datetime()
 
@@ -57,6 +78,7 @@ def record_observations(
         flags |= {"device-time-unknown"}
     else:
         timestamp = session_start + dt.timedelta(minutes=record.time_offset_min)
+    identity = record_identity(session_start, record.time_offset_min)
     glucose_flags = flags
     quality = record.quality_percent
     if quality is not None:
@@ -70,7 +92,7 @@ def record_observations(
             "mg/dL",
             timestamp=timestamp,
             flags=glucose_flags,
-            sequence_number=record.time_offset_min,
+            sequence_number=identity,
         )
     ]
     if record.trend_mg_dl_per_min is not None:
@@ -82,7 +104,7 @@ def record_observations(
                 "mg/dL/min",
                 timestamp=timestamp,
                 flags=flags | {COMPONENT_OF_GLUCOSE},
-                sequence_number=record.time_offset_min,
+                sequence_number=identity,
             )
         )
     return out
