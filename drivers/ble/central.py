@@ -190,6 +190,10 @@ class BleCentral:
         self.devices = {spec.address.upper(): spec for spec in devices}
         self.cursors: RecordCursorStore = cursors if cursors is not None else MemoryCursorStore()
         self.slots = ConnectionSlots(self.settings.max_connections)
+        #: Pairings run one at a time: an adapter's agent answers one pairing request at a
+        #: time (BlueZ's org.bluez.Agent1 is asked per device), and two SMP exchanges that
+        #: distribute keys at once were seen to stall the emulated adapter's host.
+        self.pairing_lock = asyncio.Lock()
         self.scanner = AllowlistScanner(
             backend,
             set(self.devices),

@@ -271,7 +271,12 @@ class DeviceSession:
     async def _pair(self) -> None:
         logger.info("BLE %s: pairing (the device requires a bond)", self.status.label)
         try:
-            async with asyncio.timeout(self._settings.pairing_timeout_s):
+            # One pairing at a time on the adapter (see BleCentral.pairing_lock); the timeout
+            # covers the wait for the adapter too.
+            async with (
+                asyncio.timeout(self._settings.pairing_timeout_s),
+                self._central.pairing_lock,
+            ):
                 await self.client.pair()
         except (BleakError, TimeoutError) as exc:
             if self._disconnected.is_set():

@@ -71,6 +71,9 @@ logger = logging.getLogger(__name__)
 REMOTE_USER_TERMINATED = 0x13
 CONNECTION_TIMEOUT = 0x08
 
+#: How long a device that left range still answers a connection request already under way.
+_LEAVING_S = 0.05
+
 #: ATT application error: a written value is out of range (Vol 3 Part F 3.4.1.1).
 _VALUE_NOT_ALLOWED = 0x13
 
@@ -420,8 +423,12 @@ class EmulatedDevice:
         self._advertising_when_left = self.device.is_advertising
         await self.stop_advertising()
         await self.drop_link(CONNECTION_TIMEOUT)
+        await self.stop_advertising()  # bumble restarts advertising after a disconnection
         self.radio.detach(self.address)
         self._in_range = False
+        # An advertisement already on its way may still open a link: it times out too.
+        await asyncio.sleep(_LEAVING_S)
+        self.radio.time_out_links(self.address)
 
     def come_back_in_range(self) -> None:
         """Return into radio range (and advertise again if it did when it left)."""
