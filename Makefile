@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-test
 SIM_STAMP := $(VENV)/.installed-sim
 
-.PHONY: test demo check lint types layers pytest bench broker-deps fuse-deps clean
+.PHONY: test demo check lint types layers pytest bench broker-deps fuse-deps bluez-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,8 +41,18 @@ fuse-deps:
 	  else echo "fuse3 is missing: install it (apt-get install fuse3) as root" >&2; fi; \
 	fi
 
+# dbus-daemon for the virtual BlueZ (a private bus the BLE tests start): apt-get when missing
+# and root; otherwise those tests fail loudly under CI naming what to install.
+bluez-deps:
+	@if ! command -v dbus-daemon >/dev/null 2>&1 && [ ! -x /usr/bin/dbus-daemon ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing dbus (dbus-daemon) with apt-get"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dbus-daemon) >/dev/null; \
+	  else echo "dbus-daemon is missing: install it (apt-get install dbus-daemon) as root" >&2; fi; \
+	fi
+
 ## make test: install everything, then lint, types, layer contracts and every test.
-test: $(STAMP) broker-deps fuse-deps check pytest
+test: $(STAMP) broker-deps fuse-deps bluez-deps check pytest
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -p no:cacheprovider -n 2 --durations=15

@@ -29,9 +29,9 @@ from gateway.board_source import BoardSampling, run_board
 from gateway.clock import ClockSource, SystemClock, require_sync_for
 from gateway.config import HubConfig
 from gateway.cursors import SqliteCursorStore
+from gateway.outbox import AsyncOutbox, BatchingPolicy, Outbox
 from gateway.pipeline import Pipeline, PipelineSettings
 from gateway.reading import Reading
-from gateway.store import AsyncOutbox, BatchingPolicy, Outbox
 from gateway.thresholds import Threshold
 from gateway.uplink import DEFAULT_STATUS_INTERVAL_S, Uplink, offline_status, status_topic
 

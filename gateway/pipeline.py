@@ -10,7 +10,7 @@ Stages (docs/pipeline.md), each its own module and a pure function where it can 
    flags only;
 3. **thresholds** (:mod:`gateway.thresholds`): the care team's limits make a reading an alert;
 4. **reduce** (:mod:`gateway.aggregate`): opt-in deadband/window for non-clinical data only;
-5. **commit**: :meth:`gateway.store.AsyncOutbox.add` (group commit); the source is
+5. **commit**: :meth:`gateway.outbox.AsyncOutbox.add` (group commit); the source is
    acknowledged only after it returns. De-duplication happens inside that transaction.
 
 A clinical reading is never dropped or altered here: a malformed payload is counted by the
@@ -28,8 +28,8 @@ from decimal import Decimal
 from drivers.ble import ClockObservation, MeasurementEvent
 from gateway.aggregate import Reducer, ReductionRule
 from gateway.dedup import is_time_key, record_key
+from gateway.outbox import AsyncOutbox
 from gateway.reading import Reading
-from gateway.store import AsyncOutbox
 from gateway.thresholds import Threshold, ThresholdTable, apply_thresholds, threshold_table
 from gateway.validate import (
     DEVICE_AHEAD_LIMIT_S,
@@ -41,10 +41,12 @@ from protocols.gatt import (
     BATTERY_LEVEL,
     HEART_RATE_MEASUREMENT,
     PLX_CONTINUOUS_MEASUREMENT,
+    DeviceInformationString,
     Observation,
     to_observations,
 )
 from protocols.uplink import CODED_FLAG, Priority
+from protocols.uplink.device_facts import DIS_MDC, FLAG_DEVICE_INFO, clock_flags
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +56,12 @@ _STATUS_CHARACTERISTICS = frozenset({BATTERY_LEVEL})
 CONTINUOUS_CHARACTERISTICS = frozenset({PLX_CONTINUOUS_MEASUREMENT, HEART_RATE_MEASUREMENT})
 
 _NO_FLAGS: frozenset[str] = frozenset()
+_DEVICE_INFO = frozenset({FLAG_DEVICE_INFO})
 _SUSPECT_TIME = frozenset({FLAG_DEVICE_TIME})
 _CLINICAL = Priority.CLINICAL
+_ALERT = Priority.ALERT
+#: The flag of a compound measurement's component (``component-of:{compound MDC code}``).
+COMPONENT_FLAG_PREFIX = "component-of:"
 #: Builds a Reading from a tuple of all its fields in order (``Reading._make`` without its
 #: length check: :func:`readings_from_event` passes all sixteen, which
 #: tests/pipeline/test_pipeline_hot_path.py checks against the named-field constructor).
@@ -70,15 +76,44 @@ def _value_and_flags(o: Observation) -> tuple[Decimal | None, frozenset[str]]:
 
 
 def _clock(event: MeasurementEvent) -> tuple[frozenset[str], int | None]:
-    """The session's observed device clock offset (PHD IG coincident time stamp, kept with
-    the readings so consumers can correct device times; docs/protocols/phd.md 4)."""
+    """The session's observed device clock: its offset, and for a time-stamped value the flags
+    that carry the offset and the hub's time of the read to the region, which reports them as
+    the PHD IG's coincident time stamp (:mod:`protocols.uplink.device_facts`)."""
     clock = event.clock
     if clock is None or clock.offset_s is None:
         return frozenset(), None
     offset_ms = round(clock.offset_s * 1000)
     if event.device_time is None:
         return frozenset(), offset_ms
-    return frozenset({f"device-clock-offset-s:{round(clock.offset_s)}"}), offset_ms
+    try:
+        read_ms = round(clock.hub_time.timestamp() * 1000)  # naive local, like the stamps
+    except (OverflowError, ValueError, OSError):  # out of the platform's range
+        return frozenset(), offset_ms
+    return clock_flags(clock.offset_s, read_ms), offset_ms
+
+
+def _device_information(event: MeasurementEvent, text: str) -> list[Reading]:
+    """A Device Information string as a device-information reading (not a measurement: the
+    region makes it part of the device's Device resource; docs/protocols/uplink.md, "Device
+    facts").
+    An empty string says nothing and travels as nothing."""
+    if not text:
+        return []
+    code = DIS_MDC[event.characteristic]
+    device = event.device
+    return [
+        Reading(
+            stream=f"{device}/{code}",
+            device=device,
+            mdc_code=code,
+            unit="",
+            value=None,
+            special=text,
+            hub_wall_ms=event.hub_wall_ms,
+            hub_mono_ns=event.hub_mono_ns,
+            flags=_DEVICE_INFO,
+        )
+    ]
 
 
 #: Slack around "stamped after the hub set the clock": the Date Time's 1 s resolution, and the
@@ -156,6 +191,8 @@ def readings_from_event(event: MeasurementEvent, *, patient: str | None = None) 
     characteristic = event.characteristic
     if measurement is None or characteristic in _STATUS_CHARACTERISTICS:
         return []
+    if characteristic in DIS_MDC and isinstance(measurement, DeviceInformationString):
+        return _device_information(event, measurement.value)
     observations = to_observations(measurement)
     if not observations:
         return []
@@ -228,6 +265,27 @@ def readings_from_event(event: MeasurementEvent, *, patient: str | None = None) 
     return readings
 
 
+def _alert_compounds(readings: list[Reading], alerted: set[tuple[str, int]]) -> list[Reading]:
+    """The readings with the components of an alerted compound measurement alerts too.
+
+    A threshold applies to one code (a systolic pressure), but the components of one
+    measurement (systolic, diastolic, mean: flag ``component-of:150020``) are one FHIR
+    Observation at the region (PHD IG PhdCompoundNumericObservation), so they travel in one
+    batch: a component left ``clinical`` would leave later than its alerted sibling. Readings
+    of one measurement share the device and the reception's monotonic time.
+    """
+    return [
+        r._replace(priority=_ALERT)
+        if r.priority != _ALERT and (r.device, r.hub_mono_ns) in alerted and _is_component(r)
+        else r
+        for r in readings
+    ]
+
+
+def _is_component(reading: Reading) -> bool:
+    return any(f.startswith(COMPONENT_FLAG_PREFIX) for f in reading.flags)
+
+
 @dataclass(frozen=True)
 class PipelineSettings:
     """What the stages need from the configuration."""
@@ -278,6 +336,7 @@ class Pipeline:
         table = self._thresholds
         out: list[Reading] = []
         append = out.append
+        alerted: set[tuple[str, int]] = set()
         for r in readings:
             checked = validate(r, max_device_ahead_s=ahead)
             if FLAG_DEVICE_TIME in checked.flags:
@@ -291,7 +350,14 @@ class Pipeline:
                     # A reset device clock stamps everything alike: a key from it could merge
                     # two different measurements. Keep both rather than risk dropping one.
                     checked = checked._replace(source_key=None)
-            append(apply_thresholds(checked, table) if table else checked)
+            if table:
+                alert = apply_thresholds(checked, table)
+                if alert is not checked and _is_component(alert):
+                    alerted.add((alert.device, alert.hub_mono_ns))
+                checked = alert
+            append(checked)
+        if alerted:
+            out = _alert_compounds(out, alerted)
         return self._reducer.process(out) if self._reducer.active else out
 
     async def commit(self, readings: Sequence[Reading]) -> int:

@@ -5,7 +5,7 @@ Two sources, both read-only:
 * the **outbox** (``DATA_DIR/outbox.sqlite3``), opened with SQLite's ``mode=ro`` URI: queue
   depth per priority (readings waiting to be sealed and batches waiting for a PUBACK), the age
   of the oldest unsent reading, rejected batches and evictions (docs/pipeline.md). The
-  queries follow the schema of :mod:`gateway.store` (versions 2 and 3: held readings);
+  queries follow the schema of :mod:`gateway.outbox` (versions 2 and 3: held readings);
 * the **activity file** (``status.json``: in systemd's runtime directory ``/run/narhub``, RAM,
   when the hub runs as the unit, else in ``DATA_DIR``; see :func:`activity_path`), written by
   the running hub through
@@ -38,8 +38,8 @@ from typing import Any, Protocol
 
 from drivers._aio import reraise_if_cancelling
 from gateway.config import HubConfig
+from gateway.outbox import BUSY_CODES
 from gateway.reading import Reading
-from gateway.store import BUSY_CODES
 from protocols.uplink import Priority
 
 #: The activity file's name (see :func:`activity_path`).
@@ -273,7 +273,7 @@ class ActivityRecorder:
         return True
 
     def observe_queue(self, figures: Mapping[str, Any]) -> None:
-        """The store's queue figures (:meth:`gateway.store.Outbox.queue_figures`): the running
+        """The store's queue figures (:meth:`gateway.outbox.Outbox.queue_figures`): the running
         hub holds its store exclusively, so ``narhub status`` reads them from here."""
         queue = dict(figures)
         if queue != self._queue:

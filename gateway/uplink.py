@@ -39,7 +39,7 @@ from typing import Any
 from common.backoff import Backoff
 from drivers._aio import reraise_if_cancelling
 from drivers.mqtt import REASON_FAILURE_THRESHOLD, MqttError, MqttLink
-from gateway.store import AsyncOutbox, PendingBatch
+from gateway.outbox import AsyncOutbox, PendingBatch
 from protocols.uplink import FORMAT_VERSION, BatchSigner
 
 logger = logging.getLogger(__name__)

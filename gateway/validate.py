@@ -14,6 +14,7 @@ import datetime as dt
 from decimal import Decimal
 
 from gateway.reading import Reading
+from protocols.uplink.device_facts import FLAG_DEVICE_INFO
 
 #: A value outside the plausible range of its code and unit.
 FLAG_IMPLAUSIBLE = "implausible"
@@ -93,7 +94,9 @@ def value_flags(reading: Reading) -> frozenset[str]:
         special = reading.special
         if special is None:
             return frozenset({FLAG_NO_VALUE})
-        return frozenset() if special in KNOWN_SPECIALS else frozenset({FLAG_UNKNOWN_SPECIAL})
+        if special in KNOWN_SPECIALS or FLAG_DEVICE_INFO in reading.flags:
+            return frozenset()  # a device-information reading's text is not a value
+        return frozenset({FLAG_UNKNOWN_SPECIAL})
     ranges = PLAUSIBLE.get(reading.mdc_code)
     if ranges is None:
         return frozenset()

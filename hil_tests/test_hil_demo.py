@@ -10,10 +10,16 @@ from pathlib import Path
 import pytest
 from hil_rig import Rig
 
+from protocols.fhir import is_measurement
+
 pytestmark = [pytest.mark.broker, pytest.mark.micropython, pytest.mark.slow]
 
 
 def test_demo_leaves_ledger_fhir_and_an_explained_summary(rig: Rig, tmp_path: Path) -> None:
+    """The FHIR file holds Observations and the Devices and coincident time stamps they
+    reference. Readings are counted in Observations: a blood pressure is one compound
+    Observation of three readings (systolic, diastolic, mean; PHD IG 2.0.0
+    PhdCompoundNumericObservation), every other Observation one reading."""
     rig.require("ble:thermometer", "ble:glucose", "board")  # the demo runs the virtual home
     out = tmp_path / "demo"
     narhub = str(Path(sys.executable).parent / "narhub")
@@ -36,8 +42,21 @@ def test_demo_leaves_ledger_fhir_and_an_explained_summary(rig: Rig, tmp_path: Pa
         assert kinds[kind]["produced"] == kinds[kind]["delivered"] > 0, kind
     assert kinds["air-temperature"]["missing"] == 0
     ledger = (out / "ledger.jsonl").read_text().splitlines()
-    fhir = (out / "observations.ndjson").read_text().splitlines()
-    assert len(fhir) >= sum(k["delivered"] for k in kinds.values())
+    fhir = [json.loads(line) for line in (out / "observations.ndjson").read_text().splitlines()]
+    observations = [r for r in fhir if is_measurement(r)]
+    compound = [r for r in observations if "component" in r]
+    readings = len(observations) + sum(len(r["component"]) - 1 for r in compound)
+    assert readings >= sum(k["delivered"] for k in kinds.values())
     assert len(ledger) == sum(k["produced"] for k in kinds.values())
+    # The demo day is enrolled: every Observation names the patient; the cuff's three
+    # measurements are three compound Observations; Devices and coincident time stamps.
+    shapes = summary["fhir"]
+    assert shapes["unattributed"] == 0
+    assert shapes["with_patient_subject"] == shapes["observations"] == len(observations)
+    assert shapes["compound_blood_pressure"] == len(compound) == 3
+    assert shapes["phd_devices"] == 5
+    assert shapes["gateway_devices"] == 1
+    assert shapes["coincident_time_stamps"] > 0
+    assert {r["subject"]["identifier"]["value"] for r in observations} == {"demo-day-0001"}
     # No live view without a TTY: the JSON is the whole of stdout.
     assert done.stdout.lstrip().startswith("{")

@@ -3,7 +3,20 @@ evictions the tombstones do not account for."""
 
 from __future__ import annotations
 
-from rig.ledger import FhirReading, LedgerEntry, Tombstone, fhir_reading, reconcile
+from decimal import Decimal
+from pathlib import Path
+
+from protocols.fhir import Filed, PatientRef, batch_resources, describe, dumps_exact
+from protocols.uplink import WireReading
+from protocols.uplink.device_facts import clock_flags
+from rig.ledger import (
+    FhirReading,
+    LedgerEntry,
+    Tombstone,
+    fhir_reading,
+    read_fhir,
+    reconcile,
+)
 
 
 def _entry(value: str, device: str = "C0:FF:EE:00:00:01") -> LedgerEntry:
@@ -95,3 +108,40 @@ def test_observation_times_and_flags_are_read() -> None:
     assert reading is not None
     assert reading.effective_ms == 1_795_330_800_250
     assert reading.flags == {"device-clock-offset-s:31536000", "device-time-suspect"}
+
+
+def test_the_region_output_is_read_as_the_hub_measured_it(tmp_path: Path) -> None:
+    """The receiver's output through the ledger: a compound blood pressure is its three
+    components (the ledger counts them apart), devices resolve through their Device
+    resources, and the session's clock offset comes from the coincident time stamp."""
+    cuff = "C0:FF:EE:00:0D:02"
+    t = 1_795_330_800_000
+    clock = clock_flags(40, t + 60_000)
+    component = clock | {"component-of:150020"}
+    readings = [
+        WireReading(f"{cuff}/150021", 150021, "mm[Hg]", t, Decimal(128), None, component, cuff),
+        WireReading(f"{cuff}/150022", 150022, "mm[Hg]", t, Decimal(83), None, component, cuff),
+        WireReading(f"{cuff}/150023", 150023, "mm[Hg]", t, Decimal("98.0"), None, component, cuff),
+        WireReading(f"{cuff}/149546", 149546, "/min", t, Decimal(64), None, clock, cuff),
+    ]
+    resources = batch_resources(
+        "hub-x", 3, [Filed(r, PatientRef("urn:x", "p-1")) for r in readings], describe(readings)
+    ).all()
+    path = tmp_path / "out.ndjson"
+    path.write_text("".join(dumps_exact(r) + "\n" for r in resources))
+    got = read_fhir(path)
+    assert [(r.device, r.mdc, r.unit, r.value) for r in got] == [
+        (cuff, 150021, "mm[Hg]", "128"),
+        (cuff, 150022, "mm[Hg]", "83"),
+        (cuff, 150023, "mm[Hg]", "98.0"),
+        (cuff, 149546, "/min", "64"),
+    ]
+    assert all(r.flags == {"device-clock-offset-s:40"} for r in got)
+    assert all(r.effective_ms == t for r in got)
+    ledger = [
+        LedgerEntry("ble", cuff, "blood_pressure", r.mdc_code, r.unit, str(r.value), None, "0")
+        for r in readings
+    ]
+    result = reconcile(ledger, got)
+    assert result.exact, result.explain()
+    assert result.delivered["blood_pressure"] == 4

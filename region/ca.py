@@ -123,6 +123,23 @@ class RegionCa:
         return cert.serial_number
 
 
+def _is_hub(cn: str) -> bool:
+    return bool(HUB_ID.match(cn)) and not RECEIVER_ID.match(cn) and cn != OPERATOR_USER
+
+
+def issued_hubs(ca: RegionCa) -> set[str]:
+    """Every hub id this CA ever issued a certificate to, revoked ones included (a hub
+    whose certificate was revoked still existed: its readings may still be filed)."""
+    hubs = set()
+    for path in sorted((ca.directory / "issued").glob("*.crt")):
+        cert = x509.load_pem_x509_certificate(path.read_bytes())
+        names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        cn = str(names[0].value) if names else ""
+        if _is_hub(cn):
+            hubs.add(cn)
+    return hubs
+
+
 def hub_keys(ca: RegionCa) -> dict[str, tuple[bytes, ...]]:
     """Public keys of the hubs this CA issued and has not revoked: kid (hub id) -> PEMs,
     newest certificate first.
@@ -141,12 +158,7 @@ def hub_keys(ca: RegionCa) -> dict[str, tuple[bytes, ...]]:
         cert = x509.load_pem_x509_certificate(path.read_bytes())
         names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
         cn = str(names[0].value) if names else ""
-        if (
-            cert.serial_number in revoked
-            or not HUB_ID.match(cn)
-            or RECEIVER_ID.match(cn)
-            or cn == OPERATOR_USER
-        ):
+        if cert.serial_number in revoked or not _is_hub(cn):
             continue
         pem = cert.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo

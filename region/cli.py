@@ -15,6 +15,7 @@ from common.cli import EXIT_FAILED, JsonFlag, emit
 from drivers.mqtt import MqttError, MqttLink, TlsFiles
 from region.broker_config import BrokerTls, acl_text, mosquitto_conf
 from region.ca import CaVerifier, RegionCa, RegionCaError
+from region.enrolment_cli import register as register_enrolment
 from region.fhir_post import FhirPoster
 from region.receiver import RECEIVER_NAME, Receiver
 
@@ -22,9 +23,12 @@ from region.receiver import RECEIVER_NAME, Receiver
 #: A receiver's share of the shared subscription waits for it, never dropped.
 NEVER_EXPIRES_S = 0xFFFFFFFF
 
-app = typer.Typer(help="The region: pilot CA, broker configuration, reference receiver.")
+app = typer.Typer(
+    help="The region: pilot CA, broker configuration, reference receiver, enrolments."
+)
 ca_app = typer.Typer(help="A small region CA for pilots and tests.")
 app.add_typer(ca_app, name="ca")
+register_enrolment(app)
 
 CaDir = Annotated[Path, typer.Option("--dir", help="The CA directory.")]
 
@@ -129,7 +133,8 @@ def ingest(
         ),
     ] = None,
 ) -> None:
-    """Receive batches on the shared subscription, verify, de-duplicate, write FHIR NDJSON."""
+    """Receive batches on the shared subscription, verify, de-duplicate, file them to the
+    enrolled patients (`narhub region enrol`, same --state), write FHIR NDJSON."""
     ca = RegionCa(ca_dir)
     verifier = CaVerifier(ca)
     poster = None

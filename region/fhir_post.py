@@ -2,9 +2,11 @@
 
 ``narhub region ingest --fhir-url URL``: besides the NDJSON file, each batch's new Observations
 are POSTed to ``URL`` (the server's base) as a FHIR R4 ``transaction`` Bundle (FHIR R4
-3.1.0.11 "Transactions") whose entries are *conditional creates* (``ifNoneExist:
-identifier=urn:ietf:rfc:3986|urn:uuid:{id}``, FHIR R4 3.1.0.8 "conditional create"), so a
-Bundle posted twice creates each Observation once.
+3.1.0.11 "Transactions"), with the Devices and coincident time stamps they reference, whose
+entries are *conditional creates* on each resource's first identifier (``ifNoneExist:
+identifier=system|value``, FHIR R4 3.1.0.8 "conditional create": the PHD IG's identifier of an
+Observation, a Device's Bluetooth address or hub id), so a Bundle posted twice creates each
+resource once; references between entries go by ``fullUrl``.
 
 Durability: the Bundle's lines are queued in the receiver's state database in the same
 transaction that marks the batch seen (:class:`region.receiver.Receiver` with
@@ -26,7 +28,9 @@ import json
 import logging
 import sqlite3
 import urllib.error
+import urllib.parse
 import urllib.request
+import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -41,6 +45,8 @@ logger = logging.getLogger(__name__)
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 #: The FHIR JSON media type (FHIR R4 3.1.0.1.10).
 FHIR_JSON = "application/fhir+json"
+#: Namespace of the Bundle entries' ``fullUrl`` (a UUIDv5 of the resource's type and id).
+_BUNDLE_NAMESPACE = uuid.UUID("8f0f2b5e-1d0b-5c43-9e0e-6e6172687562")
 
 QUEUE_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS fhir_queue ("
@@ -59,22 +65,47 @@ class FhirPostError(RuntimeError):
         super().__init__(f"FHIR server: {status or 'no answer'} {reason}")
 
 
+def _rewrite_references(value: Any, full_urls: dict[str, str]) -> Any:
+    """``value`` with every ``{"reference": "Type/id"}`` to a resource of the Bundle replaced
+    by that entry's ``fullUrl`` (FHIR R4 3.1.0.11.2: the server resolves it to the id it
+    assigns, or to the existing resource a conditional create matched)."""
+    if isinstance(value, dict):
+        out = {k: _rewrite_references(v, full_urls) for k, v in value.items()}
+        target = out.get("reference")
+        if isinstance(target, str) and target in full_urls:
+            out["reference"] = full_urls[target]
+        return out
+    if isinstance(value, list):
+        return [_rewrite_references(v, full_urls) for v in value]
+    return value
+
+
+def _condition(resource: dict[str, Any]) -> str:
+    """``ifNoneExist``: the resource's first identifier, as a token search (FHIR R4 3.1.0.8;
+    system and value percent-encoded)."""
+    identifier = resource["identifier"][0]
+    system, value = (urllib.parse.quote(str(identifier[k]), safe=":/") for k in ("system", "value"))
+    return f"identifier={system}|{value}"
+
+
 def transaction_bundle(lines: list[str]) -> bytes:
-    """A transaction Bundle of conditional creates for NDJSON Observation lines (exact
-    decimals kept: each value is re-written from its text)."""
+    """A transaction Bundle of conditional creates for NDJSON resource lines: the Devices and
+    coincident time stamps the Observations reference, then the Observations, references
+    within the Bundle by ``fullUrl`` (exact decimals kept: each value is re-written from its
+    text)."""
+    resources: list[dict[str, Any]] = [json.loads(line, parse_float=Decimal) for line in lines]
+    keys = [f"{r['resourceType']}/{r['id']}" for r in resources]
+    full_urls = {key: f"urn:uuid:{uuid.uuid5(_BUNDLE_NAMESPACE, key)}" for key in keys}
     entries = []
-    for line in lines:
-        resource: dict[str, Any] = json.loads(line, parse_float=Decimal)
-        identifier = str(resource.pop("id"))
+    for resource in resources:
+        kind = str(resource["resourceType"])
+        full_url = full_urls[f"{kind}/{resource['id']}"]
+        body = _rewrite_references({k: v for k, v in resource.items() if k != "id"}, full_urls)
         entries.append(
             {
-                "fullUrl": f"urn:uuid:{identifier}",
-                "resource": resource,
-                "request": {
-                    "method": "POST",
-                    "url": "Observation",
-                    "ifNoneExist": f"identifier=urn:ietf:rfc:3986|urn:uuid:{identifier}",
-                },
+                "fullUrl": full_url,
+                "resource": body,
+                "request": {"method": "POST", "url": kind, "ifNoneExist": _condition(resource)},
             }
         )
     return dumps_exact({"resourceType": "Bundle", "type": "transaction", "entry": entries}).encode()
@@ -179,6 +210,17 @@ class FhirPoster:
             ).rowcount
         finally:
             db.close()
+
+    def queued(self) -> list[list[str]]:
+        """The waiting Bundles' resource lines, oldest first (refused ones not included)."""
+        db = self._db()
+        try:
+            rows = db.execute(
+                "SELECT lines FROM fhir_queue WHERE refused IS NULL ORDER BY id"
+            ).fetchall()
+        finally:
+            db.close()
+        return [str(row[0]).splitlines() for row in rows]
 
     def pending(self) -> int:
         """Bundles waiting (refused ones not counted)."""

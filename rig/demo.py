@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import tempfile
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +14,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from gateway.store import PendingBatch
+from gateway.outbox import PendingBatch
 from protocols.gatt import TemperatureMeasurement
 from protocols.uplink import Batch
+from protocols.uplink.device_facts import FLAG_DEVICE_INFO
 from rig.broker import MosquittoBroker
-from rig.skeleton import SkeletonTrace, demo_measurements, run_skeleton
+from rig.skeleton import PATIENT, SkeletonTrace, demo_measurements, run_skeleton
 
 
 def _narrate(console: Console) -> Any:
@@ -40,9 +43,14 @@ def _narrate(console: Console) -> Any:
             )
         elif stage == "stored":
             for reading in data:
+                shown = (
+                    f"device information {escape(str(reading.special))!r}"
+                    if FLAG_DEVICE_INFO in reading.flags
+                    else f"{reading.value} {escape(reading.unit)}"
+                )
                 console.print(
-                    f"[bold]outbox[/]   committed MDC {reading.mdc_code} = {reading.value} "
-                    f"{escape(reading.unit)} (SQLite WAL, synchronous=FULL)"
+                    f"[bold]outbox[/]   committed MDC {reading.mdc_code} = {shown} "
+                    "(SQLite WAL, synchronous=FULL)"
                 )
         elif stage == "published":
             batch: PendingBatch
@@ -54,9 +62,11 @@ def _narrate(console: Console) -> Any:
         elif stage == "received":
             received: Batch
             received, lines = data
+            kinds = Counter(json.loads(line)["resourceType"] for line in lines)
             console.print(
-                f"[bold]region[/]   signature verified (kid {received.header.hub_id}), "
-                f"{len(lines)} Observation(s) written"
+                f"[bold]region[/]   signature verified (kid {received.header.hub_id}), filed to "
+                f"patient {PATIENT.value}: {kinds['Observation']} Observation(s) and "
+                f"{kinds['Device']} Device(s) written"
             )
 
     return on_stage
@@ -66,22 +76,19 @@ def _summary(console: Console, trace: SkeletonTrace, output: Path) -> None:
     table = Table(title="FHIR R4 Observations at the region")
     for column in ("MDC", "LOINC", "value (exact)", "UCUM", "effective"):
         table.add_column(column)
-    for _, lines in trace.received:
-        for line in lines:
-            import json  # noqa: PLC0415
-
-            obs = json.loads(line, parse_float=str)
-            codes = obs["code"]["coding"]
-            quantity = obs.get("valueQuantity", {})
-            table.add_row(
-                f"{codes[0]['code']} {codes[0].get('display', '')}",
-                ", ".join(c["code"] for c in codes[1:]),
-                str(quantity.get("value", obs.get("dataAbsentReason"))),
-                escape(str(quantity.get("code", ""))),
-                obs["effectiveDateTime"],
-            )
+    for line in trace.observation_lines:
+        obs = json.loads(line, parse_float=str)
+        codes = obs["code"]["coding"]
+        quantity = obs.get("valueQuantity", {})
+        table.add_row(
+            f"{codes[0]['code']} {codes[0].get('display', '')}",
+            ", ".join(c["code"] for c in codes[1:]),
+            str(quantity.get("value", obs.get("dataAbsentReason"))),
+            escape(str(quantity.get("code", ""))),
+            obs["effectiveDateTime"],
+        )
     console.print(table)
-    first = trace.received[0][1][0]
+    first = trace.observation_lines[0]
     console.print(f"First Observation, exactly as written to {output}:")
     console.print(first, markup=False, highlight=False, soft_wrap=True)
 

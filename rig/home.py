@@ -11,6 +11,8 @@
 * the region's reference receiver (:class:`~region.receiver.Receiver`), in this process
   so that it is known to be subscribed before the hub may publish: the broker acknowledges a
   publication nobody is subscribed to (PUBACK 0x10), and the hub then rightly deletes it.
+  The hub is enrolled to a patient pseudonym (:data:`RIG_PATIENT`, from ``enrolled_from_ms``,
+  the epoch by default) so that the region files its readings.
 
 Used by ``hil_tests`` (the virtual :class:`Rig`) and by ``narhub demo``. Waiting is on
 conditions with deadlines; files and processes of other programs are polled.
@@ -48,6 +50,9 @@ from gateway.config import (
     render_config,
 )
 from gateway.status import recorded_queue
+from protocols.fhir import PatientRef
+from region.enrolment import DEFAULT_PATIENT_SYSTEM
+from region.enrolment_sqlite import SqliteEnrolmentStore, enrol_hub
 from region.receiver import RECEIVER_NAME, Receiver
 from rig.broker import MosquittoBroker, RigPki
 from rig.ledger import (
@@ -65,6 +70,8 @@ from rig.router import HomeRouter
 logger = logging.getLogger(__name__)
 
 HUB_ID = "hub-rig-0001"
+#: The pseudonym the rig's hub is lent to.
+RIG_PATIENT = PatientRef(DEFAULT_PATIENT_SYSTEM, "rig-0001")
 _POLL_S = 0.05
 #: Set (to anything) to run the rig and the hub with ``--debug`` (logs then hold values and
 #: addresses: for diagnosing a failing scenario on a developer's machine, never in a home).
@@ -179,8 +186,12 @@ class VirtualHomeRig:
         ready_timeout_s: float = 30.0,
         start_hub: bool = True,
         hub_options: HubOptions | None = None,
+        patient: PatientRef = RIG_PATIENT,
+        enrolled_from_ms: int = 0,
     ) -> None:
         self.dir = workdir
+        self.patient = patient
+        self.enrolled_from_ms = enrolled_from_ms
         self._start_hub = start_hub
         self.hub_options = hub_options or HubOptions()
         #: The file :mod:`rig.hubclock` reads the hub's wall-clock offset from.
@@ -192,6 +203,7 @@ class VirtualHomeRig:
         self.hub_dir = workdir / "hub"
         self.region_dir = workdir / "region"
         self.fhir_path = self.region_dir / "observations.ndjson"
+        self.region_state = self.region_dir / "seen.sqlite3"
         self.ledger_path = self.rig_dir / "ledger.jsonl"
         debug = ["--debug"] if os.environ.get(DEBUG_ENV) else []
         self.hub_config_path = self.hub_dir / "narhub.toml"
@@ -255,7 +267,8 @@ class VirtualHomeRig:
         verifier = PemBatchVerifier(
             {self.hub_id: certificate_public_key_pem(hub_identity.cert_file.read_bytes())}
         )
-        self.receiver = Receiver(verifier, self.region_dir / "seen.sqlite3", self.fhir_path)
+        enrol_hub(self.region_state, self.hub_id, self.patient, start_ms=self.enrolled_from_ms)
+        self.receiver = Receiver(verifier, self.region_state, self.fhir_path)
         self._receiver_task = asyncio.create_task(self._run_receiver(), name="rig-receiver")
         await self.wait_receiver()
         self.rig.start()
@@ -431,6 +444,14 @@ class VirtualHomeRig:
         its activity file (the hub holds its store exclusively, as in the field)."""
         queue = recorded_queue(self.hub_dir / "data")
         return 0 if queue is None else queue.evicted_readings_total
+
+    def unattributed(self) -> int:
+        """Readings the region holds because no enrolment covers them."""
+        store = SqliteEnrolmentStore(self.region_state)
+        try:
+            return len(store.held())
+        finally:
+            store.close()
 
     def fhir(self) -> list[FhirReading]:
         """What the region wrote so far."""

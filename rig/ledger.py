@@ -13,7 +13,10 @@ rig, not the hub: it is what really happened in the home, to hold the region's o
 
 :func:`reconcile` compares multisets keyed by (device, MDC code, unit, value): every ledger
 reading must be in the FHIR output exactly once, and the output must hold nothing else from
-the rig's devices.
+the rig's devices. The output is read as the hub measured it (:func:`read_fhir`): a device
+through its Device resource, a compound blood pressure as its components (the ledger counts
+systolic, diastolic and mean apart), the session's clock offset from the coincident time
+stamp an Observation references.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
+from protocols.fhir.codes import BTMAC_SYSTEM, COINCIDENT_TIME_STAMP_EXTENSION, MDC_ATTR_TIME_ABS
+from protocols.fhir.identity import DEVICE_SYSTEM, HUB_SYSTEM
 from protocols.gatt import Observation
 
 
@@ -154,28 +159,113 @@ class FhirReading:
         return (self.device.upper(), self.mdc, self.unit, _canonical(self.value))
 
 
-def fhir_reading(resource: dict[str, Any]) -> FhirReading | None:
-    """The matched fields of an Observation parsed with ``parse_float=str``; None if odd."""
+@dataclass
+class FhirIndex:
+    """What an Observation references in the same output: devices by reference (their names
+    as the hub gives them) and the clock offsets of coincident time stamps."""
+
+    devices: dict[str, str] = field(default_factory=dict)
+    clock_offsets_s: dict[str, int] = field(default_factory=dict)
+
+    def add(self, resource: dict[str, Any]) -> None:
+        """Index a Device or a coincident time stamp (other resources are ignored)."""
+        kind, rid = resource.get("resourceType"), resource.get("id")
+        if kind == "Device":
+            name = _device_name(resource)
+            if name is not None:
+                self.devices[f"Device/{rid}"] = name
+        elif kind == "Observation" and _code(resource) == MDC_ATTR_TIME_ABS:
+            hub = _epoch_ms(resource.get("effectiveDateTime"))
+            device = _epoch_ms(resource.get("valueDateTime"))
+            if hub is not None and device is not None:
+                self.clock_offsets_s[f"Observation/{rid}"] = round((device - hub) / 1000)
+
+
+def _device_name(device: dict[str, Any]) -> str | None:
+    """The name the hub gives a device, from its Device's identifier."""
+    for identifier in device.get("identifier", []):
+        system, value = identifier.get("system"), str(identifier.get("value", ""))
+        if system == BTMAC_SYSTEM:
+            return value.replace("-", ":")
+        if system == DEVICE_SYSTEM:
+            return value
+        if system == HUB_SYSTEM:
+            return TOMBSTONE_DEVICE
+    return None
+
+
+def _code(resource: dict[str, Any]) -> int | None:
     try:
-        device = str(resource["device"]["identifier"]["value"])
-        coding = resource["code"]["coding"][0]
-        mdc = int(coding["code"])
+        return int(resource["code"]["coding"][0]["code"])
     except (KeyError, IndexError, TypeError, ValueError):
         return None
+
+
+def _device_of(resource: dict[str, Any], index: FhirIndex) -> str | None:
+    device = resource.get("device", {})
+    if "reference" in device:
+        return index.devices.get(str(device["reference"]))
+    identifier = device.get("identifier", {})  # a logical reference (older output)
+    return None if "value" not in identifier else str(identifier["value"])
+
+
+def _clock_flags(resource: dict[str, Any], index: FhirIndex) -> set[str]:
+    """The session clock offset of the Observation's coincident time stamp, as the flag the
+    hub ships it in (``device-clock-offset-s:N``)."""
+    out = set()
+    for extension in resource.get("extension", []):
+        if extension.get("url") == COINCIDENT_TIME_STAMP_EXTENSION:
+            ref = str(extension.get("valueReference", {}).get("reference", ""))
+            if ref in index.clock_offsets_s:
+                out.add(f"device-clock-offset-s:{index.clock_offsets_s[ref]}")
+    return out
+
+
+def _value_of(part: dict[str, Any]) -> tuple[str, str]:
+    """(unit, value) of an Observation or a component: a quantity, a code or a special."""
+    if "valueQuantity" in part:
+        quantity = part["valueQuantity"]
+        return str(quantity.get("code", "")), str(quantity["value"])
+    if "valueCodeableConcept" in part:
+        return "", str(part["valueCodeableConcept"]["coding"][0]["code"])
+    absent = part.get("dataAbsentReason", {}).get("coding", [{}])[0].get("code", "")
+    return "", {"not-a-number": "nan", "not-performed": "nres"}.get(absent, absent)
+
+
+def fhir_readings(resource: dict[str, Any], index: FhirIndex | None = None) -> list[FhirReading]:
+    """The matched fields of an Observation parsed with ``parse_float=str``: one reading, or
+    one per component of a compound Observation (blood pressure: systolic, diastolic, mean,
+    as the hub measured them); none when odd or not a reading (a time stamp, a Device)."""
+    index = index or FhirIndex()
+    code = _code(resource)
+    device = _device_of(resource, index)
+    if resource.get("resourceType", "Observation") != "Observation" or code is None:
+        return []
+    if device is None or code == MDC_ATTR_TIME_ABS:
+        return []
     effective = _epoch_ms(resource.get("effectiveDateTime"))
-    flags = frozenset(
-        f"{name}:{value}" if value else name for name, value in _flags(resource).items()
-    )
-    if "valueQuantity" in resource:
-        quantity = resource["valueQuantity"]
-        unit, value = str(quantity.get("code", "")), str(quantity["value"])
-        return FhirReading(device, mdc, unit, value, effective, flags)
-    if "valueCodeableConcept" in resource:
-        code = resource["valueCodeableConcept"]["coding"][0]["code"]
-        return FhirReading(device, mdc, "", str(code), effective, flags)
-    absent = resource.get("dataAbsentReason", {}).get("coding", [{}])[0].get("code", "")
-    special = {"not-a-number": "nan", "not-performed": "nres"}.get(absent, absent)
-    return FhirReading(device, mdc, "", special, effective, flags)
+    notes = _flags(resource)
+    common = {f"{name}:{value}" if value else name for name, value in notes.get("", {}).items()}
+    common |= _clock_flags(resource, index)
+    try:
+        if "component" not in resource:
+            unit, value = _value_of(resource)
+            return [FhirReading(device, code, unit, value, effective, frozenset(common))]
+        out = []
+        for component in resource["component"]:
+            part = int(component["code"]["coding"][0]["code"])
+            own = {f"{n}:{v}" if v else n for n, v in notes.get(str(part), {}).items()}
+            unit, value = _value_of(component)
+            out.append(FhirReading(device, part, unit, value, effective, frozenset(common | own)))
+        return out
+    except (KeyError, IndexError, TypeError, ValueError):
+        return []
+
+
+def fhir_reading(resource: dict[str, Any]) -> FhirReading | None:
+    """The matched fields of a single Observation (see :func:`fhir_readings`); None if odd."""
+    readings = fhir_readings(resource)
+    return readings[0] if len(readings) == 1 else None
 
 
 def _epoch_ms(text: object) -> int | None:
@@ -191,23 +281,31 @@ def _epoch_ms(text: object) -> int | None:
     return round(moment.timestamp() * 1000)
 
 
-def read_fhir(path: Path) -> list[FhirReading]:
-    """The readings of an NDJSON file of Observations (a torn last line is ignored)."""
+def _resources(path: Path) -> list[dict[str, Any]]:
+    """Every complete line of an NDJSON output, parsed (a torn last line is ignored)."""
     if not path.exists():
         return []
     out = []
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
-            resource = json.loads(line, parse_float=str, parse_int=str)
+            out.append(json.loads(line, parse_float=str, parse_int=str))
         except json.JSONDecodeError:
             continue
-        reading = fhir_reading(resource)
-        if reading is not None:
-            out.append(reading)
     return out
 
 
-#: The store's tombstone (:data:`gateway.store.MDC_NARHUB_EVICTED`, docs/pipeline.md "Quota,
+def read_fhir(path: Path) -> list[FhirReading]:
+    """The readings of an NDJSON output: Observations (compound ones as their components),
+    their devices resolved through the Device resources written before them."""
+    index = FhirIndex()
+    out = []
+    for resource in _resources(path):
+        index.add(resource)
+        out.extend(fhir_readings(resource, index))
+    return out
+
+
+#: The store's tombstone (:data:`gateway.outbox.MDC_NARHUB_EVICTED`, docs/pipeline.md "Quota,
 #: eviction, tombstones"): an Observation of device ``hub`` whose value counts the readings
 #: of one stream the hub evicted, the evicted MDC code and priority in its flags.
 TOMBSTONE_MDC = 2 * 65536 + 0xF105
@@ -223,39 +321,37 @@ class Tombstone:
     count: int
 
 
-def _flags(resource: dict[str, Any]) -> dict[str, str]:
-    """``name:value`` flags from the Observation's note (``flags: a, b:1``)."""
-    out: dict[str, str] = {}
+def _flags(resource: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """``name:value`` flags from the Observation's notes: ``flags: a, b:1`` (key ``""``) and,
+    for a component's own flags, ``flags {MDC code}: c`` (key the code)."""
+    out: dict[str, dict[str, str]] = {}
     for note in resource.get("note", []):
         text = str(note.get("text", ""))
-        if text.startswith("flags: "):
-            for flag in text.removeprefix("flags: ").split(", "):
-                name, _, value = flag.partition(":")
-                out[name] = value
+        head, sep, tail = text.partition(": ")
+        if not sep or not head.startswith("flags"):
+            continue
+        target = out.setdefault(head.removeprefix("flags").strip(), {})
+        for flag in tail.split(", "):
+            name, _, value = flag.partition(":")
+            target[name] = value
     return out
 
 
 def read_tombstones(path: Path) -> list[Tombstone]:
-    """Every tombstone in an NDJSON file of Observations (a torn last line is ignored)."""
-    if not path.exists():
-        return []
+    """Every tombstone in an NDJSON output (a torn last line is ignored)."""
+    index = FhirIndex()
     out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for resource in _resources(path):
+        index.add(resource)
+        if _device_of(resource, index) != TOMBSTONE_DEVICE or _code(resource) != TOMBSTONE_MDC:
+            continue
+        flags = _flags(resource).get("", {})
         try:
-            resource = json.loads(line, parse_float=str, parse_int=str)
-            device = resource["device"]["identifier"]["value"]
-            code = int(resource["code"]["coding"][0]["code"])
-        except (json.JSONDecodeError, KeyError, IndexError, TypeError, ValueError):
+            count = int(str(resource["valueQuantity"]["value"]))
+        except (KeyError, TypeError, ValueError):
             continue
-        if device != TOMBSTONE_DEVICE or code != TOMBSTONE_MDC:
-            continue
-        flags = _flags(resource)
         out.append(
-            Tombstone(
-                int(flags.get("evicted-mdc", "0")),
-                flags.get("evicted-priority", ""),
-                int(str(resource["valueQuantity"]["value"])),
-            )
+            Tombstone(int(flags.get("evicted-mdc", "0")), flags.get("evicted-priority", ""), count)
         )
     return out
 

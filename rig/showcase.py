@@ -1,16 +1,20 @@
 """The full demo (``narhub demo``): a compressed day in a virtual home, end to end.
 
 The virtual rig (``narhub rig``: every device kind and a sensor board), a local TLS broker,
-the hub (``narhub run``) and the region's receiver run as in :mod:`rig.home`. While it
-runs, a live view (rich ``Live``, only on a TTY) shows per device kind what was produced and
-what reached the region as FHIR; at the end a summary says, per kind, produced, delivered and
-any difference explained. With ``out``, the ledger, the FHIR NDJSON and ``summary.json`` are
-left there.
+the hub (``narhub run``) and the region's receiver run as in :mod:`rig.home`. The hub is
+enrolled for the demo day (from the local midnight before it starts, open-ended) to the
+pseudonym :data:`DEMO_PATIENT`, as ``narhub region enrol`` would. While it runs, a live view
+(rich ``Live``, only on a TTY) shows per device kind what was produced and what reached the
+region as FHIR; at the end a summary says, per kind, produced, delivered and any difference
+explained, and what the FHIR output holds (Observations with their subject, compound blood
+pressures, Devices, coincident time stamps, readings held unattributed). With ``out``, the
+ledger, the FHIR NDJSON and ``summary.json`` are left there.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import shutil
 import tempfile
@@ -24,6 +28,14 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from protocols.fhir import PatientRef, is_measurement
+from protocols.fhir.codes import (
+    COINCIDENT_TIME_STAMP_EXTENSION,
+    PHD_COMPOUND_NUMERIC,
+    PHD_DEVICE,
+    PHG_DEVICE,
+)
+from region.enrolment import DEFAULT_PATIENT_SYSTEM
 from rig.home import VirtualHomeRig
 from rig.ledger import Reconciliation, reconcile
 
@@ -73,6 +85,8 @@ board_id = "sim-demo-01"
 interval_ms = 1000
 """
 DAY_S = 86_400.0
+#: The pseudonym the demo day's hub is lent to.
+DEMO_PATIENT = PatientRef(DEFAULT_PATIENT_SYSTEM, "demo-day-0001")
 
 
 @dataclass
@@ -84,6 +98,8 @@ class DemoSummary:
     exact: bool = False
     explanation: str = ""
     out: str | None = None
+    #: What the FHIR output holds (:func:`fhir_shapes`), and readings held unattributed.
+    fhir: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The summary as JSON."""
@@ -92,8 +108,56 @@ class DemoSummary:
             "duration_s": self.duration_s,
             "kinds": self.kinds,
             "explanation": self.explanation,
+            "fhir": self.fhir,
             "out": self.out,
         }
+
+
+def fhir_shapes(path: Path) -> dict[str, int]:
+    """Counts of what an NDJSON output holds: Observations of readings (and how many name a
+    patient as subject, are compound blood pressures, reference a coincident time stamp),
+    Devices (PhdDevice, PhgDevice, others) and coincident time stamps."""
+    shapes = dict.fromkeys(
+        (
+            "observations",
+            "with_patient_subject",
+            "compound_blood_pressure",
+            "with_time_stamp",
+            "phd_devices",
+            "gateway_devices",
+            "other_devices",
+            "coincident_time_stamps",
+        ),
+        0,
+    )
+    if not path.exists():
+        return shapes
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            resource = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        profiles = resource.get("meta", {}).get("profile", [])
+        if resource.get("resourceType") == "Device":
+            key = (
+                "phd_devices"
+                if PHD_DEVICE in profiles
+                else "gateway_devices"
+                if PHG_DEVICE in profiles
+                else "other_devices"
+            )
+            shapes[key] += 1
+        elif is_measurement(resource):
+            shapes["observations"] += 1
+            shapes["with_patient_subject"] += resource.get("subject", {}).get("type") == "Patient"
+            shapes["compound_blood_pressure"] += PHD_COMPOUND_NUMERIC in profiles
+            shapes["with_time_stamp"] += any(
+                e.get("url") == COINCIDENT_TIME_STAMP_EXTENSION
+                for e in resource.get("extension", [])
+            )
+        elif resource.get("resourceType") == "Observation":  # a coincident time stamp
+            shapes["coincident_time_stamps"] += 1
+    return shapes
 
 
 def _summary(result: Reconciliation, produced: Counter[str], duration_s: float) -> DemoSummary:
@@ -141,7 +205,13 @@ async def run_showcase(
     workdir.mkdir(parents=True, exist_ok=True)
     scenario = workdir / "demo-scenario.toml"
     scenario.write_text(DEMO_SCENARIO.format(time_scale=DAY_S / max(duration_s, 5.0)))
-    async with VirtualHomeRig(workdir / "home", scenario) as home:
+    midnight = dt.datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
+    async with VirtualHomeRig(
+        workdir / "home",
+        scenario,
+        patient=DEMO_PATIENT,
+        enrolled_from_ms=round(midnight.timestamp() * 1000),
+    ) as home:
         title = "narhub demo: a day in the home"
         wait = asyncio.ensure_future(home.wait_rig_done(timeout_s=duration_s * 2 + 30))
         if live:
@@ -173,7 +243,18 @@ async def run_showcase(
         ledger = home.ledger()
         result = reconcile(ledger, home.fhir(), settled=settled)
         produced = Counter(e.kind for e in ledger)
+        held = home.unattributed()
     summary = _summary(result, produced, duration_s)
+    summary.fhir = {
+        **fhir_shapes(workdir / "observations.ndjson"),
+        "unattributed": held,
+        "patient": {"system": DEMO_PATIENT.system, "value": DEMO_PATIENT.value},
+        "enrolled_from": midnight.isoformat(),
+    }
+    if held:
+        summary.explanation += (
+            f"; {held} readings held unattributed (taken before the demo day's enrolment)"
+        )
     summary.out = str(workdir)
     (workdir / "summary.json").write_text(json.dumps(summary.to_json(), indent=2))
     return summary
@@ -193,6 +274,24 @@ def print_summary(console: Console, summary: DemoSummary) -> None:
         why = "; ".join(reasons) or "none"
         table.add_row(kind, str(row["produced"]), str(row["delivered"]), why)
     console.print(table)
+    shapes = summary.fhir
+    if shapes:
+        fhir = Table(title=f"FHIR at the region, filed to patient {shapes['patient']['value']}")
+        fhir.add_column("resource")
+        fhir.add_column("count", justify="right")
+        for name, label in (
+            ("observations", "Observations of readings"),
+            ("with_patient_subject", "  with the patient as subject"),
+            ("compound_blood_pressure", "  blood pressure, one compound Observation each"),
+            ("with_time_stamp", "  referencing a coincident time stamp"),
+            ("coincident_time_stamps", "Coincident time stamps (device clock vs hub clock)"),
+            ("phd_devices", "PhdDevice (the home's devices)"),
+            ("gateway_devices", "PhgDevice (the hub)"),
+            ("other_devices", "Other Devices (sensor boards)"),
+            ("unattributed", "Readings held unattributed"),
+        ):
+            fhir.add_row(label, str(shapes[name]))
+        console.print(fhir)
     console.print(summary.explanation)
     if summary.out:
         console.print(f"ledger, FHIR NDJSON and summary.json in {summary.out}")

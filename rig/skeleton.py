@@ -32,15 +32,19 @@ from gateway.config import (
     UplinkConfig,
 )
 from gateway.hub import Hub
+from gateway.outbox import PendingBatch
 from gateway.reading import Reading
-from gateway.store import PendingBatch
+from protocols.fhir import PatientRef, is_measurement
 from protocols.gatt import TemperatureMeasurement
 from protocols.uplink import Batch
+from region.enrolment_sqlite import enrol_hub
 from region.receiver import RECEIVER_NAME, Receiver
 from rig.broker import MosquittoBroker, RigPki
 
 THERMOMETER_ADDRESS = "C0:FF:EE:00:00:01"
 HUB_ID = "hub-demo-0001"
+#: The pseudonym the skeleton's hub is lent to (enrolled from the epoch, open-ended).
+PATIENT = PatientRef("urn:narhub:patient-pseudonym", "demo-0001")
 
 
 @dataclass
@@ -53,9 +57,17 @@ class SkeletonTrace:
     received: list[tuple[Batch, list[str]]] = field(default_factory=list)
 
     @property
+    def observation_lines(self) -> list[str]:
+        """The receiver's lines that are Observations of readings (not the Devices and
+        coincident time stamps they reference)."""
+        return [
+            line for _, lines in self.received for line in lines if is_measurement(json.loads(line))
+        ]
+
+    @property
     def observations(self) -> list[dict[str, Any]]:
-        """The FHIR Observations written by the receiver, parsed."""
-        return [json.loads(line) for _, lines in self.received for line in lines]
+        """The FHIR Observations of readings written by the receiver, parsed."""
+        return [json.loads(line) for line in self.observation_lines]
 
 
 def _receiver_link(broker: MosquittoBroker, pki: RigPki) -> Callable[[], MqttLink]:
@@ -121,6 +133,7 @@ async def run_skeleton(
             if len(trace.observations) >= expected:
                 done.set()
 
+        enrol_hub(output.parent / "seen.sqlite3", HUB_ID, PATIENT)
         receiver = Receiver(verifier, output.parent / "seen.sqlite3", output, on_batch=on_batch)
         radio = SimRadio()
         thermometer = EmulatedThermometer(radio, THERMOMETER_ADDRESS)

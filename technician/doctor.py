@@ -19,8 +19,8 @@ from drivers.mqtt import REASON_FAILURE_THRESHOLD, MqttError, MqttLink, TlsFiles
 from gateway.clock import kernel_clock_synchronised
 from gateway.config import ConfigError, HubConfig, load_config
 from gateway.identity import ProvisionError, check_certificate
+from gateway.outbox import Outbox, StoreBusyError
 from gateway.status import StatusError, collect_status
-from gateway.store import Outbox, StoreBusyError
 
 MIN_FREE_BYTES = 256 * 1024 * 1024
 MIN_FREE_FRACTION = 0.05

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from drivers.ble import BleBackend, BleCentral, CentralSettings, DeviceSpec, MeasurementEvent
 from drivers.ble.central import DeviceStatus
+from drivers.ble.pairing import PairingFailedError, PairingInput, bond
 from gateway.config import DeviceConfig, HubConfig
 from protocols.gatt import BatteryLevel, DeviceInformationString, to_observations
 
@@ -76,9 +77,18 @@ async def pair_device(
     timeout_s: float = 60.0,
     test_reading_s: float = 30.0,
     settings: CentralSettings | None = None,
+    pairing: PairingInput | None = None,
 ) -> PairingResult:
-    """Bond with one device and wait for Device Information and, if offered, a reading."""
+    """Bond with one device (an old bond removed first; ``pairing`` answers a passkey or a
+    number to compare), then wait for Device Information and, if offered, a reading."""
     address = address.upper()
+    try:
+        await bond(backend, address, pairing or PairingInput(), scan_timeout_s=timeout_s)
+    except PairingFailedError as exc:
+        if exc.bluez_error is None:  # never reached the device: nothing BlueZ could refuse
+            reason = f"no session with the {kind} within {timeout_s:.0f}s: {exc.reason}"
+            raise PairingError(reason, exc.hint) from exc
+        raise PairingError(f"{exc.reason} ({exc.bluez_error})", exc.hint) from exc
     events: asyncio.Queue[MeasurementEvent] = asyncio.Queue(1000)
     central = BleCentral(
         backend,

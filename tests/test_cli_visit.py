@@ -184,8 +184,8 @@ def test_queue_stats_and_export(tmp_path: Path, rig_pki: RigPki) -> None:
     from decimal import Decimal
 
     from common.pki import public_key_pem
+    from gateway.outbox import Outbox
     from gateway.reading import Reading
-    from gateway.store import Outbox
     from protocols.uplink import Priority
 
     config = tmp_path / "narhub.toml"

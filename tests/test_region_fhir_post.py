@@ -3,8 +3,11 @@ creates, queued durably: a server that is down, or whose answer is lost, gets ea
 Observation exactly once in the end.
 
 The server here is a small HTTP endpoint in the test that does what a FHIR server's
-transaction interaction does with ``ifNoneExist`` (FHIR R4 3.1.0.8 and 3.1.0.11), plus a
-fault script at that seam: first down (503), then it stores a Bundle but the answer is lost.
+transaction interaction does with ``ifNoneExist`` (FHIR R4 3.1.0.8 and 3.1.0.11: a match is
+not created again; a reference to an entry's ``fullUrl`` becomes the id the server gave it or
+the resource the condition matched; a literal reference must resolve, else the whole
+transaction fails), plus a fault script at that seam: first down (503), then it stores a
+Bundle but the answer is lost.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import urllib.parse
 from collections.abc import Iterator
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,12 +23,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fhir.resources.bundle import Bundle
+from fhir.resources.R4B.bundle import Bundle
 
 from common.pki import new_private_key_pem, public_key_pem
 from common.signing import PemBatchSigner, PemBatchVerifier
+from protocols.fhir import PatientRef
 from protocols.uplink import BatchHeader, Priority, WireReading
 from protocols.uplink.batch import encode_body
+from region.enrolment_sqlite import enrol_hub
 from region.fhir_post import FhirPoster, transaction_bundle
 from region.receiver import Receiver
 
@@ -33,25 +39,58 @@ KEY = new_private_key_pem()
 TOPIC = f"narhub/v1/{HUB}/up/clinical"
 
 
+class UnresolvedReferenceError(ValueError):
+    """A transaction whose resources reference what neither it nor the server holds."""
+
+
 class FhirServer:
-    """Observations by identifier; a scripted list of faults, one per request."""
+    """Resources by type and identifier; a scripted list of faults, one per request."""
 
     def __init__(self, faults: list[str]) -> None:
         self.faults = faults
-        self.observations: dict[str, dict[str, Any]] = {}
+        self.stored: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
         self.requests: list[dict[str, Any]] = []
         self.lock = threading.Lock()
 
+    def of_type(self, kind: str) -> dict[str, dict[str, Any]]:
+        """Stored resources of one type by their search key (``system|value``)."""
+        return {key: r for (k, key), (_id, r) in self.stored.items() if k == kind}
+
+    @property
+    def observations(self) -> dict[str, dict[str, Any]]:
+        """The stored Observations."""
+        return self.of_type("Observation")
+
+    def _resolve(self, value: Any, ids: dict[str, str], known: set[str]) -> Any:
+        if isinstance(value, dict):
+            out = {k: self._resolve(v, ids, known) for k, v in value.items()}
+            target = out.get("reference")
+            if isinstance(target, str):
+                out["reference"] = ids.get(target, target)
+                if out["reference"] not in known:
+                    raise UnresolvedReferenceError(target)
+            return out
+        if isinstance(value, list):
+            return [self._resolve(v, ids, known) for v in value]
+        return value
+
     def transaction(self, bundle: dict[str, Any]) -> dict[str, Any]:
-        entries = []
+        entries, ids, staged = [], {}, []
         with self.lock:
+            known = {f"{k}/{server_id}" for (k, _), (server_id, _r) in self.stored.items()}
             for entry in bundle["entry"]:
-                condition = entry["request"]["ifNoneExist"]
-                identifier = condition.split("|", 1)[1]
-                created = identifier not in self.observations
-                if created:
-                    self.observations[identifier] = entry["resource"]
-                entries.append({"response": {"status": "201 Created" if created else "200 OK"}})
+                kind = entry["request"]["url"]
+                condition = entry["request"]["ifNoneExist"].removeprefix("identifier=")
+                key = urllib.parse.unquote(condition)
+                match = self.stored.get((kind, key))
+                server_id = match[0] if match else str(len(self.stored) + len(staged) + 1)
+                ids[entry["fullUrl"]] = f"{kind}/{server_id}"
+                known.add(f"{kind}/{server_id}")
+                if match is None:
+                    staged.append((kind, key, server_id, entry["resource"]))
+                entries.append({"response": {"status": "200 OK" if match else "201 Created"}})
+            for kind, key, server_id, resource in staged:  # all or nothing
+                self.stored[(kind, key)] = (server_id, self._resolve(resource, ids, known))
         return {"resourceType": "Bundle", "type": "transaction-response", "entry": entries}
 
 
@@ -71,7 +110,11 @@ def server() -> Iterator[tuple[FhirServer, str]]:
             if fault == "refuse":
                 self.send_error(422, "unprocessable entity")
                 return
-            answer = json.dumps(state.transaction(bundle)).encode()
+            try:
+                answer = json.dumps(state.transaction(bundle)).encode()
+            except UnresolvedReferenceError as exc:
+                self.send_error(400, f"unresolved reference {exc}")
+                return
             if fault == "answer-lost":
                 self.close_connection = True  # stored, but the client never hears it
                 return
@@ -94,34 +137,57 @@ def server() -> Iterator[tuple[FhirServer, str]]:
         httpd.server_close()
 
 
+THERMOMETER = "C0:FF:EE:00:0D:01"
+
+
 def _batch(seq: int, values: list[str]) -> bytes:
     readings = [
-        WireReading("t/150364", 150364, "Cel", 1_763_800_000_000 + i, Decimal(v), device="t")
+        WireReading(
+            f"{THERMOMETER}/150364",
+            150364,
+            "Cel",
+            1_763_800_000_000 + seq * 100 + i,
+            Decimal(v),
+            device=THERMOMETER,
+        )
         for i, v in enumerate(values)
     ]
     header = BatchHeader(HUB, "b1", seq, 1_763_800_000_000, Priority.CLINICAL, len(readings))
     return PemBatchSigner(HUB, KEY).sign(encode_body(header, readings))
 
 
-def test_a_bundle_is_a_valid_fhir_transaction_of_conditional_creates() -> None:
-    receiver_line = json.dumps(
-        {
-            "resourceType": "Observation",
-            "id": "0b0c3f57-2a4c-5d0e-8f66-1e2d3c4b5a69",
-            "status": "final",
-            "code": {"coding": [{"system": "urn:iso:std:iso:11073:10101", "code": "150364"}]},
-            "valueQuantity": {"value": 1, "unit": "Cel"},
-        }
-    ).replace('"value": 1', '"value": 37.20')
-    bundle = transaction_bundle([receiver_line])
+def _receiver(state: Path, tmp_path: Path) -> Receiver:
+    enrol_hub(state, HUB, PatientRef("urn:test:patient", "p-1"))
+    verifier = PemBatchVerifier({HUB: public_key_pem(KEY)})
+    return Receiver(verifier, state, tmp_path / "obs.ndjson", fhir_queue=True)
+
+
+def test_a_bundle_is_a_valid_fhir_transaction_of_conditional_creates(tmp_path: Path) -> None:
+    receiver = _receiver(tmp_path / "state.db", tmp_path)
+    receiver.handle(TOPIC, _batch(0, ["37.20"]))
+    receiver.close()
+    (lines,) = FhirPoster(tmp_path / "state.db", "http://fhir.invalid").queued()
+    bundle = transaction_bundle(lines)
     assert b'"value":37.20' in bundle  # the device's precision travels
     parsed = Bundle.model_validate_json(bundle)
     assert parsed.type == "transaction"
-    (entry,) = parsed.entry or []
-    assert entry.request is not None
-    assert entry.request.ifNoneExist == (
-        "identifier=urn:ietf:rfc:3986|urn:uuid:0b0c3f57-2a4c-5d0e-8f66-1e2d3c4b5a69"
+    gateway, device, observation = parsed.entry or []
+    assert [e.request.url for e in (gateway, device, observation) if e.request] == [
+        "Device", "Device", "Observation"
+    ]  # fmt: skip
+    assert gateway.request is not None
+    assert device.request is not None
+    assert gateway.request.ifNoneExist == f"identifier=urn:narhub:hub|{HUB}"
+    assert device.request.ifNoneExist == (
+        "identifier=http://hl7.org/fhir/sid/eui-48/bluetooth|C0-FF-EE-00-0D-01"
     )
+    assert observation.request is not None
+    assert observation.request.ifNoneExist is not None
+    assert observation.request.ifNoneExist.startswith("identifier=urn:ietf:rfc:3986|urn:uuid:")
+    resource = json.loads(bundle)["entry"][2]["resource"]
+    # References within the Bundle go by fullUrl (the server resolves them).
+    assert resource["device"] == {"reference": device.fullUrl}
+    assert resource["extension"][0]["valueReference"] == {"reference": gateway.fullUrl}
 
 
 async def test_observations_reach_the_fhir_server_once_through_outage_and_lost_answer(
@@ -129,12 +195,7 @@ async def test_observations_reach_the_fhir_server_once_through_outage_and_lost_a
 ) -> None:
     fhir, url = server
     state = tmp_path / "state.db"
-    receiver = Receiver(
-        PemBatchVerifier({HUB: public_key_pem(KEY)}),
-        state,
-        tmp_path / "obs.ndjson",
-        fhir_queue=True,
-    )
+    receiver = _receiver(state, tmp_path)
     receiver.handle(TOPIC, _batch(0, ["37.20", "37.4"]))
     receiver.handle(TOPIC, _batch(1, ["38.1"]))
     receiver.close()
@@ -151,6 +212,10 @@ async def test_observations_reach_the_fhir_server_once_through_outage_and_lost_a
     assert len(fhir.observations) == 3  # every Observation, once
     values = sorted(str(o["valueQuantity"]["value"]) for o in fhir.observations.values())
     assert values == ["37.20", "37.4", "38.1"]
+    # Each Device once, and every Observation's device is the server's id of it.
+    (device_id,) = [i for (k, key), (i, _r) in fhir.stored.items() if "bluetooth" in key]
+    assert {o["device"]["reference"] for o in fhir.observations.values()} == {f"Device/{device_id}"}
+    assert len(fhir.of_type("Device")) == 2  # the thermometer and the hub's gateway
     assert poster.stats.retries == 3  # down twice, then an answer lost
     assert len(fhir.requests) == 5  # 2 refused, 1 stored unanswered, then the 2 Bundles
     assert poster.stats.bundles == 2
@@ -162,12 +227,7 @@ async def test_a_refused_bundle_is_kept_and_sent_again_after_a_restart(
     fhir, url = server
     fhir.faults = ["refuse"]
     state = tmp_path / "state.db"
-    receiver = Receiver(
-        PemBatchVerifier({HUB: public_key_pem(KEY)}),
-        state,
-        tmp_path / "obs.ndjson",
-        fhir_queue=True,
-    )
+    receiver = _receiver(state, tmp_path)
     receiver.handle(TOPIC, _batch(0, ["36.9"]))
     receiver.close()
 

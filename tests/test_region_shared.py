@@ -14,10 +14,12 @@ from common.backoff import Backoff
 from common.pki import certificate_public_key_pem
 from common.signing import PemBatchSigner, PemBatchVerifier
 from drivers.mqtt import MqttLink, TlsFiles
+from gateway.outbox import AsyncOutbox, BatchingPolicy, Outbox
 from gateway.reading import Reading
-from gateway.store import AsyncOutbox, BatchingPolicy, Outbox
 from gateway.uplink import Uplink
+from protocols.fhir import PatientRef
 from protocols.uplink import Priority
+from region.enrolment_sqlite import enrol_hub
 from region.receiver import RECEIVER_NAME, Receiver
 from rig.broker import MosquittoBroker, RigPki
 
@@ -53,6 +55,8 @@ async def test_two_receivers_split_the_load_and_write_each_observation_once(
         if sum(r.stats.observations for r in receivers) >= TOTAL:
             done.set()
 
+    for n in (1, 2):  # each receiver keeps its own state (PostgreSQL shares one)
+        enrol_hub(tmp_path / f"seen-{n}.sqlite3", HUB, PatientRef("urn:test:patient", "p-1"))
     receivers += [
         Receiver(
             verifier,
@@ -117,9 +121,10 @@ async def test_two_receivers_split_the_load_and_write_each_observation_once(
     assert sum(batches) == TOTAL // PER_BATCH
     # The union holds each Observation exactly once, values exact.
     lines = [
-        json.loads(line, parse_float=str)
+        resource
         for n in (1, 2)
         for line in (tmp_path / f"obs-{n}.ndjson").read_text().splitlines()
+        if (resource := json.loads(line, parse_float=str))["resourceType"] == "Observation"
     ]
     ids = [obs["id"] for obs in lines]
     assert len(ids) == TOTAL

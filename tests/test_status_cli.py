@@ -20,9 +20,9 @@ from common.signing import PemBatchSigner
 from drivers.ble.central import DeviceStatus
 from gateway import status as status_module
 from gateway.config import load_config, render_config
+from gateway.outbox import Outbox
 from gateway.reading import Reading
 from gateway.status import ACTIVITY_FILE, RUNTIME_DIRECTORY_ENV, ActivityRecorder
-from gateway.store import Outbox
 from gateway.uplink import UplinkStats
 from protocols.uplink import Priority
 from rig.broker import RigPki

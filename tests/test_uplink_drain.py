@@ -13,8 +13,8 @@ from common.backoff import Backoff
 from common.pki import certificate_public_key_pem
 from common.signing import PemBatchSigner, PemBatchVerifier
 from drivers.mqtt import MqttLink, TlsFiles
+from gateway.outbox import AsyncOutbox, BatchingPolicy, Outbox
 from gateway.reading import Reading
-from gateway.store import AsyncOutbox, BatchingPolicy, Outbox
 from gateway.uplink import Uplink
 from protocols.uplink import Batch, Priority
 from region.receiver import RECEIVER_NAME, Receiver

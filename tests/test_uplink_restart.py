@@ -12,10 +12,12 @@ from common.backoff import Backoff
 from common.pki import certificate_public_key_pem
 from common.signing import PemBatchSigner, PemBatchVerifier
 from drivers.mqtt import MqttError, MqttLink, TlsFiles
+from gateway.outbox import AsyncOutbox, BatchingPolicy, Outbox
 from gateway.reading import Reading
-from gateway.store import AsyncOutbox, BatchingPolicy, Outbox
 from gateway.uplink import Uplink
+from protocols.fhir import PatientRef
 from protocols.uplink import Priority
+from region.enrolment_sqlite import enrol_hub
 from region.receiver import RECEIVER_NAME, Receiver
 from rig.broker import MosquittoBroker, RigPki
 
@@ -100,6 +102,7 @@ async def test_outbox_drains_after_broker_restart_exactly_once(
         if receiver.stats.observations >= total:
             got.set()
 
+    enrol_hub(tmp_path / "seen.sqlite3", "hub-r", PatientRef("urn:test:patient", "p-1"))
     receiver = Receiver(verifier, tmp_path / "seen.sqlite3", output, on_batch=on_batch)
 
     # The broker is down while the hub collects: readings wait in the outbox.
@@ -120,8 +123,8 @@ async def test_outbox_drains_after_broker_restart_exactly_once(
         rx_task.cancel()
     receiver.close()
 
-    lines = output.read_text().splitlines()
-    values = [json.loads(line, parse_float=str)["valueQuantity"]["value"] for line in lines]
+    lines = [json.loads(line, parse_float=str) for line in output.read_text().splitlines()]
+    values = [r["valueQuantity"]["value"] for r in lines if r["resourceType"] == "Observation"]
     assert sorted(values) == [f"36.{i:02d}" for i in range(total)]  # all, once, exact
     assert uplink.stats.connects == 1
     assert (await outbox.counts())["pending_batches"] == 0

@@ -16,8 +16,8 @@ from drivers.mqtt import MqttLink, TlsFiles
 from gateway.ble_backend import make_ble_backend
 from gateway.config import BleConfig, DeviceConfig, HubConfig, UplinkConfig
 from gateway.hub import Hub
+from gateway.outbox import AsyncOutbox, BatchingPolicy, Outbox
 from gateway.reading import Reading
-from gateway.store import AsyncOutbox, BatchingPolicy, Outbox
 from gateway.uplink import Uplink, offline_status, status_topic
 from protocols.uplink import FORMAT_VERSION, Priority
 from region.receiver import RECEIVER_NAME

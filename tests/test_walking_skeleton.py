@@ -6,8 +6,10 @@ import datetime as dt
 import json
 from pathlib import Path
 
+from protocols.fhir import is_measurement
+from protocols.uplink.device_facts import FLAG_DEVICE_INFO
 from rig.broker import MosquittoBroker, RigPki
-from rig.skeleton import demo_measurements, run_skeleton
+from rig.skeleton import PATIENT, demo_measurements, run_skeleton
 
 
 async def test_thermometer_reading_arrives_as_fhir_observation(
@@ -20,11 +22,24 @@ async def test_thermometer_reading_arrives_as_fhir_observation(
 
     # Every indication sent on the air was stored, published (PUBACK < 0x80) and received.
     assert len(trace.sent) == 2
-    assert len(trace.stored) == 2
+    measured = [r for r in trace.stored if FLAG_DEVICE_INFO not in r.flags]
+    assert len(measured) == 2
+    # Beside them, the thermometer's Device Information strings, read once in its session.
+    assert {r.special for r in trace.stored if FLAG_DEVICE_INFO in r.flags} == {
+        "narhub-sim", "EMU-1", "SN00000000", "1.0.0"
+    }  # fmt: skip
     assert all(reason < 0x80 for _, reason in trace.published)
-    ndjson = (tmp_path / "region" / "observations.ndjson").read_text().splitlines()
+    written = (tmp_path / "region" / "observations.ndjson").read_text().splitlines()
+    ndjson = [line for line in written if is_measurement(json.loads(line))]
     assert len(ndjson) == 2
     oral, ear = (json.loads(line, parse_float=str) for line in ndjson)
+    # Filed to the patient the hub is lent to, from the thermometer's Device, via the hub's.
+    assert oral["subject"]["identifier"] == {"system": PATIENT.system, "value": PATIENT.value}
+    devices = {
+        r["id"]: r for line in written if (r := json.loads(line))["resourceType"] == "Device"
+    }
+    assert oral["device"]["reference"].removeprefix("Device/") in devices
+    assert devices[oral["device"]["reference"].removeprefix("Device/")]["manufacturer"]
 
     # The exact value with the device's precision (37.20, not 37.2), UCUM unit, MDC + LOINC.
     assert oral["valueQuantity"] == {

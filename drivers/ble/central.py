@@ -21,6 +21,7 @@ parked events before its slot is released; the device is retried after a backoff
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import time
@@ -31,11 +32,13 @@ from types import TracebackType
 from typing import Literal, Self
 
 from drivers._aio import reraise_if_cancelling
+from drivers.ble.agent import AgentError, PairingAgent
 from drivers.ble.backends import BleBackend
 from drivers.ble.cgm_backfill import CgmSessionInfo
 from drivers.ble.cursors import MemoryCursorStore, RecordCursorStore, RecordTracker
 from drivers.ble.events import ClockObservation, MeasurementEvent, device_label
 from drivers.ble.ghs_records import GhsInfo
+from drivers.ble.pairing import PairingFailedError, PairingInput
 from drivers.ble.retry import Failure, RetryPolicy, classify
 from drivers.ble.scanner import AllowlistScanner
 from drivers.ble.session import DeviceSession, DiscoveryCacheEntry
@@ -98,6 +101,9 @@ class CentralSettings:
         hub_clock_trusted: whether the hub's clock may set a device clock (a hub whose
             clock is not synchronised yet would set its devices wrong; default: not before
             2025).
+        pairing: how the pairing agent answers a device that asks for a passkey or a
+            number comparison (nobody answers in the service: such devices are refused and
+            paired by a technician with ``narhub ble pair --passkey``).
     """
 
     max_connections: int = 3
@@ -117,6 +123,7 @@ class CentralSettings:
     backoff_scale: float = 1.0
     hub_clock: Callable[[], dt.datetime] = _local_now
     hub_clock_trusted: Callable[[], bool] = _plausible_hub_clock
+    pairing: PairingInput = field(default_factory=PairingInput)
 
 
 @dataclass(frozen=True)
@@ -154,6 +161,8 @@ class DeviceStatus:
     information: dict[int, str] = field(default_factory=dict)
     failures: dict[str, int] = field(default_factory=dict)
     last_failure: str | None = None
+    #: The last pairing failure, explained (BlueZ's error, what happened, the fix).
+    pairing_failure: PairingFailedError | None = None
     profile: DeviceProfile = STRICT
     #: A CGM's sensor session (CGMS), a GHS device's features and schedules (GHSS).
     cgm: CgmSessionInfo | None = None
@@ -210,6 +219,9 @@ class BleCentral:
         self._replays: dict[str, deque[bytes]] = {a: deque(maxlen=64) for a in self.devices}
         self._group: asyncio.TaskGroup | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._stack = contextlib.AsyncExitStack()
+        #: The pairing agent registered with BlueZ while the central runs (``bluez`` only).
+        self.agent: PairingAgent | None = None
 
     def tracker(self, key: str) -> RecordTracker:
         """The record cursor named ``key``: a device's, or one of its sensor sessions' (a
@@ -229,6 +241,16 @@ class BleCentral:
         return sum(s.malformed for s in self.status.values())
 
     async def __aenter__(self) -> Self:
+        if self.backend.needs_agent:
+            # BlueZ pairs only with an agent: the hub's is registered for the central's life,
+            # and again before a pairing if bluetoothd was not there or restarted since.
+            agent = self.settings.pairing.agent()
+            self._stack.push_async_callback(agent.close)
+            self.agent = agent
+            try:
+                await agent.ensure_registered()
+            except AgentError as exc:
+                logger.warning("BLE pairing agent not registered yet: %s", exc)
         group = asyncio.TaskGroup()
         await group.__aenter__()
         self._group = group
@@ -244,12 +266,16 @@ class BleCentral:
         tb: TracebackType | None,
     ) -> None:
         group, self._group = self._group, None
-        if group is None:
-            return
-        for task in self._tasks:
-            task.cancel()
-        self._tasks = []
-        await group.__aexit__(exc_type, exc, tb)
+        try:
+            if group is None:
+                return
+            for task in self._tasks:
+                task.cancel()
+            self._tasks = []
+            await group.__aexit__(exc_type, exc, tb)
+        finally:
+            self.agent = None
+            await self._stack.aclose()
 
     async def run(self) -> None:
         """Run until cancelled (for an owner that runs the central as one task)."""

@@ -48,6 +48,7 @@ from drivers.ble._bleak import (
 )
 from drivers.ble.cursors import RecordTracker
 from drivers.ble.events import ClockObservation, MeasurementEvent, device_time_of
+from drivers.ble.pairing import PairingFailedError, pair_client
 from drivers.ble.retry import Failure, SessionError, is_auth_error
 from protocols.gatt import (
     BATTERY_LEVEL,
@@ -216,7 +217,9 @@ class DeviceSession:
         client, self._client = self._client, None
         self.status.connected = False
         try:
-            if client is not None and client.is_connected:
+            if client is not None:
+                # Also after the device dropped the link: bleak's BlueZ client closes its own
+                # D-Bus connection only in disconnect(), or it stays open until collected.
                 with contextlib.suppress(BleakError, TimeoutError):
                     async with asyncio.timeout(self._settings.operation_timeout_s):
                         await client.disconnect()
@@ -251,12 +254,14 @@ class DeviceSession:
             try:
                 async with asyncio.timeout(self._settings.operation_timeout_s):
                     return await make()
-            except BleakGATTProtocolError as exc:
-                if attempt == 0 and is_auth_error(exc):
+            except BleakError as exc:
+                # ATT "insufficient authentication/encryption": a GATT protocol error on the
+                # emulated radio, "Not paired" from BlueZ (drivers.ble.retry.is_auth_error).
+                if attempt == 0 and is_auth_error(exc) and not self._disconnected.is_set():
                     await self._pair()
                     continue
-                raise
-            except BleakError as exc:
+                if isinstance(exc, BleakGATTProtocolError):
+                    raise
                 if self._disconnected.is_set():
                     raise SessionError(Failure.LINK_LOST, str(exc)) from exc
                 raise
@@ -270,18 +275,24 @@ class DeviceSession:
 
     async def _pair(self) -> None:
         logger.info("BLE %s: pairing (the device requires a bond)", self.status.label)
+        central = self._central
         try:
             # One pairing at a time on the adapter (see BleCentral.pairing_lock); the timeout
             # covers the wait for the adapter too.
             async with (
                 asyncio.timeout(self._settings.pairing_timeout_s),
-                self._central.pairing_lock,
+                central.pairing_lock,
             ):
-                await self.client.pair()
-        except (BleakError, TimeoutError) as exc:
+                await pair_client(
+                    self.client, central.backend, central.agent, device=self._ble_device
+                )
+        except (PairingFailedError, BleakError, TimeoutError) as exc:
             if self._disconnected.is_set():
                 raise SessionError(Failure.LINK_LOST, "link lost while pairing") from exc
+            if isinstance(exc, PairingFailedError):
+                self.status.pairing_failure = exc
             raise SessionError(Failure.AUTHENTICATION, f"pairing failed: {exc}") from exc
+        self.status.pairing_failure = None
         self.status.bonded = True
 
     async def _read(self, cid: int) -> bytes:

@@ -17,6 +17,7 @@ from common.firmware_bundle import FIRMWARE_DIR
 from drivers.mqtt import MqttLink, TlsFiles
 from drivers.serial import find_boards
 from gateway.config import HubConfig
+from gateway.outbox import AsyncOutbox
 from gateway.pipeline import Pipeline
 from gateway.remote.config_update import ConfigUpdater
 from gateway.remote.firmware import (
@@ -30,7 +31,6 @@ from gateway.remote.handler import Applier, CommandHandler
 from gateway.remote.live import apply_live
 from gateway.remote.renewal import CertificateRenewal
 from gateway.remote.state import RemoteState, RemoteStateError
-from gateway.store import AsyncOutbox
 from protocols.commands import CommandVerifier
 
 logger = logging.getLogger(__name__)

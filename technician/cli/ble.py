@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from drivers.ble import BleBackend
 from drivers.ble.discovery import HEALTH_SERVICES, Advertiser, discover
+from drivers.ble.pairing import PairingInput, PasskeyFormatError
 from gateway.ble_backend import make_ble_backend
 from gateway.config import HubConfig
 from technician.cli._common import (
@@ -53,9 +55,23 @@ async def _discover(hub: HubConfig, duration_s: float) -> list[Advertiser]:
         return await discover(backend, duration_s=duration_s)
 
 
-async def _pair(hub: HubConfig, address: str, kind: str, timeout_s: float) -> PairingResult:
+async def _pair(
+    hub: HubConfig, address: str, kind: str, timeout_s: float, pairing: PairingInput
+) -> PairingResult:
     async with _backend(hub) as backend:
-        return await pair_device(backend, address, kind, timeout_s=timeout_s)
+        return await pair_device(backend, address, kind, timeout_s=timeout_s, pairing=pairing)
+
+
+def _pairing_input(passkey: bool, passkey_file: Path | None) -> PairingInput:
+    """How the technician answers the device: a passkey file, prompts, or nothing."""
+    if passkey_file is not None:
+        return PairingInput.from_file(passkey_file)
+    if passkey:
+        return PairingInput.asking(
+            lambda _address: typer.prompt("Passkey shown on the device", err=True),
+            lambda _address, number: typer.confirm(f"Does the device show {number:06d}?", err=True),
+        )
+    return PairingInput()
 
 
 @ble_app.command("scan")
@@ -110,6 +126,17 @@ def ble_pair(
         str | None, typer.Option(help="The patient's pseudonym (must match the hub's).")
     ] = None,
     timeout_s: Annotated[float, typer.Option("--timeout", help="Seconds to wait.")] = 60.0,
+    passkey: Annotated[
+        bool,
+        typer.Option(
+            "--passkey",
+            help="Ask for the 6-digit passkey the device shows (and to confirm a number).",
+        ),
+    ] = False,
+    passkey_file: Annotated[
+        Path | None,
+        typer.Option("--passkey-file", help="A file holding the device's fixed passkey."),
+    ] = None,
     config: ConfigOption = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -128,15 +155,20 @@ def ble_pair(
             as_json,
         )
         raise typer.Exit(EXIT_FAILED)
+    try:
+        pairing = _pairing_input(passkey, passkey_file)
+    except PasskeyFormatError as exc:
+        emit({"ok": False, "error": str(exc), "hint": "write the 6-digit number"}, as_json)
+        raise typer.Exit(2) from None
     out = console()
     waiting = (
         out.status(f"pairing: take a measurement on the {kind} now ...")
-        if out.is_terminal and not as_json  # progress on a TTY only
+        if out.is_terminal and not as_json and not passkey  # progress on a TTY, no prompts
         else contextlib.nullcontext()
     )
     try:
         with waiting:
-            result = asyncio.run(_pair(hub, address, kind, timeout_s))
+            result = asyncio.run(_pair(hub, address, kind, timeout_s, pairing))
     except PairingError as exc:
         emit({"ok": False, "error": exc.reason, "hint": exc.hint}, as_json)
         raise typer.Exit(EXIT_FAILED) from None

@@ -14,10 +14,8 @@ import pytest
 
 from common.pki import new_private_key_pem, public_key_pem
 from common.signing import PemBatchSigner, PemBatchVerifier
-from gateway import store as store_module
 from gateway.config import StoreConfig
-from gateway.reading import Reading
-from gateway.store import (
+from gateway.outbox import (
     FLAG_EVICTED,
     FLAG_STORE_RECOVERED,
     MDC_NARHUB_EVICTED,
@@ -29,7 +27,9 @@ from gateway.store import (
     StoreBusyError,
     waits_long,
 )
-from protocols.fhir import observation
+from gateway.outbox import keys as keys_module
+from gateway.reading import Reading
+from protocols.fhir import Filed, batch_resources
 from protocols.uplink import Priority
 from rig.bench.pipeline import WINDOWS_S
 
@@ -343,9 +343,14 @@ def test_quota_evicts_lowest_priority_oldest_first_and_leaves_tombstones(tmp_pat
     assert f"evicted-last-ms:{T0 + 10_000 + 1999}" in tele.flags
     assert sum(int(r.value or 0) for r in stones) == store.stats.evicted
     assert store.counts()["evicted_readings_total"] == store.stats.evicted
-    # The region turns a tombstone into an Observation like any telemetry reading.
-    resource = observation(VERIFIER.verify(batch.message).header, tele)
+    # The region turns a tombstone into an Observation like any telemetry reading: the hub's
+    # own, its subject and device the hub's gateway Device.
+    header = VERIFIER.verify(batch.message).header
+    (resource,) = batch_resources(
+        header.hub_id, header.version, [Filed(tele, None)], {}
+    ).observations
     assert resource["code"]["coding"][0]["code"] == str(MDC_NARHUB_EVICTED)
+    assert resource["subject"] == resource["device"] == {"reference": f"Device/phg-{header.hub_id}"}
     store.close()
 
 
@@ -473,11 +478,11 @@ def test_an_exclusive_store_keeps_its_wal_index_in_memory_and_names_the_holder(
 def test_recent_keys_fold_early_only_when_folding_frees_memory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(store_module, "MAX_RECENT_KEYS", 3)
+    monkeypatch.setattr(keys_module, "MAX_RECENT_KEYS", 3)
     store = Outbox(tmp_path / "o.sqlite3", wall_ms=lambda: T0)  # within the key retention
     folds = []
-    fold = store._fold_keys
-    monkeypatch.setattr(store, "_fold_keys", lambda: folds.append(1) or fold())
+    fold = store.keys.fold
+    monkeypatch.setattr(store.keys, "fold", lambda tx: folds.append(1) or fold(tx))
     store.add([_r(i, Priority.ENVIRONMENTAL, key=f"b/1/{i}") for i in range(5)])
     assert len(folds) == 1  # the first commit: the prune interval
     store.add([_r(5, Priority.ENVIRONMENTAL, key="b/1/5")])  # all waiting: nothing to fold

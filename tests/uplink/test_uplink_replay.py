@@ -9,6 +9,7 @@ import pytest
 
 from common.pki import new_private_key_pem, public_key_pem
 from common.signing import PemBatchSigner, PemBatchVerifier
+from protocols.fhir import PatientRef
 from protocols.uplink import (
     BadSignatureError,
     BatchHeader,
@@ -20,6 +21,7 @@ from protocols.uplink import (
     WireReading,
     encode_body,
 )
+from region.enrolment_sqlite import enrol_hub
 from region.receiver import Receiver
 
 KEY = new_private_key_pem()
@@ -72,6 +74,7 @@ def test_verifier_types_each_failure() -> None:
 
 
 def test_receiver_counts_a_replay_as_duplicate(tmp_path: Path) -> None:
+    enrol_hub(tmp_path / "seen.db", "hub-a", PatientRef("urn:test:patient", "p-1"))
     receiver = Receiver(
         PemBatchVerifier({"hub-a": public_key_pem(KEY)}),
         tmp_path / "seen.db",
@@ -80,7 +83,8 @@ def test_receiver_counts_a_replay_as_duplicate(tmp_path: Path) -> None:
     try:
         topic = "narhub/v1/hub-a/up/clinical"
         message = _message(5)
-        assert len(receiver.handle(topic, message)) == 1
+        written = receiver.handle(topic, message)
+        assert len([line for line in written if '"Observation"' in line]) == 1
         assert receiver.handle(topic, message) == []
         assert receiver.seen("hub-a", "b00t", 5)
         assert (receiver.stats.batches, receiver.stats.duplicates) == (1, 1)

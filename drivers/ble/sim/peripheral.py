@@ -11,6 +11,8 @@ bytes on the emulated air are the bytes a real device sends). What every device 
 * **Bonding**: with ``bonding_required`` the health characteristics' values and CCCDs need an
   encrypted link (ATT error 0x0F *Insufficient Encryption* until then, Core Spec Vol 3 Part F
   3.4.1.1 and Part C 10.3), as GLS/CGMS mandate and cuffs and scales do in transfer mode.
+  ``pairing`` picks the method (:mod:`drivers.ble.sim.security`): Just Works, a passkey the
+  device displays, or numeric comparison.
 * **Stored indications**: measurements taken while no central listens are kept (bounded, like
   a device's memory) and indicated in order once a central enables indications; each is
   dropped from memory only after the ATT Handle Value Confirmation (Vol 3 Part F 3.4.7.3).
@@ -47,6 +49,7 @@ from drivers.ble.sim._bumble import (
     Service,
 )
 from drivers.ble.sim.radio import SimRadio
+from drivers.ble.sim.security import DeviceSecurity, PairingMode
 from protocols.gatt import (
     BATTERY_LEVEL,
     CURRENT_TIME,
@@ -184,6 +187,7 @@ class EmulatedDevice:
         firmware: str = "1.0.0",
         battery_percent: int = 87,
         advertising_interval_ms: float = 20.0,
+        pairing: PairingMode = PairingMode.JUST_WORKS,
     ) -> None:
         self.radio = radio
         self.address = address
@@ -203,6 +207,9 @@ class EmulatedDevice:
         }
         self._advertising_interval_ms = advertising_interval_ms
         self.device = radio.new_device(address, name)
+        #: How the device pairs (:mod:`drivers.ble.sim.security`), and the passkey it shows.
+        self.security = DeviceSecurity(pairing, random.Random(seed + 1))  # noqa: S311
+        self.device.pairing_config_factory = self.security.config
         self._tasks: set[asyncio.Task[Any]] = set()
         self._connection: Connection | None = None
         self._lost: asyncio.Future[None] | None = None
@@ -268,7 +275,8 @@ class EmulatedDevice:
         async def read_value(_connection: Connection | None) -> bytes:
             stall_s = self.faults.stall_reads_s.get(uuid16)
             if stall_s:
-                await asyncio.sleep(stall_s)
+                # A task of the device's own, so that stopping the device ends the stall too.
+                await self.spawn(asyncio.sleep(stall_s), "stalled-read")
             return b"" if read is None else read()
 
         value: Any = CharacteristicValue(read=read_value, write=cast(Any, write))

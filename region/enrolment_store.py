@@ -1,0 +1,83 @@
+"""Where the region keeps enrolments and the readings no enrolment covers yet: the seam.
+
+:class:`EnrolmentStore` is what the CLI (``narhub region enrol|unenrol|enrolments|
+unattributed``) and the receiver (:mod:`region.filing`) use. One receiver on one machine keeps
+it in SQLite (:class:`region.enrolment_sqlite.SqliteEnrolmentStore`, in the receiver's state
+database); several receivers share it in another database behind the same protocol. An
+implementation must:
+
+* refuse an enrolment that overlaps another of the same scope **atomically** (two operators
+  enrolling at once cannot both win): :func:`region.enrolment.conflict` inside one
+  transaction that also inserts;
+* make :meth:`EnrolmentStore.hold` idempotent on the held reading's key (a batch delivered
+  twice holds its readings once) and durable when it returns (the receiver acknowledges the
+  batch only after);
+* keep SQL plain (tables, primary keys, ``INSERT``/``UPDATE``/``DELETE``), so that the same
+  schema serves SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from protocols.uplink.reading import WireReading
+from region.enrolment import Enrolment, EnrolmentRequest
+
+
+@dataclass(frozen=True, slots=True)
+class HeldReading:
+    """A reading no enrolment covered when it arrived, kept until one does."""
+
+    #: Identity of the reading (:func:`protocols.fhir.identity.held_key`).
+    key: str
+    hub: str
+    reading: WireReading
+    #: When the region received it (epoch ms).
+    held_ms: int
+
+
+class EnrolmentStore(Protocol):
+    """Enrolments and held readings (see the module docstring for the rules)."""
+
+    def enrol(self, request: EnrolmentRequest) -> Enrolment:
+        """Store a checked request (:func:`region.enrolment.check_request`); raises
+        :class:`region.enrolment.OverlapError` if it overlaps one of its scope."""
+        ...
+
+    def unenrol(self, hub: str, device: str | None, at_ms: int) -> Enrolment:
+        """End the enrolment of the hub (``device`` ``None``) or device covering ``at_ms``
+        at that time (withdraw it when that is its start). Raises
+        :class:`region.enrolment.NotEnrolledError` or the errors of
+        :func:`region.enrolment.check_end`. Returns the enrolment as it was."""
+        ...
+
+    def enrolments(self, hub: str | None = None) -> list[Enrolment]:
+        """The enrolments (of one hub), by hub, device and start."""
+        ...
+
+    def note_filed(self, filed: Mapping[int, int]) -> None:
+        """Record, per enrolment id, the latest effective time (epoch ms) filed to it."""
+        ...
+
+    def hold(self, held: Sequence[HeldReading]) -> int:
+        """Keep readings no enrolment covers (idempotent on the key); returns how many were
+        new."""
+        ...
+
+    def held(self, hub: str | None = None) -> list[HeldReading]:
+        """The held readings (of one hub), in the order they were held."""
+        ...
+
+    def held_hubs(self) -> list[str]:
+        """The hubs that have held readings."""
+        ...
+
+    def release(self, keys: Sequence[str]) -> None:
+        """Forget held readings that were filed (after their output was written)."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection."""
+        ...

@@ -1,0 +1,267 @@
+"""The required elements of the PHD IG 2.0.0 profiles narhub claims, as checks.
+
+Written from the IG's FSH, repository ``HL7/phd`` at tag ``2.0.0`` (commit
+5af8412f26a40456084790f8d23a822f04f469ae), each check naming its file under ``input/fsh/``.
+Only cardinalities (``1..``), fixed values (``= ... (exactly)``), ``only`` types and required
+bindings to the value sets listed here are checked; ``ref`` resolves a literal reference
+within the checked set, so a reference's target profile is checked too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+PHD = "http://hl7.org/fhir/uv/phd/StructureDefinition/"
+MDC = "urn:iso:std:iso:11073:10101"
+UCUM = "http://unitsofmeasure.org"
+
+#: ValueSet.DeviceTypes11073MDC.fsh
+DEVICE_TYPES = frozenset(
+    {528385, 528384, 528388, 528390, 528391, 528392, 528397, 528399, 528401, 528402, 528403}
+    | {528404, 528405, 528406, 528408, 528409, 528412, 528413, 528425, 528426, 528455}
+    | {528456, 528457, 528484, *range(528501, 528515), 528524, 528525, *range(528532, 528537)}
+)
+#: ValueSet.MDCDeviceVersionTypes.fsh
+VERSION_TYPES = frozenset({531974, 531975, 531976, 531977, 532352, 67912})
+#: ValueSet.MDCClockTypes.fsh
+CLOCK_TYPES = frozenset({67975, 68226, 67983, 68072})
+_VALUES = ("valueQuantity", "valueCodeableConcept", "valueString", "valueBoolean",
+           "valueInteger", "valueRange", "valueRatio", "valueSampledData", "valueTime",
+           "valueDateTime", "valuePeriod")  # fmt: skip
+
+Resolve = Callable[[dict[str, Any] | None], dict[str, Any] | None]
+
+
+def _profiles(resource: dict[str, Any] | None) -> list[str]:
+    return [] if resource is None else list(resource.get("meta", {}).get("profile", []))
+
+
+def _mdc_codes(concept: dict[str, Any] | None) -> list[int]:
+    return [
+        int(c["code"])
+        for c in (concept or {}).get("coding", [])
+        if c.get("system") == MDC and str(c.get("code", "")).isdigit()
+    ]
+
+
+def _quantity(q: dict[str, Any]) -> list[str]:
+    """PhdNumericObservation / PhdCompoundNumericObservation: value 1.., system = UCUM, code 1.."""
+    out = []
+    if "value" not in q:
+        out.append("valueQuantity.value 1..")
+    if q.get("system") != UCUM:
+        out.append("valueQuantity.system = UCUM")
+    if not q.get("code"):
+        out.append("valueQuantity.code 1..")
+    return out
+
+
+def phd_base(o: dict[str, Any], ref: Resolve) -> list[str]:
+    """StructureDefinition.PhdBaseObservation.fsh"""
+    out = []
+    gateways = [e for e in o.get("extension", []) if e.get("url") == GATEWAY]
+    if len(gateways) != 1:
+        out.append("extension[GatewayDevice] 1..1")
+    elif PHD + "PhgDevice" not in _profiles(ref(gateways[0].get("valueReference"))):
+        out.append("extension[GatewayDevice].value[x] only Reference(PhgDevice)")
+    times = [
+        e for e in o.get("extension", []) if e.get("url") == PHD + "CoincidentTimeStampReference"
+    ]
+    if len(times) > 1:
+        out.append("extension[CoincidentTimeStamp] 0..1")
+    for e in times:
+        target = ref(e.get("valueReference"))
+        if PHD + "PhdCoincidentTimeStampObservation" not in _profiles(target):
+            out.append(
+                "CoincidentTimeStampReference only Reference(PhdCoincidentTimeStampObservation)"
+            )
+    phd_categories = [
+        cat
+        for cat in o.get("category", [])
+        if any(
+            c.get("system") == "http://hl7.org/fhir/uv/phd/CodeSystem/PhdObservationCategories"
+            and c.get("code") == "phd"
+            for c in cat.get("coding", [])
+        )
+    ]
+    if len(phd_categories) != 1:
+        out.append("category[PHD-Observation] 1..1 (PhdObservationCategories#phd)")
+    for ident in o.get("identifier", []):
+        if ident.get("system") == PHD + "PhdBaseObservation":
+            if not ident.get("value"):
+                out.append("identifier[conditionalCreate].value 1..")
+            if "type" in ident:
+                out.append("identifier[conditionalCreate].type ..0")
+    if (
+        len([i for i in o.get("identifier", []) if i.get("system") == PHD + "PhdBaseObservation"])
+        > 1
+    ):
+        out.append("identifier[conditionalCreate] 0..1")
+    if "subject" not in o:
+        out.append("subject 1..")
+    if "effectiveDateTime" not in o and "effectivePeriod" not in o:
+        out.append("effective[x] 1.. (dateTime or Period)")
+    device = o.get("device")
+    if not device or "reference" not in device:
+        out.append("device.reference 1..1")
+    elif PHD + "PhdDevice" not in _profiles(ref(device)):
+        out.append("device only Reference(PhdDevice)")
+    if o.get("status") not in {"final", "preliminary", "entered-in-error"}:
+        out.append("status final or preliminary")
+    return out
+
+
+GATEWAY = "http://hl7.org/fhir/StructureDefinition/observation-gatewayDevice"
+
+
+def phd_numeric(o: dict[str, Any], ref: Resolve) -> list[str]:
+    """StructureDefinition.PhdNumericObservation.fsh"""
+    out = phd_base(o, ref)
+    others = [k for k in _VALUES if k in o and k != "valueQuantity"]
+    if others:
+        out.append(f"value[x] only Quantity (has {others})")
+    if "valueQuantity" in o:
+        out.extend(_quantity(o["valueQuantity"]))
+    elif "dataAbsentReason" not in o:
+        out.append("valueQuantity or dataAbsentReason")
+    return out
+
+
+def phd_compound_numeric(o: dict[str, Any], ref: Resolve) -> list[str]:
+    """StructureDefinition.PhdCompoundNumericObservation.fsh"""
+    out = phd_base(o, ref)
+    if any(k in o for k in _VALUES):
+        out.append("value[x] ..0")
+    for comp in o.get("component", []):
+        if not _mdc_codes(comp.get("code")):
+            out.append("component[compound].code.coding[MdcType] 1..1 (MDC)")
+        if "valueQuantity" in comp:
+            out.extend(_quantity(comp["valueQuantity"]))
+        elif "dataAbsentReason" not in comp:
+            out.append("component valueQuantity or dataAbsentReason")
+    return out
+
+
+def phd_coded(o: dict[str, Any], ref: Resolve) -> list[str]:
+    """StructureDefinition.PhdCodedEnumerationObservation.fsh"""
+    out = phd_base(o, ref)
+    if any(k in o for k in _VALUES if k != "valueCodeableConcept"):
+        out.append("value[x] only CodeableConcept")
+    if "valueCodeableConcept" not in o and "dataAbsentReason" not in o:
+        out.append("valueCodeableConcept or dataAbsentReason")
+    return out
+
+
+def phd_coincident_time_stamp(o: dict[str, Any], ref: Resolve) -> list[str]:
+    """StructureDefinition.PhdCoincidentTimeStampObservation.fsh"""
+    out = []
+    if o.get("status") != "final":
+        out.append("status = final (exactly)")
+    if not CLOCK_TYPES.intersection(_mdc_codes(o.get("code"))):
+        out.append("code.coding[MDCType] 1..1 from MDCClockTypes")
+    subject = o.get("subject") or {}
+    if "reference" not in subject:
+        out.append("subject.reference 1..")
+    elif PHD + "PhdDevice" not in _profiles(ref(subject)):
+        out.append("subject only Reference(PhdDevice)")
+    device = o.get("device") or {}
+    if "reference" not in device:
+        out.append("device.reference 1..1")
+    elif PHD + "PhgDevice" not in _profiles(ref(device)):
+        out.append("device only Reference(PhgDevice)")
+    values = [k for k in _VALUES if k in o]
+    if values not in (["valueDateTime"], ["valueQuantity"]) and not (
+        not values and "dataAbsentReason" in o
+    ):
+        out.append("value[x] only dateTime or Quantity (or dataAbsentReason)")
+    out.extend(f"{k} 0..0" for k in ("derivedFrom", "hasMember", "specimen", "focus") if k in o)
+    return out
+
+
+def _device_common(d: dict[str, Any]) -> list[str]:
+    out = []
+    if not d.get("identifier"):
+        out.append("identifier 1..")
+    for ident in d.get("identifier", []):
+        types = [c.get("code") for c in ident.get("type", {}).get("coding", [])]
+        if "BTMAC" in types:
+            if ident.get("system") != "http://hl7.org/fhir/sid/eui-48/bluetooth":
+                out.append("identifier[btmacAddressIdentifier].system (exactly)")
+            if not ident.get("value"):
+                out.append("identifier[btmacAddressIdentifier].value 1..")
+    if "parent" in d:
+        out.append("parent ..0")
+    specializations = d.get("specialization", [])
+    if not specializations:
+        out.append("specialization[MDCType] 1..")
+    out.extend(
+        "specialization.systemType.coding from DeviceTypes11073MDC"
+        for spec in specializations
+        if not DEVICE_TYPES.intersection(_mdc_codes(spec.get("systemType")))
+    )
+    versions = d.get("version", [])
+    if not any(VERSION_TYPES.intersection(_mdc_codes(v.get("type"))) for v in versions):
+        out.append("version[MDCType] 1..* (type from MDCDeviceVersionTypes)")
+    return out
+
+
+def phd_device(d: dict[str, Any], _ref: Resolve) -> list[str]:
+    """StructureDefinition.PhdDevice.fsh"""
+    out = _device_common(d)
+    if not d.get("manufacturer"):
+        out.append("manufacturer 1..")
+    if not d.get("modelNumber"):
+        out.append("modelNumber 1..")
+    if 65573 not in _mdc_codes(d.get("type")):
+        out.append("type.coding[PhdCode] = MDC#65573")
+    out.extend(
+        "specialization.version 1.."
+        for spec in d.get("specialization", [])
+        if not spec.get("version")
+    )
+    return out
+
+
+def phg_device(d: dict[str, Any], _ref: Resolve) -> list[str]:
+    """StructureDefinition.PhgDevice.fsh"""
+    out = _device_common(d)
+    if 531981 not in _mdc_codes(d.get("type")):
+        out.append("type.coding[MDCType] = MDC#531981 (exactly)")
+    return out
+
+
+CHECKS: dict[str, Callable[[dict[str, Any], Resolve], list[str]]] = {
+    PHD + "PhdNumericObservation": phd_numeric,
+    PHD + "PhdCompoundNumericObservation": phd_compound_numeric,
+    PHD + "PhdCodedEnumerationObservation": phd_coded,
+    PHD + "PhdCoincidentTimeStampObservation": phd_coincident_time_stamp,
+    PHD + "PhdDevice": phd_device,
+    PHD + "PhgDevice": phg_device,
+}
+
+
+def resolver(resources: Iterable[dict[str, Any]]) -> Resolve:
+    """Resolves ``{"reference": "Type/id"}`` within ``resources``."""
+    by_ref = {f"{r['resourceType']}/{r['id']}": r for r in resources}
+
+    def resolve(reference: dict[str, Any] | None) -> dict[str, Any] | None:
+        if not reference or "reference" not in reference:
+            return None
+        return by_ref.get(str(reference["reference"]))
+
+    return resolve
+
+
+def violations(resources: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    """(resource id, claimed profile, missing element) for every claim not met."""
+    ref = resolver(resources)
+    out = []
+    for resource in resources:
+        for profile in _profiles(resource):
+            check = CHECKS.get(profile)
+            if check is None:
+                out.append((resource["id"], profile, "a profile narhub does not check"))
+                continue
+            out.extend((resource["id"], profile, v) for v in check(resource, ref))
+    return out
