@@ -6,6 +6,7 @@ must hold every ledger reading exactly once."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,14 @@ from hil_rig import Home, Rig
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
 CGM = "C0:FF:EE:00:24:01"
+PHD = "http://hl7.org/fhir/uv/phd/StructureDefinition/"
+
+
+def _output(workdir: Path) -> Path:
+    """The region's FHIR output of the home in ``workdir`` (rig.home.VirtualHomeRig)."""
+    return workdir / "region" / "observations.ndjson"
+
+
 GHS = "C0:FF:EE:00:25:01"
 
 
@@ -62,6 +71,25 @@ async def test_ghs_live_and_stored_with_the_new_cuff_and_scale(rig: Rig, workdir
         result = await home.wait_delivered(timeout_s=90)
         facts = home.rig_facts()
     assert result.exact, result.explain()
+    # Live and stored observations alike are Observations of the IG's profiles, by class.
+    resources = [json.loads(line) for line in _output(workdir).read_text().splitlines()]
+    device_id = "phd-" + GHS.replace(":", "")
+    device = [r for r in resources if r["resourceType"] == "Device" and r["id"] == device_id]
+    assert device, "the GHS device has no Device resource"
+    assert PHD + "PhdDevice" in device[0]["meta"]["profile"]
+    profiles = [
+        p.removeprefix(PHD)
+        for r in resources
+        if r["resourceType"] == "Observation"
+        and r.get("device", {}).get("reference") == f"Device/{device_id}"
+        for p in r.get("meta", {}).get("profile", [])
+    ]
+    assert set(profiles) == {
+        "PhdNumericObservation",
+        "PhdCompoundNumericObservation",
+        "PhdRtsaObservation",
+        "PhdCodedEnumerationObservation",
+    }, profiles
     stats = facts["device_stats"][GHS]
     assert stats["live_sent"] > 0, stats
     assert stats["stored_sent"] > 0, stats
