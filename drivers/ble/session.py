@@ -671,27 +671,7 @@ class DeviceSession:
             measurement = decode(cid, raw, profile=self.status.profile)
         except DecodeError as exc:
             error = exc
-            self.status.malformed += 1
-            logger.warning(
-                "BLE %s: malformed value on 0x%04X (%s); session continues",
-                self.status.label,
-                cid,
-                exc.reason,
-            )
-        return MeasurementEvent(
-            device=self.spec.address,
-            characteristic=cid,
-            raw=raw,
-            measurement=measurement,
-            error=error,
-            hub_wall_ms=time.time_ns() // 1_000_000,
-            hub_mono_ns=time.monotonic_ns(),
-            kind=self.spec.kind,
-            label=self.status.label,
-            device_time=device_time_of(measurement),
-            clock=self._clock,
-            **extra,
-        )
+        return self.new_event(cid, raw, measurement, error, **extra)
 
     def _handler(self, cid: int) -> Callable[[BleakGATTCharacteristic, bytearray], None]:
         def on_value(_char: BleakGATTCharacteristic, data: bytearray) -> None:
