@@ -143,8 +143,8 @@ class DemoSummary:
 
 def fhir_shapes(path: Path) -> dict[str, int]:
     """Counts of what an NDJSON output holds: Observations of readings (and how many name a
-    patient as subject, are compound blood pressures, reference a coincident time stamp),
-    Devices (PhdDevice, PhgDevice, others) and coincident time stamps."""
+    patient as subject, are compound blood pressures or waveforms, reference a coincident time
+    stamp), Devices (PhdDevice, PhgDevice, others; each once) and coincident time stamps."""
     shapes = dict.fromkeys(
         (
             "observations",
@@ -161,6 +161,7 @@ def fhir_shapes(path: Path) -> dict[str, int]:
     )
     if not path.exists():
         return shapes
+    devices: set[tuple[str, object]] = set()
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
             resource = json.loads(line)
@@ -175,7 +176,10 @@ def fhir_shapes(path: Path) -> dict[str, int]:
                 if PHG_DEVICE in profiles
                 else "other_devices"
             )
-            shapes[key] += 1
+            # A Device comes again when its description changed: each is counted once.
+            if (key, resource.get("id")) not in devices:
+                devices.add((key, resource.get("id")))
+                shapes[key] += 1
         elif is_measurement(resource):
             shapes["observations"] += 1
             shapes["with_patient_subject"] += resource.get("subject", {}).get("type") == "Patient"
