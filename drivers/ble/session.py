@@ -48,6 +48,14 @@ from drivers.ble._bleak import (
 )
 from drivers.ble.cursors import RecordTracker
 from drivers.ble.events import ClockObservation, MeasurementEvent, device_time_of
+from drivers.ble.hints import (
+    bond_first,
+    clock_after_notification,
+    clock_characteristic,
+    clock_left_alone,
+    date_time_value,
+    settle,
+)
 from drivers.ble.pairing import PairingFailedError, pair_client
 from drivers.ble.retry import Failure, SessionError, is_auth_error
 from protocols.gatt import (
@@ -61,6 +69,7 @@ from protocols.gatt import (
     CGM_SPECIFIC_OPS_CONTROL_POINT,
     CGM_STATUS,
     CURRENT_TIME,
+    DATE_TIME,
     ELAPSED_TIME,
     ENHANCED_BLOOD_PRESSURE_MEASUREMENT,
     ENHANCED_INTERMEDIATE_CUFF_PRESSURE,
@@ -81,6 +90,7 @@ from protocols.gatt import (
     WEIGHT_MEASUREMENT,
     AdjustReason,
     CurrentTime,
+    DateTime,
     DecodeError,
     GlucoseMeasurement,
     GlucoseMeasurementContext,
@@ -177,13 +187,16 @@ class DeviceSession:
         self._client: BleakClient | None = None
         self._chars: dict[int, BleakGATTCharacteristic] = {}
         self._clock: ClockObservation | None = None
+        self._clock_cid: int | None = None
+        #: Set on the device's first Current Time notification (profiles that wait for it).
+        self._time_notified = asyncio.Event()
         self._parked: list[MeasurementEvent] = []
         self._racp_answer: asyncio.Future[Any] | None = None
         self._downloading = False
         self._backpressure = False
         self._closers: list[Callable[[], Awaitable[None]]] = []
         #: The CGM or GHS part of the session, when the device has that service.
-        self._profile: CgmRunner | GhsRunner | None = None
+        self._runner: CgmRunner | GhsRunner | None = None
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -399,19 +412,20 @@ class DeviceSession:
 
     async def run(self) -> None:
         """Drive the session until it is done (idle, fair share used, or link lost)."""
-        if self.spec.bond and not self.status.bonded:
+        if bond_first(self.status.profile, configured=self.spec.bond, bonded=self.status.bonded):
             await self._pair()
         self._map_characteristics()
         await self._read_device_information()
-        self._profile = self._service_runner()
-        if self._profile is not None:
-            self._clock = await self._profile.prepare()
+        await settle(self.status.profile)  # the profile may come from what DIS just said
+        self._runner = self._service_runner()
+        if self._runner is not None:
+            self._clock = await self._runner.prepare()
             self.status.clock = self._clock
         else:
             await self._read_clock()
         await self._subscribe()
-        if self._profile is not None:
-            await self._profile.transfer()
+        if self._runner is not None:
+            await self._runner.transfer()
         else:
             await self._set_clock()
             if RECORD_ACCESS_CONTROL_POINT in self._chars:
@@ -469,31 +483,39 @@ class DeviceSession:
             self._emit(event)
 
     async def _read_clock(self) -> None:
-        self.status.has_clock = CURRENT_TIME in self._chars
+        # Current Time 0x2A2B, or where the device's quirk profile says (drivers/ble/hints.py).
+        cid = self._clock_cid = clock_characteristic(self.status.profile, frozenset(self._chars))
+        self.status.has_clock = cid is not None
         self.status.clock_not_set = None  # this session's answer, not an earlier one's
-        if CURRENT_TIME not in self._chars:
+        if cid is None:
             return
-        raw = await self._read(CURRENT_TIME)
         hub_time = self._settings.hub_clock()
         device_time: dt.datetime | None = None
-        try:
-            value = decode(CURRENT_TIME, raw)
-            if isinstance(value, CurrentTime):
-                device_time = value.to_datetime()
-        except DecodeError:
-            self.status.malformed += 1
+        if "read" in self._chars[cid].properties:
+            raw = await self._read(cid)
+            hub_time = self._settings.hub_clock()
+            try:
+                value = decode(cid, raw)
+                if isinstance(value, (CurrentTime, DateTime)):
+                    device_time = value.to_datetime()
+            except DecodeError:
+                self.status.malformed += 1
         offset_s = None if device_time is None else (device_time - hub_time).total_seconds()
         self._clock = ClockObservation(device_time, hub_time, offset_s)
         self.status.clock = self._clock
 
     async def _set_clock(self) -> None:
         observed = self._clock
-        if observed is None or CURRENT_TIME not in self._chars:
+        cid = self._clock_cid
+        if observed is None or cid is None:
             return
         limit_s = self._settings.clock_max_offset_s
         if observed.offset_s is not None and abs(observed.offset_s) <= limit_s:
             return
-        if "write" not in self._chars[CURRENT_TIME].properties:
+        if (why := clock_left_alone(self.status.profile)) is not None:
+            self.status.clock_not_set = why
+            return
+        if "write" not in self._chars[cid].properties:
             self.status.clock_not_set = "the device's Current Time is read-only"
             return
         if not self._settings.hub_clock_trusted():
@@ -503,11 +525,23 @@ class DeviceSession:
                 self.status.label,
             )
             return
-        value = encode(
-            CurrentTime.from_datetime(self._settings.hub_clock(), AdjustReason.MANUAL_TIME_UPDATE)
-        )
+        if clock_after_notification(self.status.profile) and cid == CURRENT_TIME:
+            # Omron: the write right after its first Current Time notification.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._settings.operation_timeout_s):
+                    await self._time_notified.wait()
+            reraise_if_cancelling()
+        if cid == DATE_TIME:
+            await settle(self.status.profile)  # A&D: a pause before the Date Time write
+            value = date_time_value(self._settings.hub_clock())
+        else:
+            value = encode(
+                CurrentTime.from_datetime(
+                    self._settings.hub_clock(), AdjustReason.MANUAL_TIME_UPDATE
+                )
+            )
         try:
-            await self._write(CURRENT_TIME, value)
+            await self._write(cid, value)
         except BleakGATTProtocolError as exc:
             if int(exc.code) != _DATA_FIELD_IGNORED:
                 raise
@@ -521,21 +555,29 @@ class DeviceSession:
         )
 
     async def _subscribe(self) -> None:
-        profile = self._profile
+        runner = self._runner
         wanted = MEASUREMENT_CHARACTERISTICS | {RECORD_ACCESS_CONTROL_POINT}
-        if profile is not None:
-            wanted = profile.subscriptions()
+        if runner is not None:
+            wanted = runner.subscriptions()
         for cid in sorted(wanted):
             char = self._chars.get(cid)
             if char is None or not ({"notify", "indicate"} & set(char.properties)):
                 continue
-            handler = None if profile is None else profile.handler(cid)
+            handler = None if runner is None else runner.handler(cid)
             if handler is None:
                 handler = (
                     self._on_racp if cid == RECORD_ACCESS_CONTROL_POINT else self._handler(cid)
                 )
             await self._op(self._starter(char, handler))
             self._closers.append(self._stopper(char))
+        clock = self._chars.get(CURRENT_TIME)
+        omron = clock_after_notification(self.status.profile)
+        if omron and clock is not None and "notify" in clock.properties:
+            await self._op(self._starter(clock, self._on_time_notification))
+            self._closers.append(self._stopper(clock))
+
+    def _on_time_notification(self, _char: BleakGATTCharacteristic, _data: bytearray) -> None:
+        self._time_notified.set()
 
     def _starter(
         self,
@@ -573,7 +615,7 @@ class DeviceSession:
                     await self._activity.wait()
             # Python 3.11: a cancel racing the timeout comes out as TimeoutError (drivers/_aio.py).
             reraise_if_cancelling()
-            if self._profile is not None and self._tracker.pending:
+            if self._runner is not None and self._tracker.pending:
                 # A CGM or GHS link stays up for hours: commit the records the pipeline has
                 # stored so far (never waiting), so a restart asks for no more than needed.
                 await self._tracker.settle(0)
@@ -733,7 +775,13 @@ def _with(event: MeasurementEvent, **changes: Any) -> MeasurementEvent:
 
 
 _INTERESTING = frozenset(
-    {CURRENT_TIME, BATTERY_LEVEL, RECORD_ACCESS_CONTROL_POINT, *DEVICE_INFORMATION_STRINGS}
+    {
+        CURRENT_TIME,
+        DATE_TIME,
+        BATTERY_LEVEL,
+        RECORD_ACCESS_CONTROL_POINT,
+        *DEVICE_INFORMATION_STRINGS,
+    }
 )
 #: The CGM and GHS services' characteristics (their sessions subscribe to what they need).
 _PROFILE_CHARACTERISTICS = frozenset(
