@@ -234,9 +234,10 @@ class Hub:
         while True:
             try:
                 await self.central.run()
-            except Exception as exc:  # noqa: BLE001 - restarted with backoff, not ignored
+            except Exception as exc:  # restarted with backoff, not ignored
                 delay = backoff.next_delay_s()
                 logger.error("BLE central failed (%s); restart in %.1fs", type(exc).__name__, delay)
+                logger.debug("BLE central failure detail", exc_info=True)
                 await asyncio.sleep(delay)
 
     @contextlib.asynccontextmanager

@@ -78,6 +78,18 @@ def bench_ble(
     emit(_run_bench("ble", duration_s, soak_s=soak_s), as_json)
 
 
+#: A CGM in the reference day (issue 24): its record interval, 1 to 5 minutes.
+CgmOption = Annotated[
+    int | None,
+    typer.Option(
+        "--cgm",
+        min=1,
+        max=5,
+        help="Add a CGM's records every N minutes (288 to 1,440 a day) to the reference day.",
+    ),
+]
+
+
 @app.command("wire")
 def bench_wire(
     as_json: JsonFlag = False,
@@ -85,9 +97,13 @@ def bench_wire(
     input_path: Annotated[
         Path | None, typer.Option("--input", help="A day as JSONL, one reading per line.")
     ] = None,
+    cgm_interval_min: CgmOption = None,
 ) -> None:
     """Bytes per reading and encode/decode throughput of the uplink format vs JSON SenML."""
-    emit(_run_bench("wire", duration_s, input_path=input_path), as_json)
+    emit(
+        _run_bench("wire", duration_s, input_path=input_path, cgm_interval_min=cgm_interval_min),
+        as_json,
+    )
 
 
 @app.command("pipeline")
@@ -117,6 +133,7 @@ def bench_footprint(
         bool,
         typer.Option("--field", help="Six BLE devices paired and remote management on."),
     ] = False,
+    cgm_interval_min: CgmOption = None,
     feedback: Annotated[
         str,
         typer.Option(
@@ -140,6 +157,7 @@ def bench_footprint(
             speed=speed,
             whole_day=whole_day,
             field=field,
+            cgm_interval_min=cgm_interval_min,
             feedback=feedback,
             feedback_outputs=feedback_outputs,
         ),

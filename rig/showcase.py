@@ -33,6 +33,7 @@ from protocols.fhir.codes import (
     COINCIDENT_TIME_STAMP_EXTENSION,
     PHD_COMPOUND_NUMERIC,
     PHD_DEVICE,
+    PHD_RTSA,
     PHG_DEVICE,
 )
 from region.enrolment import DEFAULT_PATIENT_SYSTEM
@@ -80,6 +81,33 @@ first_s = 2700
 every_s = 21600
 count = 4
 
+[[devices]]
+kind = "cgm"
+address = "C0:FF:EE:00:0D:06"
+every_s = 300
+count = 288
+
+[[devices]]
+kind = "ghs"
+address = "C0:FF:EE:00:0D:07"
+first_s = 1200
+every_s = 7200
+count = 10
+
+[[devices]]
+kind = "enhanced_blood_pressure"
+address = "C0:FF:EE:00:0D:08"
+first_s = 25200
+every_s = 43200
+count = 2
+
+[[devices]]
+kind = "body_composition"
+address = "C0:FF:EE:00:0D:09"
+first_s = 27000
+every_s = 43200
+count = 1
+
 [[boards]]
 board_id = "sim-demo-01"
 interval_ms = 1000
@@ -115,13 +143,14 @@ class DemoSummary:
 
 def fhir_shapes(path: Path) -> dict[str, int]:
     """Counts of what an NDJSON output holds: Observations of readings (and how many name a
-    patient as subject, are compound blood pressures, reference a coincident time stamp),
-    Devices (PhdDevice, PhgDevice, others) and coincident time stamps."""
+    patient as subject, are compound blood pressures or waveforms, reference a coincident time
+    stamp), Devices (PhdDevice, PhgDevice, others; each once) and coincident time stamps."""
     shapes = dict.fromkeys(
         (
             "observations",
             "with_patient_subject",
             "compound_blood_pressure",
+            "waveforms",
             "with_time_stamp",
             "phd_devices",
             "gateway_devices",
@@ -132,6 +161,7 @@ def fhir_shapes(path: Path) -> dict[str, int]:
     )
     if not path.exists():
         return shapes
+    devices: set[tuple[str, object]] = set()
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
             resource = json.loads(line)
@@ -146,11 +176,15 @@ def fhir_shapes(path: Path) -> dict[str, int]:
                 if PHG_DEVICE in profiles
                 else "other_devices"
             )
-            shapes[key] += 1
+            # A Device comes again when its description changed: each is counted once.
+            if (key, resource.get("id")) not in devices:
+                devices.add((key, resource.get("id")))
+                shapes[key] += 1
         elif is_measurement(resource):
             shapes["observations"] += 1
             shapes["with_patient_subject"] += resource.get("subject", {}).get("type") == "Patient"
             shapes["compound_blood_pressure"] += PHD_COMPOUND_NUMERIC in profiles
+            shapes["waveforms"] += PHD_RTSA in profiles
             shapes["with_time_stamp"] += any(
                 e.get("url") == COINCIDENT_TIME_STAMP_EXTENSION
                 for e in resource.get("extension", [])
@@ -283,6 +317,7 @@ def print_summary(console: Console, summary: DemoSummary) -> None:
             ("observations", "Observations of readings"),
             ("with_patient_subject", "  with the patient as subject"),
             ("compound_blood_pressure", "  blood pressure, one compound Observation each"),
+            ("waveforms", "  sample arrays (GHS), valueSampledData"),
             ("with_time_stamp", "  referencing a coincident time stamp"),
             ("coincident_time_stamps", "Coincident time stamps (device clock vs hub clock)"),
             ("phd_devices", "PhdDevice (the home's devices)"),
