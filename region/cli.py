@@ -17,6 +17,7 @@ from region.broker_config import BrokerTls, acl_text, mosquitto_conf
 from region.ca import CaVerifier, RegionCa, RegionCaError
 from region.enrolment_cli import register as register_enrolment
 from region.fhir_post import FhirPoster
+from region.findings.cli import register as register_findings
 from region.receiver import RECEIVER_NAME, Receiver
 
 #: MQTT 5 Session Expiry Interval 0xFFFFFFFF: the session does not expire (MQTT 5.0 3.1.2.11.2).
@@ -29,6 +30,7 @@ app = typer.Typer(
 ca_app = typer.Typer(help="A small region CA for pilots and tests.")
 app.add_typer(ca_app, name="ca")
 register_enrolment(app)
+register_findings(app)
 
 CaDir = Annotated[Path, typer.Option("--dir", help="The CA directory.")]
 
@@ -132,6 +134,18 @@ def ingest(
             "to this server base URL; queued durably, retried until accepted."
         ),
     ] = None,
+    with_findings: Annotated[
+        bool,
+        typer.Option(
+            "--findings/--no-findings",
+            help="Record what arrives and judge findings (docs/region.md, 'Findings'): the "
+            "hubs' status topics too (client id CLIENT_ID-status).",
+        ),
+    ] = True,
+    findings_out: Annotated[
+        Path | None,
+        typer.Option(help="Append each changed finding as FHIR (Task, DetectedIssue), NDJSON."),
+    ] = None,
 ) -> None:
     """Receive batches on the shared subscription, verify, de-duplicate, file them to the
     enrolled patients (`narhub region enrol`, same --state), write FHIR NDJSON."""
@@ -143,12 +157,21 @@ def ingest(
             poster = FhirPoster(state, fhir_url)
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--fhir-url") from None
+    engine = None
+    if with_findings:
+        from region.findings.engine import FindingsEngine
+        from region.findings.service import FindingsNdjson
+
+        engine = FindingsEngine.sqlite(
+            state, on_change=None if findings_out is None else FindingsNdjson(findings_out)
+        )
     receiver = Receiver(
         verifier,
         state,
         out,
         fhir_queue=poster is not None,
         on_batch=None if poster is None else (lambda _b, _l: poster.wake.set()),
+        on_ingested=None if engine is None else engine.filed,
     )
     tls = TlsFiles(ca.cert_file, cert, key)
 
@@ -162,13 +185,22 @@ def ingest(
             session_expiry_s=NEVER_EXPIRES_S,
         )
 
+    def connect_status() -> MqttLink:
+        return MqttLink(host, port, client_id=f"{client_id}-status", tls=tls)
+
     async def serve() -> None:
-        if poster is None:
+        if poster is None and engine is None:
             await receiver.run(connect)
             return
-        poster.retry_refused()
         async with asyncio.TaskGroup() as group:
-            group.create_task(poster.run(), name="fhir-post")
+            if poster is not None:
+                poster.retry_refused()
+                group.create_task(poster.run(), name="fhir-post")
+            if engine is not None:
+                from region.findings.service import evaluate_every, watch_status
+
+                group.create_task(watch_status(connect_status, engine), name="findings-status")
+                group.create_task(evaluate_every(engine), name="findings-evaluate")
             await receiver.run(connect)
             raise MqttError("connection ended")
 
@@ -179,6 +211,8 @@ def ingest(
         raise typer.Exit(EXIT_FAILED) from None
     finally:
         receiver.close()
+        if engine is not None:
+            engine.close()
 
 
 # -- remote management: the command key and `narhub region send ...` ---------------------------

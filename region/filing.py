@@ -44,6 +44,10 @@ class Filing:
     held: int = 0
     #: Held readings this filing releases (forget them once the output is written).
     released: list[str] = field(default_factory=list)
+    #: The readings filed, each with its patient (the findings' ingestion event).
+    filed: list[Filed] = field(default_factory=list)
+    #: When the region filed them (epoch ms, its own clock: the ingestion time).
+    received_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,16 +106,13 @@ class Filer:
         """File one verified batch; its unattributed readings are held (on disk) first."""
         header = batch.header
         descriptions = self.devices.update(describe(batch.readings))
-        parts = split(
-            header.hub_id,
-            batch.readings,
-            self.enrolments.enrolments(header.hub_id),
-            now_ms=self._clock_ms(),
-        )
+        enrolments = self.enrolments.enrolments(header.hub_id)
+        now = self._clock_ms()
+        parts = split(header.hub_id, batch.readings, enrolments, now_ms=now)
         held = self.enrolments.hold(parts.held)
         self.enrolments.note_filed(parts.filed_until)
         resources = batch_resources(header.hub_id, header.version, parts.filed, descriptions)
-        return Filing(header.hub_id, resources, held=held)
+        return Filing(header.hub_id, resources, held=held, filed=parts.filed, received_ms=now)
 
     def releasable(self) -> list[Filing]:
         """Held readings that enrolments now cover, filed (per hub); the receiver writes them,
@@ -129,11 +130,15 @@ class Filer:
             ]
             if not covered:
                 continue
-            parts = split(hub, [h.reading for h in covered], enrolments, now_ms=self._clock_ms())
+            now = self._clock_ms()
+            parts = split(hub, [h.reading for h in covered], enrolments, now_ms=now)
             self.enrolments.note_filed(parts.filed_until)
             devices = self.devices.get(sorted({h.reading.device for h in covered}))
             resources = batch_resources(hub, FORMAT_VERSION, parts.filed, devices)
-            out.append(Filing(hub, resources, released=[h.key for h in covered]))
+            released = [h.key for h in covered]
+            out.append(
+                Filing(hub, resources, released=released, filed=parts.filed, received_ms=now)
+            )
         return out
 
     def released(self, filing: Filing) -> None:

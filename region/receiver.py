@@ -88,6 +88,7 @@ class Receiver:
         output: Path,
         *,
         on_batch: Callable[[Batch, list[str]], None] | None = None,
+        on_ingested: Callable[[Filing], object] | None = None,
         fhir_queue: bool = False,
         enrolments: EnrolmentStore | None = None,
         devices: DeviceRegistry | None = None,
@@ -96,7 +97,10 @@ class Receiver:
         """``fhir_queue``: also queue each batch's new Observations (with the Devices and
         time stamps they reference) for a FHIR server, in the transaction that marks the
         batch seen (:mod:`region.fhir_post`). ``enrolments`` and ``devices``: the region's
-        shared state (default: SQLite in ``state_db``, where `narhub region enrol` writes)."""
+        shared state (default: SQLite in ``state_db``, where `narhub region enrol` writes).
+        ``on_ingested``: told every filing once its output is written (a batch's, and held
+        readings released), with what was filed to whom and when (the findings' hook,
+        :mod:`region.findings`)."""
         self._verifier = verifier
         self._filer = Filer(
             enrolments if enrolments is not None else SqliteEnrolmentStore(state_db),
@@ -122,6 +126,7 @@ class Receiver:
         self._output = output
         self._recover_output()
         self._on_batch = on_batch
+        self._on_ingested = on_ingested
         self.stats = ReceiverStats()
         #: Set once the subscription is in place (the broker only routes to live subscribers).
         self.subscribed = asyncio.Event()
@@ -148,6 +153,8 @@ class Receiver:
         self.stats.held += filing.held
         lines = self._write(filing, key)
         self.stats.batches += 1
+        if self._on_ingested is not None:
+            self._on_ingested(filing)
         if self._on_batch is not None:
             self._on_batch(batch, lines)
         return lines
@@ -190,6 +197,8 @@ class Receiver:
         for filing in self._filer.releasable():
             self._write(filing, None)
             self._filer.released(filing)
+            if self._on_ingested is not None:
+                self._on_ingested(filing)
             released += len(filing.released)
         self.stats.released += released
         if released:

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from region.enrolment_sqlite import SqliteEnrolmentStore
 from region.enrolment_store import EnrolmentStore
-from region.findings.facts import HeldFacts, Ingestion, StatusSeen, patient_key
+from region.filing import Filing
+from region.findings.facts import HeldFacts, Ingestion, StatusSeen, ingestion, patient_key
 from region.findings.lifecycle import reconcile
 from region.findings.model import Finding
 from region.findings.policy import World, conditions
@@ -79,6 +80,16 @@ class FindingsEngine:
         """Record a filed batch and judge its hub at its ingestion time."""
         self.facts.record_ingestion(ingestion)
         return self.evaluate(ingestion.received_ms, hubs={ingestion.hub})
+
+    def filed(self, filing: Filing) -> list[Finding]:
+        """The receiver's ``on_ingested`` hook: a filing's readings, at its ingestion time."""
+        event = ingestion(
+            filing.hub,
+            filing.received_ms,
+            [(f.reading, f.patient) for f in filing.filed],
+            held=filing.held,
+        )
+        return self.ingested(event)
 
     def status(self, seen: StatusSeen) -> list[Finding]:
         """Record a hub's status and judge the hub (a document seen before changes nothing)."""
