@@ -136,7 +136,70 @@ def findings(
     emit({"ok": True, "findings": rows}, as_json)
 
 
+def worklist(
+    state: State,
+    listen: Annotated[
+        str, typer.Option("--listen", help="HOST:PORT to serve on (behind the login proxy).")
+    ] = "127.0.0.1:8080",
+    trusted_proxy: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--trusted-proxy",
+            help="Address or network of the reverse proxy whose user header is trusted "
+            "(repeat). Default: 127.0.0.1 and ::1.",
+        ),
+    ] = None,
+    tls_cert: Annotated[
+        Path | None, typer.Option(help="HTTPS certificate: client-certificate login instead.")
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="HTTPS key.")] = None,
+    client_ca: Annotated[
+        Path | None, typer.Option(help="CA that issues the users' client certificates.")
+    ] = None,
+    evaluate_every_s: Annotated[
+        float, typer.Option("--evaluate-every", help="Judge every hub this often (seconds).")
+    ] = 30.0,
+) -> None:
+    """Serve the care team's worklist (docs/worklist.md): an OIDC login at a reverse proxy
+    passes the user in a header from --trusted-proxy, or --tls-cert/--tls-key/--client-ca
+    require a client certificate whose CN is the user."""
+    try:
+        from region.worklist.app import create_app
+        from region.worklist.auth import AuthConfig, networks
+        from region.worklist.serve import ServerTls, serve
+    except ImportError as exc:
+        emit({"ok": False, "error": f"{exc}: install narhub[region]"}, as_json=False)
+        raise typer.Exit(EXIT_FAILED) from None
+    host, _, port_text = listen.rpartition(":")
+    if not host or not port_text.isdigit():
+        raise typer.BadParameter("give HOST:PORT", param_hint="--listen")
+    tls_files = (tls_cert, tls_key, client_ca)
+    if any(f is not None for f in tls_files) and not all(f is not None for f in tls_files):
+        raise typer.BadParameter("give all three of --tls-cert, --tls-key and --client-ca")
+    tls = None
+    if tls_cert is not None and tls_key is not None and client_ca is not None:
+        tls = ServerTls(tls_cert, tls_key, client_ca)
+        auth = AuthConfig("client-cert")
+    else:
+        try:
+            proxies = networks(trusted_proxy or ["127.0.0.1", "::1"])
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--trusted-proxy") from None
+        auth = AuthConfig("proxy", proxies)
+    engine = FindingsEngine.sqlite(state)
+    try:
+        serve(
+            create_app(engine, auth, evaluate_every_s=evaluate_every_s),
+            host.strip("[]"),
+            int(port_text),
+            tls,
+        )
+    finally:
+        engine.close()
+
+
 def register(app: typer.Typer) -> None:
-    """Mount ``plan`` and ``findings`` on ``narhub region``."""
+    """Mount ``plan``, ``findings`` and ``worklist`` on ``narhub region``."""
     app.add_typer(plan_app, name="plan")
     app.command("findings")(findings)
+    app.command("worklist")(worklist)
