@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-test
 SIM_STAMP := $(VENV)/.installed-sim
 
-.PHONY: test demo check lint types layers pytest bench broker-deps fuse-deps clean
+.PHONY: test demo check lint types layers pytest bench broker-deps fuse-deps browser-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,8 +41,18 @@ fuse-deps:
 	  else echo "fuse3 is missing: install it (apt-get install fuse3) as root" >&2; fi; \
 	fi
 
+# Headless Chromium and its WebDriver for the worklist's browser test (tests/findings/
+# test_worklist_browser.py): apt-get when missing and root; the test fails under CI without.
+browser-deps:
+	@if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium and chromium-driver with apt-get"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) >/dev/null; \
+	  else echo "chromium is missing: install it (apt-get install chromium chromium-driver) as root" >&2; fi; \
+	fi
+
 ## make test: install everything, then lint, types, layer contracts and every test.
-test: $(STAMP) broker-deps fuse-deps check pytest
+test: $(STAMP) broker-deps fuse-deps browser-deps check pytest
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -p no:cacheprovider -n 2 --durations=15

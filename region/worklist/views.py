@@ -62,7 +62,7 @@ def describe(finding: Finding, words: Mapping[str, str], zone: str) -> str:
         return f"{measure}, {words['by']} {when(d.get('by_ms'), zone)[11:]} ({d.get('windows', 1)})"
     if kind is Kind.ALERT:
         measure = words.get(f"measure.{d.get('measure')}", f"MDC {d.get('mdc_code')}")
-        return f"{measure}, {words['measured']} {when(d.get('taken_ms'), zone)}"
+        return f"{measure}, {words['measured'].lower()} {when(d.get('taken_ms'), zone)}"
     if kind is Kind.HUB_SILENT:
         last = when(d.get("last_contact_ms"), zone) or words["never"]
         return f"{words['hub']} {finding.hub}, {words['last_contact']} {last}"
