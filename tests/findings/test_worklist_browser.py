@@ -94,63 +94,69 @@ def _play_day(state: Path):
     return eng
 
 
-async def _in_browser(call, *args):
-    return await asyncio.to_thread(call, *args)
+def _sign_in_and_acknowledge(browser, url: str, out: Path) -> None:
+    """In the browser (a worker thread: the event loop keeps serving the pages)."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(url + "/")
+    assert "/oauth2/sign_in" in browser.current_url
+    browser.find_element(By.ID, "email").send_keys(EMAIL)
+    browser.find_element(By.ID, "sign-in").click()
+    assert browser.find_element(By.ID, "user").text == EMAIL
+    rows = browser.find_elements(By.CSS_SELECTOR, "table.worklist tbody tr")
+    assert rows[0].get_attribute("data-patient") == "pat-0001"
+    findings = rows[0].find_elements(By.CSS_SELECTOR, "li.finding")
+    kinds = {e.get_attribute("data-kind") for e in findings}
+    assert {"missed-measurement", "hub-silent", "alert-reading", "battery-low"} <= kinds
+    # The first finding is the alert (most urgent): sorted by what needs attention.
+    assert findings[0].get_attribute("data-kind") == "alert-reading"
+    browser.save_screenshot(str(out / "worklist-sv.png"))
+    rows[0].find_element(By.CSS_SELECTOR, "th a").click()
+    assert browser.find_element(By.ID, "patient").text == "pat-0001"
+    assert len(browser.find_elements(By.CSS_SELECTOR, "figure.vital svg")) >= 4
+    missed = "#open-findings li[data-kind='missed-measurement']"
+    button = browser.find_element(By.CSS_SELECTOR, missed).find_element(By.CSS_SELECTOR, "button")
+    assert button.get_attribute("aria-label").startswith("Kvittera")
+    button.click()
+    assert EMAIL in browser.find_element(By.CSS_SELECTOR, missed).text
+    browser.set_window_size(1280, 2700)
+    browser.get(url + "/patient/pat-0001?lang=en")
+    browser.save_screenshot(str(out / "patient-en.png"))
+    browser.get(url + "/patient/pat-0001?lang=sv")
+
+
+def _see_it_closed(browser, out: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.refresh()
+    still = {
+        e.get_attribute("data-kind")
+        for e in browser.find_elements(By.CSS_SELECTOR, "#open-findings li")
+    }
+    assert "missed-measurement" not in still
+    assert "hub-silent" not in still  # the batch was contact
+    closed = browser.find_element(By.CSS_SELECTOR, "#history li[data-kind='missed-measurement']")
+    assert EMAIL in closed.text
+    browser.save_screenshot(str(out / "patient-sv-closed.png"))
+    buttons = browser.find_elements(By.CSS_SELECTOR, "button")
+    assert all(b.get_attribute("aria-label") for b in buttons)
 
 
 @pytest.mark.slow
 async def test_nurse_signs_in_acknowledges_and_sees_the_finding_close(tmp_path: Path):
     _require_browser()
-    from selenium.webdriver.common.by import By
-
     eng = _play_day(tmp_path / "state.db")
     app = create_app(eng, AuthConfig("proxy", networks(["127.0.0.1"])), evaluate_every_s=None)
-    shots = True
     out = DOCS if os.environ.get("WORKLIST_SCREENSHOTS") == "1" else tmp_path
+    out.mkdir(parents=True, exist_ok=True)
     profile = Path(tempfile.mkdtemp(prefix="narhub-chromium-"))
     async with (
         running(app, "127.0.0.1", 0) as upstream,
         running(login_proxy(upstream), "127.0.0.1", 0) as url,
     ):
-        browser = await _in_browser(_browser, profile)
+        browser = await asyncio.to_thread(_browser, profile)
         try:
-            await _in_browser(browser.get, url + "/")
-            assert "/oauth2/sign_in" in browser.current_url
-            field = browser.find_element(By.ID, "email")
-            await _in_browser(field.send_keys, EMAIL)
-            await _in_browser(browser.find_element(By.ID, "sign-in").click)
-            assert browser.find_element(By.ID, "user").text == EMAIL
-            rows = browser.find_elements(By.CSS_SELECTOR, "table.worklist tbody tr")
-            assert rows[0].get_attribute("data-patient") == "pat-0001"
-            kinds = {
-                e.get_attribute("data-kind")
-                for e in rows[0].find_elements(By.CSS_SELECTOR, "li.finding")
-            }
-            assert {"missed-measurement", "hub-silent", "alert-reading", "battery-low"} <= kinds
-            # The first finding is the alert (most urgent): sorted by what needs attention.
-            first = rows[0].find_elements(By.CSS_SELECTOR, "li.finding")[0]
-            assert first.get_attribute("data-kind") == "alert-reading"
-            if shots:
-                out.mkdir(parents=True, exist_ok=True)
-                await _in_browser(browser.save_screenshot, str(out / "worklist-sv.png"))
-            await _in_browser(rows[0].find_element(By.CSS_SELECTOR, "th a").click)
-            assert browser.find_element(By.ID, "patient").text == "pat-0001"
-            assert len(browser.find_elements(By.CSS_SELECTOR, "figure.vital svg")) >= 4
-            missed = browser.find_element(
-                By.CSS_SELECTOR, "#open-findings li[data-kind='missed-measurement']"
-            )
-            button = missed.find_element(By.CSS_SELECTOR, "button")
-            assert button.get_attribute("aria-label").startswith("Kvittera")
-            await _in_browser(button.click)
-            missed = browser.find_element(
-                By.CSS_SELECTOR, "#open-findings li[data-kind='missed-measurement']"
-            )
-            assert EMAIL in missed.text
-            if shots:
-                await _in_browser(browser.set_window_size, 1280, 2700)
-                await _in_browser(browser.get, url + "/patient/pat-0001?lang=en")
-                await _in_browser(browser.save_screenshot, str(out / "patient-en.png"))
-                await _in_browser(browser.get, url + "/patient/pat-0001?lang=sv")
+            await asyncio.to_thread(_sign_in_and_acknowledge, browser, url, out)
             # The data come back: the morning's blood pressure, taken at 08:05, arrives at
             # 16:05 once the hub is back.
             ingest(
@@ -159,24 +165,8 @@ async def test_nurse_signs_in_acknowledges_and_sees_the_finding_close(tmp_path: 
                 reading(150021, at(2, 8, 5), "131"),
                 reading(150022, at(2, 8, 5), "84"),
             )
-            await _in_browser(browser.refresh)
-            open_kinds = {
-                e.get_attribute("data-kind")
-                for e in browser.find_elements(By.CSS_SELECTOR, "#open-findings li")
-            }
-            assert "missed-measurement" not in open_kinds
-            assert "hub-silent" not in open_kinds  # the batch was contact
-            closed = browser.find_element(
-                By.CSS_SELECTOR, "#history li[data-kind='missed-measurement']"
-            )
-            assert EMAIL in closed.text
-            if shots:
-                await _in_browser(browser.save_screenshot, str(out / "patient-sv-closed.png"))
-            # Keyboard: the acknowledge buttons and links are reachable by Tab (no tabindex
-            # tricks) and every form control has a label.
-            labels = browser.find_elements(By.CSS_SELECTOR, "button[aria-label]")
-            assert all(b.get_attribute("aria-label") for b in labels)
+            await asyncio.to_thread(_see_it_closed, browser, out)
         finally:
-            await _in_browser(browser.quit)
+            await asyncio.to_thread(browser.quit)
             shutil.rmtree(profile, ignore_errors=True)
     eng.close()
