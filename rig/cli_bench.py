@@ -24,6 +24,7 @@ BENCHMARKS = {
     "footprint": "rig.bench.footprint",
     "uplink": "rig.bench.uplink",
     "install": "rig.bench.install",
+    "worklist": "rig.bench.worklist",
 }
 
 
@@ -148,6 +149,19 @@ def bench_uplink(
     """Uplink over TLS to a local Mosquitto: alert latency to the FHIR line (p50/p99), backlog
     drain readings/s, receiver readings/s with one and two receivers, RSS."""
     emit(_run_bench("uplink", duration_s, alerts=alerts, days=days, full=full), as_json)
+
+
+@app.command("worklist")
+def bench_worklist(
+    as_json: JsonFlag = False,
+    patients: Annotated[
+        int, typer.Option("--patients", min=1, help="Enrolled patients (one hub each).")
+    ] = 10_000,
+    requests: Annotated[int, typer.Option("--requests", min=1, help="GETs per page.")] = 20,
+) -> None:
+    """Findings for N enrolled patients (judging every hub, one hub's batch) and the worklist
+    page's response time at that size, over HTTP on loopback; peak RSS."""
+    emit(_run_bench("worklist", 0.0, patients=patients, requests=requests), as_json)
 
 
 @app.command("all")

@@ -50,7 +50,12 @@ class FaultSpec(StrictModel):
 
     at_s: float = Field(ge=0)
     fault: Literal[
-        "out_of_range", "drop_after_records", "drop_after_notifications", "malformed", "unplug"
+        "out_of_range",
+        "drop_after_records",
+        "drop_after_notifications",
+        "malformed",
+        "unplug",
+        "battery_replaced",
     ]
     duration_s: float = Field(default=0, ge=0)
     #: ``drop_after_records`` / ``drop_after_notifications``: PDUs sent before the link drops
@@ -73,6 +78,9 @@ class DeviceSpec(StrictModel):
     #: How far the device's clock is off when the rig starts (seconds; a year: 31536000).
     #: The device keeps it until a central sets the clock (Current Time, CTS 1.1 3.1).
     clock_offset_s: float = Field(default=0.0, ge=-3_153_600_000, le=3_153_600_000)
+    #: The battery level the device reports (Battery Level 0x2A19) until a
+    #: ``battery_replaced`` fault sets it to 100.
+    battery_percent: int = Field(default=87, ge=0, le=100)
     faults: list[FaultSpec] = Field(default_factory=list)
 
 

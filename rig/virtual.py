@@ -79,12 +79,13 @@ class VirtualHome:
         self._bridges: dict[str, CorruptingBridge] = {}
         self._hci: HciServer | None = None
         self._done = False
+        self._started_ms: int | None = None
 
     # --- building ------------------------------------------------------------------------
 
     def _device(self, spec: DeviceSpec, index: int) -> EmulatedDevice:
         seed = spec.seed if spec.seed is not None else self.scenario.seed * 1000 + index
-        kwargs: dict[str, Any] = {"seed": seed}
+        kwargs: dict[str, Any] = {"seed": seed, "battery_percent": spec.battery_percent}
         if spec.clock_offset_s:
             kwargs["clock"] = DeviceClock(offset_s=spec.clock_offset_s)
         address = spec.address.upper()
@@ -134,6 +135,9 @@ class VirtualHome:
             },
             "produced": dict(self.ledger.counts),
             "done": self._done,
+            # The wall clock when scenario time 0 began (epoch ms): rig time is
+            # started_ms + scenario seconds / time_scale.
+            "started_ms": self._started_ms,
         }
 
     def _write_status(self) -> None:
@@ -202,6 +206,8 @@ class VirtualHome:
 
     async def _play(self) -> None:
         start = asyncio.get_running_loop().time()
+        self._started_ms = time.time_ns() // 1_000_000
+        self._write_status()
         async with asyncio.TaskGroup() as group:
             for spec in self.scenario.devices:
                 device = self.devices[spec.address.upper()]
@@ -265,6 +271,8 @@ class VirtualHome:
             device.faults.drop_after_notifications = fault.count
         elif fault.fault == "malformed":
             device.faults.malformed_next = fault.count
+        elif fault.fault == "battery_replaced":
+            device.battery_percent = 100
 
     async def _board_fault(self, board: SimBoard, fault: FaultSpec, start: float) -> None:
         await self._at(start, fault.at_s)

@@ -57,7 +57,7 @@ MEASURES: dict[str, Measure] = {
         Measure(
             "body-temperature",
             frozenset({150364, 188452, 188428, 188432, 188456, 188424, 188420, 188448, 150392}),
-            (Line(150364, "temperature"),),
+            (Line(150364, "temperature"), Line(188424, "temperature")),
             "Cel",
         ),
         Measure(

@@ -153,12 +153,13 @@ def worklist(
             hubs_of.setdefault(patient_key(e.patient), e.hub)
     for key, found in by_patient.items():
         hubs_of.setdefault(key, found[0].hub)
-    facts = engine.facts.hubs()
     ordered = sorted(hubs_of, key=lambda k: _order(patient_of(k).value, by_patient.get(k, [])))
     pages = max(1, -(-len(ordered) // PAGE_SIZE))
     page = min(max(1, page), pages)
+    shown = ordered[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    facts = engine.facts.hubs({hubs_of[k] for k in shown})
     rows = []
-    for key in ordered[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]:
+    for key in shown:
         who = patient_of(key)
         hub = hubs_of[key]
         state, contact = _hub_state(facts.get(hub), words, ZONE)
