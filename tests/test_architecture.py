@@ -16,6 +16,7 @@ IO_LIBRARIES = {
     "paho": "drivers/mqtt.py",
     "serial": "drivers/serial/_pyserial.py",
     "serial_asyncio_fast": "drivers/serial/_pyserial.py",
+    "uvicorn": "region/worklist/serve.py",
 }
 
 
