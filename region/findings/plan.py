@@ -26,6 +26,7 @@ what is accepted. Pure: no I/O except the time-zone database :mod:`zoneinfo` rea
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -167,8 +168,10 @@ def _local_date(t_ms: int, zone: ZoneInfo) -> dt.date:
     return dt.datetime.fromtimestamp(t_ms / 1000, tz=zone).date()
 
 
+@functools.lru_cache(maxsize=8192)
 def _at(day: dt.date, minute: int, zone: ZoneInfo) -> int:
-    """Epoch ms of a local minute of a day (24:00: the next midnight)."""
+    """Epoch ms of a local minute of a day (24:00: the next midnight); cached: the patients of
+    a region share a few plans and the same days."""
     # Aware datetime + timedelta is wall-clock arithmetic: 10:00 stays 10:00 across DST.
     local = dt.datetime(day.year, day.month, day.day, tzinfo=zone) + dt.timedelta(minutes=minute)
     return round(local.timestamp() * 1000)
