@@ -174,3 +174,37 @@ def test_task_follows_the_finding_lifecycle() -> None:
         "final",
         "n",
     )
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+_NEAR_PLAN = st.fixed_dictionaries(
+    {
+        "expect": st.lists(
+            st.dictionaries(
+                st.sampled_from(["measure", "from", "by", "max_gap"]),
+                _JSON | st.sampled_from(["spo2", "sensor-board", "07:00", "24:00", "PT5M"]),
+                max_size=4,
+            ),
+            max_size=3,
+        )
+    },
+    optional={"zone": _JSON | st.just("Europe/Stockholm"), "limits": _JSON},
+)
+
+
+@given(_JSON | _NEAR_PLAN)
+def test_any_json_is_a_plan_or_an_error_naming_its_key(data: object) -> None:
+    try:
+        plan = parse_plan(data)
+    except PlanError as exc:
+        key = exc.key
+    else:
+        key = "parsed"
+        assert parse_plan(plan.to_json()) == plan
+    assert key
