@@ -221,7 +221,7 @@ def _object(key: str, value: object) -> Mapping[str, object]:
 def _no_extra(key: str, data: Mapping[str, object], allowed: set[str]) -> None:
     for name in data:
         if name not in allowed:
-            where = f"{key}.{name}" if key else str(name)
+            where = f"{key}.{name}" if key else (str(name) or "(an empty key)")
             raise PlanError(where, f"unknown key; expected one of {', '.join(sorted(allowed))}")
 
 
