@@ -197,9 +197,11 @@ def ingest(
                 poster.retry_refused()
                 group.create_task(poster.run(), name="fhir-post")
             if engine is not None:
-                from region.findings.service import evaluate_every, watch_status
+                from region.findings.service import evaluate_every, to_engine, watch_status
 
-                group.create_task(watch_status(connect_status, engine), name="findings-status")
+                group.create_task(
+                    watch_status(connect_status, to_engine(engine)), name="findings-status"
+                )
                 group.create_task(evaluate_every(engine), name="findings-evaluate")
             await receiver.run(connect)
             raise MqttError("connection ended")

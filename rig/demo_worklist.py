@@ -22,8 +22,8 @@ from drivers.mqtt import MqttError, MqttLink, TlsFiles
 from protocols.fhir.identity import PatientRef
 from region.filing import Filing
 from region.findings.engine import FindingsEngine
-from region.findings.facts import Ingestion, StatusSeen, ingestion, parse_status, patient_key
-from region.findings.service import STATUS_FILTER, hub_of_status_topic
+from region.findings.facts import HubStatus, Ingestion, StatusSeen, ingestion, patient_key
+from region.findings.service import watch_status
 from region.findings.sqlite_facts import plan_json
 from region.receiver import RECEIVER_NAME
 from region.worklist.app import create_app
@@ -113,18 +113,18 @@ class DemoFindings:
 
         judging = asyncio.create_task(judge(), name="demo-findings-judge")
         try:
+
+            def connect() -> MqttLink:
+                return MqttLink(
+                    broker.host, broker.port, client_id=f"{RECEIVER_NAME}-status", tls=tls
+                )
+
+            def seen(status: HubStatus, retained: bool) -> None:
+                self._take(StatusSeen(status, _real_ms(), retained))
+
             while True:
                 try:
-                    link = MqttLink(
-                        broker.host, broker.port, client_id=f"{RECEIVER_NAME}-status", tls=tls
-                    )
-                    async with link:
-                        await link.subscribe(STATUS_FILTER)
-                        async for message in link.messages():
-                            hub = hub_of_status_topic(message.topic)
-                            if hub is not None:
-                                status = parse_status(hub, message.payload)
-                                self._take(StatusSeen(status, _real_ms(), message.retain))
+                    await watch_status(connect, seen)
                 except (MqttError, OSError):
                     await asyncio.sleep(0.2)  # the broker restarting: connect again
         finally:

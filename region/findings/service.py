@@ -21,7 +21,7 @@ from drivers.mqtt import MqttLink
 from protocols.fhir import dumps_exact
 from region.findings.engine import EVALUATE_EVERY_S, FindingsEngine
 from region.findings.errors import StatusDocumentError
-from region.findings.facts import StatusSeen, parse_status
+from region.findings.facts import HubStatus, StatusSeen, parse_status
 from region.findings.fhir import resource
 from region.findings.model import Finding
 
@@ -38,13 +38,23 @@ def hub_of_status_topic(topic: str) -> str | None:
     return None
 
 
+def to_engine(engine: FindingsEngine) -> Callable[[HubStatus, bool], None]:
+    """A status callback that records into ``engine`` at its clock's now (ingestion time)."""
+
+    def seen(status: HubStatus, retained: bool) -> None:
+        engine.status(StatusSeen(status, engine.clock_ms(), retained))
+
+    return seen
+
+
 async def watch_status(
     connect: Callable[[], AbstractAsyncContextManager[MqttLink]],
-    engine: FindingsEngine,
+    on_status: Callable[[HubStatus, bool], None],
     *,
     subscribed: asyncio.Event | None = None,
 ) -> None:
-    """Feed every hub's status to the engine until cancelled or the connection drops."""
+    """Hand every hub's status document (and whether it came from the broker's retained
+    store) to ``on_status`` until cancelled or the connection drops."""
     async with connect() as link:
         await link.subscribe(STATUS_FILTER)
         if subscribed is not None:
@@ -58,7 +68,7 @@ async def watch_status(
             except StatusDocumentError as exc:
                 logger.warning("a hub's status document refused: %s: %s", exc.field, exc.reason)
                 continue
-            engine.status(StatusSeen(status, engine.clock_ms(), message.retain))
+            on_status(status, message.retain)
 
 
 async def evaluate_every(engine: FindingsEngine, interval_s: float = EVALUATE_EVERY_S) -> None:

@@ -170,3 +170,23 @@ def test_judging_again_changes_nothing(tmp_path: Path):
         eng.evaluate(at(3, 12, minute))
     assert sorted(f.id for f in eng.findings.open_findings()) == first
     assert {f.hub for f in eng.findings.open_findings()} == {HUB}
+
+
+def test_changed_findings_are_written_as_fhir_ndjson(tmp_path: Path):
+    import json
+
+    from region.findings.service import FindingsNdjson
+
+    eng = engine(tmp_path / "s.db", enrolled_ms=at(2, 0))
+    out = tmp_path / "findings.ndjson"
+    eng._on_change = FindingsNdjson(out)
+    ingest(eng, at(2, 8), reading(BOARD_T, at(2, 8), "21", device=BOARD, unit="Cel"))
+    eng.evaluate(at(2, 10, 1))
+    missed = _open(eng, Kind.MISSED)[0]
+    eng.acknowledge(missed.id, "nurse@example.org", at(2, 10, 5))
+    ingest(eng, at(2, 10, 30), reading(SYS, at(2, 10, 20), "120"))
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    versions = [r for r in lines if r["id"] == f"finding-{missed.id}"]
+    assert [r["status"] for r in versions] == ["requested", "accepted", "completed"]
+    assert versions[-1]["owner"]["identifier"]["value"] == "nurse@example.org"
+    assert {r["resourceType"] for r in lines} == {"Task"}

@@ -24,9 +24,8 @@ import pytest
 
 from drivers.mqtt import MqttError, MqttLink, TlsFiles
 from gateway.config import ThresholdConfig
-from region.findings.facts import parse_status
 from region.findings.model import Kind
-from region.findings.service import STATUS_FILTER, hub_of_status_topic
+from region.findings.service import watch_status
 from rig.findings_day import (
     ALERT_ABOVE,
     DAY_END_S,
@@ -54,17 +53,14 @@ async def _watch_status(home: VirtualHomeRig, log: IngestionLog, ready: asyncio.
     assert home.broker is not None
     identity = home.pki.client("region-receiver")
     tls = TlsFiles(home.pki.ca_file, identity.cert_file, identity.key_file)
+    broker = home.broker
+
+    def connect() -> MqttLink:
+        return MqttLink(broker.host, broker.port, client_id="region-receiver-status", tls=tls)
+
     while True:
         try:
-            async with MqttLink(
-                home.broker.host, home.broker.port, client_id="region-receiver-status", tls=tls
-            ) as link:
-                await link.subscribe(STATUS_FILTER)
-                ready.set()
-                async for message in link.messages():
-                    hub = hub_of_status_topic(message.topic)
-                    if hub is not None:
-                        log.status(parse_status(hub, message.payload), message.retain)
+            await watch_status(connect, log.status, subscribed=ready)  # the service's watcher
         except (MqttError, OSError):
             await asyncio.sleep(0.1)  # the broker restarting: connect again
 

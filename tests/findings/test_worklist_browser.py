@@ -96,8 +96,13 @@ def _play_day(state: Path):
 
 def _sign_in_and_acknowledge(browser, url: str, out: Path) -> None:
     """In the browser (a worker thread: the event loop keeps serving the pages)."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.wait import WebDriverWait
 
+    # A page replaced while it is read (a click navigates) is read again.
+    wait = WebDriverWait(browser, 20, ignored_exceptions=(StaleElementReferenceException,))
+    browser.implicitly_wait(10)  # elements of a page still loading after a click
     browser.get(url + "/")
     assert "/oauth2/sign_in" in browser.current_url
     browser.find_element(By.ID, "email").send_keys(EMAIL)
@@ -112,13 +117,14 @@ def _sign_in_and_acknowledge(browser, url: str, out: Path) -> None:
     assert findings[0].get_attribute("data-kind") == "alert-reading"
     browser.save_screenshot(str(out / "worklist-sv.png"))
     rows[0].find_element(By.CSS_SELECTOR, "th a").click()
+    wait.until(lambda b: "/patient/" in b.current_url)
     assert browser.find_element(By.ID, "patient").text == "pat-0001"
     assert len(browser.find_elements(By.CSS_SELECTOR, "figure.vital svg")) >= 4
     missed = "#open-findings li[data-kind='missed-measurement']"
     button = browser.find_element(By.CSS_SELECTOR, missed).find_element(By.CSS_SELECTOR, "button")
     assert button.get_attribute("aria-label").startswith("Kvittera")
     button.click()
-    assert EMAIL in browser.find_element(By.CSS_SELECTOR, missed).text
+    wait.until(lambda b: EMAIL in b.find_element(By.CSS_SELECTOR, missed).text)
     browser.set_window_size(1280, 2700)
     browser.get(url + "/patient/pat-0001?lang=en")
     browser.save_screenshot(str(out / "patient-en.png"))
