@@ -16,8 +16,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP) $(SIM_STAMP)
 
+# The demo: the virtual rig, and the region's worklist served next to it.
 $(SIM_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[sim]'
+	$(BIN)/python -m pip install --quiet -e '.[sim,region]'
 	touch $(SIM_STAMP)
 
 # The Mosquitto broker: installed with apt-get when missing and we are root; otherwise the
