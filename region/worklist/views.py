@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from region.enrolment import Enrolment
 from region.findings.engine import FindingsEngine
 from region.findings.facts import HubFacts, patient_key, patient_of
-from region.findings.measures import MEASURES, measure_of
+from region.findings.measures import MEASURES, is_board_code, measure_of
 from region.findings.model import RANK, Finding, FindingEvent, Kind
 from region.worklist.svg import Series, plot
 
@@ -258,9 +258,14 @@ def patient_page(
     rows = []
     for r in latest:
         measure = measure_of(r.mdc_code)
+        line = None
+        if measure is not None and len(measure.lines) > 1:
+            line = next((x.label for x in measure.lines if x.mdc_code == r.mdc_code), None)
+        label = None if measure is None else f"measure.{measure.name}"
         rows.append(
             {
-                "label_key": None if measure is None else f"measure.{measure.name}",
+                "label_key": "measure.sensor-board" if is_board_code(r.mdc_code) else label,
+                "line_key": None if line is None else f"line.{line}",
                 "mdc_code": r.mdc_code,
                 "value": r.value,
                 "unit": r.unit,
