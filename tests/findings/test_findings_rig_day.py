@@ -45,6 +45,10 @@ from rig.ledger import LedgerEntry
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 MINUTE_MS = 60_000
+#: How far the region's arrival may trail the ledger's time of measurement at this scale: a
+#: BLE connection, a commit and a batching window take about a real second on a quiet machine
+#: (3-4 rig minutes); two real seconds leave room for a loaded CI machine.
+WAY_MS = 8 * MINUTE_MS
 ORAL = 188424
 
 
@@ -154,8 +158,8 @@ async def test_a_rig_day_opens_and_closes_each_finding_once_at_the_right_time(tm
     assert missed[0].opened_ms == day0 + 4 * HOUR_S * 1000
     _near(missed[0].closed_ms, bp_arrived, "missed blood pressure closed on its arrival")
     # The reading's way from the cuff to the region (connection, clinical batching window of
-    # 0.2 real s) is a rig minute or two at this scale.
-    assert 0 <= bp_arrived - bp[0] <= 3 * MINUTE_MS
+    # 0.2 real s) is a rig minute or two at this scale (WAY_MS at most).
+    assert 0 <= bp_arrived - bp[0] <= WAY_MS
 
     # The hub unplugged at 12:00 for two hours: silent 30 minutes after its last contact,
     # until its first contact once plugged in again.
@@ -167,8 +171,8 @@ async def test_a_rig_day_opens_and_closes_each_finding_once_at_the_right_time(tm
     _near(silent[0].opened_ms, last_before + 30 * MINUTE_MS, "hub silent opened")
     _near(silent[0].closed_ms, first_after, "hub silent closed")
     # In touch until unplugged: the board's readings leave every 0.5 real s (environmental
-    # batching in the rig), two rig minutes at this scale.
-    assert 0 <= unplugged - last_before <= 3 * MINUTE_MS
+    # batching in the rig), two rig minutes at this scale (WAY_MS at most).
+    assert 0 <= unplugged - last_before <= WAY_MS
     # The board, expected always on (max_gap 30 minutes), unseen for as long.
     board = [f for f in by_kind[Kind.DEVICE_UNSEEN] if f.device == "sim-findings-01"]
     assert len(board) == 1, board
@@ -196,7 +200,7 @@ async def test_a_rig_day_opens_and_closes_each_finding_once_at_the_right_time(tm
     # Alerts: one finding per run of readings above 37.5 Cel in the ledger, opened when the
     # first of the run arrived and closed when the next reading that was not arrived. From
     # the ledger's time of measurement to the region is the hub's BLE connection to the
-    # thermometer and a commit (about a real second: several rig minutes at this scale).
+    # thermometer and a commit (about a real second: several rig minutes; WAY_MS at most).
     arrived = {}
     for e in log.events:
         for r in getattr(e, "readings", ()):
@@ -214,12 +218,12 @@ async def test_a_rig_day_opens_and_closes_each_finding_once_at_the_right_time(tm
     values = {clock.rig(e.taken_ms): Decimal(e.value) for e in ledger if e.mdc == ORAL}
     for finding, (taken, ended) in zip(alerts, runs, strict=True):
         _near(finding.opened_ms, arrived[values[taken]], "alert opened on its arrival")
-        assert 0 <= finding.opened_ms - taken <= 6 * MINUTE_MS
+        assert 0 <= finding.opened_ms - taken <= WAY_MS
         if ended is None:
             assert finding.closed_ms is None
         else:
             _near(finding.closed_ms, arrived[values[ended]], "alert closed on the next arrival")
-            assert 0 <= finding.closed_ms - ended <= 6 * MINUTE_MS
+            assert 0 <= finding.closed_ms - ended <= WAY_MS
 
     # Judging the whole record again raises nothing new (the same data never twice).
     before = len(found)
