@@ -291,8 +291,8 @@ async def run_showcase(
             # last readings into the ledger), then the hub delivers everything it holds;
             # only then is it stopped. Every reading the home produced must be there, or
             # its absence explained.
-            await home.stop_rig()
             switched_off_ms = time.time_ns() // 1_000_000
+            await home.stop_rig()
             await home.wait_delivered(settle_s, check=False)
             await home.stop_hub()
             engine.evaluate()
