@@ -18,8 +18,8 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 
 from drivers.serial import SensorBoardLink
+from gateway.outbox import AsyncOutbox
 from gateway.reading import Reading
-from gateway.store import AsyncOutbox
 from protocols.sensorlink import SENSOR_KINDS, Capability, Config, SequencedReading
 from protocols.uplink import Priority
 

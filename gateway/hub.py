@@ -28,10 +28,12 @@ from gateway.aggregate import ReductionRule
 from gateway.board_source import BoardSampling, run_board
 from gateway.clock import ClockSource, SystemClock, require_sync_for
 from gateway.config import HubConfig
+from gateway.consents import consent_path
 from gateway.cursors import SqliteCursorStore
+from gateway.outbox import AsyncOutbox, BatchingPolicy, Outbox, PendingBatch
+from gateway.outbox.consent_gate import ConsentGate
 from gateway.pipeline import Pipeline, PipelineSettings
 from gateway.reading import Reading
-from gateway.store import AsyncOutbox, BatchingPolicy, Outbox
 from gateway.thresholds import Threshold
 from gateway.uplink import DEFAULT_STATUS_INTERVAL_S, Uplink, offline_status, status_topic
 
@@ -52,6 +54,7 @@ class Hub:
         backend: BleBackend,
         *,
         on_stored: Callable[[list[Reading]], None] | None = None,
+        on_published: Callable[[PendingBatch, int], None] | None = None,
         config_path: Path | None = None,
     ) -> None:
         """``config_path``: the file that remote ``config`` commands rewrite
@@ -101,6 +104,8 @@ class Hub:
             status_interval_s=DEFAULT_STATUS_INTERVAL_S,
             devices=self.device_status,
             last_command=self._last_command,
+            on_published=on_published,
+            topic_root=config.home().topics_root(),
         )
         self._adding: asyncio.Task[int] | None = None
         self._group: asyncio.TaskGroup | None = None
@@ -146,7 +151,7 @@ class Hub:
             up.port,
             client_id=hub,
             tls=TlsFiles(up.ca_file, up.cert_file, up.key_file, up.tls_min_version),
-            will=(status_topic(hub), offline_status(hub)),
+            will=(status_topic(hub, self.config.home().topics_root()), offline_status(hub)),
             # paho's own window above the uplink's (which also publishes the status).
             max_inflight=max(20, up.max_inflight + 2),
         )
@@ -333,6 +338,7 @@ def open_outbox(config: HubConfig, clock_source: ClockSource | None = None) -> A
         dedup_retention_s=store.dedup_retention_days * 86_400,
         clock_source=clock_source,
         exclusive=store.exclusive,
+        consent=ConsentGate(consent_path(config.data_dir), config.home_recipient()),
     )
     return AsyncOutbox(
         outbox,
@@ -347,6 +353,11 @@ def pipeline_settings(config: HubConfig) -> PipelineSettings:
     pipeline = config.pipeline
     return PipelineSettings(
         patient=config.patient_pseudonym,
+        user_slots=tuple(
+            (d.address.upper(), d.user_index)
+            for d in config.ble.devices
+            if d.user_index is not None
+        ),
         thresholds=tuple(
             Threshold(t.mdc_code, t.unit, t.below, t.above) for t in pipeline.thresholds
         ),

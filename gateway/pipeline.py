@@ -10,11 +10,13 @@ Stages (docs/pipeline.md), each its own module and a pure function where it can 
    flags only;
 3. **thresholds** (:mod:`gateway.thresholds`): the care team's limits make a reading an alert;
 4. **reduce** (:mod:`gateway.aggregate`): opt-in deadband/window for non-clinical data only;
-5. **commit**: :meth:`gateway.store.AsyncOutbox.add` (group commit); the source is
+5. **commit**: :meth:`gateway.outbox.AsyncOutbox.add` (group commit); the source is
    acknowledged only after it returns. De-duplication happens inside that transaction.
 
 A clinical reading is never dropped or altered here: a malformed payload is counted by the
-central and reported; a decoded one becomes one Reading per observation, at most flagged.
+central and kept as a raw record (flag ``undecoded``, its bytes as hex: see
+:mod:`protocols.uplink.undecoded`); a decoded one becomes one Reading per observation, at
+most flagged.
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ from decimal import Decimal
 from drivers.ble import ClockObservation, MeasurementEvent
 from gateway.aggregate import Reducer, ReductionRule
 from gateway.dedup import is_time_key, record_key
+from gateway.outbox import AsyncOutbox
 from gateway.reading import Reading
-from gateway.store import AsyncOutbox
 from gateway.thresholds import Threshold, ThresholdTable, apply_thresholds, threshold_table
 from gateway.validate import (
     DEVICE_AHEAD_LIMIT_S,
@@ -47,6 +49,7 @@ from protocols.gatt import (
 )
 from protocols.uplink import CODED_FLAG, Priority
 from protocols.uplink.device_facts import DIS_MDC, FLAG_DEVICE_INFO, clock_flags
+from protocols.uplink.undecoded import RAW_RECORD_MDC, raw_fields, raw_stream
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +119,44 @@ def _device_information(event: MeasurementEvent, text: str) -> list[Reading]:
     ]
 
 
+def _raw_record(event: MeasurementEvent, patient: str | None) -> list[Reading]:
+    """A value no decoder accepted, kept as a raw record (:mod:`protocols.uplink.undecoded`):
+    its bytes as hex, its characteristic's UUID, the device and the reception time. Clinical
+    priority: it may be a measurement a newer decoder reads at the region."""
+    special, flags = raw_fields(event.characteristic, event.raw)
+    device = event.device
+    return [
+        Reading(
+            stream=raw_stream(device, event.characteristic),
+            device=device,
+            mdc_code=RAW_RECORD_MDC,
+            unit="",
+            value=None,
+            special=special,
+            hub_wall_ms=event.hub_wall_ms,
+            hub_mono_ns=event.hub_mono_ns,
+            priority=_CLINICAL,
+            flags=flags,
+            patient=patient,
+        )
+    ]
+
+
+#: The flag carrying the device's user index of a measurement (a shared cuff or scale).
+USER_INDEX_FLAG = "user-index"
+#: BLS 1.0 3.1.1.5: User ID 0xFF is "unknown user".
+_UNKNOWN_USER = 0xFF
+
+
+def user_index(measurement: object) -> int | None:
+    """The user index a measurement names (Blood Pressure, Weight, Body Composition User ID
+    field); ``None`` when it has none or names the unknown user (0xFF)."""
+    user = getattr(measurement, "user_id", None)
+    if not isinstance(user, int) or user == _UNKNOWN_USER:
+        return None
+    return user
+
+
 #: Slack around "stamped after the hub set the clock": the Date Time's 1 s resolution, and the
 #: write that sets the clock comes just after the read.
 _AFTER_SET_SLACK = dt.timedelta(seconds=2)
@@ -166,7 +207,8 @@ def device_wall_ms(
 
 
 def readings_from_event(event: MeasurementEvent, *, patient: str | None = None) -> list[Reading]:
-    """The Readings of one decoded measurement (none for a malformed or display-only value).
+    """The Readings of one decoded measurement (none for a display-only value; one raw record
+    for a value no decoder accepted).
 
     The hot path of the pipeline (``narhub bench pipeline``, part "throughput"): event fields
     are read once, and each Reading is built from its fields in order (``tuple.__new__``, what
@@ -174,7 +216,9 @@ def readings_from_event(event: MeasurementEvent, *, patient: str | None = None) 
     """
     measurement = event.measurement
     characteristic = event.characteristic
-    if measurement is None or characteristic in _STATUS_CHARACTERISTICS:
+    if measurement is None:
+        return [] if event.error is None else _raw_record(event, patient)
+    if characteristic in _STATUS_CHARACTERISTICS:
         return []
     if characteristic in DIS_MDC and isinstance(measurement, DeviceInformationString):
         return _device_information(event, measurement.value)
@@ -186,6 +230,9 @@ def readings_from_event(event: MeasurementEvent, *, patient: str | None = None) 
     offset_ms = None
     if clock is not None and clock.offset_s is not None:
         clock_flags, offset_ms = _clock(event)
+    user = user_index(measurement)
+    if user is not None:
+        clock_flags = clock_flags | {f"{USER_INDEX_FLAG}:{user}"}
     continuous = characteristic in CONTINUOUS_CHARACTERISTICS
     device = event.device
     wall_ms = event.hub_wall_ms
@@ -273,6 +320,9 @@ class PipelineSettings:
     """What the stages need from the configuration."""
 
     patient: str | None = None
+    #: Shared devices: address (upper case) -> the patient's user index on it (BLS 1.0
+    #: 3.1.1.5 User ID; WSS/BCS the same). Readings of other user indexes are not forwarded.
+    user_slots: tuple[tuple[str, int], ...] = ()
     thresholds: tuple[Threshold, ...] = ()
     reduction: tuple[ReductionRule, ...] = ()
     max_device_ahead_s: float = DEVICE_AHEAD_LIMIT_S
@@ -288,6 +338,25 @@ class Pipeline:
         self._reducer = Reducer(self.settings.reduction)
         #: Events whose mapping raised (a defect: logged at ERROR, the others still stored).
         self.unmappable_events = 0
+        self._slots = {address.upper(): index for address, index in self.settings.user_slots}
+        #: Per device: measurements of another user's slot, not forwarded.
+        self.other_user_events: dict[str, int] = {}
+
+    def _patients_slot(self, events: Sequence[MeasurementEvent]) -> Sequence[MeasurementEvent]:
+        """The events of the patient's user slot (all of them on unshared devices); the
+        others are counted and dropped here, never stored (another person's measurement)."""
+        slots = self._slots
+        if not slots:
+            return events
+        kept = []
+        for e in events:
+            slot = slots.get(e.device.upper())
+            user = user_index(e.measurement)
+            if slot is not None and user is not None and user != slot:
+                self.other_user_events[e.device] = self.other_user_events.get(e.device, 0) + 1
+                continue
+            kept.append(e)
+        return kept
 
     def from_events(self, events: Sequence[MeasurementEvent]) -> list[Reading]:
         """Map decoded events to readings (stage 1).
@@ -296,6 +365,7 @@ class Pipeline:
         others of the batch are mapped one by one and stored, the failure is logged by
         characteristic and exception type (no address, no value) and counted."""
         patient = self.settings.patient
+        events = self._patients_slot(events)
         try:
             return [r for e in events for r in readings_from_event(e, patient=patient)]
         except Exception:  # noqa: BLE001 - isolated below, event by event

@@ -22,7 +22,9 @@ from pathlib import Path
 
 from gateway.ble_backend import make_ble_backend
 from gateway.config import HubConfig
+from gateway.feedback.hubtap import FeedbackTap, hub_probe
 from gateway.hub import Hub
+from gateway.reading import Reading
 from gateway.status import ActivityRecorder
 
 logger = logging.getLogger(__name__)
@@ -147,10 +149,22 @@ async def run_service(
     try:
         # The activity file behind `narhub status` (gateway/status.py): counts, no values.
         recorder = ActivityRecorder(config.data_dir)
+        # The patient's light, display and voice (docs/feedback.md): off the reading path.
+        tap = FeedbackTap(config)
+
+        def stored(readings: list[Reading]) -> None:
+            recorder.readings_stored(readings)
+            tap.readings_stored(readings)
+
         async with (
             Hub(
-                config, backend, on_stored=recorder.readings_stored, config_path=config_path
+                config,
+                backend,
+                on_stored=stored,
+                on_published=tap.batch_answered,
+                config_path=config_path,
             ) as hub,
+            tap.running(hub_probe(hub)),
             asyncio.TaskGroup() as group,
         ):
             beat = group.create_task(heartbeat(notifier, interval_s, lag), name="heartbeat")
@@ -160,6 +174,7 @@ async def run_service(
                     lambda: hub.uplink.stats,
                     lambda: _uplink_connected(hub),
                     hub.outbox.queue_figures,  # the hub holds the store: status reads these
+                    lambda: _ble_counters(hub),
                 ),
                 name="activity",
             )
@@ -192,3 +207,13 @@ def _uplink_connected(hub: Hub) -> bool | None:
 def _shutdown_overdue() -> None:
     logger.error("shutdown did not finish in time; exiting")
     os._exit(1)  # systemd would SIGKILL us anyway; committed data is safe
+
+
+def _ble_counters(hub: Hub) -> dict[str, int]:
+    """What ``narhub status`` and ``narhub doctor`` show of the BLE stack."""
+    scanner = hub.central.scanner
+    return {
+        "adapter_resets": scanner.adapter_resets,
+        "adapter_reset_failures": scanner.adapter_reset_failures,
+        "other_user_readings": sum(hub.pipeline.other_user_events.values()),
+    }

@@ -5,7 +5,7 @@ Two sources, both read-only:
 * the **outbox** (``DATA_DIR/outbox.sqlite3``), opened with SQLite's ``mode=ro`` URI: queue
   depth per priority (readings waiting to be sealed and batches waiting for a PUBACK), the age
   of the oldest unsent reading, rejected batches and evictions (docs/pipeline.md). The
-  queries follow the schema of :mod:`gateway.store` (versions 2 and 3: held readings);
+  queries follow the schema of :mod:`gateway.outbox` (versions 2 and 3: held readings);
 * the **activity file** (``status.json``: in systemd's runtime directory ``/run/narhub``, RAM,
   when the hub runs as the unit, else in ``DATA_DIR``; see :func:`activity_path`), written by
   the running hub through
@@ -38,9 +38,10 @@ from typing import Any, Protocol
 
 from drivers._aio import reraise_if_cancelling
 from gateway.config import HubConfig
+from gateway.outbox import BUSY_CODES
 from gateway.reading import Reading
-from gateway.store import BUSY_CODES
 from protocols.uplink import Priority
+from protocols.uplink.undecoded import FLAG_UNDECODED
 
 #: The activity file's name (see :func:`activity_path`).
 ACTIVITY_FILE = "status.json"
@@ -99,6 +100,8 @@ def _local_day(ms: int) -> str:
 class _Source:
     count_today: int = 0
     last_reading_ms: int | None = None
+    #: Of ``count_today``: raw records, values no decoder accepted (flag ``undecoded``).
+    undecoded_today: int = 0
 
 
 @dataclass
@@ -161,6 +164,8 @@ class ActivityRecorder:
         self._seen_publishes = 0
         #: The queue as the hub's store reports it (:meth:`observe_queue`); None: not yet.
         self._queue: dict[str, Any] | None = None
+        #: The BLE stack's counters since the hub started (:meth:`observe_ble`).
+        self._ble: dict[str, int] = {}
         self._dirty = True
         self._load()
 
@@ -174,7 +179,11 @@ class ActivityRecorder:
                 self._devices[name] = _Device(d.get("last_seen_ms"), d.get("battery_percent"))
             if old.get("day") == self._day:
                 for name, s in old.get("sources", {}).items():
-                    self._sources[name] = _Source(int(s["count_today"]), s.get("last_reading_ms"))
+                    self._sources[name] = _Source(
+                        int(s["count_today"]),
+                        s.get("last_reading_ms"),
+                        int(s.get("undecoded_today", 0)),
+                    )
             self._uplink["last_puback_ms"] = old.get("uplink", {}).get("last_puback_ms")
 
     def _roll_day(self, now_ms: int) -> None:
@@ -183,6 +192,7 @@ class ActivityRecorder:
             self._day = day
             for source in self._sources.values():
                 source.count_today = 0
+                source.undecoded_today = 0
             self._dirty = True
 
     def readings_stored(self, readings: Iterable[Reading]) -> None:
@@ -193,6 +203,8 @@ class ActivityRecorder:
             name = r.device.upper() if ":" in r.device else r.device
             source = self._sources.setdefault(name, _Source())
             source.count_today += 1
+            if FLAG_UNDECODED in r.flags:
+                source.undecoded_today += 1
             source.last_reading_ms = max(source.last_reading_ms or 0, r.hub_wall_ms)
             if ":" in name:  # a BLE device (its address); boards have ids
                 self._devices.setdefault(name, _Device()).last_seen_ms = now
@@ -255,11 +267,16 @@ class ActivityRecorder:
                 for name, d in sorted(self._devices.items())
             },
             "sources": {
-                name: {"count_today": s.count_today, "last_reading_ms": s.last_reading_ms}
+                name: {
+                    "count_today": s.count_today,
+                    "last_reading_ms": s.last_reading_ms,
+                    "undecoded_today": s.undecoded_today,
+                }
                 for name, s in sorted(self._sources.items())
             },
             "uplink": dict(self._uplink),
             "queue": self._queue,
+            "ble": dict(self._ble),
         }
 
     def write(self, *, force: bool = False) -> bool:
@@ -272,8 +289,16 @@ class ActivityRecorder:
         self._dirty = False
         return True
 
+    def observe_ble(self, counters: Mapping[str, int]) -> None:
+        """The BLE stack's counters: adapter power cycles (and failed ones) after the adapter
+        stopped answering, and readings of other users' slots on shared devices."""
+        ble = dict(counters)
+        if ble != self._ble:
+            self._ble = ble
+            self._dirty = True
+
     def observe_queue(self, figures: Mapping[str, Any]) -> None:
-        """The store's queue figures (:meth:`gateway.store.Outbox.queue_figures`): the running
+        """The store's queue figures (:meth:`gateway.outbox.Outbox.queue_figures`): the running
         hub holds its store exclusively, so ``narhub status`` reads them from here."""
         queue = dict(figures)
         if queue != self._queue:
@@ -286,6 +311,7 @@ class ActivityRecorder:
         uplink: Callable[[], _UplinkView | None],
         uplink_connected: Callable[[], bool | None] = lambda: None,
         queue: Callable[[], Awaitable[Mapping[str, Any]]] | None = None,
+        ble: Callable[[], Mapping[str, int]] | None = None,
     ) -> None:
         """Observe and write until cancelled (then write once more).
 
@@ -297,6 +323,8 @@ class ActivityRecorder:
             while True:
                 self._stored.clear()
                 self.observe(devices(), uplink(), uplink_connected=uplink_connected())
+                if ble is not None:
+                    self.observe_ble(ble())
                 if queue is not None:
                     with contextlib.suppress(sqlite3.Error):  # a view: the store reports it
                         self.observe_queue(await queue())
@@ -338,6 +366,8 @@ class SourceRow:
     kind: str
     count_today: int
     last_reading_ms: int | None
+    #: Of ``count_today``: raw records kept because no decoder accepted the value.
+    undecoded_today: int = 0
 
 
 @dataclass(frozen=True)
@@ -379,6 +409,9 @@ class StatusSnapshot:
     queue: QueueView | None
     uplink: UplinkView
     notes: list[str] = field(default_factory=list)
+    #: The BLE stack's counters as the hub last recorded them (``adapter_resets``,
+    #: ``adapter_reset_failures``, ``other_user_readings``); empty when unknown.
+    ble: dict[str, int] = field(default_factory=dict)
 
     def age_s(self, ms: int | None) -> float | None:
         """Seconds between ``ms`` and the snapshot (None stays None)."""
@@ -414,6 +447,7 @@ class StatusSnapshot:
                         "source": s.source,
                         "kind": s.kind,
                         "count_today": s.count_today,
+                        "undecoded_today": s.undecoded_today,
                         "last_reading_age_s": self.age_s(s.last_reading_ms),
                     }
                     for s in self.readings
@@ -439,6 +473,7 @@ class StatusSnapshot:
                 "published_batches": self.uplink.published_batches,
             },
             "notes": self.notes,
+            "ble": self.ble,
         }
 
 
@@ -632,6 +667,7 @@ def collect_status(config: HubConfig, *, now_ms: int | None = None) -> StatusSna
             kinds.get(name, HUB_SOURCE if name == HUB_SOURCE else "sensor_board"),
             int(s.get("count_today", 0)) if today else 0,
             s.get("last_reading_ms"),
+            int(s.get("undecoded_today", 0)) if today else 0,
         )
         for name, s in sorted(act.get("sources", {}).items())
     ]
@@ -654,4 +690,5 @@ def collect_status(config: HubConfig, *, now_ms: int | None = None) -> StatusSna
         queue=queue,
         uplink=uplink,
         notes=notes,
+        ble={k: int(v) for k, v in act.get("ble", {}).items() if isinstance(v, int)},
     )

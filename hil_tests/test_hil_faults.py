@@ -95,7 +95,7 @@ async def test_hub_wall_clock_jumping_back_and_forth_keeps_times_and_order(
     matched = _matched(ledger, fhir)  # (the board's last readings may still be on the way)
     wrong = _wrong_times(matched)
     # Readings received after the step were held and back-filled (the store judges the clock
-    # again on a step, gateway/store.py): none keeps the lost clock's time.
+    # again on a step, gateway/outbox/held.py): none keeps the lost clock's time.
     assert not wrong, wrong
     # Each device's readings in the order it took them (per code: a stream).
     for device, mdc in {(e.device, e.mdc) for e, _ in matched}:

@@ -101,7 +101,7 @@ async def test_hub_killed_at_random_moments_loses_and_doubles_nothing(
 
 #: How long before a power cut a live indication may have been taken and still be lost with
 #: it: the device's connection setup and the delivery, then the hub's commit (at once for a
-#: spot reading, gateway/store.py).
+#: spot reading, gateway/outbox/worker.py).
 CUT_WINDOW_MS = 5_000
 
 

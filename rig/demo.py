@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from gateway.store import PendingBatch
+from gateway.outbox import PendingBatch
 from protocols.gatt import TemperatureMeasurement
 from protocols.uplink import Batch
 from protocols.uplink.device_facts import FLAG_DEVICE_INFO

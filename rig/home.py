@@ -43,6 +43,7 @@ from gateway.config import (
     BleConfig,
     BoardConfig,
     DeviceConfig,
+    FeedbackConfig,
     HubConfig,
     PipelineConfig,
     SensorsConfig,
@@ -57,6 +58,7 @@ from region.enrolment import DEFAULT_PATIENT_SYSTEM
 from region.enrolment_sqlite import SqliteEnrolmentStore, enrol_hub
 from region.filing import Filing
 from region.receiver import RECEIVER_NAME, Receiver
+from region.state_sqlite import SqliteState
 from rig.broker import MosquittoBroker, RigPki
 from rig.ledger import (
     FhirReading,
@@ -91,12 +93,15 @@ class HubOptions:
     ``quota_mib``: the store's quota (``store.quota_mib``), small for a nearly full disk.
     ``steppable_clock``: run the hub behind :mod:`rig.hubclock`, so that
     :meth:`VirtualHomeRig.step_hub_clock` can make its wall clock jump.
+    ``feedback``: the patient's light, display and voice (docs/feedback.md).
     """
 
     quota_mib: float | None = None
     steppable_clock: bool = False
     #: The care team's thresholds (``[pipeline] thresholds``): readings past them are alerts.
     thresholds: tuple[ThresholdConfig, ...] = ()
+    #: The hub's ``[feedback]`` (the light on gpiozero's mock pins, its trace in a file).
+    feedback: FeedbackConfig | None = None
 
 
 class RigProcessError(RuntimeError):
@@ -276,7 +281,9 @@ class VirtualHomeRig:
         )
         enrol_hub(self.region_state, self.hub_id, self.patient, start_ms=self.enrolled_from_ms)
         self.receiver = Receiver(
-            verifier, self.region_state, self.fhir_path, on_ingested=self.on_ingested
+            verifier,
+            SqliteState(self.region_state, self.fhir_path),
+            on_ingested=self.on_ingested,
         )
         self._receiver_task = asyncio.create_task(self._run_receiver(), name="rig-receiver")
         await self.wait_receiver()
@@ -351,6 +358,7 @@ class VirtualHomeRig:
                 clinical_s=0.2, continuous_s=0.5, environmental_s=0.5, telemetry_s=1.0
             ),
             pipeline=PipelineConfig(thresholds=list(self.hub_options.thresholds)),
+            feedback=self.hub_options.feedback,
         )
         (self.hub_dir / "data").mkdir(parents=True, exist_ok=True)
         if self.hub_options.steppable_clock:

@@ -12,10 +12,12 @@ PACKAGES = ("protocols", "drivers", "common", "gateway", "technician", "region",
 IO_LIBRARIES = {
     "bleak": "drivers/ble/_bleak.py",
     "bumble": "drivers/ble/sim/_bumble.py",
+    "dbus_fast": "drivers/ble/_dbus.py",
     "aiomqtt": "drivers/mqtt.py",
     "paho": "drivers/mqtt.py",
     "serial": "drivers/serial/_pyserial.py",
     "serial_asyncio_fast": "drivers/serial/_pyserial.py",
+    "psycopg": "region/state_pg.py",
     "uvicorn": "region/worklist/serve.py",
 }
 

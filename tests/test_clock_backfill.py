@@ -17,8 +17,8 @@ import pytest
 from common.pki import new_private_key_pem, public_key_pem
 from common.signing import PemBatchSigner, PemBatchVerifier
 from gateway.clock import ClockSample, SystemClock, require_sync_for, timesyncd_synchronised
+from gateway.outbox import HELD_RECHECK_S, SCHEMA_VERSION, Outbox
 from gateway.reading import Reading
-from gateway.store import HELD_RECHECK_S, SCHEMA_VERSION, Outbox
 from gateway.validate import (
     FLAG_HUB_CLOCK,
     FLAG_HUB_TIME_BACKFILLED,

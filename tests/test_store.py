@@ -7,8 +7,8 @@ from pathlib import Path
 
 from common.pki import new_private_key_pem, public_key_pem
 from common.signing import PemBatchSigner, PemBatchVerifier
+from gateway.outbox import Outbox
 from gateway.reading import Reading
-from gateway.store import Outbox
 from protocols.uplink import Priority
 
 KEY = new_private_key_pem()

@@ -9,6 +9,7 @@ from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
 from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
 from bleak.exc import (
+    BleakDBusError,
     BleakDeviceNotFoundError,
     BleakError,
     BleakGATTProtocolError,
@@ -23,6 +24,7 @@ __all__ = [
     "BaseBleakClient",
     "BaseBleakScanner",
     "BleakClient",
+    "BleakDBusError",
     "BleakDeviceNotFoundError",
     "BleakError",
     "BleakGATTCharacteristic",

@@ -2,7 +2,10 @@
 
 The central always talks to real :class:`bleak.BleakClient` / :class:`bleak.BleakScanner`
 objects; a backend only decides which ``backend=`` class bleak is given. ``bluez`` passes
-``None`` so that bleak picks its platform backend (BlueZ over D-Bus on Raspberry Pi OS).
+``None`` so that bleak picks its platform backend (BlueZ over D-Bus on Raspberry Pi OS); it
+talks to the bluetoothd on the system bus, or on the bus ``DBUS_SYSTEM_BUS_ADDRESS`` names (the
+virtual BlueZ of the test rig, ``drivers/ble/sim/vbluez``). BlueZ pairs only with an agent
+registered, so ``bluez`` pairs through :mod:`drivers.ble.agent`.
 
 The emulated radio is found by its module's name, never by a static import: bumble comes with
 the ``sim`` extra only, and the hub and the technician's tools must not depend on it (an
@@ -35,6 +38,8 @@ class BleBackend:
     name: str
     client_cls: type[BaseBleakClient] | None
     scanner_cls: type[BaseBleakScanner] | None
+    #: Pairing goes through BlueZ, which needs a registered ``org.bluez.Agent1``.
+    needs_agent: bool = False
     #: Closes a radio connection the backend opened itself (:func:`open_backend`).
     closer: Callable[[], Awaitable[None]] | None = None
 
@@ -67,7 +72,7 @@ def _emulated(name: str) -> _EmulatedBackendModule:
 def resolve_backend(name: str, *, sim_radio: SimRadio | None = None) -> BleBackend:
     """The backend called ``name``; ``sim`` needs the emulated radio it runs on."""
     if name == "bluez":
-        return BleBackend("bluez", None, None)
+        return BleBackend("bluez", None, None, needs_agent=True)
     if name == "sim":
         if sim_radio is None:
             raise BackendNotFoundError("ble", "sim (no emulated radio is running)", KNOWN_BACKENDS)
@@ -81,7 +86,7 @@ def open_backend(name: str, *, sim_transport: str | None = None) -> BleBackend:
     this process or, with ``sim_transport``, the virtual rig's radio in another process
     (``narhub rig``). Close it with :meth:`BleBackend.aclose`."""
     if name == "bluez":
-        return BleBackend("bluez", None, None)
+        return BleBackend("bluez", None, None, needs_agent=True)
     if name in _EMULATED:
         return _emulated(name).open_backend(transport=sim_transport)
     raise BackendNotFoundError("ble", name, KNOWN_BACKENDS)

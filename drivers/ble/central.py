@@ -21,6 +21,7 @@ parked events before its slot is released; the device is retried after a backoff
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import time
@@ -31,9 +32,12 @@ from types import TracebackType
 from typing import Literal, Self
 
 from drivers._aio import reraise_if_cancelling
+from drivers.ble.adapter import power_cycle
+from drivers.ble.agent import AgentError, PairingAgent
 from drivers.ble.backends import BleBackend
 from drivers.ble.cursors import MemoryCursorStore, RecordCursorStore, RecordTracker
 from drivers.ble.events import ClockObservation, MeasurementEvent, device_label
+from drivers.ble.pairing import PairingFailedError, PairingInput
 from drivers.ble.retry import Failure, RetryPolicy, classify
 from drivers.ble.scanner import AllowlistScanner
 from drivers.ble.session import DeviceSession, DiscoveryCacheEntry
@@ -47,7 +51,7 @@ from protocols.gatt import (
     DeviceInformationString,
     DeviceProfile,
     Measurement,
-    select_profile,
+    choose_profile,
 )
 
 logger = logging.getLogger(__name__)
@@ -96,6 +100,9 @@ class CentralSettings:
         hub_clock_trusted: whether the hub's clock may set a device clock (a hub whose
             clock is not synchronised yet would set its devices wrong; default: not before
             2025).
+        pairing: how the pairing agent answers a device that asks for a passkey or a
+            number comparison (nobody answers in the service: such devices are refused and
+            paired by a technician with ``narhub ble pair --passkey``).
     """
 
     max_connections: int = 3
@@ -115,6 +122,7 @@ class CentralSettings:
     backoff_scale: float = 1.0
     hub_clock: Callable[[], dt.datetime] = _local_now
     hub_clock_trusted: Callable[[], bool] = _plausible_hub_clock
+    pairing: PairingInput = field(default_factory=PairingInput)
 
 
 @dataclass(frozen=True)
@@ -152,7 +160,13 @@ class DeviceStatus:
     information: dict[int, str] = field(default_factory=dict)
     failures: dict[str, int] = field(default_factory=dict)
     last_failure: str | None = None
+    #: The last pairing failure, explained (BlueZ's error, what happened, the fix).
+    pairing_failure: PairingFailedError | None = None
     profile: DeviceProfile = STRICT
+    #: Why :attr:`profile` was chosen (which string matched), for the technician.
+    profile_reason: str = "not connected yet"
+    #: The name the device advertises (GAP Local Name), when it has one.
+    local_name: str | None = None
 
     def note(self, measurement: Measurement) -> None:
         """Record Device Information / Battery values read in a session."""
@@ -160,11 +174,23 @@ class DeviceStatus:
             self.battery_percent = measurement.level_percent
         elif isinstance(measurement, DeviceInformationString):
             self.information[measurement.characteristic] = measurement.value
-            self.profile = select_profile(
-                manufacturer=self.information.get(MANUFACTURER_NAME),
-                model=self.information.get(MODEL_NUMBER),
-                firmware=self.information.get(FIRMWARE_REVISION),
-            )
+            self._choose_profile()
+
+    def note_name(self, local_name: str | None) -> None:
+        """Record the advertised name: it chooses the profile when Device Information does
+        not name the model (protocols/gatt/quirks.py)."""
+        if local_name and local_name != self.local_name:
+            self.local_name = local_name
+            self._choose_profile()
+
+    def _choose_profile(self) -> None:
+        choice = choose_profile(
+            manufacturer=self.information.get(MANUFACTURER_NAME),
+            model=self.information.get(MODEL_NUMBER),
+            firmware=self.information.get(FIRMWARE_REVISION),
+            local_name=self.local_name,
+        )
+        self.profile, self.profile_reason = choice.profile, choice.reason
 
 
 class BleCentral:
@@ -191,6 +217,8 @@ class BleCentral:
             scanning_mode=self.settings.scanning_mode,
             watchdog_s=self.settings.scanner_watchdog_s,
             restart_delay_s=self.settings.scanner_restart_delay_s,
+            # BlueZ only: a hung adapter is power-cycled through Adapter1.Powered.
+            reset_adapter=power_cycle if backend.needs_agent else None,
         )
         self.status = {
             address: DeviceStatus(device_label(spec.kind, address), spec.kind)
@@ -201,6 +229,9 @@ class BleCentral:
         self._replays: dict[str, deque[bytes]] = {a: deque(maxlen=64) for a in self.devices}
         self._group: asyncio.TaskGroup | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._stack = contextlib.AsyncExitStack()
+        #: The pairing agent registered with BlueZ while the central runs (``bluez`` only).
+        self.agent: PairingAgent | None = None
 
     def cursors_committed(self, address: str) -> int | None:
         """The committed record cursor of a device as this central last knew it."""
@@ -212,6 +243,16 @@ class BleCentral:
         return sum(s.malformed for s in self.status.values())
 
     async def __aenter__(self) -> Self:
+        if self.backend.needs_agent:
+            # BlueZ pairs only with an agent: the hub's is registered for the central's life,
+            # and again before a pairing if bluetoothd was not there or restarted since.
+            agent = self.settings.pairing.agent()
+            self._stack.push_async_callback(agent.close)
+            self.agent = agent
+            try:
+                await agent.ensure_registered()
+            except AgentError as exc:
+                logger.warning("BLE pairing agent not registered yet: %s", exc)
         group = asyncio.TaskGroup()
         await group.__aenter__()
         self._group = group
@@ -227,12 +268,16 @@ class BleCentral:
         tb: TracebackType | None,
     ) -> None:
         group, self._group = self._group, None
-        if group is None:
-            return
-        for task in self._tasks:
-            task.cancel()
-        self._tasks = []
-        await group.__aexit__(exc_type, exc, tb)
+        try:
+            if group is None:
+                return
+            for task in self._tasks:
+                task.cancel()
+            self._tasks = []
+            await group.__aexit__(exc_type, exc, tb)
+        finally:
+            self.agent = None
+            await self._stack.aclose()
 
     async def run(self) -> None:
         """Run until cancelled (for an owner that runs the central as one task)."""
@@ -259,6 +304,7 @@ class BleCentral:
                 except TimeoutError:
                     reraise_if_cancelling()
                     continue
+                status.note_name(ble_device.name)
                 try:
                     async with DeviceSession(
                         self,

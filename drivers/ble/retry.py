@@ -11,7 +11,12 @@ import enum
 import random
 from dataclasses import dataclass, field
 
-from drivers.ble._bleak import BleakError, BleakGATTProtocolError, BleakGATTProtocolErrorCode
+from drivers.ble._bleak import (
+    BleakDBusError,
+    BleakError,
+    BleakGATTProtocolError,
+    BleakGATTProtocolErrorCode,
+)
 from drivers.errors import DriverError
 
 
@@ -56,7 +61,16 @@ class SessionError(DriverError):
 
 
 def is_auth_error(exc: BaseException) -> bool:
-    """True for ATT insufficient authentication/encryption (Core Spec Vol 3 Part F 3.4.1.1)."""
+    """True for ATT insufficient authentication/encryption (Core Spec Vol 3 Part F 3.4.1.1).
+
+    BlueZ reports those ATT errors as ``org.bluez.Error.NotPermitted`` "Not paired"
+    (``create_gatt_dbus_error`` in BlueZ's src/gatt-client.c), which bleak passes on as a
+    :class:`BleakDBusError`, not as a GATT protocol error.
+    """
+    if isinstance(exc, BleakDBusError):
+        return exc.dbus_error == "org.bluez.Error.NotPermitted" and (
+            exc.dbus_error_details == "Not paired"
+        )
     return isinstance(exc, BleakGATTProtocolError) and exc.code in _AUTH_CODES
 
 

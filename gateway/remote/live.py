@@ -10,8 +10,8 @@ from __future__ import annotations
 import dataclasses
 
 from gateway.config import HubConfig
+from gateway.outbox import AsyncOutbox, BatchingPolicy
 from gateway.pipeline import Pipeline
-from gateway.store import AsyncOutbox, BatchingPolicy
 from gateway.thresholds import Threshold, threshold_table
 
 

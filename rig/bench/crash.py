@@ -97,8 +97,8 @@ class _SocketLink:
 
 
 async def _worker(sock: str, key_pem: bytes, data_dir: Path, *, ack_before_commit: bool) -> None:
+    from gateway.outbox import AsyncOutbox, BatchingPolicy, Outbox  # noqa: PLC0415
     from gateway.pipeline import Pipeline  # noqa: PLC0415 - imported in the zygote already
-    from gateway.store import AsyncOutbox, BatchingPolicy, Outbox  # noqa: PLC0415
     from gateway.uplink import Uplink  # noqa: PLC0415
 
     reader, writer = await asyncio.open_unix_connection(sock)
@@ -149,7 +149,7 @@ async def _worker(sock: str, key_pem: bytes, data_dir: Path, *, ack_before_commi
 def _zygote() -> None:
     """Read ``spawn SOCK KEY DATA_DIR MODE`` lines; fork a worker for each, print its pid."""
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
-    for module in ("gateway.pipeline", "gateway.store", "gateway.uplink"):
+    for module in ("gateway.pipeline", "gateway.outbox", "gateway.uplink"):
         importlib.import_module(module)  # once, before forking
 
     for line in sys.stdin:

@@ -34,9 +34,9 @@ from typing import Any
 from common.pki import new_private_key_pem
 from common.signing import PemBatchSigner
 from drivers.ble import MeasurementEvent
+from gateway.outbox import AsyncOutbox, Outbox, waits_long
 from gateway.pipeline import Pipeline, readings_from_event
 from gateway.reading import Reading
-from gateway.store import AsyncOutbox, Outbox, waits_long
 from protocols.gatt import HEART_RATE_MEASUREMENT, PLX_CONTINUOUS_MEASUREMENT, decode
 from protocols.uplink import Priority
 from rig.bench.crash import run_harness, summary

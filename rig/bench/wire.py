@@ -68,7 +68,7 @@ from rig.refday import (
 TARGET_BYTES_PER_READING = 1.2
 TARGET_ENCODE_READINGS_PER_S = 200_000
 HUB_ID = "hub-0001"
-BOOT_ID = "5f3a9c0e12ab"  # what gateway.store draws: uuid4().hex[:12]
+BOOT_ID = "5f3a9c0e12ab"  # what gateway.outbox draws: uuid4().hex[:12]
 #: MQTT 5 PUBLISH (QoS 1): fixed header 1 + remaining length (1-4) + topic length 2 + topic
 #: + packet id 2 + property length 1; the PUBACK (reason 0, no properties) is 4 bytes.
 _MQTT_PUBACK_BYTES = 4

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from drivers.ble import BleBackend
 from drivers.ble.discovery import HEALTH_SERVICES, Advertiser, discover
+from drivers.ble.pairing import PairingInput, PasskeyFormatError
 from gateway.ble_backend import make_ble_backend
 from gateway.config import HubConfig
 from technician.cli._common import (
@@ -27,6 +29,7 @@ from technician.pairing import (
     PairingResult,
     pair_device,
     with_device,
+    with_user_index,
     without_device,
 )
 
@@ -53,9 +56,23 @@ async def _discover(hub: HubConfig, duration_s: float) -> list[Advertiser]:
         return await discover(backend, duration_s=duration_s)
 
 
-async def _pair(hub: HubConfig, address: str, kind: str, timeout_s: float) -> PairingResult:
+async def _pair(
+    hub: HubConfig, address: str, kind: str, timeout_s: float, pairing: PairingInput
+) -> PairingResult:
     async with _backend(hub) as backend:
-        return await pair_device(backend, address, kind, timeout_s=timeout_s)
+        return await pair_device(backend, address, kind, timeout_s=timeout_s, pairing=pairing)
+
+
+def _pairing_input(passkey: bool, passkey_file: Path | None) -> PairingInput:
+    """How the technician answers the device: a passkey file, prompts, or nothing."""
+    if passkey_file is not None:
+        return PairingInput.from_file(passkey_file)
+    if passkey:
+        return PairingInput.asking(
+            lambda _address: typer.prompt("Passkey shown on the device", err=True),
+            lambda _address, number: typer.confirm(f"Does the device show {number:06d}?", err=True),
+        )
+    return PairingInput()
 
 
 @ble_app.command("scan")
@@ -110,6 +127,17 @@ def ble_pair(
         str | None, typer.Option(help="The patient's pseudonym (must match the hub's).")
     ] = None,
     timeout_s: Annotated[float, typer.Option("--timeout", help="Seconds to wait.")] = 60.0,
+    passkey: Annotated[
+        bool,
+        typer.Option(
+            "--passkey",
+            help="Ask for the 6-digit passkey the device shows (and to confirm a number).",
+        ),
+    ] = False,
+    passkey_file: Annotated[
+        Path | None,
+        typer.Option("--passkey-file", help="A file holding the device's fixed passkey."),
+    ] = None,
     config: ConfigOption = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -128,19 +156,24 @@ def ble_pair(
             as_json,
         )
         raise typer.Exit(EXIT_FAILED)
+    try:
+        pairing = _pairing_input(passkey, passkey_file)
+    except PasskeyFormatError as exc:
+        emit({"ok": False, "error": str(exc), "hint": "write the 6-digit number"}, as_json)
+        raise typer.Exit(2) from None
     out = console()
     waiting = (
         out.status(f"pairing: take a measurement on the {kind} now ...")
-        if out.is_terminal and not as_json  # progress on a TTY only
+        if out.is_terminal and not as_json and not passkey  # progress on a TTY, no prompts
         else contextlib.nullcontext()
     )
     try:
         with waiting:
-            result = asyncio.run(_pair(hub, address, kind, timeout_s))
+            result = asyncio.run(_pair(hub, address, kind, timeout_s, pairing))
     except PairingError as exc:
         emit({"ok": False, "error": exc.reason, "hint": exc.hint}, as_json)
         raise typer.Exit(EXIT_FAILED) from None
-    updated = with_device(hub, address, kind)
+    updated = with_device(hub, address, kind, result)
     if patient is not None:
         updated = updated.model_copy(update={"patient_pseudonym": patient})
     save(updated, config)
@@ -159,6 +192,30 @@ def devices_list(config: ConfigOption = None, as_json: JsonFlag = False) -> None
     """The paired devices (address, kind, bonding)."""
     hub = load(config, as_json)
     emit({"devices": [d.model_dump(mode="json") for d in hub.ble.devices]}, as_json)
+
+
+@devices_app.command("user-index")
+def devices_user_index(
+    address: str,
+    index: Annotated[
+        int | None, typer.Argument(help="the patient's user slot (0-254); omit: not shared")
+    ] = None,
+    config: ConfigOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Say which user slot of a shared cuff or scale is the patient's (other slots'
+    readings are then not forwarded, and are counted)."""
+    hub = load(config, as_json)
+    try:
+        updated = with_user_index(hub, address, index)
+    except PairingError as exc:
+        emit({"ok": False, "error": exc.reason, "hint": exc.hint}, as_json)
+        raise typer.Exit(EXIT_FAILED) from None
+    except ValueError as exc:
+        emit({"ok": False, "error": str(exc), "hint": "a user index is 0 to 254"}, as_json)
+        raise typer.Exit(EXIT_FAILED) from None
+    save(updated, config)
+    emit({"ok": True, "address": address.upper(), "user_index": index}, as_json)
 
 
 @devices_app.command("remove")

@@ -16,7 +16,7 @@ import typer
 
 from common.signing import PemBatchSigner
 from drivers.mqtt import REASON_FAILURE_THRESHOLD, MqttError, MqttLink, TlsFiles
-from gateway.store import Outbox, StoreBusyError
+from gateway.outbox import Outbox, StoreBusyError
 from protocols.uplink import (
     BatchHeader,
     Priority,

@@ -11,6 +11,9 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
+import pytest
+from vbluez_rig import virtual_bluez
+
 from drivers.ble import (
     BleCentral,
     CentralSettings,
@@ -21,6 +24,7 @@ from drivers.ble import (
 )
 from drivers.ble.sim.peripheral import EmulatedDevice
 from drivers.ble.sim.radio import SimRadio
+from drivers.ble.sim.vbluez import VirtualBlueZ
 
 FAST = CentralSettings(
     idle_disconnect_s=0.3,
@@ -44,6 +48,8 @@ class Collector:
     ack: bool = True
     events: list[MeasurementEvent] = field(default_factory=list)
     changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    #: The virtual BlueZ behind the ``bluez`` backend (``None`` on ``sim``).
+    bluez: VirtualBlueZ | None = None
 
     async def consume(self, queue: asyncio.Queue[MeasurementEvent]) -> None:
         while True:
@@ -77,24 +83,37 @@ async def running(
     bond: frozenset[str] = frozenset(),
     start_devices: bool = True,
     queue_size: int = 10_000,
+    backend: str = "sim",
+    monkeypatch: pytest.MonkeyPatch | None = None,
 ) -> AsyncIterator[tuple[BleCentral, Collector]]:
-    """Devices started, a central running over them, and a collector consuming its events."""
-    queue: asyncio.Queue[MeasurementEvent] = asyncio.Queue(queue_size)
-    collector = collector or Collector()
-    specs = [DeviceSpec(d.address, kind, bond=d.address in bond) for kind, d in devices]
-    central = BleCentral(
-        resolve_backend("sim", sim_radio=radio), queue, specs, cursors=cursors, settings=settings
-    )
-    if start_devices:
-        for _, device in devices:
-            await device.start()
-    consumer = asyncio.create_task(collector.consume(queue), name="test-consumer")
-    try:
-        async with central:
-            yield central, collector
-    finally:
-        consumer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await consumer
-        for _, device in devices:
-            await device.stop()
+    """Devices started, a central running over them, and a collector consuming its events.
+
+    ``backend="bluez"``: bleak's own BlueZ backend over the virtual BlueZ (needs
+    ``monkeypatch`` to point ``DBUS_SYSTEM_BUS_ADDRESS`` at its private bus).
+    """
+    async with contextlib.AsyncExitStack() as stack:
+        if backend == "bluez":
+            assert monkeypatch is not None, "the bluez backend needs monkeypatch"
+            bluez = await stack.enter_async_context(virtual_bluez(radio, monkeypatch))
+            ble_backend = resolve_backend("bluez")
+        else:
+            ble_backend = resolve_backend("sim", sim_radio=radio)
+        queue: asyncio.Queue[MeasurementEvent] = asyncio.Queue(queue_size)
+        collector = collector or Collector()
+        if backend == "bluez":
+            collector.bluez = bluez
+        specs = [DeviceSpec(d.address, kind, bond=d.address in bond) for kind, d in devices]
+        central = BleCentral(ble_backend, queue, specs, cursors=cursors, settings=settings)
+        if start_devices:
+            for _, device in devices:
+                await device.start()
+        consumer = asyncio.create_task(collector.consume(queue), name="test-consumer")
+        try:
+            async with central:
+                yield central, collector
+        finally:
+            consumer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await consumer
+            for _, device in devices:
+                await device.stop()

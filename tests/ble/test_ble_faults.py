@@ -1,10 +1,12 @@
-"""Clock drift, slots, malformed payloads, bonding and the injected faults of every kind."""
+"""Clock drift, slots, malformed payloads, bonding and the injected faults of every kind, on
+both backends (``sim``, and ``bluez`` over the virtual BlueZ)."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
 
+import pytest
 from ble_rig import FAST, running
 
 from drivers.ble.sim.blood_pressure import EmulatedBloodPressureCuff
@@ -22,9 +24,14 @@ from protocols.gatt import (
     TEMPERATURE_MEASUREMENT,
     WEIGHT_MEASUREMENT,
 )
+from protocols.uplink.undecoded import is_undecoded
+
+pytestmark = pytest.mark.parametrize("backend", ["sim", "bluez"])
 
 
-async def test_clock_drift_is_recorded_with_the_readings_and_corrected() -> None:
+async def test_clock_drift_is_recorded_with_the_readings_and_corrected(
+    backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     hub_now = dt.datetime(2026, 3, 1, 9, 0, 0)
     settings = dataclasses.replace(FAST, clock_max_offset_s=60.0, hub_clock=lambda: hub_now)
     radio = SimRadio()
@@ -32,7 +39,14 @@ async def test_clock_drift_is_recorded_with_the_readings_and_corrected() -> None
     scale = EmulatedScale(radio, "C0:00:00:00:03:01", seed=31, clock=clock)
     await scale.start()
     await scale.measure("80.0")  # stamped by the wrong clock
-    async with running(radio, [("scale", scale)], settings=settings, start_devices=False) as (
+    async with running(
+        radio,
+        [("scale", scale)],
+        settings=settings,
+        start_devices=False,
+        backend=backend,
+        monkeypatch=monkeypatch,
+    ) as (
         central,
         got,
     ):
@@ -55,10 +69,15 @@ async def test_clock_drift_is_recorded_with_the_readings_and_corrected() -> None
     assert any(f.startswith("device-clock-offset-s:90") for f in flags)
 
 
-async def test_clock_within_the_limit_is_left_alone() -> None:
+async def test_clock_within_the_limit_is_left_alone(
+    backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     radio = SimRadio()
     scale = EmulatedScale(radio, "C0:00:00:00:03:02", seed=32, clock=DeviceClock(offset_s=5.0))
-    async with running(radio, [("scale", scale)]) as (central, got):
+    async with running(radio, [("scale", scale)], backend=backend, monkeypatch=monkeypatch) as (
+        central,
+        got,
+    ):
         await scale.measure("70.0")
         await got.wait_for(lambda: bool(got.of(WEIGHT_MEASUREMENT)))
     assert scale.clock.sets == 0
@@ -66,14 +85,22 @@ async def test_clock_within_the_limit_is_left_alone() -> None:
     assert not got.of(WEIGHT_MEASUREMENT)[0].clock.adjusted  # type: ignore[union-attr]
 
 
-async def test_more_devices_than_slots_all_served_fairly() -> None:
+async def test_more_devices_than_slots_all_served_fairly(
+    backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     radio = SimRadio()
     thermos = [
         EmulatedThermometer(radio, f"C0:00:00:00:03:1{i}", name=f"t{i}", seed=40 + i)
         for i in range(5)
     ]
     settings = dataclasses.replace(FAST, max_connections=2, idle_disconnect_s=0.2)
-    async with running(radio, [("thermometer", t) for t in thermos], settings=settings) as (
+    async with running(
+        radio,
+        [("thermometer", t) for t in thermos],
+        settings=settings,
+        backend=backend,
+        monkeypatch=monkeypatch,
+    ) as (
         central,
         got,
     ):
@@ -84,11 +111,15 @@ async def test_more_devices_than_slots_all_served_fairly() -> None:
     assert len(got.of(TEMPERATURE_MEASUREMENT)) == 5
 
 
-async def test_malformed_payload_is_counted_reported_and_the_session_goes_on() -> None:
+async def test_malformed_payload_is_counted_reported_and_the_session_goes_on(
+    backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     radio = SimRadio()
     thermo = EmulatedThermometer(radio, "C0:00:00:00:03:21", seed=51)
     thermo.faults.malformed_next = 1
-    async with running(radio, [("thermometer", thermo)]) as (central, got):
+    async with running(
+        radio, [("thermometer", thermo)], backend=backend, monkeypatch=monkeypatch
+    ) as (central, got):
         await thermo.measure()
         await thermo.measure()
         await got.wait_for(lambda: len(got.of(TEMPERATURE_MEASUREMENT)) == 2)
@@ -96,16 +127,23 @@ async def test_malformed_payload_is_counted_reported_and_the_session_goes_on() -
     assert bad.measurement is None
     assert bad.error is not None
     assert len(bad.raw) == 2
-    assert readings_from_event(bad) == []
+    (raw,) = readings_from_event(bad)  # kept as a raw record, not dropped
+    assert raw.special == "hex:" + bad.raw.hex()
+    assert is_undecoded(raw.to_wire())
     assert good.measurement is not None
     assert central.status[thermo.address].malformed == 1
     assert central.malformed == 1
 
 
-async def test_device_that_needs_bonding_refuses_until_paired_and_reencrypts_later() -> None:
+async def test_device_that_needs_bonding_refuses_until_paired_and_reencrypts_later(
+    backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     radio = SimRadio()
     scale = EmulatedScale(radio, "C0:00:00:00:03:31", seed=61, bonding_required=True)
-    async with running(radio, [("scale", scale)]) as (central, got):
+    async with running(radio, [("scale", scale)], backend=backend, monkeypatch=monkeypatch) as (
+        central,
+        got,
+    ):
         await scale.measure("65.5")
         await got.wait_for(lambda: len(got.of(WEIGHT_MEASUREMENT)) == 1)
         first_sessions = central.status[scale.address].sessions
@@ -117,13 +155,17 @@ async def test_device_that_needs_bonding_refuses_until_paired_and_reencrypts_lat
     assert radio.central_keys() == {scale.address}
 
 
-async def test_refused_connections_and_out_of_range_are_retried() -> None:
+async def test_refused_connections_and_out_of_range_are_retried(
+    backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     radio = SimRadio()
     cuff = EmulatedBloodPressureCuff(
         radio, "C0:00:00:00:03:41", seed=71, sleep_s=0.2, linger_s=0.05
     )
     cuff.faults.refuse_connections = 2
-    async with running(radio, [("blood_pressure", cuff)]) as (central, got):
+    async with running(
+        radio, [("blood_pressure", cuff)], backend=backend, monkeypatch=monkeypatch
+    ) as (central, got):
         await cuff.measure()
         await got.wait_for(lambda: len(got.of(BLOOD_PRESSURE_MEASUREMENT)) == 1)
         assert cuff.stats.refused == 2
@@ -134,21 +176,30 @@ async def test_refused_connections_and_out_of_range_are_retried() -> None:
     assert central.status[cuff.address].failures
 
 
-async def test_stalled_response_times_out_and_the_device_is_retried() -> None:
+async def test_stalled_response_times_out_and_the_device_is_retried(
+    backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     radio = SimRadio()
     meter = EmulatedGlucoseMeter(radio, "C0:00:00:00:03:51", seed=81, stored_records=3)
     meter.faults.stall_reads_s[CURRENT_TIME] = 5.0
-    async with running(radio, [("glucose", meter)]) as (central, got):
+    async with running(radio, [("glucose", meter)], backend=backend, monkeypatch=monkeypatch) as (
+        central,
+        got,
+    ):
         await got.wait_for(lambda: central.status[meter.address].failures.get("stalled", 0) >= 1)
         meter.faults.stall_reads_s.clear()
         await got.wait_for(lambda: central.cursors_committed(meter.address) == 2)
 
 
-async def test_watchdog_restarts_a_silent_scanner() -> None:
+async def test_watchdog_restarts_a_silent_scanner(
+    backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     radio = SimRadio()
     strap = EmulatedHeartRateStrap(radio, "C0:00:00:00:03:61", seed=91, interval_s=0.02)
     settings = dataclasses.replace(FAST, scanner_watchdog_s=0.3)
-    async with running(radio, [("heart_rate", strap)], settings=settings) as (central, got):
+    async with running(
+        radio, [("heart_rate", strap)], settings=settings, backend=backend, monkeypatch=monkeypatch
+    ) as (central, got):
         await got.wait_for(lambda: len(got.of(HEART_RATE_MEASUREMENT)) >= 3)
         starts = radio.scanner_starts
         radio.stall_scanner()

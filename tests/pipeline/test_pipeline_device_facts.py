@@ -13,8 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from drivers.ble import ClockObservation, MeasurementEvent
+from gateway.outbox import AsyncOutbox, Outbox
 from gateway.pipeline import Pipeline, PipelineSettings, readings_from_event
-from gateway.store import AsyncOutbox, Outbox
 from gateway.thresholds import Threshold
 from gateway.validate import FLAG_UNKNOWN_SPECIAL, validate
 from protocols import gatt

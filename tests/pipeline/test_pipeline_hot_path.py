@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 
 from drivers.ble import ClockObservation, MeasurementEvent
 from gateway import pipeline as pipeline_module
+from gateway.outbox import AsyncOutbox
 from gateway.pipeline import Pipeline, readings_from_event
 from gateway.reading import Reading
-from gateway.store import AsyncOutbox
 from gateway.validate import (
     MIN_PLAUSIBLE_WALL_MS,
     PLAUSIBLE,

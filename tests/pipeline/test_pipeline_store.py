@@ -14,10 +14,8 @@ import pytest
 
 from common.pki import new_private_key_pem, public_key_pem
 from common.signing import PemBatchSigner, PemBatchVerifier
-from gateway import store as store_module
 from gateway.config import StoreConfig
-from gateway.reading import Reading
-from gateway.store import (
+from gateway.outbox import (
     FLAG_EVICTED,
     FLAG_STORE_RECOVERED,
     MDC_NARHUB_EVICTED,
@@ -29,6 +27,8 @@ from gateway.store import (
     StoreBusyError,
     waits_long,
 )
+from gateway.outbox import keys as keys_module
+from gateway.reading import Reading
 from protocols.fhir import Filed, batch_resources
 from protocols.uplink import Priority
 from rig.bench.pipeline import WINDOWS_S
@@ -248,6 +248,31 @@ async def test_continuous_readings_may_wait_longer_but_ride_along(tmp_path: Path
             assert outbox._group.readings == 1
             assert outbox._group.commit_by - asyncio.get_running_loop().time() > 3000
             assert await outbox.add([_r(2, key="board/1/2")]) == 1
+            assert await stream == 1
+        assert outbox.outbox.stats.commits == 1
+    finally:
+        outbox.close()
+
+
+async def test_a_waiting_source_cuts_short_the_window_the_committer_is_waiting_out(
+    tmp_path: Path,
+) -> None:
+    """A stream opened the group with its long window and the committer is already waiting it
+    out; a board's reading then joins: it is committed after its own short window, not the
+    stream's (found by ``narhub bench e2e --ble``: board readings waited 60 s for their ACK,
+    the boards resent and unlinked)."""
+    outbox = AsyncOutbox(
+        Outbox(tmp_path / "o.sqlite3"), commit_window_s=0.05, continuous_commit_window_s=3600
+    )
+    try:
+        async with asyncio.timeout(10):
+            stream = asyncio.create_task(outbox.add([_r(1, continuous=True)]))
+            for _ in range(5):  # loop turns: the stream's add, then the committer's wait
+                await asyncio.sleep(0)
+            assert outbox._committer is not None
+            assert outbox._group.commit_by - asyncio.get_running_loop().time() > 3000
+            board = _r(2, Priority.ENVIRONMENTAL, key="board/1/2")  # waits for its window
+            assert await outbox.add([board]) == 1
             assert await stream == 1
         assert outbox.outbox.stats.commits == 1
     finally:
@@ -478,11 +503,11 @@ def test_an_exclusive_store_keeps_its_wal_index_in_memory_and_names_the_holder(
 def test_recent_keys_fold_early_only_when_folding_frees_memory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(store_module, "MAX_RECENT_KEYS", 3)
+    monkeypatch.setattr(keys_module, "MAX_RECENT_KEYS", 3)
     store = Outbox(tmp_path / "o.sqlite3", wall_ms=lambda: T0)  # within the key retention
     folds = []
-    fold = store._fold_keys
-    monkeypatch.setattr(store, "_fold_keys", lambda: folds.append(1) or fold())
+    fold = store.keys.fold
+    monkeypatch.setattr(store.keys, "fold", lambda tx: folds.append(1) or fold(tx))
     store.add([_r(i, Priority.ENVIRONMENTAL, key=f"b/1/{i}") for i in range(5)])
     assert len(folds) == 1  # the first commit: the prune interval
     store.add([_r(5, Priority.ENVIRONMENTAL, key="b/1/5")])  # all waiting: nothing to fold

@@ -12,8 +12,8 @@ from sensorlink_rig import SCENARIO, SimBoard, eventually
 
 from gateway.board_source import BoardSampling, run_board
 from gateway.config import ConfigError, HubConfig, parse_config, render_config
+from gateway.outbox import AsyncOutbox, Outbox
 from gateway.remote.config_update import ConfigUpdater
-from gateway.store import AsyncOutbox, Outbox
 from region.command_sender import RegionCommandKey
 
 

@@ -10,7 +10,7 @@ import pytest
 from sensorlink_rig import SCENARIO, SimBoard, eventually
 
 from gateway.board_source import NARHUB_PRIVATE_BASE, board_readings, run_board
-from gateway.store import AsyncOutbox, Outbox
+from gateway.outbox import AsyncOutbox, Outbox
 from protocols.sensorlink import SequencedReading
 
 

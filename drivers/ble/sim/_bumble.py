@@ -29,7 +29,8 @@ from bumble.transport.common import AsyncPipeSink, StreamPacketSource, Transport
 
 
 class Controller(_BumbleController):
-    """bumble's emulated controller, with LE Create Connection Cancel as the spec has it.
+    """bumble's emulated controller, with LE Create Connection Cancel as the spec has it, and
+    a link whose peer is gone ended by supervision timeout.
 
     Core Spec Vol 4 Part E 7.8.13: the cancel ends the pending LE Create Connection, and the
     controller then sends an LE Connection Complete event with status *Unknown Connection
@@ -62,6 +63,29 @@ class Controller(_BumbleController):
         # After the Command Complete of this command (sent once this handler returns).
         asyncio.get_running_loop().call_soon(self.send_hci_packet, failed)
         return hci.HCI_StatusReturnParameters(hci.HCI_ErrorCode.SUCCESS)
+
+    def create_le_connection(self, peer_address: hci.Address) -> None:
+        """Connect; a stale link to the peer is first ended by supervision timeout.
+
+        When both ends terminate a link at once, bumble (0.0.236) can leave the central's
+        side of it behind while the peripheral's is gone; every later connection to that
+        peripheral is then refused ("Connection ... already exists?") and the device is lost
+        for good (a cuff that went to sleep while the hub disconnected). On air, a link whose
+        peer no longer answers ends by supervision timeout (Core Spec Vol 6 Part B 4.5.2),
+        reported as Disconnection Complete with reason 0x08 (Vol 4 Part E 7.7.5).
+        """
+        stale = self.le_connections.get(peer_address)
+        if stale is not None and not self._peer_has_link(peer_address):
+            self.on_le_disconnected(stale, hci.HCI_ErrorCode.CONNECTION_TIMEOUT_ERROR)
+        super().create_le_connection(peer_address)
+
+    def _peer_has_link(self, peer_address: hci.Address) -> bool:
+        link = self.link
+        peer = None if link is None else link.find_le_controller(peer_address)
+        if peer is None:
+            return False
+        ours = {bytes(self.public_address), bytes(self.random_address)}
+        return any(bytes(c.peer_address) in ours for c in peer.le_connections.values())
 
 
 __all__ = [

@@ -150,11 +150,14 @@ class EmulatedBloodPressureCuff(EmulatedDevice):
         while True:
             await self._wake.wait()
             self._wake.clear()
+            transferring = bool(self.stored)
             if self.stored or self.pairing_mode:
                 await self.advertise()
             if self.stored:
                 await self.wait_until(lambda: self.stored == 0)
-            if not self.connected:
+            # After a transfer the cuff powers down even when the central left first (it did
+            # not before, and stayed awake for good when a hub's idle timeout beat its linger).
+            if not self.connected and not transferring:
                 continue
             await asyncio.sleep(self.linger_s)
             if self.stored:
@@ -162,8 +165,10 @@ class EmulatedBloodPressureCuff(EmulatedDevice):
             await self.stop_advertising()
             await self.drop_link_gracefully()
             self._asleep = True
+            self._bump()  # wait_until() callers re-check (the link may have been gone already)
             await asyncio.sleep(self.sleep_s)
             self._asleep = False
+            self._bump()
             if self.stored or self.pairing_mode:
                 self._wake.set()
 

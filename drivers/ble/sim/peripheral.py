@@ -11,6 +11,8 @@ bytes on the emulated air are the bytes a real device sends). What every device 
 * **Bonding**: with ``bonding_required`` the health characteristics' values and CCCDs need an
   encrypted link (ATT error 0x0F *Insufficient Encryption* until then, Core Spec Vol 3 Part F
   3.4.1.1 and Part C 10.3), as GLS/CGMS mandate and cuffs and scales do in transfer mode.
+  ``pairing`` picks the method (:mod:`drivers.ble.sim.security`): Just Works, a passkey the
+  device displays, or numeric comparison.
 * **Stored indications**: measurements taken while no central listens are kept (bounded, like
   a device's memory) and indicated in order once a central enables indications; each is
   dropped from memory only after the ATT Handle Value Confirmation (Vol 3 Part F 3.4.7.3).
@@ -47,6 +49,7 @@ from drivers.ble.sim._bumble import (
     Service,
 )
 from drivers.ble.sim.radio import SimRadio
+from drivers.ble.sim.security import DeviceSecurity, PairingMode
 from protocols.gatt import (
     BATTERY_LEVEL,
     CURRENT_TIME,
@@ -73,6 +76,8 @@ CONNECTION_TIMEOUT = 0x08
 
 #: ATT application error: a written value is out of range (Vol 3 Part F 3.4.1.1).
 _VALUE_NOT_ALLOWED = 0x13
+#: ATT error "insufficient authentication" (Vol 3 Part F 3.4.1.1).
+_INSUFFICIENT_AUTHENTICATION = 0x05
 
 Properties = Characteristic.Properties
 
@@ -141,6 +146,8 @@ class DeviceStats:
     drops: int = 0
     delivered: int = 0
     malformed_sent: int = 0
+    #: Reads refused (the link dropped) because the central had not bonded first.
+    unbonded_reads: int = 0
 
 
 def _constant(value: bytes) -> Callable[[], bytes]:
@@ -181,8 +188,16 @@ class EmulatedDevice:
         firmware: str = "1.0.0",
         battery_percent: int = 87,
         advertising_interval_ms: float = 20.0,
+        pairing: PairingMode = PairingMode.JUST_WORKS,
+        device_information: bool = True,
+        drops_unencrypted_reads: bool = False,
     ) -> None:
+        """``device_information``: False for a device without DIS 0x180A (a Beurer BM85).
+        ``drops_unencrypted_reads``: a read on a link not yet encrypted ends the link
+        instead of an ATT error (what a device that must be bonded before anything else is
+        read does to a central that did not pair first; counted in ``stats.unbonded_reads``)."""
         self.radio = radio
+        self.drops_unencrypted_reads = drops_unencrypted_reads
         self.address = address
         self.name = name
         self.seed = seed
@@ -200,6 +215,9 @@ class EmulatedDevice:
         }
         self._advertising_interval_ms = advertising_interval_ms
         self.device = radio.new_device(address, name)
+        #: How the device pairs (:mod:`drivers.ble.sim.security`), and the passkey it shows.
+        self.security = DeviceSecurity(pairing, random.Random(seed + 1))  # noqa: S311
+        self.device.pairing_config_factory = self.security.config
         self._tasks: set[asyncio.Task[Any]] = set()
         self._connection: Connection | None = None
         self._lost: asyncio.Future[None] | None = None
@@ -214,7 +232,9 @@ class EmulatedDevice:
             Properties.READ | Properties.NOTIFY,
             read=lambda: encode(BatteryLevel(self.battery_percent)),
         )
-        services = [*self.build_services(), self._dis_service(), self._battery_service()]
+        services = [*self.build_services(), self._battery_service()]
+        if device_information:
+            services.append(self._dis_service())
         self._current_time: Characteristic[bytes] | None = None
         if current_time:
             self._current_time = self._characteristic(
@@ -262,9 +282,18 @@ class EmulatedDevice:
                 permissions |= Attribute.WRITE_REQUIRES_ENCRYPTION
 
         async def read_value(_connection: Connection | None) -> bytes:
+            if (
+                self.drops_unencrypted_reads
+                and _connection is not None
+                and not _connection.is_encrypted
+            ):
+                self.stats.unbonded_reads += 1
+                await _connection.disconnect(REMOTE_USER_TERMINATED)
+                raise ATT_Error(_INSUFFICIENT_AUTHENTICATION)
             stall_s = self.faults.stall_reads_s.get(uuid16)
             if stall_s:
-                await asyncio.sleep(stall_s)
+                # A task of the device's own, so that stopping the device ends the stall too.
+                await self.spawn(asyncio.sleep(stall_s), "stalled-read")
             return b"" if read is None else read()
 
         value: Any = CharacteristicValue(read=read_value, write=cast(Any, write))

@@ -1,0 +1,163 @@
+"""Quota, eviction and tombstones (docs/pipeline.md, "Quota, eviction, tombstones").
+
+The limit is the quota or what keeps ``min_free_bytes`` free on the file system, whichever is
+smaller, checked at every commit. Beyond it, waiting chunks are evicted lowest priority first,
+oldest first within one, until a tenth of the limit is free again; only environmental and
+telemetry readings, never clinical readings or alerts, never held chunks (their time is not
+known yet), never sealed batches. Each eviction adds to a tombstone per (stream, priority) that
+the next batch carries to the region (:func:`gateway.outbox.telemetry.tombstone_reading`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from gateway.outbox.chunks import unpack
+from gateway.outbox.keys import SourceKeys
+from gateway.outbox.streams import Streams
+from gateway.outbox.telemetry import tombstone_reading
+from gateway.outbox.transaction import Reader, Transaction
+from protocols.uplink import Priority, WireReading
+
+logger = logging.getLogger(__name__)
+
+#: A row of ``tombstones``: (stream id, priority, n, first ms, last ms, evicted ms).
+TombstoneRow = tuple[int, int, int, int, int, int]
+
+
+@dataclass(frozen=True)
+class Quota:
+    """The limits of one store file."""
+
+    path: Path
+    quota_bytes: int
+    min_free_bytes: int
+
+    def limit_bytes(self, used: int) -> int:
+        """The quota, or less when the file system would keep under ``min_free_bytes`` free."""
+        limit = self.quota_bytes
+        try:
+            st = os.statvfs(self.path.parent)
+        except OSError:
+            return limit
+        free = st.f_bavail * st.f_frsize
+        # Below the free-space floor the limit drops under what is used, so eviction frees
+        # the difference (a clamp at 0 here once kept a full disk from evicting anything).
+        return min(limit, used + free - self.min_free_bytes)
+
+
+@dataclass(frozen=True)
+class Eviction:
+    """What one check of the quota did."""
+
+    readings: int = 0
+    #: Still over the limit with nothing left to evict.
+    over_quota: bool = False
+
+
+def used_bytes(db: Reader, page_size: int) -> int:
+    """Bytes of the database in use (pages not on the free list)."""
+    pages = db.execute("PRAGMA page_count").fetchone()[0]
+    free = db.execute("PRAGMA freelist_count").fetchone()[0]
+    return int(pages - free) * page_size
+
+
+def enforce(
+    tx: Transaction, quota: Quota, *, page_size: int, keys: SourceKeys, now_ms: int
+) -> Eviction:
+    """Evict (with tombstones) what the limit requires, within ``tx``."""
+    used = used_bytes(tx, page_size)
+    limit = quota.limit_bytes(used)
+    if used <= limit:
+        return Eviction()
+    # Free a tenth more than needed, so eviction does not run on every commit.
+    need = used - limit + limit // 10
+    # Only non-clinical readings are ever evicted (a clinical reading is never dropped).
+    # Space the store cannot free (idempotency keys, sealed batches, clinical readings) once
+    # made every commit evict clinical readings and alerts too: the virtual rig's nearly full
+    # disk caught it (hil_tests/test_hil_faults.py).
+    candidates = tx.execute(
+        "SELECT id, priority, length(payload) + 64 FROM chunks WHERE held_boot IS NULL "
+        "AND priority > ? ORDER BY priority DESC, id",
+        (int(Priority.CLINICAL),),
+    ).fetchall()
+    evicted = 0
+    for chunk_id, priority, size in candidates:
+        if need <= 0:
+            break
+        payload, keys_column = tx.execute(
+            "SELECT payload, keys FROM chunks WHERE id=?", (chunk_id,)
+        ).fetchone()
+        evicted += _tombstone(tx, priority, payload, now_ms)
+        keys.chunk_left(tx, keys_column, now_ms)
+        tx.execute("DELETE FROM chunks WHERE id=?", (chunk_id,))
+        need -= size
+    if evicted:
+        bump_meta(tx, "evicted_readings", evicted)
+        logger.warning("outbox over quota: evicted %d readings (tombstones recorded)", evicted)
+    if need > 0:
+        logger.error("outbox over quota and nothing left to evict; readings still accepted")
+    return Eviction(evicted, over_quota=need > 0)
+
+
+def _tombstone(tx: Transaction, priority: int, payload: bytes, now_ms: int) -> int:
+    sids, times, _values, _specials, _flags = unpack(payload)
+    ranges: dict[int, list[int]] = {}
+    for sid, t in zip(sids, times, strict=True):
+        r = ranges.get(sid)
+        if r is None:
+            ranges[sid] = [1, t, t]
+        else:
+            r[0] += 1
+            r[1] = min(r[1], t)
+            r[2] = max(r[2], t)
+    tx.executemany(
+        "INSERT INTO tombstones(stream_id, priority, n, first_ms, last_ms, evicted_ms) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(stream_id, priority) DO UPDATE SET "
+        "n = n + excluded.n, first_ms = min(first_ms, excluded.first_ms), "
+        "last_ms = max(last_ms, excluded.last_ms), evicted_ms = excluded.evicted_ms",
+        [(sid, priority, n, lo, hi, now_ms) for sid, (n, lo, hi) in ranges.items()],
+    )
+    return len(sids)
+
+
+def bump_meta(tx: Transaction, key: str, by: int) -> None:
+    """Add ``by`` to the integer ``meta`` value ``key`` (0 when absent)."""
+    tx.execute(
+        "INSERT INTO meta(key, value) VALUES (?, ?) "
+        "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + excluded.value",
+        (key, str(by)),
+    )
+
+
+def tombstones(db: Reader) -> list[TombstoneRow]:
+    """The tombstones not yet reported, in key order."""
+    return [
+        (int(a), int(b), int(c), int(d), int(e), int(f))
+        for a, b, c, d, e, f in db.execute(
+            "SELECT stream_id, priority, n, first_ms, last_ms, evicted_ms FROM tombstones "
+            "ORDER BY stream_id, priority"
+        )
+    ]
+
+
+def tombstone_readings(rows: list[TombstoneRow], streams: Streams) -> list[WireReading]:
+    """Tombstones as the readings a batch carries."""
+    out = []
+    for sid, priority, n, first_ms, last_ms, evicted_ms in rows:
+        stream, _device, mdc, _unit = streams.rows[sid]
+        out.append(
+            tombstone_reading(
+                stream,
+                mdc,
+                priority=Priority(priority),
+                evicted=n,
+                first_ms=first_ms,
+                last_ms=last_ms,
+                evicted_ms=evicted_ms,
+            )
+        )
+    return out
