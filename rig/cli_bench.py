@@ -185,10 +185,23 @@ def bench_region(
     readings: Annotated[
         int, typer.Option("--readings", min=1000, help="Readings in the backlog per case.")
     ] = 60_000,
+    findings_patients: Annotated[
+        int,
+        typer.Option(
+            "--findings-patients",
+            min=0,
+            help="Enrolled patients to judge findings for, and the worklist at that size "
+            "(as `narhub bench worklist`; 0: skip).",
+        ),
+    ] = 10_000,
 ) -> None:
     """Receivers draining a backlog into FHIR Observations: readings/s per receiver with
-    SQLite and with PostgreSQL, 1 and 3 receivers, and into a FHIR server; RSS."""
-    emit(_run_bench("region", duration_s, readings=readings), as_json)
+    SQLite and with PostgreSQL, 1 and 3 receivers, and into a FHIR server; findings for
+    10,000 enrolled patients and the worklist page's response time at that size; RSS."""
+    emit(
+        _run_bench("region", duration_s, readings=readings, findings_patients=findings_patients),
+        as_json,
+    )
 
 
 @app.command("e2e")
