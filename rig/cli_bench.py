@@ -27,6 +27,7 @@ BENCHMARKS = {
     "region": "rig.bench.region",
     "install": "rig.bench.install",
     "e2e": "rig.bench.e2e",
+    "worklist": "rig.bench.worklist",
 }
 
 
@@ -202,10 +203,23 @@ def bench_region(
     readings: Annotated[
         int, typer.Option("--readings", min=1000, help="Readings in the backlog per case.")
     ] = 60_000,
+    findings_patients: Annotated[
+        int,
+        typer.Option(
+            "--findings-patients",
+            min=0,
+            help="Enrolled patients to judge findings for, and the worklist at that size "
+            "(as `narhub bench worklist`; 0: skip).",
+        ),
+    ] = 10_000,
 ) -> None:
     """Receivers draining a backlog into FHIR Observations: readings/s per receiver with
-    SQLite and with PostgreSQL, 1 and 3 receivers, and into a FHIR server; RSS."""
-    emit(_run_bench("region", duration_s, readings=readings), as_json)
+    SQLite and with PostgreSQL, 1 and 3 receivers, and into a FHIR server; findings for
+    10,000 enrolled patients and the worklist page's response time at that size; RSS."""
+    emit(
+        _run_bench("region", duration_s, readings=readings, findings_patients=findings_patients),
+        as_json,
+    )
 
 
 @app.command("e2e")
@@ -282,6 +296,19 @@ def bench_e2e(
         ),
         as_json,
     )
+
+
+@app.command("worklist")
+def bench_worklist(
+    as_json: JsonFlag = False,
+    patients: Annotated[
+        int, typer.Option("--patients", min=1, help="Enrolled patients (one hub each).")
+    ] = 10_000,
+    requests: Annotated[int, typer.Option("--requests", min=1, help="GETs per page.")] = 20,
+) -> None:
+    """Findings for N enrolled patients (judging every hub, one hub's batch) and the worklist
+    page's response time at that size, over HTTP on loopback; peak RSS."""
+    emit(_run_bench("worklist", 0.0, patients=patients, requests=requests), as_json)
 
 
 @app.command("all")

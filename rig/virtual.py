@@ -105,6 +105,7 @@ class VirtualHome:
         self._bridges: dict[str, CorruptingBridge] = {}
         self._hci: HciServer | None = None
         self._done = False
+        self._started_ms: int | None = None
 
     # --- building ------------------------------------------------------------------------
 
@@ -177,6 +178,9 @@ class VirtualHome:
             },
             "produced": dict(self.ledger.counts),
             "done": self._done,
+            # The wall clock when scenario time 0 began (epoch ms): rig time is
+            # started_ms + scenario seconds / time_scale.
+            "started_ms": self._started_ms,
         }
 
     def _write_status(self) -> None:
@@ -245,6 +249,8 @@ class VirtualHome:
 
     async def _play(self) -> None:
         start = asyncio.get_running_loop().time()
+        self._started_ms = time.time_ns() // 1_000_000
+        self._write_status()
         async with asyncio.TaskGroup() as group:
             for spec in self.scenario.devices:
                 device = self.devices[spec.address.upper()]
@@ -344,6 +350,8 @@ class VirtualHome:
         elif fault.fault == "sensor_change" and isinstance(device, EmulatedCgm):
             device.change_sensor()
             self._cgm_origin_s[device.address] = fault.at_s
+        elif fault.fault == "battery_replaced":
+            device.battery_percent = 100
 
     async def _board_fault(self, board: SimBoard, fault: FaultSpec, start: float) -> None:
         await self._at(start, fault.at_s)
