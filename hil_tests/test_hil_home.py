@@ -11,9 +11,12 @@ import os
 import random
 import time
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from hil_rig import Home, Rig
+
+from rig.home import HubOptions
 
 pytestmark = [pytest.mark.broker, pytest.mark.micropython, pytest.mark.slow]
 
@@ -24,7 +27,12 @@ async def _wait_ledger(home: Home, at_least: int, timeout_s: float) -> None:
             await asyncio.sleep(0.1)  # another process's file: poll it
 
 
-async def test_a_compressed_day_arrives_exactly_once(rig: Rig, workdir: Path) -> None:
+@pytest.mark.parametrize("ble_backend", ["sim", "bluez"])
+async def test_a_compressed_day_arrives_exactly_once(
+    rig: Rig, workdir: Path, ble_backend: Literal["sim", "bluez"]
+) -> None:
+    """On ``sim`` the hub drives the rig's radio over HCI; on ``bluez`` it runs bleak's BlueZ
+    backend and its own pairing agent against the virtual BlueZ (the glucose meter bonds)."""
     rig.require(
         "ble:thermometer",
         "ble:blood_pressure",
@@ -33,7 +41,8 @@ async def test_a_compressed_day_arrives_exactly_once(rig: Rig, workdir: Path) ->
         "ble:glucose",
         "board",
     )
-    async with rig.home("compressed_day", workdir) as home:
+    options = HubOptions(ble_backend=ble_backend)
+    async with rig.home("compressed_day", workdir, hub_options=options) as home:
         await home.wait_rig_done(timeout_s=60)
         result = await home.wait_delivered(timeout_s=60)
     assert result.exact, result.explain()

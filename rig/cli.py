@@ -18,23 +18,37 @@ def rig(
         Path, typer.Option("--dir", help="Where rig.json, the ledger and the boards' files go.")
     ],
     debug: Annotated[bool, typer.Option(help="Log at DEBUG (may include values).")] = False,
+    ble_backend: Annotated[
+        str,
+        typer.Option(
+            "--ble-backend",
+            help="The hub's BLE backend: 'sim' (HCI over TCP) or 'bluez' (a virtual BlueZ "
+            "on a private dbus-daemon).",
+        ),
+    ] = "sim",
     as_json: JsonFlag = False,
 ) -> None:
     """Run the virtual home until SIGTERM: point a hub at the HCI transport in DIR/rig.json.
 
     The hub's configuration takes ``ble.backend = "sim"``, ``ble.sim_transport`` from
-    rig.json's ``hci`` and each board's port as ``serial:PATH``. DIR/ledger.jsonl gets one
-    line per reading any device or board produced.
+    rig.json's ``hci`` and each board's port as ``serial:PATH``. With ``--ble-backend bluez``
+    it takes ``ble.backend = "bluez"`` and runs with ``DBUS_SYSTEM_BUS_ADDRESS`` set to
+    rig.json's ``dbus`` (the virtual BlueZ). DIR/ledger.jsonl gets one line per reading any
+    device or board produced.
     """
     import asyncio
     import logging
     import os
 
     from common.logsetup import configure_logging
+    from drivers.ble.sim.vbluez import BusUnavailableError
     from rig.boards import RigError
     from rig.scenario import ScenarioError, load_scenario
-    from rig.virtual import run_home
+    from rig.virtual import RIG_BLE_BACKENDS, run_home
 
+    if ble_backend not in RIG_BLE_BACKENDS:
+        emit({"ok": False, "error": f"--ble-backend: one of {', '.join(RIG_BLE_BACKENDS)}"}, as_json)
+        raise typer.Exit(EXIT_CONFIG)
     configure_logging(os.environ, level=logging.DEBUG if debug else logging.INFO)
     try:
         loaded = load_scenario(scenario)
@@ -42,8 +56,8 @@ def rig(
         emit({"ok": False, "scenario": str(scenario), "problems": exc.problems}, as_json)
         raise typer.Exit(EXIT_CONFIG) from None
     try:
-        home = asyncio.run(run_home(loaded, directory))
-    except RigError as exc:
+        home = asyncio.run(run_home(loaded, directory, ble_backend=ble_backend))
+    except (RigError, BusUnavailableError) as exc:
         emit({"ok": False, "error": str(exc)}, as_json)
         raise typer.Exit(EXIT_FAILED) from None
     if as_json:

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from common.pki import certificate_public_key_pem
 from common.signing import PemBatchVerifier
@@ -42,6 +42,7 @@ from gateway.config import (
     BatchingConfig,
     BleConfig,
     BoardConfig,
+    ClockConfig,
     DeviceConfig,
     FeedbackConfig,
     HubConfig,
@@ -102,6 +103,9 @@ class HubOptions:
     thresholds: tuple[ThresholdConfig, ...] = ()
     #: The hub's ``[feedback]`` (the light on gpiozero's mock pins, its trace in a file).
     feedback: FeedbackConfig | None = None
+    #: The hub's BLE backend: ``sim`` (the rig's radio over HCI) or ``bluez`` (bleak's BlueZ
+    #: backend and the hub's agent, over the virtual BlueZ the rig then starts).
+    ble_backend: Literal["sim", "bluez"] = "sim"
 
 
 class RigProcessError(RuntimeError):
@@ -134,6 +138,8 @@ class ManagedProcess:
         self.name = name
         self.argv = argv
         self.log_file = log_file
+        #: Environment variables set for the process on top of this one's.
+        self.env: dict[str, str] = {}
         self.process: subprocess.Popen[bytes] | None = None
         #: Starts so far.
         self.starts = 0
@@ -146,7 +152,7 @@ class ManagedProcess:
     def start(self) -> None:
         """Start it (output appended to the log file)."""
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ)
+        env = {**os.environ, **self.env}
         env.setdefault("PYTHONUNBUFFERED", "1")
         with self.log_file.open("ab") as log:
             self.process = subprocess.Popen(
@@ -232,6 +238,8 @@ class VirtualHomeRig:
                 str(scenario),
                 "--dir",
                 str(self.rig_dir),
+                "--ble-backend",
+                self.hub_options.ble_backend,
                 *debug,
             ],
             workdir / "logs" / "rig.log",
@@ -289,6 +297,9 @@ class VirtualHomeRig:
         await self.wait_receiver()
         self.rig.start()
         status = await self.rig_status()
+        if self.hub_options.ble_backend == "bluez":
+            # The hub's "system bus" is the rig's private one, where the virtual BlueZ is.
+            self.hub.env["DBUS_SYSTEM_BUS_ADDRESS"] = str(status["dbus"])
         self._write_hub_config(status, hub_identity.cert_file, hub_identity.key_file)
         if self._start_hub:
             await self.start_hub()
@@ -334,8 +345,8 @@ class VirtualHomeRig:
             hub_id=self.hub_id,
             data_dir=self.hub_dir / "data",
             ble=BleConfig(
-                backend="sim",
-                sim_transport=status["hci"],
+                backend=self.hub_options.ble_backend,
+                sim_transport=status["hci"] if self.hub_options.ble_backend == "sim" else None,
                 devices=[
                     DeviceConfig(address=d["address"], kind=d["kind"], bond=d["bond"])
                     for d in status["devices"]
@@ -359,6 +370,9 @@ class VirtualHomeRig:
             ),
             pipeline=PipelineConfig(thresholds=list(self.hub_options.thresholds)),
             feedback=self.hub_options.feedback,
+            # The rig runs on development machines and containers without NTP, whichever
+            # BLE backend the hub uses (``sim`` implies it; ``bluez`` must be told).
+            clock=ClockConfig(require_sync=False),
         )
         (self.hub_dir / "data").mkdir(parents=True, exist_ok=True)
         if self.hub_options.steppable_clock:

@@ -11,8 +11,14 @@ Schedules and faults are in scenario seconds; ``time_scale`` compresses them (a 
 minute at 1440). Device clocks keep real time, so that the hub's clock checks stay meaningful;
 readings are distinct by device time stamp as long as they are at least a second apart.
 
-``DIR/rig.json`` tells the hub side where everything is (the HCI transport, each board's port)
-and, once every scheduled measurement was taken, ``"done": true``. ``DIR/ledger.jsonl`` is
+With the ``bluez`` BLE backend the rig also plays bluetoothd: a private ``dbus-daemon`` with
+the virtual BlueZ on it (:mod:`drivers.ble.sim.vbluez`), whose adapter is the central on the
+rig's radio. The hub then runs ``ble.backend = "bluez"`` (bleak's own BlueZ backend and the
+hub's pairing agent) with ``DBUS_SYSTEM_BUS_ADDRESS`` set to rig.json's ``dbus``; like
+bluetoothd, the virtual BlueZ outlives a hub that is killed and started again.
+
+``DIR/rig.json`` tells the hub side where everything is (the HCI transport or the D-Bus
+address, each board's port) and, once every scheduled measurement was taken, ``"done": true``. ``DIR/ledger.jsonl`` is
 the ledger (:mod:`rig.ledger`).
 """
 
@@ -26,6 +32,7 @@ import logging
 import os
 import random
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +48,7 @@ from drivers.ble.sim.pulse_oximeter import EmulatedPulseOximeter
 from drivers.ble.sim.radio import HciServer, SimRadio
 from drivers.ble.sim.scale import EmulatedScale
 from drivers.ble.sim.thermometer import EmulatedThermometer
+from drivers.ble.sim.vbluez import PrivateBus, VirtualBlueZ
 from gateway.board_source import NARHUB_PRIVATE_BASE
 from gateway.reading import Reading
 from protocols.gatt import Observation, decode, to_observations
@@ -62,6 +70,9 @@ class SpotCheckOximeter(EmulatedPulseOximeter):
     def on_started(self) -> None:
         """No 1 Hz stream."""
 
+
+#: The BLE backends a hub can use on the rig: the emulated radio's HCI, or the virtual BlueZ.
+RIG_BLE_BACKENDS = ("sim", "bluez")
 
 #: Kinds the hub bonds with before anything else (GLS and CGMS require an encrypted link).
 _BOND_FIRST = frozenset({"glucose", "cgm"})
@@ -90,8 +101,11 @@ def _uuid16(characteristic: Characteristic[bytes]) -> int:
 class VirtualHome:
     """Everything in the home; :meth:`run` until ``stop`` is set."""
 
-    def __init__(self, scenario: Scenario, directory: Path) -> None:
+    def __init__(self, scenario: Scenario, directory: Path, *, ble_backend: str = "sim") -> None:
+        if ble_backend not in RIG_BLE_BACKENDS:
+            raise ValueError(f"ble_backend {ble_backend!r}: one of {', '.join(RIG_BLE_BACKENDS)}")
         self.scenario = scenario
+        self.ble_backend = ble_backend
         self.dir = directory
         self.dir.mkdir(parents=True, exist_ok=True)
         self.ledger = LedgerWriter(directory / "ledger.jsonl")
@@ -104,6 +118,8 @@ class VirtualHome:
         self._board_lsn: dict[str, int] = {}
         self._bridges: dict[str, CorruptingBridge] = {}
         self._hci: HciServer | None = None
+        #: The virtual BlueZ's bus address (``bluez`` backend only).
+        self._dbus_address: str | None = None
         self._done = False
         self._started_ms: int | None = None
 
@@ -153,7 +169,9 @@ class VirtualHome:
         return {
             "pid": os.getpid(),
             "scenario": self.scenario.name,
+            "ble_backend": self.ble_backend,
             "hci": None if self._hci is None else self._hci.transport_name,
+            "dbus": self._dbus_address,
             "devices": [
                 {
                     "kind": d.kind,
@@ -198,7 +216,10 @@ class VirtualHome:
         for i, board_spec in enumerate(self.scenario.boards):
             self.boards[board_spec.board_id] = self._board(board_spec, i)
         try:
-            async with HciServer(self.radio, port=self.scenario.hci_port) as hci:
+            async with (
+                HciServer(self.radio, port=self.scenario.hci_port) as hci,
+                self._bluetoothd(),
+            ):
                 self._hci = hci
                 for device in self.devices.values():
                     await device.start()
@@ -237,6 +258,21 @@ class VirtualHome:
                 await device.stop()
             self._read_boards()
             self.ledger.close()
+
+    @contextlib.asynccontextmanager
+    async def _bluetoothd(self) -> AsyncIterator[None]:
+        """The virtual BlueZ on a private bus, for a hub on the ``bluez`` backend."""
+        if self.ble_backend != "bluez":
+            yield
+            return
+        async with PrivateBus() as bus:
+            assert bus.address is not None
+            async with VirtualBlueZ(self.radio, bus.address):
+                self._dbus_address = bus.address
+                try:
+                    yield
+                finally:
+                    self._dbus_address = None
 
     def _real_s(self, scenario_s: float) -> float:
         return scenario_s / self.scenario.time_scale
@@ -397,15 +433,16 @@ class VirtualHome:
             self.ledger.write(entries)
 
 
-async def run_home(scenario: Scenario, directory: Path) -> VirtualHome:
-    """Run a home until SIGTERM/SIGINT (what ``narhub rig`` does)."""
+async def run_home(scenario: Scenario, directory: Path, *, ble_backend: str = "sim") -> VirtualHome:
+    """Run a home until SIGTERM/SIGINT (what ``narhub rig`` does); ``ble_backend`` is the one
+    the hub will use (``bluez``: the rig starts the virtual BlueZ)."""
     import signal  # noqa: PLC0415
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    home = VirtualHome(scenario, directory)
+    home = VirtualHome(scenario, directory, ble_backend=ble_backend)
     try:
         await home.run(stop)
     finally:
