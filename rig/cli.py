@@ -47,7 +47,8 @@ def rig(
     from rig.virtual import RIG_BLE_BACKENDS, run_home
 
     if ble_backend not in RIG_BLE_BACKENDS:
-        emit({"ok": False, "error": f"--ble-backend: one of {', '.join(RIG_BLE_BACKENDS)}"}, as_json)
+        problem = f"--ble-backend: one of {', '.join(RIG_BLE_BACKENDS)}"
+        emit({"ok": False, "error": problem}, as_json)
         raise typer.Exit(EXIT_CONFIG)
     configure_logging(os.environ, level=logging.DEBUG if debug else logging.INFO)
     try:

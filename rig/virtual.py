@@ -18,8 +18,8 @@ hub's pairing agent) with ``DBUS_SYSTEM_BUS_ADDRESS`` set to rig.json's ``dbus``
 bluetoothd, the virtual BlueZ outlives a hub that is killed and started again.
 
 ``DIR/rig.json`` tells the hub side where everything is (the HCI transport or the D-Bus
-address, each board's port) and, once every scheduled measurement was taken, ``"done": true``. ``DIR/ledger.jsonl`` is
-the ledger (:mod:`rig.ledger`).
+address, each board's port) and, once every scheduled measurement was taken, ``"done": true``.
+``DIR/ledger.jsonl`` is the ledger (:mod:`rig.ledger`).
 """
 
 from __future__ import annotations
