@@ -18,6 +18,10 @@ module, one question per hint:
   (Ascensia Contour: the clock is read from the Current Time when there is one, never set).
   Omron's rule (:func:`clock_after_notification`): the hub subscribes to Current Time
   notifications and writes the clock right after the first one (SpeziOmron).
+* ``racp_sequence_filter`` (:func:`racp_sequence_filter`): the RACP filter type of the
+  "records from sequence number N" request of an incremental download: GLS's 0x01, or
+  Omron's vendor 0x04 (SpeziOmron ``OmronRecordAccessOperand``), which its devices answer
+  instead of 0x01.
 
 The profile's ``base_time_is_utc`` was removed: a Glucose Measurement's time is Base Time plus
 Time Offset (GLS 1.0 3.106 "user facing time"), local time whatever the Base Time's zone, so
@@ -31,6 +35,7 @@ import datetime as dt
 
 from protocols.gatt import CURRENT_TIME, DATE_TIME, DateTime, encode
 from protocols.gatt.quirks import ClockRule, DeviceProfile
+from protocols.gatt.racp import RacpFilterType
 
 
 def bond_first(profile: DeviceProfile, *, configured: bool, bonded: bool) -> bool:
@@ -64,6 +69,11 @@ def clock_left_alone(profile: DeviceProfile) -> str | None:
     if profile.clock_rule is ClockRule.VENDOR_SERVICE:
         return "the device's clock is set through a vendor service narhub does not speak"
     return None
+
+
+def racp_sequence_filter(profile: DeviceProfile) -> RacpFilterType:
+    """The filter type a "report records from sequence number N" request uses."""
+    return profile.racp_sequence_filter
 
 
 def date_time_value(hub_now: dt.datetime) -> bytes:

@@ -54,6 +54,7 @@ from drivers.ble.hints import (
     clock_characteristic,
     clock_left_alone,
     date_time_value,
+    racp_sequence_filter,
     settle,
 )
 from drivers.ble.pairing import PairingFailedError, pair_client
@@ -672,7 +673,9 @@ class DeviceSession:
         request = (
             RacpRequest.report_all()
             if cursor is None
-            else RacpRequest.report_from_sequence(cursor + 1)
+            else RacpRequest.report_from_sequence(
+                cursor + 1, racp_sequence_filter(self.status.profile)
+            )
         )
         self._downloading = True
         try:

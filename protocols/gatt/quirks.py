@@ -4,7 +4,7 @@ Decoding is strict by default. A :class:`DeviceProfile`, chosen by :func:`select
 the Device Information strings (manufacturer 0x2A29, model 0x2A24, firmware 0x2A26) or the
 advertised local name, lists byte-level corrections per characteristic (applied before the
 strict decoder, so the result is still fully validated) and session hints for the BLE layer
-(clock rule, settle delay, bonding). A reading decoded through a correction that changed its
+(clock rule, settle delay, bonding, the RACP sequence filter). A reading decoded through a correction that changed its
 bytes carries the quirk name in ``corrections``; its observations get the flag
 ``quirk-corrected:<name>``. Sources: docs/protocols/phd.md section 6.2 and the references
 cited per entry. Quirks are explicit opt-ins, never heuristics applied to every device.
@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from protocols.gatt.blood_pressure import BLOOD_PRESSURE_MEASUREMENT
+from protocols.gatt.racp import RacpFilterType
 
 # Blood Pressure Measurement flag bits (GSS 3.31), as in blood_pressure.py.
 _BPM_TIME_STAMP = 0x02
@@ -59,6 +60,9 @@ class DeviceProfile:
     clock_rule: ClockRule = ClockRule.CURRENT_TIME_SERVICE
     settle_delay_ms: int = 0
     bond_before_discovery: bool = False
+    #: The RACP filter type of a "report records from sequence number N" request: 0x01
+    #: (GLS 1.0 table 3.6), or Omron's vendor 0x04 (:class:`RacpFilterType`).
+    racp_sequence_filter: RacpFilterType = RacpFilterType.SEQUENCE_NUMBER
     notes: str = ""
 
     def quirk_for(self, characteristic: int) -> Quirk | None:
@@ -149,9 +153,11 @@ OMRON = DeviceProfile(
     "omron",
     clock_rule=ClockRule.CTS_AFTER_FIRST_NOTIFICATION,
     bond_before_discovery=True,
+    racp_sequence_filter=RacpFilterType.OMRON_SEQUENCE_NUMBER,
     notes=(
         "write CTS right after the first Current Time notification (SpeziOmron); pair before "
-        "reading anything, as hass-omron does (its own BlueZ agent, then pair)"
+        "reading anything, as hass-omron does (its own BlueZ agent, then pair); RACP asks "
+        "for records from a sequence number with Omron's filter type 0x04 (SpeziOmron)"
     ),
 )
 

@@ -6,8 +6,8 @@ Format ``Op Code (1) | Operator (1) | Operand (0..n)``:
 * Requests (client -> server): 0x01 report stored records, 0x02 delete stored records,
   0x04 report number of stored records, each with an operator (0x01 all, 0x02 <=, 0x03 >=,
   0x04 within range inclusive, 0x05 first, 0x06 last); operators 0x02..0x04 carry a Filter
-  Type (0x01 sequence number / CGMS time offset, uint16; 0x02 user facing time, Date Time)
-  and one or two filter values. 0x03 abort operation uses operator 0x00 (Null), no operand.
+  Type (0x01 sequence number / CGMS time offset, uint16; 0x02 user facing time, Date Time;
+  0x04 Omron's vendor sequence number, uint16) and one or two filter values. 0x03 abort operation uses operator 0x00 (Null), no operand.
 * Responses (server -> client, indicated): 0x05 number of stored records (operator Null,
   **uint16** count; the 1- and 4-byte forms early Nordic code accepts are rejected) and 0x06
   response code (operator Null, request op code, response code).
@@ -57,10 +57,24 @@ class RacpOperator(enum.IntEnum):
 
 
 class RacpFilterType(enum.IntEnum):
-    """RACP filter types (GLS 1.0 table 3.6; CGMS uses 0x01 for its uint16 time offset)."""
+    """RACP filter types (GLS 1.0 table 3.6; CGMS uses 0x01 for its uint16 time offset).
+
+    ``OMRON_SEQUENCE_NUMBER`` (0x04) is reserved in GLS 1.0 and vendor-defined by Omron: its
+    cuffs' RACP (in the Omron Option Service, 5DF5E817-A945-4F81-89C0-3D4E9759C07C) filters
+    stored records with ``<=`` / ``>=`` by a uint16 sequence number under this filter type
+    instead of 0x01 (Stanford SpeziDevices, SpeziOmron ``OmronRecordAccessOperand.swift``:
+    ``RecordAccessFilterType(rawValue: 0x04)``, operand filter type then uint16 LE).
+    """
 
     SEQUENCE_NUMBER = 0x01
     USER_FACING_TIME = 0x02
+    OMRON_SEQUENCE_NUMBER = 0x04
+
+
+#: Filter types whose value is a uint16 sequence number.
+_SEQUENCE_FILTERS = frozenset(
+    {RacpFilterType.SEQUENCE_NUMBER, RacpFilterType.OMRON_SEQUENCE_NUMBER}
+)
 
 
 class RacpResponseCode(enum.IntEnum):
@@ -118,12 +132,19 @@ class RacpRequest:
         return cls(RacpOpCode.REPORT_STORED_RECORDS, RacpOperator.ALL_RECORDS)
 
     @classmethod
-    def report_from_sequence(cls, first_sequence_number: int) -> RacpRequest:
-        """``01 03 01 <seq>``: report records with sequence number >= the given one."""
+    def report_from_sequence(
+        cls,
+        first_sequence_number: int,
+        filter_type: RacpFilterType = RacpFilterType.SEQUENCE_NUMBER,
+    ) -> RacpRequest:
+        """``01 03 01 <seq>``: report records with sequence number >= the given one (Omron's
+        cuffs: ``01 03 04 <seq>``, :attr:`RacpFilterType.OMRON_SEQUENCE_NUMBER`)."""
+        if filter_type not in _SEQUENCE_FILTERS:
+            raise EncodeError(_NAME, f"{filter_type!r} is not a sequence number filter")
         return cls(
             RacpOpCode.REPORT_STORED_RECORDS,
             RacpOperator.GREATER_THAN_OR_EQUAL_TO,
-            RacpFilterType.SEQUENCE_NUMBER,
+            filter_type,
             minimum=first_sequence_number,
         )
 
@@ -172,17 +193,18 @@ _RESPONSES = {r.value: r for r in RacpResponseCode}
 _FILTER_SIZES = {
     RacpFilterType.SEQUENCE_NUMBER: 2,
     RacpFilterType.USER_FACING_TIME: DATE_TIME_SIZE,
+    RacpFilterType.OMRON_SEQUENCE_NUMBER: 2,
 }
 
 
 def _filter_value(data: bytes, offset: int, filter_type: RacpFilterType) -> FilterValue:
-    if filter_type is RacpFilterType.SEQUENCE_NUMBER:
+    if filter_type in _SEQUENCE_FILTERS:
         return data[offset] | data[offset + 1] << 8
     return decode_date_time(data, offset, characteristic=RECORD_ACCESS_CONTROL_POINT, name=_NAME)
 
 
 def _encode_filter(filter_type: RacpFilterType, value: FilterValue | None) -> bytes:
-    if filter_type is RacpFilterType.SEQUENCE_NUMBER:
+    if filter_type in _SEQUENCE_FILTERS:
         if not isinstance(value, int) or not 0 <= value <= 0xFFFF:
             raise EncodeError(_NAME, f"sequence number filter needs a uint16, got {value!r}")
         return value.to_bytes(2, "little")

@@ -13,16 +13,25 @@ import pytest
 from ble_rig import running
 
 from drivers.ble.sim.peripheral import DeviceClock
-from drivers.ble.sim.quirky import EmulatedAndCuff, EmulatedBeurerBM85, EmulatedOmronCuff
+from drivers.ble import MemoryCursorStore
+from drivers.ble.sim.quirky import (
+    EmulatedAndCuff,
+    EmulatedBeurerBM85,
+    EmulatedOmronCuff,
+    EmulatedOmronRecords,
+)
 from drivers.ble.sim.radio import SimRadio
 from gateway.pipeline import Pipeline, PipelineSettings, readings_from_event
 from protocols.fhir import Filed, PatientRef, batch_resources
 from protocols.gatt import (
     BLOOD_PRESSURE_MEASUREMENT,
+    GLUCOSE_MEASUREMENT,
     BloodPressureMeasurement,
     BloodPressureMeasurementStatus,
     DateTime,
     MedFloat,
+    RacpFilterType,
+    RacpOperator,
     decode,
 )
 
@@ -175,6 +184,29 @@ async def test_omron_cuff_is_bonded_before_anything_is_read(
     (event,) = got.of(BLOOD_PRESSURE_MEASUREMENT)
     assert event.raw == payload
     assert _values(readings_from_event(event))[SYSTOLIC] == Decimal(124)
+
+
+async def test_omron_records_are_asked_for_with_omrons_filter_type(
+    backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    radio = SimRadio()
+    meter = EmulatedOmronRecords(radio, "C0:00:00:00:08:05", seed=7, stored_records=30)
+    cursors = MemoryCursorStore()
+    cursors.cursors[meter.address] = 24  # committed in an earlier run of the hub
+    async with running(
+        radio,
+        [("glucose", meter)],
+        cursors=cursors,
+        backend=backend,
+        monkeypatch=monkeypatch,
+    ) as (central, got):
+        await got.wait_for(lambda: central.cursors_committed(meter.address) == 29)
+    assert central.status[meter.address].profile.name == "omron"
+    # Only the new records: the device answers "from sequence number 25" under 0x04 alone.
+    assert [e.sequence_number for e in got.of(GLUCOSE_MEASUREMENT)] == [25, 26, 27, 28, 29]
+    (request,) = meter.racp.requests
+    assert request.operator is RacpOperator.GREATER_THAN_OR_EQUAL_TO
+    assert (request.filter_type, request.minimum) == (RacpFilterType.OMRON_SEQUENCE_NUMBER, 25)
 
 
 async def test_a_shared_cuff_reports_its_user_slots_and_only_the_patients_is_kept(

@@ -206,7 +206,7 @@ def racp_values(
         )
         return g.RacpRequest(op, operator)
     filter_type = draw(st.sampled_from(g.RacpFilterType))
-    values = u16 if filter_type is g.RacpFilterType.SEQUENCE_NUMBER else date_times
+    values = u16 if filter_type is not g.RacpFilterType.USER_FACING_TIME else date_times
     operator = draw(
         st.sampled_from(
             [

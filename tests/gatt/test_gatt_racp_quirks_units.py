@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from protocols import gatt as g
+from protocols.errors import EncodeError
 from protocols.gatt import units
 
 # --- RACP: Nordic RecordAccessControlPointDataCallbackTest responses --------------------------
@@ -57,6 +58,10 @@ def test_racp_invalid_values() -> None:
         g.decode(0x2A52, bytes([1, 4, 1, 9, 0, 2, 0]))  # range minimum 9 > maximum 2
     with pytest.raises(g.DecodeError):
         g.decode(0x2A52, bytes([1, 3, 0x09, 1, 0]))  # reserved filter type
+    with pytest.raises(g.DecodeError):
+        g.decode(0x2A52, bytes([1, 3, 0x03, 1, 0]))  # reserved (0x04 is Omron's, 0x03 is not)
+    with pytest.raises(EncodeError):
+        g.RacpRequest.report_from_sequence(1, g.RacpFilterType.USER_FACING_TIME)
 
 
 @pytest.mark.parametrize(
@@ -97,6 +102,21 @@ def test_racp_invalid_values() -> None:
             "010302e8070601000000",
         ),
         (g.RacpRequest(g.RacpOpCode.REPORT_STORED_RECORDS, g.RacpOperator.LAST_RECORD), "0106"),
+        # SpeziOmron OmronRecordAccessOperand: Omron's vendor filter type 0x04, uint16 LE
+        # (its greaterThanOrEqualTo(sequenceNumber:), written here for sequence number 1234).
+        (
+            g.RacpRequest.report_from_sequence(1234, g.RacpFilterType.OMRON_SEQUENCE_NUMBER),
+            "010304d204",
+        ),
+        (
+            g.RacpRequest(
+                g.RacpOpCode.REPORT_NUMBER_OF_STORED_RECORDS,
+                g.RacpOperator.LESS_THAN_OR_EQUAL_TO,
+                g.RacpFilterType.OMRON_SEQUENCE_NUMBER,
+                maximum=7,
+            ),
+            "0402040700",
+        ),
     ],
 )
 def test_racp_requests(racp_request: g.RacpRequest, wire: str) -> None:

@@ -15,6 +15,10 @@ gets the exact value:
   AndroidSampleCode ``BleReceivedService.java`` waits before the write).
 * :class:`EmulatedOmronCuff`: advertises ``BLEsmart_...``, and drops the link when a central
   reads anything before bonding (the hub must pair first).
+* :class:`EmulatedOmronRecords`: an Omron device with stored records behind a RACP that
+  answers "records from sequence number N" only under Omron's vendor filter type 0x04
+  (SpeziOmron ``OmronRecordAccessOperand.swift``); GLS's 0x01 gets "operand not supported",
+  so a hub that ignores the profile's ``racp_sequence_filter`` downloads nothing new.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any
 
 from drivers.ble.sim._bumble import ATT_Error, Characteristic, Connection, Service
 from drivers.ble.sim.blood_pressure import EmulatedBloodPressureCuff
+from drivers.ble.sim.glucose import EmulatedGlucoseMeter
 from drivers.ble.sim.peripheral import Properties, _uuid
 from drivers.ble.sim.radio import SimRadio
 from protocols.gatt import (
@@ -34,6 +39,7 @@ from protocols.gatt import (
     CurrentTime,
     DateTime,
     DecodeError,
+    RacpFilterType,
     decode,
 )
 from protocols.gatt import encode as gatt_encode
@@ -166,3 +172,16 @@ class EmulatedOmronCuff(EmulatedBloodPressureCuff):
             self.early_clock_writes += 1  # acknowledged and ignored
             return
         super()._write_current_time(connection, value)
+
+
+class EmulatedOmronRecords(EmulatedGlucoseMeter):
+    """Stored records (glucose records, sequence-numbered) behind Omron's RACP dialect: the
+    Device Information says OMRON HEALTHCARE, and only filter type 0x04 selects by sequence
+    number. All-records requests (``01 01``) are answered as usual."""
+
+    def __init__(self, radio: SimRadio, address: str, **kwargs: Any) -> None:
+        kwargs.setdefault("name", "BLEsmart_00000200D4E5F6")
+        kwargs.setdefault("manufacturer", "OMRON HEALTHCARE")
+        kwargs.setdefault("model", "HEM-OMRON-RACP")
+        super().__init__(radio, address, **kwargs)
+        self.racp.filter_type = RacpFilterType.OMRON_SEQUENCE_NUMBER

@@ -58,9 +58,18 @@ class StoredRecord:
 class RacpServer:
     """Stored records behind a RACP, for one emulated device."""
 
-    def __init__(self, device: EmulatedDevice, *, sequence_filter: bool) -> None:
+    def __init__(
+        self,
+        device: EmulatedDevice,
+        *,
+        sequence_filter: bool,
+        filter_type: RacpFilterType = RacpFilterType.SEQUENCE_NUMBER,
+    ) -> None:
         self._device = device
         self._sequence_filter = sequence_filter
+        #: The one sequence-number filter type this device answers (Omron's: 0x04); any
+        #: other gets "operand not supported" (GLS 1.0 4.9.3).
+        self.filter_type = filter_type
         self.records: list[StoredRecord] = []
         self.characteristic = device._characteristic(
             RECORD_ACCESS_CONTROL_POINT,
@@ -115,7 +124,7 @@ class RacpServer:
             return records[-1:]
         if not self._sequence_filter:
             return RacpResponseCode.OPERATOR_NOT_SUPPORTED
-        if request.filter_type is not RacpFilterType.SEQUENCE_NUMBER:
+        if request.filter_type is not self.filter_type:
             return RacpResponseCode.OPERAND_NOT_SUPPORTED
         low = request.minimum if isinstance(request.minimum, int) else 0
         high = request.maximum if isinstance(request.maximum, int) else 0xFFFF
