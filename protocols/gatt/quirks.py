@@ -4,10 +4,10 @@ Decoding is strict by default. A :class:`DeviceProfile`, chosen by :func:`select
 the Device Information strings (manufacturer 0x2A29, model 0x2A24, firmware 0x2A26) or the
 advertised local name, lists byte-level corrections per characteristic (applied before the
 strict decoder, so the result is still fully validated) and session hints for the BLE layer
-(clock rule, settle delay, bonding, the RACP sequence filter). A reading decoded through a correction that changed its
-bytes carries the quirk name in ``corrections``; its observations get the flag
-``quirk-corrected:<name>``. Sources: docs/protocols/phd.md section 6.2 and the references
-cited per entry. Quirks are explicit opt-ins, never heuristics applied to every device.
+(clock rule, settle delay, bonding, the RACP sequence filter). A reading decoded through a
+correction that changed its bytes carries the quirk name in ``corrections``; its
+observations get the flag ``quirk-corrected:<name>``. Sources: docs/protocols/phd.md
+section 6.2 and the references cited per entry. Quirks are explicit opt-ins, never heuristics applied to every device.
 """
 
 from __future__ import annotations

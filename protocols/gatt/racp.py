@@ -7,7 +7,8 @@ Format ``Op Code (1) | Operator (1) | Operand (0..n)``:
   0x04 report number of stored records, each with an operator (0x01 all, 0x02 <=, 0x03 >=,
   0x04 within range inclusive, 0x05 first, 0x06 last); operators 0x02..0x04 carry a Filter
   Type (0x01 sequence number / CGMS time offset, uint16; 0x02 user facing time, Date Time;
-  0x04 Omron's vendor sequence number, uint16) and one or two filter values. 0x03 abort operation uses operator 0x00 (Null), no operand.
+  0x04 Omron's vendor sequence number, uint16) and one or two filter values. 0x03 abort
+  operation uses operator 0x00 (Null), no operand.
 * Responses (server -> client, indicated): 0x05 number of stored records (operator Null,
   **uint16** count; the 1- and 4-byte forms early Nordic code accepts are rejected) and 0x06
   response code (operator Null, request op code, response code).

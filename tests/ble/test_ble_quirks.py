@@ -12,8 +12,8 @@ from decimal import Decimal
 import pytest
 from ble_rig import running
 
-from drivers.ble.sim.peripheral import DeviceClock
 from drivers.ble import MemoryCursorStore
+from drivers.ble.sim.peripheral import DeviceClock
 from drivers.ble.sim.quirky import (
     EmulatedAndCuff,
     EmulatedBeurerBM85,
