@@ -7,7 +7,8 @@ strict decoder, so the result is still fully validated) and session hints for th
 (clock rule, settle delay, bonding, the RACP sequence filter). A reading decoded through a
 correction that changed its bytes carries the quirk name in ``corrections``; its
 observations get the flag ``quirk-corrected:<name>``. Sources: docs/protocols/phd.md
-section 6.2 and the references cited per entry. Quirks are explicit opt-ins, never heuristics applied to every device.
+section 6.2 and the references cited per entry. Quirks are explicit opt-ins, never
+heuristics applied to every device.
 """
 
 from __future__ import annotations
