@@ -215,5 +215,6 @@ def _ble_counters(hub: Hub) -> dict[str, int]:
     return {
         "adapter_resets": scanner.adapter_resets,
         "adapter_reset_failures": scanner.adapter_reset_failures,
+        "adapter_call_timeouts": scanner.adapter_call_timeouts,
         "other_user_readings": sum(hub.pipeline.other_user_events.values()),
     }

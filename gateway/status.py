@@ -410,7 +410,8 @@ class StatusSnapshot:
     uplink: UplinkView
     notes: list[str] = field(default_factory=list)
     #: The BLE stack's counters as the hub last recorded them (``adapter_resets``,
-    #: ``adapter_reset_failures``, ``other_user_readings``); empty when unknown.
+    #: ``adapter_reset_failures``, ``adapter_call_timeouts``, ``other_user_readings``);
+    #: empty when unknown.
     ble: dict[str, int] = field(default_factory=dict)
 
     def age_s(self, ms: int | None) -> float | None:

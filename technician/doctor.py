@@ -246,13 +246,15 @@ def device_checks(config: HubConfig, now: dt.datetime) -> list[Check]:
     checks = []
     resets = snapshot.ble.get("adapter_resets", 0)
     failed = snapshot.ble.get("adapter_reset_failures", 0)
-    if resets or failed:
+    timeouts = snapshot.ble.get("adapter_call_timeouts", 0)
+    if resets or failed or timeouts:
+        why = f"{timeouts} D-Bus call(s) to it timed out" if timeouts else "it stopped answering"
         checks.append(
             Check(
                 "adapter",
                 failed == 0,
                 f"the hub power-cycled the Bluetooth adapter {resets} time(s) since it started "
-                f"(it stopped answering){f', {failed} power cycle(s) failed' if failed else ''}",
+                f"({why}){f', {failed} power cycle(s) failed' if failed else ''}",
                 "if it recurs: check the adapter's power supply and `journalctl -u bluetooth`"
                 if not failed
                 else "restart bluetooth (`systemctl restart bluetooth`) or replug the adapter",

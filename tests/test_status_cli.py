@@ -348,9 +348,15 @@ def test_doctor_reports_each_paired_device_seen_and_its_battery(
     recorder.readings_stored(
         [_reading(CUFF, "120", time.time_ns() // 1_000_000, Priority.CLINICAL)]
     )
-    # The adapter stopped answering twice and the hub power-cycled it (drivers/ble/adapter.py).
+    # The adapter stopped answering twice and the hub power-cycled it (drivers/ble/adapter.py),
+    # once because its D-Bus calls timed out (drivers/ble/scanner.py).
     recorder.observe_ble(
-        {"adapter_resets": 2, "adapter_reset_failures": 0, "other_user_readings": 3}
+        {
+            "adapter_resets": 2,
+            "adapter_reset_failures": 0,
+            "adapter_call_timeouts": 1,
+            "other_user_readings": 3,
+        }
     )
     recorder.write()
     result = runner.invoke(app, ["doctor", "--config", str(config), "--json"])
@@ -358,15 +364,17 @@ def test_doctor_reports_each_paired_device_seen_and_its_battery(
     (adapter,) = [c for c in json.loads(result.stdout)["checks"] if c["name"] == "adapter"]
     assert adapter["ok"] is True
     assert "power-cycled the Bluetooth adapter 2 time(s)" in adapter["detail"]
+    assert "1 D-Bus call(s) to it timed out" in adapter["detail"]
     code, out = _status(config, "--json")
     assert code == 0
     assert json.loads(out)["ble"] == {
         "adapter_resets": 2,
         "adapter_reset_failures": 0,
+        "adapter_call_timeouts": 1,
         "other_user_readings": 3,
     }
     code, text = _status(config)
-    assert "bluetooth adapter power cycles: 2 (failed: 0)" in text
+    assert "bluetooth adapter power cycles: 2 (failed: 0; D-Bus calls timed out: 1)" in text
     assert "not forwarded: 3" in " ".join(text.split())
     devices = [c for c in json.loads(result.stdout)["checks"] if c["name"] == "device"]
     assert len(devices) == 2

@@ -88,6 +88,10 @@ class CentralSettings:
         max_connections: connection slots (BlueZ adapters manage a few at once).
         scanning_mode: ``passive`` where the adapter allows, else ``active``.
         scanner_watchdog_s: restart a scanner that heard nothing for this long.
+        adapter_call_timeout_s: a scan start or stop the adapter leaves unanswered this long
+            means it hangs (power-cycled on BlueZ).
+        silent_restarts_before_reset: watchdog restarts in a row without a sound before the
+            adapter is taken to hang (power-cycled on BlueZ).
         connect_timeout_s / operation_timeout_s / pairing_timeout_s: per step.
         idle_disconnect_s: end a session after this long without a value (blessed-bluez
             disconnects after about 2 s of silence; devices power off soon after).
@@ -111,6 +115,8 @@ class CentralSettings:
     scanning_mode: Literal["active", "passive"] = "passive"
     scanner_watchdog_s: float = 90.0
     scanner_restart_delay_s: float = 1.0
+    adapter_call_timeout_s: float = 10.0
+    silent_restarts_before_reset: int = 2
     connect_timeout_s: float = 20.0
     operation_timeout_s: float = 10.0
     pairing_timeout_s: float = 30.0
@@ -228,6 +234,8 @@ class BleCentral:
             restart_delay_s=self.settings.scanner_restart_delay_s,
             # BlueZ only: a hung adapter is power-cycled through Adapter1.Powered.
             reset_adapter=power_cycle if backend.needs_agent else None,
+            call_timeout_s=self.settings.adapter_call_timeout_s,
+            silent_restarts_before_reset=self.settings.silent_restarts_before_reset,
         )
         self.status = {
             address: DeviceStatus(device_label(spec.kind, address), spec.kind)

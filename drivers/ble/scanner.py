@@ -7,6 +7,13 @@ adapter allows (no scan requests: less air time and battery on the devices); on 
 scanning needs an AdvertisementMonitor with "or patterns", given here as the health service
 UUIDs, and falls back to active when BlueZ refuses. A watchdog restarts a scanner that has
 heard nothing for ``watchdog_s`` (adapters do go deaf, as Home Assistant's stack observed).
+
+The adapter hangs in two ways, and both end in a power cycle through BlueZ
+(:func:`drivers.ble.adapter.power_cycle`): it stays silent although the scan was restarted
+``silent_restarts_before_reset`` times, or its D-Bus calls (Adapter1 ``StartDiscovery``,
+``StopDiscovery``, ``SetDiscoveryFilter``, which bleak makes without a timeout) are not
+answered within ``call_timeout_s``; one such timeout suffices, since a scanner stuck in a
+call would never restart. Both are counted (``adapter_resets``, ``adapter_call_timeouts``).
 """
 
 from __future__ import annotations
@@ -56,18 +63,24 @@ class AllowlistScanner:
         restart_delay_s: float = 1.0,
         reset_adapter: Callable[[], Awaitable[None]] | None = None,
         silent_restarts_before_reset: int = 2,
+        call_timeout_s: float = 10.0,
     ) -> None:
         """``reset_adapter``: power-cycles the adapter (:func:`drivers.ble.adapter.
         power_cycle`), called when the watchdog found the scanner silent
         ``silent_restarts_before_reset`` times in a row (restarting the scan did not help:
-        the adapter hangs)."""
+        the adapter hangs), or when starting or stopping the scan took longer than
+        ``call_timeout_s`` (the adapter's D-Bus calls time out)."""
         self._backend = backend
         self._reset_adapter = reset_adapter
         self._silent_limit = silent_restarts_before_reset
         self._silent_in_a_row = 0
-        #: Adapter power cycles done (and failed) after the scanner stayed silent.
+        #: Adapter power cycles done (and failed) after the scanner stayed silent or the
+        #: adapter's calls timed out.
         self.adapter_resets = 0
         self.adapter_reset_failures = 0
+        self._call_timeout_s = call_timeout_s
+        #: Scan starts and stops the adapter did not answer within ``call_timeout_s``.
+        self.adapter_call_timeouts = 0
         self._allowlist = {a.upper() for a in allowlist}
         self.scanning_mode = scanning_mode
         self._watchdog_s = watchdog_s
@@ -137,27 +150,52 @@ class AllowlistScanner:
             reraise_if_cancelling()  # a cancel swallowed by a scanner error path ends us here
             try:
                 scanner = BleakScanner(self._on_advertisement, **self._scanner_kwargs(mode))
-                async with scanner:
-                    self.running.set()
-                    await self._watch()
-                self._silent_in_a_row += 1
+                answered = await self._scan(scanner)
                 reset = self._reset_adapter
-                if reset is not None and self._silent_in_a_row >= self._silent_limit:
-                    await self._power_cycle(reset)
+                if reset is not None and not answered:
+                    await self._power_cycle(reset, "its D-Bus calls timed out")
+                elif reset is not None and self._silent_in_a_row >= self._silent_limit:
+                    await self._power_cycle(reset, "silent after scanner restarts")
             except BleakError as exc:
                 if mode == "passive" and self._backend.scanner_cls is None:
                     logger.warning("passive scanning unavailable (%s); scanning actively", exc)
                     mode = "active"
                     continue
                 logger.warning("BLE scanner failed (%s); restarting", exc)
-            finally:
-                self.running.clear()
             self.restarts += 1
             await asyncio.sleep(self._restart_delay_s)
 
-    async def _power_cycle(self, reset: Callable[[], Awaitable[None]]) -> None:
+    async def _scan(self, scanner: BleakScanner) -> bool:
+        """Start ``scanner``, watch it until the watchdog ends it, stop it; ``False`` when the
+        adapter left a start or a stop unanswered (the scan is then abandoned)."""
+        if not await self._adapter_call(scanner.start, "starting the scan"):
+            return False
+        try:
+            self.running.set()
+            await self._watch()
+        finally:
+            self.running.clear()
+            stopped = await self._adapter_call(scanner.stop, "stopping the scan")
+        self._silent_in_a_row += 1
+        return stopped
+
+    async def _adapter_call(self, call: Callable[[], Awaitable[None]], what: str) -> bool:
+        """``call()`` under the adapter call timeout; ``False`` (counted) when BlueZ did not
+        answer. bleak cleans up after a cancelled start or stop (its BlueZ manager drops the
+        scanner's callbacks and releases its bus lock)."""
+        try:
+            async with asyncio.timeout(self._call_timeout_s):
+                await call()
+        except TimeoutError:
+            reraise_if_cancelling()
+            self.adapter_call_timeouts += 1
+            logger.warning("BLE adapter did not answer %s within %.0fs", what, self._call_timeout_s)
+            return False
+        return True
+
+    async def _power_cycle(self, reset: Callable[[], Awaitable[None]], why: str) -> None:
         self._silent_in_a_row = 0
-        logger.warning("BLE adapter silent after scanner restarts; power-cycling it")
+        logger.warning("BLE adapter hangs (%s); power-cycling it", why)
         try:
             await reset()
         except Exception as exc:  # noqa: BLE001 - counted and retried at the next silence

@@ -77,7 +77,8 @@ def render(snapshot: StatusSnapshot) -> Group:
         *(
             [
                 f"bluetooth adapter power cycles: {ble.get('adapter_resets', 0)} "
-                f"(failed: {ble.get('adapter_reset_failures', 0)}), other users' readings "
+                f"(failed: {ble.get('adapter_reset_failures', 0)}; D-Bus calls timed out: "
+                f"{ble.get('adapter_call_timeouts', 0)}), other users' readings "
                 f"not forwarded: {ble.get('other_user_readings', 0)}"
             ]
             if (ble := snapshot.ble)

@@ -1,7 +1,9 @@
-"""A hung adapter is power-cycled through BlueZ (Adapter1.Powered), on the virtual BlueZ."""
+"""A hung adapter is power-cycled through BlueZ (Adapter1.Powered), on the virtual BlueZ: one
+that went silent, and one whose D-Bus calls time out."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 import pytest
@@ -38,9 +40,53 @@ async def test_a_hung_adapter_is_power_cycled_and_readings_resume(
         await thermo.wait_until(lambda: not thermo.connected)  # the session went idle
         await thermo.measure()  # heard only once the hub power-cycled the adapter
         await got.wait_for(lambda: len(got.of(TEMPERATURE_MEASUREMENT)) == 2, timeout_s=15)
+        # The reading can come in while the power cycle's second half is still running: the
+        # scanner runs again only after it (the count is taken first).
+        async with asyncio.timeout(15):
+            await central.scanner.running.wait()
         assert central.scanner.adapter_resets >= 1
         assert not bluez.hung
         assert bluez.power_cycles >= 1
+    assert central.scanner.adapter_reset_failures == 0
+
+
+async def test_an_adapter_whose_calls_time_out_is_power_cycled_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    radio = SimRadio()
+    thermo = EmulatedThermometer(radio, "C0:00:00:00:09:02", seed=22)
+    # Silence alone would take 1000 watchdog rounds: only the call timeout can trigger it.
+    settings = dataclasses.replace(
+        FAST,
+        scanner_watchdog_s=0.3,
+        scanner_restart_delay_s=0.05,
+        advert_fresh_s=0.15,
+        adapter_call_timeout_s=1.0,
+        silent_restarts_before_reset=1000,
+    )
+    async with running(
+        radio,
+        [("thermometer", thermo)],
+        backend="bluez",
+        monkeypatch=monkeypatch,
+        settings=settings,
+    ) as (central, got):
+        await thermo.measure()
+        await got.wait_for(lambda: len(got.of(TEMPERATURE_MEASUREMENT)) == 1)
+        bluez = got.bluez
+        assert bluez is not None
+        # The adapter hangs: nothing heard, and StopDiscovery / StartDiscovery unanswered.
+        bluez.hung = bluez.calls_hang = True
+        await thermo.wait_until(lambda: not thermo.connected)
+        await thermo.measure()  # heard only after the power cycle
+        await got.wait_for(lambda: len(got.of(TEMPERATURE_MEASUREMENT)) == 2, timeout_s=15)
+        async with asyncio.timeout(15):
+            await central.scanner.running.wait()  # after the power cycle (see above)
+        assert central.scanner.adapter_resets >= 1
+        assert bluez.unanswered_calls >= 1
+        assert central.scanner.adapter_call_timeouts >= 1
+        assert bluez.power_cycles >= 1
+        assert not bluez.calls_hang
     assert central.scanner.adapter_reset_failures == 0
 
 

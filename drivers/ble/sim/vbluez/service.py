@@ -20,6 +20,12 @@ exported at start, as bluetoothd restores them from its storage. The radio's sta
 fault (:meth:`SimRadio.stall_scanner`) silences the adapter's reports until the scan is
 restarted, as on ``sim``.
 
+Two hang switches model an adapter that stops answering: :attr:`VirtualBlueZ.hung` (no
+advertisements) and :attr:`VirtualBlueZ.calls_hang` (Adapter1's methods get no reply, as when
+bluetoothd waits on a controller whose HCI commands time out). Powering the adapter off
+(``Powered`` false, a property that bluetoothd sets through the kernel's management
+interface) clears both; calls left waiting then fail with ``org.bluez.Error.NotReady``.
+
 What it does not model (see ``docs/rig.md``): radio timing and interference, controller and
 kernel quirks, the temporary-device timeout, BR/EDR, ``AcquireNotify``/``AcquireWrite``,
 advertising (``LEAdvertisingManager1``), Battery1 and the other profiles.
@@ -30,7 +36,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine
 from types import TracebackType
 from typing import Any, Self
 
@@ -46,7 +52,7 @@ from drivers.ble.sim._bumble import Address, Advertisement, PairingConfig
 from drivers.ble.sim.radio import SimRadio
 from drivers.ble.sim.vbluez.agents import AgentManager
 from drivers.ble.sim.vbluez.device import DEVICE, VirtualDevice, advertised
-from drivers.ble.sim.vbluez.objects import Interface, Method, ObjectTree, Property
+from drivers.ble.sim.vbluez.objects import Handler, Interface, Method, ObjectTree, Property
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +90,11 @@ class VirtualBlueZ:
         #: The hang switch: while set, the adapter delivers no advertisements (a restarted
         #: discovery does not help); powering it off (Adapter1.Powered false) clears it.
         self.hung = False
+        #: The other hang switch: while set, Adapter1's methods are not answered.
+        self.calls_hang = False
+        self._powered_off = asyncio.Event()
+        #: Adapter1 calls left unanswered while ``calls_hang`` was set.
+        self.unanswered_calls = 0
         #: Times the adapter was powered off (a power cycle's first half).
         self.power_cycles = 0
         self.devices: dict[str, VirtualDevice] = {}
@@ -192,13 +203,28 @@ class VirtualBlueZ:
                 "Roles": Property("as", ["central", "peripheral"]),
             },
             {
-                "StartDiscovery": Method("", "", self._start_discovery),
-                "StopDiscovery": Method("", "", self._stop_discovery),
-                "SetDiscoveryFilter": Method("a{sv}", "", self._set_filter),
-                "GetDiscoveryFilters": Method("", "as", self._filters),
-                "RemoveDevice": Method("o", "", self._remove_device),
+                "StartDiscovery": Method("", "", self._answering(self._start_discovery)),
+                "StopDiscovery": Method("", "", self._answering(self._stop_discovery)),
+                "SetDiscoveryFilter": Method("a{sv}", "", self._answering(self._set_filter)),
+                "GetDiscoveryFilters": Method("", "as", self._answering(self._filters)),
+                "RemoveDevice": Method("o", "", self._answering(self._remove_device)),
             },
         )
+
+    def _answering(self, handler: Handler) -> Handler:
+        """``handler``, unless the adapter's calls hang (:attr:`calls_hang`)."""
+
+        def call(msg: Message) -> Awaitable[list[Any]] | list[Any]:
+            if self.calls_hang:
+                self.unanswered_calls += 1
+                return self._unanswered()
+            return handler(msg)
+
+        return call
+
+    async def _unanswered(self) -> list[Any]:
+        await self._powered_off.wait()
+        raise _err("NotReady", "Resource Not Ready")
 
     def _adapter(self, name: str) -> Any:
         return self.tree.value(self.adapter_path, ADAPTER, name)
@@ -209,7 +235,9 @@ class VirtualBlueZ:
     def _set_powered(self, value: Any) -> None:
         powered = bool(value)
         if not powered:
-            self.hung = False  # the hang switch: only a power cycle clears it
+            self.hung = self.calls_hang = False  # the hang switches: a power cycle clears them
+            off, self._powered_off = self._powered_off, asyncio.Event()
+            off.set()
             self.power_cycles += 1
             self._discovery.clear()
             self._spawn(self._power_off(), "power-off")
