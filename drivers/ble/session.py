@@ -9,13 +9,12 @@ The session state machine follows docs/protocols/phd.md section 5::
 * Bonding (Core Spec Vol 3 Part H): a device configured as needing a bond is paired before
   anything else; any other read or CCCD write answered with ATT "insufficient
   authentication/encryption" (Vol 3 Part F 3.4.1.1) triggers pairing and one retry.
-* Clock (CTS 1.1, PHD IG coincident time stamp): Current Time 0x2A2B is read first, the
-  offset recorded, and only then written when beyond ``clock_max_offset_s``; an ATT
-  application error 0x80 "data field ignored" on that write counts as success.
+* Clock (CTS 1.1, PHD IG coincident time stamp): read first, the offset recorded, and only
+  then written when beyond ``clock_max_offset_s`` (:mod:`drivers.ble.session_clock`).
 * RACP (GSS 3.181, GLS 1.0 4.9): "report records >= cursor + 1" (or "all" the first time),
-  collect until the Response Code indication, abort (``03 00``) after ``racp_idle_timeout_s``
-  without progress. PLXS records have no sequence number: they are reported in full and
-  deleted (``02 01``) once every one of them is committed.
+  collect until the Response Code indication, abort after ``racp_idle_timeout_s`` without
+  progress (:mod:`drivers.ble.session_racp`).
+* Which characteristics matter, and the discovery cache: :mod:`drivers.ble.session_gatt`.
 * Every GATT operation runs under ``operation_timeout_s``; a stall raises ``TimeoutError``.
 * Malformed values become events with ``error`` set, are counted, and the session goes on.
 
@@ -29,12 +28,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import datetime as dt
 import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
@@ -48,64 +45,30 @@ from drivers.ble._bleak import (
 )
 from drivers.ble.cursors import RecordTracker
 from drivers.ble.events import ClockObservation, MeasurementEvent, device_time_of
-from drivers.ble.hints import (
-    bond_first,
-    clock_after_notification,
-    clock_characteristic,
-    clock_left_alone,
-    date_time_value,
-    racp_sequence_filter,
-    settle,
-)
+from drivers.ble.hints import bond_first, clock_after_notification, settle
 from drivers.ble.pairing import PairingFailedError, pair_client
 from drivers.ble.retry import Failure, SessionError, is_auth_error
+from drivers.ble.session_clock import DeviceClockSync
+from drivers.ble.session_gatt import (
+    MEASUREMENT_CHARACTERISTICS,
+    RECORD_CHARACTERISTICS,
+    DiscoveryCacheEntry,
+    map_characteristics,
+)
+from drivers.ble.session_racp import RacpProcedures
 from protocols.gatt import (
     BATTERY_LEVEL,
-    BLOOD_PRESSURE_MEASUREMENT,
-    BODY_COMPOSITION_MEASUREMENT,
-    CGM_FEATURE,
     CGM_MEASUREMENT,
-    CGM_SESSION_RUN_TIME,
-    CGM_SESSION_START_TIME,
-    CGM_SPECIFIC_OPS_CONTROL_POINT,
-    CGM_STATUS,
     CURRENT_TIME,
-    DATE_TIME,
-    ELAPSED_TIME,
-    ENHANCED_BLOOD_PRESSURE_MEASUREMENT,
-    ENHANCED_INTERMEDIATE_CUFF_PRESSURE,
-    GHS_CONTROL_POINT,
-    GLUCOSE_MEASUREMENT,
-    GLUCOSE_MEASUREMENT_CONTEXT,
-    HEALTH_SENSOR_FEATURES,
-    HEART_RATE_MEASUREMENT,
-    INTERMEDIATE_CUFF_PRESSURE,
-    INTERMEDIATE_TEMPERATURE,
     LIVE_HEALTH_OBSERVATIONS,
-    OBSERVATION_SCHEDULE_CHANGED,
-    PLX_CONTINUOUS_MEASUREMENT,
-    PLX_SPOT_CHECK_MEASUREMENT,
     RECORD_ACCESS_CONTROL_POINT,
-    STORED_HEALTH_OBSERVATIONS,
-    TEMPERATURE_MEASUREMENT,
-    WEIGHT_MEASUREMENT,
-    AdjustReason,
-    CurrentTime,
-    DateTime,
     DecodeError,
     GlucoseMeasurement,
     GlucoseMeasurementContext,
     Measurement,
-    RacpNumberOfStoredRecords,
-    RacpOpCode,
-    RacpOperator,
-    RacpRequest,
-    RacpResponse,
     decode,
-    encode,
 )
 from protocols.gatt.device import DEVICE_INFORMATION_STRINGS
-from protocols.gatt.uuids import characteristic_id
 
 if TYPE_CHECKING:
     from drivers.ble.central import BleCentral, DeviceSpec, DeviceStatus
@@ -114,49 +77,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: Characteristics the central subscribes to when the device has them (GSS ids).
-MEASUREMENT_CHARACTERISTICS = frozenset(
-    {
-        TEMPERATURE_MEASUREMENT,
-        INTERMEDIATE_TEMPERATURE,
-        BLOOD_PRESSURE_MEASUREMENT,
-        INTERMEDIATE_CUFF_PRESSURE,
-        WEIGHT_MEASUREMENT,
-        PLX_SPOT_CHECK_MEASUREMENT,
-        PLX_CONTINUOUS_MEASUREMENT,
-        GLUCOSE_MEASUREMENT,
-        GLUCOSE_MEASUREMENT_CONTEXT,
-        HEART_RATE_MEASUREMENT,
-        ENHANCED_BLOOD_PRESSURE_MEASUREMENT,
-        ENHANCED_INTERMEDIATE_CUFF_PRESSURE,
-        BODY_COMPOSITION_MEASUREMENT,
-    }
-)
-#: Values that arrive during a RACP download and belong to stored records.
-_RECORD_CHARACTERISTICS = frozenset(
-    {GLUCOSE_MEASUREMENT, GLUCOSE_MEASUREMENT_CONTEXT, PLX_SPOT_CHECK_MEASUREMENT}
-)
-#: ATT application error "data field ignored" on a CTS write: a success (CTS 1.1 3.1.2.1).
-_DATA_FIELD_IGNORED = 0x80
 #: Recent time-stamped values remembered per device to drop replays (docs/protocols/phd.md 6.1).
 _REPLAY_MEMORY = 64
 
 _T = TypeVar("_T")
-
-
-def _short_id(char: BleakGATTCharacteristic) -> int | None:
-    try:
-        return characteristic_id(char.uuid)
-    except DecodeError:
-        return None
-
-
-@dataclass
-class DiscoveryCacheEntry:
-    """What discovery found on a device: the service UUIDs worth discovering next time."""
-
-    services: frozenset[str]
-    characteristics: frozenset[int]
 
 
 class DeviceSession:
@@ -188,11 +112,9 @@ class DeviceSession:
         self._client: BleakClient | None = None
         self._chars: dict[int, BleakGATTCharacteristic] = {}
         self._clock: ClockObservation | None = None
-        self._clock_cid: int | None = None
-        #: Set on the device's first Current Time notification (profiles that wait for it).
-        self._time_notified = asyncio.Event()
+        self._clock_sync = DeviceClockSync(self)
         self._parked: list[MeasurementEvent] = []
-        self._racp_answer: asyncio.Future[Any] | None = None
+        self._racp = RacpProcedures(self)
         self._downloading = False
         self._backpressure = False
         self._closers: list[Callable[[], Awaitable[None]]] = []
@@ -246,10 +168,7 @@ class DeviceSession:
     def _on_disconnected(self) -> None:
         self._disconnected.set()
         self._activity.set()
-        if self._racp_answer is not None and not self._racp_answer.done():
-            self._racp_answer.set_exception(
-                SessionError(Failure.LINK_LOST, "link lost during a RACP procedure")
-            )
+        self._racp.link_lost()
 
     @property
     def client(self) -> BleakClient:
@@ -322,6 +241,11 @@ class DeviceSession:
     def has(self, cid: int) -> bool:
         """Whether the device has characteristic ``cid``."""
         return cid in self._chars
+
+    @property
+    def available(self) -> frozenset[int]:
+        """The characteristics the device has (16-bit ids)."""
+        return frozenset(self._chars)
 
     def can(self, cid: int, prop: str) -> bool:
         """Whether characteristic ``cid`` has property ``prop`` (``read``, ``write`` ...)."""
@@ -423,14 +347,14 @@ class DeviceSession:
             self._clock = await self._runner.prepare()
             self.status.clock = self._clock
         else:
-            await self._read_clock()
+            self._clock = await self._clock_sync.read()
         await self._subscribe()
         if self._runner is not None:
             await self._runner.transfer()
         else:
-            await self._set_clock()
+            self._clock = await self._clock_sync.set(self._clock)
             if RECORD_ACCESS_CONTROL_POINT in self._chars:
-                await self._download_records()
+                await self._racp.download_records()
         await self._collect()
         if self._backpressure:
             raise SessionError(Failure.BACKPRESSURE, "pipeline queue full")
@@ -451,26 +375,9 @@ class DeviceSession:
         return None
 
     def _map_characteristics(self) -> None:
-        services = self.client.services
-        found: dict[int, BleakGATTCharacteristic] = {}
-        relevant: set[str] = set()
-        for service in services:
-            for char in service.characteristics:
-                cid = _short_id(char)
-                if cid is None:
-                    continue
-                found.setdefault(cid, char)
-                if (
-                    cid in MEASUREMENT_CHARACTERISTICS
-                    or cid in _INTERESTING
-                    or cid in _PROFILE_CHARACTERISTICS
-                ):
-                    relevant.add(service.uuid)
-        self._chars = found
+        self._chars, entry = map_characteristics(self.client.services)
         if self.spec.address not in self._central.discovery_cache:
-            self._central.discovery_cache[self.spec.address] = DiscoveryCacheEntry(
-                frozenset(relevant), frozenset(found)
-            )
+            self._central.discovery_cache[self.spec.address] = entry
 
     async def _read_device_information(self) -> None:
         """DIS strings and Battery Level, once per session, reported as events."""
@@ -482,78 +389,6 @@ class DeviceSession:
             if event.measurement is not None:
                 self.status.note(event.measurement)
             self._emit(event)
-
-    async def _read_clock(self) -> None:
-        # Current Time 0x2A2B, or where the device's quirk profile says (drivers/ble/hints.py).
-        cid = self._clock_cid = clock_characteristic(self.status.profile, frozenset(self._chars))
-        self.status.has_clock = cid is not None
-        self.status.clock_not_set = None  # this session's answer, not an earlier one's
-        if cid is None:
-            return
-        hub_time = self._settings.hub_clock()
-        device_time: dt.datetime | None = None
-        if "read" in self._chars[cid].properties:
-            raw = await self._read(cid)
-            hub_time = self._settings.hub_clock()
-            try:
-                value = decode(cid, raw)
-                if isinstance(value, (CurrentTime, DateTime)):
-                    device_time = value.to_datetime()
-            except DecodeError:
-                self.status.malformed += 1
-        offset_s = None if device_time is None else (device_time - hub_time).total_seconds()
-        self._clock = ClockObservation(device_time, hub_time, offset_s)
-        self.status.clock = self._clock
-
-    async def _set_clock(self) -> None:
-        observed = self._clock
-        cid = self._clock_cid
-        if observed is None or cid is None:
-            return
-        limit_s = self._settings.clock_max_offset_s
-        if observed.offset_s is not None and abs(observed.offset_s) <= limit_s:
-            return
-        if (why := clock_left_alone(self.status.profile)) is not None:
-            self.status.clock_not_set = why
-            return
-        if "write" not in self._chars[cid].properties:
-            self.status.clock_not_set = "the device's Current Time is read-only"
-            return
-        if not self._settings.hub_clock_trusted():
-            self.status.clock_not_set = "the hub's clock is not trusted yet"
-            logger.info(
-                "BLE %s: device clock left as it is (the hub's clock is not trusted yet)",
-                self.status.label,
-            )
-            return
-        if clock_after_notification(self.status.profile) and cid == CURRENT_TIME:
-            # Omron: the write right after its first Current Time notification.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._settings.operation_timeout_s):
-                    await self._time_notified.wait()
-            reraise_if_cancelling()
-        if cid == DATE_TIME:
-            await settle(self.status.profile)  # A&D: a pause before the Date Time write
-            value = date_time_value(self._settings.hub_clock())
-        else:
-            value = encode(
-                CurrentTime.from_datetime(
-                    self._settings.hub_clock(), AdjustReason.MANUAL_TIME_UPDATE
-                )
-            )
-        try:
-            await self._write(cid, value)
-        except BleakGATTProtocolError as exc:
-            if int(exc.code) != _DATA_FIELD_IGNORED:
-                raise
-        self._clock = ClockObservation(
-            observed.device_time, observed.hub_time, observed.offset_s, adjusted=True
-        )
-        self.status.clock = self._clock
-        self.status.clock_sets += 1
-        logger.info(
-            "BLE %s: device clock set (it was off by more than %ss)", self.status.label, limit_s
-        )
 
     async def _subscribe(self) -> None:
         runner = self._runner
@@ -567,18 +402,17 @@ class DeviceSession:
             handler = None if runner is None else runner.handler(cid)
             if handler is None:
                 handler = (
-                    self._on_racp if cid == RECORD_ACCESS_CONTROL_POINT else self._handler(cid)
+                    self._racp.on_indication
+                    if cid == RECORD_ACCESS_CONTROL_POINT
+                    else self._handler(cid)
                 )
             await self._op(self._starter(char, handler))
             self._closers.append(self._stopper(char))
         clock = self._chars.get(CURRENT_TIME)
         omron = clock_after_notification(self.status.profile)
         if omron and clock is not None and "notify" in clock.properties:
-            await self._op(self._starter(clock, self._on_time_notification))
+            await self._op(self._starter(clock, self._clock_sync.on_time_notification))
             self._closers.append(self._stopper(clock))
-
-    def _on_time_notification(self, _char: BleakGATTCharacteristic, _data: bytearray) -> None:
-        self._time_notified.set()
 
     def _starter(
         self,
@@ -621,87 +455,17 @@ class DeviceSession:
                 # stored so far (never waiting), so a restart asks for no more than needed.
                 await self._tracker.settle(0)
 
-    # --- RACP ----------------------------------------------------------------------------
-
-    async def _racp(self, request: RacpRequest) -> Measurement:
-        answer: Measurement = await self.racp_exchange(encode(request))
-        return answer
+    # --- RACP (drivers/ble/session_racp.py) --------------------------------------------
 
     async def racp_exchange(self, request: bytes) -> Any:
         """Write a RACP request and wait for its final indication (the value a RACP handler
         hands to :meth:`racp_answered`); abort after ``racp_idle_timeout_s`` without
         progress (no record received)."""
-        loop = asyncio.get_running_loop()
-        answer: asyncio.Future[Any] = loop.create_future()
-        self._racp_answer = answer
-        try:
-            await self._write(RECORD_ACCESS_CONTROL_POINT, request)
-            progress = self._tracker.pending
-            while True:
-                try:
-                    async with asyncio.timeout(self._settings.racp_idle_timeout_s):
-                        return await asyncio.shield(answer)
-                except TimeoutError:
-                    reraise_if_cancelling()
-                    if self._tracker.pending == progress:
-                        await self._abort_racp()
-                        raise
-                    progress = self._tracker.pending
-        finally:
-            self._racp_answer = None
-
-    async def _abort_racp(self) -> None:
-        logger.warning("BLE %s: RACP procedure stalled; aborting it", self.status.label)
-        with contextlib.suppress(BleakError, TimeoutError, SessionError):
-            # ``03 00`` in both the GLS and the GHS dialect.
-            await self._write(RECORD_ACCESS_CONTROL_POINT, encode(RacpRequest.abort()))
+        return await self._racp.exchange(request)
 
     def racp_answered(self, value: object) -> None:
         """Hand the final indication of the running RACP procedure to its waiter."""
-        answer = self._racp_answer
-        if answer is not None and not answer.done():
-            answer.set_result(value)
-
-    async def _download_records(self) -> None:
-        """Only the new stored records; the cursor advances after the pipeline commits."""
-        settle_s = self._settings.commit_timeout_s
-        await self._tracker.settle(settle_s)  # records from an earlier, dropped session
-        by_sequence = GLUCOSE_MEASUREMENT in self._chars
-        cursor = await self._tracker.cursor() if by_sequence else None
-        if cursor is not None and cursor >= 0xFFFF:
-            cursor = None
-        request = (
-            RacpRequest.report_all()
-            if cursor is None
-            else RacpRequest.report_from_sequence(
-                cursor + 1, racp_sequence_filter(self.status.profile)
-            )
-        )
-        self._downloading = True
-        try:
-            answer = await self._racp(request)
-        finally:
-            self._downloading = False
-        if not isinstance(answer, RacpResponse) or not answer.completed:
-            raise SessionError(Failure.PROTOCOL, f"RACP report refused: {answer}")
-        everything_committed = await self._tracker.settle(settle_s)
-        if not by_sequence and everything_committed and self.status.records_pending_delete:
-            # PLXS: no sequence numbers, so committed records are deleted from the device.
-            delete = await self._racp(
-                RacpRequest(RacpOpCode.DELETE_STORED_RECORDS, RacpOperator.ALL_RECORDS)
-            )
-            if isinstance(delete, RacpResponse) and delete.completed:
-                self.status.records_pending_delete = 0
-
-    def _on_racp(self, _char: BleakGATTCharacteristic, data: bytearray) -> None:
-        self._touch()
-        try:
-            value = decode(RECORD_ACCESS_CONTROL_POINT, bytes(data))
-        except DecodeError:
-            self.status.malformed += 1
-            return
-        if isinstance(value, (RacpResponse, RacpNumberOfStoredRecords)):
-            self.racp_answered(value)
+        self._racp.answered(value)
 
     # --- values --------------------------------------------------------------------------
 
@@ -722,7 +486,7 @@ class DeviceSession:
         def on_value(_char: BleakGATTCharacteristic, data: bytearray) -> None:
             self._touch()
             raw = bytes(data)
-            stored = self._downloading and cid in _RECORD_CHARACTERISTICS
+            stored = self._downloading and cid in RECORD_CHARACTERISTICS
             event = self._event(cid, raw)
             m = event.measurement
             if stored or isinstance(m, (GlucoseMeasurement, GlucoseMeasurementContext)):
@@ -777,29 +541,4 @@ def _with(event: MeasurementEvent, **changes: Any) -> MeasurementEvent:
     return dataclasses.replace(event, **changes)
 
 
-_INTERESTING = frozenset(
-    {
-        CURRENT_TIME,
-        DATE_TIME,
-        BATTERY_LEVEL,
-        RECORD_ACCESS_CONTROL_POINT,
-        *DEVICE_INFORMATION_STRINGS,
-    }
-)
-#: The CGM and GHS services' characteristics (their sessions subscribe to what they need).
-_PROFILE_CHARACTERISTICS = frozenset(
-    {
-        CGM_MEASUREMENT,
-        CGM_FEATURE,
-        CGM_STATUS,
-        CGM_SESSION_START_TIME,
-        CGM_SESSION_RUN_TIME,
-        CGM_SPECIFIC_OPS_CONTROL_POINT,
-        LIVE_HEALTH_OBSERVATIONS,
-        STORED_HEALTH_OBSERVATIONS,
-        HEALTH_SENSOR_FEATURES,
-        GHS_CONTROL_POINT,
-        OBSERVATION_SCHEDULE_CHANGED,
-        ELAPSED_TIME,
-    }
-)
+__all__ = ["MEASUREMENT_CHARACTERISTICS", "DeviceSession", "DiscoveryCacheEntry"]

@@ -7,7 +7,8 @@ bytes on the emulated air are the bytes a real device sends). What every device 
 * **Device Information Service 0x180A** (DIS 1.1): manufacturer, model, serial, firmware.
 * **Battery Service 0x180F** (BAS 1.0): Battery Level 0x2A19, read + notify.
 * **Current Time Service 0x1805** (CTS 1.1) when the real devices have it: Current Time
-  0x2A2B read/notify/write, backed by a :class:`DeviceClock` that drifts and can be set.
+  0x2A2B read/notify/write, backed by a :class:`~drivers.ble.sim.device_state.DeviceClock`
+  that drifts and can be set.
 * **Bonding**: with ``bonding_required`` the health characteristics' values and CCCDs need an
   encrypted link (ATT error 0x0F *Insufficient Encryption* until then, Core Spec Vol 3 Part F
   3.4.1.1 and Part C 10.3), as GLS/CGMS mandate and cuffs and scales do in transfer mode.
@@ -16,8 +17,9 @@ bytes on the emulated air are the bytes a real device sends). What every device 
 * **Stored indications**: measurements taken while no central listens are kept (bounded, like
   a device's memory) and indicated in order once a central enables indications; each is
   dropped from memory only after the ATT Handle Value Confirmation (Vol 3 Part F 3.4.7.3).
-* **Faults** (:class:`Faults`): refuse connections, drop the link after N records or N
-  notifications, stall reads, corrupt payloads, go out of range while advertising.
+* **Faults** (:class:`~drivers.ble.sim.device_state.Faults`): refuse connections, drop the
+  link after N records or N notifications, stall reads, corrupt payloads, go out of range
+  while advertising.
 
 Behaviour that looks random (values, jitter) comes from ``random.Random(seed)``.
 """
@@ -26,13 +28,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 import random
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, ClassVar, Self, cast
 
@@ -48,6 +47,7 @@ from drivers.ble.sim._bumble import (
     Descriptor,
     Service,
 )
+from drivers.ble.sim.device_state import DeviceClock, DeviceStats, Faults
 from drivers.ble.sim.radio import SimRadio
 from drivers.ble.sim.security import DeviceSecurity, PairingMode
 from protocols.gatt import (
@@ -83,74 +83,6 @@ _VALUE_NOT_ALLOWED = 0x13
 _INSUFFICIENT_AUTHENTICATION = 0x05
 
 Properties = Characteristic.Properties
-
-
-class DeviceClock:
-    """A device's wall clock (naive local time, no zone, as GATT Date Time has none).
-
-    It runs ``drift_ppm`` parts per million fast (negative: slow) from ``start`` and can be
-    set, as a central does through Current Time (CTS 1.1 section 3.1).
-    """
-
-    def __init__(
-        self,
-        start: dt.datetime | None = None,
-        *,
-        offset_s: float = 0.0,
-        drift_ppm: float = 0.0,
-        monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:
-        # The device clock is deliberately naive local time: that is what devices keep.
-        base = start if start is not None else dt.datetime.now()  # noqa: DTZ005
-        self._monotonic = monotonic
-        self._base = base + dt.timedelta(seconds=offset_s)
-        self._mono0 = monotonic()
-        self.drift_ppm = drift_ppm
-        #: How many times a central set this clock.
-        self.sets = 0
-
-    def now(self) -> dt.datetime:
-        """The time the device shows now."""
-        elapsed_s = (self._monotonic() - self._mono0) * (1.0 + self.drift_ppm / 1e6)
-        return self._base + dt.timedelta(seconds=elapsed_s)
-
-    def set(self, value: dt.datetime) -> None:
-        """Set the clock (what a Current Time write does)."""
-        self._base = value
-        self._mono0 = self._monotonic()
-        self.sets += 1
-
-
-@dataclass
-class Faults:
-    """The fault plan of one emulated device; tests and the bench set fields at any time.
-
-    Attributes:
-        refuse_connections: refuse (drop at once) the next N connections.
-        drop_after_records: drop the link after sending N more stored (RACP) records; once.
-        drop_after_notifications: drop the link after N more measurement PDUs; once.
-        stall_reads_s: delay ATT reads of a characteristic (16-bit UUID) by this long.
-        malformed_next: corrupt the next N measurement payloads (cut to 2 bytes).
-    """
-
-    refuse_connections: int = 0
-    drop_after_records: int | None = None
-    drop_after_notifications: int | None = None
-    stall_reads_s: dict[int, float] = field(default_factory=dict)
-    malformed_next: int = 0
-
-
-@dataclass
-class DeviceStats:
-    """What the device saw, for tests and the bench."""
-
-    connections: int = 0
-    refused: int = 0
-    drops: int = 0
-    delivered: int = 0
-    malformed_sent: int = 0
-    #: Reads refused (the link dropped) because the central had not bonded first.
-    unbonded_reads: int = 0
 
 
 def _constant(value: bytes) -> Callable[[], bytes]:
@@ -627,3 +559,6 @@ class EmulatedDevice:
             else:
                 # Not delivered (link lost): wait for the next change of state.
                 await self._wait_for_change(generation)
+
+
+__all__ = ["DeviceClock", "DeviceStats", "EmulatedDevice", "Faults", "Properties"]

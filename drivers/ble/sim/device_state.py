@@ -1,0 +1,79 @@
+"""What an emulated device keeps beside its GATT server: its clock, its fault plan and what
+it saw (for tests and the bench). Used by :class:`drivers.ble.sim.peripheral.EmulatedDevice`,
+which re-exports them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+class DeviceClock:
+    """A device's wall clock (naive local time, no zone, as GATT Date Time has none).
+
+    It runs ``drift_ppm`` parts per million fast (negative: slow) from ``start`` and can be
+    set, as a central does through Current Time (CTS 1.1 section 3.1).
+    """
+
+    def __init__(
+        self,
+        start: dt.datetime | None = None,
+        *,
+        offset_s: float = 0.0,
+        drift_ppm: float = 0.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        # The device clock is deliberately naive local time: that is what devices keep.
+        base = start if start is not None else dt.datetime.now()  # noqa: DTZ005
+        self._monotonic = monotonic
+        self._base = base + dt.timedelta(seconds=offset_s)
+        self._mono0 = monotonic()
+        self.drift_ppm = drift_ppm
+        #: How many times a central set this clock.
+        self.sets = 0
+
+    def now(self) -> dt.datetime:
+        """The time the device shows now."""
+        elapsed_s = (self._monotonic() - self._mono0) * (1.0 + self.drift_ppm / 1e6)
+        return self._base + dt.timedelta(seconds=elapsed_s)
+
+    def set(self, value: dt.datetime) -> None:
+        """Set the clock (what a Current Time write does)."""
+        self._base = value
+        self._mono0 = self._monotonic()
+        self.sets += 1
+
+
+@dataclass
+class Faults:
+    """The fault plan of one emulated device; tests and the bench set fields at any time.
+
+    Attributes:
+        refuse_connections: refuse (drop at once) the next N connections.
+        drop_after_records: drop the link after sending N more stored (RACP) records; once.
+        drop_after_notifications: drop the link after N more measurement PDUs; once.
+        stall_reads_s: delay ATT reads of a characteristic (16-bit UUID) by this long.
+        malformed_next: corrupt the next N measurement payloads (cut to 2 bytes).
+    """
+
+    refuse_connections: int = 0
+    drop_after_records: int | None = None
+    drop_after_notifications: int | None = None
+    stall_reads_s: dict[int, float] = field(default_factory=dict)
+    malformed_next: int = 0
+
+
+@dataclass
+class DeviceStats:
+    """What the device saw, for tests and the bench."""
+
+    connections: int = 0
+    refused: int = 0
+    drops: int = 0
+    delivered: int = 0
+    malformed_sent: int = 0
+    #: Reads refused (the link dropped) because the central had not bonded first.
+    unbonded_reads: int = 0
