@@ -37,3 +37,28 @@ def test_every_shipped_scenario_is_valid() -> None:
         scenario = load_scenario(path)
         assert scenario.devices, path
         assert scenario.span_s / scenario.time_scale < 30, f"{path} runs too long for CI"
+
+
+def test_an_unknown_ble_backend_is_refused_naming_the_choices(tmp_path: Path) -> None:
+    narhub = str(Path(sys.executable).parent / "narhub")
+    done = subprocess.run(
+        [
+            narhub,
+            "rig",
+            "--scenario",
+            str(SCENARIOS / "compressed_day.toml"),
+            "--dir",
+            str(tmp_path / "rig"),
+            "--ble-backend",
+            "usb",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 3, done.stderr
+    result = json.loads(done.stdout)
+    assert result == {"ok": False, "error": "--ble-backend: one of sim, bluez"}
+    assert not (tmp_path / "rig" / "rig.json").exists()
