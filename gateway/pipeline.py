@@ -1,5 +1,9 @@
 """The edge pipeline: decoded events and sensor-board readings -> stages -> the outbox.
 
+Every source commits through :class:`Pipeline`, one path: BLE events with
+:meth:`Pipeline.commit_events` (map, then the rest), sensor-board readings with
+:meth:`Pipeline.commit` (the board source maps its frames itself, :mod:`gateway.board_source`).
+
 Stages (docs/pipeline.md), each its own module and a pure function where it can be:
 
 1. **map** (here): a decoded BLE measurement becomes one :class:`Reading` per observation
@@ -11,7 +15,8 @@ Stages (docs/pipeline.md), each its own module and a pure function where it can 
 3. **thresholds** (:mod:`gateway.thresholds`): the care team's limits make a reading an alert;
 4. **reduce** (:mod:`gateway.aggregate`): opt-in deadband/window for non-clinical data only;
 5. **commit**: :meth:`gateway.outbox.AsyncOutbox.add` (group commit); the source is
-   acknowledged only after it returns. De-duplication happens inside that transaction.
+   acknowledged only after it returns. De-duplication happens inside that transaction, by the
+   keys of :mod:`gateway.dedup`.
 
 A clinical reading is never dropped or altered here: a malformed payload is counted by the
 central and reported; a decoded one becomes one Reading per observation, at most flagged.
@@ -19,15 +24,17 @@ central and reported; a decoded one becomes one Reading per observation, at most
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import datetime as dt
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
 from drivers.ble import ClockObservation, MeasurementEvent
 from gateway.aggregate import Reducer, ReductionRule
-from gateway.dedup import is_time_key, record_key
+from gateway.dedup import record_key, trusted_key
 from gateway.outbox import AsyncOutbox
 from gateway.reading import Reading
 from gateway.thresholds import Threshold, ThresholdTable, apply_thresholds, threshold_table
@@ -63,7 +70,7 @@ _ALERT = Priority.ALERT
 #: The flag of a compound measurement's component (``component-of:{compound MDC code}``).
 COMPONENT_FLAG_PREFIX = "component-of:"
 #: Builds a Reading from a tuple of all its fields in order (``Reading._make`` without its
-#: length check: :func:`readings_from_event` passes all sixteen, which
+#: length check: :func:`readings_from_event` passes all fifteen, which
 #: tests/pipeline/test_pipeline_hot_path.py checks against the named-field constructor).
 _new_reading = tuple.__new__
 
@@ -165,7 +172,7 @@ def device_wall_ms(
         return None
 
 
-def readings_from_event(event: MeasurementEvent, *, patient: str | None = None) -> list[Reading]:
+def readings_from_event(event: MeasurementEvent) -> list[Reading]:
     """The Readings of one decoded measurement (none for a malformed or display-only value).
 
     The hot path of the pipeline (``narhub bench pipeline``, part "throughput"): event fields
@@ -240,7 +247,6 @@ def readings_from_event(event: MeasurementEvent, *, patient: str | None = None) 
                     source_ms,
                     offset_ms,
                     continuous,
-                    patient,
                 ),
             )
         )
@@ -272,22 +278,41 @@ def _is_component(reading: Reading) -> bool:
 class PipelineSettings:
     """What the stages need from the configuration."""
 
-    patient: str | None = None
     thresholds: tuple[Threshold, ...] = ()
     reduction: tuple[ReductionRule, ...] = ()
     max_device_ahead_s: float = DEVICE_AHEAD_LIMIT_S
 
 
+#: Called with the readings of each commit once they are durable (the activity file, tests).
+OnStored = Callable[[list[Reading]], None]
+
+
 class Pipeline:
     """Runs the stages and commits; one per hub (the reducer keeps per-stream state)."""
 
-    def __init__(self, outbox: AsyncOutbox, settings: PipelineSettings | None = None) -> None:
+    def __init__(
+        self,
+        outbox: AsyncOutbox,
+        settings: PipelineSettings | None = None,
+        *,
+        on_stored: OnStored | None = None,
+    ) -> None:
         self.outbox = outbox
         self.settings = settings or PipelineSettings()
         self._thresholds: ThresholdTable = threshold_table(self.settings.thresholds)
         self._reducer = Reducer(self.settings.reduction)
+        self._on_stored = on_stored
+        #: Outbox adds under way (a cancelled commit leaves its add running: see :meth:`flush`).
+        self._adding: set[asyncio.Future[int]] = set()
         #: Events whose mapping raised (a defect: logged at ERROR, the others still stored).
         self.unmappable_events = 0
+
+    def set_thresholds(self, thresholds: tuple[Threshold, ...]) -> None:
+        """Sort every reading processed from now on by these limits (a remote configuration
+        update; readings already stored keep their priority)."""
+        self.settings = dataclasses.replace(self.settings, thresholds=thresholds)
+        # The pipeline reads its table on every batch; swapping the reference is atomic.
+        self._thresholds = threshold_table(thresholds)
 
     def from_events(self, events: Sequence[MeasurementEvent]) -> list[Reading]:
         """Map decoded events to readings (stage 1).
@@ -295,14 +320,13 @@ class Pipeline:
         An event whose mapping raises (a defect, never expected) costs only itself: the
         others of the batch are mapped one by one and stored, the failure is logged by
         characteristic and exception type (no address, no value) and counted."""
-        patient = self.settings.patient
         try:
-            return [r for e in events for r in readings_from_event(e, patient=patient)]
+            return [r for e in events for r in readings_from_event(e)]
         except Exception:  # noqa: BLE001 - isolated below, event by event
             out: list[Reading] = []
             for e in events:
                 try:
-                    out.extend(readings_from_event(e, patient=patient))
+                    out.extend(readings_from_event(e))
                 except Exception as exc:  # noqa: BLE001 - one poison event, not the batch
                     self.unmappable_events += 1
                     logger.error(
@@ -328,10 +352,7 @@ class Pipeline:
                     # A suspect time stamp is not when the measurement was taken: the
                     # reception time is the better estimate (the flag says why).
                     checked = checked._replace(source_wall_ms=None)
-                if is_time_key(checked.source_key):
-                    # A reset device clock stamps everything alike: a key from it could merge
-                    # two different measurements. Keep both rather than risk dropping one.
-                    checked = checked._replace(source_key=None)
+                checked = trusted_key(checked)
             if table:
                 alert = apply_thresholds(checked, table)
                 if alert is not checked and _is_component(alert):
@@ -342,13 +363,38 @@ class Pipeline:
             out = _alert_compounds(out, alerted)
         return self._reducer.process(out) if self._reducer.active else out
 
-    async def commit(self, readings: Sequence[Reading]) -> int:
-        """Run the stages and store; returns after the commit (then acknowledge the source)."""
-        return await self.outbox.add(self.process(readings))
+    async def commit(self, readings: Iterable[Reading]) -> int:
+        """Run the stages and store; returns the number of new readings stored, after the
+        commit (only then may the source be acknowledged)."""
+        return await self._store(self.process(readings))
 
     async def commit_events(self, events: Sequence[MeasurementEvent]) -> int:
-        """Map, run the stages and store a list of decoded events."""
-        return await self.commit(self.from_events(events))
+        """Map, run the stages and store decoded events, then acknowledge each event (the
+        central may then advance its RACP record cursors)."""
+        count = await self.commit(self.from_events(events))
+        for event in events:
+            event.acknowledge()
+        return count
+
+    async def _store(self, readings: list[Reading]) -> int:
+        if not readings:
+            return 0
+        # Shielded: once readings have left their source, a cancelled commit must not lose
+        # them (the source is not acknowledged; the add goes on, and flush() waits for it).
+        adding = asyncio.ensure_future(self.outbox.add(readings))
+        self._adding.add(adding)
+        adding.add_done_callback(self._adding.discard)
+        count = await asyncio.shield(adding)
+        if self._on_stored is not None:
+            self._on_stored(readings)
+        return count
+
+    async def flush(self) -> None:
+        """Once the sources have stopped: wait for the adds under way, then store what the
+        reducer still holds (open windows), so a shutdown loses nothing."""
+        if self._adding:
+            await asyncio.wait(set(self._adding))
+        await self._store(self.drain())
 
     def drain(self) -> list[Reading]:
         """What the reducer still holds (open windows), to store at shutdown."""

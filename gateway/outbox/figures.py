@@ -82,7 +82,7 @@ def counts(
 
 
 def queue_figures(db: Database, acks: Acks, counted: dict[str, int]) -> dict[str, Any]:
-    """What ``narhub status`` shows of the queue (:class:`gateway.status.QueueView`'s fields)
+    """What ``narhub status`` shows of the queue (:class:`technician.status_view.QueueView`'s fields)
     from the store and its :func:`counts`, for the activity file: another process cannot read
     an exclusive store."""
     names = [p.topic_name for p in Priority]
