@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from drivers.ble import MeasurementEvent
+from gateway.aggregate import ReductionRule
 from gateway.board_source import NARHUB_PRIVATE_BASE, board_readings
 from gateway.dedup import board_key
 from gateway.pipeline import Pipeline, PipelineSettings
@@ -120,8 +121,6 @@ async def test_flush_waits_for_the_commit_of_a_cancelled_caller(tmp_path: Path) 
 
 
 async def test_flush_stores_the_open_windows(tmp_path: Path) -> None:
-    from gateway.aggregate import ReductionRule  # noqa: PLC0415 - only here
-
     pipeline, outbox, stored = _pipeline(
         tmp_path, reduction=(ReductionRule(AIR_TEMPERATURE, window_s=3600),)
     )
