@@ -16,9 +16,9 @@ from drivers.ble import MeasurementEvent
 from gateway.aggregate import ReductionRule
 from gateway.board_source import NARHUB_PRIVATE_BASE, board_readings
 from gateway.dedup import board_key
+from gateway.outbox import AsyncOutbox, Outbox
 from gateway.pipeline import Pipeline, PipelineSettings
 from gateway.reading import Reading
-from gateway.store import AsyncOutbox, Outbox
 from gateway.thresholds import Threshold
 from protocols.gatt import PLX_CONTINUOUS_MEASUREMENT, decode
 from protocols.sensorlink import SequencedReading
