@@ -3,7 +3,7 @@
 Pure. Every source gives its readings a key here (:func:`record_key` for BLE records,
 :func:`board_key` for sensor-board readings), the pipeline drops a key it cannot trust
 (:func:`trusted_key`), and the outbox stores a reading with a given key at most once, in the
-same transaction as the reading (``Outbox.add``, table ``source_keys``). Below the hub, the BLE
+same transaction as the reading (:mod:`gateway.outbox.keys`). Below the hub, the BLE
 driver only avoids asking for what it knows is committed (the RACP record cursor) and drops a
 value re-indicated within one session; it decides nothing about storage.
 
