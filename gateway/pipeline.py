@@ -302,8 +302,8 @@ class Pipeline:
         self._thresholds: ThresholdTable = threshold_table(self.settings.thresholds)
         self._reducer = Reducer(self.settings.reduction)
         self._on_stored = on_stored
-        #: Outbox adds under way (a cancelled commit leaves its add running: see :meth:`flush`).
-        self._adding: set[asyncio.Future[int]] = set()
+        #: Event commits under way (a cancelled caller leaves its commit running: :meth:`flush`).
+        self._committing: set[asyncio.Future[int]] = set()
         #: Events whose mapping raised (a defect: logged at ERROR, the others still stored).
         self.unmappable_events = 0
 
@@ -365,36 +365,40 @@ class Pipeline:
 
     async def commit(self, readings: Iterable[Reading]) -> int:
         """Run the stages and store; returns the number of new readings stored, after the
-        commit (only then may the source be acknowledged)."""
-        return await self._store(self.process(readings))
+        commit (only then may the source be acknowledged). A source that sends again what it
+        has not seen acknowledged (a board) may cancel it: what was handed to the outbox is
+        committed all the same, and a resend is stored once (:mod:`gateway.dedup`)."""
+        return await self._add(self.process(readings))
+
+    async def _add(self, stored: list[Reading]) -> int:
+        if not stored:
+            return 0
+        count = await self.outbox.add(stored)
+        if self._on_stored is not None:
+            self._on_stored(stored)
+        return count
 
     async def commit_events(self, events: Sequence[MeasurementEvent]) -> int:
         """Map, run the stages and store decoded events, then acknowledge each event (the
-        central may then advance its RACP record cursors)."""
-        count = await self.commit(self.from_events(events))
+        central may then advance its RACP record cursors).
+
+        Shielded: a live notification is never sent again, so once events have left the
+        central's queue a cancelled caller must not lose them; the commit goes on (not
+        acknowledged to the cancelled caller) and :meth:`flush` waits for it."""
+        committing = asyncio.ensure_future(self.commit(self.from_events(events)))
+        self._committing.add(committing)
+        committing.add_done_callback(self._committing.discard)
+        count = await asyncio.shield(committing)
         for event in events:
             event.acknowledge()
         return count
 
-    async def _store(self, readings: list[Reading]) -> int:
-        if not readings:
-            return 0
-        # Shielded: once readings have left their source, a cancelled commit must not lose
-        # them (the source is not acknowledged; the add goes on, and flush() waits for it).
-        adding = asyncio.ensure_future(self.outbox.add(readings))
-        self._adding.add(adding)
-        adding.add_done_callback(self._adding.discard)
-        count = await asyncio.shield(adding)
-        if self._on_stored is not None:
-            self._on_stored(readings)
-        return count
-
     async def flush(self) -> None:
-        """Once the sources have stopped: wait for the adds under way, then store what the
-        reducer still holds (open windows), so a shutdown loses nothing."""
-        if self._adding:
-            await asyncio.wait(set(self._adding))
-        await self._store(self.drain())
+        """Once the sources have stopped: wait for the commits of cancelled callers, then
+        store what the reducer still holds (open windows), so a shutdown loses nothing."""
+        if self._committing:
+            await asyncio.wait(set(self._committing))
+        await self._add(self.drain())
 
     def drain(self) -> list[Reading]:
         """What the reducer still holds (open windows), to store at shutdown."""

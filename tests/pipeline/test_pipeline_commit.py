@@ -106,16 +106,21 @@ async def test_events_are_not_acknowledged_when_the_commit_fails() -> None:
 
 
 async def test_flush_waits_for_the_commit_of_a_cancelled_caller(tmp_path: Path) -> None:
+    """Live notifications are never sent again: events taken from the central's queue are
+    committed even when the task that took them is cancelled (a shutdown)."""
     pipeline, outbox, stored = _pipeline(tmp_path)
     try:
-        commit = asyncio.create_task(pipeline.commit(_board(1, 2150)))
-        await asyncio.sleep(0)  # the readings have left their source: the add is under way
+        event = _plx_event(97)
+        assert event.ack is not None
+        commit = asyncio.create_task(pipeline.commit_events([event]))
+        await asyncio.sleep(0)  # the events have left the queue: the commit is under way
         commit.cancel()
         await asyncio.gather(commit, return_exceptions=True)
         assert commit.cancelled()
         await pipeline.flush()  # at shutdown, once the sources have stopped
-        assert outbox.outbox.unbatched_count() == 1  # stored, though its caller was cancelled
-        assert stored == []  # and never reported as stored to the cancelled caller
+        assert outbox.outbox.unbatched_count() == 2  # SpO2 and pulse, stored all the same
+        assert len(stored) == 2
+        assert not event.ack.done()  # but not acknowledged to the cancelled caller
     finally:
         outbox.close()
 
