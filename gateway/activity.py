@@ -4,7 +4,8 @@ The hub keeps a small JSON file (``status.json``: in systemd's runtime directory
 ``/run/narhub``, RAM, when the hub runs as the unit, else in ``DATA_DIR``; see
 :func:`activity_path`) through :class:`ActivityRecorder`: each paired device's last sighting,
 battery and connection, the readings stored today per source (counts only, never values), the
-uplink's last PUBACK and the outbox's queue figures (the hub holds its store exclusively).
+uplink's last PUBACK, the outbox's queue figures (the hub holds its store exclusively) and
+the BLE stack's counters.
 It is rewritten atomically, only when something changed, at most once per ``min_interval_s``
 (2 s) and at least every ``interval_s`` (10 s); no fsync: it is a view, not data, and losing
 it in a power cut costs nothing but history.
@@ -30,6 +31,7 @@ from typing import Any, Protocol
 from drivers._aio import reraise_if_cancelling
 from gateway.reading import Reading
 from gateway.supervisor import Component
+from protocols.uplink.undecoded import FLAG_UNDECODED
 
 #: The activity file's name (see :func:`activity_path`).
 ACTIVITY_FILE = "status.json"
@@ -69,6 +71,8 @@ def local_day(ms: int) -> str:
 class _Source:
     count_today: int = 0
     last_reading_ms: int | None = None
+    #: Of ``count_today``: raw records, values no decoder accepted (flag ``undecoded``).
+    undecoded_today: int = 0
 
 
 @dataclass
@@ -99,13 +103,15 @@ class ActivityFeeds:
 
     ``devices``: the central's status per device address; ``uplink``: the uplink's counters;
     ``uplink_connected``: whether it holds a broker connection (None: unknown); ``queue``: the
-    outbox's queue figures (:meth:`gateway.outbox.AsyncOutbox.queue_figures`).
+    outbox's queue figures (:meth:`gateway.outbox.AsyncOutbox.queue_figures`); ``ble``: the
+    BLE stack's counters (:meth:`ActivityRecorder.observe_ble`).
     """
 
     devices: Callable[[], Mapping[str, DeviceView]]
     uplink: Callable[[], UplinkCounters | None]
     uplink_connected: Callable[[], bool | None] = lambda: None
     queue: Callable[[], Awaitable[Mapping[str, Any]]] | None = None
+    ble: Callable[[], Mapping[str, int]] | None = None
 
 
 class ActivityRecorder(Component):
@@ -151,6 +157,8 @@ class ActivityRecorder(Component):
         self._seen_publishes = 0
         #: The queue as the hub's store reports it (:meth:`observe_queue`); None: not yet.
         self._queue: dict[str, Any] | None = None
+        #: The BLE stack's counters since the hub started (:meth:`observe_ble`).
+        self._ble: dict[str, int] = {}
         self._dirty = True
         self._load()
 
@@ -164,7 +172,11 @@ class ActivityRecorder(Component):
                 self._devices[name] = _Device(d.get("last_seen_ms"), d.get("battery_percent"))
             if old.get("day") == self._day:
                 for name, s in old.get("sources", {}).items():
-                    self._sources[name] = _Source(int(s["count_today"]), s.get("last_reading_ms"))
+                    self._sources[name] = _Source(
+                        int(s["count_today"]),
+                        s.get("last_reading_ms"),
+                        int(s.get("undecoded_today", 0)),
+                    )
             self._uplink["last_puback_ms"] = old.get("uplink", {}).get("last_puback_ms")
 
     def _roll_day(self, now_ms: int) -> None:
@@ -173,6 +185,7 @@ class ActivityRecorder(Component):
             self._day = day
             for source in self._sources.values():
                 source.count_today = 0
+                source.undecoded_today = 0
             self._dirty = True
 
     def readings_stored(self, readings: Iterable[Reading]) -> None:
@@ -183,6 +196,8 @@ class ActivityRecorder(Component):
             name = r.device.upper() if ":" in r.device else r.device
             source = self._sources.setdefault(name, _Source())
             source.count_today += 1
+            if FLAG_UNDECODED in r.flags:
+                source.undecoded_today += 1
             source.last_reading_ms = max(source.last_reading_ms or 0, r.hub_wall_ms)
             if ":" in name:  # a BLE device (its address); boards have ids
                 self._devices.setdefault(name, _Device()).last_seen_ms = now
@@ -245,11 +260,16 @@ class ActivityRecorder(Component):
                 for name, d in sorted(self._devices.items())
             },
             "sources": {
-                name: {"count_today": s.count_today, "last_reading_ms": s.last_reading_ms}
+                name: {
+                    "count_today": s.count_today,
+                    "last_reading_ms": s.last_reading_ms,
+                    "undecoded_today": s.undecoded_today,
+                }
                 for name, s in sorted(self._sources.items())
             },
             "uplink": dict(self._uplink),
             "queue": self._queue,
+            "ble": dict(self._ble),
         }
 
     def write(self, *, force: bool = False) -> bool:
@@ -261,6 +281,14 @@ class ActivityRecorder(Component):
         tmp.replace(self.path)
         self._dirty = False
         return True
+
+    def observe_ble(self, counters: Mapping[str, int]) -> None:
+        """The BLE stack's counters: adapter power cycles (and failed ones) after the adapter
+        stopped answering, and readings of other users' slots on shared devices."""
+        ble = dict(counters)
+        if ble != self._ble:
+            self._ble = ble
+            self._dirty = True
 
     def observe_queue(self, figures: Mapping[str, Any]) -> None:
         """The store's queue figures (:meth:`gateway.outbox.Outbox.queue_figures`): the running
@@ -300,6 +328,8 @@ class ActivityRecorder(Component):
         if feeds is None:
             return
         self.observe(feeds.devices(), feeds.uplink(), uplink_connected=feeds.uplink_connected())
+        if feeds.ble is not None:
+            self.observe_ble(feeds.ble())
         if feeds.queue is not None:
             with contextlib.suppress(sqlite3.Error):  # a view: the store reports it
                 self.observe_queue(await feeds.queue())

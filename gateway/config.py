@@ -7,7 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 
 class ConfigError(ValueError):
@@ -33,6 +33,14 @@ class DeviceConfig(StrictModel):
         "thermometer", "blood_pressure", "scale", "pulse_oximeter", "glucose", "heart_rate"
     ]
     bond: bool = False
+    #: The quirk profile ``narhub ble pair`` saw chosen (protocols/gatt/quirks.py) and why:
+    #: shown by ``narhub devices list``. The running hub chooses again from what the device
+    #: says in each session; these are the technician's record.
+    profile: str | None = None
+    profile_reason: str | None = None
+    #: On a device shared by several people (a cuff or scale with user slots): the patient's
+    #: user index (BLS 1.0 User ID, 0-254). Readings of other slots are not forwarded.
+    user_index: int | None = Field(default=None, ge=0, le=254)
 
 
 class BleConfig(StrictModel):
@@ -86,6 +94,38 @@ class UplinkConfig(StrictModel):
     #: Superseded by ``[batching]`` (per-priority deadlines); accepted so that existing
     #: configuration files stay valid, and no longer used.
     batch_window_s: float = Field(default=1.0, gt=0, le=300)
+
+
+#: The name the single ``[uplink]`` of older configurations gets as a recipient.
+DEFAULT_RECIPIENT = "region"
+#: The topic prefix of the ``region`` recipient: today's tree (``narhub/v1/{hub}/up/...``).
+DEFAULT_TOPIC_PREFIX = "narhub/v1"
+
+
+class RecipientConfig(UplinkConfig):
+    """A care organisation the hub forwards to (docs/consent.md): its own broker, pinned CA,
+    client certificate and topic tree. What it may receive is consent, not configuration.
+
+    ``topic_prefix``: the root of this recipient's topics (its batches go to
+    ``{topic_prefix}/{hub}/up/{priority}``); unset: ``narhub/v1`` for ``region`` (today's
+    tree) and ``narhub/v1/r/{name}`` for any other, so that one broker can keep the trees apart
+    with ACLs (region/broker_config.py).
+    """
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{1,31}$")
+    #: The kids of ``[remote] command_keys`` that belong to this recipient: a ``consent``
+    #: command naming this recipient is accepted only when one of them signed it. A kid no
+    #: recipient claims belongs to the home recipient (the region's command key).
+    command_kids: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]] = []
+    topic_prefix: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
+
+    def topics_root(self) -> str:
+        """The topic prefix in use (the explicit one, else the default for the name)."""
+        if self.topic_prefix is not None:
+            return self.topic_prefix
+        if self.name == DEFAULT_RECIPIENT:
+            return DEFAULT_TOPIC_PREFIX
+        return f"{DEFAULT_TOPIC_PREFIX}/r/{self.name}"
 
 
 class StoreConfig(StrictModel):
@@ -182,6 +222,122 @@ class ClockConfig(StrictModel):
     require_sync: bool | None = None
 
 
+_CLOCK_TIME = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+
+
+class LightConfig(StrictModel):
+    """The status light: an RGB LED on three GPIO pins (BCM numbers), through gpiozero
+    (docs/feedback.md, "The light")."""
+
+    #: gpiozero's pin factory by name: ``auto`` (gpiozero chooses: lgpio, RPi.GPIO, pigpio,
+    #: native), ``lgpio``, ``rpigpio``, ``pigpio``, ``native``, or ``mock`` (gpiozero's
+    #: MockFactory: no hardware; the virtual rig and benchmarks).
+    pin_factory: Literal["auto", "lgpio", "rpigpio", "pigpio", "native", "mock"] = "auto"
+    red_pin: int = Field(default=17, ge=0, le=53)
+    green_pin: int = Field(default=27, ge=0, le=53)
+    blue_pin: int = Field(default=22, ge=0, le=53)
+    #: False for a common-anode LED (lit when the pin is low).
+    active_high: bool = True
+    #: Overall brightness (PWM duty scale); the calm colour is a fraction of it.
+    brightness_percent: int = Field(default=100, ge=1, le=100)
+    #: With ``pin_factory = "mock"`` only: every colour the pins take is appended here as a
+    #: JSON line (the virtual rig reads the patterns from it).
+    trace_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _pins(self) -> LightConfig:
+        pins = (self.red_pin, self.green_pin, self.blue_pin)
+        if len(set(pins)) != 3:
+            raise ValueError(f"red_pin, green_pin and blue_pin must differ (got {pins})")
+        if self.trace_file is not None and self.pin_factory != "mock":
+            raise ValueError('trace_file needs pin_factory = "mock" (it records mock pins)')
+        return self
+
+
+class DisplayConfig(StrictModel):
+    """The optional small display, drawn with Pillow and driven by luma (``narhub[display]``;
+    docs/feedback.md, "The display")."""
+
+    #: luma device by name: SPI LCDs ``st7789`` and ``ili9341`` (luma.lcd), OLEDs ``ssd1306``,
+    #: ``sh1106`` and ``ssd1322`` (luma.oled), ``framebuffer`` (an HDMI/DSI screen through
+    #: /dev/fb0, luma.core), or ``png`` (each frame written to ``png_file``: development,
+    #: the rig, benchmarks).
+    driver: Literal["st7789", "ili9341", "ssd1306", "sh1106", "ssd1322", "framebuffer", "png"]
+    width: int = Field(default=320, ge=64, le=1920)
+    height: int = Field(default=240, ge=32, le=1080)
+    rotate: Literal[0, 1, 2, 3] = 0
+    spi_port: int = Field(default=0, ge=0, le=6)
+    spi_device: int = Field(default=0, ge=0, le=3)
+    i2c_port: int = Field(default=1, ge=0, le=20)
+    i2c_address: int = Field(default=0x3C, ge=0x03, le=0x77)
+    gpio_dc: int = Field(default=24, ge=0, le=53)
+    gpio_rst: int = Field(default=25, ge=0, le=53)
+    #: A TrueType font with Swedish letters (DejaVu Sans Bold: Debian's fonts-dejavu-core).
+    font_file: Path = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
+    #: ``driver = "png"``: where each frame is written.
+    png_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _png(self) -> DisplayConfig:
+        if (self.driver == "png") != (self.png_file is not None):
+            raise ValueError('png_file is needed with driver = "png", and only with it')
+        return self
+
+
+class VoiceConfig(StrictModel):
+    """Spoken confirmation through espeak-ng (docs/feedback.md, "The voice")."""
+
+    #: An espeak-ng voice (``espeak-ng --voices``); unset: the language's (``sv`` or ``en``).
+    voice: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_+/-]{1,40}$")
+    volume_percent: int = Field(default=60, ge=0, le=100)
+    #: Words per minute (espeak-ng ``-s``); slower is easier to follow.
+    words_per_minute: int = Field(default=140, ge=80, le=300)
+    #: The program that plays the WAV on stdin (ALSA's aplay by default).
+    player: list[str] = ["aplay", "-q"]
+    #: Also say "the reading is saved" (always said: that it reached the care centre).
+    say_stored: bool = False
+
+
+class FeedbackConfig(StrictModel):
+    """What the patient sees and hears (docs/feedback.md): a light, a display, a voice.
+
+    Status only, never a judgement of a value. Every output is optional; the hub runs the
+    same when one is missing or fails.
+    """
+
+    language: Literal["sv", "en"] = "sv"
+    #: Local clock times between which nothing is lit or said; the same time twice: no quiet
+    #: hours.
+    quiet_from: str = Field(default="22:00", pattern=_CLOCK_TIME)
+    quiet_until: str = Field(default="07:00", pattern=_CLOCK_TIME)
+    #: A device with no reading for this long needs a look.
+    device_silent_s: float = Field(default=36 * 3600, ge=1, le=30 * 86_400)
+    #: No connection to the region for this long needs a look (readings are kept).
+    uplink_outage_s: float = Field(default=3 * 3600, ge=1, le=30 * 86_400)
+    #: The hub's clock not trusted for this long needs a look (readings are held).
+    clock_untrusted_s: float = Field(default=3600, ge=1, le=30 * 86_400)
+    #: A device battery at or below this needs a look.
+    battery_low_percent: int = Field(default=15, ge=1, le=90)
+    #: A button (GPIO, to ground) that shows the status on demand, also in quiet hours.
+    button_pin: int | None = Field(default=None, ge=0, le=53)
+    #: How long the status is shown after the button.
+    show_s: float = Field(default=10, ge=1, le=300)
+    light: LightConfig | None = None
+    display: DisplayConfig | None = None
+    voice: VoiceConfig | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FeedbackConfig:
+        light = self.light
+        if (
+            light is not None
+            and self.button_pin is not None
+            and self.button_pin in (light.red_pin, light.green_pin, light.blue_pin)
+        ):
+            raise ValueError(f"button_pin {self.button_pin} is one of the light's pins")
+        return self
+
+
 class HubConfig(StrictModel):
     """The whole hub configuration."""
 
@@ -191,13 +347,70 @@ class HubConfig(StrictModel):
     patient_pseudonym: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,64}$")
     ble: BleConfig = BleConfig()
     sensors: SensorsConfig = SensorsConfig()
+    #: The home recipient: its key signs the batches and its broker carries the remote
+    #: commands. Unset with ``[[recipients]]``: the recipient ``region``, else the first.
     uplink: UplinkConfig
+    #: Every recipient (docs/consent.md); unset: the ``[uplink]`` alone, named ``region``.
+    recipients: list[RecipientConfig] = []
     store: StoreConfig = StoreConfig()
     batching: BatchingConfig = BatchingConfig()
     pipeline: PipelineConfig = PipelineConfig()
     #: Signed commands from the region (unset: the hub takes no remote commands).
     remote: RemoteConfig | None = None
     clock: ClockConfig = ClockConfig()
+    #: The light, display and voice for the patient (unset: none).
+    feedback: FeedbackConfig | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _uplink_from_recipients(cls, data: object) -> object:
+        """``[[recipients]]`` without ``[uplink]``: the home is ``region``, else the first."""
+        if not isinstance(data, dict) or "uplink" in data:
+            return data
+        recipients = data.get("recipients")
+        if not isinstance(recipients, list) or not recipients:
+            return data
+        dicts = [r for r in recipients if isinstance(r, dict)]
+        home = next((r for r in dicts if r.get("name") == DEFAULT_RECIPIENT), None)
+        home = home if home is not None else (dicts[0] if dicts else None)
+        if home is None:
+            return data
+        uplink = {k: v for k, v in home.items() if k in UplinkConfig.model_fields}
+        return {**data, "uplink": uplink}
+
+    @model_validator(mode="after")
+    def _unique_recipients(self) -> HubConfig:
+        names = [r.name for r in self.recipients]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"recipients: names must be unique (twice: {', '.join(twice)})")
+        return self
+
+    def home_recipient(self) -> str:
+        """The name of the recipient ``[uplink]`` is (the one this hub's uplink serves)."""
+        names = [r.name for r in self.recipients]
+        if not names or DEFAULT_RECIPIENT in names:
+            return DEFAULT_RECIPIENT
+        return names[0]
+
+    def home(self) -> RecipientConfig:
+        """The home recipient's configuration (its topic tree, for the uplink)."""
+        name = self.home_recipient()
+        return next(r for r in self.all_recipients() if r.name == name)
+
+    def recipient_of_kid(self, kid: str) -> str:
+        """The recipient a command key belongs to (unclaimed: the home recipient)."""
+        for recipient in self.recipients:
+            if kid in recipient.command_kids:
+                return recipient.name
+        return self.home_recipient()
+
+    def all_recipients(self) -> list[RecipientConfig]:
+        """Every recipient; a configuration with ``[uplink]`` alone has one, ``region``."""
+        if self.recipients:
+            return list(self.recipients)
+        fields = self.uplink.model_dump()
+        return [RecipientConfig(name=DEFAULT_RECIPIENT, **fields)]
 
 
 def validation_problems(exc: ValidationError) -> list[str]:

@@ -29,8 +29,10 @@ from gateway.ble_source import EVENT_QUEUE_SIZE, BleSource
 from gateway.board_source import BoardSampling, BoardSources
 from gateway.clock import ClockSource, SystemClock, require_sync_for
 from gateway.config import HubConfig
+from gateway.consents import consent_path
 from gateway.cursors import SqliteCursorStore
 from gateway.outbox import AsyncOutbox, BatchingPolicy, Outbox, PendingBatch
+from gateway.outbox.consent_gate import ConsentGate
 from gateway.pipeline import OnStored, Pipeline, PipelineSettings
 from gateway.supervisor import Component
 from gateway.thresholds import Threshold
@@ -99,6 +101,7 @@ class Hub(Component):
             status_interval_s=DEFAULT_STATUS_INTERVAL_S,
             devices=self.device_status,
             last_command=self._last_command,
+            topic_root=config.home().topics_root(),
         )
         self.ble = BleSource(self.central, self.pipeline, on_committed=self.uplink.status_changed)
         self.boards = BoardSources(
@@ -157,7 +160,7 @@ class Hub(Component):
             up.port,
             client_id=hub,
             tls=TlsFiles(up.ca_file, up.cert_file, up.key_file, up.tls_min_version),
-            will=(status_topic(hub), offline_status(hub)),
+            will=(status_topic(hub, self.config.home().topics_root()), offline_status(hub)),
             # paho's own window above the uplink's (which also publishes the status).
             max_inflight=max(20, up.max_inflight + 2),
         )
@@ -213,6 +216,7 @@ def open_outbox(config: HubConfig, clock_source: ClockSource | None = None) -> A
         dedup_retention_s=store.dedup_retention_days * 86_400,
         clock_source=clock_source,
         exclusive=store.exclusive,
+        consent=ConsentGate(consent_path(config.data_dir), config.home_recipient()),
     )
     return AsyncOutbox(
         outbox,
@@ -226,6 +230,11 @@ def pipeline_settings(config: HubConfig) -> PipelineSettings:
     """The stages' settings from the configuration."""
     pipeline = config.pipeline
     return PipelineSettings(
+        user_slots=tuple(
+            (d.address.upper(), d.user_index)
+            for d in config.ble.devices
+            if d.user_index is not None
+        ),
         thresholds=tuple(
             Threshold(t.mdc_code, t.unit, t.below, t.above) for t in pipeline.thresholds
         ),

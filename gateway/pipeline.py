@@ -19,7 +19,9 @@ Stages (docs/pipeline.md), each its own module and a pure function where it can 
    keys of :mod:`gateway.dedup`.
 
 A clinical reading is never dropped or altered here: a malformed payload is counted by the
-central and reported; a decoded one becomes one Reading per observation, at most flagged.
+central and kept as a raw record (flag ``undecoded``, its bytes as hex: see
+:mod:`protocols.uplink.undecoded`); a decoded one becomes one Reading per observation, at
+most flagged.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from protocols.gatt import (
 )
 from protocols.uplink import CODED_FLAG, Priority
 from protocols.uplink.device_facts import DIS_MDC, FLAG_DEVICE_INFO, clock_flags
+from protocols.uplink.undecoded import RAW_RECORD_MDC, raw_fields, raw_stream
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +126,43 @@ def _device_information(event: MeasurementEvent, text: str) -> list[Reading]:
     ]
 
 
+def _raw_record(event: MeasurementEvent) -> list[Reading]:
+    """A value no decoder accepted, kept as a raw record (:mod:`protocols.uplink.undecoded`):
+    its bytes as hex, its characteristic's UUID, the device and the reception time. Clinical
+    priority: it may be a measurement a newer decoder reads at the region."""
+    special, flags = raw_fields(event.characteristic, event.raw)
+    device = event.device
+    return [
+        Reading(
+            stream=raw_stream(device, event.characteristic),
+            device=device,
+            mdc_code=RAW_RECORD_MDC,
+            unit="",
+            value=None,
+            special=special,
+            hub_wall_ms=event.hub_wall_ms,
+            hub_mono_ns=event.hub_mono_ns,
+            priority=_CLINICAL,
+            flags=flags,
+        )
+    ]
+
+
+#: The flag carrying the device's user index of a measurement (a shared cuff or scale).
+USER_INDEX_FLAG = "user-index"
+#: BLS 1.0 3.1.1.5: User ID 0xFF is "unknown user".
+_UNKNOWN_USER = 0xFF
+
+
+def user_index(measurement: object) -> int | None:
+    """The user index a measurement names (Blood Pressure, Weight, Body Composition User ID
+    field); ``None`` when it has none or names the unknown user (0xFF)."""
+    user = getattr(measurement, "user_id", None)
+    if not isinstance(user, int) or user == _UNKNOWN_USER:
+        return None
+    return user
+
+
 #: Slack around "stamped after the hub set the clock": the Date Time's 1 s resolution, and the
 #: write that sets the clock comes just after the read.
 _AFTER_SET_SLACK = dt.timedelta(seconds=2)
@@ -173,7 +213,8 @@ def device_wall_ms(
 
 
 def readings_from_event(event: MeasurementEvent) -> list[Reading]:
-    """The Readings of one decoded measurement (none for a malformed or display-only value).
+    """The Readings of one decoded measurement (none for a display-only value; one raw record
+    for a value no decoder accepted).
 
     The hot path of the pipeline (``narhub bench pipeline``, part "throughput"): event fields
     are read once, and each Reading is built from its fields in order (``tuple.__new__``, what
@@ -181,7 +222,9 @@ def readings_from_event(event: MeasurementEvent) -> list[Reading]:
     """
     measurement = event.measurement
     characteristic = event.characteristic
-    if measurement is None or characteristic in _STATUS_CHARACTERISTICS:
+    if measurement is None:
+        return [] if event.error is None else _raw_record(event)
+    if characteristic in _STATUS_CHARACTERISTICS:
         return []
     if characteristic in DIS_MDC and isinstance(measurement, DeviceInformationString):
         return _device_information(event, measurement.value)
@@ -193,6 +236,9 @@ def readings_from_event(event: MeasurementEvent) -> list[Reading]:
     offset_ms = None
     if clock is not None and clock.offset_s is not None:
         clock_flags, offset_ms = _clock(event)
+    user = user_index(measurement)
+    if user is not None:
+        clock_flags = clock_flags | {f"{USER_INDEX_FLAG}:{user}"}
     continuous = characteristic in CONTINUOUS_CHARACTERISTICS
     device = event.device
     wall_ms = event.hub_wall_ms
@@ -278,6 +324,9 @@ def _is_component(reading: Reading) -> bool:
 class PipelineSettings:
     """What the stages need from the configuration."""
 
+    #: Shared devices: address (upper case) -> the patient's user index on it (BLS 1.0
+    #: 3.1.1.5 User ID; WSS/BCS the same). Readings of other user indexes are not forwarded.
+    user_slots: tuple[tuple[str, int], ...] = ()
     thresholds: tuple[Threshold, ...] = ()
     reduction: tuple[ReductionRule, ...] = ()
     max_device_ahead_s: float = DEVICE_AHEAD_LIMIT_S
@@ -306,6 +355,25 @@ class Pipeline:
         self._committing: set[asyncio.Future[int]] = set()
         #: Events whose mapping raised (a defect: logged at ERROR, the others still stored).
         self.unmappable_events = 0
+        self._slots = {address.upper(): index for address, index in self.settings.user_slots}
+        #: Per device: measurements of another user's slot, not forwarded.
+        self.other_user_events: dict[str, int] = {}
+
+    def _patients_slot(self, events: Sequence[MeasurementEvent]) -> Sequence[MeasurementEvent]:
+        """The events of the patient's user slot (all of them on unshared devices); the
+        others are counted and dropped here, never stored (another person's measurement)."""
+        slots = self._slots
+        if not slots:
+            return events
+        kept = []
+        for e in events:
+            slot = slots.get(e.device.upper())
+            user = user_index(e.measurement)
+            if slot is not None and user is not None and user != slot:
+                self.other_user_events[e.device] = self.other_user_events.get(e.device, 0) + 1
+                continue
+            kept.append(e)
+        return kept
 
     def set_thresholds(self, thresholds: tuple[Threshold, ...]) -> None:
         """Sort every reading processed from now on by these limits (a remote configuration
@@ -320,6 +388,7 @@ class Pipeline:
         An event whose mapping raises (a defect, never expected) costs only itself: the
         others of the batch are mapped one by one and stored, the failure is logged by
         characteristic and exception type (no address, no value) and counted."""
+        events = self._patients_slot(events)
         try:
             return [r for e in events for r in readings_from_event(e)]
         except Exception:  # noqa: BLE001 - isolated below, event by event

@@ -23,7 +23,9 @@ from pathlib import Path
 from gateway.activity import ActivityFeeds, ActivityRecorder
 from gateway.ble_backend import make_ble_backend
 from gateway.config import HubConfig
+from gateway.feedback.hubtap import FeedbackTap, hub_probe
 from gateway.hub import Hub
+from gateway.reading import Reading
 
 logger = logging.getLogger(__name__)
 
@@ -147,14 +149,33 @@ async def run_service(
     try:
         # The activity file behind `narhub status` (gateway/activity.py): counts, no values.
         recorder = ActivityRecorder(config.data_dir)
-        hub = Hub(config, backend, on_stored=recorder.readings_stored, config_path=config_path)
+        # The patient's light, display and voice (docs/feedback.md): off the reading path.
+        tap = FeedbackTap(config)
+
+        def stored(readings: list[Reading]) -> None:
+            recorder.readings_stored(readings)
+            tap.readings_stored(readings)
+
+        hub = Hub(
+            config,
+            backend,
+            on_stored=stored,
+            on_published=tap.batch_answered,
+            config_path=config_path,
+        )
         recorder.feeds = ActivityFeeds(
             devices=lambda: hub.central.status,
             uplink=lambda: hub.uplink.stats,
             uplink_connected=lambda: hub.uplink.connected,
             queue=hub.outbox.queue_figures,  # the hub holds the store: status reads these
+            ble=lambda: _ble_counters(hub),
         )
-        async with hub, recorder, asyncio.TaskGroup() as group:
+        async with (
+            hub,
+            tap.running(hub_probe(hub)),
+            recorder,
+            asyncio.TaskGroup() as group,
+        ):
             beat = group.create_task(heartbeat(notifier, interval_s, lag), name="heartbeat")
             startup_ms = (time.monotonic() - started) * 1000
             notifier.notify("READY=1", f"STATUS=running (started in {startup_ms:.0f} ms)")
@@ -179,3 +200,13 @@ async def run_service(
 def _shutdown_overdue() -> None:
     logger.error("shutdown did not finish in time; exiting")
     os._exit(1)  # systemd would SIGKILL us anyway; committed data is safe
+
+
+def _ble_counters(hub: Hub) -> dict[str, int]:
+    """What ``narhub status`` and ``narhub doctor`` show of the BLE stack."""
+    scanner = hub.central.scanner
+    return {
+        "adapter_resets": scanner.adapter_resets,
+        "adapter_reset_failures": scanner.adapter_reset_failures,
+        "other_user_readings": sum(hub.pipeline.other_user_events.values()),
+    }

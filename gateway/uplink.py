@@ -71,16 +71,18 @@ _VOLATILE_STATUS_KEYS = frozenset({"at_ms", "status_seq"})
 
 #: What the hub adds to its status: one entry per configured device (see :func:`status_document`).
 DevicesSource = Callable[[], list[dict[str, Any]]]
+#: The region's topic tree; another recipient's is ``narhub/v1/r/{name}`` (docs/consent.md).
+TOPIC_ROOT = "narhub/v1"
 
 
-def up_topic(hub_id: str, batch: PendingBatch) -> str:
+def up_topic(hub_id: str, batch: PendingBatch, root: str = TOPIC_ROOT) -> str:
     """Where a batch of this priority goes."""
-    return f"narhub/v1/{hub_id}/up/{batch.priority.topic_name}"
+    return f"{root}/{hub_id}/up/{batch.priority.topic_name}"
 
 
-def status_topic(hub_id: str) -> str:
+def status_topic(hub_id: str, root: str = TOPIC_ROOT) -> str:
     """The hub's retained status topic."""
-    return f"narhub/v1/{hub_id}/status"
+    return f"{root}/{hub_id}/status"
 
 
 def narhub_version() -> str:
@@ -196,6 +198,7 @@ class Uplink(Component):
         status_min_interval_s: float = DEFAULT_STATUS_MIN_INTERVAL_S,
         devices: DevicesSource | None = None,
         last_command: Callable[[], dict[str, Any] | None] | None = None,
+        topic_root: str = TOPIC_ROOT,
     ) -> None:
         """``keep_without_subscribers``: a PUBACK with 0x10 "No matching subscribers" (MQTT 5.0
         3.4.2.1) means the broker accepted the batch but nobody will read it (no receiver
@@ -204,10 +207,13 @@ class Uplink(Component):
         ``max_inflight``: batches published and awaiting their PUBACK at once (at least 1).
         ``status_interval_s``: publish the retained status on connect, on change (at most
         every ``status_min_interval_s``) and at least this often; None: no status (tests of
-        the batch path). ``devices``: the status of each configured device, by slot."""
+        the batch path). ``devices``: the status of each configured device, by slot.
+        ``topic_root``: the recipient's topic tree (docs/consent.md; ``narhub/v1`` for the
+        region)."""
         if max_inflight < 1:
             raise ValueError(f"uplink max_inflight must be at least 1, got {max_inflight}")
         self.hub_id = hub_id
+        self._topic_root = topic_root
         self._outbox = outbox
         self._signer = signer
         self._connect = connect
@@ -319,7 +325,11 @@ class Uplink(Component):
         """Publish the retained offline status on shutdown, bounded by one second."""
         try:
             await asyncio.wait_for(
-                link.publish(status_topic(self.hub_id), offline_status(self.hub_id), retain=True),
+                link.publish(
+                    status_topic(self.hub_id, self._topic_root),
+                    offline_status(self.hub_id),
+                    retain=True,
+                ),
                 OFFLINE_STATUS_TIMEOUT_S,
             )
         except (MqttError, TimeoutError) as exc:
@@ -351,7 +361,9 @@ class Uplink(Component):
     async def _publish_status(self, link: MqttLink) -> str:
         document = await self.status()
         payload = json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
-        reason = await link.publish(status_topic(self.hub_id), payload, retain=True)
+        reason = await link.publish(
+            status_topic(self.hub_id, self._topic_root), payload, retain=True
+        )
         if reason >= REASON_FAILURE_THRESHOLD:
             logger.warning("broker refused the status (reason 0x%02X)", reason)
         self.last_status = document
@@ -435,7 +447,7 @@ class Uplink(Component):
                     break
                 # Tasks start in creation order: the PUBLISH packets leave in this order.
                 task = asyncio.ensure_future(
-                    link.publish(up_topic(self.hub_id, batch), batch.message)
+                    link.publish(up_topic(self.hub_id, batch, self._topic_root), batch.message)
                 )
                 in_flight.append((batch, task))
             while in_flight:

@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from gateway.reading import Reading
 from protocols.uplink.device_facts import FLAG_DEVICE_INFO
+from protocols.uplink.undecoded import FLAG_UNDECODED
 
 #: A value outside the plausible range of its code and unit.
 FLAG_IMPLAUSIBLE = "implausible"
@@ -87,6 +88,10 @@ PLAUSIBLE: dict[int, dict[str, tuple[Decimal, Decimal]]] = {
 }
 
 
+#: Readings whose ``special`` is text, not an 11073 special value.
+_TEXT_FLAGS = frozenset({FLAG_DEVICE_INFO, FLAG_UNDECODED})
+
+
 def value_flags(reading: Reading) -> frozenset[str]:
     """Flags for the value itself: specials, missing values, plausibility (pure)."""
     value = reading.value
@@ -94,8 +99,8 @@ def value_flags(reading: Reading) -> frozenset[str]:
         special = reading.special
         if special is None:
             return frozenset({FLAG_NO_VALUE})
-        if special in KNOWN_SPECIALS or FLAG_DEVICE_INFO in reading.flags:
-            return frozenset()  # a device-information reading's text is not a value
+        if special in KNOWN_SPECIALS or not _TEXT_FLAGS.isdisjoint(reading.flags):
+            return frozenset()  # a device-information or raw record's text is not a value
         return frozenset({FLAG_UNKNOWN_SPECIAL})
     ranges = PLAUSIBLE.get(reading.mdc_code)
     if ranges is None:

@@ -10,6 +10,12 @@ from __future__ import annotations
 
 PREFIX = "narhub/v1"
 
+#: A hub's MQTT client ids besides its own id (the broker's identity plugin allows exactly
+#: these: region/mosquitto/narhub_identity.c): the command session and the renewal probe.
+COMMAND_CLIENT_SUFFIX = "-cmd"
+RENEWAL_CLIENT_SUFFIX = "-renew"
+HUB_CLIENT_SUFFIXES = (COMMAND_CLIENT_SUFFIX, RENEWAL_CLIENT_SUFFIX)
+
 
 def cmd_filter(hub_id: str) -> str:
     """What the hub subscribes to."""

@@ -13,7 +13,7 @@ key    field       meaning
 3      seq         per-hub sequence number, strictly increasing
 4      issued_ms   Unix time the region issued it, ms
 5      expires_ms  Unix time after which the hub must refuse it, ms
-6      kind        "config", "renew-cert" or "firmware"
+6      kind        "config", "renew-cert", "firmware" or "consent"
 7      body        a map whose meaning depends on ``kind``
 =====  ==========  ==================================================================
 """
@@ -21,7 +21,7 @@ key    field       meaning
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import cbor2
@@ -31,7 +31,9 @@ from protocols.errors import DecodeError, ProtocolError
 from protocols.es256 import Es256Key, Es256PublicKey
 
 COMMAND_VERSION = 1
-KINDS = frozenset({"config", "renew-cert", "firmware"})
+#: ``consent``: the body is a consent record (protocols/consent.py), accepted only from the
+#: command key of the recipient it names (docs/consent.md).
+KINDS = frozenset({"config", "renew-cert", "firmware", "consent"})
 MAX_COMMAND_BYTES = 1024 * 1024
 
 
@@ -84,6 +86,8 @@ class Command:
     expires_ms: int
     kind: str
     body: Mapping[str, Any]
+    #: The kid of the key that signed it (set by :class:`CommandVerifier`; not encoded).
+    kid: str = field(default="", compare=False)
 
 
 def encode_command(command: Command) -> bytes:
@@ -158,7 +162,7 @@ class CommandVerifier:
         if len(message) > MAX_COMMAND_BYTES:
             raise MalformedCommandError("too large")
         try:
-            _kid, payload = verify_sign1(message, self._keys)
+            kid, payload = verify_sign1(message, self._keys)
         except CoseError as exc:
             # Not a COSE_Sign1 ES256, no pinned key for its kid or a failing signature.
             raise UnsignedCommandError(f"not signed by a pinned key: {exc.reason}") from None
@@ -169,4 +173,4 @@ class CommandVerifier:
             raise ExpiredCommandError(f"expired at {command.expires_ms}")
         if last_seq is not None and command.seq <= last_seq:
             raise ReplayedCommandError(f"seq {command.seq} <= last accepted {last_seq}")
-        return command
+        return replace(command, kid=kid)

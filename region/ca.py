@@ -20,6 +20,7 @@ from cryptography.x509.oid import NameOID
 
 from common.pki import CertificateAuthority, build_crl, certificate_serial
 from common.signing import PemBatchVerifier
+from protocols.command_topics import HUB_CLIENT_SUFFIXES
 from protocols.uplink import BadSignatureError, Batch, UnknownKidError
 from protocols.uplink.replay import SeenBatches
 from region.broker_config import OPERATOR_USER
@@ -92,6 +93,12 @@ class RegionCa:
             raise RegionCaError(
                 f"subject CN {cn!r} is not a hub id", "hub ids are 3-63 of a-z, 0-9 and '-'"
             )
+        if not server_names and _reserved(cn):
+            raise RegionCaError(
+                f"subject CN {cn!r} would own another client's MQTT client ids",
+                f"hub ids must not end with {' or '.join(HUB_CLIENT_SUFFIXES)} nor start with "
+                "'region-' (the broker binds client ids to certificate names)",
+            )
         try:
             cert_pem = self._load().sign_csr(csr_pem, server_names=server_names)
         except ValueError as exc:
@@ -121,6 +128,15 @@ class RegionCa:
         tmp.write_bytes(build_crl(ca, serials))
         tmp.replace(self.crl_file)
         return cert.serial_number
+
+
+def _reserved(cn: str) -> bool:
+    """Whether a hub could not have ``cn``: the broker's identity plugin lets a certificate
+    use ``{cn}-cmd`` and ``{cn}-renew`` (a hub ``x-cmd`` would collide with hub ``x``), and
+    the ``region-`` names belong to the region's services (region/broker_plugin.py)."""
+    if RECEIVER_ID.match(cn) or cn == OPERATOR_USER:
+        return False
+    return cn.startswith("region-") or cn.endswith(HUB_CLIENT_SUFFIXES)
 
 
 def _is_hub(cn: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,11 +14,15 @@ import typer
 
 from common.cli import EXIT_FAILED, JsonFlag, emit
 from drivers.mqtt import MqttError, MqttLink, TlsFiles
-from region.broker_config import BrokerTls, acl_text, mosquitto_conf
+from region.broker_config import BrokerTls, acl_text, mosquitto_conf, recipient_root
 from region.ca import CaVerifier, RegionCa, RegionCaError
+from region.consent_cli import consent_app
+from region.consents import SqliteConsentRegistry
 from region.enrolment_cli import register as register_enrolment
 from region.fhir_post import FhirPoster
 from region.receiver import RECEIVER_NAME, Receiver
+from region.state import RegionStateError, is_postgres
+from region.state_open import open_fhir_queue, open_state
 
 #: MQTT 5 Session Expiry Interval 0xFFFFFFFF: the session does not expire (MQTT 5.0 3.1.2.11.2).
 #: A receiver's share of the shared subscription waits for it, never dropped.
@@ -29,6 +34,7 @@ app = typer.Typer(
 ca_app = typer.Typer(help="A small region CA for pilots and tests.")
 app.add_typer(ca_app, name="ca")
 register_enrolment(app)
+app.add_typer(consent_app, name="consent")
 
 CaDir = Annotated[Path, typer.Option("--dir", help="The CA directory.")]
 
@@ -98,19 +104,48 @@ def broker_config(
         list[str] | None,
         typer.Option(help="Certificate CN of a receiver allowed to read every hub (repeat)."),
     ] = None,
+    recipient: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Another recipient on this broker (repeat): its own topic tree "
+            "narhub/v1/r/NAME, read only by CN NAME-receiver (docs/consent.md)."
+        ),
+    ] = None,
+    identity_plugin: Annotated[
+        Path | None,
+        typer.Option(
+            help="A built narhub_identity plugin (default: build it into --out-dir with cc)."
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Write a Mosquitto configuration: TLS 1.3, client certificates, CRL, per-hub ACL."""
+    """Write a Mosquitto configuration: TLS 1.3, client certificates bound to their client
+    ids (the identity plugin), CRL, per-hub ACL."""
+    from region.broker_plugin import PluginBuildError, build_identity_plugin, plugin_options
+
     ca = RegionCa(ca_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        plugin = identity_plugin or build_identity_plugin(out_dir)
+    except PluginBuildError as exc:
+        emit({"ok": False, "error": exc.reason, "hint": exc.hint}, as_json)
+        raise typer.Exit(EXIT_FAILED) from None
     acl = out_dir / "acl"
-    acl.write_text(acl_text(tuple(receiver or [RECEIVER_NAME])))
+    acl.write_text(acl_text(tuple(receiver or [RECEIVER_NAME]), recipients=tuple(recipient or [])))
     tls = BrokerTls(ca.cert_file, cert, key, ca.crl_file if ca.crl_file.exists() else None)
     conf = out_dir / "mosquitto.conf"
     conf.write_text(
-        mosquitto_conf(port=port, bind=bind, tls=tls, acl_file=acl, persistence_dir=persistence)
+        mosquitto_conf(
+            port=port,
+            bind=bind,
+            tls=tls,
+            acl_file=acl,
+            persistence_dir=persistence,
+            identity_plugin=plugin.resolve(),
+            plugin_options=plugin_options(),
+        )
     )
-    emit({"ok": True, "config": str(conf), "acl": str(acl)}, as_json)
+    emit({"ok": True, "config": str(conf), "acl": str(acl), "plugin": str(plugin)}, as_json)
 
 
 @app.command("ingest")
@@ -119,8 +154,17 @@ def ingest(
     host: Annotated[str, typer.Option(help="The broker host.")],
     cert: Annotated[Path, typer.Option(help="This receiver's certificate (CN region-receiver*).")],
     key: Annotated[Path, typer.Option(help="This receiver's key.")],
-    out: Annotated[Path, typer.Option(help="FHIR Observations, NDJSON (appended).")],
-    state: Annotated[Path, typer.Option(help="De-duplication database.")],
+    state: Annotated[
+        str,
+        typer.Option(
+            help="The state: a SQLite file (one receiver) or a postgresql:// URL shared by "
+            "every receiver of the region (Observations stored in it; `narhub region export`)."
+        ),
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option(help="FHIR Observations, NDJSON (appended); with a SQLite --state."),
+    ] = None,
     port: int = 8883,
     client_id: Annotated[
         str, typer.Option(help="Stable per receiver: its broker session survives restarts.")
@@ -132,23 +176,69 @@ def ingest(
             "to this server base URL; queued durably, retried until accepted."
         ),
     ] = None,
+    recipient: Annotated[
+        str | None,
+        typer.Option(
+            help="Check every batch against this recipient's consents (`narhub region "
+            "consent`, same --state) and read its topic tree (region: narhub/v1, else "
+            "narhub/v1/r/NAME); unset: no consent check, the region's tree."
+        ),
+    ] = None,
+    smart: Annotated[
+        Path | None,
+        typer.Option(
+            help="SMART Backend Services client (TOML: token_url, client_id, key, alg, scope) "
+            "for --fhir-url."
+        ),
+    ] = None,
+    enrolments: Annotated[
+        Path | None,
+        typer.Option(
+            help="The enrolments' SQLite file (`narhub region enrol --state`); default: a "
+            "SQLite --state itself. Needed with a postgresql:// --state."
+        ),
+    ] = None,
 ) -> None:
     """Receive batches on the shared subscription, verify, de-duplicate, file them to the
-    enrolled patients (`narhub region enrol`, same --state), write FHIR NDJSON."""
+    enrolled patients (`narhub region enrol`, same --state; --enrolments with PostgreSQL),
+    write FHIR."""
+    from common.logsetup import configure_logging
+
+    configure_logging(os.environ)
+    if is_postgres(state) == (out is not None):
+        raise typer.BadParameter(
+            "give --out with a SQLite --state file; a postgresql:// --state keeps the "
+            "Observations in the database (narhub region export writes them as NDJSON)",
+            param_hint="--out",
+        )
+    if is_postgres(state) and enrolments is None:
+        raise typer.BadParameter(
+            "a postgresql:// --state needs --enrolments: the SQLite file `narhub region enrol "
+            "--state` writes (enrolments, devices and held readings stay in SQLite)",
+            param_hint="--enrolments",
+        )
     ca = RegionCa(ca_dir)
     verifier = CaVerifier(ca)
-    poster = None
-    if fhir_url is not None:
-        try:
-            poster = FhirPoster(state, fhir_url)
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--fhir-url") from None
+    try:
+        store = open_state(state, output=out, fhir_queue=fhir_url is not None, name=client_id)
+        poster = None if fhir_url is None else _poster(state, fhir_url, smart, client_id)
+    except RegionStateError as exc:
+        emit({"ok": False, "error": str(exc)}, as_json=False)
+        raise typer.Exit(EXIT_FAILED) from None
     receiver = Receiver(
         verifier,
-        state,
-        out,
-        fhir_queue=poster is not None,
+        store,
+        enrolment_db=enrolments,
         on_batch=None if poster is None else (lambda _b, _l: poster.wake.set()),
+        # Consents live beside the enrolments (the SQLite --state, or --enrolments).
+        consents=(
+            None
+            if recipient is None
+            else SqliteConsentRegistry(enrolments or Path(state), recipient)
+        ),
+        topic_root=(
+            "narhub/v1" if recipient in (None, "region") else recipient_root(str(recipient))
+        ),
     )
     tls = TlsFiles(ca.cert_file, cert, key)
 
@@ -174,11 +264,97 @@ def ingest(
 
     try:
         asyncio.run(serve())
-    except* MqttError as group:
+    except* (MqttError, RegionStateError) as group:
         emit({"ok": False, "error": str(group.exceptions[0])}, as_json=False)
         raise typer.Exit(EXIT_FAILED) from None
     finally:
         receiver.close()
+
+
+def _poster(state: str, fhir_url: str, smart: Path | None, name: str) -> FhirPoster:
+    from region.smart_auth import SmartAuth, SmartClientError, load_smart_client
+
+    try:
+        auth = None if smart is None else SmartAuth(load_smart_client(smart), fhir_url)
+        return FhirPoster(open_fhir_queue(state, name=f"{name}-poster"), fhir_url, auth=auth)
+    except SmartClientError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--smart") from None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--fhir-url") from None
+
+
+smart_app = typer.Typer(help="SMART Backend Services client key for the FHIR server.")
+app.add_typer(smart_app, name="smart-key")
+
+
+@smart_app.command("init")
+def smart_key_init(
+    directory: Annotated[Path, typer.Option("--dir", help="Where to write the client files.")],
+    client_id: Annotated[str, typer.Option(help="The client id the FHIR server registered.")],
+    alg: Annotated[str, typer.Option(help="ES384 or RS384.")] = "ES384",
+    kid: Annotated[str, typer.Option(help="The key id in the JWK Set.")] = "narhub-region-1",
+    token_url: Annotated[
+        str | None, typer.Option(help="The token endpoint (default: from smart-configuration).")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Replace an existing key.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create the client key (0600), client.toml (for ingest --smart) and jwks.json (the
+    public JWK Set to register with the FHIR server's authorization server)."""
+    from region.smart_auth import SmartClient, SmartClientError, new_client_key
+
+    key_file = directory / "client.key"
+    if key_file.exists() and not force:
+        emit(
+            {"ok": False, "error": f"{key_file} exists", "hint": "use it, or pass --force"}, as_json
+        )
+        raise typer.Exit(EXIT_FAILED)
+    try:
+        key_pem = new_client_key(alg)
+        client = SmartClient(client_id, key_pem, alg, kid, token_url=token_url)
+    except SmartClientError as exc:
+        emit({"ok": False, "error": str(exc)}, as_json)
+        raise typer.Exit(EXIT_FAILED) from None
+    directory.mkdir(parents=True, exist_ok=True)
+    key_file.unlink(missing_ok=True)
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(key_pem)
+    jwks = directory / "jwks.json"
+    jwks.write_text(json.dumps(client.public_jwks(), indent=2) + "\n")
+    toml = directory / "client.toml"
+    lines = [
+        f"client_id = {json.dumps(client_id)}",
+        'key_file = "client.key"',
+        f"alg = {json.dumps(alg)}",
+        f"kid = {json.dumps(kid)}",
+        f"scope = {json.dumps(client.scope)}",
+        *([f"token_url = {json.dumps(token_url)}"] if token_url else []),
+    ]
+    toml.write_text("\n".join(lines) + "\n")
+    emit({"ok": True, "client": str(toml), "jwks": str(jwks)}, as_json)
+
+
+@app.command("export")
+def export(
+    state: Annotated[str, typer.Option(help="The receivers' postgresql:// state URL.")],
+    out: Annotated[Path, typer.Option(help="Where to write the Observations (NDJSON).")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Write every Observation of a PostgreSQL state as NDJSON (FHIR bulk-data style)."""
+    if not is_postgres(state):
+        emit(
+            {"ok": False, "error": "a SQLite state writes its NDJSON file (--out) itself"}, as_json
+        )
+        raise typer.Exit(EXIT_FAILED)
+    from region.state_pg import export_ndjson
+
+    try:
+        count = export_ndjson(state, out)
+    except RegionStateError as exc:
+        emit({"ok": False, "error": str(exc)}, as_json)
+        raise typer.Exit(EXIT_FAILED) from None
+    emit({"ok": True, "observations": count, "out": str(out)}, as_json)
 
 
 # -- remote management: the command key and `narhub region send ...` ---------------------------
@@ -307,6 +483,67 @@ def send_config(
     channel = _Channel(key_dir, ca_dir, host, port, cert, key, expires_in_s, timeout_s)
     try:
         result = channel.send(hub_id, "config", body)
+    except (SendError, RegionCaError) as exc:
+        raise _send_failed(exc, as_json, []) from None
+    _finish([result], as_json)
+
+
+@send_app.command("consent")
+def send_consent(
+    hub_id: str,
+    action: Annotated[str, typer.Argument(help="grant or withdraw.")],
+    categories: Annotated[list[str], typer.Argument(help="Data categories (docs/consent.md).")],
+    key_dir: KeyDir,
+    ca_dir: SendCaDir,
+    host: SendHost,
+    cert: OperatorCert,
+    key: OperatorKey,
+    recipient: Annotated[str, typer.Option(help="The recipient this key belongs to.")],
+    by: Annotated[str, typer.Option("--by", help="Who recorded the consent.")],
+    basis: Annotated[str, typer.Option(help="patient-consent, representative-consent, ...")] = (
+        "patient-consent"
+    ),
+    state: Annotated[
+        Path | None,
+        typer.Option(help="Also record it in this receiver's consents (`region consent`)."),
+    ] = None,
+    port: SendPort = 8883,
+    expires_in_s: ExpiresIn = 900.0,
+    timeout_s: ResultTimeout = 30.0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Send a consent record to a hub, signed by this recipient's command key (the hub
+    accepts it only from the key of the recipient it names); with --state the receiver's own
+    copy is recorded too (checked on both sides, docs/consent.md)."""
+    import time
+
+    from protocols.consent import ConsentError, record_from_map
+    from region.command_sender import SendError
+
+    now_ms = time.time_ns() // 1_000_000
+    doc = {
+        "action": action,
+        "recipient": recipient,
+        "categories": categories,
+        "from_ms": now_ms,
+        "recorded_by": by,
+        "basis": basis,
+        "recorded_ms": now_ms,
+    }
+    try:
+        record = record_from_map(doc)
+    except ConsentError as exc:
+        emit({"ok": False, "error": str(exc), "field": exc.field}, as_json)
+        raise typer.Exit(EXIT_FAILED) from None
+    if state is not None:
+        registry = SqliteConsentRegistry(state, recipient)
+        try:
+            registry.add(hub_id, record)
+        finally:
+            registry.close()
+    channel = _Channel(key_dir, ca_dir, host, port, cert, key, expires_in_s, timeout_s)
+    try:
+        result = channel.send(hub_id, "consent", record.to_map())
     except (SendError, RegionCaError) as exc:
         raise _send_failed(exc, as_json, []) from None
     _finish([result], as_json)

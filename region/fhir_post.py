@@ -8,14 +8,17 @@ identifier=system|value``, FHIR R4 3.1.0.8 "conditional create": the PHD IG's id
 Observation, a Device's Bluetooth address or hub id), so a Bundle posted twice creates each
 resource once; references between entries go by ``fullUrl``.
 
+Authentication (``--smart CLIENT.toml``): SMART Backend Services bearer tokens
+(:mod:`region.smart_auth`), cached until they expire and renewed at once on a 401.
+
 Durability: the Bundle's lines are queued in the receiver's state database in the same
-transaction that marks the batch seen (:class:`region.receiver.Receiver` with
-``fhir_queue``), so a receiver that dies, or a FHIR server that is down for a day, loses
-nothing: :class:`FhirPoster` posts the queue in order, retries with capped, jittered
-exponential backoff on network errors, timeouts, 408, 429 and 5xx, and deletes a Bundle only
-when the server answered every entry with a 2xx. A Bundle the server refuses (another 4xx) is
-kept, marked with the status, logged and counted (never dropped): an operator fixes the cause
-and runs ``narhub region ingest`` again, which retries refused Bundles at start.
+transaction that records the batch (:mod:`region.state` with ``fhir_queue``), so a receiver that
+dies, or a FHIR server that is down for a day, loses nothing: :class:`FhirPoster` posts the
+queue in order, retries with capped, jittered exponential backoff on network errors, timeouts,
+408, 429 and 5xx, and deletes a Bundle only when the server answered every entry with a 2xx. A
+Bundle the server refuses (another 4xx) is kept, marked with the status, logged and counted
+(never dropped): an operator fixes the cause and runs ``narhub region ingest`` again, which
+retries refused Bundles at start.
 
 HTTP is the standard library's (``urllib``) in a worker thread: one request at a time per
 receiver, which keeps the order of the queue.
@@ -26,18 +29,18 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sqlite3
 import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from common.backoff import Backoff
 from protocols.fhir import dumps_exact
+from region.smart_auth import SmartAuth, SmartAuthError
+from region.state import FhirQueue
 
 logger = logging.getLogger(__name__)
 
@@ -47,12 +50,6 @@ RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 FHIR_JSON = "application/fhir+json"
 #: Namespace of the Bundle entries' ``fullUrl`` (a UUIDv5 of the resource's type and id).
 _BUNDLE_NAMESPACE = uuid.UUID("8f0f2b5e-1d0b-5c43-9e0e-6e6172687562")
-
-QUEUE_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS fhir_queue ("
-    "id INTEGER PRIMARY KEY AUTOINCREMENT, lines TEXT NOT NULL, "
-    "attempts INTEGER NOT NULL DEFAULT 0, refused TEXT)"
-)
 
 
 class FhirPostError(RuntimeError):
@@ -124,13 +121,21 @@ def _check_response(body: bytes, expected: int) -> None:
         raise FhirPostError(200, f"an entry was not created: {bad}", retry=False)
 
 
-def post_bundle(url: str, bundle: bytes, *, entries: int, timeout_s: float = 30.0) -> None:
-    """POST one transaction Bundle to the server base ``url``; raises :class:`FhirPostError`."""
+def post_bundle(
+    url: str,
+    bundle: bytes,
+    *,
+    entries: int,
+    timeout_s: float = 30.0,
+    authorization: str | None = None,
+) -> None:
+    """POST one transaction Bundle to the server base ``url``; raises :class:`FhirPostError`.
+    ``authorization``: the ``Authorization`` header (a SMART Backend Services bearer token)."""
+    headers = {"Content-Type": FHIR_JSON, "Accept": FHIR_JSON}
+    if authorization is not None:
+        headers["Authorization"] = authorization
     request = urllib.request.Request(  # noqa: S310 - the operator's configured https/http URL
-        url.rstrip("/"),
-        data=bundle,
-        method="POST",
-        headers={"Content-Type": FHIR_JSON, "Accept": FHIR_JSON},
+        url.rstrip("/"), data=bundle, method="POST", headers=headers
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as answer:  # noqa: S310
@@ -151,91 +156,48 @@ class PosterStats:
     observations: int = 0
     retries: int = 0
     refused: int = 0
+    #: 401 answers (each drops the cached token).
+    unauthorized: int = 0
 
 
 class FhirPoster:
     """Posts the receiver's queued Bundles to a FHIR server, in order, until cancelled."""
 
-    def __init__(self, state_db: Path, url: str, *, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        queue: FhirQueue,
+        url: str,
+        *,
+        auth: SmartAuth | None = None,
+        timeout_s: float = 30.0,
+    ) -> None:
+        """``queue``: the state's FHIR queue (:func:`region.state_open.open_fhir_queue`);
+        ``auth``: SMART Backend Services tokens (:mod:`region.smart_auth`), or none."""
         if not url.startswith(("https://", "http://")):
             raise ValueError(f"FHIR server URL {url!r}: must start with https:// or http://")
-        self._state_db = state_db
+        self._queue = queue
+        self._auth = auth
         self._url = url
         self._timeout_s = timeout_s
         self.stats = PosterStats()
         self.wake = asyncio.Event()
         self.idle = asyncio.Event()
-        db = self._db()
-        try:
-            db.execute(QUEUE_SCHEMA)  # once: the receiver may not have made it yet
-        finally:
-            db.close()
-
-    def _db(self) -> sqlite3.Connection:
-        """A connection for one operation (the worker thread's own; SQLite objects are
-        bound to the thread that made them)."""
-        db = sqlite3.connect(self._state_db, isolation_level=None, timeout=30)
-        db.execute("PRAGMA synchronous=FULL")
-        return db
-
-    def _next(self) -> tuple[int, list[str]] | None:
-        db = self._db()
-        try:
-            row = db.execute(
-                "SELECT id, lines FROM fhir_queue WHERE refused IS NULL ORDER BY id LIMIT 1"
-            ).fetchone()
-        finally:
-            db.close()
-        return None if row is None else (int(row[0]), str(row[1]).splitlines())
-
-    def _done(self, row_id: int, refused: str | None) -> None:
-        db = self._db()
-        try:
-            if refused is None:
-                db.execute("DELETE FROM fhir_queue WHERE id = ?", (row_id,))
-            else:
-                db.execute(
-                    "UPDATE fhir_queue SET refused = ?, attempts = attempts + 1 WHERE id = ?",
-                    (refused, row_id),
-                )
-        finally:
-            db.close()
 
     def retry_refused(self) -> int:
         """Put refused Bundles back in the queue (at start: the operator fixed the cause)."""
-        db = self._db()
-        try:
-            return db.execute(
-                "UPDATE fhir_queue SET refused = NULL WHERE refused IS NOT NULL"
-            ).rowcount
-        finally:
-            db.close()
-
-    def queued(self) -> list[list[str]]:
-        """The waiting Bundles' resource lines, oldest first (refused ones not included)."""
-        db = self._db()
-        try:
-            rows = db.execute(
-                "SELECT lines FROM fhir_queue WHERE refused IS NULL ORDER BY id"
-            ).fetchall()
-        finally:
-            db.close()
-        return [str(row[0]).splitlines() for row in rows]
+        return self._queue.retry_refused()
 
     def pending(self) -> int:
         """Bundles waiting (refused ones not counted)."""
-        db = self._db()
-        try:
-            row = db.execute("SELECT count(*) FROM fhir_queue WHERE refused IS NULL").fetchone()
-        finally:
-            db.close()
-        return int(row[0])
+        return self._queue.pending()
 
     async def run(self) -> None:
-        """Post the queue; wait for :attr:`wake` (or 5 s) when it is empty."""
+        """Post the queue; wait for :attr:`wake` (or 5 s) when it is empty (:attr:`idle` is
+        set then, and cleared at the start of a run)."""
+        self.idle.clear()
         backoff = Backoff(initial_s=1.0, cap_s=300.0)
         while True:
-            item = await asyncio.to_thread(self._next)
+            item = await asyncio.to_thread(self._queue.claim)
             if item is None:
                 self.idle.set()
                 self.wake.clear()
@@ -247,13 +209,10 @@ class FhirPoster:
                 continue
             self.idle.clear()
             row_id, lines = item
-            bundle = transaction_bundle(lines)
             try:
-                await asyncio.to_thread(
-                    post_bundle, self._url, bundle, entries=len(lines), timeout_s=self._timeout_s
-                )
-            except FhirPostError as exc:
-                if exc.retry:
+                await self._post(lines)
+            except (FhirPostError, SmartAuthError) as exc:
+                if not isinstance(exc, FhirPostError) or exc.retry:
                     self.stats.retries += 1
                     delay = backoff.next_delay_s()
                     logger.warning("FHIR server: %s; retrying in %.1fs", exc, delay)
@@ -261,9 +220,36 @@ class FhirPoster:
                     continue
                 self.stats.refused += 1
                 logger.error("FHIR server refused a Bundle (%s); kept, not retried", exc)
-                await asyncio.to_thread(self._done, row_id, f"{exc.status} {exc.reason}")
+                await asyncio.to_thread(self._queue.done, row_id, f"{exc.status} {exc.reason}")
                 continue
             backoff.reset()
-            await asyncio.to_thread(self._done, row_id, None)
+            await asyncio.to_thread(self._queue.done, row_id, None)
             self.stats.bundles += 1
             self.stats.observations += len(lines)
+
+    async def _post(self, lines: list[str]) -> None:
+        """POST one Bundle; a 401 gets one more try at once with a new token (the server
+        may end a token before its ``expires_in``), then counts as a retryable failure."""
+        bundle = transaction_bundle(lines)
+        for attempt in (1, 2):
+            authorization = None
+            if self._auth is not None:
+                authorization = await asyncio.to_thread(self._auth.authorization)
+            try:
+                await asyncio.to_thread(
+                    post_bundle,
+                    self._url,
+                    bundle,
+                    entries=len(lines),
+                    timeout_s=self._timeout_s,
+                    authorization=authorization,
+                )
+            except FhirPostError as exc:
+                if exc.status != 401 or self._auth is None:
+                    raise
+                self._auth.invalidate()
+                self.stats.unauthorized += 1
+                if attempt == 2:
+                    raise FhirPostError(401, exc.reason, retry=True) from None
+                continue
+            return

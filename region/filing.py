@@ -3,7 +3,8 @@
 For each verified batch (:meth:`Filer.file_batch`):
 
 1. its Device Information readings and measured codes update the device registry
-   (:mod:`region.device_registry`);
+   (:mod:`region.device_registry`); its raw records (values the hub could not decode,
+   :mod:`protocols.uplink.undecoded`) are kept in :mod:`region.raw_records`, never filed;
 2. each reading is attributed by its effective time to the enrolment of its hub (or device)
    covering it (:func:`region.enrolment.attribute`); the hub's own readings (device ``hub``)
    are no patient's;
@@ -26,9 +27,11 @@ from protocols.fhir import BatchResources, Filed, batch_resources, describe
 from protocols.fhir.identity import HUB_DEVICE, held_key, reading_identity
 from protocols.uplink import FORMAT_VERSION, Batch, WireReading
 from protocols.uplink.device_facts import is_device_info
+from protocols.uplink.undecoded import RawRecord, is_undecoded, raw_record
 from region.device_registry import DeviceRegistry
 from region.enrolment import Enrolment, attribute
 from region.enrolment_store import EnrolmentStore, HeldReading
+from region.raw_records import RawRecords
 
 
 def _wall_ms() -> int:
@@ -42,6 +45,8 @@ class Filing:
     hub: str
     resources: BatchResources
     held: int = 0
+    #: Raw records (undecoded values) newly kept.
+    raw_records: int = 0
     #: Held readings this filing releases (forget them once the output is written).
     released: list[str] = field(default_factory=list)
 
@@ -61,13 +66,13 @@ def split(
     now_ms: int,
 ) -> _Split:
     """Attribute readings (pure): filed ones with their patient, the others to hold, and the
-    latest time filed per enrolment. Device Information readings are neither."""
+    latest time filed per enrolment. Device Information readings and raw records are neither."""
     filed: list[Filed] = []
     held: list[HeldReading] = []
     filed_until: dict[int, int] = {}
     occurrences: dict[tuple[str, ...], int] = {}
     for r in readings:
-        if is_device_info(r):
+        if is_device_info(r) or is_undecoded(r):
             continue
         if r.device == HUB_DEVICE:
             filed.append(Filed(r, None))
@@ -84,6 +89,13 @@ def split(
     return _Split(filed, held, filed_until)
 
 
+def _raw(reading: WireReading) -> RawRecord:
+    record = raw_record(reading)
+    if record is None:
+        return RawRecord(reading.device, "", reading.t_ms, (reading.special or "").encode())
+    return record
+
+
 class Filer:
     """Files batches with an enrolment store and a device registry."""
 
@@ -92,16 +104,21 @@ class Filer:
         enrolments: EnrolmentStore,
         devices: DeviceRegistry,
         *,
+        raw_records: RawRecords | None = None,
         clock_ms: Callable[[], int] = _wall_ms,
     ) -> None:
         self.enrolments = enrolments
         self.devices = devices
+        self.raw_records = raw_records
         self._clock_ms = clock_ms
 
     def file_batch(self, batch: Batch) -> Filing:
         """File one verified batch; its unattributed readings are held (on disk) first."""
         header = batch.header
-        descriptions = self.devices.update(describe(batch.readings))
+        raw = self._keep_raw(header.hub_id, batch.readings)
+        descriptions = self.devices.update(
+            describe(r for r in batch.readings if not is_undecoded(r))
+        )
         parts = split(
             header.hub_id,
             batch.readings,
@@ -111,7 +128,16 @@ class Filer:
         held = self.enrolments.hold(parts.held)
         self.enrolments.note_filed(parts.filed_until)
         resources = batch_resources(header.hub_id, header.version, parts.filed, descriptions)
-        return Filing(header.hub_id, resources, held=held)
+        return Filing(header.hub_id, resources, held=held, raw_records=raw)
+
+    def _keep_raw(self, hub: str, readings: Sequence[WireReading]) -> int:
+        """Keep the batch's raw records (on disk before the batch is acknowledged). One whose
+        flags or hex cannot be read (a hub's defect) is kept with its text as the bytes and
+        no UUID, rather than lost."""
+        records = [_raw(r) for r in readings if is_undecoded(r)]
+        if not records or self.raw_records is None:
+            return 0
+        return self.raw_records.keep(hub, records)
 
     def releasable(self) -> list[Filing]:
         """Held readings that enrolments now cover, filed (per hub); the receiver writes them,

@@ -2,46 +2,46 @@
 
 Subscribes with an MQTT 5 shared subscription (``$share/{group}/narhub/v1/+/up/+``, MQTT 5.0
 section 4.8.2) so that N receivers split the load. Each batch is verified (COSE_Sign1 against
-the hub's key), de-duplicated by (hub, boot id, sequence) in SQLite, filed to the patients its
-hub is lent to (:mod:`region.filing`: readings no enrolment covers are held, and released
-when one does), and written as NDJSON FHIR resources (FHIR bulk-data style: the Devices and
-coincident time stamps the Observations reference, each written once, then the
-Observations), fsynced before the batch is marked seen.
+the hub's key), filed to the patients its hub is lent to (:mod:`region.filing`: readings no
+enrolment covers are held, and released when one does), and turned into FHIR resources (the
+Devices and coincident time stamps the Observations reference, then the Observations); the
+state (:mod:`region.state`) de-duplicates the batch by (hub, boot id, sequence) and writes the
+resources not written before.
 
-Resources are de-duplicated too, on their deterministic id (what a FHIR server's
-conditional create keys on, :mod:`protocols.fhir.identity`): a reading that reaches the region
-in two batches (a source that sent it again, a hub that lost power between sending and
-deleting) is written once; a Device is written again only when its description changed. The
-ids written are recorded with the batch key in one transaction after the fsync; at start,
-lines written after the last recorded offset (a receiver killed between the fsync and that
-transaction) are read back and recorded, and a torn last line is cut off (it was never
-acknowledged: the batch comes again).
+Resources are de-duplicated on their deterministic id (what a FHIR server's conditional
+create keys on, :mod:`protocols.fhir.identity`): a reading that reaches the region in two
+batches (a source that sent it again, a hub that lost power between sending and deleting) is
+written once; a Device is written again only when its description changed. The batch is
+acknowledged (PUBACK) only after the state committed its output and its key: SQLite and an
+fsynced NDJSON file for one receiver, one PostgreSQL transaction for several.
+
+Enrolments, the device registry and the raw records live in SQLite
+(:mod:`region.enrolment_store`'s seam): by default the state's own file; with a PostgreSQL
+state, a SQLite file given separately (``enrolment_db``, docs/region-scale.md).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
-import sqlite3
+import uuid
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from drivers.mqtt import MqttLink
 from protocols.errors import DecodeError
 from protocols.fhir import dumps_exact
-from protocols.fhir.devices import description_digest
 from protocols.uplink import Batch, BatchVerifier, ReplayError, UplinkError
 from region.broker_config import RECEIVER_USER
+from region.consents import SqliteConsentRegistry
 from region.device_registry import DeviceRegistry, SqliteDeviceRegistry
 from region.enrolment_sqlite import SqliteEnrolmentStore
 from region.enrolment_store import EnrolmentStore
-from region.fhir_post import QUEUE_SCHEMA
 from region.filing import Filer, Filing
+from region.raw_records import RawRecords, SqliteRawRecords
+from region.state import RELEASE_HUB, BatchKey, ObservationLine, RegionState, resource_key
 
 logger = logging.getLogger(__name__)
 
@@ -49,17 +49,8 @@ SHARED_GROUP = "narhub-region"
 #: Receivers authenticate with a certificate whose CN is this (the broker ACL grants read)
 RECEIVER_NAME = RECEIVER_USER
 UP_FILTER = "narhub/v1/+/up/+"
-_ID_QUERY_CHUNK = 500
 #: How often held readings are checked against enrolments made since (seconds).
 RELEASE_INTERVAL_S = 5.0
-
-
-def resource_key(resource: dict[str, Any]) -> str:
-    """What the output's de-duplication records for a resource: an Observation's id, a
-    Device's id with the digest of its description (a changed Device is written again)."""
-    if resource.get("resourceType") == "Device":
-        return f"Device/{resource['id']}#{description_digest(resource)}"
-    return str(resource["id"])
 
 
 @dataclass
@@ -76,6 +67,10 @@ class ReceiverStats:
     held: int = 0
     #: Held readings filed once an enrolment covered them.
     released: int = 0
+    #: Raw records (values the hub could not decode) newly kept (:mod:`region.raw_records`).
+    raw_records: int = 0
+    #: Batches refused because they carried a category this recipient holds no consent for.
+    consent_refused: int = 0
 
 
 class Receiver:
@@ -84,43 +79,38 @@ class Receiver:
     def __init__(
         self,
         verifier: BatchVerifier,
-        state_db: Path,
-        output: Path,
+        state: RegionState,
         *,
         on_batch: Callable[[Batch, list[str]], None] | None = None,
-        fhir_queue: bool = False,
+        enrolment_db: Path | None = None,
         enrolments: EnrolmentStore | None = None,
         devices: DeviceRegistry | None = None,
+        raw_records: RawRecords | None = None,
         release_interval_s: float = RELEASE_INTERVAL_S,
+        consents: SqliteConsentRegistry | None = None,
+        topic_root: str = "narhub/v1",
     ) -> None:
-        """``fhir_queue``: also queue each batch's new Observations (with the Devices and
-        time stamps they reference) for a FHIR server, in the transaction that marks the
-        batch seen (:mod:`region.fhir_post`). ``enrolments`` and ``devices``: the region's
-        shared state (default: SQLite in ``state_db``, where `narhub region enrol` writes)."""
+        """``state``: where batch keys and resources go (:mod:`region.state`: SQLite and an
+        NDJSON file for one receiver, PostgreSQL for several). ``enrolments``, ``devices``
+        and ``raw_records``: the region's filing state, by default SQLite in ``enrolment_db``
+        (where `narhub region enrol` writes), itself by default the SQLite state's file; a
+        PostgreSQL state needs ``enrolment_db`` (or the three stores). ``consents``: this
+        recipient's consents (docs/consent.md); a batch carrying a category it holds none for
+        is refused, counted and kept for the report; None: no check. ``topic_root``: this
+        recipient's topic tree (``narhub/v1/r/{recipient}`` on a shared broker)."""
+        self._consents = consents
+        self._topic_root = topic_root
         self._verifier = verifier
+        self._state = state
+        db = enrolment_db if enrolment_db is not None else state.sqlite_path
+        if db is None and (enrolments is None or devices is None or raw_records is None):
+            raise ValueError("a PostgreSQL state needs enrolment_db: the enrolments' SQLite file")
         self._filer = Filer(
-            enrolments if enrolments is not None else SqliteEnrolmentStore(state_db),
-            devices if devices is not None else SqliteDeviceRegistry(state_db),
+            enrolments if enrolments is not None else SqliteEnrolmentStore(_need(db)),
+            devices if devices is not None else SqliteDeviceRegistry(_need(db)),
+            raw_records=raw_records if raw_records is not None else SqliteRawRecords(_need(db)),
         )
         self._release_interval_s = release_interval_s
-        self._fhir_queue = fhir_queue
-        self._db = sqlite3.connect(state_db, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS seen (hub TEXT, boot TEXT, seq INTEGER, "
-            "PRIMARY KEY (hub, boot, seq))"
-        )
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS observations (id TEXT PRIMARY KEY) WITHOUT ROWID"
-        )
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS outputs (path TEXT PRIMARY KEY, recorded INTEGER NOT NULL)"
-        )
-        if fhir_queue:
-            self._db.execute(QUEUE_SCHEMA)
-        self._output = output
-        self._recover_output()
         self._on_batch = on_batch
         self.stats = ReceiverStats()
         #: Set once the subscription is in place (the broker only routes to live subscribers).
@@ -138,57 +128,60 @@ class Receiver:
             logger.warning("rejected batch on %s: %s", topic, type(exc).__name__)
             return []
         header = batch.header
-        expected = f"narhub/v1/{header.hub_id}/up/{header.priority.topic_name}"
+        expected = f"{self._topic_root}/{header.hub_id}/up/{header.priority.topic_name}"
         if topic != expected:
             self.stats.rejected += 1
             logger.warning("rejected batch: topic does not match its signed header")
             return []
-        key = (header.hub_id, header.boot_id, header.seq)
+        if self._consents is not None:
+            refusal = self._consents.check(header.hub_id, batch.readings, header.priority)
+            if refusal is not None:
+                self.stats.consent_refused += 1
+                self._consents.refused(refusal, header.boot_id, header.seq)
+                logger.warning(
+                    "refused batch: categories without consent for %s: %s",
+                    refusal.recipient,
+                    ", ".join(sorted(c.value for c in refusal.missing)),
+                )
+                return []
+        key = BatchKey(header.hub_id, header.boot_id, header.seq)
         filing = self._filer.file_batch(batch)
+        written = self._write(filing, key)
+        if written is None:  # another receiver committed it since the replay check
+            self.stats.duplicates += 1
+            return []
+        lines = written
         self.stats.held += filing.held
-        lines = self._write(filing, key)
+        self.stats.raw_records += filing.raw_records
         self.stats.batches += 1
         if self._on_batch is not None:
             self._on_batch(batch, lines)
         return lines
 
-    def _write(self, filing: Filing, key: tuple[str, str, int] | None) -> list[str]:
-        """Append the filing's resources not written before, fsync, then record them (and
-        the batch ``key`` as seen) in one transaction; returns the lines written."""
-        resources = filing.resources.all()
-        keys = [resource_key(r) for r in resources]
-        known = self._known_ids(keys)
-        fresh = [(k, r) for k, r in zip(keys, resources, strict=True) if k not in known]
-        observations = filing.resources.observations
-        measured = {id(r) for r in observations}
-        fresh_observations = [r for _, r in fresh if id(r) in measured]
-        self.stats.duplicate_observations += len(observations) - len(fresh_observations)
-        text = {id(r): dumps_exact(r) for _, r in fresh}
-        lines = list(text.values())
-        with self._output.open("ab") as out:
-            out.writelines((line + "\n").encode() for line in lines)
-            out.flush()
-            os.fsync(out.fileno())
-            end = out.tell()
-        # A FHIR server gets the new Observations with everything they reference (a
-        # transaction Bundle that stands alone).
-        queued = []
-        if fresh_observations and self._fhir_queue:
-            referenced = [*filing.resources.devices, *filing.resources.time_stamps]
-            queued = [text.get(id(r)) or dumps_exact(r) for r in [*referenced, *fresh_observations]]
-        with self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            if key is not None:
-                self._db.execute("INSERT INTO seen(hub, boot, seq) VALUES (?, ?, ?)", key)
-            self._record([k for k, _ in fresh], end, queued)
-        self.stats.observations += len(fresh_observations)
+    def _write(self, filing: Filing, key: BatchKey) -> list[str] | None:
+        """Commit the filing's resources not written before with the batch ``key`` through
+        the state; returns the lines written (``None``: the key was already recorded)."""
+        observations = {id(r) for r in filing.resources.observations}
+        resources = [
+            ObservationLine(resource_key(r), dumps_exact(r), observation=id(r) in observations)
+            for r in filing.resources.all()
+        ]
+        lines = self._state.commit_batch(key, resources)
+        if lines is None:
+            return None
+        written = set(lines)
+        fresh = sum(1 for r in resources if r.observation and r.line in written)
+        self.stats.duplicate_observations += len(observations) - fresh
+        self.stats.observations += fresh
         return lines
 
     def release_held(self) -> int:
         """File held readings that enrolments now cover; returns how many were released."""
         released = 0
         for filing in self._filer.releasable():
-            self._write(filing, None)
+            # Released readings have no batch of their own: a key of their own, whose hub id
+            # no hub has (:data:`region.state.RELEASE_HUB`).
+            self._write(filing, BatchKey(RELEASE_HUB, uuid.uuid4().hex, 0))
             self._filer.released(filing)
             released += len(filing.released)
         self.stats.released += released
@@ -196,73 +189,14 @@ class Receiver:
             logger.info("released %d held readings to their enrolments", released)
         return released
 
-    def _known_ids(self, ids: list[str]) -> set[str]:
-        known: set[str] = set()
-        for i in range(0, len(ids), _ID_QUERY_CHUNK):
-            part = ids[i : i + _ID_QUERY_CHUNK]
-            marks = ",".join("?" * len(part))
-            rows = self._db.execute(
-                f"SELECT id FROM observations WHERE id IN ({marks})",  # noqa: S608 - marks only
-                part,
-            )
-            known.update(row[0] for row in rows)
-        return known
-
-    def _record(self, ids: list[str], end: int, lines: list[str]) -> None:
-        if self._fhir_queue and lines:
-            self._db.execute("INSERT INTO fhir_queue(lines) VALUES (?)", ("\n".join(lines),))
-        self._db.executemany(
-            "INSERT OR IGNORE INTO observations(id) VALUES (?)", [(i,) for i in ids]
-        )
-        self._db.execute(
-            "INSERT INTO outputs(path, recorded) VALUES (?, ?) "
-            "ON CONFLICT(path) DO UPDATE SET recorded = excluded.recorded",
-            (str(self._output.resolve()), end),
-        )
-
-    def _recover_output(self) -> None:
-        """Record the ids of lines written after the last recorded offset; cut a torn tail."""
-        if not self._output.exists():
-            return
-        row = self._db.execute(
-            "SELECT recorded FROM outputs WHERE path = ?", (str(self._output.resolve()),)
-        ).fetchone()
-        recorded = 0 if row is None else int(row[0])
-        if recorded > self._output.stat().st_size:
-            recorded = 0  # another file now: record all of it (ids already known are kept)
-        with self._output.open("rb+") as out:
-            out.seek(recorded)
-            tail = out.read()
-            complete = tail[: tail.rfind(b"\n") + 1]
-            ids: list[str] = []
-            recovered: list[str] = []
-            for number, line in enumerate(complete.splitlines(), 1):
-                try:
-                    resource = json.loads(line)
-                    ids.append(resource_key(resource))
-                    recovered.append(line.decode())
-                except (ValueError, KeyError, TypeError):
-                    logger.warning(
-                        "output line %d after the last record is not a FHIR resource", number
-                    )
-            if len(complete) < len(tail):
-                out.truncate(recorded + len(complete))
-                out.flush()
-                os.fsync(out.fileno())
-                logger.warning("cut %d bytes of a torn last line", len(tail) - len(complete))
-        if tail:
-            with self._db:
-                self._db.execute("BEGIN IMMEDIATE")
-                # Their FHIR POST too (conditional creates: posting twice creates once).
-                self._record(ids, recorded + len(complete), recovered)
-            if ids:
-                logger.info("recorded %d resources written before the last stop", len(ids))
-
     def seen(self, hub_id: str, boot_id: str, seq: int) -> bool:
         """Whether the batch (hub, boot id, seq) was already written (the replay check)."""
-        key = (hub_id, boot_id, seq)
-        row = self._db.execute("SELECT 1 FROM seen WHERE hub=? AND boot=? AND seq=?", key)
-        return row.fetchone() is not None
+        return self._state.seen(hub_id, boot_id, seq)
+
+    @property
+    def up_filter(self) -> str:
+        """The subscription filter of this recipient's batches."""
+        return f"{self._topic_root}/+/up/+"
 
     async def run(self, connect: Callable[[], AbstractAsyncContextManager[MqttLink]]) -> None:
         """Subscribe and process messages until cancelled or the connection drops (its
@@ -271,13 +205,14 @@ class Receiver:
         async with connect() as link:
             releaser = asyncio.create_task(self._release_loop(), name="receiver-release")
             try:
-                await link.subscribe(f"$share/{SHARED_GROUP}/{UP_FILTER}")
+                await link.subscribe(f"$share/{SHARED_GROUP}/{self.up_filter}")
                 self.subscribed.set()
+                logger.info("subscribed to $share/%s/%s", SHARED_GROUP, UP_FILTER)
                 async for message in link.messages():
                     self.handle(message.topic, message.payload)
-                    # PUBACK only now: the Observations are fsynced and the batch marked seen,
-                    # so a receiver that dies before this gets the batch again (and
-                    # de-duplicates it).
+                    # PUBACK only now: the resources and the batch key are committed, so a
+                    # receiver that dies before this gets the batch again (and de-duplicates
+                    # it).
                     link.ack(message)
             finally:
                 releaser.cancel()
@@ -291,7 +226,17 @@ class Receiver:
             await asyncio.sleep(self._release_interval_s)
 
     def close(self) -> None:
-        """Close the de-duplication database and the shared state."""
-        self._db.close()
+        """Close the state and the filing stores."""
+        self._state.close()
         self._filer.enrolments.close()
         self._filer.devices.close()
+        if self._filer.raw_records is not None:
+            self._filer.raw_records.close()
+        if self._consents is not None:
+            self._consents.close()
+
+
+def _need(db: Path | None) -> Path:
+    if db is None:  # checked in Receiver.__init__
+        raise AssertionError("no enrolment database")
+    return db

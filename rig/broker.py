@@ -1,8 +1,9 @@
 """A local Mosquitto broker with mutual TLS and per-hub ACLs, started as a subprocess.
 
 The configuration mirrors what a region runs (``narhub region broker-config``): TLS 1.3,
-``require_certificate``, the certificate's common name as the MQTT identity, and an ACL that
-lets a hub write only under ``narhub/v1/{its id}/`` and the receivers read every hub.
+``require_certificate``, the certificate's common name as the MQTT identity and the client id
+bound to it (the identity plugin, :mod:`region.broker_plugin`), and an ACL that lets a hub
+write only under ``narhub/v1/{its id}/`` and the receivers read every hub.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Self
 
 from common.pki import CertificateAuthority, Identity, issue_identity
 from region.broker_config import BrokerTls, acl_text, mosquitto_conf
+from region.broker_plugin import PluginBuildError, build_identity_plugin, plugin_options
 
 MOSQUITTO_CANDIDATES = ("mosquitto", "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
 
@@ -58,6 +60,8 @@ def mosquitto_rig_conf(
     acl_file: Path,
     tls: str,
     crl_file: Path | None = None,
+    identity_plugin: Path | None = None,
+    persistence_dir: Path | None = None,
 ) -> str:
     """The region broker configuration on a loopback port (runs as the current user)."""
     user = pwd.getpwuid(os.geteuid()).pw_name if os.geteuid() == 0 else None
@@ -66,8 +70,11 @@ def mosquitto_rig_conf(
         bind="127.0.0.1",
         tls=BrokerTls(ca_file, cert_file, key_file, crl_file, tls),
         acl_file=acl_file,
+        persistence_dir=persistence_dir,
         # Mosquitto drops root to the `mosquitto` user, which cannot read our temp files.
         run_as_user=user,
+        identity_plugin=identity_plugin,
+        plugin_options=None if identity_plugin is None else plugin_options(),
     )
 
 
@@ -98,8 +105,22 @@ class RigPki:
 class MosquittoBroker:
     """A Mosquitto process on a free loopback port; stop and start it again on the same port."""
 
-    def __init__(self, pki: RigPki, directory: Path, *, tls: str = "1.3") -> None:
+    def __init__(
+        self,
+        pki: RigPki,
+        directory: Path,
+        *,
+        tls: str = "1.3",
+        identity_plugin: bool = True,
+        persistence: bool = False,
+    ) -> None:
+        """``identity_plugin=False`` runs the broker without the region's identity plugin
+        (client ids not bound to certificates): only to show what the plugin prevents.
+        ``persistence``: sessions and queued messages survive a restart (as a region runs
+        it, ``narhub region broker-config --persistence``)."""
         self.pki = pki
+        self._persistence = persistence
+        self._identity_plugin = identity_plugin
         self.directory = directory
         self.port = free_port()
         self.host = "127.0.0.1"
@@ -108,6 +129,13 @@ class MosquittoBroker:
         self._log_file = directory / "mosquitto.log"
         #: A CRL for the broker to enforce (set before start/restart).
         self.crl_file: Path | None = None
+        #: Other recipients sharing this broker, each in its own topic tree (set before start).
+        self.recipients: tuple[str, ...] = ()
+
+    @property
+    def pid(self) -> int | None:
+        """The broker process id while it runs."""
+        return None if self._process is None else self._process.pid
 
     @property
     def running(self) -> bool:
@@ -119,7 +147,15 @@ class MosquittoBroker:
         binary = find_mosquitto()
         self.directory.mkdir(parents=True, exist_ok=True)
         acl = self.directory / "acl"
-        acl.write_text(acl_text())
+        acl.write_text(acl_text(recipients=self.recipients))
+        if self._persistence:
+            (self.directory / "persist").mkdir(exist_ok=True)
+        plugin = None
+        if self._identity_plugin:
+            try:
+                plugin = build_identity_plugin(self.pki.directory / "broker-plugin")
+            except PluginBuildError as exc:
+                raise BrokerError(str(exc)) from None
         conf = self.directory / "mosquitto.conf"
         conf.write_text(
             mosquitto_rig_conf(
@@ -130,6 +166,8 @@ class MosquittoBroker:
                 acl_file=acl,
                 tls=self._tls,
                 crl_file=self.crl_file,
+                identity_plugin=plugin,
+                persistence_dir=self.directory / "persist" if self._persistence else None,
             )
         )
         log = self._log_file.open("ab")
@@ -162,7 +200,8 @@ class MosquittoBroker:
             process.wait(timeout=10)
 
     def restart(self) -> None:
-        """Stop and start again on the same port (sessions are not persisted)."""
+        """Stop and start again on the same port (sessions persist only with
+        ``persistence``)."""
         self.stop()
         self.start()
 

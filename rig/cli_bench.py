@@ -23,7 +23,10 @@ BENCHMARKS = {
     "pipeline": "rig.bench.pipeline",
     "footprint": "rig.bench.footprint",
     "uplink": "rig.bench.uplink",
+    "fleet": "rig.bench.fleet",
+    "region": "rig.bench.region",
     "install": "rig.bench.install",
+    "e2e": "rig.bench.e2e",
 }
 
 
@@ -114,6 +117,17 @@ def bench_footprint(
         bool,
         typer.Option("--field", help="Six BLE devices paired and remote management on."),
     ] = False,
+    feedback: Annotated[
+        str,
+        typer.Option(
+            "--feedback",
+            help="The patient's light, display and voice: off, on, or both (what it adds).",
+        ),
+    ] = "off",
+    feedback_outputs: Annotated[
+        str,
+        typer.Option("--feedback-outputs", help="With --feedback: which outputs (comma list)."),
+    ] = "light,button,display,voice",
 ) -> None:
     """`narhub run` as a process: RSS idle (after --duration s idle) and under load, CPU s per
     day hour, disk bytes per day, start-up time to the first reading accepted."""
@@ -126,6 +140,8 @@ def bench_footprint(
             speed=speed,
             whole_day=whole_day,
             field=field,
+            feedback=feedback,
+            feedback_outputs=feedback_outputs,
         ),
         as_json,
     )
@@ -148,6 +164,106 @@ def bench_uplink(
     """Uplink over TLS to a local Mosquitto: alert latency to the FHIR line (p50/p99), backlog
     drain readings/s, receiver readings/s with one and two receivers, RSS."""
     emit(_run_bench("uplink", duration_s, alerts=alerts, days=days, full=full), as_json)
+
+
+@app.command("fleet")
+def bench_fleet(
+    as_json: JsonFlag = False,
+    duration_s: DurationOption = 1.0,
+    hubs: Annotated[int, typer.Option("--hubs", min=1, help="Simulated hubs.")] = 100,
+) -> None:
+    """N hubs (own certificates, the hub's jittered backoff) through a broker restart:
+    connect rate, time until all are back, batches lost (must be 0), RSS."""
+    emit(_run_bench("fleet", duration_s, hubs=hubs), as_json)
+
+
+@app.command("region")
+def bench_region(
+    as_json: JsonFlag = False,
+    duration_s: DurationOption = 1.0,
+    readings: Annotated[
+        int, typer.Option("--readings", min=1000, help="Readings in the backlog per case.")
+    ] = 60_000,
+) -> None:
+    """Receivers draining a backlog into FHIR Observations: readings/s per receiver with
+    SQLite and with PostgreSQL, 1 and 3 receivers, and into a FHIR server; RSS."""
+    emit(_run_bench("region", duration_s, readings=readings), as_json)
+
+
+@app.command("e2e")
+def bench_e2e(
+    as_json: JsonFlag = False,
+    rates: Annotated[
+        str,
+        typer.Option("--rates", help="Offered readings/s per step, increasing, comma-separated."),
+    ] = "100,200,400,800,1600,3200",
+    step_s: Annotated[
+        float, typer.Option("--step-s", min=0.5, help="Seconds each step is held.")
+    ] = 30.0,
+    confirm_s: Annotated[
+        float,
+        typer.Option("--confirm-s", min=0.5, help="Seconds the best zero-loss step is held again."),
+    ] = 60.0,
+    outage: Annotated[
+        bool,
+        typer.Option(
+            "--outage/--no-outage",
+            help="A last step at a tenth of the best rate with the broker stopped in its middle.",
+        ),
+    ] = True,
+    outage_s: Annotated[
+        float, typer.Option("--outage-s", min=0.5, help="How long the broker is stopped.")
+    ] = 20.0,
+    ble: Annotated[
+        bool,
+        typer.Option("--ble", help="Emulated BLE heart-rate straps notifying beside the boards."),
+    ] = False,
+    boards: Annotated[
+        int, typer.Option("--boards", min=1, max=32, help="Sensor boards sharing the rate.")
+    ] = 4,
+    baud: Annotated[
+        int, typer.Option("--baud", min=1200, help="Each board's UART rate (bits/s, 8N1).")
+    ] = 115_200,
+    commit_window_s: Annotated[
+        float | None,
+        typer.Option(
+            "--commit-window-s",
+            min=0,
+            max=10,
+            help="The hub's store.commit_window_s (default: as installed, 1 s).",
+        ),
+    ] = None,
+    workdir: Annotated[
+        Path | None,
+        typer.Option("--workdir", help="Keep the run's files (hub log, FHIR output) here."),
+    ] = None,
+) -> None:
+    """The real `narhub run` fed by paced sensor boards (and BLE), Mosquitto with TLS, the
+    region's receiver: the best offered rate held with zero loss, per-step latency, CPU, RSS,
+    disk, outbox depth, and a broker outage."""
+    from rig.bench.e2e_machine import parse_rates
+
+    try:
+        parsed = parse_rates(rates)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--rates") from None
+    emit(
+        _run_bench(
+            "e2e",
+            1.0,
+            rates=parsed,
+            step_s=step_s,
+            confirm_s=confirm_s,
+            outage=outage,
+            outage_s=outage_s,
+            ble=ble,
+            boards=boards,
+            baud=baud,
+            commit_window_s=commit_window_s,
+            workdir=workdir,
+        ),
+        as_json,
+    )
 
 
 @app.command("all")

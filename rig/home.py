@@ -43,6 +43,7 @@ from gateway.config import (
     BleConfig,
     BoardConfig,
     DeviceConfig,
+    FeedbackConfig,
     HubConfig,
     SensorsConfig,
     StoreConfig,
@@ -53,6 +54,7 @@ from protocols.fhir import PatientRef
 from region.enrolment import DEFAULT_PATIENT_SYSTEM
 from region.enrolment_sqlite import SqliteEnrolmentStore, enrol_hub
 from region.receiver import RECEIVER_NAME, Receiver
+from region.state_sqlite import SqliteState
 from rig.broker import MosquittoBroker, RigPki
 from rig.ledger import (
     FhirReading,
@@ -88,10 +90,13 @@ class HubOptions:
     ``quota_mib``: the store's quota (``store.quota_mib``), small for a nearly full disk.
     ``steppable_clock``: run the hub behind :mod:`rig.hubclock`, so that
     :meth:`VirtualHomeRig.step_hub_clock` can make its wall clock jump.
+    ``feedback``: the patient's light, display and voice (docs/feedback.md).
     """
 
     quota_mib: float | None = None
     steppable_clock: bool = False
+    #: The hub's ``[feedback]`` (the light on gpiozero's mock pins, its trace in a file).
+    feedback: FeedbackConfig | None = None
 
 
 class RigProcessError(RuntimeError):
@@ -268,7 +273,7 @@ class VirtualHomeRig:
             {self.hub_id: certificate_public_key_pem(hub_identity.cert_file.read_bytes())}
         )
         enrol_hub(self.region_state, self.hub_id, self.patient, start_ms=self.enrolled_from_ms)
-        self.receiver = Receiver(verifier, self.region_state, self.fhir_path)
+        self.receiver = Receiver(verifier, SqliteState(self.region_state, self.fhir_path))
         self._receiver_task = asyncio.create_task(self._run_receiver(), name="rig-receiver")
         await self.wait_receiver()
         self.rig.start()
@@ -341,6 +346,7 @@ class VirtualHomeRig:
             batching=BatchingConfig(
                 clinical_s=0.2, continuous_s=0.5, environmental_s=0.5, telemetry_s=1.0
             ),
+            feedback=self.hub_options.feedback,
         )
         (self.hub_dir / "data").mkdir(parents=True, exist_ok=True)
         if self.hub_options.steppable_clock:

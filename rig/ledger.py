@@ -201,7 +201,7 @@ def _code(resource: dict[str, Any]) -> int | None:
         return None
 
 
-def _device_of(resource: dict[str, Any], index: FhirIndex) -> str | None:
+def device_of(resource: dict[str, Any], index: FhirIndex) -> str | None:
     device = resource.get("device", {})
     if "reference" in device:
         return index.devices.get(str(device["reference"]))
@@ -238,7 +238,7 @@ def fhir_readings(resource: dict[str, Any], index: FhirIndex | None = None) -> l
     as the hub measured them); none when odd or not a reading (a time stamp, a Device)."""
     index = index or FhirIndex()
     code = _code(resource)
-    device = _device_of(resource, index)
+    device = device_of(resource, index)
     if resource.get("resourceType", "Observation") != "Observation" or code is None:
         return []
     if device is None or code == MDC_ATTR_TIME_ABS:
@@ -343,7 +343,7 @@ def read_tombstones(path: Path) -> list[Tombstone]:
     out = []
     for resource in _resources(path):
         index.add(resource)
-        if _device_of(resource, index) != TOMBSTONE_DEVICE or _code(resource) != TOMBSTONE_MDC:
+        if device_of(resource, index) != TOMBSTONE_DEVICE or _code(resource) != TOMBSTONE_MDC:
             continue
         flags = _flags(resource).get("", {})
         try:

@@ -16,6 +16,8 @@ from typing import Self
 logger = logging.getLogger(__name__)
 
 _CHUNK = 65536
+#: How long a relay may take to end once both its ends are closed.
+_CUT_TIMEOUT_S = 5.0
 
 
 class HomeRouter:
@@ -27,7 +29,8 @@ class HomeRouter:
         self.port = 0
         self.is_online = online
         self._server: asyncio.Server | None = None
-        self._pipes: set[asyncio.Task[None]] = set()
+        #: Each relayed connection's task and its two ends.
+        self._pipes: dict[asyncio.Task[None], tuple[asyncio.StreamWriter, ...]] = {}
         #: Connections relayed so far.
         self.connections = 0
 
@@ -61,11 +64,20 @@ class HomeRouter:
         logger.info("home router online")
 
     async def _cut(self) -> None:
-        pipes = list(self._pipes)
-        for task in pipes:
-            task.cancel()
+        """Close both ends of every relayed connection; each relay then ends by itself.
+
+        Not by cancelling its task: it is the server's connection callback, and Python 3.11's
+        asyncio logs a cancelled callback task as an unhandled exception."""
+        pipes = dict(self._pipes)
+        for ends in pipes.values():
+            for end in ends:
+                end.close()
         if pipes:
-            await asyncio.wait(pipes)
+            _done, stuck = await asyncio.wait(pipes, timeout=_CUT_TIMEOUT_S)
+            for task in stuck:
+                task.cancel()
+            if stuck:
+                await asyncio.wait(stuck)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if not self.is_online:
@@ -79,7 +91,7 @@ class HomeRouter:
         self.connections += 1
         task = asyncio.current_task()
         assert task is not None
-        self._pipes.add(task)
+        self._pipes[task] = (writer, up_writer)
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(_pump(reader, up_writer))
@@ -87,7 +99,7 @@ class HomeRouter:
         except* OSError:
             pass
         finally:
-            self._pipes.discard(task)
+            self._pipes.pop(task, None)
             for w in (writer, up_writer):
                 w.close()
 

@@ -73,6 +73,8 @@ class DeviceSpec(StrictModel):
     #: How far the device's clock is off when the rig starts (seconds; a year: 31536000).
     #: The device keeps it until a central sets the clock (Current Time, CTS 1.1 3.1).
     clock_offset_s: float = Field(default=0.0, ge=-3_153_600_000, le=3_153_600_000)
+    #: The level its Battery Service reports (Battery Level 0x2A19), percent.
+    battery_percent: int = Field(default=87, ge=0, le=100)
     faults: list[FaultSpec] = Field(default_factory=list)
 
 

@@ -39,6 +39,7 @@ from protocols.gatt import TemperatureMeasurement
 from protocols.uplink import Batch
 from region.enrolment_sqlite import enrol_hub
 from region.receiver import RECEIVER_NAME, Receiver
+from region.state_sqlite import SqliteState
 from rig.broker import MosquittoBroker, RigPki
 
 THERMOMETER_ADDRESS = "C0:FF:EE:00:00:01"
@@ -88,8 +89,13 @@ async def run_skeleton(
     pki: RigPki | None = None,
     timeout_s: float = 60.0,
     on_stage: Callable[[str, Any], None] | None = None,
+    undecodable: int = 0,
 ) -> SkeletonTrace:
-    """Run the whole path for ``measurements`` and return the trace once all arrived."""
+    """Run the whole path for ``measurements`` and return the trace once all arrived.
+
+    ``undecodable``: the first N indications are cut short on the air (the emulated device's
+    malformed-payload fault); each must reach the region as a raw record, not an Observation.
+    """
     trace = SkeletonTrace()
     note = on_stage or (lambda _stage, _data: None)
     pki = pki or RigPki.create(workdir / "pki")
@@ -125,18 +131,21 @@ async def run_skeleton(
         output = workdir / "region" / "observations.ndjson"
         output.parent.mkdir(parents=True, exist_ok=True)
         done = asyncio.Event()
-        expected = len(measurements)
+        expected = len(measurements) - undecodable
 
         def on_batch(batch: Batch, lines: list[str]) -> None:
             trace.received.append((batch, lines))
             note("received", (batch, lines))
-            if len(trace.observations) >= expected:
+            if len(trace.observations) >= expected and receiver.stats.raw_records >= undecodable:
                 done.set()
 
         enrol_hub(output.parent / "seen.sqlite3", HUB_ID, PATIENT)
-        receiver = Receiver(verifier, output.parent / "seen.sqlite3", output, on_batch=on_batch)
+        receiver = Receiver(
+            verifier, SqliteState(output.parent / "seen.sqlite3", output), on_batch=on_batch
+        )
         radio = SimRadio()
         thermometer = EmulatedThermometer(radio, THERMOMETER_ADDRESS)
+        thermometer.faults.malformed_next = undecodable
         await thermometer.start()
         note("device", thermometer)
 

@@ -84,7 +84,7 @@ class VirtualHome:
 
     def _device(self, spec: DeviceSpec, index: int) -> EmulatedDevice:
         seed = spec.seed if spec.seed is not None else self.scenario.seed * 1000 + index
-        kwargs: dict[str, Any] = {"seed": seed}
+        kwargs: dict[str, Any] = {"seed": seed, "battery_percent": spec.battery_percent}
         if spec.clock_offset_s:
             kwargs["clock"] = DeviceClock(offset_s=spec.clock_offset_s)
         address = spec.address.upper()

@@ -12,14 +12,17 @@ import shutil
 import stat
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from drivers.mqtt import REASON_FAILURE_THRESHOLD, MqttError, MqttLink, TlsFiles
 from gateway.clock import kernel_clock_synchronised
 from gateway.config import ConfigError, HubConfig, load_config
+from gateway.consents import ConsentFileError, consent_path, read_ledger
 from gateway.identity import ProvisionError, check_certificate
 from gateway.outbox import Outbox, StoreBusyError
+from protocols.consent import allowed_now
+from technician.check import Check
+from technician.feedbackcheck import feedback_checks
 from technician.status_view import StatusError, collect_status
 
 MIN_FREE_BYTES = 256 * 1024 * 1024
@@ -29,19 +32,7 @@ CERT_FAIL_DAYS = 7
 #: A paired device at or below this battery level fails the doctor.
 LOW_BATTERY_PERCENT = 15
 
-
-@dataclass(frozen=True)
-class Check:
-    """One line of the report."""
-
-    name: str
-    ok: bool
-    detail: str
-    hint: str | None = None
-
-    def to_json(self) -> dict[str, object]:
-        """The documented JSON shape: name, ok, detail, hint."""
-        return asdict(self)
+__all__ = ["Check", "run_checks"]
 
 
 def bluetooth_adapter_names(sys_class: Path = Path("/sys/class/bluetooth")) -> list[str]:
@@ -206,7 +197,34 @@ async def run_checks(
                 None if adapters else "check `rfkill list` and `bluetoothctl show`",
             )
         )
-    checks.extend(device_checks(config, now))
+    checks.extend(device_checks(config, now) + feedback_checks(config))
+    checks.extend(consent_checks(config, now))
+    return checks
+
+
+def consent_checks(config: HubConfig, now: dt.datetime) -> list[Check]:
+    """One ``recipient`` check per recipient: its broker and what it may receive now
+    (docs/consent.md). No consent file: everything goes to the home recipient, as before."""
+    try:
+        ledger = read_ledger(consent_path(config.data_dir))
+    except ConsentFileError as exc:
+        return [Check("consent", False, str(exc), "fix or restore the consent file")]
+    now_ms = int(now.timestamp() * 1000)
+    home = config.home_recipient()
+    checks = []
+    for recipient in config.all_recipients():
+        where = f"{recipient.name} ({recipient.host}:{recipient.port})"
+        if ledger.stamp is None:
+            detail = f"{where}: no consent recorded, everything goes to {home} as before"
+            checks.append(
+                Check("recipient", True, detail, "record consent: `narhub consent grant ...`")
+            )
+            continue
+        may = sorted(c.value for c in allowed_now(ledger.records, recipient.name, now_ms))
+        detail = f"{where}: may receive {', '.join(may) if may else 'nothing'}"
+        if recipient.name != home:
+            detail += " (not forwarded to by this hub version yet)"
+        checks.append(Check("recipient", True, detail))
     return checks
 
 
@@ -226,6 +244,20 @@ def device_checks(config: HubConfig, now: dt.datetime) -> list[Check]:
     except StatusError:
         return []  # the store check above reports a damaged outbox
     checks = []
+    resets = snapshot.ble.get("adapter_resets", 0)
+    failed = snapshot.ble.get("adapter_reset_failures", 0)
+    if resets or failed:
+        checks.append(
+            Check(
+                "adapter",
+                failed == 0,
+                f"the hub power-cycled the Bluetooth adapter {resets} time(s) since it started "
+                f"(it stopped answering){f', {failed} power cycle(s) failed' if failed else ''}",
+                "if it recurs: check the adapter's power supply and `journalctl -u bluetooth`"
+                if not failed
+                else "restart bluetooth (`systemctl restart bluetooth`) or replug the adapter",
+            )
+        )
     for d in snapshot.devices:
         name = f"{d.kind} {d.address}"
         age = snapshot.age_s(d.last_seen_ms)

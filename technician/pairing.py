@@ -43,6 +43,9 @@ class PairingResult:
     #: read-only Current Time); ``None`` otherwise.
     clock_not_set: str | None = None
     test_reading: list[dict[str, str]] = field(default_factory=list)
+    #: The quirk profile chosen for the device (protocols/gatt/quirks.py) and why.
+    profile: str = "strict"
+    profile_reason: str = ""
 
     def to_json(self) -> dict[str, object]:
         """The documented JSON shape of ``narhub ble pair --json``."""
@@ -56,6 +59,8 @@ class PairingResult:
             "clock_set": self.clock_set,
             "clock_not_set": self.clock_not_set,
             "test_reading": self.test_reading,
+            "profile": self.profile,
+            "profile_reason": self.profile_reason,
         }
 
 
@@ -85,8 +90,10 @@ async def pair_device(
     try:
         await bond(backend, address, pairing or PairingInput(), scan_timeout_s=timeout_s)
     except PairingFailedError as exc:
-        named = f" ({exc.bluez_error})" if exc.bluez_error else ""
-        raise PairingError(exc.reason + named, exc.hint) from exc
+        if exc.bluez_error is None:  # never reached the device: nothing BlueZ could refuse
+            reason = f"no session with the {kind} within {timeout_s:.0f}s: {exc.reason}"
+            raise PairingError(reason, exc.hint) from exc
+        raise PairingError(f"{exc.reason} ({exc.bluez_error})", exc.hint) from exc
     events: asyncio.Queue[MeasurementEvent] = asyncio.Queue(1000)
     central = BleCentral(
         backend,
@@ -112,7 +119,8 @@ async def pair_device(
         try:
             async with asyncio.timeout(timeout_s):
                 # Device Information is read right after bonding; its values come as events.
-                while not status.information:
+                # A device without DIS (a Beurer BM85) says its battery or a reading first.
+                while not (status.information or status.battery_percent is not None or reading):
                     note(await events.get())
         except TimeoutError:
             failure = PairingError(
@@ -143,6 +151,8 @@ async def pair_device(
         clock_set=status.clock_sets > 0,
         clock_not_set=status.clock_not_set,
         test_reading=reading,
+        profile=status.profile.name,
+        profile_reason=status.profile_reason,
     )
 
 
@@ -167,11 +177,37 @@ def clock_settled(status: DeviceStatus) -> bool:
     )
 
 
-def with_device(config: HubConfig, address: str, kind: str) -> HubConfig:
-    """The configuration with the device allowlisted (replacing an entry for the address)."""
+def with_device(
+    config: HubConfig, address: str, kind: str, result: PairingResult | None = None
+) -> HubConfig:
+    """The configuration with the device allowlisted (replacing an entry for the address),
+    with the quirk profile the pairing saw chosen."""
     address = address.upper()
     devices = [d for d in config.ble.devices if d.address.upper() != address]
-    devices.append(DeviceConfig.model_validate({"address": address, "kind": kind, "bond": True}))
+    entry: dict[str, object] = {"address": address, "kind": kind, "bond": True}
+    # Re-pairing (after a battery change) keeps the patient's user slot.
+    old = [d.user_index for d in config.ble.devices if d.address.upper() == address]
+    if old and old[0] is not None:
+        entry["user_index"] = old[0]
+    if result is not None:
+        entry |= {"profile": result.profile, "profile_reason": result.profile_reason}
+    devices.append(DeviceConfig.model_validate(entry))
+    return config.model_copy(update={"ble": config.ble.model_copy(update={"devices": devices})})
+
+
+def with_user_index(config: HubConfig, address: str, user_index: int | None) -> HubConfig:
+    """The configuration with the patient's user slot on a shared device set (``None``:
+    the device is not shared, every reading is the patient's)."""
+    address = address.upper()
+    if not any(d.address.upper() == address for d in config.ble.devices):
+        raise PairingError(f"{address} is not paired", "pair it first: `narhub ble pair`")
+    devices = [
+        d.model_copy(update={"user_index": user_index}) if d.address.upper() == address else d
+        for d in config.ble.devices
+    ]
+    DeviceConfig.model_validate(  # the range check of the field, with pydantic's message
+        {"address": address, "kind": "blood_pressure", "user_index": user_index}
+    )
     return config.model_copy(update={"ble": config.ble.model_copy(update={"devices": devices})})
 
 

@@ -79,6 +79,8 @@ class SourceRow:
     kind: str
     count_today: int
     last_reading_ms: int | None
+    #: Of ``count_today``: raw records kept because no decoder accepted the value.
+    undecoded_today: int = 0
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,9 @@ class StatusSnapshot:
     queue: QueueView | None
     uplink: UplinkView
     notes: list[str] = field(default_factory=list)
+    #: The BLE stack's counters as the hub last recorded them (``adapter_resets``,
+    #: ``adapter_reset_failures``, ``other_user_readings``); empty when unknown.
+    ble: dict[str, int] = field(default_factory=dict)
 
     def age_s(self, ms: int | None) -> float | None:
         """Seconds between ``ms`` and the snapshot (None stays None)."""
@@ -155,6 +160,7 @@ class StatusSnapshot:
                         "source": s.source,
                         "kind": s.kind,
                         "count_today": s.count_today,
+                        "undecoded_today": s.undecoded_today,
                         "last_reading_age_s": self.age_s(s.last_reading_ms),
                     }
                     for s in self.readings
@@ -180,6 +186,7 @@ class StatusSnapshot:
                 "published_batches": self.uplink.published_batches,
             },
             "notes": self.notes,
+            "ble": self.ble,
         }
 
 
@@ -373,6 +380,7 @@ def collect_status(config: HubConfig, *, now_ms: int | None = None) -> StatusSna
             kinds.get(name, HUB_SOURCE if name == HUB_SOURCE else "sensor_board"),
             int(s.get("count_today", 0)) if today else 0,
             s.get("last_reading_ms"),
+            int(s.get("undecoded_today", 0)) if today else 0,
         )
         for name, s in sorted(act.get("sources", {}).items())
     ]
@@ -395,4 +403,5 @@ def collect_status(config: HubConfig, *, now_ms: int | None = None) -> StatusSna
         queue=queue,
         uplink=uplink,
         notes=notes,
+        ble={k: int(v) for k, v in act.get("ble", {}).items() if isinstance(v, int)},
     )

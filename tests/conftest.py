@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import itertools
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from rig.broker import MosquittoBroker, RigPki
+from rig.postgres import PostgresCluster, PostgresError, find_pg_binary
 
 # CI profile: deterministic (derandomised, printed seeds via --hypothesis-seed), more examples.
 settings.register_profile(
@@ -44,6 +46,35 @@ def broker(rig_pki: RigPki, tmp_path: Path) -> Iterator[MosquittoBroker]:
         yield instance
     finally:
         instance.stop()
+
+
+#: Database numbers within this worker's cluster (names stay under PostgreSQL's 63 bytes).
+_DATABASES = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """A private PostgreSQL cluster (Debian's ``postgresql``) on a unix socket, for the tests.
+
+    Fails loudly under CI (``CI=true``: `make test` installs it); skips with the install hint
+    on a developer machine without it.
+    """
+    try:
+        find_pg_binary("initdb")
+    except PostgresError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
+    # fsync off: these tests kill processes, not the power (the benchmarks keep it on).
+    with PostgresCluster(durable=False) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def pg_url(postgres_cluster: PostgresCluster, request: pytest.FixtureRequest) -> str:
+    """A fresh database of the session's cluster, as a ``postgresql://`` URL."""
+    slug = "".join(c if c.isalnum() else "_" for c in request.node.name.lower())[:40]
+    return postgres_cluster.create_database(f"t{next(_DATABASES)}_{slug}")
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ IO_LIBRARIES = {
     "paho": "drivers/mqtt.py",
     "serial": "drivers/serial/_pyserial.py",
     "serial_asyncio_fast": "drivers/serial/_pyserial.py",
+    "psycopg": "region/state_pg.py",
 }
 
 

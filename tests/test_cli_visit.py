@@ -151,7 +151,9 @@ def test_a_hub_publishing_as_someone_else_is_refused(
     assert "names 'hub-visit-3'" in cert["detail"]
     code, out = _run("uplink", "test", "--config", str(config))
     assert code == 1
-    assert int(str(out["reason_code"])) >= 0x80
+    # The region's broker refuses the client id at CONNECT (it is not the certificate's
+    # name: region/broker_plugin.py), before any publish: CONNACK 0x87 Not authorized.
+    assert "not authorized" in str(out["error"]).lower(), out
 
 
 def test_invalid_init_option_names_the_key_and_value(tmp_path: Path, rig_pki: RigPki) -> None:

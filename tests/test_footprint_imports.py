@@ -27,7 +27,8 @@ UNIT = REPO / "deploy" / "systemd" / "narhub.service"
 #: Modules the service must not load with no ``[remote]`` and no sim radio: the technician
 #: CLI (typer, click, rich), the region's verifier (cwt, pyhpke), ``cryptography`` (the hub
 #: signs with the ``ssl`` module's OpenSSL, drivers/es256.py; certificates are for
-#: provisioning and remote renewal), remote management, the rig and the benchmarks.
+#: provisioning and remote renewal), remote management, the rig and the benchmarks, and the
+#: feedback component with its libraries (gpiozero, Pillow, luma) when there is no [feedback].
 KEPT_OUT = (
     "typer",
     "click",
@@ -42,6 +43,12 @@ KEPT_OUT = (
     "rig",
     "region",
     "rig.bench",
+    # The patient's feedback without [feedback]: only its tap (gateway/feedback/hubtap.py).
+    "gateway.feedback.component",
+    "drivers.feedback",
+    "gpiozero",
+    "PIL",
+    "luma",
 )
 
 #: Runs ``narhub run`` in this process and stops it on READY=1 (a thread reads the notify

@@ -14,9 +14,10 @@ from drivers.ble import CentralSettings, resolve_backend
 from drivers.ble.discovery import discover
 from drivers.ble.sim.blood_pressure import EmulatedBloodPressureCuff
 from drivers.ble.sim.peripheral import DeviceClock
+from drivers.ble.sim.quirky import EmulatedBeurerBM85
 from drivers.ble.sim.radio import SimRadio
 from drivers.ble.sim.thermometer import EmulatedThermometer
-from gateway.config import load_config
+from gateway.config import load_config, render_config
 from rig.broker import RigPki
 from technician.cli import app
 from technician.pairing import PairingError, pair_device, with_device
@@ -61,6 +62,50 @@ async def test_pairing_bonds_reads_information_sets_clock_and_takes_a_test_readi
     assert result.clock_set
     codes = {r["mdc_code"] for r in result.test_reading}
     assert {"150021", "150022"} <= codes  # systolic and diastolic
+    assert (result.profile, result.profile_reason) == (
+        "strict",
+        "no known quirky model: strict decoding",
+    )
+
+
+async def test_pairing_a_cuff_without_dis_shows_the_profile_its_name_chose(
+    tmp_path: Path, rig_pki: RigPki
+) -> None:
+    radio = SimRadio()
+    cuff = EmulatedBeurerBM85(radio, CUFF, seed=8, sleep_s=5.0, linger_s=0.5)
+    await cuff.start()
+    await cuff.measure()
+    try:
+        result = await pair_device(
+            resolve_backend("sim", sim_radio=radio),
+            CUFF,
+            "blood_pressure",
+            timeout_s=15,
+            test_reading_s=10,
+            settings=QUICK,
+        )
+    finally:
+        await cuff.stop()
+    assert result.information == {}
+    assert result.profile == "beurer-bpm"
+    assert result.profile_reason == "advertised name 'BM85' (no DIS model)"
+    assert {r["mdc_code"] for r in result.test_reading} >= {"150021", "150022"}
+    # `narhub devices list` shows the profile chosen and why.
+    path = tmp_path / "narhub.toml"
+    config = init_hub(
+        path,
+        hub_id="hub-pair-2",
+        broker_url="mqtts://b.example",
+        ca_file=rig_pki.ca_file,
+        patient_pseudonym=None,
+        data_dir=tmp_path / "d",
+    )
+    path.write_text(render_config(with_device(config, CUFF, "blood_pressure", result)))
+    listed = json.loads(
+        CliRunner().invoke(app, ["devices", "list", "-c", str(path), "--json"]).stdout
+    )
+    (device,) = listed["devices"]
+    assert (device["profile"], device["profile_reason"]) == ("beurer-bpm", result.profile_reason)
 
 
 async def test_a_device_that_never_shows_up_fails_with_advice() -> None:
@@ -98,12 +143,19 @@ def test_devices_list_and_remove_edit_the_allowlist(tmp_path: Path, rig_pki: Rig
         patient_pseudonym=None,
         data_dir=tmp_path / "d",
     )
-    from gateway.config import render_config
-
     path.write_text(render_config(with_device(config, CUFF.lower(), "blood_pressure")))
     runner = CliRunner()
     listed = json.loads(runner.invoke(app, ["devices", "list", "-c", str(path), "--json"]).stdout)
-    assert listed["devices"] == [{"address": CUFF, "kind": "blood_pressure", "bond": True}]
+    assert listed["devices"] == [
+        {
+            "address": CUFF,
+            "kind": "blood_pressure",
+            "bond": True,
+            "profile": None,
+            "profile_reason": None,
+            "user_index": None,
+        }
+    ]
     result = runner.invoke(app, ["devices", "remove", CUFF, "-c", str(path), "--json"])
     assert result.exit_code == 0
     assert load_config(path).ble.devices == []

@@ -14,6 +14,7 @@ from protocols.uplink import BatchHeader, BatchVerifier, Priority, WireReading
 from protocols.uplink.batch import encode_body
 from region.enrolment_sqlite import enrol_hub
 from region.receiver import Receiver
+from region.state_sqlite import SqliteState
 
 HUB = "hub-dedup"
 KEY = new_private_key_pem()
@@ -46,7 +47,7 @@ def _observations(lines: list[str]) -> list[str]:
 
 def _receiver(state: Path, out: Path) -> Receiver:
     enrol_hub(state, HUB, PatientRef("urn:test:patient", "p-1"))
-    return Receiver(_verifier(), state, out)
+    return Receiver(_verifier(), SqliteState(state, out))
 
 
 def test_a_reading_sent_again_in_another_batch_is_written_once(tmp_path: Path) -> None:
@@ -83,7 +84,7 @@ def test_lines_written_before_a_crash_are_recorded_at_start(tmp_path: Path) -> N
     with out.open("a", encoding="utf-8") as f:
         f.writelines(line + "\n" for line in lines)
         f.write('{"resourceType": "Observ')
-    receiver = Receiver(_verifier(), state, out)
+    receiver = Receiver(_verifier(), SqliteState(state, out))
     assert out.read_text().endswith("}\n"), "the torn line was not cut"
     # The broker delivers the batch again (never acknowledged): nothing is written twice.
     assert receiver.handle(TOPIC, _batch("b1", 1, crashed)) == []

@@ -48,6 +48,14 @@ def test_ca_init_sign_revoke_and_hub_keys(tmp_path: Path) -> None:
     )
     assert code == 1
     assert "not a hub id" in str(out["error"])
+    # Names whose client ids the broker's identity plugin would give to another client.
+    for taken in ("hub-0001-cmd", "hub-0001-renew", "region-hub"):
+        bad.write_bytes(build_csr(new_private_key_pem(), taken))
+        code, out = _cli(
+            "region", "ca", "sign", str(bad), "--dir", str(ca_dir), "--out", str(tmp_path / "x")
+        )
+        assert code == 1
+        assert "would own another client's MQTT client ids" in str(out["error"]), taken
     assert set(hub_keys(RegionCa(ca_dir))) == {"hub-0001", "hub-0002"}
     code, out = _cli("region", "ca", "revoke", str(certs["hub-0002"]), "--dir", str(ca_dir))
     assert code == 0
@@ -74,12 +82,16 @@ def test_broker_config_names_tls13_client_certs_crl_and_acl(tmp_path: Path) -> N
     conf = Path(str(out["config"])).read_text()
     for line in (
         "require_certificate true",
-        "use_identity_as_username true",
+        f"plugin {Path(str(out['plugin'])).resolve()}",
+        "plugin_opt_suffixes -cmd -renew",
+        "plugin_opt_services region-receiver region-operator",
         "tls_version tlsv1.3",
         f"crlfile {ca_dir / 'crl.pem'}",
         "allow_anonymous false",
     ):
         assert line in conf.splitlines()
+    # The plugin replaces it: the CN alone as the username leaves client ids free.
+    assert "use_identity_as_username true" not in conf
     acl = Path(str(out["acl"])).read_text()
     assert "pattern write narhub/v1/%u/up/#" in acl
 

@@ -34,6 +34,7 @@ from region.enrolment import (
 )
 from region.enrolment_sqlite import SqliteEnrolmentStore, reading_from_json, reading_json
 from region.receiver import RECEIVER_NAME, Receiver
+from region.state_sqlite import SqliteState
 from rig.broker import MosquittoBroker, RigPki
 from technician.cli import app
 
@@ -231,7 +232,7 @@ def _temp(t_ms: int, device: str = CUFF, value: str = "37.0") -> WireReading:
 
 def _receiver(region: dict[str, Path]) -> Receiver:
     verifier = PemBatchVerifier({HUB: public_key_pem(KEY)})
-    return Receiver(verifier, region["state"], region["out"])
+    return Receiver(verifier, SqliteState(region["state"], region["out"]))
 
 
 TOPIC = f"narhub/v1/{HUB}/up/clinical"
@@ -325,7 +326,7 @@ def test_a_release_interrupted_before_forgetting_files_each_reading_once(
 ) -> None:
     verifier = PemBatchVerifier({HUB: public_key_pem(KEY)})
     store = _PowerCutOnRelease(region["state"])
-    receiver = Receiver(verifier, region["state"], region["out"], enrolments=store)
+    receiver = Receiver(verifier, SqliteState(region["state"], region["out"]), enrolments=store)
     receiver.handle(TOPIC, _batch(0, [_temp(T0 + 5)]))
     assert enrol(region, "p-anna", T0)[0] == 0
     with pytest.raises(_PowerCutError):
@@ -385,7 +386,9 @@ async def test_a_running_receiver_releases_held_readings_after_an_enrolment(
     """Through the broker, as `narhub region ingest` runs: nothing to do but enrol."""
     hub = rig_pki.client(HUB)
     verifier = PemBatchVerifier({HUB: certificate_public_key_pem(hub.cert_file.read_bytes())})
-    receiver = Receiver(verifier, region["state"], region["out"], release_interval_s=0.1)
+    receiver = Receiver(
+        verifier, SqliteState(region["state"], region["out"]), release_interval_s=0.1
+    )
     rx = rig_pki.client(RECEIVER_NAME)
 
     def connect() -> MqttLink:

@@ -33,6 +33,7 @@ from protocols.uplink.batch import encode_body
 from region.enrolment_sqlite import enrol_hub
 from region.fhir_post import FhirPoster, transaction_bundle
 from region.receiver import Receiver
+from region.state_sqlite import SqliteFhirQueue, SqliteState
 
 HUB = "hub-fhir"
 KEY = new_private_key_pem()
@@ -159,14 +160,18 @@ def _batch(seq: int, values: list[str]) -> bytes:
 def _receiver(state: Path, tmp_path: Path) -> Receiver:
     enrol_hub(state, HUB, PatientRef("urn:test:patient", "p-1"))
     verifier = PemBatchVerifier({HUB: public_key_pem(KEY)})
-    return Receiver(verifier, state, tmp_path / "obs.ndjson", fhir_queue=True)
+    return Receiver(verifier, SqliteState(state, tmp_path / "obs.ndjson", fhir_queue=True))
 
 
 def test_a_bundle_is_a_valid_fhir_transaction_of_conditional_creates(tmp_path: Path) -> None:
     receiver = _receiver(tmp_path / "state.db", tmp_path)
     receiver.handle(TOPIC, _batch(0, ["37.20"]))
     receiver.close()
-    (lines,) = FhirPoster(tmp_path / "state.db", "http://fhir.invalid").queued()
+    queue = SqliteFhirQueue(tmp_path / "state.db")
+    claimed = queue.claim()
+    assert claimed is not None
+    _, lines = claimed
+    assert queue.pending() == 1
     bundle = transaction_bundle(lines)
     assert b'"value":37.20' in bundle  # the device's precision travels
     parsed = Bundle.model_validate_json(bundle)
@@ -199,7 +204,7 @@ async def test_observations_reach_the_fhir_server_once_through_outage_and_lost_a
     receiver.handle(TOPIC, _batch(0, ["37.20", "37.4"]))
     receiver.handle(TOPIC, _batch(1, ["38.1"]))
     receiver.close()
-    poster = FhirPoster(state, url, timeout_s=5)
+    poster = FhirPoster(SqliteFhirQueue(state), url, timeout_s=5)
     task = asyncio.create_task(poster.run())
     try:
         async with asyncio.timeout(60):
@@ -241,12 +246,12 @@ async def test_a_refused_bundle_is_kept_and_sent_again_after_a_restart(
             with pytest.raises(asyncio.CancelledError):
                 await task
 
-    first = FhirPoster(state, url, timeout_s=5)
+    first = FhirPoster(SqliteFhirQueue(state), url, timeout_s=5)
     await post_until_idle(first)
     assert first.stats.refused == 1
     assert fhir.observations == {}
     # Kept, not dropped: the next start (the operator fixed the server) sends it again.
-    second = FhirPoster(state, url, timeout_s=5)
+    second = FhirPoster(SqliteFhirQueue(state), url, timeout_s=5)
     assert second.retry_refused() == 1
     await post_until_idle(second)
     assert len(fhir.observations) == 1

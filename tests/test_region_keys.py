@@ -20,7 +20,7 @@ from protocols.uplink.batch import encode_body
 from region.broker_config import OPERATOR_USER
 from region.ca import CaVerifier, RegionCa, hub_keys
 
-HUB = "hub-renew"
+HUB = "hub-renewal"
 
 
 def _message(key: bytes, seq: int) -> bytes:

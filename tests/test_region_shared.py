@@ -21,6 +21,7 @@ from protocols.fhir import PatientRef
 from protocols.uplink import Priority
 from region.enrolment_sqlite import enrol_hub
 from region.receiver import RECEIVER_NAME, Receiver
+from region.state_sqlite import SqliteState
 from rig.broker import MosquittoBroker, RigPki
 
 HUB = "hub-shared"
@@ -60,8 +61,7 @@ async def test_two_receivers_split_the_load_and_write_each_observation_once(
     receivers += [
         Receiver(
             verifier,
-            tmp_path / f"seen-{n}.sqlite3",
-            tmp_path / f"obs-{n}.ndjson",
+            SqliteState(tmp_path / f"seen-{n}.sqlite3", tmp_path / f"obs-{n}.ndjson"),
             on_batch=on_batch,
         )
         for n in (1, 2)

@@ -37,6 +37,7 @@ from protocols.commands import encode_command
 from protocols.uplink import BadSignatureError, Batch, BatchVerifier, SeenBatches
 from region.broker_config import RECEIVER_USER
 from region.receiver import Receiver
+from region.state_sqlite import SqliteState
 from rig.broker import MosquittoBroker, RigPki
 from rig.refday import hub_reading, reference_day
 
@@ -116,12 +117,16 @@ async def test_renewal_while_readings_flow_loses_and_duplicates_nothing(
 
     receiver_identity = rig_pki.client(RECEIVER_USER)
     receiver = Receiver(
-        verifier, tmp_path / "seen.sqlite3", tmp_path / "fhir.ndjson", on_batch=on_batch
+        verifier,
+        SqliteState(tmp_path / "seen.sqlite3", tmp_path / "fhir.ndjson"),
+        on_batch=on_batch,
     )
     tls = TlsFiles(rig_pki.ca_file, receiver_identity.cert_file, receiver_identity.key_file)
 
     def connect_receiver() -> MqttLink:
-        return MqttLink(broker.host, broker.port, client_id="receiver-1", tls=tls, manual_ack=True)
+        return MqttLink(
+            broker.host, broker.port, client_id=f"{RECEIVER_USER}-1", tls=tls, manual_ack=True
+        )
 
     hub = Hub(rig.config, make_ble_backend(rig.config.ble), config_path=rig.config_path)
     assert hub.remote is not None

@@ -11,6 +11,7 @@ import signal
 import time
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -24,7 +25,9 @@ from gateway.config import load_config, render_config
 from gateway.outbox import Outbox
 from gateway.reading import Reading
 from gateway.uplink import UplinkStats
+from protocols.gatt import BLOOD_PRESSURE_MEASUREMENT
 from protocols.uplink import Priority
+from protocols.uplink.undecoded import RAW_RECORD_MDC, raw_fields
 from rig.broker import RigPki
 from technician import status_view as status_module
 from technician.cli import app
@@ -105,10 +108,17 @@ def test_activity_and_queue_as_json_and_as_tables(tmp_path: Path, rig_pki: RigPk
     outbox.add(cuff)
     assert outbox.seal(PemBatchSigner(hub.hub_id, key.read_bytes()), now_ms=now_ms) is not None
     outbox.add([r._replace(priority=Priority.ENVIRONMENTAL) for r in board])
+    # A value from the cuff no decoder accepted: kept as a raw record, and counted.
+    special, flags = raw_fields(BLOOD_PRESSURE_MEASUREMENT, bytes.fromhex("56d200"))
+    raw = Reading(
+        f"{CUFF}/undecoded/2a35", CUFF, RAW_RECORD_MDC, "", None, special, now_ms - 80_000, 2,
+        flags=flags,
+    )  # fmt: skip
+    outbox.add([raw])
 
     # What the running hub records (gateway/service.py feeds it the same way).
     recorder = ActivityRecorder(hub.data_dir)
-    recorder.readings_stored(cuff + board)
+    recorder.readings_stored([*cuff, *board, raw])
     status = DeviceStatus("blood_pressure-x", "blood_pressure", connected=True, battery_percent=64)
     stats = UplinkStats(published=3, connects=1, last_reason_codes=[0, 0, 0])
     recorder.observe({CUFF: status}, stats, uplink_connected=True)
@@ -126,7 +136,9 @@ def test_activity_and_queue_as_json_and_as_tables(tmp_path: Path, rig_pki: RigPk
     assert devices[CUFF]["last_seen_age_s"] < 60
     assert devices[SCALE]["last_seen"] is None
     sources = {s["source"]: s for s in snap["readings"]["sources"]}
-    assert (sources[CUFF]["kind"], sources[CUFF]["count_today"]) == ("blood_pressure", 1)
+    assert (sources[CUFF]["kind"], sources[CUFF]["count_today"]) == ("blood_pressure", 2)
+    assert (sources[CUFF]["undecoded_today"], sources["sim-9"]["undecoded_today"]) == (1, 0)
+    assert queue_clinical(snap) == 1
     assert (sources["sim-9"]["kind"], sources["sim-9"]["count_today"]) == ("sensor_board", 2)
     assert 25 <= sources["sim-9"]["last_reading_age_s"] <= 60
     queue = snap["queue"]
@@ -146,6 +158,8 @@ def test_activity_and_queue_as_json_and_as_tables(tmp_path: Path, rig_pki: RigPk
     assert "running" in text
     assert CUFF in text  # as `narhub devices list` shows it
     assert "64 %" in text
+    assert "undecoded" in text
+    assert "56d200" not in text  # the raw bytes are a value too
     assert PATIENT not in text
     assert "181" not in text
     assert "21.5" not in text
@@ -335,9 +349,26 @@ def test_doctor_reports_each_paired_device_seen_and_its_battery(
     recorder.readings_stored(
         [_reading(CUFF, "120", time.time_ns() // 1_000_000, Priority.CLINICAL)]
     )
+    # The adapter stopped answering twice and the hub power-cycled it (drivers/ble/adapter.py).
+    recorder.observe_ble(
+        {"adapter_resets": 2, "adapter_reset_failures": 0, "other_user_readings": 3}
+    )
     recorder.write()
     result = runner.invoke(app, ["doctor", "--config", str(config), "--json"])
     assert result.exit_code == 1
+    (adapter,) = [c for c in json.loads(result.stdout)["checks"] if c["name"] == "adapter"]
+    assert adapter["ok"] is True
+    assert "power-cycled the Bluetooth adapter 2 time(s)" in adapter["detail"]
+    code, out = _status(config, "--json")
+    assert code == 0
+    assert json.loads(out)["ble"] == {
+        "adapter_resets": 2,
+        "adapter_reset_failures": 0,
+        "other_user_readings": 3,
+    }
+    code, text = _status(config)
+    assert "bluetooth adapter power cycles: 2 (failed: 0)" in text
+    assert "not forwarded: 3" in " ".join(text.split())
     devices = [c for c in json.loads(result.stdout)["checks"] if c["name"] == "device"]
     assert len(devices) == 2
     cuff, scale = devices
@@ -375,3 +406,8 @@ def test_uplink_test_with_a_key_that_cannot_sign_es256_names_the_key(
     out = json.loads(result.stdout)
     assert str(hub.uplink.key_file) in out["error"]
     assert "P-256" in out["error"]
+
+
+def queue_clinical(snap: dict[str, Any]) -> int:
+    """The clinical readings waiting (the raw record travels as a clinical reading)."""
+    return int(snap["queue"]["readings_by_priority"]["clinical"])

@@ -18,6 +18,7 @@ from gateway.reading import Reading
 from gateway.uplink import Uplink
 from protocols.uplink import Batch, Priority
 from region.receiver import RECEIVER_NAME, Receiver
+from region.state_sqlite import SqliteState
 from rig.broker import MosquittoBroker, RigPki
 
 HUB = "hub-drain"
@@ -104,7 +105,7 @@ async def test_backlog_drains_newest_alert_first_then_by_priority(
 
     verifier = PemBatchVerifier({HUB: certificate_public_key_pem(hub.cert_file.read_bytes())})
     receiver = Receiver(
-        verifier, tmp_path / "seen.sqlite3", tmp_path / "obs.ndjson", on_batch=on_batch
+        verifier, SqliteState(tmp_path / "seen.sqlite3", tmp_path / "obs.ndjson"), on_batch=on_batch
     )
     link = CountingLink(
         MqttLink(

@@ -19,6 +19,7 @@ from protocols.fhir import PatientRef
 from protocols.uplink import Priority
 from region.enrolment_sqlite import enrol_hub
 from region.receiver import RECEIVER_NAME, Receiver
+from region.state_sqlite import SqliteState
 from rig.broker import MosquittoBroker, RigPki
 
 
@@ -103,7 +104,7 @@ async def test_outbox_drains_after_broker_restart_exactly_once(
             got.set()
 
     enrol_hub(tmp_path / "seen.sqlite3", "hub-r", PatientRef("urn:test:patient", "p-1"))
-    receiver = Receiver(verifier, tmp_path / "seen.sqlite3", output, on_batch=on_batch)
+    receiver = Receiver(verifier, SqliteState(tmp_path / "seen.sqlite3", output), on_batch=on_batch)
 
     # The broker is down while the hub collects: readings wait in the outbox.
     broker.stop()

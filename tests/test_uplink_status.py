@@ -133,7 +133,9 @@ async def test_status_is_retained_updated_and_the_last_will_says_offline(
 
         def watcher() -> MqttLink:
             tls = TlsFiles(rig_pki.ca_file, watcher_id.cert_file, watcher_id.key_file)
-            return MqttLink(broker.host, broker.port, client_id="watcher", tls=tls, timeout_s=5)
+            return MqttLink(
+                broker.host, broker.port, client_id=f"{RECEIVER_NAME}-watcher", tls=tls, timeout_s=5
+            )
 
         uplink = Uplink(
             HUB,
@@ -223,7 +225,9 @@ async def test_the_hub_publishes_its_devices_by_slot_and_kind_never_by_address(
     tls = TlsFiles(rig_pki.ca_file, watcher_id.cert_file, watcher_id.key_file)
     async with (
         asyncio.timeout(30),
-        MqttLink(broker.host, broker.port, client_id="watcher-2", tls=tls, timeout_s=5) as link,
+        MqttLink(
+            broker.host, broker.port, client_id=f"{RECEIVER_NAME}-watcher-2", tls=tls, timeout_s=5
+        ) as link,
     ):
         await link.subscribe(status_topic(hub_id))
         async with Hub(config, make_ble_backend(config.ble)):

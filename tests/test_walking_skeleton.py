@@ -7,9 +7,12 @@ import json
 from pathlib import Path
 
 from protocols.fhir import is_measurement
+from protocols.gatt import TEMPERATURE_MEASUREMENT, uuid128
 from protocols.uplink.device_facts import FLAG_DEVICE_INFO
+from protocols.uplink.undecoded import FLAG_UNDECODED, RawRecord, is_undecoded
+from region.raw_records import SqliteRawRecords
 from rig.broker import MosquittoBroker, RigPki
-from rig.skeleton import PATIENT, demo_measurements, run_skeleton
+from rig.skeleton import HUB_ID, PATIENT, THERMOMETER_ADDRESS, demo_measurements, run_skeleton
 
 
 async def test_thermometer_reading_arrives_as_fhir_observation(
@@ -62,3 +65,42 @@ async def test_thermometer_reading_arrives_as_fhir_observation(
     ]
     # Deterministic identifiers: distinct per reading.
     assert oral["id"] != ear["id"]
+
+
+async def test_undecodable_indication_reaches_the_region_as_a_raw_record(
+    broker: MosquittoBroker, rig_pki: RigPki, tmp_path: Path
+) -> None:
+    taken = dt.datetime(2026, 11, 22, 8, 30, 15)
+    measurements = demo_measurements(taken)
+
+    trace = await run_skeleton(
+        tmp_path, measurements, broker=broker, pki=rig_pki, timeout_s=60, undecodable=1
+    )
+
+    (_, first_payload), (_, second_payload) = trace.sent
+    cut = first_payload[:2]  # what the emulated device's malformed fault puts on the air
+    # The hub kept it: its bytes as hex, the characteristic, the device, the reception time.
+    raw = [r for r in trace.stored if FLAG_UNDECODED in r.flags]
+    assert len(raw) == 1
+    assert raw[0].special == "hex:" + cut.hex()
+    assert raw[0].device == THERMOMETER_ADDRESS
+    assert f"gatt-uuid:{uuid128(TEMPERATURE_MEASUREMENT)}" in raw[0].flags
+    # The region: one Observation (the good one), and the raw record kept, not filed.
+    observations = trace.observations
+    assert len(observations) == 1
+    assert observations[0]["valueQuantity"]["code"] == "[degF]"
+    assert all("undecoded" not in json.dumps(o) for o in observations)
+    received = [r for batch, _ in trace.received for r in batch.readings if is_undecoded(r)]
+    assert len(received) == 1
+    store = SqliteRawRecords(tmp_path / "region" / "seen.sqlite3")
+    try:
+        (kept,) = store.records()
+    finally:
+        store.close()
+    assert kept.hub == HUB_ID
+    assert kept.record == RawRecord(
+        THERMOMETER_ADDRESS, uuid128(TEMPERATURE_MEASUREMENT), raw[0].hub_wall_ms, cut
+    )
+    # A newer decoder gets the bytes exactly as the device sent them.
+    assert kept.record.characteristic == TEMPERATURE_MEASUREMENT
+    assert second_payload != cut

@@ -82,6 +82,35 @@ class Recorder:
         return done.stdout
 
 
+#: docs/consent.md at a visit with two recipients (text, not recorded: see the call).
+CONSENT_SECTION = """
+## Consent: which recipient may receive what
+
+Not part of the recording above (which has one recipient): at a home where the region and the
+municipality both care for the patient, the hub configuration lists both under
+`[[recipients]]`, and the technician records what the patient agreed to (docs/consent.md).
+Without a consent file everything goes to the home recipient as before; once one exists,
+nothing of a category leaves for a recipient without consent for it. Output of these commands
+on a configuration with both recipients (abridged):
+
+```console
+$ narhub consent grant vital-signs glucose alerts -r region --by technician:anna --json
+{"ok": true, "record": {...}, "may_receive": ["alerts", "glucose", "vital-signs"]}
+$ narhub consent grant activity vital-signs -r municipality --by technician:anna --json
+{"ok": true, "record": {...}, "may_receive": ["activity", "vital-signs"]}
+$ narhub consent show --json
+{"ok": true, "records": [...], "recipients": [
+  {"name": "region", "broker": "broker.region.example:8883",
+   "may_receive": ["alerts", "glucose", "vital-signs"]},
+  {"name": "municipality", "broker": "broker.kommun.example:8883",
+   "may_receive": ["activity", "vital-signs"]}]}
+```
+
+`narhub doctor` then shows one `recipient` line per recipient with what it may receive. This
+version forwards to the home recipient (`region`) only; the municipality's line says so.
+"""
+
+
 def wait_for(what: str, probe: Callable[[], Any], timeout_s: float) -> Any:
     """Poll another process's files until ``probe`` answers (bounded)."""
     deadline = time.monotonic() + timeout_s
@@ -254,6 +283,9 @@ not been seen by a running hub yet, so their lines fail too, until section 5.
 """)
         rec.run("doctor", expect=1)
         rec.run("uplink", "test")
+
+        # Not run: this visit has one recipient, and a consent file would gate section 5.
+        rec.text(CONSENT_SECTION)
 
         rec.text("""
 ## 5. The hub running

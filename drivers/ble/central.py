@@ -32,6 +32,7 @@ from types import TracebackType
 from typing import Literal, Self
 
 from drivers._aio import reraise_if_cancelling
+from drivers.ble.adapter import power_cycle
 from drivers.ble.agent import AgentError, PairingAgent
 from drivers.ble.backends import BleBackend
 from drivers.ble.cursors import MemoryCursorStore, RecordCursorStore, RecordTracker
@@ -50,7 +51,7 @@ from protocols.gatt import (
     DeviceInformationString,
     DeviceProfile,
     Measurement,
-    select_profile,
+    choose_profile,
 )
 
 logger = logging.getLogger(__name__)
@@ -162,6 +163,10 @@ class DeviceStatus:
     #: The last pairing failure, explained (BlueZ's error, what happened, the fix).
     pairing_failure: PairingFailedError | None = None
     profile: DeviceProfile = STRICT
+    #: Why :attr:`profile` was chosen (which string matched), for the technician.
+    profile_reason: str = "not connected yet"
+    #: The name the device advertises (GAP Local Name), when it has one.
+    local_name: str | None = None
 
     def note(self, measurement: Measurement) -> None:
         """Record Device Information / Battery values read in a session."""
@@ -169,11 +174,23 @@ class DeviceStatus:
             self.battery_percent = measurement.level_percent
         elif isinstance(measurement, DeviceInformationString):
             self.information[measurement.characteristic] = measurement.value
-            self.profile = select_profile(
-                manufacturer=self.information.get(MANUFACTURER_NAME),
-                model=self.information.get(MODEL_NUMBER),
-                firmware=self.information.get(FIRMWARE_REVISION),
-            )
+            self._choose_profile()
+
+    def note_name(self, local_name: str | None) -> None:
+        """Record the advertised name: it chooses the profile when Device Information does
+        not name the model (protocols/gatt/quirks.py)."""
+        if local_name and local_name != self.local_name:
+            self.local_name = local_name
+            self._choose_profile()
+
+    def _choose_profile(self) -> None:
+        choice = choose_profile(
+            manufacturer=self.information.get(MANUFACTURER_NAME),
+            model=self.information.get(MODEL_NUMBER),
+            firmware=self.information.get(FIRMWARE_REVISION),
+            local_name=self.local_name,
+        )
+        self.profile, self.profile_reason = choice.profile, choice.reason
 
 
 class BleCentral:
@@ -200,6 +217,8 @@ class BleCentral:
             scanning_mode=self.settings.scanning_mode,
             watchdog_s=self.settings.scanner_watchdog_s,
             restart_delay_s=self.settings.scanner_restart_delay_s,
+            # BlueZ only: a hung adapter is power-cycled through Adapter1.Powered.
+            reset_adapter=power_cycle if backend.needs_agent else None,
         )
         self.status = {
             address: DeviceStatus(device_label(spec.kind, address), spec.kind)
@@ -285,6 +304,7 @@ class BleCentral:
                 except TimeoutError:
                     reraise_if_cancelling()
                     continue
+                status.note_name(ble_device.name)
                 try:
                     async with DeviceSession(
                         self,

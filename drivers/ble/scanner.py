@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -53,8 +54,20 @@ class AllowlistScanner:
         scanning_mode: Literal["active", "passive"] = "passive",
         watchdog_s: float = 90.0,
         restart_delay_s: float = 1.0,
+        reset_adapter: Callable[[], Awaitable[None]] | None = None,
+        silent_restarts_before_reset: int = 2,
     ) -> None:
+        """``reset_adapter``: power-cycles the adapter (:func:`drivers.ble.adapter.
+        power_cycle`), called when the watchdog found the scanner silent
+        ``silent_restarts_before_reset`` times in a row (restarting the scan did not help:
+        the adapter hangs)."""
         self._backend = backend
+        self._reset_adapter = reset_adapter
+        self._silent_limit = silent_restarts_before_reset
+        self._silent_in_a_row = 0
+        #: Adapter power cycles done (and failed) after the scanner stayed silent.
+        self.adapter_resets = 0
+        self.adapter_reset_failures = 0
         self._allowlist = {a.upper() for a in allowlist}
         self.scanning_mode = scanning_mode
         self._watchdog_s = watchdog_s
@@ -71,6 +84,7 @@ class AllowlistScanner:
 
     def _on_advertisement(self, device: BLEDevice, adv: AdvertisementData) -> None:
         self._heard.set()
+        self._silent_in_a_row = 0
         self.advertisements += 1
         address = device.address.upper()
         if address not in self._allowlist:
@@ -126,6 +140,10 @@ class AllowlistScanner:
                 async with scanner:
                     self.running.set()
                     await self._watch()
+                self._silent_in_a_row += 1
+                reset = self._reset_adapter
+                if reset is not None and self._silent_in_a_row >= self._silent_limit:
+                    await self._power_cycle(reset)
             except BleakError as exc:
                 if mode == "passive" and self._backend.scanner_cls is None:
                     logger.warning("passive scanning unavailable (%s); scanning actively", exc)
@@ -136,6 +154,17 @@ class AllowlistScanner:
                 self.running.clear()
             self.restarts += 1
             await asyncio.sleep(self._restart_delay_s)
+
+    async def _power_cycle(self, reset: Callable[[], Awaitable[None]]) -> None:
+        self._silent_in_a_row = 0
+        logger.warning("BLE adapter silent after scanner restarts; power-cycling it")
+        try:
+            await reset()
+        except Exception as exc:  # noqa: BLE001 - counted and retried at the next silence
+            self.adapter_reset_failures += 1
+            logger.error("BLE adapter power cycle failed (%s)", exc)
+            return
+        self.adapter_resets += 1
 
     async def _watch(self) -> None:
         while True:

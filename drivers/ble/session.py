@@ -48,12 +48,21 @@ from drivers.ble._bleak import (
 )
 from drivers.ble.cursors import RecordTracker
 from drivers.ble.events import ClockObservation, MeasurementEvent, device_time_of
+from drivers.ble.hints import (
+    bond_first,
+    clock_after_notification,
+    clock_characteristic,
+    clock_left_alone,
+    date_time_value,
+    settle,
+)
 from drivers.ble.pairing import PairingFailedError, pair_client
 from drivers.ble.retry import Failure, SessionError, is_auth_error
 from protocols.gatt import (
     BATTERY_LEVEL,
     BLOOD_PRESSURE_MEASUREMENT,
     CURRENT_TIME,
+    DATE_TIME,
     GLUCOSE_MEASUREMENT,
     GLUCOSE_MEASUREMENT_CONTEXT,
     HEART_RATE_MEASUREMENT,
@@ -66,6 +75,7 @@ from protocols.gatt import (
     WEIGHT_MEASUREMENT,
     AdjustReason,
     CurrentTime,
+    DateTime,
     DecodeError,
     GlucoseMeasurement,
     GlucoseMeasurementContext,
@@ -157,6 +167,9 @@ class DeviceSession:
         self._client: BleakClient | None = None
         self._chars: dict[int, BleakGATTCharacteristic] = {}
         self._clock: ClockObservation | None = None
+        self._clock_cid: int | None = None
+        #: Set on the device's first Current Time notification (profiles that wait for it).
+        self._time_notified = asyncio.Event()
         self._parked: list[MeasurementEvent] = []
         self._racp_answer: asyncio.Future[Measurement] | None = None
         self._downloading = False
@@ -280,10 +293,11 @@ class DeviceSession:
 
     async def run(self) -> None:
         """Drive the session until it is done (idle, fair share used, or link lost)."""
-        if self.spec.bond and not self.status.bonded:
+        if bond_first(self.status.profile, configured=self.spec.bond, bonded=self.status.bonded):
             await self._pair()
         self._map_characteristics()
         await self._read_device_information()
+        await settle(self.status.profile)  # the profile may come from what DIS just said
         await self._read_clock()
         await self._subscribe()
         await self._set_clock()
@@ -326,31 +340,39 @@ class DeviceSession:
             self._emit(event)
 
     async def _read_clock(self) -> None:
-        self.status.has_clock = CURRENT_TIME in self._chars
+        # Current Time 0x2A2B, or where the device's quirk profile says (drivers/ble/hints.py).
+        cid = self._clock_cid = clock_characteristic(self.status.profile, frozenset(self._chars))
+        self.status.has_clock = cid is not None
         self.status.clock_not_set = None  # this session's answer, not an earlier one's
-        if CURRENT_TIME not in self._chars:
+        if cid is None:
             return
-        raw = await self._read(CURRENT_TIME)
         hub_time = self._settings.hub_clock()
         device_time: dt.datetime | None = None
-        try:
-            value = decode(CURRENT_TIME, raw)
-            if isinstance(value, CurrentTime):
-                device_time = value.to_datetime()
-        except DecodeError:
-            self.status.malformed += 1
+        if "read" in self._chars[cid].properties:
+            raw = await self._read(cid)
+            hub_time = self._settings.hub_clock()
+            try:
+                value = decode(cid, raw)
+                if isinstance(value, (CurrentTime, DateTime)):
+                    device_time = value.to_datetime()
+            except DecodeError:
+                self.status.malformed += 1
         offset_s = None if device_time is None else (device_time - hub_time).total_seconds()
         self._clock = ClockObservation(device_time, hub_time, offset_s)
         self.status.clock = self._clock
 
     async def _set_clock(self) -> None:
         observed = self._clock
-        if observed is None or CURRENT_TIME not in self._chars:
+        cid = self._clock_cid
+        if observed is None or cid is None:
             return
         limit_s = self._settings.clock_max_offset_s
         if observed.offset_s is not None and abs(observed.offset_s) <= limit_s:
             return
-        if "write" not in self._chars[CURRENT_TIME].properties:
+        if (why := clock_left_alone(self.status.profile)) is not None:
+            self.status.clock_not_set = why
+            return
+        if "write" not in self._chars[cid].properties:
             self.status.clock_not_set = "the device's Current Time is read-only"
             return
         if not self._settings.hub_clock_trusted():
@@ -360,11 +382,23 @@ class DeviceSession:
                 self.status.label,
             )
             return
-        value = encode(
-            CurrentTime.from_datetime(self._settings.hub_clock(), AdjustReason.MANUAL_TIME_UPDATE)
-        )
+        if clock_after_notification(self.status.profile) and cid == CURRENT_TIME:
+            # Omron: the write right after its first Current Time notification.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._settings.operation_timeout_s):
+                    await self._time_notified.wait()
+            reraise_if_cancelling()
+        if cid == DATE_TIME:
+            await settle(self.status.profile)  # A&D: a pause before the Date Time write
+            value = date_time_value(self._settings.hub_clock())
+        else:
+            value = encode(
+                CurrentTime.from_datetime(
+                    self._settings.hub_clock(), AdjustReason.MANUAL_TIME_UPDATE
+                )
+            )
         try:
-            await self._write(CURRENT_TIME, value)
+            await self._write(cid, value)
         except BleakGATTProtocolError as exc:
             if int(exc.code) != _DATA_FIELD_IGNORED:
                 raise
@@ -385,6 +419,14 @@ class DeviceSession:
             handler = self._on_racp if cid == RECORD_ACCESS_CONTROL_POINT else self._handler(cid)
             await self._op(self._starter(char, handler))
             self._closers.append(self._stopper(char))
+        clock = self._chars.get(CURRENT_TIME)
+        omron = clock_after_notification(self.status.profile)
+        if omron and clock is not None and "notify" in clock.properties:
+            await self._op(self._starter(clock, self._on_time_notification))
+            self._closers.append(self._stopper(clock))
+
+    def _on_time_notification(self, _char: BleakGATTCharacteristic, _data: bytearray) -> None:
+        self._time_notified.set()
 
     def _starter(
         self,
@@ -589,5 +631,11 @@ def _with(event: MeasurementEvent, **changes: Any) -> MeasurementEvent:
 
 
 _INTERESTING = frozenset(
-    {CURRENT_TIME, BATTERY_LEVEL, RECORD_ACCESS_CONTROL_POINT, *DEVICE_INFORMATION_STRINGS}
+    {
+        CURRENT_TIME,
+        DATE_TIME,
+        BATTERY_LEVEL,
+        RECORD_ACCESS_CONTROL_POINT,
+        *DEVICE_INFORMATION_STRINGS,
+    }
 )

@@ -42,6 +42,10 @@ class Acks:
         self._ids[batch_id] = None
         return len(self._ids) >= MAX_DEFERRED_ACKS
 
+    def ids(self) -> tuple[int, ...]:
+        """The batches acknowledged and not yet deleted."""
+        return tuple(self._ids)
+
     def delete(self, tx: Transaction) -> None:
         """Delete the acknowledged batches within ``tx``. They are forgotten at once; if ``tx``
         rolls back they are sent again (at-least-once)."""

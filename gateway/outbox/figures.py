@@ -24,6 +24,8 @@ class StoreStats:
     duplicates: int = 0
     evicted: int = 0
     over_quota: bool = False
+    #: Readings withheld from the recipient for want of consent (gateway/outbox/consent_gate.py).
+    withheld: int = 0
 
 
 def unbatched_count(db: Database) -> int:

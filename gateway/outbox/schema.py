@@ -18,6 +18,7 @@ from pathlib import Path
 import cbor2
 
 from gateway.outbox import chunks
+from gateway.outbox.consent_gate import WITHHELD_SCHEMA
 from gateway.outbox.errors import DamagedStoreError, NewerSchemaError, StoreBusyError
 from gateway.outbox.streams import Streams
 from gateway.outbox.transaction import Database, Transaction
@@ -26,11 +27,12 @@ from protocols.uplink import Priority
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 #: Schema 2 is schema 3 without ``chunks.held_boot``, schema 3 schema 4 without
-#: ``chunks.keys`` (both added at open).
+#: ``chunks.keys``, schema 4 schema 5 without the ``withheld`` table (all added at open).
 _SCHEMA_V2 = 2
 _SCHEMA_V3 = 3
+_SCHEMA_V4 = 4
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS streams (
@@ -70,6 +72,7 @@ SCHEMA = (
     PRIMARY KEY (stream_id, priority)
 ) WITHOUT ROWID""",
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
+    WITHHELD_SCHEMA,
     """CREATE TABLE IF NOT EXISTS recent_keys (
     id INTEGER PRIMARY KEY,
     stored_ms INTEGER NOT NULL,
@@ -183,7 +186,7 @@ def _upgrade(db: Database, path: Path) -> None:
     """Create the tables of a new file, or bring an older schema to :data:`SCHEMA_VERSION`,
     in one transaction (nothing is written when the file is current)."""
     version = int(db.scalar("PRAGMA user_version"))
-    if version not in {0, _SCHEMA_V2, _SCHEMA_V3, SCHEMA_VERSION}:
+    if version not in {0, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, SCHEMA_VERSION}:
         raise NewerSchemaError(path, version)
     keys_columns = {row[1] for row in db.execute("PRAGMA table_info(source_keys)")}
     if version == SCHEMA_VERSION and "stored_ms" in keys_columns:

@@ -26,8 +26,11 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 
+from gateway.consents import ConsentLedger
+from gateway.outbox import consent_gate
 from gateway.outbox.batching import WaitingChunk, batch_priority, choose
 from gateway.outbox.chunks import to_wire
+from gateway.outbox.consent_gate import WithheldRow
 from gateway.outbox.errors import StoreError
 from gateway.outbox.keys import SourceKeys
 from gateway.outbox.quota import TombstoneRow, tombstone_readings, tombstones
@@ -52,6 +55,17 @@ class SealPlan:
     chunks: tuple[tuple[int, bytes], ...]
     #: The tombstones carried (None: none taken, they wait for a later batch).
     tombstones: tuple[TombstoneRow, ...] | None
+    #: Readings the consent gate withheld (deleted with their chunks, counted).
+    withheld: tuple[WithheldRow, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        """Everything taken was withheld: no batch, the chunks are deleted and counted."""
+        return not self.body
+
+
+#: The header of a plan whose readings were all withheld (it is never encoded or sent).
+_EMPTY_HEADER = BatchHeader("", "", -1, 0, Priority.TELEMETRY, 0)
 
 
 def next_seq(db: Reader) -> int:
@@ -77,8 +91,12 @@ def prepare(
     now_ms: int,
     max_readings: int,
     newest_alert_alone: bool,
+    consent: tuple[str, ConsentLedger] | None = None,
 ) -> SealPlan | None:
-    """The next batch, encoded (step 1); None when nothing is to be sealed."""
+    """The next batch, encoded (step 1); None when nothing is to be sealed.
+
+    ``consent``: (recipient, ledger): only readings it consents to are put in the batch, the
+    rest is withheld (:mod:`gateway.outbox.consent_gate`); None: no gate."""
     with db.snapshot():
         cursor = db.execute(
             "SELECT id, priority, n FROM chunks WHERE held_boot IS NULL ORDER BY priority, id"
@@ -93,16 +111,34 @@ def prepare(
             return None
         taken = []
         readings: list[WireReading] = []
+        withheld: list[WithheldRow] = []
         for chunk in chosen:
             payload = db.scalar("SELECT payload FROM chunks WHERE id=?", (chunk.chunk_id,))
-            readings.extend(to_wire(payload, streams))
+            wire = to_wire(payload, streams)
+            if consent is not None:
+                wire, out = consent_gate.partition(
+                    wire,
+                    consent[1].records,
+                    consent[0],
+                    alert=chunk.priority is Priority.ALERT,
+                )
+                withheld.extend(out)
+            readings.extend(wire)
             taken.append((chunk.chunk_id, payload))
         carried = None if newest_alert_alone else tuple(tombstones(db))
         priority = batch_priority(chosen, tombstones=bool(carried))
         if priority is None:
             return None
         if carried:
-            readings.extend(tombstone_readings(list(carried), streams))
+            marks = tombstone_readings(list(carried), streams)
+            if consent is not None:
+                marks, out = consent_gate.partition(
+                    marks, consent[1].records, consent[0], alert=False
+                )
+                withheld.extend(out)
+            readings.extend(marks)
+        if not readings:  # all withheld: the chunks go, counted, and no batch
+            return SealPlan(_EMPTY_HEADER, b"", 0, tuple(taken), carried, tuple(withheld))
         readings.sort(key=lambda r: r.t_ms)
         header = BatchHeader(
             hub_id=hub_id,
@@ -113,13 +149,13 @@ def prepare(
             count=len(readings),
         )
     body = encode_body(header, readings)
-    return SealPlan(header, body, readings[0].t_ms, tuple(taken), carried)
+    return SealPlan(header, body, readings[0].t_ms, tuple(taken), carried, tuple(withheld))
 
 
 def check(tx: Transaction, plan: SealPlan) -> list[bytes | None]:
     """Within the storing transaction: raise :class:`StalePlanError` unless the store still
     holds what ``plan`` took; the ``keys`` column of each chunk taken."""
-    if next_seq(tx) != plan.header.seq:
+    if not plan.empty and next_seq(tx) != plan.header.seq:
         msg = f"batch seq {plan.header.seq} was taken meanwhile"
         raise StalePlanError(msg)
     keys = []
@@ -147,6 +183,10 @@ def finish(
         keys.chunk_left(tx, keys_column, now_ms)
     if plan.tombstones:
         tx.execute("DELETE FROM tombstones")
+    consent_gate.record(tx, plan.withheld, now_ms)
+    if plan.empty:
+        tx.executemany("DELETE FROM chunks WHERE id=?", [(c,) for c, _payload in plan.chunks])
+        return 0
     header = plan.header
     cursor = tx.execute(
         "INSERT INTO batches(seq, priority, created_ms, n, first_ms, message) "

@@ -27,9 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from gateway.clock import ClockSample, ClockSource
-from gateway.outbox import acks, batching, chunks, figures, held, quota, sealing
+from gateway.consents import ConsentLedger
+from gateway.outbox import acks, batching, chunks, consent_gate, figures, held, quota, sealing
 from gateway.outbox.acks import Acks, PendingBatch
 from gateway.outbox.batching import BatchingPolicy
+from gateway.outbox.consent_gate import ConsentGate
 from gateway.outbox.figures import StoreStats
 from gateway.outbox.keys import SourceKeys
 from gateway.outbox.schema import open_store
@@ -67,6 +69,7 @@ class Outbox:
         clock_source: ClockSource | None = None,
         exclusive: bool = False,
         busy_timeout_s: float = 5.0,
+        consent: ConsentGate | None = None,
     ) -> None:
         """``clock_source``: hold readings until it says the wall clock is trusted, then
         back-fill their times (None: every wall time is taken as it is, nothing is held).
@@ -76,7 +79,13 @@ class Outbox:
         shared ``-shm`` file, which the kernel would write back to the SD card every ~30 s
         while commits touch it (docs/pipeline.md, "Bytes on the SD card"). Anyone else
         opening it meanwhile gets :class:`StoreBusyError` after ``busy_timeout_s``.
+
+        ``consent``: the recipient's consent gate: a seal puts in the batch only what the
+        recipient holds consent for, and counts the rest as withheld (docs/consent.md).
         """
+        self.consent = consent
+        #: The ledger stamp the stored batches were last checked against (docs/consent.md).
+        self._purged_stamp: tuple[int, int] | None = None
         self.path = path
         self.exclusive = exclusive
         self.busy_timeout_s = busy_timeout_s
@@ -244,7 +253,8 @@ class Outbox:
             )
             if plan is None:
                 return None
-            batch = self.finish_seal(plan, signer.sign(plan.body))
+            message = b"" if plan.empty else signer.sign(plan.body)
+            batch = self.finish_seal(plan, message)
             if batch is not None:
                 return batch
 
@@ -259,6 +269,9 @@ class Outbox:
         """The next batch encoded, not signed, nothing written (see :meth:`seal`); None when
         nothing is to be sealed. Back-fills held readings first when the clock allows."""
         self.backfill()
+        consent = self._consent_ledger()
+        if consent is not None and consent[1].stamp != self._purged_stamp:
+            self._purge_sealed(hub_id, consent, now_ms)
         plan = sealing.prepare(
             self._db,
             self._streams,
@@ -267,6 +280,7 @@ class Outbox:
             now_ms=now_ms,
             max_readings=max_readings or self.batching.max_batch_readings,
             newest_alert_alone=newest_alert_alone,
+            consent=consent,
         )
         if plan is None and not newest_alert_alone:
             self._after_seal(still_waiting=False)
@@ -285,8 +299,42 @@ class Outbox:
             logger.debug("outbox: batch plan stale (%s): prepared again", exc)
             return None
         self._after_seal(still_waiting=sealing.waiting(self._db))
+        if plan.withheld:
+            for row in plan.withheld:
+                self.stats.withheld += row.n
+            logger.info(
+                "outbox: %d readings withheld from %s (no consent: %s)",
+                sum(r.n for r in plan.withheld),
+                plan.withheld[0].recipient,
+                ", ".join(sorted({r.category.value for r in plan.withheld})),
+            )
+        if plan.empty:
+            return None
         header = plan.header
         return PendingBatch(batch_id, header.seq, header.priority, message)
+
+    def _consent_ledger(self) -> tuple[str, ConsentLedger] | None:
+        gate = self.consent
+        if gate is None:
+            return None
+        ledger = gate.ledger()
+        return None if ledger is None else (gate.recipient, ledger)
+
+    def _purge_sealed(self, hub_id: str, consent: tuple[str, ConsentLedger], now_ms: int) -> None:
+        """The ledger changed: take apart stored batches it no longer allows (a withdrawal
+        removes the recipient's queued data of the category, sealed or not)."""
+        with self._db.write() as tx:
+            withheld = consent_gate.purge_sealed(
+                tx, self._streams, consent, hub_id=hub_id, skip=self._acks.ids(), now_ms=now_ms
+            )
+        self._purged_stamp = consent[1].stamp
+        if withheld:
+            self.stats.withheld += withheld
+            logger.info("outbox: %d sealed readings withheld from %s", withheld, consent[0])
+
+    def withheld(self) -> dict[str, dict[str, int]]:
+        """Readings withheld for want of consent: recipient -> category -> count."""
+        return consent_gate.withheld_totals(self._db)
 
     def _after_seal(self, *, still_waiting: bool) -> None:
         self._due_at = batching.after_seal(

@@ -95,6 +95,9 @@ class AsyncOutbox:
         self._group = _Group()
         self._in_flight = 0
         self._urgent = asyncio.Event()
+        #: Set when the open group's commit moved earlier (or became urgent): the committer
+        #: may be waiting out a longer window and must look again.
+        self._sooner = asyncio.Event()
         self._space = asyncio.Event()
         self._space.set()
         self._committer: asyncio.Task[None] | None = None
@@ -123,12 +126,15 @@ class AsyncOutbox:
         if self.continuous_commit_window_s != window and all(map(waits_long, readings)):
             window = self.continuous_commit_window_s
         now = loop.time()
-        group.commit_by = min(group.commit_by, now + window)
+        if now + window < group.commit_by:
+            group.commit_by = now + window
+            self._sooner.set()
         group.opened = min(group.opened, now)
         group.waiters.append(waiter)
         group.readings += len(readings)
         if group.readings >= self.max_pending_readings or any(map(_commit_at_once, readings)):
             self._urgent.set()
+            self._sooner.set()
         if self._committer is None:
             self._committer = loop.create_task(self._commit_loop(), name="store-group-commit")
         return await waiter.future
@@ -137,10 +143,15 @@ class AsyncOutbox:
         loop = asyncio.get_running_loop()
         try:
             while self._group.waiters:
-                remaining = self._group.commit_by - loop.time()
-                if remaining > 0 and not self._urgent.is_set():
+                # The group's deadline can move earlier while we wait (a board's reading
+                # joins a group a continuous stream opened with its 60 s window): look again.
+                while not self._urgent.is_set():
+                    remaining = self._group.commit_by - loop.time()
+                    if remaining <= 0:
+                        break
+                    self._sooner.clear()
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._urgent.wait(), remaining)
+                        await asyncio.wait_for(self._sooner.wait(), remaining)
                 group, self._group = self._group, _Group()
                 self._urgent.clear()
                 self._in_flight += group.readings
@@ -196,7 +207,7 @@ class AsyncOutbox:
         )
         if plan is None:
             return None
-        message = await asyncio.to_thread(signer.sign, plan.body)
+        message = b"" if plan.empty else await asyncio.to_thread(signer.sign, plan.body)
         batch: PendingBatch | None = await self._run(self.outbox.finish_seal, plan, message)
         if batch is None:
             batch = await self._run(

@@ -20,6 +20,7 @@ from gateway.config import HubConfig
 from gateway.outbox import AsyncOutbox
 from gateway.pipeline import Pipeline
 from gateway.remote.config_update import ConfigUpdater
+from gateway.remote.consent import ConsentApplier
 from gateway.remote.firmware import (
     Deployer,
     FirmwareUpdater,
@@ -31,6 +32,7 @@ from gateway.remote.handler import Applier, CommandHandler
 from gateway.remote.live import apply_live
 from gateway.remote.renewal import CertificateRenewal
 from gateway.remote.state import RemoteState, RemoteStateError
+from protocols.command_topics import COMMAND_CLIENT_SUFFIX, RENEWAL_CLIENT_SUFFIX
 from protocols.commands import CommandVerifier
 
 logger = logging.getLogger(__name__)
@@ -90,7 +92,7 @@ def command_connect(config: HubConfig) -> Callable[[], AbstractAsyncContextManag
         return MqttLink(
             up.host,
             up.port,
-            client_id=f"{config.hub_id}-cmd",
+            client_id=f"{config.hub_id}{COMMAND_CLIENT_SUFFIX}",
             tls=TlsFiles(up.ca_file, up.cert_file, up.key_file, up.tls_min_version),
             manual_ack=True,
             session_expiry_s=SESSION_EXPIRY_S,
@@ -135,6 +137,7 @@ def build_command_handler(
                 on_config(new)  # the hub's own parts: the boards' sampling intervals
 
         appliers["config"] = ConfigUpdater(config_path, apply_live=live)
+    appliers.setdefault("consent", ConsentApplier(config))
     handler = CommandHandler(config.hub_id, verifier, state, appliers, command_connect(config))
     if on_credentials is not None:
         notify = on_credentials
@@ -190,6 +193,8 @@ def probe_connect(config: HubConfig) -> Callable[[TlsFiles], AbstractAsyncContex
     up = config.uplink
 
     def connect(files: TlsFiles) -> MqttLink:
-        return MqttLink(up.host, up.port, client_id=f"{config.hub_id}-renew", tls=files)
+        return MqttLink(
+            up.host, up.port, client_id=f"{config.hub_id}{RENEWAL_CLIENT_SUFFIX}", tls=files
+        )
 
     return connect

@@ -86,7 +86,14 @@ from protocols.gatt.plx import (
     PlxSpotCheckMeasurement,
     PlxSupportedFeatures,
 )
-from protocols.gatt.quirks import STRICT, DeviceProfile, Quirk, select_profile
+from protocols.gatt.quirks import (
+    STRICT,
+    DeviceProfile,
+    ProfileChoice,
+    Quirk,
+    choose_profile,
+    select_profile,
+)
 from protocols.gatt.racp import (
     RECORD_ACCESS_CONTROL_POINT,
     RacpFilterType,
@@ -184,6 +191,7 @@ __all__ = [
     "PlxSpotCheckMeasurement",
     "PlxSupportedFeatures",
     "PressureUnit",
+    "ProfileChoice",
     "PulseRateRange",
     "Quirk",
     "RacpFilterType",
@@ -206,6 +214,7 @@ __all__ = [
     "WeightScaleFeature",
     "WeightUnitSystem",
     "characteristic_id",
+    "choose_profile",
     "decode",
     "encode",
     "encode_medfloat16",

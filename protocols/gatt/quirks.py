@@ -59,7 +59,6 @@ class DeviceProfile:
     clock_rule: ClockRule = ClockRule.CURRENT_TIME_SERVICE
     settle_delay_ms: int = 0
     bond_before_discovery: bool = False
-    base_time_is_utc: bool = False
     notes: str = ""
 
     def quirk_for(self, characteristic: int) -> Quirk | None:
@@ -149,25 +148,42 @@ AND_MEDICAL_FAST = DeviceProfile(
 OMRON = DeviceProfile(
     "omron",
     clock_rule=ClockRule.CTS_AFTER_FIRST_NOTIFICATION,
-    notes="write CTS right after the first Current Time notification (SpeziOmron)",
+    bond_before_discovery=True,
+    notes=(
+        "write CTS right after the first Current Time notification (SpeziOmron); pair before "
+        "reading anything, as hass-omron does (its own BlueZ agent, then pair)"
+    ),
 )
 
 ASCENSIA_CONTOUR = DeviceProfile(
     "ascensia-contour",
     clock_rule=ClockRule.VENDOR_SERVICE,
     bond_before_discovery=True,
-    base_time_is_utc=True,
-    notes="Base Time is UTC and Time Offset gives local time; bond immediately (blessed)",
+    notes=(
+        "Base Time is UTC and Time Offset gives local time (base + offset is the user-facing "
+        "time GLS 1.0 3.106 defines, so readings need no correction); bond immediately (blessed)"
+    ),
 )
 
 # A&D firmware revisions that need only 40 ms before the clock write (AndroidSampleCode).
 _AND_FAST_FIRMWARE = ("BLP008_D016", "BLP008_D017", "HTP008_134", "CWSP008_108", "CWSP008_110")
 _AND_FAST_FIRMWARE_EXACT = ("WSP001_201",)
+#: Omron's BLE cuffs advertise ``BLEsmart_`` and a hex id (upper-cased here).
+_OMRON_NAME_PREFIX = "BLESMART_"
 _BEURER_BPM_MODELS = ("BM48", "BM59", "BM85", "ELITE900")
 
 
 def _norm(text: str | None) -> str:
     return "".join((text or "").split()).upper()
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileChoice:
+    """The profile chosen for a device and why (shown by ``narhub ble pair`` and
+    ``narhub devices list``)."""
+
+    profile: DeviceProfile
+    reason: str
 
 
 def select_profile(
@@ -181,17 +197,47 @@ def select_profile(
 
     Matching is case- and space-insensitive. Unknown devices get :data:`STRICT`.
     """
+    return choose_profile(
+        manufacturer=manufacturer, model=model, firmware=firmware, local_name=local_name
+    ).profile
+
+
+def choose_profile(
+    *,
+    manufacturer: str | None = None,
+    model: str | None = None,
+    firmware: str | None = None,
+    local_name: str | None = None,
+) -> ProfileChoice:
+    """:func:`select_profile` with the reason: which string matched which rule.
+
+    The advertised name (GAP Complete/Shortened Local Name, CSS Part A 1.2) counts when
+    Device Information does not name the model (a Beurer BM85 has no DIS)."""
     maker, model_n, name_n = _norm(manufacturer), _norm(model), _norm(local_name)
     fw = _norm(firmware)
-    beurer_model = any(model_n.startswith(m) or name_n.startswith(m) for m in _BEURER_BPM_MODELS)
-    if beurer_model and (not maker or "BEURER" in maker):
-        return BEURER_BPM
+    if any(model_n.startswith(m) for m in _BEURER_BPM_MODELS) and (not maker or "BEURER" in maker):
+        return ProfileChoice(BEURER_BPM, f"Device Information model {model!r}")
+    if (
+        not model_n
+        and any(name_n.startswith(m) for m in _BEURER_BPM_MODELS)
+        and (not maker or "BEURER" in maker)
+    ):
+        return ProfileChoice(BEURER_BPM, f"advertised name {local_name!r} (no DIS model)")
     if maker.startswith("A&D") or model_n.startswith(("UA-651", "UC-352", "UA-65", "UT-201")):
+        why = f"Device Information manufacturer {manufacturer!r} model {model!r}"
         if fw.startswith(_AND_FAST_FIRMWARE) or fw in _AND_FAST_FIRMWARE_EXACT:
-            return AND_MEDICAL_FAST
-        return AND_MEDICAL
+            return ProfileChoice(AND_MEDICAL_FAST, f"{why}, firmware {firmware!r}")
+        return ProfileChoice(AND_MEDICAL, why)
     if "OMRON" in maker:
-        return OMRON
-    if "ASCENSIA" in maker or "CONTOUR" in model_n or name_n.startswith("CONTOUR"):
-        return ASCENSIA_CONTOUR
-    return STRICT
+        return ProfileChoice(OMRON, f"Device Information manufacturer {manufacturer!r}")
+    if not maker and name_n.startswith(_OMRON_NAME_PREFIX):
+        return ProfileChoice(OMRON, f"advertised name {local_name!r} (Omron's BLEsmart_ names)")
+    if "ASCENSIA" in maker or "CONTOUR" in model_n:
+        return ProfileChoice(
+            ASCENSIA_CONTOUR, f"Device Information manufacturer {manufacturer!r} model {model!r}"
+        )
+    if not model_n and name_n.startswith("CONTOUR"):
+        return ProfileChoice(ASCENSIA_CONTOUR, f"advertised name {local_name!r} (no DIS model)")
+    if not (maker or model_n or name_n):
+        return ProfileChoice(STRICT, "no Device Information and no advertised name yet")
+    return ProfileChoice(STRICT, "no known quirky model: strict decoding")

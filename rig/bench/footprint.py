@@ -61,11 +61,12 @@ from common.pki import public_key_pem
 from common.signing import PemBatchVerifier
 from drivers.mqtt import MqttError, MqttLink, TlsFiles
 from gateway.activity import RUNTIME_DIRECTORY_ENV
-from gateway.config import BoardConfig, render_config
+from gateway.config import BoardConfig, FeedbackConfig, render_config
 from protocols.sensorlink import (
     Reading,
 )
 from region.broker_config import RECEIVER_USER
+from rig.bench.feedbackcost import added_by_feedback, cycle_cost, feedback_config
 from rig.bench.pipeline import fs_type, proc_write_bytes
 from rig.bench.procstat import proc_cpu_s, proc_status_kib
 from rig.bench.replay import ReplayBoard, ReplayError
@@ -83,6 +84,9 @@ DEFAULT_HOURS = 1.0
 HUB_ID = "hub-footprint"
 _KIND_EXPONENT = -2  # kind 1 (air temperature): value x 10**-2 Cel
 _STARTUP_TIMEOUT_S = 30.0
+#: With --feedback: the idle figure starts this long after the first reading is accepted (the
+#: outputs open in threads after READY=1; their one-time cost is reported apart).
+SETTLE_S = 5.0
 _DRAIN_TIMEOUT_S = 120.0
 
 
@@ -188,6 +192,7 @@ def _hub_config(
     speed: float,
     *,
     field: bool = False,
+    feedback: FeedbackConfig | None = None,
 ) -> tuple[Path, bytes]:
     identity = pki.client(HUB_ID)
     path = directory / "narhub.toml"
@@ -241,6 +246,7 @@ def _hub_config(
             ),
             # This machine's kernel may say "unsynchronised" while its clock is right.
             "clock": config.clock.model_copy(update={"require_sync": False}),
+            "feedback": feedback,
         }
     )
     path.write_text(render_config(config))
@@ -250,7 +256,7 @@ def _hub_config(
     return path, identity.key_file.read_bytes()
 
 
-class _HubProcess:
+class HubProcess:
     """``narhub run`` as a child process, with the sd_notify socket systemd would own."""
 
     def __init__(self, directory: Path, config_path: Path) -> None:
@@ -274,6 +280,11 @@ class _HubProcess:
     def pid(self) -> int:
         assert self.process is not None
         return self.process.pid
+
+    @property
+    def runtime_dir(self) -> Path | None:
+        """The hub's runtime directory (``$RUNTIME_DIRECTORY``, its activity file), once started."""
+        return self._runtime
 
     async def start(self) -> None:
         env = hub_environment(os.environ, self._directory / "pycache")
@@ -332,7 +343,7 @@ def _rows(day: Sequence[DayReading]) -> list[Reading]:
     ]
 
 
-async def _startup(hub: _HubProcess, replay: ReplayBoard, first: Reading) -> dict[str, Any]:
+async def _startup(hub: HubProcess, replay: ReplayBoard, first: Reading) -> dict[str, Any]:
     """Process start to READY and to the first reading accepted (committed, ACKed)."""
     await hub.start()
     try:
@@ -389,7 +400,14 @@ async def _load(
 
 
 async def _measure(
-    directory: Path, day: Sequence[DayReading], *, speed: float, idle_s: float, field: bool
+    directory: Path,
+    day: Sequence[DayReading],
+    *,
+    speed: float,
+    idle_s: float,
+    field: bool,
+    feedback: frozenset[str] = frozenset(),
+    settle_s: float = 0.0,
 ) -> dict[str, Any]:
     pki = RigPki.create(directory / "pki")
     broker = MosquittoBroker(pki, directory / "broker")
@@ -400,10 +418,17 @@ async def _measure(
     loop = asyncio.get_running_loop()
     replay = ReplayBoard(speed, master)
     loop.add_reader(master, replay.on_readable)
+    frames = Path(tempfile.mkdtemp(prefix="narhub-fb-", dir=_RUNTIME_PARENT))
     config_path, key_pem = _hub_config(
-        directory, broker, pki, os.ttyname(slave), speed, field=field
+        directory,
+        broker,
+        pki,
+        os.ttyname(slave),
+        speed,
+        field=field,
+        feedback=feedback_config(frames, feedback) if feedback else None,
     )
-    hub = _HubProcess(directory, config_path)
+    hub = HubProcess(directory, config_path)
     region = _Region(broker, pki, key_pem)
     subscribed = asyncio.Event()
     region_task = asyncio.create_task(region.run(subscribed), name="footprint-region")
@@ -412,6 +437,9 @@ async def _measure(
         await asyncio.wait_for(subscribed.wait(), 20)
         rows = _rows(day)
         startup = await _startup(hub, replay, rows[0])
+        cpu_startup = proc_cpu_s(hub.pid)
+        await asyncio.sleep(settle_s)  # outputs opened off the start-up path finish first
+        cpu_settle = proc_cpu_s(hub.pid) - cpu_startup
         cpu_idle = proc_cpu_s(hub.pid)
         await asyncio.sleep(idle_s)  # idle: nothing arrives, the hub's own timers only
         idle = proc_status_kib(hub.pid)
@@ -427,6 +455,7 @@ async def _measure(
         os.close(master)
         os.close(slave)
         broker.stop()
+        shutil.rmtree(frames, ignore_errors=True)
     rss = load.pop("rss_kib")
     return {
         "startup": startup,
@@ -442,7 +471,13 @@ async def _measure(
             "target_mb": TARGET_RSS_MB,  # 60 MB = 57.2 MiB
             "target_met": rss["hwm"] * 1024 <= TARGET_RSS_MB * 1_000_000,
         },
-        "cpu": {**load["cpu"], "idle_seconds_per_real_hour": round(cpu_idle / idle_s * 3600, 1)},
+        "cpu": {
+            **load["cpu"],
+            "idle_seconds_per_real_hour": round(cpu_idle / idle_s * 3600, 1),
+            "startup_seconds": round(cpu_startup, 2),
+            "settle_seconds": round(cpu_settle, 2),
+            "settle_s": settle_s,
+        },
         "disk": {**load["disk"], "filesystem": fs_type(directory)},
         "replay": {
             "readings": len(day),
@@ -471,11 +506,17 @@ def run(
     hours: float = DEFAULT_HOURS,
     whole_day: bool = False,
     field: bool = False,
+    feedback: str = "off",
+    feedback_outputs: str = "light,button,display,voice",
 ) -> dict[str, object]:
     """Measure; ``duration_s``: how long the hub is left idle for the idle figure.
 
     ``field``: configure the hub as in a home: the reference day's six BLE devices (BlueZ
-    backend) and remote management with a pinned region command key."""
+    backend) and remote management with a pinned region command key. ``feedback``: ``on``
+    runs the hub with every feedback output (:mod:`rig.bench.feedbackcost`), ``both`` runs
+    it without and with and reports what the feedback adds."""
+    if feedback not in {"off", "on", "both"}:
+        raise ValueError(f"feedback must be off, on or both, not {feedback!r}")
     if duration_s <= 0 or speed <= 0 or hours <= 0:
         raise ValueError("duration, speed and hours must be positive")
     if whole_day:
@@ -483,15 +524,41 @@ def run(
     day = day_slice(start_hour, hours)
     if not day:
         raise ValueError(f"no reference-day readings from hour {start_hour} for {hours} h")
-    with tempfile.TemporaryDirectory(prefix="nh-fp-", dir="/tmp") as tmp:
-        figures = asyncio.run(_measure(Path(tmp), day, speed=speed, idle_s=duration_s, field=field))
+    outputs = frozenset(o.strip() for o in feedback_outputs.split(",") if o.strip())
+    runs = {"off": [frozenset[str]()], "on": [outputs], "both": [frozenset(), outputs]}[feedback]
+    measured = []
+    for with_feedback in runs:
+        with tempfile.TemporaryDirectory(prefix="nh-fp-", dir="/tmp") as tmp:
+            measured.append(
+                asyncio.run(
+                    _measure(
+                        Path(tmp),
+                        day,
+                        speed=speed,
+                        idle_s=duration_s,
+                        field=field,
+                        feedback=with_feedback,
+                        # Both runs alike: the idle figure after what starts off the path.
+                        settle_s=0.0 if feedback == "off" else SETTLE_S,
+                    )
+                )
+            )
+    figures = measured[-1]
+    extra: dict[str, Any] = {}
+    if feedback != "off":
+        extra["feedback"] = {"outputs": sorted(outputs), "cycle": cycle_cost()}
+    if feedback == "both":
+        extra["feedback"]["without"] = measured[0]
+        extra["feedback"]["added"] = added_by_feedback(measured[0], measured[1])
     return {
         "benchmark": "footprint",
         "python": platform.python_version(),
         "machine": platform.machine(),
         "slice": {"start_hour_after_06": start_hour, "hours": hours, "whole_day": whole_day},
         "field_configuration": field,
+        "feedback_configuration": feedback != "off",
         **figures,
+        **extra,
         "notes": [
             "readings arrive through the sensor link (a replay board on a pty): each carries an "
             "idempotency key, BLE notifications do not",

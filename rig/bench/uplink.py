@@ -49,6 +49,7 @@ from protocols.uplink import Batch, Priority
 from region.enrolment import OverlapError
 from region.enrolment_sqlite import enrol_hub
 from region.receiver import RECEIVER_NAME, Receiver
+from region.state_sqlite import SqliteState
 from rig.broker import MosquittoBroker, RigPki
 from rig.refday import DAY_MS, reference_day
 
@@ -108,7 +109,9 @@ async def _receive(conn: Connection, args: _ReceiverArgs) -> None:
     state = args.directory / "seen.sqlite3"
     with contextlib.suppress(OverlapError):  # enrolled by an earlier part
         enrol_hub(state, HUB, PatientRef("urn:narhub:patient-pseudonym", "bench-0001"))
-    receiver = Receiver(verifier, state, args.directory / "obs.ndjson", on_batch=on_batch)
+    receiver = Receiver(
+        verifier, SqliteState(state, args.directory / "obs.ndjson"), on_batch=on_batch
+    )
     tls = TlsFiles(args.ca_file, args.cert_file, args.key_file)
 
     def connect() -> MqttLink:

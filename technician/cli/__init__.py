@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from technician.cli import ble, doctor, provision, sensors, status
+from technician.cli import ble, consent, doctor, feedback, provision, sensors, status
 from technician.cli._common import EXIT_FAILED, ConfigOption, JsonFlag, emit, load
 
 app = typer.Typer(
@@ -34,6 +34,8 @@ app.add_typer(doctor.uplink_app, name="uplink")
 app.add_typer(doctor.queue_app, name="queue")
 app.add_typer(ble.ble_app, name="ble")
 app.add_typer(ble.devices_app, name="devices")
+app.add_typer(feedback.feedback_app, name="feedback")
+app.add_typer(consent.app, name="consent")
 app.command("init")(provision.init)
 app.command("doctor")(doctor.doctor)
 app.command("status")(status.status)

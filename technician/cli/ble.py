@@ -29,6 +29,7 @@ from technician.pairing import (
     PairingResult,
     pair_device,
     with_device,
+    with_user_index,
     without_device,
 )
 
@@ -172,7 +173,7 @@ def ble_pair(
     except PairingError as exc:
         emit({"ok": False, "error": exc.reason, "hint": exc.hint}, as_json)
         raise typer.Exit(EXIT_FAILED) from None
-    updated = with_device(hub, address, kind)
+    updated = with_device(hub, address, kind, result)
     if patient is not None:
         updated = updated.model_copy(update={"patient_pseudonym": patient})
     save(updated, config)
@@ -191,6 +192,30 @@ def devices_list(config: ConfigOption = None, as_json: JsonFlag = False) -> None
     """The paired devices (address, kind, bonding)."""
     hub = load(config, as_json)
     emit({"devices": [d.model_dump(mode="json") for d in hub.ble.devices]}, as_json)
+
+
+@devices_app.command("user-index")
+def devices_user_index(
+    address: str,
+    index: Annotated[
+        int | None, typer.Argument(help="the patient's user slot (0-254); omit: not shared")
+    ] = None,
+    config: ConfigOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Say which user slot of a shared cuff or scale is the patient's (other slots'
+    readings are then not forwarded, and are counted)."""
+    hub = load(config, as_json)
+    try:
+        updated = with_user_index(hub, address, index)
+    except PairingError as exc:
+        emit({"ok": False, "error": exc.reason, "hint": exc.hint}, as_json)
+        raise typer.Exit(EXIT_FAILED) from None
+    except ValueError as exc:
+        emit({"ok": False, "error": str(exc), "hint": "a user index is 0 to 254"}, as_json)
+        raise typer.Exit(EXIT_FAILED) from None
+    save(updated, config)
+    emit({"ok": True, "address": address.upper(), "user_index": index}, as_json)
 
 
 @devices_app.command("remove")

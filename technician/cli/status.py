@@ -45,11 +45,15 @@ def render(snapshot: StatusSnapshot) -> Group:
             _yes_no(d.connected),
         )
     readings = Table(title=f"readings today ({snapshot.day})", title_justify="left")
-    for column in ("source", "kind", "count", "last reading"):
+    for column in ("source", "kind", "count", "undecoded", "last reading"):
         readings.add_column(column)
     for s in snapshot.readings:
         readings.add_row(
-            s.source, s.kind, str(s.count_today), _age(snapshot.age_s(s.last_reading_ms))
+            s.source,
+            s.kind,
+            str(s.count_today),
+            str(s.undecoded_today),
+            _age(snapshot.age_s(s.last_reading_ms)),
         )
     queue = Table(title="queue", title_justify="left")
     for column in ("priority", "readings waiting", "batches waiting"):
@@ -70,6 +74,15 @@ def render(snapshot: StatusSnapshot) -> Group:
         f"held for the clock: {'-' if q is None else q.held_readings}",
         f"uplink {snapshot.uplink.broker}: connected {_yes_no(snapshot.uplink.connected)}, "
         f"last PUBACK {_age(snapshot.age_s(snapshot.uplink.last_puback_ms))}",
+        *(
+            [
+                f"bluetooth adapter power cycles: {ble.get('adapter_resets', 0)} "
+                f"(failed: {ble.get('adapter_reset_failures', 0)}), other users' readings "
+                f"not forwarded: {ble.get('other_user_readings', 0)}"
+            ]
+            if (ble := snapshot.ble)
+            else []
+        ),
         *(f"note: {n}" for n in snapshot.notes),
     ]
     return Group(devices, readings, queue, *lines)
@@ -90,7 +103,7 @@ def status(
 
     JSON keys: hub_id, now, hub_running, activity_updated, devices (address,
     kind, last_seen, last_seen_age_s, battery_percent, connected), readings
-    (day, sources: source, kind, count_today, last_reading_age_s), queue
+    (day, sources: source, kind, count_today, undecoded_today, last_reading_age_s), queue
     (readings_by_priority, batches_by_priority, oldest_unsent_age_s,
     rejected_batches, evicted_readings_total, tombstones_pending,
     held_readings; null before the hub ran), uplink (broker, connected,

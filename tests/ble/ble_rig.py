@@ -24,6 +24,7 @@ from drivers.ble import (
 )
 from drivers.ble.sim.peripheral import EmulatedDevice
 from drivers.ble.sim.radio import SimRadio
+from drivers.ble.sim.vbluez import VirtualBlueZ
 
 FAST = CentralSettings(
     idle_disconnect_s=0.3,
@@ -47,6 +48,8 @@ class Collector:
     ack: bool = True
     events: list[MeasurementEvent] = field(default_factory=list)
     changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    #: The virtual BlueZ behind the ``bluez`` backend (``None`` on ``sim``).
+    bluez: VirtualBlueZ | None = None
 
     async def consume(self, queue: asyncio.Queue[MeasurementEvent]) -> None:
         while True:
@@ -91,12 +94,14 @@ async def running(
     async with contextlib.AsyncExitStack() as stack:
         if backend == "bluez":
             assert monkeypatch is not None, "the bluez backend needs monkeypatch"
-            await stack.enter_async_context(virtual_bluez(radio, monkeypatch))
+            bluez = await stack.enter_async_context(virtual_bluez(radio, monkeypatch))
             ble_backend = resolve_backend("bluez")
         else:
             ble_backend = resolve_backend("sim", sim_radio=radio)
         queue: asyncio.Queue[MeasurementEvent] = asyncio.Queue(queue_size)
         collector = collector or Collector()
+        if backend == "bluez":
+            collector.bluez = bluez
         specs = [DeviceSpec(d.address, kind, bond=d.address in bond) for kind, d in devices]
         central = BleCentral(ble_backend, queue, specs, cursors=cursors, settings=settings)
         if start_devices:

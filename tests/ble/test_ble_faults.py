@@ -24,6 +24,7 @@ from protocols.gatt import (
     TEMPERATURE_MEASUREMENT,
     WEIGHT_MEASUREMENT,
 )
+from protocols.uplink.undecoded import is_undecoded
 
 pytestmark = pytest.mark.parametrize("backend", ["sim", "bluez"])
 
@@ -126,7 +127,9 @@ async def test_malformed_payload_is_counted_reported_and_the_session_goes_on(
     assert bad.measurement is None
     assert bad.error is not None
     assert len(bad.raw) == 2
-    assert readings_from_event(bad) == []
+    (raw,) = readings_from_event(bad)  # kept as a raw record, not dropped
+    assert raw.special == "hex:" + bad.raw.hex()
+    assert is_undecoded(raw.to_wire())
     assert good.measurement is not None
     assert central.status[thermo.address].malformed == 1
     assert central.malformed == 1

@@ -59,3 +59,21 @@ def test_opening_a_current_file_writes_nothing(tmp_path: Path) -> None:
     assert not wal.exists() or wal.stat().st_size == 0  # no frame: no sync at start
     store.close()
     assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+
+
+def test_a_schema_4_file_gets_the_withheld_table_and_keeps_its_readings(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite3"
+    store = Outbox(path)
+    store.add([_keyed(1, "board/1/1")])
+    store.close()
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("DROP TABLE withheld")
+    db.execute("PRAGMA user_version=4")
+    db.close()
+    store = Outbox(path)
+    assert store.unbatched_count() == 1
+    assert store.withheld() == {}
+    store.close()
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+    db.close()

@@ -254,6 +254,31 @@ async def test_continuous_readings_may_wait_longer_but_ride_along(tmp_path: Path
         outbox.close()
 
 
+async def test_a_waiting_source_cuts_short_the_window_the_committer_is_waiting_out(
+    tmp_path: Path,
+) -> None:
+    """A stream opened the group with its long window and the committer is already waiting it
+    out; a board's reading then joins: it is committed after its own short window, not the
+    stream's (found by ``narhub bench e2e --ble``: board readings waited 60 s for their ACK,
+    the boards resent and unlinked)."""
+    outbox = AsyncOutbox(
+        Outbox(tmp_path / "o.sqlite3"), commit_window_s=0.05, continuous_commit_window_s=3600
+    )
+    try:
+        async with asyncio.timeout(10):
+            stream = asyncio.create_task(outbox.add([_r(1, continuous=True)]))
+            for _ in range(5):  # loop turns: the stream's add, then the committer's wait
+                await asyncio.sleep(0)
+            assert outbox._committer is not None
+            assert outbox._group.commit_by - asyncio.get_running_loop().time() > 3000
+            board = _r(2, Priority.ENVIRONMENTAL, key="board/1/2")  # waits for its window
+            assert await outbox.add([board]) == 1
+            assert await stream == 1
+        assert outbox.outbox.stats.commits == 1
+    finally:
+        outbox.close()
+
+
 async def test_an_alert_commits_without_waiting_for_the_window(tmp_path: Path) -> None:
     outbox = AsyncOutbox(Outbox(tmp_path / "o.sqlite3"), commit_window_s=3600)
     try:

@@ -23,6 +23,7 @@ from protocols.uplink import (
 )
 from region.enrolment_sqlite import enrol_hub
 from region.receiver import Receiver
+from region.state_sqlite import SqliteState
 
 KEY = new_private_key_pem()
 
@@ -77,8 +78,7 @@ def test_receiver_counts_a_replay_as_duplicate(tmp_path: Path) -> None:
     enrol_hub(tmp_path / "seen.db", "hub-a", PatientRef("urn:test:patient", "p-1"))
     receiver = Receiver(
         PemBatchVerifier({"hub-a": public_key_pem(KEY)}),
-        tmp_path / "seen.db",
-        tmp_path / "out.ndjson",
+        SqliteState(tmp_path / "seen.db", tmp_path / "out.ndjson"),
     )
     try:
         topic = "narhub/v1/hub-a/up/clinical"

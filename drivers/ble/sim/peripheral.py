@@ -76,6 +76,8 @@ CONNECTION_TIMEOUT = 0x08
 
 #: ATT application error: a written value is out of range (Vol 3 Part F 3.4.1.1).
 _VALUE_NOT_ALLOWED = 0x13
+#: ATT error "insufficient authentication" (Vol 3 Part F 3.4.1.1).
+_INSUFFICIENT_AUTHENTICATION = 0x05
 
 Properties = Characteristic.Properties
 
@@ -144,6 +146,8 @@ class DeviceStats:
     drops: int = 0
     delivered: int = 0
     malformed_sent: int = 0
+    #: Reads refused (the link dropped) because the central had not bonded first.
+    unbonded_reads: int = 0
 
 
 def _constant(value: bytes) -> Callable[[], bytes]:
@@ -185,8 +189,15 @@ class EmulatedDevice:
         battery_percent: int = 87,
         advertising_interval_ms: float = 20.0,
         pairing: PairingMode = PairingMode.JUST_WORKS,
+        device_information: bool = True,
+        drops_unencrypted_reads: bool = False,
     ) -> None:
+        """``device_information``: False for a device without DIS 0x180A (a Beurer BM85).
+        ``drops_unencrypted_reads``: a read on a link not yet encrypted ends the link
+        instead of an ATT error (what a device that must be bonded before anything else is
+        read does to a central that did not pair first; counted in ``stats.unbonded_reads``)."""
         self.radio = radio
+        self.drops_unencrypted_reads = drops_unencrypted_reads
         self.address = address
         self.name = name
         self.seed = seed
@@ -221,7 +232,9 @@ class EmulatedDevice:
             Properties.READ | Properties.NOTIFY,
             read=lambda: encode(BatteryLevel(self.battery_percent)),
         )
-        services = [*self.build_services(), self._dis_service(), self._battery_service()]
+        services = [*self.build_services(), self._battery_service()]
+        if device_information:
+            services.append(self._dis_service())
         self._current_time: Characteristic[bytes] | None = None
         if current_time:
             self._current_time = self._characteristic(
@@ -269,6 +282,14 @@ class EmulatedDevice:
                 permissions |= Attribute.WRITE_REQUIRES_ENCRYPTION
 
         async def read_value(_connection: Connection | None) -> bytes:
+            if (
+                self.drops_unencrypted_reads
+                and _connection is not None
+                and not _connection.is_encrypted
+            ):
+                self.stats.unbonded_reads += 1
+                await _connection.disconnect(REMOTE_USER_TERMINATED)
+                raise ATT_Error(_INSUFFICIENT_AUTHENTICATION)
             stall_s = self.faults.stall_reads_s.get(uuid16)
             if stall_s:
                 # A task of the device's own, so that stopping the device ends the stall too.

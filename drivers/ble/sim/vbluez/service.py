@@ -81,6 +81,11 @@ class VirtualBlueZ:
         #: At most one advertising report per device in this long (the rest are dropped).
         self.report_interval_s = report_interval_s
         self.agents = AgentManager()
+        #: The hang switch: while set, the adapter delivers no advertisements (a restarted
+        #: discovery does not help); powering it off (Adapter1.Powered false) clears it.
+        self.hung = False
+        #: Times the adapter was powered off (a power cycle's first half).
+        self.power_cycles = 0
         self.devices: dict[str, VirtualDevice] = {}
         self._bus: MessageBus | None = None
         self._tree: ObjectTree | None = None
@@ -204,6 +209,8 @@ class VirtualBlueZ:
     def _set_powered(self, value: Any) -> None:
         powered = bool(value)
         if not powered:
+            self.hung = False  # the hang switch: only a power cycle clears it
+            self.power_cycles += 1
             self._discovery.clear()
             self._spawn(self._power_off(), "power-off")
         self.tree.update(
@@ -310,7 +317,7 @@ class VirtualBlueZ:
         return not (floors and len(floors) == len(sessions) and props["RSSI"] < min(floors))
 
     def _on_advertisement(self, advertisement: Advertisement) -> None:
-        if not self._scanning or self.radio.scanner_stalled:
+        if not self._scanning or self.radio.scanner_stalled or self.hung:
             return
         props = advertised(advertisement)
         if not self._wanted(props):

@@ -1,0 +1,168 @@
+"""Emulated cuffs that deviate the way real models do (docs/protocols/phd.md 6.2).
+
+Each behaves as the family's quirk profile (:mod:`protocols.gatt.quirks`) says the real one
+does, so that a hub that ignores a hint gets a wrong or no reading, and one that applies it
+gets the exact value:
+
+* :class:`EmulatedBeurerBM85`: no Device Information Service, advertises ``BM85``, and sends
+  Blood Pressure Measurements in its own layout (RFU flag bit 6 set, an unflagged User ID
+  byte, Pulse Rate and Measurement Status big-endian). The bytes are built from the layout
+  described in derdilla/blood-pressure-monitor-fl PR #735 and #737 (a BM85 capture), not
+  copied from it.
+* :class:`EmulatedAndCuff`: A&D UA-651BLE: no Current Time Service; its clock is Date Time
+  0x2A08 inside the Blood Pressure Service (read, write), and a Date Time written sooner than
+  ``settle_ms`` after the central enabled indications is ignored (andengineering
+  AndroidSampleCode ``BleReceivedService.java`` waits before the write).
+* :class:`EmulatedOmronCuff`: advertises ``BLEsmart_...``, and drops the link when a central
+  reads anything before bonding (the hub must pair first).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from drivers.ble.sim._bumble import ATT_Error, Characteristic, Connection, Service
+from drivers.ble.sim.blood_pressure import EmulatedBloodPressureCuff
+from drivers.ble.sim.peripheral import Properties, _uuid
+from drivers.ble.sim.radio import SimRadio
+from protocols.gatt import (
+    DATE_TIME,
+    AdjustReason,
+    BloodPressureMeasurement,
+    CurrentTime,
+    DateTime,
+    DecodeError,
+    decode,
+)
+from protocols.gatt import encode as gatt_encode
+
+logger = logging.getLogger(__name__)
+
+_TIME_STAMP = 0x02
+_PULSE_RATE = 0x04
+_USER_ID = 0x08
+_STATUS = 0x10
+_RFU_BIT6 = 0x40
+#: ATT application error: a written value is out of range (Vol 3 Part F 3.4.1.1).
+_VALUE_NOT_ALLOWED = 0x13
+
+
+def beurer_layout(conformant: bytes) -> bytes:
+    """A conformant Blood Pressure Measurement (GSS 3.31) in the Beurer BM85's layout."""
+    out = bytearray(conformant)
+    flags = out[0]
+    out[0] = (flags | _RFU_BIT6) & ~_USER_ID
+    offset = 7 + (7 if flags & _TIME_STAMP else 0)
+    if flags & _PULSE_RATE:
+        out[offset], out[offset + 1] = out[offset + 1], out[offset]
+        offset += 2
+    if flags & _USER_ID:
+        offset += 1
+    if flags & _STATUS:
+        out[offset], out[offset + 1] = out[offset + 1], out[offset]
+    return bytes(out)
+
+
+class EmulatedBeurerBM85(EmulatedBloodPressureCuff):
+    """A Beurer BM85: Beurer's byte layout, no Device Information, named by its advert."""
+
+    def __init__(self, radio: SimRadio, address: str, **kwargs: Any) -> None:
+        kwargs.setdefault("name", "BM85")
+        kwargs.setdefault("device_information", False)
+        super().__init__(radio, address, **kwargs)
+
+    async def measure(
+        self, measurement: BloodPressureMeasurement | None = None, **kwargs: Any
+    ) -> bytes:
+        """Store a measurement in the BM85's layout; returns the bytes sent on the air."""
+        m = measurement if measurement is not None else self.random_measurement()
+        payload = beurer_layout(gatt_encode(m))
+        self.store(self.measurement, payload)
+        self._wake.set()
+        return payload
+
+
+class EmulatedAndCuff(EmulatedBloodPressureCuff):
+    """An A&D UA-651BLE: Date Time 0x2A08 in the BP service, a settle time before it."""
+
+    def __init__(
+        self, radio: SimRadio, address: str, *, settle_ms: float = 100.0, **kwargs: Any
+    ) -> None:
+        kwargs.setdefault("name", "A&D_UA-651")
+        kwargs.setdefault("manufacturer", "A&D Medical")
+        kwargs.setdefault("model", "UA-651BLE")
+        kwargs.setdefault("firmware", "BLP008_D014")
+        kwargs.setdefault("current_time", False)
+        self.settle_ms = settle_ms
+        self._subscribed_at: float | None = None
+        #: Date Time writes ignored because they came before the settle time.
+        self.early_clock_writes = 0
+        super().__init__(radio, address, **kwargs)
+
+    def build_services(self) -> list[Service]:
+        """The Blood Pressure Service with Date Time 0x2A08 in it."""
+        services = super().build_services()
+        self.date_time: Characteristic[bytes] = self._characteristic(
+            DATE_TIME,
+            Properties.READ | Properties.WRITE,
+            read=lambda: gatt_encode(DateTime.from_datetime(self.clock.now())),
+            write=self._write_date_time,
+            protected=True,
+        )
+        bp = services[0]
+        return [Service(_uuid(self.service_uuid), [*bp.characteristics, self.date_time])]
+
+    def on_subscribed(self, characteristic: Characteristic[bytes], enabled: bool) -> None:
+        """Remember when indications were enabled (the settle time runs from there)."""
+        if enabled and characteristic is self.measurement:
+            self._subscribed_at = time.monotonic()
+        super().on_subscribed(characteristic, enabled)
+
+    def _write_date_time(self, _connection: Connection | None, value: bytes) -> None:
+        try:
+            written = decode(DATE_TIME, bytes(value))
+        except DecodeError as exc:
+            raise ATT_Error(_VALUE_NOT_ALLOWED) from exc
+        if not isinstance(written, DateTime) or (when := written.to_datetime()) is None:
+            raise ATT_Error(_VALUE_NOT_ALLOWED)
+        since = self._subscribed_at
+        if since is None or (time.monotonic() - since) * 1000 < self.settle_ms:
+            self.early_clock_writes += 1  # acknowledged, and ignored, as the real one does
+            return
+        self.clock.set(when)
+        self._bump()
+
+
+class EmulatedOmronCuff(EmulatedBloodPressureCuff):
+    """An Omron cuff: ``BLEsmart_`` name, nothing read before bonding, and its clock set only
+    by a Current Time write after it notified its time (SpeziOmron writes right then)."""
+
+    def __init__(self, radio: SimRadio, address: str, **kwargs: Any) -> None:
+        kwargs.setdefault("name", "BLEsmart_00000116A1B2C3")
+        kwargs.setdefault("manufacturer", "OMRON HEALTHCARE")
+        kwargs.setdefault("model", "BP7150")
+        kwargs.setdefault("drops_unencrypted_reads", True)
+        self._time_notified = False
+        #: Current Time writes ignored because the cuff had not notified its time yet.
+        self.early_clock_writes = 0
+        super().__init__(radio, address, **kwargs)
+
+    def on_subscribed(self, characteristic: Characteristic[bytes], enabled: bool) -> None:
+        """Notify the time once Current Time notifications are enabled."""
+        clock = self._current_time
+        if enabled and clock is not None and characteristic is clock:
+            self.spawn(self._notify_time(clock), "notify-time")
+        super().on_subscribed(characteristic, enabled)
+
+    async def _notify_time(self, clock: Characteristic[bytes]) -> None:
+        now = gatt_encode(CurrentTime.from_datetime(self.clock.now(), AdjustReason(0)))
+        if await self.send(clock, now, indicate=False):
+            self._time_notified = True
+
+    def _write_current_time(self, connection: Connection | None, value: bytes) -> None:
+        if not self._time_notified:
+            self.early_clock_writes += 1  # acknowledged and ignored
+            return
+        super()._write_current_time(connection, value)

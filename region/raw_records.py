@@ -1,0 +1,109 @@
+"""Raw records: device values a hub could not decode, kept by the region to decode later.
+
+A hub ships a value no decoder of its version accepted as a raw record
+(:mod:`protocols.uplink.undecoded`: flag ``undecoded``, the bytes as hex). The region never
+files one as an Observation: :class:`region.filing.Filer` keeps it here, in the receiver's
+state database (one table, plain SQL, the same schema in PostgreSQL), with its hub, device,
+characteristic UUID, reception time and bytes, exactly once per batch reading.
+
+Decoding later: :meth:`SqliteRawRecords.records` gives the stored records with their bytes
+and characteristic; a newer ``protocols.gatt.decode`` (with the device's profile, when the
+device turns out to be a quirky model) turns each into a measurement, and
+:meth:`SqliteRawRecords.decoded` marks it so that a second pass skips it
+(docs/region.md, "Raw records").
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from protocols.uplink.undecoded import RawRecord
+
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS raw_records ("
+    "hub TEXT NOT NULL, device TEXT NOT NULL, uuid TEXT NOT NULL, t_ms INTEGER NOT NULL, "
+    "raw BLOB NOT NULL, decoded_by TEXT, "
+    "PRIMARY KEY (hub, device, uuid, t_ms, raw))"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRawRecord:
+    """A raw record as the region keeps it; ``decoded_by`` names the decoder that read it."""
+
+    hub: str
+    record: RawRecord
+    decoded_by: str | None = None
+
+
+class RawRecords(Protocol):
+    """The region's raw records (the seam; :class:`SqliteRawRecords` is its SQLite form)."""
+
+    def keep(self, hub: str, records: Sequence[RawRecord]) -> int:
+        """Store records (on disk when this returns); returns how many were new."""
+        ...
+
+    def records(self, *, undecoded_only: bool = True) -> list[StoredRawRecord]:
+        """The stored records, oldest first."""
+        ...
+
+    def decoded(self, hub: str, record: RawRecord, decoder: str) -> None:
+        """Mark a record as decoded by ``decoder`` (a name and version)."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection."""
+        ...
+
+
+class SqliteRawRecords:
+    """:class:`RawRecords` in an SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute(SCHEMA)
+
+    def keep(self, hub: str, records: Sequence[RawRecord]) -> int:
+        """Insert the records not stored yet (a batch delivered twice keeps them once)."""
+        if not records:
+            return 0
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            before = self._db.total_changes
+            self._db.executemany(
+                "INSERT OR IGNORE INTO raw_records (hub, device, uuid, t_ms, raw) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(hub, r.device, r.uuid, r.t_ms, r.raw) for r in records],
+            )
+            return self._db.total_changes - before
+
+    def records(self, *, undecoded_only: bool = True) -> list[StoredRawRecord]:
+        """Stored records, oldest first."""
+        where = " WHERE decoded_by IS NULL" if undecoded_only else ""
+        rows = self._db.execute(
+            "SELECT hub, device, uuid, t_ms, raw, decoded_by FROM raw_records"  # noqa: S608
+            f"{where} ORDER BY t_ms, hub, device"
+        ).fetchall()
+        return [
+            StoredRawRecord(str(h), RawRecord(str(d), str(u), int(t), bytes(raw)), by)
+            for h, d, u, t, raw, by in rows
+        ]
+
+    def decoded(self, hub: str, record: RawRecord, decoder: str) -> None:
+        """Mark one record decoded."""
+        with self._db:
+            self._db.execute(
+                "UPDATE raw_records SET decoded_by = ? "
+                "WHERE hub = ? AND device = ? AND uuid = ? AND t_ms = ? AND raw = ?",
+                (decoder, hub, record.device, record.uuid, record.t_ms, record.raw),
+            )
+
+    def close(self) -> None:
+        """Release the connection."""
+        self._db.close()

@@ -1,0 +1,138 @@
+"""The receiver's state behind one seam: batch keys, Observation ids, the written Observations and
+the FHIR queue.
+
+Two backends, chosen by ``narhub region ingest --state``:
+
+- a path: :class:`region.state_sqlite.SqliteState`, one receiver on one machine (the embedded
+  default). The Observations go to an NDJSON file, fsynced *before* the transaction that records
+  the batch key and the ids; lines written after the last recorded offset (a receiver killed
+  between the fsync and the commit) are recorded at the next start, and a torn last line is cut.
+- a ``postgresql://`` URL: :class:`region.state_pg.PostgresState`, any number of receivers on
+  the MQTT 5 shared subscription. The Observations are rows of the same database, inserted in
+  the one transaction that inserts the batch key, so a batch is either wholly written with its
+  key or not at all; ``narhub region export`` writes them as NDJSON.
+
+Either way the receiver acknowledges a batch (PUBACK) only after
+:meth:`RegionState.commit_batch` returned, so a batch is written once whichever receiver gets
+it, however often it arrives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from protocols.fhir.devices import description_digest
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+class RegionStateError(RuntimeError):
+    """The state store failed; ``backend`` names it, ``reason`` says what went wrong."""
+
+    def __init__(self, backend: str, reason: str) -> None:
+        self.backend = backend
+        self.reason = reason
+        super().__init__(f"{backend} state: {reason}")
+
+
+class StateUnavailableError(RegionStateError, ConnectionError):
+    """The database cannot be reached (the batch is not acknowledged: it comes again)."""
+
+
+def resource_key(resource: dict[str, Any]) -> str:
+    """What the de-duplication records for a resource: an Observation's id, a Device's id
+    with the digest of its description (a changed Device is written again)."""
+    if resource.get("resourceType") == "Device":
+        return f"Device/{resource['id']}#{description_digest(resource)}"
+    return str(resource["id"])
+
+
+@dataclass(frozen=True)
+class BatchKey:
+    """What identifies a batch across receivers: the signed header's hub id, boot id, seq."""
+
+    hub_id: str
+    boot_id: str
+    seq: int
+
+
+@dataclass(frozen=True)
+class ObservationLine:
+    """One FHIR resource: its de-duplication key (an Observation's deterministic id, a
+    Device's id with the digest of its description), its exact JSON text (one NDJSON line),
+    and whether it is an Observation (``False``: a Device or a coincident time stamp that the
+    batch's Observations reference)."""
+
+    id: str
+    line: str
+    observation: bool = True
+
+
+#: The hub id of the key under which held readings released to an enrolment are committed
+#: (no hub has an empty id, so the verifier's replay check never meets it).
+RELEASE_HUB = ""
+
+
+def queued_lines(resources: Sequence[ObservationLine], written: Sequence[str]) -> list[str]:
+    """What a FHIR server gets for a batch: its new Observations (those in ``written``) with
+    everything they reference, written now or before (a transaction Bundle that stands
+    alone); nothing when no Observation is new."""
+    fresh = set(written)
+    observations = []
+    for r in resources:
+        if r.observation and r.line in fresh:
+            fresh.discard(r.line)  # a resource twice in one batch: queued once
+            observations.append(r.line)
+    if not observations:
+        return []
+    return [*dict.fromkeys(r.line for r in resources if not r.observation), *observations]
+
+
+class RegionState(Protocol):
+    """What a receiver keeps; one object per receiver process."""
+
+    def seen(self, hub_id: str, boot_id: str, seq: int) -> bool:
+        """Whether the batch was already written (the verifier's replay check; a hint, the
+        authority is :meth:`commit_batch`)."""
+
+    def commit_batch(
+        self, key: BatchKey, observations: Sequence[ObservationLine]
+    ) -> list[str] | None:
+        """Write the resources not written before and record the batch key (with the FHIR
+        queue, also :func:`queued_lines`); return the lines written, or ``None`` when the key
+        was already recorded (nothing written)."""
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite file of this state, where the enrolment store lives by default
+        (``None``: a PostgreSQL state; the enrolment store is then given separately)."""
+
+    def close(self) -> None:
+        """Release the database."""
+
+
+class FhirQueue(Protocol):
+    """Bundles of NDJSON lines waiting for the FHIR server (:mod:`region.fhir_post`)."""
+
+    def claim(self) -> tuple[int, list[str]] | None:
+        """The oldest waiting Bundle's row id and lines, or ``None`` when none waits."""
+
+    def done(self, row_id: int, refused: str | None) -> None:
+        """Delete a posted Bundle, or keep it marked refused with the server's reason."""
+
+    def retry_refused(self) -> int:
+        """Put refused Bundles back in the queue; how many."""
+
+    def pending(self) -> int:
+        """Bundles waiting (refused ones not counted)."""
+
+    def close(self) -> None:
+        """Release the database."""
+
+
+def is_postgres(spec: str) -> bool:
+    """Whether ``--state`` names a PostgreSQL database rather than a SQLite file."""
+    return spec.startswith(POSTGRES_SCHEMES)

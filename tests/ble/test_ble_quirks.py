@@ -1,0 +1,204 @@
+"""Quirky devices on both backends (``sim``, and ``bluez`` over the virtual BlueZ): every
+session hint of the quirk profile applied, exact readings, flagged when a quirk corrected them
+(docs/protocols/phd.md 6.2; drivers/ble/hints.py; drivers/ble/sim/quirky.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from ble_rig import running
+
+from drivers.ble.sim.peripheral import DeviceClock
+from drivers.ble.sim.quirky import EmulatedAndCuff, EmulatedBeurerBM85, EmulatedOmronCuff
+from drivers.ble.sim.radio import SimRadio
+from gateway.pipeline import Pipeline, PipelineSettings, readings_from_event
+from protocols.fhir import Filed, PatientRef, batch_resources
+from protocols.gatt import (
+    BLOOD_PRESSURE_MEASUREMENT,
+    BloodPressureMeasurement,
+    BloodPressureMeasurementStatus,
+    DateTime,
+    MedFloat,
+    decode,
+)
+
+pytestmark = pytest.mark.parametrize("backend", ["sim", "bluez"])
+
+SYSTOLIC, DIASTOLIC, PULSE = (
+    150021,
+    150022,
+    149546,
+)  # MDC_PRESS_BLD_NONINV_SYS, _DIA, MDC_PULS_RATE_NON_INV
+
+
+def _reading(taken: dt.datetime) -> BloodPressureMeasurement:
+    return BloodPressureMeasurement(
+        MedFloat.of(124),
+        MedFloat.of(80),
+        MedFloat.of(95),
+        time_stamp=DateTime.from_datetime(taken),
+        pulse_rate_bpm=MedFloat.of(72),
+        user_id=1,
+        measurement_status=BloodPressureMeasurementStatus(0),
+    )
+
+
+def _values(readings: list[object]) -> dict[int, Decimal | None]:
+    return {r.mdc_code: r.value for r in readings}  # type: ignore[attr-defined]
+
+
+async def test_beurer_bm85_without_dis_is_chosen_by_name_and_its_bytes_corrected(
+    backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    radio = SimRadio()
+    cuff = EmulatedBeurerBM85(radio, "C0:00:00:00:08:01", seed=3, sleep_s=0.5, linger_s=0.1)
+    taken = dt.datetime.now().replace(microsecond=0) - dt.timedelta(minutes=5)
+    await cuff.start()
+    payload = await cuff.measure(_reading(taken))
+    assert payload[0] == 0x56  # the BM85's flags: RFU bit 6, user id byte unflagged
+    with pytest.raises(ValueError, match="0x2A35"):
+        decode(BLOOD_PRESSURE_MEASUREMENT, payload)  # strict decoding refuses it
+    async with running(
+        radio,
+        [("blood_pressure", cuff)],
+        start_devices=False,
+        backend=backend,
+        monkeypatch=monkeypatch,
+    ) as (central, got):
+        await got.wait_for(lambda: bool(got.of(BLOOD_PRESSURE_MEASUREMENT)))
+    (event,) = got.of(BLOOD_PRESSURE_MEASUREMENT)
+    assert event.raw == payload
+    status = central.status[cuff.address]
+    assert status.information == {}  # no Device Information Service
+    assert status.profile.name == "beurer-bpm"
+    assert "advertised name 'BM85'" in status.profile_reason
+    readings = readings_from_event(event)
+    values = _values(readings)
+    assert values[SYSTOLIC] == Decimal(124)
+    assert values[DIASTOLIC] == Decimal(80)
+    assert values[PULSE] == Decimal(72)  # big-endian on the air, exact after correction
+    assert all("quirk-corrected:beurer-bpm-byte-order" in r.flags for r in readings)
+    assert status.malformed == 0
+    # ... all the way to FHIR: the compound Observation's note names the correction.
+    wire = [r.to_wire() for r in readings]
+    patient = PatientRef("https://example.org/patients", "p-1")
+    (observation, *_) = batch_resources(
+        "hub-q", 3, [Filed(r, patient) for r in wire], {}
+    ).observations
+    notes = " ".join(n["text"] for n in observation["note"])
+    assert "quirk-corrected:beurer-bpm-byte-order" in notes
+
+
+async def test_and_cuff_clock_set_through_date_time_after_its_settle_delay(
+    backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    radio = SimRadio()
+    cuff = EmulatedAndCuff(
+        radio,
+        "C0:00:00:00:08:02",
+        seed=4,
+        sleep_s=0.5,
+        linger_s=0.3,
+        clock=DeviceClock(offset_s=3600.0),  # an hour ahead
+    )
+    taken = cuff.clock.now().replace(microsecond=0)  # stamped by the cuff's own clock
+    await cuff.start()
+    payload = await cuff.measure(_reading(taken))
+    async with running(
+        radio,
+        [("blood_pressure", cuff)],
+        start_devices=False,
+        backend=backend,
+        monkeypatch=monkeypatch,
+    ) as (central, got):
+        await got.wait_for(lambda: bool(got.of(BLOOD_PRESSURE_MEASUREMENT)))
+        async with asyncio.timeout(15):
+            await cuff.wait_until(lambda: cuff.clock.sets > 0 or cuff.early_clock_writes > 0)
+            await cuff.wait_until(lambda: cuff.asleep)  # the session is over
+    status = central.status[cuff.address]
+    assert status.profile.name == "and-medical"
+    assert status.profile_reason.startswith("Device Information manufacturer 'A&D Medical'")
+    assert cuff.early_clock_writes == 0  # the hub waited its settle delay before the write
+    assert status.clock_sets == 1
+    assert abs((cuff.clock.now() - dt.datetime.now()).total_seconds()) < 5
+    (event,) = got.of(BLOOD_PRESSURE_MEASUREMENT)
+    assert event.raw == payload
+    assert event.clock is not None
+    assert event.clock.offset_s is not None
+    assert abs(event.clock.offset_s - 3600) < 5
+    readings = readings_from_event(event)
+    assert _values(readings)[SYSTOLIC] == Decimal(124)
+    # Stamped an hour ahead, filed at the time it was taken on the hub's clock.
+    source_ms = readings[0].source_wall_ms
+    assert source_ms is not None
+    expected_ms = (taken - dt.timedelta(seconds=3600)).timestamp() * 1000
+    assert abs(source_ms - expected_ms) <= 2000
+    assert any(f.startswith("device-clock-offset-s:") for f in readings[0].flags)
+
+
+async def test_omron_cuff_is_bonded_before_anything_is_read(
+    backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    radio = SimRadio()
+    cuff = EmulatedOmronCuff(
+        radio,
+        "C0:00:00:00:08:03",
+        seed=5,
+        sleep_s=0.5,
+        linger_s=0.3,
+        clock=DeviceClock(offset_s=-1800.0),  # half an hour behind
+    )
+    taken = dt.datetime.now().replace(microsecond=0)
+    await cuff.start()
+    payload = await cuff.measure(_reading(taken))
+    async with running(
+        radio,
+        [("blood_pressure", cuff)],
+        start_devices=False,
+        backend=backend,
+        monkeypatch=monkeypatch,
+    ) as (central, got):
+        await got.wait_for(lambda: bool(got.of(BLOOD_PRESSURE_MEASUREMENT)))
+        async with asyncio.timeout(15):
+            await cuff.wait_until(lambda: cuff.clock.sets > 0 or cuff.early_clock_writes > 0)
+            await cuff.wait_until(lambda: cuff.asleep)  # the session is over
+    status = central.status[cuff.address]
+    assert cuff.stats.unbonded_reads == 0  # nothing was read before the bond
+    # The clock written right after the cuff's first Current Time notification, not before.
+    assert (cuff.early_clock_writes, cuff.clock.sets, status.clock_sets) == (0, 1, 1)
+    assert status.bonded
+    assert status.profile.name == "omron"
+    (event,) = got.of(BLOOD_PRESSURE_MEASUREMENT)
+    assert event.raw == payload
+    assert _values(readings_from_event(event))[SYSTOLIC] == Decimal(124)
+
+
+async def test_a_shared_cuff_reports_its_user_slots_and_only_the_patients_is_kept(
+    backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    radio = SimRadio()
+    cuff = EmulatedBeurerBM85(radio, "C0:00:00:00:08:04", seed=6, sleep_s=0.5, linger_s=0.1)
+    taken = dt.datetime.now().replace(microsecond=0)
+    await cuff.start()
+    for user, systolic in ((1, 121), (2, 151), (1, 122)):  # two people share the cuff
+        m = dataclasses.replace(_reading(taken), systolic=MedFloat.of(systolic), user_id=user)
+        await cuff.measure(m)
+    async with running(
+        radio,
+        [("blood_pressure", cuff)],
+        start_devices=False,
+        backend=backend,
+        monkeypatch=monkeypatch,
+    ) as (_central, got):
+        await got.wait_for(lambda: len(got.of(BLOOD_PRESSURE_MEASUREMENT)) == 3)
+    events = got.of(BLOOD_PRESSURE_MEASUREMENT)
+    pipeline = Pipeline(None, PipelineSettings(user_slots=((cuff.address, 1),)))  # type: ignore[arg-type]
+    readings = pipeline.from_events(events)
+    kept = [r for r in readings if r.mdc_code == SYSTOLIC]
+    assert [r.value for r in kept] == [Decimal(121), Decimal(122)]
+    assert all("user-index:1" in r.flags for r in kept)
+    assert pipeline.other_user_events == {cuff.address: 1}
