@@ -89,12 +89,17 @@ class RestartPolicy:
 
 
 async def supervise(
-    name: str, run: Callable[[], Awaitable[None]], policy: RestartPolicy
+    name: str,
+    run: Callable[[], Awaitable[None]],
+    policy: RestartPolicy,
+    *,
+    on_failure: Callable[[Exception], None] | None = None,
 ) -> NoReturn:
     """Run ``run()`` until cancelled, again after each failure as ``policy`` says.
 
     A run that returns is started again at once (a session the other side closed cleanly).
-    Raises the first error the policy does not name, and any cancellation.
+    ``on_failure`` is told of each failure that is restarted (counters, a report). Raises the
+    first error the policy does not name, and any cancellation.
     """
     while True:
         reraise_if_cancelling()
@@ -105,6 +110,8 @@ async def supervise(
             action = policy.action_for(error)
             if action is None:
                 raise
+            if on_failure is not None:
+                on_failure(error)
             await _pause(name, error, action)
 
 

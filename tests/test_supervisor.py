@@ -69,6 +69,26 @@ async def test_errors_of_a_named_class_are_retried_with_backoff(
     ]
 
 
+async def test_each_restarted_failure_is_told_to_its_owner() -> None:
+    seen: list[str] = []
+    flaky = Flaky(ConnectionError(), TimeoutError())
+    task = asyncio.create_task(
+        supervise(
+            "flaky",
+            flaky,
+            RestartPolicy(((OSError, Retry(_no_wait())),)),
+            on_failure=lambda error: seen.append(type(error).__name__),
+        )
+    )
+    try:
+        async with asyncio.timeout(5):
+            await flaky.done.wait()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert seen == ["ConnectionError", "TimeoutError"]
+
+
 async def test_the_first_matching_rule_chooses_the_delay() -> None:
     first, second = _no_wait(), _no_wait()
     policy = RestartPolicy(((ConnectionError, Retry(first)), (OSError, Retry(second))))
