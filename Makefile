@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-test
 SIM_STAMP := $(VENV)/.installed-sim
 
-.PHONY: test demo check lint types layers pytest bench broker-deps fuse-deps postgres-deps bluez-deps feedback-deps clean
+.PHONY: test demo check lint types layers pytest bench broker-deps fuse-deps postgres-deps bluez-deps feedback-deps browser-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +16,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP) $(SIM_STAMP)
 
+# The demo: the virtual rig, and the region's worklist served next to it.
 $(SIM_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[sim]'
+	$(BIN)/python -m pip install --quiet -e '.[sim,region]'
 	touch $(SIM_STAMP)
 
 # The Mosquitto broker and what builds its identity plugin (region/mosquitto/narhub_identity.c:
@@ -78,8 +79,18 @@ feedback-deps:
 	  else echo "feedback tests need: apt-get install $(FEEDBACK_DEBS) (as root)" >&2; fi; \
 	fi
 
+# Headless Chromium and its WebDriver for the worklist's browser test (tests/findings/
+# test_worklist_browser.py): apt-get when missing and root; the test fails under CI without.
+browser-deps:
+	@if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium and chromium-driver with apt-get"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) >/dev/null; \
+	  else echo "chromium is missing: install it (apt-get install chromium chromium-driver) as root" >&2; fi; \
+	fi
+
 ## make test: install everything, then lint, types, layer contracts and every test.
-test: $(STAMP) broker-deps fuse-deps postgres-deps bluez-deps feedback-deps check pytest
+test: $(STAMP) broker-deps fuse-deps postgres-deps bluez-deps feedback-deps browser-deps check pytest
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -p no:cacheprovider -n 2 --durations=15

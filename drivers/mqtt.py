@@ -66,6 +66,9 @@ class InboundMessage:
     payload: bytes
     qos: int
     mid: int = 0
+    #: Delivered from the broker's retained store for a new subscription (MQTT 5.0 section
+    #: 3.3.1.3), not published just now.
+    retain: bool = False
 
 
 class _ReasonCodeClient(aiomqtt.Client):
@@ -236,6 +239,12 @@ class MqttLink:
             async for message in self._require().messages:
                 payload = message.payload
                 data = payload if isinstance(payload, bytes) else str(payload).encode()
-                yield InboundMessage(str(message.topic), data, int(message.qos), int(message.mid))
+                yield InboundMessage(
+                    str(message.topic),
+                    data,
+                    int(message.qos),
+                    int(message.mid),
+                    bool(message.retain),
+                )
         except aiomqtt.MqttError as exc:
             raise MqttError(f"connection lost: {exc}") from exc

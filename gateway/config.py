@@ -30,7 +30,16 @@ class DeviceConfig(StrictModel):
 
     address: str = Field(pattern=r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
     kind: Literal[
-        "thermometer", "blood_pressure", "scale", "pulse_oximeter", "glucose", "heart_rate"
+        "thermometer",
+        "blood_pressure",
+        "scale",
+        "pulse_oximeter",
+        "glucose",
+        "heart_rate",
+        "cgm",
+        "ghs",
+        "enhanced_blood_pressure",
+        "body_composition",
     ]
     bond: bool = False
     #: The quirk profile ``narhub ble pair`` saw chosen (protocols/gatt/quirks.py) and why:

@@ -191,7 +191,10 @@ def device_wall_ms(
     whose old-clock stamp happens to fall in that interval, a measurement taken ``d`` before
     the connection, is taken for a new one: a window as wide as the connection.)
     """
-    naive = device_time.replace(tzinfo=None)
+    if device_time.tzinfo is not None:
+        # A stamp that names its zone (a GHS Elapsed Time in UTC): an instant already.
+        return _aware_ms(device_time, clock)
+    naive = device_time
     if clock is not None and clock.offset_s is not None:
         after_set = False
         if clock.adjusted and received_ms is not None:
@@ -209,6 +212,18 @@ def device_wall_ms(
     try:
         return round(naive.timestamp() * 1000)
     except (OverflowError, ValueError, OSError):  # out of the platform's range
+        return None
+
+
+def _aware_ms(device_time: dt.datetime, clock: ClockObservation | None) -> int | None:
+    """Epoch ms of an aware device stamp, corrected by the session's observed offset (the
+    device's clock, read as an aware time too, minus the hub's; ``gateway`` never guesses a
+    zone the device did not state)."""
+    try:
+        if clock is not None and clock.offset_s is not None:
+            device_time -= dt.timedelta(seconds=round(clock.offset_s))
+        return round(device_time.timestamp() * 1000)
+    except (OverflowError, ValueError, OSError):
         return None
 
 
@@ -266,12 +281,15 @@ def readings_from_event(event: MeasurementEvent) -> list[Reading]:
                     flags = flags | _SUSPECT_TIME
                 else:
                     stamped[device_time] = source_ms
-        if sequence_number is not None or device_time is not None:
+        # The record's identity on the device: the event's (a glucose RACP record), else the
+        # observation's own (a CGM record: its session and time offset).
+        record = sequence_number if sequence_number is not None else o.sequence_number
+        if record is not None or device_time is not None:
             key = record_key(
                 device,
                 o.mdc_code,
                 value if value is not None else o.special,
-                sequence_number=sequence_number,
+                sequence_number=record,
                 device_time=device_time,
             )
         append(

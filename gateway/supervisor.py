@@ -125,6 +125,7 @@ async def _pause(name: str, error: Exception, action: Action) -> None:
         return
     delay_s = action.backoff.next_delay_s()
     logger.log(action.level, "%s stopped (%s); restarting in %.1fs", name, what, delay_s)
+    logger.debug("%s failure detail", name, exc_info=error)
     await asyncio.sleep(delay_s)
 
 

@@ -123,7 +123,13 @@ def clock_flags(reading: Reading, *, max_device_ahead_s: float) -> frozenset[str
         flags.add(FLAG_HUB_CLOCK)
     device_time = reading.device_time
     if device_time is not None:
-        naive = device_time.replace(tzinfo=None)
+        naive = device_time
+        if device_time.tzinfo is not None:
+            # An aware stamp (GHS, UTC): compared as an instant, in the hub's local zone.
+            try:
+                naive = device_time.astimezone().replace(tzinfo=None)
+            except (OverflowError, ValueError, OSError):
+                naive = dt.datetime.min  # noqa: DTZ901 - compared naive: before 2000
         if naive < _MIN_DEVICE_TIME:
             flags.add(FLAG_DEVICE_TIME)
         elif FLAG_HUB_CLOCK not in flags:

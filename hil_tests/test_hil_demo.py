@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hil_rig import Rig
@@ -14,12 +15,32 @@ from protocols.fhir import is_measurement
 
 pytestmark = [pytest.mark.broker, pytest.mark.micropython, pytest.mark.slow]
 
+PHD = "http://hl7.org/fhir/uv/phd/StructureDefinition/"
+#: A component that is not a reading (PHD IG supplementalTypesComponent).
+SUPPLEMENTAL_TYPES = "68193"
+
+
+def _profiles(resource: dict[str, Any]) -> list[str]:
+    return list(resource.get("meta", {}).get("profile", []))
+
+
+def _readings(resource: dict[str, Any]) -> int:
+    parts = [
+        c
+        for c in resource.get("component", [])
+        if c["code"]["coding"][0]["code"] != SUPPLEMENTAL_TYPES
+    ]
+    if PHD + "PhdCompoundNumericObservation" in _profiles(resource):
+        return len(parts)
+    return 1 + len(parts)
+
 
 def test_demo_leaves_ledger_fhir_and_an_explained_summary(rig: Rig, tmp_path: Path) -> None:
     """The FHIR file holds Observations and the Devices and coincident time stamps they
     reference. Readings are counted in Observations: a blood pressure is one compound
     Observation of three readings (systolic, diastolic, mean; PHD IG 2.0.0
-    PhdCompoundNumericObservation), every other Observation one reading."""
+    PhdCompoundNumericObservation), a CGM glucose one Observation of two (its trend a
+    component), every other Observation one reading."""
     rig.require("ble:thermometer", "ble:glucose", "board")  # the demo runs the virtual home
     out = tmp_path / "demo"
     narhub = str(Path(sys.executable).parent / "narhub")
@@ -38,14 +59,25 @@ def test_demo_leaves_ledger_fhir_and_an_explained_summary(rig: Rig, tmp_path: Pa
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
     assert summary["ok"] is True
     assert summary == json.loads((out / "summary.json").read_text())
-    for kind in ("thermometer", "blood_pressure", "scale", "pulse_oximeter", "glucose"):
+    for kind in (
+        "thermometer",
+        "blood_pressure",
+        "scale",
+        "pulse_oximeter",
+        "glucose",
+        "cgm",
+        "ghs",
+        "enhanced_blood_pressure",
+        "body_composition",
+    ):
         assert kinds[kind]["produced"] == kinds[kind]["delivered"] > 0, kind
     assert kinds["air-temperature"]["missing"] == 0
     ledger = (out / "ledger.jsonl").read_text().splitlines()
     fhir = [json.loads(line) for line in (out / "observations.ndjson").read_text().splitlines()]
     observations = [r for r in fhir if is_measurement(r)]
-    compound = [r for r in observations if "component" in r]
-    readings = len(observations) + sum(len(r["component"]) - 1 for r in compound)
+    compound = [r for r in observations if PHD + "PhdCompoundNumericObservation" in _profiles(r)]
+    # Readings: a compound's components, a value with its components (a CGM trend), or one.
+    readings = sum(_readings(r) for r in observations)
     assert readings >= sum(k["delivered"] for k in kinds.values())
     assert len(ledger) == sum(k["produced"] for k in kinds.values())
     # The demo day is enrolled: every Observation names the patient; the cuff's three
@@ -53,8 +85,10 @@ def test_demo_leaves_ledger_fhir_and_an_explained_summary(rig: Rig, tmp_path: Pa
     shapes = summary["fhir"]
     assert shapes["unattributed"] == 0
     assert shapes["with_patient_subject"] == shapes["observations"] == len(observations)
-    assert shapes["compound_blood_pressure"] == len(compound) == 3
-    assert shapes["phd_devices"] == 5
+    # Three classic cuff readings, two BLS 1.1 ones, two GHS blood pressures (of ten).
+    assert shapes["compound_blood_pressure"] == len(compound) == 7
+    assert shapes["waveforms"] == 2  # the GHS device's plethysmograms
+    assert shapes["phd_devices"] == 9
     assert shapes["gateway_devices"] == 1
     assert shapes["coincident_time_stamps"] > 0
     assert {r["subject"]["identifier"]["value"] for r in observations} == {"demo-day-0001"}

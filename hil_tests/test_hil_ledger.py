@@ -14,6 +14,7 @@ from rig.ledger import (
     LedgerEntry,
     Tombstone,
     fhir_reading,
+    fhir_readings,
     read_fhir,
     reconcile,
 )
@@ -145,3 +146,33 @@ def test_the_region_output_is_read_as_the_hub_measured_it(tmp_path: Path) -> Non
     result = reconcile(ledger, got)
     assert result.exact, result.explain()
     assert result.delivered["blood_pressure"] == 4
+
+
+def test_a_value_with_components_and_a_sample_array_are_read() -> None:
+    glucose = {
+        "resourceType": "Observation",
+        "device": {"identifier": {"value": "C0:FF:EE:00:24:01"}},
+        "code": {"coding": [{"code": "160212"}]},
+        "effectiveDateTime": "2026-11-22T07:00:00.000Z",
+        "valueQuantity": {"value": "104", "code": "mg/dL"},
+        "component": [
+            {"code": {"coding": [{"code": "68193"}]}, "valueCodeableConcept": {"coding": [{}]}},
+            {
+                "code": {"coding": [{"code": "8418008"}]},
+                "valueQuantity": {"value": "-1.2", "code": "mg/dL/min"},
+            },
+        ],
+    }
+    got = [(r.mdc, r.unit, r.value) for r in fhir_readings(glucose)]
+    assert got == [(160212, "mg/dL", "104"), (8418008, "mg/dL/min", "-1.2")]
+    wave = {
+        "resourceType": "Observation",
+        "device": {"identifier": {"value": "C0:FF:EE:00:24:02"}},
+        "code": {"coding": [{"code": "150452"}]},
+        "valueSampledData": {
+            "origin": {"value": "-1", "code": "mV"},
+            "factor": "0.01",
+            "data": "100 110",
+        },
+    }
+    assert [(r.unit, r.value) for r in fhir_readings(wave)] == [("mV", "0.00")]

@@ -88,6 +88,11 @@ CATEGORY_BY_CODE: dict[int, DataCategory] = {
     mdc.MDC_PULS_OXIM_PERF_REL: _V,
     mdc.MDC_ECG_HEART_RATE: _V,
     mdc.MDC_ECG_TIME_PD_RR_GL: _V,
+    # Body composition (BCS 1.0 scales): the patient's body, as weight is.
+    mdc.MDC_BODY_FAT: _V,
+    mdc.MDC_MASS_BODY_FAT_FREE: _V,
+    mdc.MDC_MASS_BODY_SOFT_LEAN: _V,
+    mdc.MDC_BODY_WATER: _V,
     # Glucose concentrations, HbA1c and the glucose context (meal, tester).
     mdc.MDC_CONC_GLU_CAPILLARY_WHOLEBLOOD: _G,
     mdc.MDC_CONC_GLU_CAPILLARY_PLASMA: _G,
@@ -97,6 +102,7 @@ CATEGORY_BY_CODE: dict[int, DataCategory] = {
     mdc.MDC_CONC_GLU_ARTERIAL_PLASMA: _G,
     mdc.MDC_CONC_GLU_CONTROL: _G,
     mdc.MDC_CONC_GLU_ISF: _G,
+    mdc.MDC_CONC_GLU_TREND: _G,  # a CGM's trend, a component of its glucose reading
     mdc.MDC_CONC_GLU_UNDETERMINED_WHOLEBLOOD: _G,
     mdc.MDC_CONC_GLU_UNDETERMINED_PLASMA: _G,
     mdc.MDC_CONC_HBA1C: _G,

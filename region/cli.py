@@ -20,6 +20,7 @@ from region.consent_cli import consent_app
 from region.consents import SqliteConsentRegistry
 from region.enrolment_cli import register as register_enrolment
 from region.fhir_post import FhirPoster
+from region.findings.cli import register as register_findings
 from region.receiver import RECEIVER_NAME, Receiver
 from region.state import RegionStateError, is_postgres
 from region.state_open import open_fhir_queue, open_state
@@ -34,6 +35,7 @@ app = typer.Typer(
 ca_app = typer.Typer(help="A small region CA for pilots and tests.")
 app.add_typer(ca_app, name="ca")
 register_enrolment(app)
+register_findings(app)
 app.add_typer(consent_app, name="consent")
 
 CaDir = Annotated[Path, typer.Option("--dir", help="The CA directory.")]
@@ -198,6 +200,18 @@ def ingest(
             "SQLite --state itself. Needed with a postgresql:// --state."
         ),
     ] = None,
+    with_findings: Annotated[
+        bool,
+        typer.Option(
+            "--findings/--no-findings",
+            help="Record what arrives and judge findings (docs/region.md, 'Findings'): the "
+            "hubs' status topics too (client id CLIENT_ID-status).",
+        ),
+    ] = True,
+    findings_out: Annotated[
+        Path | None,
+        typer.Option(help="Append each changed finding as FHIR (Task, DetectedIssue), NDJSON."),
+    ] = None,
 ) -> None:
     """Receive batches on the shared subscription, verify, de-duplicate, file them to the
     enrolled patients (`narhub region enrol`, same --state; --enrolments with PostgreSQL),
@@ -225,11 +239,22 @@ def ingest(
     except RegionStateError as exc:
         emit({"ok": False, "error": str(exc)}, as_json=False)
         raise typer.Exit(EXIT_FAILED) from None
+    engine = None
+    if with_findings:
+        from region.findings.engine import FindingsEngine
+        from region.findings.service import FindingsNdjson
+
+        # Findings live beside the enrolments (the SQLite --state, or --enrolments).
+        engine = FindingsEngine.sqlite(
+            enrolments or Path(state),
+            on_change=None if findings_out is None else FindingsNdjson(findings_out),
+        )
     receiver = Receiver(
         verifier,
         store,
         enrolment_db=enrolments,
         on_batch=None if poster is None else (lambda _b, _l: poster.wake.set()),
+        on_ingested=None if engine is None else engine.filed,
         # Consents live beside the enrolments (the SQLite --state, or --enrolments).
         consents=(
             None
@@ -252,13 +277,24 @@ def ingest(
             session_expiry_s=NEVER_EXPIRES_S,
         )
 
+    def connect_status() -> MqttLink:
+        return MqttLink(host, port, client_id=f"{client_id}-status", tls=tls)
+
     async def serve() -> None:
-        if poster is None:
+        if poster is None and engine is None:
             await receiver.run(connect)
             return
-        poster.retry_refused()
         async with asyncio.TaskGroup() as group:
-            group.create_task(poster.run(), name="fhir-post")
+            if poster is not None:
+                poster.retry_refused()
+                group.create_task(poster.run(), name="fhir-post")
+            if engine is not None:
+                from region.findings.service import evaluate_every, to_engine, watch_status
+
+                group.create_task(
+                    watch_status(connect_status, to_engine(engine)), name="findings-status"
+                )
+                group.create_task(evaluate_every(engine), name="findings-evaluate")
             await receiver.run(connect)
             raise MqttError("connection ended")
 
@@ -269,6 +305,8 @@ def ingest(
         raise typer.Exit(EXIT_FAILED) from None
     finally:
         receiver.close()
+        if engine is not None:
+            engine.close()
 
 
 def _poster(state: str, fhir_url: str, smart: Path | None, name: str) -> FhirPoster:

@@ -49,6 +49,10 @@ class Filing:
     raw_records: int = 0
     #: Held readings this filing releases (forget them once the output is written).
     released: list[str] = field(default_factory=list)
+    #: The readings filed, each with its patient (the findings' ingestion event).
+    filed: list[Filed] = field(default_factory=list)
+    #: When the region filed them (epoch ms, its own clock: the ingestion time).
+    received_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,16 +123,21 @@ class Filer:
         descriptions = self.devices.update(
             describe(r for r in batch.readings if not is_undecoded(r))
         )
+        now = self._clock_ms()
         parts = split(
-            header.hub_id,
-            batch.readings,
-            self.enrolments.enrolments(header.hub_id),
-            now_ms=self._clock_ms(),
+            header.hub_id, batch.readings, self.enrolments.enrolments(header.hub_id), now_ms=now
         )
         held = self.enrolments.hold(parts.held)
         self.enrolments.note_filed(parts.filed_until)
         resources = batch_resources(header.hub_id, header.version, parts.filed, descriptions)
-        return Filing(header.hub_id, resources, held=held, raw_records=raw)
+        return Filing(
+            header.hub_id,
+            resources,
+            held=held,
+            raw_records=raw,
+            filed=parts.filed,
+            received_ms=now,
+        )
 
     def _keep_raw(self, hub: str, readings: Sequence[WireReading]) -> int:
         """Keep the batch's raw records (on disk before the batch is acknowledged). One whose
@@ -155,11 +164,15 @@ class Filer:
             ]
             if not covered:
                 continue
-            parts = split(hub, [h.reading for h in covered], enrolments, now_ms=self._clock_ms())
+            now = self._clock_ms()
+            parts = split(hub, [h.reading for h in covered], enrolments, now_ms=now)
             self.enrolments.note_filed(parts.filed_until)
             devices = self.devices.get(sorted({h.reading.device for h in covered}))
             resources = batch_resources(hub, FORMAT_VERSION, parts.filed, devices)
-            out.append(Filing(hub, resources, released=[h.key for h in covered]))
+            released = [h.key for h in covered]
+            out.append(
+                Filing(hub, resources, released=released, filed=parts.filed, received_ms=now)
+            )
         return out
 
     def released(self, filing: Filing) -> None:

@@ -82,6 +82,7 @@ class Receiver:
         state: RegionState,
         *,
         on_batch: Callable[[Batch, list[str]], None] | None = None,
+        on_ingested: Callable[[Filing], object] | None = None,
         enrolment_db: Path | None = None,
         enrolments: EnrolmentStore | None = None,
         devices: DeviceRegistry | None = None,
@@ -97,7 +98,10 @@ class Receiver:
         PostgreSQL state needs ``enrolment_db`` (or the three stores). ``consents``: this
         recipient's consents (docs/consent.md); a batch carrying a category it holds none for
         is refused, counted and kept for the report; None: no check. ``topic_root``: this
-        recipient's topic tree (``narhub/v1/r/{recipient}`` on a shared broker)."""
+        recipient's topic tree (``narhub/v1/r/{recipient}`` on a shared broker).
+        ``on_ingested``: told every filing once its output is committed (a batch's, and held
+        readings released), with what was filed to whom and when (the findings' hook,
+        :mod:`region.findings`)."""
         self._consents = consents
         self._topic_root = topic_root
         self._verifier = verifier
@@ -112,6 +116,7 @@ class Receiver:
         )
         self._release_interval_s = release_interval_s
         self._on_batch = on_batch
+        self._on_ingested = on_ingested
         self.stats = ReceiverStats()
         #: Set once the subscription is in place (the broker only routes to live subscribers).
         self.subscribed = asyncio.Event()
@@ -154,6 +159,8 @@ class Receiver:
         self.stats.held += filing.held
         self.stats.raw_records += filing.raw_records
         self.stats.batches += 1
+        if self._on_ingested is not None:
+            self._on_ingested(filing)
         if self._on_batch is not None:
             self._on_batch(batch, lines)
         return lines
@@ -183,6 +190,8 @@ class Receiver:
             # no hub has (:data:`region.state.RELEASE_HUB`).
             self._write(filing, BatchKey(RELEASE_HUB, uuid.uuid4().hex, 0))
             self._filer.released(filing)
+            if self._on_ingested is not None:
+                self._on_ingested(filing)
             released += len(filing.released)
         self.stats.released += released
         if released:

@@ -27,6 +27,7 @@ BENCHMARKS = {
     "region": "rig.bench.region",
     "install": "rig.bench.install",
     "e2e": "rig.bench.e2e",
+    "worklist": "rig.bench.worklist",
 }
 
 
@@ -78,6 +79,18 @@ def bench_ble(
     emit(_run_bench("ble", duration_s, soak_s=soak_s), as_json)
 
 
+#: A CGM in the reference day (issue 24): its record interval, 1 to 5 minutes.
+CgmOption = Annotated[
+    int | None,
+    typer.Option(
+        "--cgm",
+        min=1,
+        max=5,
+        help="Add a CGM's records every N minutes (288 to 1,440 a day) to the reference day.",
+    ),
+]
+
+
 @app.command("wire")
 def bench_wire(
     as_json: JsonFlag = False,
@@ -85,9 +98,13 @@ def bench_wire(
     input_path: Annotated[
         Path | None, typer.Option("--input", help="A day as JSONL, one reading per line.")
     ] = None,
+    cgm_interval_min: CgmOption = None,
 ) -> None:
     """Bytes per reading and encode/decode throughput of the uplink format vs JSON SenML."""
-    emit(_run_bench("wire", duration_s, input_path=input_path), as_json)
+    emit(
+        _run_bench("wire", duration_s, input_path=input_path, cgm_interval_min=cgm_interval_min),
+        as_json,
+    )
 
 
 @app.command("pipeline")
@@ -117,6 +134,7 @@ def bench_footprint(
         bool,
         typer.Option("--field", help="Six BLE devices paired and remote management on."),
     ] = False,
+    cgm_interval_min: CgmOption = None,
     feedback: Annotated[
         str,
         typer.Option(
@@ -140,6 +158,7 @@ def bench_footprint(
             speed=speed,
             whole_day=whole_day,
             field=field,
+            cgm_interval_min=cgm_interval_min,
             feedback=feedback,
             feedback_outputs=feedback_outputs,
         ),
@@ -184,10 +203,23 @@ def bench_region(
     readings: Annotated[
         int, typer.Option("--readings", min=1000, help="Readings in the backlog per case.")
     ] = 60_000,
+    findings_patients: Annotated[
+        int,
+        typer.Option(
+            "--findings-patients",
+            min=0,
+            help="Enrolled patients to judge findings for, and the worklist at that size "
+            "(as `narhub bench worklist`; 0: skip).",
+        ),
+    ] = 10_000,
 ) -> None:
     """Receivers draining a backlog into FHIR Observations: readings/s per receiver with
-    SQLite and with PostgreSQL, 1 and 3 receivers, and into a FHIR server; RSS."""
-    emit(_run_bench("region", duration_s, readings=readings), as_json)
+    SQLite and with PostgreSQL, 1 and 3 receivers, and into a FHIR server; findings for
+    10,000 enrolled patients and the worklist page's response time at that size; RSS."""
+    emit(
+        _run_bench("region", duration_s, readings=readings, findings_patients=findings_patients),
+        as_json,
+    )
 
 
 @app.command("e2e")
@@ -264,6 +296,19 @@ def bench_e2e(
         ),
         as_json,
     )
+
+
+@app.command("worklist")
+def bench_worklist(
+    as_json: JsonFlag = False,
+    patients: Annotated[
+        int, typer.Option("--patients", min=1, help="Enrolled patients (one hub each).")
+    ] = 10_000,
+    requests: Annotated[int, typer.Option("--requests", min=1, help="GETs per page.")] = 20,
+) -> None:
+    """Findings for N enrolled patients (judging every hub, one hub's batch) and the worklist
+    page's response time at that size, over HTTP on loopback; peak RSS."""
+    emit(_run_bench("worklist", 0.0, patients=patients, requests=requests), as_json)
 
 
 @app.command("all")

@@ -45,14 +45,17 @@ from gateway.config import (
     DeviceConfig,
     FeedbackConfig,
     HubConfig,
+    PipelineConfig,
     SensorsConfig,
     StoreConfig,
+    ThresholdConfig,
     UplinkConfig,
     render_config,
 )
 from protocols.fhir import PatientRef
 from region.enrolment import DEFAULT_PATIENT_SYSTEM
 from region.enrolment_sqlite import SqliteEnrolmentStore, enrol_hub
+from region.filing import Filing
 from region.receiver import RECEIVER_NAME, Receiver
 from region.state_sqlite import SqliteState
 from rig.broker import MosquittoBroker, RigPki
@@ -95,6 +98,8 @@ class HubOptions:
 
     quota_mib: float | None = None
     steppable_clock: bool = False
+    #: The care team's thresholds (``[pipeline] thresholds``): readings past them are alerts.
+    thresholds: tuple[ThresholdConfig, ...] = ()
     #: The hub's ``[feedback]`` (the light on gpiozero's mock pins, its trace in a file).
     feedback: FeedbackConfig | None = None
 
@@ -193,8 +198,10 @@ class VirtualHomeRig:
         hub_options: HubOptions | None = None,
         patient: PatientRef = RIG_PATIENT,
         enrolled_from_ms: int = 0,
+        on_ingested: Callable[[Filing], object] | None = None,
     ) -> None:
         self.dir = workdir
+        self.on_ingested = on_ingested
         self.patient = patient
         self.enrolled_from_ms = enrolled_from_ms
         self._start_hub = start_hub
@@ -273,7 +280,11 @@ class VirtualHomeRig:
             {self.hub_id: certificate_public_key_pem(hub_identity.cert_file.read_bytes())}
         )
         enrol_hub(self.region_state, self.hub_id, self.patient, start_ms=self.enrolled_from_ms)
-        self.receiver = Receiver(verifier, SqliteState(self.region_state, self.fhir_path))
+        self.receiver = Receiver(
+            verifier,
+            SqliteState(self.region_state, self.fhir_path),
+            on_ingested=self.on_ingested,
+        )
         self._receiver_task = asyncio.create_task(self._run_receiver(), name="rig-receiver")
         await self.wait_receiver()
         self.rig.start()
@@ -346,6 +357,7 @@ class VirtualHomeRig:
             batching=BatchingConfig(
                 clinical_s=0.2, continuous_s=0.5, environmental_s=0.5, telemetry_s=1.0
             ),
+            pipeline=PipelineConfig(thresholds=list(self.hub_options.thresholds)),
             feedback=self.hub_options.feedback,
         )
         (self.hub_dir / "data").mkdir(parents=True, exist_ok=True)

@@ -221,8 +221,35 @@ def _clock_flags(resource: dict[str, Any], index: FhirIndex) -> set[str]:
     return out
 
 
+#: Components that are not readings: the PHD IG's supplemental types (MDC_ATTR_SUPPLEMENTAL_TYPES).
+_SUPPLEMENTAL_TYPES = "68193"
+#: What the hub sends for a string observation (protocols.gatt.mapping.ghs): special "text".
+_STRING = ("1", "text")
+
+
+def _has_value(part: dict[str, Any]) -> bool:
+    return any(
+        k in part
+        for k in (
+            "valueQuantity",
+            "valueCodeableConcept",
+            "valueSampledData",
+            "valueString",
+            "dataAbsentReason",
+        )
+    )
+
+
 def _value_of(part: dict[str, Any]) -> tuple[str, str]:
-    """(unit, value) of an Observation or a component: a quantity, a code or a special."""
+    """(unit, value) of an Observation or a component: a quantity, a code, a sample array
+    (its first value, as the hub's reading holds it), a string or a special."""
+    if "valueSampledData" in part:
+        data = part["valueSampledData"]
+        first = Decimal(str(data["data"]).split(" ")[0])
+        value = first * Decimal(str(data["factor"])) + Decimal(str(data["origin"]["value"]))
+        return str(data["origin"]["code"]), str(value)
+    if "valueString" in part:
+        return _STRING
     if "valueQuantity" in part:
         quantity = part["valueQuantity"]
         return str(quantity.get("code", "")), str(quantity["value"])
@@ -252,7 +279,12 @@ def fhir_readings(resource: dict[str, Any], index: FhirIndex | None = None) -> l
             unit, value = _value_of(resource)
             return [FhirReading(device, code, unit, value, effective, frozenset(common))]
         out = []
+        if _has_value(resource):  # a value with components beside it (a CGM trend)
+            unit, value = _value_of(resource)
+            out.append(FhirReading(device, code, unit, value, effective, frozenset(common)))
         for component in resource["component"]:
+            if component["code"]["coding"][0]["code"] == _SUPPLEMENTAL_TYPES:
+                continue
             part = int(component["code"]["coding"][0]["code"])
             own = {f"{n}:{v}" if v else n for n, v in notes.get(str(part), {}).items()}
             unit, value = _value_of(component)

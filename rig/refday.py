@@ -16,7 +16,13 @@ byte for byte; nothing here reads a clock or a file. The day runs for 24 h from 
 - two rooms' air temperature and relative humidity every 60 s, about 200 motion events, bed
   occupancy changes and door events from the sensor boards (narhub private MDC codes, as
   :mod:`gateway.board_source` assigns them, units from :data:`protocols.sensorlink.SENSOR_KINDS`);
-- hub telemetry every 5 minutes (narhub private codes, see ``docs/protocols/uplink.md``).
+- hub telemetry every 5 minutes (narhub private codes, see ``docs/protocols/uplink.md``);
+- with ``cgm=True`` only (so that the default day, and every figure measured on it, stays
+  as it was): a continuous glucose monitor's record every ``cgm_interval_min`` minutes for the
+  24 h (288 records at 5 minutes, 1,440 at 1): the glucose in ``mg/dL`` (MDC_CONC_GLU_ISF)
+  with its quality flag and its trend in ``mg/dL/min`` (a component of the glucose), as
+  :mod:`protocols.gatt.mapping.cgm` maps a CGM Measurement record; from its own random
+  stream, so the rest of the day is the same with or without it.
 
 Times are what the gateway stamps today: the hub's wall clock at reception, in ms. A BLE
 notification leaves the device at its own sampling clock (a few ppm off), waits for the next
@@ -75,6 +81,8 @@ MDC_CTXT_GLU_TESTER = 8417884
 MDC_CTXT_GLU_TESTER_SELF = 8417888
 MDC_ECG_HEART_RATE = 147842
 MDC_ECG_TIME_PD_RR_GL = 147240
+MDC_CONC_GLU_ISF = 160212
+MDC_CONC_GLU_TREND = 8418008
 
 #: narhub private codes: MDC partition 2 (SCADA) x 65536 + private term 0xF000 + kind, as
 #: ``gateway.board_source.NARHUB_PRIVATE_BASE`` (sensor kinds from the sensor link, spec section 4).
@@ -119,6 +127,9 @@ class DayReading:
     priority: Priority = Priority.CLINICAL
     max_delay_ms: int = SPOT_DELAY_MS
     flags: frozenset[str] = frozenset()
+    #: Whether the hub keys it for de-duplication (``None``: by its latency class, see
+    #: :func:`hub_reading`); a CGM record is keyed though it may wait like a stream.
+    keyed: bool | None = None
 
     def to_wire(self) -> WireReading:
         """The reading as it travels in a batch."""
@@ -183,6 +194,7 @@ class _Day:
         priority: Priority = Priority.CLINICAL,
         max_delay_ms: int = SPOT_DELAY_MS,
         flags: frozenset[str] = frozenset(),
+        keyed: bool | None = None,
     ) -> None:
         self.out.append(
             DayReading(
@@ -196,6 +208,7 @@ class _Day:
                 priority=priority,
                 max_delay_ms=max_delay_ms,
                 flags=flags,
+                keyed=keyed,
             )
         )
 
@@ -489,10 +502,47 @@ class _Day:
                 )
 
 
+def _cgm(day: _Day, seed: int, interval_min: int) -> None:
+    """A CGM sensor's day: a record every ``interval_min`` minutes (see the module docstring)."""
+    rng = random.Random(seed ^ 0xC6A)  # noqa: S311 - its own stream: the rest is unchanged
+    device = ":".join(f"{rng.randrange(256):02X}" for _ in range(6))
+    glucose = 110.0
+    component = frozenset({f"component-of:{MDC_CONC_GLU_ISF}"})
+    for n in range(DAY_MS // (interval_min * MINUTE_MS)):
+        sent = day.start_ms + n * interval_min * MINUTE_MS + rng.uniform(0, 2_000)
+        t = day.received(sent, device)
+        step = rng.gauss(0.0, 1.2) * interval_min + (110 - glucose) * 0.02 * interval_min
+        glucose = min(380.0, max(45.0, glucose + step))
+        trend = _exact(round(step / interval_min * 10), -1)
+        quality = frozenset({f"cgm-quality-percent:{rng.randint(85, 100)}"})
+        for code, unit, value, flags in (
+            (MDC_CONC_GLU_ISF, "mg/dL", Decimal(round(glucose)), quality),
+            (MDC_CONC_GLU_TREND, "mg/dL/min", trend, component),
+        ):
+            day.add(
+                device,
+                code,
+                unit,
+                t,
+                value,
+                flags=flags,
+                max_delay_ms=CONTINUOUS_DELAY_MS,
+                keyed=True,
+            )
+
+
 def reference_day(
-    seed: int = DEFAULT_SEED, *, start_ms: int = DEFAULT_START_MS
+    seed: int = DEFAULT_SEED,
+    *,
+    start_ms: int = DEFAULT_START_MS,
+    cgm: bool = False,
+    cgm_interval_min: int = 5,
 ) -> tuple[DayReading, ...]:
-    """Every reading of the reference day, in the order the hub receives them (time order)."""
+    """Every reading of the reference day, in the order the hub receives them (time order);
+    with ``cgm``, a CGM's records every ``cgm_interval_min`` minutes too (1 to 5 minutes:
+    1,440 to 288 records a day)."""
+    if not 1 <= cgm_interval_min <= 5:
+        raise ValueError("a CGM sends a record every 1 to 5 minutes")
     day = _Day(seed, start_ms)
     day.spot_readings()
     day.night_oximetry()
@@ -500,6 +550,8 @@ def reference_day(
     day.rooms()
     day.events()
     day.telemetry()
+    if cgm:
+        _cgm(day, seed, cgm_interval_min)
     order = sorted(range(len(day.out)), key=lambda i: day.out[i].t_ms)  # stable: ties keep order
     return tuple(day.out[i] for i in order)
 
@@ -541,7 +593,9 @@ def hub_reading(index: int, r: DayReading) -> Reading:
     """A day's reading as the hub's pipeline gets it from its source: received at the day's
     time; spot and environmental readings carry a source key (``day/{index}``: a device record
     or a board frame, which a source may resend); continuous streams none (notifications)."""
-    keyed = r.priority is Priority.ENVIRONMENTAL or r.max_delay_ms < CONTINUOUS_DELAY_MS
+    keyed = r.keyed
+    if keyed is None:
+        keyed = r.priority is Priority.ENVIRONMENTAL or r.max_delay_ms < CONTINUOUS_DELAY_MS
     return Reading(
         stream=r.stream,
         device=r.device,

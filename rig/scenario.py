@@ -7,14 +7,16 @@ A scenario describes a home for ``narhub rig``::
     time_scale = 1440.0             # device clocks and schedules run 1440x: a day per minute
 
     [[devices]]
-    kind = "thermometer"            # or blood_pressure, scale, pulse_oximeter, glucose
+    kind = "thermometer"            # or blood_pressure, scale, pulse_oximeter, glucose, cgm,
+                                    # ghs, enhanced_blood_pressure, body_composition
     address = "C0:FF:EE:00:00:01"
     clock_offset_s = 31536000       # its clock a year ahead (until the hub sets it)
     every_s = 14400                 # scenario seconds between measurements
     count = 6
     [[devices.faults]]
     at_s = 30000                    # scenario time
-    fault = "out_of_range"          # out_of_range | drop_after_records | malformed
+    fault = "out_of_range"          # out_of_range | drop_after_records | malformed |
+                                    # sensor_change (a CGM: a new sensor session)
     duration_s = 7200
 
     [[boards]]
@@ -38,7 +40,17 @@ from pydantic import Field, ValidationError, model_validator
 
 from gateway.config import ConfigError, StrictModel, validation_problems
 
-DeviceKind = Literal["thermometer", "blood_pressure", "scale", "pulse_oximeter", "glucose"]
+DeviceKind = Literal[
+    "thermometer",
+    "blood_pressure",
+    "scale",
+    "pulse_oximeter",
+    "glucose",
+    "cgm",
+    "ghs",
+    "enhanced_blood_pressure",
+    "body_composition",
+]
 
 
 class ScenarioError(ConfigError):
@@ -46,11 +58,21 @@ class ScenarioError(ConfigError):
 
 
 class FaultSpec(StrictModel):
-    """A fault at scenario time ``at_s``; undone after ``duration_s`` when it has one."""
+    """A fault at scenario time ``at_s``; undone after ``duration_s`` when it has one.
+
+    ``sensor_change`` (a CGM): the sensor is replaced, a new session starts at ``at_s``
+    (Time Offsets from 0, Session Start Time unknown until the hub writes it).
+    """
 
     at_s: float = Field(ge=0)
     fault: Literal[
-        "out_of_range", "drop_after_records", "drop_after_notifications", "malformed", "unplug"
+        "out_of_range",
+        "drop_after_records",
+        "drop_after_notifications",
+        "malformed",
+        "unplug",
+        "sensor_change",
+        "battery_replaced",
     ]
     duration_s: float = Field(default=0, ge=0)
     #: ``drop_after_records`` / ``drop_after_notifications``: PDUs sent before the link drops
@@ -73,7 +95,8 @@ class DeviceSpec(StrictModel):
     #: How far the device's clock is off when the rig starts (seconds; a year: 31536000).
     #: The device keeps it until a central sets the clock (Current Time, CTS 1.1 3.1).
     clock_offset_s: float = Field(default=0.0, ge=-3_153_600_000, le=3_153_600_000)
-    #: The level its Battery Service reports (Battery Level 0x2A19), percent.
+    #: The battery level the device reports (Battery Level 0x2A19) until a
+    #: ``battery_replaced`` fault sets it to 100.
     battery_percent: int = Field(default=87, ge=0, le=100)
     faults: list[FaultSpec] = Field(default_factory=list)
 

@@ -14,15 +14,18 @@ ledger, the FHIR NDJSON and ``summary.json`` are left there.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import shutil
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from rich.console import Console
 from rich.live import Live
@@ -33,11 +36,14 @@ from protocols.fhir.codes import (
     COINCIDENT_TIME_STAMP_EXTENSION,
     PHD_COMPOUND_NUMERIC,
     PHD_DEVICE,
+    PHD_RTSA,
     PHG_DEVICE,
 )
 from region.enrolment import DEFAULT_PATIENT_SYSTEM
-from rig.home import VirtualHomeRig
-from rig.ledger import Reconciliation, reconcile
+from region.findings.model import Kind
+from rig.demo_worklist import DEMO_PLAN, DemoFindings, serve_worklist
+from rig.home import VirtualHomeRig, eventually
+from rig.ledger import LedgerEntry, Reconciliation, reconcile
 
 #: The demo home; ``{time_scale}`` makes its day last the demo's duration.
 DEMO_SCENARIO = """\
@@ -80,11 +86,43 @@ first_s = 2700
 every_s = 21600
 count = 4
 
+[[devices]]
+kind = "cgm"
+address = "C0:FF:EE:00:0D:06"
+every_s = 300
+count = 288
+
+[[devices]]
+kind = "ghs"
+address = "C0:FF:EE:00:0D:07"
+first_s = 1200
+every_s = 7200
+count = 10
+
+[[devices]]
+kind = "enhanced_blood_pressure"
+address = "C0:FF:EE:00:0D:08"
+first_s = 25200
+every_s = 43200
+count = 2
+
+[[devices]]
+kind = "body_composition"
+address = "C0:FF:EE:00:0D:09"
+first_s = 27000
+every_s = 43200
+count = 1
+
 [[boards]]
 board_id = "sim-demo-01"
 interval_ms = 1000
 """
 DAY_S = 86_400.0
+#: The hub is unplugged for two hours of the demo day (scenario seconds from midnight).
+UNPLUG_AT_S, UNPLUG_FOR_S = 10 * 3600.0, 2 * 3600.0
+#: A board reading taken this close before the home was switched off may still be in the
+#: board's flash, unread by the hub (it reads it when both run again).
+BOARD_READ_LAG_MS = 2000
 #: The pseudonym the demo day's hub is lent to.
 DEMO_PATIENT = PatientRef(DEFAULT_PATIENT_SYSTEM, "demo-day-0001")
 
@@ -100,6 +138,10 @@ class DemoSummary:
     out: str | None = None
     #: What the FHIR output holds (:func:`fhir_shapes`), and readings held unattributed.
     fhir: dict[str, Any] = field(default_factory=dict)
+    #: The findings of the day, per kind: opened and closed (docs/region.md, "Findings").
+    findings: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: Where the worklist was served while the demo ran.
+    worklist: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The summary as JSON."""
@@ -109,19 +151,22 @@ class DemoSummary:
             "kinds": self.kinds,
             "explanation": self.explanation,
             "fhir": self.fhir,
+            "findings": self.findings,
+            "worklist": self.worklist,
             "out": self.out,
         }
 
 
 def fhir_shapes(path: Path) -> dict[str, int]:
     """Counts of what an NDJSON output holds: Observations of readings (and how many name a
-    patient as subject, are compound blood pressures, reference a coincident time stamp),
-    Devices (PhdDevice, PhgDevice, others) and coincident time stamps."""
+    patient as subject, are compound blood pressures or waveforms, reference a coincident time
+    stamp), Devices (PhdDevice, PhgDevice, others; each once) and coincident time stamps."""
     shapes = dict.fromkeys(
         (
             "observations",
             "with_patient_subject",
             "compound_blood_pressure",
+            "waveforms",
             "with_time_stamp",
             "phd_devices",
             "gateway_devices",
@@ -132,6 +177,7 @@ def fhir_shapes(path: Path) -> dict[str, int]:
     )
     if not path.exists():
         return shapes
+    devices: set[tuple[str, object]] = set()
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
             resource = json.loads(line)
@@ -146,11 +192,15 @@ def fhir_shapes(path: Path) -> dict[str, int]:
                 if PHG_DEVICE in profiles
                 else "other_devices"
             )
-            shapes[key] += 1
+            # A Device comes again when its description changed: each is counted once.
+            if (key, resource.get("id")) not in devices:
+                devices.add((key, resource.get("id")))
+                shapes[key] += 1
         elif is_measurement(resource):
             shapes["observations"] += 1
             shapes["with_patient_subject"] += resource.get("subject", {}).get("type") == "Patient"
             shapes["compound_blood_pressure"] += PHD_COMPOUND_NUMERIC in profiles
+            shapes["waveforms"] += PHD_RTSA in profiles
             shapes["with_time_stamp"] += any(
                 e.get("url") == COINCIDENT_TIME_STAMP_EXTENSION
                 for e in resource.get("extension", [])
@@ -160,21 +210,47 @@ def fhir_shapes(path: Path) -> dict[str, int]:
     return shapes
 
 
-def _summary(result: Reconciliation, produced: Counter[str], duration_s: float) -> DemoSummary:
-    """Per kind: everything produced (the final ledger), delivered, and the difference split
-    into readings lost (produced before the last check and absent) and readings in flight
-    (taken after the last check, a board keeps sampling)."""
-    summary = DemoSummary(duration_s, exact=result.exact, explanation=result.explain())
+def _left_on_board(entry: LedgerEntry, switched_off_ms: int) -> bool:
+    taken = entry.taken_ms or 0
+    return entry.source == "board" and taken >= switched_off_ms - BOARD_READ_LAG_MS
+
+
+def _summary(
+    result: Reconciliation, produced: Counter[str], duration_s: float, switched_off_ms: int
+) -> DemoSummary:
+    """Per kind: everything produced (the final ledger, the home switched off), delivered,
+    and every absence explained: a board reading taken in the last moments before the home
+    was switched off is still in the board's flash (``in_flight``: the hub reads it when both
+    run again); any other absence is lost."""
+    left = [e for e in result.missing if _left_on_board(e, switched_off_ms)]
+    lost = [e for e in result.missing if not _left_on_board(e, switched_off_ms)]
+    exact = result.exact or (not lost and not result.duplicated and not result.unexpected)
+    summary = DemoSummary(duration_s, exact=exact, explanation=result.explain())
+    if exact and left:
+        summary.explanation = (
+            f"every reading arrived exactly once, except {len(left)} board readings taken "
+            "as the home was switched off, still in the board's flash"
+        )
     for kind in sorted(set(produced) | set(result.delivered)):
-        missing = sum(1 for e in result.missing if e.kind == kind)
-        delivered = result.delivered[kind]
         summary.kinds[kind] = {
             "produced": produced[kind],
-            "delivered": delivered,
-            "missing": missing,
-            "in_flight": max(0, produced[kind] - delivered - missing),
+            "delivered": result.delivered[kind],
+            "missing": sum(1 for e in lost if e.kind == kind),
+            "in_flight": sum(1 for e in left if e.kind == kind),
         }
     return summary
+
+
+async def _unplug_hub(home: VirtualHomeRig, started_ms: int, time_scale: float) -> None:
+    """Pull the hub's plug at 10:00 of the demo day and put it back at 12:00."""
+    for at_s, action in ((UNPLUG_AT_S, "kill"), (UNPLUG_AT_S + UNPLUG_FOR_S, "start")):
+        delay = started_ms / 1000 + at_s / time_scale - time.time()
+        if delay > 0:
+            await asyncio.sleep(delay)  # the day's schedule is the point of sleeping
+        if action == "kill":
+            home.kill_hub()
+        else:
+            await home.start_hub()
 
 
 def _table(home: VirtualHomeRig, title: str) -> Table:
@@ -204,34 +280,61 @@ async def run_showcase(
     """Play a day in ``duration_s`` seconds and return the per-kind summary."""
     workdir.mkdir(parents=True, exist_ok=True)
     scenario = workdir / "demo-scenario.toml"
-    scenario.write_text(DEMO_SCENARIO.format(time_scale=DAY_S / max(duration_s, 5.0)))
-    midnight = dt.datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
-    async with VirtualHomeRig(
-        workdir / "home",
-        scenario,
-        patient=DEMO_PATIENT,
-        enrolled_from_ms=round(midnight.timestamp() * 1000),
-    ) as home:
-        title = "narhub demo: a day in the home"
-        wait = asyncio.ensure_future(home.wait_rig_done(timeout_s=duration_s * 2 + 30))
-        if live:
-            with Live(_table(home, title), console=console, refresh_per_second=4) as view:
-                while not wait.done():
-                    await asyncio.wait({wait}, timeout=0.5)
+    time_scale = DAY_S / max(duration_s, 5.0)
+    scenario.write_text(DEMO_SCENARIO.format(time_scale=time_scale))
+    # The day of the care plan's zone (the demo's windows are Stockholm's local times).
+    midnight = dt.datetime.now(tz=ZoneInfo(DEMO_PLAN["zone"])).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
+    midnight_ms = round(midnight.timestamp() * 1000)
+    home = VirtualHomeRig(
+        workdir / "home", scenario, patient=DEMO_PATIENT, enrolled_from_ms=midnight_ms
+    )
+    findings = DemoFindings(home.region_state, DEMO_PATIENT, midnight_ms, time_scale)
+    home.on_ingested = findings.filed
+    worklist_url = None
+    async with home:
+        await eventually(
+            lambda: home.rig_facts().get("started_ms") is not None,
+            timeout_s=30,
+            what="the demo day started",
+        )
+        started = int(home.rig_facts()["started_ms"])
+        engine = findings.start(started)
+        watcher = asyncio.create_task(findings.watch(home), name="demo-findings")
+        unplug = asyncio.create_task(_unplug_hub(home, started, time_scale), name="demo-unplug")
+        async with serve_worklist(engine) as worklist_url:
+            (console if live else Console(stderr=True)).print(
+                f"worklist: {worklist_url} (sign in with any e-mail address)"
+            )
+            title = "narhub demo: a day in the home"
+            wait = asyncio.ensure_future(home.wait_rig_done(timeout_s=duration_s * 2 + 30))
+            if live:
+                with Live(_table(home, title), console=console, refresh_per_second=4) as view:
+                    while not wait.done():
+                        await asyncio.wait({wait}, timeout=0.5)
+                        view.update(_table(home, title))
+                    await wait
+                    await home.wait_delivered(settle_s, check=False)
                     view.update(_table(home, title))
+            else:
                 await wait
-                settled = home.ledger()
                 await home.wait_delivered(settle_s, check=False)
-                view.update(_table(home, title))
-        else:
-            await wait
-            settled = home.ledger()
+            await unplug
+            # The final account: the home is switched off first (the rig reads the boards'
+            # last readings into the ledger), then the hub delivers everything it holds;
+            # only then is it stopped. Every reading the home produced must be there, or
+            # its absence explained.
+            switched_off_ms = time.time_ns() // 1_000_000
+            await home.stop_rig()
             await home.wait_delivered(settle_s, check=False)
-        # The final account: nothing arrives once the hub is stopped, and the stopped rig
-        # has read the boards' last readings into the ledger. What the schedule produced
-        # (``settled``) must be there; later board readings may still be on the way.
-        await home.stop_hub()
-        await home.stop_rig()
+            await home.stop_hub()
+            engine.evaluate()
+            day = engine.findings.findings(limit=10_000)
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+        findings.close()
         for source, name in (
             (home.fhir_path, "observations.ndjson"),
             (home.ledger_path, "ledger.jsonl"),
@@ -241,10 +344,18 @@ async def run_showcase(
             else:  # nothing reached the region (or nothing was produced): an empty file
                 (workdir / name).write_text("")
         ledger = home.ledger()
-        result = reconcile(ledger, home.fhir(), settled=settled)
+        result = reconcile(ledger, home.fhir(), settled=ledger)
         produced = Counter(e.kind for e in ledger)
         held = home.unattributed()
-    summary = _summary(result, produced, duration_s)
+    summary = _summary(result, produced, duration_s, switched_off_ms)
+    summary.worklist = worklist_url
+    for kind in Kind:
+        of_kind = [f for f in day if f.kind is kind]
+        if of_kind:
+            summary.findings[kind.value] = {
+                "opened": len(of_kind),
+                "closed": sum(1 for f in of_kind if f.closed_ms is not None),
+            }
     summary.fhir = {
         **fhir_shapes(workdir / "observations.ndjson"),
         "unattributed": held,
@@ -270,7 +381,9 @@ def print_summary(console: Console, summary: DemoSummary) -> None:
         if row["missing"]:
             reasons.append(f"{row['missing']} lost")
         if row["in_flight"]:
-            reasons.append(f"{row['in_flight']} taken in the last second, still on the way")
+            reasons.append(
+                f"{row['in_flight']} taken as the home was switched off, in the board's flash"
+            )
         why = "; ".join(reasons) or "none"
         table.add_row(kind, str(row["produced"]), str(row["delivered"]), why)
     console.print(table)
@@ -283,6 +396,7 @@ def print_summary(console: Console, summary: DemoSummary) -> None:
             ("observations", "Observations of readings"),
             ("with_patient_subject", "  with the patient as subject"),
             ("compound_blood_pressure", "  blood pressure, one compound Observation each"),
+            ("waveforms", "  sample arrays (GHS), valueSampledData"),
             ("with_time_stamp", "  referencing a coincident time stamp"),
             ("coincident_time_stamps", "Coincident time stamps (device clock vs hub clock)"),
             ("phd_devices", "PhdDevice (the home's devices)"),
@@ -292,6 +406,13 @@ def print_summary(console: Console, summary: DemoSummary) -> None:
         ):
             fhir.add_row(label, str(shapes[name]))
         console.print(fhir)
+    if summary.findings:
+        found = Table(title="findings of the day (the worklist's)")
+        for column in ("finding", "opened", "closed"):
+            found.add_column(column)
+        for kind, row in summary.findings.items():
+            found.add_row(kind, str(row["opened"]), str(row["closed"]))
+        console.print(found)
     console.print(summary.explanation)
     if summary.out:
         console.print(f"ledger, FHIR NDJSON and summary.json in {summary.out}")

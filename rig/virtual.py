@@ -31,6 +31,10 @@ from typing import Any
 
 from drivers.ble.sim._bumble import Characteristic
 from drivers.ble.sim.blood_pressure import EmulatedBloodPressureCuff
+from drivers.ble.sim.body_composition import EmulatedBodyCompositionScale
+from drivers.ble.sim.cgm import EmulatedCgm
+from drivers.ble.sim.enhanced_cuff import EmulatedEnhancedCuff
+from drivers.ble.sim.ghs import EmulatedGhsDevice
 from drivers.ble.sim.glucose import EmulatedGlucoseMeter
 from drivers.ble.sim.peripheral import DeviceClock, EmulatedDevice
 from drivers.ble.sim.pulse_oximeter import EmulatedPulseOximeter
@@ -39,7 +43,7 @@ from drivers.ble.sim.scale import EmulatedScale
 from drivers.ble.sim.thermometer import EmulatedThermometer
 from gateway.board_source import NARHUB_PRIVATE_BASE
 from gateway.reading import Reading
-from protocols.gatt import decode, to_observations
+from protocols.gatt import Observation, decode, to_observations
 from protocols.sensorlink import SENSOR_KINDS
 from rig.boards import CorruptingBridge, SimBoard
 from rig.ledger import LedgerEntry, LedgerWriter, entries_from_observations
@@ -59,6 +63,26 @@ class SpotCheckOximeter(EmulatedPulseOximeter):
         """No 1 Hz stream."""
 
 
+#: Kinds the hub bonds with before anything else (GLS and CGMS require an encrypted link).
+_BOND_FIRST = frozenset({"glucose", "cgm"})
+
+
+def _profile_stats(device: EmulatedDevice) -> dict[str, Any]:
+    """What a CGM or GHS device did that a test checks (RACP requests, live and stored)."""
+    if isinstance(device, EmulatedCgm):
+        return {
+            "sessions": device.sessions,
+            "racp_requests": [[r.operator.name, r.minimum] for r in device.racp.requests],
+        }
+    if isinstance(device, EmulatedGhsDevice):
+        return {
+            "live_sent": device.live_sent,
+            "stored_sent": device.stored_sent,
+            "racp_requests": [[r.operator.name, r.minimum] for r in device.racp_requests],
+        }
+    return {}
+
+
 def _uuid16(characteristic: Characteristic[bytes]) -> int:
     return int.from_bytes(bytes(characteristic.uuid.to_bytes()), "little") & 0xFFFF
 
@@ -75,10 +99,13 @@ class VirtualHome:
         self.devices: dict[str, EmulatedDevice] = {}
         self.boards: dict[str, SimBoard] = {}
         self._counts: dict[str, int] = {}
+        #: Scenario time each CGM's current sensor session started (a sensor change resets it).
+        self._cgm_origin_s: dict[str, float] = {}
         self._board_lsn: dict[str, int] = {}
         self._bridges: dict[str, CorruptingBridge] = {}
         self._hci: HciServer | None = None
         self._done = False
+        self._started_ms: int | None = None
 
     # --- building ------------------------------------------------------------------------
 
@@ -97,6 +124,15 @@ class VirtualHome:
             device = EmulatedScale(self.radio, address, **kwargs)
         elif spec.kind == "pulse_oximeter":
             device = SpotCheckOximeter(self.radio, address, **kwargs)
+        elif spec.kind == "cgm":
+            device = EmulatedCgm(self.radio, address, **kwargs)
+            self._cgm_origin_s[address] = 0.0
+        elif spec.kind == "ghs":
+            device = EmulatedGhsDevice(self.radio, address, **kwargs)
+        elif spec.kind == "enhanced_blood_pressure":
+            device = EmulatedEnhancedCuff(self.radio, address, sleep_s=5.0, **kwargs)
+        elif spec.kind == "body_composition":
+            device = EmulatedBodyCompositionScale(self.radio, address, **kwargs)
         else:
             device = EmulatedGlucoseMeter(self.radio, address, stored_records=0, **kwargs)
         return device
@@ -119,7 +155,11 @@ class VirtualHome:
             "scenario": self.scenario.name,
             "hci": None if self._hci is None else self._hci.transport_name,
             "devices": [
-                {"kind": d.kind, "address": d.address.upper(), "bond": d.kind == "glucose"}
+                {
+                    "kind": d.kind,
+                    "address": d.address.upper(),
+                    "bond": d.kind in _BOND_FIRST,
+                }
                 for d in self.scenario.devices
             ],
             "boards": {
@@ -129,11 +169,18 @@ class VirtualHome:
             "ledger": str(self.ledger.path),
             "corrupted_chunks": {b: bridge.corrupted for b, bridge in self._bridges.items()},
             "device_stats": {
-                address: {"connections": d.stats.connections, "drops": d.stats.drops}
+                address: {
+                    "connections": d.stats.connections,
+                    "drops": d.stats.drops,
+                    **_profile_stats(d),
+                }
                 for address, d in self.devices.items()
             },
             "produced": dict(self.ledger.counts),
             "done": self._done,
+            # The wall clock when scenario time 0 began (epoch ms): rig time is
+            # started_ms + scenario seconds / time_scale.
+            "started_ms": self._started_ms,
         }
 
     def _write_status(self) -> None:
@@ -202,6 +249,8 @@ class VirtualHome:
 
     async def _play(self) -> None:
         start = asyncio.get_running_loop().time()
+        self._started_ms = time.time_ns() // 1_000_000
+        self._write_status()
         async with asyncio.TaskGroup() as group:
             for spec in self.scenario.devices:
                 device = self.devices[spec.address.upper()]
@@ -218,14 +267,29 @@ class VirtualHome:
 
     async def _schedule(self, spec: DeviceSpec, device: EmulatedDevice, start: float) -> None:
         for i in range(spec.count):
-            await self._at(start, spec.first_s + i * spec.every_s)
-            await self.measure(spec, device)
+            at_s = spec.first_s + i * spec.every_s
+            await self._at(start, at_s)
+            await self.measure(spec, device, at_s=at_s)
             self._write_status()
 
-    async def measure(self, spec: DeviceSpec, device: EmulatedDevice) -> None:
-        """Take one measurement on ``device`` and write its ledger entries."""
+    async def measure(self, spec: DeviceSpec, device: EmulatedDevice, *, at_s: float = 0.0) -> None:
+        """Take one measurement on ``device`` (at scenario time ``at_s``) and write its
+        ledger entries."""
         n = self._counts.get(device.address, 0)
         self._counts[device.address] = n + 1
+        taken_ms = time.time_ns() // 1_000_000
+        observed = await self._observe(device, at_s, n)
+        if observed is not None:
+            self.ledger.write(
+                entries_from_observations(
+                    observed[0],
+                    device=device.address,
+                    kind=spec.kind,
+                    seq=observed[1],
+                    taken_ms=taken_ms,
+                )
+            )
+            return
         pdus: list[tuple[int, bytes, str]] = []
         if isinstance(device, EmulatedThermometer | EmulatedBloodPressureCuff | EmulatedScale):
             pdus.append((_uuid16(device.measurement), await device.measure(), str(n)))
@@ -252,6 +316,24 @@ class VirtualHome:
             )
         self.ledger.write(entries)
 
+    async def _observe(
+        self, device: EmulatedDevice, at_s: float, n: int
+    ) -> tuple[list[Observation], str] | None:
+        """The new profiles: their measurement's observations (as the device meant them,
+        one per reading however many values carry it) and the ledger's ``seq``."""
+        if isinstance(device, EmulatedCgm):
+            origin = self._cgm_origin_s.get(device.address, 0.0)
+            offset = round((at_s - origin) / 60)
+            measurement = await device.add_record(offset)
+            return to_observations(measurement), f"{device.sessions}/{offset}"
+        if isinstance(device, EmulatedGhsDevice):
+            return to_observations(await device.observe()), str(n)
+        if isinstance(device, EmulatedBodyCompositionScale):
+            m = device.random_measurement()
+            await device.measure(m)
+            return to_observations(m), str(n)
+        return None
+
     async def _device_fault(self, device: EmulatedDevice, fault: FaultSpec, start: float) -> None:
         await self._at(start, fault.at_s)
         logger.info("virtual rig: fault %s on a %s", fault.fault, type(device).__name__)
@@ -265,6 +347,11 @@ class VirtualHome:
             device.faults.drop_after_notifications = fault.count
         elif fault.fault == "malformed":
             device.faults.malformed_next = fault.count
+        elif fault.fault == "sensor_change" and isinstance(device, EmulatedCgm):
+            device.change_sensor()
+            self._cgm_origin_s[device.address] = fault.at_s
+        elif fault.fault == "battery_replaced":
+            device.battery_percent = 100
 
     async def _board_fault(self, board: SimBoard, fault: FaultSpec, start: float) -> None:
         await self._at(start, fault.at_s)

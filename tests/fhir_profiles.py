@@ -153,6 +153,38 @@ def phd_coded(o: dict[str, Any], ref: Resolve) -> list[str]:
     return out
 
 
+def phd_rtsa(o: dict[str, Any], ref: Resolve) -> list[str]:
+    """StructureDefinition.PhdRtsaObservation.fsh"""
+    out = phd_base(o, ref)
+    if any(k in o for k in _VALUES if k != "valueSampledData"):
+        out.append("value[x] only SampledData")
+    data = o.get("valueSampledData")
+    if data is None:
+        if "dataAbsentReason" not in o:
+            out.append("valueSampledData or dataAbsentReason")
+        return out
+    origin = data.get("origin", {})
+    if "value" not in origin:
+        out.append("valueSampledData.origin.value 1..")
+    if origin.get("system") != UCUM:
+        out.append("valueSampledData.origin.system = UCUM (exactly)")
+    if not origin.get("code"):
+        out.append("valueSampledData.origin.code 1..")
+    if "factor" not in data:
+        out.append("valueSampledData.factor 1..")
+    return out
+
+
+def phd_string_enumeration(o: dict[str, Any], ref: Resolve) -> list[str]:
+    """StructureDefinition.PhdStringEnumerationObservation.fsh"""
+    out = phd_base(o, ref)
+    if any(k in o for k in _VALUES if k != "valueString"):
+        out.append("value[x] only string")
+    if "valueString" not in o:
+        out.append("value[x] 1..")
+    return out
+
+
 def phd_coincident_time_stamp(o: dict[str, Any], ref: Resolve) -> list[str]:
     """StructureDefinition.PhdCoincidentTimeStampObservation.fsh"""
     out = []
@@ -235,6 +267,8 @@ CHECKS: dict[str, Callable[[dict[str, Any], Resolve], list[str]]] = {
     PHD + "PhdNumericObservation": phd_numeric,
     PHD + "PhdCompoundNumericObservation": phd_compound_numeric,
     PHD + "PhdCodedEnumerationObservation": phd_coded,
+    PHD + "PhdRtsaObservation": phd_rtsa,
+    PHD + "PhdStringEnumerationObservation": phd_string_enumeration,
     PHD + "PhdCoincidentTimeStampObservation": phd_coincident_time_stamp,
     PHD + "PhdDevice": phd_device,
     PHD + "PhgDevice": phg_device,

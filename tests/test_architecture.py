@@ -18,6 +18,7 @@ IO_LIBRARIES = {
     "serial": "drivers/serial/_pyserial.py",
     "serial_asyncio_fast": "drivers/serial/_pyserial.py",
     "psycopg": "region/state_pg.py",
+    "uvicorn": "region/worklist/serve.py",
 }
 
 

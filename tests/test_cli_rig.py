@@ -134,7 +134,17 @@ def test_scan_pair_and_list_on_the_rig_then_status_while_the_hub_runs(
     assert out["bonded"] is True
     assert out["test_reading"], "the cuff offers a reading: pairing takes one"
     code, out = _invoke("devices", "list", "--config", str(config))
-    assert out["devices"] == [{"address": CUFF, "kind": "blood_pressure", "bond": True}]
+    # The profile chosen and why, and the patient's user slot (issue 20: shared cuffs).
+    assert out["devices"] == [
+        {
+            "address": CUFF,
+            "kind": "blood_pressure",
+            "bond": True,
+            "profile": "strict",
+            "profile_reason": "no known quirky model: strict decoding",
+            "user_index": None,
+        }
+    ]
 
     # Enrol (library calls: the CLI path is in test_cli_visit.py), batch at once, and run.
     hub = load_config(config)

@@ -35,8 +35,10 @@ from drivers._aio import reraise_if_cancelling
 from drivers.ble.adapter import power_cycle
 from drivers.ble.agent import AgentError, PairingAgent
 from drivers.ble.backends import BleBackend
+from drivers.ble.cgm_backfill import CgmSessionInfo
 from drivers.ble.cursors import MemoryCursorStore, RecordCursorStore, RecordTracker
 from drivers.ble.events import ClockObservation, MeasurementEvent, device_label
+from drivers.ble.ghs_records import GhsInfo
 from drivers.ble.pairing import PairingFailedError, PairingInput
 from drivers.ble.retry import Failure, RetryPolicy, classify
 from drivers.ble.scanner import AllowlistScanner
@@ -167,6 +169,9 @@ class DeviceStatus:
     profile_reason: str = "not connected yet"
     #: The name the device advertises (GAP Local Name), when it has one.
     local_name: str | None = None
+    #: A CGM's sensor session (CGMS), a GHS device's features and schedules (GHSS).
+    cgm: CgmSessionInfo | None = None
+    ghs: GhsInfo | None = None
 
     def note(self, measurement: Measurement) -> None:
         """Record Device Information / Battery values read in a session."""
@@ -211,6 +216,10 @@ class BleCentral:
         self.devices = {spec.address.upper(): spec for spec in devices}
         self.cursors: RecordCursorStore = cursors if cursors is not None else MemoryCursorStore()
         self.slots = ConnectionSlots(self.settings.max_connections)
+        #: Pairings run one at a time: an adapter's agent answers one pairing request at a
+        #: time (BlueZ's org.bluez.Agent1 is asked per device), and two SMP exchanges that
+        #: distribute keys at once were seen to stall the emulated adapter's host.
+        self.pairing_lock = asyncio.Lock()
         self.scanner = AllowlistScanner(
             backend,
             set(self.devices),
@@ -232,6 +241,14 @@ class BleCentral:
         self._stack = contextlib.AsyncExitStack()
         #: The pairing agent registered with BlueZ while the central runs (``bluez`` only).
         self.agent: PairingAgent | None = None
+
+    def tracker(self, key: str) -> RecordTracker:
+        """The record cursor named ``key``: a device's, or one of its sensor sessions' (a
+        CGM's, :func:`drivers.ble.cgm_backfill.cursor_key`), created on first use."""
+        tracker = self._trackers.get(key)
+        if tracker is None:
+            tracker = self._trackers[key] = RecordTracker(key, self.cursors)
+        return tracker
 
     def cursors_committed(self, address: str) -> int | None:
         """The committed record cursor of a device as this central last knew it."""

@@ -86,6 +86,12 @@ class RecordTracker:
         """Events received and not yet settled."""
         return len(self._pending)
 
+    def discard(self) -> None:
+        """Forget the records received and not settled: they are asked for again (a
+        download that did not complete, when its records cannot be trusted to be
+        contiguous). Their acknowledgements still arrive and change nothing."""
+        self._pending.clear()
+
     async def cursor(self) -> int | None:
         """The committed cursor (loaded from the store once)."""
         if not self._loaded:

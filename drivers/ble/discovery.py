@@ -24,6 +24,9 @@ HEALTH_SERVICES: dict[int, str] = {
     0x1822: "pulse_oximeter",
     0x1808: "glucose",
     0x180D: "heart_rate",
+    0x181F: "cgm",
+    0x1840: "ghs",
+    0x181B: "body_composition",
 }
 
 

@@ -15,7 +15,13 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
 
-from protocols.gatt import DecodeError, GlucoseMeasurement, Measurement
+from protocols.gatt import (
+    CgmSessionMeasurement,
+    DecodeError,
+    GlucoseMeasurement,
+    Measurement,
+    ReceivedHealthObservation,
+)
 
 __all__ = ["ClockObservation", "MeasurementEvent", "device_label", "device_time_of"]
 
@@ -27,11 +33,26 @@ def device_label(kind: str, address: str) -> str:
 
 
 def device_time_of(measurement: Measurement | None) -> dt.datetime | None:
-    """The device wall-clock time a measurement carries, if any (naive, device zone)."""
+    """The device wall-clock time a measurement carries, if any (naive, device zone; aware
+    when the device states its zone, a GHS Elapsed Time in UTC)."""
     if measurement is None:
         return None
     if isinstance(measurement, GlucoseMeasurement):
         return measurement.user_facing_time
+    if isinstance(measurement, CgmSessionMeasurement):
+        # The newest record's time on the session's timeline (start + Time Offset).
+        start = measurement.session_start_time
+        when = None if start is None else start.session_start_time.to_datetime()
+        if when is None:
+            return None
+        newest = max(r.time_offset_min for r in measurement.measurement.records)
+        return when + dt.timedelta(minutes=newest)
+    if isinstance(measurement, ReceivedHealthObservation):
+        stamp = measurement.observation.time_stamp
+        try:
+            return None if stamp is None else stamp.to_datetime()
+        except OverflowError:
+            return None
     stamp = getattr(measurement, "time_stamp", None)
     to_datetime = getattr(stamp, "to_datetime", None)
     if to_datetime is None:

@@ -31,7 +31,7 @@ from drivers.ble.backends import BleBackend
 logger = logging.getLogger(__name__)
 
 #: Health services whose advertisements a passive BlueZ monitor matches (16-bit, LE bytes).
-HEALTH_SERVICES = (0x1808, 0x1809, 0x180D, 0x1810, 0x181D, 0x1822, 0x181F, 0x1840)
+HEALTH_SERVICES = (0x1808, 0x1809, 0x180D, 0x1810, 0x181B, 0x181D, 0x1822, 0x181F, 0x1840)
 
 
 @dataclass

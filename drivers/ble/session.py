@@ -61,16 +61,31 @@ from drivers.ble.retry import Failure, SessionError, is_auth_error
 from protocols.gatt import (
     BATTERY_LEVEL,
     BLOOD_PRESSURE_MEASUREMENT,
+    BODY_COMPOSITION_MEASUREMENT,
+    CGM_FEATURE,
+    CGM_MEASUREMENT,
+    CGM_SESSION_RUN_TIME,
+    CGM_SESSION_START_TIME,
+    CGM_SPECIFIC_OPS_CONTROL_POINT,
+    CGM_STATUS,
     CURRENT_TIME,
     DATE_TIME,
+    ELAPSED_TIME,
+    ENHANCED_BLOOD_PRESSURE_MEASUREMENT,
+    ENHANCED_INTERMEDIATE_CUFF_PRESSURE,
+    GHS_CONTROL_POINT,
     GLUCOSE_MEASUREMENT,
     GLUCOSE_MEASUREMENT_CONTEXT,
+    HEALTH_SENSOR_FEATURES,
     HEART_RATE_MEASUREMENT,
     INTERMEDIATE_CUFF_PRESSURE,
     INTERMEDIATE_TEMPERATURE,
+    LIVE_HEALTH_OBSERVATIONS,
+    OBSERVATION_SCHEDULE_CHANGED,
     PLX_CONTINUOUS_MEASUREMENT,
     PLX_SPOT_CHECK_MEASUREMENT,
     RECORD_ACCESS_CONTROL_POINT,
+    STORED_HEALTH_OBSERVATIONS,
     TEMPERATURE_MEASUREMENT,
     WEIGHT_MEASUREMENT,
     AdjustReason,
@@ -93,6 +108,8 @@ from protocols.gatt.uuids import characteristic_id
 
 if TYPE_CHECKING:
     from drivers.ble.central import BleCentral, DeviceSpec, DeviceStatus
+    from drivers.ble.cgm_session import CgmRunner
+    from drivers.ble.ghs_session import GhsRunner
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +126,9 @@ MEASUREMENT_CHARACTERISTICS = frozenset(
         GLUCOSE_MEASUREMENT,
         GLUCOSE_MEASUREMENT_CONTEXT,
         HEART_RATE_MEASUREMENT,
+        ENHANCED_BLOOD_PRESSURE_MEASUREMENT,
+        ENHANCED_INTERMEDIATE_CUFF_PRESSURE,
+        BODY_COMPOSITION_MEASUREMENT,
     }
 )
 #: Values that arrive during a RACP download and belong to stored records.
@@ -171,10 +191,12 @@ class DeviceSession:
         #: Set on the device's first Current Time notification (profiles that wait for it).
         self._time_notified = asyncio.Event()
         self._parked: list[MeasurementEvent] = []
-        self._racp_answer: asyncio.Future[Measurement] | None = None
+        self._racp_answer: asyncio.Future[Any] | None = None
         self._downloading = False
         self._backpressure = False
         self._closers: list[Callable[[], Awaitable[None]]] = []
+        #: The CGM or GHS part of the session, when the device has that service.
+        self._runner: CgmRunner | GhsRunner | None = None
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -268,7 +290,12 @@ class DeviceSession:
         logger.info("BLE %s: pairing (the device requires a bond)", self.status.label)
         central = self._central
         try:
-            async with asyncio.timeout(self._settings.pairing_timeout_s):
+            # One pairing at a time on the adapter (see BleCentral.pairing_lock); the timeout
+            # covers the wait for the adapter too.
+            async with (
+                asyncio.timeout(self._settings.pairing_timeout_s),
+                central.pairing_lock,
+            ):
                 await pair_client(
                     self.client, central.backend, central.agent, device=self._ble_device
                 )
@@ -289,6 +316,98 @@ class DeviceSession:
         char = self._chars[cid]
         await self._op(lambda: self.client.write_gatt_char(char, data, response=True))
 
+    # --- for the CGM and GHS runners (drivers/ble/cgm_session.py, ghs_session.py) ----------
+
+    def has(self, cid: int) -> bool:
+        """Whether the device has characteristic ``cid``."""
+        return cid in self._chars
+
+    def can(self, cid: int, prop: str) -> bool:
+        """Whether characteristic ``cid`` has property ``prop`` (``read``, ``write`` ...)."""
+        return cid in self._chars and prop in self._chars[cid].properties
+
+    async def read(self, cid: int) -> bytes:
+        """Read a characteristic (bounded, secured; see :meth:`_op`)."""
+        return await self._read(cid)
+
+    async def write(self, cid: int, data: bytes) -> None:
+        """Write a characteristic with response (bounded, secured)."""
+        await self._write(cid, data)
+
+    @property
+    def settings(self) -> Any:
+        """The central's settings (:class:`~drivers.ble.central.CentralSettings`)."""
+        return self._settings
+
+    @property
+    def central(self) -> BleCentral:
+        """The central that runs this session."""
+        return self._central
+
+    @property
+    def tracker(self) -> RecordTracker:
+        """The record cursor this session's download uses."""
+        return self._tracker
+
+    @tracker.setter
+    def tracker(self, tracker: RecordTracker) -> None:
+        self._tracker = tracker
+
+    @property
+    def downloading(self) -> bool:
+        """True while a RACP download runs."""
+        return self._downloading
+
+    @downloading.setter
+    def downloading(self, value: bool) -> None:
+        self._downloading = value
+
+    @property
+    def clock(self) -> ClockObservation | None:
+        """This session's clock observation (coincident time stamp)."""
+        return self._clock
+
+    def new_event(
+        self,
+        cid: int,
+        raw: bytes,
+        measurement: Measurement | None,
+        error: DecodeError | None = None,
+        **extra: Any,
+    ) -> MeasurementEvent:
+        """An event for a value decoded by a runner (``error`` when it could not be)."""
+        self._touch()
+        if error is not None:
+            self.status.malformed += 1
+            logger.warning(
+                "BLE %s: malformed value on 0x%04X (%s); session continues",
+                self.status.label,
+                cid,
+                error.reason,
+            )
+        return MeasurementEvent(
+            device=self.spec.address,
+            characteristic=cid,
+            raw=raw,
+            measurement=measurement,
+            error=error,
+            hub_wall_ms=time.time_ns() // 1_000_000,
+            hub_mono_ns=time.monotonic_ns(),
+            kind=self.spec.kind,
+            label=self.status.label,
+            device_time=device_time_of(measurement),
+            clock=self._clock,
+            **extra,
+        )
+
+    def emit(self, event: MeasurementEvent) -> None:
+        """Hand an event on (see the queue policy in the module docstring)."""
+        self._emit(event)
+
+    def touch(self) -> None:
+        """Note activity (a value or an indication arrived)."""
+        self._touch()
+
     # --- the session ---------------------------------------------------------------------
 
     async def run(self) -> None:
@@ -298,17 +417,37 @@ class DeviceSession:
         self._map_characteristics()
         await self._read_device_information()
         await settle(self.status.profile)  # the profile may come from what DIS just said
-        await self._read_clock()
+        self._runner = self._service_runner()
+        if self._runner is not None:
+            self._clock = await self._runner.prepare()
+            self.status.clock = self._clock
+        else:
+            await self._read_clock()
         await self._subscribe()
-        await self._set_clock()
-        if RECORD_ACCESS_CONTROL_POINT in self._chars:
-            await self._download_records()
+        if self._runner is not None:
+            await self._runner.transfer()
+        else:
+            await self._set_clock()
+            if RECORD_ACCESS_CONTROL_POINT in self._chars:
+                await self._download_records()
         await self._collect()
         if self._backpressure:
             raise SessionError(Failure.BACKPRESSURE, "pipeline queue full")
         if not self._disconnected.is_set():
             await self._unsubscribe()
         # A device that disconnects once set up has ended its transfer (it powers down).
+
+    def _service_runner(self) -> CgmRunner | GhsRunner | None:
+        """The CGM (CGMS 1.0.2) or GHS (GHSS 1.0) part of this device's session, if any."""
+        if CGM_MEASUREMENT in self._chars:
+            from drivers.ble.cgm_session import CgmRunner  # noqa: PLC0415 - import cycle
+
+            return CgmRunner(self)
+        if LIVE_HEALTH_OBSERVATIONS in self._chars:
+            from drivers.ble.ghs_session import GhsRunner  # noqa: PLC0415 - import cycle
+
+            return GhsRunner(self)
+        return None
 
     def _map_characteristics(self) -> None:
         services = self.client.services
@@ -320,7 +459,11 @@ class DeviceSession:
                 if cid is None:
                     continue
                 found.setdefault(cid, char)
-                if cid in MEASUREMENT_CHARACTERISTICS or cid in _INTERESTING:
+                if (
+                    cid in MEASUREMENT_CHARACTERISTICS
+                    or cid in _INTERESTING
+                    or cid in _PROFILE_CHARACTERISTICS
+                ):
                     relevant.add(service.uuid)
         self._chars = found
         if self.spec.address not in self._central.discovery_cache:
@@ -412,11 +555,19 @@ class DeviceSession:
         )
 
     async def _subscribe(self) -> None:
-        for cid in sorted(MEASUREMENT_CHARACTERISTICS | {RECORD_ACCESS_CONTROL_POINT}):
+        runner = self._runner
+        wanted = MEASUREMENT_CHARACTERISTICS | {RECORD_ACCESS_CONTROL_POINT}
+        if runner is not None:
+            wanted = runner.subscriptions()
+        for cid in sorted(wanted):
             char = self._chars.get(cid)
             if char is None or not ({"notify", "indicate"} & set(char.properties)):
                 continue
-            handler = self._on_racp if cid == RECORD_ACCESS_CONTROL_POINT else self._handler(cid)
+            handler = None if runner is None else runner.handler(cid)
+            if handler is None:
+                handler = (
+                    self._on_racp if cid == RECORD_ACCESS_CONTROL_POINT else self._handler(cid)
+                )
             await self._op(self._starter(char, handler))
             self._closers.append(self._stopper(char))
         clock = self._chars.get(CURRENT_TIME)
@@ -464,15 +615,26 @@ class DeviceSession:
                     await self._activity.wait()
             # Python 3.11: a cancel racing the timeout comes out as TimeoutError (drivers/_aio.py).
             reraise_if_cancelling()
+            if self._runner is not None and self._tracker.pending:
+                # A CGM or GHS link stays up for hours: commit the records the pipeline has
+                # stored so far (never waiting), so a restart asks for no more than needed.
+                await self._tracker.settle(0)
 
     # --- RACP ----------------------------------------------------------------------------
 
     async def _racp(self, request: RacpRequest) -> Measurement:
+        answer: Measurement = await self.racp_exchange(encode(request))
+        return answer
+
+    async def racp_exchange(self, request: bytes) -> Any:
+        """Write a RACP request and wait for its final indication (the value a RACP handler
+        hands to :meth:`racp_answered`); abort after ``racp_idle_timeout_s`` without
+        progress (no record received)."""
         loop = asyncio.get_running_loop()
-        answer: asyncio.Future[Measurement] = loop.create_future()
+        answer: asyncio.Future[Any] = loop.create_future()
         self._racp_answer = answer
         try:
-            await self._write(RECORD_ACCESS_CONTROL_POINT, encode(request))
+            await self._write(RECORD_ACCESS_CONTROL_POINT, request)
             progress = self._tracker.pending
             while True:
                 try:
@@ -490,7 +652,14 @@ class DeviceSession:
     async def _abort_racp(self) -> None:
         logger.warning("BLE %s: RACP procedure stalled; aborting it", self.status.label)
         with contextlib.suppress(BleakError, TimeoutError, SessionError):
+            # ``03 00`` in both the GLS and the GHS dialect.
             await self._write(RECORD_ACCESS_CONTROL_POINT, encode(RacpRequest.abort()))
+
+    def racp_answered(self, value: object) -> None:
+        """Hand the final indication of the running RACP procedure to its waiter."""
+        answer = self._racp_answer
+        if answer is not None and not answer.done():
+            answer.set_result(value)
 
     async def _download_records(self) -> None:
         """Only the new stored records; the cursor advances after the pipeline commits."""
@@ -528,13 +697,8 @@ class DeviceSession:
         except DecodeError:
             self.status.malformed += 1
             return
-        answer = self._racp_answer
-        if (
-            isinstance(value, (RacpResponse, RacpNumberOfStoredRecords))
-            and answer is not None
-            and not answer.done()
-        ):
-            answer.set_result(value)
+        if isinstance(value, (RacpResponse, RacpNumberOfStoredRecords)):
+            self.racp_answered(value)
 
     # --- values --------------------------------------------------------------------------
 
@@ -549,27 +713,7 @@ class DeviceSession:
             measurement = decode(cid, raw, profile=self.status.profile)
         except DecodeError as exc:
             error = exc
-            self.status.malformed += 1
-            logger.warning(
-                "BLE %s: malformed value on 0x%04X (%s); session continues",
-                self.status.label,
-                cid,
-                exc.reason,
-            )
-        return MeasurementEvent(
-            device=self.spec.address,
-            characteristic=cid,
-            raw=raw,
-            measurement=measurement,
-            error=error,
-            hub_wall_ms=time.time_ns() // 1_000_000,
-            hub_mono_ns=time.monotonic_ns(),
-            kind=self.spec.kind,
-            label=self.status.label,
-            device_time=device_time_of(measurement),
-            clock=self._clock,
-            **extra,
-        )
+        return self.new_event(cid, raw, measurement, error, **extra)
 
     def _handler(self, cid: int) -> Callable[[BleakGATTCharacteristic, bytearray], None]:
         def on_value(_char: BleakGATTCharacteristic, data: bytearray) -> None:
@@ -637,5 +781,22 @@ _INTERESTING = frozenset(
         BATTERY_LEVEL,
         RECORD_ACCESS_CONTROL_POINT,
         *DEVICE_INFORMATION_STRINGS,
+    }
+)
+#: The CGM and GHS services' characteristics (their sessions subscribe to what they need).
+_PROFILE_CHARACTERISTICS = frozenset(
+    {
+        CGM_MEASUREMENT,
+        CGM_FEATURE,
+        CGM_STATUS,
+        CGM_SESSION_START_TIME,
+        CGM_SESSION_RUN_TIME,
+        CGM_SPECIFIC_OPS_CONTROL_POINT,
+        LIVE_HEALTH_OBSERVATIONS,
+        STORED_HEALTH_OBSERVATIONS,
+        HEALTH_SENSOR_FEATURES,
+        GHS_CONTROL_POINT,
+        OBSERVATION_SCHEDULE_CHANGED,
+        ELAPSED_TIME,
     }
 )

@@ -8,7 +8,8 @@
   reading (:mod:`protocols.uplink.device_facts`), the same resource whichever reading names it;
 * the **Observations**: one per reading, except the components of one measurement (flag
   ``component-of:{code}``: blood pressure's systolic, diastolic and mean), which become one
-  compound Observation.
+  compound Observation, or components of the reading of that code when there is one (a CGM
+  glucose and its trend: :func:`group`).
 
 Device Information readings become part of a Device (:func:`protocols.fhir.devices.describe`),
 never an Observation. A reading filed to no patient is the hub's own (device ``hub``: its
@@ -95,18 +96,28 @@ def _stamp_trusted(reading: WireReading) -> bool:
 def group(filed: Sequence[Filed]) -> list[list[Filed]]:
     """Readings in order, the components of one measurement together (same device, time,
     patient and compound code; the n-th of each component code with the n-th of the others).
-    Device Information readings are left out."""
+
+    A component whose compound code is the code of a reading of the same device, time and
+    patient (a CGM glucose and its trend) joins that reading's group, after it: one
+    Observation with a value and components. Device Information readings are left out."""
     groups: list[list[Filed]] = []
     open_groups: dict[tuple[Any, ...], list[list[Filed]]] = {}
+    parents: dict[tuple[Any, ...], list[Filed]] = {}
     for item in filed:
         r = item.reading
         if is_device_info(r):
             continue
         compound = _compound_of(r)
         if compound is None:
-            groups.append([item])
+            single = [item]
+            groups.append(single)
+            parents.setdefault((r.device, r.t_ms, r.mdc_code, item.patient), single)
             continue
         key = (r.device, r.t_ms, compound, item.patient)
+        parent = parents.get(key)
+        if parent is not None and all(x.reading.mdc_code != r.mdc_code for x in parent[1:]):
+            parent.append(item)
+            continue
         candidates = open_groups.setdefault(key, [])
         target = next(
             (g for g in candidates if all(x.reading.mdc_code != r.mdc_code for x in g)), None
@@ -203,6 +214,7 @@ class _Builder:
                 resource_id=resource_id,
                 identifier=identifier,
                 time_stamp_id=stamp_id,
+                components=[item.reading for item in items[1:]],
             )
         else:
             resource = compound_observation(

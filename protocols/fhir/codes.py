@@ -27,6 +27,13 @@ PHD_COMPOUND_NUMERIC = _PHD + "PhdCompoundNumericObservation"
 PHD_CODED = _PHD + "PhdCodedEnumerationObservation"
 #: StructureDefinition.PhdCoincidentTimeStampObservation.fsh
 PHD_COINCIDENT_TIME_STAMP = _PHD + "PhdCoincidentTimeStampObservation"
+#: StructureDefinition.PhdRtsaObservation.fsh (a sample array: ``valueSampledData``)
+PHD_RTSA = _PHD + "PhdRtsaObservation"
+#: StructureDefinition.PhdStringEnumerationObservation.fsh (``valueString``)
+PHD_STRING_ENUMERATION = _PHD + "PhdStringEnumerationObservation"
+#: StructureDefinition.PhdBaseObservation.fsh: ``component[supplementalTypesComponent]``
+#: code, MDC_ATTR_SUPPLEMENTAL_TYPES (fixed #68193).
+MDC_ATTR_SUPPLEMENTAL_TYPES = 68193
 #: StructureDefinition.PhdDevice.fsh
 PHD_DEVICE = _PHD + "PhdDevice"
 #: StructureDefinition.PhgDevice.fsh

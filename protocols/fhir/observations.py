@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from protocols.fhir import acom
 from protocols.fhir import codes as c
 from protocols.fhir.identity import uri_identifier
 from protocols.gatt.observation import LOINC_BODY_TEMPERATURE, MDC_TABLE
@@ -39,7 +40,12 @@ from protocols.uplink.device_facts import CLOCK_OFFSET_FLAG, CLOCK_READ_FLAG, Cl
 from protocols.uplink.reading import CODED_FLAG, WireReading
 
 #: Flags that are not shown in a note: what the resource says otherwise.
-_UNSHOWN_PREFIXES = (f"{CLOCK_OFFSET_FLAG}:", f"{CLOCK_READ_FLAG}:", "component-of:")
+_UNSHOWN_PREFIXES = (
+    f"{CLOCK_OFFSET_FLAG}:",
+    f"{CLOCK_READ_FLAG}:",
+    "component-of:",
+    *acom.CARRIED_PREFIXES,
+)
 _UNSHOWN = frozenset({CODED_FLAG})
 
 
@@ -146,6 +152,19 @@ def _head(
     return resource
 
 
+def _profile(reading: WireReading) -> str | None:
+    """The PHD profile a reading's Observation follows (``None``: none it can claim)."""
+    if acom.sampled_data(reading) is not None:
+        return c.PHD_RTSA
+    if acom.string_value(reading) is not None:
+        return c.PHD_STRING_ENUMERATION
+    if acom.is_bits(reading):
+        return None
+    if reading.value is not None and CODED_FLAG in reading.flags:
+        return c.PHD_CODED
+    return c.PHD_NUMERIC
+
+
 def observation(
     reading: WireReading,
     context: Context,
@@ -153,11 +172,16 @@ def observation(
     resource_id: str,
     identifier: dict[str, Any],
     time_stamp_id: str | None = None,
+    components: Sequence[WireReading] = (),
 ) -> dict[str, Any]:
-    """One reading's Observation (PhdNumericObservation or PhdCodedEnumerationObservation)."""
-    coded = reading.value is not None and CODED_FLAG in reading.flags
-    profile = c.PHD_CODED if coded else c.PHD_NUMERIC
-    resource = _head(resource_id, identifier, context, profile, time_stamp_id)
+    """One reading's Observation: PhdNumericObservation, PhdCodedEnumerationObservation,
+    PhdRtsaObservation (a sample array) or PhdStringEnumerationObservation (a string).
+
+    ``components`` are readings that belong to this one (flag ``component-of:{its code}``:
+    a CGM glucose's trend); they become ``component`` elements beside its value, after the
+    supplemental types. A component's own flags are a note ``flags {MDC code}: ...``.
+    """
+    resource = _head(resource_id, identifier, context, _profile(reading), time_stamp_id)
     code, loincs = _codeable(reading.mdc_code)
     categories = _categories(loincs, context.phd)
     if categories:
@@ -165,11 +189,28 @@ def observation(
     resource["code"] = code
     resource["subject"] = context.subject
     resource["effectiveDateTime"] = iso(reading.t_ms)
-    resource.update(_value(reading))
+    sampled, text = acom.sampled_data(reading), acom.string_value(reading)
+    if sampled is not None:
+        resource["valueSampledData"] = sampled
+    elif text is not None:
+        resource["valueString"] = text
+    else:
+        resource.update(_value(reading))
     resource["device"] = context.device
-    flags = shown_flags(reading.flags)
-    if flags:
-        resource["note"] = [{"text": "flags: " + ", ".join(flags)}]
+    parts = acom.supplemental_components(reading)
+    parts += [{"code": _codeable(r.mdc_code)[0], **_value(r)} for r in components]
+    if parts:
+        resource["component"] = parts
+    notes = []
+    if flags := shown_flags(reading.flags):
+        notes.append({"text": "flags: " + ", ".join(flags)})
+    notes.extend(
+        {"text": f"flags {r.mdc_code}: " + ", ".join(own)}
+        for r in components
+        if (own := shown_flags(r.flags - reading.flags))
+    )
+    if notes:
+        resource["note"] = notes
     return resource
 
 

@@ -138,7 +138,8 @@ def _status_raw(status: BloodPressureMeasurementStatus) -> int:
     return status.raw
 
 
-_MEASUREMENT_STATUS = Bits(
+#: The Measurement Status field kind, shared with the BLS 1.1 enhanced values.
+MEASUREMENT_STATUS_FIELD = _MEASUREMENT_STATUS = Bits(
     BloodPressureMeasurementStatus,
     size=2,
     rfu=_STATUS_RFU,

@@ -44,7 +44,10 @@ from decimal import Decimal
 
 from protocols.errors import EncodeError
 from protocols.gatt._wire import fail, length_error
-from protocols.gatt.datetime_ import DATE_TIME_SIZE, DateTime, decode_date_time, encode_date_time
+from protocols.gatt.datetime_ import DATE_TIME_FIELD, DateTime
+from protocols.gatt.kinds import ByFlag, Scaled, UInt
+from protocols.gatt.registry import REGISTRY, characteristic, codec
+from protocols.gatt.schema import Field, Flags, FlagValue, Table
 from protocols.gatt.weight import HeightResolution, WeightResolution, WeightUnitSystem
 
 BODY_COMPOSITION_SERVICE = 0x181B
@@ -62,32 +65,46 @@ _FLAG_USER_ID = 0x0004
 _FLAG_MULTIPLE_PACKET = 0x1000
 _FLAGS_RFU = 0xE000
 
-# The uint16 fields after Time Stamp and User ID, in wire order: (flag, attribute, scale).
-# Scale "mass" and "height" depend on the unit system; a number is a power of ten.
-_FIELDS: tuple[tuple[int, str, str], ...] = (
-    (0x0008, "basal_metabolism_kj", "0"),
-    (0x0010, "muscle_percent", "-1"),
-    (0x0020, "muscle_mass", "mass"),
-    (0x0040, "fat_free_mass", "mass"),
-    (0x0080, "soft_lean_mass", "mass"),
-    (0x0100, "body_water_mass", "mass"),
-    (0x0200, "impedance_ohm", "-1"),
-    (0x0400, "weight", "mass"),
-    (0x0800, "height", "height"),
+# Resolutions (GSS *Body Composition Measurement*): percentages and impedance 0.1, basal
+# metabolism 1 kJ, masses 0.005 kg or 0.01 lb, height 0.001 m or 0.1 in.
+_TENTH = Scaled(1, -1)
+_MASS = ByFlag(_FLAG_IMPERIAL, Scaled(5, -3), Scaled(1, -2))
+_HEIGHT = ByFlag(_FLAG_IMPERIAL, Scaled(1, -3), Scaled(1, -1))
+
+
+@characteristic(
+    BODY_COMPOSITION_MEASUREMENT,
+    _NAME,
+    gss="Body Composition Measurement",
+    service="BCS 1.0 section 3.2",
+    table=Table(
+        flags=Flags(rfu=_FLAGS_RFU, size=2),
+        fields=(
+            Field(
+                "Body Fat Percentage",
+                Scaled(1, -1, unknown=MEASUREMENT_UNSUCCESSFUL),
+                "body_fat_percent",
+            ),
+            Field("Time Stamp", DATE_TIME_FIELD, "time_stamp", present=_FLAG_TIME_STAMP),
+            Field("User ID", UInt(1), "user_id", present=_FLAG_USER_ID),
+            Field("Basal Metabolism", Scaled(1, 0), "basal_metabolism_kj", present=0x0008),
+            Field("Muscle Percentage", _TENTH, "muscle_percent", present=0x0010),
+            Field("Muscle Mass", _MASS, "muscle_mass", present=0x0020),
+            Field("Fat Free Mass", _MASS, "fat_free_mass", present=0x0040),
+            Field("Soft Lean Mass", _MASS, "soft_lean_mass", present=0x0080),
+            Field("Body Water Mass", _MASS, "body_water_mass", present=0x0100),
+            Field("Impedance", _TENTH, "impedance_ohm", present=0x0200),
+            Field("Weight", _MASS, "weight", present=0x0400),
+            Field("Height", _HEIGHT, "height", present=0x0800),
+        ),
+        flag_values=(
+            FlagValue(
+                "unit_system", _FLAG_IMPERIAL, WeightUnitSystem.SI, WeightUnitSystem.IMPERIAL
+            ),
+            FlagValue("multiple_packet_measurement", _FLAG_MULTIPLE_PACKET, False, True),
+        ),
+    ),
 )
-_LABELS = {
-    "basal_metabolism_kj": "Basal Metabolism",
-    "muscle_percent": "Muscle Percentage",
-    "muscle_mass": "Muscle Mass",
-    "fat_free_mass": "Fat Free Mass",
-    "soft_lean_mass": "Soft Lean Mass",
-    "body_water_mass": "Body Water Mass",
-    "impedance_ohm": "Impedance",
-    "weight": "Weight",
-    "height": "Height",
-}
-
-
 @dataclass(frozen=True, slots=True)
 class BodyCompositionMeasurement:
     """Body Composition Measurement 0x2A9C (GSS *Body Composition Measurement*).
@@ -122,101 +139,18 @@ class BodyCompositionMeasurement:
         return "m" if self.unit_system is WeightUnitSystem.SI else "[in_i]"
 
 
-def _scale(kind: str, imperial: bool) -> tuple[int, int]:
-    """(multiplier, power of ten) turning the raw uint16 into the value."""
-    if kind == "mass":
-        return (1, -2) if imperial else (5, -3)
-    if kind == "height":
-        return (1, -1) if imperial else (1, -3)
-    return 1, int(kind)
-
-
-def _layout(flags: int) -> tuple[tuple[str, int], ...]:
-    fields: list[tuple[str, int]] = [("Flags", 2), ("Body Fat Percentage", 2)]
-    if flags & _FLAG_TIME_STAMP:
-        fields.append(("Time Stamp", DATE_TIME_SIZE))
-    if flags & _FLAG_USER_ID:
-        fields.append(("User ID", 1))
-    fields += [(_LABELS[attr], 2) for bit, attr, _ in _FIELDS if flags & bit]
-    return tuple(fields)
-
-
-_SIZES = {f: sum(size for _, size in _layout(f)) for f in range(0x2000)}
+_MEASUREMENT = REGISTRY.spec(BODY_COMPOSITION_MEASUREMENT)
 
 
 def decode_body_composition_measurement(data: bytes) -> BodyCompositionMeasurement:
     """Decode 0x2A9C strictly: RFU flags, truncation and trailing bytes raise."""
-    c, name = BODY_COMPOSITION_MEASUREMENT, _NAME
-    n = len(data)
-    if n < 2:
-        fail(c, name, f"truncated Flags: needs 2 bytes, has {n}", 0)
-    flags = data[0] | data[1] << 8
-    if flags & _FLAGS_RFU:
-        fail(c, name, f"reserved flag bits set (0x{flags:04X})", 0)
-    if n != _SIZES[flags]:
-        raise length_error(c, name, _layout(flags), n)
-    imperial = bool(flags & _FLAG_IMPERIAL)
-    fat = data[2] | data[3] << 8
-    offset = 4
-    time_stamp = user_id = None
-    if flags & _FLAG_TIME_STAMP:
-        time_stamp = decode_date_time(data, offset, characteristic=c, name=name)
-        offset += DATE_TIME_SIZE
-    if flags & _FLAG_USER_ID:
-        user_id = data[offset]
-        offset += 1
-    values: dict[str, Decimal] = {}
-    for bit, attr, kind in _FIELDS:
-        if flags & bit:
-            multiplier, exponent = _scale(kind, imperial)
-            raw = data[offset] | data[offset + 1] << 8
-            values[attr] = Decimal(raw * multiplier).scaleb(exponent)
-            offset += 2
-    return BodyCompositionMeasurement(
-        body_fat_percent=None if fat == MEASUREMENT_UNSUCCESSFUL else Decimal(fat).scaleb(-1),
-        unit_system=WeightUnitSystem.IMPERIAL if imperial else WeightUnitSystem.SI,
-        time_stamp=time_stamp,
-        user_id=user_id,
-        multiple_packet_measurement=bool(flags & _FLAG_MULTIPLE_PACKET),
-        **values,
-    )
-
-
-def _raw(value: Decimal, multiplier: int, exponent: int, what: str) -> int:
-    scaled = value.scaleb(-exponent) / multiplier
-    if scaled != scaled.to_integral_value() or not 0 <= scaled <= 0xFFFF:
-        raise EncodeError(_NAME, f"{what} {value} is not a multiple of the field's resolution")
-    return int(scaled)
+    value: BodyCompositionMeasurement = _MEASUREMENT.decode(data)
+    return value
 
 
 def encode_body_composition_measurement(m: BodyCompositionMeasurement) -> bytes:
     """Encode 0x2A9C; flags follow from the fields that are set."""
-    imperial = m.unit_system is WeightUnitSystem.IMPERIAL
-    flags = (_FLAG_IMPERIAL if imperial else 0) | (
-        _FLAG_MULTIPLE_PACKET if m.multiple_packet_measurement else 0
-    )
-    if m.body_fat_percent is None:
-        fat = MEASUREMENT_UNSUCCESSFUL
-    else:
-        fat = _raw(m.body_fat_percent, 1, -1, "body fat percentage")
-        if fat == MEASUREMENT_UNSUCCESSFUL:
-            raise EncodeError(_NAME, "body fat 6553.5 % collides with 'unsuccessful'")
-    tail = b""
-    if m.time_stamp is not None:
-        flags |= _FLAG_TIME_STAMP
-        tail += encode_date_time(m.time_stamp)
-    if m.user_id is not None:
-        if not 0 <= m.user_id <= 0xFF:
-            raise EncodeError(_NAME, f"user ID {m.user_id} out of range")
-        flags |= _FLAG_USER_ID
-        tail += bytes((m.user_id,))
-    for bit, attr, kind in _FIELDS:
-        value = getattr(m, attr)
-        if value is not None:
-            flags |= bit
-            multiplier, exponent = _scale(kind, imperial)
-            tail += _raw(value, multiplier, exponent, _LABELS[attr]).to_bytes(2, "little")
-    return flags.to_bytes(2, "little") + fat.to_bytes(2, "little") + tail
+    return _MEASUREMENT.encode(m)
 
 
 # --- Body Composition Feature ---------------------------------------------------------------
@@ -256,7 +190,7 @@ _WEIGHT_RESOLUTIONS = {r.value: r for r in WeightResolution}
 _HEIGHT_RESOLUTIONS = {r.value: r for r in HeightResolution}
 
 
-def decode_body_composition_feature(data: bytes) -> BodyCompositionFeature:
+def _decode_feature(data: bytes) -> BodyCompositionFeature:
     """Decode 0x2A9B: exactly 4 bytes; RFU bits and reserved resolutions raise."""
     c, name = BODY_COMPOSITION_FEATURE, _FEATURE_NAME
     if len(data) != 4:
@@ -284,3 +218,13 @@ def encode_body_composition_feature(value: BodyCompositionFeature) -> bytes:
         | int(HeightResolution(value.height_resolution)) << _HEIGHT_RES_SHIFT
     )
     return raw.to_bytes(4, "little")
+
+
+decode_body_composition_feature = codec(
+    BODY_COMPOSITION_FEATURE,
+    _FEATURE_NAME,
+    gss="Body Composition Feature",
+    service="BCS 1.0 section 3.1",
+    values=(BodyCompositionFeature,),
+    encode=encode_body_composition_feature,
+)(_decode_feature)

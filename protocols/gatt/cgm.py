@@ -49,6 +49,7 @@ from protocols.gatt.e2e_crc import (
 )
 from protocols.gatt.errors import DecodeError
 from protocols.gatt.medfloat import MedFloat, encode_medfloat16, sfloat_from_raw
+from protocols.gatt.registry import codec
 
 CONTINUOUS_GLUCOSE_MONITORING_SERVICE = 0x181F
 CGM_MEASUREMENT = 0x2AA7
@@ -255,6 +256,20 @@ def decode_cgm_measurement(data: bytes, *, e2e_crc: bool | None = None) -> CgmMe
         record, offset = _decode_record(data, offset, e2e_crc)
         records.append(record)
     return CgmMeasurement(tuple(records))
+
+
+@dataclass(frozen=True, slots=True)
+class CgmSessionMeasurement:
+    """A CGM Measurement placed in its session: the records and the CGM Session Start Time
+    the collector read in that session (``None`` when it had none).
+
+    Each record's Time Offset counts minutes from the Session Start Time (CGMS 1.0.2, CGM
+    Measurement), so the session start is what turns a record into a time; it also names the
+    session, so that a sensor change (a new start) is a new sequence of records.
+    """
+
+    measurement: CgmMeasurement
+    session_start_time: CgmSessionStartTime | None = None
 
 
 def _check_u16(value: int, what: str, name: str) -> None:
@@ -543,3 +558,27 @@ def encode_cgm_session_run_time(value: CgmSessionRunTime) -> bytes:
     _check_u16(value.run_time_h, "run time", _SRT_NAME)
     body = value.run_time_h.to_bytes(2, "little")
     return _finish(body, value.secured)
+
+
+# --- registration ---------------------------------------------------------------------------
+# Registered decoders judge the E2E-CRC by length (``e2e_crc=None``); a session that has read
+# the CGM Feature calls the module functions with the Feature's bit instead.
+
+for _uuid, _name, _value, _decode, _encode in (
+    (CGM_MEASUREMENT, _MEASUREMENT_NAME, CgmMeasurement, decode_cgm_measurement,
+     encode_cgm_measurement),
+    (CGM_FEATURE, _FEATURE_NAME, CgmFeature, decode_cgm_feature, encode_cgm_feature),
+    (CGM_STATUS, _STATUS_NAME, CgmStatus, decode_cgm_status, encode_cgm_status),
+    (CGM_SESSION_START_TIME, _SST_NAME, CgmSessionStartTime, decode_cgm_session_start_time,
+     encode_cgm_session_start_time),
+    (CGM_SESSION_RUN_TIME, _SRT_NAME, CgmSessionRunTime, decode_cgm_session_run_time,
+     encode_cgm_session_run_time),
+):  # fmt: skip
+    codec(
+        _uuid,
+        _name,
+        gss=_name,
+        service=f"CGMS 1.0.2 ({_name} characteristic)",
+        values=(_value,),
+        encode=_encode,
+    )(_decode)

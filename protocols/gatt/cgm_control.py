@@ -26,6 +26,7 @@ from protocols.gatt.cgm import (
 )
 from protocols.gatt.e2e_crc import check_e2e_crc
 from protocols.gatt.medfloat import MedFloat, encode_medfloat16
+from protocols.gatt.registry import codec
 
 _SOCP_NAME = "CGM Specific Ops Control Point"
 
@@ -258,3 +259,13 @@ def encode_cgm_specific_ops_control_point(value: CgmSpecificOpsControlPoint) -> 
         raise EncodeError(_SOCP_NAME, f"operand {value.operand!r} does not fit Op Code {op_code}")
     body = bytes((op_code,)) + operand
     return _finish(body, value.secured)
+
+
+codec(
+    CGM_SPECIFIC_OPS_CONTROL_POINT,
+    _SOCP_NAME,
+    gss="CGM Specific Ops Control Point",
+    service="CGMS 1.0.2 (CGM Specific Ops Control Point characteristic)",
+    values=(CgmSpecificOpsControlPoint,),
+    encode=encode_cgm_specific_ops_control_point,
+)(decode_cgm_specific_ops_control_point)

@@ -13,15 +13,18 @@ from __future__ import annotations
 import dataclasses
 
 from protocols.errors import EncodeError
+from protocols.gatt import acom, cgm, cgm_control, ghs, plx, racp
 from protocols.gatt import blood_pressure as bp
+from protocols.gatt import body_composition as bcs
 from protocols.gatt import current_time as cts
 from protocols.gatt import datetime_ as dtm
 from protocols.gatt import device as dev
+from protocols.gatt import elapsed_time as ets
+from protocols.gatt import enhanced_bp as ebp
 from protocols.gatt import glucose as glu
 from protocols.gatt import glucose_context as glc
 from protocols.gatt import heart_rate as hr
 from protocols.gatt import mapping as _mapping
-from protocols.gatt import plx, racp
 from protocols.gatt import temperature as temp
 from protocols.gatt import weight as ws
 from protocols.gatt.errors import DecodeError
@@ -32,7 +35,9 @@ from protocols.gatt.uuids import characteristic_id
 
 del _mapping  # imported for its registrations
 
-#: Every value :func:`decode` can return.
+#: Every value :func:`decode` can return, and the CGM and GHS values a session places in
+#: their session (:class:`~protocols.gatt.cgm.CgmSessionMeasurement`,
+#: :class:`~protocols.gatt.ghs.ReceivedHealthObservation`), which map to observations too.
 Measurement = (
     bp.BloodPressureMeasurement
     | bp.IntermediateCuffPressure
@@ -56,6 +61,25 @@ Measurement = (
     | dtm.DayDateTime
     | dev.BatteryLevel
     | dev.DeviceInformationString
+    | ebp.EnhancedBloodPressureMeasurement
+    | ebp.EnhancedIntermediateCuffPressure
+    | ebp.BloodPressureRecordSegment
+    | bcs.BodyCompositionMeasurement
+    | bcs.BodyCompositionFeature
+    | cgm.CgmMeasurement
+    | cgm.CgmFeature
+    | cgm.CgmStatus
+    | cgm.CgmSessionStartTime
+    | cgm.CgmSessionRunTime
+    | cgm_control.CgmSpecificOpsControlPoint
+    | cgm.CgmSessionMeasurement
+    | acom.HealthObservation
+    | ghs.StoredHealthObservation
+    | ghs.HealthSensorFeatures
+    | ghs.GhsControlPoint
+    | ghs.ObservationSchedule
+    | ghs.ReceivedHealthObservation
+    | ets.ElapsedTime
 )
 
 #: The 16-bit UUIDs :func:`decode` accepts.

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from protocols.errors import EncodeError
 from protocols.gatt._enum import OpenIntEnum
 from protocols.gatt._wire import fail, length_error
+from protocols.gatt.registry import codec
 
 ELAPSED_TIME_SERVICE = 0x183F
 ELAPSED_TIME = 0x2BF2
@@ -176,3 +177,13 @@ def encode_elapsed_time(value: ElapsedTime) -> bytes:
         + value.time_value.to_bytes(6, "little")
         + bytes((int(value.time_sync_source), value.tz_dst_offset_15min & 0xFF))
     )
+
+
+codec(
+    ELAPSED_TIME,
+    _NAME,
+    gss="Elapsed Time",
+    service="ETS 1.0 (Elapsed Time characteristic); GHSS 1.0 observation Time Stamp",
+    values=(ElapsedTime,),
+    encode=encode_elapsed_time,
+)(decode_elapsed_time)

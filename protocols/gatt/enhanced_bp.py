@@ -37,16 +37,22 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from protocols.errors import EncodeError
 from protocols.gatt._wire import fail, length_error
-from protocols.gatt.blood_pressure import BloodPressureMeasurementStatus, PressureUnit
+from protocols.gatt.blood_pressure import (
+    MEASUREMENT_STATUS_FIELD,
+    BloodPressureMeasurementStatus,
+    PressureUnit,
+)
 from protocols.gatt.e2e_crc import E2E_CRC_SIZE, E2ECrcError, crc16_mcrf4xx
 from protocols.gatt.errors import DecodeError
-from protocols.gatt.medfloat import MedFloat, encode_medfloat16, sfloat_from_raw
+from protocols.gatt.kinds import SFLOAT, UInt
+from protocols.gatt.medfloat import MedFloat
+from protocols.gatt.registry import REGISTRY, characteristic, codec
+from protocols.gatt.schema import Field, Flags, FlagValue, Table
 from protocols.gatt.segmentation import COUNTER_MODULO, SegmentationHeader
 
 ENHANCED_BLOOD_PRESSURE_MEASUREMENT = 0x2B34
@@ -65,9 +71,6 @@ _FLAG_STATUS = 0x10
 _FLAG_USER_FACING_TIME = 0x20
 _FLAG_EPOCH_2000 = 0x40
 _FLAGS_RFU = 0x80
-_STATUS_RFU = 0xFFC0
-_STATUS_RANGE_MASK = 0x18
-_UNITS = (PressureUnit.MMHG, PressureUnit.KPA)
 
 
 class EpochStart(enum.IntEnum):
@@ -82,6 +85,39 @@ class EpochStart(enum.IntEnum):
         return dt.datetime(1900 if self is EpochStart.YEAR_1900 else 2000, 1, 1)  # noqa: DTZ001
 
 
+def _table(*sfloats: str) -> Table:
+    """The shared layout of 0x2B34 (three SFLOATs) and 0x2B35 (one)."""
+    return Table(
+        flags=Flags(rfu=_FLAGS_RFU),
+        fields=(
+            *(Field(f"SFLOAT {i + 1}", SFLOAT, attr) for i, attr in enumerate(sfloats)),
+            Field("Time Stamp", UInt(4), "time_stamp_s", present=_FLAG_TIME_STAMP),
+            Field("Pulse Rate", SFLOAT, "pulse_rate_bpm", present=_FLAG_PULSE_RATE),
+            Field("User ID", UInt(1), "user_id", present=_FLAG_USER_ID),
+            Field(
+                "Measurement Status",
+                MEASUREMENT_STATUS_FIELD,
+                "measurement_status",
+                present=_FLAG_STATUS,
+            ),
+            Field(
+                "User Facing Time", UInt(4), "user_facing_time_s", present=_FLAG_USER_FACING_TIME
+            ),
+        ),
+        flag_values=(
+            FlagValue("unit", _FLAG_KPA, PressureUnit.MMHG, PressureUnit.KPA),
+            FlagValue("epoch_start", _FLAG_EPOCH_2000, EpochStart.YEAR_1900, EpochStart.YEAR_2000),
+        ),
+    )
+
+
+@characteristic(
+    ENHANCED_BLOOD_PRESSURE_MEASUREMENT,
+    _EBPM_NAME,
+    gss="Enhanced Blood Pressure Measurement",
+    service="BLS 1.1.1 (Enhanced Blood Pressure Measurement characteristic)",
+    table=_table("systolic", "diastolic", "mean_arterial_pressure"),
+)
 @dataclass(frozen=True, slots=True)
 class EnhancedBloodPressureMeasurement:
     """Enhanced Blood Pressure Measurement 0x2B34 (GSS, BLS 1.1.1).
@@ -112,6 +148,13 @@ class EnhancedBloodPressureMeasurement:
         return _at(self.epoch_start, self.user_facing_time_s)
 
 
+@characteristic(
+    ENHANCED_INTERMEDIATE_CUFF_PRESSURE,
+    _EICP_NAME,
+    gss="Enhanced Intermediate Cuff Pressure",
+    service="BLS 1.1.1 (Enhanced Intermediate Cuff Pressure characteristic)",
+    table=_table("current_cuff_pressure"),
+)
 @dataclass(frozen=True, slots=True)
 class EnhancedIntermediateCuffPressure:
     """Enhanced Intermediate Cuff Pressure 0x2B35: the live cuff pressure, display only."""
@@ -140,170 +183,37 @@ def _at(epoch: EpochStart, seconds: int | None) -> dt.datetime | None:
     return None if seconds is None else epoch.start + dt.timedelta(seconds=seconds)
 
 
-def _layout(flags: int, values: int) -> tuple[tuple[str, int], ...]:
-    fields: list[tuple[str, int]] = [("Flags", 1)]
-    fields += [(f"SFLOAT {i + 1}", 2) for i in range(values)]
-    for bit, field, size in (
-        (_FLAG_TIME_STAMP, "Time Stamp", 4),
-        (_FLAG_PULSE_RATE, "Pulse Rate", 2),
-        (_FLAG_USER_ID, "User ID", 1),
-        (_FLAG_STATUS, "Measurement Status", 2),
-        (_FLAG_USER_FACING_TIME, "User Facing Time", 4),
-    ):
-        if flags & bit:
-            fields.append((field, size))
-    return tuple(fields)
-
-
-def _struct(flags: int, values: int) -> struct.Struct:
-    fmt = "<B" + "H" * values
-    for bit, code in (
-        (_FLAG_TIME_STAMP, "I"),
-        (_FLAG_PULSE_RATE, "H"),
-        (_FLAG_USER_ID, "B"),
-        (_FLAG_STATUS, "H"),
-        (_FLAG_USER_FACING_TIME, "I"),
-    ):
-        if flags & bit:
-            fmt += code
-    return struct.Struct(fmt)
-
-
-_STRUCTS = {values: tuple(_struct(f, values) for f in range(0x80)) for values in (1, 3)}
-
-
-@dataclass(frozen=True, slots=True)
-class _Fields:
-    flags: int
-    sfloats: tuple[MedFloat, ...]
-    time_stamp_s: int | None
-    pulse_rate_bpm: MedFloat | None
-    user_id: int | None
-    measurement_status: BloodPressureMeasurementStatus | None
-    user_facing_time_s: int | None
-
-    @property
-    def unit(self) -> PressureUnit:
-        return _UNITS[self.flags & _FLAG_KPA]
-
-    @property
-    def epoch_start(self) -> EpochStart:
-        return EpochStart(bool(self.flags & _FLAG_EPOCH_2000))
-
-
-def _decode(data: bytes, values: int, characteristic: int, name: str) -> _Fields:
-    n = len(data)
-    if not n:
-        fail(characteristic, name, "empty value: needs Flags", 0)
-    flags = data[0]
-    if flags & _FLAGS_RFU:
-        fail(characteristic, name, f"reserved flag bits set (0x{flags:02X})", 0)
-    unpacker = _STRUCTS[values][flags]
-    if n != unpacker.size:
-        raise length_error(characteristic, name, _layout(flags, values), n)
-    fields = unpacker.unpack(data)
-    i = 1 + values
-    offset = 1 + 2 * values
-    time_stamp = pulse = user_id = status = user_facing = None
-    if flags & _FLAG_TIME_STAMP:
-        time_stamp, i, offset = fields[i], i + 1, offset + 4
-    if flags & _FLAG_PULSE_RATE:
-        pulse, i, offset = sfloat_from_raw(fields[i]), i + 1, offset + 2
-    if flags & _FLAG_USER_ID:
-        user_id, i, offset = fields[i], i + 1, offset + 1
-    if flags & _FLAG_STATUS:
-        status, i, offset = _status(fields[i], characteristic, name, offset), i + 1, offset + 2
-    if flags & _FLAG_USER_FACING_TIME:
-        user_facing = fields[i]
-    sfloats = tuple(sfloat_from_raw(raw) for raw in fields[1 : 1 + values])
-    return _Fields(flags, sfloats, time_stamp, pulse, user_id, status, user_facing)
-
-
-def _status(
-    raw: int, characteristic: int, name: str, offset: int
-) -> BloodPressureMeasurementStatus:
-    if raw & _STATUS_RFU:
-        fail(characteristic, name, f"reserved Measurement Status bits set (0x{raw:04X})", offset)
-    if raw & _STATUS_RANGE_MASK == _STATUS_RANGE_MASK:
-        fail(characteristic, name, "reserved pulse rate range 3 in Measurement Status", offset)
-    return BloodPressureMeasurementStatus(raw)
+_EBPM = REGISTRY.spec(ENHANCED_BLOOD_PRESSURE_MEASUREMENT)
+_EICP = REGISTRY.spec(ENHANCED_INTERMEDIATE_CUFF_PRESSURE)
 
 
 def decode_enhanced_blood_pressure_measurement(data: bytes) -> EnhancedBloodPressureMeasurement:
     """Decode 0x2B34 strictly: RFU flag and status bits, truncation and trailing bytes raise."""
-    f = _decode(data, 3, ENHANCED_BLOOD_PRESSURE_MEASUREMENT, _EBPM_NAME)
-    return EnhancedBloodPressureMeasurement(
-        f.sfloats[0],
-        f.sfloats[1],
-        f.sfloats[2],
-        f.unit,
-        f.time_stamp_s,
-        f.pulse_rate_bpm,
-        f.user_id,
-        f.measurement_status,
-        f.user_facing_time_s,
-        f.epoch_start,
-    )
+    value: EnhancedBloodPressureMeasurement = _EBPM.decode(data)
+    return value
 
 
 def decode_enhanced_intermediate_cuff_pressure(data: bytes) -> EnhancedIntermediateCuffPressure:
     """Decode 0x2B35 strictly."""
-    f = _decode(data, 1, ENHANCED_INTERMEDIATE_CUFF_PRESSURE, _EICP_NAME)
-    return EnhancedIntermediateCuffPressure(
-        f.sfloats[0],
-        f.unit,
-        f.time_stamp_s,
-        f.pulse_rate_bpm,
-        f.user_id,
-        f.measurement_status,
-        f.user_facing_time_s,
-        f.epoch_start,
-    )
-
-
-def _u32(value: int, what: str, name: str) -> bytes:
-    if not 0 <= value <= 0xFFFFFFFF:
-        raise EncodeError(name, f"{what} {value} does not fit uint32")
-    return value.to_bytes(4, "little")
-
-
-def _encode(
-    name: str,
-    sfloats: tuple[MedFloat, ...],
-    m: EnhancedBloodPressureMeasurement | EnhancedIntermediateCuffPressure,
-) -> bytes:
-    flags = (_FLAG_KPA if m.unit is PressureUnit.KPA else 0) | (
-        _FLAG_EPOCH_2000 if m.epoch_start is EpochStart.YEAR_2000 else 0
-    )
-    tail = b""
-    if m.time_stamp_s is not None:
-        flags |= _FLAG_TIME_STAMP
-        tail += _u32(m.time_stamp_s, "time stamp", name)
-    if m.pulse_rate_bpm is not None:
-        flags |= _FLAG_PULSE_RATE
-        tail += encode_medfloat16(m.pulse_rate_bpm)
-    if m.user_id is not None:
-        if not 0 <= m.user_id <= 0xFF:
-            raise EncodeError(name, f"user ID {m.user_id} out of range")
-        flags |= _FLAG_USER_ID
-        tail += bytes((m.user_id,))
-    if m.measurement_status is not None:
-        flags |= _FLAG_STATUS
-        tail += m.measurement_status.raw.to_bytes(2, "little")
-    if m.user_facing_time_s is not None:
-        flags |= _FLAG_USER_FACING_TIME
-        tail += _u32(m.user_facing_time_s, "user facing time", name)
-    return bytes((flags,)) + b"".join(encode_medfloat16(v) for v in sfloats) + tail
+    value: EnhancedIntermediateCuffPressure = _EICP.decode(data)
+    return value
 
 
 def encode_enhanced_blood_pressure_measurement(m: EnhancedBloodPressureMeasurement) -> bytes:
     """Encode 0x2B34; flags follow from the fields that are set."""
-    return _encode(_EBPM_NAME, (m.systolic, m.diastolic, m.mean_arterial_pressure), m)
+    return _EBPM.encode(m)
 
 
 def encode_enhanced_intermediate_cuff_pressure(m: EnhancedIntermediateCuffPressure) -> bytes:
     """Encode 0x2B35; flags follow from the fields that are set."""
-    return _encode(_EICP_NAME, (m.current_cuff_pressure,), m)
+    return _EICP.encode(m)
+
+
+def _measurement_size(flags: int) -> int:
+    """The size of a 0x2B34 value with these (valid) flags."""
+    generated = _EBPM.generated
+    assert generated is not None
+    return generated.plan(flags).struct.size
 
 
 # --- Blood Pressure Record ------------------------------------------------------------------
@@ -360,8 +270,7 @@ def _crc_follows(data: bytes, header: SegmentationHeader, uuid: int, e2e_crc: bo
     n = len(data)
     if n <= _RECORD_HEADER or data[_RECORD_HEADER] & _FLAGS_RFU:
         return False
-    size = _STRUCTS[3][data[_RECORD_HEADER]].size
-    return n == _RECORD_HEADER + size + E2E_CRC_SIZE
+    return n == _RECORD_HEADER + _measurement_size(data[_RECORD_HEADER]) + E2E_CRC_SIZE
 
 
 def decode_blood_pressure_record(
@@ -485,3 +394,13 @@ def split_blood_pressure_record(
             last.segmentation, last.sequence_number, last.uuid, last.part, True, crc
         )
     return segments
+
+
+codec(
+    BLOOD_PRESSURE_RECORD,
+    _RECORD_NAME,
+    gss="Blood Pressure Record",
+    service="BLS 1.1.1 (Blood Pressure Record characteristic, stored records through RACP)",
+    values=(BloodPressureRecordSegment,),
+    encode=encode_blood_pressure_record,
+)(decode_blood_pressure_record)

@@ -41,8 +41,9 @@ Decoder = Callable[[bytes], Any]
 
 _new = object.__new__
 
-#: Most valid values a flags header may have (each gets a decoder, compiled on first use).
-_MAX_FLAG_VALUES = 4096
+#: Most valid values a flags header may have (each gets a decoder, compiled on first use):
+#: Body Composition Measurement's 16-bit flags define 13 bits (BCS 1.0), 8192 values.
+_MAX_FLAG_VALUES = 8192
 
 
 _SETTERS: dict[type, Mapping[str, Callable[[object, object], None]]] = {}

@@ -27,6 +27,7 @@ Observation Schedule Changed and the Observation Schedule descriptor: observatio
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from protocols.errors import EncodeError
@@ -37,8 +38,10 @@ from protocols.gatt.acom import (
     decode_health_observation,
     encode_health_observation,
 )
+from protocols.gatt.elapsed_time import ElapsedTime
 from protocols.gatt.errors import DecodeError
 from protocols.gatt.medfloat import MedFloat, encode_medfloat32, float_from_raw
+from protocols.gatt.registry import codec
 from protocols.gatt.segmentation import (
     SegmentationError,
     SegmentationHeader,
@@ -70,6 +73,23 @@ class StoredHealthObservation:
 
     record_number: int
     observation: HealthObservation
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedHealthObservation:
+    """A Live or Stored Health Observation as the collector received it.
+
+    ``record_number`` is the Stored Health Observations record number (``None`` for a live
+    one). ``clock`` and ``clock_collector_utc`` are the device's Elapsed Time 0x2BF2, read in
+    this session, and the collector's UTC clock at that read (the PHD IG's coincident time
+    stamp): they place an observation stamped with a tick counter on the collector's
+    timeline, since a tick counter has no calendar meaning of its own.
+    """
+
+    observation: HealthObservation
+    record_number: int | None = None
+    clock: ElapsedTime | None = None
+    clock_collector_utc: dt.datetime | None = None
 
 
 def _single_segment(data: bytes, characteristic: int, name: str) -> bytes:
@@ -330,3 +350,50 @@ def encode_observation_schedule(value: ObservationSchedule) -> bytes:
         + encode_medfloat32(value.measurement_period_s)
         + encode_medfloat32(value.update_interval_s)
     )
+
+
+# --- registration ---------------------------------------------------------------------------
+# Registered: a value that carries a whole message (first and last segment); a segmented
+# message goes through :class:`HealthObservationReceiver`.
+
+_GHSS = "GHSS 1.0"
+codec(
+    LIVE_HEALTH_OBSERVATIONS,
+    _LIVE_NAME,
+    gss="Live Health Observations",
+    service=f"{_GHSS} (Live Health Observations characteristic)",
+    values=(HealthObservation,),
+    encode=encode_live_health_observations,
+)(decode_live_health_observations)
+codec(
+    STORED_HEALTH_OBSERVATIONS,
+    _STORED_NAME,
+    gss="Stored Health Observations",
+    service=f"{_GHSS} (Stored Health Observations characteristic)",
+    values=(StoredHealthObservation,),
+    encode=encode_stored_health_observations,
+)(decode_stored_health_observations)
+codec(
+    HEALTH_SENSOR_FEATURES,
+    _FEATURES_NAME,
+    gss="Health Sensor Features",
+    service=f"{_GHSS} (Health Sensor Features characteristic)",
+    values=(HealthSensorFeatures,),
+    encode=encode_health_sensor_features,
+)(decode_health_sensor_features)
+codec(
+    GHS_CONTROL_POINT,
+    _CP_NAME,
+    gss="GHS Control Point",
+    service=f"{_GHSS} (GHS Control Point characteristic)",
+    values=(GhsControlPoint,),
+    encode=encode_ghs_control_point,
+)(decode_ghs_control_point)
+codec(
+    OBSERVATION_SCHEDULE_CHANGED,
+    _SCHEDULE_NAME,
+    gss="Observation Schedule Changed",
+    service=f"{_GHSS} (Observation Schedule Changed characteristic, 0x2910 descriptor)",
+    values=(ObservationSchedule,),
+    encode=encode_observation_schedule,
+)(decode_observation_schedule)

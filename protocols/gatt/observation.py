@@ -138,6 +138,14 @@ MDC_CTXT_GLU_TESTER = 8417884
 MDC_CTXT_GLU_TESTER_SELF = 8417888
 MDC_CTXT_GLU_TESTER_HCP = 8417892
 MDC_CTXT_GLU_TESTER_LAB = 8417896
+# Continuous glucose monitoring: the trend (rate of change) of the interstitial glucose, PHD
+# disease-management partition 128, term 29400 (docs/protocols/phd.md 3.2 gives the source).
+MDC_CONC_GLU_TREND = 8418008
+# Body composition (IEEE 11073-10420 terms in the SCADA partition).
+MDC_BODY_FAT = 188748
+MDC_MASS_BODY_FAT_FREE = 188756
+MDC_MASS_BODY_SOFT_LEAN = 188760
+MDC_BODY_WATER = 188764
 # Heart rate.
 MDC_ECG_HEART_RATE = 147842
 MDC_ECG_TIME_PD_RR_GL = 147240
@@ -146,6 +154,9 @@ MDC_ATTR_VAL_BATT_CHARGE = 67996
 
 LOINC_BODY_TEMPERATURE = "8310-5"
 LOINC_HEART_RATE = "8867-4"
+#: Glucose in interstitial fluid, mass and substance concentration (the CGM reading).
+LOINC_GLUCOSE_ISF_MASS = "99504-3"
+LOINC_GLUCOSE_ISF_SUBSTANCE = "105272-9"
 
 #: MDC code -> (reference id, LOINC or None), for display and for the region's FHIR mapping.
 #: Glucose codes list the mass-concentration LOINC; an observation in mmol/L carries the
@@ -179,11 +190,16 @@ MDC_TABLE: dict[int, tuple[str, str | None]] = {
     MDC_CONC_GLU_ARTERIAL_PLASMA: ("MDC_CONC_GLU_ARTERIAL_PLASMA", "2345-7"),
     MDC_CONC_GLU_UNDETERMINED_WHOLEBLOOD: ("MDC_CONC_GLU_UNDETERMINED_WHOLEBLOOD", "2339-0"),
     MDC_CONC_GLU_UNDETERMINED_PLASMA: ("MDC_CONC_GLU_UNDETERMINED_PLASMA", "2345-7"),
-    MDC_CONC_GLU_ISF: ("MDC_CONC_GLU_ISF", None),
+    MDC_CONC_GLU_ISF: ("MDC_CONC_GLU_ISF", LOINC_GLUCOSE_ISF_MASS),
     MDC_CONC_GLU_CONTROL: ("MDC_CONC_GLU_CONTROL", None),
     MDC_CONC_HBA1C: ("MDC_CONC_HBA1C", "4548-4"),
     MDC_CTXT_GLU_MEAL: ("MDC_CTXT_GLU_MEAL", None),
     MDC_CTXT_GLU_TESTER: ("MDC_CTXT_GLU_TESTER", None),
+    MDC_CONC_GLU_TREND: ("MDC_CONC_GLU_TREND", None),
+    MDC_BODY_FAT: ("MDC_BODY_FAT", None),
+    MDC_MASS_BODY_FAT_FREE: ("MDC_MASS_BODY_FAT_FREE", None),
+    MDC_MASS_BODY_SOFT_LEAN: ("MDC_MASS_BODY_SOFT_LEAN", None),
+    MDC_BODY_WATER: ("MDC_BODY_WATER", None),
     MDC_ECG_HEART_RATE: ("MDC_ECG_HEART_RATE", LOINC_HEART_RATE),
     MDC_ECG_TIME_PD_RR_GL: ("MDC_ECG_TIME_PD_RR_GL", None),
     MDC_ATTR_VAL_BATT_CHARGE: ("MDC_ATTR_VAL_BATT_CHARGE", None),

@@ -4,7 +4,8 @@ Measures :func:`protocols.gatt.decode` (the public entry point, dispatch include
 characteristic on representative payloads, and on a mix weighted like one day of a home hub:
 a night of PLX continuous samples at 1 Hz dominates; blood pressure with its intermediate cuff
 pressures, a stored-record replay, temperature, weight, glucose with context, RACP, battery,
-clock and Device Information reads make up the rest. Reports resident memory as well.
+clock and Device Information reads make up the rest; a second mix adds a CGM's day (a record
+every 5 minutes). Reports resident memory as well.
 
 The issue's target: at least 200,000 Blood Pressure Measurement decodes per second with every
 optional field present, on one core.
@@ -59,6 +60,29 @@ PAYLOADS: tuple[tuple[str, int, bytes], ...] = (
     ("date_time", 0x2A08, bytes.fromhex("e20704110f3300")),
     ("battery_level", 0x2A19, bytes([87])),
     ("manufacturer_name", 0x2A29, b"A&D Medical"),
+    # Issue 24's characteristics (their vectors in tests/gatt, sources named there).
+    # Nordic Android-BLE-Common-Library: glucose, trend, quality, three octets, E2E-CRC.
+    ("cgm_measurement", 0x2AA7, bytes.fromhex("0fe3d2e405000214ff02f0e5f38e3f")),
+    ("cgm_status", 0x2AA9, bytes.fromhex("05003f3fffa7e0")),
+    ("cgm_feature", 0x2AA8, bytes.fromhex("6e9e01168ac1")),
+    ("cgm_session_start_time", 0x2AAA, bytes([0xE2, 0x07, 4, 24, 13, 8, 24, 8, 4, 0xE0, 0xC2])),
+    # ST STM32WBA GHS example's SpO2 + pulse bundle (Lengths as Philips and Realtek count).
+    (
+        "live_health_observations",
+        0x2B8B,
+        bytes.fromhex(
+            "03ff3200420022729d2b29000006000"
+            "13c4c020002010f000100b84b0200200262000000010f0001001a480200a00a62000000"
+        ),
+    ),
+    ("elapsed_time", 0x2BF2, bytes.fromhex("22729d2b2900000600")),
+    # bluetooth-sig-python: every optional field, epoch 2000.
+    (
+        "enhanced_blood_pressure_measurement",
+        0x2B34,
+        bytes.fromhex("7e78005000640080510100480005030000a30200"),
+    ),
+    ("body_composition_measurement", 0x2A9C, bytes.fromhex("000e4600401fb036e803")),
 )
 
 #: Events per day on one hub (one patient): see the module docstring.
@@ -78,6 +102,9 @@ DAY_WEIGHTS: dict[str, int] = {
     "manufacturer_name": 48,  # DIS strings read on ~8 connections
 }
 
+
+#: What a CGM adds to the day: a record every 5 minutes (CGMS sensors send every 1 to 5).
+CGM_DAY_WEIGHTS: dict[str, int] = {**DAY_WEIGHTS, "cgm_measurement": 288, "cgm_status": 8}
 
 _WINDOWS = 5
 
@@ -171,8 +198,14 @@ def run(*, duration_s: float = 1.0) -> dict[str, object]:
     labels = list(DAY_WEIGHTS)
     sequence = rng.choices(labels, weights=[DAY_WEIGHTS[x] for x in labels], k=10_000)
     items = [by_label[label] for label in sequence]
-    mix = _best_rate(_mix_loop(items, observations=False), duration_s * 0.2)
+    mix = _best_rate(_mix_loop(items, observations=False), duration_s * 0.15)
     mix_with_observations = _best_rate(_mix_loop(items, observations=True), duration_s * 0.05)
+    cgm_labels = list(CGM_DAY_WEIGHTS)
+    cgm_sequence = rng.choices(
+        cgm_labels, weights=[CGM_DAY_WEIGHTS[x] for x in cgm_labels], k=10_000
+    )
+    cgm_items = [by_label[label] for label in cgm_sequence]
+    cgm_mix = _best_rate(_mix_loop(cgm_items, observations=False), duration_s * 0.05)
 
     bpm = per_characteristic["blood_pressure_measurement_all_fields"]["decodes_per_s"]
     return {
@@ -189,6 +222,10 @@ def run(*, duration_s: float = 1.0) -> dict[str, object]:
             "decodes_per_s": round(mix),
             "decode_and_observations_per_s": round(mix_with_observations),
             "events_per_day": dict(DAY_WEIGHTS),
+        },
+        "mix_with_cgm": {
+            "decodes_per_s": round(cgm_mix),
+            "events_per_day": dict(CGM_DAY_WEIGHTS),
         },
         **_rss_kib(),
     }

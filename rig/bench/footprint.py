@@ -491,11 +491,19 @@ async def _measure(
     }
 
 
-def day_slice(start_hour: float, hours: float) -> tuple[DayReading, ...]:
-    """The reference day's readings from ``start_hour`` (hours after 06:00) for ``hours``."""
+def day_slice(
+    start_hour: float, hours: float, *, cgm_interval_min: int | None = None
+) -> tuple[DayReading, ...]:
+    """The reference day's readings from ``start_hour`` (hours after 06:00) for ``hours``;
+    with a CGM's records every ``cgm_interval_min`` minutes when given."""
     t0 = DEFAULT_START_MS + round(start_hour * HOUR_MS)
     t1 = t0 + round(hours * HOUR_MS)
-    return tuple(r for r in reference_day() if t0 <= r.t_ms < t1)
+    day = (
+        reference_day()
+        if cgm_interval_min is None
+        else reference_day(cgm=True, cgm_interval_min=cgm_interval_min)
+    )
+    return tuple(r for r in day if t0 <= r.t_ms < t1)
 
 
 def run(
@@ -506,6 +514,7 @@ def run(
     hours: float = DEFAULT_HOURS,
     whole_day: bool = False,
     field: bool = False,
+    cgm_interval_min: int | None = None,
     feedback: str = "off",
     feedback_outputs: str = "light,button,display,voice",
 ) -> dict[str, object]:
@@ -521,7 +530,7 @@ def run(
         raise ValueError("duration, speed and hours must be positive")
     if whole_day:
         start_hour, hours = 0.0, DAY_MS / HOUR_MS
-    day = day_slice(start_hour, hours)
+    day = day_slice(start_hour, hours, cgm_interval_min=cgm_interval_min)
     if not day:
         raise ValueError(f"no reference-day readings from hour {start_hour} for {hours} h")
     outputs = frozenset(o.strip() for o in feedback_outputs.split(",") if o.strip())
@@ -554,7 +563,12 @@ def run(
         "benchmark": "footprint",
         "python": platform.python_version(),
         "machine": platform.machine(),
-        "slice": {"start_hour_after_06": start_hour, "hours": hours, "whole_day": whole_day},
+        "slice": {
+            "start_hour_after_06": start_hour,
+            "hours": hours,
+            "whole_day": whole_day,
+            "cgm_interval_min": cgm_interval_min,
+        },
         "field_configuration": field,
         "feedback_configuration": feedback != "off",
         **figures,

@@ -43,6 +43,7 @@ from protocols.uplink.batch import encode_body
 from region.enrolment_sqlite import enrol_hub
 from region.receiver import RECEIVER_NAME
 from region.state_pg import observation_count
+from rig.bench.worklist import run as findings_run
 from rig.broker import MosquittoBroker, RigPki
 from rig.fhir_server import FakeFhirServer
 from rig.postgres import PostgresCluster
@@ -290,8 +291,12 @@ def _case(
     }
 
 
-def run(duration_s: float = 1.0, readings: int = 60_000) -> dict[str, Any]:
-    """Every case; ``duration_s`` unused (the backlog decides the length)."""
+def run(
+    duration_s: float = 1.0, readings: int = 60_000, findings_patients: int = 10_000
+) -> dict[str, Any]:
+    """Every case; ``duration_s`` unused (the backlog decides the length). ``findings``:
+    judging ``findings_patients`` enrolled patients and the worklist page at that size
+    (:mod:`rig.bench.worklist`; 0: left out)."""
     del duration_s
     directory = Path(tempfile.mkdtemp(prefix="narhub-bench-region-"))
     try:
@@ -317,11 +322,14 @@ def run(duration_s: float = 1.0, readings: int = 60_000) -> dict[str, Any]:
             for state, count, with_fhir in CASES:
                 name = f"{state}-{count}{'-fhir' if with_fhir else ''}"
                 results.append(_case(name, count, with_fhir, env=env))
-        return {
+        out: dict[str, Any] = {
             "hubs": HUBS,
             "readings_per_batch": READINGS_PER_BATCH,
             "cases": results,
             "cpus": os.cpu_count(),
         }
+        if findings_patients:
+            out["findings"] = findings_run(patients=findings_patients)
+        return out
     finally:
         shutil.rmtree(directory, ignore_errors=True)

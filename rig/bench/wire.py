@@ -384,8 +384,16 @@ def measure_day(
     }
 
 
-def run(*, duration_s: float = 1.0, input_path: Path | None = None) -> dict[str, object]:
-    """Run the benchmark (about ``duration_s`` seconds of timing per day measured)."""
+def run(
+    *,
+    duration_s: float = 1.0,
+    input_path: Path | None = None,
+    cgm_interval_min: int | None = None,
+) -> dict[str, object]:
+    """Run the benchmark (about ``duration_s`` seconds of timing per day measured).
+
+    ``cgm_interval_min``: also measure the reference day with a CGM's records every that many
+    minutes (``reference_day_with_cgm``; the reference day itself stays as it is)."""
     if duration_s <= 0:
         raise ValueError("duration_s must be positive")
     key = new_private_key_pem()
@@ -400,6 +408,13 @@ def run(*, duration_s: float = 1.0, input_path: Path | None = None) -> dict[str,
         "duration_s": duration_s,
         "reference_day": measure_day(day, signer=signer, verifier=verifier, duration_s=duration_s),
     }
+    if cgm_interval_min is not None:
+        with_cgm = reference_day(cgm=True, cgm_interval_min=cgm_interval_min)
+        result["reference_day_with_cgm"] = {
+            "cgm_interval_min": cgm_interval_min,
+            "cgm_readings": len(with_cgm) - len(day),
+            **measure_day(with_cgm, signer=signer, verifier=verifier, duration_s=duration_s),
+        }
     if input_path is not None:
         with input_path.open(encoding="utf-8") as lines:
             given = readings_from_jsonl(lines)

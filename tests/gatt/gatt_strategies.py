@@ -7,6 +7,7 @@ from decimal import Decimal
 from hypothesis import strategies as st
 
 from protocols import gatt as g
+from protocols.gatt import ghs
 from protocols.gatt.medfloat import float_from_raw, sfloat_from_raw
 
 sfloats = st.integers(0, 0xFFFF).map(sfloat_from_raw)
@@ -261,7 +262,47 @@ device_strings = st.builds(
 )
 
 #: characteristic UUID -> strategy of values of that characteristic.
+# The issue-24 codecs' strategies live with their own property tests.
+from test_gatt_issue24_properties import (  # noqa: E402
+    body_composition_features,
+    body_compositions,
+    cgm_features,
+    cgm_measurements,
+    cgm_run_times,
+    cgm_start_times,
+    cgm_statuses,
+    elapsed_times,
+    enhanced_bpms,
+    enhanced_icps,
+    features,
+    health_observations,
+    record_segments,
+    schedules,
+    socp_values,
+    stored_observations,
+)
+
 BY_CHARACTERISTIC: dict[int, st.SearchStrategy[object]] = {
+    g.CGM_MEASUREMENT: cgm_measurements,
+    g.CGM_FEATURE: cgm_features,
+    g.CGM_STATUS: cgm_statuses,
+    g.CGM_SESSION_START_TIME: cgm_start_times,
+    g.CGM_SESSION_RUN_TIME: cgm_run_times,
+    g.CGM_SPECIFIC_OPS_CONTROL_POINT: socp_values(),
+    g.ELAPSED_TIME: elapsed_times,
+    g.LIVE_HEALTH_OBSERVATIONS: health_observations,
+    g.STORED_HEALTH_OBSERVATIONS: stored_observations,
+    g.HEALTH_SENSOR_FEATURES: features,
+    g.GHS_CONTROL_POINT: st.integers(0, 0xFF)
+    .map(ghs.GhsControlPointOpCode)
+    .map(ghs.GhsControlPoint),
+    g.OBSERVATION_SCHEDULE_CHANGED: schedules,
+    g.ENHANCED_BLOOD_PRESSURE_MEASUREMENT: enhanced_bpms,
+    g.ENHANCED_INTERMEDIATE_CUFF_PRESSURE: enhanced_icps,
+    # The registry decodes without the Feature: a CRC only where the value itself shows it.
+    g.BLOOD_PRESSURE_RECORD: record_segments().filter(lambda s: not s.secured),
+    g.BODY_COMPOSITION_MEASUREMENT: body_compositions(),
+    g.BODY_COMPOSITION_FEATURE: body_composition_features,
     g.BLOOD_PRESSURE_MEASUREMENT: blood_pressure_measurements,
     g.INTERMEDIATE_CUFF_PRESSURE: intermediate_cuff_pressures,
     g.BLOOD_PRESSURE_FEATURE: blood_pressure_features,
@@ -309,8 +350,27 @@ BY_CHARACTERISTIC: dict[int, st.SearchStrategy[object]] = {
 }
 
 #: Characteristics whose values have a variable-length tail (a prefix may itself be valid).
+#: Device Information strings: trailing NUL padding is dropped, so it re-encodes shorter.
+NUL_PADDED = frozenset(
+    {
+        g.MANUFACTURER_NAME,
+        g.MODEL_NUMBER,
+        g.SERIAL_NUMBER,
+        g.HARDWARE_REVISION,
+        g.FIRMWARE_REVISION,
+        g.SOFTWARE_REVISION,
+    }
+)
 VARIABLE_TAIL = frozenset({g.HEART_RATE_MEASUREMENT}) | frozenset(
     {
+        # Records end to end, or an E2E-CRC the length alone announces: a shorter value
+        # can be a valid one (fewer records, no CRC); a record segment's part is free bytes.
+        g.CGM_MEASUREMENT,
+        g.CGM_STATUS,
+        g.CGM_SESSION_START_TIME,
+        g.CGM_SESSION_RUN_TIME,
+        g.CGM_SPECIFIC_OPS_CONTROL_POINT,
+        g.BLOOD_PRESSURE_RECORD,
         g.MANUFACTURER_NAME,
         g.MODEL_NUMBER,
         g.SERIAL_NUMBER,

@@ -103,7 +103,7 @@ def test_invalid_measurements(data: str, offset: int, fragment: str) -> None:
 
 
 def test_encoding_refuses_inexact_values() -> None:
-    with pytest.raises(ValueError, match="resolution"):
+    with pytest.raises(ValueError, match=r"Weight 70\.001 is not a multiple of 0\.005"):
         bc.encode_body_composition_measurement(
             bc.BodyCompositionMeasurement(Decimal("5.0"), weight=Decimal("70.001"))
         )

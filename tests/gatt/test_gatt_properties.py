@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from gatt_strategies import BY_CHARACTERISTIC, VARIABLE_TAIL
+from gatt_strategies import BY_CHARACTERISTIC, NUL_PADDED, VARIABLE_TAIL
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -53,7 +53,7 @@ def test_arbitrary_bytes_give_a_value_or_decode_error(characteristic: int, raw: 
     # Strict decoding accepts only canonical encodings: re-encoding gives the same bytes
     # (device strings drop trailing NUL padding).
     wire = g.encode(m)
-    if characteristic in VARIABLE_TAIL and characteristic != g.HEART_RATE_MEASUREMENT:
+    if characteristic in NUL_PADDED:
         assert wire == raw.rstrip(b"\x00")
     else:
         assert wire == raw

@@ -125,3 +125,26 @@ def test_a_stamp_whose_correction_is_no_time_still_travels_flagged(
     assert FLAG_DEVICE_TIME in checked.flags
     assert checked.effective_ms() == RECEIVED_MS
     assert checked.source_key is None  # a key from a time stamp that is no time: not trusted
+
+
+def test_an_aware_utc_stamp_is_an_instant_corrected_by_the_offset() -> None:
+    # A GHS observation stamped in UTC, from a device whose Elapsed Time read 5 s ahead.
+    stamp = dt.datetime(2026, 11, 22, 7, 30, 0, tzinfo=dt.UTC)
+    clock = ClockObservation(stamp, dt.datetime(2026, 11, 22, 8, 0), 5.0)
+    assert device_wall_ms(stamp, clock) == round(stamp.timestamp() * 1000) - 5000
+    assert device_wall_ms(stamp, None) == round(stamp.timestamp() * 1000)
+
+
+def test_an_aware_stamp_is_judged_as_an_instant() -> None:
+    from gateway.reading import Reading
+    from gateway.validate import clock_flags
+
+    now_ms = round(dt.datetime(2026, 11, 22, 7, 31, tzinfo=dt.UTC).timestamp() * 1000)
+
+    def reading(stamp: dt.datetime) -> Reading:
+        return Reading("s", "d", 1, "1", None, "nan", now_ms, 0, device_time=stamp)
+
+    recent = dt.datetime(2026, 11, 22, 7, 30, tzinfo=dt.UTC)
+    assert FLAG_DEVICE_TIME not in clock_flags(reading(recent), max_device_ahead_s=60)
+    ahead = dt.datetime(2026, 11, 22, 9, 30, tzinfo=dt.UTC)
+    assert FLAG_DEVICE_TIME in clock_flags(reading(ahead), max_device_ahead_s=60)

@@ -9,7 +9,7 @@ import asyncio
 from bumble import hci
 from bumble.att import ATT_Error, Attribute
 from bumble.controller import Controller as _BumbleController
-from bumble.core import UUID, AdvertisingData
+from bumble.core import UUID, AdvertisingData, CommandTimeoutError
 from bumble.core import BaseBumbleError as CoreError
 from bumble.device import Advertisement, Connection, Device, Peer
 from bumble.gatt import (
@@ -100,6 +100,7 @@ __all__ = [
     "Characteristic",
     "CharacteristicProxy",
     "CharacteristicValue",
+    "CommandTimeoutError",
     "Connection",
     "Controller",
     "CoreError",

@@ -35,6 +35,7 @@ from drivers.ble.sim._bumble import (
     ATT_Error,
     Characteristic,
     CharacteristicProxy,
+    CommandTimeoutError,
     Connection,
     CoreError,
     DescriptorProxy,
@@ -84,8 +85,10 @@ async def _translated(address: str, what: str) -> AsyncIterator[None]:
         if task is not None and task.cancelling():
             raise
         raise BleakError(f"{what}: link to {address} lost") from None
-    except (HCI_Error, TimeoutError) as exc:
-        raise BleakError(f"{what}: {exc}") from exc
+    except (HCI_Error, TimeoutError, CommandTimeoutError) as exc:
+        # An HCI command the controller never answered (bumble's CommandTimeoutError is no
+        # TimeoutError) is a failed operation, as BlueZ reports a timed-out command.
+        raise BleakError(f"{what}: {exc!r}") from exc
 
 
 class SimBleakClient(BaseBleakClient):
@@ -156,7 +159,7 @@ class SimBleakClient(BaseBleakClient):
             if keystore is not None and await keystore.get(str(connection.peer_address)):
                 try:
                     await asyncio.wait_for(connection.encrypt(), timeout=self._timeout)
-                except (HCI_Error, TimeoutError) as exc:
+                except (HCI_Error, TimeoutError, CommandTimeoutError) as exc:
                     logger.debug("re-encryption with the stored key failed: %s", exc)
             if pair:
                 await connection.pair()

@@ -74,6 +74,9 @@ logger = logging.getLogger(__name__)
 REMOTE_USER_TERMINATED = 0x13
 CONNECTION_TIMEOUT = 0x08
 
+#: How long a device that left range still answers a connection request already under way.
+_LEAVING_S = 0.05
+
 #: ATT application error: a written value is out of range (Vol 3 Part F 3.4.1.1).
 _VALUE_NOT_ALLOWED = 0x13
 #: ATT error "insufficient authentication" (Vol 3 Part F 3.4.1.1).
@@ -227,6 +230,7 @@ class EmulatedDevice:
         self._outbox: deque[tuple[Characteristic[bytes], bytes]] = deque(maxlen=self.memory_size)
         self._started = False
         self._in_range = True
+        self._advertising_when_left = False
         self._battery = self._characteristic(
             BATTERY_LEVEL,
             Properties.READ | Properties.NOTIFY,
@@ -439,16 +443,29 @@ class EmulatedDevice:
                 await connection.disconnect(reason)
 
     async def go_out_of_range(self) -> None:
-        """Leave radio range while advertising: the link times out, nobody hears the ads."""
+        """Leave radio range while advertising: the link times out, nobody hears the ads.
+
+        Advertising stops before the link drops, so that the central cannot connect again in
+        the moment before the device leaves the air (a link nobody can end: the central's
+        controller would keep it forever); it resumes on :meth:`come_back_in_range`.
+        """
+        self._advertising_when_left = self.device.is_advertising
+        await self.stop_advertising()
         await self.drop_link(CONNECTION_TIMEOUT)
+        await self.stop_advertising()  # bumble restarts advertising after a disconnection
         self.radio.detach(self.address)
         self._in_range = False
+        # An advertisement already on its way may still open a link: it times out too.
+        await asyncio.sleep(_LEAVING_S)
+        self.radio.time_out_links(self.address)
 
     def come_back_in_range(self) -> None:
-        """Return into radio range."""
+        """Return into radio range (and advertise again if it did when it left)."""
         if not self._in_range:
             self.radio.attach(self.address)
             self._in_range = True
+            if self._advertising_when_left:
+                self.spawn(self.advertise(), "advertise")
 
     # --- connections and subscriptions ---------------------------------------------------
 

@@ -54,6 +54,10 @@ def _pairing_config(_connection: object) -> PairingConfig:
     )
 
 
+#: HCI reason "connection timeout" (Core Spec Vol 1 Part F 2.8): a supervision timeout.
+_SUPERVISION_TIMEOUT = 0x08
+
+
 class SimRadio:
     """The air: a :class:`LocalLink`, the hub's central device and the peripherals on it."""
 
@@ -89,14 +93,39 @@ class SimRadio:
         return device
 
     def detach(self, address: str) -> None:
-        """Take a device out of range: nothing it sends reaches the air any more."""
+        """Take a device out of range: nothing it sends reaches the air any more.
+
+        Every link the device still has times out on both sides, as a supervision timeout
+        ends a real link whose peer went silent (Core Spec Vol 6 Part B 4.5.2, reason 0x08):
+        a link left on the central's controller would make every later connection to the
+        device fail ("connection already exists") and commands on it go unanswered. bumble's
+        LocalLink has no such timeout; the controllers' own disconnection handler (the one a
+        received LL_TERMINATE_IND runs) ends the links here.
+        """
         controller = self._controllers[address.upper()]
-        if controller in self.link.controllers:
-            self.link.remove_controller(controller)
+        if controller not in self.link.controllers:
+            return
+        self.time_out_links(address)
+        self.link.remove_controller(controller)
+        # Off the air in both directions: a controller still holding the link would keep
+        # advertising into it (bumble sends through ``controller.link``, which it checks for
+        # None before every send), and a central hearing it would open a link to nowhere.
+        controller.link = None  # type: ignore[assignment]  # bumble checks it for None
+
+    def time_out_links(self, address: str) -> None:
+        """End every link to or from the device at ``address`` on every controller (a
+        supervision timeout). Also called a moment after :meth:`detach`: an advertisement
+        already on its way when the device left can still open a link to nowhere."""
+        controller = self._controllers[address.upper()]
+        for other in [controller, *self.link.controllers]:
+            for peer, connection in list(other.le_connections.items()):
+                if other is controller or str(peer).upper().startswith(address.upper()):
+                    other.on_le_disconnected(connection, _SUPERVISION_TIMEOUT)
 
     def attach(self, address: str) -> None:
         """Bring a detached device back into range."""
         controller = self._controllers[address.upper()]
+        controller.link = self.link
         self.link.add_controller(controller)
 
     def stall_scanner(self) -> None:

@@ -17,7 +17,11 @@ from __future__ import annotations
 
 from protocols.gatt.mapping import (
     blood_pressure,
+    body_composition,
+    cgm,
     device,
+    enhanced_bp,
+    ghs,
     glucose,
     heart_rate,
     plx,
@@ -25,4 +29,16 @@ from protocols.gatt.mapping import (
     weight,
 )
 
-__all__ = ["blood_pressure", "device", "glucose", "heart_rate", "plx", "temperature", "weight"]
+__all__ = [
+    "blood_pressure",
+    "body_composition",
+    "cgm",
+    "device",
+    "enhanced_bp",
+    "ghs",
+    "glucose",
+    "heart_rate",
+    "plx",
+    "temperature",
+    "weight",
+]

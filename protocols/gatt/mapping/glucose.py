@@ -26,7 +26,11 @@ _GLUCOSE_CODES: dict[GlucoseType, tuple[int, str | None, str | None]] = {
         "15074-8",
     ),
     GlucoseType.UNDETERMINED_PLASMA: (obs.MDC_CONC_GLU_UNDETERMINED_PLASMA, "2345-7", "14749-6"),
-    GlucoseType.INTERSTITIAL_FLUID: (obs.MDC_CONC_GLU_ISF, None, None),
+    GlucoseType.INTERSTITIAL_FLUID: (
+        obs.MDC_CONC_GLU_ISF,
+        obs.LOINC_GLUCOSE_ISF_MASS,
+        obs.LOINC_GLUCOSE_ISF_SUBSTANCE,
+    ),
     GlucoseType.CONTROL_SOLUTION: (obs.MDC_CONC_GLU_CONTROL, None, None),
 }
 

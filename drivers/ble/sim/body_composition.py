@@ -1,0 +1,118 @@
+"""An emulated body composition scale (Body Composition Service 0x181B, BCS 1.0).
+
+Body Composition Measurement 0x2A9C (indicate) and Body Composition Feature 0x2A9B (read).
+A measurement with every field the scale supports does not fit one value at the default ATT
+MTU: it is sent as two values, each with its flags, the mandatory Body Fat Percentage and
+Flags bit 12 "multiple packet measurement" (BCS 1.0 section 3.2.1.1), the time stamp and user
+in both. Measurements are stored until a central subscribes; Current Time is present.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from decimal import Decimal
+from typing import Any
+
+from drivers.ble.sim._bumble import Service
+from drivers.ble.sim.peripheral import EmulatedDevice, Properties, _uuid
+from drivers.ble.sim.radio import SimRadio
+from protocols.gatt import (
+    BODY_COMPOSITION_FEATURE,
+    BODY_COMPOSITION_MEASUREMENT,
+    BodyCompositionFeature,
+    BodyCompositionMeasurement,
+    DateTime,
+    encode,
+)
+from protocols.gatt.body_composition import BODY_COMPOSITION_SERVICE, BodyCompositionFeatureBits
+from protocols.gatt.weight import HeightResolution, WeightResolution
+
+#: The largest value that fits the default ATT MTU of 23 (ATT_MTU - 3).
+DEFAULT_VALUE_SIZE = 20
+
+
+class EmulatedBodyCompositionScale(EmulatedDevice):
+    """A scale that measures fat, fat-free, soft lean and water mass, impedance and weight."""
+
+    service_uuid = BODY_COMPOSITION_SERVICE
+
+    def __init__(
+        self, radio: SimRadio, address: str, *, name: str = "narhub-bcs", **kwargs: Any
+    ) -> None:
+        kwargs.setdefault("bonding_required", True)
+        super().__init__(radio, address, name=name, **kwargs)
+
+    def build_services(self) -> list[Service]:
+        """Body Composition Service 0x181B."""
+        self.measurement = self._characteristic(
+            BODY_COMPOSITION_MEASUREMENT, Properties.INDICATE, protected=True
+        )
+        bits = BodyCompositionFeatureBits
+        feature = encode(
+            BodyCompositionFeature(
+                bits.TIME_STAMP
+                | bits.MULTIPLE_USERS
+                | bits.FAT_FREE_MASS
+                | bits.SOFT_LEAN_MASS
+                | bits.BODY_WATER_MASS
+                | bits.IMPEDANCE
+                | bits.WEIGHT,
+                WeightResolution.KG_0_005_LB_0_01,
+                HeightResolution.UNSPECIFIED,
+            )
+        )
+        self.feature = self._characteristic(
+            BODY_COMPOSITION_FEATURE, Properties.READ, read=lambda: feature, protected=True
+        )
+        return [Service(_uuid(BODY_COMPOSITION_SERVICE), [self.measurement, self.feature])]
+
+    def random_measurement(self) -> BodyCompositionMeasurement:
+        """A seeded measurement in SI units (masses on the 0.005 kg grid)."""
+        rng = self.rng
+        weight = Decimal(rng.randint(11_000, 22_000) * 5).scaleb(-3)
+        fat = Decimal(rng.randint(120, 380)).scaleb(-1)
+        fat_free = (weight * (100 - fat) / 100 / Decimal("0.005")).quantize(Decimal(1))
+        fat_free_kg = (fat_free * Decimal("0.005")).quantize(Decimal("0.005"))
+        return BodyCompositionMeasurement(
+            fat,
+            time_stamp=DateTime.from_datetime(self.clock.now()),
+            user_id=1,
+            fat_free_mass=fat_free_kg,
+            soft_lean_mass=(fat_free_kg * Decimal("0.9") / Decimal("0.005")).quantize(Decimal(1))
+            * Decimal("0.005"),
+            body_water_mass=(fat_free_kg * Decimal("0.73") / Decimal("0.005")).quantize(Decimal(1))
+            * Decimal("0.005"),
+            impedance_ohm=Decimal(rng.randint(3500, 6500)).scaleb(-1),
+            weight=weight,
+        )
+
+    def packets(self, m: BodyCompositionMeasurement) -> list[BodyCompositionMeasurement]:
+        """The values that carry ``m``: one when it fits, else two (multiple packet)."""
+        if len(encode(m)) <= DEFAULT_VALUE_SIZE:
+            return [m]
+        first = dataclasses.replace(
+            m,
+            body_water_mass=None,
+            impedance_ohm=None,
+            weight=None,
+            height=None,
+            multiple_packet_measurement=True,
+        )
+        second = dataclasses.replace(
+            m,
+            fat_free_mass=None,
+            soft_lean_mass=None,
+            basal_metabolism_kj=None,
+            muscle_percent=None,
+            muscle_mass=None,
+            multiple_packet_measurement=True,
+        )
+        return [first, second]
+
+    async def measure(self, measurement: BodyCompositionMeasurement | None = None) -> list[bytes]:
+        """Measure (seeded when no measurement is given); store its values; return them."""
+        m = measurement if measurement is not None else self.random_measurement()
+        payloads = [encode(p) for p in self.packets(m)]
+        for payload in payloads:
+            self.store(self.measurement, payload)
+        return payloads

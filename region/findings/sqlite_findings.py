@@ -1,0 +1,227 @@
+"""Findings, their history and acknowledgements in SQLite (the region's state database).
+
+Two unique indexes carry the rules: one open finding per key (a partial index on the open
+ones), and one finding per key and evidence ever (never raised twice from the same data).
+:meth:`SqliteFindingStore.apply` is one ``BEGIN IMMEDIATE`` transaction; an insert the
+second index refuses (``ON CONFLICT DO NOTHING``) is simply not opened.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Sequence
+from pathlib import Path
+from typing import Any
+
+from region.findings.errors import UnknownFindingError
+from region.findings.lifecycle import Changes
+from region.findings.model import Condition, Finding, FindingEvent, Kind
+from region.findings.sqlite_facts import connect
+
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS findings (id INTEGER PRIMARY KEY, key TEXT NOT NULL, "
+    "evidence TEXT NOT NULL, kind TEXT NOT NULL, hub TEXT NOT NULL, patient TEXT, device TEXT, "
+    "opened_ms BIGINT NOT NULL, noticed_ms BIGINT NOT NULL, closed_ms BIGINT, "
+    "detail TEXT NOT NULL, ack_by TEXT, ack_ms BIGINT)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS findings_once ON findings (key, evidence)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS findings_open ON findings (key) WHERE closed_ms IS NULL",
+    "CREATE INDEX IF NOT EXISTS findings_by_patient ON findings (patient, opened_ms)",
+    "CREATE INDEX IF NOT EXISTS findings_by_hub ON findings (hub, opened_ms)",
+    "CREATE TABLE IF NOT EXISTS finding_events (finding_id BIGINT NOT NULL, at_ms BIGINT NOT "
+    "NULL, event TEXT NOT NULL, by_user TEXT, detail TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS finding_events_by_finding ON finding_events (finding_id, at_ms)",
+)
+_COLUMNS = (
+    "id, key, kind, evidence, hub, patient, device, opened_ms, noticed_ms, closed_ms, detail, "
+    "ack_by, ack_ms"
+)
+_CHUNK = 500
+
+
+def _finding(row: Sequence[Any]) -> Finding:
+    id_, key, kind, evidence, hub, patient, device, opened, noticed, closed, detail, by, at = row
+    return Finding(
+        int(id_),
+        str(key),
+        Kind(kind),
+        str(evidence),
+        str(hub),
+        None if patient is None else str(patient),
+        None if device is None else str(device),
+        int(opened),
+        int(noticed),
+        None if closed is None else int(closed),
+        json.loads(detail),
+        None if by is None else str(by),
+        None if at is None else int(at),
+    )
+
+
+def _json(detail: dict[str, Any]) -> str:
+    return json.dumps(detail, sort_keys=True, separators=(",", ":"))
+
+
+class SqliteFindingStore:
+    """:class:`region.findings.store.FindingStore` in SQLite."""
+
+    def __init__(self, path: Path) -> None:
+        self._db = connect(path)
+        for statement in SCHEMA:
+            self._db.execute(statement)
+
+    def open_findings(self, hubs: Collection[str] | None = None) -> list[Finding]:
+        """Open findings."""
+        if hubs is None:
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM findings WHERE closed_ms IS NULL"  # noqa: S608
+            ).fetchall()
+            return [_finding(r) for r in rows]
+        out = []
+        names = sorted(hubs)
+        for i in range(0, len(names), _CHUNK):
+            part = names[i : i + _CHUNK]
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM findings WHERE closed_ms IS NULL "  # noqa: S608
+                f"AND hub IN ({','.join('?' * len(part))})",
+                part,
+            ).fetchall()
+            out += [_finding(r) for r in rows]
+        return out
+
+    def _event(
+        self, finding_id: int, at_ms: int, event: str, by: str | None, detail: dict[str, Any]
+    ) -> None:
+        self._db.execute(
+            "INSERT INTO finding_events (finding_id, at_ms, event, by_user, detail) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (finding_id, at_ms, event, by, _json(detail)),
+        )
+
+    def _open(self, c: Condition, now_ms: int) -> int | None:
+        closed = c.since_ms if c.quiet else None
+        cursor = self._db.execute(
+            "INSERT INTO findings (key, evidence, kind, hub, patient, device, opened_ms, "
+            "noticed_ms, closed_ms, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
+            (
+                c.key,
+                c.evidence,
+                c.kind.value,
+                c.hub,
+                c.patient,
+                c.device,
+                c.since_ms,
+                now_ms,
+                closed,
+                _json(c.detail),
+            ),
+        )
+        if cursor.rowcount != 1 or cursor.lastrowid is None:
+            return None
+        finding_id = int(cursor.lastrowid)
+        self._event(finding_id, c.since_ms, "opened", None, c.detail)
+        if c.quiet:
+            self._event(finding_id, c.since_ms, "recorded-quiet", None, {"stale": True})
+        return finding_id
+
+    def apply(self, changes: Changes, now_ms: int) -> list[Finding]:
+        """Open, update and close in one transaction; the changed findings as they are now."""
+        if not changes:
+            return []
+        touched: list[int] = []
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            for finding in changes.closed:
+                cursor = self._db.execute(
+                    "UPDATE findings SET closed_ms = ? WHERE id = ? AND closed_ms IS NULL",
+                    (max(now_ms, finding.opened_ms), finding.id),
+                )
+                if cursor.rowcount:
+                    self._event(finding.id, max(now_ms, finding.opened_ms), "closed", None, {})
+                    touched.append(finding.id)
+            for finding, condition in changes.updated:
+                self._db.execute(
+                    "UPDATE findings SET detail = ? WHERE id = ? AND closed_ms IS NULL",
+                    (_json(condition.detail), finding.id),
+                )
+                touched.append(finding.id)
+            for condition in changes.opened:
+                new_id = self._open(condition, now_ms)
+                if new_id is not None:
+                    touched.append(new_id)
+            rows = self._select_ids(touched)
+        return [_finding(r) for r in rows]
+
+    def _select_ids(self, ids: list[int]) -> list[Any]:
+        rows: list[Any] = []
+        for i in range(0, len(ids), _CHUNK):
+            part = ids[i : i + _CHUNK]
+            rows += self._db.execute(
+                f"SELECT {_COLUMNS} FROM findings WHERE id IN ({','.join('?' * len(part))})",  # noqa: S608
+                part,
+            ).fetchall()
+        return rows
+
+    def acknowledge(self, finding_id: int, who: str, at_ms: int) -> Finding:
+        """Record the first acknowledgement (a second one changes nothing)."""
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            cursor = self._db.execute(
+                "UPDATE findings SET ack_by = ?, ack_ms = ? WHERE id = ? AND ack_by IS NULL",
+                (who, at_ms, finding_id),
+            )
+            if cursor.rowcount:
+                self._event(finding_id, at_ms, "acknowledged", who, {})
+        return self.finding(finding_id)
+
+    def finding(self, finding_id: int) -> Finding:
+        """One finding."""
+        row = self._db.execute(
+            f"SELECT {_COLUMNS} FROM findings WHERE id = ?",  # noqa: S608
+            (finding_id,),
+        ).fetchone()
+        if row is None:
+            raise UnknownFindingError(finding_id)
+        return _finding(row)
+
+    def findings(
+        self, *, patient: str | None = None, hubs: Collection[str] | None = None, limit: int = 200
+    ) -> list[Finding]:
+        """Findings, newest first."""
+        clauses, args = [], []
+        if patient is not None:
+            clauses.append("patient = ?")
+            args.append(patient)
+        if hubs is not None:
+            names = sorted(hubs)[:_CHUNK]
+            clauses.append(f"hub IN ({','.join('?' * len(names))})")
+            args += names
+        where = f" WHERE {' OR '.join(clauses)}" if clauses else ""
+        rows = self._db.execute(
+            f"SELECT {_COLUMNS} FROM findings{where} ORDER BY opened_ms DESC, id DESC LIMIT ?",  # noqa: S608
+            [*args, limit],
+        ).fetchall()
+        return [_finding(r) for r in rows]
+
+    def history(self, finding_ids: Sequence[int]) -> list[FindingEvent]:
+        """The findings' events, oldest first."""
+        out = []
+        for i in range(0, len(finding_ids), _CHUNK):
+            part = list(finding_ids[i : i + _CHUNK])
+            rows = self._db.execute(
+                "SELECT finding_id, at_ms, event, by_user, detail FROM finding_events "  # noqa: S608
+                f"WHERE finding_id IN ({','.join('?' * len(part))}) ORDER BY at_ms, rowid",
+                part,
+            )
+            out += [
+                FindingEvent(
+                    int(f), int(at), str(e), None if by is None else str(by), json.loads(d)
+                )
+                for f, at, e, by, d in rows
+            ]
+        out.sort(key=lambda e: e.at_ms)
+        return out
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
