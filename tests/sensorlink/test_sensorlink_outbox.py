@@ -41,7 +41,7 @@ def test_board_values_are_exact_in_the_kind_unit() -> None:
 async def test_firmware_readings_reach_the_outbox(tmp_path: Path) -> None:
     outbox = AsyncOutbox(Outbox(tmp_path / "outbox.sqlite3"))
     async with SimBoard(tmp_path, SCENARIO) as board:
-        task = asyncio.create_task(run_board(f"serial:{board.port}", outbox), name="board")
+        task = asyncio.create_task(run_board(f"serial:{board.port}", outbox.add), name="board")
         try:
             await eventually(lambda: outbox.outbox.unbatched_count() >= 40, 15, "40 readings")
         finally:
