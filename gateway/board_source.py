@@ -36,11 +36,31 @@ logger = logging.getLogger(__name__)
 NARHUB_PRIVATE_BASE = 2 * 65536 + 0xF000
 
 
-def board_readings(readings: Sequence[SequencedReading], *, hub_wall_ms: int) -> list[Reading]:
-    """Hub Readings for sensor-link readings; unknown kinds keep their raw integer value."""
+def board_readings(
+    readings: Sequence[SequencedReading],
+    *,
+    hub_wall_ms: int,
+    boot_offsets: dict[tuple[str, int], int] | None = None,
+) -> list[Reading]:
+    """Hub Readings for sensor-link readings; unknown kinds keep their raw integer value.
+
+    A reading the board stamped with its wall clock keeps that time (``source_wall_ms``). One
+    taken before the board had a wall time (a board that sampled while no hub listened, its
+    backlog read at once) is dated on the hub's clock by its board monotonic time (spec §4,
+    ``mono_ms``): the first frame of a boot the hub sees fixes that boot's offset (arrival
+    minus the newest ``mono_ms``), kept in ``boot_offsets`` across frames. So a backlog is
+    spread over the times it was taken instead of sharing its arrival time, and two readings
+    of one sensor never share a time stamp (they would share an identifier at the region).
+    """
     out = []
     mono_ns = time.monotonic_ns()
+    offsets = {} if boot_offsets is None else boot_offsets
     for r in readings:
+        boot = (r.board_id, r.boot_id)
+        if boot not in offsets:
+            newest = max(x.mono_ms for x in readings if (x.board_id, x.boot_id) == boot)
+            offsets[boot] = hub_wall_ms - newest
+        age_ms = 0 if r.wall_ms is not None else max(0, hub_wall_ms - offsets[boot] - r.mono_ms)
         kind = SENSOR_KINDS.get(r.kind)
         value = (
             Reading.exact(r.value, kind.exponent) if kind is not None else Reading.exact(r.value, 0)
@@ -53,8 +73,8 @@ def board_readings(readings: Sequence[SequencedReading], *, hub_wall_ms: int) ->
                 unit=kind.unit if kind is not None else "1",
                 value=value,
                 special=None,
-                hub_wall_ms=hub_wall_ms,
-                hub_mono_ns=mono_ns,
+                hub_wall_ms=hub_wall_ms - age_ms,
+                hub_mono_ns=mono_ns - age_ms * 1_000_000,
                 priority=Priority.ENVIRONMENTAL,
                 flags=frozenset() if kind is not None else frozenset({"unknown-kind"}),
                 source_key=board_key(r.board_id, r.boot_id, r.seq),
@@ -187,8 +207,11 @@ async def run_board(port: str, commit: Commit, *, sampling: BoardSampling | None
     defaults).
     """
 
+    offsets: dict[tuple[str, int], int] = {}  # per boot: hub wall ms minus board mono ms
+
     async def commit_frame(readings: Sequence[SequencedReading]) -> None:
-        await commit(board_readings(readings, hub_wall_ms=time.time_ns() // 1_000_000))
+        now_ms = time.time_ns() // 1_000_000
+        await commit(board_readings(readings, hub_wall_ms=now_ms, boot_offsets=offsets))
 
     async with SensorBoardLink(port, commit_frame) as link:
         if sampling is None:

@@ -37,6 +37,30 @@ def test_board_values_are_exact_in_the_kind_unit() -> None:
     assert reading.effective_ms() == 1_700_000_000_123  # the board's synced wall clock
 
 
+def test_a_backlog_without_wall_time_is_dated_by_the_board_monotonic_clock() -> None:
+    """A board that sampled while no hub listened: its backlog arrives at once, each reading
+    dated when it was taken (arrival minus its age on the board's clock), never all at the
+    arrival time (equal readings of one sensor at one time would share an identifier)."""
+    arrival = 1_800_000_000_000
+    backlog = [
+        SequencedReading("b1", 7, seq, 4, 0, 10_000 + seq * 500, 0, None) for seq in range(4)
+    ]
+    offsets: dict[tuple[str, int], int] = {}
+    times = [
+        r.effective_ms() for r in board_readings(backlog, hub_wall_ms=arrival, boot_offsets=offsets)
+    ]
+    assert times == [arrival - 1500, arrival - 1000, arrival - 500, arrival]
+    # The next frame of the same boot, 2 s later on both clocks: the boot's offset holds,
+    # even if the hub read it late (arrival 3 s later).
+    later = [SequencedReading("b1", 7, 4, 4, 0, 13_500, 0, None)]
+    (next_reading,) = board_readings(later, hub_wall_ms=arrival + 3000, boot_offsets=offsets)
+    assert next_reading.effective_ms() == arrival + 2000
+    # A reading with the board's own wall time keeps it.
+    synced = [SequencedReading("b1", 7, 5, 4, 0, 14_000, 0, 1_799_999_999_999)]
+    (kept,) = board_readings(synced, hub_wall_ms=arrival + 4000, boot_offsets=offsets)
+    assert kept.effective_ms() == 1_799_999_999_999
+
+
 @pytest.mark.micropython
 async def test_firmware_readings_reach_the_outbox(tmp_path: Path) -> None:
     outbox = AsyncOutbox(Outbox(tmp_path / "outbox.sqlite3"))
