@@ -44,20 +44,24 @@ def board_readings(
 ) -> list[Reading]:
     """Hub Readings for sensor-link readings; unknown kinds keep their raw integer value.
 
-    A reading the board stamped with its wall clock keeps that time (``source_wall_ms``). One
-    taken before the board had a wall time (a board that sampled while no hub listened, its
-    backlog read at once) is dated on the hub's clock by its board monotonic time (spec §4,
-    ``mono_ms``): the first frame of a boot the hub sees fixes that boot's offset (arrival
-    minus the newest ``mono_ms``), kept in ``boot_offsets`` across frames. So a backlog is
-    spread over the times it was taken instead of sharing its arrival time, and two readings
-    of one sensor never share a time stamp (they would share an identifier at the region).
+    A reading the board stamped with its wall clock keeps that time (``source_wall_ms``; the
+    board dates even its backlog once it has a TIME, and the hub sends TIME before HELLO when
+    its clock is synchronised). One without (a hub without a synchronised clock) is dated on
+    the hub's clock by its board monotonic time (spec §3.3, ``mono_ms``) and the boot's offset
+    kept in ``boot_offsets``: the board's own (``wall_ms - mono_ms`` of a stamped reading),
+    else estimated from the first frame (arrival minus its newest ``mono_ms``). So a backlog
+    is spread over the times it was taken instead of sharing its arrival time, and two
+    readings of one sensor never share a time stamp (they would share an identifier at the
+    region).
     """
     out = []
     mono_ns = time.monotonic_ns()
     offsets = {} if boot_offsets is None else boot_offsets
     for r in readings:
         boot = (r.board_id, r.boot_id)
-        if boot not in offsets:
+        if r.wall_ms is not None:
+            offsets[boot] = r.wall_ms - r.mono_ms  # the board's own offset (from TIME)
+        elif boot not in offsets:
             newest = max(x.mono_ms for x in readings if (x.board_id, x.boot_id) == boot)
             offsets[boot] = hub_wall_ms - newest
         age_ms = 0 if r.wall_ms is not None else max(0, hub_wall_ms - offsets[boot] - r.mono_ms)
