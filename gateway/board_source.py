@@ -36,42 +36,73 @@ logger = logging.getLogger(__name__)
 NARHUB_PRIVATE_BASE = 2 * 65536 + 0xF000
 
 
+class BoardTimes:
+    """Dates a board's readings that carry no wall time, on the hub's clock (per link).
+
+    A board without a TIME (the hub sends none unless its clock is synchronised) stamps its
+    readings with its monotonic time only (spec §3.3, ``mono_ms``). A backlog read at once
+    (a board that sampled while no hub listened) must not share its arrival time: equal
+    readings of one sensor at one time would share an identifier at the region, and one
+    would be filed as a resend of the other. So each boot has an offset, hub wall ms minus
+    board mono ms, taken as arrival minus the newest ``mono_ms`` of a frame and lowered by
+    every later frame (the newest reading of a frame was taken at its arrival at the latest,
+    so the lowest such offset is the closest); a reading is dated ``mono_ms + offset``,
+    never after its arrival, and later than the previous reading of its stream.
+    """
+
+    def __init__(self) -> None:
+        self._offsets: dict[tuple[str, int], int] = {}
+        self._last: dict[str, int] = {}
+
+    def date(self, readings: Sequence[SequencedReading], arrival_ms: int) -> list[int | None]:
+        """Per reading: its hub time (ms), or ``None`` for one the board stamped itself."""
+        newest: dict[tuple[str, int], int] = {}
+        for r in readings:
+            boot = (r.board_id, r.boot_id)
+            newest[boot] = max(newest.get(boot, r.mono_ms), r.mono_ms)
+        for boot, mono in newest.items():
+            offset = arrival_ms - mono
+            self._offsets[boot] = min(self._offsets.get(boot, offset), offset)
+        out: list[int | None] = []
+        for r in readings:
+            if r.wall_ms is not None:
+                out.append(None)
+                continue
+            stream = _stream(r)
+            t = r.mono_ms + self._offsets[(r.board_id, r.boot_id)]
+            previous = self._last.get(stream)
+            if previous is not None and t <= previous:
+                t = previous + 1
+            self._last[stream] = t
+            out.append(t)
+        return out
+
+
+def _stream(r: SequencedReading) -> str:
+    return f"{r.board_id}/{r.kind}/{r.index}"
+
+
 def board_readings(
-    readings: Sequence[SequencedReading],
-    *,
-    hub_wall_ms: int,
-    boot_offsets: dict[tuple[str, int], int] | None = None,
+    readings: Sequence[SequencedReading], *, hub_wall_ms: int, times: BoardTimes | None = None
 ) -> list[Reading]:
     """Hub Readings for sensor-link readings; unknown kinds keep their raw integer value.
 
-    A reading the board stamped with its wall clock keeps that time (``source_wall_ms``; the
-    board dates even its backlog once it has a TIME, and the hub sends TIME before HELLO when
-    its clock is synchronised). One without (a hub without a synchronised clock) is dated on
-    the hub's clock by its board monotonic time (spec §3.3, ``mono_ms``) and the boot's offset
-    kept in ``boot_offsets``: the board's own (``wall_ms - mono_ms`` of a stamped reading),
-    else estimated from the first frame (arrival minus its newest ``mono_ms``). So a backlog
-    is spread over the times it was taken instead of sharing its arrival time, and two
-    readings of one sensor never share a time stamp (they would share an identifier at the
-    region).
+    A reading the board stamped with its wall clock keeps that time (``source_wall_ms``); one
+    without is dated by ``times`` (:class:`BoardTimes`, one per link; by default one for this
+    frame alone).
     """
     out = []
     mono_ns = time.monotonic_ns()
-    offsets = {} if boot_offsets is None else boot_offsets
-    for r in readings:
-        boot = (r.board_id, r.boot_id)
-        if r.wall_ms is not None:
-            offsets[boot] = r.wall_ms - r.mono_ms  # the board's own offset (from TIME)
-        elif boot not in offsets:
-            newest = max(x.mono_ms for x in readings if (x.board_id, x.boot_id) == boot)
-            offsets[boot] = hub_wall_ms - newest
-        age_ms = 0 if r.wall_ms is not None else max(0, hub_wall_ms - offsets[boot] - r.mono_ms)
+    dated = (times or BoardTimes()).date(readings, hub_wall_ms)
+    for r, t in zip(readings, dated, strict=True):
+        age_ms = 0 if t is None else hub_wall_ms - t
         kind = SENSOR_KINDS.get(r.kind)
         value = (
             Reading.exact(r.value, kind.exponent) if kind is not None else Reading.exact(r.value, 0)
         )
         out.append(
             Reading(
-                stream=f"{r.board_id}/{r.kind}/{r.index}",
+                stream=_stream(r),
                 device=r.board_id,
                 mdc_code=NARHUB_PRIVATE_BASE + r.kind,
                 unit=kind.unit if kind is not None else "1",
@@ -211,11 +242,11 @@ async def run_board(port: str, commit: Commit, *, sampling: BoardSampling | None
     defaults).
     """
 
-    offsets: dict[tuple[str, int], int] = {}  # per boot: hub wall ms minus board mono ms
+    times = BoardTimes()
 
     async def commit_frame(readings: Sequence[SequencedReading]) -> None:
         now_ms = time.time_ns() // 1_000_000
-        await commit(board_readings(readings, hub_wall_ms=now_ms, boot_offsets=offsets))
+        await commit(board_readings(readings, hub_wall_ms=now_ms, times=times))
 
     async with SensorBoardLink(port, commit_frame) as link:
         if sampling is None:
