@@ -268,3 +268,16 @@ def test_mixed_compound_is_a_phd_compound_observation(resources: list[dict[str, 
     assert text["valueString"] == "Somewhere on the body."
     # The blood pressure (numbers only) stays PhdCompoundNumericObservation.
     assert [_code(r) for r in _claims(resources, "PhdCompoundNumericObservation")] == ["150020"]
+
+
+def test_cgm_codes_are_pinned_to_their_sources() -> None:
+    """MDC_CONC_GLU_TREND: MDC_PART_PHD_DM (128) term 29400, from a public PHD-to-FHIR
+    encoder's nomenclature table, whose MDC_CGM_DEV_STAT (term 29452) is the 8418060 of the
+    IG's CodeSystem.ASN1ToHL7.fsh (tag 2.0.0). No quality code could be verified: the quality
+    stays a flag (test_cgm_glucose_carries_its_trend_as_a_component: one component only)."""
+    from protocols.fhir.bits import MEASUREMENT_BITS
+
+    assert mdc.MDC_CONC_GLU_TREND == 128 * 65536 + 29400 == 8418008
+    assert mdc.MDC_CGM_DEV_STAT == 128 * 65536 + 29452 == 8418060
+    assert MEASUREMENT_BITS[mdc.MDC_CGM_DEV_STAT][0] == ("sensor-session-stopped", "event")
+    assert not [ref for ref, _ in mdc.MDC_TABLE.values() if "QUAL" in ref]  # none invented

@@ -138,9 +138,16 @@ MDC_CTXT_GLU_TESTER = 8417884
 MDC_CTXT_GLU_TESTER_SELF = 8417888
 MDC_CTXT_GLU_TESTER_HCP = 8417892
 MDC_CTXT_GLU_TESTER_LAB = 8417896
-# Continuous glucose monitoring: the trend (rate of change) of the interstitial glucose, PHD
-# disease-management partition 128, term 29400 (docs/protocols/phd.md 3.2 gives the source).
-MDC_CONC_GLU_TREND = 8418008
+# Continuous glucose monitoring: the trend (rate of change) of the interstitial glucose,
+# MDC_PART_PHD_DM (128) term 29400, as a public 11073 PHD-to-FHIR encoder's nomenclature table
+# (Java class ``Mdc``, package ``com.lni.intermediary``) lists it beside MDC_CGM_DEV_STAT, term
+# 29452 = 8418060, the code the PHD IG 2.0.0 itself gives the CGM device status
+# (CodeSystem.ASN1ToHL7.fsh): the table agrees with the IG where they meet. Not checked
+# against IEEE 11073-10425's own table, which is not public (docs/protocols/phd.md 2.10).
+MDC_PART_PHD_DM = 128
+MDC_CONC_GLU_TREND = MDC_PART_PHD_DM * 0x10000 + 29400  # 8418008
+#: The CGM device status (a bit field), the IG's example code for ASN1ToHL7 bits.
+MDC_CGM_DEV_STAT = MDC_PART_PHD_DM * 0x10000 + 29452  # 8418060
 # Body composition (IEEE 11073-10420 terms in the SCADA partition).
 MDC_BODY_FAT = 188748
 MDC_MASS_BODY_FAT_FREE = 188756
