@@ -65,12 +65,14 @@ class FindingsEngine:
         *,
         clock_ms: Callable[[], int] = wall_ms,
         on_change: Callable[[list[Finding]], None] | None = None,
+        fhir_queue: bool = False,
     ) -> FindingsEngine:
-        """The engine on the region's SQLite state database."""
+        """The engine on the region's SQLite state database (``fhir_queue``: the findings'
+        changes queued for the FHIR server in its ``fhir_queue``)."""
         return cls(
             SqlitePlanStore(state),
             SqliteFactStore(state),
-            SqliteFindingStore(state),
+            SqliteFindingStore(state, fhir_queue=fhir_queue),
             SqliteEnrolmentStore(state),
             clock_ms=clock_ms,
             on_change=on_change,

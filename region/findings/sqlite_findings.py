@@ -4,6 +4,11 @@ Two unique indexes carry the rules: one open finding per key (a partial index on
 ones), and one finding per key and evidence ever (never raised twice from the same data).
 :meth:`SqliteFindingStore.apply` is one ``BEGIN IMMEDIATE`` transaction; an insert the
 second index refuses (``ON CONFLICT DO NOTHING``) is simply not opened.
+
+With ``fhir_queue`` (the region posts to a FHIR server, :mod:`region.fhir_post`), the same
+transaction queues the changed findings' resources (:mod:`region.findings.fhir`) as one
+Bundle in the state database's ``fhir_queue``, which the receiver's poster posts in order: a
+change is never committed without its FHIR update, nor the other way round.
 """
 
 from __future__ import annotations
@@ -13,10 +18,13 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
+from protocols.fhir import dumps_exact
 from region.findings.errors import UnknownFindingError
+from region.findings.fhir import resource
 from region.findings.lifecycle import Changes
 from region.findings.model import Condition, Finding, FindingEvent, Kind
 from region.findings.sqlite_facts import connect
+from region.state_sqlite import SQLITE_QUEUE_SCHEMA
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS findings (id INTEGER PRIMARY KEY, key TEXT NOT NULL, "
@@ -64,10 +72,17 @@ def _json(detail: dict[str, Any]) -> str:
 class SqliteFindingStore:
     """:class:`region.findings.store.FindingStore` in SQLite."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, fhir_queue: bool = False) -> None:
+        """``fhir_queue``: also queue each change's FHIR resources for the poster."""
         self._db = connect(path)
-        for statement in SCHEMA:
+        self._fhir_queue = fhir_queue
+        for statement in (*SCHEMA, SQLITE_QUEUE_SCHEMA) if fhir_queue else SCHEMA:
             self._db.execute(statement)
+
+    def _queue(self, findings: list[Finding]) -> None:
+        if self._fhir_queue and findings:
+            lines = "\n".join(dumps_exact(resource(f)) for f in findings)
+            self._db.execute("INSERT INTO fhir_queue(lines) VALUES (?)", (lines,))
 
     def open_findings(self, hubs: Collection[str] | None = None) -> list[Finding]:
         """Open findings."""
@@ -149,8 +164,9 @@ class SqliteFindingStore:
                 new_id = self._open(condition, now_ms)
                 if new_id is not None:
                     touched.append(new_id)
-            rows = self._select_ids(touched)
-        return [_finding(r) for r in rows]
+            changed = [_finding(r) for r in self._select_ids(touched)]
+            self._queue(changed)
+        return changed
 
     def _select_ids(self, ids: list[int]) -> list[Any]:
         rows: list[Any] = []
@@ -170,9 +186,11 @@ class SqliteFindingStore:
                 "UPDATE findings SET ack_by = ?, ack_ms = ? WHERE id = ? AND ack_by IS NULL",
                 (who, at_ms, finding_id),
             )
+            finding = self.finding(finding_id)
             if cursor.rowcount:
                 self._event(finding_id, at_ms, "acknowledged", who, {})
-        return self.finding(finding_id)
+                self._queue([finding])
+        return finding
 
     def finding(self, finding_id: int) -> Finding:
         """One finding."""
