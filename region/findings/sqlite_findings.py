@@ -22,8 +22,11 @@ from protocols.fhir import dumps_exact
 from region.findings.errors import UnknownFindingError
 from region.findings.fhir import resource
 from region.findings.lifecycle import Changes
-from region.findings.model import Condition, Finding, FindingEvent, Kind
+from region.findings.model import Condition, Finding, FindingEvent
 from region.findings.sqlite_facts import connect
+from region.findings.store_sql import COLUMNS as _COLUMNS
+from region.findings.store_sql import detail_json as _json
+from region.findings.store_sql import finding_of_row as _finding
 from region.state_sqlite import SQLITE_QUEUE_SCHEMA
 
 SCHEMA = (
@@ -39,34 +42,7 @@ SCHEMA = (
     "NULL, event TEXT NOT NULL, by_user TEXT, detail TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS finding_events_by_finding ON finding_events (finding_id, at_ms)",
 )
-_COLUMNS = (
-    "id, key, kind, evidence, hub, patient, device, opened_ms, noticed_ms, closed_ms, detail, "
-    "ack_by, ack_ms"
-)
 _CHUNK = 500
-
-
-def _finding(row: Sequence[Any]) -> Finding:
-    id_, key, kind, evidence, hub, patient, device, opened, noticed, closed, detail, by, at = row
-    return Finding(
-        int(id_),
-        str(key),
-        Kind(kind),
-        str(evidence),
-        str(hub),
-        None if patient is None else str(patient),
-        None if device is None else str(device),
-        int(opened),
-        int(noticed),
-        None if closed is None else int(closed),
-        json.loads(detail),
-        None if by is None else str(by),
-        None if at is None else int(at),
-    )
-
-
-def _json(detail: dict[str, Any]) -> str:
-    return json.dumps(detail, sort_keys=True, separators=(",", ":"))
 
 
 class SqliteFindingStore:
