@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from region.findings.service import watch_status
 from region.receiver import RECEIVER_NAME
 from rig.findings_day import TIME_SCALE, IngestionLog, RigClock, day0_ms
 from rig.home import HubOptions, VirtualHomeRig, eventually
+from rig.ledger import LedgerEntry
 
 #: Scenario seconds (from 06:00).
 MINUTE_S = 60
@@ -98,27 +100,46 @@ async def _watch_status(home: VirtualHomeRig, log: IngestionLog, ready: asyncio.
             await asyncio.sleep(0.1)  # the broker restarting: connect again
 
 
-async def _until(started_ms: int, scenario_s: float) -> None:
+@dataclass(frozen=True)
+class RecordedDay:
+    """What the region received (:class:`rig.findings_day.IngestionLog`), the clock that maps
+    its real times to rig time, and the rig's ledger of what the devices measured."""
+
+    log: IngestionLog
+    clock: RigClock
+    ledger: list[LedgerEntry]
+
+
+async def _until(started_ms: int, scenario_s: float, time_scale: float) -> None:
     """Sleep until a scenario time (the schedule is the point of sleeping)."""
-    delay = started_ms / 1000 + scenario_s / TIME_SCALE - time.time()
+    delay = started_ms / 1000 + scenario_s / time_scale - time.time()
     if delay > 0:
         await asyncio.sleep(delay)
 
 
-async def record_day(directory: Path) -> tuple[IngestionLog, RigClock]:
-    """Play :data:`WORKLIST_DAY` on the virtual rig in ``directory``; what the region
-    received, and the clock that maps its real times to rig time."""
-    scenario = directory / "worklist-day.toml"
-    scenario.write_text(WORKLIST_DAY)
+async def record_day(
+    directory: Path,
+    scenario_toml: str = WORKLIST_DAY,
+    *,
+    time_scale: float = TIME_SCALE,
+    day_end_s: float = DAY_END_S,
+    unplug: tuple[float, float] | None = (UNPLUG_AT_S, UNPLUG_FOR_S),
+    alert_above: Decimal = ALERT_ABOVE,
+) -> RecordedDay:
+    """Play a day (:data:`WORKLIST_DAY` by default) on the virtual rig in ``directory``,
+    the hub unplugged at ``unplug[0]`` for ``unplug[1]`` scenario seconds, thermometer
+    readings above ``alert_above`` flagged by the hub; what the region received."""
+    scenario = directory / "day.toml"
+    scenario.write_text(scenario_toml)
     log = IngestionLog()
     options = HubOptions(
-        thresholds=(ThresholdConfig(mdc_code=ORAL, unit="Cel", above=ALERT_ABOVE),)
+        thresholds=(ThresholdConfig(mdc_code=ORAL, unit="Cel", above=alert_above),)
     )
     async with VirtualHomeRig(
         directory / "home", scenario, hub_options=options, on_ingested=log.filed
     ) as home:
         ready = asyncio.Event()
-        watcher = asyncio.create_task(_watch_status(home, log, ready), name="worklist-status")
+        watcher = asyncio.create_task(_watch_status(home, log, ready), name="day-status")
         try:
             await asyncio.wait_for(ready.wait(), 20)
             await eventually(
@@ -127,16 +148,18 @@ async def record_day(directory: Path) -> tuple[IngestionLog, RigClock]:
                 what="the rig's schedule started",
             )
             started = int(home.rig_facts()["started_ms"])
-            await _until(started, UNPLUG_AT_S)
-            home.kill_hub()
-            await _until(started, UNPLUG_AT_S + UNPLUG_FOR_S)
-            await home.start_hub()
-            await home.wait_rig_done(timeout_s=DAY_END_S / TIME_SCALE + 60)
-            await _until(started, DAY_END_S)
+            if unplug is not None:
+                await _until(started, unplug[0], time_scale)
+                home.kill_hub()
+                await _until(started, unplug[0] + unplug[1], time_scale)
+                await home.start_hub()
+            await home.wait_rig_done(timeout_s=day_end_s / time_scale + 60)
+            await _until(started, day_end_s, time_scale)
             await home.wait_delivered(60)
             await home.stop_hub()
         finally:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
-    return log, RigClock(started, TIME_SCALE, day0_ms())
+        ledger = home.ledger()
+    return RecordedDay(log, RigClock(started, time_scale, day0_ms()), ledger)

@@ -141,8 +141,11 @@ def _see_it_closed(browser, out: Path) -> None:
 @pytest.mark.slow
 async def test_nurse_signs_in_acknowledges_and_sees_the_finding_close(tmp_path: Path):
     _require_browser()
-    log, clock = await record_day(tmp_path)
-    day = Replay(log, clock, tmp_path / "state.db", hub=HUB, patient=RIG_PATIENT, plan=PLAN)
+    recorded = await record_day(tmp_path)
+    clock = recorded.clock
+    day = Replay(
+        recorded.log, clock, tmp_path / "state.db", hub=HUB, patient=RIG_PATIENT, plan=PLAN
+    )
     eng = day.until(clock.day0_ms + NURSE_LOOKS_S * 1000)
     app = create_app(eng, AuthConfig("proxy", networks(["127.0.0.1"])), evaluate_every_s=None)
     out = DOCS if os.environ.get("WORKLIST_SCREENSHOTS") == "1" else tmp_path
