@@ -5,10 +5,12 @@ ones), and one finding per key and evidence ever (never raised twice from the sa
 :meth:`SqliteFindingStore.apply` is one ``BEGIN IMMEDIATE`` transaction; an insert the
 second index refuses (``ON CONFLICT DO NOTHING``) is simply not opened.
 
-With ``fhir_queue`` (the region posts to a FHIR server, :mod:`region.fhir_post`), the same
-transaction queues the changed findings' resources (:mod:`region.findings.fhir`) as one
-Bundle in the state database's ``fhir_queue``, which the receiver's poster posts in order: a
-change is never committed without its FHIR update, nor the other way round.
+When the region posts to a FHIR server (:mod:`region.fhir_post`: the state database has a
+``fhir_queue``), the same transaction queues the changed findings' resources
+(:mod:`region.findings.fhir`) as one Bundle there, which the receiver's poster posts in
+order: a change is never committed without its FHIR update, nor the other way round. That
+holds for every process that changes findings in the file (``narhub region ingest``, the
+worklist's acknowledgements, ``narhub region findings``), whichever started first.
 """
 
 from __future__ import annotations
@@ -49,14 +51,16 @@ class SqliteFindingStore:
     """:class:`region.findings.store.FindingStore` in SQLite."""
 
     def __init__(self, path: Path, *, fhir_queue: bool = False) -> None:
-        """``fhir_queue``: also queue each change's FHIR resources for the poster."""
+        """``fhir_queue``: make the FHIR queue (changes are queued whenever it exists)."""
         self._db = connect(path)
-        self._fhir_queue = fhir_queue
         for statement in (*SCHEMA, SQLITE_QUEUE_SCHEMA) if fhir_queue else SCHEMA:
             self._db.execute(statement)
 
     def _queue(self, findings: list[Finding]) -> None:
-        if self._fhir_queue and findings:
+        queue = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'fhir_queue'"
+        ).fetchone()
+        if queue is not None and findings:
             lines = "\n".join(dumps_exact(resource(f)) for f in findings)
             self._db.execute("INSERT INTO fhir_queue(lines) VALUES (?)", (lines,))
 

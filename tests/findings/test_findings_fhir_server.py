@@ -21,6 +21,7 @@ from findings_helpers import HUB, at, engine, ingest, reading, status
 
 from protocols.fhir.identity import HUB_SYSTEM
 from region.fhir_post import FhirPoster, FhirPostError, post_bundle, transaction_bundle
+from region.findings.engine import FindingsEngine
 from region.findings.fhir import DETECTED_ISSUES, FINDING_SYSTEM
 from region.findings.model import Kind
 from region.smart_auth import SmartAuth, SmartClient, new_client_key
@@ -59,7 +60,11 @@ async def test_findings_are_conditional_updates_that_follow_their_lifecycle(tmp_
     eng.evaluate(at(2, 10, 1))  # the blood pressure's window passed
     by_kind = {f.kind: f for f in eng.findings.open_findings()}
     missed, alert, low = by_kind[Kind.MISSED], by_kind[Kind.ALERT], by_kind[Kind.BATTERY_LOW]
-    eng.acknowledge(missed.id, NURSE, at(2, 10, 30))
+    # The worklist's process acknowledges: its engine was opened without the flag, and the
+    # acknowledgement is queued all the same (the file has the queue).
+    worklist = FindingsEngine.sqlite(state)
+    worklist.acknowledge(missed.id, NURSE, at(2, 10, 30))
+    worklist.close()
     ingest(  # closes both
         eng,
         at(2, 11),
