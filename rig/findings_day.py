@@ -174,6 +174,11 @@ class Replay:
         )
         self._events = sorted((_on_rig_time(e, clock) for e in log.events), key=_received)
 
+    @property
+    def last_ms(self) -> int:
+        """Rig time of the last event not yet fed (or of the judgement so far)."""
+        return _received(self._events[-1]) if self._events else self.now_ms
+
     def until(self, until_ms: int) -> FindingsEngine:
         """Feed the events that arrived by ``until_ms``, judging every step, and stop there."""
         while self._events and _received(self._events[0]) <= until_ms:
