@@ -43,6 +43,7 @@ from drivers.ble._bleak import (
     BleakGATTProtocolError,
     BLEDevice,
 )
+from drivers.ble.bp_records import on_record_value
 from drivers.ble.cursors import RecordTracker
 from drivers.ble.events import ClockObservation, MeasurementEvent, device_time_of
 from drivers.ble.hints import bond_first, clock_after_notification, settle
@@ -58,6 +59,7 @@ from drivers.ble.session_gatt import (
 from drivers.ble.session_racp import RacpProcedures
 from protocols.gatt import (
     BATTERY_LEVEL,
+    BLOOD_PRESSURE_RECORD,
     CGM_MEASUREMENT,
     CURRENT_TIME,
     LIVE_HEALTH_OBSERVATIONS,
@@ -488,6 +490,9 @@ class DeviceSession:
             raw = bytes(data)
             stored = self._downloading and cid in RECORD_CHARACTERISTICS
             event = self._event(cid, raw)
+            if cid == BLOOD_PRESSURE_RECORD:
+                on_record_value(self, self._racp.bp_records, event)
+                return
             m = event.measurement
             if stored or isinstance(m, (GlucoseMeasurement, GlucoseMeasurementContext)):
                 seq = (

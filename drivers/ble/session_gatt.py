@@ -16,6 +16,7 @@ from drivers.ble._bleak import BleakGATTCharacteristic, BleakGATTService
 from protocols.gatt import (
     BATTERY_LEVEL,
     BLOOD_PRESSURE_MEASUREMENT,
+    BLOOD_PRESSURE_RECORD,
     BODY_COMPOSITION_MEASUREMENT,
     CGM_FEATURE,
     CGM_MEASUREMENT,
@@ -64,12 +65,16 @@ MEASUREMENT_CHARACTERISTICS = frozenset(
         ENHANCED_BLOOD_PRESSURE_MEASUREMENT,
         ENHANCED_INTERMEDIATE_CUFF_PRESSURE,
         BODY_COMPOSITION_MEASUREMENT,
+        BLOOD_PRESSURE_RECORD,
     }
 )
 #: Values that arrive during a RACP download and belong to stored records.
 RECORD_CHARACTERISTICS = frozenset(
     {GLUCOSE_MEASUREMENT, GLUCOSE_MEASUREMENT_CONTEXT, PLX_SPOT_CHECK_MEASUREMENT}
 )
+#: Record characteristics whose records carry a uint16 sequence number: the download asks
+#: for those above the committed cursor (GLS 1.0 4.9; BLS 1.1.1's Blood Pressure Record).
+SEQUENCED_RECORDS = frozenset({GLUCOSE_MEASUREMENT, BLOOD_PRESSURE_RECORD})
 #: What the session reads or writes besides measurements.
 _INTERESTING = frozenset(
     {

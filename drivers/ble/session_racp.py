@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from drivers._aio import reraise_if_cancelling
 from drivers.ble._bleak import BleakError, BleakGATTCharacteristic
+from drivers.ble.bp_records import RecordAssembler
 from drivers.ble.hints import racp_sequence_filter
 from drivers.ble.retry import Failure, SessionError
+from drivers.ble.session_gatt import SEQUENCED_RECORDS
 from protocols.gatt import (
-    GLUCOSE_MEASUREMENT,
     RECORD_ACCESS_CONTROL_POINT,
     DecodeError,
     Measurement,
@@ -46,6 +47,8 @@ class RacpProcedures:
     def __init__(self, session: DeviceSession) -> None:
         self._session = session
         self._answer: asyncio.Future[Any] | None = None
+        #: Blood Pressure Record segments joined per record (BLS 1.1.1) in a download.
+        self.bp_records = RecordAssembler()
 
     def link_lost(self) -> None:
         """Fail the running procedure's waiter (the link dropped)."""
@@ -102,7 +105,8 @@ class RacpProcedures:
         status = session.status
         settle_s = session.settings.commit_timeout_s
         await session.tracker.settle(settle_s)  # records from an earlier, dropped session
-        by_sequence = session.has(GLUCOSE_MEASUREMENT)
+        by_sequence = not SEQUENCED_RECORDS.isdisjoint(session.available)
+        self.bp_records.clear()
         cursor = await session.tracker.cursor() if by_sequence else None
         if cursor is not None and cursor >= 0xFFFF:
             cursor = None
