@@ -59,6 +59,7 @@ from region.enrolment_sqlite import SqliteEnrolmentStore, enrol_hub
 from region.filing import Filing
 from region.receiver import RECEIVER_NAME, Receiver
 from region.state_sqlite import SqliteState
+from rig.boards import unacknowledged
 from rig.broker import MosquittoBroker, RigPki
 from rig.ledger import (
     FhirReading,
@@ -457,6 +458,15 @@ class VirtualHomeRig:
     def ledger(self) -> list[LedgerEntry]:
         """What the home produced so far."""
         return read_ledger(self.ledger_path)
+
+    def on_boards(self) -> set[str]:
+        """The board readings (ledger ``seq``: ``boot/seq``) the boards' flash still holds
+        unacknowledged: taken but not yet read and committed by the hub."""
+        return {
+            f"{r.boot_id}/{r.seq}"
+            for log in sorted((self.rig_dir / "boards").glob("*/readings.log"))
+            for r in unacknowledged(log)
+        }
 
     def tombstones(self) -> list[Tombstone]:
         """The hub's tombstones the region received (readings it evicted over its quota)."""

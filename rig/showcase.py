@@ -123,9 +123,6 @@ interval_ms = 1000
 DAY_S = 86_400.0
 #: The hub is unplugged for two hours of the demo day (scenario seconds from midnight).
 UNPLUG_AT_S, UNPLUG_FOR_S = 10 * 3600.0, 2 * 3600.0
-#: A board reading taken this close before the home was switched off may still be in the
-#: board's flash, unread by the hub (it reads it when both run again).
-BOARD_READ_LAG_MS = 2000
 #: The hub was lent the day before the demo day: a CGM's day of records (every five minutes,
 #: offsets from its session start, CGM 1.0.2 §3.1) ends when the hub reads them, so its
 #: first record can be a day older than the hub's first contact with the sensor.
@@ -217,20 +214,40 @@ def fhir_shapes(path: Path) -> dict[str, int]:
     return shapes
 
 
-def _left_on_board(entry: LedgerEntry, switched_off_ms: int) -> bool:
-    taken = entry.taken_ms or 0
-    return entry.source == "board" and taken >= switched_off_ms - BOARD_READ_LAG_MS
+def _on_board(missing: list[LedgerEntry], unread: list[LedgerEntry]) -> list[LedgerEntry]:
+    """The missing board readings explained by ``unread``, the ones the boards' flash still
+    holds unacknowledged (the hub reads them when both run again). The reconciliation is a
+    multiset match on (device, code, unit, value), so a missing entry is explained by any
+    unread reading equal to it, each used once."""
+    pool = Counter(_match_key(e) for e in unread)
+    left = []
+    for e in missing:
+        if e.source == "board" and pool[_match_key(e)] > 0:
+            pool[_match_key(e)] -= 1
+            left.append(e)
+    return left
+
+
+def _match_key(e: LedgerEntry) -> tuple[str, int, str, str]:
+    return e.device, e.mdc, e.unit, e.value
 
 
 def _summary(
-    result: Reconciliation, produced: Counter[str], duration_s: float, switched_off_ms: int
+    result: Reconciliation,
+    produced: Counter[str],
+    duration_s: float,
+    ledger: list[LedgerEntry],
+    on_boards: set[str],
 ) -> DemoSummary:
     """Per kind: everything produced (the final ledger, the home switched off), delivered,
-    and every absence explained: a board reading taken in the last moments before the home
-    was switched off is still in the board's flash (``in_flight``: the hub reads it when both
-    run again); any other absence is lost."""
-    left = [e for e in result.missing if _left_on_board(e, switched_off_ms)]
-    lost = [e for e in result.missing if not _left_on_board(e, switched_off_ms)]
+    and every absence explained: a board reading the board's flash still holds unacknowledged
+    (``on_boards``: the hub had not read and committed it when the home was switched off) is
+    ``in_flight`` (the hub reads it when both run again); any other absence is lost."""
+    unread = [e for e in ledger if e.source == "board" and e.seq in on_boards]
+    left = _on_board(result.missing, unread)
+    lost = list(result.missing)
+    for e in left:
+        lost.remove(e)
     exact = result.exact or (not lost and not result.duplicated and not result.unexpected)
     summary = DemoSummary(duration_s, exact=exact, explanation=result.explain())
     if exact and left:
@@ -337,7 +354,6 @@ async def run_showcase(
             # last readings into the ledger), then the hub delivers everything it holds;
             # only then is it stopped. Every reading the home produced must be there, or
             # its absence explained.
-            switched_off_ms = time.time_ns() // 1_000_000
             await home.stop_rig()
             await home.wait_delivered(settle_s, check=False)
             await home.stop_hub()
@@ -359,7 +375,8 @@ async def run_showcase(
         result = reconcile(ledger, home.fhir(), settled=ledger)
         produced = Counter(e.kind for e in ledger)
         held = home.unattributed()
-    summary = _summary(result, produced, duration_s, switched_off_ms)
+        on_boards = home.on_boards()
+    summary = _summary(result, produced, duration_s, ledger, on_boards)
     summary.worklist = worklist_url
     for kind in Kind:
         of_kind = [f for f in day if f.kind is kind]
