@@ -85,11 +85,14 @@ async def running(
     queue_size: int = 10_000,
     backend: str = "sim",
     monkeypatch: pytest.MonkeyPatch | None = None,
+    before_central: Callable[[VirtualBlueZ], None] | None = None,
 ) -> AsyncIterator[tuple[BleCentral, Collector]]:
     """Devices started, a central running over them, and a collector consuming its events.
 
     ``backend="bluez"``: bleak's own BlueZ backend over the virtual BlueZ (needs
-    ``monkeypatch`` to point ``DBUS_SYSTEM_BUS_ADDRESS`` at its private bus).
+    ``monkeypatch`` to point ``DBUS_SYSTEM_BUS_ADDRESS`` at its private bus);
+    ``before_central`` gets the virtual BlueZ before the central starts (a fault from the
+    start).
     """
     async with contextlib.AsyncExitStack() as stack:
         if backend == "bluez":
@@ -102,6 +105,8 @@ async def running(
         collector = collector or Collector()
         if backend == "bluez":
             collector.bluez = bluez
+            if before_central is not None:
+                before_central(bluez)
         specs = [DeviceSpec(d.address, kind, bond=d.address in bond) for kind, d in devices]
         central = BleCentral(ble_backend, queue, specs, cursors=cursors, settings=settings)
         if start_devices:

@@ -13,6 +13,7 @@ from vbluez_rig import virtual_bluez
 from drivers.ble.adapter import AdapterResetError, power_cycle
 from drivers.ble.sim.radio import SimRadio
 from drivers.ble.sim.thermometer import EmulatedThermometer
+from drivers.ble.sim.vbluez import VirtualBlueZ
 from protocols.gatt import TEMPERATURE_MEASUREMENT
 
 
@@ -88,6 +89,33 @@ async def test_an_adapter_whose_calls_time_out_is_power_cycled_at_once(
         assert bluez.power_cycles >= 1
         assert not bluez.calls_hang
     assert central.scanner.adapter_reset_failures == 0
+
+
+async def test_a_hub_starting_on_an_adapter_that_does_not_answer_power_cycles_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    radio = SimRadio()
+    thermo = EmulatedThermometer(radio, "C0:00:00:00:09:03", seed=23)
+    settings = dataclasses.replace(FAST, scanner_restart_delay_s=0.05, adapter_call_timeout_s=1.0)
+
+    def hang(bluez: VirtualBlueZ) -> None:
+        bluez.calls_hang = True  # the scanner's first SetDiscoveryFilter goes unanswered
+
+    async with running(
+        radio,
+        [("thermometer", thermo)],
+        backend="bluez",
+        monkeypatch=monkeypatch,
+        settings=settings,
+        before_central=hang,
+    ) as (central, got):
+        await thermo.measure()
+        await got.wait_for(lambda: len(got.of(TEMPERATURE_MEASUREMENT)) == 1)
+        bluez = got.bluez
+        assert bluez is not None
+        assert bluez.unanswered_calls >= 1
+        assert central.scanner.adapter_call_timeouts >= 1
+        assert (central.scanner.adapter_resets, bluez.power_cycles) == (1, 1)
 
 
 async def test_power_cycle_names_the_step_when_there_is_no_adapter(
