@@ -15,12 +15,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="virtual",
         help="where hil_tests run: 'virtual' (emulated devices, default) or a bench TOML file",
     )
+    parser.addoption(
+        "--ble-backend",
+        default="sim",
+        choices=["sim", "bluez"],
+        help="the virtual rig's hub BLE backend where a test does not choose one: 'sim' "
+        "(default) or 'bluez' (the virtual BlueZ on a private dbus-daemon)",
+    )
 
 
 @pytest.fixture(scope="session")
 def rig(request: pytest.FixtureRequest) -> Rig:
     """The rig chosen with --rig."""
-    return load_rig(str(request.config.getoption("--rig")))
+    return load_rig(
+        str(request.config.getoption("--rig")),
+        ble_backend=str(request.config.getoption("--ble-backend")),
+    )
 
 
 @pytest.fixture

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import dataclasses
 import tomllib
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import pytest
 
@@ -101,10 +102,16 @@ class Rig(abc.ABC):
 
 class VirtualRig(Rig):
     """Emulated devices (bumble) and boards (MicroPython unix port) in a ``narhub rig``
-    process, Mosquitto with TLS, ``narhub run`` as a process, the reference receiver."""
+    process, Mosquitto with TLS, ``narhub run`` as a process, the reference receiver.
+
+    ``ble_backend``: the hub's BLE backend where a test's :class:`HubOptions` leave it open
+    (``bluez``: over the virtual BlueZ the rig starts)."""
 
     name = "virtual rig"
     capabilities = VIRTUAL_CAPABILITIES
+
+    def __init__(self, ble_backend: Literal["sim", "bluez"] = "sim") -> None:
+        self.ble_backend = ble_backend
 
     @contextlib.asynccontextmanager
     async def home(
@@ -115,8 +122,11 @@ class VirtualRig(Rig):
         start_hub: bool = True,
         hub_options: HubOptions | None = None,
     ) -> AsyncIterator[Home]:
+        options = hub_options or HubOptions()
+        if options.ble_backend is None:
+            options = dataclasses.replace(options, ble_backend=self.ble_backend)
         async with VirtualHomeRig(
-            workdir, SCENARIOS / f"{scenario}.toml", start_hub=start_hub, hub_options=hub_options
+            workdir, SCENARIOS / f"{scenario}.toml", start_hub=start_hub, hub_options=options
         ) as home:
             yield home
 
@@ -179,8 +189,10 @@ class BenchRig(Rig):
         )
 
 
-def load_rig(option: str) -> Rig:
-    """``virtual`` or the path of a bench file."""
+def load_rig(option: str, *, ble_backend: str = "sim") -> Rig:
+    """``virtual`` (its hub on the ``ble_backend`` given) or the path of a bench file."""
     if option == "virtual":
-        return VirtualRig()
+        if ble_backend not in ("sim", "bluez"):
+            raise pytest.UsageError(f"--ble-backend {ble_backend}: sim or bluez")
+        return VirtualRig("bluez" if ble_backend == "bluez" else "sim")
     return BenchRig(Path(option))

@@ -105,8 +105,9 @@ class HubOptions:
     #: The hub's ``[feedback]`` (the light on gpiozero's mock pins, its trace in a file).
     feedback: FeedbackConfig | None = None
     #: The hub's BLE backend: ``sim`` (the rig's radio over HCI) or ``bluez`` (bleak's BlueZ
-    #: backend and the hub's agent, over the virtual BlueZ the rig then starts).
-    ble_backend: Literal["sim", "bluez"] = "sim"
+    #: backend and the hub's agent, over the virtual BlueZ the rig then starts); ``None``:
+    #: the rig's choice (``sim`` unless the HIL suite runs with ``--ble-backend``).
+    ble_backend: Literal["sim", "bluez"] | None = None
 
 
 class RigProcessError(RuntimeError):
@@ -213,6 +214,8 @@ class VirtualHomeRig:
         self.enrolled_from_ms = enrolled_from_ms
         self._start_hub = start_hub
         self.hub_options = hub_options or HubOptions()
+        #: The hub's BLE backend (``sim`` unless the options say ``bluez``).
+        self.ble_backend: Literal["sim", "bluez"] = self.hub_options.ble_backend or "sim"
         #: The file :mod:`rig.hubclock` reads the hub's wall-clock offset from.
         self.hub_clock_file = workdir / "hub" / "wall-clock-offset-s"
         self.scenario = scenario
@@ -240,7 +243,7 @@ class VirtualHomeRig:
                 "--dir",
                 str(self.rig_dir),
                 "--ble-backend",
-                self.hub_options.ble_backend,
+                self.ble_backend,
                 *debug,
             ],
             workdir / "logs" / "rig.log",
@@ -298,7 +301,7 @@ class VirtualHomeRig:
         await self.wait_receiver()
         self.rig.start()
         status = await self.rig_status()
-        if self.hub_options.ble_backend == "bluez":
+        if self.ble_backend == "bluez":
             # The hub's "system bus" is the rig's private one, where the virtual BlueZ is.
             self.hub.env["DBUS_SYSTEM_BUS_ADDRESS"] = str(status["dbus"])
         self._write_hub_config(status, hub_identity.cert_file, hub_identity.key_file)
@@ -346,8 +349,8 @@ class VirtualHomeRig:
             hub_id=self.hub_id,
             data_dir=self.hub_dir / "data",
             ble=BleConfig(
-                backend=self.hub_options.ble_backend,
-                sim_transport=status["hci"] if self.hub_options.ble_backend == "sim" else None,
+                backend=self.ble_backend,
+                sim_transport=status["hci"] if self.ble_backend == "sim" else None,
                 devices=[
                     DeviceConfig(address=d["address"], kind=d["kind"], bond=d["bond"])
                     for d in status["devices"]
