@@ -8,16 +8,28 @@ the controller; BlueZ keeps its bonds across it. :func:`power_cycle` does that o
 (``org.freedesktop.DBus.Properties.Set``, D-Bus Specification "org.freedesktop.DBus.
 Properties"), each call under a timeout: an adapter whose D-Bus calls time out as well
 raises :class:`AdapterResetError` naming the step, for the supervisor to retry later.
+
+:func:`release_stale_links`: bluetoothd outlives a hub process that crashed (systemd then
+starts it again), and keeps the LE links that process had open. A device on such a link
+does not advertise, so the new hub would never hear it: at start the hub disconnects the
+allowlisted devices BlueZ reports connected (``ObjectManager.GetManagedObjects``, then
+``org.bluez.Device1.Disconnect``; BlueZ ``doc/org.bluez.Device.rst``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Collection
+from typing import Any
 
 from drivers.ble._dbus import Message, MessageType, Variant, close_bus, connect_system_bus
 
+logger = logging.getLogger(__name__)
+
 BLUEZ = "org.bluez"
 ADAPTER_INTERFACE = "org.bluez.Adapter1"
+DEVICE_INTERFACE = "org.bluez.Device1"
 #: The adapter BlueZ names first (``hci0``), the one the hub uses.
 DEFAULT_ADAPTER_PATH = "/org/bluez/hci0"
 
@@ -66,3 +78,61 @@ async def _set_powered(bus: object, path: str, *, powered: bool, timeout_s: floa
     if reply is None or reply.message_type == MessageType.ERROR:
         reason = "no reply" if reply is None else f"{reply.error_name}: {reply.body}"
         raise AdapterResetError(step, reason)
+
+
+async def release_stale_links(addresses: Collection[str], *, timeout_s: float = 10.0) -> int:
+    """Disconnect the devices in ``addresses`` that BlueZ holds connected (links left by an
+    earlier hub process); the number disconnected. Best effort: BlueZ not answering, or
+    refusing, is logged and the hub goes on (a device's own idle timeout ends the link)."""
+    wanted = {a.upper() for a in addresses}
+    try:
+        async with asyncio.timeout(timeout_s):
+            bus = await connect_system_bus()
+    except (TimeoutError, OSError) as exc:
+        logger.warning("BLE: could not look for stale links (%s)", exc or "timed out")
+        return 0
+    released = 0
+    try:
+        async with asyncio.timeout(timeout_s):
+            reply = await bus.call(
+                Message(
+                    destination=BLUEZ,
+                    path="/",
+                    interface="org.freedesktop.DBus.ObjectManager",
+                    member="GetManagedObjects",
+                )
+            )
+            if reply is None or reply.message_type == MessageType.ERROR:
+                return 0
+            for path in _stale(reply.body[0], wanted):
+                answer = await bus.call(
+                    Message(
+                        destination=BLUEZ,
+                        path=path,
+                        interface=DEVICE_INTERFACE,
+                        member="Disconnect",
+                    )
+                )
+                if answer is not None and answer.message_type != MessageType.ERROR:
+                    released += 1
+    except TimeoutError:
+        logger.warning("BLE: BlueZ did not answer while releasing stale links")
+    finally:
+        await close_bus(bus)
+    if released:
+        logger.info("BLE: released %d link(s) an earlier hub process left open", released)
+    return released
+
+
+def _stale(objects: dict[str, dict[str, dict[str, Any]]], wanted: set[str]) -> list[str]:
+    """The object paths of wanted devices that are connected."""
+    paths = []
+    for path, interfaces in objects.items():
+        device = interfaces.get(DEVICE_INTERFACE)
+        if device is None:
+            continue
+        address = str(device["Address"].value).upper() if "Address" in device else ""
+        connected = bool(device["Connected"].value) if "Connected" in device else False
+        if connected and address in wanted:
+            paths.append(path)
+    return paths

@@ -32,7 +32,7 @@ from types import TracebackType
 from typing import Literal, Self
 
 from drivers._aio import reraise_if_cancelling
-from drivers.ble.adapter import power_cycle
+from drivers.ble.adapter import power_cycle, release_stale_links
 from drivers.ble.agent import AgentError, PairingAgent
 from drivers.ble.backends import BleBackend
 from drivers.ble.cgm_backfill import CgmSessionInfo
@@ -249,6 +249,8 @@ class BleCentral:
         self._stack = contextlib.AsyncExitStack()
         #: The pairing agent registered with BlueZ while the central runs (``bluez`` only).
         self.agent: PairingAgent | None = None
+        #: Links an earlier hub process left open that this central released at start.
+        self.stale_links_released = 0
 
     def tracker(self, key: str) -> RecordTracker:
         """The record cursor named ``key``: a device's, or one of its sensor sessions' (a
@@ -278,6 +280,9 @@ class BleCentral:
                 await agent.ensure_registered()
             except AgentError as exc:
                 logger.warning("BLE pairing agent not registered yet: %s", exc)
+            # Links an earlier hub process left open in bluetoothd (a crash, then a restart):
+            # their devices do not advertise until released.
+            self.stale_links_released = await release_stale_links(self.devices)
         group = asyncio.TaskGroup()
         await group.__aenter__()
         self._group = group
