@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import pytest
@@ -85,14 +85,14 @@ async def running(
     queue_size: int = 10_000,
     backend: str = "sim",
     monkeypatch: pytest.MonkeyPatch | None = None,
-    before_central: Callable[[VirtualBlueZ], None] | None = None,
+    before_central: Callable[[VirtualBlueZ], Awaitable[None]] | None = None,
 ) -> AsyncIterator[tuple[BleCentral, Collector]]:
     """Devices started, a central running over them, and a collector consuming its events.
 
     ``backend="bluez"``: bleak's own BlueZ backend over the virtual BlueZ (needs
     ``monkeypatch`` to point ``DBUS_SYSTEM_BUS_ADDRESS`` at its private bus);
-    ``before_central`` gets the virtual BlueZ before the central starts (a fault from the
-    start).
+    ``before_central`` gets the virtual BlueZ once the devices run, before the central
+    starts (a fault or a state from before the hub started).
     """
     async with contextlib.AsyncExitStack() as stack:
         if backend == "bluez":
@@ -105,13 +105,13 @@ async def running(
         collector = collector or Collector()
         if backend == "bluez":
             collector.bluez = bluez
-            if before_central is not None:
-                before_central(bluez)
         specs = [DeviceSpec(d.address, kind, bond=d.address in bond) for kind, d in devices]
         central = BleCentral(ble_backend, queue, specs, cursors=cursors, settings=settings)
         if start_devices:
             for _, device in devices:
                 await device.start()
+        if backend == "bluez" and before_central is not None:
+            await before_central(bluez)
         consumer = asyncio.create_task(collector.consume(queue), name="test-consumer")
         try:
             async with central:

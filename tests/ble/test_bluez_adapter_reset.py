@@ -1,5 +1,6 @@
 """A hung adapter is power-cycled through BlueZ (Adapter1.Powered), on the virtual BlueZ: one
-that went silent, and one whose D-Bus calls time out."""
+that went silent, and one whose D-Bus calls time out; links an earlier hub process left open
+in bluetoothd are released at start."""
 
 from __future__ import annotations
 
@@ -10,11 +11,17 @@ import pytest
 from ble_rig import FAST, running
 from vbluez_rig import virtual_bluez
 
+from drivers.ble._dbus import Message, MessageType, close_bus, connect_system_bus
 from drivers.ble.adapter import AdapterResetError, power_cycle
 from drivers.ble.sim.radio import SimRadio
 from drivers.ble.sim.thermometer import EmulatedThermometer
 from drivers.ble.sim.vbluez import VirtualBlueZ
 from protocols.gatt import TEMPERATURE_MEASUREMENT
+
+_DBUS = "org.freedesktop.DBus"
+_ADDED_RULE = (
+    "type='signal',interface='org.freedesktop.DBus.ObjectManager',member='InterfacesAdded'"
+)
 
 
 async def test_a_hung_adapter_is_power_cycled_and_readings_resume(
@@ -98,7 +105,7 @@ async def test_a_hub_starting_on_an_adapter_that_does_not_answer_power_cycles_it
     thermo = EmulatedThermometer(radio, "C0:00:00:00:09:03", seed=23)
     settings = dataclasses.replace(FAST, scanner_restart_delay_s=0.05, adapter_call_timeout_s=1.0)
 
-    def hang(bluez: VirtualBlueZ) -> None:
+    async def hang(bluez: VirtualBlueZ) -> None:
         bluez.calls_hang = True  # the scanner's first SetDiscoveryFilter goes unanswered
 
     async with running(
@@ -125,3 +132,67 @@ async def test_power_cycle_names_the_step_when_there_is_no_adapter(
         with pytest.raises(AdapterResetError) as info:
             await power_cycle("/org/bluez/hci9", timeout_s=2.0, off_s=0.0)
     assert info.value.step == "Powered=false"
+
+
+async def _earlier_hub_leaves_a_link(bluez: VirtualBlueZ, address: str) -> None:
+    """An earlier hub process: its own D-Bus connection discovers and connects the device,
+    then goes away without disconnecting (a crash); bluetoothd keeps the link."""
+    path = f"{bluez.adapter_path}/dev_{address.replace(':', '_')}"
+    bus = await connect_system_bus()
+    try:
+        heard = asyncio.Event()
+
+        def on_message(msg: Message) -> None:
+            if msg.member == "InterfacesAdded" and msg.body and msg.body[0] == path:
+                heard.set()
+
+        bus.add_message_handler(on_message)
+        for destination, obj, interface, member, signature, body in (
+            (_DBUS, "/org/freedesktop/DBus", _DBUS, "AddMatch", "s", [_ADDED_RULE]),
+            ("org.bluez", bluez.adapter_path, "org.bluez.Adapter1", "StartDiscovery", "", []),
+        ):
+            reply = await bus.call(
+                Message(
+                    destination=destination,
+                    path=obj,
+                    interface=interface,
+                    member=member,
+                    signature=signature,
+                    body=body,
+                )
+            )
+            assert reply is not None
+            assert reply.message_type != MessageType.ERROR, reply.body
+        async with asyncio.timeout(10):
+            await heard.wait()
+        reply = await bus.call(
+            Message(
+                destination="org.bluez", path=path, interface="org.bluez.Device1", member="Connect"
+            )
+        )
+        assert reply is not None
+        assert reply.message_type != MessageType.ERROR, reply.body
+    finally:
+        await close_bus(bus)
+    assert bluez.devices[address].prop("Connected")
+
+
+async def test_a_link_left_by_an_earlier_hub_process_is_released_at_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    radio = SimRadio()
+    thermo = EmulatedThermometer(radio, "C0:00:00:00:09:04", seed=24)
+
+    async def crashed_hub(bluez: VirtualBlueZ) -> None:
+        await _earlier_hub_leaves_a_link(bluez, thermo.address)
+
+    async with running(
+        radio,
+        [("thermometer", thermo)],
+        backend="bluez",
+        monkeypatch=monkeypatch,
+        before_central=crashed_hub,
+    ) as (central, got):
+        await thermo.measure()  # heard only once the stale link is gone
+        await got.wait_for(lambda: len(got.of(TEMPERATURE_MEASUREMENT)) == 1)
+    assert central.stale_links_released == 1
