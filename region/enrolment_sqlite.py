@@ -219,6 +219,19 @@ class SqliteEnrolmentStore:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany("DELETE FROM held_readings WHERE key = ?", [(k,) for k in keys])
 
+    def joint(
+        self,
+        hub: str,
+        attributed_by: Sequence[Enrolment],
+        *,
+        held: Sequence[HeldReading] = (),
+        filed: Mapping[int, int] | None = None,
+        released: Sequence[str] = (),
+    ) -> None:
+        """None: the state's Observations are in an NDJSON file, not this database; the filer
+        writes through :meth:`hold`, :meth:`note_filed` and :meth:`release`."""
+        return
+
     def close(self) -> None:
         """Close the connection."""
         self._db.close()

@@ -34,6 +34,7 @@ from psycopg import errors as pg_errors
 from common.atomic import fsync_directory
 from region.state import (
     BatchKey,
+    JointWrites,
     ObservationLine,
     RegionStateError,
     StateUnavailableError,
@@ -64,11 +65,28 @@ SCHEMA = (
 )
 
 
+#: A connection and a cursor, for the region's other PostgreSQL tables
+#: (:mod:`region.enrolment_pg`), which reach psycopg only through this module.
+PgConnection = psycopg.Connection[Any]
+PgCursor = psycopg.Cursor[Any]
+
+
+def connect(url: str, application_name: str) -> PgConnection:
+    """An autocommit connection (:class:`region.state.StateUnavailableError` when the
+    database cannot be reached); ``application_name`` shows in ``pg_stat_activity``."""
+    return _connect(url, application_name)
+
+
 def _connect(url: str, application_name: str) -> psycopg.Connection[Any]:
     try:
         return psycopg.connect(url, autocommit=True, application_name=application_name)
     except psycopg.OperationalError as exc:
         raise StateUnavailableError("postgresql", _first_line(exc)) from None
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of a database error (psycopg's messages run over several)."""
+    return _first_line(exc)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -113,12 +131,18 @@ class PostgresState:
         return row is not None
 
     def commit_batch(
-        self, key: BatchKey, observations: Sequence[ObservationLine]
+        self,
+        key: BatchKey,
+        observations: Sequence[ObservationLine],
+        *,
+        writes: JointWrites | None = None,
     ) -> list[str] | None:
-        """The batch key, its new Observations and their FHIR queue entry in one transaction."""
+        """The batch key, its new Observations, their FHIR queue entry and the filing's
+        ``writes`` (held readings, enrolments' filed times, released readings: the enrolment
+        store's tables in this database, :mod:`region.enrolment_pg`) in one transaction."""
         for attempt in range(_RETRIES):
             try:
-                return self._commit_once(key, observations)
+                return self._commit_once(key, observations, writes)
             except (pg_errors.DeadlockDetected, pg_errors.SerializationFailure) as exc:
                 logger.warning("batch transaction retried (%s)", type(exc).__name__)
                 if attempt == _RETRIES - 1:
@@ -131,7 +155,10 @@ class PostgresState:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _commit_once(
-        self, key: BatchKey, observations: Sequence[ObservationLine]
+        self,
+        key: BatchKey,
+        observations: Sequence[ObservationLine],
+        writes: JointWrites | None,
     ) -> list[str] | None:
         with self._conn.transaction(), self._conn.cursor() as cur:
             cur.execute(
@@ -143,6 +170,8 @@ class PostgresState:
             if row is None:
                 return None
             batch_n = int(row[0])
+            if writes is not None:
+                writes.apply(cur)  # raises FilingRaceError: all of it rolls back
             cur.execute(
                 "INSERT INTO observations (id, batch, pos, resource) "
                 "SELECT id, %s, pos, resource "
