@@ -1,0 +1,207 @@
+"""Enrolments and held readings shared by receivers in PostgreSQL (region/enrolment_pg.py).
+
+On the tests' private PostgreSQL cluster (rig/postgres.py): two receivers, each with its own
+connections, see one set of enrolments and held readings; a filing's holds, filed times and
+releases commit in the batch's own transaction, so a reading is released exactly once and
+never filed by enrolments that changed while it was being filed (PostgreSQL 15
+documentation, 13.3.5 "Advisory Locks"). The CLI-level enrolment rules run on both backends
+in tests/test_region_enrolment.py.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from common.pki import public_key_pem
+from common.signing import PemBatchVerifier
+from protocols.fhir import PatientRef, dumps_exact
+from protocols.uplink import BatchHeader, Priority, WireReading
+from protocols.uplink.batch import encode_body
+from region.enrolment import Enrolment, EnrolmentRequest
+from region.enrolment_pg import JointFiling, PostgresEnrolmentStore
+from region.enrolment_store import HeldReading
+from region.filing import Filer, Filing
+from region.receiver import Receiver
+from region.state import BatchKey, FilingRaceError, ObservationLine, resource_key
+from region.state_open import open_state, postgres_filing
+from region.state_pg import PostgresState, export_ndjson
+from tests.test_region_enrolment import CUFF, DAY, HUB, KEY, SIGNER, SYSTEM, T0, TOPIC
+
+ANNA = PatientRef(SYSTEM, "p-anna")
+BERTIL = PatientRef(SYSTEM, "p-bertil")
+
+
+def _temp(t_ms: int, device: str = CUFF) -> WireReading:
+    return WireReading(f"{device}/150364", 150364, "Cel", t_ms, Decimal("37.0"), device=device)
+
+
+def _batch(seq: int, readings: list[WireReading], boot: str = "b1") -> bytes:
+    header = BatchHeader(HUB, boot, seq, T0, Priority.CLINICAL, len(readings))
+    return SIGNER.sign(encode_body(header, readings))
+
+
+class _Receivers:
+    """Receivers on one PostgreSQL state, each with its own connections; what each filed."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.filings: list[tuple[int, Filing]] = []
+        self.receivers: list[Receiver] = []
+
+    def add(self, enrolments: PostgresEnrolmentStore | None = None) -> Receiver:
+        n = len(self.receivers)
+        stores = postgres_filing(self.url, name=f"rx{n}")
+        if enrolments is not None:
+            stores.enrolments.close()
+        receiver = Receiver(
+            PemBatchVerifier({HUB: public_key_pem(KEY)}),
+            open_state(self.url, output=None, name=f"rx{n}"),
+            enrolments=enrolments or stores.enrolments,
+            devices=stores.devices,
+            raw_records=stores.raw_records,
+            on_ingested=lambda filing: self.filings.append((n, filing)),
+        )
+        self.receivers.append(receiver)
+        return receiver
+
+    def close(self) -> None:
+        for receiver in self.receivers:
+            receiver.close()
+
+
+@pytest.fixture
+def receivers(pg_url: str) -> Iterator[_Receivers]:
+    group = _Receivers(pg_url)
+    yield group
+    group.close()
+
+
+def _filed(url: str, tmp_path: Path) -> list[tuple[int, str]]:
+    """(effective time, patient pseudonym) of every Observation written, in order."""
+    out = tmp_path / "export.ndjson"
+    export_ndjson(url, out)
+    found = []
+    for line in out.read_text().splitlines():
+        resource = json.loads(line)
+        if resource["resourceType"] == "Observation" and "valueQuantity" in resource:
+            found.append(
+                (resource["effectiveDateTime"], resource["subject"]["identifier"]["value"])
+            )
+    return found
+
+
+def test_two_receivers_share_enrolments_and_held_readings(
+    receivers: _Receivers, tmp_path: Path
+) -> None:
+    one, two = receivers.add(), receivers.add()
+    one.handle(TOPIC, _batch(0, [_temp(T0 + 1), _temp(T0 + 2)]))
+    assert one.stats.held == 2
+    # The readings held by the first receiver are the second's to release.
+    operator = PostgresEnrolmentStore(receivers.url)
+    operator.enrol(EnrolmentRequest(HUB, ANNA, T0))
+    operator.close()
+    assert two.release_held() == 2
+    assert one.release_held() == 0
+    # A batch the second receives is filed by the enrolment the operator made.
+    two.handle(TOPIC, _batch(1, [_temp(T0 + 3)]))
+    assert [patient for _t, patient in _filed(receivers.url, tmp_path)] == ["p-anna"] * 3
+    # Each filing reached the findings' hook once, from the receiver that committed it.
+    assert [(n, len(f.filed)) for n, f in receivers.filings] == [(0, 0), (1, 2), (1, 1)]
+
+
+def test_held_readings_are_released_once_when_two_receivers_race(
+    receivers: _Receivers, tmp_path: Path
+) -> None:
+    """Both receivers find the same held readings; the second's release commits nothing."""
+    one = receivers.add()
+    one.handle(TOPIC, _batch(0, [_temp(T0 + i) for i in range(3)]))
+    operator = PostgresEnrolmentStore(receivers.url)
+    operator.enrol(EnrolmentRequest(HUB, ANNA, T0))
+    stores = postgres_filing(receivers.url, name="late")
+    late = Filer(stores.enrolments, stores.devices)
+    stale = late.releasable()  # found before the first receiver releases them
+    assert [len(f.released) for f in stale] == [3]
+    assert one.release_held() == 3
+    state = PostgresState(receivers.url, application_name="late")
+    lines = [ObservationLine(resource_key(r), dumps_exact(r)) for r in stale[0].resources.all()]
+    with pytest.raises(FilingRaceError, match="released"):
+        state.commit_batch(BatchKey("", "late", 0), lines, writes=stale[0].writes)
+    assert not state.seen("", "late", 0)  # rolled back with it
+    state.close()
+    stores.enrolments.close()
+    stores.devices.close()
+    stores.raw_records.close()
+    assert operator.held() == []
+    operator.close()
+    assert len(_filed(receivers.url, tmp_path)) == 3
+
+
+class _EnrolsMeanwhile(PostgresEnrolmentStore):
+    """The shared store, with an operator's enrolment landing (once) after the receiver read
+    the enrolments and before its batch commits."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.url = url
+        self.raced = 0
+
+    def joint(
+        self,
+        hub: str,
+        attributed_by: Sequence[Enrolment],
+        *,
+        held: Sequence[HeldReading] = (),
+        filed: Mapping[int, int] | None = None,
+        released: Sequence[str] = (),
+    ) -> JointFiling:
+        if not self.raced:
+            self.raced += 1
+            operator = PostgresEnrolmentStore(self.url)
+            operator.enrol(EnrolmentRequest(HUB, BERTIL, T0, device=CUFF))
+            operator.close()
+        return super().joint(hub, attributed_by, held=held, filed=filed, released=released)
+
+
+def test_a_batch_filed_while_an_enrolment_changes_is_filed_again_by_the_new_one(
+    receivers: _Receivers, tmp_path: Path
+) -> None:
+    operator = PostgresEnrolmentStore(receivers.url)
+    operator.enrol(EnrolmentRequest(HUB, ANNA, T0))  # the hub-wide enrolment
+    operator.close()
+    store = _EnrolsMeanwhile(receivers.url)
+    receiver = receivers.add(enrolments=store)
+    receiver.handle(TOPIC, _batch(0, [_temp(T0 + DAY)]))
+    assert store.raced == 1
+    # Filed by the device's enrolment made meanwhile, not the hub-wide one read first.
+    assert [patient for _t, patient in _filed(receivers.url, tmp_path)] == ["p-bertil"]
+    operator = PostgresEnrolmentStore(receivers.url)
+    listed = {e.patient.value: e.filed_until_ms for e in operator.enrolments()}
+    operator.close()
+    assert listed == {"p-anna": None, "p-bertil": T0 + DAY}
+
+
+def test_a_rolled_back_filing_holds_nothing(receivers: _Receivers) -> None:
+    """Holding is in the batch's transaction: a batch whose commit fails holds nothing."""
+    receivers.add()
+    stores = postgres_filing(receivers.url, name="rb")
+    filer = Filer(stores.enrolments, stores.devices)
+    batch = PemBatchVerifier({HUB: public_key_pem(KEY)}).verify(_batch(0, [_temp(T0 + 5)]))
+    filing = filer.file_batch(batch)
+    assert filing.writes is not None
+    operator = PostgresEnrolmentStore(receivers.url)
+    operator.enrol(EnrolmentRequest(HUB, ANNA, T0 + DAY))  # changes the hub's enrolments
+    state = PostgresState(receivers.url, application_name="rb")
+    with pytest.raises(FilingRaceError, match="changed"):
+        state.commit_batch(BatchKey(HUB, "b1", 0), [], writes=filing.writes)
+    assert operator.held() == []
+    assert not state.seen(HUB, "b1", 0)
+    state.close()
+    operator.close()
+    stores.enrolments.close()
+    stores.devices.close()
+    stores.raw_records.close()
