@@ -2,11 +2,15 @@
 
 ``narhub region ingest --fhir-url URL``: besides the NDJSON file, each batch's new Observations
 are POSTed to ``URL`` (the server's base) as a FHIR R4 ``transaction`` Bundle (FHIR R4
-3.1.0.11 "Transactions"), with the Devices and coincident time stamps they reference, whose
-entries are *conditional creates* on each resource's first identifier (``ifNoneExist:
-identifier=system|value``, FHIR R4 3.1.0.8 "conditional create": the PHD IG's identifier of an
-Observation, a Device's Bluetooth address or hub id), so a Bundle posted twice creates each
-resource once; references between entries go by ``fullUrl``.
+3.1.0.11 "Transactions"), with the Patients, Devices and coincident time stamps they
+reference, whose entries are *conditional creates* on each resource's first identifier
+(``ifNoneExist: identifier=system|value``, FHIR R4 3.1.0.8 "conditional create": the PHD IG's
+identifier of an Observation, a Device's Bluetooth address or hub id, a Patient's pseudonym),
+so a Bundle posted twice creates each resource once; references between entries go by
+``fullUrl`` (a ``urn:uuid:``), which the server replaces by the id it created, or by the
+existing resource's id when the conditional create matched one (FHIR R4 3.1.0.11.2
+"Transaction Processing Rules"): every Observation's ``subject`` is the region's one Patient
+of that pseudonym, which keeps its identifier beside the reference.
 
 Authentication (``--smart CLIENT.toml``): SMART Backend Services bearer tokens
 (:mod:`region.smart_auth`), cached until they expire and renewed at once on a 401.

@@ -119,7 +119,9 @@ def test_every_resource_is_valid_fhir_r4(resources: list[dict[str, Any]]) -> Non
     from fhir.resources.R4B.device import Device
     from fhir.resources.R4B.observation import Observation
 
-    models = {"Device": Device, "Observation": Observation}
+    from fhir.resources.R4B.patient import Patient
+
+    models = {"Device": Device, "Observation": Observation, "Patient": Patient}
     for resource in resources:
         models[resource["resourceType"]].model_validate_json(json.dumps(resource))
 

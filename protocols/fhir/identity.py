@@ -97,6 +97,12 @@ def device_id(device: str) -> str:
     return fhir_id("dev", device)
 
 
+def patient_id(patient: PatientRef) -> str:
+    """The logical id of the Patient resource of a pseudonym (same pseudonym, same id; no
+    name or other identity goes into it)."""
+    return _uuid(f"patient|{patient.system}|{patient.value}")
+
+
 def gateway_id(hub_id: str) -> str:
     """The logical id of a hub's gateway (PhgDevice) Device resource."""
     return fhir_id("phg", hub_id)
