@@ -118,7 +118,6 @@ def _claims(resources: list[dict[str, Any]], profile: str) -> list[dict[str, Any
 def test_every_resource_is_valid_fhir_r4(resources: list[dict[str, Any]]) -> None:
     from fhir.resources.R4B.device import Device
     from fhir.resources.R4B.observation import Observation
-
     from fhir.resources.R4B.patient import Patient
 
     models = {"Device": Device, "Observation": Observation, "Patient": Patient}
