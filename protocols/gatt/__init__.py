@@ -63,8 +63,10 @@ from protocols.gatt.device import (
     MODEL_NUMBER,
     SERIAL_NUMBER,
     SOFTWARE_REVISION,
+    SYSTEM_ID,
     BatteryLevel,
     DeviceInformationString,
+    SystemId,
 )
 from protocols.gatt.elapsed_time import ELAPSED_TIME, ElapsedTime
 from protocols.gatt.enhanced_bp import (
@@ -207,6 +209,7 @@ __all__ = [
     "RECORD_ACCESS_CONTROL_POINT",
     "SERIAL_NUMBER",
     "SOFTWARE_REVISION",
+    "SYSTEM_ID",
     "STORED_HEALTH_OBSERVATIONS",
     "STRICT",
     "SUPPORTED_CHARACTERISTICS",
@@ -238,6 +241,7 @@ __all__ = [
     "DayOfWeek",
     "DecodeError",
     "DeviceInformationString",
+    "SystemId",
     "DeviceProfile",
     "ElapsedTime",
     "EnhancedBloodPressureMeasurement",
