@@ -103,7 +103,7 @@ from protocols.gatt import (
     decode,
     encode,
 )
-from protocols.gatt.device import DEVICE_INFORMATION_STRINGS
+from protocols.gatt.device import DEVICE_INFORMATION_STRINGS, SYSTEM_ID
 from protocols.gatt.uuids import characteristic_id
 
 if TYPE_CHECKING:
@@ -472,8 +472,9 @@ class DeviceSession:
             )
 
     async def _read_device_information(self) -> None:
-        """DIS strings and Battery Level, once per session, reported as events."""
-        for cid in [*DEVICE_INFORMATION_STRINGS, BATTERY_LEVEL]:
+        """DIS strings, the System ID (when the device has one) and Battery Level, once per
+        session, reported as events."""
+        for cid in [*DEVICE_INFORMATION_STRINGS, SYSTEM_ID, BATTERY_LEVEL]:
             if cid not in self._chars or "read" not in self._chars[cid].properties:
                 continue
             raw = await self._read(cid)
@@ -781,6 +782,7 @@ _INTERESTING = frozenset(
         BATTERY_LEVEL,
         RECORD_ACCESS_CONTROL_POINT,
         *DEVICE_INFORMATION_STRINGS,
+        SYSTEM_ID,
     }
 )
 #: The CGM and GHS services' characteristics (their sessions subscribe to what they need).

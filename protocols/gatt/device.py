@@ -131,6 +131,18 @@ class SystemId:
     #: Organizationally Unique Identifier (24 bits, assigned by the IEEE).
     organizationally_unique_identifier: int
 
+    @classmethod
+    def from_address(cls, address: str) -> SystemId:
+        """The System ID DIS 1.1 ("System ID") derives from a public Bluetooth address
+        ``AA:BB:CC:DD:EE:FF``: the OUI ``AABBCC``, the manufacturer identifier ``FFFE``
+        followed by the company-assigned ``DDEEFF`` (the EUI-64 ``AA-BB-CC-FF-FE-DD-EE-FF``).
+        ``ValueError`` when ``address`` is not six colon-separated hex bytes."""
+        octets = bytes.fromhex(address.replace(":", ""))
+        if len(octets) != 6:
+            raise ValueError(f"{address!r} is not a Bluetooth address")
+        company_assigned = int.from_bytes(octets[3:], "big")
+        return cls((0xFFFE << 24) | company_assigned, int.from_bytes(octets[:3], "big"))
+
     @property
     def eui64(self) -> str:
         """The EUI-64 as the PHD IG writes a system id (8 two-digit capital hex bytes

@@ -55,9 +55,7 @@ def test_a_value_that_is_not_8_bytes_is_a_clear_error(size: int) -> None:
     assert isinstance(info.value, ValueError)
 
 
-@pytest.mark.parametrize(
-    ("manufacturer", "oui"), [(1 << 40, 0), (-1, 0), (0, 1 << 24), (0, -1)]
-)
+@pytest.mark.parametrize(("manufacturer", "oui"), [(1 << 40, 0), (-1, 0), (0, 1 << 24), (0, -1)])
 def test_fields_out_of_range_do_not_encode(manufacturer: int, oui: int) -> None:
     with pytest.raises(EncodeError):
         g.encode(g.SystemId(manufacturer, oui))
@@ -68,3 +66,11 @@ def test_every_8_bytes_decode_and_the_eui64_is_them_reversed(data: bytes) -> Non
     value = g.decode(g.SYSTEM_ID, data)
     assert isinstance(value, g.SystemId)
     assert value.eui64 == "-".join(f"{b:02X}" for b in reversed(data))
+
+
+def test_a_system_id_from_a_bluetooth_address_inserts_fffe() -> None:
+    """DIS 1.1's example: address 12:34:56:9A:BC:DE gives 0x123456FFFE9ABCDE."""
+    assert g.encode(g.SystemId.from_address("12:34:56:9A:BC:DE")) == DIS_EXAMPLE
+    assert g.SystemId.from_address("C0:FF:EE:00:0D:02").eui64 == "C0-FF-EE-FF-FE-00-0D-02"
+    with pytest.raises(ValueError, match="not a Bluetooth address"):
+        g.SystemId.from_address("C0:FF:EE")
