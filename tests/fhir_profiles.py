@@ -216,7 +216,8 @@ def phd_coincident_time_stamp(o: dict[str, Any], ref: Resolve) -> list[str]:
 
 #: identifier[systemIdIdentifier].system (exactly), StructureDefinition.PhdDevice.fsh.
 EUI64_SYSTEM = "urn:oid:1.2.840.10004.1.1.1.0.0.1.0.0.1.2680"
-#: The EUI-64 as the IG writes it (StructureDefinition-PhdDevice-notes.md).
+#: The EUI-64 as the IG writes it
+#: (HL7/phd input/intro-notes/StructureDefinition-PhdDevice-notes.md).
 _EUI64 = re.compile(r"^[0-9A-F]{2}(-[0-9A-F]{2}){7}$")
 
 
