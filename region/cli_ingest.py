@@ -135,8 +135,9 @@ def ingest(
     except RegionStateError as exc:
         emit({"ok": False, "error": str(exc)}, as_json=False)
         raise typer.Exit(EXIT_FAILED) from None
-    shared = state if filing is not None else None
-    engine = None if local is None or not with_findings else _findings(local, shared, findings_out)
+    # The findings read the enrolments where the receiver files by them.
+    where = str(enrolments) if enrolments is not None else state
+    engine = None if local is None or not with_findings else _findings(local, where, findings_out)
     receiver = Receiver(
         verifier,
         store,
@@ -197,22 +198,22 @@ def ingest(
             engine.close()
 
 
-def _findings(local: Path, shared: str | None, out: Path | None) -> FindingsEngine:
-    """The findings engine in ``local`` (SQLite), reading the enrolments there or in the
-    ``shared`` PostgreSQL state (its own connection)."""
+def _findings(local: Path, enrolments: str, out: Path | None) -> FindingsEngine:
+    """The findings engine in ``local`` (SQLite), reading the enrolment store ``enrolments``
+    names (that file, another SQLite file, or the PostgreSQL state: its own connection)."""
     from region.findings.engine import FindingsEngine
     from region.findings.service import FindingsNdjson
     from region.findings.sqlite_facts import SqliteFactStore, SqlitePlanStore
     from region.findings.sqlite_findings import SqliteFindingStore
 
     on_change = None if out is None else FindingsNdjson(out)
-    if shared is None:  # the enrolments are SQLite, in this file
+    if Path(enrolments) == local:  # the enrolments are in this file
         return FindingsEngine.sqlite(local, on_change=on_change)
     return FindingsEngine(
         SqlitePlanStore(local),
         SqliteFactStore(local),
         SqliteFindingStore(local),
-        open_enrolments(shared),
+        open_enrolments(enrolments),
         on_change=on_change,
     )
 

@@ -205,3 +205,18 @@ def test_a_rolled_back_filing_holds_nothing(receivers: _Receivers) -> None:
     stores.enrolments.close()
     stores.devices.close()
     stores.raw_records.close()
+
+
+def test_ingest_on_postgresql_asks_where_findings_go(pg_url: str, tmp_path: Path) -> None:
+    """Enrolments are shared in the state; findings and consents (not shared yet) need the
+    receiver's own file, and the command says so rather than guessing one."""
+    from typer.testing import CliRunner
+
+    from technician.cli import app
+
+    args = ["region", "ingest", "--ca-dir", str(tmp_path), "--host", "localhost",
+            "--cert", str(tmp_path / "c.pem"), "--key", str(tmp_path / "k.pem"),
+            "--state", pg_url]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert "--local-db" in result.output
