@@ -39,6 +39,7 @@ from protocols.fhir.codes import (
     PHD_RTSA,
     PHG_DEVICE,
 )
+from protocols.fhir.devices import EUI64_SYSTEM
 from region.enrolment import DEFAULT_PATIENT_SYSTEM
 from region.findings.model import Kind
 from rig.demo_worklist import DEMO_PLAN, DemoFindings, serve_worklist
@@ -169,9 +170,11 @@ def fhir_shapes(path: Path) -> dict[str, int]:
             "waveforms",
             "with_time_stamp",
             "phd_devices",
+            "with_system_id",
             "gateway_devices",
             "other_devices",
             "coincident_time_stamps",
+            "patients",
         ),
         0,
     )
@@ -196,6 +199,11 @@ def fhir_shapes(path: Path) -> dict[str, int]:
             if (key, resource.get("id")) not in devices:
                 devices.add((key, resource.get("id")))
                 shapes[key] += 1
+                shapes["with_system_id"] += key == "phd_devices" and any(
+                    i.get("system") == EUI64_SYSTEM for i in resource.get("identifier", [])
+                )
+        elif resource.get("resourceType") == "Patient":
+            shapes["patients"] += 1
         elif is_measurement(resource):
             shapes["observations"] += 1
             shapes["with_patient_subject"] += resource.get("subject", {}).get("type") == "Patient"
@@ -400,8 +408,10 @@ def print_summary(console: Console, summary: DemoSummary) -> None:
             ("with_time_stamp", "  referencing a coincident time stamp"),
             ("coincident_time_stamps", "Coincident time stamps (device clock vs hub clock)"),
             ("phd_devices", "PhdDevice (the home's devices)"),
+            ("with_system_id", "  with their DIS System ID (EUI-64) as identifier"),
             ("gateway_devices", "PhgDevice (the hub)"),
             ("other_devices", "Other Devices (sensor boards)"),
+            ("patients", "Patient (the pseudonym only)"),
             ("unattributed", "Readings held unattributed"),
         ):
             fhir.add_row(label, str(shapes[name]))
