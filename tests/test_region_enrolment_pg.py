@@ -220,3 +220,32 @@ def test_ingest_on_postgresql_asks_where_findings_go(pg_url: str, tmp_path: Path
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2
     assert "--local-db" in result.output
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_device_registry_merges_what_batches_say(
+    backend: str, pg_url: str, tmp_path: Path
+) -> None:
+    """The same conformance on both backends: strings of later batches win, specializations
+    add up, a System ID arrives later and stays; another connection sees it all."""
+    from protocols.fhir import DeviceDescription
+    from region.device_registry import DeviceRegistry, SqliteDeviceRegistry
+    from region.enrolment_pg import PostgresDeviceRegistry
+
+    def registry() -> DeviceRegistry:
+        if backend == "sqlite":
+            return SqliteDeviceRegistry(tmp_path / "state.sqlite3")
+        return PostgresDeviceRegistry(pg_url)
+
+    one, two = registry(), registry()
+    first = DeviceDescription(CUFF, manufacturer="A&D", model="UA-651", specializations=(528391,))
+    later = DeviceDescription(CUFF, firmware="1.2", system_id="C0-FF-EE-FF-FE-00-0D-02")
+    assert one.update({CUFF: first}) == {CUFF: first}
+    merged = two.update({CUFF: later})[CUFF]
+    assert merged == DeviceDescription(
+        CUFF, manufacturer="A&D", model="UA-651", firmware="1.2",
+        specializations=(528391,), system_id="C0-FF-EE-FF-FE-00-0D-02",
+    )  # fmt: skip
+    assert one.get([CUFF, "unknown"]) == {CUFF: merged}
+    one.close()
+    two.close()
