@@ -137,7 +137,13 @@ def ingest(
         raise typer.Exit(EXIT_FAILED) from None
     # The findings read the enrolments where the receiver files by them.
     where = str(enrolments) if enrolments is not None else state
-    engine = None if local is None or not with_findings else _findings(local, where, findings_out)
+    # Findings to the FHIR server through the state's queue: with a SQLite state (same file).
+    queue = fhir_url is not None and not is_postgres(state) and local == Path(state)
+    engine = (
+        None
+        if local is None or not with_findings
+        else _findings(local, where, findings_out, fhir_queue=queue)
+    )
     receiver = Receiver(
         verifier,
         store,
@@ -198,7 +204,9 @@ def ingest(
             engine.close()
 
 
-def _findings(local: Path, enrolments: str, out: Path | None) -> FindingsEngine:
+def _findings(
+    local: Path, enrolments: str, out: Path | None, *, fhir_queue: bool
+) -> FindingsEngine:
     """The findings engine in ``local`` (SQLite), reading the enrolment store ``enrolments``
     names (that file, another SQLite file, or the PostgreSQL state: its own connection)."""
     from region.findings.engine import FindingsEngine
@@ -208,7 +216,8 @@ def _findings(local: Path, enrolments: str, out: Path | None) -> FindingsEngine:
 
     on_change = None if out is None else FindingsNdjson(out)
     if Path(enrolments) == local:  # the enrolments are in this file
-        return FindingsEngine.sqlite(local, on_change=on_change)
+        # To the FHIR server too, through the state's queue (when it is this SQLite file).
+        return FindingsEngine.sqlite(local, on_change=on_change, fhir_queue=fhir_queue)
     return FindingsEngine(
         SqlitePlanStore(local),
         SqliteFactStore(local),

@@ -52,7 +52,6 @@ from gateway.config import (
     UplinkConfig,
     render_config,
 )
-from gateway.status import recorded_queue
 from protocols.fhir import PatientRef
 from region.enrolment import DEFAULT_PATIENT_SYSTEM
 from region.enrolment_sqlite import SqliteEnrolmentStore, enrol_hub
@@ -71,6 +70,7 @@ from rig.ledger import (
     reconcile,
 )
 from rig.router import HomeRouter
+from technician.status_view import recorded_queue
 
 logger = logging.getLogger(__name__)
 

@@ -2,8 +2,11 @@
 
 The virtual rig (``narhub rig``: every device kind and a sensor board), a local TLS broker,
 the hub (``narhub run``) and the region's receiver run as in :mod:`rig.home`. The hub is
-enrolled for the demo day (from the local midnight before it starts, open-ended) to the
-pseudonym :data:`DEMO_PATIENT`, as ``narhub region enrol`` would. While it runs, a live view
+enrolled (from the local midnight a day before the demo day, open-ended) to the pseudonym
+:data:`DEMO_PATIENT`, as ``narhub region enrol`` would: the emulated CGM keeps a day of
+records, and a hub that first reaches it late in the compressed day sets its session start
+from that, so its first records are honestly dated up to a day before the hub saw them
+(:data:`ENROLLED_DAYS_BEFORE`). While it runs, a live view
 (rich ``Live``, only on a TTY) shows per device kind what was produced and what reached the
 region as FHIR; at the end a summary says, per kind, produced, delivered and any difference
 explained, and what the FHIR output holds (Observations with their subject, compound blood
@@ -124,6 +127,10 @@ UNPLUG_AT_S, UNPLUG_FOR_S = 10 * 3600.0, 2 * 3600.0
 #: A board reading taken this close before the home was switched off may still be in the
 #: board's flash, unread by the hub (it reads it when both run again).
 BOARD_READ_LAG_MS = 2000
+#: The hub was lent the day before the demo day: a CGM's day of records (every five minutes,
+#: offsets from its session start, CGM 1.0.2 §3.1) ends when the hub reads them, so its
+#: first record can be a day older than the hub's first contact with the sensor.
+ENROLLED_DAYS_BEFORE = 1
 #: The pseudonym the demo day's hub is lent to.
 DEMO_PATIENT = PatientRef(DEFAULT_PATIENT_SYSTEM, "demo-day-0001")
 
@@ -295,8 +302,13 @@ async def run_showcase(
         hour=0, minute=0, second=0, microsecond=0
     )
     midnight_ms = round(midnight.timestamp() * 1000)
+    # Wall-clock arithmetic on an aware datetime: the day before's local 00:00, DST or not.
+    enrolled_from = midnight - dt.timedelta(days=ENROLLED_DAYS_BEFORE)
     home = VirtualHomeRig(
-        workdir / "home", scenario, patient=DEMO_PATIENT, enrolled_from_ms=midnight_ms
+        workdir / "home",
+        scenario,
+        patient=DEMO_PATIENT,
+        enrolled_from_ms=round(enrolled_from.timestamp() * 1000),
     )
     findings = DemoFindings(home.region_state, DEMO_PATIENT, midnight_ms, time_scale)
     home.on_ingested = findings.filed
@@ -368,11 +380,11 @@ async def run_showcase(
         **fhir_shapes(workdir / "observations.ndjson"),
         "unattributed": held,
         "patient": {"system": DEMO_PATIENT.system, "value": DEMO_PATIENT.value},
-        "enrolled_from": midnight.isoformat(),
+        "enrolled_from": enrolled_from.isoformat(),
     }
     if held:
         summary.explanation += (
-            f"; {held} readings held unattributed (taken before the demo day's enrolment)"
+            f"; {held} readings held unattributed (taken before the hub's enrolment)"
         )
     summary.out = str(workdir)
     (workdir / "summary.json").write_text(json.dumps(summary.to_json(), indent=2))
