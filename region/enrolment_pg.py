@@ -3,7 +3,8 @@
 With a ``postgresql://`` state (:mod:`region.state_pg`) every receiver and ``narhub region
 enrol|unenrol|enrolments|unattributed`` use the same database: receivers share who is
 enrolled and what is held. psycopg is reached only through :mod:`region.state_pg` (its one
-importer: :func:`region.state_pg.connect`).
+importer): the stores through its :class:`region.state_pg.PgSession`, a batch's filing through
+the cursor of the state's own transaction.
 
 Concurrency (PostgreSQL 15 documentation, 13.3.5 "Advisory Locks" and 13.2.1 "Read Committed
 Isolation Level"):
@@ -26,8 +27,9 @@ Isolation Level"):
 from __future__ import annotations
 
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from protocols.fhir import DeviceDescription
 from protocols.fhir.identity import PatientRef
@@ -45,12 +47,12 @@ from region.enrolment_sqlite import reading_from_json, reading_json
 from region.enrolment_store import HeldReading
 from region.raw_records import StoredRawRecord
 from region.state import FilingRaceError
-from region.state_pg import PgConnection, PgCursor, connect
+from region.state_pg import PgCursor, PgSession
 
 #: First key of the advisory locks on a hub's enrolments (the second: a hash of the hub id).
 _HUB_LOCK = 0x6E72_6531
-#: pg_advisory_xact_lock key held while these tables are created.
-_SCHEMA_LOCK = 0x6E61_7268_7563
+#: A statement runner: the query and its parameters in, the rows (if any) out.
+Run = Callable[[str, Sequence[object]], list[tuple[Any, ...]]]
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS enrolments ("
@@ -68,7 +70,6 @@ SCHEMA = (
     " hub TEXT NOT NULL, device TEXT NOT NULL, uuid TEXT NOT NULL, t_ms BIGINT NOT NULL,"
     " raw BYTEA NOT NULL, decoded_by TEXT, PRIMARY KEY (hub, device, uuid, t_ms, raw))",
 )
-_TABLES = ("enrolments", "held_readings", "device_descriptions", "raw_records", "held_by_hub")
 _COLUMNS = "id, hub, device, patient_system, patient_value, start_ms, end_ms, filed_until_ms"
 _HELD = "key, hub, held_ms, reading FROM held_readings"
 _HELD_ORDER = " ORDER BY hub, t_ms, device, mdc, key"
@@ -80,16 +81,24 @@ def _hub_key(hub: str) -> int:
     return crc - (1 << 32) if crc >= 1 << 31 else crc
 
 
-def create_schema(conn: PgConnection) -> None:
-    """The tables, once, under an advisory lock (receivers and the CLI may start together)."""
-    checks = " AND ".join(f"to_regclass('{t}') IS NOT NULL" for t in _TABLES)
-    row = conn.execute(f"SELECT {checks}").fetchone()
-    if row is not None and row[0]:
-        return
-    with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-        for statement in SCHEMA:
-            conn.execute(statement)
+def open_session(url: str, application_name: str) -> PgSession:
+    """A session on the state's database with these tables (created once, under the state's
+    schema lock, by whichever receiver or CLI comes first)."""
+    session = PgSession(url, application_name)
+    session.create_schema(SCHEMA, first_table="enrolments")
+    return session
+
+
+def _cursor_run(cursor: PgCursor) -> Run:
+    def run(query: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
+        cursor.execute(query, params)
+        return cursor.fetchall() if cursor.description is not None else []
+
+    return run
+
+
+def _session_run(session: PgSession) -> Run:
+    return lambda query, params: session.execute(query, params).rows
 
 
 def _enrolment(row: tuple[object, ...]) -> Enrolment:
@@ -105,12 +114,12 @@ def _enrolment(row: tuple[object, ...]) -> Enrolment:
     )
 
 
-def _hub_enrolments(cur: PgCursor, hub: str) -> list[Enrolment]:
-    cur.execute(
+def _hub_enrolments(run: Run, hub: str) -> list[Enrolment]:
+    rows = run(
         f"SELECT {_COLUMNS} FROM enrolments WHERE hub = %s ORDER BY start_ms, id",  # noqa: S608
         (hub,),
     )
-    return [_enrolment(row) for row in cur.fetchall()]
+    return [_enrolment(row) for row in rows]
 
 
 def _periods(enrolments: Sequence[Enrolment]) -> list[tuple[object, ...]]:
@@ -118,10 +127,10 @@ def _periods(enrolments: Sequence[Enrolment]) -> list[tuple[object, ...]]:
     return [(e.id, e.device, e.patient, e.start_ms, e.end_ms) for e in enrolments]
 
 
-def _hold(cur: PgCursor, held: Sequence[HeldReading]) -> int:
+def _hold(run: Run, held: Sequence[HeldReading]) -> int:
     if not held:
         return 0
-    cur.execute(
+    rows = run(
         "INSERT INTO held_readings (key, hub, device, mdc, t_ms, held_ms, reading) "
         "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[], %s::bigint[],"
         " %s::bigint[], %s::text[]) ORDER BY 1 ON CONFLICT (key) DO NOTHING RETURNING key",
@@ -135,12 +144,12 @@ def _hold(cur: PgCursor, held: Sequence[HeldReading]) -> int:
             [reading_json(h.reading) for h in held],
         ),
     )
-    return len(cur.fetchall())
+    return len(rows)
 
 
-def _note_filed(cur: PgCursor, filed: Mapping[int, int]) -> None:
+def _note_filed(run: Run, filed: Mapping[int, int]) -> None:
     for enrolment_id, t_ms in sorted(filed.items()):  # id order: no deadlock between writers
-        cur.execute(
+        run(
             "UPDATE enrolments SET filed_until_ms = GREATEST(COALESCE(filed_until_ms, %s), %s) "
             "WHERE id = %s",
             (t_ms, t_ms, enrolment_id),
@@ -161,34 +170,34 @@ class JointFiling:
 
     def apply(self, cursor: PgCursor) -> None:
         """Check the hub's enrolments are unchanged, then release, hold and note."""
-        lock = (_HUB_LOCK, _hub_key(self.hub))
-        cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", lock)
-        if _periods(_hub_enrolments(cursor, self.hub)) != _periods(self.attributed_by):
+        run = _cursor_run(cursor)
+        run("SELECT pg_advisory_xact_lock_shared(%s, %s)", (_HUB_LOCK, _hub_key(self.hub)))
+        if _periods(_hub_enrolments(run, self.hub)) != _periods(self.attributed_by):
             raise FilingRaceError(self.hub, "the hub's enrolments changed during filing")
         if self.released:
             wanted = sorted(set(self.released))
-            cursor.execute("DELETE FROM held_readings WHERE key = ANY(%s) RETURNING key", (wanted,))
-            if len(cursor.fetchall()) != len(wanted):
+            gone = run("DELETE FROM held_readings WHERE key = ANY(%s) RETURNING key", (wanted,))
+            if len(gone) != len(wanted):
                 raise FilingRaceError(self.hub, "another receiver released these readings")
-        self.held_new = _hold(cursor, self.held)
-        _note_filed(cursor, self.filed or {})
+        self.held_new = _hold(run, self.held)
+        _note_filed(run, self.filed or {})
 
 
 class PostgresEnrolmentStore:
     """:class:`region.enrolment_store.EnrolmentStore` in the receivers' PostgreSQL."""
 
     def __init__(self, url: str, *, application_name: str = "narhub-enrolments") -> None:
-        self._conn = connect(url, application_name)
-        create_schema(self._conn)
+        self._db = open_session(url, application_name)
+        self._run = _session_run(self._db)
 
     def enrol(self, request: EnrolmentRequest) -> Enrolment:
         """Insert it unless it overlaps one of its scope (one transaction, hub locked)."""
-        with self._conn.transaction(), self._conn.cursor() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_HUB_LOCK, _hub_key(request.hub)))
-            existing = conflict(request, _hub_enrolments(cur, request.hub))
+        with self._db.transaction():
+            self._run("SELECT pg_advisory_xact_lock(%s, %s)", (_HUB_LOCK, _hub_key(request.hub)))
+            existing = conflict(request, _hub_enrolments(self._run, request.hub))
             if existing is not None:
                 raise OverlapError(request, existing)
-            cur.execute(
+            ((new_id,),) = self._run(
                 "INSERT INTO enrolments (hub, device, patient_system, patient_value, "
                 "start_ms, end_ms) VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
                 (
@@ -200,10 +209,8 @@ class PostgresEnrolmentStore:
                     request.end_ms,
                 ),
             )
-            row = cur.fetchone()
-        assert row is not None
         return Enrolment(
-            int(row[0]),
+            int(new_id),
             request.hub,
             request.patient,
             request.start_ms,
@@ -213,48 +220,45 @@ class PostgresEnrolmentStore:
 
     def unenrol(self, hub: str, device: str | None, at_ms: int) -> Enrolment:
         """End (or withdraw) the enrolment covering ``at_ms`` (one transaction, hub locked)."""
-        with self._conn.transaction(), self._conn.cursor() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_HUB_LOCK, _hub_key(hub)))
-            found = ending(_hub_enrolments(cur, hub), device, at_ms)
+        with self._db.transaction():
+            self._run("SELECT pg_advisory_xact_lock(%s, %s)", (_HUB_LOCK, _hub_key(hub)))
+            found = ending(_hub_enrolments(self._run, hub), device, at_ms)
             if found is None:
                 raise NotEnrolledError(hub, device, at_ms)
             check_end(found, at_ms)
             if at_ms == found.start_ms:
-                cur.execute("DELETE FROM enrolments WHERE id = %s", (found.id,))
+                self._run("DELETE FROM enrolments WHERE id = %s", (found.id,))
             else:
-                cur.execute("UPDATE enrolments SET end_ms = %s WHERE id = %s", (at_ms, found.id))
+                self._run("UPDATE enrolments SET end_ms = %s WHERE id = %s", (at_ms, found.id))
         return found
 
     def enrolments(self, hub: str | None = None) -> list[Enrolment]:
         """The enrolments, by hub, device and start."""
-        with self._conn.cursor() as cur:
-            if hub is not None:
-                return _hub_enrolments(cur, hub)
-            cur.execute(
-                f"SELECT {_COLUMNS} FROM enrolments "  # noqa: S608 - fixed columns
-                "ORDER BY hub, device NULLS FIRST, start_ms, id"
-            )
-            return [_enrolment(row) for row in cur.fetchall()]
+        if hub is not None:
+            return _hub_enrolments(self._run, hub)
+        rows = self._run(
+            f"SELECT {_COLUMNS} FROM enrolments "  # noqa: S608 - fixed columns
+            "ORDER BY hub, device NULLS FIRST, start_ms, id",
+            (),
+        )
+        return [_enrolment(row) for row in rows]
 
     def note_filed(self, filed: Mapping[int, int]) -> None:
         """Raise each enrolment's ``filed_until_ms`` (never lower it)."""
-        with self._conn.transaction(), self._conn.cursor() as cur:
-            _note_filed(cur, filed)
+        with self._db.transaction():
+            _note_filed(self._run, filed)
 
     def hold(self, held: Sequence[HeldReading]) -> int:
         """Keep the readings (once per key); committed when this returns."""
-        with self._conn.transaction(), self._conn.cursor() as cur:
-            return _hold(cur, held)
+        with self._db.transaction():
+            return _hold(self._run, held)
 
     def held(self, hub: str | None = None) -> list[HeldReading]:
         """The held readings, by hub and time."""
         if hub is None:
-            rows = self._conn.execute(f"SELECT {_HELD}{_HELD_ORDER}").fetchall()
+            rows = self._run(f"SELECT {_HELD}{_HELD_ORDER}", ())
         else:
-            rows = self._conn.execute(
-                f"SELECT {_HELD} WHERE hub = %s{_HELD_ORDER}",
-                (hub,),
-            ).fetchall()
+            rows = self._run(f"SELECT {_HELD} WHERE hub = %s{_HELD_ORDER}", (hub,))
         return [
             HeldReading(str(key), str(h), reading_from_json(str(text)), int(ms))
             for key, h, ms, text in rows
@@ -262,12 +266,12 @@ class PostgresEnrolmentStore:
 
     def held_hubs(self) -> list[str]:
         """The hubs with held readings."""
-        rows = self._conn.execute("SELECT DISTINCT hub FROM held_readings ORDER BY hub")
-        return [str(row[0]) for row in rows.fetchall()]
+        rows = self._run("SELECT DISTINCT hub FROM held_readings ORDER BY hub", ())
+        return [str(row[0]) for row in rows]
 
     def release(self, keys: Sequence[str]) -> None:
         """Forget held readings that were filed."""
-        self._conn.execute("DELETE FROM held_readings WHERE key = ANY(%s)", (list(keys),))
+        self._run("DELETE FROM held_readings WHERE key = ANY(%s)", (list(keys),))
 
     def joint(
         self,
@@ -283,22 +287,21 @@ class PostgresEnrolmentStore:
 
     def close(self) -> None:
         """Close the connection."""
-        self._conn.close()
+        self._db.close()
 
 
 class PostgresDeviceRegistry:
     """:class:`region.device_registry.DeviceRegistry` in the receivers' PostgreSQL."""
 
     def __init__(self, url: str, *, application_name: str = "narhub-devices") -> None:
-        self._conn = connect(url, application_name)
-        create_schema(self._conn)
+        self._db = open_session(url, application_name)
 
     def get(self, devices: list[str]) -> dict[str, DeviceDescription]:
         """Known descriptions of ``devices``."""
-        rows = self._conn.execute(
+        rows = self._db.execute(
             "SELECT device, description FROM device_descriptions WHERE device = ANY(%s)",
             (devices,),
-        ).fetchall()
+        ).rows
         return {str(d): DeviceDescription.from_json(str(text)) for d, text in rows}
 
     def update(self, seen: Mapping[str, DeviceDescription]) -> dict[str, DeviceDescription]:
@@ -306,18 +309,18 @@ class PostgresDeviceRegistry:
         if not seen:
             return {}
         names = sorted(seen)
-        with self._conn.transaction(), self._conn.cursor() as cur:
-            cur.execute(
+        with self._db.transaction():
+            self._db.execute(
                 "INSERT INTO device_descriptions (device, description) "
                 "SELECT unnest(%s::text[]), '{}' ON CONFLICT DO NOTHING",
                 (names,),
             )
-            cur.execute(
+            rows = self._db.execute(
                 "SELECT device, description FROM device_descriptions WHERE device = ANY(%s) "
                 "ORDER BY device FOR UPDATE",
                 (names,),
-            )
-            known = {str(d): str(text) for d, text in cur.fetchall()}
+            ).rows
+            known = {str(d): str(text) for d, text in rows}
             merged = {}
             for device in names:
                 old_text = known.get(device, "{}")
@@ -325,7 +328,7 @@ class PostgresDeviceRegistry:
                 new = seen[device] if old is None else old.merged(seen[device])
                 merged[device] = new
                 if new != old:
-                    cur.execute(
+                    self._db.execute(
                         "UPDATE device_descriptions SET description = %s WHERE device = %s",
                         (new.to_json(), device),
                     )
@@ -333,38 +336,36 @@ class PostgresDeviceRegistry:
 
     def close(self) -> None:
         """Close the connection."""
-        self._conn.close()
+        self._db.close()
 
 
 class PostgresRawRecords:
     """:class:`region.raw_records.RawRecords` in the receivers' PostgreSQL."""
 
     def __init__(self, url: str, *, application_name: str = "narhub-raw-records") -> None:
-        self._conn = connect(url, application_name)
-        create_schema(self._conn)
+        self._db = open_session(url, application_name)
 
     def keep(self, hub: str, records: Sequence[RawRecord]) -> int:
         """Insert the records not stored yet."""
         if not records:
             return 0
-        with self._conn.transaction(), self._conn.cursor() as cur:
-            kept = 0
-            for r in records:
-                cur.execute(
+        with self._db.transaction():
+            return sum(
+                self._db.execute(
                     "INSERT INTO raw_records (hub, device, uuid, t_ms, raw) "
                     "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
                     (hub, r.device, r.uuid, r.t_ms, r.raw),
-                )
-                kept += cur.rowcount
-            return kept
+                ).rowcount
+                for r in records
+            )
 
     def records(self, *, undecoded_only: bool = True) -> list[StoredRawRecord]:
         """Stored records, oldest first."""
         where = " WHERE decoded_by IS NULL" if undecoded_only else ""
-        rows = self._conn.execute(
+        rows = self._db.execute(
             "SELECT hub, device, uuid, t_ms, raw, decoded_by FROM raw_records"  # noqa: S608
             f"{where} ORDER BY t_ms, hub, device"
-        ).fetchall()
+        ).rows
         return [
             StoredRawRecord(str(h), RawRecord(str(d), str(u), int(t), bytes(raw)), by)
             for h, d, u, t, raw, by in rows
@@ -372,7 +373,7 @@ class PostgresRawRecords:
 
     def decoded(self, hub: str, record: RawRecord, decoder: str) -> None:
         """Mark one record decoded."""
-        self._conn.execute(
+        self._db.execute(
             "UPDATE raw_records SET decoded_by = %s "
             "WHERE hub = %s AND device = %s AND uuid = %s AND t_ms = %s AND raw = %s",
             (decoder, hub, record.device, record.uuid, record.t_ms, record.raw),
@@ -380,4 +381,4 @@ class PostgresRawRecords:
 
     def close(self) -> None:
         """Close the connection."""
-        self._conn.close()
+        self._db.close()

@@ -67,16 +67,9 @@ SCHEMA = (
 )
 
 
-#: A connection and a cursor, for the region's other PostgreSQL tables
-#: (:mod:`region.enrolment_pg`), which reach psycopg only through this module.
-PgConnection = psycopg.Connection[Any]
+#: The cursor of a batch's transaction, as :class:`region.state.JointWrites` get it
+#: (:mod:`region.enrolment_pg`, which reaches psycopg only through this module).
 PgCursor = psycopg.Cursor[Any]
-
-
-def connect(url: str, application_name: str) -> PgConnection:
-    """An autocommit connection (:class:`region.state.StateUnavailableError` when the
-    database cannot be reached); ``application_name`` shows in ``pg_stat_activity``."""
-    return _connect(url, application_name)
 
 
 def _connect(url: str, application_name: str) -> psycopg.Connection[Any]:
@@ -84,11 +77,6 @@ def _connect(url: str, application_name: str) -> psycopg.Connection[Any]:
         return psycopg.connect(url, autocommit=True, application_name=application_name)
     except psycopg.OperationalError as exc:
         raise StateUnavailableError("postgresql", _first_line(exc)) from None
-
-
-def first_line(exc: BaseException) -> str:
-    """The first line of a database error (psycopg's messages run over several)."""
-    return _first_line(exc)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -73,7 +73,7 @@ def region(tmp_path: Path, request: pytest.FixtureRequest) -> dict[str, Any]:
 
 def _sqlite_only(region: dict[str, Any]) -> None:
     if region["backend"] != "sqlite":
-        pytest.skip("a SQLite store's own failure path (the PostgreSQL one: test_enrolment_pg)")
+        pytest.skip("a SQLite store's failure path (PostgreSQL: test_region_enrolment_pg.py)")
 
 
 def cli(region: dict[str, Any], *args: str) -> tuple[int, dict[str, Any]]:
