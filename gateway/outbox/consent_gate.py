@@ -151,7 +151,9 @@ def withhold_waiting(
         )
         if not withheld:
             continue
-        delivery.take(tx, [(chunk_id, keys_column)], recipient, recipients, keys=keys, now_ms=now_ms)
+        delivery.take(
+            tx, [(chunk_id, keys_column)], recipient, recipients, keys=keys, now_ms=now_ms
+        )
         _put_back(tx, streams, kept, Priority(priority), others)
         record(tx, withheld, now_ms)
         total += sum(w.n for w in withheld)

@@ -175,7 +175,9 @@ def _enforce_file(
         payload, keys_column = tx.execute(
             "SELECT payload, keys FROM chunks WHERE id=?", (chunk_id,)
         ).fetchone()
-        taken = {r for (r,) in tx.execute("SELECT recipient FROM taken WHERE chunk_id=?", (chunk_id,))}
+        taken = {
+            r for (r,) in tx.execute("SELECT recipient FROM taken WHERE chunk_id=?", (chunk_id,))
+        }
         lost = [r for r in recipients if r not in taken]
         n = 0
         for recipient in lost:

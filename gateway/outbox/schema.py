@@ -248,7 +248,9 @@ def _upgrade(db: Database, path: Path, home: str) -> None:
 
 
 def _has_table(tx: Transaction, name: str) -> bool:
-    return tx.scalar("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)) is not None
+    return (
+        tx.scalar("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)) is not None
+    )
 
 
 def _upgrade_v5(tx: Transaction, home: str) -> None:

@@ -89,8 +89,7 @@ def waiting(db: Reader, recipient: str) -> bool:
     return (
         db.scalar(f"SELECT 1 FROM chunks WHERE held_boot IS NULL{sql} LIMIT 1", params)  # noqa: S608
         is not None
-        or db.scalar("SELECT 1 FROM tombstones WHERE recipient=? LIMIT 1", (recipient,))
-        is not None
+        or db.scalar("SELECT 1 FROM tombstones WHERE recipient=? LIMIT 1", (recipient,)) is not None
     )
 
 
