@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -27,7 +28,7 @@ from drivers.mqtt import MqttLink, TlsFiles
 from gateway.aggregate import ReductionRule
 from gateway.board_source import BoardSampling, run_board
 from gateway.clock import ClockSource, SystemClock, require_sync_for
-from gateway.config import HubConfig
+from gateway.config import HubConfig, RecipientConfig
 from gateway.consents import consent_path
 from gateway.cursors import SqliteCursorStore
 from gateway.outbox import AsyncOutbox, BatchingPolicy, Outbox, PendingBatch
@@ -92,6 +93,13 @@ class Hub:
         key_pem = config.uplink.key_file.read_bytes()
         self.signer = PemBatchSigner(config.hub_id, key_pem)
         self.outbox = open_outbox(config, self.clock_source)
+        #: Every other recipient's uplink, by name: its own broker, TLS identity and key
+        #: (docs/pipeline.md, "Recipients"); the home recipient's is :attr:`uplink`.
+        self.other_uplinks = {
+            r.name: self._other_uplink(r, on_published)
+            for r in config.all_recipients()
+            if r.name != config.home_recipient()
+        }
         self.pipeline = Pipeline(self.outbox, pipeline_settings(config))
         #: Hub wall clock (epoch ms) of each device's last value, by address (status topic).
         self.last_seen_ms: dict[str, int] = {}
@@ -106,6 +114,7 @@ class Hub:
             last_command=self._last_command,
             on_published=on_published,
             topic_root=config.home().topics_root(),
+            recipient=config.home_recipient(),
         )
         self._adding: asyncio.Task[int] | None = None
         self._group: asyncio.TaskGroup | None = None
@@ -132,6 +141,26 @@ class Hub:
             # A command's outcome (a configuration applied or rolled back) goes on the status.
             self.remote.on_result = lambda _result: self.uplink.status_changed()
 
+    def _other_uplink(
+        self,
+        recipient: RecipientConfig,
+        on_published: Callable[[PendingBatch, int], None] | None,
+    ) -> Uplink:
+        """The uplink of a recipient other than the home one: its batches signed with its
+        own key (the hub's identity it enrolled), sent over its own connection. It publishes
+        no status document (the home recipient's broker carries the hub's status)."""
+        signer = PemBatchSigner(self.config.hub_id, recipient.key_file.read_bytes())
+        return Uplink(
+            self.config.hub_id,
+            self.outbox,
+            signer,
+            functools.partial(self._connect_to, recipient),
+            max_inflight=recipient.max_inflight,
+            on_published=on_published,
+            topic_root=recipient.topics_root(),
+            recipient=recipient.name,
+        )
+
     def _last_command(self) -> dict[str, Any] | None:
         return None if self.remote is None else self.remote.last_summary()
 
@@ -142,6 +171,23 @@ class Hub:
             sampling = self.board_sampling.get(board.port)
             if sampling is not None:
                 sampling.set(BoardSampling.from_seconds(board.intervals_s.items()).intervals_ms)
+
+    def _connect_to(self, recipient: RecipientConfig) -> AbstractAsyncContextManager[MqttLink]:
+        """A connection to another recipient's broker: its own client id, so that one
+        broker serving several recipients keeps their sessions apart."""
+        hub = self.config.hub_id
+        return MqttLink(
+            recipient.host,
+            recipient.port,
+            client_id=f"{hub}-{recipient.name}",
+            tls=TlsFiles(
+                recipient.ca_file,
+                recipient.cert_file,
+                recipient.key_file,
+                recipient.tls_min_version,
+            ),
+            max_inflight=max(20, recipient.max_inflight + 2),
+        )
 
     def _connect(self) -> AbstractAsyncContextManager[MqttLink]:
         up = self.config.uplink
@@ -186,6 +232,8 @@ class Hub:
             )
         self._tasks.append(group.create_task(self._pipeline(), name="pipeline"))
         self._tasks.append(group.create_task(self.uplink.run(), name="uplink"))
+        for name, uplink in self.other_uplinks.items():
+            self._tasks.append(group.create_task(uplink.run(), name=f"uplink-{name}"))
         if self.remote is not None:
             self._tasks.append(group.create_task(self.remote.run(), name="remote"))
         return self
@@ -340,6 +388,13 @@ def open_outbox(config: HubConfig, clock_source: ClockSource | None = None) -> A
         clock_source=clock_source,
         exclusive=store.exclusive,
         consent=ConsentGate(consent_path(config.data_dir), config.home_recipient()),
+        recipients=[config.home_recipient()]
+        + [r.name for r in config.all_recipients() if r.name != config.home_recipient()],
+        recipient_quotas={
+            r.name: int(r.quota_mib * 2**20)
+            for r in config.all_recipients()
+            if r.quota_mib is not None
+        },
     )
     return AsyncOutbox(
         outbox,

@@ -382,6 +382,9 @@ class QueueView:
     tombstones_pending: int
     #: Readings held until the hub's clock is trusted (schema 3; 0 before it).
     held_readings: int = 0
+    #: Per recipient, what waits for it (gateway/outbox/figures.py ``recipient_backlog``:
+    #: waiting_readings, pending_batches, batched_readings, tombstones_pending, ...).
+    recipients: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -463,6 +466,7 @@ class StatusSnapshot:
                 "evicted_readings_total": queue.evicted_readings_total,
                 "tombstones_pending": queue.tombstones_pending,
                 "held_readings": queue.held_readings,
+                "recipients": queue.recipients,
             },
             "uplink": {
                 "broker": self.uplink.broker,
@@ -524,6 +528,7 @@ def read_queue(path: Path) -> QueueView | None:
             (held,) = db.execute(
                 "SELECT coalesce(sum(n), 0) FROM chunks WHERE held_boot IS NOT NULL"
             ).fetchone()
+        recipients = _recipients_read_only(db) if "taken" in tables else {}
     except sqlite3.Error as exc:
         if exc.sqlite_errorcode in BUSY_CODES:
             raise OutboxHeldError(
@@ -542,7 +547,45 @@ def read_queue(path: Path) -> QueueView | None:
         evicted_readings_total=0 if evicted is None else int(evicted[0]),
         tombstones_pending=int(tombstones),
         held_readings=int(held),
+        recipients=recipients,
     )
+
+
+def _recipients_read_only(db: sqlite3.Connection) -> dict[str, dict[str, Any]]:
+    """Per recipient named in the file (schema 6), its backlog: readings it has not taken,
+    its unsent batches and their readings, its tombstones. A recipient that never took,
+    sealed or lost anything is not named in the file: the running hub's figures name it."""
+    names = sorted(
+        {
+            str(r)
+            for (r,) in db.execute(
+                "SELECT recipient FROM batches UNION SELECT recipient FROM tombstones "
+                "UNION SELECT recipient FROM taken"
+            )
+        }
+    )
+    out: dict[str, dict[str, Any]] = {}
+    for name in names:
+        (waiting,) = db.execute(
+            "SELECT coalesce(sum(n), 0) FROM chunks WHERE held_boot IS NULL AND id NOT IN "
+            "(SELECT chunk_id FROM taken WHERE recipient=?)",
+            (name,),
+        ).fetchone()
+        batches, readings = db.execute(
+            "SELECT count(*), coalesce(sum(n), 0) FROM batches "
+            "WHERE recipient=? AND rejected_reason IS NULL",
+            (name,),
+        ).fetchone()
+        (tombstones,) = db.execute(
+            "SELECT count(*) FROM tombstones WHERE recipient=?", (name,)
+        ).fetchone()
+        out[name] = {
+            "waiting_readings": int(waiting),
+            "pending_batches": int(batches),
+            "batched_readings": int(readings),
+            "tombstones_pending": int(tombstones),
+        }
+    return out
 
 
 def _queue_from_activity(activity: Mapping[str, Any] | None) -> QueueView | None:
@@ -560,6 +603,7 @@ def _queue_from_activity(activity: Mapping[str, Any] | None) -> QueueView | None
             evicted_readings_total=int(queue["evicted_readings_total"]),
             tombstones_pending=int(queue["tombstones_pending"]),
             held_readings=int(queue["held_readings"]),
+            recipients={str(k): dict(v) for k, v in queue.get("recipients", {}).items()},
         )
     except (KeyError, TypeError, ValueError, AttributeError):
         return None

@@ -33,7 +33,6 @@ from gateway.outbox import (
     batching,
     chunks,
     consent_gate,
-    delivery,
     figures,
     held,
     quota,

@@ -17,6 +17,7 @@ from gateway.outbox import SCHEMA_VERSION, Outbox, PendingBatch
 from gateway.outbox.consent_gate import ConsentGate
 from gateway.outbox.telemetry import MDC_NARHUB_EVICTED
 from gateway.reading import Reading
+from gateway.status import read_queue
 from protocols.categories import NARHUB_BOARD_BASE
 from protocols.consent import record_from_map
 from protocols.gatt.observation import MDC_PRESS_BLD_NONINV_SYS
@@ -290,3 +291,20 @@ def test_a_schema_5_file_keeps_its_batches_tombstones_and_sequence_as_the_home_r
     assert "taken" in tables
     assert not {"batches_v5", "tombstones_v5"} & tables
     db.close()
+
+
+def test_status_reads_each_recipients_backlog_from_the_file(tmp_path: Path) -> None:
+    store, _ = _store(tmp_path)
+    store.add([_r(1, BP), _r(2, DOOR, Priority.ENVIRONMENTAL)])
+    _seal_all(store, "region")
+    store.close()
+    queue = read_queue(tmp_path / "outbox.db")
+    assert queue is not None
+    assert queue.recipients == {
+        "region": {
+            "waiting_readings": 0,
+            "pending_batches": 1,
+            "batched_readings": 1,
+            "tombstones_pending": 0,
+        }
+    }  # the municipality took nothing yet: only the running hub's figures name it
