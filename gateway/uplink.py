@@ -375,6 +375,9 @@ class Uplink:
             # wait below cannot miss it.
             changed = self._outbox.changed_for(self.recipient)
             changed.clear()
+            # A consent changed since the last look: batches already sealed for this
+            # recipient are checked against it before anything is published.
+            await self._outbox.apply_consent(self.hub_id, self.recipient)
             due_in_s = self._outbox.due_in_s(self.recipient)
             if due_in_s is not None and due_in_s <= 0:
                 await self._seal_all()

@@ -432,6 +432,9 @@ class Outbox:
         self.stats.withheld += withheld
         if withheld:
             logger.info("outbox: %d waiting readings withheld from %s", withheld, name)
+        if self.stats.withheld != before and sealing.waiting(self._db, name):
+            # What may still leave went back as chunks: due now, as it was.
+            self._due_at[name] = batching.earliest(self._due_at[name], self._clock())
         return self.stats.withheld - before
 
     def withheld(self) -> dict[str, dict[str, int]]:

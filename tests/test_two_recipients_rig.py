@@ -1,0 +1,306 @@
+"""Two recipients on two real brokers (docs/pipeline.md "Recipients", docs/consent.md).
+
+The region and the municipality each run their own Mosquitto with TLS 1.3 and their own CA
+(rig/broker.py), and their own receiver (region/receiver.py) with their own consent registry
+and enrolment. The hub has one outbox and one uplink per recipient, each with the identity
+that recipient's CA issued and its own batch key. Consent matrix: vital signs to both,
+activity to the municipality only, indoor climate to no one.
+
+Every reading the test produces is written down (the ledger of this test: reading, category,
+value); each receiver's FHIR output must hold exactly the ledger's readings its consent
+covers, each exactly once. Then the municipality's broker is down while the region's flows;
+its backlog arrives when it is back; and a withdrawal while it is down removes its queued
+activity readings (counted on the hub) without touching the region's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from common.backoff import Backoff
+from common.pki import certificate_public_key_pem
+from common.signing import PemBatchSigner, PemBatchVerifier
+from drivers.mqtt import MqttError, MqttLink, TlsFiles
+from gateway.consents import append_record
+from gateway.outbox import AsyncOutbox, BatchingPolicy, Outbox
+from gateway.outbox.consent_gate import ConsentGate
+from gateway.reading import Reading
+from gateway.uplink import Uplink
+from protocols.categories import NARHUB_BOARD_BASE, DataCategory, category_of
+from protocols.consent import ConsentRecord, allowed, record_from_map
+from protocols.fhir import PatientRef
+from protocols.gatt.observation import MDC_PRESS_BLD_NONINV_SYS
+from protocols.uplink import Priority
+from region.broker_config import recipient_receiver, recipient_root
+from region.consents import SqliteConsentRegistry
+from region.enrolment_sqlite import enrol_hub
+from region.receiver import RECEIVER_NAME, Receiver
+from region.state_sqlite import SqliteState
+from rig.broker import MosquittoBroker, RigPki
+
+HUB = "hub-two-rx"
+T0 = 1_795_000_000_000
+DOOR = NARHUB_BOARD_BASE + 4
+CLIMATE = NARHUB_BOARD_BASE + 1
+BP = MDC_PRESS_BLD_NONINV_SYS
+MATRIX = {"region": ["vital-signs"], "municipality": ["vital-signs", "activity"]}
+
+
+class CountingReceiver(Receiver):
+    """The reference receiver, waking the test after each message it handled."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.changed = asyncio.Event()
+
+    def handle(self, topic: str, payload: bytes) -> list[str]:
+        lines = super().handle(topic, payload)
+        self.changed.set()
+        return lines
+
+
+@dataclass
+class Side:
+    """One recipient: its broker, its receiver and its FHIR output."""
+
+    name: str
+    broker: MosquittoBroker
+    receiver: CountingReceiver
+    output: Path
+    uplink: Uplink
+    #: The receiver's connection to its broker, with its own certificate.
+    rx_link: Callable[[], MqttLink]
+
+    def values(self) -> Counter[Decimal]:
+        """The value of every Observation written, counted (each reading's value is unique)."""
+        seen: Counter[Decimal] = Counter()
+        if not self.output.exists():
+            return seen
+        for line in self.output.read_text().splitlines():
+            doc = json.loads(line)
+            if doc.get("resourceType") == "Observation":
+                seen[_value(doc)] += 1
+        return seen
+
+
+def _value(doc: dict[str, Any]) -> Decimal:
+    for key in ("valueQuantity", "valueInteger", "valueDecimal"):
+        if key in doc:
+            value = doc[key]
+            return Decimal(str(value["value"] if isinstance(value, dict) else value))
+    raise AssertionError(f"an Observation without a value: {sorted(doc)}")
+
+
+def _record(action: str, recipient: str, categories: list[str], at_ms: int) -> ConsentRecord:
+    return record_from_map(
+        {
+            "action": action,
+            "recipient": recipient,
+            "categories": categories,
+            "from_ms": at_ms,
+            "recorded_by": "technician:anna",
+            "basis": "patient-consent",
+            "recorded_ms": at_ms,
+        }
+    )
+
+
+class Home:
+    """What the hub produced: the test's ledger."""
+
+    def __init__(self) -> None:
+        self.ledger: list[Reading] = []
+        self._n = 0
+
+    def reading(self, code: int) -> Reading:
+        self._n += 1
+        priority = Priority.CLINICAL if code == BP else Priority.ENVIRONMENTAL
+        reading = Reading(
+            stream=f"dev/{code}",
+            device="dev",
+            mdc_code=code,
+            unit="mm[Hg]" if code == BP else "1",
+            value=Decimal(100 + self._n),
+            special=None,
+            hub_wall_ms=T0 + self._n * 1000,
+            hub_mono_ns=self._n,
+            priority=priority,
+        )
+        self.ledger.append(reading)
+        return reading
+
+    def expected(
+        self, allowed: Callable[[DataCategory, int], bool], since: int = 0
+    ) -> Counter[Decimal]:
+        """The ledger's readings (from the ``since``-th on) a recipient may have, each once."""
+        return Counter(
+            r.value or Decimal(0)
+            for r in self.ledger[since:]
+            if allowed(category_of(r.mdc_code, alert=False), r.hub_wall_ms)
+        )
+
+
+async def _supervised(receiver: CountingReceiver, link: Callable[[], MqttLink]) -> None:
+    """The receiver, started again when its broker goes away (as its service manager would)."""
+    while True:
+        try:
+            await receiver.run(link)
+        except MqttError:
+            await asyncio.sleep(0.1)  # a retry delay, not synchronisation
+
+
+async def _until(condition: Callable[[], bool], *events: asyncio.Event) -> None:
+    """Wait, woken by the receivers, until ``condition`` holds (the caller's timeout bounds it)."""
+    while not condition():
+        waits = [asyncio.ensure_future(e.wait()) for e in events]
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED, timeout=1.0)
+        for w in waits:
+            w.cancel()
+        for e in events:
+            e.clear()
+
+
+async def test_two_brokers_each_receiver_gets_exactly_its_consented_readings_once(
+    tmp_path: Path,
+) -> None:
+    consents = tmp_path / "hub" / "consents.json"
+    consents.parent.mkdir()
+    for name, categories in MATRIX.items():
+        append_record(consents, _record("grant", name, categories, T0 - 1))
+    store = Outbox(
+        tmp_path / "hub" / "outbox.sqlite3",
+        batching=BatchingPolicy(clinical_s=0, environmental_s=0),
+        consent=ConsentGate(consents, "region"),
+        recipients=("region", "municipality"),
+    )
+    outbox = AsyncOutbox(store, commit_window_s=0)
+    sides = {name: _side(tmp_path, name, categories, outbox) for name, categories in MATRIX.items()}
+    try:
+        await _scenario(sides, outbox, store, consents)
+    finally:
+        outbox.close()
+        for side in sides.values():
+            side.receiver.close()
+        for side in sides.values():
+            side.broker.stop()
+
+
+def _side(tmp_path: Path, name: str, categories: list[str], outbox: AsyncOutbox) -> Side:
+    """One recipient's broker (its own CA), receiver (its own enrolment and consents) and
+    the hub's uplink to it (the identity that CA issued, its own batch key)."""
+    pki = RigPki.create(tmp_path / f"pki-{name}")
+    broker = MosquittoBroker(pki, tmp_path / f"broker-{name}")
+    root = "narhub/v1" if name == "region" else recipient_root(name)
+    if name != "region":
+        broker.recipients = (name,)
+    broker.start()
+    hub_id = pki.client(HUB)
+    rx_name = RECEIVER_NAME if name == "region" else recipient_receiver(name)
+    rx_id = pki.client(rx_name)
+    state = tmp_path / f"{name}.sqlite3"
+    enrol_hub(state, HUB, PatientRef("urn:test:patient", f"p-{name}"))
+    registry = SqliteConsentRegistry(state, name)
+    registry.add(HUB, _record("grant", name, categories, T0 - 1))
+    receiver = CountingReceiver(
+        PemBatchVerifier({HUB: certificate_public_key_pem(hub_id.cert_file.read_bytes())}),
+        SqliteState(state, tmp_path / f"{name}.ndjson"),
+        consents=registry,
+        topic_root=root,
+    )
+
+    def hub_link() -> MqttLink:
+        tls = TlsFiles(pki.ca_file, hub_id.cert_file, hub_id.key_file)
+        return MqttLink(broker.host, broker.port, client_id=HUB, tls=tls, timeout_s=5)
+
+    def rx_link() -> MqttLink:
+        tls = TlsFiles(pki.ca_file, rx_id.cert_file, rx_id.key_file)
+        return MqttLink(broker.host, broker.port, client_id=rx_name, tls=tls, manual_ack=True)
+
+    uplink = Uplink(
+        HUB,
+        outbox,
+        PemBatchSigner(HUB, hub_id.key_file.read_bytes()),
+        hub_link,
+        backoff=Backoff(initial_s=0.05, cap_s=0.2),
+        no_subscriber_retry_s=0.1,
+        topic_root=root,
+        recipient=name,
+    )
+    return Side(name, broker, receiver, tmp_path / f"{name}.ndjson", uplink, rx_link)
+
+
+async def _scenario(
+    sides: dict[str, Side], outbox: AsyncOutbox, store: Outbox, consents: Path
+) -> None:
+    region, muni = sides["region"], sides["municipality"]
+    home = Home()
+    ledger_consents = [_record("grant", n, c, T0 - 1) for n, c in MATRIX.items()]
+
+    def allowed_for(name: str) -> Callable[[DataCategory, int], bool]:
+        return lambda category, t_ms: allowed(ledger_consents, name, category, t_ms)
+
+    def delivered(side: Side) -> bool:
+        return side.values() == home.expected(allowed_for(side.name))
+
+    events = [s.receiver.changed for s in sides.values()]
+    async with asyncio.timeout(60), asyncio.TaskGroup() as group:
+        tasks = []
+        for side in sides.values():
+            tasks.append(
+                group.create_task(_supervised(side.receiver, side.rx_link), name=f"rx-{side.name}")
+            )
+            await side.receiver.subscribed.wait()
+        tasks += [
+            group.create_task(side.uplink.run(), name=f"up-{side.name}") for side in sides.values()
+        ]
+
+        # 1. Both up: vital signs to both, activity to the municipality, climate to no one.
+        await outbox.add([home.reading(c) for c in (BP, DOOR, CLIMATE, BP, DOOR, CLIMATE, BP)])
+        await _until(lambda: delivered(region) and delivered(muni), *events)
+        assert sum(region.values().values()) == 3
+        assert sum(muni.values().values()) == 5
+
+        # 2. The municipality's broker goes down; the region's readings keep flowing.
+        muni.broker.stop()
+        await outbox.add([home.reading(c) for c in (BP, DOOR, BP, DOOR, CLIMATE)])
+        await _until(lambda: delivered(region), *events)
+        assert sum(region.values().values()) == 5
+        backlog = (await outbox.recipient_backlog())["municipality"]
+        assert backlog["waiting_readings"] + backlog["batched_readings"] >= 4
+        assert not delivered(muni)
+        # ... and comes back: its backlog arrives, exactly once.
+        muni.broker.start()
+        await _until(lambda: delivered(muni), *events)
+        assert sum(muni.values().values()) == 9
+
+        # 3. Down again, and the municipality's activity consent is withdrawn meanwhile:
+        #    its queued door readings are removed and counted; the region is unaffected.
+        muni.broker.stop()
+        queued = [home.reading(c) for c in (BP, DOOR, DOOR)]
+        await outbox.add(queued)
+        await _until(lambda: delivered(region), *events)
+        before = home.expected(allowed_for("municipality"), since=0)
+        withdrawal = _record("withdraw", "municipality", ["activity"], T0 + 100_000)
+        append_record(consents, withdrawal)
+        ledger_consents.append(withdrawal)
+        # A withdrawal ends earlier grants: of the queued readings only the vital signs go.
+        expected = before - home.expected(lambda c, _t: c is DataCategory.ACTIVITY, since=12)
+        muni.broker.start()
+        await _until(lambda: muni.values() == expected, *events)
+        withheld = store.withheld()
+        assert withheld["municipality"]["activity"] == 2
+        assert withheld["region"]["activity"] == 2 + 2 + 2
+        assert "municipality" not in withheld or "vital-signs" not in withheld["municipality"]
+        # Exactly once: no reading written twice at either recipient.
+        for side in sides.values():
+            assert max(side.values().values()) == 1
+            assert side.receiver.stats.consent_refused == 0
+        for task in tasks:
+            task.cancel()
