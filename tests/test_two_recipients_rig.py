@@ -2,9 +2,10 @@
 
 The region and the municipality each run their own Mosquitto with TLS 1.3 and their own CA
 (rig/broker.py), and their own receiver (region/receiver.py) with their own consent registry
-and enrolment. The hub has one outbox and one uplink per recipient, each with the identity
-that recipient's CA issued and its own batch key. Consent matrix: vital signs to both,
-activity to the municipality only, indoor climate to no one.
+and enrolment. The hub (gateway/hub.py, ``[[recipients]]``) has one outbox and one uplink per
+recipient, each with the identity that recipient's CA issued, whose key signs its batches.
+Consent matrix: vital signs to both, activity to the municipality only, indoor climate to
+no one.
 
 Every reading the test produces is written down (the ledger of this test: reading, category,
 value); each receiver's FHIR output must hold exactly the ledger's readings its consent
@@ -24,15 +25,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from common.backoff import Backoff
 from common.pki import certificate_public_key_pem
-from common.signing import PemBatchSigner, PemBatchVerifier
+from common.signing import PemBatchVerifier
 from drivers.mqtt import MqttError, MqttLink, TlsFiles
-from gateway.consents import append_record
-from gateway.outbox import AsyncOutbox, BatchingPolicy, Outbox
-from gateway.outbox.consent_gate import ConsentGate
+from gateway.ble_backend import make_ble_backend
+from gateway.config import HubConfig, RecipientConfig
+from gateway.consents import append_record, consent_path
+from gateway.hub import Hub
+from gateway.outbox import AsyncOutbox
 from gateway.reading import Reading
-from gateway.uplink import Uplink
 from protocols.categories import NARHUB_BOARD_BASE, DataCategory, category_of
 from protocols.consent import ConsentRecord, allowed, record_from_map
 from protocols.fhir import PatientRef
@@ -74,7 +75,8 @@ class Side:
     broker: MosquittoBroker
     receiver: CountingReceiver
     output: Path
-    uplink: Uplink
+    #: The hub's configuration for this recipient (its broker, CA, identity, tree).
+    recipient: RecipientConfig
     #: The receiver's connection to its broker, with its own certificate.
     rx_link: Callable[[], MqttLink]
 
@@ -170,31 +172,36 @@ async def _until(condition: Callable[[], bool], *events: asyncio.Event) -> None:
 async def test_two_brokers_each_receiver_gets_exactly_its_consented_readings_once(
     tmp_path: Path,
 ) -> None:
-    consents = tmp_path / "hub" / "consents.json"
-    consents.parent.mkdir()
+    data_dir = tmp_path / "hub"
+    data_dir.mkdir()
+    consents = consent_path(data_dir)
     for name, categories in MATRIX.items():
         append_record(consents, _record("grant", name, categories, T0 - 1))
-    store = Outbox(
-        tmp_path / "hub" / "outbox.sqlite3",
-        batching=BatchingPolicy(clinical_s=0, environmental_s=0),
-        consent=ConsentGate(consents, "region"),
-        recipients=("region", "municipality"),
+    sides = {name: _side(tmp_path, name, categories) for name, categories in MATRIX.items()}
+    config = HubConfig.model_validate(  # as a TOML file with [[recipients]] gives it
+        {
+            "hub_id": HUB,
+            "data_dir": data_dir,
+            "ble": {"backend": "sim"},
+            "recipients": [side.recipient.model_dump() for side in sides.values()],
+            "batching": {"clinical_s": 0, "environmental_s": 0},
+            "store": {"commit_window_s": 0},
+        }
     )
-    outbox = AsyncOutbox(store, commit_window_s=0)
-    sides = {name: _side(tmp_path, name, categories, outbox) for name, categories in MATRIX.items()}
     try:
-        await _scenario(sides, outbox, store, consents)
+        async with Hub(config, make_ble_backend(config.ble)) as hub:
+            assert set(hub.other_uplinks) == {"municipality"}
+            await _scenario(sides, hub.outbox, consents)
     finally:
-        outbox.close()
         for side in sides.values():
             side.receiver.close()
-        for side in sides.values():
             side.broker.stop()
 
 
-def _side(tmp_path: Path, name: str, categories: list[str], outbox: AsyncOutbox) -> Side:
+def _side(tmp_path: Path, name: str, categories: list[str]) -> Side:
     """One recipient's broker (its own CA), receiver (its own enrolment and consents) and
-    the hub's uplink to it (the identity that CA issued, its own batch key)."""
+    the hub's configuration for it (the identity that CA issued, whose key signs its
+    batches)."""
     pki = RigPki.create(tmp_path / f"pki-{name}")
     broker = MosquittoBroker(pki, tmp_path / f"broker-{name}")
     root = "narhub/v1" if name == "region" else recipient_root(name)
@@ -215,30 +222,22 @@ def _side(tmp_path: Path, name: str, categories: list[str], outbox: AsyncOutbox)
         topic_root=root,
     )
 
-    def hub_link() -> MqttLink:
-        tls = TlsFiles(pki.ca_file, hub_id.cert_file, hub_id.key_file)
-        return MqttLink(broker.host, broker.port, client_id=HUB, tls=tls, timeout_s=5)
-
     def rx_link() -> MqttLink:
         tls = TlsFiles(pki.ca_file, rx_id.cert_file, rx_id.key_file)
         return MqttLink(broker.host, broker.port, client_id=rx_name, tls=tls, manual_ack=True)
 
-    uplink = Uplink(
-        HUB,
-        outbox,
-        PemBatchSigner(HUB, hub_id.key_file.read_bytes()),
-        hub_link,
-        backoff=Backoff(initial_s=0.05, cap_s=0.2),
-        no_subscriber_retry_s=0.1,
-        topic_root=root,
-        recipient=name,
+    recipient = RecipientConfig(
+        name=name,
+        host=broker.host,
+        port=broker.port,
+        ca_file=pki.ca_file,
+        cert_file=hub_id.cert_file,
+        key_file=hub_id.key_file,
     )
-    return Side(name, broker, receiver, tmp_path / f"{name}.ndjson", uplink, rx_link)
+    return Side(name, broker, receiver, tmp_path / f"{name}.ndjson", recipient, rx_link)
 
 
-async def _scenario(
-    sides: dict[str, Side], outbox: AsyncOutbox, store: Outbox, consents: Path
-) -> None:
+async def _scenario(sides: dict[str, Side], outbox: AsyncOutbox, consents: Path) -> None:
     region, muni = sides["region"], sides["municipality"]
     home = Home()
     ledger_consents = [_record("grant", n, c, T0 - 1) for n, c in MATRIX.items()]
@@ -257,9 +256,6 @@ async def _scenario(
                 group.create_task(_supervised(side.receiver, side.rx_link), name=f"rx-{side.name}")
             )
             await side.receiver.subscribed.wait()
-        tasks += [
-            group.create_task(side.uplink.run(), name=f"up-{side.name}") for side in sides.values()
-        ]
 
         # 1. Both up: vital signs to both, activity to the municipality, climate to no one.
         await outbox.add([home.reading(c) for c in (BP, DOOR, CLIMATE, BP, DOOR, CLIMATE, BP)])
@@ -294,7 +290,7 @@ async def _scenario(
         expected = before - home.expected(lambda c, _t: c is DataCategory.ACTIVITY, since=12)
         muni.broker.start()
         await _until(lambda: muni.values() == expected, *events)
-        withheld = store.withheld()
+        withheld = outbox.outbox.withheld()
         assert withheld["municipality"]["activity"] == 2
         assert withheld["region"]["activity"] == 2 + 2 + 2
         assert "municipality" not in withheld or "vital-signs" not in withheld["municipality"]
