@@ -45,6 +45,7 @@ from region.enrolment_sqlite import enrol_hub
 from region.receiver import RECEIVER_NAME, Receiver
 from region.state_sqlite import SqliteState
 from rig.broker import MosquittoBroker, RigPki
+from rig.ledger import LedgerEntry, read_fhir, reconcile
 
 HUB = "hub-two-rx"
 T0 = 1_795_000_000_000
@@ -138,6 +139,20 @@ class Home:
         self.ledger.append(reading)
         return reading
 
+    def consented(
+        self,
+        allowed: Callable[[DataCategory, int], bool],
+        since: int = 0,
+        until: int | None = None,
+    ) -> list[LedgerEntry]:
+        """The ledger's readings (the ``since``-th up to the ``until``-th) a recipient may
+        have, as the rig's ledger writes them."""
+        return [
+            LedgerEntry("test", r.device, "test", r.mdc_code, r.unit, str(r.value), None, str(i))
+            for i, r in enumerate(self.ledger[since:until], start=since)
+            if allowed(category_of(r.mdc_code, alert=False), r.hub_wall_ms)
+        ]
+
     def expected(
         self, allowed: Callable[[DataCategory, int], bool], since: int = 0
     ) -> Counter[Decimal]:
@@ -147,6 +162,13 @@ class Home:
             for r in self.ledger[since:]
             if allowed(category_of(r.mdc_code, alert=False), r.hub_wall_ms)
         )
+
+
+def _reconciled(side: Side, produced: list[LedgerEntry]) -> None:
+    """The rig's own check: every produced reading exactly once in the FHIR output."""
+    found = reconcile(produced, read_fhir(side.output))
+    assert found.exact, f"{side.name}: {found.explain()}"
+    assert sum(found.delivered.values()) == len(produced)
 
 
 async def _supervised(receiver: CountingReceiver, link: Callable[[], MqttLink]) -> None:
@@ -283,6 +305,7 @@ async def _scenario(sides: dict[str, Side], outbox: AsyncOutbox, consents: Path)
         await outbox.add(queued)
         await _until(lambda: delivered(region), *events)
         before = home.expected(allowed_for("municipality"), since=0)
+        entries_before = home.consented(allowed_for("municipality"), until=12)
         withdrawal = _record("withdraw", "municipality", ["activity"], T0 + 100_000)
         append_record(consents, withdrawal)
         ledger_consents.append(withdrawal)
@@ -294,7 +317,11 @@ async def _scenario(sides: dict[str, Side], outbox: AsyncOutbox, consents: Path)
         assert withheld["municipality"]["activity"] == 2
         assert withheld["region"]["activity"] == 2 + 2 + 2
         assert "municipality" not in withheld or "vital-signs" not in withheld["municipality"]
-        # Exactly once: no reading written twice at either recipient.
+        # Exactly once: no reading written twice at either recipient; the rig's ledger check
+        # (rig/ledger.py) agrees for what each recipient may have.
+        _reconciled(region, home.consented(allowed_for("region")))
+        vital = home.consented(lambda c, _t: c is DataCategory.VITAL_SIGNS, since=12)
+        _reconciled(muni, entries_before + vital)
         for side in sides.values():
             assert max(side.values().values()) == 1
             assert side.receiver.stats.consent_refused == 0
