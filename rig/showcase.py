@@ -42,8 +42,10 @@ from protocols.fhir.codes import (
 from region.enrolment import DEFAULT_PATIENT_SYSTEM
 from region.findings.model import Kind
 from rig.demo_worklist import DEMO_PLAN, DemoFindings, serve_worklist
-from rig.home import VirtualHomeRig, eventually
+from rig.home import HubOptions, VirtualHomeRig, eventually
 from rig.ledger import LedgerEntry, Reconciliation, reconcile
+from rig.other_recipient import recipients_summary
+from rig.other_recipient import wait_delivered as wait_others
 
 #: The demo home; ``{time_scale}`` makes its day last the demo's duration.
 DEMO_SCENARIO = """\
@@ -123,6 +125,8 @@ UNPLUG_AT_S, UNPLUG_FOR_S = 10 * 3600.0, 2 * 3600.0
 #: A board reading taken this close before the home was switched off may still be in the
 #: board's flash, unread by the hub (it reads it when both run again).
 BOARD_READ_LAG_MS = 2000
+#: What the municipality holds consent for in the demo (the region: every category).
+MUNICIPALITY_CONSENT = ("vital-signs", "activity")
 #: The pseudonym the demo day's hub is lent to.
 DEMO_PATIENT = PatientRef(DEFAULT_PATIENT_SYSTEM, "demo-day-0001")
 
@@ -142,6 +146,8 @@ class DemoSummary:
     findings: dict[str, dict[str, int]] = field(default_factory=dict)
     #: Where the worklist was served while the demo ran.
     worklist: str | None = None
+    #: What went to whom: per recipient, its consent and its readings per data category.
+    recipients: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The summary as JSON."""
@@ -153,6 +159,7 @@ class DemoSummary:
             "fhir": self.fhir,
             "findings": self.findings,
             "worklist": self.worklist,
+            "recipients": self.recipients,
             "out": self.out,
         }
 
@@ -288,7 +295,11 @@ async def run_showcase(
     )
     midnight_ms = round(midnight.timestamp() * 1000)
     home = VirtualHomeRig(
-        workdir / "home", scenario, patient=DEMO_PATIENT, enrolled_from_ms=midnight_ms
+        workdir / "home",
+        scenario,
+        patient=DEMO_PATIENT,
+        enrolled_from_ms=midnight_ms,
+        hub_options=HubOptions(municipality=MUNICIPALITY_CONSENT),
     )
     findings = DemoFindings(home.region_state, DEMO_PATIENT, midnight_ms, time_scale)
     home.on_ingested = findings.filed
@@ -328,6 +339,7 @@ async def run_showcase(
             switched_off_ms = time.time_ns() // 1_000_000
             await home.stop_rig()
             await home.wait_delivered(settle_s, check=False)
+            await wait_others(list(home.others.values()), home.ledger(), settle_s)
             await home.stop_hub()
             engine.evaluate()
             day = engine.findings.findings(limit=10_000)
@@ -347,7 +359,9 @@ async def run_showcase(
         result = reconcile(ledger, home.fhir(), settled=ledger)
         produced = Counter(e.kind for e in ledger)
         held = home.unattributed()
+        recipients = recipients_summary(home.fhir(), list(home.others.values()), ledger)
     summary = _summary(result, produced, duration_s, switched_off_ms)
+    summary.recipients = recipients
     summary.worklist = worklist_url
     for kind in Kind:
         of_kind = [f for f in day if f.kind is kind]
@@ -413,6 +427,14 @@ def print_summary(console: Console, summary: DemoSummary) -> None:
         for kind, row in summary.findings.items():
             found.add_row(kind, str(row["opened"]), str(row["closed"]))
         console.print(found)
+    if summary.recipients:
+        whom = Table(title="what went to whom (FHIR readings per data category)")
+        for column in ("recipient", "consent", "received"):
+            whom.add_column(column)
+        for name, row in summary.recipients.items():
+            received = ", ".join(f"{c} {n}" for c, n in row["received"].items()) or "nothing"
+            whom.add_row(name, str(row["consent"]), received)
+        console.print(whom)
     console.print(summary.explanation)
     if summary.out:
         console.print(f"ledger, FHIR NDJSON and summary.json in {summary.out}")

@@ -65,6 +65,38 @@ def _taken_by(db: Reader, chunk_id: int, recipients: Sequence[str]) -> int:
     )
 
 
+def forget_removed(
+    tx: Transaction, recipients: Sequence[str], *, keys: SourceKeys, now_ms: int
+) -> int:
+    """A recipient no longer configured: its ``taken`` rows are dropped, and every chunk all
+    remaining ``recipients`` have taken is deleted (its keys moved on), within ``tx``.
+    Returns the chunks deleted. Its unsent batches are kept (a configuration put back sends
+    them); nothing is written when there is nothing to forget."""
+    marks = ",".join("?" * len(recipients))
+    tx.execute(f"DELETE FROM taken WHERE recipient NOT IN ({marks})", tuple(recipients))  # noqa: S608
+    done = tx.execute(
+        "SELECT c.id, c.keys FROM chunks c JOIN taken t ON t.chunk_id = c.id "
+        "GROUP BY c.id HAVING count(*) >= ?",
+        (len(recipients),),
+    ).fetchall()
+    for chunk_id, keys_column in done:
+        keys.chunk_left(tx, keys_column, now_ms)
+        tx.execute("DELETE FROM chunks WHERE id=?", (chunk_id,))
+        tx.execute("DELETE FROM taken WHERE chunk_id=?", (chunk_id,))
+    return len(done)
+
+
+def removed(db: Reader, recipients: Sequence[str]) -> bool:
+    """Whether ``taken`` names a recipient not among ``recipients``, or a chunk every one of
+    them has taken (one was removed): :func:`forget_removed` has something to do."""
+    marks = ",".join("?" * len(recipients))
+    other = f"SELECT 1 FROM taken WHERE recipient NOT IN ({marks}) LIMIT 1"  # noqa: S608
+    if db.scalar(other, tuple(recipients)) is not None:
+        return True
+    done = "SELECT 1 FROM taken GROUP BY chunk_id HAVING count(*) >= ? LIMIT 1"
+    return db.scalar(done, (len(recipients),)) is not None
+
+
 def waiting_readings(db: Reader, recipient: str) -> int:
     """Readings waiting (not held) that ``recipient`` has not taken yet."""
     sql, params = not_taken_sql(recipient)

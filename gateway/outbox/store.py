@@ -33,6 +33,7 @@ from gateway.outbox import (
     batching,
     chunks,
     consent_gate,
+    delivery,
     figures,
     held,
     quota,
@@ -135,6 +136,9 @@ class Outbox:
         self.boot_id = uuid.uuid4().hex[:12]
         self._streams = Streams(self._db)
         self.keys = SourceKeys(self._db, retention_s=dedup_retention_s)
+        if delivery.removed(self._db, self.recipients):  # a recipient left the configuration
+            with self._db.write() as tx:
+                delivery.forget_removed(tx, self.recipients, keys=self.keys, now_ms=self._wall_ms())
         self._acks = Acks()
         self._trust = held.ClockTrust(clock_source)
         self._held_readings = held.held_count(self._db)

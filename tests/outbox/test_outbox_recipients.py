@@ -308,3 +308,16 @@ def test_status_reads_each_recipients_backlog_from_the_file(tmp_path: Path) -> N
             "tombstones_pending": 0,
         }
     }  # the municipality took nothing yet: only the running hub's figures name it
+
+
+def test_a_recipient_removed_from_the_configuration_holds_nothing_back(tmp_path: Path) -> None:
+    store, _ = _store(tmp_path)
+    store.add([_r(1, BP)])
+    _seal_all(store, "region")
+    store.close()
+    both = Outbox(tmp_path / "outbox.db", recipients=BOTH)
+    assert both.unbatched_count() == 1  # the municipality has still to take it
+    both.close()
+    alone = Outbox(tmp_path / "outbox.db", recipients=("region",))
+    assert alone.unbatched_count() == 0  # the region took it; nobody else is left to
+    alone.close()
