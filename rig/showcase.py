@@ -431,9 +431,11 @@ def print_summary(console: Console, summary: DemoSummary) -> None:
         whom = Table(title="what went to whom (FHIR readings per data category)")
         for column in ("recipient", "consent", "received"):
             whom.add_column(column)
-        for name, row in summary.recipients.items():
-            received = ", ".join(f"{c} {n}" for c, n in row["received"].items()) or "nothing"
-            whom.add_row(name, str(row["consent"]), received)
+        for name, entry in summary.recipients.items():
+            received = ", ".join(f"{c} {n}" for c, n in entry["received"].items()) or "nothing"
+            if entry.get("exact") is False:
+                received += " (not exactly what its consent covers: see summary.json)"
+            whom.add_row(name, str(entry["consent"]), received)
         console.print(whom)
     console.print(summary.explanation)
     if summary.out:
