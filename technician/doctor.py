@@ -204,7 +204,8 @@ async def run_checks(
 
 def consent_checks(config: HubConfig, now: dt.datetime) -> list[Check]:
     """One ``recipient`` check per recipient: its broker and what it may receive now
-    (docs/consent.md). No consent file: everything goes to the home recipient, as before."""
+    (docs/consent.md). No consent file: everything goes to the home recipient, as before,
+    and nothing to the others."""
     try:
         ledger = read_ledger(consent_path(config.data_dir))
     except ConsentFileError as exc:
@@ -215,15 +216,17 @@ def consent_checks(config: HubConfig, now: dt.datetime) -> list[Check]:
     for recipient in config.all_recipients():
         where = f"{recipient.name} ({recipient.host}:{recipient.port})"
         if ledger.stamp is None:
-            detail = f"{where}: no consent recorded, everything goes to {home} as before"
+            detail = (
+                f"{where}: no consent recorded, everything goes to {home} as before"
+                if recipient.name == home
+                else f"{where}: no consent recorded, nothing goes to {recipient.name}"
+            )
             checks.append(
                 Check("recipient", True, detail, "record consent: `narhub consent grant ...`")
             )
             continue
         may = sorted(c.value for c in allowed_now(ledger.records, recipient.name, now_ms))
         detail = f"{where}: may receive {', '.join(may) if may else 'nothing'}"
-        if recipient.name != home:
-            detail += " (not forwarded to by this hub version yet)"
         checks.append(Check("recipient", True, detail))
     return checks
 
