@@ -31,7 +31,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -39,6 +39,9 @@ from typing import Any, Protocol
 from drivers._aio import reraise_if_cancelling
 from gateway.config import HubConfig
 from gateway.outbox import BUSY_CODES
+from gateway.outbox.acks import Acks
+from gateway.outbox.figures import recipient_backlog
+from gateway.outbox.transaction import Database
 from gateway.reading import Reading
 from protocols.uplink import Priority
 from protocols.uplink.undecoded import FLAG_UNDECODED
@@ -485,8 +488,9 @@ class OutboxHeldError(StatusError):
     """The running hub holds the outbox exclusively (``store.exclusive``)."""
 
 
-def read_queue(path: Path) -> QueueView | None:
+def read_queue(path: Path, recipients: Sequence[str] = ()) -> QueueView | None:
     """The outbox's queue figures, opened read-only; None when there is no store (yet).
+    ``recipients``: the configured recipients, each shown even when the file names it not.
 
     Raises:
         OutboxHeldError: the running hub holds it (its activity file has the figures).
@@ -528,7 +532,7 @@ def read_queue(path: Path) -> QueueView | None:
             (held,) = db.execute(
                 "SELECT coalesce(sum(n), 0) FROM chunks WHERE held_boot IS NOT NULL"
             ).fetchone()
-        recipients = _recipients_read_only(db) if "taken" in tables else {}
+        backlog = _recipients_read_only(db, recipients) if "taken" in tables else {}
     except sqlite3.Error as exc:
         if exc.sqlite_errorcode in BUSY_CODES:
             raise OutboxHeldError(
@@ -547,45 +551,24 @@ def read_queue(path: Path) -> QueueView | None:
         evicted_readings_total=0 if evicted is None else int(evicted[0]),
         tombstones_pending=int(tombstones),
         held_readings=int(held),
-        recipients=recipients,
+        recipients=backlog,
     )
 
 
-def _recipients_read_only(db: sqlite3.Connection) -> dict[str, dict[str, Any]]:
-    """Per recipient named in the file (schema 6), its backlog: readings it has not taken,
-    its unsent batches and their readings, its tombstones. A recipient that never took,
-    sealed or lost anything is not named in the file: the running hub's figures name it."""
-    names = sorted(
-        {
-            str(r)
-            for (r,) in db.execute(
-                "SELECT recipient FROM batches UNION SELECT recipient FROM tombstones "
-                "UNION SELECT recipient FROM taken"
-            )
-        }
-    )
-    out: dict[str, dict[str, Any]] = {}
-    for name in names:
-        (waiting,) = db.execute(
-            "SELECT coalesce(sum(n), 0) FROM chunks WHERE held_boot IS NULL AND id NOT IN "
-            "(SELECT chunk_id FROM taken WHERE recipient=?)",
-            (name,),
-        ).fetchone()
-        batches, readings = db.execute(
-            "SELECT count(*), coalesce(sum(n), 0) FROM batches "
-            "WHERE recipient=? AND rejected_reason IS NULL",
-            (name,),
-        ).fetchone()
-        (tombstones,) = db.execute(
-            "SELECT count(*) FROM tombstones WHERE recipient=?", (name,)
-        ).fetchone()
-        out[name] = {
-            "waiting_readings": int(waiting),
-            "pending_batches": int(batches),
-            "batched_readings": int(readings),
-            "tombstones_pending": int(tombstones),
-        }
-    return out
+def _recipients_read_only(
+    db: sqlite3.Connection, configured: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """Per recipient, configured or named in the file (schema 6), its backlog, as the
+    running hub reports it (:func:`gateway.outbox.figures.recipient_backlog`)."""
+    named = {
+        str(r)
+        for (r,) in db.execute(
+            "SELECT recipient FROM batches UNION SELECT recipient FROM tombstones "
+            "UNION SELECT recipient FROM taken"
+        )
+    }
+    names = [*configured, *sorted(named - set(configured))]
+    return recipient_backlog(Database(db), Acks(), names)
 
 
 def _queue_from_activity(activity: Mapping[str, Any] | None) -> QueueView | None:
@@ -664,7 +647,10 @@ def collect_status(config: HubConfig, *, now_ms: int | None = None) -> StatusSna
     notes: list[str] = []
     activity = _current_activity(config.data_dir)
     try:
-        queue = read_queue(config.data_dir / "outbox.sqlite3")
+        names = [config.home_recipient()] + [
+            r.name for r in config.all_recipients() if r.name != config.home_recipient()
+        ]
+        queue = read_queue(config.data_dir / "outbox.sqlite3", names)
     except OutboxHeldError:
         queue = _queue_from_activity(activity)
         notes.append(
