@@ -355,6 +355,9 @@ async def run_showcase(
                 shutil.copy(source, workdir / name)
             else:  # nothing reached the region (or nothing was produced): an empty file
                 (workdir / name).write_text("")
+        for other in home.others.values():  # each other recipient's own FHIR output
+            if other.fhir_path.exists():
+                shutil.copy(other.fhir_path, workdir / f"{other.name}-observations.ndjson")
         ledger = home.ledger()
         result = reconcile(ledger, home.fhir(), settled=ledger)
         produced = Counter(e.kind for e in ledger)
