@@ -1,9 +1,11 @@
-"""MicroPython sensor boards into the outbox: the sensor link's commit is the store's commit.
+"""MicroPython sensor boards into the pipeline: the sensor link's commit is the store's commit.
 
 :class:`drivers.serial.SensorBoardLink` acknowledges readings to a board only after the
-``commit`` coroutine returns; here ``commit`` is :meth:`AsyncOutbox.add`, so a board frees its
-buffer only for readings on the hub's disk. The source key ``board/boot/seq`` makes the commit
+``commit`` coroutine returns; in the hub ``commit`` is :meth:`gateway.pipeline.Pipeline.commit`
+(the stages, then the outbox), so a board frees its buffer only for readings on the hub's
+disk. The source key ``board/boot/seq`` (:func:`gateway.dedup.board_key`) makes the commit
 idempotent: a board that resends after a lost ACK does not create duplicates.
+:class:`BoardSources` serves every configured board, each as a supervised task.
 
 Environmental codes: IEEE 11073-10101 has no codes for room climate, motion, doors or bed
 pads, so narhub uses private codes in the SCADA partition's private range (partition 2, terms
@@ -13,13 +15,18 @@ pads, so narhub uses private codes in the SCADA partition's private range (parti
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 
+from common.backoff import Backoff
+from drivers.errors import DriverError
 from drivers.serial import SensorBoardLink
-from gateway.outbox import AsyncOutbox
+from gateway.dedup import board_key
 from gateway.reading import Reading
+from gateway.supervisor import Component, RestartPolicy, Retry, supervise
 from protocols.sensorlink import SENSOR_KINDS, Capability, Config, SequencedReading
 from protocols.uplink import Priority
 
@@ -29,28 +36,83 @@ logger = logging.getLogger(__name__)
 NARHUB_PRIVATE_BASE = 2 * 65536 + 0xF000
 
 
-def board_readings(readings: Sequence[SequencedReading], *, hub_wall_ms: int) -> list[Reading]:
-    """Hub Readings for sensor-link readings; unknown kinds keep their raw integer value."""
+class BoardTimes:
+    """Dates a board's readings that carry no wall time, on the hub's clock (per link).
+
+    A board without a TIME (the hub sends none unless its clock is synchronised) stamps its
+    readings with its monotonic time only (spec §3.3, ``mono_ms``). A backlog read at once
+    (a board that sampled while no hub listened) must not share its arrival time: equal
+    readings of one sensor at one time would share an identifier at the region, and one
+    would be filed as a resend of the other. So each boot has an offset, hub wall ms minus
+    board mono ms, taken as arrival minus the newest ``mono_ms`` of a frame and lowered by
+    every later frame (the newest reading of a frame was taken at its arrival at the latest,
+    so the lowest such offset is the closest); a reading is dated ``mono_ms + offset``,
+    never after its arrival, and later than the previous reading of its stream.
+    """
+
+    def __init__(self) -> None:
+        self._offsets: dict[tuple[str, int], int] = {}
+        self._last: dict[str, int] = {}
+
+    def date(self, readings: Sequence[SequencedReading], arrival_ms: int) -> list[int | None]:
+        """Per reading: its hub time (ms), or ``None`` for one the board stamped itself."""
+        newest: dict[tuple[str, int], int] = {}
+        for r in readings:
+            boot = (r.board_id, r.boot_id)
+            newest[boot] = max(newest.get(boot, r.mono_ms), r.mono_ms)
+        for boot, mono in newest.items():
+            offset = arrival_ms - mono
+            self._offsets[boot] = min(self._offsets.get(boot, offset), offset)
+        out: list[int | None] = []
+        for r in readings:
+            if r.wall_ms is not None:
+                out.append(None)
+                continue
+            stream = _stream(r)
+            t = r.mono_ms + self._offsets[(r.board_id, r.boot_id)]
+            previous = self._last.get(stream)
+            if previous is not None and t <= previous:
+                t = previous + 1
+            self._last[stream] = t
+            out.append(t)
+        return out
+
+
+def _stream(r: SequencedReading) -> str:
+    return f"{r.board_id}/{r.kind}/{r.index}"
+
+
+def board_readings(
+    readings: Sequence[SequencedReading], *, hub_wall_ms: int, times: BoardTimes | None = None
+) -> list[Reading]:
+    """Hub Readings for sensor-link readings; unknown kinds keep their raw integer value.
+
+    A reading the board stamped with its wall clock keeps that time (``source_wall_ms``); one
+    without is dated by ``times`` (:class:`BoardTimes`, one per link; by default one for this
+    frame alone).
+    """
     out = []
     mono_ns = time.monotonic_ns()
-    for r in readings:
+    dated = (times or BoardTimes()).date(readings, hub_wall_ms)
+    for r, t in zip(readings, dated, strict=True):
+        age_ms = 0 if t is None else hub_wall_ms - t
         kind = SENSOR_KINDS.get(r.kind)
         value = (
             Reading.exact(r.value, kind.exponent) if kind is not None else Reading.exact(r.value, 0)
         )
         out.append(
             Reading(
-                stream=f"{r.board_id}/{r.kind}/{r.index}",
+                stream=_stream(r),
                 device=r.board_id,
                 mdc_code=NARHUB_PRIVATE_BASE + r.kind,
                 unit=kind.unit if kind is not None else "1",
                 value=value,
                 special=None,
-                hub_wall_ms=hub_wall_ms,
-                hub_mono_ns=mono_ns,
+                hub_wall_ms=hub_wall_ms - age_ms,
+                hub_mono_ns=mono_ns - age_ms * 1_000_000,
                 priority=Priority.ENVIRONMENTAL,
                 flags=frozenset() if kind is not None else frozenset({"unknown-kind"}),
-                source_key=f"{r.board_id}/{r.boot_id}/{r.seq}",
+                source_key=board_key(r.board_id, r.boot_id, r.seq),
                 source_wall_ms=r.wall_ms,
             )
         )
@@ -168,25 +230,67 @@ async def _keep_configured(link: SensorBoardLink, sampling: BoardSampling) -> No
 _RECHECK_S = 1.0
 
 
-async def run_board(
-    port: str,
-    store: AsyncOutbox | Callable[[Sequence[Reading]], Awaitable[int]],
-    *,
-    sampling: BoardSampling | None = None,
-) -> None:
+#: Commits readings and returns once they are durable (:meth:`gateway.pipeline.Pipeline.commit`).
+Commit = Callable[[Sequence[Reading]], Awaitable[object]]
+
+
+async def run_board(port: str, commit: Commit, *, sampling: BoardSampling | None = None) -> None:
     """Serve one board until cancelled; its link reconnects by itself after unplugging.
 
-    ``store`` is the outbox or the pipeline's ``commit`` (stages, then the outbox); either
-    returns only after the readings are committed, and only then is the board acknowledged.
-    ``sampling``: the intervals the board should sample at (else its firmware defaults).
+    ``commit`` returns only after the readings are committed, and only then is the board
+    acknowledged. ``sampling``: the intervals the board should sample at (else its firmware
+    defaults).
     """
-    add = store.add if isinstance(store, AsyncOutbox) else store
 
-    async def commit(readings: Sequence[SequencedReading]) -> None:
-        await add(board_readings(readings, hub_wall_ms=time.time_ns() // 1_000_000))
+    times = BoardTimes()
 
-    async with SensorBoardLink(port, commit) as link:
+    async def commit_frame(readings: Sequence[SequencedReading]) -> None:
+        now_ms = time.time_ns() // 1_000_000
+        await commit(board_readings(readings, hub_wall_ms=now_ms, times=times))
+
+    async with SensorBoardLink(port, commit_frame) as link:
         if sampling is None:
             await asyncio.Event().wait()
         else:
             await _keep_configured(link, sampling)
+
+
+class BoardSources(Component):
+    """The configured sensor boards, each served by the task ``board-{index}`` of this
+    component's group, restarted with backoff when its link fails (a board unplugged, a
+    port gone, a store error: the board keeps what it has not had acknowledged)."""
+
+    def __init__(
+        self, ports: Sequence[str], commit: Commit, sampling: Mapping[str, BoardSampling]
+    ) -> None:
+        self._names = {port: f"board-{index}" for index, port in enumerate(ports)}
+        self._commit = commit
+        #: The sampling intervals each board should use, by port (sent as CONFIG).
+        self.sampling = dict(sampling)
+
+    async def _enter(self, stack: contextlib.AsyncExitStack) -> None:
+        await self._open_tasks(stack)
+        for port in self._names:
+            self._serve(port)
+
+    def _serve(self, port: str) -> None:
+        name = self._names[port]
+        policy = RestartPolicy(
+            (((DriverError, OSError, sqlite3.Error), Retry(Backoff(initial_s=1.0, cap_s=60.0))),)
+        )
+
+        def run() -> Awaitable[None]:
+            return run_board(port, self._commit, sampling=self.sampling.get(port))
+
+        self._start(name, supervise(name, run, policy))
+
+    @contextlib.asynccontextmanager
+    async def released(self, port: str) -> AsyncIterator[None]:
+        """Stop serving the board on ``port`` while the body runs (a firmware update flashes
+        it), then serve it again; readings it has not had acknowledged wait on the board."""
+        await self._stop(self._names[port])
+        try:
+            yield
+        finally:
+            if self.running:
+                self._serve(port)

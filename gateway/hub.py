@@ -1,10 +1,14 @@
-"""The hub application: BLE sessions -> pipeline -> durable outbox -> uplink, in one TaskGroup.
+"""The hub application: BLE devices and sensor boards -> pipeline -> durable outbox -> uplink.
 
-Lifecycle (docs/ARCHITECTURE.md): :class:`Hub` is an async context manager that owns one
-TaskGroup named ``narhub-hub``. Tasks: one BLE session supervisor per allowlisted device,
-the pipeline (events -> readings -> outbox), and the uplink. On exit the sources stop first,
-the pipeline stores what it already holds, and the outbox keeps everything not yet acknowledged
-by the broker for the next start.
+Lifecycle (docs/ARCHITECTURE.md, "Async lifecycle"): :class:`Hub` is a component
+(:mod:`gateway.supervisor`) that composes the others on one
+:class:`contextlib.AsyncExitStack`, each an async context manager owning its TaskGroup: the
+uplink, the BLE source (:mod:`gateway.ble_source`), the sensor boards
+(:mod:`gateway.board_source`) and, with ``[remote]``, the command handler. Leaving the hub
+leaves them in reverse order: remote management first, then the sources (the BLE source
+commits what it has received), then the uplink; then the pipeline stores what it still holds
+and the outbox and the record cursors close. The outbox keeps everything not yet
+acknowledged by the broker for the next start.
 """
 
 from __future__ import annotations
@@ -13,28 +17,25 @@ import asyncio
 import contextlib
 import functools
 import logging
-import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 
-from common.backoff import Backoff
 from common.signing import PemBatchSigner
 from drivers.ble import BleBackend, BleCentral, CentralSettings, DeviceSpec, MeasurementEvent
-from drivers.errors import DriverError
 from drivers.mqtt import MqttLink, TlsFiles
 from gateway.aggregate import ReductionRule
-from gateway.board_source import BoardSampling, run_board
+from gateway.ble_source import EVENT_QUEUE_SIZE, BleSource
+from gateway.board_source import BoardSampling, BoardSources
 from gateway.clock import ClockSource, SystemClock, require_sync_for
 from gateway.config import HubConfig, RecipientConfig
 from gateway.consents import consent_path
 from gateway.cursors import SqliteCursorStore
 from gateway.outbox import AsyncOutbox, BatchingPolicy, Outbox, PendingBatch
 from gateway.outbox.consent_gate import ConsentGate
-from gateway.pipeline import Pipeline, PipelineSettings
-from gateway.reading import Reading
+from gateway.pipeline import OnStored, Pipeline, PipelineSettings
+from gateway.supervisor import Component
 from gateway.thresholds import Threshold
 from gateway.uplink import DEFAULT_STATUS_INTERVAL_S, Uplink, offline_status, status_topic
 
@@ -43,10 +44,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-EVENT_QUEUE_SIZE = 10_000
 
-
-class Hub:
+class Hub(Component):
     """The running hub."""
 
     def __init__(
@@ -54,16 +53,14 @@ class Hub:
         config: HubConfig,
         backend: BleBackend,
         *,
-        on_stored: Callable[[list[Reading]], None] | None = None,
+        on_stored: OnStored | None = None,
         on_published: Callable[[PendingBatch, int], None] | None = None,
         config_path: Path | None = None,
     ) -> None:
-        """``config_path``: the file that remote ``config`` commands rewrite
-        (docs/remote-management.md)."""
+        """``on_stored``: called with the readings of each commit once durable;
+        ``on_published``: with each batch and its PUBACK reason code; ``config_path``: the
+        file that remote ``config`` commands rewrite (docs/remote-management.md)."""
         self.config = config
-        self._backend = backend
-        self._on_stored = on_stored
-        self.events: asyncio.Queue[MeasurementEvent] = asyncio.Queue(EVENT_QUEUE_SIZE)
         ble = config.ble
         #: The hub's wall clock and whether it is trusted yet (docs/pipeline.md, "The hub's
         #: clock"): the outbox holds readings until it is, and no device clock is set from it.
@@ -71,9 +68,10 @@ class Hub:
             require_sync=require_sync_for(ble.backend, config.clock.require_sync)
         )
         self.cursors = SqliteCursorStore(config.data_dir / "cursors.sqlite3")
+        events: asyncio.Queue[MeasurementEvent] = asyncio.Queue(EVENT_QUEUE_SIZE)
         self.central = BleCentral(
             backend,
-            self.events,
+            events,
             [DeviceSpec(d.address, d.kind, d.bond) for d in ble.devices],
             cursors=self.cursors,
             settings=CentralSettings(
@@ -100,29 +98,29 @@ class Hub:
             for r in config.all_recipients()
             if r.name != config.home_recipient()
         }
-        self.pipeline = Pipeline(self.outbox, pipeline_settings(config))
-        #: Hub wall clock (epoch ms) of each device's last value, by address (status topic).
-        self.last_seen_ms: dict[str, int] = {}
+        self.pipeline = Pipeline(self.outbox, pipeline_settings(config), on_stored=on_stored)
         self.uplink = Uplink(
             config.hub_id,
             self.outbox,
             self.signer,
             self._connect,
+            on_published=on_published,
             max_inflight=config.uplink.max_inflight,
             status_interval_s=DEFAULT_STATUS_INTERVAL_S,
             devices=self.device_status,
             last_command=self._last_command,
-            on_published=on_published,
             topic_root=config.home().topics_root(),
             recipient=config.home_recipient(),
         )
-        self._adding: asyncio.Task[int] | None = None
-        self._group: asyncio.TaskGroup | None = None
-        self._tasks: list[asyncio.Task[None]] = []
-        #: The sampling intervals each sensor board should use, by port (sent as CONFIG).
-        self.board_sampling = {
-            b.port: BoardSampling.from_seconds(b.intervals_s.items()) for b in config.sensors.boards
-        }
+        self.ble = BleSource(self.central, self.pipeline, on_committed=self.uplink.status_changed)
+        self.boards = BoardSources(
+            [b.port for b in config.sensors.boards],
+            self.pipeline.commit,
+            {
+                b.port: BoardSampling.from_seconds(b.intervals_s.items())
+                for b in config.sensors.boards
+            },
+        )
         #: Signed region commands (``[remote]``; None without it): gateway/remote/.
         self.remote: CommandHandler | None = None
         if config.remote is not None:
@@ -134,7 +132,7 @@ class Hub:
                 self.pipeline,
                 self.outbox,
                 on_credentials=self._credentials_renewed,
-                release_board=self.board_released,
+                release_board=self.boards.released,
                 on_config=self._config_applied,
             )
         if self.remote is not None:
@@ -161,6 +159,19 @@ class Hub:
             recipient=recipient.name,
         )
 
+    async def _enter(self, stack: contextlib.AsyncExitStack) -> None:
+        stack.callback(self.cursors.close)
+        stack.callback(self.outbox.close)
+        stack.push_async_callback(self.pipeline.flush)  # once every source has stopped
+        await stack.enter_async_context(self.uplink)
+        for uplink in self.other_uplinks.values():  # each its own connection and task
+            await stack.enter_async_context(uplink)
+        if self.config.ble.devices:
+            await stack.enter_async_context(self.ble)
+        await stack.enter_async_context(self.boards)
+        if self.remote is not None:
+            await stack.enter_async_context(self.remote)
+
     def _last_command(self) -> dict[str, Any] | None:
         return None if self.remote is None else self.remote.last_summary()
 
@@ -168,7 +179,7 @@ class Hub:
         """A remote configuration update is durable: apply the boards' sampling intervals
         (ports and board types take effect at the next start)."""
         for board in new.sensors.boards:
-            sampling = self.board_sampling.get(board.port)
+            sampling = self.boards.sampling.get(board.port)
             if sampling is not None:
                 sampling.set(BoardSampling.from_seconds(board.intervals_s.items()).intervals_ms)
 
@@ -220,151 +231,17 @@ class Hub:
                     "kind": device.kind,
                     "connected": status is not None and status.connected,
                     "battery_percent": None if status is None else status.battery_percent,
-                    "last_seen_ms": self.last_seen_ms.get(address),
+                    "last_seen_ms": self.ble.last_seen_ms.get(address),
                 }
             )
         return devices
 
-    async def __aenter__(self) -> Self:
-        group = asyncio.TaskGroup()
-        await group.__aenter__()
-        self._group = group
-        if self.config.ble.devices:
-            self._tasks.append(group.create_task(self._supervise_ble(), name="ble"))
-        for index, board in enumerate(self.config.sensors.boards):
-            self._tasks.append(
-                group.create_task(self._supervise_board(board.port), name=f"board-{index}")
-            )
-        self._tasks.append(group.create_task(self._pipeline(), name="pipeline"))
-        self._tasks.append(group.create_task(self.uplink.run(), name="uplink"))
-        for name, uplink in self.other_uplinks.items():
-            self._tasks.append(group.create_task(uplink.run(), name=f"uplink-{name}"))
-        if self.remote is not None:
-            self._tasks.append(group.create_task(self.remote.run(), name="remote"))
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        for task in self._tasks:
-            task.cancel()
-        group, self._group = self._group, None
-        try:
-            if group is not None:
-                await group.__aexit__(exc_type, exc, tb)
-        finally:
-            await self._store_remaining()
-            self.outbox.close()
-            self.cursors.close()
-
     def _credentials_renewed(self) -> None:
         """A renewed key and certificate are in place (gateway/remote/renewal.py): seal new
-        batches with the new key, and reconnect the uplink with the new certificate once the
-        old session has stopped (unacknowledged batches stay in the outbox and are resent)."""
+        batches with the new key, and reconnect the uplink with the new certificate
+        (unacknowledged batches stay in the outbox and are resent)."""
         self.signer = PemBatchSigner(self.config.hub_id, self.config.uplink.key_file.read_bytes())
-        self.uplink._signer = self.signer
-        old = [t for t in self._tasks if t.get_name() == "uplink" and not t.done()]
-        for task in old:
-            task.cancel()
-        if self._group is not None:
-            self._tasks.append(
-                self._group.create_task(self._restart_uplink(old), name="uplink-restart")
-            )
-
-    async def _restart_uplink(self, old: list[asyncio.Task[None]]) -> None:
-        if old:
-            await asyncio.wait(old)
-        if self._group is not None:
-            self._tasks.append(self._group.create_task(self.uplink.run(), name="uplink"))
-
-    async def _supervise_ble(self) -> None:
-        """Run the BLE central (it retries each device itself); restart it with backoff when
-        it fails as a whole (an unexpected error in a device supervisor ends its TaskGroup)."""
-        backoff = Backoff(initial_s=1.0, cap_s=120.0)
-        while True:
-            try:
-                await self.central.run()
-            except Exception as exc:  # restarted with backoff, not ignored
-                delay = backoff.next_delay_s()
-                logger.error("BLE central failed (%s); restart in %.1fs", type(exc).__name__, delay)
-                logger.debug("BLE central failure detail", exc_info=True)
-                await asyncio.sleep(delay)
-
-    @contextlib.asynccontextmanager
-    async def board_released(self, port: str) -> AsyncIterator[None]:
-        """Stop serving the board on ``port`` while the body runs (a firmware update flashes
-        it), then serve it again; readings it has not had acknowledged wait on the board."""
-        index = next(i for i, b in enumerate(self.config.sensors.boards) if b.port == port)
-        name = f"board-{index}"
-        old = [t for t in self._tasks if t.get_name() == name and not t.done()]
-        for task in old:
-            task.cancel()
-        if old:
-            await asyncio.wait(old)
-        try:
-            yield
-        finally:
-            if self._group is not None:
-                task = self._group.create_task(self._supervise_board(port), name=name)
-                self._tasks.append(task)
-
-    async def _commit_board(self, readings: Sequence[Reading]) -> int:
-        """A board's readings through the pipeline; reported like BLE ones once committed."""
-        stored = self.pipeline.process(readings)
-        count = await self.outbox.add(stored)
-        if self._on_stored is not None:
-            self._on_stored(stored)
-        return count
-
-    async def _supervise_board(self, port: str) -> None:
-        """Keep a sensor board served; the link reconnects itself, this restarts it on errors."""
-        backoff = Backoff(initial_s=1.0, cap_s=60.0)
-        while True:
-            try:
-                await run_board(port, self._commit_board, sampling=self.board_sampling.get(port))
-            except (DriverError, OSError, sqlite3.Error) as exc:
-                delay = backoff.next_delay_s()
-                logger.warning(
-                    "sensor board link ended (%s); retry in %.1fs", type(exc).__name__, delay
-                )
-                await asyncio.sleep(delay)
-
-    async def _pipeline(self) -> None:
-        while True:
-            events = [await self.events.get()]
-            while not self.events.empty():
-                events.append(self.events.get_nowait())
-            batch = self.pipeline.process(self.pipeline.from_events(events))
-            if batch:
-                # Shielded: once readings leave the queue, cancellation must not lose them.
-                self._adding = asyncio.ensure_future(self.outbox.add(batch))
-                await asyncio.shield(self._adding)
-                self._adding = None
-                if self._on_stored is not None:
-                    self._on_stored(batch)
-            # Committed: now the central may advance its RACP record cursors.
-            for event in events:
-                event.acknowledge()
-                self.last_seen_ms[event.device.upper()] = event.hub_wall_ms
-            self.uplink.status_changed()
-
-    async def _store_remaining(self) -> None:
-        """Store events already received but not yet stored, so shutdown loses nothing."""
-        if self._adding is not None:
-            await self._adding
-        events: list[MeasurementEvent] = []
-        while not self.events.empty():
-            events.append(self.events.get_nowait())
-        remaining = self.pipeline.process(self.pipeline.from_events(events))
-        remaining.extend(self.pipeline.drain())
-        if remaining:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.outbox.add(remaining)
-        for event in events:
-            event.acknowledge()
+        self.uplink.switch_signer(self.signer)
 
 
 def open_outbox(config: HubConfig, clock_source: ClockSource | None = None) -> AsyncOutbox:
@@ -413,7 +290,6 @@ def pipeline_settings(config: HubConfig) -> PipelineSettings:
     """The stages' settings from the configuration."""
     pipeline = config.pipeline
     return PipelineSettings(
-        patient=config.patient_pseudonym,
         user_slots=tuple(
             (d.address.upper(), d.user_index)
             for d in config.ble.devices

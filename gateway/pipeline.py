@@ -1,5 +1,9 @@
 """The edge pipeline: decoded events and sensor-board readings -> stages -> the outbox.
 
+Every source commits through :class:`Pipeline`, one path: BLE events with
+:meth:`Pipeline.commit_events` (map, then the rest), sensor-board readings with
+:meth:`Pipeline.commit` (the board source maps its frames itself, :mod:`gateway.board_source`).
+
 Stages (docs/pipeline.md), each its own module and a pure function where it can be:
 
 1. **map** (here): a decoded BLE measurement becomes one :class:`Reading` per observation
@@ -11,7 +15,8 @@ Stages (docs/pipeline.md), each its own module and a pure function where it can 
 3. **thresholds** (:mod:`gateway.thresholds`): the care team's limits make a reading an alert;
 4. **reduce** (:mod:`gateway.aggregate`): opt-in deadband/window for non-clinical data only;
 5. **commit**: :meth:`gateway.outbox.AsyncOutbox.add` (group commit); the source is
-   acknowledged only after it returns. De-duplication happens inside that transaction.
+   acknowledged only after it returns. De-duplication happens inside that transaction, by the
+   keys of :mod:`gateway.dedup`.
 
 A clinical reading is never dropped or altered here: a malformed payload is counted by the
 central and kept as a raw record (flag ``undecoded``, its bytes as hex: see
@@ -21,15 +26,17 @@ most flagged.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import datetime as dt
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
 from drivers.ble import ClockObservation, MeasurementEvent
 from gateway.aggregate import Reducer, ReductionRule
-from gateway.dedup import is_time_key, record_key
+from gateway.dedup import record_key, trusted_key
 from gateway.outbox import AsyncOutbox
 from gateway.reading import Reading
 from gateway.thresholds import Threshold, ThresholdTable, apply_thresholds, threshold_table
@@ -66,7 +73,7 @@ _ALERT = Priority.ALERT
 #: The flag of a compound measurement's component (``component-of:{compound MDC code}``).
 COMPONENT_FLAG_PREFIX = "component-of:"
 #: Builds a Reading from a tuple of all its fields in order (``Reading._make`` without its
-#: length check: :func:`readings_from_event` passes all sixteen, which
+#: length check: :func:`readings_from_event` passes all fifteen, which
 #: tests/pipeline/test_pipeline_hot_path.py checks against the named-field constructor).
 _new_reading = tuple.__new__
 
@@ -119,7 +126,7 @@ def _device_information(event: MeasurementEvent, text: str) -> list[Reading]:
     ]
 
 
-def _raw_record(event: MeasurementEvent, patient: str | None) -> list[Reading]:
+def _raw_record(event: MeasurementEvent) -> list[Reading]:
     """A value no decoder accepted, kept as a raw record (:mod:`protocols.uplink.undecoded`):
     its bytes as hex, its characteristic's UUID, the device and the reception time. Clinical
     priority: it may be a measurement a newer decoder reads at the region."""
@@ -137,7 +144,6 @@ def _raw_record(event: MeasurementEvent, patient: str | None) -> list[Reading]:
             hub_mono_ns=event.hub_mono_ns,
             priority=_CLINICAL,
             flags=flags,
-            patient=patient,
         )
     ]
 
@@ -221,7 +227,7 @@ def _aware_ms(device_time: dt.datetime, clock: ClockObservation | None) -> int |
         return None
 
 
-def readings_from_event(event: MeasurementEvent, *, patient: str | None = None) -> list[Reading]:
+def readings_from_event(event: MeasurementEvent) -> list[Reading]:
     """The Readings of one decoded measurement (none for a display-only value; one raw record
     for a value no decoder accepted).
 
@@ -232,7 +238,7 @@ def readings_from_event(event: MeasurementEvent, *, patient: str | None = None) 
     measurement = event.measurement
     characteristic = event.characteristic
     if measurement is None:
-        return [] if event.error is None else _raw_record(event, patient)
+        return [] if event.error is None else _raw_record(event)
     if characteristic in _STATUS_CHARACTERISTICS:
         return []
     if characteristic in DIS_MDC and isinstance(measurement, DeviceInformationString):
@@ -305,7 +311,6 @@ def readings_from_event(event: MeasurementEvent, *, patient: str | None = None) 
                     source_ms,
                     offset_ms,
                     continuous,
-                    patient,
                 ),
             )
         )
@@ -337,7 +342,6 @@ def _is_component(reading: Reading) -> bool:
 class PipelineSettings:
     """What the stages need from the configuration."""
 
-    patient: str | None = None
     #: Shared devices: address (upper case) -> the patient's user index on it (BLS 1.0
     #: 3.1.1.5 User ID; WSS/BCS the same). Readings of other user indexes are not forwarded.
     user_slots: tuple[tuple[str, int], ...] = ()
@@ -346,14 +350,27 @@ class PipelineSettings:
     max_device_ahead_s: float = DEVICE_AHEAD_LIMIT_S
 
 
+#: Called with the readings of each commit once they are durable (the activity file, tests).
+OnStored = Callable[[list[Reading]], None]
+
+
 class Pipeline:
     """Runs the stages and commits; one per hub (the reducer keeps per-stream state)."""
 
-    def __init__(self, outbox: AsyncOutbox, settings: PipelineSettings | None = None) -> None:
+    def __init__(
+        self,
+        outbox: AsyncOutbox,
+        settings: PipelineSettings | None = None,
+        *,
+        on_stored: OnStored | None = None,
+    ) -> None:
         self.outbox = outbox
         self.settings = settings or PipelineSettings()
         self._thresholds: ThresholdTable = threshold_table(self.settings.thresholds)
         self._reducer = Reducer(self.settings.reduction)
+        self._on_stored = on_stored
+        #: Event commits under way (a cancelled caller leaves its commit running: :meth:`flush`).
+        self._committing: set[asyncio.Future[int]] = set()
         #: Events whose mapping raised (a defect: logged at ERROR, the others still stored).
         self.unmappable_events = 0
         self._slots = {address.upper(): index for address, index in self.settings.user_slots}
@@ -376,21 +393,27 @@ class Pipeline:
             kept.append(e)
         return kept
 
+    def set_thresholds(self, thresholds: tuple[Threshold, ...]) -> None:
+        """Sort every reading processed from now on by these limits (a remote configuration
+        update; readings already stored keep their priority)."""
+        self.settings = dataclasses.replace(self.settings, thresholds=thresholds)
+        # The pipeline reads its table on every batch; swapping the reference is atomic.
+        self._thresholds = threshold_table(thresholds)
+
     def from_events(self, events: Sequence[MeasurementEvent]) -> list[Reading]:
         """Map decoded events to readings (stage 1).
 
         An event whose mapping raises (a defect, never expected) costs only itself: the
         others of the batch are mapped one by one and stored, the failure is logged by
         characteristic and exception type (no address, no value) and counted."""
-        patient = self.settings.patient
         events = self._patients_slot(events)
         try:
-            return [r for e in events for r in readings_from_event(e, patient=patient)]
+            return [r for e in events for r in readings_from_event(e)]
         except Exception:  # noqa: BLE001 - isolated below, event by event
             out: list[Reading] = []
             for e in events:
                 try:
-                    out.extend(readings_from_event(e, patient=patient))
+                    out.extend(readings_from_event(e))
                 except Exception as exc:  # noqa: BLE001 - one poison event, not the batch
                     self.unmappable_events += 1
                     logger.error(
@@ -416,10 +439,7 @@ class Pipeline:
                     # A suspect time stamp is not when the measurement was taken: the
                     # reception time is the better estimate (the flag says why).
                     checked = checked._replace(source_wall_ms=None)
-                if is_time_key(checked.source_key):
-                    # A reset device clock stamps everything alike: a key from it could merge
-                    # two different measurements. Keep both rather than risk dropping one.
-                    checked = checked._replace(source_key=None)
+                checked = trusted_key(checked)
             if table:
                 alert = apply_thresholds(checked, table)
                 if alert is not checked and _is_component(alert):
@@ -430,13 +450,42 @@ class Pipeline:
             out = _alert_compounds(out, alerted)
         return self._reducer.process(out) if self._reducer.active else out
 
-    async def commit(self, readings: Sequence[Reading]) -> int:
-        """Run the stages and store; returns after the commit (then acknowledge the source)."""
-        return await self.outbox.add(self.process(readings))
+    async def commit(self, readings: Iterable[Reading]) -> int:
+        """Run the stages and store; returns the number of new readings stored, after the
+        commit (only then may the source be acknowledged). A source that sends again what it
+        has not seen acknowledged (a board) may cancel it: what was handed to the outbox is
+        committed all the same, and a resend is stored once (:mod:`gateway.dedup`)."""
+        return await self._add(self.process(readings))
+
+    async def _add(self, stored: list[Reading]) -> int:
+        if not stored:
+            return 0
+        count = await self.outbox.add(stored)
+        if self._on_stored is not None:
+            self._on_stored(stored)
+        return count
 
     async def commit_events(self, events: Sequence[MeasurementEvent]) -> int:
-        """Map, run the stages and store a list of decoded events."""
-        return await self.commit(self.from_events(events))
+        """Map, run the stages and store decoded events, then acknowledge each event (the
+        central may then advance its RACP record cursors).
+
+        Shielded: a live notification is never sent again, so once events have left the
+        central's queue a cancelled caller must not lose them; the commit goes on (not
+        acknowledged to the cancelled caller) and :meth:`flush` waits for it."""
+        committing = asyncio.ensure_future(self.commit(self.from_events(events)))
+        self._committing.add(committing)
+        committing.add_done_callback(self._committing.discard)
+        count = await asyncio.shield(committing)
+        for event in events:
+            event.acknowledge()
+        return count
+
+    async def flush(self) -> None:
+        """Once the sources have stopped: wait for the commits of cancelled callers, then
+        store what the reducer still holds (open windows), so a shutdown loses nothing."""
+        if self._committing:
+            await asyncio.wait(set(self._committing))
+        await self._add(self.drain())
 
     def drain(self) -> list[Reading]:
         """What the reducer still holds (open windows), to store at shutdown."""

@@ -12,9 +12,13 @@ from protocols.uplink import Priority, WireReading
 class Reading(NamedTuple):
     """A reading on its way from a source to the outbox (immutable: ``_replace`` makes a copy).
 
+    The hub's one reading type: every source (BLE events, sensor-board frames) makes these,
+    the pipeline's stages take and give them, the outbox stores them, and :meth:`to_wire`
+    makes the one wire reading (:class:`protocols.uplink.WireReading`) a batch carries.
+
     A named tuple rather than a frozen dataclass: it is as immutable, and four times cheaper
-    to build (0.6 vs 2.7 us with 16 fields), which is a fifth of the pipeline's budget per
-    reading (docs/pipeline.md).
+    to build (0.6 vs 2.7 us, measured with 16 fields), which is a fifth of the pipeline's
+    budget per reading (docs/pipeline.md).
 
     ``value`` is exact (Decimal) or ``None`` with ``special`` naming the 11073 special value.
     ``hub_wall_ms`` is the hub's wall clock at reception, ``hub_mono_ns`` its monotonic clock;
@@ -22,8 +26,7 @@ class Reading(NamedTuple):
     ``clock_offset_ms`` the device clock minus the hub clock when the session read it.
     ``priority`` orders forwarding (alert > clinical > environmental > telemetry);
     ``continuous`` marks a stream sampled continuously (oximetry, heart rate), which may wait
-    longer for its batch than a spot reading. ``patient`` is the care team's pseudonym for
-    the patient (from the configuration), never a name or a personal identity number.
+    longer for its batch than a spot reading.
     """
 
     stream: str
@@ -46,7 +49,6 @@ class Reading(NamedTuple):
 
     clock_offset_ms: int | None = None
     continuous: bool = False
-    patient: str | None = None
 
     def effective_ms(self) -> int:
         """When the reading was taken, as epoch ms: the source's synced clock, else reception."""

@@ -20,12 +20,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.activity import ActivityFeeds, ActivityRecorder
 from gateway.ble_backend import make_ble_backend
 from gateway.config import HubConfig
 from gateway.feedback.hubtap import FeedbackTap, hub_probe
 from gateway.hub import Hub
 from gateway.reading import Reading
-from gateway.status import ActivityRecorder
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ async def run_service(
     interval_s = watchdog_interval_s(environ) or heartbeat_s
     overdue: asyncio.TimerHandle | None = None
     try:
-        # The activity file behind `narhub status` (gateway/status.py): counts, no values.
+        # The activity file behind `narhub status` (gateway/activity.py): counts, no values.
         recorder = ActivityRecorder(config.data_dir)
         # The patient's light, display and voice (docs/feedback.md): off the reading path.
         tap = FeedbackTap(config)
@@ -156,28 +156,27 @@ async def run_service(
             recorder.readings_stored(readings)
             tap.readings_stored(readings)
 
+        hub = Hub(
+            config,
+            backend,
+            on_stored=stored,
+            on_published=tap.batch_answered,
+            config_path=config_path,
+        )
+        recorder.feeds = ActivityFeeds(
+            devices=lambda: hub.central.status,
+            uplink=lambda: hub.uplink.stats,
+            uplink_connected=lambda: hub.uplink.connected,
+            queue=hub.outbox.queue_figures,  # the hub holds the store: status reads these
+            ble=lambda: _ble_counters(hub),
+        )
         async with (
-            Hub(
-                config,
-                backend,
-                on_stored=stored,
-                on_published=tap.batch_answered,
-                config_path=config_path,
-            ) as hub,
+            hub,
             tap.running(hub_probe(hub)),
+            recorder,
             asyncio.TaskGroup() as group,
         ):
             beat = group.create_task(heartbeat(notifier, interval_s, lag), name="heartbeat")
-            activity = group.create_task(
-                recorder.run(
-                    lambda: hub.central.status,
-                    lambda: hub.uplink.stats,
-                    lambda: _uplink_connected(hub),
-                    hub.outbox.queue_figures,  # the hub holds the store: status reads these
-                    lambda: _ble_counters(hub),
-                ),
-                name="activity",
-            )
             startup_ms = (time.monotonic() - started) * 1000
             notifier.notify("READY=1", f"STATUS=running (started in {startup_ms:.0f} ms)")
             logger.info("narhub running (started in %.0f ms)", startup_ms)
@@ -185,8 +184,8 @@ async def run_service(
             notifier.notify("STOPPING=1")
             logger.info("narhub stopping")
             beat.cancel()
-            activity.cancel()
-            # Leaving the Hub context cancels sources and stores what was received; bound it.
+            # Leaving the recorder and the hub stops sources and stores what was received;
+            # bound it.
             overdue = loop.call_later(shutdown_timeout_s, _shutdown_overdue)
     finally:
         if overdue is not None:
@@ -196,12 +195,6 @@ async def run_service(
                 loop.remove_signal_handler(signum)
         notifier.close()
     return lag
-
-
-def _uplink_connected(hub: Hub) -> bool | None:
-    """Whether the uplink holds a broker connection, when it says so (else unknown)."""
-    connected = getattr(hub.uplink, "connected", None)
-    return connected if isinstance(connected, bool) else None
 
 
 def _shutdown_overdue() -> None:

@@ -40,6 +40,14 @@ from common.backoff import Backoff
 from drivers._aio import reraise_if_cancelling
 from drivers.mqtt import REASON_FAILURE_THRESHOLD, MqttError, MqttLink
 from gateway.outbox import AsyncOutbox, PendingBatch
+from gateway.supervisor import (
+    Component,
+    RestartNow,
+    RestartPolicy,
+    RestartRequested,
+    Retry,
+    supervise,
+)
 from protocols.uplink import FORMAT_VERSION, BatchSigner
 
 logger = logging.getLogger(__name__)
@@ -168,8 +176,9 @@ class UplinkStats:
     last_reason_codes: list[int] = field(default_factory=list)
 
 
-class Uplink:
-    """Seals readings into batches and forwards them until cancelled."""
+class Uplink(Component):
+    """Seals readings into batches and forwards them: ``async with uplink`` runs it as the
+    task ``uplink`` of its own TaskGroup (:meth:`run` is that task: it reconnects by itself)."""
 
     def __init__(
         self,
@@ -236,6 +245,25 @@ class Uplink:
         self.last_status: dict[str, Any] | None = None
         #: Set after each status publish (tests clear it and wait).
         self.status_published = asyncio.Event()
+        #: Set by :meth:`switch_signer`: the session reconnects with the new credentials.
+        self._renewed = asyncio.Event()
+        self._restarts = RestartPolicy(
+            (
+                (RestartRequested, RestartNow()),
+                (MqttError, Retry(self._backoff, with_message=True)),
+            )
+        )
+
+    async def _enter(self, stack: contextlib.AsyncExitStack) -> None:
+        await self._open_tasks(stack)
+        self._start("uplink", self.run())
+
+    def switch_signer(self, signer: BatchSigner) -> None:
+        """Seal with ``signer`` from now on and reconnect, so the connection uses the renewed
+        certificate too (the TLS files are read at each connect; gateway/remote/renewal.py).
+        Batches in flight stay in the outbox and are sent again over the new connection."""
+        self._signer = signer
+        self._renewed.set()
 
     def status_changed(self) -> None:
         """Something the status reports changed (readings stored, a device seen): publish
@@ -243,52 +271,55 @@ class Uplink:
         self._status_wake.set()
 
     async def run(self) -> None:
-        """Connect, drain, wait for more; reconnect with backoff on connection errors."""
-        while True:
-            reraise_if_cancelling()
-            try:
-                async with self._connect() as link:
-                    self.stats.connects += 1
-                    self._backoff.reset()
-                    logger.info("uplink%s connected", self._label())
-                    self.connected = True
-                    try:
-                        await self._connected(link)
-                    finally:
-                        self.connected = False
-            except MqttError as exc:
-                delay = self._backoff.next_delay_s()
-                logger.warning("uplink%s: %s; retrying in %.1fs", self._label(), exc, delay)
-                # Not sealing while down: a withdrawal still removes its queue now.
-                await self._outbox.apply_consent(self.hub_id, self.recipient)
-                await asyncio.sleep(delay)
+        """Connect, drain, wait for more, until cancelled; the supervisor reconnects with
+        backoff after a connection error (:mod:`gateway.supervisor`)."""
+        await supervise("uplink", self._session, self._restarts)
+
+    async def _session(self) -> None:
+        """One broker connection, until it fails (or new credentials ask for another)."""
+        self._renewed.clear()  # this connection reads the TLS files as they are now
+        try:
+            async with self._connect() as link:
+                self.stats.connects += 1
+                self._backoff.reset()
+                logger.info("uplink%s connected", self._label())
+                self.connected = True
+                try:
+                    await self._connected(link)
+                finally:
+                    self.connected = False
+        except MqttError:
+            # Not sealing while down: a withdrawal still removes its queue now.
+            await self._outbox.apply_consent(self.hub_id, self.recipient)
+            raise
 
     def _label(self) -> str:
         return "" if self.recipient is None else f" to {self.recipient}"
 
     async def _connected(self, link: MqttLink) -> None:
-        if self._status_interval_s is None:
-            await self._forward(link)
-            return
+        with_status = self._status_interval_s is not None
         try:
-            await self._connected_with_status(link)
-        except asyncio.CancelledError:
-            # A clean DISCONNECT does not fire the last will: say offline ourselves.
-            await self._say_offline(link)
+            if with_status:
+                # The status first: a subscriber sees "online" before the drain starts.
+                await self._publish_status(link)
+            await self._until_one_fails(link, with_status=with_status)
+        except (asyncio.CancelledError, RestartRequested):
+            if with_status:
+                # A clean DISCONNECT does not fire the last will: say offline ourselves.
+                await self._say_offline(link)
             raise
 
-    async def _connected_with_status(self, link: MqttLink) -> None:
-        # The status first: a subscriber sees "online" before the drain starts.
-        await self._publish_status(link)
+    async def _until_one_fails(self, link: MqttLink, *, with_status: bool) -> None:
+        """Run the session's tasks until one of them fails; raise its error."""
         # Not a TaskGroup: on Python 3.11 a child failing while the group's __aexit__ waits
-        # leaves the parent task's cancel count raised (fixed in 3.12), and the next
+        # leaves the parent task's cancel count raised (fixed in 3.12), and the supervisor's
         # reraise_if_cancelling() would end the uplink instead of reconnecting.
-        tasks = [
-            asyncio.create_task(self._forward(link), name="uplink-forward"),
-            asyncio.create_task(self._status_loop(link), name="uplink-status"),
+        tasks = [asyncio.create_task(self._forward(link), name="uplink-forward")]
+        if with_status:
+            tasks.append(asyncio.create_task(self._status_loop(link), name="uplink-status"))
             # Idle links die too: notice it now, reconnect, and say online again.
-            asyncio.create_task(link.wait_closed(), name="uplink-watch"),
-        ]
+            tasks.append(asyncio.create_task(link.wait_closed(), name="uplink-watch"))
+        tasks.append(asyncio.create_task(self._until_renewed(), name="uplink-renewal"))
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
         finally:
@@ -297,6 +328,10 @@ class Uplink:
             error = task.exception()
             if error is not None:
                 raise error
+
+    async def _until_renewed(self) -> None:
+        await self._renewed.wait()
+        raise RestartRequested("new credentials")
 
     async def _say_offline(self, link: MqttLink) -> None:
         """Publish the retained offline status on shutdown, bounded by one second."""

@@ -93,6 +93,10 @@ CATEGORY_BY_CODE: dict[int, DataCategory] = {
     mdc.MDC_MASS_BODY_FAT_FREE: _V,
     mdc.MDC_MASS_BODY_SOFT_LEAN: _V,
     mdc.MDC_BODY_WATER: _V,
+    mdc.MDC_BASAL_METABOLISM: _V,
+    mdc.MDC_BODY_MUSCLE: _V,
+    mdc.MDC_MASS_BODY_MUSCLE: _V,
+    mdc.MDC_BODY_ELECTRICAL_IMPEDANCE: _V,
     # Glucose concentrations, HbA1c and the glucose context (meal, tester).
     mdc.MDC_CONC_GLU_CAPILLARY_WHOLEBLOOD: _G,
     mdc.MDC_CONC_GLU_CAPILLARY_PLASMA: _G,

@@ -248,6 +248,8 @@ def ingest(
         engine = FindingsEngine.sqlite(
             enrolments or Path(state),
             on_change=None if findings_out is None else FindingsNdjson(findings_out),
+            # To the FHIR server too, through the state's queue (same SQLite file).
+            fhir_queue=fhir_url is not None and not is_postgres(state),
         )
     receiver = Receiver(
         verifier,

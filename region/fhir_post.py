@@ -6,7 +6,15 @@ are POSTed to ``URL`` (the server's base) as a FHIR R4 ``transaction`` Bundle (F
 entries are *conditional creates* on each resource's first identifier (``ifNoneExist:
 identifier=system|value``, FHIR R4 3.1.0.8 "conditional create": the PHD IG's identifier of an
 Observation, a Device's Bluetooth address or hub id), so a Bundle posted twice creates each
-resource once; references between entries go by ``fullUrl``.
+resource once; references between entries go by ``fullUrl``. The region's findings (Task,
+DetectedIssue: :mod:`region.findings.fhir`) change over their lifecycle, so their entries are
+*conditional updates* on the same identifier (``PUT Task?identifier=system|value``, FHIR R4
+3.1.0.4.3 "conditional update"): the first creates the resource, each later one replaces it
+with the finding's state then (a closed finding's Task ``completed``), and a Bundle posted
+twice leaves the same resource. A reference by the region's own logical id (``Device/phd-..``)
+to a resource outside the Bundle that also carries an identifier is sent as that identifier
+alone (FHIR R4 Reference.identifier, a logical reference): the server gave the Device its own
+id when it was created.
 
 Authentication (``--smart CLIENT.toml``): SMART Backend Services bearer tokens
 (:mod:`region.smart_auth`), cached until they expire and renewed at once on a 401.
@@ -50,6 +58,8 @@ RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 FHIR_JSON = "application/fhir+json"
 #: Namespace of the Bundle entries' ``fullUrl`` (a UUIDv5 of the resource's type and id).
 _BUNDLE_NAMESPACE = uuid.UUID("8f0f2b5e-1d0b-5c43-9e0e-6e6172687562")
+#: Resource types the region writes again as they change: conditional updates.
+UPDATED_TYPES = frozenset({"Task", "DetectedIssue"})
 
 
 class FhirPostError(RuntimeError):
@@ -71,6 +81,8 @@ def _rewrite_references(value: Any, full_urls: dict[str, str]) -> Any:
         target = out.get("reference")
         if isinstance(target, str) and target in full_urls:
             out["reference"] = full_urls[target]
+        elif isinstance(target, str) and "identifier" in out and "/" in target:
+            del out["reference"]  # the region's id, unknown to the server: by identifier
         return out
     if isinstance(value, list):
         return [_rewrite_references(v, full_urls) for v in value]
@@ -86,8 +98,9 @@ def _condition(resource: dict[str, Any]) -> str:
 
 
 def transaction_bundle(lines: list[str]) -> bytes:
-    """A transaction Bundle of conditional creates for NDJSON resource lines: the Devices and
-    coincident time stamps the Observations reference, then the Observations, references
+    """A transaction Bundle of conditional creates for NDJSON resource lines (conditional
+    updates for :data:`UPDATED_TYPES`): the Devices and coincident time stamps the
+    Observations reference, then the Observations, references
     within the Bundle by ``fullUrl`` (exact decimals kept: each value is re-written from its
     text)."""
     resources: list[dict[str, Any]] = [json.loads(line, parse_float=Decimal) for line in lines]
@@ -98,13 +111,11 @@ def transaction_bundle(lines: list[str]) -> bytes:
         kind = str(resource["resourceType"])
         full_url = full_urls[f"{kind}/{resource['id']}"]
         body = _rewrite_references({k: v for k, v in resource.items() if k != "id"}, full_urls)
-        entries.append(
-            {
-                "fullUrl": full_url,
-                "resource": body,
-                "request": {"method": "POST", "url": kind, "ifNoneExist": _condition(resource)},
-            }
-        )
+        if kind in UPDATED_TYPES:
+            request = {"method": "PUT", "url": f"{kind}?{_condition(resource)}"}
+        else:
+            request = {"method": "POST", "url": kind, "ifNoneExist": _condition(resource)}
+        entries.append({"fullUrl": full_url, "resource": body, "request": request})
     return dumps_exact({"resourceType": "Bundle", "type": "transaction", "entry": entries}).encode()
 
 
@@ -141,6 +152,7 @@ def post_bundle(
         with urllib.request.urlopen(request, timeout=timeout_s) as answer:  # noqa: S310
             body = answer.read()
     except urllib.error.HTTPError as exc:
+        exc.close()  # the error answer's connection (left open, it leaks a socket)
         raise FhirPostError(exc.code, str(exc.reason), retry=exc.code in RETRY_STATUSES) from None
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         reason = getattr(exc, "reason", exc)

@@ -22,9 +22,11 @@ writes the Observations as NDJSON (bulk-data style), in the order their batches 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -298,3 +300,53 @@ def observation_count(url: str) -> int:
         return 0 if row is None else int(row[0])
     finally:
         conn.close()
+
+
+# -- A connection for the region's other stores in the same database ------------------------
+
+
+@dataclass(frozen=True)
+class PgResult:
+    """What a statement returned: its rows (none for a statement without) and rowcount."""
+
+    rows: list[tuple[Any, ...]]
+    rowcount: int
+
+
+class PgSession:
+    """One connection for a region store that shares this database (the findings:
+    :mod:`region.findings.store_pg`), so that psycopg stays imported in this module alone.
+    Statements use psycopg's ``%s`` placeholders; :meth:`transaction` is one transaction
+    (Read Committed); a lost connection raises :class:`region.state.StateUnavailableError`."""
+
+    def __init__(self, url: str, application_name: str) -> None:
+        self._conn = _connect(url, application_name)
+
+    def create_schema(self, statements: Sequence[str], *, first_table: str) -> None:
+        """Run ``statements`` once, under the schema lock, unless ``first_table`` exists."""
+        row = self.execute("SELECT to_regclass(%s) IS NOT NULL", (first_table,)).rows
+        if row and row[0][0]:
+            return
+        with self.transaction():
+            self.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+            for statement in statements:
+                self.execute(statement)
+
+    def execute(self, query: str, params: Sequence[object] | dict[str, object] = ()) -> PgResult:
+        """Run one statement (inside :meth:`transaction`, or on its own)."""
+        try:
+            cursor = self._conn.execute(query, params)
+            rows = cursor.fetchall() if cursor.description is not None else []
+        except psycopg.OperationalError as exc:
+            raise StateUnavailableError("postgresql", _first_line(exc)) from None
+        return PgResult(rows, cursor.rowcount)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One transaction: committed when the block ends, rolled back when it raises."""
+        with self._conn.transaction():
+            yield
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._conn.close()

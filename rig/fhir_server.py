@@ -23,6 +23,10 @@ FHIR R4 RESTful API (hl7.org/fhir/R4/http.html):
   Search parameters this fake does not know are refused (400) rather than ignored: a server
   that ignores one matches every resource of the type and answers 412 (as reported against
   the Spark server, FirelyTeam/spark issue 520).
+- 3.1.0.4.3 "Conditional update" (``PUT [type]?[search]``): no match creates (201), one
+  match replaces that resource as its next version (200; a body ``id`` naming another
+  resource is 400), more than one is 412. In a transaction the POSTs are processed before
+  the PUTs (3.1.0.11.2), and two entries resolving to the same resource fail it (400).
 - Transactions run one at a time (serializable): two receivers that race with the same
   conditional create get one resource, which is what the region relies on.
 
@@ -159,15 +163,55 @@ class FhirStore:
             entries = _entries(bundle)
             staged: dict[str, dict[str, Any]] = {}  # id -> resource, committed at the end
             resolved: dict[str, str] = {}  # fullUrl -> Type/id
-            answers = [self._create(i, e, resolved, staged) for i, e in enumerate(entries)]
+            answers: dict[int, dict[str, Any]] = {}
+            for i, e in enumerate(entries):  # POSTs, then PUTs (3.1.0.11.2)
+                if e["request"]["method"] == "POST":
+                    answers[i] = self._create(i, e, resolved, staged)
+            touched: set[str] = set()
+            for i, e in enumerate(entries):
+                if e["request"]["method"] == "PUT":
+                    answers[i] = self._update(i, e, resolved, staged, touched)
             for resource in staged.values():
                 self._resolve_references(resource, resolved, staged)
             for rid, resource in staged.items():
                 resource_type = resource["resourceType"]
+                old = self.resources.get(resource_type, {}).get(rid)
+                for key in _identifier_keys(resource_type, old or {}):
+                    self.index[key].discard(rid)
                 self.resources.setdefault(resource_type, {})[rid] = resource
                 for key in _identifier_keys(resource_type, resource):
                     self.index.setdefault(key, set()).add(rid)
-            return {"resourceType": "Bundle", "type": "transaction-response", "entry": answers}
+            entry = [answers[i] for i in range(len(entries))]
+            return {"resourceType": "Bundle", "type": "transaction-response", "entry": entry}
+
+    def _update(
+        self,
+        index: int,
+        entry: dict[str, Any],
+        resolved: dict[str, str],
+        staged: dict[str, dict[str, Any]],
+        touched: set[str],
+    ) -> dict[str, Any]:
+        """A conditional update (3.1.0.4.3)."""
+        resource = entry["resource"]
+        resource_type = resource["resourceType"]
+        matches = self.search(resource_type, str(entry["request"]["url"]).split("?", 1)[1], staged)
+        if len(matches) > 1:
+            raise FhirServerError(412, "duplicate", f"entry {index}: {len(matches)} matches")
+        rid = matches[0] if matches else str(uuid.uuid4())
+        if resource.get("id", rid) != rid:
+            raise FhirServerError(400, "invalid", f"entry {index}: id names another resource")
+        if rid in touched:
+            raise FhirServerError(400, "invalid", f"entry {index}: a resource updated twice")
+        touched.add(rid)
+        current = staged.get(rid) or self.resources.get(resource_type, {}).get(rid)
+        version = 1 if current is None else int(current["meta"]["versionId"]) + 1
+        staged[rid] = {**copy.deepcopy(resource), "id": rid, "meta": {"versionId": str(version)}}
+        if "fullUrl" in entry:
+            resolved[entry["fullUrl"]] = f"{resource_type}/{rid}"
+        status = "201 Created" if current is None else "200 OK"
+        location = f"{resource_type}/{rid}/_history/{version}"
+        return {"response": {"status": status, "location": location, "etag": f'W/"{version}"'}}
 
     def _create(
         self,
@@ -251,8 +295,9 @@ def _entries(bundle: Any) -> list[dict[str, Any]]:
         request = entry.get("request") if isinstance(entry, dict) else None
         if not isinstance(request, dict) or "method" not in request or "url" not in request:
             raise FhirServerError(400, "required", f"entry {index}: request.method and url")
-        if request["method"] != "POST":
-            raise FhirServerError(405, "not-supported", f"entry {index}: {request['method']}")
+        method, url = request["method"], str(request["url"])
+        if method not in ("POST", "PUT") or (method == "PUT" and "?" not in url):
+            raise FhirServerError(405, "not-supported", f"entry {index}: {method} {url}")
         resource = entry.get("resource")
         if not isinstance(resource, dict) or resource.get("resourceType") != _type_of(
             str(request["url"])

@@ -149,6 +149,58 @@ def _on_rig_time(event: Ingestion | StatusSeen, clock: RigClock) -> Ingestion | 
     return Ingestion(event.hub, clock.rig(event.received_ms), readings, event.held)
 
 
+class Replay:
+    """A recorded day judged on rig time, in as many steps as the caller wants: events up to
+    a moment, a judgement every ``step_ms`` between them (the engine's clock reads
+    :attr:`now_ms`, so a page served in between sees the day stopped there)."""
+
+    def __init__(
+        self,
+        log: IngestionLog,
+        clock: RigClock,
+        state: Path,
+        *,
+        hub: str,
+        patient: PatientRef,
+        plan: dict[str, Any] | None = None,
+        step_ms: int = 60_000,
+    ) -> None:
+        enrol_hub(state, hub, patient, start_ms=clock.day0_ms)
+        self.now_ms = clock.day0_ms
+        self.step_ms = step_ms
+        self.engine = FindingsEngine.sqlite(state, clock_ms=lambda: self.now_ms)
+        self.engine.plans.set_plan(
+            patient_key(patient), plan_json(PLAN if plan is None else plan), clock.day0_ms
+        )
+        self._events = sorted((_on_rig_time(e, clock) for e in log.events), key=_received)
+
+    @property
+    def last_ms(self) -> int:
+        """Rig time of the last event not yet fed (or of the judgement so far)."""
+        return _received(self._events[-1]) if self._events else self.now_ms
+
+    def until(self, until_ms: int) -> FindingsEngine:
+        """Feed the events that arrived by ``until_ms``, judging every step, and stop there."""
+        while self._events and _received(self._events[0]) <= until_ms:
+            event = self._events.pop(0)
+            self._judge_until(_received(event))
+            self.now_ms = max(self.now_ms, _received(event))
+            if isinstance(event, StatusSeen):
+                self.engine.status(event)
+            else:
+                self.engine.ingested(event)
+        self._judge_until(until_ms)
+        if self.now_ms < until_ms:  # judged at the moment itself too
+            self.now_ms = until_ms
+            self.engine.evaluate(until_ms)
+        return self.engine
+
+    def _judge_until(self, t_ms: int) -> None:
+        while self.now_ms + self.step_ms <= t_ms:
+            self.now_ms += self.step_ms
+            self.engine.evaluate(self.now_ms)
+
+
 def replay(
     log: IngestionLog,
     clock: RigClock,
@@ -160,23 +212,7 @@ def replay(
     step_ms: int = 60_000,
 ) -> FindingsEngine:
     """Judge the recorded day on rig time (every ``step_ms`` and at every event)."""
-    enrol_hub(state, hub, patient, start_ms=clock.day0_ms)
-    now = clock.day0_ms
-    engine = FindingsEngine.sqlite(state, clock_ms=lambda: now)
-    engine.plans.set_plan(patient_key(patient), plan_json(PLAN), clock.day0_ms)
-    for event in sorted((_on_rig_time(e, clock) for e in log.events), key=_received):
-        while now + step_ms <= _received(event):
-            now += step_ms
-            engine.evaluate(now)
-        now = _received(event)
-        if isinstance(event, StatusSeen):
-            engine.status(event)
-        else:
-            engine.ingested(event)
-    while now + step_ms <= until_ms:
-        now += step_ms
-        engine.evaluate(now)
-    return engine
+    return Replay(log, clock, state, hub=hub, patient=patient, step_ms=step_ms).until(until_ms)
 
 
 def _received(event: Ingestion | StatusSeen) -> int:

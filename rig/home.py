@@ -55,7 +55,6 @@ from gateway.config import (
     render_config,
 )
 from gateway.consents import append_record, consent_path
-from gateway.status import recorded_queue
 from protocols.categories import DataCategory
 from protocols.fhir import PatientRef
 from region.enrolment import DEFAULT_PATIENT_SYSTEM
@@ -63,6 +62,7 @@ from region.enrolment_sqlite import SqliteEnrolmentStore, enrol_hub
 from region.filing import Filing
 from region.receiver import RECEIVER_NAME, Receiver
 from region.state_sqlite import SqliteState
+from rig.boards import unacknowledged
 from rig.broker import MosquittoBroker, RigPki
 from rig.ledger import (
     FhirReading,
@@ -76,6 +76,7 @@ from rig.ledger import (
 )
 from rig.other_recipient import OtherRecipient, grant
 from rig.router import HomeRouter
+from technician.status_view import recorded_queue
 
 logger = logging.getLogger(__name__)
 
@@ -481,6 +482,15 @@ class VirtualHomeRig:
     def ledger(self) -> list[LedgerEntry]:
         """What the home produced so far."""
         return read_ledger(self.ledger_path)
+
+    def on_boards(self) -> set[str]:
+        """The board readings (ledger ``seq``: ``boot/seq``) the boards' flash still holds
+        unacknowledged: taken but not yet read and committed by the hub."""
+        return {
+            f"{r.boot_id}/{r.seq}"
+            for log in sorted((self.rig_dir / "boards").glob("*/readings.log"))
+            for r in unacknowledged(log)
+        }
 
     def tombstones(self) -> list[Tombstone]:
         """The hub's tombstones the region received (readings it evicted over its quota)."""

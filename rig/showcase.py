@@ -2,8 +2,11 @@
 
 The virtual rig (``narhub rig``: every device kind and a sensor board), a local TLS broker,
 the hub (``narhub run``) and the region's receiver run as in :mod:`rig.home`. The hub is
-enrolled for the demo day (from the local midnight before it starts, open-ended) to the
-pseudonym :data:`DEMO_PATIENT`, as ``narhub region enrol`` would. While it runs, a live view
+enrolled (from the local midnight a day before the demo day, open-ended) to the pseudonym
+:data:`DEMO_PATIENT`, as ``narhub region enrol`` would: the emulated CGM keeps a day of
+records, and a hub that first reaches it late in the compressed day sets its session start
+from that, so its first records are honestly dated up to a day before the hub saw them
+(:data:`ENROLLED_DAYS_BEFORE`). While it runs, a live view
 (rich ``Live``, only on a TTY) shows per device kind what was produced and what reached the
 region as FHIR; at the end a summary says, per kind, produced, delivered and any difference
 explained, and what the FHIR output holds (Observations with their subject, compound blood
@@ -122,9 +125,10 @@ interval_ms = 1000
 DAY_S = 86_400.0
 #: The hub is unplugged for two hours of the demo day (scenario seconds from midnight).
 UNPLUG_AT_S, UNPLUG_FOR_S = 10 * 3600.0, 2 * 3600.0
-#: A board reading taken this close before the home was switched off may still be in the
-#: board's flash, unread by the hub (it reads it when both run again).
-BOARD_READ_LAG_MS = 2000
+#: The hub was lent the day before the demo day: a CGM's day of records (every five minutes,
+#: offsets from its session start, CGM 1.0.2 §3.1) ends when the hub reads them, so its
+#: first record can be a day older than the hub's first contact with the sensor.
+ENROLLED_DAYS_BEFORE = 1
 #: What the municipality holds consent for in the demo (the region: every category).
 MUNICIPALITY_CONSENT = ("vital-signs", "activity")
 #: The pseudonym the demo day's hub is lent to.
@@ -217,20 +221,40 @@ def fhir_shapes(path: Path) -> dict[str, int]:
     return shapes
 
 
-def _left_on_board(entry: LedgerEntry, switched_off_ms: int) -> bool:
-    taken = entry.taken_ms or 0
-    return entry.source == "board" and taken >= switched_off_ms - BOARD_READ_LAG_MS
+def _on_board(missing: list[LedgerEntry], unread: list[LedgerEntry]) -> list[LedgerEntry]:
+    """The missing board readings explained by ``unread``, the ones the boards' flash still
+    holds unacknowledged (the hub reads them when both run again). The reconciliation is a
+    multiset match on (device, code, unit, value), so a missing entry is explained by any
+    unread reading equal to it, each used once."""
+    pool = Counter(_match_key(e) for e in unread)
+    left = []
+    for e in missing:
+        if e.source == "board" and pool[_match_key(e)] > 0:
+            pool[_match_key(e)] -= 1
+            left.append(e)
+    return left
+
+
+def _match_key(e: LedgerEntry) -> tuple[str, int, str, str]:
+    return e.device, e.mdc, e.unit, e.value
 
 
 def _summary(
-    result: Reconciliation, produced: Counter[str], duration_s: float, switched_off_ms: int
+    result: Reconciliation,
+    produced: Counter[str],
+    duration_s: float,
+    ledger: list[LedgerEntry],
+    on_boards: set[str],
 ) -> DemoSummary:
     """Per kind: everything produced (the final ledger, the home switched off), delivered,
-    and every absence explained: a board reading taken in the last moments before the home
-    was switched off is still in the board's flash (``in_flight``: the hub reads it when both
-    run again); any other absence is lost."""
-    left = [e for e in result.missing if _left_on_board(e, switched_off_ms)]
-    lost = [e for e in result.missing if not _left_on_board(e, switched_off_ms)]
+    and every absence explained: a board reading the board's flash still holds unacknowledged
+    (``on_boards``: the hub had not read and committed it when the home was switched off) is
+    ``in_flight`` (the hub reads it when both run again); any other absence is lost."""
+    unread = [e for e in ledger if e.source == "board" and e.seq in on_boards]
+    left = _on_board(result.missing, unread)
+    lost = list(result.missing)
+    for e in left:
+        lost.remove(e)
     exact = result.exact or (not lost and not result.duplicated and not result.unexpected)
     summary = DemoSummary(duration_s, exact=exact, explanation=result.explain())
     if exact and left:
@@ -294,11 +318,13 @@ async def run_showcase(
         hour=0, minute=0, second=0, microsecond=0
     )
     midnight_ms = round(midnight.timestamp() * 1000)
+    # Wall-clock arithmetic on an aware datetime: the day before's local 00:00, DST or not.
+    enrolled_from = midnight - dt.timedelta(days=ENROLLED_DAYS_BEFORE)
     home = VirtualHomeRig(
         workdir / "home",
         scenario,
         patient=DEMO_PATIENT,
-        enrolled_from_ms=midnight_ms,
+        enrolled_from_ms=round(enrolled_from.timestamp() * 1000),
         hub_options=HubOptions(municipality=MUNICIPALITY_CONSENT),
     )
     findings = DemoFindings(home.region_state, DEMO_PATIENT, midnight_ms, time_scale)
@@ -336,7 +362,6 @@ async def run_showcase(
             # last readings into the ledger), then the hub delivers everything it holds;
             # only then is it stopped. Every reading the home produced must be there, or
             # its absence explained.
-            switched_off_ms = time.time_ns() // 1_000_000
             await home.stop_rig()
             await home.wait_delivered(settle_s, check=False)
             await wait_others(list(home.others.values()), home.ledger(), settle_s)
@@ -362,8 +387,9 @@ async def run_showcase(
         result = reconcile(ledger, home.fhir(), settled=ledger)
         produced = Counter(e.kind for e in ledger)
         held = home.unattributed()
+        on_boards = home.on_boards()
         recipients = recipients_summary(home.fhir(), list(home.others.values()), ledger)
-    summary = _summary(result, produced, duration_s, switched_off_ms)
+    summary = _summary(result, produced, duration_s, ledger, on_boards)
     summary.recipients = recipients
     summary.worklist = worklist_url
     for kind in Kind:
@@ -377,11 +403,11 @@ async def run_showcase(
         **fhir_shapes(workdir / "observations.ndjson"),
         "unattributed": held,
         "patient": {"system": DEMO_PATIENT.system, "value": DEMO_PATIENT.value},
-        "enrolled_from": midnight.isoformat(),
+        "enrolled_from": enrolled_from.isoformat(),
     }
     if held:
         summary.explanation += (
-            f"; {held} readings held unattributed (taken before the demo day's enrolment)"
+            f"; {held} readings held unattributed (taken before the hub's enrolment)"
         )
     summary.out = str(workdir)
     (workdir / "summary.json").write_text(json.dumps(summary.to_json(), indent=2))

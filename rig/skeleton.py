@@ -157,8 +157,12 @@ async def run_skeleton(
             trace.published.append((batch, reason))
             note("published", (batch, reason))
 
-        hub = Hub(config, resolve_backend("sim", sim_radio=radio), on_stored=on_stored)
-        hub.uplink._on_published = on_published
+        hub = Hub(
+            config,
+            resolve_backend("sim", sim_radio=radio),
+            on_stored=on_stored,
+            on_published=on_published,
+        )
         connect_receiver: Callable[[], AbstractAsyncContextManager[MqttLink]] = _receiver_link(
             broker, pki
         )

@@ -266,9 +266,15 @@ class VirtualHome:
         logger.info("virtual rig: every scheduled measurement was taken")
 
     async def _schedule(self, spec: DeviceSpec, device: EmulatedDevice, start: float) -> None:
+        last: float | None = None
+        # A schedule meant to be a second or more apart stays so when the rig falls behind
+        # (a scenario that asks for faster measurements gets them as it asks).
+        paced = not isinstance(device, EmulatedCgm) and self._real_s(spec.every_s) >= 1.0
         for i in range(spec.count):
             at_s = spec.first_s + i * spec.every_s
             await self._at(start, at_s)
+            if paced:
+                last = await _a_second_after(last)
             await self.measure(spec, device, at_s=at_s)
             self._write_status()
 
@@ -395,6 +401,22 @@ class VirtualHome:
                     )
                 )
             self.ledger.write(entries)
+
+
+async def _a_second_after(last: float | None) -> float:
+    """Wait, if need be, until a second after ``last`` (loop time); return the time now.
+
+    A device stamps its readings with its clock in whole seconds (the SIG Date Time, GSS
+    3.70), and two readings of one device with one code at one stamp are one observation to
+    the region (the PHD IG's conditional-create identifier). A real device never measures
+    twice in a second; a compressed day that falls behind its schedule would, so the rig
+    holds a device's next measurement until a second has passed, whatever its clock's offset.
+    (The CGM is exempt: its records are dated by their minute offsets, CGM 1.0.2 §3.1.)
+    """
+    loop = asyncio.get_running_loop()
+    if last is not None and loop.time() < last + 1.0:
+        await asyncio.sleep(last + 1.0 - loop.time())  # a device clock's tick is the point
+    return loop.time()
 
 
 async def run_home(scenario: Scenario, directory: Path) -> VirtualHome:

@@ -20,10 +20,10 @@ from gateway.config import ConfigError, HubConfig, load_config
 from gateway.consents import ConsentFileError, consent_path, read_ledger
 from gateway.identity import ProvisionError, check_certificate
 from gateway.outbox import Outbox, StoreBusyError
-from gateway.status import StatusError, collect_status
 from protocols.consent import allowed_now
 from technician.check import Check
 from technician.feedbackcheck import feedback_checks
+from technician.status_view import StatusError, collect_status
 
 MIN_FREE_BYTES = 256 * 1024 * 1024
 MIN_FREE_FRACTION = 0.05
@@ -240,7 +240,7 @@ def _ago(seconds: float) -> str:
 
 
 def device_checks(config: HubConfig, now: dt.datetime) -> list[Check]:
-    """Each paired device: seen by the running hub (its activity file, gateway/status.py) and
+    """Each paired device: seen by the running hub (its activity file, gateway/activity.py) and
     its battery. A device never seen fails: take a measurement near the hub while it runs."""
     try:
         snapshot = collect_status(config, now_ms=int(now.timestamp() * 1000))

@@ -175,14 +175,92 @@ def phd_rtsa(o: dict[str, Any], ref: Resolve) -> list[str]:
     return out
 
 
-def phd_string_enumeration(o: dict[str, Any], ref: Resolve) -> list[str]:
-    """StructureDefinition.PhdStringEnumerationObservation.fsh"""
+def phd_string(o: dict[str, Any], ref: Resolve) -> list[str]:
+    """StructureDefinition.PhdStringObservation.fsh (``value[x] only string``)"""
     out = phd_base(o, ref)
     if any(k in o for k in _VALUES if k != "valueString"):
         out.append("value[x] only string")
     if "valueString" not in o:
         out.append("value[x] 1..")
     return out
+
+
+ASN1_TO_HL7 = "http://terminology.hl7.org/CodeSystem/ASN1ToHL7"
+UNSUPPORTED = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
+
+
+def phd_bits(o: dict[str, Any], ref: Resolve) -> list[str]:
+    """StructureDefinition.PhdBitsEnumerationObservation.fsh: ``value[x] ..0``; a
+    bitsComponent's code from ASN1MeasurementBits (required; here: an ASN1ToHL7 code
+    "<Observation.code>.<MDER bit>"), ``value[x] only boolean`` or the dataAbsentReason
+    ``unsupported``."""
+    out = phd_base(o, ref)
+    if any(k in o for k in _VALUES):
+        out.append("value[x] ..0")
+    (own,) = _mdc_codes(o.get("code")) or [None]
+    for comp in o.get("component", []):
+        codings = comp.get("code", {}).get("coding", [])
+        bits = [c for c in codings if c.get("system") == ASN1_TO_HL7]
+        if not bits:
+            if 68193 not in _mdc_codes(comp.get("code")):  # supplementalTypesComponent
+                out.append("component: neither bitsComponent nor supplementalTypesComponent")
+            continue
+        type_code, _, bit = str(bits[0].get("code", "")).partition(".")
+        if type_code != str(own) or not bit.isdigit():
+            out.append("bitsComponent.code from ASN1MeasurementBits (<type>.<bit>)")
+        values = [k for k in _VALUES if k in comp]
+        absent = [
+            c.get("code")
+            for c in comp.get("dataAbsentReason", {}).get("coding", [])
+            if c.get("system") == UNSUPPORTED
+        ]
+        if values not in (["valueBoolean"], []) or (not values and absent != ["unsupported"]):
+            out.append("bitsComponent.value[x] only boolean (or dataAbsentReason unsupported)")
+    return out
+
+
+def phd_compound(o: dict[str, Any], ref: Resolve) -> list[str]:
+    """StructureDefinition.PhdCompoundObservation.fsh: ``value[x] ..0``; a component's value
+    only Quantity (value, system = UCUM, code), CodeableConcept (coding 1..1, the MdcType
+    slice: system MDC, code), string or SampledData (origin, period, factor, lowerLimit,
+    upperLimit, dimensions, data), or a dataAbsentReason."""
+    out = phd_base(o, ref)
+    if any(k in o for k in _VALUES):
+        out.append("value[x] ..0")
+    for comp in o.get("component", []):
+        if not _mdc_codes(comp.get("code")):
+            out.append("component[measurement].code from MDCValueSet")
+        values = [k for k in _VALUES if k in comp]
+        if len(values) > 1 or (values and values[0] not in _COMPOUND_VALUES):
+            out.append(
+                f"component.value[x] only Quantity, CodeableConcept, string, SampledData ({values})"
+            )
+        elif not values and "dataAbsentReason" not in comp:
+            out.append("component value[x] or dataAbsentReason")
+        if "valueQuantity" in comp:
+            out.extend(_quantity(comp["valueQuantity"]))
+        concept = comp.get("valueCodeableConcept")
+        if concept is not None and (len(concept.get("coding", [])) != 1 or not _mdc_codes(concept)):
+            out.append("component.valueCodeableConcept.coding 1..1 (MdcType: MDC)")
+        data = comp.get("valueSampledData")
+        if data is not None:
+            out.extend(
+                f"component.valueSampledData.{k} 1.."
+                for k in (
+                    "origin",
+                    "period",
+                    "factor",
+                    "lowerLimit",
+                    "upperLimit",
+                    "dimensions",
+                    "data",
+                )
+                if k not in data
+            )
+    return out
+
+
+_COMPOUND_VALUES = ("valueQuantity", "valueCodeableConcept", "valueString", "valueSampledData")
 
 
 def phd_coincident_time_stamp(o: dict[str, Any], ref: Resolve) -> list[str]:
@@ -268,7 +346,9 @@ CHECKS: dict[str, Callable[[dict[str, Any], Resolve], list[str]]] = {
     PHD + "PhdCompoundNumericObservation": phd_compound_numeric,
     PHD + "PhdCodedEnumerationObservation": phd_coded,
     PHD + "PhdRtsaObservation": phd_rtsa,
-    PHD + "PhdStringEnumerationObservation": phd_string_enumeration,
+    PHD + "PhdStringObservation": phd_string,
+    PHD + "PhdBitsEnumerationObservation": phd_bits,
+    PHD + "PhdCompoundObservation": phd_compound,
     PHD + "PhdCoincidentTimeStampObservation": phd_coincident_time_stamp,
     PHD + "PhdDevice": phd_device,
     PHD + "PhgDevice": phg_device,

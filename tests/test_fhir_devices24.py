@@ -4,8 +4,10 @@ supplemental types) and a CGM's glucose with its trend, built from real parts on
 side (decoded GATT values placed in their session, the hub's pipeline, a real batch) and
 checked as tests/test_fhir_profiles.py checks the classic profiles (IG source ``HL7/phd``
 tag 2.0.0: input/fsh/StructureDefinition.PhdRtsaObservation.fsh,
-StructureDefinition.PhdStringEnumerationObservation.fsh, StructureDefinition.PhdBase
-Observation.fsh's supplementalTypesComponent)."""
+StructureDefinition.PhdStringObservation.fsh, StructureDefinition.PhdBitsEnumeration
+Observation.fsh, StructureDefinition.PhdCompoundObservation.fsh, StructureDefinition.PhdBase
+Observation.fsh's supplementalTypesComponent; the IG's examples bits-observation.json and
+compound-observation-glucose.json are the vectors of the bit field and the mixed compound)."""
 
 from __future__ import annotations
 
@@ -96,8 +98,35 @@ def _ghs_events() -> list[MeasurementEvent]:
             150452,
         ),
         _observation(acom.StringValue("resting"), 68512),
+        # input/examples/bits-observation.json: MDC_PULS_OXIM_DEV_STATUS with MDER bits 2, 7,
+        # 10, 11 and 12 set, all events; on the GHS wire (little-endian) bits 13, 8, 5, 4, 3.
+        _observation(
+            acom.CompoundStateEventValue(
+                b"\xff\xff", b"\xff\xff", _le(1 << 13 | 1 << 8 | 1 << 5 | 1 << 4 | 1 << 3)
+            ),
+            mdc.MDC_PULS_OXIM_DEV_STATUS,
+        ),
+        # A bit field of a type ASN1ToHL7 does not list: its integer, no profile.
+        _observation(acom.CompoundStateEventValue(b"\x03", b"\x00", b"\x01"), 8_454_999),
+        # input/examples/compound-observation-glucose.json: a number, a code and a string.
+        _observation(
+            acom.CompoundValue(
+                (
+                    acom.CompoundComponent(
+                        160184, acom.NumericValue(4722, MedFloat(Decimal("6.3"), None))
+                    ),
+                    acom.CompoundComponent(8417864, acom.DiscreteValue(8417872)),
+                    acom.CompoundComponent(8417846, acom.StringValue("Somewhere on the body.")),
+                )
+            ),
+            8452097,
+        ),
     ]
     return [_event(GHS, live, v, T0 + 1000 * i, clock=GHS_CLOCK) for i, v in enumerate(values)]
+
+
+def _le(bits: int) -> bytes:
+    return bits.to_bytes(2, "little")
 
 
 def _cgm_event() -> MeasurementEvent:
@@ -149,7 +178,8 @@ def test_ghs_observation_classes_take_their_profiles(resources: list[dict[str, A
     assert data["data"] == "100 120 140 120"  # the samples as the device sent them
     assert (data["factor"], data["origin"]["value"], data["period"]) == (0.01, 0, 20)
     assert data["origin"]["code"] == "1"
-    (string,) = _claims(resources, "PhdStringEnumerationObservation")
+    assert not _claims(resources, "PhdStringEnumerationObservation")  # not a 2.0.0 profile
+    (string,) = _claims(resources, "PhdStringObservation")
     assert string["valueString"] == "resting"
     assert "note" not in string
     compound = _claims(resources, "PhdCompoundNumericObservation")
@@ -192,3 +222,62 @@ def test_cgm_glucose_carries_its_trend_as_a_component(resources: list[dict[str, 
     assert g["effectiveDateTime"] == dt.datetime(2026, 11, 22, 8, 30).astimezone(dt.UTC).isoformat(
         timespec="milliseconds"
     ).replace("+00:00", "Z")
+
+
+def test_bit_field_is_the_igs_bits_example(resources: list[dict[str, Any]]) -> None:
+    """StructureDefinition.PhdBitsEnumerationObservation.fsh: no value[x], a boolean
+    component per reported bit coded ``<type>.<MDER bit>`` in ASN1ToHL7; cleared event bits
+    are not reported. The components are those of the IG's bits-observation.json."""
+    (bits,) = _claims(resources, "PhdBitsEnumerationObservation")
+    assert _code(bits) == "150604"
+    assert not [k for k in bits if k.startswith("value")]
+    assert [
+        (c["code"]["coding"][0]["code"], c["code"]["coding"][0]["display"], c["valueBoolean"])
+        for c in bits["component"]
+    ] == [
+        ("150604.2", "sensor-displaced", True),
+        ("150604.7", "signal-pulse-questionable", True),
+        ("150604.10", "signal-low-perfusion", True),
+        ("150604.11", "signal-poor", True),
+        ("150604.12", "signal-inadequate", True),
+    ]
+    assert {c["code"]["coding"][0]["system"] for c in bits["component"]} == {
+        "http://terminology.hl7.org/CodeSystem/ASN1ToHL7"
+    }
+    (unknown,) = [r for r in resources if _code(r) == "8454999"]
+    assert "meta" not in unknown  # ASN1MeasurementBits has no code for it: no claim
+    assert unknown["valueQuantity"]["value"] == 1
+
+
+def test_mixed_compound_is_a_phd_compound_observation(resources: list[dict[str, Any]]) -> None:
+    """StructureDefinition.PhdCompoundObservation.fsh, as compound-observation-glucose.json:
+    a number (valueQuantity), a code (valueCodeableConcept) and a string (valueString)."""
+    (compound,) = _claims(resources, "PhdCompoundObservation")
+    assert _code(compound) == "8452097"
+    assert not [k for k in compound if k.startswith("value")]
+    quantity, code, text = compound["component"]
+    assert quantity["valueQuantity"] == {
+        "value": 6.3,
+        "unit": "mmol/L",
+        "system": "http://unitsofmeasure.org",
+        "code": "mmol/L",
+    }
+    assert code["code"]["coding"][0]["code"] == "8417864"
+    assert code["valueCodeableConcept"]["coding"][0]["code"] == "8417872"
+    assert text["code"]["coding"][0]["code"] == "8417846"
+    assert text["valueString"] == "Somewhere on the body."
+    # The blood pressure (numbers only) stays PhdCompoundNumericObservation.
+    assert [_code(r) for r in _claims(resources, "PhdCompoundNumericObservation")] == ["150020"]
+
+
+def test_cgm_codes_are_pinned_to_their_sources() -> None:
+    """MDC_CONC_GLU_TREND: MDC_PART_PHD_DM (128) term 29400, from a public PHD-to-FHIR
+    encoder's nomenclature table, whose MDC_CGM_DEV_STAT (term 29452) is the 8418060 of the
+    IG's CodeSystem.ASN1ToHL7.fsh (tag 2.0.0). No quality code could be verified: the quality
+    stays a flag (test_cgm_glucose_carries_its_trend_as_a_component: one component only)."""
+    from protocols.fhir.bits import MEASUREMENT_BITS
+
+    assert mdc.MDC_CONC_GLU_TREND == 128 * 65536 + 29400 == 8418008
+    assert mdc.MDC_CGM_DEV_STAT == 128 * 65536 + 29452 == 8418060
+    assert MEASUREMENT_BITS[mdc.MDC_CGM_DEV_STAT][0] == ("sensor-session-stopped", "event")
+    assert not [ref for ref, _ in mdc.MDC_TABLE.values() if "QUAL" in ref]  # none invented

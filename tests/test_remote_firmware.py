@@ -138,7 +138,7 @@ async def test_update_succeeds_then_one_that_does_not_report_its_version_rolls_b
         assert board.files() == good
         assert board.starts == starts_after_update + 2  # the broken boot and the rollback
         # The hub serves the board again after each update.
-        board_tasks = [t for t in hub._tasks if t.get_name() == "board-0" and not t.done()]
+        board_tasks = [t for t in hub.boards.tasks() if t.get_name() == "board-0" and not t.done()]
         assert len(board_tasks) == 1
 
 

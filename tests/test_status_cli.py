@@ -1,5 +1,6 @@
 """``narhub status``: the snapshot from the configuration, the read-only store and the hub's
-activity file (gateway/status.py), as JSON and as the technician's tables."""
+activity file (gateway/activity.py; read by technician/status_view.py), as JSON and as the
+technician's tables."""
 
 from __future__ import annotations
 
@@ -19,16 +20,16 @@ from typer.testing import CliRunner
 
 from common.signing import PemBatchSigner
 from drivers.ble.central import DeviceStatus
-from gateway import status as status_module
+from gateway.activity import ACTIVITY_FILE, RUNTIME_DIRECTORY_ENV, ActivityRecorder
 from gateway.config import load_config, render_config
 from gateway.outbox import Outbox
 from gateway.reading import Reading
-from gateway.status import ACTIVITY_FILE, RUNTIME_DIRECTORY_ENV, ActivityRecorder
 from gateway.uplink import UplinkStats
 from protocols.gatt import BLOOD_PRESSURE_MEASUREMENT
 from protocols.uplink import Priority
 from protocols.uplink.undecoded import RAW_RECORD_MDC, raw_fields
 from rig.broker import RigPki
+from technician import status_view as status_module
 from technician.cli import app
 from technician.doctor import _store_check
 from technician.pairing import with_device

@@ -46,6 +46,7 @@ from drivers.ble._bleak import (
     BleakGATTProtocolError,
     BLEDevice,
 )
+from drivers.ble.bp_records import RecordAssembler, on_record_value
 from drivers.ble.cursors import RecordTracker
 from drivers.ble.events import ClockObservation, MeasurementEvent, device_time_of
 from drivers.ble.hints import (
@@ -61,6 +62,7 @@ from drivers.ble.retry import Failure, SessionError, is_auth_error
 from protocols.gatt import (
     BATTERY_LEVEL,
     BLOOD_PRESSURE_MEASUREMENT,
+    BLOOD_PRESSURE_RECORD,
     BODY_COMPOSITION_MEASUREMENT,
     CGM_FEATURE,
     CGM_MEASUREMENT,
@@ -129,12 +131,16 @@ MEASUREMENT_CHARACTERISTICS = frozenset(
         ENHANCED_BLOOD_PRESSURE_MEASUREMENT,
         ENHANCED_INTERMEDIATE_CUFF_PRESSURE,
         BODY_COMPOSITION_MEASUREMENT,
+        BLOOD_PRESSURE_RECORD,
     }
 )
 #: Values that arrive during a RACP download and belong to stored records.
 _RECORD_CHARACTERISTICS = frozenset(
     {GLUCOSE_MEASUREMENT, GLUCOSE_MEASUREMENT_CONTEXT, PLX_SPOT_CHECK_MEASUREMENT}
 )
+#: Record characteristics whose records carry a uint16 sequence number: the download asks
+#: for those above the committed cursor (GLS 1.0 4.9; BLS 1.1.1's Blood Pressure Record).
+_SEQUENCED_RECORDS = frozenset({GLUCOSE_MEASUREMENT, BLOOD_PRESSURE_RECORD})
 #: ATT application error "data field ignored" on a CTS write: a success (CTS 1.1 3.1.2.1).
 _DATA_FIELD_IGNORED = 0x80
 #: Recent time-stamped values remembered per device to drop replays (docs/protocols/phd.md 6.1).
@@ -193,6 +199,7 @@ class DeviceSession:
         self._parked: list[MeasurementEvent] = []
         self._racp_answer: asyncio.Future[Any] | None = None
         self._downloading = False
+        self._bp_records = RecordAssembler()
         self._backpressure = False
         self._closers: list[Callable[[], Awaitable[None]]] = []
         #: The CGM or GHS part of the session, when the device has that service.
@@ -665,7 +672,8 @@ class DeviceSession:
         """Only the new stored records; the cursor advances after the pipeline commits."""
         settle_s = self._settings.commit_timeout_s
         await self._tracker.settle(settle_s)  # records from an earlier, dropped session
-        by_sequence = GLUCOSE_MEASUREMENT in self._chars
+        by_sequence = not _SEQUENCED_RECORDS.isdisjoint(self._chars)
+        self._bp_records.clear()
         cursor = await self._tracker.cursor() if by_sequence else None
         if cursor is not None and cursor >= 0xFFFF:
             cursor = None
@@ -721,6 +729,9 @@ class DeviceSession:
             raw = bytes(data)
             stored = self._downloading and cid in _RECORD_CHARACTERISTICS
             event = self._event(cid, raw)
+            if cid == BLOOD_PRESSURE_RECORD:
+                on_record_value(self, self._bp_records, event)
+                return
             m = event.measurement
             if stored or isinstance(m, (GlucoseMeasurement, GlucoseMeasurementContext)):
                 seq = (

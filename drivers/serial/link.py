@@ -259,7 +259,7 @@ class SensorBoardLink:
         self.connected = True
         self.connects += 1
         _log.info("sensor board port open")
-        self._write(HubHello())
+        self._greet()
         await self._notify()
         while True:
             data = await pipe.read(self._keepalive_s)
@@ -267,6 +267,14 @@ class SensorBoardLink:
                 self._keepalive()
                 continue
             await self._handle(conn.receive_data(data))
+
+    def _greet(self) -> None:
+        """HELLO, after a TIME when the hub's clock is synchronised: any valid hub frame links
+        the board (spec §5), and one that links on TIME stamps even its backlog (§3.3)."""
+        wall = self._wall_clock_ms()
+        if wall is not None:
+            self._write(Time(wall))
+        self._write(HubHello())
 
     def _keepalive(self) -> None:
         self._nonce = (self._nonce + 1) & 0xFFFFFFFF
@@ -281,7 +289,7 @@ class SensorBoardLink:
         for ev in events:
             if isinstance(ev, Readings):
                 if self.hello is None:
-                    self._write(HubHello())
+                    self._greet()
                     continue
                 accepted = self.tracker.accept(self.hello.board_id, ev)
                 if accepted.reack is not None:

@@ -138,11 +138,20 @@ class Link:
         base = store.base_seq(boot, lsn)
         rows = []
         end = min(store.head, lsn + _MAX_READINGS_PER_FRAME)
+        # A reading of this boot taken before the first TIME is dated now that the clock is
+        # known (its mono_ms plus the TIME offset, spec 3.3): a backlog read at once is then
+        # spread over the times it was taken, not left for the hub to date on arrival.
+        this_boot = boot == store.boot_id
         while lsn < end:
             b, _s, kind, index, mono, value, wall = store.record(lsn)
             if b != boot:
                 break
-            rows.append([kind, index, mono, value] if wall is None else [kind, index, mono, value, wall])
+            if wall is None and this_boot:
+                wall = self.clock.wall_ms(mono)
+            row = [kind, index, mono, value]
+            if wall is not None:
+                row.append(wall)
+            rows.append(row)
             lsn += 1
         payload = proto.encode_readings(boot, first_seq, base, rows)
         self.cursor = lsn

@@ -1,6 +1,7 @@
 """The feedback component: the hub's events in, the light, the display and the voice out.
 
-:class:`Feedback` is an async context manager owning one TaskGroup (``narhub-feedback``):
+:class:`Feedback` is a component (:class:`gateway.supervisor.Component`): an async context
+manager owning one TaskGroup with these tasks:
 
 * ``feedback-events`` takes events from a bounded queue and runs the policy
   (gateway/feedback/policy.py) at each event and at each threshold's time;
@@ -10,8 +11,9 @@
 Never on the path of a reading: :meth:`Feedback.notify` only appends to a queue and returns
 (when full, the oldest event is dropped and counted: a status that is late is worth less than
 the next one). An output that fails (unplugged, missing library, a driver error) is logged by
-its error type, counted in :attr:`Feedback.stats`, and started again with jittered backoff; no
-error of an output reaches the hub. Cancellation ends everything: the light is switched off.
+its error type, counted in :attr:`Feedback.stats`, and started again with jittered backoff by
+the hub's one supervisor (:func:`gateway.supervisor.supervise`); no error of an output reaches
+the hub. Cancellation ends everything: the light is switched off.
 """
 
 from __future__ import annotations
@@ -24,8 +26,6 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 from common.backoff import Backoff
 from drivers._aio import reraise_if_cancelling
@@ -44,6 +44,7 @@ from gateway.feedback.policy import Effects, FeedbackPolicy, Settings, minutes
 from gateway.feedback.probe import HubProbe, watch
 from gateway.feedback.report import write_report
 from gateway.feedback.screen import Screen
+from gateway.supervisor import Component, RestartPolicy, Retry, supervise
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ def settings_from(config: FeedbackConfig, devices: Mapping[str, str]) -> Setting
     )
 
 
-class Feedback:
+class Feedback(Component):
     """The light, display and voice for the patient, fed by :meth:`notify`."""
 
     def __init__(
@@ -133,8 +134,6 @@ class Feedback:
         self.light = LightPlayer(self.outputs.brightness, self.changed, self._played)
         #: The outputs open now (``light``, ``display``, ``voice``, ``button``).
         self.opened: set[str] = set()
-        self._group: asyncio.TaskGroup | None = None
-        self._tasks: list[asyncio.Task[None]] = []
 
     # -- input ------------------------------------------------------------------------------
 
@@ -150,14 +149,12 @@ class Feedback:
 
     # -- lifecycle --------------------------------------------------------------------------
 
-    async def __aenter__(self) -> Self:
+    async def _enter(self, stack: contextlib.AsyncExitStack) -> None:
         loop = asyncio.get_running_loop()
         self.policy = FeedbackPolicy(self.settings, loop.time())
         self._refresh(loop.time())
-        group = asyncio.TaskGroup()
-        await group.__aenter__()
-        self._group = group
-        self._start("feedback-events", self._run_events)
+        await self._open_tasks(stack)
+        self._start("feedback-events", self._run_events())
         if self.config.light is not None:
             self._start("feedback-light", self._supervised("light", self._run_light))
         if self.config.display is not None:
@@ -171,44 +168,21 @@ class Feedback:
             self._start(
                 "feedback-watch", self._supervised("watch", lambda: watch(probe, self.notify))
             )
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        for task in self._tasks:
-            task.cancel()
-        group, self._group = self._group, None
-        if group is not None:
-            await group.__aexit__(exc_type, exc, tb)
+    async def _supervised(self, output: str, body: Callable[[], Awaitable[None]]) -> None:
+        """Run one output, restarted after any error with backoff (1 s to 10 minutes): an
+        output's fault is counted and reported, never raised into the hub."""
+        policy = RestartPolicy(
+            ((Exception, Retry(Backoff(initial_s=1.0, cap_s=OUTPUT_BACKOFF_CAP_S))),)
+        )
 
-    def _start(self, name: str, body: Callable[[], Awaitable[None]]) -> None:
-        assert self._group is not None
-        self._tasks.append(self._group.create_task(body(), name=name))  # type: ignore[arg-type]
+        def failed(exc: Exception) -> None:
+            self.stats.failures[output] = self.stats.failures.get(output, 0) + 1
+            self.stats.last_failure[output] = f"{type(exc).__name__}: {exc}"
+            self.changed.set()
+            self._write_report()
 
-    def _supervised(
-        self, output: str, body: Callable[[], Awaitable[None]]
-    ) -> Callable[[], Awaitable[None]]:
-        async def supervise() -> None:
-            backoff = Backoff(initial_s=1.0, cap_s=OUTPUT_BACKOFF_CAP_S)
-            while True:
-                try:
-                    await body()
-                except Exception as exc:  # noqa: BLE001 - counted, restarted, never raised
-                    self.stats.failures[output] = self.stats.failures.get(output, 0) + 1
-                    self.stats.last_failure[output] = f"{type(exc).__name__}: {exc}"
-                    delay = backoff.next_delay_s()
-                    logger.warning(
-                        "feedback %s failed (%s); retry in %.1fs", output, type(exc).__name__, delay
-                    )
-                    self.changed.set()
-                    self._write_report()
-                    await asyncio.sleep(delay)
-
-        return supervise
+        await supervise(f"feedback-{output}", body, policy, on_failure=failed)
 
     # -- the policy -------------------------------------------------------------------------
 

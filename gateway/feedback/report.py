@@ -1,7 +1,7 @@
 """The running hub's word on its feedback outputs, for ``narhub doctor``.
 
-The component writes ``feedback.json`` beside the hub's activity file (gateway/status.py,
-:func:`~gateway.status.activity_path`: systemd's runtime directory, RAM, under the unit)
+The component writes ``feedback.json`` beside the hub's activity file (gateway/activity.py,
+:func:`~gateway.activity.activity_path`: systemd's runtime directory, RAM, under the unit)
 when an output opens or fails: which outputs are open, failures per output and the last
 one's error. Counts and error types only, never a device or a value. Rewritten atomically,
 only on such a change (rare), never fsynced: it is a view.
@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from gateway.status import activity_path
+from gateway.activity import activity_path
 
 REPORT_FILE = "feedback.json"
 REPORT_VERSION = 1

@@ -89,9 +89,9 @@ def counts(
 def queue_figures(
     db: Database, acks: Acks, counted: dict[str, int], recipients: Sequence[str] = ()
 ) -> dict[str, Any]:
-    """What ``narhub status`` shows of the queue (:class:`gateway.status.QueueView`'s fields)
-    from the store and its :func:`counts`, for the activity file: another process cannot read
-    an exclusive store."""
+    """What ``narhub status`` shows of the queue (the fields of
+    :class:`technician.status_view.QueueView`) from the store and its :func:`counts`, for the
+    activity file: another process cannot read an exclusive store."""
     names = [p.topic_name for p in Priority]
     readings = dict.fromkeys(names, 0)
     for priority, n in db.execute("SELECT priority, sum(n) FROM chunks GROUP BY priority"):

@@ -20,6 +20,7 @@ sent while the hub is offline wait at the broker) next to the uplink's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -27,9 +28,16 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from common.backoff import Backoff
-from drivers._aio import reraise_if_cancelling
 from drivers.mqtt import MqttError, MqttLink
 from gateway.remote.state import RemoteState
+from gateway.supervisor import (
+    Component,
+    RestartNow,
+    RestartPolicy,
+    RestartRequested,
+    Retry,
+    supervise,
+)
 from protocols.command_results import CommandResult, Status, message_digest
 from protocols.command_topics import cmd_filter, result_topic
 from protocols.commands import Command, CommandError, CommandVerifier
@@ -61,7 +69,7 @@ class CommandFailedError(RemoteError):
     status = Status.FAILED
 
 
-class ReconnectRequested(Exception):  # noqa: N818 - a control signal, not an error
+class ReconnectRequested(RestartRequested):
     """Raised inside the session after a result is sent: reconnect with new credentials."""
 
 
@@ -73,8 +81,9 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class CommandHandler:
-    """Verifies and carries out region commands for one hub."""
+class CommandHandler(Component):
+    """Verifies and carries out region commands for one hub: ``async with handler`` runs its
+    session as the task ``remote`` of its own TaskGroup (:meth:`run` is that task)."""
 
     def __init__(
         self,
@@ -94,6 +103,14 @@ class CommandHandler:
         self._connect = connect
         self._clock_ms = clock_ms
         self._backoff = backoff or Backoff(initial_s=1.0, cap_s=120.0)
+        # OSError: the state file could not be written; the unacknowledged command comes
+        # again after the reconnect.
+        self._restarts = RestartPolicy(
+            (
+                (ReconnectRequested, RestartNow()),
+                ((MqttError, OSError), Retry(self._backoff, with_message=True)),
+            )
+        )
         #: Set while subscribed (the broker routes commands only to a live subscription).
         self.subscribed = asyncio.Event()
         #: Broker sessions opened so far (a renewal reconnects with the new certificate).
@@ -220,21 +237,14 @@ class CommandHandler:
         )
         return result
 
+    async def _enter(self, stack: contextlib.AsyncExitStack) -> None:
+        await self._open_tasks(stack)
+        self._start("remote", self.run())
+
     async def run(self) -> None:
-        """Subscribe and handle commands until cancelled; reconnect with backoff."""
-        while True:
-            reraise_if_cancelling()
-            try:
-                await self._session()
-            except ReconnectRequested:
-                logger.info("remote: reconnecting with the new credentials")
-                continue
-            except (MqttError, OSError) as exc:
-                # OSError: the state file could not be written; the unacknowledged command
-                # comes again after the reconnect.
-                delay = self._backoff.next_delay_s()
-                logger.warning("remote: %s; retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
+        """Subscribe and handle commands until cancelled; the supervisor reconnects with
+        backoff (:mod:`gateway.supervisor`), at once after a renewal."""
+        await supervise("remote", self._session, self._restarts)
 
     async def _session(self) -> None:
         try:

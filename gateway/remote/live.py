@@ -7,12 +7,10 @@ committed from now on get the new deadlines; the uplink is woken to look again.
 
 from __future__ import annotations
 
-import dataclasses
-
 from gateway.config import HubConfig
 from gateway.outbox import AsyncOutbox, BatchingPolicy
 from gateway.pipeline import Pipeline
-from gateway.thresholds import Threshold, threshold_table
+from gateway.thresholds import Threshold
 
 
 def apply_live(pipeline: Pipeline, outbox: AsyncOutbox, new: HubConfig) -> None:
@@ -22,9 +20,7 @@ def apply_live(pipeline: Pipeline, outbox: AsyncOutbox, new: HubConfig) -> None:
         Threshold(t.mdc_code, t.unit, t.below, t.above) for t in new.pipeline.thresholds
     )
     if thresholds != pipeline.settings.thresholds:
-        pipeline.settings = dataclasses.replace(pipeline.settings, thresholds=thresholds)
-        # The pipeline reads its table on every batch; swapping the reference is atomic.
-        pipeline._thresholds = threshold_table(thresholds)
+        pipeline.set_thresholds(thresholds)
     b = new.batching
     policy = BatchingPolicy(
         alert_s=b.alert_s,

@@ -10,14 +10,14 @@ the IG's elements:
   device sent them: the IG's RTSA mapping keeps the device's scaling, y = data x factor +
   origin);
 * a **string** (special ``text``, flag ``text:<string>``) is a ``valueString``
-  (``StructureDefinition.PhdStringEnumerationObservation.fsh``);
+  (``StructureDefinition.PhdStringObservation.fsh``);
 * **supplemental types** (flags ``supplemental-type:<MDC code>``) are the base profile's
   ``component[supplementalTypesComponent]``: code MDC_ATTR_SUPPLEMENTAL_TYPES (68193), the
   type as a ``valueCodeableConcept`` (``StructureDefinition.PhdBaseObservation.fsh``).
 
-A bit-field (compound state/event) reading keeps its integer value and claims no profile:
-the IG's BITs profile names each bit by its ASN.1 name, which a generic GHS observation type
-does not give (docs/protocols/phd.md 2.11).
+A bit-field (compound state/event) reading becomes PhdBitsEnumerationObservation when the
+IG's ASN1ToHL7 code system names its bits (:mod:`protocols.fhir.bits`); otherwise it keeps
+its integer value and masks and claims no profile (docs/protocols/phd.md 2.11).
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def string_value(reading: WireReading) -> str | None:
 
 
 def is_bits(reading: WireReading) -> bool:
-    """A bit-field (compound state/event) reading: an integer without a PHD profile."""
+    """A bit-field (compound state/event) reading: an integer and its masks in flags."""
     return any(flag.startswith(BITS_PREFIX) for flag in reading.flags)
 
 

@@ -29,8 +29,14 @@ PHD_CODED = _PHD + "PhdCodedEnumerationObservation"
 PHD_COINCIDENT_TIME_STAMP = _PHD + "PhdCoincidentTimeStampObservation"
 #: StructureDefinition.PhdRtsaObservation.fsh (a sample array: ``valueSampledData``)
 PHD_RTSA = _PHD + "PhdRtsaObservation"
-#: StructureDefinition.PhdStringEnumerationObservation.fsh (``valueString``)
-PHD_STRING_ENUMERATION = _PHD + "PhdStringEnumerationObservation"
+#: StructureDefinition.PhdStringObservation.fsh (``valueString``): at tag 2.0.0 the string
+#: profile is PhdStringObservation (the IG's example ``stringenum-1234.json`` claims it; the
+#: change log's FHIR-48239 reworked the ballot's PhdStringEnumerationObservation)
+PHD_STRING = _PHD + "PhdStringObservation"
+#: StructureDefinition.PhdBitsEnumerationObservation.fsh (bit fields, :mod:`.bits`)
+PHD_BITS = _PHD + "PhdBitsEnumerationObservation"
+#: StructureDefinition.PhdCompoundObservation.fsh (components of mixed value types)
+PHD_COMPOUND = _PHD + "PhdCompoundObservation"
 #: StructureDefinition.PhdBaseObservation.fsh: ``component[supplementalTypesComponent]``
 #: code, MDC_ATTR_SUPPLEMENTAL_TYPES (fixed #68193).
 MDC_ATTR_SUPPLEMENTAL_TYPES = 68193

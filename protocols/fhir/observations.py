@@ -13,7 +13,14 @@ Required elements, from the PHD IG 2.0.0 (``HL7/phd``, tag 2.0.0, ``input/fsh/``
   an MDC ``code.coding`` and a UCUM ``valueQuantity`` (or a ``dataAbsentReason``). Blood
   pressure is the IG's example (``input/examples/compound-numeric-blood-pressure.json``:
   MDC 150020 with LOINC 85354-9, components 150021/8480-6, 150022/8462-4, 150023).
+* ``StructureDefinition.PhdCompoundObservation.fsh``: no ``value[x]``; each component an
+  MDC code and a ``valueQuantity`` (UCUM), ``valueCodeableConcept`` (one MDC coding),
+  ``valueString`` or ``valueSampledData`` (with ``lowerLimit`` and ``upperLimit``, which an
+  ACOM sample array component does not give: such a compound claims no profile).
 * ``StructureDefinition.PhdCodedEnumerationObservation.fsh``: ``valueCodeableConcept``.
+* ``StructureDefinition.PhdStringObservation.fsh``: ``valueString``.
+* ``StructureDefinition.PhdBitsEnumerationObservation.fsh``: no ``value[x]``; a boolean
+  component per bit, coded in ASN1ToHL7 (:mod:`protocols.fhir.bits`).
 * ``StructureDefinition.PhdCoincidentTimeStampObservation.fsh``: ``status`` final, an MDC clock
   type from MDCClockTypes in ``code.coding``, ``subject.reference`` to the PhdDevice,
   ``device.reference`` to the PhgDevice, the device's current time in ``valueDateTime``
@@ -34,6 +41,7 @@ from typing import Any
 
 from protocols.fhir import acom
 from protocols.fhir import codes as c
+from protocols.fhir.bits import bits_components
 from protocols.fhir.identity import uri_identifier
 from protocols.gatt.observation import LOINC_BODY_TEMPERATURE, MDC_TABLE
 from protocols.uplink.device_facts import CLOCK_OFFSET_FLAG, CLOCK_READ_FLAG, ClockRead
@@ -128,6 +136,31 @@ def _value(reading: WireReading) -> dict[str, Any]:
     return {"dataAbsentReason": {"coding": [{"system": c.DATA_ABSENT_SYSTEM, "code": reason}]}}
 
 
+def _any_value(reading: WireReading) -> dict[str, Any]:
+    """A reading's ``value[x]``: sampled data, a string, or as :func:`_value` says."""
+    sampled = acom.sampled_data(reading)
+    if sampled is not None:
+        return {"valueSampledData": sampled}
+    text = acom.string_value(reading)
+    if text is not None:
+        return {"valueString": text}
+    return _value(reading)
+
+
+def _compound_profile(components: Sequence[WireReading]) -> str | None:
+    """PhdCompoundNumericObservation when every component is a number (or a special
+    value), PhdCompoundObservation when some are codes or strings, none with a sample array
+    (PhdCompoundObservation requires its limits) or a bit field (no component type for it)."""
+    if any(acom.sampled_data(r) is not None or acom.is_bits(r) for r in components):
+        return None
+    if any(
+        acom.string_value(r) is not None or (r.value is not None and CODED_FLAG in r.flags)
+        for r in components
+    ):
+        return c.PHD_COMPOUND
+    return c.PHD_COMPOUND_NUMERIC
+
+
 def _head(
     resource_id: str,
     identifier: dict[str, Any],
@@ -157,9 +190,9 @@ def _profile(reading: WireReading) -> str | None:
     if acom.sampled_data(reading) is not None:
         return c.PHD_RTSA
     if acom.string_value(reading) is not None:
-        return c.PHD_STRING_ENUMERATION
+        return c.PHD_STRING
     if acom.is_bits(reading):
-        return None
+        return c.PHD_BITS if bits_components(reading) is not None else None
     if reading.value is not None and CODED_FLAG in reading.flags:
         return c.PHD_CODED
     return c.PHD_NUMERIC
@@ -175,7 +208,8 @@ def observation(
     components: Sequence[WireReading] = (),
 ) -> dict[str, Any]:
     """One reading's Observation: PhdNumericObservation, PhdCodedEnumerationObservation,
-    PhdRtsaObservation (a sample array) or PhdStringEnumerationObservation (a string).
+    PhdRtsaObservation (a sample array), PhdStringObservation (a string) or
+    PhdBitsEnumerationObservation (a bit field whose bits ASN1ToHL7 names).
 
     ``components`` are readings that belong to this one (flag ``component-of:{its code}``:
     a CGM glucose's trend); they become ``component`` elements beside its value, after the
@@ -189,15 +223,12 @@ def observation(
     resource["code"] = code
     resource["subject"] = context.subject
     resource["effectiveDateTime"] = iso(reading.t_ms)
-    sampled, text = acom.sampled_data(reading), acom.string_value(reading)
-    if sampled is not None:
-        resource["valueSampledData"] = sampled
-    elif text is not None:
-        resource["valueString"] = text
-    else:
-        resource.update(_value(reading))
+    bits = bits_components(reading) if acom.is_bits(reading) else None
+    if bits is None:
+        resource.update(_any_value(reading))
     resource["device"] = context.device
     parts = acom.supplemental_components(reading)
+    parts += bits or []
     parts += [{"code": _codeable(r.mdc_code)[0], **_value(r)} for r in components]
     if parts:
         resource["component"] = parts
@@ -224,12 +255,14 @@ def compound_observation(
     time_stamp_id: str | None = None,
 ) -> dict[str, Any]:
     """One Observation for the components of one measurement (blood pressure: systolic,
-    diastolic and mean of MDC_PRESS_BLD_NONINV), PhdCompoundNumericObservation.
+    diastolic and mean of MDC_PRESS_BLD_NONINV; an ACOM compound's components),
+    PhdCompoundNumericObservation or PhdCompoundObservation (:func:`_compound_profile`).
 
     Flags all components share are the note ``flags: ...``; a component's own flags (a
     threshold it crossed) are a note ``flags {MDC code}: ...``.
     """
-    resource = _head(resource_id, identifier, context, c.PHD_COMPOUND_NUMERIC, time_stamp_id)
+    profile = _compound_profile(components)
+    resource = _head(resource_id, identifier, context, profile, time_stamp_id)
     code, loincs = _codeable(compound_code)
     categories = _categories(loincs, context.phd)
     if categories:
@@ -238,7 +271,9 @@ def compound_observation(
     resource["subject"] = context.subject
     resource["effectiveDateTime"] = iso(components[0].t_ms)
     resource["device"] = context.device
-    resource["component"] = [{"code": _codeable(r.mdc_code)[0], **_value(r)} for r in components]
+    resource["component"] = [
+        {"code": _codeable(r.mdc_code)[0], **_any_value(r)} for r in components
+    ]
     common = frozenset.intersection(*(r.flags for r in components))
     notes = []
     if shown := shown_flags(common):

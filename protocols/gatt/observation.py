@@ -138,14 +138,32 @@ MDC_CTXT_GLU_TESTER = 8417884
 MDC_CTXT_GLU_TESTER_SELF = 8417888
 MDC_CTXT_GLU_TESTER_HCP = 8417892
 MDC_CTXT_GLU_TESTER_LAB = 8417896
-# Continuous glucose monitoring: the trend (rate of change) of the interstitial glucose, PHD
-# disease-management partition 128, term 29400 (docs/protocols/phd.md 3.2 gives the source).
-MDC_CONC_GLU_TREND = 8418008
+# Continuous glucose monitoring: the trend (rate of change) of the interstitial glucose,
+# MDC_PART_PHD_DM (128) term 29400, as a public 11073 PHD-to-FHIR encoder's nomenclature table
+# (Java class ``Mdc``, package ``com.lni.intermediary``) lists it beside MDC_CGM_DEV_STAT, term
+# 29452 = 8418060, the code the PHD IG 2.0.0 itself gives the CGM device status
+# (CodeSystem.ASN1ToHL7.fsh): the table agrees with the IG where they meet. Not checked
+# against IEEE 11073-10425's own table, which is not public (docs/protocols/phd.md 2.10).
+MDC_PART_PHD_DM = 128
+MDC_CONC_GLU_TREND = MDC_PART_PHD_DM * 0x10000 + 29400  # 8418008
+#: The CGM device status (a bit field), the IG's example code for ASN1ToHL7 bits.
+MDC_CGM_DEV_STAT = MDC_PART_PHD_DM * 0x10000 + 29452  # 8418060
 # Body composition (IEEE 11073-10420 terms in the SCADA partition).
 MDC_BODY_FAT = 188748
 MDC_MASS_BODY_FAT_FREE = 188756
 MDC_MASS_BODY_SOFT_LEAN = 188760
 MDC_BODY_WATER = 188764
+# BCS 1.0's other fields, in the SCADA partition as the public encoder's table named at
+# MDC_CONC_GLU_TREND lists them (terms 57696-57708, marked there "Not in 20601": terms of the
+# 11073-10101 nomenclature beyond the 20601 base). That table gives the four 10420 terms above
+# exactly as narhub has them (57676-57692); the one public table that disagrees (a Go table
+# with MDC_BODY_FAT at 57696) contradicts those four verified terms too, so it is not taken.
+# Not confirmed by the PHD IG (which has no body composition example) or the standard:
+# docs/protocols/phd.md 2.12.
+MDC_BASAL_METABOLISM = 188768
+MDC_BODY_MUSCLE = 188772
+MDC_MASS_BODY_MUSCLE = 188776
+MDC_BODY_ELECTRICAL_IMPEDANCE = 188780
 # Heart rate.
 MDC_ECG_HEART_RATE = 147842
 MDC_ECG_TIME_PD_RR_GL = 147240
@@ -157,6 +175,10 @@ LOINC_HEART_RATE = "8867-4"
 #: Glucose in interstitial fluid, mass and substance concentration (the CGM reading).
 LOINC_GLUCOSE_ISF_MASS = "99504-3"
 LOINC_GLUCOSE_ISF_SUBSTANCE = "105272-9"
+#: "Percentage of body fat Measured": the LOINC public health-data mappings give a scale's
+#: body fat percentage (Open mHealth's FHIR profile OmhBodyFatPercentage, Apple HealthKit's
+#: bodyFatPercentage mappings); docs/protocols/phd.md 2.12.
+LOINC_BODY_FAT_PERCENT = "41982-0"
 
 #: MDC code -> (reference id, LOINC or None), for display and for the region's FHIR mapping.
 #: Glucose codes list the mass-concentration LOINC; an observation in mmol/L carries the
@@ -196,10 +218,14 @@ MDC_TABLE: dict[int, tuple[str, str | None]] = {
     MDC_CTXT_GLU_MEAL: ("MDC_CTXT_GLU_MEAL", None),
     MDC_CTXT_GLU_TESTER: ("MDC_CTXT_GLU_TESTER", None),
     MDC_CONC_GLU_TREND: ("MDC_CONC_GLU_TREND", None),
-    MDC_BODY_FAT: ("MDC_BODY_FAT", None),
+    MDC_BODY_FAT: ("MDC_BODY_FAT", LOINC_BODY_FAT_PERCENT),
     MDC_MASS_BODY_FAT_FREE: ("MDC_MASS_BODY_FAT_FREE", None),
     MDC_MASS_BODY_SOFT_LEAN: ("MDC_MASS_BODY_SOFT_LEAN", None),
     MDC_BODY_WATER: ("MDC_BODY_WATER", None),
+    MDC_BASAL_METABOLISM: ("MDC_BASAL_METABOLISM", None),
+    MDC_BODY_MUSCLE: ("MDC_BODY_MUSCLE", None),
+    MDC_MASS_BODY_MUSCLE: ("MDC_MASS_BODY_MUSCLE", None),
+    MDC_BODY_ELECTRICAL_IMPEDANCE: ("MDC_BODY_ELECTRICAL_IMPEDANCE", None),
     MDC_ECG_HEART_RATE: ("MDC_ECG_HEART_RATE", LOINC_HEART_RATE),
     MDC_ECG_TIME_PD_RR_GL: ("MDC_ECG_TIME_PD_RR_GL", None),
     MDC_ATTR_VAL_BATT_CHARGE: ("MDC_ATTR_VAL_BATT_CHARGE", None),

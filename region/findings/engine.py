@@ -25,6 +25,7 @@ from region.findings.policy import World, conditions
 from region.findings.sqlite_facts import SqliteFactStore, SqlitePlanStore
 from region.findings.sqlite_findings import SqliteFindingStore
 from region.findings.store import FactStore, FindingStore, PlanStore
+from region.state import is_postgres
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,17 @@ EVALUATE_EVERY_S = 30.0
 def wall_ms() -> int:
     """The region's clock (epoch ms)."""
     return time.time_ns() // 1_000_000
+
+
+def open_finding_store(spec: str, *, fhir_queue: bool = False) -> FindingStore:
+    """The findings in the SQLite file ``spec`` names, or in the PostgreSQL database a
+    ``postgresql://`` URL names (shared by several region instances)."""
+    if is_postgres(spec):
+        # Imported only here: a SQLite region needs neither psycopg nor libpq.
+        from region.findings.store_pg import PostgresFindingStore  # noqa: PLC0415
+
+        return PostgresFindingStore(spec, fhir_queue=fhir_queue)
+    return SqliteFindingStore(Path(spec), fhir_queue=fhir_queue)
 
 
 class FindingsEngine:
@@ -65,12 +77,16 @@ class FindingsEngine:
         *,
         clock_ms: Callable[[], int] = wall_ms,
         on_change: Callable[[list[Finding]], None] | None = None,
+        fhir_queue: bool = False,
+        findings_db: str | None = None,
     ) -> FindingsEngine:
-        """The engine on the region's SQLite state database."""
+        """The engine on the region's SQLite state database (``fhir_queue``: the findings'
+        changes queued for the FHIR server in its ``fhir_queue``); ``findings_db``: the
+        findings in that database instead (:func:`open_finding_store`)."""
         return cls(
             SqlitePlanStore(state),
             SqliteFactStore(state),
-            SqliteFindingStore(state),
+            open_finding_store(findings_db or str(state), fhir_queue=fhir_queue),
             SqliteEnrolmentStore(state),
             clock_ms=clock_ms,
             on_change=on_change,

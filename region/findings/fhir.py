@@ -31,7 +31,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from protocols.fhir.identity import device_id, gateway_id
+from protocols.fhir.codes import BTMAC_SYSTEM
+from protocols.fhir.identity import DEVICE_SYSTEM, HUB_SYSTEM, device_id, eui48, gateway_id, is_mac
 from region.findings.facts import patient_of
 from region.findings.model import Finding, Kind
 
@@ -74,8 +75,11 @@ def _user(who: str) -> dict[str, Any]:
 def _device_reference(finding: Finding) -> dict[str, Any]:
     device = finding.device
     if device is None or device.startswith("slot:") or device == "sensor-board":
-        return {"reference": f"Device/{gateway_id(finding.hub)}"}
-    return {"reference": f"Device/{device_id(device)}"}
+        hub = {"system": HUB_SYSTEM, "value": finding.hub}
+        return {"reference": f"Device/{gateway_id(finding.hub)}", "identifier": hub}
+    system = BTMAC_SYSTEM if is_mac(device) else DEVICE_SYSTEM
+    identifier = {"system": system, "value": eui48(device) if is_mac(device) else device}
+    return {"reference": f"Device/{device_id(device)}", "identifier": identifier}
 
 
 def describe(finding: Finding) -> str:

@@ -4,6 +4,13 @@ Two unique indexes carry the rules: one open finding per key (a partial index on
 ones), and one finding per key and evidence ever (never raised twice from the same data).
 :meth:`SqliteFindingStore.apply` is one ``BEGIN IMMEDIATE`` transaction; an insert the
 second index refuses (``ON CONFLICT DO NOTHING``) is simply not opened.
+
+When the region posts to a FHIR server (:mod:`region.fhir_post`: the state database has a
+``fhir_queue``), the same transaction queues the changed findings' resources
+(:mod:`region.findings.fhir`) as one Bundle there, which the receiver's poster posts in
+order: a change is never committed without its FHIR update, nor the other way round. That
+holds for every process that changes findings in the file (``narhub region ingest``, the
+worklist's acknowledgements, ``narhub region findings``), whichever started first.
 """
 
 from __future__ import annotations
@@ -13,10 +20,16 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
+from protocols.fhir import dumps_exact
 from region.findings.errors import UnknownFindingError
+from region.findings.fhir import resource
 from region.findings.lifecycle import Changes
-from region.findings.model import Condition, Finding, FindingEvent, Kind
+from region.findings.model import Condition, Finding, FindingEvent
 from region.findings.sqlite_facts import connect
+from region.findings.store_sql import COLUMNS as _COLUMNS
+from region.findings.store_sql import detail_json as _json
+from region.findings.store_sql import finding_of_row as _finding
+from region.state_sqlite import SQLITE_QUEUE_SCHEMA
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS findings (id INTEGER PRIMARY KEY, key TEXT NOT NULL, "
@@ -31,43 +44,25 @@ SCHEMA = (
     "NULL, event TEXT NOT NULL, by_user TEXT, detail TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS finding_events_by_finding ON finding_events (finding_id, at_ms)",
 )
-_COLUMNS = (
-    "id, key, kind, evidence, hub, patient, device, opened_ms, noticed_ms, closed_ms, detail, "
-    "ack_by, ack_ms"
-)
 _CHUNK = 500
-
-
-def _finding(row: Sequence[Any]) -> Finding:
-    id_, key, kind, evidence, hub, patient, device, opened, noticed, closed, detail, by, at = row
-    return Finding(
-        int(id_),
-        str(key),
-        Kind(kind),
-        str(evidence),
-        str(hub),
-        None if patient is None else str(patient),
-        None if device is None else str(device),
-        int(opened),
-        int(noticed),
-        None if closed is None else int(closed),
-        json.loads(detail),
-        None if by is None else str(by),
-        None if at is None else int(at),
-    )
-
-
-def _json(detail: dict[str, Any]) -> str:
-    return json.dumps(detail, sort_keys=True, separators=(",", ":"))
 
 
 class SqliteFindingStore:
     """:class:`region.findings.store.FindingStore` in SQLite."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, fhir_queue: bool = False) -> None:
+        """``fhir_queue``: make the FHIR queue (changes are queued whenever it exists)."""
         self._db = connect(path)
-        for statement in SCHEMA:
+        for statement in (*SCHEMA, SQLITE_QUEUE_SCHEMA) if fhir_queue else SCHEMA:
             self._db.execute(statement)
+
+    def _queue(self, findings: list[Finding]) -> None:
+        queue = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'fhir_queue'"
+        ).fetchone()
+        if queue is not None and findings:
+            lines = "\n".join(dumps_exact(resource(f)) for f in findings)
+            self._db.execute("INSERT INTO fhir_queue(lines) VALUES (?)", (lines,))
 
     def open_findings(self, hubs: Collection[str] | None = None) -> list[Finding]:
         """Open findings."""
@@ -149,8 +144,9 @@ class SqliteFindingStore:
                 new_id = self._open(condition, now_ms)
                 if new_id is not None:
                     touched.append(new_id)
-            rows = self._select_ids(touched)
-        return [_finding(r) for r in rows]
+            changed = [_finding(r) for r in self._select_ids(touched)]
+            self._queue(changed)
+        return changed
 
     def _select_ids(self, ids: list[int]) -> list[Any]:
         rows: list[Any] = []
@@ -170,9 +166,11 @@ class SqliteFindingStore:
                 "UPDATE findings SET ack_by = ?, ack_ms = ? WHERE id = ? AND ack_by IS NULL",
                 (who, at_ms, finding_id),
             )
+            finding = self.finding(finding_id)
             if cursor.rowcount:
                 self._event(finding_id, at_ms, "acknowledged", who, {})
-        return self.finding(finding_id)
+                self._queue([finding])
+        return finding
 
     def finding(self, finding_id: int) -> Finding:
         """One finding."""

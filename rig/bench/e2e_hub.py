@@ -3,7 +3,7 @@
 The configuration is what ``narhub init`` writes (``technician.provision.init_hub``), with
 the bench's boards, straps and identity, and the changes :func:`hub_config` lists. The
 outbox depth comes from the running hub's activity file (``status.json`` in its runtime
-directory, :mod:`gateway.status`): the hub holds its store exclusively, as installed.
+directory, :mod:`gateway.activity`): the hub holds its store exclusively, as installed.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from common.pki import Identity
+from gateway.activity import ACTIVITY_FILE
 from gateway.config import (
     BleConfig,
     BoardConfig,
@@ -23,7 +24,6 @@ from gateway.config import (
     load_config,
     render_config,
 )
-from gateway.status import ACTIVITY_FILE
 from rig.broker import RigPki
 from technician.provision import init_hub
 

@@ -60,8 +60,8 @@ from typing import Any
 from common.pki import public_key_pem
 from common.signing import PemBatchVerifier
 from drivers.mqtt import MqttError, MqttLink, TlsFiles
+from gateway.activity import RUNTIME_DIRECTORY_ENV
 from gateway.config import BoardConfig, FeedbackConfig, render_config
-from gateway.status import RUNTIME_DIRECTORY_ENV
 from protocols.sensorlink import (
     Reading,
 )
@@ -294,7 +294,7 @@ class HubProcess:
         asyncio.get_running_loop().add_reader(self._notify.fileno(), self._on_notify)
         env |= {"NOTIFY_SOCKET": self._notify_path, "WATCHDOG_USEC": "2000000"}
         # RuntimeDirectory=narhub: systemd gives the service a directory in /run (tmpfs) for
-        # its activity file; /dev/shm is this machine's tmpfs (gateway/status.py).
+        # its activity file; /dev/shm is this machine's tmpfs (gateway/activity.py).
         runtime = Path(tempfile.mkdtemp(prefix="narhub-run-", dir=_RUNTIME_PARENT))
         self._runtime = runtime
         env[RUNTIME_DIRECTORY_ENV] = str(runtime)

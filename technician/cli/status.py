@@ -1,4 +1,4 @@
-"""``narhub status``: a live view of devices, readings, queue and uplink (gateway/status.py)."""
+"""``narhub status``: a live view of devices, readings, queue and uplink (status_view.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import typer
 from rich.console import Group
 from rich.table import Table
 
-from gateway.status import StatusError, StatusSnapshot, collect_status
 from technician.cli._common import EXIT_FAILED, ConfigOption, JsonFlag, console, emit, load
+from technician.status_view import StatusError, StatusSnapshot, collect_status
 
 
 def _age(seconds: float | None) -> str:

@@ -49,11 +49,19 @@ def at(day: int, hour: int, minute: int = 0, second: int = 0) -> int:
 
 
 def engine(
-    state: Path, *, enrolled_ms: int, plan: dict[str, object] | None = None
+    state: Path,
+    *,
+    enrolled_ms: int,
+    plan: dict[str, object] | None = None,
+    fhir_queue: bool = False,
+    findings_db: str | None = None,
 ) -> FindingsEngine:
-    """A state database with HUB lent to PATIENT from ``enrolled_ms`` under ``plan``."""
+    """A state database with HUB lent to PATIENT from ``enrolled_ms`` under ``plan``; the
+    findings in ``findings_db`` (a PostgreSQL URL) when given."""
     enrol_hub(state, HUB, PATIENT, start_ms=enrolled_ms)
-    eng = FindingsEngine.sqlite(state, clock_ms=lambda: enrolled_ms)
+    eng = FindingsEngine.sqlite(
+        state, clock_ms=lambda: enrolled_ms, fhir_queue=fhir_queue, findings_db=findings_db
+    )
     parse_plan(plan or PLAN)
     eng.plans.set_plan(PKEY, plan_json(plan or PLAN), enrolled_ms)
     return eng

@@ -4,15 +4,45 @@ acknowledgement is kept; nothing is raised twice from the same data."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import pytest
 from findings_helpers import BOARD, CUFF, HUB, PKEY, at, engine, ingest, reading, status
 
 from protocols.uplink.reading import WireReading
 from region.enrolment_store import HeldReading
+from region.findings.engine import FindingsEngine
 from region.findings.model import Kind
 
 SYS, DIA, WEIGHT, SPO2, BOARD_T = 150021, 150022, 188736, 150456, 2 * 65536 + 0xF001
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def findings_db(request: pytest.FixtureRequest) -> str | None:
+    """The findings store: in the SQLite state file, or in the tests' private PostgreSQL
+    (rig/postgres.py), shared the way several region instances share it."""
+    if request.param == "sqlite":
+        return None
+    return str(request.getfixturevalue("pg_url"))
+
+
+MakeEngine = Callable[..., FindingsEngine]
+
+
+@pytest.fixture
+def make_engine(findings_db: str | None) -> Iterator[MakeEngine]:
+    """:func:`findings_helpers.engine` on the store chosen, each engine closed afterwards."""
+    made: list[FindingsEngine] = []
+
+    def make(state: Path, **kwargs: Any) -> FindingsEngine:
+        made.append(engine(state, findings_db=findings_db, **kwargs))
+        return made[-1]
+
+    yield make
+    for eng in made:
+        eng.close()
 
 
 def _open(eng, kind=None):
@@ -23,8 +53,10 @@ def _all(eng, kind):
     return [f for f in eng.findings.findings(limit=1000) if f.kind == kind]
 
 
-def test_missed_blood_pressure_opens_at_the_deadline_and_closes_when_it_comes(tmp_path: Path):
-    eng = engine(tmp_path / "s.db", enrolled_ms=at(2, 0))
+def test_missed_blood_pressure_opens_at_the_deadline_and_closes_when_it_comes(
+    tmp_path: Path, make_engine: MakeEngine
+):
+    eng = make_engine(tmp_path / "s.db", enrolled_ms=at(2, 0))
     # Board and hub keep in touch all morning; the night's oximetry came.
     for minute in range(0, 10 * 60, 10):
         now = at(2, 0) + minute * 60_000
@@ -55,9 +87,9 @@ def test_missed_blood_pressure_opens_at_the_deadline_and_closes_when_it_comes(tm
 
 
 def test_missed_windows_in_a_row_are_one_finding_and_overnight_windows_span_midnight(
-    tmp_path: Path,
+    tmp_path: Path, make_engine: MakeEngine
 ):
-    eng = engine(tmp_path / "s.db", enrolled_ms=at(2, 12))
+    eng = make_engine(tmp_path / "s.db", enrolled_ms=at(2, 12))
     ingest(eng, at(2, 12, 1), reading(BOARD_T, at(2, 12), "21", device=BOARD, unit="Cel"))
     eng.evaluate(at(3, 7, 1))
     spo2 = [f for f in _open(eng, Kind.MISSED) if f.detail["measure"] == "spo2"]
@@ -72,8 +104,10 @@ def test_missed_windows_in_a_row_are_one_finding_and_overnight_windows_span_midn
     assert bp[0].detail["windows"] == 3
 
 
-def test_hub_silent_opens_after_the_limit_on_ingestion_time_and_closes_on_contact(tmp_path: Path):
-    eng = engine(tmp_path / "s.db", enrolled_ms=at(2, 0))
+def test_hub_silent_opens_after_the_limit_on_ingestion_time_and_closes_on_contact(
+    tmp_path: Path, make_engine: MakeEngine
+):
+    eng = make_engine(tmp_path / "s.db", enrolled_ms=at(2, 0))
     status(eng, at(2, 12, 50), 1)
     ingest(eng, at(2, 13), reading(BOARD_T, at(2, 13), "21", device=BOARD, unit="Cel"))
     # The hub's clock says nothing here: a reading stamped 14:59 arriving at 13:00 is contact
@@ -93,8 +127,8 @@ def test_hub_silent_opens_after_the_limit_on_ingestion_time_and_closes_on_contac
     assert eng.findings.finding(silent[0].id).closed_ms == at(2, 15, 2)
 
 
-def test_battery_low_once_per_low_spell(tmp_path: Path):
-    eng = engine(tmp_path / "s.db", enrolled_ms=at(2, 0))
+def test_battery_low_once_per_low_spell(tmp_path: Path, make_engine: MakeEngine):
+    eng = make_engine(tmp_path / "s.db", enrolled_ms=at(2, 0))
     status(eng, at(2, 9), 1, battery=60)
     status(eng, at(2, 11), 2, battery=15)
     status(eng, at(2, 11, 30), 3, battery=8)
@@ -107,8 +141,10 @@ def test_battery_low_once_per_low_spell(tmp_path: Path):
     assert len(_all(eng, Kind.BATTERY_LOW)) == 1
 
 
-def test_an_alert_opens_once_and_replayed_or_stale_data_raise_nothing_new(tmp_path: Path):
-    eng = engine(tmp_path / "s.db", enrolled_ms=at(2, 0))
+def test_an_alert_opens_once_and_replayed_or_stale_data_raise_nothing_new(
+    tmp_path: Path, make_engine: MakeEngine
+):
+    eng = make_engine(tmp_path / "s.db", enrolled_ms=at(2, 0))
     high = frozenset({"threshold-above"})
     alert = reading(SYS, at(3, 2, 10), "182", flags=high)
     ingest(eng, at(3, 2, 10, 5), alert)
@@ -130,8 +166,8 @@ def test_an_alert_opens_once_and_replayed_or_stale_data_raise_nothing_new(tmp_pa
     assert not any(f.detail.get("mdc_code") == WEIGHT for f in _open(eng, Kind.ALERT))
 
 
-def test_device_not_seen_board_gap_and_clock_off(tmp_path: Path):
-    eng = engine(tmp_path / "s.db", enrolled_ms=at(2, 0))
+def test_device_not_seen_board_gap_and_clock_off(tmp_path: Path, make_engine: MakeEngine):
+    eng = make_engine(tmp_path / "s.db", enrolled_ms=at(2, 0))
     ingest(eng, at(2, 8), reading(BOARD_T, at(2, 8), "21", device=BOARD, unit="Cel"))
     clock = frozenset({"device-clock-offset-s:31536000", "device-clock-read-ms:1772400000000"})
     ingest(eng, at(2, 8, 1), reading(SYS, at(2, 8), "120", flags=clock))
@@ -148,8 +184,8 @@ def test_device_not_seen_board_gap_and_clock_off(tmp_path: Path):
     assert eng.findings.finding(unseen[0].id).closed_ms == at(2, 9, 5)
 
 
-def test_readings_held_unattributed_open_until_released(tmp_path: Path):
-    eng = engine(tmp_path / "s.db", enrolled_ms=at(2, 0))
+def test_readings_held_unattributed_open_until_released(tmp_path: Path, make_engine: MakeEngine):
+    eng = make_engine(tmp_path / "s.db", enrolled_ms=at(2, 0))
     other = "hub-0002"
     r = WireReading("s", SYS, "mm[Hg]", at(2, 7), None, "nan", frozenset(), CUFF)
     eng.enrolments.hold([HeldReading("k1", other, r, at(2, 7, 1))])
@@ -161,8 +197,8 @@ def test_readings_held_unattributed_open_until_released(tmp_path: Path):
     assert _open(eng, Kind.HELD) == []
 
 
-def test_judging_again_changes_nothing(tmp_path: Path):
-    eng = engine(tmp_path / "s.db", enrolled_ms=at(2, 0))
+def test_judging_again_changes_nothing(tmp_path: Path, make_engine: MakeEngine):
+    eng = make_engine(tmp_path / "s.db", enrolled_ms=at(2, 0))
     eng.evaluate(at(3, 12))
     first = sorted(f.id for f in eng.findings.open_findings())
     assert first, "a day without anything opens findings"
@@ -172,12 +208,12 @@ def test_judging_again_changes_nothing(tmp_path: Path):
     assert {f.hub for f in eng.findings.open_findings()} == {HUB}
 
 
-def test_changed_findings_are_written_as_fhir_ndjson(tmp_path: Path):
+def test_changed_findings_are_written_as_fhir_ndjson(tmp_path: Path, make_engine: MakeEngine):
     import json
 
     from region.findings.service import FindingsNdjson
 
-    eng = engine(tmp_path / "s.db", enrolled_ms=at(2, 0))
+    eng = make_engine(tmp_path / "s.db", enrolled_ms=at(2, 0))
     out = tmp_path / "findings.ndjson"
     eng._on_change = FindingsNdjson(out)
     ingest(eng, at(2, 8), reading(BOARD_T, at(2, 8), "21", device=BOARD, unit="Cel"))

@@ -1,14 +1,19 @@
 """The worklist in a real browser: Debian's headless Chromium driven by Selenium through
-chromium-driver, behind the rig's stand-in for oauth2-proxy (rig/login_proxy.py).
+chromium-driver, behind the rig's stand-in for oauth2-proxy (rig/login_proxy.py), over a
+recorded rig day.
 
-A day like the rig's findings day (tests/findings/test_findings_rig_day.py runs it on the rig
-itself) is played into the findings engine with an injected clock: a sensor board reporting
-every 10 minutes, the hub unplugged from 13:00 to 15:00, no blood pressure by 10:00, an
-alert reading at 02:10 and a low battery. The nurse signs in, sees the patient first on the
-worklist with a missed measurement, a silent hub and an alert, opens the patient, acknowledges
-the missed measurement and sees it close when the late reading arrives. Screenshots of the
-pages go to docs/worklist/ with WORKLIST_SCREENSHOTS=1 (else to the test's temporary
-directory).
+The test records its own short rig day first (rig/worklist_day.py: 30 real seconds of the
+virtual rig with its real parts: emulated devices, the hub as a process, the TLS broker, the
+region's receiver): an alert reading at 06:05, a battery at 8 %, the hub unplugged from 06:45
+to 07:30 and the blood pressure the plan wants by 06:45 taken only at 07:45. What the region
+received is judged on rig time (rig.findings_day.Replay) up to 07:20, when the alert, the
+missed measurement and the silent hub are open at once; the nurse signs in, sees the patient
+first on the worklist with them, opens the patient and acknowledges the missed measurement;
+the rest of the recorded day is then judged (the hub comes back, the cuff's reading arrives)
+and the nurse sees it closed. Recording in the test rather than storing a fixture keeps the
+day honest (it is what today's hub, receiver and engine do) for 30 seconds of rig time
+beside the browser's own few seconds. Screenshots of the pages go to docs/worklist/ with
+WORKLIST_SCREENSHOTS=1 (else to the test's temporary directory).
 
 Chromium and chromium-driver come from Debian (``make browser-deps``); without them the test
 is skipped with what to install, and under CI (``CI=true``) it fails.
@@ -23,17 +28,20 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from findings_helpers import BOARD, at, engine, ingest, reading, status
 
 from region.worklist.app import create_app
 from region.worklist.auth import AuthConfig, networks
 from region.worklist.serve import running
+from rig.findings_day import Replay
+from rig.home import RIG_PATIENT
 from rig.login_proxy import login_proxy
+from rig.worklist_day import DAY_END_S, NURSE_LOOKS_S, PLAN, record_day
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "worklist"
-BOARD_T = 2 * 65536 + 0xF001
+HUB = "hub-rig-0001"
+PATIENT = RIG_PATIENT.value
 EMAIL = "sjukskoterska@example.org"
 
 
@@ -74,26 +82,6 @@ def _browser(profile: Path):
     return webdriver.Chrome(service=Service(DRIVER), options=options)
 
 
-def _play_day(state: Path):
-    """The findings day into the engine, up to 16:00 (the clock stays there)."""
-    eng = engine(state, enrolled_ms=at(2, 0))
-    high = frozenset({"threshold-above"})
-    status(eng, at(2, 0, 1), 1, battery=70)
-    now = at(2, 0)
-    while now <= at(2, 13):
-        ingest(eng, now, reading(BOARD_T, now, "21.5", device=BOARD, unit="Cel"))
-        if now == at(2, 2, 10):
-            ingest(eng, now + 4000, reading(150021, now, "186", flags=high))
-        if now == at(2, 6, 30):
-            ingest(eng, now, reading(150456, at(2, 3), "95", device="C0:FF:EE:00:00:04", unit="%"))
-        if now == at(2, 11):
-            status(eng, now, 2, battery=9)
-        now += 10 * 60_000
-    eng.clock_ms = lambda: at(2, 16)
-    eng.evaluate()
-    return eng
-
-
 def _sign_in_and_acknowledge(browser, url: str, out: Path) -> None:
     """In the browser (a worker thread: the event loop keeps serving the pages)."""
     from selenium.common.exceptions import StaleElementReferenceException
@@ -109,7 +97,7 @@ def _sign_in_and_acknowledge(browser, url: str, out: Path) -> None:
     browser.find_element(By.ID, "sign-in").click()
     assert browser.find_element(By.ID, "user").text == EMAIL
     rows = browser.find_elements(By.CSS_SELECTOR, "table.worklist tbody tr")
-    assert rows[0].get_attribute("data-patient") == "pat-0001"
+    assert rows[0].get_attribute("data-patient") == PATIENT
     findings = rows[0].find_elements(By.CSS_SELECTOR, "li.finding")
     kinds = {e.get_attribute("data-kind") for e in findings}
     assert {"missed-measurement", "hub-silent", "alert-reading", "battery-low"} <= kinds
@@ -118,7 +106,8 @@ def _sign_in_and_acknowledge(browser, url: str, out: Path) -> None:
     browser.save_screenshot(str(out / "worklist-sv.png"))
     rows[0].find_element(By.CSS_SELECTOR, "th a").click()
     wait.until(lambda b: "/patient/" in b.current_url)
-    assert browser.find_element(By.ID, "patient").text == "pat-0001"
+    assert browser.find_element(By.ID, "patient").text == PATIENT
+    # Body temperature and SpO2 so far, each over 7 and 30 days.
     assert len(browser.find_elements(By.CSS_SELECTOR, "figure.vital svg")) >= 4
     missed = "#open-findings li[data-kind='missed-measurement']"
     button = browser.find_element(By.CSS_SELECTOR, missed).find_element(By.CSS_SELECTOR, "button")
@@ -126,9 +115,9 @@ def _sign_in_and_acknowledge(browser, url: str, out: Path) -> None:
     button.click()
     wait.until(lambda b: EMAIL in b.find_element(By.CSS_SELECTOR, missed).text)
     browser.set_window_size(1280, 2700)
-    browser.get(url + "/patient/pat-0001?lang=en")
+    browser.get(url + f"/patient/{PATIENT}?lang=en")
     browser.save_screenshot(str(out / "patient-en.png"))
-    browser.get(url + "/patient/pat-0001?lang=sv")
+    browser.get(url + f"/patient/{PATIENT}?lang=sv")
 
 
 def _see_it_closed(browser, out: Path) -> None:
@@ -148,10 +137,16 @@ def _see_it_closed(browser, out: Path) -> None:
     assert all(b.get_attribute("aria-label") for b in buttons)
 
 
+@pytest.mark.broker
 @pytest.mark.slow
 async def test_nurse_signs_in_acknowledges_and_sees_the_finding_close(tmp_path: Path):
     _require_browser()
-    eng = _play_day(tmp_path / "state.db")
+    recorded = await record_day(tmp_path)
+    clock = recorded.clock
+    day = Replay(
+        recorded.log, clock, tmp_path / "state.db", hub=HUB, patient=RIG_PATIENT, plan=PLAN
+    )
+    eng = day.until(clock.day0_ms + NURSE_LOOKS_S * 1000)
     app = create_app(eng, AuthConfig("proxy", networks(["127.0.0.1"])), evaluate_every_s=None)
     out = DOCS if os.environ.get("WORKLIST_SCREENSHOTS") == "1" else tmp_path
     out.mkdir(parents=True, exist_ok=True)
@@ -163,14 +158,10 @@ async def test_nurse_signs_in_acknowledges_and_sees_the_finding_close(tmp_path: 
         browser = await asyncio.to_thread(_browser, profile)
         try:
             await asyncio.to_thread(_sign_in_and_acknowledge, browser, url, out)
-            # The data come back: the morning's blood pressure, taken at 08:05, arrives at
-            # 16:05 once the hub is back.
-            ingest(
-                eng,
-                at(2, 16, 5),
-                reading(150021, at(2, 8, 5), "131"),
-                reading(150022, at(2, 8, 5), "84"),
-            )
+            # The rest of the recorded day: the hub is plugged in again at 07:30 and the
+            # cuff's reading of 07:45 arrives.
+            # (To the last arrival, should the hub's backlog trail the day's end.)
+            day.until(max(day.last_ms, clock.day0_ms + DAY_END_S * 1000))
             await asyncio.to_thread(_see_it_closed, browser, out)
         finally:
             await asyncio.to_thread(browser.quit)

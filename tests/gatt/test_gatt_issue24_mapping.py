@@ -16,6 +16,7 @@ from protocols.gatt.elapsed_time import ElapsedTime, TimeResolution
 from protocols.gatt.ghs import ReceivedHealthObservation, StoredHealthObservation
 from protocols.gatt.mapping.ghs import UCUM_BY_MDC_DIM
 from protocols.gatt.medfloat import MedFloat
+from protocols.gatt.weight import WeightUnitSystem
 
 START = cgm.CgmSessionStartTime(DateTime(2026, 3, 1, 8, 0, 0), 4, cgm.DstOffset.STANDARD_TIME)
 
@@ -183,7 +184,34 @@ def test_body_composition() -> None:
     assert out[obs.MDC_BODY_WATER].value == Decimal("40.000")
     assert out[obs.MDC_MASS_BODY_ACTUAL].loinc == "29463-7"
     assert out[obs.MDC_LEN_BODY_ACTUAL].value == Decimal("178.0")
-    assert len(out) == 5  # impedance: no verified MDC code, no observation
+    # Impedance: MDC_BODY_ELECTRICAL_IMPEDANCE in Ohm (the public encoder table's term
+    # 57708 of the SCADA partition, docs/protocols/phd.md 2.12); body fat has LOINC 41982-0.
+    assert out[obs.MDC_BODY_ELECTRICAL_IMPEDANCE].value == Decimal("512.3")
+    assert out[obs.MDC_BODY_ELECTRICAL_IMPEDANCE].unit == "Ohm"
+    assert obs.MDC_BODY_ELECTRICAL_IMPEDANCE == 2 * 65536 + 57708
+    assert out[obs.MDC_BODY_FAT].loinc == "41982-0"
+    assert len(out) == 6
+
+
+def test_body_composition_every_field() -> None:
+    """Every BCS 1.0 field becomes an observation with its UCUM unit (imperial masses in
+    [lb_av]); the terms are SCADA partition 57676-57708 (observation.py names the source)."""
+    m = bc.BodyCompositionMeasurement(
+        Decimal("23.4"),
+        unit_system=WeightUnitSystem.IMPERIAL,
+        basal_metabolism_kj=Decimal(6500),
+        muscle_percent=Decimal("41.2"),
+        muscle_mass=Decimal("66.30"),
+        soft_lean_mass=Decimal("120.10"),
+    )
+    out = {o.mdc_code: (o.value, o.unit) for o in g.to_observations(m)}
+    assert out == {
+        2 * 65536 + 57676: (Decimal("23.4"), "%"),
+        2 * 65536 + 57696: (Decimal(6500), "kJ"),
+        2 * 65536 + 57700: (Decimal("41.2"), "%"),
+        2 * 65536 + 57704: (Decimal("66.30"), "[lb_av]"),
+        2 * 65536 + 57688: (Decimal("120.10"), "[lb_av]"),
+    }
     (failed,) = g.to_observations(bc.BodyCompositionMeasurement(None))
     assert failed.special == "nan"
     assert "measurement-unsuccessful" in failed.flags

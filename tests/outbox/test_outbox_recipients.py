@@ -17,11 +17,11 @@ from gateway.outbox import SCHEMA_VERSION, Outbox, PendingBatch
 from gateway.outbox.consent_gate import ConsentGate
 from gateway.outbox.telemetry import MDC_NARHUB_EVICTED
 from gateway.reading import Reading
-from gateway.status import read_queue
 from protocols.categories import NARHUB_BOARD_BASE
 from protocols.consent import record_from_map
 from protocols.gatt.observation import MDC_PRESS_BLD_NONINV_SYS
 from protocols.uplink import Priority
+from technician.status_view import read_queue
 
 KEY = new_private_key_pem()
 SIGNER = PemBatchSigner("hub-m", KEY)

@@ -148,7 +148,7 @@ def test_readings_from_events_are_complete_readings() -> None:
             sequence_number=7,
         ),
     ]
-    plx, hr, (gl,) = (readings_from_event(e, patient="p-1") for e in events)
+    plx, hr, (gl,) = (readings_from_event(e) for e in events)
     for readings in (plx, hr, [gl]):
         _complete(readings)
     assert [(r.stream, r.unit, r.value, r.continuous) for r in plx] == [
@@ -156,7 +156,7 @@ def test_readings_from_events_are_complete_readings() -> None:
         ("dev/149530", "/min", Decimal(60), True),
     ]
     assert [r.value for r in hr] == [Decimal(72), Decimal("585.9375"), Decimal("595.703125")]
-    assert (gl.device_time, gl.clock_offset_ms, gl.patient) == (stamp, 40_000, "p-1")
+    assert (gl.device_time, gl.clock_offset_ms) == (stamp, 40_000)
     assert gl.source_key is not None
     assert gl.source_key.startswith("ble-seq/dev/7/")
     assert "device-clock-offset-s:40" in gl.flags
@@ -180,10 +180,10 @@ def test_an_event_whose_mapping_fails_costs_only_itself(
     )
     poison = dataclasses.replace(good, hub_mono_ns=2)
 
-    def defective(event: MeasurementEvent, *, patient: str | None = None) -> list[Reading]:
+    def defective(event: MeasurementEvent) -> list[Reading]:
         if event is poison:  # fault injection at the map step's seam: a defect for one event
             raise ZeroDivisionError
-        return readings_from_event(event, patient=patient)
+        return readings_from_event(event)
 
     monkeypatch.setattr(pipeline_module, "readings_from_event", defective)
     pipeline = Pipeline(AsyncOutbox.__new__(AsyncOutbox))  # the map step only

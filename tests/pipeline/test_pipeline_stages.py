@@ -147,10 +147,10 @@ def _plx_event(i: int) -> MeasurementEvent:
 
 
 def test_continuous_events_become_continuous_clinical_readings_without_keys() -> None:
-    readings = readings_from_event(_plx_event(0), patient="p-123")
+    readings = readings_from_event(_plx_event(0))
     assert [r.mdc_code for r in readings] == [150456, 149530]
     assert all(r.continuous and r.source_key is None for r in readings)
-    assert all(r.priority is Priority.CLINICAL and r.patient == "p-123" for r in readings)
+    assert all(r.priority is Priority.CLINICAL for r in readings)
 
 
 def test_reduction_never_touches_clinical_readings() -> None:

@@ -24,7 +24,7 @@ async def test_the_board_samples_at_the_configured_intervals_and_takes_a_change_
     outbox = AsyncOutbox(Outbox(tmp_path / "outbox.sqlite3"))
     sampling = BoardSampling.from_seconds([("air-temperature", 0.2), ("door-open", 0.5)])
     async with SimBoard(tmp_path, SCENARIO) as board:
-        task = asyncio.create_task(run_board(f"serial:{board.port}", outbox, sampling=sampling))
+        task = asyncio.create_task(run_board(f"serial:{board.port}", outbox.add, sampling=sampling))
         try:
             await eventually(lambda: sampling.confirmed is not None, 15, "the board's CONFIG")
             assert sampling.confirmed is not None
@@ -103,7 +103,7 @@ async def test_a_board_without_wanted_intervals_is_served_as_before(tmp_path: Pa
     outbox = AsyncOutbox(Outbox(tmp_path / "outbox.sqlite3"))
     sampling = BoardSampling()
     async with SimBoard(tmp_path, SCENARIO) as board:
-        task = asyncio.create_task(run_board(f"serial:{board.port}", outbox, sampling=sampling))
+        task = asyncio.create_task(run_board(f"serial:{board.port}", outbox.add, sampling=sampling))
         try:
             await eventually(lambda: outbox.outbox.unbatched_count() >= 20, 15, "20 readings")
         finally:

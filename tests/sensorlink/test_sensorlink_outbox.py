@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sensorlink_rig import SCENARIO, SimBoard, eventually
 
-from gateway.board_source import NARHUB_PRIVATE_BASE, board_readings, run_board
+from gateway.board_source import NARHUB_PRIVATE_BASE, BoardTimes, board_readings, run_board
 from gateway.outbox import AsyncOutbox, Outbox
 from protocols.sensorlink import SequencedReading
 
@@ -37,11 +37,40 @@ def test_board_values_are_exact_in_the_kind_unit() -> None:
     assert reading.effective_ms() == 1_700_000_000_123  # the board's synced wall clock
 
 
+def test_a_backlog_without_wall_time_is_dated_by_the_board_monotonic_clock() -> None:
+    """A board that sampled while no hub listened: its backlog arrives in frames read at once,
+    each reading dated when it was taken (by its ``mono_ms``), never after its arrival, and
+    never two readings of one sensor at one time (they would share a region identifier)."""
+    arrival = 1_800_000_000_000
+    times = BoardTimes()
+
+    def frame(seqs: range, at: int) -> list[int]:
+        rows = [SequencedReading("b1", 7, s, 4, 0, 10_000 + s * 500, 0, None) for s in seqs]
+        return [r.effective_ms() for r in board_readings(rows, hub_wall_ms=at, times=times)]
+
+    first = frame(range(4), arrival)
+    assert first == [arrival - 1500, arrival - 1000, arrival - 500, arrival]
+    # The backlog's next frame, read 10 ms later, holds readings taken up to 2 s later: the
+    # boot's offset is lowered (the closer estimate), and no reading is dated after arrival
+    # or at a time its stream already has.
+    second = frame(range(4, 8), arrival + 10)
+    assert all(t <= arrival + 10 for t in second)
+    assert len(set(first + second)) == 8
+    assert first + second == sorted(first + second)
+    # Live again, 4 s later on both clocks: a reading taken as it arrives is dated at arrival.
+    (live,) = frame(range(15, 16), arrival + 10 + 4000)  # mono 17,500 = 13,500 + 4,000
+    assert live == arrival + 10 + 4000
+    # A reading with the board's own wall time keeps it.
+    stamped = [SequencedReading("b1", 7, 9, 4, 0, 15_000, 0, 1_799_999_999_999)]
+    (kept,) = board_readings(stamped, hub_wall_ms=arrival + 5000, times=times)
+    assert kept.effective_ms() == 1_799_999_999_999
+
+
 @pytest.mark.micropython
 async def test_firmware_readings_reach_the_outbox(tmp_path: Path) -> None:
     outbox = AsyncOutbox(Outbox(tmp_path / "outbox.sqlite3"))
     async with SimBoard(tmp_path, SCENARIO) as board:
-        task = asyncio.create_task(run_board(f"serial:{board.port}", outbox), name="board")
+        task = asyncio.create_task(run_board(f"serial:{board.port}", outbox.add), name="board")
         try:
             await eventually(lambda: outbox.outbox.unbatched_count() >= 40, 15, "40 readings")
         finally:

@@ -6,6 +6,13 @@ wake, flush stored readings, linger, sleep); its readings carry the BLS 1.1 time
 Time Stamp and a User Facing Time in seconds since 2000-01-01 (Flags bit 6), from the device
 clock, which Current Time 0x2A2B keeps settable. The Blood Pressure Feature says so (bit 8
 user facing time).
+
+It also keeps a memory of readings (``stored_records`` seeded ones, :meth:`add_record` for
+more) as BLS 1.1.1 describes: Blood Pressure Record 0x2B36 (notify) behind a Record Access
+Control Point 0x2A52 (:class:`~drivers.ble.sim.racp.RacpServer`: report, count, delete, abort,
+the Sequence Number filter). Each record is an Enhanced BPM with its uint16 sequence number,
+split into segments that fit the default ATT MTU (20-byte values: a 5-byte record header and
+15 bytes of the recorded value), so the hub must join them.
 """
 
 from __future__ import annotations
@@ -18,9 +25,11 @@ from typing import Any
 from drivers.ble.sim._bumble import Service
 from drivers.ble.sim.blood_pressure import EmulatedBloodPressureCuff
 from drivers.ble.sim.peripheral import Properties, _uuid
+from drivers.ble.sim.racp import RacpServer, StoredRecord
 from drivers.ble.sim.radio import SimRadio
 from protocols.gatt import (
     BLOOD_PRESSURE_FEATURE,
+    BLOOD_PRESSURE_RECORD,
     ENHANCED_BLOOD_PRESSURE_MEASUREMENT,
     ENHANCED_INTERMEDIATE_CUFF_PRESSURE,
     BloodPressureFeature,
@@ -32,18 +41,36 @@ from protocols.gatt import (
     encode,
 )
 from protocols.gatt.blood_pressure import BLOOD_PRESSURE_SERVICE
-from protocols.gatt.enhanced_bp import EpochStart
+from protocols.gatt.enhanced_bp import (
+    BloodPressureRecord,
+    EpochStart,
+    encode_blood_pressure_record,
+    split_blood_pressure_record,
+)
 
 _EPOCH_2000 = dt.datetime(2000, 1, 1)  # noqa: DTZ001 - the value's own (zone-less) epoch
+#: Recorded-value bytes per Blood Pressure Record value at the default ATT MTU (23 - 3 - 5).
+_RECORD_PART = 15
 
 
 class EmulatedEnhancedCuff(EmulatedBloodPressureCuff):
     """A BLS 1.1 cuff with epoch-2000 time stamps."""
 
     def __init__(
-        self, radio: SimRadio, address: str, *, name: str = "narhub-ecuff", **kwargs: Any
+        self,
+        radio: SimRadio,
+        address: str,
+        *,
+        name: str = "narhub-ecuff",
+        stored_records: int = 0,
+        first_sequence: int = 0,
+        **kwargs: Any,
     ) -> None:
         super().__init__(radio, address, name=name, **kwargs)
+        self._next_sequence = first_sequence
+        start = self.clock.now() - dt.timedelta(hours=12 * stored_records)
+        for i in range(stored_records):
+            self.add_record(when=start + dt.timedelta(hours=12 * i))
 
     def build_services(self) -> list[Service]:
         """Blood Pressure Service 0x1810 with the BLS 1.1 characteristics."""
@@ -63,20 +90,38 @@ class EmulatedEnhancedCuff(EmulatedBloodPressureCuff):
         self.feature = self._characteristic(
             BLOOD_PRESSURE_FEATURE, Properties.READ, read=lambda: feature, protected=True
         )
-        return [
-            Service(
-                _uuid(BLOOD_PRESSURE_SERVICE), [self.measurement, self.intermediate, self.feature]
-            )
-        ]
+        self.record = self._characteristic(BLOOD_PRESSURE_RECORD, Properties.NOTIFY, protected=True)
+        self.racp = RacpServer(self, sequence_filter=True)
+        self.racp.required = [(self.record, False)]
+        chars = [self.measurement, self.intermediate, self.feature, self.record]
+        return [Service(_uuid(BLOOD_PRESSURE_SERVICE), [*chars, self.racp.characteristic])]
 
-    def _seconds(self) -> int:
-        return int((self.clock.now() - _EPOCH_2000).total_seconds())
+    @property
+    def records(self) -> list[StoredRecord]:
+        """The stored records, oldest first."""
+        return self.racp.records
 
-    def random_enhanced_measurement(self) -> EnhancedBloodPressureMeasurement:
-        """A plausible reading in mmHg with pulse, stamped by the device clock."""
+    def add_record(self, *, when: dt.datetime | None = None) -> int:
+        """Keep a new reading (taken ``when``, default now) as a record; its sequence number."""
+        sequence = self._next_sequence
+        self._next_sequence = (sequence + 1) & 0xFFFF
+        m = self.random_enhanced_measurement(when)
+        record = BloodPressureRecord(sequence, ENHANCED_BLOOD_PRESSURE_MEASUREMENT, encode(m))
+        segments = split_blood_pressure_record(record, max_part=_RECORD_PART, secured=False)
+        pdus = [(self.record, encode_blood_pressure_record(s), False) for s in segments]
+        self.racp.records.append(StoredRecord(sequence, pdus))
+        return sequence
+
+    def _seconds(self, when: dt.datetime | None = None) -> int:
+        return int(((when or self.clock.now()) - _EPOCH_2000).total_seconds())
+
+    def random_enhanced_measurement(
+        self, when: dt.datetime | None = None
+    ) -> EnhancedBloodPressureMeasurement:
+        """A plausible reading in mmHg with pulse, stamped by the device clock (or ``when``)."""
         systolic = self.rng.randint(105, 150)
         diastolic = self.rng.randint(60, min(95, systolic - 25))
-        now_s = self._seconds()
+        now_s = self._seconds(when)
         return EnhancedBloodPressureMeasurement(
             MedFloat.of(systolic),
             MedFloat.of(diastolic),

@@ -1,11 +1,14 @@
 """Body composition observations (BCS 1.0 as IEEE 11073-10420 names them; docs/protocols/phd.md
-2.12): body fat percentage MDC_BODY_FAT (``%``), fat-free mass MDC_MASS_BODY_FAT_FREE, soft
-lean mass MDC_MASS_BODY_SOFT_LEAN and body water mass MDC_BODY_WATER (``kg`` or ``[lb_av]``),
-and the weight and height a scale adds (as the weight scale maps them).
+2.12): body fat percentage MDC_BODY_FAT (``%``, LOINC 41982-0), fat-free mass
+MDC_MASS_BODY_FAT_FREE, soft lean mass MDC_MASS_BODY_SOFT_LEAN and body water mass
+MDC_BODY_WATER (``kg`` or ``[lb_av]``), and the weight and height a scale adds (as the weight
+scale maps them).
 
-Basal metabolism, muscle percentage, muscle mass and impedance have no MDC term we could
-verify (one public table's candidates collide with other codes): they stay on the dataclass
-and produce no observation, like the glucose context fields without a verified code.
+Basal metabolism MDC_BASAL_METABOLISM (``kJ``, BCS's unit), muscle percentage MDC_BODY_MUSCLE
+(``%``), muscle mass MDC_MASS_BODY_MUSCLE (the masses' unit) and impedance
+MDC_BODY_ELECTRICAL_IMPEDANCE (``Ohm``) take the terms of the one public nomenclature table
+that agrees with the four 10420 terms (:mod:`protocols.gatt.observation` says how far they
+are checked); no LOINC is paired with them.
 """
 
 from __future__ import annotations
@@ -62,14 +65,18 @@ def body_composition_observations(m: BodyCompositionMeasurement) -> list[obs.Obs
 
     out = [observation(obs.MDC_BODY_FAT, m.body_fat_percent, "%")]
     mass_unit = m.mass_unit
-    for code, value in (
-        (obs.MDC_MASS_BODY_FAT_FREE, m.fat_free_mass),
-        (obs.MDC_MASS_BODY_SOFT_LEAN, m.soft_lean_mass),
-        (obs.MDC_BODY_WATER, m.body_water_mass),
-        (obs.MDC_MASS_BODY_ACTUAL, m.weight),
+    for code, value, unit in (
+        (obs.MDC_BASAL_METABOLISM, m.basal_metabolism_kj, "kJ"),
+        (obs.MDC_BODY_MUSCLE, m.muscle_percent, "%"),
+        (obs.MDC_MASS_BODY_MUSCLE, m.muscle_mass, mass_unit),
+        (obs.MDC_MASS_BODY_FAT_FREE, m.fat_free_mass, mass_unit),
+        (obs.MDC_MASS_BODY_SOFT_LEAN, m.soft_lean_mass, mass_unit),
+        (obs.MDC_BODY_WATER, m.body_water_mass, mass_unit),
+        (obs.MDC_BODY_ELECTRICAL_IMPEDANCE, m.impedance_ohm, "Ohm"),
+        (obs.MDC_MASS_BODY_ACTUAL, m.weight, mass_unit),
     ):
         if value is not None:
-            out.append(observation(code, value, mass_unit))
+            out.append(observation(code, value, unit))
     if m.height is not None:
         # As the weight scale: SI height in cm (an exact decimal shift).
         if m.unit_system is WeightUnitSystem.SI:

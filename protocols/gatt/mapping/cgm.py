@@ -5,12 +5,17 @@ Each CGM Measurement record becomes:
 
 * the glucose concentration, MDC_CONC_GLU_ISF (160212) with LOINC 99504-3 "Glucose
   [Mass/volume] in Interstitial fluid", in ``mg/dL`` (the unit CGMS fixes);
-* its trend, when sent, MDC_CONC_GLU_TREND in ``mg/dL/min``, flagged
-  ``component-of:160212`` so that the FHIR mapping makes it a component of the glucose
-  Observation (as the blood pressure components are);
+* its trend, when sent, MDC_CONC_GLU_TREND (8418008, MDC_PART_PHD_DM term 29400: the
+  source and how far it is checked are in :mod:`protocols.gatt.observation`) in
+  ``mg/dL/min``, flagged ``component-of:160212`` so that the FHIR mapping makes it a
+  component of the glucose Observation (as the blood pressure components are);
 * its quality, when sent, as the flag ``cgm-quality-percent:<value>`` on the glucose
-  observation: no MDC term for a CGM quality percentage is known to us, and a data-quality
-  indicator is not a clinical value of its own;
+  observation (shown in the Observation's note). No MDC term for it could be verified: the
+  public nomenclature table that gives the trend lists no quality term in its CGM block
+  (terms 29400-29463: trend, thresholds, calibration, run time, sample interval, device
+  status and types), and the PHD IG's only CGM-specific element, Measurement-Confidence-95
+  (``StructureDefinition.Confidence95.fsh``), is a 95 % interval, not CGMS's quality
+  percentage. So no component with an invented code;
 * its Sensor Status Annunciation bits as kebab-case flags (``device-battery-low`` ...).
 
 The time of a record is its session's start plus its Time Offset (minutes); without a

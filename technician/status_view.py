@@ -6,14 +6,11 @@ Two sources, both read-only:
   depth per priority (readings waiting to be sealed and batches waiting for a PUBACK), the age
   of the oldest unsent reading, rejected batches and evictions (docs/pipeline.md). The
   queries follow the schema of :mod:`gateway.outbox` (versions 2 and 3: held readings);
-* the **activity file** (``status.json``: in systemd's runtime directory ``/run/narhub``, RAM,
-  when the hub runs as the unit, else in ``DATA_DIR``; see :func:`activity_path`), written by
-  the running hub through
-  :class:`ActivityRecorder`: each paired device's last sighting, battery and connection, the
-  readings stored today per source (counts only, never values), and the uplink's last PUBACK.
-  It is rewritten atomically, only when something changed, at most once per ``min_interval_s``
-  (2 s) and at least every ``interval_s`` (10 s); no fsync: it is a view, not data, and losing
-  it in a power cut costs nothing but history.
+* the **activity file** the running hub writes (:mod:`gateway.activity`: in systemd's runtime
+  directory ``/run/narhub`` when the hub runs as the unit, else in ``DATA_DIR``): each paired
+  device's last sighting, battery and connection, the readings stored today per source
+  (counts only, never values), the uplink's last PUBACK, and the queue when the hub holds the
+  store exclusively.
 
 Without the activity file (the hub never ran, or runs an older version) the device, reading
 and uplink figures are ``null`` and the queue figures still come from the store.
@@ -24,35 +21,26 @@ the README's CLI section.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
 import json
 import os
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from drivers._aio import reraise_if_cancelling
+from gateway.activity import ACTIVITY_FILE, ACTIVITY_VERSION, local_day
 from gateway.config import HubConfig
 from gateway.outbox import BUSY_CODES
 from gateway.outbox.acks import Acks
 from gateway.outbox.figures import recipient_backlog
 from gateway.outbox.transaction import Database
-from gateway.reading import Reading
 from protocols.uplink import Priority
-from protocols.uplink.undecoded import FLAG_UNDECODED
 
-#: The activity file's name (see :func:`activity_path`).
-ACTIVITY_FILE = "status.json"
-#: Set by systemd's ``RuntimeDirectory=`` (deploy/systemd/narhub.service): a tmpfs directory.
-RUNTIME_DIRECTORY_ENV = "RUNTIME_DIRECTORY"
 #: The unit's runtime directory: where ``narhub status`` looks first.
 SERVICE_RUNTIME_DIR = Path("/run/narhub")
-ACTIVITY_VERSION = 1
 #: The activity file is considered current (the hub running) when younger than this.
 ACTIVITY_FRESH_S = 60.0
 #: What to do when the data directory is the service user's.
@@ -71,283 +59,8 @@ class StatusError(RuntimeError):
         super().__init__(f"{what}: {reason}. {hint}")
 
 
-# -- the running hub's side -------------------------------------------------------------------
-
-
-class _DeviceView(Protocol):
-    """What the recorder reads from :class:`drivers.ble.central.DeviceStatus`."""
-
-    connected: bool
-    battery_percent: int | None
-
-
-class _UplinkView(Protocol):
-    """What the recorder reads from :class:`gateway.uplink.UplinkStats`."""
-
-    published: int
-    rejected: int
-    no_subscribers: int
-    connects: int
-    last_reason_codes: list[int]
-
-
 def _wall_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-def _local_day(ms: int) -> str:
-    return dt.datetime.fromtimestamp(ms / 1000).astimezone().date().isoformat()
-
-
-@dataclass
-class _Source:
-    count_today: int = 0
-    last_reading_ms: int | None = None
-    #: Of ``count_today``: raw records, values no decoder accepted (flag ``undecoded``).
-    undecoded_today: int = 0
-
-
-@dataclass
-class _Device:
-    last_seen_ms: int | None = None
-    battery_percent: int | None = None
-    connected: bool | None = None
-
-
-def activity_path(data_dir: Path, environ: Mapping[str, str] | None = None) -> Path:
-    """Where a running hub keeps its activity file: in systemd's runtime directory when it
-    runs as the unit (``$RUNTIME_DIRECTORY``, RAM), else in the data directory.
-
-    Not on the SD card in the field: the file is replaced every 2 s while readings flow, and
-    each replacement is a 4 KiB page written (ext4 writes a file renamed over another at once):
-    ~170 MB a day, more than all the readings (docs/pipeline.md, "Bytes on the SD card").
-    """
-    env = os.environ if environ is None else environ
-    runtime = env.get(RUNTIME_DIRECTORY_ENV)
-    if runtime:
-        return Path(runtime.split(":")[0]) / ACTIVITY_FILE
-    return data_dir / ACTIVITY_FILE
-
-
-class ActivityRecorder:
-    """Keeps the activity file (:func:`activity_path`) of a running hub.
-
-    Feed it with :meth:`readings_stored` (the hub's ``on_stored`` callback: after the commit)
-    and :meth:`observe` (the central's device status and the uplink's counters); :meth:`run`
-    calls ``observe`` and writes the file when something changed, soon after readings are stored
-    and at least every ``interval_s``. It keeps counts, times and battery levels only: never a
-    reading's value.
-    """
-
-    def __init__(
-        self,
-        data_dir: Path,
-        *,
-        interval_s: float = 10.0,
-        min_interval_s: float = 2.0,
-        clock_ms: Callable[[], int] = _wall_ms,
-    ) -> None:
-        self.data_dir = data_dir
-        self.path = activity_path(data_dir)
-        self.interval_s = interval_s
-        self.min_interval_s = min_interval_s
-        self._stored = asyncio.Event()
-        self._clock_ms = clock_ms
-        self._day = _local_day(clock_ms())
-        self._sources: dict[str, _Source] = {}
-        self._devices: dict[str, _Device] = {}
-        self._uplink: dict[str, Any] = {
-            "connected": None,
-            "last_puback_ms": None,
-            "last_reason_code": None,
-            "published_batches": 0,
-            "rejected_batches": 0,
-            "connects": 0,
-        }
-        self._seen_publishes = 0
-        #: The queue as the hub's store reports it (:meth:`observe_queue`); None: not yet.
-        self._queue: dict[str, Any] | None = None
-        #: The BLE stack's counters since the hub started (:meth:`observe_ble`).
-        self._ble: dict[str, int] = {}
-        self._dirty = True
-        self._load()
-
-    def _load(self) -> None:
-        """Carry today's counts and the last sightings over a restart of the hub."""
-        with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
-            old = json.loads(self.path.read_text(encoding="utf-8"))
-            if old.get("version") != ACTIVITY_VERSION:
-                return
-            for name, d in old.get("devices", {}).items():
-                self._devices[name] = _Device(d.get("last_seen_ms"), d.get("battery_percent"))
-            if old.get("day") == self._day:
-                for name, s in old.get("sources", {}).items():
-                    self._sources[name] = _Source(
-                        int(s["count_today"]),
-                        s.get("last_reading_ms"),
-                        int(s.get("undecoded_today", 0)),
-                    )
-            self._uplink["last_puback_ms"] = old.get("uplink", {}).get("last_puback_ms")
-
-    def _roll_day(self, now_ms: int) -> None:
-        day = _local_day(now_ms)
-        if day != self._day:
-            self._day = day
-            for source in self._sources.values():
-                source.count_today = 0
-                source.undecoded_today = 0
-            self._dirty = True
-
-    def readings_stored(self, readings: Iterable[Reading]) -> None:
-        """Count readings just committed to the outbox, per source (device address, board id)."""
-        now = self._clock_ms()
-        self._roll_day(now)
-        for r in readings:
-            name = r.device.upper() if ":" in r.device else r.device
-            source = self._sources.setdefault(name, _Source())
-            source.count_today += 1
-            if FLAG_UNDECODED in r.flags:
-                source.undecoded_today += 1
-            source.last_reading_ms = max(source.last_reading_ms or 0, r.hub_wall_ms)
-            if ":" in name:  # a BLE device (its address); boards have ids
-                self._devices.setdefault(name, _Device()).last_seen_ms = now
-            self._dirty = True
-        self._stored.set()
-
-    def observe(
-        self,
-        devices: Mapping[str, _DeviceView],
-        uplink: _UplinkView | None,
-        *,
-        uplink_connected: bool | None = None,
-    ) -> None:
-        """Take the central's per-device status (keyed by address) and the uplink counters."""
-        now = self._clock_ms()
-        self._roll_day(now)
-        for address, status in devices.items():
-            device = self._devices.setdefault(address.upper(), _Device())
-            before = (device.battery_percent, device.connected)
-            if status.battery_percent is not None:
-                device.battery_percent = status.battery_percent
-            device.connected = bool(status.connected)
-            if status.connected:
-                device.last_seen_ms = now
-            if before != (device.battery_percent, device.connected) or status.connected:
-                self._dirty = True
-        if uplink is not None:
-            answered = uplink.published + uplink.rejected + uplink.no_subscribers
-            if answered != self._seen_publishes:
-                self._seen_publishes = answered
-                if uplink.last_reason_codes:
-                    self._uplink["last_reason_code"] = uplink.last_reason_codes[-1]
-                    if uplink.last_reason_codes[-1] < 0x80:
-                        self._uplink["last_puback_ms"] = now
-                self._dirty = True
-            for key, value in (
-                ("published_batches", uplink.published),
-                ("rejected_batches", uplink.rejected),
-                ("connects", uplink.connects),
-                ("connected", uplink_connected),
-            ):
-                if self._uplink[key] != value:
-                    self._uplink[key] = value
-                    self._dirty = True
-
-    def to_json(self) -> dict[str, Any]:
-        """The activity file's content."""
-        return {
-            "version": ACTIVITY_VERSION,
-            "pid": os.getpid(),
-            "data_dir": str(self.data_dir),
-            "updated_ms": self._clock_ms(),
-            "day": self._day,
-            "devices": {
-                name: {
-                    "last_seen_ms": d.last_seen_ms,
-                    "battery_percent": d.battery_percent,
-                    "connected": d.connected,
-                }
-                for name, d in sorted(self._devices.items())
-            },
-            "sources": {
-                name: {
-                    "count_today": s.count_today,
-                    "last_reading_ms": s.last_reading_ms,
-                    "undecoded_today": s.undecoded_today,
-                }
-                for name, s in sorted(self._sources.items())
-            },
-            "uplink": dict(self._uplink),
-            "queue": self._queue,
-            "ble": dict(self._ble),
-        }
-
-    def write(self, *, force: bool = False) -> bool:
-        """Replace the file atomically when something changed; True when written."""
-        if not (self._dirty or force):
-            return False
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_json(), separators=(",", ":")), encoding="utf-8")
-        tmp.replace(self.path)
-        self._dirty = False
-        return True
-
-    def observe_ble(self, counters: Mapping[str, int]) -> None:
-        """The BLE stack's counters: adapter power cycles (and failed ones) after the adapter
-        stopped answering, and readings of other users' slots on shared devices."""
-        ble = dict(counters)
-        if ble != self._ble:
-            self._ble = ble
-            self._dirty = True
-
-    def observe_queue(self, figures: Mapping[str, Any]) -> None:
-        """The store's queue figures (:meth:`gateway.outbox.Outbox.queue_figures`): the running
-        hub holds its store exclusively, so ``narhub status`` reads them from here."""
-        queue = dict(figures)
-        if queue != self._queue:
-            self._queue = queue
-            self._dirty = True
-
-    async def run(
-        self,
-        devices: Callable[[], Mapping[str, _DeviceView]],
-        uplink: Callable[[], _UplinkView | None],
-        uplink_connected: Callable[[], bool | None] = lambda: None,
-        queue: Callable[[], Awaitable[Mapping[str, Any]]] | None = None,
-        ble: Callable[[], Mapping[str, int]] | None = None,
-    ) -> None:
-        """Observe and write until cancelled (then write once more).
-
-        Stored readings wake it at once, so a technician sees them within a second; after each
-        write it rests ``min_interval_s`` (a night of 1 Hz oximetry is not 1 write a second),
-        and it looks at least every ``interval_s`` (device and uplink state).
-        """
-        try:
-            while True:
-                self._stored.clear()
-                self.observe(devices(), uplink(), uplink_connected=uplink_connected())
-                if ble is not None:
-                    self.observe_ble(ble())
-                if queue is not None:
-                    with contextlib.suppress(sqlite3.Error):  # a view: the store reports it
-                        self.observe_queue(await queue())
-                self._write_quietly()
-                await asyncio.sleep(self.min_interval_s)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stored.wait(), self.interval_s)
-                reraise_if_cancelling()  # Python 3.11 wait_for can swallow a racing cancel
-        finally:
-            self._uplink["connected"] = False
-            self._dirty = True
-            self._write_quietly()
-
-    def _write_quietly(self) -> None:
-        # A full or read-only disk must not stop the hub over a view: the store reports it.
-        with contextlib.suppress(OSError):
-            self.write()
-
-
-# -- the technician's side --------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -689,8 +402,8 @@ def collect_status(config: HubConfig, *, now_ms: int | None = None) -> StatusSna
                 row.get("connected") if running else None,
             )
         )
-    day = str(act.get("day") or _local_day(now))
-    today = day == _local_day(now)
+    day = str(act.get("day") or local_day(now))
+    today = day == local_day(now)
     readings = [
         SourceRow(
             name,
@@ -714,7 +427,7 @@ def collect_status(config: HubConfig, *, now_ms: int | None = None) -> StatusSna
         now_ms=now,
         hub_running=running,
         activity_ms=updated if isinstance(updated, int) else None,
-        day=_local_day(now),
+        day=local_day(now),
         devices=devices,
         readings=readings,
         queue=queue,
