@@ -31,10 +31,10 @@ from gateway.board_source import BoardSampling, BoardSources
 from gateway.clock import ClockSource, SystemClock, require_sync_for
 from gateway.config import HubConfig, RecipientConfig
 from gateway.consents import consent_path
-from gateway.cursors import SqliteCursorStore
 from gateway.outbox import AsyncOutbox, BatchingPolicy, Outbox, PendingBatch
 from gateway.outbox.consent_gate import ConsentGate
 from gateway.pipeline import OnStored, Pipeline, PipelineSettings
+from gateway.record_cursor_store import SqliteRecordCursorStore
 from gateway.supervisor import Component
 from gateway.thresholds import Threshold
 from gateway.uplink import DEFAULT_STATUS_INTERVAL_S, Uplink, offline_status, status_topic
@@ -67,7 +67,7 @@ class Hub(Component):
         self.clock_source: ClockSource = SystemClock(
             require_sync=require_sync_for(ble.backend, config.clock.require_sync)
         )
-        self.cursors = SqliteCursorStore(config.data_dir / "cursors.sqlite3")
+        self.cursors = SqliteRecordCursorStore(config.data_dir / "cursors.sqlite3")
         events: asyncio.Queue[MeasurementEvent] = asyncio.Queue(EVENT_QUEUE_SIZE)
         self.central = BleCentral(
             backend,

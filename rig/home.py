@@ -62,7 +62,6 @@ from region.enrolment_sqlite import SqliteEnrolmentStore, enrol_hub
 from region.filing import Filing
 from region.receiver import RECEIVER_NAME, Receiver
 from region.state_sqlite import SqliteState
-from rig.boards import unacknowledged
 from rig.broker import MosquittoBroker, RigPki
 from rig.ledger import (
     FhirReading,
@@ -76,6 +75,7 @@ from rig.ledger import (
 )
 from rig.other_recipient import OtherRecipient, grant
 from rig.router import HomeRouter
+from rig.sim_boards import unacknowledged
 from technician.status_view import recorded_queue
 
 logger = logging.getLogger(__name__)

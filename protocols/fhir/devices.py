@@ -44,7 +44,7 @@ from protocols.uplink.device_facts import (
     MDC_ID_PROD_SPEC_SW,
     is_device_info,
 )
-from protocols.uplink.reading import WireReading
+from protocols.uplink.wire_reading import WireReading
 
 #: Device-information code -> the description's field.
 _FIELD_OF = {

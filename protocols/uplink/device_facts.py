@@ -33,7 +33,7 @@ from protocols.gatt import (
     SERIAL_NUMBER,
     SOFTWARE_REVISION,
 )
-from protocols.uplink.reading import WireReading
+from protocols.uplink.wire_reading import WireReading
 
 #: A reading that is a Device Information string, not a measurement.
 FLAG_DEVICE_INFO = "device-info"
