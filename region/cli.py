@@ -140,7 +140,7 @@ def broker_config(
             acl_file=acl,
             persistence_dir=persistence,
             identity_plugin=plugin.resolve(),
-            plugin_options=plugin_options(),
+            plugin_options=plugin_options(tuple(recipient or [])),
         )
     )
     emit({"ok": True, "config": str(conf), "acl": str(acl), "plugin": str(plugin)}, as_json)

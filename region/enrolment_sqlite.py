@@ -16,7 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from protocols.fhir.identity import PatientRef
-from protocols.uplink.reading import WireReading
+from protocols.uplink.wire_reading import WireReading
 from region.enrolment import (
     Enrolment,
     EnrolmentRequest,

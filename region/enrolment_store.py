@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from protocols.uplink.reading import WireReading
+from protocols.uplink.wire_reading import WireReading
 from region.enrolment import Enrolment, EnrolmentRequest
 from region.state import JointWrites
 

@@ -31,8 +31,8 @@ def rig(
     import os
 
     from common.logsetup import configure_logging
-    from rig.boards import RigError
     from rig.scenario import ScenarioError, load_scenario
+    from rig.sim_boards import RigError
     from rig.virtual import run_home
 
     configure_logging(os.environ, level=logging.DEBUG if debug else logging.INFO)

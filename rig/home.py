@@ -39,6 +39,7 @@ from common.pki import certificate_public_key_pem
 from common.signing import PemBatchVerifier
 from drivers.mqtt import MqttError, MqttLink, TlsFiles
 from gateway.config import (
+    DEFAULT_RECIPIENT,
     BatchingConfig,
     BleConfig,
     BoardConfig,
@@ -46,12 +47,15 @@ from gateway.config import (
     FeedbackConfig,
     HubConfig,
     PipelineConfig,
+    RecipientConfig,
     SensorsConfig,
     StoreConfig,
     ThresholdConfig,
     UplinkConfig,
     render_config,
 )
+from gateway.consents import append_record, consent_path
+from protocols.categories import DataCategory
 from protocols.fhir import PatientRef
 from region.enrolment import DEFAULT_PATIENT_SYSTEM
 from region.enrolment_sqlite import SqliteEnrolmentStore, enrol_hub
@@ -69,7 +73,9 @@ from rig.ledger import (
     read_tombstones,
     reconcile,
 )
+from rig.other_recipient import OtherRecipient, grant
 from rig.router import HomeRouter
+from rig.sim_boards import unacknowledged
 from technician.status_view import recorded_queue
 
 logger = logging.getLogger(__name__)
@@ -102,6 +108,10 @@ class HubOptions:
     thresholds: tuple[ThresholdConfig, ...] = ()
     #: The hub's ``[feedback]`` (the light on gpiozero's mock pins, its trace in a file).
     feedback: FeedbackConfig | None = None
+    #: The categories the municipality holds consent for: it then has its own broker and
+    #: receiver (:mod:`rig.other_recipient`) and the hub forwards to both; the region holds
+    #: consent for every category. None: the region alone, no consent file (as before).
+    municipality: tuple[str, ...] | None = None
 
 
 class RigProcessError(RuntimeError):
@@ -245,6 +255,8 @@ class VirtualHomeRig:
             "narhub run", [*hub_command, *hub_argv], workdir / "logs" / "hub.log"
         )
         self._receiver_task: asyncio.Task[None] | None = None
+        #: The other recipients (``HubOptions.municipality``), by name.
+        self.others: dict[str, OtherRecipient] = {}
         self._subscribed = asyncio.Event()
         self._stack = contextlib.AsyncExitStack()
 
@@ -287,6 +299,17 @@ class VirtualHomeRig:
         )
         self._receiver_task = asyncio.create_task(self._run_receiver(), name="rig-receiver")
         await self.wait_receiver()
+        if self.hub_options.municipality is not None:
+            other = OtherRecipient(
+                self.dir,
+                "municipality",
+                self.hub_options.municipality,
+                hub_id=self.hub_id,
+                patient=self.patient,
+                enrolled_from_ms=self.enrolled_from_ms,
+            )
+            self.others[other.name] = other
+            await other.start()
         self.rig.start()
         status = await self.rig_status()
         self._write_hub_config(status, hub_identity.cert_file, hub_identity.key_file)
@@ -304,6 +327,8 @@ class VirtualHomeRig:
         if self.receiver is not None:
             self.receiver.close()
             self.receiver = None
+        for other in self.others.values():
+            await other.stop()
         await self._stack.aclose()
         if self.broker is not None:
             self.broker.stop()
@@ -361,9 +386,23 @@ class VirtualHomeRig:
             feedback=self.hub_options.feedback,
         )
         (self.hub_dir / "data").mkdir(parents=True, exist_ok=True)
+        if self.others:
+            config = self._with_recipients(config)
         if self.hub_options.steppable_clock:
             self.hub_clock_file.write_text("0\n")
         self.hub_config_path.write_text(render_config(config))
+
+    def _with_recipients(self, config: HubConfig) -> HubConfig:
+        """``config`` forwarding to the region and to every other recipient, with their
+        consents in the hub's ledger: the region every category, the others theirs."""
+        now_ms = time.time_ns() // 1_000_000
+        region = RecipientConfig(name=DEFAULT_RECIPIENT, **config.uplink.model_dump())
+        others = [o.recipient_config() for o in self.others.values()]
+        path = consent_path(config.data_dir)
+        append_record(path, grant(DEFAULT_RECIPIENT, tuple(c.value for c in DataCategory), now_ms))
+        for other in self.others.values():
+            append_record(path, other.consent_record(now_ms))
+        return config.model_copy(update={"recipients": [region, *others]})
 
     # --- the region's receiver -----------------------------------------------------------
 
@@ -443,6 +482,15 @@ class VirtualHomeRig:
     def ledger(self) -> list[LedgerEntry]:
         """What the home produced so far."""
         return read_ledger(self.ledger_path)
+
+    def on_boards(self) -> set[str]:
+        """The board readings (ledger ``seq``: ``boot/seq``) the boards' flash still holds
+        unacknowledged: taken but not yet read and committed by the hub."""
+        return {
+            f"{r.boot_id}/{r.seq}"
+            for log in sorted((self.rig_dir / "boards").glob("*/readings.log"))
+            for r in unacknowledged(log)
+        }
 
     def tombstones(self) -> list[Tombstone]:
         """The hub's tombstones the region received (readings it evicted over its quota)."""

@@ -46,8 +46,10 @@ from protocols.fhir.devices import EUI64_SYSTEM
 from region.enrolment import DEFAULT_PATIENT_SYSTEM
 from region.findings.model import Kind
 from rig.demo_worklist import DEMO_PLAN, DemoFindings, serve_worklist
-from rig.home import VirtualHomeRig, eventually
+from rig.home import HubOptions, VirtualHomeRig, eventually
 from rig.ledger import LedgerEntry, Reconciliation, reconcile
+from rig.other_recipient import recipients_summary
+from rig.other_recipient import wait_delivered as wait_others
 
 #: The demo home; ``{time_scale}`` makes its day last the demo's duration.
 DEMO_SCENARIO = """\
@@ -124,13 +126,12 @@ interval_ms = 1000
 DAY_S = 86_400.0
 #: The hub is unplugged for two hours of the demo day (scenario seconds from midnight).
 UNPLUG_AT_S, UNPLUG_FOR_S = 10 * 3600.0, 2 * 3600.0
-#: A board reading taken this close before the home was switched off may still be in the
-#: board's flash, unread by the hub (it reads it when both run again).
-BOARD_READ_LAG_MS = 2000
 #: The hub was lent the day before the demo day: a CGM's day of records (every five minutes,
 #: offsets from its session start, CGM 1.0.2 §3.1) ends when the hub reads them, so its
 #: first record can be a day older than the hub's first contact with the sensor.
 ENROLLED_DAYS_BEFORE = 1
+#: What the municipality holds consent for in the demo (the region: every category).
+MUNICIPALITY_CONSENT = ("vital-signs", "activity")
 #: The pseudonym the demo day's hub is lent to.
 DEMO_PATIENT = PatientRef(DEFAULT_PATIENT_SYSTEM, "demo-day-0001")
 
@@ -150,6 +151,8 @@ class DemoSummary:
     findings: dict[str, dict[str, int]] = field(default_factory=dict)
     #: Where the worklist was served while the demo ran.
     worklist: str | None = None
+    #: What went to whom: per recipient, its consent and its readings per data category.
+    recipients: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The summary as JSON."""
@@ -161,6 +164,7 @@ class DemoSummary:
             "fhir": self.fhir,
             "findings": self.findings,
             "worklist": self.worklist,
+            "recipients": self.recipients,
             "out": self.out,
         }
 
@@ -225,20 +229,40 @@ def fhir_shapes(path: Path) -> dict[str, int]:
     return shapes
 
 
-def _left_on_board(entry: LedgerEntry, switched_off_ms: int) -> bool:
-    taken = entry.taken_ms or 0
-    return entry.source == "board" and taken >= switched_off_ms - BOARD_READ_LAG_MS
+def _on_board(missing: list[LedgerEntry], unread: list[LedgerEntry]) -> list[LedgerEntry]:
+    """The missing board readings explained by ``unread``, the ones the boards' flash still
+    holds unacknowledged (the hub reads them when both run again). The reconciliation is a
+    multiset match on (device, code, unit, value), so a missing entry is explained by any
+    unread reading equal to it, each used once."""
+    pool = Counter(_match_key(e) for e in unread)
+    left = []
+    for e in missing:
+        if e.source == "board" and pool[_match_key(e)] > 0:
+            pool[_match_key(e)] -= 1
+            left.append(e)
+    return left
+
+
+def _match_key(e: LedgerEntry) -> tuple[str, int, str, str]:
+    return e.device, e.mdc, e.unit, e.value
 
 
 def _summary(
-    result: Reconciliation, produced: Counter[str], duration_s: float, switched_off_ms: int
+    result: Reconciliation,
+    produced: Counter[str],
+    duration_s: float,
+    ledger: list[LedgerEntry],
+    on_boards: set[str],
 ) -> DemoSummary:
     """Per kind: everything produced (the final ledger, the home switched off), delivered,
-    and every absence explained: a board reading taken in the last moments before the home
-    was switched off is still in the board's flash (``in_flight``: the hub reads it when both
-    run again); any other absence is lost."""
-    left = [e for e in result.missing if _left_on_board(e, switched_off_ms)]
-    lost = [e for e in result.missing if not _left_on_board(e, switched_off_ms)]
+    and every absence explained: a board reading the board's flash still holds unacknowledged
+    (``on_boards``: the hub had not read and committed it when the home was switched off) is
+    ``in_flight`` (the hub reads it when both run again); any other absence is lost."""
+    unread = [e for e in ledger if e.source == "board" and e.seq in on_boards]
+    left = _on_board(result.missing, unread)
+    lost = list(result.missing)
+    for e in left:
+        lost.remove(e)
     exact = result.exact or (not lost and not result.duplicated and not result.unexpected)
     summary = DemoSummary(duration_s, exact=exact, explanation=result.explain())
     if exact and left:
@@ -309,6 +333,7 @@ async def run_showcase(
         scenario,
         patient=DEMO_PATIENT,
         enrolled_from_ms=round(enrolled_from.timestamp() * 1000),
+        hub_options=HubOptions(municipality=MUNICIPALITY_CONSENT),
     )
     findings = DemoFindings(home.region_state, DEMO_PATIENT, midnight_ms, time_scale)
     home.on_ingested = findings.filed
@@ -345,9 +370,9 @@ async def run_showcase(
             # last readings into the ledger), then the hub delivers everything it holds;
             # only then is it stopped. Every reading the home produced must be there, or
             # its absence explained.
-            switched_off_ms = time.time_ns() // 1_000_000
             await home.stop_rig()
             await home.wait_delivered(settle_s, check=False)
+            await wait_others(list(home.others.values()), home.ledger(), settle_s)
             await home.stop_hub()
             engine.evaluate()
             day = engine.findings.findings(limit=10_000)
@@ -363,11 +388,17 @@ async def run_showcase(
                 shutil.copy(source, workdir / name)
             else:  # nothing reached the region (or nothing was produced): an empty file
                 (workdir / name).write_text("")
+        for other in home.others.values():  # each other recipient's own FHIR output
+            if other.fhir_path.exists():
+                shutil.copy(other.fhir_path, workdir / f"{other.name}-observations.ndjson")
         ledger = home.ledger()
         result = reconcile(ledger, home.fhir(), settled=ledger)
         produced = Counter(e.kind for e in ledger)
         held = home.unattributed()
-    summary = _summary(result, produced, duration_s, switched_off_ms)
+        on_boards = home.on_boards()
+        recipients = recipients_summary(home.fhir(), list(home.others.values()), ledger)
+    summary = _summary(result, produced, duration_s, ledger, on_boards)
+    summary.recipients = recipients
     summary.worklist = worklist_url
     for kind in Kind:
         of_kind = [f for f in day if f.kind is kind]
@@ -435,6 +466,16 @@ def print_summary(console: Console, summary: DemoSummary) -> None:
         for kind, row in summary.findings.items():
             found.add_row(kind, str(row["opened"]), str(row["closed"]))
         console.print(found)
+    if summary.recipients:
+        whom = Table(title="what went to whom (FHIR readings per data category)")
+        for column in ("recipient", "consent", "received"):
+            whom.add_column(column)
+        for name, entry in summary.recipients.items():
+            received = ", ".join(f"{c} {n}" for c, n in entry["received"].items()) or "nothing"
+            if entry.get("exact") is False:
+                received += " (not exactly what its consent covers: see summary.json)"
+            whom.add_row(name, str(entry["consent"]), received)
+        console.print(whom)
     console.print(summary.explanation)
     if summary.out:
         console.print(f"ledger, FHIR NDJSON and summary.json in {summary.out}")

@@ -47,7 +47,6 @@ from drivers.ble._bleak import (
     BLEDevice,
 )
 from drivers.ble.bp_records import RecordAssembler, on_record_value
-from drivers.ble.cursors import RecordTracker
 from drivers.ble.events import ClockObservation, MeasurementEvent, device_time_of
 from drivers.ble.hints import (
     bond_first,
@@ -58,6 +57,7 @@ from drivers.ble.hints import (
     settle,
 )
 from drivers.ble.pairing import PairingFailedError, pair_client
+from drivers.ble.record_cursors import RecordTracker
 from drivers.ble.retry import Failure, SessionError, is_auth_error
 from protocols.gatt import (
     BATTERY_LEVEL,

@@ -47,7 +47,7 @@ from protocols.fhir.observations import (
     observation,
 )
 from protocols.uplink.device_facts import ClockRead, clock_read, is_device_info
-from protocols.uplink.reading import WireReading
+from protocols.uplink.wire_reading import WireReading
 
 #: The flag of a reading that is a component of a compound measurement.
 COMPONENT_PREFIX = "component-of:"

@@ -54,7 +54,7 @@ from protocols.uplink.device_facts import (
     is_device_info,
     is_eui64,
 )
-from protocols.uplink.reading import WireReading
+from protocols.uplink.wire_reading import WireReading
 
 #: Device-information code -> the description's field.
 _FIELD_OF = {

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from protocols.fhir.codes import URI_SYSTEM
-from protocols.uplink.reading import WireReading
+from protocols.uplink.wire_reading import WireReading
 
 #: Namespace for narhub's deterministic identifiers (UUIDv5).
 IDENTIFIER_NAMESPACE = uuid.UUID("4d2f6a3e-3f0c-5b7e-9a51-6e6172687562")

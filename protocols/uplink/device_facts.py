@@ -35,7 +35,7 @@ from protocols.gatt import (
     SOFTWARE_REVISION,
     SYSTEM_ID,
 )
-from protocols.uplink.reading import WireReading
+from protocols.uplink.wire_reading import WireReading
 
 #: A reading that is a Device Information string, not a measurement.
 FLAG_DEVICE_INFO = "device-info"

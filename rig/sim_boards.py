@@ -97,6 +97,18 @@ def read_flash_log(path: Path) -> list[FlashRecord]:
     return sorted(out, key=lambda r: r.lsn)
 
 
+def unacknowledged(path: Path) -> list[FlashRecord]:
+    """The readings a board's flash still holds unacknowledged: at or after the tail its ACK
+    file records (``<log>.ack``: the tail lsn as u32 and its CRC-32, firmware store); all of
+    them when no ACK was ever written."""
+    tail = 0
+    ack = path.with_name(path.name + ".ack")
+    raw = ack.read_bytes() if ack.exists() else b""
+    if len(raw) == 8 and crc32(raw[:4]) == struct.unpack("<I", raw[4:])[0]:
+        tail = struct.unpack("<I", raw[:4])[0]
+    return [r for r in read_flash_log(path) if r.lsn >= tail]
+
+
 class SimBoard:
     """One simulated board; an async context manager (the firmware is stopped on exit)."""
 
