@@ -249,3 +249,46 @@ def test_the_device_registry_merges_what_batches_say(
     assert one.get([CUFF, "unknown"]) == {CUFF: merged}
     one.close()
     two.close()
+
+
+def test_an_enrolment_racing_another_waits_for_it_and_sees_the_overlap(pg_url: str) -> None:
+    """Two operators at once: the second ``enrol`` waits on the hub's advisory lock held by
+    the first's open transaction, then sees its enrolment and refuses the overlap
+    (PostgreSQL 15 documentation, 13.3.5 "Advisory Locks")."""
+    import threading
+
+    import psycopg
+
+    from region.enrolment import OverlapError
+    from region.enrolment_pg import _HUB_LOCK, _hub_key
+    from tests.test_region_state_pg import _wait_blocked
+
+    PostgresEnrolmentStore(pg_url).close()  # the tables
+    first = psycopg.connect(pg_url)  # a transaction of its own, as another operator's
+    first.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_HUB_LOCK, _hub_key(HUB)))
+    first.execute(
+        "INSERT INTO enrolments (hub, patient_system, patient_value, start_ms) "
+        "VALUES (%s, %s, %s, %s)",
+        (HUB, SYSTEM, "p-anna", T0),
+    )
+    outcome: list[BaseException | Enrolment] = []
+
+    def second() -> None:
+        store = PostgresEnrolmentStore(pg_url, application_name="second-operator")
+        try:
+            outcome.append(store.enrol(EnrolmentRequest(HUB, BERTIL, T0 + DAY)))
+        except OverlapError as exc:
+            outcome.append(exc)
+        finally:
+            store.close()
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    _wait_blocked(pg_url, "second-operator")
+    assert outcome == []  # still waiting for the first
+    first.commit()
+    first.close()
+    thread.join(timeout=30)
+    (result,) = outcome
+    assert isinstance(result, OverlapError)
+    assert result.existing.patient.value == "p-anna"
