@@ -292,3 +292,34 @@ def test_an_enrolment_racing_another_waits_for_it_and_sees_the_overlap(pg_url: s
     (result,) = outcome
     assert isinstance(result, OverlapError)
     assert result.existing.patient.value == "p-anna"
+
+
+def test_a_release_waits_for_another_receivers_release_and_then_writes_nothing(
+    receivers: _Receivers, tmp_path: Path
+) -> None:
+    """Another receiver's release has deleted the held rows in a transaction not yet
+    committed: this receiver's release waits on their row locks, finds them gone once it
+    commits, and rolls back its own (nothing written, nothing reported)."""
+    import threading
+
+    import psycopg
+
+    from tests.test_region_state_pg import _wait_blocked
+
+    one = receivers.add()
+    one.handle(TOPIC, _batch(0, [_temp(T0 + 1), _temp(T0 + 2)]))
+    operator = PostgresEnrolmentStore(receivers.url)
+    operator.enrol(EnrolmentRequest(HUB, ANNA, T0))
+    operator.close()
+    other = psycopg.connect(receivers.url)  # the other receiver's open transaction
+    other.execute("DELETE FROM held_readings")
+    released: list[int] = []
+    thread = threading.Thread(target=lambda: released.append(one.release_held()))
+    thread.start()
+    _wait_blocked(receivers.url, "rx0")  # the receiver's state connection waits
+    other.commit()
+    other.close()
+    thread.join(timeout=30)
+    assert released == [0]
+    assert _filed(receivers.url, tmp_path) == []  # this receiver wrote none of them
+    assert [len(f.filed) for _n, f in receivers.filings] == [0]  # only the batch's filing
