@@ -57,23 +57,28 @@ def iso(t_ms: int) -> str:
     return dt.datetime.fromtimestamp(t_ms / 1000, tz=dt.UTC).isoformat()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def region(tmp_path: Path, request: pytest.FixtureRequest) -> dict[str, Any]:
-    """A region CA that issued hub-0001 and hub-0002, and a state: a SQLite file (with its
-    NDJSON output) or a PostgreSQL database (exported to the same NDJSON path to read)."""
+def _region(tmp_path: Path, state: Path | str, backend: str) -> dict[str, Any]:
     ca_dir = tmp_path / "ca"
     ca = RegionCa.init(ca_dir, "test CA")
     for hub in (HUB, "hub-0002"):
         ca.sign(build_csr(new_private_key_pem(), hub))
-    state: Path | str = tmp_path / "state.db"
+    return {"ca": ca_dir, "state": state, "out": tmp_path / "out.ndjson", "backend": backend}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def region(tmp_path: Path, request: pytest.FixtureRequest) -> dict[str, Any]:
+    """A region CA that issued hub-0001 and hub-0002, and a state: a SQLite file (with its
+    NDJSON output) or a PostgreSQL database (exported to the same NDJSON path to read)."""
     if request.param == "postgresql":
-        state = request.getfixturevalue("pg_url")
-    return {"ca": ca_dir, "state": state, "out": tmp_path / "out.ndjson", "backend": request.param}
+        return _region(tmp_path, request.getfixturevalue("pg_url"), "postgresql")
+    return _region(tmp_path, tmp_path / "state.db", "sqlite")
 
 
-def _sqlite_only(region: dict[str, Any]) -> None:
-    if region["backend"] != "sqlite":
-        pytest.skip("a SQLite store's failure path (PostgreSQL: test_region_enrolment_pg.py)")
+@pytest.fixture
+def sqlite_region(tmp_path: Path) -> dict[str, Any]:
+    """The same on SQLite only: a SQLite store's failure path (PostgreSQL's own is in
+    tests/test_region_enrolment_pg.py)."""
+    return _region(tmp_path, tmp_path / "state.db", "sqlite")
 
 
 def cli(region: dict[str, Any], *args: str) -> tuple[int, dict[str, Any]]:
@@ -354,9 +359,9 @@ class _PowerCutError(Exception):
 
 
 def test_a_release_interrupted_before_forgetting_files_each_reading_once(
-    region: dict[str, Any],
+    sqlite_region: dict[str, Any],
 ) -> None:
-    _sqlite_only(region)
+    region = sqlite_region
     verifier = PemBatchVerifier({HUB: public_key_pem(KEY)})
     store = _PowerCutOnRelease(region["state"])
     receiver = Receiver(verifier, SqliteState(region["state"], region["out"]), enrolments=store)
