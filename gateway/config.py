@@ -127,6 +127,11 @@ class RecipientConfig(UplinkConfig):
     #: recipient claims belongs to the home recipient (the region's command key).
     command_kids: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]] = []
     topic_prefix: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
+    #: What may wait for this recipient alone, MiB (readings it has not taken, its unsent
+    #: batches); beyond it its oldest environmental and telemetry readings are evicted for it
+    #: alone, with its own tombstone (docs/pipeline.md, "Recipients"). Unset: only
+    #: ``[store] quota_mib`` applies, to everyone.
+    quota_mib: float | None = Field(default=None, gt=0, le=1_000_000)
 
     def topics_root(self) -> str:
         """The topic prefix in use (the explicit one, else the default for the name)."""

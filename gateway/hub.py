@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
@@ -28,12 +29,12 @@ from gateway.aggregate import ReductionRule
 from gateway.ble_source import EVENT_QUEUE_SIZE, BleSource
 from gateway.board_source import BoardSampling, BoardSources
 from gateway.clock import ClockSource, SystemClock, require_sync_for
-from gateway.config import HubConfig
+from gateway.config import HubConfig, RecipientConfig
 from gateway.consents import consent_path
-from gateway.cursors import SqliteCursorStore
 from gateway.outbox import AsyncOutbox, BatchingPolicy, Outbox, PendingBatch
 from gateway.outbox.consent_gate import ConsentGate
 from gateway.pipeline import OnStored, Pipeline, PipelineSettings
+from gateway.record_cursor_store import SqliteRecordCursorStore
 from gateway.supervisor import Component
 from gateway.thresholds import Threshold
 from gateway.uplink import DEFAULT_STATUS_INTERVAL_S, Uplink, offline_status, status_topic
@@ -66,7 +67,7 @@ class Hub(Component):
         self.clock_source: ClockSource = SystemClock(
             require_sync=require_sync_for(ble.backend, config.clock.require_sync)
         )
-        self.cursors = SqliteCursorStore(config.data_dir / "cursors.sqlite3")
+        self.cursors = SqliteRecordCursorStore(config.data_dir / "cursors.sqlite3")
         events: asyncio.Queue[MeasurementEvent] = asyncio.Queue(EVENT_QUEUE_SIZE)
         self.central = BleCentral(
             backend,
@@ -90,6 +91,13 @@ class Hub(Component):
         key_pem = config.uplink.key_file.read_bytes()
         self.signer = PemBatchSigner(config.hub_id, key_pem)
         self.outbox = open_outbox(config, self.clock_source)
+        #: Every other recipient's uplink, by name: its own broker, TLS identity and key
+        #: (docs/pipeline.md, "Recipients"); the home recipient's is :attr:`uplink`.
+        self.other_uplinks = {
+            r.name: self._other_uplink(r, on_published)
+            for r in config.all_recipients()
+            if r.name != config.home_recipient()
+        }
         self.pipeline = Pipeline(self.outbox, pipeline_settings(config), on_stored=on_stored)
         self.uplink = Uplink(
             config.hub_id,
@@ -102,6 +110,7 @@ class Hub(Component):
             devices=self.device_status,
             last_command=self._last_command,
             topic_root=config.home().topics_root(),
+            recipient=config.home_recipient(),
         )
         self.ble = BleSource(self.central, self.pipeline, on_committed=self.uplink.status_changed)
         self.boards = BoardSources(
@@ -130,11 +139,33 @@ class Hub(Component):
             # A command's outcome (a configuration applied or rolled back) goes on the status.
             self.remote.on_result = lambda _result: self.uplink.status_changed()
 
+    def _other_uplink(
+        self,
+        recipient: RecipientConfig,
+        on_published: Callable[[PendingBatch, int], None] | None,
+    ) -> Uplink:
+        """The uplink of a recipient other than the home one: its batches signed with its
+        own key (the hub's identity it enrolled), sent over its own connection. It publishes
+        no status document (the home recipient's broker carries the hub's status)."""
+        signer = PemBatchSigner(self.config.hub_id, recipient.key_file.read_bytes())
+        return Uplink(
+            self.config.hub_id,
+            self.outbox,
+            signer,
+            functools.partial(self._connect_to, recipient),
+            max_inflight=recipient.max_inflight,
+            on_published=on_published,
+            topic_root=recipient.topics_root(),
+            recipient=recipient.name,
+        )
+
     async def _enter(self, stack: contextlib.AsyncExitStack) -> None:
         stack.callback(self.cursors.close)
         stack.callback(self.outbox.close)
         stack.push_async_callback(self.pipeline.flush)  # once every source has stopped
         await stack.enter_async_context(self.uplink)
+        for uplink in self.other_uplinks.values():  # each its own connection and task
+            await stack.enter_async_context(uplink)
         if self.config.ble.devices:
             await stack.enter_async_context(self.ble)
         await stack.enter_async_context(self.boards)
@@ -151,6 +182,28 @@ class Hub(Component):
             sampling = self.boards.sampling.get(board.port)
             if sampling is not None:
                 sampling.set(BoardSampling.from_seconds(board.intervals_s.items()).intervals_ms)
+
+    def _connect_to(self, recipient: RecipientConfig) -> AbstractAsyncContextManager[MqttLink]:
+        """A connection to another recipient's broker, as the hub (the client id is the
+        certificate's CN, which the recipient's broker checks: region/broker_plugin.py). On
+        the home recipient's own broker the id takes the recipient's name as a suffix, or the
+        two sessions would close each other (MQTT 5.0 section 3.1.4); that broker's identity
+        plugin does not accept such a suffix yet (docs/consent.md, "Not built yet")."""
+        hub = self.config.hub_id
+        home = self.config.uplink
+        shared = (recipient.host, recipient.port) == (home.host, home.port)
+        return MqttLink(
+            recipient.host,
+            recipient.port,
+            client_id=f"{hub}-{recipient.name}" if shared else hub,
+            tls=TlsFiles(
+                recipient.ca_file,
+                recipient.cert_file,
+                recipient.key_file,
+                recipient.tls_min_version,
+            ),
+            max_inflight=max(20, recipient.max_inflight + 2),
+        )
 
     def _connect(self) -> AbstractAsyncContextManager[MqttLink]:
         up = self.config.uplink
@@ -217,6 +270,13 @@ def open_outbox(config: HubConfig, clock_source: ClockSource | None = None) -> A
         clock_source=clock_source,
         exclusive=store.exclusive,
         consent=ConsentGate(consent_path(config.data_dir), config.home_recipient()),
+        recipients=[config.home_recipient()]
+        + [r.name for r in config.all_recipients() if r.name != config.home_recipient()],
+        recipient_quotas={
+            r.name: int(r.quota_mib * 2**20)
+            for r in config.all_recipients()
+            if r.quota_mib is not None
+        },
     )
     return AsyncOutbox(
         outbox,

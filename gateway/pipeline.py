@@ -52,6 +52,7 @@ from protocols.gatt import (
     PLX_CONTINUOUS_MEASUREMENT,
     DeviceInformationString,
     Observation,
+    SystemId,
     to_observations,
 )
 from protocols.uplink import CODED_FLAG, Priority
@@ -243,6 +244,8 @@ def readings_from_event(event: MeasurementEvent) -> list[Reading]:
         return []
     if characteristic in DIS_MDC and isinstance(measurement, DeviceInformationString):
         return _device_information(event, measurement.value)
+    if characteristic in DIS_MDC and isinstance(measurement, SystemId):
+        return _device_information(event, measurement.eui64)
     observations = to_observations(measurement)
     if not observations:
         return []

@@ -199,6 +199,7 @@ class Uplink(Component):
         devices: DevicesSource | None = None,
         last_command: Callable[[], dict[str, Any] | None] | None = None,
         topic_root: str = TOPIC_ROOT,
+        recipient: str | None = None,
     ) -> None:
         """``keep_without_subscribers``: a PUBACK with 0x10 "No matching subscribers" (MQTT 5.0
         3.4.2.1) means the broker accepted the batch but nobody will read it (no receiver
@@ -209,10 +210,13 @@ class Uplink(Component):
         every ``status_min_interval_s``) and at least this often; None: no status (tests of
         the batch path). ``devices``: the status of each configured device, by slot.
         ``topic_root``: the recipient's topic tree (docs/consent.md; ``narhub/v1`` for the
-        region)."""
+        region). ``recipient``: whose batches this uplink seals and sends (default: the
+        outbox's home recipient); one uplink per recipient, each its own connection, so one
+        recipient's broker being down holds no other up (docs/pipeline.md, "Recipients")."""
         if max_inflight < 1:
             raise ValueError(f"uplink max_inflight must be at least 1, got {max_inflight}")
         self.hub_id = hub_id
+        self.recipient = recipient
         self._topic_root = topic_root
         self._outbox = outbox
         self._signer = signer
@@ -274,15 +278,23 @@ class Uplink(Component):
     async def _session(self) -> None:
         """One broker connection, until it fails (or new credentials ask for another)."""
         self._renewed.clear()  # this connection reads the TLS files as they are now
-        async with self._connect() as link:
-            self.stats.connects += 1
-            self._backoff.reset()
-            logger.info("uplink connected")
-            self.connected = True
-            try:
-                await self._connected(link)
-            finally:
-                self.connected = False
+        try:
+            async with self._connect() as link:
+                self.stats.connects += 1
+                self._backoff.reset()
+                logger.info("uplink%s connected", self._label())
+                self.connected = True
+                try:
+                    await self._connected(link)
+                finally:
+                    self.connected = False
+        except MqttError:
+            # Not sealing while down: a withdrawal still removes its queue now.
+            await self._outbox.apply_consent(self.hub_id, self.recipient)
+            raise
+
+    def _label(self) -> str:
+        return "" if self.recipient is None else f" to {self.recipient}"
 
     async def _connected(self, link: MqttLink) -> None:
         with_status = self._status_interval_s is not None
@@ -396,18 +408,22 @@ class Uplink(Component):
             reraise_if_cancelling()
             # Clear before looking: a commit that lands while we seal sets it again, so the
             # wait below cannot miss it.
-            self._outbox.changed.clear()
-            due_in_s = self._outbox.due_in_s()
+            changed = self._outbox.changed_for(self.recipient)
+            changed.clear()
+            # A consent changed since the last look: batches already sealed for this
+            # recipient are checked against it before anything is published.
+            await self._outbox.apply_consent(self.hub_id, self.recipient)
+            due_in_s = self._outbox.due_in_s(self.recipient)
             if due_in_s is not None and due_in_s <= 0:
                 await self._seal_all()
-                due_in_s = self._outbox.due_in_s()
-            pending = await self._outbox.pending()
+                due_in_s = self._outbox.due_in_s(self.recipient)
+            pending = await self._outbox.pending(self.recipient)
             if not pending:
                 if due_in_s is None:
                     self.idle.set()
                 # Woken by a commit (maybe an alert) or by the next deadline.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._outbox.changed.wait(), due_in_s)
+                    await asyncio.wait_for(changed.wait(), due_in_s)
                 reraise_if_cancelling()  # Python 3.11 wait_for can swallow a racing cancel
                 self.idle.clear()
                 continue
@@ -493,8 +509,11 @@ class Uplink(Component):
 
     async def _seal_all(self) -> None:
         now_ms = time.time_ns() // 1_000_000
-        newest = await self._outbox.seal(self._signer, now_ms=now_ms, newest_alert_alone=True)
+        outbox, recipient = self._outbox, self.recipient
+        newest = await outbox.seal(
+            self._signer, now_ms=now_ms, newest_alert_alone=True, recipient=recipient
+        )
         if newest is not None:
             self._newest_alert_id = newest.batch_id
-        while await self._outbox.seal(self._signer, now_ms=now_ms):
+        while await outbox.seal(self._signer, now_ms=now_ms, recipient=recipient):
             pass

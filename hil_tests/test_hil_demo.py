@@ -72,6 +72,12 @@ def test_demo_leaves_ledger_fhir_and_an_explained_summary(rig: Rig, tmp_path: Pa
     ):
         assert kinds[kind]["produced"] == kinds[kind]["delivered"] > 0, kind
     assert kinds["air-temperature"]["missing"] == 0
+    # Both recipients (docs/consent.md): the municipality got exactly what its consent covers.
+    municipality = summary["recipients"]["municipality"]
+    assert municipality["exact"] is True
+    assert set(municipality["received"]) <= {"vital-signs", "activity"}
+    assert municipality["received"]["vital-signs"] > 0
+    assert (out / "municipality-observations.ndjson").exists()
     ledger = (out / "ledger.jsonl").read_text().splitlines()
     fhir = [json.loads(line) for line in (out / "observations.ndjson").read_text().splitlines()]
     observations = [r for r in fhir if is_measurement(r)]

@@ -24,7 +24,7 @@ import subprocess
 from pathlib import Path
 
 from protocols.command_topics import HUB_CLIENT_SUFFIXES
-from region.broker_config import OPERATOR_USER, RECEIVER_USER
+from region.broker_config import OPERATOR_USER, RECEIVER_USER, recipient_receiver
 
 SOURCE = Path(__file__).with_name("mosquitto") / "narhub_identity.c"
 #: Certificate names shared by several clients of the region (each with its own client id).
@@ -45,9 +45,17 @@ class PluginBuildError(RuntimeError):
         super().__init__(f"{reason}. {hint}")
 
 
-def plugin_options() -> dict[str, str]:
-    """The ``plugin_opt_*`` lines' values (mosquitto.conf(5): ``plugin_opt_key value``)."""
-    return {"suffixes": " ".join(HUB_CLIENT_SUFFIXES), "services": " ".join(SERVICE_NAMES)}
+def plugin_options(recipients: tuple[str, ...] = ()) -> dict[str, str]:
+    """The ``plugin_opt_*`` lines' values (mosquitto.conf(5): ``plugin_opt_key value``).
+
+    ``recipients``: the other recipients sharing this broker (docs/consent.md). A hub
+    forwarding to one of them over this broker connects a second time as ``{hub}-{recipient}``
+    (two sessions under one client id would close each other, MQTT 5.0 section 3.1.4), so that
+    suffix is the hub's too; the recipient's receivers share the certificate name
+    ``{recipient}-receiver`` as the region's share theirs."""
+    suffixes = (*HUB_CLIENT_SUFFIXES, *(f"-{r}" for r in recipients))
+    services = (*SERVICE_NAMES, *(recipient_receiver(r) for r in recipients))
+    return {"suffixes": " ".join(suffixes), "services": " ".join(services)}
 
 
 def build_identity_plugin(out_dir: Path) -> Path:

@@ -13,21 +13,16 @@ from typing import Annotated, Any
 import typer
 
 from common.cli import EXIT_FAILED, JsonFlag, emit
-from drivers.mqtt import MqttError, MqttLink, TlsFiles
-from region.broker_config import BrokerTls, acl_text, mosquitto_conf, recipient_root
-from region.ca import CaVerifier, RegionCa, RegionCaError
+from drivers.mqtt import MqttLink, TlsFiles
+from region.broker_config import BrokerTls, acl_text, mosquitto_conf
+from region.ca import RegionCa, RegionCaError
+from region.cli_ingest import ingest
 from region.consent_cli import consent_app
 from region.consents import SqliteConsentRegistry
 from region.enrolment_cli import register as register_enrolment
-from region.fhir_post import FhirPoster
 from region.findings.cli import register as register_findings
-from region.receiver import RECEIVER_NAME, Receiver
+from region.receiver import RECEIVER_NAME
 from region.state import RegionStateError, is_postgres
-from region.state_open import open_fhir_queue, open_state
-
-#: MQTT 5 Session Expiry Interval 0xFFFFFFFF: the session does not expire (MQTT 5.0 3.1.2.11.2).
-#: A receiver's share of the shared subscription waits for it, never dropped.
-NEVER_EXPIRES_S = 0xFFFFFFFF
 
 app = typer.Typer(
     help="The region: pilot CA, broker configuration, reference receiver, enrolments."
@@ -35,6 +30,7 @@ app = typer.Typer(
 ca_app = typer.Typer(help="A small region CA for pilots and tests.")
 app.add_typer(ca_app, name="ca")
 register_enrolment(app)
+app.command("ingest")(ingest)
 register_findings(app)
 app.add_typer(consent_app, name="consent")
 
@@ -144,183 +140,10 @@ def broker_config(
             acl_file=acl,
             persistence_dir=persistence,
             identity_plugin=plugin.resolve(),
-            plugin_options=plugin_options(),
+            plugin_options=plugin_options(tuple(recipient or [])),
         )
     )
     emit({"ok": True, "config": str(conf), "acl": str(acl), "plugin": str(plugin)}, as_json)
-
-
-@app.command("ingest")
-def ingest(
-    ca_dir: Annotated[Path, typer.Option(help="The region CA directory (hub certificates).")],
-    host: Annotated[str, typer.Option(help="The broker host.")],
-    cert: Annotated[Path, typer.Option(help="This receiver's certificate (CN region-receiver*).")],
-    key: Annotated[Path, typer.Option(help="This receiver's key.")],
-    state: Annotated[
-        str,
-        typer.Option(
-            help="The state: a SQLite file (one receiver) or a postgresql:// URL shared by "
-            "every receiver of the region (Observations stored in it; `narhub region export`)."
-        ),
-    ],
-    out: Annotated[
-        Path | None,
-        typer.Option(help="FHIR Observations, NDJSON (appended); with a SQLite --state."),
-    ] = None,
-    port: int = 8883,
-    client_id: Annotated[
-        str, typer.Option(help="Stable per receiver: its broker session survives restarts.")
-    ] = f"{RECEIVER_NAME}-1",
-    fhir_url: Annotated[
-        str | None,
-        typer.Option(
-            help="Also POST each batch as a FHIR transaction Bundle (conditional creates) "
-            "to this server base URL; queued durably, retried until accepted."
-        ),
-    ] = None,
-    recipient: Annotated[
-        str | None,
-        typer.Option(
-            help="Check every batch against this recipient's consents (`narhub region "
-            "consent`, same --state) and read its topic tree (region: narhub/v1, else "
-            "narhub/v1/r/NAME); unset: no consent check, the region's tree."
-        ),
-    ] = None,
-    smart: Annotated[
-        Path | None,
-        typer.Option(
-            help="SMART Backend Services client (TOML: token_url, client_id, key, alg, scope) "
-            "for --fhir-url."
-        ),
-    ] = None,
-    enrolments: Annotated[
-        Path | None,
-        typer.Option(
-            help="The enrolments' SQLite file (`narhub region enrol --state`); default: a "
-            "SQLite --state itself. Needed with a postgresql:// --state."
-        ),
-    ] = None,
-    with_findings: Annotated[
-        bool,
-        typer.Option(
-            "--findings/--no-findings",
-            help="Record what arrives and judge findings (docs/region.md, 'Findings'): the "
-            "hubs' status topics too (client id CLIENT_ID-status).",
-        ),
-    ] = True,
-    findings_out: Annotated[
-        Path | None,
-        typer.Option(help="Append each changed finding as FHIR (Task, DetectedIssue), NDJSON."),
-    ] = None,
-) -> None:
-    """Receive batches on the shared subscription, verify, de-duplicate, file them to the
-    enrolled patients (`narhub region enrol`, same --state; --enrolments with PostgreSQL),
-    write FHIR."""
-    from common.logsetup import configure_logging
-
-    configure_logging(os.environ)
-    if is_postgres(state) == (out is not None):
-        raise typer.BadParameter(
-            "give --out with a SQLite --state file; a postgresql:// --state keeps the "
-            "Observations in the database (narhub region export writes them as NDJSON)",
-            param_hint="--out",
-        )
-    if is_postgres(state) and enrolments is None:
-        raise typer.BadParameter(
-            "a postgresql:// --state needs --enrolments: the SQLite file `narhub region enrol "
-            "--state` writes (enrolments, devices and held readings stay in SQLite)",
-            param_hint="--enrolments",
-        )
-    ca = RegionCa(ca_dir)
-    verifier = CaVerifier(ca)
-    try:
-        store = open_state(state, output=out, fhir_queue=fhir_url is not None, name=client_id)
-        poster = None if fhir_url is None else _poster(state, fhir_url, smart, client_id)
-    except RegionStateError as exc:
-        emit({"ok": False, "error": str(exc)}, as_json=False)
-        raise typer.Exit(EXIT_FAILED) from None
-    engine = None
-    if with_findings:
-        from region.findings.engine import FindingsEngine
-        from region.findings.service import FindingsNdjson
-
-        # Findings live beside the enrolments (the SQLite --state, or --enrolments).
-        engine = FindingsEngine.sqlite(
-            enrolments or Path(state),
-            on_change=None if findings_out is None else FindingsNdjson(findings_out),
-            # To the FHIR server too, through the state's queue (same SQLite file).
-            fhir_queue=fhir_url is not None and not is_postgres(state),
-        )
-    receiver = Receiver(
-        verifier,
-        store,
-        enrolment_db=enrolments,
-        on_batch=None if poster is None else (lambda _b, _l: poster.wake.set()),
-        on_ingested=None if engine is None else engine.filed,
-        # Consents live beside the enrolments (the SQLite --state, or --enrolments).
-        consents=(
-            None
-            if recipient is None
-            else SqliteConsentRegistry(enrolments or Path(state), recipient)
-        ),
-        topic_root=(
-            "narhub/v1" if recipient in (None, "region") else recipient_root(str(recipient))
-        ),
-    )
-    tls = TlsFiles(ca.cert_file, cert, key)
-
-    def connect() -> MqttLink:
-        return MqttLink(
-            host,
-            port,
-            client_id=client_id,
-            tls=tls,
-            manual_ack=True,
-            session_expiry_s=NEVER_EXPIRES_S,
-        )
-
-    def connect_status() -> MqttLink:
-        return MqttLink(host, port, client_id=f"{client_id}-status", tls=tls)
-
-    async def serve() -> None:
-        if poster is None and engine is None:
-            await receiver.run(connect)
-            return
-        async with asyncio.TaskGroup() as group:
-            if poster is not None:
-                poster.retry_refused()
-                group.create_task(poster.run(), name="fhir-post")
-            if engine is not None:
-                from region.findings.service import evaluate_every, to_engine, watch_status
-
-                group.create_task(
-                    watch_status(connect_status, to_engine(engine)), name="findings-status"
-                )
-                group.create_task(evaluate_every(engine), name="findings-evaluate")
-            await receiver.run(connect)
-            raise MqttError("connection ended")
-
-    try:
-        asyncio.run(serve())
-    except* (MqttError, RegionStateError) as group:
-        emit({"ok": False, "error": str(group.exceptions[0])}, as_json=False)
-        raise typer.Exit(EXIT_FAILED) from None
-    finally:
-        receiver.close()
-        if engine is not None:
-            engine.close()
-
-
-def _poster(state: str, fhir_url: str, smart: Path | None, name: str) -> FhirPoster:
-    from region.smart_auth import SmartAuth, SmartClientError, load_smart_client
-
-    try:
-        auth = None if smart is None else SmartAuth(load_smart_client(smart), fhir_url)
-        return FhirPoster(open_fhir_queue(state, name=f"{name}-poster"), fhir_url, auth=auth)
-    except SmartClientError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--smart") from None
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--fhir-url") from None
 
 
 smart_app = typer.Typer(help="SMART Backend Services client key for the FHIR server.")

@@ -1,8 +1,9 @@
 """``narhub region enrol|unenrol|enrolments|unattributed``: which patient a hub is lent to.
 
 Mounted on ``narhub region`` by :mod:`region.cli`. The store is the region's state database
-(``--state``, the one ``narhub region ingest`` keeps); the receiver reads enrolments from it
-for every batch and releases held readings an enrolment covers within seconds.
+(``--state``, the one ``narhub region ingest`` keeps: a SQLite file, or the ``postgresql://``
+URL every receiver shares); the receivers read enrolments from it for every batch and release
+held readings an enrolment covers within seconds.
 """
 
 from __future__ import annotations
@@ -28,10 +29,16 @@ from region.enrolment import (
     parse_time,
     patient,
 )
-from region.enrolment_sqlite import SqliteEnrolmentStore
+from region.enrolment_store import EnrolmentStore
+from region.state import RegionStateError
+from region.state_open import open_enrolments
 
 State = Annotated[
-    Path, typer.Option("--state", help="The region's state database (as `ingest --state`).")
+    str,
+    typer.Option(
+        "--state",
+        help="The region's state (as `ingest --state`): a SQLite file or a postgresql:// URL.",
+    ),
 ]
 HubOption = Annotated[str, typer.Option("--hub", help="The hub id (its certificate's CN).")]
 DeviceOption = Annotated[
@@ -45,8 +52,12 @@ def _now_ms() -> int:
 
 
 @contextmanager
-def _store(path: Path) -> Iterator[SqliteEnrolmentStore]:
-    store = SqliteEnrolmentStore(path)
+def _store(spec: str, as_json: bool) -> Iterator[EnrolmentStore]:
+    try:
+        store = open_enrolments(spec)
+    except RegionStateError as exc:
+        emit({"ok": False, "error": str(exc)}, as_json)
+        raise typer.Exit(EXIT_FAILED) from None
     try:
         yield store
     finally:
@@ -86,7 +97,7 @@ def enrol(
             device=None if device is None else normalise_device(device),
         )
         check_request(request, issued_hubs(RegionCa(ca_dir)))
-        with _store(state) as store:
+        with _store(state, as_json) as store:
             enrolment = store.enrol(request)
             now_enrolled = store.enrolments(hub)
             covered = sum(
@@ -116,7 +127,7 @@ def unenrol(
     try:
         at_ms = parse_time("--at", at, now_ms=_now_ms())
         name = None if device is None else normalise_device(device)
-        with _store(state) as store:
+        with _store(state, as_json) as store:
             ended = store.unenrol(hub, name, at_ms)
     except EnrolmentError as exc:
         raise _refused(exc, as_json) from None
@@ -138,7 +149,7 @@ def enrolments(
     as_json: JsonFlag = False,
 ) -> None:
     """List the enrolments (hub, device, patient pseudonym, period, filed until)."""
-    with _store(state) as store:
+    with _store(state, as_json) as store:
         found = store.enrolments(hub)
     emit({"ok": True, "enrolments": [e.to_json() for e in found]}, as_json)
 
@@ -149,7 +160,7 @@ def unattributed(
     as_json: JsonFlag = False,
 ) -> None:
     """Readings no enrolment covers, held: per hub and device, how many and when (no values)."""
-    with _store(state) as store:
+    with _store(state, as_json) as store:
         held = store.held(hub)
     groups: dict[tuple[str, str], dict[str, Any]] = {}
     for h in held:

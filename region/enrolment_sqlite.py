@@ -16,7 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from protocols.fhir.identity import PatientRef
-from protocols.uplink.reading import WireReading
+from protocols.uplink.wire_reading import WireReading
 from region.enrolment import (
     Enrolment,
     EnrolmentRequest,
@@ -218,6 +218,19 @@ class SqliteEnrolmentStore:
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany("DELETE FROM held_readings WHERE key = ?", [(k,) for k in keys])
+
+    def joint(
+        self,
+        hub: str,
+        attributed_by: Sequence[Enrolment],
+        *,
+        held: Sequence[HeldReading] = (),
+        filed: Mapping[int, int] | None = None,
+        released: Sequence[str] = (),
+    ) -> None:
+        """None: the state's Observations are in an NDJSON file, not this database; the filer
+        writes through :meth:`hold`, :meth:`note_filed` and :meth:`release`."""
+        return
 
     def close(self) -> None:
         """Close the connection."""

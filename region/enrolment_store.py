@@ -13,7 +13,11 @@ implementation must:
   twice holds its readings once) and durable when it returns (the receiver acknowledges the
   batch only after);
 * keep SQL plain (tables, primary keys, ``INSERT``/``UPDATE``/``DELETE``), so that the same
-  schema serves SQLite and PostgreSQL.
+  schema serves SQLite and PostgreSQL;
+* when it lives in the receivers' state database (PostgreSQL,
+  :class:`region.enrolment_pg.PostgresEnrolmentStore`), hand a filing's writes to the state
+  (:meth:`EnrolmentStore.joint`) so they commit in the batch's own transaction; a store that
+  writes them itself (SQLite) returns ``None`` there.
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from protocols.uplink.reading import WireReading
+from protocols.uplink.wire_reading import WireReading
 from region.enrolment import Enrolment, EnrolmentRequest
+from region.state import JointWrites
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +81,22 @@ class EnrolmentStore(Protocol):
 
     def release(self, keys: Sequence[str]) -> None:
         """Forget held readings that were filed (after their output was written)."""
+        ...
+
+    def joint(
+        self,
+        hub: str,
+        attributed_by: Sequence[Enrolment],
+        *,
+        held: Sequence[HeldReading] = (),
+        filed: Mapping[int, int] | None = None,
+        released: Sequence[str] = (),
+    ) -> JointWrites | None:
+        """A filing's writes (readings to hold, per enrolment id the latest time filed, held
+        keys released), for the state to apply in its batch transaction after checking that
+        the hub's enrolments are still ``attributed_by``; ``None``: this store is in another
+        database and the filer writes them itself (:meth:`hold`, :meth:`note_filed`,
+        :meth:`release`)."""
         ...
 
     def close(self) -> None:

@@ -2,19 +2,23 @@
 
 ``narhub region ingest --fhir-url URL``: besides the NDJSON file, each batch's new Observations
 are POSTed to ``URL`` (the server's base) as a FHIR R4 ``transaction`` Bundle (FHIR R4
-3.1.0.11 "Transactions"), with the Devices and coincident time stamps they reference, whose
-entries are *conditional creates* on each resource's first identifier (``ifNoneExist:
-identifier=system|value``, FHIR R4 3.1.0.8 "conditional create": the PHD IG's identifier of an
-Observation, a Device's Bluetooth address or hub id), so a Bundle posted twice creates each
-resource once; references between entries go by ``fullUrl``. The region's findings (Task,
-DetectedIssue: :mod:`region.findings.fhir`) change over their lifecycle, so their entries are
-*conditional updates* on the same identifier (``PUT Task?identifier=system|value``, FHIR R4
-3.1.0.4.3 "conditional update"): the first creates the resource, each later one replaces it
-with the finding's state then (a closed finding's Task ``completed``), and a Bundle posted
-twice leaves the same resource. A reference by the region's own logical id (``Device/phd-..``)
-to a resource outside the Bundle that also carries an identifier is sent as that identifier
-alone (FHIR R4 Reference.identifier, a logical reference): the server gave the Device its own
-id when it was created.
+3.1.0.11 "Transactions"), with the Patients, Devices and coincident time stamps they
+reference, whose entries are *conditional creates* on each resource's first identifier
+(``ifNoneExist: identifier=system|value``, FHIR R4 3.1.0.8 "conditional create": the PHD IG's
+identifier of an Observation, a Device's Bluetooth address or hub id, a Patient's pseudonym),
+so a Bundle posted twice creates each resource once; references between entries go by
+``fullUrl`` (a ``urn:uuid:``), which the server replaces by the id it created, or by the
+existing resource's id when the conditional create matched one (FHIR R4 3.1.0.11.2
+"Transaction Processing Rules"): every Observation's ``subject`` is the region's one Patient
+of that pseudonym, which keeps its identifier beside the reference. The region's findings
+(Task, DetectedIssue: :mod:`region.findings.fhir`) change over their lifecycle, so their
+entries are *conditional updates* on the same identifier (``PUT Task?identifier=system|value``,
+FHIR R4 3.1.0.4.3 "conditional update"): the first creates the resource, each later one
+replaces it with the finding's state then (a closed finding's Task ``completed``), and a
+Bundle posted twice leaves the same resource. A reference by the region's own logical id
+(``Device/phd-..``) to a resource outside the Bundle that also carries an identifier is sent
+as that identifier alone (FHIR R4 Reference.identifier, a logical reference): the server gave
+the Device its own id when it was created.
 
 Authentication (``--smart CLIENT.toml``): SMART Backend Services bearer tokens
 (:mod:`region.smart_auth`), cached until they expire and renewed at once on a 401.

@@ -15,6 +15,11 @@ For each verified batch (:meth:`Filer.file_batch`):
 :meth:`Filer.releasable` finds held readings an enrolment made since then covers and files
 them the same way; the receiver writes them and then :meth:`Filer.released` forgets them (a
 crash in between files them again, and the output's de-duplication writes them once).
+
+When the enrolment store lives in the state's database (PostgreSQL), steps 3 and the release
+are not written by the filer: the filing carries them (:attr:`Filing.writes`,
+:meth:`region.enrolment_store.EnrolmentStore.joint`) and the state applies them in the
+batch's own transaction, so holding, attributing and releasing commit with the output.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from region.device_registry import DeviceRegistry
 from region.enrolment import Enrolment, attribute
 from region.enrolment_store import EnrolmentStore, HeldReading
 from region.raw_records import RawRecords
+from region.state import JointWrites
 
 
 def _wall_ms() -> int:
@@ -53,6 +59,8 @@ class Filing:
     filed: list[Filed] = field(default_factory=list)
     #: When the region filed them (epoch ms, its own clock: the ingestion time).
     received_ms: int = 0
+    #: The store's writes for the state to commit with the output (``None``: done already).
+    writes: JointWrites | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,11 +132,16 @@ class Filer:
             describe(r for r in batch.readings if not is_undecoded(r))
         )
         now = self._clock_ms()
-        parts = split(
-            header.hub_id, batch.readings, self.enrolments.enrolments(header.hub_id), now_ms=now
+        enrolments = self.enrolments.enrolments(header.hub_id)
+        parts = split(header.hub_id, batch.readings, enrolments, now_ms=now)
+        writes = self.enrolments.joint(
+            header.hub_id, enrolments, held=parts.held, filed=parts.filed_until
         )
-        held = self.enrolments.hold(parts.held)
-        self.enrolments.note_filed(parts.filed_until)
+        if writes is None:
+            held = self.enrolments.hold(parts.held)
+            self.enrolments.note_filed(parts.filed_until)
+        else:
+            held = len(parts.held)  # counted again by the state's transaction
         resources = batch_resources(header.hub_id, header.version, parts.filed, descriptions)
         return Filing(
             header.hub_id,
@@ -137,6 +150,7 @@ class Filer:
             raw_records=raw,
             filed=parts.filed,
             received_ms=now,
+            writes=writes,
         )
 
     def _keep_raw(self, hub: str, readings: Sequence[WireReading]) -> int:
@@ -166,15 +180,28 @@ class Filer:
                 continue
             now = self._clock_ms()
             parts = split(hub, [h.reading for h in covered], enrolments, now_ms=now)
-            self.enrolments.note_filed(parts.filed_until)
+            released = [h.key for h in covered]
+            writes = self.enrolments.joint(
+                hub, enrolments, filed=parts.filed_until, released=released
+            )
+            if writes is None:
+                self.enrolments.note_filed(parts.filed_until)
             devices = self.devices.get(sorted({h.reading.device for h in covered}))
             resources = batch_resources(hub, FORMAT_VERSION, parts.filed, devices)
-            released = [h.key for h in covered]
             out.append(
-                Filing(hub, resources, released=released, filed=parts.filed, received_ms=now)
+                Filing(
+                    hub,
+                    resources,
+                    released=released,
+                    filed=parts.filed,
+                    received_ms=now,
+                    writes=writes,
+                )
             )
         return out
 
     def released(self, filing: Filing) -> None:
-        """Forget the held readings a written filing released."""
-        self.enrolments.release(filing.released)
+        """Forget the held readings a written filing released (unless its joint writes did,
+        in the transaction that wrote it)."""
+        if filing.writes is None:
+            self.enrolments.release(filing.released)

@@ -15,9 +15,11 @@ written once; a Device is written again only when its description changed. The b
 acknowledged (PUBACK) only after the state committed its output and its key: SQLite and an
 fsynced NDJSON file for one receiver, one PostgreSQL transaction for several.
 
-Enrolments, the device registry and the raw records live in SQLite
-(:mod:`region.enrolment_store`'s seam): by default the state's own file; with a PostgreSQL
-state, a SQLite file given separately (``enrolment_db``, docs/region-scale.md).
+Enrolments, the device registry and the raw records live behind :mod:`region.enrolment_store`'s
+seam: by default SQLite in the state's own file; with a PostgreSQL state, in the same database
+(:func:`region.state_open.postgres_filing`, shared by every receiver; holding, attributing and
+releasing readings then commit in the batch's own transaction) or a SQLite file given
+separately (``enrolment_db``, docs/region-scale.md).
 """
 
 from __future__ import annotations
@@ -41,7 +43,14 @@ from region.enrolment_sqlite import SqliteEnrolmentStore
 from region.enrolment_store import EnrolmentStore
 from region.filing import Filer, Filing
 from region.raw_records import RawRecords, SqliteRawRecords
-from region.state import RELEASE_HUB, BatchKey, ObservationLine, RegionState, resource_key
+from region.state import (
+    RELEASE_HUB,
+    BatchKey,
+    FilingRaceError,
+    ObservationLine,
+    RegionState,
+    resource_key,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +60,8 @@ RECEIVER_NAME = RECEIVER_USER
 UP_FILTER = "narhub/v1/+/up/+"
 #: How often held readings are checked against enrolments made since (seconds).
 RELEASE_INTERVAL_S = 5.0
+#: Times a batch is filed again when an enrolment of its hub changed while it was filed.
+FILING_ATTEMPTS = 5
 
 
 @dataclass
@@ -150,8 +161,7 @@ class Receiver:
                 )
                 return []
         key = BatchKey(header.hub_id, header.boot_id, header.seq)
-        filing = self._filer.file_batch(batch)
-        written = self._write(filing, key)
+        filing, written = self._file_and_write(batch, key)
         if written is None:  # another receiver committed it since the replay check
             self.stats.duplicates += 1
             return []
@@ -165,6 +175,19 @@ class Receiver:
             self._on_batch(batch, lines)
         return lines
 
+    def _file_and_write(self, batch: Batch, key: BatchKey) -> tuple[Filing, list[str] | None]:
+        """File the batch and commit it; filed again when an enrolment of its hub changed in
+        between (:class:`region.state.FilingRaceError`, a store shared with the state)."""
+        for attempt in range(FILING_ATTEMPTS):
+            filing = self._filer.file_batch(batch)
+            try:
+                return filing, self._write(filing, key)
+            except FilingRaceError:
+                if attempt == FILING_ATTEMPTS - 1:
+                    raise
+                logger.info("an enrolment changed while a batch was filed; filing it again")
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def _write(self, filing: Filing, key: BatchKey) -> list[str] | None:
         """Commit the filing's resources not written before with the batch ``key`` through
         the state; returns the lines written (``None``: the key was already recorded)."""
@@ -173,9 +196,11 @@ class Receiver:
             ObservationLine(resource_key(r), dumps_exact(r), observation=id(r) in observations)
             for r in filing.resources.all()
         ]
-        lines = self._state.commit_batch(key, resources)
+        lines = self._state.commit_batch(key, resources, writes=filing.writes)
         if lines is None:
             return None
+        if filing.writes is not None:
+            filing.held = filing.writes.held_new
         written = set(lines)
         fresh = sum(1 for r in resources if r.observation and r.line in written)
         self.stats.duplicate_observations += len(observations) - fresh
@@ -188,7 +213,10 @@ class Receiver:
         for filing in self._filer.releasable():
             # Released readings have no batch of their own: a key of their own, whose hub id
             # no hub has (:data:`region.state.RELEASE_HUB`).
-            self._write(filing, BatchKey(RELEASE_HUB, uuid.uuid4().hex, 0))
+            try:
+                self._write(filing, BatchKey(RELEASE_HUB, uuid.uuid4().hex, 0))
+            except FilingRaceError:
+                continue  # released by another receiver, or enrolments changed: next round
             self._filer.released(filing)
             if self._on_ingested is not None:
                 self._on_ingested(filing)

@@ -42,6 +42,30 @@ class StateUnavailableError(RegionStateError, ConnectionError):
     """The database cannot be reached (the batch is not acknowledged: it comes again)."""
 
 
+class FilingRaceError(RegionStateError):
+    """The filing's transaction was rolled back because another writer got there first: an
+    enrolment of the hub changed since the readings were attributed (file them again), or
+    another receiver released the same held readings (nothing to do). ``hub`` names it."""
+
+    def __init__(self, hub: str, reason: str) -> None:
+        self.hub = hub
+        super().__init__("postgresql", reason)
+
+
+class JointWrites(Protocol):
+    """A filing's writes to the enrolment store when that store lives in the state's own
+    database (:mod:`region.enrolment_pg`): applied inside :meth:`RegionState.commit_batch`'s
+    transaction, so that holding, attributing and releasing readings commit with the output
+    and the batch key, or not at all."""
+
+    #: How many readings the writes held that were not held before (set by :meth:`apply`).
+    held_new: int
+
+    def apply(self, cursor: Any) -> None:
+        """Run the writes on the state's transaction (``cursor``); raise
+        :class:`FilingRaceError` to roll all of it back."""
+
+
 def resource_key(resource: dict[str, Any]) -> str:
     """What the de-duplication records for a resource: an Observation's id, a Device's id
     with the digest of its description (a changed Device is written again)."""
@@ -99,11 +123,16 @@ class RegionState(Protocol):
         authority is :meth:`commit_batch`)."""
 
     def commit_batch(
-        self, key: BatchKey, observations: Sequence[ObservationLine]
+        self,
+        key: BatchKey,
+        observations: Sequence[ObservationLine],
+        *,
+        writes: JointWrites | None = None,
     ) -> list[str] | None:
         """Write the resources not written before and record the batch key (with the FHIR
-        queue, also :func:`queued_lines`); return the lines written, or ``None`` when the key
-        was already recorded (nothing written)."""
+        queue, also :func:`queued_lines`), and apply ``writes`` in the same transaction;
+        return the lines written, or ``None`` when the key was already recorded (nothing
+        written, ``writes`` not applied)."""
 
     @property
     def sqlite_path(self) -> Path | None:

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
+from region.device_registry import DeviceRegistry
+from region.enrolment_store import EnrolmentStore
+from region.raw_records import RawRecords
 from region.state import FhirQueue, RegionState, RegionStateError, is_postgres
 from region.state_sqlite import SqliteFhirQueue, SqliteState
+
+
+@dataclass(frozen=True)
+class FilingStores:
+    """The receiver's filing stores (:class:`region.receiver.Receiver`'s keyword arguments)."""
+
+    enrolments: EnrolmentStore
+    devices: DeviceRegistry
+    raw_records: RawRecords
 
 
 def open_state(
@@ -31,3 +44,31 @@ def open_fhir_queue(spec: str, *, name: str | None = None) -> FhirQueue:
 
         return PostgresFhirQueue(spec, name=name)
     return SqliteFhirQueue(Path(spec))
+
+
+def postgres_filing(url: str, *, name: str = "narhub-receiver") -> FilingStores:
+    """The enrolment store, device registry and raw records in the PostgreSQL state ``url``
+    (shared by every receiver and ``narhub region enrol``); ``name`` prefixes their
+    ``application_name``."""
+    from region.enrolment_pg import (  # noqa: PLC0415
+        PostgresDeviceRegistry,
+        PostgresEnrolmentStore,
+        PostgresRawRecords,
+    )
+
+    return FilingStores(
+        PostgresEnrolmentStore(url, application_name=f"{name}-enrolments"),
+        PostgresDeviceRegistry(url, application_name=f"{name}-devices"),
+        PostgresRawRecords(url, application_name=f"{name}-raw"),
+    )
+
+
+def open_enrolments(spec: str) -> EnrolmentStore:
+    """The enrolment store of the state ``spec`` names (a SQLite path or PostgreSQL URL)."""
+    if is_postgres(spec):
+        from region.enrolment_pg import PostgresEnrolmentStore  # noqa: PLC0415
+
+        return PostgresEnrolmentStore(spec)
+    from region.enrolment_sqlite import SqliteEnrolmentStore  # noqa: PLC0415
+
+    return SqliteEnrolmentStore(Path(spec))

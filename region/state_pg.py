@@ -36,6 +36,7 @@ from psycopg import errors as pg_errors
 from common.atomic import fsync_directory
 from region.state import (
     BatchKey,
+    JointWrites,
     ObservationLine,
     RegionStateError,
     StateUnavailableError,
@@ -64,6 +65,11 @@ SCHEMA = (
     " id BIGSERIAL PRIMARY KEY, lines TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
     " refused TEXT, leased_by TEXT, leased_until TIMESTAMPTZ)",
 )
+
+
+#: The cursor of a batch's transaction, as :class:`region.state.JointWrites` get it
+#: (:mod:`region.enrolment_pg`, which reaches psycopg only through this module).
+PgCursor = psycopg.Cursor[Any]
 
 
 def _connect(url: str, application_name: str) -> psycopg.Connection[Any]:
@@ -115,12 +121,18 @@ class PostgresState:
         return row is not None
 
     def commit_batch(
-        self, key: BatchKey, observations: Sequence[ObservationLine]
+        self,
+        key: BatchKey,
+        observations: Sequence[ObservationLine],
+        *,
+        writes: JointWrites | None = None,
     ) -> list[str] | None:
-        """The batch key, its new Observations and their FHIR queue entry in one transaction."""
+        """The batch key, its new Observations, their FHIR queue entry and the filing's
+        ``writes`` (held readings, enrolments' filed times, released readings: the enrolment
+        store's tables in this database, :mod:`region.enrolment_pg`) in one transaction."""
         for attempt in range(_RETRIES):
             try:
-                return self._commit_once(key, observations)
+                return self._commit_once(key, observations, writes)
             except (pg_errors.DeadlockDetected, pg_errors.SerializationFailure) as exc:
                 logger.warning("batch transaction retried (%s)", type(exc).__name__)
                 if attempt == _RETRIES - 1:
@@ -133,7 +145,10 @@ class PostgresState:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _commit_once(
-        self, key: BatchKey, observations: Sequence[ObservationLine]
+        self,
+        key: BatchKey,
+        observations: Sequence[ObservationLine],
+        writes: JointWrites | None,
     ) -> list[str] | None:
         with self._conn.transaction(), self._conn.cursor() as cur:
             cur.execute(
@@ -145,6 +160,8 @@ class PostgresState:
             if row is None:
                 return None
             batch_n = int(row[0])
+            if writes is not None:
+                writes.apply(cur)  # raises FilingRaceError: all of it rolls back
             cur.execute(
                 "INSERT INTO observations (id, batch, pos, resource) "
                 "SELECT id, %s, pos, resource "

@@ -10,7 +10,7 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
-from region.state import BatchKey, ObservationLine, queued_lines, resource_key
+from region.state import BatchKey, JointWrites, ObservationLine, queued_lines, resource_key
 
 logger = logging.getLogger(__name__)
 
@@ -62,10 +62,18 @@ class SqliteState:
         return row.fetchone() is not None
 
     def commit_batch(
-        self, key: BatchKey, observations: Sequence[ObservationLine]
+        self,
+        key: BatchKey,
+        observations: Sequence[ObservationLine],
+        *,
+        writes: JointWrites | None = None,
     ) -> list[str] | None:
         """Append the new lines to the NDJSON file and fsync it, then record the key and the
-        ids in one transaction (one process owns the file and the database)."""
+        ids in one transaction (one process owns the file and the database). No ``writes``:
+        the SQLite enrolment store writes its own before the batch (held readings are then
+        on disk first, released ones forgotten after)."""
+        if writes is not None:
+            raise TypeError("a SQLite state takes no joint writes (a PostgreSQL store's)")
         if self.seen(key.hub_id, key.boot_id, key.seq):
             return None
         known = self._known_ids([o.id for o in observations])

@@ -62,8 +62,10 @@ def mosquitto_rig_conf(
     crl_file: Path | None = None,
     identity_plugin: Path | None = None,
     persistence_dir: Path | None = None,
+    recipients: tuple[str, ...] = (),
 ) -> str:
-    """The region broker configuration on a loopback port (runs as the current user)."""
+    """The region broker configuration on a loopback port (runs as the current user);
+    ``recipients``: the other recipients sharing it (their trees and client ids)."""
     user = pwd.getpwuid(os.geteuid()).pw_name if os.geteuid() == 0 else None
     return mosquitto_conf(
         port=port,
@@ -74,7 +76,7 @@ def mosquitto_rig_conf(
         # Mosquitto drops root to the `mosquitto` user, which cannot read our temp files.
         run_as_user=user,
         identity_plugin=identity_plugin,
-        plugin_options=None if identity_plugin is None else plugin_options(),
+        plugin_options=None if identity_plugin is None else plugin_options(recipients),
     )
 
 
@@ -167,6 +169,7 @@ class MosquittoBroker:
                 tls=self._tls,
                 crl_file=self.crl_file,
                 identity_plugin=plugin,
+                recipients=self.recipients,
                 persistence_dir=self.directory / "persist" if self._persistence else None,
             )
         )

@@ -42,8 +42,8 @@ def rig(
 
     from common.logsetup import configure_logging
     from drivers.ble.sim.vbluez import BusUnavailableError
-    from rig.boards import RigError
     from rig.scenario import ScenarioError, load_scenario
+    from rig.sim_boards import RigError
     from rig.virtual import RIG_BLE_BACKENDS, run_home
 
     if ble_backend not in RIG_BLE_BACKENDS:

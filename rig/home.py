@@ -25,8 +25,6 @@ import contextlib
 import json
 import logging
 import os
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -39,6 +37,7 @@ from common.pki import certificate_public_key_pem
 from common.signing import PemBatchVerifier
 from drivers.mqtt import MqttError, MqttLink, TlsFiles
 from gateway.config import (
+    DEFAULT_RECIPIENT,
     BatchingConfig,
     BleConfig,
     BoardConfig,
@@ -47,19 +46,21 @@ from gateway.config import (
     FeedbackConfig,
     HubConfig,
     PipelineConfig,
+    RecipientConfig,
     SensorsConfig,
     StoreConfig,
     ThresholdConfig,
     UplinkConfig,
     render_config,
 )
+from gateway.consents import append_record, consent_path
+from protocols.categories import DataCategory
 from protocols.fhir import PatientRef
 from region.enrolment import DEFAULT_PATIENT_SYSTEM
 from region.enrolment_sqlite import SqliteEnrolmentStore, enrol_hub
 from region.filing import Filing
 from region.receiver import RECEIVER_NAME, Receiver
 from region.state_sqlite import SqliteState
-from rig.boards import unacknowledged
 from rig.broker import MosquittoBroker, RigPki
 from rig.ledger import (
     FhirReading,
@@ -71,7 +72,10 @@ from rig.ledger import (
     read_tombstones,
     reconcile,
 )
+from rig.other_recipient import OtherRecipient, grant
+from rig.processes import ManagedProcess, RigProcessError, eventually, narhub_executable
 from rig.router import HomeRouter
+from rig.sim_boards import unacknowledged
 from technician.status_view import recorded_queue
 
 logger = logging.getLogger(__name__)
@@ -79,7 +83,6 @@ logger = logging.getLogger(__name__)
 HUB_ID = "hub-rig-0001"
 #: The pseudonym the rig's hub is lent to.
 RIG_PATIENT = PatientRef(DEFAULT_PATIENT_SYSTEM, "rig-0001")
-_POLL_S = 0.05
 #: Set (to anything) to run the rig and the hub with ``--debug`` (logs then hold values and
 #: addresses: for diagnosing a failing scenario on a developer's machine, never in a home).
 DEBUG_ENV = "NARHUB_RIG_DEBUG"
@@ -108,88 +111,10 @@ class HubOptions:
     #: backend and the hub's agent, over the virtual BlueZ the rig then starts); ``None``:
     #: the rig's choice (``sim`` unless the HIL suite runs with ``--ble-backend``).
     ble_backend: Literal["sim", "bluez"] | None = None
-
-
-class RigProcessError(RuntimeError):
-    """A rig process exited or did not become ready; the message has its log's tail."""
-
-
-def narhub_executable() -> str:
-    """The ``narhub`` console script of this interpreter's environment."""
-    script = Path(sys.executable).parent / "narhub"
-    if not script.exists():
-        raise RigProcessError(f"{script} not found: run `pip install -e .[sim]`")
-    return str(script)
-
-
-async def eventually(
-    predicate: Callable[[], bool], *, timeout_s: float, what: str, poll_s: float = _POLL_S
-) -> None:
-    """Wait until ``predicate()`` holds, polling (files and other processes), or raise."""
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"not within {timeout_s:.0f}s: {what}")
-        await asyncio.sleep(poll_s)
-
-
-class ManagedProcess:
-    """A child process with its output in a log file; stop (SIGTERM), kill (SIGKILL)."""
-
-    def __init__(self, name: str, argv: list[str], log_file: Path) -> None:
-        self.name = name
-        self.argv = argv
-        self.log_file = log_file
-        #: Environment variables set for the process on top of this one's.
-        self.env: dict[str, str] = {}
-        self.process: subprocess.Popen[bytes] | None = None
-        #: Starts so far.
-        self.starts = 0
-
-    @property
-    def running(self) -> bool:
-        """True while the process is alive."""
-        return self.process is not None and self.process.poll() is None
-
-    def start(self) -> None:
-        """Start it (output appended to the log file)."""
-        self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, **self.env}
-        env.setdefault("PYTHONUNBUFFERED", "1")
-        with self.log_file.open("ab") as log:
-            self.process = subprocess.Popen(
-                self.argv, stdout=log, stderr=subprocess.STDOUT, env=env
-            )
-        self.starts += 1
-
-    async def stop(self, timeout_s: float = 20.0) -> int | None:
-        """SIGTERM, then wait (SIGKILL after ``timeout_s``); returns the exit status."""
-        process = self.process
-        if process is None or process.poll() is not None:
-            return None if process is None else process.returncode
-        process.send_signal(signal.SIGTERM)
-        try:
-            await eventually(
-                lambda: process.poll() is not None, timeout_s=timeout_s, what=f"{self.name} exit"
-            )
-        except TimeoutError:
-            process.kill()
-            process.wait()
-        return process.returncode
-
-    def kill(self) -> None:
-        """SIGKILL, as a power cut would (nothing gets to run)."""
-        process = self.process
-        if process is not None and process.poll() is None:
-            process.kill()
-            process.wait()
-
-    def log_tail(self, lines: int = 30) -> str:
-        """The end of the log, for error messages."""
-        try:
-            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+    #: The categories the municipality holds consent for: it then has its own broker and
+    #: receiver (:mod:`rig.other_recipient`) and the hub forwards to both; the region holds
+    #: consent for every category. None: the region alone, no consent file (as before).
+    municipality: tuple[str, ...] | None = None
 
 
 class VirtualHomeRig:
@@ -257,6 +182,8 @@ class VirtualHomeRig:
             "narhub run", [*hub_command, *hub_argv], workdir / "logs" / "hub.log"
         )
         self._receiver_task: asyncio.Task[None] | None = None
+        #: The other recipients (``HubOptions.municipality``), by name.
+        self.others: dict[str, OtherRecipient] = {}
         self._subscribed = asyncio.Event()
         self._stack = contextlib.AsyncExitStack()
 
@@ -299,6 +226,17 @@ class VirtualHomeRig:
         )
         self._receiver_task = asyncio.create_task(self._run_receiver(), name="rig-receiver")
         await self.wait_receiver()
+        if self.hub_options.municipality is not None:
+            other = OtherRecipient(
+                self.dir,
+                "municipality",
+                self.hub_options.municipality,
+                hub_id=self.hub_id,
+                patient=self.patient,
+                enrolled_from_ms=self.enrolled_from_ms,
+            )
+            self.others[other.name] = other
+            await other.start()
         self.rig.start()
         status = await self.rig_status()
         if self.ble_backend == "bluez":
@@ -319,6 +257,8 @@ class VirtualHomeRig:
         if self.receiver is not None:
             self.receiver.close()
             self.receiver = None
+        for other in self.others.values():
+            await other.stop()
         await self._stack.aclose()
         if self.broker is not None:
             self.broker.stop()
@@ -379,9 +319,23 @@ class VirtualHomeRig:
             clock=ClockConfig(require_sync=False),
         )
         (self.hub_dir / "data").mkdir(parents=True, exist_ok=True)
+        if self.others:
+            config = self._with_recipients(config)
         if self.hub_options.steppable_clock:
             self.hub_clock_file.write_text("0\n")
         self.hub_config_path.write_text(render_config(config))
+
+    def _with_recipients(self, config: HubConfig) -> HubConfig:
+        """``config`` forwarding to the region and to every other recipient, with their
+        consents in the hub's ledger: the region every category, the others theirs."""
+        now_ms = time.time_ns() // 1_000_000
+        region = RecipientConfig(name=DEFAULT_RECIPIENT, **config.uplink.model_dump())
+        others = [o.recipient_config() for o in self.others.values()]
+        path = consent_path(config.data_dir)
+        append_record(path, grant(DEFAULT_RECIPIENT, tuple(c.value for c in DataCategory), now_ms))
+        for other in self.others.values():
+            append_record(path, other.consent_record(now_ms))
+        return config.model_copy(update={"recipients": [region, *others]})
 
     # --- the region's receiver -----------------------------------------------------------
 
@@ -570,3 +524,14 @@ class VirtualHomeRig:
                 f"unexpected: {result.unexpected[:3]}\nhub log:\n{self.hub.log_tail()}"
             )
         return result
+
+
+__all__ = [
+    "RIG_PATIENT",
+    "HubOptions",
+    "ManagedProcess",
+    "RigProcessError",
+    "VirtualHomeRig",
+    "eventually",
+    "narhub_executable",
+]

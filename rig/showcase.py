@@ -42,11 +42,14 @@ from protocols.fhir.codes import (
     PHD_RTSA,
     PHG_DEVICE,
 )
+from protocols.fhir.devices import EUI64_SYSTEM
 from region.enrolment import DEFAULT_PATIENT_SYSTEM
 from region.findings.model import Kind
 from rig.demo_worklist import DEMO_PLAN, DemoFindings, serve_worklist
-from rig.home import VirtualHomeRig, eventually
+from rig.home import HubOptions, VirtualHomeRig, eventually
 from rig.ledger import LedgerEntry, Reconciliation, reconcile
+from rig.other_recipient import recipients_summary
+from rig.other_recipient import wait_delivered as wait_others
 
 #: The demo home; ``{time_scale}`` makes its day last the demo's duration.
 DEMO_SCENARIO = """\
@@ -127,6 +130,8 @@ UNPLUG_AT_S, UNPLUG_FOR_S = 10 * 3600.0, 2 * 3600.0
 #: offsets from its session start, CGM 1.0.2 §3.1) ends when the hub reads them, so its
 #: first record can be a day older than the hub's first contact with the sensor.
 ENROLLED_DAYS_BEFORE = 1
+#: What the municipality holds consent for in the demo (the region: every category).
+MUNICIPALITY_CONSENT = ("vital-signs", "activity")
 #: The pseudonym the demo day's hub is lent to.
 DEMO_PATIENT = PatientRef(DEFAULT_PATIENT_SYSTEM, "demo-day-0001")
 
@@ -146,6 +151,8 @@ class DemoSummary:
     findings: dict[str, dict[str, int]] = field(default_factory=dict)
     #: Where the worklist was served while the demo ran.
     worklist: str | None = None
+    #: What went to whom: per recipient, its consent and its readings per data category.
+    recipients: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The summary as JSON."""
@@ -157,6 +164,7 @@ class DemoSummary:
             "fhir": self.fhir,
             "findings": self.findings,
             "worklist": self.worklist,
+            "recipients": self.recipients,
             "out": self.out,
         }
 
@@ -173,9 +181,11 @@ def fhir_shapes(path: Path) -> dict[str, int]:
             "waveforms",
             "with_time_stamp",
             "phd_devices",
+            "with_system_id",
             "gateway_devices",
             "other_devices",
             "coincident_time_stamps",
+            "patients",
         ),
         0,
     )
@@ -200,6 +210,11 @@ def fhir_shapes(path: Path) -> dict[str, int]:
             if (key, resource.get("id")) not in devices:
                 devices.add((key, resource.get("id")))
                 shapes[key] += 1
+                shapes["with_system_id"] += key == "phd_devices" and any(
+                    i.get("system") == EUI64_SYSTEM for i in resource.get("identifier", [])
+                )
+        elif resource.get("resourceType") == "Patient":
+            shapes["patients"] += 1
         elif is_measurement(resource):
             shapes["observations"] += 1
             shapes["with_patient_subject"] += resource.get("subject", {}).get("type") == "Patient"
@@ -318,6 +333,7 @@ async def run_showcase(
         scenario,
         patient=DEMO_PATIENT,
         enrolled_from_ms=round(enrolled_from.timestamp() * 1000),
+        hub_options=HubOptions(municipality=MUNICIPALITY_CONSENT),
     )
     findings = DemoFindings(home.region_state, DEMO_PATIENT, midnight_ms, time_scale)
     home.on_ingested = findings.filed
@@ -356,6 +372,7 @@ async def run_showcase(
             # its absence explained.
             await home.stop_rig()
             await home.wait_delivered(settle_s, check=False)
+            await wait_others(list(home.others.values()), home.ledger(), settle_s)
             await home.stop_hub()
             engine.evaluate()
             day = engine.findings.findings(limit=10_000)
@@ -371,12 +388,17 @@ async def run_showcase(
                 shutil.copy(source, workdir / name)
             else:  # nothing reached the region (or nothing was produced): an empty file
                 (workdir / name).write_text("")
+        for other in home.others.values():  # each other recipient's own FHIR output
+            if other.fhir_path.exists():
+                shutil.copy(other.fhir_path, workdir / f"{other.name}-observations.ndjson")
         ledger = home.ledger()
         result = reconcile(ledger, home.fhir(), settled=ledger)
         produced = Counter(e.kind for e in ledger)
         held = home.unattributed()
         on_boards = home.on_boards()
+        recipients = recipients_summary(home.fhir(), list(home.others.values()), ledger)
     summary = _summary(result, produced, duration_s, ledger, on_boards)
+    summary.recipients = recipients
     summary.worklist = worklist_url
     for kind in Kind:
         of_kind = [f for f in day if f.kind is kind]
@@ -429,8 +451,10 @@ def print_summary(console: Console, summary: DemoSummary) -> None:
             ("with_time_stamp", "  referencing a coincident time stamp"),
             ("coincident_time_stamps", "Coincident time stamps (device clock vs hub clock)"),
             ("phd_devices", "PhdDevice (the home's devices)"),
+            ("with_system_id", "  with their DIS System ID (EUI-64) as identifier"),
             ("gateway_devices", "PhgDevice (the hub)"),
             ("other_devices", "Other Devices (sensor boards)"),
+            ("patients", "Patient (the pseudonym only)"),
             ("unattributed", "Readings held unattributed"),
         ):
             fhir.add_row(label, str(shapes[name]))
@@ -442,6 +466,16 @@ def print_summary(console: Console, summary: DemoSummary) -> None:
         for kind, row in summary.findings.items():
             found.add_row(kind, str(row["opened"]), str(row["closed"]))
         console.print(found)
+    if summary.recipients:
+        whom = Table(title="what went to whom (FHIR readings per data category)")
+        for column in ("recipient", "consent", "received"):
+            whom.add_column(column)
+        for name, entry in summary.recipients.items():
+            received = ", ".join(f"{c} {n}" for c, n in entry["received"].items()) or "nothing"
+            if entry.get("exact") is False:
+                received += " (not exactly what its consent covers: see summary.json)"
+            whom.add_row(name, str(entry["consent"]), received)
+        console.print(whom)
     console.print(summary.explanation)
     if summary.out:
         console.print(f"ledger, FHIR NDJSON and summary.json in {summary.out}")

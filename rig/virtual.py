@@ -5,7 +5,7 @@ The emulated devices share one bumble :class:`~drivers.ble.sim.radio.SimRadio` w
 controller is served over TCP on loopback (:class:`~drivers.ble.sim.radio.HciServer`): the hub
 (``narhub run`` with ``ble.backend = "sim"`` and ``ble.sim_transport``) talks to them from
 another process, and can be killed and restarted while the home carries on. Each sensor board
-is the MicroPython firmware behind its own pty (:class:`~rig.boards.SimBoard`).
+is the MicroPython firmware behind its own pty (:class:`~rig.sim_boards.SimBoard`).
 
 Schedules and faults are in scenario seconds; ``time_scale`` compresses them (a day in a
 minute at 1440). Device clocks keep real time, so that the hub's clock checks stay meaningful;
@@ -53,9 +53,9 @@ from gateway.board_source import NARHUB_PRIVATE_BASE
 from gateway.reading import Reading
 from protocols.gatt import Observation, decode, to_observations
 from protocols.sensorlink import SENSOR_KINDS
-from rig.boards import CorruptingBridge, SimBoard
 from rig.ledger import LedgerEntry, LedgerWriter, entries_from_observations
 from rig.scenario import BoardSpec, DeviceSpec, FaultSpec, Scenario
+from rig.sim_boards import CorruptingBridge, SimBoard
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from drivers.mqtt import REASON_FAILURE_THRESHOLD, MqttError, MqttLink, TlsFiles
 from gateway.clock import kernel_clock_synchronised
-from gateway.config import ConfigError, HubConfig, load_config
+from gateway.config import ConfigError, HubConfig, RecipientConfig, load_config
 from gateway.consents import ConsentFileError, consent_path, read_ledger
 from gateway.identity import ProvisionError, check_certificate
 from gateway.outbox import Outbox, StoreBusyError
@@ -41,37 +41,58 @@ def bluetooth_adapter_names(sys_class: Path = Path("/sys/class/bluetooth")) -> l
     return []
 
 
-async def _broker_check(config: HubConfig) -> Check:
-    up = config.uplink
+async def _broker_check(config: HubConfig, recipient: RecipientConfig | None = None) -> Check:
+    """The recipient's broker reached: TLS handshake with its pinned CA and this hub's client
+    certificate, and a QoS 1 publish on the hub's own status topic in its tree accepted
+    (MQTT 5.0 section 3.4.2.1: a PUBACK reason below 0x80). ``None``: the home recipient
+    (``[uplink]``), check ``broker``; another: check ``recipient-broker``, named."""
+    up = config.uplink if recipient is None else recipient
+    name = "broker" if recipient is None else "recipient-broker"
+    where = f"{up.host}:{up.port}" if recipient is None else f"{recipient.name} {up.host}:{up.port}"
+    shared = (up.host, up.port) == (config.uplink.host, config.uplink.port)
+    client_id = (
+        f"{config.hub_id}-{recipient.name}" if recipient is not None and shared else config.hub_id
+    )
+    root = config.home().topics_root() if recipient is None else recipient.topics_root()
     link = MqttLink(
         up.host,
         up.port,
-        client_id=config.hub_id,
+        client_id=client_id,
         tls=TlsFiles(up.ca_file, up.cert_file, up.key_file, up.tls_min_version),
         timeout_s=10,
     )
     started = time.monotonic()
     try:
         async with link:
-            reason = await link.publish(f"narhub/v1/{config.hub_id}/status", b'{"state":"doctor"}')
+            reason = await link.publish(f"{root}/{config.hub_id}/status", b'{"state":"doctor"}')
     except MqttError as exc:
         return Check(
-            "broker",
+            name,
             False,
-            f"{up.host}:{up.port}: {exc}",
+            f"{where}: {exc}",
             "check the network, the broker address and the certificate",
         )
     except OSError as exc:
-        return Check("broker", False, f"{up.host}:{up.port}: {exc}", "check the TLS files")
+        return Check(name, False, f"{where}: {exc}", "check the TLS files")
     rtt_ms = (time.monotonic() - started) * 1000
     if reason >= REASON_FAILURE_THRESHOLD:
         return Check(
-            "broker",
+            name,
             False,
-            f"own-topic publish refused (reason 0x{reason:02X})",
-            "the region's ACL does not know this hub id: ask the region",
+            f"{where}: own-topic publish refused (reason 0x{reason:02X})",
+            "the recipient's ACL does not know this hub id: ask the recipient",
         )
-    return Check("broker", True, f"TLS handshake and own-topic publish accepted ({rtt_ms:.0f} ms)")
+    prefix = "" if recipient is None else f"{where}: "
+    return Check(
+        name, True, f"{prefix}TLS handshake and own-topic publish accepted ({rtt_ms:.0f} ms)"
+    )
+
+
+async def _broker_checks(config: HubConfig) -> list[Check]:
+    """The home recipient's broker, then every other recipient's."""
+    home = config.home_recipient()
+    others = [r for r in config.all_recipients() if r.name != home]
+    return [await _broker_check(config)] + [await _broker_check(config, r) for r in others]
 
 
 async def run_checks(
@@ -155,7 +176,7 @@ async def run_checks(
         )
 
     if checks[-2].ok and checks[1].ok:
-        checks.append(await _broker_check(config))
+        checks.extend(await _broker_checks(config))
     else:
         checks.append(
             Check(
@@ -204,7 +225,8 @@ async def run_checks(
 
 def consent_checks(config: HubConfig, now: dt.datetime) -> list[Check]:
     """One ``recipient`` check per recipient: its broker and what it may receive now
-    (docs/consent.md). No consent file: everything goes to the home recipient, as before."""
+    (docs/consent.md). No consent file: everything goes to the home recipient, as before,
+    and nothing to the others."""
     try:
         ledger = read_ledger(consent_path(config.data_dir))
     except ConsentFileError as exc:
@@ -215,15 +237,17 @@ def consent_checks(config: HubConfig, now: dt.datetime) -> list[Check]:
     for recipient in config.all_recipients():
         where = f"{recipient.name} ({recipient.host}:{recipient.port})"
         if ledger.stamp is None:
-            detail = f"{where}: no consent recorded, everything goes to {home} as before"
+            detail = (
+                f"{where}: no consent recorded, everything goes to {home} as before"
+                if recipient.name == home
+                else f"{where}: no consent recorded, nothing goes to {recipient.name}"
+            )
             checks.append(
                 Check("recipient", True, detail, "record consent: `narhub consent grant ...`")
             )
             continue
         may = sorted(c.value for c in allowed_now(ledger.records, recipient.name, now_ms))
         detail = f"{where}: may receive {', '.join(may) if may else 'nothing'}"
-        if recipient.name != home:
-            detail += " (not forwarded to by this hub version yet)"
         checks.append(Check("recipient", True, detail))
     return checks
 

@@ -26,7 +26,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,9 @@ from typing import Any
 from gateway.activity import ACTIVITY_FILE, ACTIVITY_VERSION, local_day
 from gateway.config import HubConfig
 from gateway.outbox import BUSY_CODES
+from gateway.outbox.acks import Acks
+from gateway.outbox.figures import recipient_backlog
+from gateway.outbox.transaction import Database
 from protocols.uplink import Priority
 
 #: The unit's runtime directory: where ``narhub status`` looks first.
@@ -95,6 +98,9 @@ class QueueView:
     tombstones_pending: int
     #: Readings held until the hub's clock is trusted (schema 3; 0 before it).
     held_readings: int = 0
+    #: Per recipient, what waits for it (gateway/outbox/figures.py ``recipient_backlog``:
+    #: waiting_readings, pending_batches, batched_readings, tombstones_pending, ...).
+    recipients: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -177,6 +183,7 @@ class StatusSnapshot:
                 "evicted_readings_total": queue.evicted_readings_total,
                 "tombstones_pending": queue.tombstones_pending,
                 "held_readings": queue.held_readings,
+                "recipients": queue.recipients,
             },
             "uplink": {
                 "broker": self.uplink.broker,
@@ -195,8 +202,9 @@ class OutboxHeldError(StatusError):
     """The running hub holds the outbox exclusively (``store.exclusive``)."""
 
 
-def read_queue(path: Path) -> QueueView | None:
+def read_queue(path: Path, recipients: Sequence[str] = ()) -> QueueView | None:
     """The outbox's queue figures, opened read-only; None when there is no store (yet).
+    ``recipients``: the configured recipients, each shown even when the file names it not.
 
     Raises:
         OutboxHeldError: the running hub holds it (its activity file has the figures).
@@ -238,6 +246,7 @@ def read_queue(path: Path) -> QueueView | None:
             (held,) = db.execute(
                 "SELECT coalesce(sum(n), 0) FROM chunks WHERE held_boot IS NOT NULL"
             ).fetchone()
+        backlog = _recipients_read_only(db, recipients) if "taken" in tables else {}
     except sqlite3.Error as exc:
         if exc.sqlite_errorcode in BUSY_CODES:
             raise OutboxHeldError(
@@ -256,7 +265,24 @@ def read_queue(path: Path) -> QueueView | None:
         evicted_readings_total=0 if evicted is None else int(evicted[0]),
         tombstones_pending=int(tombstones),
         held_readings=int(held),
+        recipients=backlog,
     )
+
+
+def _recipients_read_only(
+    db: sqlite3.Connection, configured: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """Per recipient, configured or named in the file (schema 6), its backlog, as the
+    running hub reports it (:func:`gateway.outbox.figures.recipient_backlog`)."""
+    named = {
+        str(r)
+        for (r,) in db.execute(
+            "SELECT recipient FROM batches UNION SELECT recipient FROM tombstones "
+            "UNION SELECT recipient FROM taken"
+        )
+    }
+    names = [*configured, *sorted(named - set(configured))]
+    return recipient_backlog(Database(db), Acks(), names)
 
 
 def _queue_from_activity(activity: Mapping[str, Any] | None) -> QueueView | None:
@@ -274,6 +300,7 @@ def _queue_from_activity(activity: Mapping[str, Any] | None) -> QueueView | None
             evicted_readings_total=int(queue["evicted_readings_total"]),
             tombstones_pending=int(queue["tombstones_pending"]),
             held_readings=int(queue["held_readings"]),
+            recipients={str(k): dict(v) for k, v in queue.get("recipients", {}).items()},
         )
     except (KeyError, TypeError, ValueError, AttributeError):
         return None
@@ -334,7 +361,10 @@ def collect_status(config: HubConfig, *, now_ms: int | None = None) -> StatusSna
     notes: list[str] = []
     activity = _current_activity(config.data_dir)
     try:
-        queue = read_queue(config.data_dir / "outbox.sqlite3")
+        names = [config.home_recipient()] + [
+            r.name for r in config.all_recipients() if r.name != config.home_recipient()
+        ]
+        queue = read_queue(config.data_dir / "outbox.sqlite3", names)
     except OutboxHeldError:
         queue = _queue_from_activity(activity)
         notes.append(

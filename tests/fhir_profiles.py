@@ -9,12 +9,15 @@ within the checked set, so a reference's target profile is checked too.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
 PHD = "http://hl7.org/fhir/uv/phd/StructureDefinition/"
 MDC = "urn:iso:std:iso:11073:10101"
 UCUM = "http://unitsofmeasure.org"
+#: identifier.type's code system in the IG 2.0.0 (its examples and the SYSID slice's pattern).
+CONTINUA_IDENTIFIERS = "http://terminology.hl7.org/CodeSystem/ContinuaDeviceIdentifiers"
 
 #: ValueSet.DeviceTypes11073MDC.fsh
 DEVICE_TYPES = frozenset(
@@ -289,6 +292,28 @@ def phd_coincident_time_stamp(o: dict[str, Any], ref: Resolve) -> list[str]:
     return out
 
 
+#: identifier[systemIdIdentifier].system (exactly), StructureDefinition.PhdDevice.fsh.
+EUI64_SYSTEM = "urn:oid:1.2.840.10004.1.1.1.0.0.1.0.0.1.2680"
+#: The EUI-64 as the IG writes it
+#: (HL7/phd input/intro-notes/StructureDefinition-PhdDevice-notes.md).
+_EUI64 = re.compile(r"^[0-9A-F]{2}(-[0-9A-F]{2}){7}$")
+
+
+def _system_id(ident: dict[str, Any]) -> list[str]:
+    """identifier[systemIdIdentifier] 0..1: type SYSID, system exactly, value 1.."""
+    out = []
+    codings = ident.get("type", {}).get("coding", [])
+    if {"system": CONTINUA_IDENTIFIERS, "code": "SYSID"} not in [
+        {k: c.get(k) for k in ("system", "code")} for c in codings
+    ]:
+        out.append("identifier[systemIdIdentifier].type = ContinuaDeviceIdentifiers#SYSID")
+    if ident.get("system") != EUI64_SYSTEM:
+        out.append("identifier[systemIdIdentifier].system (exactly)")
+    if not _EUI64.match(str(ident.get("value", ""))):
+        out.append("identifier[systemIdIdentifier].value 1.. (EUI-64, XX-XX-..)")
+    return out
+
+
 def _device_common(d: dict[str, Any]) -> list[str]:
     out = []
     if not d.get("identifier"):
@@ -300,6 +325,8 @@ def _device_common(d: dict[str, Any]) -> list[str]:
                 out.append("identifier[btmacAddressIdentifier].system (exactly)")
             if not ident.get("value"):
                 out.append("identifier[btmacAddressIdentifier].value 1..")
+        if "SYSID" in types or ident.get("system") == EUI64_SYSTEM:
+            out.extend(_system_id(ident))
     if "parent" in d:
         out.append("parent ..0")
     specializations = d.get("specialization", [])

@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from drivers.mqtt import InboundMessage, MqttLink, TlsFiles
+import pytest
+
+from drivers.mqtt import InboundMessage, MqttError, MqttLink, TlsFiles
 from region.broker_config import RECEIVER_USER, acl_text, recipient_receiver, recipient_root
 from rig.broker import MosquittoBroker, RigPki
 
@@ -64,3 +66,43 @@ async def test_each_receiver_gets_only_its_own_tree(rig_pki: RigPki, tmp_path: P
             # A hub cannot write into another hub's tree of either recipient.
             other = f"{recipient_root('municipality')}/hub-else/up/clinical"
             assert await hub.publish(other, b"x") >= 0x80
+
+
+def _as(broker: MosquittoBroker, pki: RigPki, name: str, client_id: str) -> MqttLink:
+    who = pki.client(name)
+    return MqttLink(
+        broker.host,
+        broker.port,
+        client_id=client_id,
+        tls=TlsFiles(pki.ca_file, who.cert_file, who.key_file),
+        timeout_s=5,
+    )
+
+
+async def test_a_hub_forwards_to_two_recipients_over_one_broker_as_two_sessions(
+    rig_pki: RigPki, tmp_path: Path
+) -> None:
+    """One broker shared by the region and the municipality: the hub's uplink to the
+    municipality connects as ``{hub}-municipality`` (gateway/hub.py), beside its own session;
+    the identity plugin (region/broker_plugin.py) accepts that suffix for the hub's own
+    certificate only, and the municipality's numbered receivers under their shared name."""
+    broker = MosquittoBroker(rig_pki, tmp_path / "broker")
+    broker.recipients = ("municipality",)
+    with broker:
+        home = _as(broker, rig_pki, HUB, HUB)
+        second = _as(broker, rig_pki, HUB, f"{HUB}-municipality")
+        receiver = _as(
+            broker, rig_pki, recipient_receiver("municipality"), "municipality-receiver-2"
+        )
+        async with home, second, receiver:
+            await receiver.subscribe(f"{recipient_root('municipality')}/+/up/#")
+            got = asyncio.create_task(_first(receiver))
+            assert await second.publish(MUNI_TOPIC, b"over the second session") == 0
+            assert await home.publish(REGION_TOPIC, b"over the first") < 0x80  # both alive
+            message = await asyncio.wait_for(got, 10)
+            assert (message.topic, message.payload) == (MUNI_TOPIC, b"over the second session")
+        # Another hub's certificate cannot take that session (nor an unknown recipient's).
+        for cert, client_id in (("hub-a", f"{HUB}-municipality"), (HUB, f"{HUB}-county")):
+            with pytest.raises(MqttError):
+                async with _as(broker, rig_pki, cert, client_id):
+                    pass

@@ -93,10 +93,10 @@ def test_doctor_shows_recipients_and_what_each_may_receive(tmp_path: Path) -> No
     now = dt.datetime.now(tz=dt.UTC)
     before = [c.detail for c in consent_checks(config, now)]
     assert before[0].startswith("region (broker.region.example:8883): no consent recorded")
+    assert before[1].endswith("no consent recorded, nothing goes to municipality")
     _run(_config(tmp_path), "grant", "activity", "-r", "municipality", "--by", "t")
     details = [c.detail for c in consent_checks(config, now + dt.timedelta(seconds=5))]
     assert details == [
         "region (broker.region.example:8883): may receive nothing",
-        "municipality (broker.kommun.example:8883): may receive activity"
-        " (not forwarded to by this hub version yet)",
+        "municipality (broker.kommun.example:8883): may receive activity",
     ]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import socket
 import stat
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -94,6 +96,41 @@ def test_full_visit_then_doctor_passes_and_uplink_test_is_acknowledged(
     code, out = _run("uplink", "test", "--config", str(config), "--timeout", "3")
     assert code == 1
     assert out["hint"] == "run `narhub doctor`"
+
+
+@pytest.mark.usefixtures("synced_clock")
+def test_doctor_reaches_every_recipient_and_names_the_one_it_cannot(
+    tmp_path: Path, broker: MosquittoBroker, rig_pki: RigPki
+) -> None:
+    """Issue 21's visit: the doctor checks each recipient's broker (TLS and an own-topic
+    publish), not only the home one, and names the recipient it cannot reach."""
+    config = _enrol(tmp_path, broker, rig_pki, "hub-visit-4")
+    uplink = tomllib.loads(config.read_text())["uplink"]
+    with socket.socket() as probe:  # a port nothing listens on: the municipality is down
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    files = {k: uplink[k] for k in ("ca_file", "cert_file", "key_file")}
+    recipients = [
+        {"name": "region", "host": uplink["host"], "port": uplink["port"], **files},
+        {"name": "municipality", "host": "127.0.0.1", "port": closed, **files},
+    ]
+    text = config.read_text().replace("recipients = []\n", "")  # init writes none
+    with config.open("w") as toml:
+        toml.write(text)
+        for r in recipients:
+            toml.write("\n[[recipients]]\n")
+            toml.writelines(f"{k} = {json.dumps(v)}\n" for k, v in r.items())
+    code, out = _run("doctor", "--config", str(config))
+    assert code != 3, out
+    checks = out["checks"]
+    assert isinstance(checks, list)
+    assert code == 1
+    by_name = {c["name"]: c for c in checks}
+    assert by_name["broker"]["ok"], by_name["broker"]
+    far = by_name["recipient-broker"]
+    assert not far["ok"]
+    assert far["detail"].startswith(f"municipality 127.0.0.1:{closed}: "), far
+    assert "network" in far["hint"]
 
 
 def test_init_refuses_to_overwrite_and_rejects_bad_urls(tmp_path: Path, rig_pki: RigPki) -> None:

@@ -18,7 +18,7 @@ from gateway.pipeline import readings_from_event
 from protocols import gatt
 from protocols.errors import EncodeError
 from protocols.fhir import Filed, PatientRef, batch_resources, describe, dumps_exact
-from protocols.fhir.identity import EPOCH_2000_S, phd_time_stamp
+from protocols.fhir.identity import EPOCH_2000_S, patient_id, phd_time_stamp
 from protocols.uplink import BatchHeader, Priority, WireReading, encode_body
 from protocols.uplink.body import decode_body
 from protocols.uplink.device_facts import ClockRead, clock_flags, clock_read
@@ -77,10 +77,34 @@ def test_temperature_has_body_temperature_loinc_once_and_vital_signs_once() -> N
 def test_every_observation_has_a_subject_the_patient_by_identifier() -> None:
     resource = _obs(WireReading("s", 150364, "Cel", 0, Decimal("37.0"), device=CUFF))
     assert resource["subject"] == {
+        "reference": f"Patient/{patient_id(PATIENT)}",
         "type": "Patient",
         "identifier": {"system": PATIENT.system, "value": PATIENT.value},
     }
     assert resource["device"] == {"reference": "Device/phd-C0FFEE000D02"}
+
+
+def test_each_patient_is_one_patient_resource_with_the_pseudonym_only() -> None:
+    """FHIR R4 Patient (every element 0..): the identifier and nothing that names anyone."""
+    from fhir.resources.R4B.patient import Patient
+
+    other = PatientRef(PATIENT.system, "p-0043")
+    readings = [WireReading("s", 150364, "Cel", t, Decimal("37.0"), device=CUFF) for t in (0, 1)]
+    filed = [Filed(readings[0], PATIENT), Filed(readings[1], other), Filed(readings[1], PATIENT)]
+    out = batch_resources("hub-a", 3, filed, {})
+    assert out.all()[: len(out.patients)] == out.patients  # referenced ones first
+    assert [p["identifier"] for p in out.patients] == [
+        [{"system": PATIENT.system, "value": PATIENT.value}],
+        [{"system": other.system, "value": other.value}],
+    ]
+    for resource in out.patients:
+        assert set(resource) == {"resourceType", "id", "identifier"}
+        Patient.model_validate_json(dumps_exact(resource))
+    ids = {p["id"] for p in out.patients}
+    assert {o["subject"]["reference"] for o in out.observations} == {f"Patient/{i}" for i in ids}
+    # The same pseudonym in another batch: the same Patient (its id is the pseudonym's).
+    again = batch_resources("hub-b", 3, [Filed(readings[0], PATIENT)], {})
+    assert again.patients == out.patients[:1]
 
 
 def test_glucose_meal_context_travels_as_a_coded_observation() -> None:

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from protocols.fhir.bits import MEASUREMENT_BITS, bits_components, mder_bit
 from protocols.gatt.plx import PlxDeviceAndSensorStatus
-from protocols.uplink.reading import WireReading
+from protocols.uplink.wire_reading import WireReading
 
 #: Lines of CodeSystem.ASN1ToHL7.fsh (tag 2.0.0), code -> name, copied by hand as vectors.
 FSH_LINES = {

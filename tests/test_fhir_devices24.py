@@ -165,8 +165,9 @@ def _code(r: dict[str, Any]) -> str:
 def test_valid_fhir_r4_and_every_claim_met(resources: list[dict[str, Any]]) -> None:
     from fhir.resources.R4B.device import Device
     from fhir.resources.R4B.observation import Observation
+    from fhir.resources.R4B.patient import Patient
 
-    models = {"Device": Device, "Observation": Observation}
+    models = {"Device": Device, "Observation": Observation, "Patient": Patient}
     for resource in resources:
         models[resource["resourceType"]].model_validate_json(json.dumps(resource))
     assert violations(resources) == []

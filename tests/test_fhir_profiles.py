@@ -79,8 +79,10 @@ def _dis(device: str) -> list[MeasurementEvent]:
 
 
 def _wire_readings() -> list[WireReading]:
+    system_id = gatt.encode(gatt.SystemId.from_address(CUFF))
     events = [
         *_dis(CUFF),
+        _event(CUFF, gatt.SYSTEM_ID, system_id, T0),
         _event(CUFF, 0x2A35, BP, T0 + 1000),
         *_dis(THERMOMETER),
         _event(THERMOMETER, 0x2A1C, TEMPERATURE, T0 + 2000),
@@ -118,8 +120,9 @@ def _claims(resources: list[dict[str, Any]], profile: str) -> list[dict[str, Any
 def test_every_resource_is_valid_fhir_r4(resources: list[dict[str, Any]]) -> None:
     from fhir.resources.R4B.device import Device
     from fhir.resources.R4B.observation import Observation
+    from fhir.resources.R4B.patient import Patient
 
-    models = {"Device": Device, "Observation": Observation}
+    models = {"Device": Device, "Observation": Observation, "Patient": Patient}
     for resource in resources:
         models[resource["resourceType"]].model_validate_json(json.dumps(resource))
 
@@ -205,3 +208,48 @@ def test_the_profile_checks_can_fail(
     damage(target)
     found = [v for v in violations(damaged) if v[0] == target["id"]]
     assert any(missing in v[2] for v in found), found
+
+
+def test_a_device_that_reported_its_system_id_has_the_ig_s_sysid_identifier(
+    resources: list[dict[str, Any]],
+) -> None:
+    """PhdDevice identifier[systemIdIdentifier] (StructureDefinition.PhdDevice.fsh, 2.0.0;
+    the IG's example phd-74E8FFFEFF051C00.001C05FFE874.json): after the Bluetooth address,
+    which stays first (the conditional create's key)."""
+    devices = {r["id"]: r for r in resources if r["resourceType"] == "Device"}
+    cuff = devices["phd-C0FFEE000D02"]
+    assert [i["system"] for i in cuff["identifier"]] == [
+        "http://hl7.org/fhir/sid/eui-48/bluetooth",
+        "urn:oid:1.2.840.10004.1.1.1.0.0.1.0.0.1.2680",
+    ]
+    assert cuff["identifier"][1] == {
+        "type": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/ContinuaDeviceIdentifiers",
+                    "code": "SYSID",
+                }
+            ]
+        },
+        "system": "urn:oid:1.2.840.10004.1.1.1.0.0.1.0.0.1.2680",
+        "value": "C0-FF-EE-FF-FE-00-0D-02",
+    }
+    # A device that did not report one has no SYSID identifier (none is made up).
+    assert len(devices["phd-C0FFEE000D01"]["identifier"]) == 1
+
+
+def test_a_system_id_that_is_not_an_eui64_is_left_out() -> None:
+    info = frozenset({"device-info"})
+    bad = WireReading(f"{CUFF}/67972", 67972, "", T0, None, "not-an-eui", info, CUFF)
+    good = WireReading(f"{CUFF}/531970", 531970, "", T0, None, "A&D", info, CUFF)
+    (description,) = describe([bad, good]).values()
+    assert description.system_id is None
+    assert description.manufacturer == "A&D"
+
+
+def test_the_sysid_check_catches_a_wrong_identifier(resources: list[dict[str, Any]]) -> None:
+    cuff = copy.deepcopy(next(r for r in resources if r.get("id") == "phd-C0FFEE000D02"))
+    cuff["identifier"][1]["value"] = "c0ffeefffe000d02"
+    assert [v[2] for v in violations([cuff])] == [
+        "identifier[systemIdIdentifier].value 1.. (EUI-64, XX-XX-..)"
+    ]

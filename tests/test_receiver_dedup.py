@@ -56,11 +56,14 @@ def test_a_reading_sent_again_in_another_batch_is_written_once(tmp_path: Path) -
     first = _rr(1_763_800_001_000, "812.5", "798.828125", "812.5")
     written = receiver.handle(TOPIC, _batch("b1", 0, first))
     assert len(_observations(written)) == 3
-    assert len(written) == 5  # and the Devices they reference: the hub's and "hrm"
+    # And what they reference: the patient's Patient, the Devices of the hub and of "hrm".
+    assert len(written) == 6
     # A hub that lost power between sending and deleting: the same readings, a new batch key,
     # and one reading that is new.
     again = [*first, *_rr(1_763_800_002_000, "800")]
-    assert len(receiver.handle(TOPIC, _batch("b2", 0, again))) == 1  # the Devices not again
+    assert (
+        len(receiver.handle(TOPIC, _batch("b2", 0, again))) == 1
+    )  # the Patient and Devices not again
     assert receiver.stats.duplicate_observations == 3
     ids = _ids(out)
     assert len(ids) == len(set(ids)) == 4

@@ -1,7 +1,8 @@
 """Enrolment: lending hubs to patients, and every reading filed by its time to the right one.
 
 Real parts: the region CA on disk (which hubs exist), the CLI (``narhub region enrol|unenrol|
-enrolments|unattributed``), the SQLite store, the receiver with signed batches.
+enrolments|unattributed``), the store (SQLite, and PostgreSQL on the tests' private cluster:
+each test runs on both), the receiver with signed batches.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from region.enrolment import (
 )
 from region.enrolment_sqlite import SqliteEnrolmentStore, reading_from_json, reading_json
 from region.receiver import RECEIVER_NAME, Receiver
+from region.state_open import open_enrolments, open_state, postgres_filing
+from region.state_pg import export_ndjson
 from region.state_sqlite import SqliteState
 from rig.broker import MosquittoBroker, RigPki
 from technician.cli import app
@@ -54,17 +57,31 @@ def iso(t_ms: int) -> str:
     return dt.datetime.fromtimestamp(t_ms / 1000, tz=dt.UTC).isoformat()
 
 
-@pytest.fixture
-def region(tmp_path: Path) -> dict[str, Path]:
-    """A region CA that issued hub-0001 and hub-0002, and a state database path."""
+def _region(tmp_path: Path, state: Path | str, backend: str) -> dict[str, Any]:
     ca_dir = tmp_path / "ca"
     ca = RegionCa.init(ca_dir, "test CA")
     for hub in (HUB, "hub-0002"):
         ca.sign(build_csr(new_private_key_pem(), hub))
-    return {"ca": ca_dir, "state": tmp_path / "state.db", "out": tmp_path / "out.ndjson"}
+    return {"ca": ca_dir, "state": state, "out": tmp_path / "out.ndjson", "backend": backend}
 
 
-def cli(region: dict[str, Path], *args: str) -> tuple[int, dict[str, Any]]:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def region(tmp_path: Path, request: pytest.FixtureRequest) -> dict[str, Any]:
+    """A region CA that issued hub-0001 and hub-0002, and a state: a SQLite file (with its
+    NDJSON output) or a PostgreSQL database (exported to the same NDJSON path to read)."""
+    if request.param == "postgresql":
+        return _region(tmp_path, request.getfixturevalue("pg_url"), "postgresql")
+    return _region(tmp_path, tmp_path / "state.db", "sqlite")
+
+
+@pytest.fixture
+def sqlite_region(tmp_path: Path) -> dict[str, Any]:
+    """The same on SQLite only: a SQLite store's failure path (PostgreSQL's own is in
+    tests/test_region_enrolment_pg.py)."""
+    return _region(tmp_path, tmp_path / "state.db", "sqlite")
+
+
+def cli(region: dict[str, Any], *args: str) -> tuple[int, dict[str, Any]]:
     command = args[0]
     extra = ["--ca-dir", str(region["ca"])] if command == "enrol" else []
     result = runner.invoke(
@@ -73,7 +90,7 @@ def cli(region: dict[str, Path], *args: str) -> tuple[int, dict[str, Any]]:
     return result.exit_code, json.loads(result.stdout)
 
 
-def enrol(region: dict[str, Path], patient: str, start: int, *more: str) -> tuple[int, Any]:
+def enrol(region: dict[str, Any], patient: str, start: int, *more: str) -> tuple[int, Any]:
     return cli(region, "enrol", "--hub", HUB, "--patient", patient, "--patient-system",
                SYSTEM, "--from", iso(start), *more)  # fmt: skip
 
@@ -82,7 +99,7 @@ def enrol(region: dict[str, Path], patient: str, start: int, *more: str) -> tupl
 
 
 def test_overlapping_periods_of_one_hub_are_refused_naming_the_conflict(
-    region: dict[str, Path],
+    region: dict[str, Any],
 ) -> None:
     code, first = enrol(region, "p-anna", T0, "--to", iso(T0 + 10 * DAY))
     assert code == 0, first
@@ -99,7 +116,7 @@ def test_overlapping_periods_of_one_hub_are_refused_naming_the_conflict(
 
 
 def test_overlapping_periods_of_one_device_are_refused_a_device_within_the_hub_is_not(
-    region: dict[str, Path],
+    region: dict[str, Any],
 ) -> None:
     assert enrol(region, "p-anna", T0)[0] == 0
     assert enrol(region, "p-bertil", T0 + DAY, "--device", CUFF.lower())[0] == 0
@@ -111,7 +128,7 @@ def test_overlapping_periods_of_one_device_are_refused_a_device_within_the_hub_i
     assert enrol(region, "p-cecilia", T0 + 2 * DAY, "--device", SCALE)[0] == 0
 
 
-def test_an_unknown_hub_is_refused(region: dict[str, Path]) -> None:
+def test_an_unknown_hub_is_refused(region: dict[str, Any]) -> None:
     code, out = cli(region, "enrol", "--hub", "hub-9999", "--patient", "p-anna",
                     "--from", iso(T0))  # fmt: skip
     assert code == 1
@@ -130,7 +147,7 @@ def test_an_unknown_hub_is_refused(region: dict[str, Path]) -> None:
     ],
 )
 def test_an_end_before_start_or_a_bad_time_is_refused(
-    region: dict[str, Path], start: str, end: str | None, option: str
+    region: dict[str, Any], start: str, end: str | None, option: str
 ) -> None:
     more = [] if end is None else ["--to", end]
     code, out = cli(region, "enrol", "--hub", HUB, "--patient", "p-anna", "--from", start, *more)
@@ -149,7 +166,7 @@ def test_an_end_before_start_or_a_bad_time_is_refused(
     ],
 )
 def test_a_name_or_personnummer_is_never_stored(
-    region: dict[str, Path], system: str, value: str, why: str
+    region: dict[str, Any], system: str, value: str, why: str
 ) -> None:
     code, out = cli(region, "enrol", "--hub", HUB, "--patient", value, "--patient-system",
                     system, "--from", iso(T0))  # fmt: skip
@@ -193,7 +210,7 @@ def test_parse_time_reads_what_format_writes(t_s: int, zone: str) -> None:
 # --- ending, withdrawing -------------------------------------------------------------------
 
 
-def test_a_hub_returned_and_lent_again(region: dict[str, Path]) -> None:
+def test_a_hub_returned_and_lent_again(region: dict[str, Any]) -> None:
     assert enrol(region, "p-anna", T0)[0] == 0
     code, out = cli(region, "unenrol", "--hub", HUB, "--at", iso(T0 + 3 * DAY))
     assert code == 0, out
@@ -207,7 +224,7 @@ def test_a_hub_returned_and_lent_again(region: dict[str, Path]) -> None:
 
 
 def test_unenrol_at_the_start_withdraws_and_nothing_enrolled_is_refused(
-    region: dict[str, Path],
+    region: dict[str, Any],
 ) -> None:
     assert enrol(region, "p-anna", T0)[0] == 0
     code, out = cli(region, "unenrol", "--hub", HUB, "--at", iso(T0))
@@ -230,18 +247,38 @@ def _temp(t_ms: int, device: str = CUFF, value: str = "37.0") -> WireReading:
     return WireReading(f"{device}/150364", 150364, "Cel", t_ms, Decimal(value), device=device)
 
 
-def _receiver(region: dict[str, Path]) -> Receiver:
-    verifier = PemBatchVerifier({HUB: public_key_pem(KEY)})
-    return Receiver(verifier, SqliteState(region["state"], region["out"]))
+def _receiver(
+    region: dict[str, Any], verifier: PemBatchVerifier | None = None, **more: Any
+) -> Receiver:
+    verifier = verifier or PemBatchVerifier({HUB: public_key_pem(KEY)})
+    if region["backend"] == "sqlite":
+        return Receiver(verifier, SqliteState(region["state"], region["out"]), **more)
+    stores = postgres_filing(region["state"])
+    return Receiver(
+        verifier,
+        open_state(region["state"], output=None),
+        enrolments=stores.enrolments,
+        devices=stores.devices,
+        raw_records=stores.raw_records,
+        **more,
+    )
+
+
+def _lines(region: dict[str, Any]) -> list[str]:
+    """The FHIR resources written (a PostgreSQL state's exported as `narhub region export`)."""
+    if region["backend"] == "postgresql":
+        export_ndjson(region["state"], region["out"])
+    text: str = region["out"].read_text()
+    return text.splitlines()
 
 
 TOPIC = f"narhub/v1/{HUB}/up/clinical"
 
 
-def _filed(region: dict[str, Path]) -> dict[int, str]:
+def _filed(region: dict[str, Any]) -> dict[int, str]:
     """Observation time -> the patient pseudonym it was filed to."""
     out = {}
-    for line in region["out"].read_text().splitlines():
+    for line in _lines(region):
         resource = json.loads(line)
         if resource["resourceType"] != "Observation" or "valueQuantity" not in resource:
             continue
@@ -252,7 +289,7 @@ def _filed(region: dict[str, Path]) -> dict[int, str]:
     return out
 
 
-def test_readings_are_filed_by_their_time_boundaries_included(region: dict[str, Path]) -> None:
+def test_readings_are_filed_by_their_time_boundaries_included(region: dict[str, Any]) -> None:
     """[start, end): a reading at the end of one period is the next patient's."""
     swap = T0 + 3 * DAY
     assert enrol(region, "p-anna", T0, "--to", iso(swap))[0] == 0
@@ -274,7 +311,7 @@ def test_readings_are_filed_by_their_time_boundaries_included(region: dict[str, 
     assert "already filed to patient p-bertil" in out["error"]
 
 
-def test_two_patients_sharing_a_hub_are_told_apart_by_device(region: dict[str, Path]) -> None:
+def test_two_patients_sharing_a_hub_are_told_apart_by_device(region: dict[str, Any]) -> None:
     assert enrol(region, "p-anna", T0)[0] == 0  # the hub, and everything on it
     assert enrol(region, "p-bertil", T0, "--device", SCALE)[0] == 0  # Bertil's own scale
     receiver = _receiver(region)
@@ -284,7 +321,7 @@ def test_two_patients_sharing_a_hub_are_told_apart_by_device(region: dict[str, P
 
 
 def test_unattributed_readings_are_held_listed_and_released_by_a_later_enrolment(
-    region: dict[str, Path],
+    region: dict[str, Any],
 ) -> None:
     receiver = _receiver(region)
     readings = [_temp(T0 + i * 1000) for i in range(3)]
@@ -322,8 +359,9 @@ class _PowerCutError(Exception):
 
 
 def test_a_release_interrupted_before_forgetting_files_each_reading_once(
-    region: dict[str, Path],
+    sqlite_region: dict[str, Any],
 ) -> None:
+    region = sqlite_region
     verifier = PemBatchVerifier({HUB: public_key_pem(KEY)})
     store = _PowerCutOnRelease(region["state"])
     receiver = Receiver(verifier, SqliteState(region["state"], region["out"]), enrolments=store)
@@ -341,7 +379,7 @@ def test_a_release_interrupted_before_forgetting_files_each_reading_once(
 
 
 def test_the_hubs_own_readings_and_device_information_are_never_held(
-    region: dict[str, Path],
+    region: dict[str, Any],
 ) -> None:
     receiver = _receiver(region)
     tombstone = WireReading("hub/evicted/x", 2 * 65536 + 0xF105, "1", T0, Decimal(3), device="hub")
@@ -350,11 +388,7 @@ def test_the_hubs_own_readings_and_device_information_are_never_held(
     )
     receiver.handle(TOPIC, _batch(0, [tombstone, info]))
     assert receiver.stats.held == 0
-    observations = [
-        json.loads(line)
-        for line in region["out"].read_text().splitlines()
-        if '"Observation"' in line
-    ]
+    observations = [json.loads(line) for line in _lines(region) if '"Observation"' in line]
     assert [o["subject"] for o in observations] == [{"reference": f"Device/phg-{HUB}"}]
     receiver.close()
 
@@ -367,11 +401,11 @@ def test_held_readings_keep_their_exact_values() -> None:
 
 
 def test_a_second_operator_cannot_enrol_an_overlap_between_check_and_insert(
-    region: dict[str, Path],
+    region: dict[str, Any],
 ) -> None:
     """The overlap check and the insert are one transaction: a second store's enrol waits for
     the first to commit and then sees it."""
-    one, two = SqliteEnrolmentStore(region["state"]), SqliteEnrolmentStore(region["state"])
+    one, two = open_enrolments(str(region["state"])), open_enrolments(str(region["state"]))
     patient = PatientRef(SYSTEM, "p-anna")
     one.enrol(EnrolmentRequest(HUB, patient, T0))
     with pytest.raises(ValueError, match="already enrolled"):
@@ -381,14 +415,12 @@ def test_a_second_operator_cannot_enrol_an_overlap_between_check_and_insert(
 
 
 async def test_a_running_receiver_releases_held_readings_after_an_enrolment(
-    broker: MosquittoBroker, rig_pki: RigPki, region: dict[str, Path]
+    broker: MosquittoBroker, rig_pki: RigPki, region: dict[str, Any]
 ) -> None:
     """Through the broker, as `narhub region ingest` runs: nothing to do but enrol."""
     hub = rig_pki.client(HUB)
     verifier = PemBatchVerifier({HUB: certificate_public_key_pem(hub.cert_file.read_bytes())})
-    receiver = Receiver(
-        verifier, SqliteState(region["state"], region["out"]), release_interval_s=0.1
-    )
+    receiver = _receiver(region, verifier, release_interval_s=0.1)
     rx = rig_pki.client(RECEIVER_NAME)
 
     def connect() -> MqttLink:

@@ -263,8 +263,14 @@ async def test_two_receivers_racing_with_the_same_observations_create_each_once(
         await asyncio.gather(*(_post_until_idle(p) for p in posters))
         assert server.store.count("Observation") == 100
         assert server.answers.count((200, "")) == 40
-    ids = {o["identifier"][0]["value"] for o in server.store.resources["Observation"].values()}
+        # The patient's conditional create in all 40 Bundles: one Patient, everyone's subject
+        # (each Observation's urn:uuid subject resolved to it, R4 3.1.0.11.2).
+        assert server.store.count("Patient") == 1
+        (patient_id,) = server.store.resources["Patient"]
+    observations = server.store.resources["Observation"].values()
+    ids = {o["identifier"][0]["value"] for o in observations}
     assert len(ids) == 100
+    assert {o["subject"]["reference"] for o in observations} == {f"Patient/{patient_id}"}
 
 
 def test_a_bundle_from_the_queue_is_what_the_fake_accepts() -> None:

@@ -176,10 +176,17 @@ def test_a_bundle_is_a_valid_fhir_transaction_of_conditional_creates(tmp_path: P
     assert b'"value":37.20' in bundle  # the device's precision travels
     parsed = Bundle.model_validate_json(bundle)
     assert parsed.type == "transaction"
-    gateway, device, observation = parsed.entry or []
-    assert [e.request.url for e in (gateway, device, observation) if e.request] == [
-        "Device", "Device", "Observation"
+    patient, gateway, device, observation = parsed.entry or []
+    assert [e.request.url for e in (patient, gateway, device, observation) if e.request] == [
+        "Patient", "Device", "Device", "Observation"
     ]  # fmt: skip
+    # The Patient: a conditional create on its pseudonym, nothing else in it.
+    assert patient.request is not None
+    assert patient.request.ifNoneExist == "identifier=urn:test:patient|p-1"
+    assert json.loads(bundle)["entry"][0]["resource"] == {
+        "resourceType": "Patient",
+        "identifier": [{"system": "urn:test:patient", "value": "p-1"}],
+    }
     assert gateway.request is not None
     assert device.request is not None
     assert gateway.request.ifNoneExist == f"identifier=urn:narhub:hub|{HUB}"
@@ -189,9 +196,11 @@ def test_a_bundle_is_a_valid_fhir_transaction_of_conditional_creates(tmp_path: P
     assert observation.request is not None
     assert observation.request.ifNoneExist is not None
     assert observation.request.ifNoneExist.startswith("identifier=urn:ietf:rfc:3986|urn:uuid:")
-    resource = json.loads(bundle)["entry"][2]["resource"]
+    resource = json.loads(bundle)["entry"][3]["resource"]
     # References within the Bundle go by fullUrl (the server resolves them).
     assert resource["device"] == {"reference": device.fullUrl}
+    assert resource["subject"]["reference"] == patient.fullUrl
+    assert resource["subject"]["identifier"] == {"system": "urn:test:patient", "value": "p-1"}
     assert resource["extension"][0]["valueReference"] == {"reference": gateway.fullUrl}
 
 
@@ -221,6 +230,12 @@ async def test_observations_reach_the_fhir_server_once_through_outage_and_lost_a
     (device_id,) = [i for (k, key), (i, _r) in fhir.stored.items() if "bluetooth" in key]
     assert {o["device"]["reference"] for o in fhir.observations.values()} == {f"Device/{device_id}"}
     assert len(fhir.of_type("Device")) == 2  # the thermometer and the hub's gateway
+    # One Patient (sent with each Bundle, created once), every Observation's subject.
+    assert list(fhir.of_type("Patient")) == ["urn:test:patient|p-1"]
+    ((patient_id, _r),) = [v for (k, _key), v in fhir.stored.items() if k == "Patient"]
+    assert {o["subject"]["reference"] for o in fhir.observations.values()} == {
+        f"Patient/{patient_id}"
+    }
     assert poster.stats.retries == 3  # down twice, then an answer lost
     assert len(fhir.requests) == 5  # 2 refused, 1 stored unanswered, then the 2 Bundles
     assert poster.stats.bundles == 2

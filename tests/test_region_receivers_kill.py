@@ -30,6 +30,8 @@ from drivers.mqtt import MqttLink, TlsFiles
 from protocols.fhir import Filed, PatientRef, batch_resources, describe
 from protocols.uplink import FORMAT_VERSION, BatchHeader, Priority, WireReading
 from protocols.uplink.batch import encode_body
+from region.enrolment import EnrolmentRequest
+from region.enrolment_pg import PostgresEnrolmentStore
 from region.enrolment_sqlite import enrol_hub
 from region.receiver import RECEIVER_NAME
 from region.state_pg import PostgresState, export_ndjson, observation_count
@@ -174,6 +176,7 @@ def fhir() -> Iterator[FakeFhirServer]:
         yield server
 
 
+@pytest.mark.parametrize("enrolled_in", ["postgresql", "sqlite-file"])
 def test_three_receivers_one_killed_mid_batch_write_every_observation_once(
     broker: MosquittoBroker,
     rig_pki: RigPki,
@@ -181,7 +184,10 @@ def test_three_receivers_one_killed_mid_batch_write_every_observation_once(
     tmp_path: Path,
     receivers: dict[str, ReceiverProcess],
     fhir: FakeFhirServer,
+    enrolled_in: str,
 ) -> None:
+    """``enrolled_in``: the enrolments (and held readings, devices) in the receivers' shared
+    PostgreSQL state, or in a SQLite file every receiver is given (``--enrolments``)."""
     hubs = {hub: rig_pki.client(hub) for hub in HUBS}
     receiver_identity = rig_pki.client(RECEIVER_NAME)
     ca_dir = _region_ca(rig_pki, tmp_path / "ca", hubs)
@@ -205,8 +211,14 @@ def test_three_receivers_one_killed_mid_batch_write_every_observation_once(
     expected = {i for batches in first.values() for b in batches for i in b.ids}
     identifiers = {i for batches in first.values() for b in batches for i in b.identifiers}
     enrolments = tmp_path / "enrolments.sqlite3"
+    shared = PostgresEnrolmentStore(pg_url) if enrolled_in == "postgresql" else None
     for hub in HUBS:  # the region files readings only to an enrolled patient
-        enrol_hub(enrolments, hub, PATIENT)
+        if shared is None:
+            enrol_hub(enrolments, hub, PATIENT)
+        else:
+            shared.enrol(EnrolmentRequest(hub, PATIENT, 0))
+    if shared is not None:
+        shared.close()
     keys = {(h, "boot-1", s) for h in HUBS for s in range(BATCHES)} | {
         (h, "boot-2", s) for h in HUBS for s in range(len(replay[h]) - BATCHES)
     }
@@ -227,7 +239,8 @@ def test_three_receivers_one_killed_mid_batch_write_every_observation_once(
     args = [
         "--ca-dir", str(ca_dir), "--host", broker.host, "--port", str(broker.port),
         "--cert", str(receiver_identity.cert_file), "--key", str(receiver_identity.key_file),
-        "--state", pg_url, "--enrolments", str(enrolments), "--fhir-url", fhir.base_url,
+        "--state", pg_url, "--fhir-url", fhir.base_url,
+        *(["--enrolments", str(enrolments)] if shared is None else ["--no-findings"]),
     ]  # fmt: skip
     try:
         for n in (1, 2, 3):
@@ -289,3 +302,10 @@ def test_three_receivers_one_killed_mid_batch_write_every_observation_once(
     stored = [o["identifier"][0]["value"] for o in fhir.store.resources["Observation"].values()]
     assert len(stored) == len(set(stored)) == len(expected)
     assert set(stored) == identifiers
+    # One Patient on the server, every Observation's subject; filed to it, nothing held.
+    assert fhir.store.count("Patient") == 1
+    if enrolled_in == "postgresql":
+        shared = PostgresEnrolmentStore(pg_url)
+        assert shared.held() == []
+        assert all(e.filed_until_ms for e in shared.enrolments())
+        shared.close()

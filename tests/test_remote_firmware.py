@@ -26,8 +26,8 @@ from gateway.hub import Hub
 from protocols.command_results import Status
 from protocols.commands import encode_command
 from region.firmware_bundle import build_bundle
-from rig.boards import SimBoard, firmware_dir, micropython_env
 from rig.broker import MosquittoBroker, RigPki
+from rig.sim_boards import SimBoard, firmware_dir, micropython_env
 
 pytestmark = pytest.mark.micropython
 

@@ -7,9 +7,9 @@ import struct
 from binascii import crc32
 from pathlib import Path
 
-from rig.boards import unacknowledged
 from rig.ledger import LedgerEntry
 from rig.showcase import _on_board
+from rig.sim_boards import unacknowledged
 
 _RECORD = struct.Struct("<IIIQQiBB2xI")  # firmware/sensorfw/store.py's 40-byte record
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from protocols.fhir import is_measurement
-from protocols.gatt import TEMPERATURE_MEASUREMENT, uuid128
+from protocols.gatt import TEMPERATURE_MEASUREMENT, SystemId, uuid128
 from protocols.uplink.device_facts import FLAG_DEVICE_INFO
 from protocols.uplink.undecoded import FLAG_UNDECODED, RawRecord, is_undecoded
 from region.raw_records import SqliteRawRecords
@@ -27,9 +27,11 @@ async def test_thermometer_reading_arrives_as_fhir_observation(
     assert len(trace.sent) == 2
     measured = [r for r in trace.stored if FLAG_DEVICE_INFO not in r.flags]
     assert len(measured) == 2
-    # Beside them, the thermometer's Device Information strings, read once in its session.
+    # Beside them, the thermometer's Device Information strings and its System ID (the EUI-64
+    # DIS derives from its address), read once in its session.
+    system_id = SystemId.from_address(THERMOMETER_ADDRESS).eui64
     assert {r.special for r in trace.stored if FLAG_DEVICE_INFO in r.flags} == {
-        "narhub-sim", "EMU-1", "SN00000000", "1.0.0"
+        "narhub-sim", "EMU-1", "SN00000000", "1.0.0", system_id
     }  # fmt: skip
     assert all(reason < 0x80 for _, reason in trace.published)
     written = (tmp_path / "region" / "observations.ndjson").read_text().splitlines()
@@ -42,7 +44,14 @@ async def test_thermometer_reading_arrives_as_fhir_observation(
         r["id"]: r for line in written if (r := json.loads(line))["resourceType"] == "Device"
     }
     assert oral["device"]["reference"].removeprefix("Device/") in devices
-    assert devices[oral["device"]["reference"].removeprefix("Device/")]["manufacturer"]
+    thermometer = devices[oral["device"]["reference"].removeprefix("Device/")]
+    assert thermometer["manufacturer"]
+    sysid = {"system": "urn:oid:1.2.840.10004.1.1.1.0.0.1.0.0.1.2680", "value": system_id}
+    assert sysid.items() <= thermometer["identifier"][1].items()
+    # The patient as a Patient resource (the pseudonym only), which the subject references.
+    (patient,) = [r for line in written if (r := json.loads(line))["resourceType"] == "Patient"]
+    assert patient["identifier"] == [{"system": PATIENT.system, "value": PATIENT.value}]
+    assert oral["subject"]["reference"] == f"Patient/{patient['id']}"
 
     # The exact value with the device's precision (37.20, not 37.2), UCUM unit, MDC + LOINC.
     assert oral["valueQuantity"] == {

@@ -106,8 +106,14 @@ $ narhub consent show --json
    "may_receive": ["activity", "vital-signs"]}]}
 ```
 
-`narhub doctor` then shows one `recipient` line per recipient with what it may receive. This
-version forwards to the home recipient (`region`) only; the municipality's line says so.
+`narhub doctor` then shows, per recipient, what it may receive (a `recipient` line each) and
+whether its broker answers: `broker` for the home recipient, `recipient-broker` for each other
+one, each a TLS handshake with that recipient's pinned CA and client certificate and a publish
+on the hub's own status topic in that recipient's tree. A recipient that cannot be reached is
+named, with the hint to check the network, its address and the certificate, for example
+`municipality broker.kommun.example:8883: ...` (tests/test_cli_visit.py runs this against a
+real broker and a closed port). The hub forwards to each recipient over its own connection, and
+one that is down holds nobody else up (docs/pipeline.md, "Recipients").
 """
 
 

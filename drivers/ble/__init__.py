@@ -2,8 +2,8 @@
 
 from drivers.ble.backends import BleBackend, open_backend, resolve_backend
 from drivers.ble.central import BleCentral, CentralSettings, DeviceSpec, DeviceStatus
-from drivers.ble.cursors import MemoryCursorStore, RecordCursorStore
 from drivers.ble.events import ClockObservation, MeasurementEvent
+from drivers.ble.record_cursors import MemoryRecordCursorStore, RecordCursorStore
 from drivers.ble.retry import Failure, SessionError
 
 __all__ = [
@@ -15,7 +15,7 @@ __all__ = [
     "DeviceStatus",
     "Failure",
     "MeasurementEvent",
-    "MemoryCursorStore",
+    "MemoryRecordCursorStore",
     "RecordCursorStore",
     "SessionError",
     "open_backend",

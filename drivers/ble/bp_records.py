@@ -8,7 +8,7 @@ the recorded value, split into segments when it does not fit the ATT MTU (GSS *B
 Pressure Record*; :mod:`protocols.gatt.enhanced_bp`).
 
 The session downloads them like a glucose meter's records, by sequence number above the
-committed cursor (:mod:`drivers.ble.cursors`), so a hub restart neither repeats nor skips a
+committed cursor (:mod:`drivers.ble.record_cursors`), so a hub restart neither repeats nor skips a
 record. :class:`RecordAssembler` joins the segments of one record: the last one becomes a
 whole record (one value that maps to observations, with the record's sequence number); the
 others carry no sequence number for the cursor, so a link lost in the middle of a record

@@ -36,10 +36,10 @@ from drivers.ble.adapter import power_cycle, release_stale_links
 from drivers.ble.agent import AgentError, PairingAgent
 from drivers.ble.backends import BleBackend
 from drivers.ble.cgm_backfill import CgmSessionInfo
-from drivers.ble.cursors import MemoryCursorStore, RecordCursorStore, RecordTracker
 from drivers.ble.events import ClockObservation, MeasurementEvent, device_label
 from drivers.ble.ghs_records import GhsInfo
 from drivers.ble.pairing import PairingFailedError, PairingInput
+from drivers.ble.record_cursors import MemoryRecordCursorStore, RecordCursorStore, RecordTracker
 from drivers.ble.retry import Failure, RetryPolicy, classify
 from drivers.ble.scanner import AllowlistScanner
 from drivers.ble.session import DeviceSession, DiscoveryCacheEntry
@@ -220,7 +220,9 @@ class BleCentral:
         self.events = events
         self.settings = settings or CentralSettings()
         self.devices = {spec.address.upper(): spec for spec in devices}
-        self.cursors: RecordCursorStore = cursors if cursors is not None else MemoryCursorStore()
+        self.cursors: RecordCursorStore = (
+            cursors if cursors is not None else MemoryRecordCursorStore()
+        )
         self.slots = ConnectionSlots(self.settings.max_connections)
         #: Pairings run one at a time: an adapter's agent answers one pairing request at a
         #: time (BlueZ's org.bluez.Agent1 is asked per device), and two SMP exchanges that

@@ -12,7 +12,7 @@ session**, keyed by the device and the Session Start Time (:func:`cursor_key`):
   session's records are all asked for, none is skipped because an old session got further;
 * the same Session Start Time after a hub restart loads the committed cursor from the store
   and asks for ``>= cursor + 1``: nothing committed is asked for again, nothing uncommitted is
-  skipped (the cursor moves only after the pipeline committed, :mod:`drivers.ble.cursors`).
+  skipped (the cursor moves only after the pipeline committed, :mod:`drivers.ble.record_cursors`).
 
 Live notifications interleave with the download. A live record at or below the committed
 cursor is a duplicate (dropped). Any other live record is handed on; it may move the cursor

@@ -3,7 +3,7 @@
 * **Stored observations** are numbered (uint32 Record Number, GHSS 1.0; the RACP filters on
   it, :mod:`protocols.gatt.ghs_racp`). The hub keeps one committed cursor per device
   (:func:`cursor_key`) and asks for ``>= cursor + 1`` with a Combined Report; the cursor moves
-  only after the pipeline committed (:mod:`drivers.ble.cursors`).
+  only after the pipeline committed (:mod:`drivers.ble.record_cursors`).
 * **The clock** (PHD IG, coincident time stamp): the device's Elapsed Time 0x2BF2 is read at a
   known hub time. A time-of-day clock gives an offset (device minus hub) that corrects every
   stamp of the session, as Current Time does for the classic profiles; a tick counter has no

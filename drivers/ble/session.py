@@ -44,10 +44,10 @@ from drivers.ble._bleak import (
     BLEDevice,
 )
 from drivers.ble.bp_records import on_record_value
-from drivers.ble.cursors import RecordTracker
 from drivers.ble.events import ClockObservation, MeasurementEvent, device_time_of
 from drivers.ble.hints import bond_first, clock_after_notification, settle
 from drivers.ble.pairing import PairingFailedError, pair_client
+from drivers.ble.record_cursors import RecordTracker
 from drivers.ble.retry import Failure, SessionError, is_auth_error
 from drivers.ble.session_clock import DeviceClockSync
 from drivers.ble.session_gatt import (
@@ -70,7 +70,7 @@ from protocols.gatt import (
     Measurement,
     decode,
 )
-from protocols.gatt.device import DEVICE_INFORMATION_STRINGS
+from protocols.gatt.device import DEVICE_INFORMATION_STRINGS, SYSTEM_ID
 
 if TYPE_CHECKING:
     from drivers.ble.central import BleCentral, DeviceSpec, DeviceStatus
@@ -382,8 +382,9 @@ class DeviceSession:
             self._central.discovery_cache[self.spec.address] = entry
 
     async def _read_device_information(self) -> None:
-        """DIS strings and Battery Level, once per session, reported as events."""
-        for cid in [*DEVICE_INFORMATION_STRINGS, BATTERY_LEVEL]:
+        """DIS strings, the System ID (when the device has one) and Battery Level, once per
+        session, reported as events."""
+        for cid in [*DEVICE_INFORMATION_STRINGS, SYSTEM_ID, BATTERY_LEVEL]:
             if cid not in self._chars or "read" not in self._chars[cid].properties:
                 continue
             raw = await self._read(cid)

@@ -46,7 +46,7 @@ from protocols.gatt import (
     WEIGHT_MEASUREMENT,
     DecodeError,
 )
-from protocols.gatt.device import DEVICE_INFORMATION_STRINGS
+from protocols.gatt.device import DEVICE_INFORMATION_STRINGS, SYSTEM_ID
 from protocols.gatt.uuids import characteristic_id
 
 #: Characteristics the central subscribes to when the device has them (GSS ids).
@@ -83,6 +83,7 @@ _INTERESTING = frozenset(
         BATTERY_LEVEL,
         RECORD_ACCESS_CONTROL_POINT,
         *DEVICE_INFORMATION_STRINGS,
+        SYSTEM_ID,
     }
 )
 #: The CGM and GHS services' characteristics (their sessions subscribe to what they need).

@@ -60,13 +60,14 @@ class Acks:
         return f" AND id NOT IN ({','.join('?' * len(self._ids))})", tuple(self._ids)
 
 
-def pending(db: Database, acks: Acks, limit: int) -> list[PendingBatch]:
-    """Unsent, unrejected batches, alerts first, oldest first within a priority."""
+def pending(db: Database, acks: Acks, limit: int, recipient: str) -> list[PendingBatch]:
+    """``recipient``'s unsent, unrejected batches, alerts first, oldest first within a
+    priority."""
     not_acked, ids = acks.not_acked()
     rows = db.execute(
-        f"SELECT id, seq, priority, message FROM batches WHERE rejected_reason IS NULL"  # noqa: S608
-        f"{not_acked} ORDER BY priority, id LIMIT ?",
-        (*ids, limit),
+        "SELECT id, seq, priority, message FROM batches WHERE recipient=? "  # noqa: S608
+        f"AND rejected_reason IS NULL{not_acked} ORDER BY priority, id LIMIT ?",
+        (recipient, *ids, limit),
     ).fetchall()
     return [PendingBatch(r[0], r[1], Priority(r[2]), r[3]) for r in rows]
 

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.consents import ConsentLedger, file_stamp, read_ledger
-from gateway.outbox import chunks
+from gateway.outbox import chunks, delivery
+from gateway.outbox.keys import SourceKeys
 from gateway.outbox.streams import Streams
 from gateway.outbox.transaction import Reader, Transaction
 from gateway.reading import Reading
@@ -85,6 +86,7 @@ def purge_sealed(
     hub_id: str,
     skip: Sequence[int],
     now_ms: int,
+    others: Sequence[str] = (),
 ) -> int:
     """After the ledger changed: every stored, unsent batch that carries readings the
     recipient may no longer receive (a withdrawal) is taken apart within ``tx``: the batch is
@@ -93,10 +95,13 @@ def purge_sealed(
 
     A batch already published and waiting for its PUBACK may have reached the broker: that
     cannot be called back (its PUBACK then deletes nothing). ``skip``: batches acknowledged
-    and not yet deleted."""
+    and not yet deleted; ``others``: the other recipients (the readings put back are theirs
+    already: they are marked taken by them, :mod:`gateway.outbox.delivery`)."""
     recipient, ledger = consent
     rows = tx.execute(
-        "SELECT id, priority, message FROM batches WHERE rejected_reason IS NULL ORDER BY id"
+        "SELECT id, priority, message FROM batches WHERE recipient=? "
+        "AND rejected_reason IS NULL ORDER BY id",
+        (recipient,),
     ).fetchall()
     total = 0
     for batch_id, priority, message in rows:
@@ -108,10 +113,73 @@ def purge_sealed(
         if not withheld:
             continue
         tx.execute("DELETE FROM batches WHERE id=?", (batch_id,))
-        chunks.write(tx, [_back(r, Priority(priority)) for r in kept], streams, held_boot=None)
+        # Back as chunks every other recipient has taken already: only this one seals them.
+        _put_back(tx, streams, kept, Priority(priority), others)
         record(tx, withheld, now_ms)
         total += sum(w.n for w in withheld)
     return total
+
+
+def withhold_waiting(
+    tx: Transaction,
+    streams: Streams,
+    consent: tuple[str, ConsentLedger],
+    *,
+    recipients: Sequence[str],
+    keys: SourceKeys,
+    now_ms: int,
+) -> int:
+    """After the ledger changed, for a recipient that is not sealing (its broker is down):
+    the waiting chunks it has not taken are passed through its consent now, within ``tx``.
+    A chunk with readings it may no longer receive is taken by it
+    (:func:`gateway.outbox.delivery.take`), what it may still receive goes back as a new chunk
+    only it has still to take, and the rest is counted as withheld. Returns the readings
+    withheld. The other recipients are unaffected."""
+    recipient, ledger = consent
+    sql, params = delivery.not_taken_sql(recipient)
+    rows = tx.execute(
+        f"SELECT id, priority, payload, keys FROM chunks WHERE held_boot IS NULL{sql} "  # noqa: S608
+        "ORDER BY id",
+        params,
+    ).fetchall()
+    others = [r for r in recipients if r != recipient]
+    total = 0
+    for chunk_id, priority, payload, keys_column in rows:
+        alert = Priority(priority) is Priority.ALERT
+        kept, withheld = partition(
+            chunks.to_wire(payload, streams), ledger.records, recipient, alert=alert
+        )
+        if not withheld:
+            continue
+        delivery.take(
+            tx, [(chunk_id, keys_column)], recipient, recipients, keys=keys, now_ms=now_ms
+        )
+        _put_back(tx, streams, kept, Priority(priority), others)
+        record(tx, withheld, now_ms)
+        total += sum(w.n for w in withheld)
+    return total
+
+
+def _put_back(
+    tx: Transaction,
+    streams: Streams,
+    kept: Sequence[WireReading],
+    priority: Priority,
+    others: Sequence[str],
+) -> None:
+    """Readings back as chunks that every one of ``others`` has taken already."""
+    if not kept:
+        return
+    before = int(tx.scalar("SELECT coalesce(max(id), 0) FROM chunks"))
+    chunks.write(tx, [_back(r, priority) for r in kept], streams, held_boot=None)
+    tx.executemany(
+        "INSERT INTO taken(recipient, chunk_id) VALUES (?, ?)",
+        [
+            (other, chunk_id)
+            for (chunk_id,) in tx.execute("SELECT id FROM chunks WHERE id > ?", (before,))
+            for other in others
+        ],
+    )
 
 
 def _back(r: WireReading, priority: Priority) -> Reading:

@@ -7,10 +7,13 @@ counts as gone.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.outbox import delivery
 from gateway.outbox.acks import Acks
+from gateway.outbox.consent_gate import withheld_totals
 from gateway.outbox.transaction import Database
 from protocols.uplink import Priority
 
@@ -83,7 +86,9 @@ def counts(
     }
 
 
-def queue_figures(db: Database, acks: Acks, counted: dict[str, int]) -> dict[str, Any]:
+def queue_figures(
+    db: Database, acks: Acks, counted: dict[str, int], recipients: Sequence[str] = ()
+) -> dict[str, Any]:
     """What ``narhub status`` shows of the queue (the fields of
     :class:`technician.status_view.QueueView`) from the store and its :func:`counts`, for the
     activity file: another process cannot read an exclusive store."""
@@ -107,7 +112,40 @@ def queue_figures(db: Database, acks: Acks, counted: dict[str, int]) -> dict[str
         "evicted_readings_total": counted["evicted_readings_total"],
         "tombstones_pending": counted["tombstones_pending"],
         "held_readings": counted["held_readings"],
+        "recipients": recipient_backlog(db, acks, recipients),
     }
+
+
+def recipient_backlog(
+    db: Database, acks: Acks, recipients: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """Per recipient, what waits for it (docs/pipeline.md, "Recipients"): readings it has
+    not taken yet (``waiting_readings``), its unsent batches and their readings, its rejected
+    batches, its tombstones not yet sent, readings evicted for it and withheld from it (per
+    category)."""
+    not_acked, ids = acks.not_acked()
+    withheld = withheld_totals(db)
+    out: dict[str, dict[str, Any]] = {}
+    for name in recipients:
+        batches, readings, rejected = db.execute(
+            "SELECT sum(rejected_reason IS NULL), "  # noqa: S608
+            "sum(CASE WHEN rejected_reason IS NULL THEN n ELSE 0 END), "
+            f"sum(rejected_reason IS NOT NULL) FROM batches WHERE recipient=?{not_acked}",
+            (name, *ids),
+        ).fetchone()
+        evicted = db.scalar("SELECT value FROM meta WHERE key=?", (f"evicted_readings:{name}",))
+        out[name] = {
+            "waiting_readings": delivery.waiting_readings(db, name),
+            "pending_batches": int(batches or 0),
+            "batched_readings": int(readings or 0),
+            "rejected_batches": int(rejected or 0),
+            "tombstones_pending": int(
+                db.scalar("SELECT count(*) FROM tombstones WHERE recipient=?", (name,))
+            ),
+            "evicted_readings_total": 0 if evicted is None else int(evicted),
+            "withheld_readings": withheld.get(name, {}),
+        }
+    return out
 
 
 def quick_check(db: Database) -> str:

@@ -6,15 +6,25 @@ oldest first within one, until a tenth of the limit is free again; only environm
 telemetry readings, never clinical readings or alerts, never held chunks (their time is not
 known yet), never sealed batches. Each eviction adds to a tombstone per (stream, priority) that
 the next batch carries to the region (:func:`gateway.outbox.telemetry.tombstone_reading`).
+
+Per recipient (docs/pipeline.md, "Recipients"): the file's limit evicts a chunk for every
+recipient that has not taken it yet, each with its own tombstone; and a recipient may have its
+own quota (``[[recipients]] quota_mib``): the bytes waiting for it alone (chunks it has not
+taken, its unsent batches) beyond it evict, by the same rules, chunks *for that recipient
+only* (:func:`gateway.outbox.delivery.take`): a recipient down for days loses its oldest
+environmental readings, with a tombstone saying which recipient lost what, and the others
+lose nothing.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.outbox import delivery
 from gateway.outbox.chunks import unpack
 from gateway.outbox.keys import SourceKeys
 from gateway.outbox.streams import Streams
@@ -24,7 +34,8 @@ from protocols.uplink import Priority, WireReading
 
 logger = logging.getLogger(__name__)
 
-#: A row of ``tombstones``: (stream id, priority, n, first ms, last ms, evicted ms).
+#: A row of one recipient's ``tombstones``: (stream id, priority, n, first ms, last ms,
+#: evicted ms).
 TombstoneRow = tuple[int, int, int, int, int, int]
 
 
@@ -66,9 +77,82 @@ def used_bytes(db: Reader, page_size: int) -> int:
 
 
 def enforce(
-    tx: Transaction, quota: Quota, *, page_size: int, keys: SourceKeys, now_ms: int
+    tx: Transaction,
+    quota: Quota,
+    *,
+    page_size: int,
+    keys: SourceKeys,
+    now_ms: int,
+    recipients: Sequence[str],
+    recipient_quotas: Mapping[str, int] | None = None,
 ) -> Eviction:
-    """Evict (with tombstones) what the limit requires, within ``tx``."""
+    """Evict (with tombstones) what the limits require, within ``tx``: each recipient's own
+    quota first (:func:`enforce_recipient`), then the file's."""
+    evicted = 0
+    for recipient, limit in (recipient_quotas or {}).items():
+        evicted += enforce_recipient(
+            tx, recipient, limit, recipients=recipients, keys=keys, now_ms=now_ms
+        )
+    found = _enforce_file(
+        tx, quota, page_size=page_size, keys=keys, now_ms=now_ms, recipients=recipients
+    )
+    return Eviction(found.readings + evicted, over_quota=found.over_quota)
+
+
+def enforce_recipient(
+    tx: Transaction,
+    recipient: str,
+    limit_bytes: int,
+    *,
+    recipients: Sequence[str],
+    keys: SourceKeys,
+    now_ms: int,
+) -> int:
+    """Evict for ``recipient`` alone what its quota requires (a tenth more); readings."""
+    used = delivery.waiting_bytes(tx, recipient)
+    if used <= limit_bytes:
+        return 0
+    need = used - limit_bytes + limit_bytes // 10
+    sql, params = delivery.not_taken_sql(recipient)
+    candidates = tx.execute(
+        "SELECT id, priority, length(payload) + 64 FROM chunks WHERE held_boot IS NULL "  # noqa: S608
+        f"AND priority > ?{sql} ORDER BY priority DESC, id",
+        (int(Priority.CLINICAL), *params),
+    ).fetchall()
+    evicted = 0
+    for chunk_id, priority, size in candidates:
+        if need <= 0:
+            break
+        payload, keys_column = tx.execute(
+            "SELECT payload, keys FROM chunks WHERE id=?", (chunk_id,)
+        ).fetchone()
+        evicted += _tombstone(tx, recipient, priority, payload, now_ms)
+        delivery.take(
+            tx, [(chunk_id, keys_column)], recipient, recipients, keys=keys, now_ms=now_ms
+        )
+        need -= size
+    if evicted:
+        bump_meta(tx, "evicted_readings", evicted)
+        bump_meta(tx, f"evicted_readings:{recipient}", evicted)
+        logger.warning(
+            "outbox over %s's quota: evicted %d readings for it (tombstones recorded)",
+            recipient,
+            evicted,
+        )
+    return evicted
+
+
+def _enforce_file(
+    tx: Transaction,
+    quota: Quota,
+    *,
+    page_size: int,
+    keys: SourceKeys,
+    now_ms: int,
+    recipients: Sequence[str],
+) -> Eviction:
+    """Evict (with a tombstone for each recipient that had not taken it) what the file's
+    limit requires."""
     used = used_bytes(tx, page_size)
     limit = quota.limit_bytes(used)
     if used <= limit:
@@ -91,9 +175,18 @@ def enforce(
         payload, keys_column = tx.execute(
             "SELECT payload, keys FROM chunks WHERE id=?", (chunk_id,)
         ).fetchone()
-        evicted += _tombstone(tx, priority, payload, now_ms)
+        taken = {
+            r for (r,) in tx.execute("SELECT recipient FROM taken WHERE chunk_id=?", (chunk_id,))
+        }
+        lost = [r for r in recipients if r not in taken]
+        n = 0
+        for recipient in lost:
+            n = _tombstone(tx, recipient, priority, payload, now_ms)
+            bump_meta(tx, f"evicted_readings:{recipient}", n)
+        evicted += n
         keys.chunk_left(tx, keys_column, now_ms)
         tx.execute("DELETE FROM chunks WHERE id=?", (chunk_id,))
+        tx.execute("DELETE FROM taken WHERE chunk_id=?", (chunk_id,))
         need -= size
     if evicted:
         bump_meta(tx, "evicted_readings", evicted)
@@ -103,7 +196,7 @@ def enforce(
     return Eviction(evicted, over_quota=need > 0)
 
 
-def _tombstone(tx: Transaction, priority: int, payload: bytes, now_ms: int) -> int:
+def _tombstone(tx: Transaction, recipient: str, priority: int, payload: bytes, now_ms: int) -> int:
     sids, times, _values, _specials, _flags = unpack(payload)
     ranges: dict[int, list[int]] = {}
     for sid, t in zip(sids, times, strict=True):
@@ -115,11 +208,12 @@ def _tombstone(tx: Transaction, priority: int, payload: bytes, now_ms: int) -> i
             r[1] = min(r[1], t)
             r[2] = max(r[2], t)
     tx.executemany(
-        "INSERT INTO tombstones(stream_id, priority, n, first_ms, last_ms, evicted_ms) "
-        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(stream_id, priority) DO UPDATE SET "
+        "INSERT INTO tombstones(recipient, stream_id, priority, n, first_ms, last_ms, "
+        "evicted_ms) VALUES (?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT(recipient, stream_id, priority) DO UPDATE SET "
         "n = n + excluded.n, first_ms = min(first_ms, excluded.first_ms), "
         "last_ms = max(last_ms, excluded.last_ms), evicted_ms = excluded.evicted_ms",
-        [(sid, priority, n, lo, hi, now_ms) for sid, (n, lo, hi) in ranges.items()],
+        [(recipient, sid, priority, n, lo, hi, now_ms) for sid, (n, lo, hi) in ranges.items()],
     )
     return len(sids)
 
@@ -133,13 +227,14 @@ def bump_meta(tx: Transaction, key: str, by: int) -> None:
     )
 
 
-def tombstones(db: Reader) -> list[TombstoneRow]:
-    """The tombstones not yet reported, in key order."""
+def tombstones(db: Reader, recipient: str) -> list[TombstoneRow]:
+    """The tombstones not yet reported to ``recipient``, in key order."""
     return [
         (int(a), int(b), int(c), int(d), int(e), int(f))
         for a, b, c, d, e, f in db.execute(
             "SELECT stream_id, priority, n, first_ms, last_ms, evicted_ms FROM tombstones "
-            "ORDER BY stream_id, priority"
+            "WHERE recipient=? ORDER BY stream_id, priority",
+            (recipient,),
         )
     ]
 

@@ -27,12 +27,51 @@ from protocols.uplink import Priority
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 #: Schema 2 is schema 3 without ``chunks.held_boot``, schema 3 schema 4 without
-#: ``chunks.keys``, schema 4 schema 5 without the ``withheld`` table (all added at open).
+#: ``chunks.keys``, schema 4 schema 5 without the ``withheld`` table, schema 5 schema 6
+#: with one recipient (no ``batches.recipient``, no ``taken``, tombstones and the sequence
+#: number of the one recipient): all added at open (:func:`_upgrade_v5`).
 _SCHEMA_V2 = 2
 _SCHEMA_V3 = 3
 _SCHEMA_V4 = 4
+_SCHEMA_V5 = 5
+#: The recipient an older file's batches, tombstones and sequence number belong to when the
+#: caller names none (the one ``[uplink]`` of older configurations).
+DEFAULT_HOME = "region"
+
+#: Signed batches, each one recipient's, numbered per recipient.
+BATCHES_SCHEMA = """CREATE TABLE IF NOT EXISTS batches (
+    id INTEGER PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    priority INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    first_ms INTEGER,
+    message BLOB NOT NULL,
+    rejected_reason INTEGER,
+    recipient TEXT NOT NULL DEFAULT '',
+    UNIQUE (recipient, seq)
+)"""
+#: Tombstones per recipient: readings evicted before that recipient took them.
+TOMBSTONES_SCHEMA = """CREATE TABLE IF NOT EXISTS tombstones (
+    recipient TEXT NOT NULL,
+    stream_id INTEGER NOT NULL REFERENCES streams(id),
+    priority INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    first_ms INTEGER NOT NULL,
+    last_ms INTEGER NOT NULL,
+    evicted_ms INTEGER NOT NULL,
+    PRIMARY KEY (recipient, stream_id, priority)
+) WITHOUT ROWID"""
+#: Per-recipient delivery state of a waiting chunk: a row says the recipient has taken the
+#: chunk (sealed into its batch, withheld, or evicted for it). A chunk every recipient has
+#: taken is deleted, its rows with it; with one recipient no row is ever written.
+TAKEN_SCHEMA = """CREATE TABLE IF NOT EXISTS taken (
+    recipient TEXT NOT NULL,
+    chunk_id INTEGER NOT NULL,
+    PRIMARY KEY (recipient, chunk_id)
+) WITHOUT ROWID"""
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS streams (
@@ -52,25 +91,9 @@ SCHEMA = (
     held_boot TEXT,
     keys BLOB
 )""",
-    """CREATE TABLE IF NOT EXISTS batches (
-    id INTEGER PRIMARY KEY,
-    seq INTEGER NOT NULL UNIQUE,
-    priority INTEGER NOT NULL,
-    created_ms INTEGER NOT NULL,
-    n INTEGER NOT NULL,
-    first_ms INTEGER,
-    message BLOB NOT NULL,
-    rejected_reason INTEGER
-)""",
-    """CREATE TABLE IF NOT EXISTS tombstones (
-    stream_id INTEGER NOT NULL REFERENCES streams(id),
-    priority INTEGER NOT NULL,
-    n INTEGER NOT NULL,
-    first_ms INTEGER NOT NULL,
-    last_ms INTEGER NOT NULL,
-    evicted_ms INTEGER NOT NULL,
-    PRIMARY KEY (stream_id, priority)
-) WITHOUT ROWID""",
+    BATCHES_SCHEMA,
+    TOMBSTONES_SCHEMA,
+    TAKEN_SCHEMA,
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
     WITHHELD_SCHEMA,
     """CREATE TABLE IF NOT EXISTS recent_keys (
@@ -108,7 +131,12 @@ class RecoveryReport:
 
 
 def open_store(
-    path: Path, *, recover: bool, exclusive: bool, busy_timeout_s: float
+    path: Path,
+    *,
+    recover: bool,
+    exclusive: bool,
+    busy_timeout_s: float,
+    home: str = DEFAULT_HOME,
 ) -> tuple[Database, RecoveryReport | None]:
     """The outbox at ``path``, created or upgraded; with ``recover``, a damaged file is moved
     aside (the report says where) and a fresh one opened.
@@ -118,7 +146,10 @@ def open_store(
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        return _open(path, check=recover, exclusive=exclusive, timeout_s=busy_timeout_s), None
+        opened = _open(
+            path, check=recover, exclusive=exclusive, timeout_s=busy_timeout_s, home=home
+        )
+        return opened, None
     except sqlite3.DatabaseError as exc:
         if not _damaged(exc):
             raise
@@ -130,7 +161,8 @@ def open_store(
             raise
         reason = exc.reason
     report = _move_aside(path, reason)
-    return _open(path, check=False, exclusive=exclusive, timeout_s=busy_timeout_s), report
+    opened = _open(path, check=False, exclusive=exclusive, timeout_s=busy_timeout_s, home=home)
+    return opened, report
 
 
 def _damaged(exc: sqlite3.DatabaseError) -> bool:
@@ -141,7 +173,7 @@ def _damaged(exc: sqlite3.DatabaseError) -> bool:
     return "malformed" in text or "not a database" in text
 
 
-def _open(path: Path, *, check: bool, exclusive: bool, timeout_s: float) -> Database:
+def _open(path: Path, *, check: bool, exclusive: bool, timeout_s: float, home: str) -> Database:
     connection = sqlite3.connect(
         path, isolation_level=None, check_same_thread=False, timeout=timeout_s
     )
@@ -164,7 +196,7 @@ def _open(path: Path, *, check: bool, exclusive: bool, timeout_s: float) -> Data
         db = Database(connection)
         if check:
             _check_integrity(db, path)
-        _upgrade(db, path)
+        _upgrade(db, path, home)
     except sqlite3.OperationalError as exc:
         connection.close()
         if exc.sqlite_errorcode in BUSY_CODES:
@@ -182,11 +214,11 @@ def _check_integrity(db: Database, path: Path) -> None:
         raise DamagedStoreError(path, result)
 
 
-def _upgrade(db: Database, path: Path) -> None:
+def _upgrade(db: Database, path: Path, home: str) -> None:
     """Create the tables of a new file, or bring an older schema to :data:`SCHEMA_VERSION`,
     in one transaction (nothing is written when the file is current)."""
     version = int(db.scalar("PRAGMA user_version"))
-    if version not in {0, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, SCHEMA_VERSION}:
+    if version not in {0, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5, SCHEMA_VERSION}:
         raise NewerSchemaError(path, version)
     keys_columns = {row[1] for row in db.execute("PRAGMA table_info(source_keys)")}
     if version == SCHEMA_VERSION and "stored_ms" in keys_columns:
@@ -197,6 +229,8 @@ def _upgrade(db: Database, path: Path) -> None:
             and tx.execute("SELECT 1 FROM sqlite_master WHERE name='readings'").fetchone()
         ):
             _migrate_v1(db, tx)
+        if _has_table(tx, "batches"):  # an older file (a new one has no tables yet)
+            _upgrade_v5(tx, home)
         for statement in SCHEMA:
             tx.execute(statement)
         columns = {row[1] for row in tx.execute("PRAGMA table_info(chunks)")}
@@ -211,6 +245,43 @@ def _upgrade(db: Database, path: Path) -> None:
                 f"ALTER TABLE source_keys ADD COLUMN stored_ms INTEGER NOT NULL DEFAULT {now_ms}"
             )
         tx.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+
+def _has_table(tx: Transaction, name: str) -> bool:
+    return (
+        tx.scalar("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)) is not None
+    )
+
+
+def _upgrade_v5(tx: Transaction, home: str) -> None:
+    """Schema 5 (or older) to 6, within the upgrade's transaction: its one recipient becomes
+    ``home``. Its batches are ``home``'s (``batches.recipient``), its tombstones too (the
+    table rebuilt with ``recipient`` first in its key) and its sequence number becomes
+    ``next_seq:{home}``; no chunk was taken by anyone yet (``taken`` is created empty)."""
+    batch_columns = {row[1] for row in tx.execute("PRAGMA table_info(batches)")}
+    if batch_columns and "recipient" not in batch_columns:
+        # Rebuilt: ``seq`` was unique on its own, it is unique per recipient now.
+        tx.execute("ALTER TABLE batches RENAME TO batches_v5")
+        tx.execute(BATCHES_SCHEMA)
+        tx.execute(
+            "INSERT INTO batches(id, seq, priority, created_ms, n, first_ms, message, "
+            "rejected_reason) SELECT id, seq, priority, created_ms, n, first_ms, message, "
+            "rejected_reason FROM batches_v5"
+        )
+        tx.execute("DROP TABLE batches_v5")
+    tx.execute("UPDATE batches SET recipient=? WHERE recipient=''", (home,))
+    tomb_columns = {row[1] for row in tx.execute("PRAGMA table_info(tombstones)")}
+    if tomb_columns and "recipient" not in tomb_columns:
+        tx.execute("ALTER TABLE tombstones RENAME TO tombstones_v5")
+        tx.execute(TOMBSTONES_SCHEMA)
+        tx.execute(
+            "INSERT INTO tombstones(recipient, stream_id, priority, n, first_ms, last_ms, "
+            "evicted_ms) SELECT ?, stream_id, priority, n, first_ms, last_ms, evicted_ms "
+            "FROM tombstones_v5",
+            (home,),
+        )
+        tx.execute("DROP TABLE tombstones_v5")
+    tx.execute("UPDATE meta SET key=? WHERE key='next_seq'", (f"next_seq:{home}",))
 
 
 def _migrate_v1(db: Database, tx: Transaction) -> None:

@@ -22,19 +22,29 @@ import logging
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from gateway.clock import ClockSample, ClockSource
 from gateway.consents import ConsentLedger
-from gateway.outbox import acks, batching, chunks, consent_gate, figures, held, quota, sealing
+from gateway.outbox import (
+    acks,
+    batching,
+    chunks,
+    consent_gate,
+    delivery,
+    figures,
+    held,
+    quota,
+    sealing,
+)
 from gateway.outbox.acks import Acks, PendingBatch
 from gateway.outbox.batching import BatchingPolicy
 from gateway.outbox.consent_gate import ConsentGate
 from gateway.outbox.figures import StoreStats
 from gateway.outbox.keys import SourceKeys
-from gateway.outbox.schema import open_store
+from gateway.outbox.schema import DEFAULT_HOME, open_store
 from gateway.outbox.sealing import SealPlan, StalePlanError
 from gateway.outbox.streams import Streams
 from gateway.outbox.telemetry import recovery_reading
@@ -70,6 +80,8 @@ class Outbox:
         exclusive: bool = False,
         busy_timeout_s: float = 5.0,
         consent: ConsentGate | None = None,
+        recipients: Sequence[str] | None = None,
+        recipient_quotas: Mapping[str, int] | None = None,
     ) -> None:
         """``clock_source``: hold readings until it says the wall clock is trusted, then
         back-fill their times (None: every wall time is taken as it is, nothing is held).
@@ -82,10 +94,27 @@ class Outbox:
 
         ``consent``: the recipient's consent gate: a seal puts in the batch only what the
         recipient holds consent for, and counts the rest as withheld (docs/consent.md).
+
+        ``recipients``: every recipient's name, the home recipient first (default: the
+        consent gate's, else ``region``): each reading is stored once and sealed for each of
+        them (docs/pipeline.md, "Recipients"). Every recipient but the home one is always
+        gated by the same consent file (no file: nothing leaves for it).
+        ``recipient_quotas``: bytes waiting for one recipient at most (its chunks not taken,
+        its unsent batches); beyond it, readings are evicted for that recipient alone.
         """
         self.consent = consent
-        #: The ledger stamp the stored batches were last checked against (docs/consent.md).
-        self._purged_stamp: tuple[int, int] | None = None
+        home = consent.recipient if consent is not None else None
+        names = tuple(recipients or ((home,) if home else (DEFAULT_HOME,)))
+        if home is not None and names[0] != home:
+            names = (home, *(n for n in names if n != home))
+        #: Every recipient, the home recipient first.
+        self.recipients: tuple[str, ...] = names
+        self.recipient_quotas = dict(recipient_quotas or {})
+        self._gates: dict[str, ConsentGate | None] = {names[0]: consent}
+        for name in names[1:]:
+            self._gates[name] = None if consent is None else ConsentGate(consent.path, name)
+        #: The ledger stamp each recipient's stored batches were last checked against.
+        self._purged_stamp: dict[str, tuple[int, int] | None] = {}
         self.path = path
         self.exclusive = exclusive
         self.busy_timeout_s = busy_timeout_s
@@ -95,7 +124,11 @@ class Outbox:
         self._clock = clock
         self._wall_ms = wall_ms
         self._db, recovered = open_store(
-            path, recover=recover, exclusive=exclusive, busy_timeout_s=busy_timeout_s
+            path,
+            recover=recover,
+            exclusive=exclusive,
+            busy_timeout_s=busy_timeout_s,
+            home=self.recipients[0],
         )
         #: Set when a damaged store was moved aside at open (``recover=True``).
         self.recovered = recovered
@@ -103,19 +136,42 @@ class Outbox:
         self.boot_id = uuid.uuid4().hex[:12]
         self._streams = Streams(self._db)
         self.keys = SourceKeys(self._db, retention_s=dedup_retention_s)
+        if delivery.removed(self._db, self.recipients):  # a recipient left the configuration
+            with self._db.write() as tx:
+                delivery.forget_removed(tx, self.recipients, keys=self.keys, now_ms=self._wall_ms())
         self._acks = Acks()
         self._trust = held.ClockTrust(clock_source)
         self._held_readings = held.held_count(self._db)
-        #: Monotonic time at which the waiting readings must leave (None: nothing waits).
-        self._due_at: float | None = None
-        if sealing.waiting(self._db):
-            self._due_at = self._clock()  # they waited across a restart: due now
+        #: Per recipient, the monotonic time at which the readings waiting for it must leave
+        #: (None: nothing waits).
+        self._due_at: dict[str, float | None] = dict.fromkeys(self.recipients)
+        for name in self.recipients:
+            if sealing.waiting(self._db, name):
+                self._due_at[name] = self._clock()  # they waited across a restart: due now
         if clock_source is not None:
             self._trust.trusted()  # before any reading this process receives
             if self._held_readings:
-                self._due_at = self._clock()  # seal looks at once: back-fill if trusted
+                self._all_due_now()  # seal looks at once: back-fill if trusted
         if recovered is not None:
             self.add([recovery_reading(self._wall_ms())])
+
+    @property
+    def home(self) -> str:
+        """The home recipient (the one a call naming none is about)."""
+        return self.recipients[0]
+
+    def _name(self, recipient: str | None) -> str:
+        if recipient is None:
+            return self.recipients[0]
+        if recipient not in self._due_at:
+            msg = f"outbox: {recipient!r} is not a recipient of this outbox"
+            raise ValueError(msg)
+        return recipient
+
+    def _all_due_now(self) -> None:
+        now = self._clock()
+        for name in self.recipients:
+            self._due_at[name] = now
 
     @property
     def clock_trusted(self) -> ClockSample | None:
@@ -170,7 +226,13 @@ class Outbox:
             written = chunks.write(tx, kept, self._streams, held_boot=held_boot)
             self.keys.maintain(tx, now_ms)
             eviction = quota.enforce(
-                tx, self.quota, page_size=self._db.page_size, keys=self.keys, now_ms=now_ms
+                tx,
+                self.quota,
+                page_size=self._db.page_size,
+                keys=self.keys,
+                now_ms=now_ms,
+                recipients=self.recipients,
+                recipient_quotas=self.recipient_quotas,
             )
         if held_boot is not None:
             self._held_readings += written.readings
@@ -182,7 +244,8 @@ class Outbox:
             held=held_boot is not None,
             evicted=eviction.readings > 0,
         )
-        self._due_at = batching.earliest(self._due_at, due)
+        for name in self.recipients:
+            self._due_at[name] = batching.earliest(self._due_at[name], due)
         added = sum(counts)
         self.stats.commits += 1
         self.stats.readings_added += added
@@ -209,7 +272,7 @@ class Outbox:
         with self._db.write() as tx:
             exact, estimated = held.backfill(tx, trust)
         self._held_readings = 0
-        self._due_at = self._clock()  # they waited long enough: due now
+        self._all_due_now()  # they waited long enough: due now
         logger.info(
             "back-filled the wall time of %d held readings (%d estimated: an earlier boot)",
             exact + estimated,
@@ -219,9 +282,10 @@ class Outbox:
 
     # -- batches out -------------------------------------------------------------------------
 
-    def due_in_s(self) -> float | None:
-        """Seconds until the waiting readings must leave (<= 0: now); None if none wait."""
-        due = self._due_at
+    def due_in_s(self, recipient: str | None = None) -> float | None:
+        """Seconds until the readings waiting for ``recipient`` (default: the home
+        recipient) must leave (<= 0: now); None if none wait."""
+        due = self._due_at[self._name(recipient)]
         return None if due is None else due - self._clock()
 
     def seal(
@@ -231,8 +295,10 @@ class Outbox:
         now_ms: int,
         max_readings: int | None = None,
         newest_alert_alone: bool = False,
+        recipient: str | None = None,
     ) -> PendingBatch | None:
-        """Seal waiting readings into one signed batch; None if none wait.
+        """Seal readings waiting for ``recipient`` (default: the home recipient) into one
+        signed batch of that recipient; None if none wait.
 
         Takes every waiting chunk, most urgent priority first and oldest first within one,
         until ``max_readings`` (at least one chunk), plus every pending tombstone
@@ -250,6 +316,7 @@ class Outbox:
                 now_ms=now_ms,
                 max_readings=max_readings,
                 newest_alert_alone=newest_alert_alone,
+                recipient=recipient,
             )
             if plan is None:
                 return None
@@ -265,12 +332,14 @@ class Outbox:
         now_ms: int,
         max_readings: int | None = None,
         newest_alert_alone: bool = False,
+        recipient: str | None = None,
     ) -> SealPlan | None:
         """The next batch encoded, not signed, nothing written (see :meth:`seal`); None when
         nothing is to be sealed. Back-fills held readings first when the clock allows."""
+        name = self._name(recipient)
         self.backfill()
-        consent = self._consent_ledger()
-        if consent is not None and consent[1].stamp != self._purged_stamp:
+        consent = self._consent_ledger(name)
+        if consent is not None and consent[1].stamp != self._purged_stamp.get(name):
             self._purge_sealed(hub_id, consent, now_ms)
         plan = sealing.prepare(
             self._db,
@@ -280,10 +349,11 @@ class Outbox:
             now_ms=now_ms,
             max_readings=max_readings or self.batching.max_batch_readings,
             newest_alert_alone=newest_alert_alone,
+            recipient=name,
             consent=consent,
         )
         if plan is None and not newest_alert_alone:
-            self._after_seal(still_waiting=False)
+            self._after_seal(name, still_waiting=False)
         return plan
 
     def finish_seal(self, plan: SealPlan, message: bytes) -> PendingBatch | None:
@@ -292,13 +362,18 @@ class Outbox:
         try:
             with self._db.write() as tx:
                 batch_id = sealing.finish(
-                    tx, plan, message, keys=self.keys, now_ms=plan.header.created_ms
+                    tx,
+                    plan,
+                    message,
+                    keys=self.keys,
+                    now_ms=plan.header.created_ms,
+                    recipients=self.recipients,
                 )
                 self._acks.delete(tx)  # only here: a seal that finds nothing writes nothing
         except StalePlanError as exc:
             logger.debug("outbox: batch plan stale (%s): prepared again", exc)
             return None
-        self._after_seal(still_waiting=sealing.waiting(self._db))
+        self._after_seal(plan.recipient, still_waiting=sealing.waiting(self._db, plan.recipient))
         if plan.withheld:
             for row in plan.withheld:
                 self.stats.withheld += row.n
@@ -313,32 +388,66 @@ class Outbox:
         header = plan.header
         return PendingBatch(batch_id, header.seq, header.priority, message)
 
-    def _consent_ledger(self) -> tuple[str, ConsentLedger] | None:
-        gate = self.consent
-        if gate is None:
-            return None
-        ledger = gate.ledger()
-        return None if ledger is None else (gate.recipient, ledger)
+    def _consent_ledger(self, recipient: str) -> tuple[str, ConsentLedger] | None:
+        """The recipient's ledger; None: no gate (the home recipient of a hub without a
+        consent file). Any other recipient without one has an empty ledger: nothing leaves."""
+        gate = self._gates[recipient]
+        ledger = None if gate is None else gate.ledger()
+        if ledger is None:
+            return None if recipient == self.home else (recipient, ConsentLedger((), None))
+        return recipient, ledger
 
     def _purge_sealed(self, hub_id: str, consent: tuple[str, ConsentLedger], now_ms: int) -> None:
         """The ledger changed: take apart stored batches it no longer allows (a withdrawal
         removes the recipient's queued data of the category, sealed or not)."""
         with self._db.write() as tx:
             withheld = consent_gate.purge_sealed(
-                tx, self._streams, consent, hub_id=hub_id, skip=self._acks.ids(), now_ms=now_ms
+                tx,
+                self._streams,
+                consent,
+                hub_id=hub_id,
+                skip=self._acks.ids(),
+                now_ms=now_ms,
+                others=[r for r in self.recipients if r != consent[0]],
             )
-        self._purged_stamp = consent[1].stamp
+        self._purged_stamp[consent[0]] = consent[1].stamp
         if withheld:
             self.stats.withheld += withheld
             logger.info("outbox: %d sealed readings withheld from %s", withheld, consent[0])
+
+    def apply_consent(
+        self, hub_id: str, recipient: str | None = None, *, now_ms: int | None = None
+    ) -> int:
+        """When the ledger changed since ``recipient`` last looked: its unsent batches and the
+        readings waiting for it are checked against it now, without sealing (its broker may be
+        down), so a withdrawal removes its queued readings of the category at once, counted
+        (:func:`consent_gate.withhold_waiting`). Returns the readings withheld."""
+        name = self._name(recipient)
+        consent = self._consent_ledger(name)
+        if consent is None or consent[1].stamp == self._purged_stamp.get(name):
+            return 0
+        now = self._wall_ms() if now_ms is None else now_ms
+        before = self.stats.withheld
+        self._purge_sealed(hub_id, consent, now)
+        with self._db.write() as tx:
+            withheld = consent_gate.withhold_waiting(
+                tx, self._streams, consent, recipients=self.recipients, keys=self.keys, now_ms=now
+            )
+        self.stats.withheld += withheld
+        if withheld:
+            logger.info("outbox: %d waiting readings withheld from %s", withheld, name)
+        if self.stats.withheld != before and sealing.waiting(self._db, name):
+            # What may still leave went back as chunks: due now, as it was.
+            self._due_at[name] = batching.earliest(self._due_at[name], self._clock())
+        return self.stats.withheld - before
 
     def withheld(self) -> dict[str, dict[str, int]]:
         """Readings withheld for want of consent: recipient -> category -> count."""
         return consent_gate.withheld_totals(self._db)
 
-    def _after_seal(self, *, still_waiting: bool) -> None:
-        self._due_at = batching.after_seal(
-            self._due_at,
+    def _after_seal(self, recipient: str, *, still_waiting: bool) -> None:
+        self._due_at[recipient] = batching.after_seal(
+            self._due_at[recipient],
             still_waiting=still_waiting,
             held=bool(self._held_readings) and self._trust.source is not None,
             now_s=self._clock(),
@@ -346,9 +455,10 @@ class Outbox:
 
     # -- acknowledgements --------------------------------------------------------------------
 
-    def pending(self, limit: int = 100) -> list[PendingBatch]:
-        """Unsent, unrejected batches, alerts first, oldest first within a priority."""
-        return acks.pending(self._db, self._acks, limit)
+    def pending(self, limit: int = 100, recipient: str | None = None) -> list[PendingBatch]:
+        """``recipient``'s (default: the home recipient's) unsent, unrejected batches, alerts
+        first, oldest first within a priority."""
+        return acks.pending(self._db, self._acks, limit, self._name(recipient))
 
     def acknowledge(self, batch_id: int, *, defer: bool = False) -> None:
         """The broker accepted the batch (reason code < 0x80): delete it.
@@ -409,7 +519,11 @@ class Outbox:
 
     def queue_figures(self) -> dict[str, Any]:
         """What ``narhub status`` shows of the queue (:func:`figures.queue_figures`)."""
-        return figures.queue_figures(self._db, self._acks, self.counts())
+        return figures.queue_figures(self._db, self._acks, self.counts(), self.recipients)
+
+    def recipient_backlog(self) -> dict[str, dict[str, Any]]:
+        """Per recipient, what waits for it (:func:`figures.recipient_backlog`)."""
+        return figures.recipient_backlog(self._db, self._acks, self.recipients)
 
     def quick_check(self) -> str:
         """SQLite's ``PRAGMA quick_check``: "ok" or the first problem found."""

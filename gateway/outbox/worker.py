@@ -91,7 +91,9 @@ class AsyncOutbox:
         )
         self.max_pending_readings = max_pending_readings
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="narhub-store")
-        self.changed = asyncio.Event()
+        #: Per recipient, set after every commit of readings: each recipient's uplink clears
+        #: and waits on its own (one shared event would let one uplink clear another's wake).
+        self._changed = {name: asyncio.Event() for name in outbox.recipients}
         self._group = _Group()
         self._in_flight = 0
         self._urgent = asyncio.Event()
@@ -106,6 +108,20 @@ class AsyncOutbox:
     async def _run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+
+    @property
+    def recipients(self) -> tuple[str, ...]:
+        """Every recipient, the home recipient first."""
+        return self.outbox.recipients
+
+    @property
+    def changed(self) -> asyncio.Event:
+        """The home recipient's commit event (:meth:`changed_for`)."""
+        return self._changed[self.outbox.home]
+
+    def changed_for(self, recipient: str | None) -> asyncio.Event:
+        """Set after every commit of readings (cleared by ``recipient``'s uplink)."""
+        return self._changed[self.outbox.home if recipient is None else recipient]
 
     def _waiting_readings(self) -> int:
         return self._group.readings + self._in_flight
@@ -181,19 +197,25 @@ class AsyncOutbox:
                 for waiter, count in zip(group.waiters, done.result(), strict=True):
                     if not waiter.future.done():
                         waiter.future.set_result(count)
-                self.changed.set()
+                for event in self._changed.values():
+                    event.set()
                 return
             error = error_or_none
         for waiter in group.waiters:
             if not waiter.future.done():
                 waiter.future.set_exception(error)
 
-    def due_in_s(self) -> float | None:
+    def due_in_s(self, recipient: str | None = None) -> float | None:
         """See :meth:`Outbox.due_in_s` (an attribute read: safe from the loop)."""
-        return self.outbox.due_in_s()
+        return self.outbox.due_in_s(recipient)
 
     async def seal(
-        self, signer: BatchSigner, *, now_ms: int, newest_alert_alone: bool = False
+        self,
+        signer: BatchSigner,
+        *,
+        now_ms: int,
+        newest_alert_alone: bool = False,
+        recipient: str | None = None,
     ) -> PendingBatch | None:
         """See :meth:`Outbox.seal`: the batch is prepared and stored on the store's thread and
         signed on another (a secure element may take tens of ms), so that commits of readings
@@ -204,6 +226,7 @@ class AsyncOutbox:
             signer.hub_id,
             now_ms=now_ms,
             newest_alert_alone=newest_alert_alone,
+            recipient=recipient,
         )
         if plan is None:
             return None
@@ -211,7 +234,11 @@ class AsyncOutbox:
         batch: PendingBatch | None = await self._run(self.outbox.finish_seal, plan, message)
         if batch is None:
             batch = await self._run(
-                self.outbox.seal, signer, now_ms=now_ms, newest_alert_alone=newest_alert_alone
+                self.outbox.seal,
+                signer,
+                now_ms=now_ms,
+                newest_alert_alone=newest_alert_alone,
+                recipient=recipient,
             )
         return batch
 
@@ -226,9 +253,19 @@ class AsyncOutbox:
         result: tuple[dict[str, int], dict[str, int], int | None] = await self._run(read)
         return result
 
-    async def pending(self) -> list[PendingBatch]:
+    async def pending(self, recipient: str | None = None) -> list[PendingBatch]:
         """See :meth:`Outbox.pending`."""
-        result: list[PendingBatch] = await self._run(self.outbox.pending)
+        result: list[PendingBatch] = await self._run(self.outbox.pending, recipient=recipient)
+        return result
+
+    async def apply_consent(self, hub_id: str, recipient: str | None = None) -> int:
+        """See :meth:`Outbox.apply_consent`."""
+        result: int = await self._run(self.outbox.apply_consent, hub_id, recipient)
+        return result
+
+    async def recipient_backlog(self) -> dict[str, dict[str, Any]]:
+        """See :meth:`Outbox.recipient_backlog`."""
+        result: dict[str, dict[str, Any]] = await self._run(self.outbox.recipient_backlog)
         return result
 
     async def acknowledge(self, batch_id: int) -> None:

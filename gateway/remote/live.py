@@ -32,4 +32,5 @@ def apply_live(pipeline: Pipeline, outbox: AsyncOutbox, new: HubConfig) -> None:
     )
     if policy != outbox.outbox.batching:
         outbox.outbox.batching = policy
-        outbox.changed.set()
+        for name in outbox.recipients:  # every recipient's uplink looks at its deadline again
+            outbox.changed_for(name).set()

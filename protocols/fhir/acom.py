@@ -27,7 +27,7 @@ from typing import Any
 
 from protocols.fhir import codes as c
 from protocols.gatt.mapping.ghs import SAMPLED_DATA_FLAG, TEXT_FLAG, TEXT_SPECIAL
-from protocols.uplink.reading import WireReading
+from protocols.uplink.wire_reading import WireReading
 
 SUPPLEMENTAL_PREFIX = "supplemental-type:"
 BITS_PREFIX = "bits-"

@@ -2,6 +2,8 @@
 
 :func:`batch_resources` makes, in order:
 
+* the **Patients** the readings are filed to (:func:`patient_resource`: the pseudonymous
+  identifier only, no name), which the Observations' ``subject`` references;
 * the **Devices**: the hub's gateway (PhgDevice) and each device the readings came from
   (PhdDevice when described enough, :mod:`protocols.fhir.devices`);
 * the **coincident time stamps**: one per session clock read named by a time-stamped
@@ -33,6 +35,7 @@ from protocols.fhir.identity import (
     gateway_id,
     narhub_value,
     observation_id,
+    patient_id,
     phd_time_stamp,
     reading_identity,
     uri_identifier,
@@ -44,7 +47,7 @@ from protocols.fhir.observations import (
     observation,
 )
 from protocols.uplink.device_facts import ClockRead, clock_read, is_device_info
-from protocols.uplink.reading import WireReading
+from protocols.uplink.wire_reading import WireReading
 
 #: The flag of a reading that is a component of a compound measurement.
 COMPONENT_PREFIX = "component-of:"
@@ -70,10 +73,31 @@ class BatchResources:
     devices: list[dict[str, Any]] = field(default_factory=list)
     time_stamps: list[dict[str, Any]] = field(default_factory=list)
     observations: list[dict[str, Any]] = field(default_factory=list)
+    patients: list[dict[str, Any]] = field(default_factory=list)
 
     def all(self) -> list[dict[str, Any]]:
         """Every resource, referenced ones first."""
-        return [*self.devices, *self.time_stamps, *self.observations]
+        return [*self.patients, *self.devices, *self.time_stamps, *self.observations]
+
+
+def patient_resource(patient: PatientRef) -> dict[str, Any]:
+    """The Patient a reading is filed to: its pseudonymous identifier (system and value) and
+    nothing else (FHIR R4 Patient: every element is optional; no name, no birth date). A
+    FHIR server gets it as a conditional create on that identifier
+    (:func:`region.fhir_post.transaction_bundle`), so it is one Patient however often sent."""
+    return {
+        "resourceType": "Patient",
+        "id": patient_id(patient),
+        "identifier": [{"system": patient.system, "value": patient.value}],
+    }
+
+
+def subject_reference(patient: PatientRef) -> dict[str, Any]:
+    """``Observation.subject``: the Patient resource of the batch (``Patient/{id}``, which a
+    transaction Bundle rewrites to that entry's ``fullUrl``) with its identifier, so the
+    reference stays meaningful where the Patient resource is not (FHIR R4 "Reference": a
+    literal reference and a logical one may both be given)."""
+    return {"reference": f"Patient/{patient_id(patient)}", **patient.reference()}
 
 
 def _compound_of(reading: WireReading) -> int | None:
@@ -141,6 +165,7 @@ class _Builder:
         self.gateway = {"reference": f"Device/{gateway_id(hub_id)}"}
         self.out = BatchResources(devices=[gateway_resource(hub_id, format_version)])
         self._device_ids: set[str] = set()
+        self._patients: set[PatientRef] = set()
         self._stamps: set[str] = set()
         self._seen: dict[str, int] = {}
 
@@ -153,6 +178,13 @@ class _Builder:
             self._device_ids.add(name)
             self.out.devices.append(device_resource(description))
         return {"reference": f"Device/{device_id(name)}"}, description.is_phd
+
+    def _patient(self, patient: PatientRef) -> dict[str, Any]:
+        """The subject reference to a patient's Patient (added once)."""
+        if patient not in self._patients:
+            self._patients.add(patient)
+            self.out.patients.append(patient_resource(patient))
+        return subject_reference(patient)
 
     def _time_stamp(self, device: str, clock: ClockRead, ref: dict[str, Any], phd: bool) -> str:
         stamp_id = coincident_time_stamp_id(self.hub_id, device, clock.read_ms)
@@ -191,7 +223,7 @@ class _Builder:
         reading = first.reading
         device_ref, is_phd = self._device(reading.device)
         patient = first.patient
-        subject = self.gateway if patient is None else patient.reference()
+        subject = self.gateway if patient is None else self._patient(patient)
         context = Context(subject, device_ref, self.gateway, is_phd and patient is not None)
         # The session's clock read, referenced by every time-stamped reading of the session
         # (a suspect one too: the offset is how its stamp was judged and corrected).

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from protocols.uplink.reading import WireReading
+from protocols.uplink.wire_reading import WireReading
 
 ASN1_TO_HL7_SYSTEM = "http://terminology.hl7.org/CodeSystem/ASN1ToHL7"
 SUPPORTED_PREFIX = "bits-supported:0x"

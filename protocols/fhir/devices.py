@@ -8,6 +8,14 @@ Required elements from the PHD IG 2.0.0 (``HL7/phd``, tag 2.0.0):
   ``manufacturer`` 1.., ``modelNumber`` 1.., ``type.coding[PhdCode]`` = MDC 65573,
   ``specialization`` 1.. (``systemType.coding`` from DeviceTypes11073MDC, ``version`` 1..),
   ``version[MDCType]`` 1..* (type from MDCDeviceVersionTypes).
+* the same file's ``identifier[systemIdIdentifier]`` slice (0..1): type
+  ContinuaDeviceIdentifiers#SYSID, system ``urn:oid:1.2.840.10004.1.1.1.0.0.1.0.0.1.2680``
+  (exactly), value the EUI-64 as 8 capital hex bytes with dashes (``FE-ED-AB-EE-DE-AD-77-C3``,
+  ``input/intro-notes/StructureDefinition-PhdDevice-notes.md``; the IG's example
+  ``input/examples/phd-74E8FFFEFF051C00.001C05FFE874.json`` lists it before the BTMAC
+  identifier). narhub writes it when the device's DIS System ID (0x2A23) was read, after the
+  Bluetooth address: the first identifier is what a FHIR server's conditional create keys
+  on (:mod:`region.fhir_post`), and the address is known from the first batch on.
 * ``input/fsh/StructureDefinition.PhgDevice.fsh``: ``identifier`` 1.., ``type.coding[MDCType]``
   = MDC 531981, ``specialization[MDCType]`` 1..*, ``version[MDCType]`` 1..*.
 
@@ -36,6 +44,7 @@ from protocols.fhir.identity import (
     is_mac,
 )
 from protocols.uplink.device_facts import (
+    MDC_ATTR_SYS_ID,
     MDC_ID_MODEL_MANUFACTURER,
     MDC_ID_MODEL_NUMBER,
     MDC_ID_PROD_SPEC_FW,
@@ -43,8 +52,9 @@ from protocols.uplink.device_facts import (
     MDC_ID_PROD_SPEC_SERIAL,
     MDC_ID_PROD_SPEC_SW,
     is_device_info,
+    is_eui64,
 )
-from protocols.uplink.reading import WireReading
+from protocols.uplink.wire_reading import WireReading
 
 #: Device-information code -> the description's field.
 _FIELD_OF = {
@@ -54,7 +64,10 @@ _FIELD_OF = {
     MDC_ID_PROD_SPEC_HW: "hardware",
     MDC_ID_PROD_SPEC_FW: "firmware",
     MDC_ID_PROD_SPEC_SW: "software",
+    MDC_ATTR_SYS_ID: "system_id",
 }
+#: PhdDevice ``identifier[systemIdIdentifier].system``: an IEEE EUI-64.
+EUI64_SYSTEM = "urn:oid:1.2.840.10004.1.1.1.0.0.1.0.0.1.2680"
 _VERSIONS = (
     ("firmware", c.MDC_ID_PROD_SPEC_FW, "Firmware revision"),
     ("software", c.MDC_ID_PROD_SPEC_SW, "Software revision"),
@@ -76,6 +89,8 @@ class DeviceDescription:
     firmware: str | None = None
     software: str | None = None
     specializations: tuple[int, ...] = field(default=())
+    #: The DIS System ID as an EUI-64 (``12-34-56-FF-FE-9A-BC-DE``).
+    system_id: str | None = None
 
     def merged(self, newer: DeviceDescription) -> DeviceDescription:
         """This description updated by a newer one: its strings win, specializations add up."""
@@ -125,6 +140,8 @@ def describe(readings: Iterable[WireReading]) -> dict[str, DeviceDescription]:
             continue
         known = out.get(r.device) or DeviceDescription(r.device)
         if is_device_info(r) and r.special:
+            if r.mdc_code == MDC_ATTR_SYS_ID and not is_eui64(r.special):
+                continue  # not an EUI-64 (a hub's defect): no identifier rather than a wrong one
             known = _with_text(known, _FIELD_OF[r.mdc_code], r.special)
         elif (spec := c.SPECIALIZATION_OF.get(r.mdc_code)) is not None and (
             spec not in known.specializations
@@ -168,6 +185,14 @@ def device_resource(description: DeviceDescription) -> dict[str, Any]:
     else:
         identifier = {"system": DEVICE_SYSTEM, "value": d.device}
     resource["identifier"] = [identifier]
+    if d.system_id:
+        resource["identifier"].append(
+            {
+                "type": {"coding": [{"system": c.CONTINUA_IDENTIFIERS, "code": "SYSID"}]},
+                "system": EUI64_SYSTEM,
+                "value": d.system_id,
+            }
+        )
     if d.manufacturer:
         resource["manufacturer"] = d.manufacturer
     if d.serial:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from protocols.fhir.codes import URI_SYSTEM
-from protocols.uplink.reading import WireReading
+from protocols.uplink.wire_reading import WireReading
 
 #: Namespace for narhub's deterministic identifiers (UUIDv5).
 IDENTIFIER_NAMESPACE = uuid.UUID("4d2f6a3e-3f0c-5b7e-9a51-6e6172687562")
@@ -95,6 +95,12 @@ def device_id(device: str) -> str:
     if is_mac(device):
         return f"phd-{device_part(device)}"
     return fhir_id("dev", device)
+
+
+def patient_id(patient: PatientRef) -> str:
+    """The logical id of the Patient resource of a pseudonym (same pseudonym, same id; no
+    name or other identity goes into it)."""
+    return _uuid(f"patient|{patient.system}|{patient.value}")
 
 
 def gateway_id(hub_id: str) -> str:

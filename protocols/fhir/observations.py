@@ -45,7 +45,7 @@ from protocols.fhir.bits import bits_components
 from protocols.fhir.identity import uri_identifier
 from protocols.gatt.observation import LOINC_BODY_TEMPERATURE, MDC_TABLE
 from protocols.uplink.device_facts import CLOCK_OFFSET_FLAG, CLOCK_READ_FLAG, ClockRead
-from protocols.uplink.reading import CODED_FLAG, WireReading
+from protocols.uplink.wire_reading import CODED_FLAG, WireReading
 
 #: Flags that are not shown in a note: what the resource says otherwise.
 _UNSHOWN_PREFIXES = (

@@ -63,8 +63,10 @@ from protocols.gatt.device import (
     MODEL_NUMBER,
     SERIAL_NUMBER,
     SOFTWARE_REVISION,
+    SYSTEM_ID,
     BatteryLevel,
     DeviceInformationString,
+    SystemId,
 )
 from protocols.gatt.elapsed_time import ELAPSED_TIME, ElapsedTime
 from protocols.gatt.enhanced_bp import (
@@ -210,6 +212,7 @@ __all__ = [
     "STORED_HEALTH_OBSERVATIONS",
     "STRICT",
     "SUPPORTED_CHARACTERISTICS",
+    "SYSTEM_ID",
     "TEMPERATURE_MEASUREMENT",
     "TEMPERATURE_TYPE",
     "WEIGHT_MEASUREMENT",
@@ -285,6 +288,7 @@ __all__ = [
     "SensorContact",
     "Special",
     "StoredHealthObservation",
+    "SystemId",
     "TemperatureMeasurement",
     "TemperatureType",
     "TemperatureTypeValue",

@@ -61,6 +61,7 @@ Measurement = (
     | dtm.DayDateTime
     | dev.BatteryLevel
     | dev.DeviceInformationString
+    | dev.SystemId
     | ebp.EnhancedBloodPressureMeasurement
     | ebp.EnhancedIntermediateCuffPressure
     | ebp.BloodPressureRecordSegment

@@ -8,6 +8,12 @@ strings (the wire format; the battery observation is in :mod:`protocols.gatt.map
   (and some add one terminator): trailing NULs are dropped, as every collector does; any
   other invalid UTF-8 is an error. A string runs to the end of the value, so this codec is
   written by hand and registered once per characteristic.
+* System ID 0x2A23 (DIS 1.1, "System ID"; GSS "System ID"): 8 bytes, a 40-bit
+  manufacturer-defined identifier then the 24-bit IEEE Organizationally Unique Identifier,
+  each little-endian. Together they are the device's IEEE EUI-64, OUI first: DIS's example
+  is OUI 0x123456 with identifier 0xFFFE9ABCDE (a Bluetooth address 12:34:56:9A:BC:DE with
+  FFFE inserted), System ID 0x123456FFFE9ABCDE, on the wire ``DE BC 9A FE FF 56 34 12``.
+  Exactly 8 bytes, any value (no value is reserved); hand-written, like the strings.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ FIRMWARE_REVISION = 0x2A26
 HARDWARE_REVISION = 0x2A27
 SOFTWARE_REVISION = 0x2A28
 MANUFACTURER_NAME = 0x2A29
+SYSTEM_ID = 0x2A23
 
 #: DIS string characteristics and their GSS names.
 DEVICE_INFORMATION_STRINGS: dict[int, str] = {
@@ -109,6 +116,80 @@ def encode_device_information_string(m: DeviceInformationString) -> bytes:
         raise EncodeError(DEVICE_INFORMATION_STRINGS[m.characteristic], "NUL or too long")
     return data
 
+
+_SYSTEM_ID_SIZE = 8
+_OUI_BITS = 24
+_MANUFACTURER_BITS = 40
+
+
+@dataclass(frozen=True, slots=True)
+class SystemId:
+    """System ID 0x2A23: the device's EUI-64 as its two DIS fields."""
+
+    #: Manufacturer Identifier (40 bits, the manufacturer's own number for the device).
+    manufacturer_identifier: int
+    #: Organizationally Unique Identifier (24 bits, assigned by the IEEE).
+    organizationally_unique_identifier: int
+
+    @classmethod
+    def from_address(cls, address: str) -> SystemId:
+        """The System ID DIS 1.1 ("System ID") derives from a public Bluetooth address
+        ``AA:BB:CC:DD:EE:FF``: the OUI ``AABBCC``, the manufacturer identifier ``FFFE``
+        followed by the company-assigned ``DDEEFF`` (the EUI-64 ``AA-BB-CC-FF-FE-DD-EE-FF``).
+        ``ValueError`` when ``address`` is not six colon-separated hex bytes."""
+        octets = bytes.fromhex(address.replace(":", ""))
+        if len(octets) != 6:
+            raise ValueError(f"{address!r} is not a Bluetooth address")
+        company_assigned = int.from_bytes(octets[3:], "big")
+        return cls((0xFFFE << 24) | company_assigned, int.from_bytes(octets[:3], "big"))
+
+    @property
+    def eui64(self) -> str:
+        """The EUI-64 as the PHD IG writes a system id (8 two-digit capital hex bytes
+        separated by dashes, OUI first: ``12-34-56-FF-FE-9A-BC-DE``)."""
+        value = (self.organizationally_unique_identifier << _MANUFACTURER_BITS) | (
+            self.manufacturer_identifier
+        )
+        return "-".join(f"{b:02X}" for b in value.to_bytes(_SYSTEM_ID_SIZE, "big"))
+
+
+_new_system_id = slot_constructor(SystemId)
+
+
+def decode_system_id(data: bytes) -> SystemId:
+    """Decode a System ID value (exactly 8 bytes)."""
+    if len(data) != _SYSTEM_ID_SIZE:
+        fail(
+            SYSTEM_ID,
+            "System ID",
+            f"{len(data)} bytes, a System ID has {_SYSTEM_ID_SIZE}",
+            min(len(data), _SYSTEM_ID_SIZE),
+        )
+    value = int.from_bytes(data, "little")
+    return _new_system_id(value & ((1 << _MANUFACTURER_BITS) - 1), value >> _MANUFACTURER_BITS)
+
+
+def encode_system_id(m: SystemId) -> bytes:
+    """Encode a System ID (manufacturer identifier then OUI, little-endian)."""
+    manufacturer, oui = m.manufacturer_identifier, m.organizationally_unique_identifier
+    if not 0 <= manufacturer < 1 << _MANUFACTURER_BITS:
+        raise EncodeError("System ID", f"manufacturer identifier {manufacturer} is not 40 bits")
+    if not 0 <= oui < 1 << _OUI_BITS:
+        raise EncodeError("System ID", f"OUI {oui} is not 24 bits")
+    return ((oui << _MANUFACTURER_BITS) | manufacturer).to_bytes(_SYSTEM_ID_SIZE, "little")
+
+
+REGISTRY.add(
+    CharacteristicSpec(
+        SYSTEM_ID,
+        "System ID",
+        gss="System ID",
+        service="DIS 1.1 section 3 (System ID)",
+        value_types=(SystemId,),
+        decode=decode_system_id,
+        encode=encode_system_id,
+    )
+)
 
 for _uuid, _name in DEVICE_INFORMATION_STRINGS.items():
     REGISTRY.add(

@@ -28,7 +28,7 @@ from protocols.sensorlink.messages import (
     MessageType,
     Ping,
     Pong,
-    Reading,
+    ReadingRow,
     Readings,
     Reboot,
     SensorRef,
@@ -112,7 +112,7 @@ def _readings(m: dict[Any, Any]) -> Readings:
         raise DecodeError(what, "key 4 must be a non-empty array")
     if first_seq + len(raw) - 1 > _U32 or base_seq > first_seq:
         raise DecodeError(what, "sequence numbers out of range")
-    out: list[Reading] = []
+    out: list[ReadingRow] = []
     append = out.append
     for r in raw:
         if type(r) is not list:
@@ -138,7 +138,7 @@ def _readings(m: dict[Any, Any]) -> Readings:
             or not _I32_MIN <= value <= _I32_MAX
         ):
             raise DecodeError(what, "reading fields have the wrong type or range")
-        append(Reading(kind, index, mono_ms, value, wall_ms))
+        append(ReadingRow(kind, index, mono_ms, value, wall_ms))
     return Readings(boot_id, first_seq, base_seq, tuple(out))
 
 

@@ -113,7 +113,7 @@ class HubHello:
 
 
 @dataclass(frozen=True, slots=True)
-class Reading:
+class ReadingRow:
     """One reading inside READINGS (spec §3.3); its sequence number is implied by position.
 
     Attributes:
@@ -149,7 +149,7 @@ class Readings:
     boot_id: int
     first_seq: int
     base_seq: int
-    readings: tuple[Reading, ...]
+    readings: tuple[ReadingRow, ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,7 +42,7 @@ from protocols.uplink.columns import (
     encode_identifier,
 )
 from protocols.uplink.fields import MAX_READINGS, MalformedBatchError
-from protocols.uplink.reading import CODED_FLAG, Priority, WireReading
+from protocols.uplink.wire_reading import CODED_FLAG, Priority, WireReading
 
 __all__ = [
     "CODED_FLAG",

@@ -93,11 +93,11 @@ from protocols.uplink.rans import (
     Unpacker,
     uniform_frequencies,
 )
-from protocols.uplink.reading import WireReading
 from protocols.uplink.times import (
     decode_times,
     encode_times,
 )
+from protocols.uplink.wire_reading import WireReading
 
 # -- streams ---------------------------------------------------------------------------------
 

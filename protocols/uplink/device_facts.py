@@ -22,6 +22,7 @@ Pure: names and small functions only.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -32,8 +33,9 @@ from protocols.gatt import (
     MODEL_NUMBER,
     SERIAL_NUMBER,
     SOFTWARE_REVISION,
+    SYSTEM_ID,
 )
-from protocols.uplink.reading import WireReading
+from protocols.uplink.wire_reading import WireReading
 
 #: A reading that is a Device Information string, not a measurement.
 FLAG_DEVICE_INFO = "device-info"
@@ -49,6 +51,9 @@ MDC_ID_PROD_SPEC_SERIAL = 531972
 MDC_ID_PROD_SPEC_HW = 531974
 MDC_ID_PROD_SPEC_SW = 531975
 MDC_ID_PROD_SPEC_FW = 531976
+#: MDC_ATTR_SYS_ID (IEEE 11073-10101 partition 1, object attributes: 1 * 65536 + 2436), the
+#: 11073-20601 System-Id attribute the PHD IG's PhdDevice system id identifier maps.
+MDC_ATTR_SYS_ID = 67972
 
 #: DIS characteristic (16-bit UUID) -> the MDC code its reading carries.
 DIS_MDC: dict[int, int] = {
@@ -58,9 +63,18 @@ DIS_MDC: dict[int, int] = {
     HARDWARE_REVISION: MDC_ID_PROD_SPEC_HW,
     FIRMWARE_REVISION: MDC_ID_PROD_SPEC_FW,
     SOFTWARE_REVISION: MDC_ID_PROD_SPEC_SW,
+    SYSTEM_ID: MDC_ATTR_SYS_ID,
 }
 #: The MDC codes a device-information reading may carry.
 DEVICE_INFO_CODES = frozenset(DIS_MDC.values())
+
+
+_EUI64 = re.compile(r"^[0-9A-F]{2}(-[0-9A-F]{2}){7}$")
+
+
+def is_eui64(text: str) -> bool:
+    """Whether ``text`` is an EUI-64 as the PHD IG writes a system id (capital hex, dashes)."""
+    return _EUI64.match(text) is not None
 
 
 def is_device_info(reading: WireReading) -> bool:

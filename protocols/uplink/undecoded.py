@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from protocols.gatt.uuids import BASE_UUID_SUFFIX, uuid128
-from protocols.uplink.reading import WireReading
+from protocols.uplink.wire_reading import WireReading
 
 #: A reading that is a raw record (bytes no decoder accepted), not a measurement.
 FLAG_UNDECODED = "undecoded"

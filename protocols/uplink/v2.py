@@ -67,7 +67,7 @@ from protocols.uplink.fields import (
     TIMES_DELTA,
     MalformedBatchError,
 )
-from protocols.uplink.reading import Priority, WireReading
+from protocols.uplink.wire_reading import Priority, WireReading
 
 __all__ = ["FORMAT_VERSION", "HubMismatchError", "decode_body", "decode_document"]
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from protocols.fhir.identity import PatientRef, held_key
 from protocols.uplink.device_facts import CLOCK_OFFSET_FLAG, CLOCK_READ_FLAG, is_device_info
-from protocols.uplink.reading import WireReading
+from protocols.uplink.wire_reading import WireReading
 from region.findings.errors import StatusDocumentError
 
 #: The hub's threshold flags (gateway/thresholds.py): a reading the care team's limit alerts.

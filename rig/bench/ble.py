@@ -28,7 +28,7 @@ from drivers.ble import (
     CentralSettings,
     DeviceSpec,
     MeasurementEvent,
-    MemoryCursorStore,
+    MemoryRecordCursorStore,
     resolve_backend,
 )
 from drivers.ble.sim.blood_pressure import EmulatedBloodPressureCuff
@@ -163,7 +163,7 @@ async def _soak(soak_s: float) -> dict[str, Any]:
     devices = _soak_devices(radio)
     queue: asyncio.Queue[MeasurementEvent] = asyncio.Queue(10_000)
     counts: Counter[str] = Counter()
-    cursors = MemoryCursorStore()
+    cursors = MemoryRecordCursorStore()
     central = BleCentral(
         resolve_backend("sim", sim_radio=radio),
         queue,

@@ -48,14 +48,14 @@ from protocols.sensorlink import (
     HubHello,
     Ping,
     Pong,
-    Reading,
+    ReadingRow,
     Readings,
     Role,
     SensorLinkConnection,
     SensorRef,
     Time,
 )
-from rig.boards import RigError, firmware_dir
+from rig.sim_boards import RigError, firmware_dir
 
 #: The sensor kind every bench reading has: 3, motion events (exponent 0, spec section 4).
 BENCH_KIND = 3
@@ -340,7 +340,7 @@ class EmulatedBoard:
         end = min(self.head, first + self.limits.max_readings_per_frame)
         offset = self._wall_offset_ms
         rows = tuple(
-            Reading(
+            ReadingRow(
                 BENCH_KIND,
                 0,
                 self._mono_ms[seq],

@@ -63,7 +63,7 @@ from drivers.mqtt import MqttError, MqttLink, TlsFiles
 from gateway.activity import RUNTIME_DIRECTORY_ENV
 from gateway.config import BoardConfig, FeedbackConfig, render_config
 from protocols.sensorlink import (
-    Reading,
+    ReadingRow,
 )
 from region.broker_config import RECEIVER_USER
 from rig.bench.feedbackcost import added_by_feedback, cycle_cost, feedback_config
@@ -122,11 +122,11 @@ def hub_environment(inherited: Mapping[str, str], pycache: Path) -> dict[str, st
     return env
 
 
-def _board_reading(stream_no: int, t0_ms: int, r: DayReading) -> Reading:
+def _board_reading(stream_no: int, t0_ms: int, r: DayReading) -> ReadingRow:
     """A day reading as a board reading: one sensor (kind, index) per stream of the day."""
     kind = 1 + stream_no // 256
     value = r.value if r.value is not None else Decimal(0)
-    return Reading(kind, stream_no % 256, r.t_ms - t0_ms, int(value.scaleb(-_KIND_EXPONENT)))
+    return ReadingRow(kind, stream_no % 256, r.t_ms - t0_ms, int(value.scaleb(-_KIND_EXPONENT)))
 
 
 @dataclass
@@ -332,7 +332,7 @@ class HubProcess:
         return "\n".join(text.splitlines()[-15:])
 
 
-def _rows(day: Sequence[DayReading]) -> list[Reading]:
+def _rows(day: Sequence[DayReading]) -> list[ReadingRow]:
     t0_ms = day[0].t_ms
     streams: dict[tuple[str, str, int, str], int] = {}
     return [
@@ -343,7 +343,7 @@ def _rows(day: Sequence[DayReading]) -> list[Reading]:
     ]
 
 
-async def _startup(hub: HubProcess, replay: ReplayBoard, first: Reading) -> dict[str, Any]:
+async def _startup(hub: HubProcess, replay: ReplayBoard, first: ReadingRow) -> dict[str, Any]:
     """Process start to READY and to the first reading accepted (committed, ACKed)."""
     await hub.start()
     try:
@@ -364,7 +364,7 @@ async def _startup(hub: HubProcess, replay: ReplayBoard, first: Reading) -> dict
 
 
 async def _load(
-    pid: int, replay: ReplayBoard, region: _Region, rows: Sequence[Reading], hours: float
+    pid: int, replay: ReplayBoard, region: _Region, rows: Sequence[ReadingRow], hours: float
 ) -> dict[str, Any]:
     """The slice at speed; figures from the hub's /proc files."""
     rss_samples: list[int] = []

@@ -14,6 +14,8 @@ until every Observation is committed (in PostgreSQL, or in each receiver's NDJSO
 with a FHIR server, until the server holds every Observation: readings/s together and per
 receiver, and each receiver process's peak RSS.
 
+With PostgreSQL the receivers share the enrolments (and held readings, device descriptions)
+in the state and each keeps its findings in a SQLite file of its own (``--local-db``).
 With SQLite each receiver keeps its own state (one receiver per machine is what it is for);
 three of them share the load but not the de-duplication. The FHIR server is a fake in this
 process: its figure is a bound on the delivery side, not a server's throughput.
@@ -40,6 +42,8 @@ from drivers.mqtt import MqttLink, TlsFiles
 from protocols.fhir import PatientRef
 from protocols.uplink import BatchHeader, Priority, WireReading
 from protocols.uplink.batch import encode_body
+from region.enrolment import EnrolmentRequest
+from region.enrolment_pg import PostgresEnrolmentStore
 from region.enrolment_sqlite import enrol_hub
 from region.receiver import RECEIVER_NAME
 from region.state_pg import observation_count
@@ -195,12 +199,22 @@ def _enrolled(path: Path, hubs: list[str]) -> Path:
     return path
 
 
+def _enrolled_shared(url: str, hubs: list[str]) -> None:
+    """Lend every hub to a patient in the receivers' shared PostgreSQL state (once)."""
+    store = PostgresEnrolmentStore(url)
+    try:
+        if not store.enrolments():
+            for n, hub in enumerate(hubs):
+                patient = PatientRef("urn:narhub:patient-pseudonym", f"bench-{n:04d}")
+                store.enrol(EnrolmentRequest(hub, patient, 0))
+    finally:
+        store.close()
+
+
 def _state_args(url: str, directory: Path, name: str, hubs: list[str]) -> list[str]:
-    if url:
-        enrolments = directory / "enrolments.sqlite3"
-        if not enrolments.exists():
-            _enrolled(enrolments, hubs)
-        return ["--state", url, "--enrolments", str(enrolments)]
+    if url:  # enrolments, held readings, devices in the state; findings in a file of its own
+        _enrolled_shared(url, hubs)
+        return ["--state", url, "--local-db", str(directory / f"{name}.local.sqlite3")]
     state = _enrolled(directory / f"{name}.sqlite3", hubs)
     return [
         "--state",

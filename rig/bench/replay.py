@@ -15,7 +15,7 @@ from protocols.sensorlink import (
     Ack,
     Hello,
     HubHello,
-    Reading,
+    ReadingRow,
     Readings,
     Role,
     SensorLinkConnection,
@@ -72,7 +72,7 @@ class ReplayBoard:
                     self.first_ack_at = time.monotonic()
                 self._acked_changed.set()
 
-    def send(self, rows: Sequence[Reading]) -> None:
+    def send(self, rows: Sequence[ReadingRow]) -> None:
         for i in range(0, len(rows), _PER_FRAME):
             part = tuple(rows[i : i + _PER_FRAME])
             seq = self.sent
@@ -89,7 +89,7 @@ class ReplayBoard:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._acked_changed.wait(), remaining)
 
-    async def play(self, rows: Sequence[Reading], on_second: Callable[[], object]) -> None:
+    async def play(self, rows: Sequence[ReadingRow], on_second: Callable[[], object]) -> None:
         """Send ``rows`` at their times / speed; ``on_second()`` once per real second."""
         start = time.monotonic()
         base_ms = rows[0].mono_ms if rows else 0

@@ -24,7 +24,7 @@ from typing import Any
 
 from protocols.sensorlink import (
     DeliveryTracker,
-    Reading,
+    ReadingRow,
     Readings,
     Role,
     SensorLinkConnection,
@@ -42,7 +42,7 @@ def _stream(frames: int) -> bytes:
     seq = 0
     for _ in range(frames):
         rows = tuple(
-            Reading(1 + i % 6, 0, 3_600_000 + (seq + i) * 50, 2150 + i, wall_ms + (seq + i) * 50)
+            ReadingRow(1 + i % 6, 0, 3_600_000 + (seq + i) * 50, 2150 + i, wall_ms + (seq + i) * 50)
             for i in range(READINGS_PER_FRAME)
         )
         out += board.send(Readings(0x4D791F87, seq, seq, rows))

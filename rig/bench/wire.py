@@ -55,15 +55,9 @@ from protocols.uplink.fields import (
     F_VALUE_SCALE,
     F_VALUE_SEQ,
 )
+from rig.batch_plan import BatchPolicy, PlannedBatch, plan_batches
 from rig.dayfile import readings_from_jsonl
-from rig.refday import (
-    DAY_MS,
-    BatchPolicy,
-    DayReading,
-    PlannedBatch,
-    plan_batches,
-    reference_day,
-)
+from rig.refday import DAY_MS, DayReading, reference_day
 
 TARGET_BYTES_PER_READING = 1.2
 TARGET_ENCODE_READINGS_PER_S = 200_000

@@ -30,7 +30,8 @@ import zstandard
 from protocols.uplink.columns import encode_columns, field_counts
 from protocols.uplink.fields import F_SEQ_KIND, FIELDS, SEQ_OWN, SEQ_SHIPPED
 from protocols.uplink.rans import Table, symbols, trained_frequencies
-from rig.refday import plan_batches, reference_day
+from rig.batch_plan import plan_batches
+from rig.refday import reference_day
 
 TRAINING_SEEDS = (11, 12, 13, 14)
 #: The id the next trained dictionary ships as (1 belonged to format version 2).

@@ -62,6 +62,17 @@ def render(snapshot: StatusSnapshot) -> Group:
     if q is not None:
         for name, n in q.readings_by_priority.items():
             queue.add_row(name, str(n), str(q.batches_by_priority[name]))
+    backlog = Table(title="per recipient", title_justify="left")
+    for column in ("recipient", "readings waiting", "batches waiting", "tombstones", "evicted"):
+        backlog.add_column(column)
+    for name, b in ({} if q is None else q.recipients).items():
+        backlog.add_row(
+            name,
+            str(b.get("waiting_readings", "-")),
+            f"{b.get('pending_batches', '-')} ({b.get('batched_readings', '-')} readings)",
+            str(b.get("tombstones_pending", "-")),
+            str(b.get("evicted_readings_total", "-")),
+        )
     lines = [
         "oldest unsent: "
         + (
@@ -86,7 +97,8 @@ def render(snapshot: StatusSnapshot) -> Group:
         ),
         *(f"note: {n}" for n in snapshot.notes),
     ]
-    return Group(devices, readings, queue, *lines)
+    tables = [devices, readings, queue, *([backlog] if q is not None and q.recipients else [])]
+    return Group(*tables, *lines)
 
 
 def status(
@@ -107,7 +119,8 @@ def status(
     (day, sources: source, kind, count_today, undecoded_today, last_reading_age_s), queue
     (readings_by_priority, batches_by_priority, oldest_unsent_age_s,
     rejected_batches, evicted_readings_total, tombstones_pending,
-    held_readings; null before the hub ran), uplink (broker, connected,
+    held_readings, recipients: per recipient waiting_readings, pending_batches,
+    batched_readings, tombstones_pending; null before the hub ran), uplink (broker, connected,
     last_puback, last_puback_age_s, last_reason_code, published_batches),
     notes. Details: README.
     """

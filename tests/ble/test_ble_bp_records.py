@@ -13,7 +13,7 @@ from ble_rig import running
 
 from drivers.ble.sim.enhanced_cuff import EmulatedEnhancedCuff
 from drivers.ble.sim.radio import SimRadio
-from gateway.cursors import SqliteCursorStore
+from gateway.record_cursor_store import SqliteRecordCursorStore
 from protocols import gatt as g
 from protocols.gatt import RacpOperator
 from protocols.gatt import observation as mdc
@@ -42,7 +42,7 @@ async def test_records_once_across_a_hub_restart(
 ) -> None:
     radio = SimRadio()
     cuff = _cuff(radio, "C0:00:00:00:0E:01", 30)
-    cursors = SqliteCursorStore(tmp_path / "cursors.sqlite3")
+    cursors = SqliteRecordCursorStore(tmp_path / "cursors.sqlite3")
     try:
         devices = [("enhanced_blood_pressure", cuff)]
         async with running(
@@ -88,7 +88,7 @@ async def test_a_link_lost_mid_download_resumes_without_gap_or_overlap(
     radio = SimRadio()
     cuff = _cuff(radio, "C0:00:00:00:0E:02", 40)
     cuff.faults.drop_after_records = 17
-    cursors = SqliteCursorStore(tmp_path / "cursors.sqlite3")
+    cursors = SqliteRecordCursorStore(tmp_path / "cursors.sqlite3")
     try:
         devices = [("enhanced_blood_pressure", cuff)]
         async with running(

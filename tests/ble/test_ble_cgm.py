@@ -8,11 +8,11 @@ from pathlib import Path
 
 from ble_rig import running
 
-from drivers.ble import MeasurementEvent, MemoryCursorStore
+from drivers.ble import MeasurementEvent, MemoryRecordCursorStore
 from drivers.ble.cgm_backfill import cursor_key
 from drivers.ble.sim.cgm import EmulatedCgm
 from drivers.ble.sim.radio import SimRadio
-from gateway.cursors import SqliteCursorStore
+from gateway.record_cursor_store import SqliteRecordCursorStore
 from protocols.gatt import CGM_MEASUREMENT, CgmSessionMeasurement, RacpOperator
 
 
@@ -90,7 +90,7 @@ async def test_a_hub_restart_resumes_after_the_committed_record(tmp_path: Path) 
     radio = SimRadio()
     cgm = EmulatedCgm(radio, "C0:00:00:00:0C:03", seed=3)
     await _records(cgm, range(0, 100, 5))
-    cursors = SqliteCursorStore(tmp_path / "cursors.sqlite3")
+    cursors = SqliteRecordCursorStore(tmp_path / "cursors.sqlite3")
     try:
         async with running(radio, [("cgm", cgm)], cursors=cursors) as (central, got):
             await got.wait_for(lambda: cgm.session_start is not None)
@@ -112,7 +112,7 @@ async def test_a_sensor_change_is_a_new_session_downloaded_from_its_start() -> N
     radio = SimRadio()
     cgm = EmulatedCgm(radio, "C0:00:00:00:0C:04", seed=4)
     await _records(cgm, range(0, 50, 5))
-    cursors = MemoryCursorStore()
+    cursors = MemoryRecordCursorStore()
     async with running(radio, [("cgm", cgm)], cursors=cursors) as (central, got):
         await got.wait_for(lambda: cgm.session_start is not None)
         old = _key(cgm)

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from ble_rig import FAST, running
 
-from drivers.ble import Failure, MemoryCursorStore, SessionError
+from drivers.ble import Failure, MemoryRecordCursorStore, SessionError
 from drivers.ble._bleak import BleakError, BleakGATTProtocolError
-from drivers.ble.cursors import RecordTracker
+from drivers.ble.record_cursors import RecordTracker
 from drivers.ble.retry import RetryPolicy, classify
 from drivers.ble.sim.blood_pressure import EmulatedBloodPressureCuff
 from drivers.ble.sim.glucose import EmulatedGlucoseMeter
@@ -22,7 +22,7 @@ from drivers.ble.sim.radio import SimRadio
 from drivers.ble.sim.scale import EmulatedScale
 from drivers.ble.sim.thermometer import EmulatedThermometer
 from drivers.ble.slots import ConnectionSlots
-from gateway.cursors import SqliteCursorStore
+from gateway.record_cursor_store import SqliteRecordCursorStore
 from protocols.gatt import (
     BLOOD_PRESSURE_MEASUREMENT,
     GLUCOSE_MEASUREMENT,
@@ -122,7 +122,7 @@ def test_failures_are_classified_and_backoff_grows_per_class() -> None:
 
 
 async def test_tracker_commits_only_the_acknowledged_prefix(tmp_path: Path) -> None:
-    store = SqliteCursorStore(tmp_path / "c.sqlite3")
+    store = SqliteRecordCursorStore(tmp_path / "c.sqlite3")
     try:
         tracker = RecordTracker("dev", store)
         acks = [tracker.new_ack(seq) for seq in range(5)]
@@ -133,7 +133,7 @@ async def test_tracker_commits_only_the_acknowledged_prefix(tmp_path: Path) -> N
         assert await store.load("dev") == 2  # 3 is missing, so 4 must wait
         acks[3].set_result(None)
         assert await tracker.settle(0.01)
-        reopened = SqliteCursorStore(tmp_path / "c.sqlite3")  # persisted across restarts
+        reopened = SqliteRecordCursorStore(tmp_path / "c.sqlite3")  # persisted across restarts
         assert await reopened.load("dev") == 4
         reopened.close()
     finally:
@@ -142,7 +142,7 @@ async def test_tracker_commits_only_the_acknowledged_prefix(tmp_path: Path) -> N
 
 @pytest.mark.parametrize("failed", ["cancel", "error"])
 async def test_an_uncommitted_record_is_asked_for_again(failed: str) -> None:
-    store = MemoryCursorStore()
+    store = MemoryRecordCursorStore()
     tracker = RecordTracker("dev", store)
     first, second = tracker.new_ack(7), tracker.new_ack(8)
     first.set_result(None)

@@ -11,7 +11,7 @@ import time
 
 from ble_rig import FAST, running
 
-from drivers.ble import MemoryCursorStore
+from drivers.ble import MemoryRecordCursorStore
 from drivers.ble.ghs_records import cursor_key
 from drivers.ble.sim.body_composition import EmulatedBodyCompositionScale
 from drivers.ble.sim.enhanced_cuff import EmulatedEnhancedCuff
@@ -29,7 +29,7 @@ async def test_stored_then_live_observations_each_once() -> None:
     device = EmulatedGhsDevice(radio, "C0:00:00:00:0D:01", seed=1)
     for _ in range(6):
         await device.observe()  # nobody listens: stored, records 1-6
-    cursors = MemoryCursorStore()
+    cursors = MemoryRecordCursorStore()
     key = cursor_key(device.address)
     patient = dataclasses.replace(FAST, idle_disconnect_s=10.0)
     async with running(radio, [("ghs", device)], cursors=cursors, settings=patient) as (
@@ -73,7 +73,7 @@ async def test_next_session_asks_from_the_committed_record() -> None:
     device = EmulatedGhsDevice(radio, "C0:00:00:00:0D:02", seed=2)
     for _ in range(4):
         await device.observe()
-    cursors = MemoryCursorStore()
+    cursors = MemoryRecordCursorStore()
     key = cursor_key(device.address)
     cursors.cursors[key] = 2  # committed by an earlier run of the hub
     async with running(radio, [("ghs", device)], cursors=cursors) as (central, got):

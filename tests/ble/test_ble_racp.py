@@ -6,10 +6,10 @@ from pathlib import Path
 
 from ble_rig import Collector, running
 
-from drivers.ble import MemoryCursorStore
+from drivers.ble import MemoryRecordCursorStore
 from drivers.ble.sim.glucose import EmulatedGlucoseMeter
 from drivers.ble.sim.radio import SimRadio
-from gateway.cursors import SqliteCursorStore
+from gateway.record_cursor_store import SqliteRecordCursorStore
 from protocols.gatt import GLUCOSE_MEASUREMENT, GLUCOSE_MEASUREMENT_CONTEXT, RacpOperator
 
 
@@ -19,7 +19,7 @@ async def test_drop_in_the_middle_of_a_download_then_resume_gives_every_record_o
     radio = SimRadio()
     meter = EmulatedGlucoseMeter(radio, "C0:00:00:00:02:01", seed=21, stored_records=200)
     meter.faults.drop_after_records = 70
-    cursors = SqliteCursorStore(tmp_path / "cursors.sqlite3")
+    cursors = SqliteRecordCursorStore(tmp_path / "cursors.sqlite3")
     try:
         async with running(radio, [("glucose", meter)], cursors=cursors) as (central, got):
             await got.wait_for(lambda: central.cursors_committed(meter.address) == 199)
@@ -43,7 +43,7 @@ async def test_drop_in_the_middle_of_a_download_then_resume_gives_every_record_o
 async def test_next_session_downloads_only_new_records() -> None:
     radio = SimRadio()
     meter = EmulatedGlucoseMeter(radio, "C0:00:00:00:02:02", seed=22, stored_records=30)
-    cursors = MemoryCursorStore()
+    cursors = MemoryRecordCursorStore()
     cursors.cursors[meter.address] = 24  # committed in an earlier run of the hub
     async with running(radio, [("glucose", meter)], cursors=cursors) as (central, got):
         await got.wait_for(lambda: central.cursors_committed(meter.address) == 29)
@@ -55,7 +55,7 @@ async def test_next_session_downloads_only_new_records() -> None:
 async def test_cursor_is_not_advanced_before_the_pipeline_commits() -> None:
     radio = SimRadio()
     meter = EmulatedGlucoseMeter(radio, "C0:00:00:00:02:03", seed=23, stored_records=10)
-    cursors = MemoryCursorStore()
+    cursors = MemoryRecordCursorStore()
     collector = Collector(ack=False)
     async with running(radio, [("glucose", meter)], cursors=cursors, collector=collector) as (
         central,

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from findings_helpers import BOARD, CUFF, HUB, PKEY, at, engine, ingest, reading, status
 
-from protocols.uplink.reading import WireReading
+from protocols.uplink.wire_reading import WireReading
 from region.enrolment_store import HeldReading
 from region.findings.engine import FindingsEngine
 from region.findings.model import Kind

@@ -347,6 +347,7 @@ BY_CHARACTERISTIC: dict[int, st.SearchStrategy[object]] = {
     g.SOFTWARE_REVISION: device_strings.map(
         lambda d: g.DeviceInformationString(g.SOFTWARE_REVISION, d.value)
     ),
+    g.SYSTEM_ID: st.builds(g.SystemId, st.integers(0, 2**40 - 1), st.integers(0, 2**24 - 1)),
 }
 
 #: Characteristics whose values have a variable-length tail (a prefix may itself be valid).

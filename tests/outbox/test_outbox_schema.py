@@ -75,5 +75,5 @@ def test_a_schema_4_file_gets_the_withheld_table_and_keeps_its_readings(tmp_path
     assert store.withheld() == {}
     store.close()
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
     db.close()

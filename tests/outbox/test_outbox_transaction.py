@@ -65,7 +65,7 @@ def test_a_failing_commit_rolls_back_and_leaves_no_transaction_open(db: Database
     events: list[str] = []
     with pytest.raises(sqlite3.IntegrityError), db.write() as tx:
         tx.execute("PRAGMA defer_foreign_keys=ON")
-        tx.execute("INSERT INTO tombstones VALUES (99, 3, 1, 0, 0, 0)")  # no stream 99
+        tx.execute("INSERT INTO tombstones VALUES ('region', 99, 3, 1, 0, 0, 0)")  # no stream 99
         tx.execute("INSERT INTO meta VALUES ('a', '1')")
         tx.on_commit(lambda: events.append("committed"))
         tx.on_rollback(lambda: events.append("rolled back"))

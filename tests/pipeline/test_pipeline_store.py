@@ -407,6 +407,8 @@ def _damaged(path: Path) -> bool:
         return True
     try:
         return store.quick_check() != "ok"
+    except sqlite3.DatabaseError:  # a torn page can make the check itself fail
+        return True
     finally:
         store.close()
 

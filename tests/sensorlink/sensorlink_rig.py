@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from protocols.sensorlink import SequencedReading
-from rig.boards import FlashRecord, SimBoard, micropython_env, read_flash_log
+from rig.sim_boards import FlashRecord, SimBoard, micropython_env, read_flash_log
 
 REPO = Path(__file__).resolve().parents[2]
 FIRMWARE = REPO / "firmware"

@@ -21,7 +21,7 @@ from protocols.sensorlink import (
     HubHello,
     Ping,
     Pong,
-    Reading,
+    ReadingRow,
     Readings,
     Reboot,
     Role,
@@ -38,7 +38,7 @@ u8 = st.integers(0, 0xFF)
 u32 = st.integers(0, 0xFFFFFFFF)
 u64 = st.integers(0, (1 << 64) - 1)
 i32 = st.integers(-(1 << 31), (1 << 31) - 1)
-readings_st = st.builds(Reading, u8, u8, u64, i32, st.none() | u64)
+readings_st = st.builds(ReadingRow, u8, u8, u64, i32, st.none() | u64)
 readings_msg = st.builds(
     lambda boot, first, back, rs: Readings(boot, first, max(0, first - back), tuple(rs)),
     u32,
@@ -191,7 +191,7 @@ def test_delivery_is_exactly_once_and_in_order(
 ) -> None:
     """Frames arrive duplicated, out of order and with gaps; accepted = contiguous, unique."""
     tracker = DeliveryTracker()
-    r = Reading(1, 0, 0, 0)
+    r = ReadingRow(1, 0, 0, 0)
     accepted: list[int] = []
     for first, n in sends:
         acc = tracker.accept("b", Readings(9, first, 0, (r,) * n))
@@ -206,7 +206,7 @@ def test_delivery_is_exactly_once_and_in_order(
 
 def test_delivery_base_seq_moves_expectation_forward() -> None:
     tracker = DeliveryTracker()
-    r = Reading(1, 0, 0, 0)
+    r = ReadingRow(1, 0, 0, 0)
     assert tracker.accept("b", Readings(1, 5, 5, (r,))).new[0].seq == 5
     assert tracker.accept("b", Readings(1, 9, 6, (r,))).gap
     assert tracker.accept("b", Readings(1, 9, 9, (r,))).new[0].seq == 9

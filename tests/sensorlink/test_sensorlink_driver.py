@@ -13,7 +13,7 @@ from drivers.serial.discovery import find_boards
 from protocols.sensorlink import (
     Ack,
     Hello,
-    Reading,
+    ReadingRow,
     Readings,
     Role,
     SensorLinkConnection,
@@ -57,7 +57,7 @@ async def test_ack_is_written_only_after_commit_returns() -> None:
 
     link = SensorBoardLink("unused", commit)
     transport = wired(link)
-    r = Reading(1, 0, 10, 2150)
+    r = ReadingRow(1, 0, 10, 2150)
     await link._handle([HELLO, Readings(5, 0, 0, (r, r, r))])
     assert seen_acks_during_commit == [0]
     assert acks(transport) == [Ack(5, 2)]
@@ -73,7 +73,7 @@ async def test_failed_commit_sends_no_ack_and_the_resend_is_accepted() -> None:
 
     link = SensorBoardLink("unused", commit)
     transport = wired(link)
-    r = Reading(1, 0, 10, 2150)
+    r = ReadingRow(1, 0, 10, 2150)
     with pytest.raises(OSError, match="disk full"):
         await link._handle([HELLO, Readings(5, 0, 0, (r, r))])
     assert acks(transport) == []

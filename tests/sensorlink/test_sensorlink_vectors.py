@@ -20,7 +20,7 @@ from protocols.sensorlink import (
     HubHello,
     Ping,
     Pong,
-    Reading,
+    ReadingRow,
     Readings,
     Reboot,
     Role,
@@ -45,7 +45,7 @@ def from_meaning(m: dict[str, Any]) -> object:
     if t == "HELLO":
         return HubHello(m["version"])
     if t == "READINGS":
-        rs = tuple(Reading(**r) for r in m["readings"])
+        rs = tuple(ReadingRow(**r) for r in m["readings"])
         return Readings(m["boot_id"], m["first_seq"], m["base_seq"], rs)
     if t == "CONFIG":
         return Config(

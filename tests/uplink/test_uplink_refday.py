@@ -10,15 +10,14 @@ import pytest
 
 from protocols.uplink import CODED_FLAG, BatchHeader, Priority, encode_body
 from protocols.uplink.body import decode_body
+from rig.batch_plan import BatchPolicy, plan_batches
 from rig.bench import wire
 from rig.dayfile import readings_from_jsonl, to_jsonl
 from rig.refday import (
     CONTINUOUS_DELAY_MS,
     DAY_MS,
     NARHUB_PRIVATE_BASE,
-    BatchPolicy,
     DayReading,
-    plan_batches,
     reference_day,
 )
 

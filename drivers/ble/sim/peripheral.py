@@ -66,7 +66,7 @@ from protocols.gatt import (
     encode,
 )
 from protocols.gatt.current_time import CURRENT_TIME_SERVICE
-from protocols.gatt.device import BATTERY_SERVICE, DEVICE_INFORMATION_SERVICE
+from protocols.gatt.device import BATTERY_SERVICE, DEVICE_INFORMATION_SERVICE, SYSTEM_ID, SystemId
 
 logger = logging.getLogger(__name__)
 
@@ -257,6 +257,8 @@ class EmulatedDevice:
             )
             for uuid16, text in self._dis.items()
         ]
+        system_id = encode(SystemId.from_address(self.address))  # DIS: from the address
+        chars.append(self._characteristic(SYSTEM_ID, Properties.READ, read=_constant(system_id)))
         return Service(_uuid(DEVICE_INFORMATION_SERVICE), chars)
 
     def _battery_service(self) -> Service:

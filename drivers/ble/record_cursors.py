@@ -32,7 +32,7 @@ class RecordCursorStore(Protocol):
         ...
 
 
-class MemoryCursorStore:
+class MemoryRecordCursorStore:
     """A :class:`RecordCursorStore` in memory (tests, the bench, a hub without storage)."""
 
     def __init__(self) -> None:

@@ -22,7 +22,7 @@ CREATE TABLE IF NOT EXISTS record_cursors (
 """
 
 
-class SqliteCursorStore:
+class SqliteRecordCursorStore:
     """Record cursors in one SQLite file."""
 
     def __init__(self, path: Path) -> None:

@@ -1,0 +1,100 @@
+"""The rig's child processes (``narhub rig``, ``narhub run``): each with its output in a log
+file, stopped with SIGTERM or killed with SIGKILL as a power cut would; and
+:func:`eventually`, the wait on a condition another process brings about (polled, with a
+deadline). Used by :class:`rig.home.VirtualHomeRig`, which re-exports them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+_POLL_S = 0.05
+
+
+class RigProcessError(RuntimeError):
+    """A rig process exited or did not become ready; the message has its log's tail."""
+
+
+def narhub_executable() -> str:
+    """The ``narhub`` console script of this interpreter's environment."""
+    script = Path(sys.executable).parent / "narhub"
+    if not script.exists():
+        raise RigProcessError(f"{script} not found: run `pip install -e .[sim]`")
+    return str(script)
+
+
+async def eventually(
+    predicate: Callable[[], bool], *, timeout_s: float, what: str, poll_s: float = _POLL_S
+) -> None:
+    """Wait until ``predicate()`` holds, polling (files and other processes), or raise."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not within {timeout_s:.0f}s: {what}")
+        await asyncio.sleep(poll_s)
+
+
+class ManagedProcess:
+    """A child process with its output in a log file; stop (SIGTERM), kill (SIGKILL)."""
+
+    def __init__(self, name: str, argv: list[str], log_file: Path) -> None:
+        self.name = name
+        self.argv = argv
+        self.log_file = log_file
+        #: Environment variables set for the process on top of this one's.
+        self.env: dict[str, str] = {}
+        self.process: subprocess.Popen[bytes] | None = None
+        #: Starts so far.
+        self.starts = 0
+
+    @property
+    def running(self) -> bool:
+        """True while the process is alive."""
+        return self.process is not None and self.process.poll() is None
+
+    def start(self) -> None:
+        """Start it (output appended to the log file)."""
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **self.env}
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        with self.log_file.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.argv, stdout=log, stderr=subprocess.STDOUT, env=env
+            )
+        self.starts += 1
+
+    async def stop(self, timeout_s: float = 20.0) -> int | None:
+        """SIGTERM, then wait (SIGKILL after ``timeout_s``); returns the exit status."""
+        process = self.process
+        if process is None or process.poll() is not None:
+            return None if process is None else process.returncode
+        process.send_signal(signal.SIGTERM)
+        try:
+            await eventually(
+                lambda: process.poll() is not None, timeout_s=timeout_s, what=f"{self.name} exit"
+            )
+        except TimeoutError:
+            process.kill()
+            process.wait()
+        return process.returncode
+
+    def kill(self) -> None:
+        """SIGKILL, as a power cut would (nothing gets to run)."""
+        process = self.process
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+
+    def log_tail(self, lines: int = 30) -> str:
+        """The end of the log, for error messages."""
+        try:
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
