@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 from ble_rig import running
 
-from drivers.ble import MemoryCursorStore
+from drivers.ble import MemoryRecordCursorStore
 from drivers.ble.sim.peripheral import DeviceClock
 from drivers.ble.sim.quirky import (
     EmulatedAndCuff,
@@ -191,7 +191,7 @@ async def test_omron_records_are_asked_for_with_omrons_filter_type(
 ) -> None:
     radio = SimRadio()
     meter = EmulatedOmronRecords(radio, "C0:00:00:00:08:05", seed=7, stored_records=30)
-    cursors = MemoryCursorStore()
+    cursors = MemoryRecordCursorStore()
     cursors.cursors[meter.address] = 24  # committed in an earlier run of the hub
     async with running(
         radio,
