@@ -37,44 +37,47 @@ NARHUB_PRIVATE_BASE = 2 * 65536 + 0xF000
 
 
 class BoardTimes:
-    """Dates a board's readings that carry no wall time, on the hub's clock (per link).
+    """Dates a board's readings that carry no wall time, on the hub's clocks (one per link).
 
     A board without a TIME (the hub sends none unless its clock is synchronised) stamps its
     readings with its monotonic time only (spec §3.3, ``mono_ms``). A backlog read at once
     (a board that sampled while no hub listened) must not share its arrival time: equal
     readings of one sensor at one time would share an identifier at the region, and one
-    would be filed as a resend of the other. So each boot has an offset, hub wall ms minus
-    board mono ms, taken as arrival minus the newest ``mono_ms`` of a frame and lowered by
-    every later frame (the newest reading of a frame was taken at its arrival at the latest,
-    so the lowest such offset is the closest); a reading is dated ``mono_ms + offset``,
-    never after its arrival, and later than the previous reading of its stream.
+    would be filed as a resend of the other. So each boot has an offset between the hub's
+    monotonic clock and the board's, taken as a frame's arrival minus its newest ``mono_ms``
+    and lowered by every later frame (the newest reading of a frame was taken at its arrival
+    at the latest, so the lowest such offset is the closest). A reading's age at arrival
+    follows from it: never negative but for the millisecond that keeps it after the previous
+    reading of its stream. Both clocks are monotonic, so a step of the hub's wall clock
+    (gateway/outbox/held.py) moves nothing here.
     """
 
     def __init__(self) -> None:
         self._offsets: dict[tuple[str, int], int] = {}
         self._last: dict[str, int] = {}
 
-    def date(self, readings: Sequence[SequencedReading], arrival_ms: int) -> list[int | None]:
-        """Per reading: its hub time (ms), or ``None`` for one the board stamped itself."""
+    def ages(self, readings: Sequence[SequencedReading], arrival_mono_ms: int) -> list[int]:
+        """Per reading: ms it was taken before ``arrival_mono_ms`` (the hub's monotonic
+        clock); 0 for one the board stamped with its own wall time."""
         newest: dict[tuple[str, int], int] = {}
         for r in readings:
             boot = (r.board_id, r.boot_id)
             newest[boot] = max(newest.get(boot, r.mono_ms), r.mono_ms)
         for boot, mono in newest.items():
-            offset = arrival_ms - mono
+            offset = arrival_mono_ms - mono
             self._offsets[boot] = min(self._offsets.get(boot, offset), offset)
-        out: list[int | None] = []
+        out: list[int] = []
         for r in readings:
             if r.wall_ms is not None:
-                out.append(None)
+                out.append(0)
                 continue
             stream = _stream(r)
-            t = r.mono_ms + self._offsets[(r.board_id, r.boot_id)]
+            taken = r.mono_ms + self._offsets[(r.board_id, r.boot_id)]
             previous = self._last.get(stream)
-            if previous is not None and t <= previous:
-                t = previous + 1
-            self._last[stream] = t
-            out.append(t)
+            if previous is not None and taken <= previous:
+                taken = previous + 1
+            self._last[stream] = taken
+            out.append(arrival_mono_ms - taken)
         return out
 
 
@@ -83,19 +86,23 @@ def _stream(r: SequencedReading) -> str:
 
 
 def board_readings(
-    readings: Sequence[SequencedReading], *, hub_wall_ms: int, times: BoardTimes | None = None
+    readings: Sequence[SequencedReading],
+    *,
+    hub_wall_ms: int,
+    times: BoardTimes | None = None,
+    hub_mono_ns: int | None = None,
 ) -> list[Reading]:
     """Hub Readings for sensor-link readings; unknown kinds keep their raw integer value.
 
     A reading the board stamped with its wall clock keeps that time (``source_wall_ms``); one
     without is dated by ``times`` (:class:`BoardTimes`, one per link; by default one for this
-    frame alone).
+    frame alone) on the hub's clocks: ``hub_wall_ms`` and ``hub_mono_ns`` (default: now) are
+    the frame's arrival, less the reading's age.
     """
     out = []
-    mono_ns = time.monotonic_ns()
-    dated = (times or BoardTimes()).date(readings, hub_wall_ms)
-    for r, t in zip(readings, dated, strict=True):
-        age_ms = 0 if t is None else hub_wall_ms - t
+    mono_ns = time.monotonic_ns() if hub_mono_ns is None else hub_mono_ns
+    ages = (times or BoardTimes()).ages(readings, mono_ns // 1_000_000)
+    for r, age_ms in zip(readings, ages, strict=True):
         kind = SENSOR_KINDS.get(r.kind)
         value = (
             Reading.exact(r.value, kind.exponent) if kind is not None else Reading.exact(r.value, 0)

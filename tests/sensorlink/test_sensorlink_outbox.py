@@ -46,7 +46,10 @@ def test_a_backlog_without_wall_time_is_dated_by_the_board_monotonic_clock() -> 
 
     def frame(seqs: range, at: int) -> list[int]:
         rows = [SequencedReading("b1", 7, s, 4, 0, 10_000 + s * 500, 0, None) for s in seqs]
-        return [r.effective_ms() for r in board_readings(rows, hub_wall_ms=at, times=times)]
+        # The hub's monotonic clock runs 5e6 ms behind its wall clock here; only ages count.
+        mono_ns = (at - 5_000_000) * 1_000_000
+        dated = board_readings(rows, hub_wall_ms=at, times=times, hub_mono_ns=mono_ns)
+        return [r.effective_ms() for r in dated]
 
     first = frame(range(4), arrival)
     assert first == [arrival - 1500, arrival - 1000, arrival - 500, arrival]
@@ -64,6 +67,24 @@ def test_a_backlog_without_wall_time_is_dated_by_the_board_monotonic_clock() -> 
     stamped = [SequencedReading("b1", 7, 9, 4, 0, 15_000, 0, 1_799_999_999_999)]
     (kept,) = board_readings(stamped, hub_wall_ms=arrival + 5000, times=times)
     assert kept.effective_ms() == 1_799_999_999_999
+
+
+def test_a_step_of_the_hub_wall_clock_does_not_move_the_board_offset() -> None:
+    """The offset lives on the monotonic clocks: a hub whose wall clock steps back a year
+    between two frames dates the second frame by its own (wrong) wall clock at arrival, as
+    every other source's readings (gateway/outbox/held.py fixes those), not by the first's."""
+    times = BoardTimes()
+    year_ms = 365 * 86_400_000
+    first = [SequencedReading("b1", 7, 0, 4, 0, 10_000, 0, None)]
+    board_readings(first, hub_wall_ms=1_800_000_000_000, times=times, hub_mono_ns=10**12)
+    second = [SequencedReading("b1", 7, 1, 4, 0, 11_000, 0, None)]
+    (r,) = board_readings(
+        second,
+        hub_wall_ms=1_800_000_001_000 - year_ms,
+        times=times,
+        hub_mono_ns=10**12 + 1_000_000_000,
+    )
+    assert r.effective_ms() == 1_800_000_001_000 - year_ms
 
 
 @pytest.mark.micropython
