@@ -190,6 +190,7 @@ class VirtualHome:
                 address: {
                     "connections": d.stats.connections,
                     "drops": d.stats.drops,
+                    "stored_confirmed_ms": list(d.stats.stored_confirmed_ms),
                     **_profile_stats(d),
                 }
                 for address, d in self.devices.items()

@@ -8,7 +8,7 @@ from binascii import crc32
 from pathlib import Path
 
 from rig.ledger import LedgerEntry
-from rig.showcase import _on_board
+from rig.showcase import POWER_CUT_WINDOW_MS, _in_power_cut, _on_board
 from rig.sim_boards import unacknowledged
 
 _RECORD = struct.Struct("<IIIQQiBB2xI")  # firmware/sensorfw/store.py's 40-byte record
@@ -48,3 +48,21 @@ def test_a_missing_reading_is_in_flight_only_if_an_equal_one_is_unread() -> None
     unread = [_entry(3, "1")]
     assert _on_board(missing, unread) == [_entry(0, "1")]
     assert _on_board([_entry(0, "1"), _entry(2, "1")], unread) == [_entry(0, "1")]
+
+
+def _ble(seq: int, mdc: int, value: str) -> LedgerEntry:
+    return LedgerEntry(
+        "ble", "C0:FF:EE:00:0D:02", "blood_pressure", mdc, "mm[Hg]", value, None, str(seq)
+    )
+
+
+def test_a_measurement_given_up_just_before_the_plug_was_pulled_is_named_not_lost() -> None:
+    """One confirmation within the window before the cut explains one missing measurement
+    (all its entries); one long before it, or a second missing measurement, explains nothing."""
+    cut = 1_000_000
+    missing = [_ble(1, 150021, "120"), _ble(1, 150022, "80"), _ble(2, 150021, "130")]
+    confirmed = {"C0:FF:EE:00:0D:02": [cut - 200]}
+    assert _in_power_cut(missing, confirmed, [cut]) == missing[:2]
+    long_before = {"C0:FF:EE:00:0D:02": [cut - POWER_CUT_WINDOW_MS - 1]}
+    assert _in_power_cut(missing, long_before, [cut]) == []
+    assert _in_power_cut(missing, confirmed, []) == []

@@ -377,7 +377,7 @@ class Outbox:
         if plan.withheld:
             for row in plan.withheld:
                 self.stats.withheld += row.n
-            logger.info(
+            logger.debug(  # routine under a consent: counted in the figures, not a log event
                 "outbox: %d readings withheld from %s (no consent: %s)",
                 sum(r.n for r in plan.withheld),
                 plan.withheld[0].recipient,

@@ -77,3 +77,7 @@ class DeviceStats:
     malformed_sent: int = 0
     #: Reads refused (the link dropped) because the central had not bonded first.
     unbonded_reads: int = 0
+    #: When (wall ms) a central confirmed the indication of a stored measurement, after which
+    #: the device forgets it (the ATT confirmation comes from the central's host stack, Core
+    #: 5.3 Vol 3 Part F 3.4.7.3, before its application could store the value).
+    stored_confirmed_ms: list[int] = field(default_factory=list)

@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from types import TracebackType
@@ -556,6 +557,7 @@ class EmulatedDevice:
             if await self.send(characteristic, self.corrupt(payload), indicate=True):
                 if self._outbox and self._outbox[0][1] == payload:
                     self._outbox.popleft()
+                    self.stats.stored_confirmed_ms.append(time.time_ns() // 1_000_000)
                 if not self._outbox:
                     self.on_outbox_empty()
             else:
