@@ -74,6 +74,10 @@ class DeviceProfile:
         return None
 
 
+#: The Measurement Status bit a Beurer cuff sets that GSS 3.31.2.6 reserves.
+_BPM_STATUS_BEURER_BIT6 = 0x40
+
+
 def _swap16(data: bytearray, offset: int) -> None:
     data[offset], data[offset + 1] = data[offset + 1], data[offset]
 
@@ -81,8 +85,9 @@ def _swap16(data: bytearray, offset: int) -> None:
 def correct_beurer_bpm(data: bytes) -> bytes:
     """Beurer BM48/BM59/BM85/ELITE900 Blood Pressure Measurement to the GSS 3.31 layout.
 
-    These cuffs set RFU flag bit 6, send a User ID byte without flag bit 3, and send Pulse
-    Rate and Measurement Status big-endian. The User ID byte is taken to be present exactly
+    These cuffs set RFU flag bit 6, send a User ID byte without flag bit 3, send Pulse Rate
+    and Measurement Status big-endian, and may set the reserved Measurement Status bit 6
+    (cleared here). The User ID byte is taken to be present exactly
     when the length says so (conformant length + 1 without bit 3), in its standard position.
     Values that do not fit this layout are returned unchanged for the strict decoder to judge.
     """
@@ -108,6 +113,9 @@ def correct_beurer_bpm(data: bytes) -> bytes:
         offset += 1
     if flags & _BPM_STATUS:
         _swap16(fixed, offset)
+        # Beurer sets status bit 6, reserved in GSS 3.31.2.6 and undocumented by Beurer (a
+        # recorded BM85 measurement with a pulse of 87 carries it): cleared, as the flag says.
+        fixed[offset] &= ~_BPM_STATUS_BEURER_BIT6
     return bytes(fixed)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+from collections.abc import Sequence
 from decimal import Decimal
 
 import pytest
@@ -15,6 +16,7 @@ from ble_rig import running
 from drivers.ble import MemoryRecordCursorStore
 from drivers.ble.sim.peripheral import DeviceClock
 from drivers.ble.sim.quirky import (
+    BM85_CAPTURES,
     EmulatedAndCuff,
     EmulatedBeurerBM85,
     EmulatedOmronCuff,
@@ -22,6 +24,7 @@ from drivers.ble.sim.quirky import (
 )
 from drivers.ble.sim.radio import SimRadio
 from gateway.pipeline import Pipeline, PipelineSettings, readings_from_event
+from gateway.reading import Reading
 from protocols.fhir import Filed, PatientRef, batch_resources
 from protocols.gatt import (
     BLOOD_PRESSURE_MEASUREMENT,
@@ -56,8 +59,8 @@ def _reading(taken: dt.datetime) -> BloodPressureMeasurement:
     )
 
 
-def _values(readings: list[object]) -> dict[int, Decimal | None]:
-    return {r.mdc_code: r.value for r in readings}  # type: ignore[attr-defined]
+def _values(readings: Sequence[Reading]) -> dict[int, Decimal | None]:
+    return {r.mdc_code: r.value for r in readings}
 
 
 async def test_beurer_bm85_without_dis_is_chosen_by_name_and_its_bytes_corrected(
@@ -100,6 +103,40 @@ async def test_beurer_bm85_without_dis_is_chosen_by_name_and_its_bytes_corrected
     ).observations
     notes = " ".join(n["text"] for n in observation["note"])
     assert "quirk-corrected:beurer-bpm-byte-order" in notes
+
+
+async def test_a_real_bm85_recording_arrives_exact_and_flagged(
+    backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bytes a real BM85 sent (BM85_CAPTURES), replayed by the emulated cuff: exact
+    readings through the central on both backends, each flagged with the correction; the
+    fourth carries the irregular pulse in its big-endian status."""
+    radio = SimRadio()
+    cuff = EmulatedBeurerBM85(radio, "C0:00:00:00:08:05", seed=8, sleep_s=0.5, linger_s=0.1)
+    await cuff.start()
+    for captured in BM85_CAPTURES:
+        cuff.replay(captured)
+    async with running(
+        radio,
+        [("blood_pressure", cuff)],
+        start_devices=False,
+        backend=backend,
+        monkeypatch=monkeypatch,
+    ) as (central, got):
+        await got.wait_for(lambda: len(got.of(BLOOD_PRESSURE_MEASUREMENT)) == len(BM85_CAPTURES))
+    events = got.of(BLOOD_PRESSURE_MEASUREMENT)
+    assert [e.raw for e in events] == list(BM85_CAPTURES)
+    values = [_values(readings_from_event(e)) for e in events]
+    assert [(v[SYSTOLIC], v[DIASTOLIC], v[PULSE]) for v in values] == [
+        (Decimal(106), Decimal(71), Decimal(63)),
+        (Decimal(113), Decimal(73), Decimal(65)),
+        (Decimal(119), Decimal(70), Decimal(87)),
+        (Decimal(118), Decimal(80), Decimal(60)),
+    ]
+    for event in events:
+        readings = readings_from_event(event)
+        assert all("quirk-corrected:beurer-bpm-byte-order" in r.flags for r in readings)
+    assert central.status[cuff.address].malformed == 0
 
 
 async def test_and_cuff_clock_set_through_date_time_after_its_settle_delay(

@@ -6,9 +6,9 @@ gets the exact value:
 
 * :class:`EmulatedBeurerBM85`: no Device Information Service, advertises ``BM85``, and sends
   Blood Pressure Measurements in its own layout (RFU flag bit 6 set, an unflagged User ID
-  byte, Pulse Rate and Measurement Status big-endian). The bytes are built from the layout
-  described in derdilla/blood-pressure-monitor-fl PR #735 and #737 (a BM85 capture), not
-  copied from it.
+  byte, Pulse Rate and Measurement Status big-endian): :meth:`~EmulatedBeurerBM85.replay`
+  sends the values recorded from a real BM85 (:data:`BM85_CAPTURES`), and
+  :meth:`~EmulatedBeurerBM85.measure` builds new ones in the same layout.
 * :class:`EmulatedAndCuff`: A&D UA-651BLE: no Current Time Service; its clock is Date Time
   0x2A08 inside the Blood Pressure Service (read, write), and a Date Time written sooner than
   ``settle_ms`` after the central enabled indications is ignored (andengineering
@@ -71,8 +71,27 @@ def beurer_layout(conformant: bytes) -> bytes:
     return bytes(out)
 
 
+#: Blood Pressure Measurement values recorded from a Beurer BM85, as published with their
+#: decoded values in derdilla/blood-pressure-monitor-fl,
+#: ``app/test/features/bluetooth/logic/characteristics/ble_measurement_data_test.dart``
+#: ("Recorded from a Beurer BM85"; PR #737): systolic, diastolic, pulse, user, time, and the
+#: last one an irregular pulse in the big-endian status.
+BM85_CAPTURES: tuple[bytes, ...] = (
+    bytes([86, 106, 0, 71, 0, 0, 0, 234, 7, 8, 11, 18, 31, 0, 0, 63, 0, 0, 0]),
+    bytes([86, 113, 0, 73, 0, 0, 0, 234, 7, 8, 11, 20, 56, 0, 0, 65, 1, 0, 0]),
+    bytes([86, 119, 0, 70, 0, 0, 0, 234, 7, 8, 11, 20, 57, 0, 0, 87, 1, 0, 64]),
+    bytes([86, 118, 0, 80, 0, 0, 0, 234, 7, 8, 11, 20, 27, 0, 0, 60, 0, 0, 4]),
+)
+
+
 class EmulatedBeurerBM85(EmulatedBloodPressureCuff):
     """A Beurer BM85: Beurer's byte layout, no Device Information, named by its advert."""
+
+    def replay(self, captured: bytes) -> bytes:
+        """Store a measurement exactly as a real BM85 sent it (:data:`BM85_CAPTURES`)."""
+        self.store(self.measurement, captured)
+        self._wake.set()
+        return captured
 
     def __init__(self, radio: SimRadio, address: str, **kwargs: Any) -> None:
         kwargs.setdefault("name", "BM85")
