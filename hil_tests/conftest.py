@@ -3,8 +3,6 @@ for a bench. Every test states what hardware it needs; only a bench may lack it 
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -39,15 +37,3 @@ def rig(request: pytest.FixtureRequest) -> Rig:
 def workdir(tmp_path: Path) -> Path:
     """Where a home keeps its files (logs, ledger, FHIR output) for the failure report."""
     return tmp_path / "home"
-
-
-@pytest.fixture(autouse=True)
-def _root_logging_restored() -> Iterator[None]:
-    """A CLI run inside a test (typer's CliRunner) points the root logger at the runner's
-    stderr (common/logsetup.py), which is closed once the run returns: each test leaves the
-    logging set-up as it found it, so a later test's log line never meets a closed stream."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
