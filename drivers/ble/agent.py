@@ -34,10 +34,7 @@ cannot pair with the hub through this agent. What was asked and answered is kept
 # the annotations of the interface's methods, and a postponed ``-> None`` is not one.
 
 import asyncio
-import enum
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
 
@@ -56,7 +53,16 @@ from drivers.ble._dbus import (
     connect_system_bus,
     dbus_method,
 )
-from drivers.errors import DriverError
+from drivers.ble.agent_types import (
+    AgentError,
+    AgentRequest,
+    Capability,
+    ConfirmSource,
+    PairingAttempt,
+    PairingRefusedError,
+    PasskeySource,
+    address_of,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -75,67 +81,6 @@ _BLUEZ_OWNER_RULE = (
 _CANCELED = "org.bluez.Error.Canceled"
 #: The largest passkey (Agent API, RequestPasskey: "a numeric value between 0-999999").
 MAX_PASSKEY = 999_999
-
-
-class Capability(enum.StrEnum):
-    """IO capabilities an agent registers with (AgentManager API, RegisterAgent)."""
-
-    DISPLAY_ONLY = "DisplayOnly"
-    DISPLAY_YES_NO = "DisplayYesNo"
-    KEYBOARD_ONLY = "KeyboardOnly"
-    NO_INPUT_NO_OUTPUT = "NoInputNoOutput"
-    KEYBOARD_DISPLAY = "KeyboardDisplay"
-
-
-#: The passkey the device shows, asked for one device address; ``None``: none to give.
-PasskeySource = Callable[[str], Awaitable[int | None]]
-#: Whether the number shown for a device (address, number) matches the device's.
-ConfirmSource = Callable[[str, int], Awaitable[bool]]
-
-
-class AgentError(DriverError, ConnectionError):
-    """The agent could not be registered with BlueZ (``reason``: what BlueZ said)."""
-
-    def __init__(self, reason: str, hint: str) -> None:
-        self.reason = reason
-        self.hint = hint
-        super().__init__(f"pairing agent not registered: {reason}. {hint}")
-
-
-@dataclass(frozen=True)
-class AgentRequest:
-    """One call BlueZ made to the agent: the Agent1 method, and whether it was granted."""
-
-    method: str
-    granted: bool
-    #: Why a request was refused (``None`` when granted).
-    refused_because: str | None = None
-
-
-@dataclass
-class PairingAttempt:
-    """The requests BlueZ made while one device was being paired."""
-
-    address: str
-    requests: list[AgentRequest] = field(default_factory=list)
-
-    def asked(self, method: str) -> AgentRequest | None:
-        """The last request of ``method`` (an Agent1 method name), if any."""
-        for request in reversed(self.requests):
-            if request.method == method:
-                return request
-        return None
-
-
-def address_of(device_path: str) -> str:
-    """``/org/bluez/hci0/dev_AA_BB_CC_DD_EE_FF`` -> ``AA:BB:CC:DD:EE:FF`` (Device API path)."""
-    tail = device_path.rsplit("/", 1)[-1]
-    return tail.removeprefix("dev_").replace("_", ":").upper()
-
-
-def device_path(address: str, adapter: str = "hci0") -> str:
-    """The BlueZ object path of a device (Device API: ``/org/bluez/{hciN}/dev_{BDADDR}``)."""
-    return f"/org/bluez/{adapter}/dev_{address.upper().replace(':', '_')}"
 
 
 class _Agent1(ServiceInterface):
@@ -432,17 +377,6 @@ class PairingAgent:
         if not confirmed:
             self.refuse(device, "RequestConfirmation", "the number was not confirmed")
         self.note(device, "RequestConfirmation", granted=True)
-
-
-class PairingRefusedError(DriverError, ConnectionError):
-    """``Device1.Pair`` answered with a D-Bus error (``error_name``, BlueZ's text)."""
-
-    def __init__(self, error_name: str, detail: str) -> None:
-        self.error_name = error_name
-        self.detail = detail
-        #: What the agent was asked during the attempt (set by :meth:`PairingAgent.pair`).
-        self.attempt: PairingAttempt | None = None
-        super().__init__(f"{error_name}: {detail}" if detail else error_name)
 
 
 def _registration_error(member: str, error_name: str, body: list[object]) -> AgentError:

@@ -29,11 +29,10 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Literal, Self
+from typing import TYPE_CHECKING, Literal, Self
 
 from drivers._aio import reraise_if_cancelling
-from drivers.ble.adapter import power_cycle, release_stale_links
-from drivers.ble.agent import AgentError, PairingAgent
+from drivers.ble.agent_types import AgentError
 from drivers.ble.backends import BleBackend
 from drivers.ble.cgm_backfill import CgmSessionInfo
 from drivers.ble.events import ClockObservation, MeasurementEvent, device_label
@@ -55,6 +54,9 @@ from protocols.gatt import (
     Measurement,
     choose_profile,
 )
+
+if TYPE_CHECKING:
+    from drivers.ble.agent import PairingAgent
 
 logger = logging.getLogger(__name__)
 
@@ -204,6 +206,14 @@ class DeviceStatus:
         self.profile, self.profile_reason = choice.profile, choice.reason
 
 
+async def _power_cycle() -> None:
+    """Power-cycle the adapter through BlueZ (:func:`drivers.ble.adapter.power_cycle`); its
+    D-Bus library loads with the first reset, on a BlueZ backend only."""
+    from drivers.ble.adapter import power_cycle  # noqa: PLC0415 - BlueZ only
+
+    await power_cycle()
+
+
 class BleCentral:
     """Sessions with allowlisted devices, as an async context manager (or :meth:`run`)."""
 
@@ -235,7 +245,7 @@ class BleCentral:
             watchdog_s=self.settings.scanner_watchdog_s,
             restart_delay_s=self.settings.scanner_restart_delay_s,
             # BlueZ only: a hung adapter is power-cycled through Adapter1.Powered.
-            reset_adapter=power_cycle if backend.needs_agent else None,
+            reset_adapter=_power_cycle if backend.needs_agent else None,
             call_timeout_s=self.settings.adapter_call_timeout_s,
             silent_restarts_before_reset=self.settings.silent_restarts_before_reset,
         )
@@ -284,6 +294,8 @@ class BleCentral:
                 logger.warning("BLE pairing agent not registered yet: %s", exc)
             # Links an earlier hub process left open in bluetoothd (a crash, then a restart):
             # their devices do not advertise until released.
+            from drivers.ble.adapter import release_stale_links  # noqa: PLC0415 - BlueZ only
+
             self.stale_links_released = await release_stale_links(self.devices)
         group = asyncio.TaskGroup()
         await group.__aenter__()

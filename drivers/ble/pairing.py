@@ -23,14 +23,13 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from drivers.ble._bleak import BleakClient, BleakError, BleakScanner, BLEDevice
-from drivers.ble.agent import (
+from drivers.ble.agent_types import (
     AgentError,
     Capability,
     ConfirmSource,
-    PairingAgent,
     PairingAttempt,
     PairingRefusedError,
     PasskeySource,
@@ -38,6 +37,9 @@ from drivers.ble.agent import (
 )
 from drivers.ble.backends import BleBackend
 from drivers.errors import DriverError
+
+if TYPE_CHECKING:
+    from drivers.ble.agent import PairingAgent
 
 logger = logging.getLogger(__name__)
 
@@ -198,7 +200,10 @@ class PairingInput:
         return cls(passkey=passkey, confirm=confirm)
 
     def agent(self, capability: Capability = Capability.KEYBOARD_DISPLAY) -> PairingAgent:
-        """An agent answering with these sources (enter it with ``async with``)."""
+        """An agent answering with these sources (enter it with ``async with``). Its D-Bus
+        library loads here, with the first BlueZ pairing agent, not with the hub."""
+        from drivers.ble.agent import PairingAgent  # noqa: PLC0415 - BlueZ only
+
         return PairingAgent(capability=capability, passkey=self.passkey, confirm=self.confirm)
 
 

@@ -13,7 +13,8 @@ from vbluez_rig import bus_clients_gone, require_dbus_daemon, virtual_bluez
 
 from drivers.ble import resolve_backend
 from drivers.ble._bleak import BleakClient, BleakDBusError, BleakScanner
-from drivers.ble.agent import AgentError, PairingAgent
+from drivers.ble.agent import PairingAgent
+from drivers.ble.agent_types import AgentError
 from drivers.ble.pairing import PairingFailedError, PairingInput, bond, pair_client
 from drivers.ble.sim.radio import SimRadio
 from drivers.ble.sim.security import PairingMode
