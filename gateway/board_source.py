@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 
+from common.atomic import write_atomic
 from common.backoff import Backoff
 from drivers.errors import DriverError
 from drivers.serial import SensorBoardLink
@@ -36,6 +39,54 @@ logger = logging.getLogger(__name__)
 NARHUB_PRIVATE_BASE = 2 * 65536 + 0xF000
 
 
+class BoardOffsets:
+    """Each board boot's clock offset (hub monotonic ms minus board mono ms), kept in a small
+    file so that a restarted hub process dates the rest of a boot exactly as the one before
+    did (``board-offsets.json``, written atomically once per new boot).
+
+    The hub's monotonic clock counts from its host's boot: offsets are kept with the host's
+    boot id (``/proc/sys/kernel/random/boot_id``, proc(5)) and dropped when it changed.
+    ``path`` ``None``: in memory only.
+    """
+
+    #: Boots remembered (the newest); a board keeps one boot for days.
+    KEEP = 32
+
+    def __init__(self, path: Path | None, host_boot: str | None = None) -> None:
+        self.path = path
+        self.host_boot = host_boot if host_boot is not None else _host_boot()
+        self._offsets: dict[str, int] = {}
+        if path is not None:
+            try:
+                doc = json.loads(path.read_text())
+            except (OSError, ValueError):
+                doc = None
+            if isinstance(doc, dict) and doc.get("host_boot") == self.host_boot:
+                saved = doc.get("offsets")
+                if isinstance(saved, dict):
+                    self._offsets = {str(k): int(v) for k, v in saved.items() if isinstance(v, int)}
+
+    def get(self, boot: tuple[str, int]) -> int | None:
+        """The offset kept for a board's boot, if any."""
+        return self._offsets.get(f"{boot[0]}/{boot[1]}")
+
+    def put(self, boot: tuple[str, int], offset: int) -> None:
+        """Keep a new boot's offset (and write the file)."""
+        self._offsets[f"{boot[0]}/{boot[1]}"] = offset
+        while len(self._offsets) > self.KEEP:
+            del self._offsets[next(iter(self._offsets))]
+        if self.path is not None:
+            doc = {"host_boot": self.host_boot, "offsets": self._offsets}
+            write_atomic(self.path, json.dumps(doc).encode())
+
+
+def _host_boot() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
 class BoardTimes:
     """Dates a board's readings that carry no wall time, on the hub's clocks (one per link).
 
@@ -43,36 +94,39 @@ class BoardTimes:
     readings with its monotonic time only (spec §3.3, ``mono_ms``). A backlog read at once
     (a board that sampled while no hub listened) must not share its arrival time: equal
     readings of one sensor at one time would share an identifier at the region, and one
-    would be filed as a resend of the other. So each boot has an offset between the hub's
-    monotonic clock and the board's, taken as a frame's arrival minus its newest ``mono_ms``
-    and lowered by every later frame (the newest reading of a frame was taken at its arrival
-    at the latest, so the lowest such offset is the closest). A reading's age at arrival
-    follows from it: never negative but for the millisecond that keeps it after the previous
-    reading of its stream. Both clocks are monotonic, so a step of the hub's wall clock
-    (gateway/outbox/held.py) moves nothing here.
+    would be filed as a resend of the other. So each boot has one offset between the hub's
+    monotonic clock and the board's, fixed when the hub first hears of that boot (a frame's
+    arrival minus its newest ``mono_ms``) and kept (:class:`BoardOffsets`) so that a hub
+    restarted in the middle of a boot dates the rest with it too. ``mono_ms + offset`` then
+    never gives one sensor the same time twice, in one hub process or across several; a
+    reading's age at arrival follows from it. Both clocks are monotonic, so a step of the
+    hub's wall clock (gateway/outbox/held.py) moves nothing here. The price: a backlog the
+    hub first meets is dated as if its newest reading was taken on arrival.
     """
 
-    def __init__(self) -> None:
-        self._offsets: dict[tuple[str, int], int] = {}
+    def __init__(self, offsets: BoardOffsets | None = None) -> None:
+        self._offsets = offsets if offsets is not None else BoardOffsets(None, host_boot="")
         self._last: dict[str, int] = {}
 
     def ages(self, readings: Sequence[SequencedReading], arrival_mono_ms: int) -> list[int]:
         """Per reading: ms it was taken before ``arrival_mono_ms`` (the hub's monotonic
-        clock); 0 for one the board stamped with its own wall time."""
+        clock; negative when the boot's first backlog made its offset late); 0 for one the
+        board stamped with its own wall time."""
         newest: dict[tuple[str, int], int] = {}
         for r in readings:
             boot = (r.board_id, r.boot_id)
             newest[boot] = max(newest.get(boot, r.mono_ms), r.mono_ms)
         for boot, mono in newest.items():
-            offset = arrival_mono_ms - mono
-            self._offsets[boot] = min(self._offsets.get(boot, offset), offset)
+            if self._offsets.get(boot) is None:
+                self._offsets.put(boot, arrival_mono_ms - mono)
         out: list[int] = []
         for r in readings:
             if r.wall_ms is not None:
                 out.append(0)
                 continue
             stream = _stream(r)
-            taken = r.mono_ms + self._offsets[(r.board_id, r.boot_id)]
+            offset = self._offsets.get((r.board_id, r.boot_id))
+            taken = r.mono_ms + (offset if offset is not None else arrival_mono_ms - r.mono_ms)
             previous = self._last.get(stream)
             if previous is not None and taken <= previous:
                 taken = previous + 1
@@ -241,15 +295,21 @@ _RECHECK_S = 1.0
 Commit = Callable[[Sequence[Reading]], Awaitable[object]]
 
 
-async def run_board(port: str, commit: Commit, *, sampling: BoardSampling | None = None) -> None:
+async def run_board(
+    port: str,
+    commit: Commit,
+    *,
+    sampling: BoardSampling | None = None,
+    offsets: BoardOffsets | None = None,
+) -> None:
     """Serve one board until cancelled; its link reconnects by itself after unplugging.
 
     ``commit`` returns only after the readings are committed, and only then is the board
     acknowledged. ``sampling``: the intervals the board should sample at (else its firmware
-    defaults).
+    defaults). ``offsets``: its boots' clock offsets (:class:`BoardOffsets`).
     """
 
-    times = BoardTimes()
+    times = BoardTimes(offsets)
 
     async def commit_frame(readings: Sequence[SequencedReading]) -> None:
         now_ms = time.time_ns() // 1_000_000
@@ -268,10 +328,16 @@ class BoardSources(Component):
     port gone, a store error: the board keeps what it has not had acknowledged)."""
 
     def __init__(
-        self, ports: Sequence[str], commit: Commit, sampling: Mapping[str, BoardSampling]
+        self,
+        ports: Sequence[str],
+        commit: Commit,
+        sampling: Mapping[str, BoardSampling],
+        offsets: BoardOffsets | None = None,
     ) -> None:
         self._names = {port: f"board-{index}" for index, port in enumerate(ports)}
         self._commit = commit
+        #: The boards' boot clock offsets (one file for every board of the hub).
+        self.offsets = offsets if offsets is not None else BoardOffsets(None)
         #: The sampling intervals each board should use, by port (sent as CONFIG).
         self.sampling = dict(sampling)
 
@@ -287,7 +353,9 @@ class BoardSources(Component):
         )
 
         def run() -> Awaitable[None]:
-            return run_board(port, self._commit, sampling=self.sampling.get(port))
+            return run_board(
+                port, self._commit, sampling=self.sampling.get(port), offsets=self.offsets
+            )
 
         self._start(name, supervise(name, run, policy))
 

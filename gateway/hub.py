@@ -27,7 +27,7 @@ from drivers.ble import BleBackend, BleCentral, CentralSettings, DeviceSpec, Mea
 from drivers.mqtt import MqttLink, TlsFiles
 from gateway.aggregate import ReductionRule
 from gateway.ble_source import EVENT_QUEUE_SIZE, BleSource
-from gateway.board_source import BoardSampling, BoardSources
+from gateway.board_source import BoardOffsets, BoardSampling, BoardSources
 from gateway.clock import ClockSource, SystemClock, require_sync_for
 from gateway.config import HubConfig, RecipientConfig
 from gateway.consents import consent_path
@@ -120,6 +120,7 @@ class Hub(Component):
                 b.port: BoardSampling.from_seconds(b.intervals_s.items())
                 for b in config.sensors.boards
             },
+            BoardOffsets(config.data_dir / "board-offsets.json"),
         )
         #: Signed region commands (``[remote]``; None without it): gateway/remote/.
         self.remote: CommandHandler | None = None

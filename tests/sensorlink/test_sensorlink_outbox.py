@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 from sensorlink_rig import SCENARIO, SimBoard, eventually
 
-from gateway.board_source import NARHUB_PRIVATE_BASE, BoardTimes, board_readings, run_board
+from gateway.board_source import (
+    NARHUB_PRIVATE_BASE,
+    BoardOffsets,
+    BoardTimes,
+    board_readings,
+    run_board,
+)
 from gateway.outbox import AsyncOutbox, Outbox
 from protocols.sensorlink import SequencedReading
 
@@ -37,36 +43,47 @@ def test_board_values_are_exact_in_the_kind_unit() -> None:
     assert reading.effective_ms() == 1_700_000_000_123  # the board's synced wall clock
 
 
+def _frame(times: BoardTimes, seqs: range, at: int) -> list[int]:
+    rows = [SequencedReading("b1", 7, s, 4, 0, 10_000 + s * 500, 0, None) for s in seqs]
+    # The hub's monotonic clock runs 5e6 ms behind its wall clock here; only ages count.
+    mono_ns = (at - 5_000_000) * 1_000_000
+    dated = board_readings(rows, hub_wall_ms=at, times=times, hub_mono_ns=mono_ns)
+    return [r.effective_ms() for r in dated]
+
+
 def test_a_backlog_without_wall_time_is_dated_by_the_board_monotonic_clock() -> None:
     """A board that sampled while no hub listened: its backlog arrives in frames read at once,
-    each reading dated when it was taken (by its ``mono_ms``), never after its arrival, and
-    never two readings of one sensor at one time (they would share a region identifier)."""
+    each reading dated by its ``mono_ms`` and the boot's one offset (fixed by the first
+    frame), never all at the arrival time: two readings of one sensor never share a time
+    (they would share a region identifier)."""
     arrival = 1_800_000_000_000
     times = BoardTimes()
-
-    def frame(seqs: range, at: int) -> list[int]:
-        rows = [SequencedReading("b1", 7, s, 4, 0, 10_000 + s * 500, 0, None) for s in seqs]
-        # The hub's monotonic clock runs 5e6 ms behind its wall clock here; only ages count.
-        mono_ns = (at - 5_000_000) * 1_000_000
-        dated = board_readings(rows, hub_wall_ms=at, times=times, hub_mono_ns=mono_ns)
-        return [r.effective_ms() for r in dated]
-
-    first = frame(range(4), arrival)
+    first = _frame(times, range(4), arrival)
     assert first == [arrival - 1500, arrival - 1000, arrival - 500, arrival]
-    # The backlog's next frame, read 10 ms later, holds readings taken up to 2 s later: the
-    # boot's offset is lowered (the closer estimate), and no reading is dated after arrival
-    # or at a time its stream already has.
-    second = frame(range(4, 8), arrival + 10)
-    assert all(t <= arrival + 10 for t in second)
-    assert len(set(first + second)) == 8
-    assert first + second == sorted(first + second)
-    # Live again, 4 s later on both clocks: a reading taken as it arrives is dated at arrival.
-    (live,) = frame(range(15, 16), arrival + 10 + 4000)  # mono 17,500 = 13,500 + 4,000
-    assert live == arrival + 10 + 4000
+    # The backlog's next frame, read 10 ms later: the same offset, the board's own spacing.
+    second = _frame(times, range(4, 8), arrival + 10)
+    assert second == [arrival + 500, arrival + 1000, arrival + 1500, arrival + 2000]
+    # Live, 4 s later on both clocks: the same offset still.
+    (live,) = _frame(times, range(15, 16), arrival + 10 + 4000)
+    assert live == arrival + 7500 - 1500
     # A reading with the board's own wall time keeps it.
     stamped = [SequencedReading("b1", 7, 9, 4, 0, 15_000, 0, 1_799_999_999_999)]
     (kept,) = board_readings(stamped, hub_wall_ms=arrival + 5000, times=times)
     assert kept.effective_ms() == 1_799_999_999_999
+
+
+def test_a_restarted_hub_dates_the_rest_of_a_boot_as_the_one_before(tmp_path: Path) -> None:
+    """The boot's offset is kept in a file (with the host's boot id): a second hub process
+    dates the boot's later readings on the same scale, so none meets the time of one the
+    first process dated; after a host reboot (another boot id) the offsets are dropped."""
+    path = tmp_path / "board-offsets.json"
+    arrival = 1_800_000_000_000
+    first = _frame(BoardTimes(BoardOffsets(path, host_boot="host-a")), range(4), arrival)
+    again = _frame(BoardTimes(BoardOffsets(path, host_boot="host-a")), range(4, 6), arrival + 9000)
+    assert again == [arrival + 500, arrival + 1000]  # the first process's scale
+    assert not set(first) & set(again)
+    fresh = _frame(BoardTimes(BoardOffsets(path, host_boot="host-b")), range(6, 7), arrival)
+    assert fresh == [arrival]  # a new estimate: the offset of another host boot is gone
 
 
 def test_a_step_of_the_hub_wall_clock_does_not_move_the_board_offset() -> None:
