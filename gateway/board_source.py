@@ -97,11 +97,13 @@ class BoardTimes:
     would be filed as a resend of the other. So each boot has one offset between the hub's
     monotonic clock and the board's, fixed when the hub first hears of that boot (a frame's
     arrival minus its newest ``mono_ms``) and kept (:class:`BoardOffsets`) so that a hub
-    restarted in the middle of a boot dates the rest with it too. ``mono_ms + offset`` then
-    never gives one sensor the same time twice, in one hub process or across several; a
-    reading's age at arrival follows from it. Both clocks are monotonic, so a step of the
-    hub's wall clock (gateway/outbox/held.py) moves nothing here. The price: a backlog the
-    hub first meets is dated as if its newest reading was taken on arrival.
+    restarted in the middle of a boot dates the rest with it too. A reading is dated
+    ``mono_ms + offset``, but never after its arrival, and always after the previous reading
+    of its sensor: one sensor never gets the same time twice, in one hub process or across
+    several (a later process's readings come later on both scales). Both clocks are
+    monotonic, so a step of the hub's wall clock (gateway/outbox/held.py) moves nothing here.
+    The price: a backlog the hub first meets is dated no earlier than its arrival, a
+    millisecond apart per reading of a sensor.
     """
 
     def __init__(self, offsets: BoardOffsets | None = None) -> None:
@@ -110,8 +112,8 @@ class BoardTimes:
 
     def ages(self, readings: Sequence[SequencedReading], arrival_mono_ms: int) -> list[int]:
         """Per reading: ms it was taken before ``arrival_mono_ms`` (the hub's monotonic
-        clock; negative when the boot's first backlog made its offset late); 0 for one the
-        board stamped with its own wall time."""
+        clock; at least 0 but for the millisecond steps that keep a sensor's times apart); 0
+        for one the board stamped with its own wall time."""
         newest: dict[tuple[str, int], int] = {}
         for r in readings:
             boot = (r.board_id, r.boot_id)
@@ -127,6 +129,9 @@ class BoardTimes:
             stream = _stream(r)
             offset = self._offsets.get((r.board_id, r.boot_id))
             taken = r.mono_ms + (offset if offset is not None else arrival_mono_ms - r.mono_ms)
+            # Never after its arrival: a first-contact backlog would otherwise be dated late
+            # by its age, and the held-reading back-fill takes the monotonic time as receipt.
+            taken = min(taken, arrival_mono_ms)
             previous = self._last.get(stream)
             if previous is not None and taken <= previous:
                 taken = previous + 1

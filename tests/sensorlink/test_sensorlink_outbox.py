@@ -60,12 +60,12 @@ def test_a_backlog_without_wall_time_is_dated_by_the_board_monotonic_clock() -> 
     times = BoardTimes()
     first = _frame(times, range(4), arrival)
     assert first == [arrival - 1500, arrival - 1000, arrival - 500, arrival]
-    # The backlog's next frame, read 10 ms later: the same offset, the board's own spacing.
+    # The backlog's next frame, read 10 ms later: never after its arrival, a millisecond apart.
     second = _frame(times, range(4, 8), arrival + 10)
-    assert second == [arrival + 500, arrival + 1000, arrival + 1500, arrival + 2000]
-    # Live, 4 s later on both clocks: the same offset still.
-    (live,) = _frame(times, range(15, 16), arrival + 10 + 4000)
-    assert live == arrival + 7500 - 1500
+    assert second == [arrival + 10, arrival + 11, arrival + 12, arrival + 13]
+    # Live, 6 s later on both clocks: the boot's offset again.
+    (live,) = _frame(times, range(15, 16), arrival + 6000)
+    assert live == arrival + 6000
     # A reading with the board's own wall time keeps it.
     stamped = [SequencedReading("b1", 7, 9, 4, 0, 15_000, 0, 1_799_999_999_999)]
     (kept,) = board_readings(stamped, hub_wall_ms=arrival + 5000, times=times)
@@ -80,7 +80,7 @@ def test_a_restarted_hub_dates_the_rest_of_a_boot_as_the_one_before(tmp_path: Pa
     arrival = 1_800_000_000_000
     first = _frame(BoardTimes(BoardOffsets(path, host_boot="host-a")), range(4), arrival)
     again = _frame(BoardTimes(BoardOffsets(path, host_boot="host-a")), range(4, 6), arrival + 9000)
-    assert again == [arrival + 500, arrival + 1000]  # the first process's scale
+    assert again == [arrival + 500, arrival + 1000]  # the first process's scale, not arrival
     assert not set(first) & set(again)
     fresh = _frame(BoardTimes(BoardOffsets(path, host_boot="host-b")), range(6, 7), arrival)
     assert fresh == [arrival]  # a new estimate: the offset of another host boot is gone
