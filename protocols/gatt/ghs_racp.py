@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from protocols.errors import EncodeError
 from protocols.gatt._wire import fail, length_error
+from protocols.gatt.racp import RacpOperator
 
 GHS_RECORD_ACCESS_CONTROL_POINT = 0x2A52
 _NAME = "Record Access Control Point (GHS)"
@@ -44,16 +45,8 @@ class GhsRacpOpCode(enum.IntEnum):
     COMBINED_REPORT_RESPONSE = 0x08
 
 
-class GhsRacpOperator(enum.IntEnum):
-    """RACP operators (GSS 3.181.2, shared with GLS)."""
-
-    NULL = 0x00
-    ALL_RECORDS = 0x01
-    LESS_THAN_OR_EQUAL_TO = 0x02
-    GREATER_THAN_OR_EQUAL_TO = 0x03
-    WITHIN_RANGE_OF = 0x04
-    FIRST_RECORD = 0x05
-    LAST_RECORD = 0x06
+#: RACP operators (GSS 3.181.2): GHS keeps the GLS/PLXS ones unchanged.
+GhsRacpOperator = RacpOperator
 
 
 class GhsRacpFilterType(enum.IntEnum):

@@ -88,6 +88,25 @@ class Controller(_BumbleController):
         return any(bytes(c.peer_address) in ours for c in peer.le_connections.values())
 
 
+#: A characteristic's property bits by the names BlueZ's ``GattCharacteristic1.Flags`` and
+#: bleak use (BlueZ ``doc/org.bluez.GattCharacteristic.rst``; Core 5.3 Vol 3 Part G 3.3.1.1).
+_PROPERTY_NAMES: list[tuple[int, str]] = [
+    (Characteristic.Properties.BROADCAST, "broadcast"),
+    (Characteristic.Properties.READ, "read"),
+    (Characteristic.Properties.WRITE_WITHOUT_RESPONSE, "write-without-response"),
+    (Characteristic.Properties.WRITE, "write"),
+    (Characteristic.Properties.NOTIFY, "notify"),
+    (Characteristic.Properties.INDICATE, "indicate"),
+    (Characteristic.Properties.AUTHENTICATED_SIGNED_WRITES, "authenticated-signed-writes"),
+    (Characteristic.Properties.EXTENDED_PROPERTIES, "extended-properties"),
+]
+
+
+def property_names(properties: int) -> list[str]:
+    """The names of the property bits set in ``properties``, in bit order."""
+    return [name for bit, name in _PROPERTY_NAMES if properties & bit]
+
+
 __all__ = [
     "GATT_CLIENT_CHARACTERISTIC_CONFIGURATION_DESCRIPTOR",
     "UUID",
@@ -118,4 +137,5 @@ __all__ = [
     "StreamPacketSource",
     "Transport",
     "open_transport",
+    "property_names",
 ]

@@ -33,7 +33,6 @@ from drivers.ble.sim._bumble import (
     Advertisement,
     AdvertisingData,
     ATT_Error,
-    Characteristic,
     CharacteristicProxy,
     CommandTimeoutError,
     Connection,
@@ -41,6 +40,7 @@ from drivers.ble.sim._bumble import (
     DescriptorProxy,
     HCI_Error,
     Peer,
+    property_names,
 )
 from drivers.ble.sim.radio import SimRadio
 
@@ -48,17 +48,6 @@ logger = logging.getLogger(__name__)
 
 #: How long a connection attempt's cancel may take to be confirmed by the controller.
 _CANCEL_GRACE_S = 2.0
-
-_PROPERTY_NAMES: list[tuple[int, str]] = [
-    (Characteristic.Properties.BROADCAST, "broadcast"),
-    (Characteristic.Properties.READ, "read"),
-    (Characteristic.Properties.WRITE_WITHOUT_RESPONSE, "write-without-response"),
-    (Characteristic.Properties.WRITE, "write"),
-    (Characteristic.Properties.NOTIFY, "notify"),
-    (Characteristic.Properties.INDICATE, "indicate"),
-    (Characteristic.Properties.AUTHENTICATED_SIGNED_WRITES, "authenticated-signed-writes"),
-    (Characteristic.Properties.EXTENDED_PROPERTIES, "extended-properties"),
-]
 
 
 def _uuid_str(uuid: Any) -> str:
@@ -190,7 +179,7 @@ class SimBleakClient(BaseBleakClient):
             collection.add_service(bleak_service)
             for char in service.characteristics:
                 await char.discover_descriptors()
-                props = [name for bit, name in _PROPERTY_NAMES if char.properties & bit]
+                props = property_names(char.properties)
                 bleak_char = BleakGATTCharacteristic(
                     char,
                     char.handle,

@@ -24,12 +24,12 @@ from typing import Any, TypeVar
 from drivers.ble._dbus import DBusError, Message
 from drivers.ble.sim._bumble import (
     ATT_Error,
-    Characteristic,
     CharacteristicProxy,
     Connection,
     DescriptorProxy,
     HCI_Error,
     Peer,
+    property_names,
 )
 from drivers.ble.sim.vbluez.objects import Interface, Method, ObjectTree, Property
 
@@ -39,16 +39,6 @@ _T = TypeVar("_T")
 _CHAR = "org.bluez.GattCharacteristic1"
 _CCCD_UUID = "00002902-0000-1000-8000-00805f9b34fb"
 
-_FLAGS: list[tuple[int, str]] = [
-    (Characteristic.Properties.BROADCAST, "broadcast"),
-    (Characteristic.Properties.READ, "read"),
-    (Characteristic.Properties.WRITE_WITHOUT_RESPONSE, "write-without-response"),
-    (Characteristic.Properties.WRITE, "write"),
-    (Characteristic.Properties.NOTIFY, "notify"),
-    (Characteristic.Properties.INDICATE, "indicate"),
-    (Characteristic.Properties.AUTHENTICATED_SIGNED_WRITES, "authenticated-signed-writes"),
-    (Characteristic.Properties.EXTENDED_PROPERTIES, "extended-properties"),
-]
 
 #: ATT error code -> (D-Bus error, text), as ``create_gatt_dbus_error`` (BlueZ).
 _ATT_ERRORS: dict[int, tuple[str, str]] = {
@@ -151,7 +141,7 @@ class GattObjects:
 
     def _export_characteristic(self, service_path: str, proxy: Any) -> None:
         path = f"{service_path}/char{proxy.handle:04x}"
-        flags = [name for bit, name in _FLAGS if proxy.properties & bit]
+        flags = property_names(proxy.properties)
         char = _Char(path, proxy, flags)
         self._chars[path] = char
         self._tree.add(
