@@ -180,6 +180,22 @@ class DeviceStatus:
     #: A CGM's sensor session (CGMS), a GHS device's features and schedules (GHSS).
     cgm: CgmSessionInfo | None = None
     ghs: GhsInfo | None = None
+    #: The reception time (epoch ms) of the device's last event (:meth:`reception_ms`).
+    last_reception_ms: int = 0
+
+    def reception_ms(self, wall_ms: int) -> int:
+        """The reception time of a new event: ``wall_ms``, but after the previous event's.
+
+        An undated reading (a glucose context, a live notification) is timed by its
+        reception and identified at the region by device, code, that millisecond and value
+        (narhub's identifier, PHD IG "Conditional-create Identifier" for the dated ones): a
+        burst of stored records received in one millisecond would make equal readings of two
+        records one. A hub clock stepped back by more than a second is followed as it is."""
+        last = self.last_reception_ms
+        if last - 1000 < wall_ms <= last:
+            wall_ms = last + 1
+        self.last_reception_ms = wall_ms
+        return wall_ms
 
     def note(self, measurement: Measurement) -> None:
         """Record Device Information / Battery values read in a session."""

@@ -318,7 +318,7 @@ class DeviceSession:
             raw=raw,
             measurement=measurement,
             error=error,
-            hub_wall_ms=time.time_ns() // 1_000_000,
+            hub_wall_ms=self.status.reception_ms(time.time_ns() // 1_000_000),
             hub_mono_ns=time.monotonic_ns(),
             kind=self.spec.kind,
             label=self.status.label,

@@ -1,5 +1,6 @@
 """The pure policies of the CGM and GHS sessions (no radio): which records to ask for, what a
-live record may do to the cursor, the session's clock."""
+live record may do to the cursor, the session's clock; the time stamps of emulated devices
+and the hub's reception times."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import datetime as dt
 
 import pytest
 
+from drivers.ble.central import DeviceStatus
 from drivers.ble.cgm_backfill import (
     CgmBackfill,
     LiveRecord,
@@ -17,6 +19,7 @@ from drivers.ble.cgm_backfill import (
 )
 from drivers.ble.ghs_records import clock as ghs_clock
 from drivers.ble.ghs_records import combined_report, elapsed_time_to_write, hub_utc
+from drivers.ble.sim.device_state import DeviceClock
 from protocols.gatt import CgmSessionStartTime, DateTime, RacpOperator
 from protocols.gatt.elapsed_time import ElapsedTime, TimeResolution
 from protocols.gatt.ghs_racp import GhsRacpOperator
@@ -92,3 +95,31 @@ def test_the_hub_clock_written_to_a_ghs_device_is_utc_in_its_resolution() -> Non
     assert written.utc
     assert not written.tick_counter
     assert written.to_datetime() == hub_utc(hub_local)
+
+
+def test_an_emulated_device_never_stamps_two_measurements_in_one_second() -> None:
+    """A device run faster than real time (a rig's ``time_scale``) still gives each
+    measurement its own second: the PHD IG's identifier of a time-stamped observation is
+    device, type and that second (``HL7/phd``, PhdBaseObservation notes)."""
+    now = [0.0]
+    clock = DeviceClock(START, monotonic=lambda: now[0])
+    stamps = []
+    for _ in range(5):
+        stamps.append(clock.stamp())
+        now[0] += 0.1  # ten measurements a second
+    assert stamps == [START + dt.timedelta(seconds=i) for i in range(5)]
+    now[0] = 60.0  # the schedule slows down: stamps follow the clock again
+    assert clock.stamp() == START + dt.timedelta(seconds=60)
+    clock.set(START)  # a central sets the clock back a minute
+    assert clock.stamp() == START + dt.timedelta(seconds=1)
+    assert clock.stamp() == START + dt.timedelta(seconds=2)
+
+
+def test_a_device_s_events_are_received_in_distinct_milliseconds() -> None:
+    """A burst of records in one millisecond gets one millisecond each (an undated reading
+    is identified by its reception time); a clock stepped back over a second is followed."""
+    status = DeviceStatus("glucose-x", "glucose")
+    assert [status.reception_ms(5_000) for _ in range(3)] == [5_000, 5_001, 5_002]
+    assert status.reception_ms(4_999) == 5_003  # a few ms back: still after the last
+    assert status.reception_ms(9_000) == 9_000
+    assert status.reception_ms(1_000) == 1_000  # stepped back eight seconds: followed

@@ -107,7 +107,7 @@ class EmulatedBloodPressureCuff(EmulatedDevice):
             MedFloat.of(systolic),
             MedFloat.of(diastolic),
             MedFloat.of(mean),
-            time_stamp=DateTime.from_datetime(self.clock.now()),
+            time_stamp=DateTime.from_datetime(self.clock.stamp()),
             pulse_rate_bpm=MedFloat.of(self.rng.randint(55, 95)),
             user_id=1,
             measurement_status=BloodPressureMeasurementStatus(0),

@@ -75,7 +75,7 @@ class EmulatedBodyCompositionScale(EmulatedDevice):
         fat_free_kg = (fat_free * Decimal("0.005")).quantize(Decimal("0.005"))
         return BodyCompositionMeasurement(
             fat,
-            time_stamp=DateTime.from_datetime(self.clock.now()),
+            time_stamp=DateTime.from_datetime(self.clock.stamp()),
             user_id=1,
             fat_free_mass=fat_free_kg,
             soft_lean_mass=(fat_free_kg * Decimal("0.9") / Decimal("0.005")).quantize(Decimal(1))

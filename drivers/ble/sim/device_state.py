@@ -34,17 +34,39 @@ class DeviceClock:
         self.drift_ppm = drift_ppm
         #: How many times a central set this clock.
         self.sets = 0
+        self._last_stamp: dt.datetime | None = None
 
     def now(self) -> dt.datetime:
         """The time the device shows now."""
         elapsed_s = (self._monotonic() - self._mono0) * (1.0 + self.drift_ppm / 1e6)
         return self._base + dt.timedelta(seconds=elapsed_s)
 
+    def stamp(self) -> dt.datetime:
+        """The time stamp of a new measurement, to the second: now, but never the second of
+        the previous measurement.
+
+        A real device takes seconds to measure, so its stamps (whole seconds in GATT Date
+        Time, GSS 3.70) never repeat; an emulated one run faster than real time (a rig's
+        ``time_scale``) would stamp several in one second. The PHD IG identifies a
+        time-stamped observation by device, type and that second (``HL7/phd``,
+        PhdBaseObservation notes, "Conditional-create Identifier"): two measurements in one
+        second would be one observation to a FHIR server. A stamp ahead of the clock by a
+        few seconds is what a fast schedule costs."""
+        stamp = self.now().replace(microsecond=0)
+        last = self._last_stamp
+        if last is not None and stamp <= last:
+            stamp = last + dt.timedelta(seconds=1)
+        self._last_stamp = stamp
+        return stamp
+
     def set(self, value: dt.datetime) -> None:
-        """Set the clock (what a Current Time write does)."""
+        """Set the clock (what a Current Time write does); the next stamp follows the new
+        time, still never repeating a second already stamped at or after it."""
         self._base = value
         self._mono0 = self._monotonic()
         self.sets += 1
+        if self._last_stamp is not None and self._last_stamp > value:
+            self._last_stamp = value.replace(microsecond=0)
 
 
 @dataclass

@@ -113,7 +113,7 @@ class EmulatedEnhancedCuff(EmulatedBloodPressureCuff):
         return sequence
 
     def _seconds(self, when: dt.datetime | None = None) -> int:
-        return int(((when or self.clock.now()) - _EPOCH_2000).total_seconds())
+        return int(((when or self.clock.stamp()) - _EPOCH_2000).total_seconds())
 
     def random_enhanced_measurement(
         self, when: dt.datetime | None = None

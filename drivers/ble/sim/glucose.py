@@ -95,7 +95,7 @@ class EmulatedGlucoseMeter(EmulatedDevice):
         with_context = self.rng.random() < 0.7
         m = GlucoseMeasurement(
             seq,
-            DateTime.from_datetime(when or self.clock.now()),
+            DateTime.from_datetime(when or self.clock.stamp()),
             concentration=MedFloat.of(Decimal(self.rng.randint(70, 180)).scaleb(-5)),
             type=GlucoseType.CAPILLARY_PLASMA,
             sample_location=SampleLocation.FINGER,

@@ -97,7 +97,7 @@ class EmulatedPulseOximeter(EmulatedDevice):
         return PlxSpotCheckMeasurement(
             MedFloat.of(self.rng.randint(92, 99)),
             MedFloat.of(self.rng.randint(55, 95)),
-            time_stamp=DateTime.from_datetime(self.clock.now()),
+            time_stamp=DateTime.from_datetime(self.clock.stamp()),
             measurement_status=status,
         )
 

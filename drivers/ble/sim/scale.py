@@ -73,7 +73,7 @@ class EmulatedScale(EmulatedDevice):
         m = WeightMeasurement(
             self.quantize_kg(raw),
             WeightUnitSystem.SI,
-            time_stamp=DateTime.from_datetime(self.clock.now()),
+            time_stamp=DateTime.from_datetime(self.clock.stamp()),
         )
         payload = encode(m)
         self.store(self.measurement, payload)

@@ -75,7 +75,7 @@ class EmulatedThermometer(EmulatedDevice):
         return TemperatureMeasurement(
             MedFloat.of(Decimal(tenths).scaleb(-1)),
             TemperatureUnit.CELSIUS,
-            DateTime.from_datetime(self.clock.now()),
+            DateTime.from_datetime(self.clock.stamp()),
             self.site,
         )
 
