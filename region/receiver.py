@@ -191,19 +191,29 @@ class Receiver:
     def _write(self, filing: Filing, key: BatchKey) -> list[str] | None:
         """Commit the filing's resources not written before with the batch ``key`` through
         the state; returns the lines written (``None``: the key was already recorded)."""
-        observations = {id(r) for r in filing.resources.observations}
+        out = filing.resources
         resources = [
-            ObservationLine(resource_key(r), dumps_exact(r), observation=id(r) in observations)
-            for r in filing.resources.all()
+            ObservationLine(resource_key(r), dumps_exact(r), observation=False)
+            for r in (*out.patients, *out.devices, *out.time_stamps)
         ]
+        for pos, r in enumerate(out.observations):
+            alternate = out.alternates.get(pos)
+            resources.append(
+                ObservationLine(
+                    resource_key(r),
+                    dumps_exact(r),
+                    alias=None if alternate is None else str(alternate["id"]),
+                    alternate=None if alternate is None else dumps_exact(alternate),
+                )
+            )
         lines = self._state.commit_batch(key, resources, writes=filing.writes)
         if lines is None:
             return None
         if filing.writes is not None:
             filing.held = filing.writes.held_new
         written = set(lines)
-        fresh = sum(1 for r in resources if r.observation and r.line in written)
-        self.stats.duplicate_observations += len(observations) - fresh
+        fresh = sum(1 for r in resources if r.observation and written & {r.line, r.alternate})
+        self.stats.duplicate_observations += len(out.observations) - fresh
         self.stats.observations += fresh
         return lines
 

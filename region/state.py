@@ -24,7 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from protocols.fhir.codes import URI_SYSTEM
 from protocols.fhir.devices import description_digest
+from protocols.fhir.identity import observation_id
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
@@ -88,11 +90,75 @@ class ObservationLine:
     """One FHIR resource: its de-duplication key (an Observation's deterministic id, a
     Device's id with the digest of its description), its exact JSON text (one NDJSON line),
     and whether it is an Observation (``False``: a Device or a coincident time stamp that the
-    batch's Observations reference)."""
+    batch's Observations reference).
+
+    An Observation identified by the PHD IG's identifier (device, patient, type, PHD second)
+    also has an ``alias``: the id of narhub's own identifier of the reading (its exact value
+    too), which the resource carries as its second identifier, and the ``alternate`` line:
+    the same Observation under that identifier alone. :func:`resolve` writes the alternate
+    when the IG's identifier already names another reading (two measurements in one second
+    of a device clock that stamps whole minutes or seconds), so neither is taken for a resend
+    of the other."""
 
     id: str
     line: str
     observation: bool = True
+    alias: str | None = None
+    alternate: str | None = None
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What :func:`resolve` decided for a batch: the lines to write (in order), the keys to
+    record, and the batch's resources with each chosen alternate in its resource's place."""
+
+    fresh: list[ObservationLine]
+    keys: list[str]
+    view: list[ObservationLine]
+
+
+def resolve(resources: Sequence[ObservationLine], known: set[str]) -> Resolution:
+    """The resources new to the region, given the keys already recorded (``known``).
+
+    A resource without an alias is new when its key is unknown. One with an alias is a
+    resend when its alias is known (it was written, under either identifier); else it is
+    written under the IG's identifier when that one is free, under its alias otherwise. An
+    id twice in one batch is written once."""
+    taken = set(known)
+    fresh: list[ObservationLine] = []
+    keys: list[str] = []
+    view: list[ObservationLine] = []
+    for r in resources:
+        chosen = r
+        if r.alias is None or r.alternate is None:
+            if r.id not in taken:
+                taken.add(r.id)
+                fresh.append(r)
+                keys.append(r.id)
+        elif r.alias not in taken:
+            if r.id in taken:
+                chosen = ObservationLine(r.alias, r.alternate, observation=r.observation)
+                keys.append(r.alias)
+            else:
+                taken.add(r.id)
+                keys.extend((r.id, r.alias))
+            taken.add(r.alias)
+            fresh.append(chosen)
+        view.append(chosen)
+    return Resolution(fresh, keys, view)
+
+
+def line_keys(resource: dict[str, Any]) -> list[str]:
+    """The keys a written resource records: :func:`resource_key`, and for an Observation
+    with narhub's identifier beside the IG's, that identifier's id (its alias)."""
+    keys = [resource_key(resource)]
+    if resource.get("resourceType") == "Observation":
+        keys.extend(
+            observation_id(str(i["value"]))
+            for i in resource.get("identifier", [])[1:]
+            if i.get("system") == URI_SYSTEM
+        )
+    return keys
 
 
 #: The hub id of the key under which held readings released to an enrolment are committed

@@ -61,6 +61,8 @@ SCHEMA = (
     " id TEXT PRIMARY KEY, batch BIGINT NOT NULL REFERENCES batches (n),"
     " pos INTEGER NOT NULL, resource TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS observations_order ON observations (batch, pos)",
+    # narhub's identifiers of the readings written under the PHD IG's (region.state.resolve).
+    "CREATE TABLE IF NOT EXISTS observation_aliases (id TEXT PRIMARY KEY)",
     "CREATE TABLE IF NOT EXISTS fhir_queue ("
     " id BIGSERIAL PRIMARY KEY, lines TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
     " refused TEXT, leased_by TEXT, leased_until TIMESTAMPTZ)",
@@ -89,7 +91,8 @@ def create_schema(conn: psycopg.Connection[Any]) -> None:
     transaction on its table, so a receiver would not start while another one is busy)."""
     row = conn.execute(
         "SELECT to_regclass('batches') IS NOT NULL AND to_regclass('observations_order') "
-        "IS NOT NULL AND to_regclass('fhir_queue') IS NOT NULL"
+        "IS NOT NULL AND to_regclass('fhir_queue') IS NOT NULL "
+        "AND to_regclass('observation_aliases') IS NOT NULL"
     ).fetchone()
     if row is not None and row[0]:
         return
@@ -162,28 +165,60 @@ class PostgresState:
             batch_n = int(row[0])
             if writes is not None:
                 writes.apply(cur)  # raises FilingRaceError: all of it rolls back
-            cur.execute(
-                "INSERT INTO observations (id, batch, pos, resource) "
-                "SELECT id, %s, pos, resource "
-                "FROM unnest(%s::text[], %s::int[], %s::text[]) AS t (id, pos, resource) "
-                "ORDER BY id ON CONFLICT (id) DO NOTHING RETURNING id",
-                (
-                    batch_n,
-                    [o.id for o in observations],
-                    list(range(len(observations))),
-                    [o.line for o in observations],
-                ),
-            )
-            fresh = {str(r[0]) for r in cur.fetchall()}
+            primary, alternate = self._insert_observations(cur, batch_n, observations)
             lines: list[str] = []
-            for observation in observations:
-                if observation.id in fresh:
-                    fresh.discard(observation.id)  # an id twice in one batch: written once
-                    lines.append(observation.line)
-            queued = queued_lines(observations, lines) if self._fhir_queue else []
+            view: list[ObservationLine] = []
+            for pos, o in enumerate(observations):
+                chosen = o
+                if pos in alternate and o.alias and o.alternate:
+                    chosen = ObservationLine(o.alias, o.alternate, observation=o.observation)
+                if pos in primary or pos in alternate:
+                    lines.append(chosen.line)
+                view.append(chosen)
+            queued = queued_lines(view, lines) if self._fhir_queue else []
             if queued:
                 cur.execute("INSERT INTO fhir_queue (lines) VALUES (%s)", ("\n".join(queued),))
             return lines
+
+    @staticmethod
+    def _insert_observations(
+        cur: PgCursor, batch_n: int, observations: Sequence[ObservationLine]
+    ) -> tuple[set[int], set[int]]:
+        """Insert the batch's new resources (:func:`region.state.resolve` in SQL); the
+        positions written under their own id and under their alias.
+
+        Aliases first, then resources, then alternates, each in id order, so that two
+        receivers lock shared rows in the same order. A known alias is a reading written
+        before (under either identifier); a new alias whose IG identifier is taken, by an
+        earlier batch or earlier in this one, is written under the alias."""
+        first_alias: dict[str, int] = {}
+        for pos, o in enumerate(observations):
+            if o.alias and o.alternate:
+                first_alias.setdefault(o.alias, pos)
+        fresh_aliases: set[str] = set()
+        if first_alias:
+            cur.execute(
+                "INSERT INTO observation_aliases (id) SELECT id FROM unnest(%s::text[]) AS t (id) "
+                "ORDER BY id ON CONFLICT (id) DO NOTHING RETURNING id",
+                (sorted(first_alias),),
+            )
+            fresh_aliases = {str(r[0]) for r in cur.fetchall()}
+        aliased = {first_alias[a] for a in fresh_aliases}
+        candidates = [
+            pos
+            for pos, o in enumerate(observations)
+            if not (o.alias and o.alternate) or pos in aliased
+        ]
+        primary = _insert_rows(
+            cur, batch_n, [(observations[p].id, p, observations[p].line) for p in candidates]
+        )
+        rest = sorted(aliased - primary)
+        alternate = _insert_rows(
+            cur,
+            batch_n,
+            [(str(observations[p].alias), p, str(observations[p].alternate)) for p in rest],
+        )
+        return primary, alternate
 
     def _execute(self, query: str, params: tuple[object, ...]) -> psycopg.Cursor[Any]:
         try:
@@ -265,6 +300,21 @@ def _observation_lines(conn: psycopg.Connection[Any]) -> Iterator[str]:
         cur.execute("SELECT resource FROM observations ORDER BY batch, pos")
         for (resource,) in cur:
             yield str(resource)
+
+
+def _insert_rows(cur: PgCursor, batch_n: int, rows: list[tuple[str, int, str]]) -> set[int]:
+    """Insert resources (id, position, JSON) in id order, skipping ids already stored; the
+    positions inserted (an id twice: its first position)."""
+    if not rows:
+        return set()
+    cur.execute(
+        "INSERT INTO observations (id, batch, pos, resource) "
+        "SELECT id, %s, pos, resource "
+        "FROM unnest(%s::text[], %s::int[], %s::text[]) AS t (id, pos, resource) "
+        "ORDER BY id, pos ON CONFLICT (id) DO NOTHING RETURNING pos",
+        (batch_n, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]),
+    )
+    return {int(r[0]) for r in cur.fetchall()}
 
 
 def export_ndjson(url: str, out: Path) -> int:

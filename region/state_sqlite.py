@@ -10,7 +10,14 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
-from region.state import BatchKey, JointWrites, ObservationLine, queued_lines, resource_key
+from region.state import (
+    BatchKey,
+    JointWrites,
+    ObservationLine,
+    line_keys,
+    queued_lines,
+    resolve,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -76,9 +83,11 @@ class SqliteState:
             raise TypeError("a SQLite state takes no joint writes (a PostgreSQL store's)")
         if self.seen(key.hub_id, key.boot_id, key.seq):
             return None
-        known = self._known_ids([o.id for o in observations])
-        fresh = [o for o in observations if o.id not in known]
-        lines = [o.line for o in fresh]
+        known = self._known_ids(
+            [o.id for o in observations] + [o.alias for o in observations if o.alias]
+        )
+        resolution = resolve(observations, known)
+        lines = [o.line for o in resolution.fresh]
         with self._output.open("ab") as out:
             out.writelines((line + "\n").encode() for line in lines)
             out.flush()
@@ -90,7 +99,7 @@ class SqliteState:
                 "INSERT INTO seen(hub, boot, seq) VALUES (?, ?, ?)",
                 (key.hub_id, key.boot_id, key.seq),
             )
-            self._record([o.id for o in fresh], end, queued_lines(observations, lines))
+            self._record(resolution.keys, end, queued_lines(resolution.view, lines))
         return lines
 
     def _known_ids(self, ids: list[str]) -> set[str]:
@@ -136,7 +145,7 @@ class SqliteState:
             for number, line in enumerate(complete.splitlines(), 1):
                 try:
                     resource = json.loads(line)
-                    ids.append(resource_key(resource))
+                    ids.extend(line_keys(resource))
                     recovered.append(line.decode())
                 except (ValueError, KeyError, TypeError):
                     logger.warning(

@@ -187,12 +187,15 @@ def test_identifier_of_a_time_stamped_reading_follows_the_ig_rule() -> None:
     t = 1_763_800_001_000  # the corrected time; the device's clock was 40 s ahead
     bp, _ = _resources(_blood_pressure(t, clock_flags(40, t + 99_000)))
     stamp = (t // 1000 + 40) - EPOCH_2000_S
-    assert bp["identifier"] == [
-        {
-            "system": "http://hl7.org/fhir/uv/phd/StructureDefinition/PhdBaseObservation",
-            "value": f"C0FFEE000D02-p-0042-urn:oid:1.2.752.0.99-150020-{stamp}",
-        }
-    ]
+    ig, narhub = bp["identifier"]
+    assert ig == {
+        "system": "http://hl7.org/fhir/uv/phd/StructureDefinition/PhdBaseObservation",
+        "value": f"C0FFEE000D02-p-0042-urn:oid:1.2.752.0.99-150020-{stamp}",
+    }
+    # narhub's identifier beside it (second: a conditional create takes the first), under
+    # which the region writes the reading when the IG's names another (region.state.resolve).
+    assert narhub["system"] == "urn:ietf:rfc:3986"
+    assert narhub["value"].startswith("urn:uuid:")
 
 
 def test_time_stamp_entry_matches_the_ig_example() -> None:

@@ -74,6 +74,11 @@ class BatchResources:
     time_stamps: list[dict[str, Any]] = field(default_factory=list)
     observations: list[dict[str, Any]] = field(default_factory=list)
     patients: list[dict[str, Any]] = field(default_factory=list)
+    #: By position in :attr:`observations`: an Observation under the PHD IG's identifier as
+    #: it is under narhub's identifier alone, for when the IG's identifier already names
+    #: another reading (:func:`region.state.resolve` decides; two observations of a batch
+    #: may even name the same IG identifier).
+    alternates: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     def all(self) -> list[dict[str, Any]]:
         """Every resource, referenced ones first."""
@@ -167,6 +172,7 @@ class _Builder:
         self._device_ids: set[str] = set()
         self._patients: set[PatientRef] = set()
         self._stamps: set[str] = set()
+        #: Occurrences of equal readings (narhub's identifiers) in the batch.
         self._seen: dict[str, int] = {}
 
     def _device(self, name: str) -> tuple[dict[str, Any], bool]:
@@ -199,24 +205,23 @@ class _Builder:
 
     def _identifier(
         self, items: list[Filed], code: int, clock: ClockRead | None, whole: bool
-    ) -> dict[str, Any]:
-        """The IG's conditional-create identifier for a patient's time-stamped observation;
-        narhub's otherwise: for real-time data, for part of a compound measurement (its other
-        components came in another batch: the parts must not share one identifier), or when
-        the IG's would repeat within the batch."""
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """The Observation's identifier, and narhub's identifier beside it when that one is
+        the IG's conditional-create identifier (a patient's time-stamped observation).
+        narhub's alone for real-time data and for part of a compound measurement (its other
+        components came in another batch: the parts must not share one identifier)."""
         first = items[0]
         patient = first.patient
-        if clock is not None and patient is not None and whole:
-            stamp = phd_time_stamp(first.reading.t_ms, clock.offset_s)
-            value = conditional_create_value(first.reading.device, patient, code, stamp)
-            if value not in self._seen:
-                self._seen[value] = 1
-                return {"system": c.CONDITIONAL_CREATE_SYSTEM, "value": value}
         identity = tuple(part for item in items for part in reading_identity(item.reading))
         key = "|".join(identity) + f"|{patient}"
         occurrence = self._seen.get(key, 0)
         self._seen[key] = occurrence + 1
-        return uri_identifier(narhub_value(self.hub_id, identity, patient, occurrence))
+        narhub = uri_identifier(narhub_value(self.hub_id, identity, patient, occurrence))
+        if clock is not None and patient is not None and whole:
+            stamp = phd_time_stamp(first.reading.t_ms, clock.offset_s)
+            value = conditional_create_value(first.reading.device, patient, code, stamp)
+            return {"system": c.CONDITIONAL_CREATE_SYSTEM, "value": value}, narhub
+        return narhub, None
 
     def add(self, items: list[Filed]) -> None:
         first = items[0]
@@ -237,7 +242,7 @@ class _Builder:
             item.reading.mdc_code for item in items
         }
         stamp = clock if _stamp_trusted(reading) else None
-        identifier = self._identifier(items, code, stamp, whole)
+        identifier, alias = self._identifier(items, code, stamp, whole)
         resource_id = observation_id(identifier["value"])
         if compound is None:
             resource = observation(
@@ -257,6 +262,13 @@ class _Builder:
                 identifier=identifier,
                 time_stamp_id=stamp_id,
             )
+        if alias is not None:
+            resource["identifier"] = [identifier, alias]
+            self.out.alternates[len(self.out.observations)] = {
+                **resource,
+                "id": observation_id(alias["value"]),
+                "identifier": [alias],
+            }
         self.out.observations.append(resource)
 
 

@@ -17,8 +17,11 @@ The IG recommends no such identifier for a real-time observation (no PHD time st
 oximeter's continuous stream, RR intervals): those get a narhub identifier instead, a UUIDv5
 (RFC 9562 section 5.5) over the hub, device, stream, code, time, exact value, patient and
 the occurrence of equal readings in one batch, in system ``urn:ietf:rfc:3986``. Either way the
-same reading attributed to the same patient always gets the same identifier, and two
-different readings never share one.
+same reading attributed to the same patient always gets the same identifier. Two different
+readings never share narhub's; they can share the IG's (two measurements in one stamp of a
+device clock that keeps whole minutes), so an Observation under the IG's identifier carries
+narhub's too, and the region writes the second of two such readings under narhub's alone
+(``region.state.resolve``).
 """
 
 from __future__ import annotations
