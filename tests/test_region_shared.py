@@ -10,6 +10,8 @@ from decimal import Decimal
 from functools import partial
 from pathlib import Path
 
+from temperatures import WALL_MS, body_temperature
+
 from common.backoff import Backoff
 from common.pki import certificate_public_key_pem
 from common.signing import PemBatchSigner, PemBatchVerifier
@@ -18,7 +20,6 @@ from gateway.outbox import AsyncOutbox, BatchingPolicy, Outbox
 from gateway.reading import Reading
 from gateway.uplink import Uplink
 from protocols.fhir import PatientRef
-from protocols.uplink import Priority
 from region.enrolment_sqlite import enrol_hub
 from region.receiver import RECEIVER_NAME, Receiver
 from region.state_sqlite import SqliteState
@@ -30,16 +31,8 @@ PER_BATCH = 4
 
 
 def _reading(i: int) -> Reading:
-    return Reading(
-        stream="dev/150364",
-        device="dev",
-        mdc_code=150364,
-        unit="Cel",
-        value=Decimal(f"3{i // 100}.{i % 100:02d}"),
-        special=None,
-        hub_wall_ms=1_795_000_000_000 + i * 1000,
-        hub_mono_ns=i,
-        priority=Priority.CLINICAL,
+    return body_temperature(
+        i, Decimal(f"3{i // 100}.{i % 100:02d}"), hub_wall_ms=WALL_MS + i * 1000
     )
 
 

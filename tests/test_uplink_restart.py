@@ -8,6 +8,8 @@ from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
+from temperatures import body_temperature
+
 from common.backoff import Backoff
 from common.pki import certificate_public_key_pem
 from common.signing import PemBatchSigner, PemBatchVerifier
@@ -16,7 +18,6 @@ from gateway.outbox import AsyncOutbox, BatchingPolicy, Outbox
 from gateway.reading import Reading
 from gateway.uplink import Uplink
 from protocols.fhir import PatientRef
-from protocols.uplink import Priority
 from region.enrolment_sqlite import enrol_hub
 from region.receiver import RECEIVER_NAME, Receiver
 from region.state_sqlite import SqliteState
@@ -24,17 +25,7 @@ from rig.broker import MosquittoBroker, RigPki
 
 
 def _reading(i: int) -> Reading:
-    return Reading(
-        stream="dev/150364",
-        device="dev",
-        mdc_code=150364,
-        unit="Cel",
-        value=Decimal(f"36.{i:02d}"),
-        special=None,
-        hub_wall_ms=1_795_000_000_000 + i,
-        hub_mono_ns=i,
-        priority=Priority.CLINICAL,
-    )
+    return body_temperature(i, Decimal(f"36.{i:02d}"))
 
 
 class GatedLink:

@@ -10,6 +10,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from temperatures import body_temperature
+
 from common.backoff import Backoff
 from common.signing import PemBatchSigner
 from drivers.mqtt import MqttLink, TlsFiles
@@ -19,7 +21,7 @@ from gateway.hub import Hub
 from gateway.outbox import AsyncOutbox, BatchingPolicy, Outbox
 from gateway.reading import Reading
 from gateway.uplink import Uplink, offline_status, status_topic
-from protocols.uplink import FORMAT_VERSION, Priority
+from protocols.uplink import FORMAT_VERSION
 from region.receiver import RECEIVER_NAME
 from rig.broker import MosquittoBroker, RigPki
 
@@ -28,17 +30,7 @@ MAC = re.compile(r"[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}")
 
 
 def _reading(i: int) -> Reading:
-    return Reading(
-        stream="AA:BB:CC:DD:EE:01/150364",
-        device="AA:BB:CC:DD:EE:01",
-        mdc_code=150364,
-        unit="Cel",
-        value=Decimal(f"36.{i % 100:02d}"),
-        special=None,
-        hub_wall_ms=1_795_000_000_000 + i,
-        hub_mono_ns=i,
-        priority=Priority.CLINICAL,
-    )
+    return body_temperature(i, Decimal(f"36.{i % 100:02d}"), device="AA:BB:CC:DD:EE:01")
 
 
 class CuttableProxy:
