@@ -10,7 +10,7 @@ from decimal import Decimal
 from functools import partial
 from pathlib import Path
 
-from temperatures import WALL_MS, body_temperature
+from hub_records import WALL_MS, body_temperature
 
 from common.backoff import Backoff
 from common.pki import certificate_public_key_pem

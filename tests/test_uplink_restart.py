@@ -8,7 +8,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
-from temperatures import body_temperature
+from hub_records import body_temperature
 
 from common.backoff import Backoff
 from common.pki import certificate_public_key_pem

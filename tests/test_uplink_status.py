@@ -10,7 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from temperatures import body_temperature
+from hub_records import body_temperature
 
 from common.backoff import Backoff
 from common.signing import PemBatchSigner

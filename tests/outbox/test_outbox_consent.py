@@ -8,6 +8,8 @@ import sqlite3
 from decimal import Decimal
 from pathlib import Path
 
+from hub_records import consent_record, reading
+
 from common.pki import new_private_key_pem, public_key_pem
 from common.signing import PemBatchSigner, PemBatchVerifier
 from gateway.consents import append_record
@@ -28,34 +30,11 @@ CLIMATE = NARHUB_BOARD_BASE + 1
 
 
 def _r(i: int, code: int, priority: Priority = Priority.CLINICAL) -> Reading:
-    return Reading(
-        stream=f"dev/{code}",
-        device="dev",
-        mdc_code=code,
-        unit="1",
-        value=Decimal(i),
-        special=None,
-        hub_wall_ms=T0 + i,
-        hub_mono_ns=i,
-        priority=priority,
-    )
+    return reading(i, code, Decimal(i), hub_wall_ms=T0 + i, priority=priority)
 
 
 def _consent(path: Path, action: str, categories: list[str], at_ms: int) -> None:
-    append_record(
-        path,
-        record_from_map(
-            {
-                "action": action,
-                "recipient": "region",
-                "categories": categories,
-                "from_ms": at_ms,
-                "recorded_by": "technician:anna",
-                "basis": "patient-consent",
-                "recorded_ms": at_ms,
-            }
-        ),
-    )
+    append_record(path, consent_record(action, "region", categories, at_ms))
 
 
 def _sent(store: Outbox) -> list[tuple[int, int]]:
