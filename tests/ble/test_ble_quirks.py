@@ -10,6 +10,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import TypeVar
 
 import pytest
 from ble_rig import Collector, Rig
@@ -39,6 +40,8 @@ from protocols.gatt import (
     decode,
 )
 
+CuffT = TypeVar("CuffT", bound=EmulatedBloodPressureCuff)
+
 pytestmark = pytest.mark.parametrize("backend", ["sim", "bluez"])
 
 SYSTOLIC, DIASTOLIC, PULSE = (
@@ -66,6 +69,14 @@ async def _stored_reading(cuff: EmulatedBloodPressureCuff, taken: dt.datetime) -
     return await cuff.measure(_reading(taken))
 
 
+def _cuff_with_clock(
+    model: type[CuffT], rig: Rig, address: str, seed: int, *, offset_s: float
+) -> CuffT:
+    """A cuff of ``model`` whose clock is ``offset_s`` off the hub's (ahead when positive)."""
+    clock = DeviceClock(offset_s=offset_s)
+    return model(rig.radio, address, seed=seed, sleep_s=0.5, linger_s=0.3, clock=clock)
+
+
 def _hub_near(
     rig: Rig, cuff: EmulatedBloodPressureCuff
 ) -> contextlib.AbstractAsyncContextManager[tuple[BleCentral, Collector]]:
@@ -73,11 +84,18 @@ def _hub_near(
     return rig.running(("blood_pressure", cuff), start_devices=False)
 
 
-async def _session_over_after_a_clock_write(cuff: EmulatedBloodPressureCuff) -> None:
-    """The hub wrote the cuff's clock (early or not) and the cuff went back to sleep."""
-    async with asyncio.timeout(15):
-        await cuff.wait_until(lambda: cuff.clock.sets > 0 or cuff.early_clock_writes > 0)
-        await cuff.wait_until(lambda: cuff.asleep)  # the session is over
+async def _clock_written_after_a_stored_reading(
+    rig: Rig, cuff: EmulatedBloodPressureCuff, taken: dt.datetime
+) -> tuple[bytes, BleCentral, Collector]:
+    """The cuff stores a reading taken at ``taken``; a hub comes near and hears it, writes the
+    cuff's clock (early or not), and the cuff goes back to sleep. The reading's payload."""
+    payload = await _stored_reading(cuff, taken)
+    async with _hub_near(rig, cuff) as (central, got):
+        await got.wait_for_count(BLOOD_PRESSURE_MEASUREMENT, 1)
+        async with asyncio.timeout(15):
+            await cuff.wait_until(lambda: cuff.clock.sets > 0 or cuff.early_clock_writes > 0)
+            await cuff.wait_until(lambda: cuff.asleep)  # the session is over
+    return payload, central, got
 
 
 def _values(readings: Sequence[Reading]) -> dict[int, Decimal | None]:
@@ -142,19 +160,9 @@ async def test_a_real_bm85_recording_arrives_exact_and_flagged(rig: Rig) -> None
 
 
 async def test_and_cuff_clock_set_through_date_time_after_its_settle_delay(rig: Rig) -> None:
-    cuff = EmulatedAndCuff(
-        rig.radio,
-        "C0:00:00:00:08:02",
-        seed=4,
-        sleep_s=0.5,
-        linger_s=0.3,
-        clock=DeviceClock(offset_s=3600.0),  # an hour ahead
-    )
+    cuff = _cuff_with_clock(EmulatedAndCuff, rig, "C0:00:00:00:08:02", 4, offset_s=3600.0)
     taken = cuff.clock.now().replace(microsecond=0)  # stamped by the cuff's own clock
-    payload = await _stored_reading(cuff, taken)
-    async with _hub_near(rig, cuff) as (central, got):
-        await got.wait_for_count(BLOOD_PRESSURE_MEASUREMENT, 1)
-        await _session_over_after_a_clock_write(cuff)
+    payload, central, got = await _clock_written_after_a_stored_reading(rig, cuff, taken)
     status = central.status[cuff.address]
     assert status.profile.name == "and-medical"
     assert status.profile_reason.startswith("Device Information manufacturer 'A&D Medical'")
@@ -177,19 +185,9 @@ async def test_and_cuff_clock_set_through_date_time_after_its_settle_delay(rig: 
 
 
 async def test_omron_cuff_is_bonded_before_anything_is_read(rig: Rig) -> None:
-    cuff = EmulatedOmronCuff(
-        rig.radio,
-        "C0:00:00:00:08:03",
-        seed=5,
-        sleep_s=0.5,
-        linger_s=0.3,
-        clock=DeviceClock(offset_s=-1800.0),  # half an hour behind
-    )
+    cuff = _cuff_with_clock(EmulatedOmronCuff, rig, "C0:00:00:00:08:03", 5, offset_s=-1800.0)
     taken = dt.datetime.now().replace(microsecond=0)
-    payload = await _stored_reading(cuff, taken)
-    async with _hub_near(rig, cuff) as (central, got):
-        await got.wait_for_count(BLOOD_PRESSURE_MEASUREMENT, 1)
-        await _session_over_after_a_clock_write(cuff)
+    payload, central, got = await _clock_written_after_a_stored_reading(rig, cuff, taken)
     status = central.status[cuff.address]
     assert cuff.stats.unbonded_reads == 0  # nothing was read before the bond
     # The clock written right after the cuff's first Current Time notification, not before.
