@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from ble_rig import FAST
 from typer.testing import CliRunner
 
 from drivers.ble import CentralSettings, resolve_backend
@@ -23,16 +24,8 @@ from technician.cli import app
 from technician.pairing import PairingError, PairingResult, pair_device, with_device
 from technician.provision import init_hub
 
-QUICK = CentralSettings(
-    scanning_mode="active",
-    idle_disconnect_s=0.3,
-    backoff_scale=0.01,
-    connect_timeout_s=2.0,
-    operation_timeout_s=1.0,
-    pairing_timeout_s=2.0,
-    advert_fresh_s=2.0,
-    reconnect_pause_s=0.05,
-)
+#: The BLE rig's quick settings, scanning actively as pair_device does by default.
+QUICK = dataclasses.replace(FAST, scanning_mode="active")
 CUFF = "C0:00:00:00:0A:01"
 
 
