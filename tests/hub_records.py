@@ -8,10 +8,15 @@ from decimal import Decimal
 from typing import Any
 
 from gateway.reading import Reading
+from protocols.categories import NARHUB_BOARD_BASE
 from protocols.consent import ConsentRecord, record_from_map
 
 #: MDC_TEMP_BODY (ISO/IEEE 11073-10101), in degrees Celsius (UCUM ``Cel``).
 BODY_TEMPERATURE = 150364
+#: A sensor board's door-open events (activity) and air temperature (indoor climate), as
+#: protocols/categories.py files them.
+DOOR = NARHUB_BOARD_BASE + 4
+CLIMATE = NARHUB_BOARD_BASE + 1
 #: A hub wall clock in 2026 (milliseconds since the epoch).
 WALL_MS = 1_795_000_000_000
 

@@ -25,7 +25,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from hub_records import consent_record
+from hub_records import CLIMATE, DOOR, consent_record
 
 from common.pki import certificate_public_key_pem
 from common.signing import PemBatchVerifier
@@ -36,7 +36,7 @@ from gateway.consents import append_record, consent_path
 from gateway.hub import Hub
 from gateway.outbox import AsyncOutbox
 from gateway.reading import Reading
-from protocols.categories import NARHUB_BOARD_BASE, DataCategory, category_of
+from protocols.categories import DataCategory, category_of
 from protocols.consent import allowed
 from protocols.fhir import PatientRef
 from protocols.gatt.observation import MDC_PRESS_BLD_NONINV_SYS
@@ -51,8 +51,6 @@ from rig.ledger import LedgerEntry, read_fhir, reconcile
 
 HUB = "hub-two-rx"
 T0 = 1_795_000_000_000
-DOOR = NARHUB_BOARD_BASE + 4
-CLIMATE = NARHUB_BOARD_BASE + 1
 BP = MDC_PRESS_BLD_NONINV_SYS
 MATRIX = {"region": ["vital-signs"], "municipality": ["vital-signs", "activity"]}
 

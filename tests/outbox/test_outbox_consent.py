@@ -8,7 +8,7 @@ import sqlite3
 from decimal import Decimal
 from pathlib import Path
 
-from hub_records import consent_record, reading
+from hub_records import CLIMATE, DOOR, consent_record, reading
 
 from common.pki import new_private_key_pem, public_key_pem
 from common.signing import PemBatchSigner, PemBatchVerifier
@@ -16,7 +16,7 @@ from gateway.consents import append_record
 from gateway.outbox import Outbox
 from gateway.outbox.consent_gate import ConsentGate, partition
 from gateway.reading import Reading
-from protocols.categories import NARHUB_BOARD_BASE, DataCategory
+from protocols.categories import DataCategory
 from protocols.consent import record_from_map
 from protocols.gatt.observation import MDC_PRESS_BLD_NONINV_SYS
 from protocols.uplink import Priority, WireReading
@@ -25,8 +25,6 @@ KEY = new_private_key_pem()
 SIGNER = PemBatchSigner("hub-c", KEY)
 VERIFIER = PemBatchVerifier({"hub-c": public_key_pem(KEY)})
 T0 = 1_763_800_000_000
-DOOR = NARHUB_BOARD_BASE + 4
-CLIMATE = NARHUB_BOARD_BASE + 1
 
 
 def _r(i: int, code: int, priority: Priority = Priority.CLINICAL) -> Reading:

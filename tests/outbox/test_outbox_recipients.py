@@ -10,7 +10,7 @@ import sqlite3
 from decimal import Decimal
 from pathlib import Path
 
-from hub_records import consent_record, reading
+from hub_records import CLIMATE, DOOR, consent_record, reading
 
 from common.pki import new_private_key_pem, public_key_pem
 from common.signing import PemBatchSigner, PemBatchVerifier
@@ -19,7 +19,6 @@ from gateway.outbox import SCHEMA_VERSION, Outbox, PendingBatch
 from gateway.outbox.consent_gate import ConsentGate
 from gateway.outbox.telemetry import MDC_NARHUB_EVICTED
 from gateway.reading import Reading
-from protocols.categories import NARHUB_BOARD_BASE
 from protocols.gatt.observation import MDC_PRESS_BLD_NONINV_SYS
 from protocols.uplink import Priority
 from technician.status_view import read_queue
@@ -28,8 +27,6 @@ KEY = new_private_key_pem()
 SIGNER = PemBatchSigner("hub-m", KEY)
 VERIFIER = PemBatchVerifier({"hub-m": public_key_pem(KEY)})
 T0 = 1_763_800_000_000
-DOOR = NARHUB_BOARD_BASE + 4
-CLIMATE = NARHUB_BOARD_BASE + 1
 BP = MDC_PRESS_BLD_NONINV_SYS
 BOTH = ("region", "municipality")
 
