@@ -18,16 +18,14 @@ from typing import Any
 
 import pytest
 from hub_records import consent_record
+from hub_uplink import connects_as, hub_uplink
 
-from common.backoff import Backoff
 from common.pki import certificate_public_key_pem
-from common.signing import PemBatchSigner, PemBatchVerifier
-from drivers.mqtt import MqttLink, TlsFiles
+from common.signing import PemBatchVerifier
 from gateway.consents import append_record
 from gateway.outbox import AsyncOutbox, BatchingPolicy, Outbox, PendingBatch
 from gateway.outbox.consent_gate import ConsentGate
 from gateway.reading import Reading
-from gateway.uplink import Uplink
 from protocols.categories import NARHUB_BOARD_BASE
 from protocols.fhir import PatientRef
 from protocols.gatt.observation import MDC_PRESS_BLD_NONINV_SYS
@@ -123,20 +121,12 @@ async def _scenario(broker: MosquittoBroker, rig_pki: RigPki, tmp_path: Path, wh
     outbox = AsyncOutbox(store, commit_window_s=0)
     published: list[PendingBatch] = []
 
-    def hub_link() -> MqttLink:
-        tls = TlsFiles(rig_pki.ca_file, hub.cert_file, hub.key_file)
-        return MqttLink(broker.host, broker.port, client_id=HUB, tls=tls, timeout_s=5)
-
-    def rx_link() -> MqttLink:
-        tls = TlsFiles(rig_pki.ca_file, rx.cert_file, rx.key_file)
-        return MqttLink(broker.host, broker.port, client_id=rx_name, tls=tls, manual_ack=True)
-
-    uplink = Uplink(
+    rx_link = connects_as(rig_pki, rx, rx_name, broker, manual_ack=True)
+    uplink = hub_uplink(
         HUB,
         outbox,
-        PemBatchSigner(HUB, hub.key_file.read_bytes()),
-        hub_link,
-        backoff=Backoff(initial_s=0.05, cap_s=0.2),
+        hub,
+        connects_as(rig_pki, hub, HUB, broker, timeout_s=5),
         on_published=lambda batch, _reason: published.append(batch),
         topic_root=root,
     )

@@ -9,11 +9,12 @@ from decimal import Decimal
 from pathlib import Path
 
 from hub_records import body_temperature
+from hub_uplink import connects_as
 
 from common.backoff import Backoff
 from common.pki import certificate_public_key_pem
 from common.signing import PemBatchSigner, PemBatchVerifier
-from drivers.mqtt import MqttError, MqttLink, TlsFiles
+from drivers.mqtt import MqttError, MqttLink
 from gateway.outbox import AsyncOutbox, BatchingPolicy, Outbox
 from gateway.reading import Reading
 from gateway.uplink import Uplink
@@ -64,15 +65,8 @@ async def test_outbox_drains_after_broker_restart_exactly_once(
     hub = rig_pki.client("hub-r")
     receiver_id = rig_pki.client(RECEIVER_NAME)
 
-    def hub_link() -> MqttLink:
-        tls = TlsFiles(rig_pki.ca_file, hub.cert_file, hub.key_file)
-        return MqttLink(broker.host, broker.port, client_id="hub-r", tls=tls, timeout_s=5)
-
-    def receiver_link() -> MqttLink:
-        tls = TlsFiles(rig_pki.ca_file, receiver_id.cert_file, receiver_id.key_file)
-        return MqttLink(broker.host, broker.port, client_id=RECEIVER_NAME, tls=tls, timeout_s=5)
-
-    gated = GatedLink(hub_link)
+    receiver_link = connects_as(rig_pki, receiver_id, RECEIVER_NAME, broker, timeout_s=5)
+    gated = GatedLink(connects_as(rig_pki, hub, "hub-r", broker, timeout_s=5))
     outbox = AsyncOutbox(
         Outbox(tmp_path / "outbox.sqlite3", batching=BatchingPolicy(clinical_s=0.05)),
         commit_window_s=0.05,

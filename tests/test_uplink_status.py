@@ -11,16 +11,15 @@ from pathlib import Path
 from typing import Any
 
 from hub_records import body_temperature
+from hub_uplink import connects_as, hub_uplink
 
-from common.backoff import Backoff
-from common.signing import PemBatchSigner
 from drivers.mqtt import MqttLink, TlsFiles
 from gateway.ble_backend import make_ble_backend
 from gateway.config import BleConfig, DeviceConfig, HubConfig, UplinkConfig
 from gateway.hub import Hub
 from gateway.outbox import AsyncOutbox, BatchingPolicy, Outbox
 from gateway.reading import Reading
-from gateway.uplink import Uplink, offline_status, status_topic
+from gateway.uplink import offline_status, status_topic
 from protocols.uplink import FORMAT_VERSION
 from region.receiver import RECEIVER_NAME
 from rig.broker import MosquittoBroker, RigPki
@@ -110,31 +109,21 @@ async def test_status_is_retained_updated_and_the_last_will_says_offline(
         {"slot": 1, "kind": "blood_pressure", "connected": False, "battery_percent": None},
     ]
     async with CuttableProxy((broker.host, broker.port)) as proxy:
-
-        def hub_link() -> MqttLink:
-            tls = TlsFiles(rig_pki.ca_file, hub.cert_file, hub.key_file)
-            return MqttLink(
-                "127.0.0.1",
-                proxy.port,
-                client_id=HUB,
-                tls=tls,
-                timeout_s=5,
-                keepalive_s=5,
-                will=(status_topic(HUB), offline_status(HUB)),
-            )
-
-        def watcher() -> MqttLink:
-            tls = TlsFiles(rig_pki.ca_file, watcher_id.cert_file, watcher_id.key_file)
-            return MqttLink(
-                broker.host, broker.port, client_id=f"{RECEIVER_NAME}-watcher", tls=tls, timeout_s=5
-            )
-
-        uplink = Uplink(
+        hub_link = connects_as(
+            rig_pki,
+            hub,
+            HUB,
+            ("127.0.0.1", proxy.port),
+            timeout_s=5,
+            keepalive_s=5,
+            will=(status_topic(HUB), offline_status(HUB)),
+        )
+        watcher = connects_as(rig_pki, watcher_id, f"{RECEIVER_NAME}-watcher", broker, timeout_s=5)
+        uplink = hub_uplink(
             HUB,
             outbox,
-            PemBatchSigner(HUB, hub.key_file.read_bytes()),
+            hub,
             hub_link,
-            backoff=Backoff(initial_s=0.05, cap_s=0.2),
             status_interval_s=600,
             status_min_interval_s=0.05,
             devices=lambda: devices,
