@@ -8,12 +8,8 @@ is the virtual BlueZ.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-
 import pytest
-from vbluez_rig import bus_clients_gone, require_dbus_daemon, virtual_bluez
+from vbluez_rig import bus_clients_gone, paired, require_dbus_daemon, thermometer_on_bluez
 
 from drivers.ble import resolve_backend
 from drivers.ble._bleak import BleakClient, BleakDBusError, BleakScanner, BLEDevice
@@ -32,17 +28,6 @@ BLUEZ = resolve_backend("bluez")
 FAST = {"scan_timeout_s": 5.0, "connect_timeout_s": 5.0, "pairing_timeout_s": 10.0}
 
 
-def paired(bluez: VirtualBlueZ, radio: SimRadio, address: str) -> bool:
-    """BlueZ says Paired and Bonded, and the adapter holds the device's keys."""
-    device = bluez.devices.get(address)
-    return (
-        device is not None
-        and bool(device.prop("Paired"))
-        and bool(device.prop("Bonded"))
-        and address in {k.removesuffix("/P").upper() for k in radio.central_keys()}
-    )
-
-
 def reads_display(device: EmulatedThermometer) -> PairingInput:
     """The technician types the number the device shows."""
 
@@ -51,35 +36,6 @@ def reads_display(device: EmulatedThermometer) -> PairingInput:
         return await device.security.passkey_shown()
 
     return PairingInput(passkey=passkey)
-
-
-@dataclass
-class _Bench:
-    """The virtual BlueZ and one emulated thermometer on the same radio."""
-
-    radio: SimRadio
-    bluez: VirtualBlueZ
-    device: EmulatedThermometer
-
-    def paired(self) -> bool:
-        """The thermometer is paired (see :func:`paired`)."""
-        return paired(self.bluez, self.radio, self.device.address)
-
-
-@contextlib.asynccontextmanager
-async def thermometer_on_bluez(
-    monkeypatch: pytest.MonkeyPatch,
-    address: str,
-    pairing: PairingMode = PairingMode.JUST_WORKS,
-    seed: int = 0,
-) -> AsyncIterator[_Bench]:
-    """The virtual BlueZ, and an emulated thermometer asking for ``pairing``."""
-    radio = SimRadio()
-    async with (
-        virtual_bluez(radio, monkeypatch) as bluez,
-        EmulatedThermometer(radio, address, pairing=pairing, seed=seed) as device,
-    ):
-        yield _Bench(radio, bluez, device)
 
 
 async def bond_fails(address: str, pairing: PairingInput) -> PairingFailedError:
