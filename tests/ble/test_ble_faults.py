@@ -16,13 +16,7 @@ from drivers.ble.sim.peripheral import DeviceClock
 from drivers.ble.sim.scale import EmulatedScale
 from drivers.ble.sim.thermometer import EmulatedThermometer
 from gateway.pipeline import readings_from_event
-from protocols.gatt import (
-    BLOOD_PRESSURE_MEASUREMENT,
-    CURRENT_TIME,
-    HEART_RATE_MEASUREMENT,
-    TEMPERATURE_MEASUREMENT,
-    WEIGHT_MEASUREMENT,
-)
+from protocols import gatt as g
 from protocols.uplink.undecoded import is_undecoded
 
 pytestmark = pytest.mark.parametrize("backend", ["sim", "bluez"])
@@ -39,10 +33,10 @@ async def test_clock_drift_is_recorded_with_the_readings_and_corrected(rig: Rig)
         central,
         got,
     ):
-        await got.wait_for(lambda: bool(got.of(WEIGHT_MEASUREMENT)))
+        await got.wait_for(lambda: bool(got.of(g.WEIGHT_MEASUREMENT)))
         await scale.wait_until(lambda: clock.sets == 1)
         await scale.wait_until(lambda: not scale.connected)  # the session finished
-    event = got.of(WEIGHT_MEASUREMENT)[0]
+    event = got.of(g.WEIGHT_MEASUREMENT)[0]
     assert event.clock is not None
     assert event.clock.offset_s is not None
     assert 899 <= event.clock.offset_s <= 902
@@ -62,10 +56,10 @@ async def test_clock_within_the_limit_is_left_alone(rig: Rig) -> None:
     scale = EmulatedScale(rig.radio, "C0:00:00:00:03:02", seed=32, clock=DeviceClock(offset_s=5.0))
     async with rig.running(("scale", scale)) as (central, got):
         await scale.measure("70.0")
-        await got.wait_for(lambda: bool(got.of(WEIGHT_MEASUREMENT)))
+        await got.wait_for(lambda: bool(got.of(g.WEIGHT_MEASUREMENT)))
     assert scale.clock.sets == 0
     assert central.status[scale.address].clock is not None
-    assert not got.of(WEIGHT_MEASUREMENT)[0].clock.adjusted  # type: ignore[union-attr]
+    assert not got.of(g.WEIGHT_MEASUREMENT)[0].clock.adjusted  # type: ignore[union-attr]
 
 
 async def test_more_devices_than_slots_all_served_fairly(rig: Rig) -> None:
@@ -80,9 +74,9 @@ async def test_more_devices_than_slots_all_served_fairly(rig: Rig) -> None:
     ):
         for t in thermos:
             await t.measure()
-        await got.wait_for(lambda: len({e.device for e in got.of(TEMPERATURE_MEASUREMENT)}) == 5)
+        await got.wait_for(lambda: len({e.device for e in got.of(g.TEMPERATURE_MEASUREMENT)}) == 5)
         assert central.slots.max_in_use == 2
-    assert len(got.of(TEMPERATURE_MEASUREMENT)) == 5
+    assert len(got.of(g.TEMPERATURE_MEASUREMENT)) == 5
 
 
 async def test_malformed_payload_is_counted_reported_and_the_session_goes_on(rig: Rig) -> None:
@@ -91,8 +85,8 @@ async def test_malformed_payload_is_counted_reported_and_the_session_goes_on(rig
     async with rig.running(("thermometer", thermo)) as (central, got):
         await thermo.measure()
         await thermo.measure()
-        await got.wait_for_count(TEMPERATURE_MEASUREMENT, 2)
-    bad, good = got.of(TEMPERATURE_MEASUREMENT)
+        await got.wait_for_count(g.TEMPERATURE_MEASUREMENT, 2)
+    bad, good = got.of(g.TEMPERATURE_MEASUREMENT)
     assert bad.measurement is None
     assert bad.error is not None
     assert len(bad.raw) == 2
@@ -110,11 +104,11 @@ async def test_device_that_needs_bonding_refuses_until_paired_and_reencrypts_lat
     scale = EmulatedScale(rig.radio, "C0:00:00:00:03:31", seed=61, bonding_required=True)
     async with rig.running(("scale", scale)) as (central, got):
         await scale.measure("65.5")
-        await got.wait_for_count(WEIGHT_MEASUREMENT, 1)
+        await got.wait_for_count(g.WEIGHT_MEASUREMENT, 1)
         first_sessions = central.status[scale.address].sessions
         await scale.wait_until(lambda: not scale.connected)  # idle: the session ended
         await scale.measure("65.6")  # next session: the stored bond encrypts the link
-        await got.wait_for_count(WEIGHT_MEASUREMENT, 2)
+        await got.wait_for_count(g.WEIGHT_MEASUREMENT, 2)
         assert central.status[scale.address].sessions > first_sessions
     assert central.status[scale.address].bonded
     assert rig.radio.central_keys() == {scale.address}
@@ -127,18 +121,18 @@ async def test_refused_connections_and_out_of_range_are_retried(rig: Rig) -> Non
     cuff.faults.refuse_connections = 2
     async with rig.running(("blood_pressure", cuff)) as (central, got):
         await cuff.measure()
-        await got.wait_for_count(BLOOD_PRESSURE_MEASUREMENT, 1)
+        await got.wait_for_count(g.BLOOD_PRESSURE_MEASUREMENT, 1)
         assert cuff.stats.refused == 2
         await cuff.go_out_of_range()
         await cuff.measure()
         cuff.come_back_in_range()
-        await got.wait_for_count(BLOOD_PRESSURE_MEASUREMENT, 2)
+        await got.wait_for_count(g.BLOOD_PRESSURE_MEASUREMENT, 2)
     assert central.status[cuff.address].failures
 
 
 async def test_stalled_response_times_out_and_the_device_is_retried(rig: Rig) -> None:
     meter = EmulatedGlucoseMeter(rig.radio, "C0:00:00:00:03:51", seed=81, stored_records=3)
-    meter.faults.stall_reads_s[CURRENT_TIME] = 5.0
+    meter.faults.stall_reads_s[g.CURRENT_TIME] = 5.0
     async with rig.running(("glucose", meter)) as (central, got):
         await got.wait_for(lambda: central.status[meter.address].failures.get("stalled", 0) >= 1)
         meter.faults.stall_reads_s.clear()
@@ -149,7 +143,7 @@ async def test_watchdog_restarts_a_silent_scanner(rig: Rig) -> None:
     strap = EmulatedHeartRateStrap(rig.radio, "C0:00:00:00:03:61", seed=91, interval_s=0.02)
     settings = dataclasses.replace(FAST, scanner_watchdog_s=0.3)
     async with rig.running(("heart_rate", strap), settings=settings) as (central, got):
-        await got.wait_for(lambda: len(got.of(HEART_RATE_MEASUREMENT)) >= 3)
+        await got.wait_for(lambda: len(got.of(g.HEART_RATE_MEASUREMENT)) >= 3)
         starts = rig.radio.scanner_starts
         rig.radio.stall_scanner()
         await got.wait_for(
