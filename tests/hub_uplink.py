@@ -4,13 +4,14 @@ broker (rig/broker.py: mutual TLS, a certificate per client)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from common.backoff import Backoff
 from common.pki import Identity
 from common.signing import PemBatchSigner
 from drivers.mqtt import MqttLink, TlsFiles
-from gateway.outbox import AsyncOutbox
+from gateway.outbox import AsyncOutbox, BatchingPolicy, Outbox
 from gateway.uplink import Uplink
 from rig.broker import MosquittoBroker, RigPki
 
@@ -31,6 +32,13 @@ def connects_as(
         return MqttLink(host, port, client_id=client_id, tls=tls, **options)
 
     return connect
+
+
+def hub_outbox(tmp_path: Path, commit_window_s: float = 0, **batching: Any) -> AsyncOutbox:
+    """The hub's outbox in ``tmp_path``, sealing by ``batching`` (BatchingPolicy's fields)
+    and committing after ``commit_window_s`` (at once by default)."""
+    store = Outbox(tmp_path / "outbox.sqlite3", batching=BatchingPolicy(**batching))
+    return AsyncOutbox(store, commit_window_s=commit_window_s)
 
 
 def hub_uplink(

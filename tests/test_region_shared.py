@@ -10,11 +10,10 @@ from decimal import Decimal
 from pathlib import Path
 
 from hub_records import WALL_MS, body_temperature
-from hub_uplink import connects_as, hub_uplink
+from hub_uplink import connects_as, hub_outbox, hub_uplink
 
 from common.pki import certificate_public_key_pem
 from common.signing import PemBatchVerifier
-from gateway.outbox import AsyncOutbox, BatchingPolicy, Outbox
 from gateway.reading import Reading
 from protocols.fhir import PatientRef
 from region.enrolment_sqlite import enrol_hub
@@ -64,13 +63,7 @@ async def test_two_receivers_split_the_load_and_write_each_observation_once(
         )
         for n in (1, 2)
     }
-    outbox = AsyncOutbox(
-        Outbox(
-            tmp_path / "outbox.sqlite3",
-            batching=BatchingPolicy(clinical_s=0, max_batch_readings=PER_BATCH),
-        ),
-        commit_window_s=0,
-    )
+    outbox = hub_outbox(tmp_path, clinical_s=0, max_batch_readings=PER_BATCH)
     for start in range(0, TOTAL, PER_BATCH):  # one commit per future batch
         await outbox.add([_reading(i) for i in range(start, start + PER_BATCH)])
 

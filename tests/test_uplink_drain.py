@@ -9,12 +9,11 @@ from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
 
-from hub_uplink import connects_as, hub_uplink
+from hub_uplink import connects_as, hub_outbox, hub_uplink
 
 from common.pki import certificate_public_key_pem
 from common.signing import PemBatchVerifier
 from drivers.mqtt import MqttLink
-from gateway.outbox import AsyncOutbox, BatchingPolicy, Outbox
 from gateway.reading import Reading
 from protocols.uplink import Batch, Priority
 from region.receiver import RECEIVER_NAME, Receiver
@@ -76,10 +75,7 @@ async def test_backlog_drains_newest_alert_first_then_by_priority(
     hub = rig_pki.client(HUB)
     rx = rig_pki.client(RECEIVER_NAME)
     # Batches of at most 4 readings, commits of 1 alert or 4 others: each batch is whole chunks.
-    outbox = AsyncOutbox(
-        Outbox(tmp_path / "outbox.sqlite3", batching=BatchingPolicy(max_batch_readings=4)),
-        commit_window_s=0,
-    )
+    outbox = hub_outbox(tmp_path, max_batch_readings=4)
     # Three days offline: readings of every priority, interleaved in time, one commit each.
     expected: dict[Priority, list[int]] = {p: [] for p in Priority}
     for hour in range(72):

@@ -9,13 +9,12 @@ from decimal import Decimal
 from pathlib import Path
 
 from hub_records import body_temperature
-from hub_uplink import connects_as
+from hub_uplink import connects_as, hub_outbox
 
 from common.backoff import Backoff
 from common.pki import certificate_public_key_pem
 from common.signing import PemBatchSigner, PemBatchVerifier
 from drivers.mqtt import MqttError, MqttLink
-from gateway.outbox import AsyncOutbox, BatchingPolicy, Outbox
 from gateway.reading import Reading
 from gateway.uplink import Uplink
 from protocols.fhir import PatientRef
@@ -67,10 +66,7 @@ async def test_outbox_drains_after_broker_restart_exactly_once(
 
     receiver_link = connects_as(rig_pki, receiver_id, RECEIVER_NAME, broker, timeout_s=5)
     gated = GatedLink(connects_as(rig_pki, hub, "hub-r", broker, timeout_s=5))
-    outbox = AsyncOutbox(
-        Outbox(tmp_path / "outbox.sqlite3", batching=BatchingPolicy(clinical_s=0.05)),
-        commit_window_s=0.05,
-    )
+    outbox = hub_outbox(tmp_path, commit_window_s=0.05, clinical_s=0.05)
     signer = PemBatchSigner("hub-r", hub.key_file.read_bytes())
     uplink = Uplink(
         "hub-r",

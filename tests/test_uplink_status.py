@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from hub_records import body_temperature
-from hub_uplink import connects_as, hub_uplink
+from hub_uplink import connects_as, hub_outbox, hub_uplink
 
 from drivers.mqtt import MqttLink, TlsFiles
 from gateway.ble_backend import make_ble_backend
 from gateway.config import BleConfig, DeviceConfig, HubConfig, UplinkConfig
 from gateway.hub import Hub
-from gateway.outbox import AsyncOutbox, BatchingPolicy, Outbox
 from gateway.reading import Reading
 from gateway.uplink import offline_status, status_topic
 from protocols.uplink import FORMAT_VERSION
@@ -99,10 +98,7 @@ async def test_status_is_retained_updated_and_the_last_will_says_offline(
 ) -> None:
     hub = rig_pki.client(HUB)
     watcher_id = rig_pki.client(RECEIVER_NAME)
-    outbox = AsyncOutbox(
-        Outbox(tmp_path / "outbox.sqlite3", batching=BatchingPolicy(clinical_s=3600)),
-        commit_window_s=0,
-    )
+    outbox = hub_outbox(tmp_path, clinical_s=3600)
     await outbox.add([_reading(i) for i in range(5)])  # waits an hour: queue depth 5
     devices: list[dict[str, Any]] = [
         {"slot": 0, "kind": "thermometer", "connected": False, "battery_percent": 80},
