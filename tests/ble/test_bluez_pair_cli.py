@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from hub_configs import provisioned
 from typer.testing import CliRunner, Result
 from vbluez_rig import thermometer_on_bluez
 
@@ -14,7 +15,6 @@ from drivers.ble.sim.security import PairingMode
 from gateway.config import load_config
 from rig.broker import RigPki
 from technician.cli import app
-from technician.provision import init_hub
 
 THERMO = "F1:00:00:00:03:01"
 LABEL_PASSKEY = 271_828
@@ -22,14 +22,7 @@ LABEL_PASSKEY = 271_828
 
 def hub_config(tmp_path: Path, rig_pki: RigPki) -> Path:
     path = tmp_path / "narhub.toml"
-    init_hub(
-        path,
-        hub_id="hub-bluez-pair",
-        broker_url="mqtts://b.example",
-        ca_file=rig_pki.ca_file,
-        patient_pseudonym=None,
-        data_dir=tmp_path / "d",
-    )
+    provisioned(path, rig_pki, "hub-bluez-pair", tmp_path / "d")
     assert load_config(path).ble.backend == "bluez"
     return path
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from ble_rig import FAST
+from hub_configs import provisioned
 from typer.testing import CliRunner
 
 from drivers.ble import CentralSettings, resolve_backend
@@ -22,7 +23,6 @@ from gateway.config import load_config, render_config
 from rig.broker import RigPki
 from technician.cli import app
 from technician.pairing import PairingError, PairingResult, pair_device, with_device
-from technician.provision import init_hub
 
 #: The BLE rig's quick settings, scanning actively as pair_device does by default.
 QUICK = dataclasses.replace(FAST, scanning_mode="active")
@@ -68,14 +68,7 @@ def _hub_with_a_cuff(
 ) -> Path:
     """A hub's configuration (its path) whose allowlist holds the cuff at ``address``."""
     path = tmp_path / "narhub.toml"
-    config = init_hub(
-        path,
-        hub_id=hub_id,
-        broker_url="mqtts://b.example",
-        ca_file=rig_pki.ca_file,
-        patient_pseudonym=None,
-        data_dir=tmp_path / "d",
-    )
+    config = provisioned(path, rig_pki, hub_id, tmp_path / "d")
     path.write_text(render_config(with_device(config, address, "blood_pressure", result)))
     return path
 
