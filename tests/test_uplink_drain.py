@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
 
+from hub_records import body_temperature
 from hub_uplink import connects_as, hub_outbox, hub_uplink
 
 from common.pki import certificate_public_key_pem
@@ -27,15 +28,11 @@ WINDOW = 4
 
 
 def _reading(kind: Priority, t_ms: int) -> Reading:
-    return Reading(
+    return body_temperature(
+        t_ms,
+        Decimal("36.6"),
         stream=f"dev/{kind.topic_name}",
-        device="dev",
-        mdc_code=150364,
-        unit="Cel",
-        value=Decimal("36.6"),
-        special=None,
         hub_wall_ms=t_ms,
-        hub_mono_ns=t_ms,
         priority=kind,
     )
 
