@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from typing import Any
 
 import cbor2
 import pytest
-from sensorlink_rig import FIRMWARE, VECTORS, micropython_binary, micropython_env
+from sensorlink_rig import FIRMWARE, VECTORS, run_micropython
 
 from protocols import sensorlink as sl
 from protocols.sensorlink.codec import decode_payload, encode_payload
@@ -110,14 +109,6 @@ def test_bad_stream_vectors(v: dict[str, Any]) -> None:
 
 @pytest.mark.micropython
 def test_same_vectors_pass_on_micropython() -> None:
-    result = subprocess.run(
-        [micropython_binary(), str(FIRMWARE / "tests" / "check_vectors.py"), str(VECTORS)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=micropython_env(),
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.strip().startswith("PASS")
-    assert int(result.stdout.split()[-1]) > 100  # every section ran
+    output = run_micropython(FIRMWARE / "tests" / "check_vectors.py", str(VECTORS))
+    assert output.strip().startswith("PASS")
+    assert int(output.split()[-1]) > 100  # every section ran
