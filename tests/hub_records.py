@@ -22,7 +22,13 @@ WALL_MS = 1_795_000_000_000
 
 
 def reading(
-    i: int, mdc_code: int, value: Decimal, *, unit: str = "1", device: str = "dev", **fields: Any
+    i: int,
+    mdc_code: int,
+    value: Decimal | None,
+    *,
+    unit: str = "1",
+    device: str = "dev",
+    **fields: Any,
 ) -> Reading:
     """The ``i``-th reading of ``device``'s ``mdc_code`` stream, clinical, ``i`` ms after
     :data:`WALL_MS` (``fields`` replace any other field: ``hub_wall_ms``, ``priority``...)."""
