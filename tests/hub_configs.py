@@ -13,25 +13,12 @@ from technician.provision import init_hub
 
 
 def provisioned(
-    path: Path,
-    rig_pki: RigPki,
-    hub_id: str,
-    data_dir: Path,
-    *,
-    broker_url: str = "mqtts://b.example",
-    patient_pseudonym: str | None = None,
-    **options: Any,
+    path: Path, rig_pki: RigPki, hub_id: str, data_dir: Path, **options: Any
 ) -> HubConfig:
-    """A new configuration at ``path`` (``options``: init_hub's own, ``ble_backend``...)."""
-    return init_hub(
-        path,
-        hub_id=hub_id,
-        broker_url=broker_url,
-        ca_file=rig_pki.ca_file,
-        patient_pseudonym=patient_pseudonym,
-        data_dir=data_dir,
-        **options,
-    )
+    """A new configuration at ``path`` (``options``: init_hub's own; ``broker_url`` defaults
+    to ``mqtts://b.example``, ``patient_pseudonym`` to none)."""
+    given = {"broker_url": "mqtts://b.example", "patient_pseudonym": None} | options
+    return init_hub(path, hub_id=hub_id, ca_file=rig_pki.ca_file, data_dir=data_dir, **given)
 
 
 def write_as(path: Path, config: HubConfig, identity: Identity) -> Path:
