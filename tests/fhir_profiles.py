@@ -60,6 +60,36 @@ def _quantity(q: dict[str, Any]) -> list[str]:
     return out
 
 
+def _quantity_or_absent(element: dict[str, Any], missing: str) -> list[str]:
+    """A valueQuantity (checked by :func:`_quantity`) or a dataAbsentReason: ``missing`` when
+    neither is there."""
+    if "valueQuantity" in element:
+        return _quantity(element["valueQuantity"])
+    return [] if "dataAbsentReason" in element else [missing]
+
+
+def _no_value(o: dict[str, Any]) -> list[str]:
+    """``value[x] ..0``"""
+    return ["value[x] ..0"] if any(k in o for k in _VALUES) else []
+
+
+def _value_only(o: dict[str, Any], key: str, type_name: str) -> list[str]:
+    """``value[x] only <type_name>``: no value[x] element but ``key``."""
+    return [f"value[x] only {type_name}"] if any(k in o for k in _VALUES if k != key) else []
+
+
+def _reference(
+    reference: dict[str, Any] | None, ref: Resolve, element: str, missing: str, profile: str
+) -> list[str]:
+    """``element`` a literal reference (``missing`` when it is not one) to a resource that
+    claims ``profile`` (``<element> only Reference(<profile>)``)."""
+    if not reference or "reference" not in reference:
+        return [missing]
+    if PHD + profile not in _profiles(ref(reference)):
+        return [f"{element} only Reference({profile})"]
+    return []
+
+
 def phd_base(o: dict[str, Any], ref: Resolve) -> list[str]:
     """StructureDefinition.PhdBaseObservation.fsh"""
     out = []
@@ -105,11 +135,7 @@ def phd_base(o: dict[str, Any], ref: Resolve) -> list[str]:
         out.append("subject 1..")
     if "effectiveDateTime" not in o and "effectivePeriod" not in o:
         out.append("effective[x] 1.. (dateTime or Period)")
-    device = o.get("device")
-    if not device or "reference" not in device:
-        out.append("device.reference 1..1")
-    elif PHD + "PhdDevice" not in _profiles(ref(device)):
-        out.append("device only Reference(PhdDevice)")
+    out.extend(_reference(o.get("device"), ref, "device", "device.reference 1..1", "PhdDevice"))
     if o.get("status") not in {"final", "preliminary", "entered-in-error"}:
         out.append("status final or preliminary")
     return out
@@ -124,33 +150,22 @@ def phd_numeric(o: dict[str, Any], ref: Resolve) -> list[str]:
     others = [k for k in _VALUES if k in o and k != "valueQuantity"]
     if others:
         out.append(f"value[x] only Quantity (has {others})")
-    if "valueQuantity" in o:
-        out.extend(_quantity(o["valueQuantity"]))
-    elif "dataAbsentReason" not in o:
-        out.append("valueQuantity or dataAbsentReason")
-    return out
+    return out + _quantity_or_absent(o, "valueQuantity or dataAbsentReason")
 
 
 def phd_compound_numeric(o: dict[str, Any], ref: Resolve) -> list[str]:
     """StructureDefinition.PhdCompoundNumericObservation.fsh"""
-    out = phd_base(o, ref)
-    if any(k in o for k in _VALUES):
-        out.append("value[x] ..0")
+    out = phd_base(o, ref) + _no_value(o)
     for comp in o.get("component", []):
         if not _mdc_codes(comp.get("code")):
             out.append("component[compound].code.coding[MdcType] 1..1 (MDC)")
-        if "valueQuantity" in comp:
-            out.extend(_quantity(comp["valueQuantity"]))
-        elif "dataAbsentReason" not in comp:
-            out.append("component valueQuantity or dataAbsentReason")
+        out.extend(_quantity_or_absent(comp, "component valueQuantity or dataAbsentReason"))
     return out
 
 
 def phd_coded(o: dict[str, Any], ref: Resolve) -> list[str]:
     """StructureDefinition.PhdCodedEnumerationObservation.fsh"""
-    out = phd_base(o, ref)
-    if any(k in o for k in _VALUES if k != "valueCodeableConcept"):
-        out.append("value[x] only CodeableConcept")
+    out = phd_base(o, ref) + _value_only(o, "valueCodeableConcept", "CodeableConcept")
     if "valueCodeableConcept" not in o and "dataAbsentReason" not in o:
         out.append("valueCodeableConcept or dataAbsentReason")
     return out
@@ -158,9 +173,7 @@ def phd_coded(o: dict[str, Any], ref: Resolve) -> list[str]:
 
 def phd_rtsa(o: dict[str, Any], ref: Resolve) -> list[str]:
     """StructureDefinition.PhdRtsaObservation.fsh"""
-    out = phd_base(o, ref)
-    if any(k in o for k in _VALUES if k != "valueSampledData"):
-        out.append("value[x] only SampledData")
+    out = phd_base(o, ref) + _value_only(o, "valueSampledData", "SampledData")
     data = o.get("valueSampledData")
     if data is None:
         if "dataAbsentReason" not in o:
@@ -180,9 +193,7 @@ def phd_rtsa(o: dict[str, Any], ref: Resolve) -> list[str]:
 
 def phd_string(o: dict[str, Any], ref: Resolve) -> list[str]:
     """StructureDefinition.PhdStringObservation.fsh (``value[x] only string``)"""
-    out = phd_base(o, ref)
-    if any(k in o for k in _VALUES if k != "valueString"):
-        out.append("value[x] only string")
+    out = phd_base(o, ref) + _value_only(o, "valueString", "string")
     if "valueString" not in o:
         out.append("value[x] 1..")
     return out
@@ -197,9 +208,7 @@ def phd_bits(o: dict[str, Any], ref: Resolve) -> list[str]:
     bitsComponent's code from ASN1MeasurementBits (required; here: an ASN1ToHL7 code
     "<Observation.code>.<MDER bit>"), ``value[x] only boolean`` or the dataAbsentReason
     ``unsupported``."""
-    out = phd_base(o, ref)
-    if any(k in o for k in _VALUES):
-        out.append("value[x] ..0")
+    out = phd_base(o, ref) + _no_value(o)
     (own,) = _mdc_codes(o.get("code")) or [None]
     for comp in o.get("component", []):
         codings = comp.get("code", {}).get("coding", [])
@@ -227,9 +236,7 @@ def phd_compound(o: dict[str, Any], ref: Resolve) -> list[str]:
     only Quantity (value, system = UCUM, code), CodeableConcept (coding 1..1, the MdcType
     slice: system MDC, code), string or SampledData (origin, period, factor, lowerLimit,
     upperLimit, dimensions, data), or a dataAbsentReason."""
-    out = phd_base(o, ref)
-    if any(k in o for k in _VALUES):
-        out.append("value[x] ..0")
+    out = phd_base(o, ref) + _no_value(o)
     for comp in o.get("component", []):
         if not _mdc_codes(comp.get("code")):
             out.append("component[measurement].code from MDCValueSet")
@@ -273,16 +280,8 @@ def phd_coincident_time_stamp(o: dict[str, Any], ref: Resolve) -> list[str]:
         out.append("status = final (exactly)")
     if not CLOCK_TYPES.intersection(_mdc_codes(o.get("code"))):
         out.append("code.coding[MDCType] 1..1 from MDCClockTypes")
-    subject = o.get("subject") or {}
-    if "reference" not in subject:
-        out.append("subject.reference 1..")
-    elif PHD + "PhdDevice" not in _profiles(ref(subject)):
-        out.append("subject only Reference(PhdDevice)")
-    device = o.get("device") or {}
-    if "reference" not in device:
-        out.append("device.reference 1..1")
-    elif PHD + "PhgDevice" not in _profiles(ref(device)):
-        out.append("device only Reference(PhgDevice)")
+    out.extend(_reference(o.get("subject"), ref, "subject", "subject.reference 1..", "PhdDevice"))
+    out.extend(_reference(o.get("device"), ref, "device", "device.reference 1..1", "PhgDevice"))
     values = [k for k in _VALUES if k in o]
     if values not in (["valueDateTime"], ["valueQuantity"]) and not (
         not values and "dataAbsentReason" in o

@@ -10,8 +10,9 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from hub_uplink import connects_as
 
-from drivers.mqtt import InboundMessage, MqttError, MqttLink, TlsFiles
+from drivers.mqtt import InboundMessage, MqttError, MqttLink
 from region.broker_config import RECEIVER_USER, acl_text, recipient_receiver, recipient_root
 from rig.broker import MosquittoBroker, RigPki
 
@@ -28,13 +29,7 @@ def test_acl_keeps_the_region_out_of_other_trees() -> None:
 
 
 def _link(broker: MosquittoBroker, pki: RigPki, name: str) -> MqttLink:
-    who = pki.client(name)
-    return MqttLink(
-        broker.host,
-        broker.port,
-        client_id=name,
-        tls=TlsFiles(pki.ca_file, who.cert_file, who.key_file),
-    )
+    return connects_as(pki, pki.client(name), name, broker)()
 
 
 async def _first(link: MqttLink) -> InboundMessage:
@@ -69,14 +64,7 @@ async def test_each_receiver_gets_only_its_own_tree(rig_pki: RigPki, tmp_path: P
 
 
 def _as(broker: MosquittoBroker, pki: RigPki, name: str, client_id: str) -> MqttLink:
-    who = pki.client(name)
-    return MqttLink(
-        broker.host,
-        broker.port,
-        client_id=client_id,
-        tls=TlsFiles(pki.ca_file, who.cert_file, who.key_file),
-        timeout_s=5,
-    )
+    return connects_as(pki, pki.client(name), client_id, broker, timeout_s=5)()
 
 
 async def test_a_hub_forwards_to_two_recipients_over_one_broker_as_two_sessions(

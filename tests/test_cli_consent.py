@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from hub_configs import REGION_RECIPIENT, municipality_recipient
 from typer.testing import CliRunner
 
 from gateway.consents import consent_path, read_ledger
@@ -14,24 +15,14 @@ from technician.cli import app
 
 runner = CliRunner()
 
-CONFIG = """
+CONFIG = (
+    """
 hub_id = "hub-0001"
 data_dir = "{data}"
-
-[[recipients]]
-name = "region"
-host = "broker.region.example"
-ca_file = "/etc/narhub/ca.crt"
-cert_file = "/etc/narhub/hub.crt"
-key_file = "/etc/narhub/hub.key"
-
-[[recipients]]
-name = "municipality"
-host = "broker.kommun.example"
-ca_file = "/etc/narhub/kommun-ca.crt"
-cert_file = "/etc/narhub/kommun-hub.crt"
-key_file = "/etc/narhub/kommun-hub.key"
 """
+    + REGION_RECIPIENT
+    + municipality_recipient()
+)
 
 
 def _config(tmp_path: Path) -> Path:

@@ -18,12 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hub_configs import provisioned
 from typer.testing import CliRunner
 
 from gateway.config import BatchingConfig, load_config, render_config
 from rig.broker import MosquittoBroker, RigPki
 from technician.cli import app
-from technician.provision import create_key, init_hub, install_certificate, make_csr
+from technician.provision import create_key, install_certificate, make_csr
 
 runner = CliRunner()
 NARHUB = str(Path(sys.executable).parent / "narhub")
@@ -103,13 +104,13 @@ def _invoke(*args: str) -> tuple[int, dict[str, Any]]:
 
 def _config(tmp_path: Path, rig: dict[str, Any], rig_pki: RigPki, broker: str) -> Path:
     path = tmp_path / "etc" / "narhub.toml"
-    init_hub(
+    provisioned(
         path,
-        hub_id="hub-cli-rig",
+        rig_pki,
+        "hub-cli-rig",
+        tmp_path / "data",
         broker_url=broker,
-        ca_file=rig_pki.ca_file,
         patient_pseudonym="P-0042",
-        data_dir=tmp_path / "data",
         ble_backend="sim",
         sim_transport=rig["hci"],
     )

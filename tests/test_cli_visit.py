@@ -29,6 +29,21 @@ def _run(*args: str) -> tuple[int, dict[str, object]]:
     return result.exit_code, payload
 
 
+def _init(rig_pki: RigPki, hub_id: str, config: Path, *more: str) -> list[str]:
+    """`narhub init` of ``hub_id`` trusting the rig's CA, writing ``config`` (``more``: its
+    other options)."""
+    return [
+        "init",
+        "--hub-id",
+        hub_id,
+        "--ca-file",
+        str(rig_pki.ca_file),
+        "--config",
+        str(config),
+        *more,
+    ]
+
+
 @pytest.fixture
 def synced_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     """This sandbox has no NTP; the doctor's clock probe is a named seam."""
@@ -38,21 +53,9 @@ def synced_clock(monkeypatch: pytest.MonkeyPatch) -> None:
 def _enrol(tmp_path: Path, broker: MosquittoBroker, rig_pki: RigPki, hub_id: str) -> Path:
     config = tmp_path / "etc" / "narhub.toml"
     code, out = _run(
-        "init",
-        "--hub-id",
-        hub_id,
-        "--broker",
-        f"mqtts://{broker.host}:{broker.port}",
-        "--ca-file",
-        str(rig_pki.ca_file),
-        "--patient",
-        "P-0042",
-        "--data-dir",
-        str(tmp_path / "data"),
-        "--config",
-        str(config),
-        "--ble-backend",
-        "sim",
+        *_init(rig_pki, hub_id, config),
+        *("--broker", f"mqtts://{broker.host}:{broker.port}", "--patient", "P-0042"),
+        *("--data-dir", str(tmp_path / "data"), "--ble-backend", "sim"),
     )
     assert (code, out["ok"]) == (0, True)
     code, out = _run("keys", "create", "--config", str(config))
@@ -135,17 +138,7 @@ def test_doctor_reaches_every_recipient_and_names_the_one_it_cannot(
 
 def test_init_refuses_to_overwrite_and_rejects_bad_urls(tmp_path: Path, rig_pki: RigPki) -> None:
     config = tmp_path / "narhub.toml"
-    args = [
-        "init",
-        "--hub-id",
-        "hub-a1",
-        "--ca-file",
-        str(rig_pki.ca_file),
-        "--data-dir",
-        str(tmp_path / "d"),
-        "--config",
-        str(config),
-    ]
+    args = [*_init(rig_pki, "hub-a1", config), "--data-dir", str(tmp_path / "d")]
     assert _run(*args, "--broker", "mqtts://broker.example")[0] == 0
     code, out = _run(*args, "--broker", "mqtts://broker.example")
     assert code == 1
@@ -195,17 +188,8 @@ def test_a_hub_publishing_as_someone_else_is_refused(
 
 def test_invalid_init_option_names_the_key_and_value(tmp_path: Path, rig_pki: RigPki) -> None:
     code, out = _run(
-        "init",
-        "--hub-id",
-        "Hub A",
-        "--broker",
-        "mqtts://b.example",
-        "--ca-file",
-        str(rig_pki.ca_file),
-        "--config",
-        str(tmp_path / "c.toml"),
-        "--ble-backend",
-        "radio",
+        *_init(rig_pki, "Hub A", tmp_path / "c.toml"),
+        *("--broker", "mqtts://b.example", "--ble-backend", "radio"),
     )
     assert code == 3
     problems = out["problems"]
@@ -228,22 +212,8 @@ def test_queue_stats_and_export(tmp_path: Path, rig_pki: RigPki) -> None:
     from protocols.uplink import Priority
 
     config = tmp_path / "narhub.toml"
-    assert (
-        _run(
-            "init",
-            "--hub-id",
-            "hub-q1",
-            "--broker",
-            "mqtts://b.example",
-            "--ca-file",
-            str(rig_pki.ca_file),
-            "--data-dir",
-            str(tmp_path / "d"),
-            "--config",
-            str(config),
-        )[0]
-        == 0
-    )
+    init = _init(rig_pki, "hub-q1", config, "--broker", "mqtts://b.example")
+    assert _run(*init, "--data-dir", str(tmp_path / "d"))[0] == 0
     assert _run("keys", "create", "--config", str(config))[0] == 0
     key = (tmp_path / "hub.key").read_bytes()
     outbox = Outbox(tmp_path / "d" / "outbox.sqlite3")

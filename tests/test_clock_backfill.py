@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hub_records import body_temperature
 
 from common.pki import new_private_key_pem, public_key_pem
 from common.signing import PemBatchSigner, PemBatchVerifier
@@ -61,13 +62,10 @@ def _reading(
     i: int, *, mono_ns: int, wall_ms: int, priority: Priority = Priority.CLINICAL
 ) -> Reading:
     flags = frozenset({FLAG_HUB_CLOCK}) if wall_ms < MIN_PLAUSIBLE_WALL_MS else frozenset()
-    return Reading(
+    return body_temperature(
+        i,
+        Decimal(f"36.{i}"),
         stream=f"dev/{i % 2}",
-        device="dev",
-        mdc_code=150364,
-        unit="Cel",
-        value=Decimal(f"36.{i}"),
-        special=None,
         hub_wall_ms=wall_ms,
         hub_mono_ns=mono_ns,
         priority=priority,

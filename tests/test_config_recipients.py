@@ -6,6 +6,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from hub_configs import REGION_RECIPIENT, municipality_recipient
 
 from gateway.config import ConfigError, load_config, parse_config, render_config
 
@@ -20,22 +21,7 @@ ca_file = "/etc/narhub/ca.crt"
 cert_file = "/etc/narhub/hub.crt"
 key_file = "/etc/narhub/hub.key"
 """
-TWO = """
-[[recipients]]
-name = "municipality"
-host = "broker.kommun.example"
-port = 8884
-ca_file = "/etc/narhub/kommun-ca.crt"
-cert_file = "/etc/narhub/kommun-hub.crt"
-key_file = "/etc/narhub/kommun-hub.key"
-
-[[recipients]]
-name = "region"
-host = "broker.region.example"
-ca_file = "/etc/narhub/ca.crt"
-cert_file = "/etc/narhub/hub.crt"
-key_file = "/etc/narhub/hub.key"
-"""
+TWO = municipality_recipient(port=8884) + REGION_RECIPIENT
 
 
 def test_uplink_alone_is_the_recipient_region(tmp_path: Path) -> None:

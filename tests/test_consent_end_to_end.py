@@ -17,18 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hub_records import consent_record
+from hub_uplink import connects_as, hub_uplink
 
-from common.backoff import Backoff
 from common.pki import certificate_public_key_pem
-from common.signing import PemBatchSigner, PemBatchVerifier
-from drivers.mqtt import MqttLink, TlsFiles
+from common.signing import PemBatchVerifier
 from gateway.consents import append_record
 from gateway.outbox import AsyncOutbox, BatchingPolicy, Outbox, PendingBatch
 from gateway.outbox.consent_gate import ConsentGate
 from gateway.reading import Reading
-from gateway.uplink import Uplink
 from protocols.categories import NARHUB_BOARD_BASE
-from protocols.consent import ConsentRecord, record_from_map
 from protocols.fhir import PatientRef
 from protocols.gatt.observation import MDC_PRESS_BLD_NONINV_SYS
 from protocols.uplink import Priority
@@ -72,22 +70,6 @@ def _climate(i: int) -> Reading:
     )
 
 
-def _record(
-    action: str, categories: list[str], at_ms: int, recipient: str = "region"
-) -> ConsentRecord:
-    return record_from_map(
-        {
-            "action": action,
-            "recipient": recipient,
-            "categories": categories,
-            "from_ms": at_ms,
-            "recorded_by": "technician:anna",
-            "basis": "patient-consent",
-            "recorded_ms": at_ms,
-        }
-    )
-
-
 class CountingReceiver(Receiver):
     """The reference receiver, counting the messages it handled (to wait for them)."""
 
@@ -122,7 +104,7 @@ async def _scenario(broker: MosquittoBroker, rig_pki: RigPki, tmp_path: Path, wh
     state = tmp_path / "region.sqlite3"
     enrol_hub(state, HUB, PatientRef("urn:test:patient", "p-1"))
     region_consents = SqliteConsentRegistry(state, who)
-    region_consents.add(HUB, _record("grant", ["vital-signs"], T0 - 1, who))
+    region_consents.add(HUB, consent_record("grant", who, ["vital-signs"], T0 - 1))
     receiver = CountingReceiver(
         PemBatchVerifier({HUB: certificate_public_key_pem(hub.cert_file.read_bytes())}),
         SqliteState(state, tmp_path / "obs.ndjson"),
@@ -130,7 +112,7 @@ async def _scenario(broker: MosquittoBroker, rig_pki: RigPki, tmp_path: Path, wh
         topic_root=root,
     )
     hub_consents = tmp_path / "consents.json"
-    append_record(hub_consents, _record("grant", ["vital-signs"], T0 - 1, who))
+    append_record(hub_consents, consent_record("grant", who, ["vital-signs"], T0 - 1))
     store = Outbox(
         tmp_path / "outbox.sqlite3",
         batching=BatchingPolicy(clinical_s=0, environmental_s=0),
@@ -139,20 +121,12 @@ async def _scenario(broker: MosquittoBroker, rig_pki: RigPki, tmp_path: Path, wh
     outbox = AsyncOutbox(store, commit_window_s=0)
     published: list[PendingBatch] = []
 
-    def hub_link() -> MqttLink:
-        tls = TlsFiles(rig_pki.ca_file, hub.cert_file, hub.key_file)
-        return MqttLink(broker.host, broker.port, client_id=HUB, tls=tls, timeout_s=5)
-
-    def rx_link() -> MqttLink:
-        tls = TlsFiles(rig_pki.ca_file, rx.cert_file, rx.key_file)
-        return MqttLink(broker.host, broker.port, client_id=rx_name, tls=tls, manual_ack=True)
-
-    uplink = Uplink(
+    rx_link = connects_as(rig_pki, rx, rx_name, broker, manual_ack=True)
+    uplink = hub_uplink(
         HUB,
         outbox,
-        PemBatchSigner(HUB, hub.key_file.read_bytes()),
-        hub_link,
-        backoff=Backoff(initial_s=0.05, cap_s=0.2),
+        hub,
+        connects_as(rig_pki, hub, HUB, broker, timeout_s=5),
         on_published=lambda batch, _reason: published.append(batch),
         topic_root=root,
     )
@@ -179,7 +153,7 @@ async def _scenario(broker: MosquittoBroker, rig_pki: RigPki, tmp_path: Path, wh
         assert (receiver.stats.observations, receiver.stats.consent_refused) == (3, 0)
 
         # 2. A hub that wrongly holds consent for climate: the region refuses the batch.
-        append_record(hub_consents, _record("grant", ["indoor-climate"], T0 - 1, who))
+        append_record(hub_consents, consent_record("grant", who, ["indoor-climate"], T0 - 1))
         await outbox.add([_bp(10), _climate(10)])
         await settled()
         assert receiver.stats.consent_refused == 1
@@ -188,8 +162,10 @@ async def _scenario(broker: MosquittoBroker, rig_pki: RigPki, tmp_path: Path, wh
         assert refusal["missing"] == {"indoor-climate": 1}
 
         # 3. Withdrawal of vital signs on the hub: nothing more of it leaves.
-        append_record(hub_consents, _record("withdraw", ["vital-signs"], T0 + 50_000, who))
-        append_record(hub_consents, _record("withdraw", ["indoor-climate"], T0 + 50_000, who))
+        append_record(hub_consents, consent_record("withdraw", who, ["vital-signs"], T0 + 50_000))
+        append_record(
+            hub_consents, consent_record("withdraw", who, ["indoor-climate"], T0 + 50_000)
+        )
         sent_before = len(published)
         await outbox.add([_bp(20), _bp(21)])
         await settled()

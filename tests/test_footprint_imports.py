@@ -15,11 +15,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from gateway.config import render_config
+from hub_configs import provisioned, write_as
+
 from region.command_sender import RegionCommandKey
 from rig.bench.footprint import UNIT_ENVIRONMENT, hub_environment
 from rig.broker import RigPki
-from technician.provision import init_hub
 
 REPO = Path(__file__).resolve().parents[1]
 UNIT = REPO / "deploy" / "systemd" / "narhub.service"
@@ -82,22 +82,17 @@ def _config(directory: Path, rig_pki: RigPki, *, remote: bool = False) -> Path:
     command_key = None
     if remote:
         command_key = RegionCommandKey.init(directory / "region-command", kid="fp-cmd-1")
-    config = init_hub(
+    config = provisioned(
         path,
-        hub_id="hub-fp-1",
+        rig_pki,
+        "hub-fp-1",
+        directory / "data",
         broker_url="mqtts://127.0.0.1:9",
-        ca_file=rig_pki.ca_file,
-        patient_pseudonym=None,
-        data_dir=directory / "data",
         ble_backend="bluez",
         command_key=None if command_key is None else command_key.public_file,
         command_kid="fp-cmd-1",
     )
-    uplink = config.uplink.model_copy(
-        update={"cert_file": identity.cert_file, "key_file": identity.key_file}
-    )
-    path.write_text(render_config(config.model_copy(update={"uplink": uplink})))
-    return path
+    return write_as(path, config, identity)
 
 
 def _modules_of_narhub_run(rig_pki: RigPki, *, remote: bool) -> set[str]:

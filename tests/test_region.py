@@ -8,6 +8,7 @@ import ssl
 from pathlib import Path
 
 import pytest
+from hub_uplink import connects_as
 from typer.testing import CliRunner
 
 from common.pki import build_crl, build_csr, certificate_serial, new_private_key_pem
@@ -97,14 +98,7 @@ def test_broker_config_names_tls13_client_certs_crl_and_acl(tmp_path: Path) -> N
 
 
 def _link(broker: MosquittoBroker, pki: RigPki, name: str) -> MqttLink:
-    identity = pki.client(name)
-    return MqttLink(
-        broker.host,
-        broker.port,
-        client_id=name,
-        timeout_s=5,
-        tls=TlsFiles(pki.ca_file, identity.cert_file, identity.key_file),
-    )
+    return connects_as(pki, pki.client(name), name, broker, timeout_s=5)()
 
 
 async def test_revoked_hub_certificate_is_refused_by_the_broker(

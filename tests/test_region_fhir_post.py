@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 from fhir.resources.R4B.bundle import Bundle
+from fhir_posting import post_until_idle
 
 from common.pki import new_private_key_pem, public_key_pem
 from common.signing import PemBatchSigner, PemBatchVerifier
@@ -251,23 +252,13 @@ async def test_a_refused_bundle_is_kept_and_sent_again_after_a_restart(
     receiver.handle(TOPIC, _batch(0, ["36.9"]))
     receiver.close()
 
-    async def post_until_idle(poster: FhirPoster) -> None:
-        task = asyncio.create_task(poster.run())
-        try:
-            async with asyncio.timeout(30):
-                await poster.idle.wait()
-        finally:
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
-
     first = FhirPoster(SqliteFhirQueue(state), url, timeout_s=5)
-    await post_until_idle(first)
+    await post_until_idle(first, timeout_s=30)
     assert first.stats.refused == 1
     assert fhir.observations == {}
     # Kept, not dropped: the next start (the operator fixed the server) sends it again.
     second = FhirPoster(SqliteFhirQueue(state), url, timeout_s=5)
     assert second.retry_refused() == 1
-    await post_until_idle(second)
+    await post_until_idle(second, timeout_s=30)
     assert len(fhir.observations) == 1
     assert second.pending() == 0

@@ -7,18 +7,15 @@ from __future__ import annotations
 import asyncio
 import json
 from decimal import Decimal
-from functools import partial
 from pathlib import Path
 
-from common.backoff import Backoff
+from hub_records import WALL_MS, body_temperature
+from hub_uplink import connects_as, hub_outbox, hub_uplink
+
 from common.pki import certificate_public_key_pem
-from common.signing import PemBatchSigner, PemBatchVerifier
-from drivers.mqtt import MqttLink, TlsFiles
-from gateway.outbox import AsyncOutbox, BatchingPolicy, Outbox
+from common.signing import PemBatchVerifier
 from gateway.reading import Reading
-from gateway.uplink import Uplink
 from protocols.fhir import PatientRef
-from protocols.uplink import Priority
 from region.enrolment_sqlite import enrol_hub
 from region.receiver import RECEIVER_NAME, Receiver
 from region.state_sqlite import SqliteState
@@ -30,16 +27,8 @@ PER_BATCH = 4
 
 
 def _reading(i: int) -> Reading:
-    return Reading(
-        stream="dev/150364",
-        device="dev",
-        mdc_code=150364,
-        unit="Cel",
-        value=Decimal(f"3{i // 100}.{i % 100:02d}"),
-        special=None,
-        hub_wall_ms=1_795_000_000_000 + i * 1000,
-        hub_mono_ns=i,
-        priority=Priority.CLINICAL,
+    return body_temperature(
+        i, Decimal(f"3{i // 100}.{i % 100:02d}"), hub_wall_ms=WALL_MS + i * 1000
     )
 
 
@@ -67,41 +56,21 @@ async def test_two_receivers_split_the_load_and_write_each_observation_once(
         for n in (1, 2)
     ]
 
-    def connect_as(n: int) -> MqttLink:
-        # What `narhub region ingest --client-id region-receiver-N` connects with.
-        return MqttLink(
-            broker.host,
-            broker.port,
-            client_id=f"{RECEIVER_NAME}-{n}",
-            tls=TlsFiles(rig_pki.ca_file, rx.cert_file, rx.key_file),
-            manual_ack=True,
-            session_expiry_s=600,
+    # What `narhub region ingest --client-id region-receiver-N` connects with.
+    connect_as = {
+        n: connects_as(
+            rig_pki, rx, f"{RECEIVER_NAME}-{n}", broker, manual_ack=True, session_expiry_s=600
         )
-
-    outbox = AsyncOutbox(
-        Outbox(
-            tmp_path / "outbox.sqlite3",
-            batching=BatchingPolicy(clinical_s=0, max_batch_readings=PER_BATCH),
-        ),
-        commit_window_s=0,
-    )
+        for n in (1, 2)
+    }
+    outbox = hub_outbox(tmp_path, clinical_s=0, max_batch_readings=PER_BATCH)
     for start in range(0, TOTAL, PER_BATCH):  # one commit per future batch
         await outbox.add([_reading(i) for i in range(start, start + PER_BATCH)])
 
-    def hub_link() -> MqttLink:
-        tls = TlsFiles(rig_pki.ca_file, hub.cert_file, hub.key_file)
-        return MqttLink(broker.host, broker.port, client_id=HUB, tls=tls, timeout_s=5)
-
-    uplink = Uplink(
-        HUB,
-        outbox,
-        PemBatchSigner(HUB, hub.key_file.read_bytes()),
-        hub_link,
-        backoff=Backoff(initial_s=0.05, cap_s=0.2),
-    )
+    uplink = hub_uplink(HUB, outbox, hub, connects_as(rig_pki, hub, HUB, broker, timeout_s=5))
     async with asyncio.timeout(30), asyncio.TaskGroup() as group:
         tasks = [
-            group.create_task(receiver.run(partial(connect_as, n)), name=f"receiver-{n}")
+            group.create_task(receiver.run(connect_as[n]), name=f"receiver-{n}")
             for n, receiver in zip((1, 2), receivers, strict=True)
         ]
         for receiver in receivers:

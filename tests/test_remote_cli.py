@@ -29,19 +29,13 @@ def region_ca_dir(rig_pki: RigPki, tmp_path: Path) -> Path:
     return directory
 
 
-async def invoke(*args: str) -> tuple[int, dict[str, object]]:
-    result = await asyncio.to_thread(runner.invoke, app, [*args, "--json"])
-    return result.exit_code, json.loads(result.stdout)
-
-
-async def test_send_config_applies_and_a_foreign_key_is_refused(
-    rig_pki: RigPki, broker: MosquittoBroker, tmp_path: Path
-) -> None:
-    rig = make_rig(rig_pki, broker, tmp_path)
+def broker_options(rig_pki: RigPki, broker: MosquittoBroker, ca_dir: Path) -> list[str]:
+    """How `narhub region send` reaches the hub: the region's CA, the broker, and the
+    operator's certificate."""
     operator = rig_pki.directory / "region-operator"
-    common = [
+    return [
         "--ca-dir",
-        str(region_ca_dir(rig_pki, tmp_path)),
+        str(ca_dir),
         "--host",
         broker.host,
         "--port",
@@ -53,54 +47,43 @@ async def test_send_config_applies_and_a_foreign_key_is_refused(
         "--timeout",
         "10",
     ]
+
+
+async def invoke(*args: str) -> tuple[int, dict[str, object]]:
+    result = await asyncio.to_thread(runner.invoke, app, [*args, "--json"])
+    return result.exit_code, json.loads(result.stdout)
+
+
+async def test_send_config_applies_and_a_foreign_key_is_refused(
+    rig_pki: RigPki, broker: MosquittoBroker, tmp_path: Path
+) -> None:
+    rig = make_rig(rig_pki, broker, tmp_path)
+    common = broker_options(rig_pki, broker, region_ca_dir(rig_pki, tmp_path))
+
+    async def send_config(key_dir: Path, *args: str) -> tuple[int, dict[str, object]]:
+        return await invoke(
+            "region", "send", "config", HUB, "--key-dir", str(key_dir), *args, *common
+        )
+
     patch = tmp_path / "patch.toml"
     patch.write_text("[batching]\nclinical_s = 4.0\n[pipeline]\nthresholds = []\n")
     foreign = tmp_path / "foreign-key"
     code, out = await invoke("region", "command-key", "init", "--dir", str(foreign))
     assert (code, out["kid"]) == (0, "region-cmd-1")
     async with running(rig.handler()):
-        code, out = await invoke(
-            "region",
-            "send",
-            "config",
-            HUB,
-            "--key-dir",
-            str(rig.key.directory),
-            "--file",
-            str(patch),
-            *common,
-        )
+        code, out = await send_config(rig.key.directory, "--file", str(patch))
         assert code == 0, out
         (result,) = out["results"]  # type: ignore[misc]
         assert result["status"] == "applied"
         assert result["data"]["changed"] == ["batching.clinical_s", "pipeline.thresholds"]
         assert load_config(rig.config_path).batching.clinical_s == 4.0
 
-        code, out = await invoke(
-            "region",
-            "send",
-            "config",
-            HUB,
-            "--key-dir",
-            str(foreign),
-            "--file",
-            str(patch),
-            *common,
-        )
+        code, out = await send_config(foreign, "--file", str(patch))
         assert code == 1
         (result,) = out["results"]  # type: ignore[misc]
         assert (result["status"], result["reason"]) == ("rejected", "unsigned")
 
-        code, out = await invoke(
-            "region",
-            "send",
-            "config",
-            HUB,
-            "--key-dir",
-            str(rig.key.directory),
-            "--rollback",
-            *common,
-        )
+        code, out = await send_config(rig.key.directory, "--rollback")
         assert code == 0, out
         assert load_config(rig.config_path).batching.clinical_s == 10.0
 
@@ -109,7 +92,6 @@ async def test_send_renew_signs_the_csr_and_the_hub_switches(
     rig_pki: RigPki, broker: MosquittoBroker, tmp_path: Path
 ) -> None:
     rig = make_rig(rig_pki, broker, tmp_path)
-    operator = rig_pki.directory / "region-operator"
     ca_dir = region_ca_dir(rig_pki, tmp_path)
     old_cert = rig.config.uplink.cert_file.read_bytes()
     hub = Hub(rig.config, make_ble_backend(rig.config.ble), config_path=rig.config_path)
@@ -118,13 +100,14 @@ async def test_send_renew_signs_the_csr_and_the_hub_switches(
         async with asyncio.timeout(TIMEOUT_S):
             await hub.remote.subscribed.wait()
         code, out = await invoke(
-            "region", "send", "renew", HUB,
-            "--key-dir", str(rig.key.directory), "--ca-dir", str(ca_dir),
-            "--host", broker.host, "--port", str(broker.port),
-            "--cert", str(operator.with_suffix(".crt")),
-            "--key", str(operator.with_suffix(".key")),
-            "--timeout", "10",
-        )  # fmt: skip
+            "region",
+            "send",
+            "renew",
+            HUB,
+            "--key-dir",
+            str(rig.key.directory),
+            *broker_options(rig_pki, broker, ca_dir),
+        )
         assert code == 0, out
         csr_step, install_step = out["results"]  # type: ignore[misc]
         assert "BEGIN CERTIFICATE REQUEST" in csr_step["data"]["csr"]

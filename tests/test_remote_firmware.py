@@ -105,15 +105,18 @@ def firmware_body(rig: Rig, files: dict[str, bytes], version: str) -> dict[str, 
     return build_bundle(files, "sim", version, rig.key.kid, rig.key.key_file.read_bytes())
 
 
+def firmware_message(rig: Rig, files: dict[str, bytes], version: str) -> bytes:
+    """A signed firmware command to the hub with a bundle of ``files`` as ``version``."""
+    return rig.key.build(HUB, "firmware", firmware_body(rig, files, version), expires_in_s=120)[1]
+
+
 async def test_update_succeeds_then_one_that_does_not_report_its_version_rolls_back(
     rig_pki: RigPki, broker: MosquittoBroker, tmp_path: Path
 ) -> None:
     rig = make_rig(rig_pki, broker, tmp_path)
     async with running_hub_with_board(rig, tmp_path / "board") as (hub, board):
         good = with_version("0.2.0")
-        message = rig.key.build(
-            HUB, "firmware", firmware_body(rig, good, "0.2.0"), expires_in_s=120
-        )[1]
+        message = firmware_message(rig, good, "0.2.0")
         result = await rig.send("firmware", message)
         assert result.status is Status.APPLIED, result
         ((outcome),) = result.data["boards"]
@@ -127,9 +130,7 @@ async def test_update_succeeds_then_one_that_does_not_report_its_version_rolls_b
 
         # Files that report another version than their manifest says: rolled back.
         broken = with_version("0.3.0-broken")
-        message = rig.key.build(
-            HUB, "firmware", firmware_body(rig, broken, "0.3.0"), expires_in_s=120
-        )[1]
+        message = firmware_message(rig, broken, "0.3.0")
         result = await rig.send("firmware", message)
         assert (result.status, result.reason) == (Status.FAILED, "rolled-back"), result
         ((outcome),) = result.data["boards"]

@@ -13,10 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hub_configs import provisioned, write_as
 
-from gateway.config import render_config
 from rig.broker import MosquittoBroker, RigPki
-from technician.provision import init_hub
 
 
 @pytest.fixture
@@ -54,20 +53,11 @@ def _wait_for(sock: socket.socket, wanted: str, deadline_s: float) -> float:
 def _config(tmp_path: Path, broker: MosquittoBroker, rig_pki: RigPki) -> Path:
     identity = rig_pki.client("hub-svc-1")
     path = tmp_path / "narhub.toml"
-    config = init_hub(
-        path,
-        hub_id="hub-svc-1",
-        broker_url=f"mqtts://127.0.0.1:{broker.port}",
-        ca_file=rig_pki.ca_file,
-        patient_pseudonym=None,
-        data_dir=tmp_path / "data",
-        ble_backend="sim",
+    broker_url = f"mqtts://127.0.0.1:{broker.port}"
+    config = provisioned(
+        path, rig_pki, "hub-svc-1", tmp_path / "data", broker_url=broker_url, ble_backend="sim"
     )
-    uplink = config.uplink.model_copy(
-        update={"cert_file": identity.cert_file, "key_file": identity.key_file}
-    )
-    path.write_text(render_config(config.model_copy(update={"uplink": uplink})))
-    return path
+    return write_as(path, config, identity)
 
 
 def test_ready_watchdog_stuck_loop_and_sigterm(

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from hub_configs import provisioned
 from typer.testing import CliRunner
 
 from common.signing import PemBatchSigner
@@ -33,7 +34,7 @@ from technician import status_view as status_module
 from technician.cli import app
 from technician.doctor import _store_check
 from technician.pairing import with_device
-from technician.provision import create_key, init_hub
+from technician.provision import create_key
 
 runner = CliRunner()
 CUFF = "C0:FF:EE:00:0B:01"
@@ -43,13 +44,13 @@ PATIENT = "P-7731"
 
 def _hub(tmp_path: Path, rig_pki: RigPki) -> Path:
     config = tmp_path / "etc" / "narhub.toml"
-    hub = init_hub(
+    hub = provisioned(
         config,
-        hub_id="hub-status-1",
+        rig_pki,
+        "hub-status-1",
+        tmp_path / "data",
         broker_url="mqtts://broker.example:8883",
-        ca_file=rig_pki.ca_file,
         patient_pseudonym=PATIENT,
-        data_dir=tmp_path / "data",
         ble_backend="sim",
     )
     hub = with_device(with_device(hub, CUFF, "blood_pressure"), SCALE, "scale")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+from hub_records import body_temperature
+
 from common.pki import new_private_key_pem, public_key_pem
 from common.signing import PemBatchSigner, PemBatchVerifier
 from gateway.outbox import Outbox
@@ -15,16 +17,8 @@ KEY = new_private_key_pem()
 
 
 def _reading(i: int, priority: Priority = Priority.CLINICAL) -> Reading:
-    return Reading(
-        stream=f"dev/{i % 3}",
-        device="dev",
-        mdc_code=150364,
-        unit="Cel",
-        value=Decimal(f"36.{i % 10}"),
-        special=None,
-        hub_wall_ms=1_000 + i,
-        hub_mono_ns=i,
-        priority=priority,
+    return body_temperature(
+        i, Decimal(f"36.{i % 10}"), stream=f"dev/{i % 3}", hub_wall_ms=1_000 + i, priority=priority
     )
 
 

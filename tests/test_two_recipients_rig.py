@@ -25,6 +25,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from hub_records import CLIMATE, DOOR, consent_record
+
 from common.pki import certificate_public_key_pem
 from common.signing import PemBatchVerifier
 from drivers.mqtt import MqttError, MqttLink, TlsFiles
@@ -34,8 +36,8 @@ from gateway.consents import append_record, consent_path
 from gateway.hub import Hub
 from gateway.outbox import AsyncOutbox
 from gateway.reading import Reading
-from protocols.categories import NARHUB_BOARD_BASE, DataCategory, category_of
-from protocols.consent import ConsentRecord, allowed, record_from_map
+from protocols.categories import DataCategory, category_of
+from protocols.consent import allowed
 from protocols.fhir import PatientRef
 from protocols.gatt.observation import MDC_PRESS_BLD_NONINV_SYS
 from protocols.uplink import Priority
@@ -49,8 +51,6 @@ from rig.ledger import LedgerEntry, read_fhir, reconcile
 
 HUB = "hub-two-rx"
 T0 = 1_795_000_000_000
-DOOR = NARHUB_BOARD_BASE + 4
-CLIMATE = NARHUB_BOARD_BASE + 1
 BP = MDC_PRESS_BLD_NONINV_SYS
 MATRIX = {"region": ["vital-signs"], "municipality": ["vital-signs", "activity"]}
 
@@ -99,20 +99,6 @@ def _value(doc: dict[str, Any]) -> Decimal:
             value = doc[key]
             return Decimal(str(value["value"] if isinstance(value, dict) else value))
     raise AssertionError(f"an Observation without a value: {sorted(doc)}")
-
-
-def _record(action: str, recipient: str, categories: list[str], at_ms: int) -> ConsentRecord:
-    return record_from_map(
-        {
-            "action": action,
-            "recipient": recipient,
-            "categories": categories,
-            "from_ms": at_ms,
-            "recorded_by": "technician:anna",
-            "basis": "patient-consent",
-            "recorded_ms": at_ms,
-        }
-    )
 
 
 class Home:
@@ -198,7 +184,7 @@ async def test_two_brokers_each_receiver_gets_exactly_its_consented_readings_onc
     data_dir.mkdir()
     consents = consent_path(data_dir)
     for name, categories in MATRIX.items():
-        append_record(consents, _record("grant", name, categories, T0 - 1))
+        append_record(consents, consent_record("grant", name, categories, T0 - 1))
     sides = {name: _side(tmp_path, name, categories) for name, categories in MATRIX.items()}
     config = HubConfig.model_validate(  # as a TOML file with [[recipients]] gives it
         {
@@ -236,7 +222,7 @@ def _side(tmp_path: Path, name: str, categories: list[str]) -> Side:
     state = tmp_path / f"{name}.sqlite3"
     enrol_hub(state, HUB, PatientRef("urn:test:patient", f"p-{name}"))
     registry = SqliteConsentRegistry(state, name)
-    registry.add(HUB, _record("grant", name, categories, T0 - 1))
+    registry.add(HUB, consent_record("grant", name, categories, T0 - 1))
     receiver = CountingReceiver(
         PemBatchVerifier({HUB: certificate_public_key_pem(hub_id.cert_file.read_bytes())}),
         SqliteState(state, tmp_path / f"{name}.ndjson"),
@@ -262,7 +248,7 @@ def _side(tmp_path: Path, name: str, categories: list[str]) -> Side:
 async def _scenario(sides: dict[str, Side], outbox: AsyncOutbox, consents: Path) -> None:
     region, muni = sides["region"], sides["municipality"]
     home = Home()
-    ledger_consents = [_record("grant", n, c, T0 - 1) for n, c in MATRIX.items()]
+    ledger_consents = [consent_record("grant", n, c, T0 - 1) for n, c in MATRIX.items()]
 
     def allowed_for(name: str) -> Callable[[DataCategory, int], bool]:
         return lambda category, t_ms: allowed(ledger_consents, name, category, t_ms)
@@ -306,7 +292,7 @@ async def _scenario(sides: dict[str, Side], outbox: AsyncOutbox, consents: Path)
         await _until(lambda: delivered(region), *events)
         before = home.expected(allowed_for("municipality"), since=0)
         entries_before = home.consented(allowed_for("municipality"), until=12)
-        withdrawal = _record("withdraw", "municipality", ["activity"], T0 + 100_000)
+        withdrawal = consent_record("withdraw", "municipality", ["activity"], T0 + 100_000)
         append_record(consents, withdrawal)
         ledger_consents.append(withdrawal)
         # A withdrawal ends earlier grants: of the queued readings only the vital signs go.

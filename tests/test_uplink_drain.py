@@ -9,13 +9,13 @@ from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
 
-from common.backoff import Backoff
+from hub_records import body_temperature
+from hub_uplink import connects_as, hub_outbox, hub_uplink
+
 from common.pki import certificate_public_key_pem
-from common.signing import PemBatchSigner, PemBatchVerifier
-from drivers.mqtt import MqttLink, TlsFiles
-from gateway.outbox import AsyncOutbox, BatchingPolicy, Outbox
+from common.signing import PemBatchVerifier
+from drivers.mqtt import MqttLink
 from gateway.reading import Reading
-from gateway.uplink import Uplink
 from protocols.uplink import Batch, Priority
 from region.receiver import RECEIVER_NAME, Receiver
 from region.state_sqlite import SqliteState
@@ -28,15 +28,11 @@ WINDOW = 4
 
 
 def _reading(kind: Priority, t_ms: int) -> Reading:
-    return Reading(
+    return body_temperature(
+        t_ms,
+        Decimal("36.6"),
         stream=f"dev/{kind.topic_name}",
-        device="dev",
-        mdc_code=150364,
-        unit="Cel",
-        value=Decimal("36.6"),
-        special=None,
         hub_wall_ms=t_ms,
-        hub_mono_ns=t_ms,
         priority=kind,
     )
 
@@ -76,10 +72,7 @@ async def test_backlog_drains_newest_alert_first_then_by_priority(
     hub = rig_pki.client(HUB)
     rx = rig_pki.client(RECEIVER_NAME)
     # Batches of at most 4 readings, commits of 1 alert or 4 others: each batch is whole chunks.
-    outbox = AsyncOutbox(
-        Outbox(tmp_path / "outbox.sqlite3", batching=BatchingPolicy(max_batch_readings=4)),
-        commit_window_s=0,
-    )
+    outbox = hub_outbox(tmp_path, max_batch_readings=4)
     # Three days offline: readings of every priority, interleaved in time, one commit each.
     expected: dict[Priority, list[int]] = {p: [] for p in Priority}
     for hour in range(72):
@@ -107,29 +100,9 @@ async def test_backlog_drains_newest_alert_first_then_by_priority(
     receiver = Receiver(
         verifier, SqliteState(tmp_path / "seen.sqlite3", tmp_path / "obs.ndjson"), on_batch=on_batch
     )
-    link = CountingLink(
-        MqttLink(
-            broker.host,
-            broker.port,
-            client_id=HUB,
-            tls=TlsFiles(rig_pki.ca_file, hub.cert_file, hub.key_file),
-            timeout_s=5,
-        )
-    )
-    uplink = Uplink(
-        HUB,
-        outbox,
-        PemBatchSigner(HUB, hub.key_file.read_bytes()),
-        link,  # type: ignore[arg-type]
-        backoff=Backoff(initial_s=0.05, cap_s=0.2),
-        max_inflight=WINDOW,
-    )
-
-    def receiver_link() -> MqttLink:
-        tls = TlsFiles(rig_pki.ca_file, rx.cert_file, rx.key_file)
-        return MqttLink(
-            broker.host, broker.port, client_id=f"{RECEIVER_NAME}-1", tls=tls, manual_ack=True
-        )
+    link = CountingLink(connects_as(rig_pki, hub, HUB, broker, timeout_s=5)())
+    uplink = hub_uplink(HUB, outbox, hub, link, max_inflight=WINDOW)  # type: ignore[arg-type]
+    receiver_link = connects_as(rig_pki, rx, f"{RECEIVER_NAME}-1", broker, manual_ack=True)
 
     async with asyncio.timeout(30), asyncio.TaskGroup() as group:
         rx_task = group.create_task(receiver.run(receiver_link), name="receiver")

@@ -8,15 +8,16 @@ from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
+from hub_records import body_temperature
+from hub_uplink import connects_as, hub_outbox
+
 from common.backoff import Backoff
 from common.pki import certificate_public_key_pem
 from common.signing import PemBatchSigner, PemBatchVerifier
-from drivers.mqtt import MqttError, MqttLink, TlsFiles
-from gateway.outbox import AsyncOutbox, BatchingPolicy, Outbox
+from drivers.mqtt import MqttError, MqttLink
 from gateway.reading import Reading
 from gateway.uplink import Uplink
 from protocols.fhir import PatientRef
-from protocols.uplink import Priority
 from region.enrolment_sqlite import enrol_hub
 from region.receiver import RECEIVER_NAME, Receiver
 from region.state_sqlite import SqliteState
@@ -24,17 +25,7 @@ from rig.broker import MosquittoBroker, RigPki
 
 
 def _reading(i: int) -> Reading:
-    return Reading(
-        stream="dev/150364",
-        device="dev",
-        mdc_code=150364,
-        unit="Cel",
-        value=Decimal(f"36.{i:02d}"),
-        special=None,
-        hub_wall_ms=1_795_000_000_000 + i,
-        hub_mono_ns=i,
-        priority=Priority.CLINICAL,
-    )
+    return body_temperature(i, Decimal(f"36.{i:02d}"))
 
 
 class GatedLink:
@@ -73,19 +64,9 @@ async def test_outbox_drains_after_broker_restart_exactly_once(
     hub = rig_pki.client("hub-r")
     receiver_id = rig_pki.client(RECEIVER_NAME)
 
-    def hub_link() -> MqttLink:
-        tls = TlsFiles(rig_pki.ca_file, hub.cert_file, hub.key_file)
-        return MqttLink(broker.host, broker.port, client_id="hub-r", tls=tls, timeout_s=5)
-
-    def receiver_link() -> MqttLink:
-        tls = TlsFiles(rig_pki.ca_file, receiver_id.cert_file, receiver_id.key_file)
-        return MqttLink(broker.host, broker.port, client_id=RECEIVER_NAME, tls=tls, timeout_s=5)
-
-    gated = GatedLink(hub_link)
-    outbox = AsyncOutbox(
-        Outbox(tmp_path / "outbox.sqlite3", batching=BatchingPolicy(clinical_s=0.05)),
-        commit_window_s=0.05,
-    )
+    receiver_link = connects_as(rig_pki, receiver_id, RECEIVER_NAME, broker, timeout_s=5)
+    gated = GatedLink(connects_as(rig_pki, hub, "hub-r", broker, timeout_s=5))
+    outbox = hub_outbox(tmp_path, commit_window_s=0.05, clinical_s=0.05)
     signer = PemBatchSigner("hub-r", hub.key_file.read_bytes())
     uplink = Uplink(
         "hub-r",

@@ -10,16 +10,16 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from common.backoff import Backoff
-from common.signing import PemBatchSigner
+from hub_records import body_temperature
+from hub_uplink import connects_as, hub_outbox, hub_uplink
+
 from drivers.mqtt import MqttLink, TlsFiles
 from gateway.ble_backend import make_ble_backend
 from gateway.config import BleConfig, DeviceConfig, HubConfig, UplinkConfig
 from gateway.hub import Hub
-from gateway.outbox import AsyncOutbox, BatchingPolicy, Outbox
 from gateway.reading import Reading
-from gateway.uplink import Uplink, offline_status, status_topic
-from protocols.uplink import FORMAT_VERSION, Priority
+from gateway.uplink import offline_status, status_topic
+from protocols.uplink import FORMAT_VERSION
 from region.receiver import RECEIVER_NAME
 from rig.broker import MosquittoBroker, RigPki
 
@@ -28,17 +28,7 @@ MAC = re.compile(r"[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}")
 
 
 def _reading(i: int) -> Reading:
-    return Reading(
-        stream="AA:BB:CC:DD:EE:01/150364",
-        device="AA:BB:CC:DD:EE:01",
-        mdc_code=150364,
-        unit="Cel",
-        value=Decimal(f"36.{i % 100:02d}"),
-        special=None,
-        hub_wall_ms=1_795_000_000_000 + i,
-        hub_mono_ns=i,
-        priority=Priority.CLINICAL,
-    )
+    return body_temperature(i, Decimal(f"36.{i % 100:02d}"), device="AA:BB:CC:DD:EE:01")
 
 
 class CuttableProxy:
@@ -108,41 +98,28 @@ async def test_status_is_retained_updated_and_the_last_will_says_offline(
 ) -> None:
     hub = rig_pki.client(HUB)
     watcher_id = rig_pki.client(RECEIVER_NAME)
-    outbox = AsyncOutbox(
-        Outbox(tmp_path / "outbox.sqlite3", batching=BatchingPolicy(clinical_s=3600)),
-        commit_window_s=0,
-    )
+    outbox = hub_outbox(tmp_path, clinical_s=3600)
     await outbox.add([_reading(i) for i in range(5)])  # waits an hour: queue depth 5
     devices: list[dict[str, Any]] = [
         {"slot": 0, "kind": "thermometer", "connected": False, "battery_percent": 80},
         {"slot": 1, "kind": "blood_pressure", "connected": False, "battery_percent": None},
     ]
     async with CuttableProxy((broker.host, broker.port)) as proxy:
-
-        def hub_link() -> MqttLink:
-            tls = TlsFiles(rig_pki.ca_file, hub.cert_file, hub.key_file)
-            return MqttLink(
-                "127.0.0.1",
-                proxy.port,
-                client_id=HUB,
-                tls=tls,
-                timeout_s=5,
-                keepalive_s=5,
-                will=(status_topic(HUB), offline_status(HUB)),
-            )
-
-        def watcher() -> MqttLink:
-            tls = TlsFiles(rig_pki.ca_file, watcher_id.cert_file, watcher_id.key_file)
-            return MqttLink(
-                broker.host, broker.port, client_id=f"{RECEIVER_NAME}-watcher", tls=tls, timeout_s=5
-            )
-
-        uplink = Uplink(
+        hub_link = connects_as(
+            rig_pki,
+            hub,
+            HUB,
+            ("127.0.0.1", proxy.port),
+            timeout_s=5,
+            keepalive_s=5,
+            will=(status_topic(HUB), offline_status(HUB)),
+        )
+        watcher = connects_as(rig_pki, watcher_id, f"{RECEIVER_NAME}-watcher", broker, timeout_s=5)
+        uplink = hub_uplink(
             HUB,
             outbox,
-            PemBatchSigner(HUB, hub.key_file.read_bytes()),
+            hub,
             hub_link,
-            backoff=Backoff(initial_s=0.05, cap_s=0.2),
             status_interval_s=600,
             status_min_interval_s=0.05,
             devices=lambda: devices,

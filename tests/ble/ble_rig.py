@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypedDict, Unpack
 
 import pytest
 from vbluez_rig import virtual_bluez
@@ -64,6 +65,13 @@ class Collector:
         async with asyncio.timeout(timeout_s), self.changed:
             await self.changed.wait_for(predicate)
 
+    async def wait_for_count(
+        self, characteristic: int, count: int, timeout_s: float = 15.0
+    ) -> list[MeasurementEvent]:
+        """Wait until exactly ``count`` events of ``characteristic`` came; returns them."""
+        await self.wait_for(lambda: len(self.of(characteristic)) == count, timeout_s)
+        return self.of(characteristic)
+
     def of(self, characteristic: int, device: str | None = None) -> list[MeasurementEvent]:
         return [
             e
@@ -72,27 +80,37 @@ class Collector:
         ]
 
 
+class RunOptions(TypedDict, total=False):
+    """What :func:`running` takes besides the radio, the devices and the backend."""
+
+    #: The central's settings (:data:`FAST` when not given).
+    settings: CentralSettings
+    cursors: RecordCursorStore
+    #: Who consumes the central's events (a new :class:`Collector` when not given).
+    collector: Collector
+    #: The addresses the central bonds with.
+    bond: frozenset[str]
+    #: ``False``: the test started the devices itself (readings stored while nobody listened).
+    start_devices: bool
+    queue_size: int
+    #: With ``bluez``: called with the virtual BlueZ once the devices run, before the central
+    #: starts (a fault or a state from before the hub started).
+    before_central: Callable[[VirtualBlueZ], Awaitable[None]]
+
+
 @contextlib.asynccontextmanager
 async def running(
     radio: SimRadio,
     devices: Sequence[tuple[str, EmulatedDevice]],
     *,
-    settings: CentralSettings = FAST,
-    cursors: RecordCursorStore | None = None,
-    collector: Collector | None = None,
-    bond: frozenset[str] = frozenset(),
-    start_devices: bool = True,
-    queue_size: int = 10_000,
     backend: str = "sim",
     monkeypatch: pytest.MonkeyPatch | None = None,
-    before_central: Callable[[VirtualBlueZ], Awaitable[None]] | None = None,
+    **options: Unpack[RunOptions],
 ) -> AsyncIterator[tuple[BleCentral, Collector]]:
     """Devices started, a central running over them, and a collector consuming its events.
 
     ``backend="bluez"``: bleak's own BlueZ backend over the virtual BlueZ (needs
-    ``monkeypatch`` to point ``DBUS_SYSTEM_BUS_ADDRESS`` at its private bus);
-    ``before_central`` gets the virtual BlueZ once the devices run, before the central
-    starts (a fault or a state from before the hub started).
+    ``monkeypatch`` to point ``DBUS_SYSTEM_BUS_ADDRESS`` at its private bus).
     """
     async with contextlib.AsyncExitStack() as stack:
         if backend == "bluez":
@@ -101,15 +119,23 @@ async def running(
             ble_backend = resolve_backend("bluez")
         else:
             ble_backend = resolve_backend("sim", sim_radio=radio)
-        queue: asyncio.Queue[MeasurementEvent] = asyncio.Queue(queue_size)
-        collector = collector or Collector()
+        queue: asyncio.Queue[MeasurementEvent] = asyncio.Queue(options.get("queue_size", 10_000))
+        collector = options.get("collector") or Collector()
         if backend == "bluez":
             collector.bluez = bluez
+        bond = options.get("bond", frozenset())
         specs = [DeviceSpec(d.address, kind, bond=d.address in bond) for kind, d in devices]
-        central = BleCentral(ble_backend, queue, specs, cursors=cursors, settings=settings)
-        if start_devices:
+        central = BleCentral(
+            ble_backend,
+            queue,
+            specs,
+            cursors=options.get("cursors"),
+            settings=options.get("settings", FAST),
+        )
+        if options.get("start_devices", True):
             for _, device in devices:
                 await device.start()
+        before_central = options.get("before_central")
         if backend == "bluez" and before_central is not None:
             await before_central(bluez)
         consumer = asyncio.create_task(collector.consume(queue), name="test-consumer")
@@ -122,3 +148,21 @@ async def running(
                 await consumer
             for _, device in devices:
                 await device.stop()
+
+
+@dataclass
+class Rig:
+    """One test's emulated radio on its backend (``sim``, or ``bluez`` over the virtual BlueZ,
+    which needs ``monkeypatch``): :func:`running` bound to them."""
+
+    backend: str
+    monkeypatch: pytest.MonkeyPatch
+    radio: SimRadio = field(default_factory=SimRadio)
+
+    def running(
+        self, *devices: tuple[str, EmulatedDevice], **options: Unpack[RunOptions]
+    ) -> contextlib.AbstractAsyncContextManager[tuple[BleCentral, Collector]]:
+        """:func:`running` over ``devices`` (``(kind, device)`` pairs) on this radio."""
+        return running(
+            self.radio, devices, backend=self.backend, monkeypatch=self.monkeypatch, **options
+        )

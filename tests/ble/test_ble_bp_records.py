@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from ble_rig import running
+from ble_rig import Collector, Rig
 
 from drivers.ble.sim.enhanced_cuff import EmulatedEnhancedCuff
 from drivers.ble.sim.radio import SimRadio
@@ -29,6 +29,16 @@ def _cuff(radio: SimRadio, address: str, records: int) -> EmulatedEnhancedCuff:
     return cuff
 
 
+async def _downloaded(
+    rig: Rig, cuff: EmulatedEnhancedCuff, cursors: SqliteRecordCursorStore, last: int
+) -> Collector:
+    """A hub runs near the cuff until it committed the records up to sequence number ``last``;
+    what it collected."""
+    async with rig.running(("enhanced_blood_pressure", cuff), cursors=cursors) as (central, got):
+        await got.wait_for(lambda: central.cursors_committed(cuff.address) == last)
+    return got
+
+
 def _whole(events: list[g.Measurement | None]) -> list[int]:
     return [
         m.sequence_number
@@ -37,18 +47,11 @@ def _whole(events: list[g.Measurement | None]) -> list[int]:
     ]
 
 
-async def test_records_once_across_a_hub_restart(
-    tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    radio = SimRadio()
-    cuff = _cuff(radio, "C0:00:00:00:0E:01", 30)
+async def test_records_once_across_a_hub_restart(rig: Rig, tmp_path: Path) -> None:
+    cuff = _cuff(rig.radio, "C0:00:00:00:0E:01", 30)
     cursors = SqliteRecordCursorStore(tmp_path / "cursors.sqlite3")
     try:
-        devices = [("enhanced_blood_pressure", cuff)]
-        async with running(
-            radio, devices, cursors=cursors, backend=backend, monkeypatch=monkeypatch
-        ) as (central, got):
-            await got.wait_for(lambda: central.cursors_committed(cuff.address) == 29)
+        got = await _downloaded(rig, cuff, cursors, 29)
         first = got.of(g.BLOOD_PRESSURE_RECORD)
         assert _whole([e.measurement for e in first]) == list(range(30))
         assert [e.sequence_number for e in first if e.sequence_number is not None] == list(
@@ -68,10 +71,7 @@ async def test_records_once_across_a_hub_restart(
         for _ in range(5):
             cuff.add_record()
         # The hub restarts: a new central, the same cursor store.
-        async with running(
-            radio, devices, cursors=cursors, backend=backend, monkeypatch=monkeypatch
-        ) as (central, got):
-            await got.wait_for(lambda: central.cursors_committed(cuff.address) == 34)
+        got = await _downloaded(rig, cuff, cursors, 34)
         assert _whole([e.measurement for e in got.of(g.BLOOD_PRESSURE_RECORD)]) == [
             30, 31, 32, 33, 34,
         ]  # fmt: skip
@@ -83,18 +83,13 @@ async def test_records_once_across_a_hub_restart(
 
 
 async def test_a_link_lost_mid_download_resumes_without_gap_or_overlap(
-    tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch
+    rig: Rig, tmp_path: Path
 ) -> None:
-    radio = SimRadio()
-    cuff = _cuff(radio, "C0:00:00:00:0E:02", 40)
+    cuff = _cuff(rig.radio, "C0:00:00:00:0E:02", 40)
     cuff.faults.drop_after_records = 17
     cursors = SqliteRecordCursorStore(tmp_path / "cursors.sqlite3")
     try:
-        devices = [("enhanced_blood_pressure", cuff)]
-        async with running(
-            radio, devices, cursors=cursors, backend=backend, monkeypatch=monkeypatch
-        ) as (central, got):
-            await got.wait_for(lambda: central.cursors_committed(cuff.address) == 39)
+        got = await _downloaded(rig, cuff, cursors, 39)
         assert cuff.stats.drops == 1
         whole = _whole([e.measurement for e in got.of(g.BLOOD_PRESSURE_RECORD)])
         assert sorted(whole) == list(range(40))

@@ -7,13 +7,12 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from ble_rig import running
+from ble_rig import Rig
 
 from drivers.ble.sim.blood_pressure import EmulatedBloodPressureCuff
 from drivers.ble.sim.glucose import EmulatedGlucoseMeter
 from drivers.ble.sim.heart_rate import EmulatedHeartRateStrap
 from drivers.ble.sim.pulse_oximeter import EmulatedPulseOximeter
-from drivers.ble.sim.radio import SimRadio
 from drivers.ble.sim.scale import EmulatedScale
 from drivers.ble.sim.thermometer import EmulatedThermometer
 from protocols.gatt import (
@@ -40,14 +39,9 @@ from protocols.gatt import (
 pytestmark = pytest.mark.parametrize("backend", ["sim", "bluez"])
 
 
-async def test_thermometer_indication_decoded_with_identity_times_and_raw_bytes(
-    backend: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    radio = SimRadio()
-    thermo = EmulatedThermometer(radio, "C0:00:00:00:01:01", seed=7)
-    async with running(
-        radio, [("thermometer", thermo)], backend=backend, monkeypatch=monkeypatch
-    ) as (central, got):
+async def test_thermometer_indication_decoded_with_identity_times_and_raw_bytes(rig: Rig) -> None:
+    thermo = EmulatedThermometer(rig.radio, "C0:00:00:00:01:01", seed=7)
+    async with rig.running(("thermometer", thermo)) as (central, got):
         payload = await thermo.measure()
         await got.wait_for(lambda: bool(got.of(TEMPERATURE_MEASUREMENT)))
         await got.wait_for(lambda: bool(got.of(BATTERY_LEVEL)))
@@ -66,24 +60,17 @@ async def test_thermometer_indication_decoded_with_identity_times_and_raw_bytes(
     assert status.information[MANUFACTURER_NAME] == "narhub-sim"
 
 
-async def test_blood_pressure_cuff_bonds_flushes_stored_readings_then_sleeps(
-    backend: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    radio = SimRadio()
-    cuff = EmulatedBloodPressureCuff(radio, "C0:00:00:00:01:02", seed=3, sleep_s=0.5, linger_s=0.1)
+async def test_blood_pressure_cuff_bonds_flushes_stored_readings_then_sleeps(rig: Rig) -> None:
+    cuff = EmulatedBloodPressureCuff(
+        rig.radio, "C0:00:00:00:01:02", seed=3, sleep_s=0.5, linger_s=0.1
+    )
     await cuff.start()
     sent = [await cuff.measure() for _ in range(3)]  # taken while nobody listens
-    async with running(
-        radio,
-        [("blood_pressure", cuff)],
-        start_devices=False,
-        backend=backend,
-        monkeypatch=monkeypatch,
-    ) as (central, got):
-        await got.wait_for(lambda: len(got.of(BLOOD_PRESSURE_MEASUREMENT)) == 3)
+    async with rig.running(("blood_pressure", cuff), start_devices=False) as (central, got):
+        await got.wait_for_count(BLOOD_PRESSURE_MEASUREMENT, 3)
         await cuff.wait_until(lambda: cuff.asleep)
         live = await cuff.measure(cuff_pressures_mmhg=(40, 80, 120))
-        await got.wait_for(lambda: len(got.of(BLOOD_PRESSURE_MEASUREMENT)) == 4)
+        await got.wait_for_count(BLOOD_PRESSURE_MEASUREMENT, 4)
     assert [e.raw for e in got.of(BLOOD_PRESSURE_MEASUREMENT)] == [*sent, live]
     assert all(
         isinstance(e.measurement, BloodPressureMeasurement)
@@ -95,15 +82,9 @@ async def test_blood_pressure_cuff_bonds_flushes_stored_readings_then_sleeps(
     assert all(e.measurement is not None for e in got.of(INTERMEDIATE_CUFF_PRESSURE))
 
 
-async def test_scale_weight_rounded_to_feature_resolution_on_the_fixed_lsb(
-    backend: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    radio = SimRadio()
-    scale = EmulatedScale(radio, "C0:00:00:00:01:03", seed=5)
-    async with running(radio, [("scale", scale)], backend=backend, monkeypatch=monkeypatch) as (
-        _central,
-        got,
-    ):
+async def test_scale_weight_rounded_to_feature_resolution_on_the_fixed_lsb(rig: Rig) -> None:
+    scale = EmulatedScale(rig.radio, "C0:00:00:00:01:03", seed=5)
+    async with rig.running(("scale", scale)) as (_central, got):
         await scale.measure("72.34")
         await got.wait_for(lambda: bool(got.of(WEIGHT_MEASUREMENT)))
     m = got.of(WEIGHT_MEASUREMENT)[0].measurement
@@ -111,37 +92,26 @@ async def test_scale_weight_rounded_to_feature_resolution_on_the_fixed_lsb(
     assert m.weight == Decimal("72.3")
 
 
-async def test_pulse_oximeter_stream_spot_check_and_stored_records(
-    backend: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    radio = SimRadio()
+async def test_pulse_oximeter_stream_spot_check_and_stored_records(rig: Rig) -> None:
     plx = EmulatedPulseOximeter(
-        radio, "C0:00:00:00:01:04", seed=9, interval_s=0.02, stored_records=4
+        rig.radio, "C0:00:00:00:01:04", seed=9, interval_s=0.02, stored_records=4
     )
-    async with running(
-        radio, [("pulse_oximeter", plx)], backend=backend, monkeypatch=monkeypatch
-    ) as (central, got):
+    async with rig.running(("pulse_oximeter", plx)) as (central, got):
         await got.wait_for(lambda: len(got.of(PLX_CONTINUOUS_MEASUREMENT)) >= 5)
-        await got.wait_for(lambda: len(got.of(PLX_SPOT_CHECK_MEASUREMENT)) == 4)
+        await got.wait_for_count(PLX_SPOT_CHECK_MEASUREMENT, 4)
         await plx.wait_until(lambda: not plx.racp.records)  # deleted after commit
         await plx.spot_check()
-        await got.wait_for(lambda: len(got.of(PLX_SPOT_CHECK_MEASUREMENT)) == 5)
+        await got.wait_for_count(PLX_SPOT_CHECK_MEASUREMENT, 5)
     stored = [e for e in got.of(PLX_SPOT_CHECK_MEASUREMENT) if e.stored]
     assert len(stored) == 4
     assert isinstance(got.of(PLX_CONTINUOUS_MEASUREMENT)[0].measurement, PlxContinuousMeasurement)
     assert central.status[plx.address].records_pending_delete == 0
 
 
-async def test_glucose_meter_records_with_context_through_racp(
-    backend: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    radio = SimRadio()
-    meter = EmulatedGlucoseMeter(radio, "C0:00:00:00:01:05", seed=11, stored_records=40)
-    async with running(radio, [("glucose", meter)], backend=backend, monkeypatch=monkeypatch) as (
-        central,
-        got,
-    ):
-        await got.wait_for(lambda: len(got.of(GLUCOSE_MEASUREMENT)) == 40)
+async def test_glucose_meter_records_with_context_through_racp(rig: Rig) -> None:
+    meter = EmulatedGlucoseMeter(rig.radio, "C0:00:00:00:01:05", seed=11, stored_records=40)
+    async with rig.running(("glucose", meter)) as (central, got):
+        await got.wait_for_count(GLUCOSE_MEASUREMENT, 40)
         await got.wait_for(lambda: central.cursors_committed(meter.address) == 39)
     seqs = [e.sequence_number for e in got.of(GLUCOSE_MEASUREMENT)]
     assert seqs == list(range(40))
@@ -152,14 +122,9 @@ async def test_glucose_meter_records_with_context_through_racp(
     assert central.status[meter.address].bonded
 
 
-async def test_heart_rate_strap_notifications_with_rr_intervals(
-    backend: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    radio = SimRadio()
-    strap = EmulatedHeartRateStrap(radio, "C0:00:00:00:01:06", seed=13, interval_s=0.01)
-    async with running(
-        radio, [("heart_rate", strap)], backend=backend, monkeypatch=monkeypatch
-    ) as (_central, got):
+async def test_heart_rate_strap_notifications_with_rr_intervals(rig: Rig) -> None:
+    strap = EmulatedHeartRateStrap(rig.radio, "C0:00:00:00:01:06", seed=13, interval_s=0.01)
+    async with rig.running(("heart_rate", strap)) as (_central, got):
         await got.wait_for(lambda: len(got.of(HEART_RATE_MEASUREMENT)) >= 20)
     values = [e.measurement for e in got.of(HEART_RATE_MEASUREMENT)]
     assert all(isinstance(m, HeartRateMeasurement) and m.rr_intervals_1024th_s for m in values)

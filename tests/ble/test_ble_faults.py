@@ -7,53 +7,36 @@ import dataclasses
 import datetime as dt
 
 import pytest
-from ble_rig import FAST, running
+from ble_rig import FAST, Rig
 
 from drivers.ble.sim.blood_pressure import EmulatedBloodPressureCuff
 from drivers.ble.sim.glucose import EmulatedGlucoseMeter
 from drivers.ble.sim.heart_rate import EmulatedHeartRateStrap
 from drivers.ble.sim.peripheral import DeviceClock
-from drivers.ble.sim.radio import SimRadio
 from drivers.ble.sim.scale import EmulatedScale
 from drivers.ble.sim.thermometer import EmulatedThermometer
 from gateway.pipeline import readings_from_event
-from protocols.gatt import (
-    BLOOD_PRESSURE_MEASUREMENT,
-    CURRENT_TIME,
-    HEART_RATE_MEASUREMENT,
-    TEMPERATURE_MEASUREMENT,
-    WEIGHT_MEASUREMENT,
-)
+from protocols import gatt as g
 from protocols.uplink.undecoded import is_undecoded
 
 pytestmark = pytest.mark.parametrize("backend", ["sim", "bluez"])
 
 
-async def test_clock_drift_is_recorded_with_the_readings_and_corrected(
-    backend: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_clock_drift_is_recorded_with_the_readings_and_corrected(rig: Rig) -> None:
     hub_now = dt.datetime(2026, 3, 1, 9, 0, 0)
     settings = dataclasses.replace(FAST, clock_max_offset_s=60.0, hub_clock=lambda: hub_now)
-    radio = SimRadio()
     clock = DeviceClock(hub_now, offset_s=900.0, drift_ppm=250.0)  # 15 min fast and drifting
-    scale = EmulatedScale(radio, "C0:00:00:00:03:01", seed=31, clock=clock)
+    scale = EmulatedScale(rig.radio, "C0:00:00:00:03:01", seed=31, clock=clock)
     await scale.start()
     await scale.measure("80.0")  # stamped by the wrong clock
-    async with running(
-        radio,
-        [("scale", scale)],
-        settings=settings,
-        start_devices=False,
-        backend=backend,
-        monkeypatch=monkeypatch,
-    ) as (
+    async with rig.running(("scale", scale), settings=settings, start_devices=False) as (
         central,
         got,
     ):
-        await got.wait_for(lambda: bool(got.of(WEIGHT_MEASUREMENT)))
+        await got.wait_for(lambda: bool(got.of(g.WEIGHT_MEASUREMENT)))
         await scale.wait_until(lambda: clock.sets == 1)
         await scale.wait_until(lambda: not scale.connected)  # the session finished
-    event = got.of(WEIGHT_MEASUREMENT)[0]
+    event = got.of(g.WEIGHT_MEASUREMENT)[0]
     assert event.clock is not None
     assert event.clock.offset_s is not None
     assert 899 <= event.clock.offset_s <= 902
@@ -69,61 +52,41 @@ async def test_clock_drift_is_recorded_with_the_readings_and_corrected(
     assert any(f.startswith("device-clock-offset-s:90") for f in flags)
 
 
-async def test_clock_within_the_limit_is_left_alone(
-    backend: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    radio = SimRadio()
-    scale = EmulatedScale(radio, "C0:00:00:00:03:02", seed=32, clock=DeviceClock(offset_s=5.0))
-    async with running(radio, [("scale", scale)], backend=backend, monkeypatch=monkeypatch) as (
-        central,
-        got,
-    ):
+async def test_clock_within_the_limit_is_left_alone(rig: Rig) -> None:
+    scale = EmulatedScale(rig.radio, "C0:00:00:00:03:02", seed=32, clock=DeviceClock(offset_s=5.0))
+    async with rig.running(("scale", scale)) as (central, got):
         await scale.measure("70.0")
-        await got.wait_for(lambda: bool(got.of(WEIGHT_MEASUREMENT)))
+        await got.wait_for(lambda: bool(got.of(g.WEIGHT_MEASUREMENT)))
     assert scale.clock.sets == 0
     assert central.status[scale.address].clock is not None
-    assert not got.of(WEIGHT_MEASUREMENT)[0].clock.adjusted  # type: ignore[union-attr]
+    assert not got.of(g.WEIGHT_MEASUREMENT)[0].clock.adjusted  # type: ignore[union-attr]
 
 
-async def test_more_devices_than_slots_all_served_fairly(
-    backend: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    radio = SimRadio()
+async def test_more_devices_than_slots_all_served_fairly(rig: Rig) -> None:
     thermos = [
-        EmulatedThermometer(radio, f"C0:00:00:00:03:1{i}", name=f"t{i}", seed=40 + i)
+        EmulatedThermometer(rig.radio, f"C0:00:00:00:03:1{i}", name=f"t{i}", seed=40 + i)
         for i in range(5)
     ]
     settings = dataclasses.replace(FAST, max_connections=2, idle_disconnect_s=0.2)
-    async with running(
-        radio,
-        [("thermometer", t) for t in thermos],
-        settings=settings,
-        backend=backend,
-        monkeypatch=monkeypatch,
-    ) as (
+    async with rig.running(*[("thermometer", t) for t in thermos], settings=settings) as (
         central,
         got,
     ):
         for t in thermos:
             await t.measure()
-        await got.wait_for(lambda: len({e.device for e in got.of(TEMPERATURE_MEASUREMENT)}) == 5)
+        await got.wait_for(lambda: len({e.device for e in got.of(g.TEMPERATURE_MEASUREMENT)}) == 5)
         assert central.slots.max_in_use == 2
-    assert len(got.of(TEMPERATURE_MEASUREMENT)) == 5
+    assert len(got.of(g.TEMPERATURE_MEASUREMENT)) == 5
 
 
-async def test_malformed_payload_is_counted_reported_and_the_session_goes_on(
-    backend: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    radio = SimRadio()
-    thermo = EmulatedThermometer(radio, "C0:00:00:00:03:21", seed=51)
+async def test_malformed_payload_is_counted_reported_and_the_session_goes_on(rig: Rig) -> None:
+    thermo = EmulatedThermometer(rig.radio, "C0:00:00:00:03:21", seed=51)
     thermo.faults.malformed_next = 1
-    async with running(
-        radio, [("thermometer", thermo)], backend=backend, monkeypatch=monkeypatch
-    ) as (central, got):
+    async with rig.running(("thermometer", thermo)) as (central, got):
         await thermo.measure()
         await thermo.measure()
-        await got.wait_for(lambda: len(got.of(TEMPERATURE_MEASUREMENT)) == 2)
-    bad, good = got.of(TEMPERATURE_MEASUREMENT)
+        await got.wait_for_count(g.TEMPERATURE_MEASUREMENT, 2)
+    bad, good = got.of(g.TEMPERATURE_MEASUREMENT)
     assert bad.measurement is None
     assert bad.error is not None
     assert len(bad.raw) == 2
@@ -136,72 +99,54 @@ async def test_malformed_payload_is_counted_reported_and_the_session_goes_on(
 
 
 async def test_device_that_needs_bonding_refuses_until_paired_and_reencrypts_later(
-    backend: str, monkeypatch: pytest.MonkeyPatch
+    rig: Rig,
 ) -> None:
-    radio = SimRadio()
-    scale = EmulatedScale(radio, "C0:00:00:00:03:31", seed=61, bonding_required=True)
-    async with running(radio, [("scale", scale)], backend=backend, monkeypatch=monkeypatch) as (
-        central,
-        got,
-    ):
+    scale = EmulatedScale(rig.radio, "C0:00:00:00:03:31", seed=61, bonding_required=True)
+    async with rig.running(("scale", scale)) as (central, got):
         await scale.measure("65.5")
-        await got.wait_for(lambda: len(got.of(WEIGHT_MEASUREMENT)) == 1)
+        await got.wait_for_count(g.WEIGHT_MEASUREMENT, 1)
         first_sessions = central.status[scale.address].sessions
         await scale.wait_until(lambda: not scale.connected)  # idle: the session ended
         await scale.measure("65.6")  # next session: the stored bond encrypts the link
-        await got.wait_for(lambda: len(got.of(WEIGHT_MEASUREMENT)) == 2)
+        await got.wait_for_count(g.WEIGHT_MEASUREMENT, 2)
         assert central.status[scale.address].sessions > first_sessions
     assert central.status[scale.address].bonded
-    assert radio.central_keys() == {scale.address}
+    assert rig.radio.central_keys() == {scale.address}
 
 
-async def test_refused_connections_and_out_of_range_are_retried(
-    backend: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    radio = SimRadio()
+async def test_refused_connections_and_out_of_range_are_retried(rig: Rig) -> None:
     cuff = EmulatedBloodPressureCuff(
-        radio, "C0:00:00:00:03:41", seed=71, sleep_s=0.2, linger_s=0.05
+        rig.radio, "C0:00:00:00:03:41", seed=71, sleep_s=0.2, linger_s=0.05
     )
     cuff.faults.refuse_connections = 2
-    async with running(
-        radio, [("blood_pressure", cuff)], backend=backend, monkeypatch=monkeypatch
-    ) as (central, got):
+    async with rig.running(("blood_pressure", cuff)) as (central, got):
         await cuff.measure()
-        await got.wait_for(lambda: len(got.of(BLOOD_PRESSURE_MEASUREMENT)) == 1)
+        await got.wait_for_count(g.BLOOD_PRESSURE_MEASUREMENT, 1)
         assert cuff.stats.refused == 2
         await cuff.go_out_of_range()
         await cuff.measure()
         cuff.come_back_in_range()
-        await got.wait_for(lambda: len(got.of(BLOOD_PRESSURE_MEASUREMENT)) == 2)
+        await got.wait_for_count(g.BLOOD_PRESSURE_MEASUREMENT, 2)
     assert central.status[cuff.address].failures
 
 
-async def test_stalled_response_times_out_and_the_device_is_retried(
-    backend: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    radio = SimRadio()
-    meter = EmulatedGlucoseMeter(radio, "C0:00:00:00:03:51", seed=81, stored_records=3)
-    meter.faults.stall_reads_s[CURRENT_TIME] = 5.0
-    async with running(radio, [("glucose", meter)], backend=backend, monkeypatch=monkeypatch) as (
-        central,
-        got,
-    ):
+async def test_stalled_response_times_out_and_the_device_is_retried(rig: Rig) -> None:
+    meter = EmulatedGlucoseMeter(rig.radio, "C0:00:00:00:03:51", seed=81, stored_records=3)
+    meter.faults.stall_reads_s[g.CURRENT_TIME] = 5.0
+    async with rig.running(("glucose", meter)) as (central, got):
         await got.wait_for(lambda: central.status[meter.address].failures.get("stalled", 0) >= 1)
         meter.faults.stall_reads_s.clear()
         await got.wait_for(lambda: central.cursors_committed(meter.address) == 2)
 
 
-async def test_watchdog_restarts_a_silent_scanner(
-    backend: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    radio = SimRadio()
-    strap = EmulatedHeartRateStrap(radio, "C0:00:00:00:03:61", seed=91, interval_s=0.02)
+async def test_watchdog_restarts_a_silent_scanner(rig: Rig) -> None:
+    strap = EmulatedHeartRateStrap(rig.radio, "C0:00:00:00:03:61", seed=91, interval_s=0.02)
     settings = dataclasses.replace(FAST, scanner_watchdog_s=0.3)
-    async with running(
-        radio, [("heart_rate", strap)], settings=settings, backend=backend, monkeypatch=monkeypatch
-    ) as (central, got):
-        await got.wait_for(lambda: len(got.of(HEART_RATE_MEASUREMENT)) >= 3)
-        starts = radio.scanner_starts
-        radio.stall_scanner()
-        await got.wait_for(lambda: radio.scanner_starts > starts and not radio.scanner_stalled)
+    async with rig.running(("heart_rate", strap), settings=settings) as (central, got):
+        await got.wait_for(lambda: len(got.of(g.HEART_RATE_MEASUREMENT)) >= 3)
+        starts = rig.radio.scanner_starts
+        rig.radio.stall_scanner()
+        await got.wait_for(
+            lambda: rig.radio.scanner_starts > starts and not rig.radio.scanner_stalled
+        )
         assert central.scanner.restarts >= 1

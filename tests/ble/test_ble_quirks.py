@@ -5,15 +5,18 @@ session hint of the quirk profile applied, exact readings, flagged when a quirk 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import TypeVar
 
 import pytest
-from ble_rig import running
+from ble_rig import Collector, Rig
 
-from drivers.ble import MemoryRecordCursorStore
+from drivers.ble import BleCentral, MemoryRecordCursorStore
+from drivers.ble.sim.blood_pressure import EmulatedBloodPressureCuff
 from drivers.ble.sim.peripheral import DeviceClock
 from drivers.ble.sim.quirky import (
     BM85_CAPTURES,
@@ -22,7 +25,6 @@ from drivers.ble.sim.quirky import (
     EmulatedOmronCuff,
     EmulatedOmronRecords,
 )
-from drivers.ble.sim.radio import SimRadio
 from gateway.pipeline import Pipeline, PipelineSettings, readings_from_event
 from gateway.reading import Reading
 from protocols.fhir import Filed, PatientRef, batch_resources
@@ -37,6 +39,8 @@ from protocols.gatt import (
     RacpOperator,
     decode,
 )
+
+CuffT = TypeVar("CuffT", bound=EmulatedBloodPressureCuff)
 
 pytestmark = pytest.mark.parametrize("backend", ["sim", "bluez"])
 
@@ -59,29 +63,54 @@ def _reading(taken: dt.datetime) -> BloodPressureMeasurement:
     )
 
 
+async def _stored_reading(cuff: EmulatedBloodPressureCuff, taken: dt.datetime) -> bytes:
+    """The cuff started, a reading taken at ``taken`` (no hub listening yet); its payload."""
+    await cuff.start()
+    return await cuff.measure(_reading(taken))
+
+
+def _cuff_with_clock(
+    model: type[CuffT], rig: Rig, address: str, seed: int, *, offset_s: float
+) -> CuffT:
+    """A cuff of ``model`` whose clock is ``offset_s`` off the hub's (ahead when positive)."""
+    clock = DeviceClock(offset_s=offset_s)
+    return model(rig.radio, address, seed=seed, sleep_s=0.5, linger_s=0.3, clock=clock)
+
+
+def _hub_near(
+    rig: Rig, cuff: EmulatedBloodPressureCuff
+) -> contextlib.AbstractAsyncContextManager[tuple[BleCentral, Collector]]:
+    """A hub running near ``cuff``, which the test started (its stored readings first)."""
+    return rig.running(("blood_pressure", cuff), start_devices=False)
+
+
+async def _clock_written_after_a_stored_reading(
+    rig: Rig, cuff: EmulatedBloodPressureCuff, taken: dt.datetime
+) -> tuple[bytes, BleCentral, Collector]:
+    """The cuff stores a reading taken at ``taken``; a hub comes near and hears it, writes the
+    cuff's clock (early or not), and the cuff goes back to sleep. The reading's payload."""
+    payload = await _stored_reading(cuff, taken)
+    async with _hub_near(rig, cuff) as (central, got):
+        await got.wait_for_count(BLOOD_PRESSURE_MEASUREMENT, 1)
+        async with asyncio.timeout(15):
+            await cuff.wait_until(lambda: cuff.clock.sets > 0 or cuff.early_clock_writes > 0)
+            await cuff.wait_until(lambda: cuff.asleep)  # the session is over
+    return payload, central, got
+
+
 def _values(readings: Sequence[Reading]) -> dict[int, Decimal | None]:
     return {r.mdc_code: r.value for r in readings}
 
 
-async def test_beurer_bm85_without_dis_is_chosen_by_name_and_its_bytes_corrected(
-    backend: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    radio = SimRadio()
-    cuff = EmulatedBeurerBM85(radio, "C0:00:00:00:08:01", seed=3, sleep_s=0.5, linger_s=0.1)
+async def test_beurer_bm85_without_dis_is_chosen_by_name_and_its_bytes_corrected(rig: Rig) -> None:
+    cuff = EmulatedBeurerBM85(rig.radio, "C0:00:00:00:08:01", seed=3, sleep_s=0.5, linger_s=0.1)
     taken = dt.datetime.now().replace(microsecond=0) - dt.timedelta(minutes=5)
-    await cuff.start()
-    payload = await cuff.measure(_reading(taken))
+    payload = await _stored_reading(cuff, taken)
     assert payload[0] == 0x56  # the BM85's flags: RFU bit 6, user id byte unflagged
     with pytest.raises(ValueError, match="0x2A35"):
         decode(BLOOD_PRESSURE_MEASUREMENT, payload)  # strict decoding refuses it
-    async with running(
-        radio,
-        [("blood_pressure", cuff)],
-        start_devices=False,
-        backend=backend,
-        monkeypatch=monkeypatch,
-    ) as (central, got):
-        await got.wait_for(lambda: bool(got.of(BLOOD_PRESSURE_MEASUREMENT)))
+    async with _hub_near(rig, cuff) as (central, got):
+        await got.wait_for_count(BLOOD_PRESSURE_MEASUREMENT, 1)
     (event,) = got.of(BLOOD_PRESSURE_MEASUREMENT)
     assert event.raw == payload
     status = central.status[cuff.address]
@@ -105,25 +134,16 @@ async def test_beurer_bm85_without_dis_is_chosen_by_name_and_its_bytes_corrected
     assert "quirk-corrected:beurer-bpm-byte-order" in notes
 
 
-async def test_a_real_bm85_recording_arrives_exact_and_flagged(
-    backend: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_real_bm85_recording_arrives_exact_and_flagged(rig: Rig) -> None:
     """The bytes a real BM85 sent (BM85_CAPTURES), replayed by the emulated cuff: exact
     readings through the central on both backends, each flagged with the correction; the
     fourth carries the irregular pulse in its big-endian status."""
-    radio = SimRadio()
-    cuff = EmulatedBeurerBM85(radio, "C0:00:00:00:08:05", seed=8, sleep_s=0.5, linger_s=0.1)
+    cuff = EmulatedBeurerBM85(rig.radio, "C0:00:00:00:08:05", seed=8, sleep_s=0.5, linger_s=0.1)
     await cuff.start()
     for captured in BM85_CAPTURES:
         cuff.replay(captured)
-    async with running(
-        radio,
-        [("blood_pressure", cuff)],
-        start_devices=False,
-        backend=backend,
-        monkeypatch=monkeypatch,
-    ) as (central, got):
-        await got.wait_for(lambda: len(got.of(BLOOD_PRESSURE_MEASUREMENT)) == len(BM85_CAPTURES))
+    async with _hub_near(rig, cuff) as (central, got):
+        await got.wait_for_count(BLOOD_PRESSURE_MEASUREMENT, len(BM85_CAPTURES))
     events = got.of(BLOOD_PRESSURE_MEASUREMENT)
     assert [e.raw for e in events] == list(BM85_CAPTURES)
     values = [_values(readings_from_event(e)) for e in events]
@@ -139,32 +159,10 @@ async def test_a_real_bm85_recording_arrives_exact_and_flagged(
     assert central.status[cuff.address].malformed == 0
 
 
-async def test_and_cuff_clock_set_through_date_time_after_its_settle_delay(
-    backend: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    radio = SimRadio()
-    cuff = EmulatedAndCuff(
-        radio,
-        "C0:00:00:00:08:02",
-        seed=4,
-        sleep_s=0.5,
-        linger_s=0.3,
-        clock=DeviceClock(offset_s=3600.0),  # an hour ahead
-    )
+async def test_and_cuff_clock_set_through_date_time_after_its_settle_delay(rig: Rig) -> None:
+    cuff = _cuff_with_clock(EmulatedAndCuff, rig, "C0:00:00:00:08:02", 4, offset_s=3600.0)
     taken = cuff.clock.now().replace(microsecond=0)  # stamped by the cuff's own clock
-    await cuff.start()
-    payload = await cuff.measure(_reading(taken))
-    async with running(
-        radio,
-        [("blood_pressure", cuff)],
-        start_devices=False,
-        backend=backend,
-        monkeypatch=monkeypatch,
-    ) as (central, got):
-        await got.wait_for(lambda: bool(got.of(BLOOD_PRESSURE_MEASUREMENT)))
-        async with asyncio.timeout(15):
-            await cuff.wait_until(lambda: cuff.clock.sets > 0 or cuff.early_clock_writes > 0)
-            await cuff.wait_until(lambda: cuff.asleep)  # the session is over
+    payload, central, got = await _clock_written_after_a_stored_reading(rig, cuff, taken)
     status = central.status[cuff.address]
     assert status.profile.name == "and-medical"
     assert status.profile_reason.startswith("Device Information manufacturer 'A&D Medical'")
@@ -186,32 +184,10 @@ async def test_and_cuff_clock_set_through_date_time_after_its_settle_delay(
     assert any(f.startswith("device-clock-offset-s:") for f in readings[0].flags)
 
 
-async def test_omron_cuff_is_bonded_before_anything_is_read(
-    backend: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    radio = SimRadio()
-    cuff = EmulatedOmronCuff(
-        radio,
-        "C0:00:00:00:08:03",
-        seed=5,
-        sleep_s=0.5,
-        linger_s=0.3,
-        clock=DeviceClock(offset_s=-1800.0),  # half an hour behind
-    )
+async def test_omron_cuff_is_bonded_before_anything_is_read(rig: Rig) -> None:
+    cuff = _cuff_with_clock(EmulatedOmronCuff, rig, "C0:00:00:00:08:03", 5, offset_s=-1800.0)
     taken = dt.datetime.now().replace(microsecond=0)
-    await cuff.start()
-    payload = await cuff.measure(_reading(taken))
-    async with running(
-        radio,
-        [("blood_pressure", cuff)],
-        start_devices=False,
-        backend=backend,
-        monkeypatch=monkeypatch,
-    ) as (central, got):
-        await got.wait_for(lambda: bool(got.of(BLOOD_PRESSURE_MEASUREMENT)))
-        async with asyncio.timeout(15):
-            await cuff.wait_until(lambda: cuff.clock.sets > 0 or cuff.early_clock_writes > 0)
-            await cuff.wait_until(lambda: cuff.asleep)  # the session is over
+    payload, central, got = await _clock_written_after_a_stored_reading(rig, cuff, taken)
     status = central.status[cuff.address]
     assert cuff.stats.unbonded_reads == 0  # nothing was read before the bond
     # The clock written right after the cuff's first Current Time notification, not before.
@@ -223,20 +199,11 @@ async def test_omron_cuff_is_bonded_before_anything_is_read(
     assert _values(readings_from_event(event))[SYSTOLIC] == Decimal(124)
 
 
-async def test_omron_records_are_asked_for_with_omrons_filter_type(
-    backend: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    radio = SimRadio()
-    meter = EmulatedOmronRecords(radio, "C0:00:00:00:08:05", seed=7, stored_records=30)
+async def test_omron_records_are_asked_for_with_omrons_filter_type(rig: Rig) -> None:
+    meter = EmulatedOmronRecords(rig.radio, "C0:00:00:00:08:05", seed=7, stored_records=30)
     cursors = MemoryRecordCursorStore()
     cursors.cursors[meter.address] = 24  # committed in an earlier run of the hub
-    async with running(
-        radio,
-        [("glucose", meter)],
-        cursors=cursors,
-        backend=backend,
-        monkeypatch=monkeypatch,
-    ) as (central, got):
+    async with rig.running(("glucose", meter), cursors=cursors) as (central, got):
         await got.wait_for(lambda: central.cursors_committed(meter.address) == 29)
     assert central.status[meter.address].profile.name == "omron"
     # Only the new records: the device answers "from sequence number 25" under 0x04 alone.
@@ -246,24 +213,15 @@ async def test_omron_records_are_asked_for_with_omrons_filter_type(
     assert (request.filter_type, request.minimum) == (RacpFilterType.OMRON_SEQUENCE_NUMBER, 25)
 
 
-async def test_a_shared_cuff_reports_its_user_slots_and_only_the_patients_is_kept(
-    backend: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    radio = SimRadio()
-    cuff = EmulatedBeurerBM85(radio, "C0:00:00:00:08:04", seed=6, sleep_s=0.5, linger_s=0.1)
+async def test_a_shared_cuff_reports_its_user_slots_and_only_the_patients_is_kept(rig: Rig) -> None:
+    cuff = EmulatedBeurerBM85(rig.radio, "C0:00:00:00:08:04", seed=6, sleep_s=0.5, linger_s=0.1)
     taken = dt.datetime.now().replace(microsecond=0)
     await cuff.start()
     for user, systolic in ((1, 121), (2, 151), (1, 122)):  # two people share the cuff
         m = dataclasses.replace(_reading(taken), systolic=MedFloat.of(systolic), user_id=user)
         await cuff.measure(m)
-    async with running(
-        radio,
-        [("blood_pressure", cuff)],
-        start_devices=False,
-        backend=backend,
-        monkeypatch=monkeypatch,
-    ) as (_central, got):
-        await got.wait_for(lambda: len(got.of(BLOOD_PRESSURE_MEASUREMENT)) == 3)
+    async with _hub_near(rig, cuff) as (_central, got):
+        await got.wait_for_count(BLOOD_PRESSURE_MEASUREMENT, 3)
     events = got.of(BLOOD_PRESSURE_MEASUREMENT)
     pipeline = Pipeline(None, PipelineSettings(user_slots=((cuff.address, 1),)))  # type: ignore[arg-type]
     readings = pipeline.from_events(events)

@@ -5,12 +5,15 @@ in bluetoothd are released at start."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+from collections.abc import AsyncIterator
 
 import pytest
-from ble_rig import FAST, running
+from ble_rig import FAST, Rig
 from vbluez_rig import virtual_bluez
 
+from drivers.ble import BleCentral, CentralSettings
 from drivers.ble._dbus import Message, MessageType, close_bus, connect_system_bus
 from drivers.ble.adapter import AdapterResetError, power_cycle
 from drivers.ble.sim.radio import SimRadio
@@ -24,45 +27,58 @@ _ADDED_RULE = (
 )
 
 
+@contextlib.asynccontextmanager
+async def _heard_again_after_a_hang(
+    monkeypatch: pytest.MonkeyPatch,
+    address: str,
+    seed: int,
+    settings: CentralSettings,
+    *,
+    calls_hang: bool = False,
+) -> AsyncIterator[tuple[BleCentral, VirtualBlueZ]]:
+    """A thermometer is heard; then the adapter hangs (no advertisements reach the hub, and
+    with ``calls_hang`` its D-Bus calls go unanswered too) and the thermometer, its session
+    over, takes a second reading, heard only once the hub power-cycled the adapter. Yields when
+    the hub heard it and runs its scanner again (the reading can come in while the power
+    cycle's second half is still running: the scanner runs again only after it)."""
+    rig = Rig("bluez", monkeypatch)
+    thermo = EmulatedThermometer(rig.radio, address, seed=seed)
+    async with rig.running(("thermometer", thermo), settings=settings) as (central, got):
+        await thermo.measure()
+        await got.wait_for_count(TEMPERATURE_MEASUREMENT, 1)
+        bluez = got.bluez
+        assert bluez is not None
+        bluez.hung = True  # restarts or not
+        if calls_hang:
+            bluez.calls_hang = True
+        await thermo.wait_until(lambda: not thermo.connected)  # the session went idle
+        await thermo.measure()
+        await got.wait_for_count(TEMPERATURE_MEASUREMENT, 2)
+        async with asyncio.timeout(15):
+            await central.scanner.running.wait()
+        assert central.scanner.adapter_resets >= 1
+        assert bluez.power_cycles >= 1
+        yield central, bluez
+    assert central.scanner.adapter_reset_failures == 0
+
+
 async def test_a_hung_adapter_is_power_cycled_and_readings_resume(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    radio = SimRadio()
-    thermo = EmulatedThermometer(radio, "C0:00:00:00:09:01", seed=21)
     # Sightings go stale fast: after the hang the hub needs a new advertisement to reconnect.
     settings = dataclasses.replace(
         FAST, scanner_watchdog_s=0.3, scanner_restart_delay_s=0.05, advert_fresh_s=0.15
     )
-    async with running(
-        radio,
-        [("thermometer", thermo)],
-        backend="bluez",
-        monkeypatch=monkeypatch,
-        settings=settings,
-    ) as (central, got):
-        await thermo.measure()
-        await got.wait_for(lambda: len(got.of(TEMPERATURE_MEASUREMENT)) == 1)
-        bluez = got.bluez
-        assert bluez is not None
-        bluez.hung = True  # no advertisements reach the hub any more, restarts or not
-        await thermo.wait_until(lambda: not thermo.connected)  # the session went idle
-        await thermo.measure()  # heard only once the hub power-cycled the adapter
-        await got.wait_for(lambda: len(got.of(TEMPERATURE_MEASUREMENT)) == 2, timeout_s=15)
-        # The reading can come in while the power cycle's second half is still running: the
-        # scanner runs again only after it (the count is taken first).
-        async with asyncio.timeout(15):
-            await central.scanner.running.wait()
-        assert central.scanner.adapter_resets >= 1
+    async with _heard_again_after_a_hang(monkeypatch, "C0:00:00:00:09:01", 21, settings) as (
+        _central,
+        bluez,
+    ):
         assert not bluez.hung
-        assert bluez.power_cycles >= 1
-    assert central.scanner.adapter_reset_failures == 0
 
 
 async def test_an_adapter_whose_calls_time_out_is_power_cycled_at_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    radio = SimRadio()
-    thermo = EmulatedThermometer(radio, "C0:00:00:00:09:02", seed=22)
     # Silence alone would take 1000 watchdog rounds: only the call timeout can trigger it.
     settings = dataclasses.replace(
         FAST,
@@ -72,52 +88,31 @@ async def test_an_adapter_whose_calls_time_out_is_power_cycled_at_once(
         adapter_call_timeout_s=1.0,
         silent_restarts_before_reset=1000,
     )
-    async with running(
-        radio,
-        [("thermometer", thermo)],
-        backend="bluez",
-        monkeypatch=monkeypatch,
-        settings=settings,
-    ) as (central, got):
-        await thermo.measure()
-        await got.wait_for(lambda: len(got.of(TEMPERATURE_MEASUREMENT)) == 1)
-        bluez = got.bluez
-        assert bluez is not None
-        # The adapter hangs: nothing heard, and StopDiscovery / StartDiscovery unanswered.
-        bluez.hung = bluez.calls_hang = True
-        await thermo.wait_until(lambda: not thermo.connected)
-        await thermo.measure()  # heard only after the power cycle
-        await got.wait_for(lambda: len(got.of(TEMPERATURE_MEASUREMENT)) == 2, timeout_s=15)
-        async with asyncio.timeout(15):
-            await central.scanner.running.wait()  # after the power cycle (see above)
-        assert central.scanner.adapter_resets >= 1
+    # The adapter hangs: nothing heard, and StopDiscovery / StartDiscovery unanswered.
+    async with _heard_again_after_a_hang(
+        monkeypatch, "C0:00:00:00:09:02", 22, settings, calls_hang=True
+    ) as (central, bluez):
         assert bluez.unanswered_calls >= 1
         assert central.scanner.adapter_call_timeouts >= 1
-        assert bluez.power_cycles >= 1
         assert not bluez.calls_hang
-    assert central.scanner.adapter_reset_failures == 0
 
 
 async def test_a_hub_starting_on_an_adapter_that_does_not_answer_power_cycles_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    radio = SimRadio()
-    thermo = EmulatedThermometer(radio, "C0:00:00:00:09:03", seed=23)
+    rig = Rig("bluez", monkeypatch)
+    thermo = EmulatedThermometer(rig.radio, "C0:00:00:00:09:03", seed=23)
     settings = dataclasses.replace(FAST, scanner_restart_delay_s=0.05, adapter_call_timeout_s=1.0)
 
     async def hang(bluez: VirtualBlueZ) -> None:
         bluez.calls_hang = True  # the scanner's first SetDiscoveryFilter goes unanswered
 
-    async with running(
-        radio,
-        [("thermometer", thermo)],
-        backend="bluez",
-        monkeypatch=monkeypatch,
-        settings=settings,
-        before_central=hang,
-    ) as (central, got):
+    async with rig.running(("thermometer", thermo), settings=settings, before_central=hang) as (
+        central,
+        got,
+    ):
         await thermo.measure()
-        await got.wait_for(lambda: len(got.of(TEMPERATURE_MEASUREMENT)) == 1)
+        await got.wait_for_count(TEMPERATURE_MEASUREMENT, 1)
         bluez = got.bluez
         assert bluez is not None
         assert bluez.unanswered_calls >= 1
@@ -180,19 +175,13 @@ async def _earlier_hub_leaves_a_link(bluez: VirtualBlueZ, address: str) -> None:
 async def test_a_link_left_by_an_earlier_hub_process_is_released_at_start(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    radio = SimRadio()
-    thermo = EmulatedThermometer(radio, "C0:00:00:00:09:04", seed=24)
+    rig = Rig("bluez", monkeypatch)
+    thermo = EmulatedThermometer(rig.radio, "C0:00:00:00:09:04", seed=24)
 
     async def crashed_hub(bluez: VirtualBlueZ) -> None:
         await _earlier_hub_leaves_a_link(bluez, thermo.address)
 
-    async with running(
-        radio,
-        [("thermometer", thermo)],
-        backend="bluez",
-        monkeypatch=monkeypatch,
-        before_central=crashed_hub,
-    ) as (central, got):
+    async with rig.running(("thermometer", thermo), before_central=crashed_hub) as (central, got):
         await thermo.measure()  # heard only once the stale link is gone
-        await got.wait_for(lambda: len(got.of(TEMPERATURE_MEASUREMENT)) == 1)
+        await got.wait_for_count(TEMPERATURE_MEASUREMENT, 1)
     assert central.stale_links_released == 1

@@ -10,10 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import pytest
 
 from drivers.ble.sim.radio import SimRadio
+from drivers.ble.sim.security import PairingMode
+from drivers.ble.sim.thermometer import EmulatedThermometer
 from drivers.ble.sim.vbluez import PrivateBus, VirtualBlueZ, find_dbus_daemon
 
 MISSING = "dbus-daemon is missing: apt-get install dbus-daemon (or `make bluez-deps` as root)"
@@ -52,3 +55,43 @@ async def bus_clients_gone(timeout_s: float = 5.0) -> None:
     ]
     if watchers:
         await asyncio.wait(watchers, timeout=timeout_s)
+
+
+def paired(bluez: VirtualBlueZ, radio: SimRadio, address: str) -> bool:
+    """BlueZ says Paired and Bonded, and the adapter holds the device's keys."""
+    device = bluez.devices.get(address)
+    return (
+        device is not None
+        and bool(device.prop("Paired"))
+        and bool(device.prop("Bonded"))
+        and address in {k.removesuffix("/P").upper() for k in radio.central_keys()}
+    )
+
+
+@dataclass
+class ThermometerOnBlueZ:
+    """The virtual BlueZ and one emulated thermometer on the same radio."""
+
+    radio: SimRadio
+    bluez: VirtualBlueZ
+    device: EmulatedThermometer
+
+    def paired(self) -> bool:
+        """The thermometer is paired (see :func:`paired`)."""
+        return paired(self.bluez, self.radio, self.device.address)
+
+
+@contextlib.asynccontextmanager
+async def thermometer_on_bluez(
+    monkeypatch: pytest.MonkeyPatch,
+    address: str,
+    pairing: PairingMode = PairingMode.JUST_WORKS,
+    seed: int = 0,
+) -> AsyncIterator[ThermometerOnBlueZ]:
+    """The virtual BlueZ, and an emulated thermometer asking for ``pairing``."""
+    radio = SimRadio()
+    async with (
+        virtual_bluez(radio, monkeypatch) as bluez,
+        EmulatedThermometer(radio, address, pairing=pairing, seed=seed) as device,
+    ):
+        yield ThermometerOnBlueZ(radio, bluez, device)

@@ -4,27 +4,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from gatt_scalars import date_times, floats, opt, sfloats, u8, u16
 from hypothesis import strategies as st
 
 from protocols import gatt as g
 from protocols.gatt import ghs
-from protocols.gatt.medfloat import float_from_raw, sfloat_from_raw
-
-sfloats = st.integers(0, 0xFFFF).map(sfloat_from_raw)
-floats = st.integers(0, 0xFFFFFFFF).map(float_from_raw)
-u8 = st.integers(0, 0xFF)
-u16 = st.integers(0, 0xFFFF)
-
-date_times = st.builds(
-    g.DateTime,
-    year=st.one_of(st.just(0), st.integers(1582, 9999)),
-    month=st.integers(0, 12),
-    day=st.integers(0, 31),
-    hours=st.integers(0, 23),
-    minutes=st.integers(0, 59),
-    seconds=st.integers(0, 59),
-)
-opt = st.none().__or__
 
 
 def _bp_status(raw: int) -> g.BloodPressureMeasurementStatus:
@@ -34,27 +18,27 @@ def _bp_status(raw: int) -> g.BloodPressureMeasurementStatus:
 bp_statuses = st.integers(0, 0x3F).filter(lambda r: r & 0x18 != 0x18).map(_bp_status)
 pressure_units = st.sampled_from(g.PressureUnit)
 
+#: The fields after the pressures, alike in both characteristics (GSS 3.31 and 3.125).
+_bp_tail: dict[str, st.SearchStrategy[object]] = {
+    "unit": pressure_units,
+    "time_stamp": opt(date_times),
+    "pulse_rate_bpm": opt(sfloats),
+    "user_id": opt(u8),
+    "measurement_status": opt(bp_statuses),
+}
 blood_pressure_measurements = st.builds(
     g.BloodPressureMeasurement,
     systolic=sfloats,
     diastolic=sfloats,
     mean_arterial_pressure=sfloats,
-    unit=pressure_units,
-    time_stamp=opt(date_times),
-    pulse_rate_bpm=opt(sfloats),
-    user_id=opt(u8),
-    measurement_status=opt(bp_statuses),
+    **_bp_tail,
 )
 intermediate_cuff_pressures = st.builds(
     g.IntermediateCuffPressure,
     current_cuff_pressure=sfloats,
-    unit=pressure_units,
-    time_stamp=opt(date_times),
-    pulse_rate_bpm=opt(sfloats),
-    user_id=opt(u8),
-    measurement_status=opt(bp_statuses),
     unused_diastolic=sfloats,
     unused_mean_arterial_pressure=sfloats,
+    **_bp_tail,
 )
 blood_pressure_features = st.builds(
     g.BloodPressureFeature, st.integers(0, 0x1FF).map(g.BloodPressureFeatureBits)
@@ -238,28 +222,31 @@ def heart_rates(draw: st.DrawFn) -> g.HeartRateMeasurement:
     )
 
 
-current_times = st.builds(
-    g.CurrentTime,
-    st.builds(g.DayDateTime, date_times, st.sampled_from(g.DayOfWeek)),
-    u8,
-    st.integers(0, 0x0F).map(g.AdjustReason),
-)
 day_date_times = st.builds(g.DayDateTime, date_times, st.sampled_from(g.DayOfWeek))
+current_times = st.builds(
+    g.CurrentTime, day_date_times, u8, st.integers(0, 0x0F).map(g.AdjustReason)
+)
 battery_levels = st.builds(g.BatteryLevel, st.integers(0, 100))
+#: The Device Information Service's string characteristics (DIS 1.1, 3.2 to 3.7).
+DIS_STRINGS = (
+    g.MANUFACTURER_NAME,
+    g.MODEL_NUMBER,
+    g.SERIAL_NUMBER,
+    g.HARDWARE_REVISION,
+    g.FIRMWARE_REVISION,
+    g.SOFTWARE_REVISION,
+)
 device_strings = st.builds(
     g.DeviceInformationString,
-    st.sampled_from(
-        [
-            g.MANUFACTURER_NAME,
-            g.MODEL_NUMBER,
-            g.SERIAL_NUMBER,
-            g.HARDWARE_REVISION,
-            g.FIRMWARE_REVISION,
-            g.SOFTWARE_REVISION,
-        ]
-    ),
+    st.sampled_from(DIS_STRINGS),
     st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=40),
 )
+
+
+def _device_strings_of(uuid: int) -> st.SearchStrategy[g.DeviceInformationString]:
+    """Device Information strings of the characteristic ``uuid``."""
+    return device_strings.map(lambda d: g.DeviceInformationString(uuid, d.value))
+
 
 #: characteristic UUID -> strategy of values of that characteristic.
 # The issue-24 codecs' strategies live with their own property tests.
@@ -329,41 +316,16 @@ BY_CHARACTERISTIC: dict[int, st.SearchStrategy[object]] = {
     g.DATE_TIME: date_times,
     g.DAY_DATE_TIME: day_date_times,
     g.BATTERY_LEVEL: battery_levels,
-    g.MANUFACTURER_NAME: device_strings.map(
-        lambda d: g.DeviceInformationString(g.MANUFACTURER_NAME, d.value)
-    ),
-    g.MODEL_NUMBER: device_strings.map(
-        lambda d: g.DeviceInformationString(g.MODEL_NUMBER, d.value)
-    ),
-    g.SERIAL_NUMBER: device_strings.map(
-        lambda d: g.DeviceInformationString(g.SERIAL_NUMBER, d.value)
-    ),
-    g.HARDWARE_REVISION: device_strings.map(
-        lambda d: g.DeviceInformationString(g.HARDWARE_REVISION, d.value)
-    ),
-    g.FIRMWARE_REVISION: device_strings.map(
-        lambda d: g.DeviceInformationString(g.FIRMWARE_REVISION, d.value)
-    ),
-    g.SOFTWARE_REVISION: device_strings.map(
-        lambda d: g.DeviceInformationString(g.SOFTWARE_REVISION, d.value)
-    ),
+    **{uuid: _device_strings_of(uuid) for uuid in DIS_STRINGS},
     g.SYSTEM_ID: st.builds(g.SystemId, st.integers(0, 2**40 - 1), st.integers(0, 2**24 - 1)),
 }
 
 #: Characteristics whose values have a variable-length tail (a prefix may itself be valid).
 #: Device Information strings: trailing NUL padding is dropped, so it re-encodes shorter.
-NUL_PADDED = frozenset(
+NUL_PADDED = frozenset(DIS_STRINGS)
+VARIABLE_TAIL = NUL_PADDED | frozenset(
     {
-        g.MANUFACTURER_NAME,
-        g.MODEL_NUMBER,
-        g.SERIAL_NUMBER,
-        g.HARDWARE_REVISION,
-        g.FIRMWARE_REVISION,
-        g.SOFTWARE_REVISION,
-    }
-)
-VARIABLE_TAIL = frozenset({g.HEART_RATE_MEASUREMENT}) | frozenset(
-    {
+        g.HEART_RATE_MEASUREMENT,
         # Records end to end, or an E2E-CRC the length alone announces: a shorter value
         # can be a valid one (fewer records, no CRC); a record segment's part is free bytes.
         g.CGM_MEASUREMENT,
@@ -372,11 +334,5 @@ VARIABLE_TAIL = frozenset({g.HEART_RATE_MEASUREMENT}) | frozenset(
         g.CGM_SESSION_RUN_TIME,
         g.CGM_SPECIFIC_OPS_CONTROL_POINT,
         g.BLOOD_PRESSURE_RECORD,
-        g.MANUFACTURER_NAME,
-        g.MODEL_NUMBER,
-        g.SERIAL_NUMBER,
-        g.HARDWARE_REVISION,
-        g.FIRMWARE_REVISION,
-        g.SOFTWARE_REVISION,
     }
 )

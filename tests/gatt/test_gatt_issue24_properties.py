@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from gatt_scalars import date_times, floats, opt, sfloats, u8, u16, u32
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,26 +23,8 @@ from protocols.gatt import body_composition as bc
 from protocols.gatt import elapsed_time as et
 from protocols.gatt import enhanced_bp as ebp
 from protocols.gatt.blood_pressure import BloodPressureMeasurementStatus, PressureUnit
-from protocols.gatt.datetime_ import DateTime
-from protocols.gatt.medfloat import float_from_raw, sfloat_from_raw
 from protocols.gatt.segmentation import SegmentationHeader
 from protocols.gatt.weight import HeightResolution, WeightResolution, WeightUnitSystem
-
-sfloats = st.integers(0, 0xFFFF).map(sfloat_from_raw)
-floats = st.integers(0, 0xFFFFFFFF).map(float_from_raw)
-u8 = st.integers(0, 0xFF)
-u16 = st.integers(0, 0xFFFF)
-u32 = st.integers(0, 0xFFFFFFFF)
-opt = st.none().__or__
-date_times = st.builds(
-    DateTime,
-    year=st.one_of(st.just(0), st.integers(1582, 9999)),
-    month=st.integers(0, 12),
-    day=st.integers(0, 31),
-    hours=st.integers(0, 23),
-    minutes=st.integers(0, 59),
-    seconds=st.integers(0, 59),
-)
 
 # --- CGM ------------------------------------------------------------------------------------
 

@@ -8,13 +8,15 @@ import sqlite3
 from decimal import Decimal
 from pathlib import Path
 
+from hub_records import CLIMATE, DOOR, consent_record, reading
+
 from common.pki import new_private_key_pem, public_key_pem
 from common.signing import PemBatchSigner, PemBatchVerifier
 from gateway.consents import append_record
 from gateway.outbox import Outbox
 from gateway.outbox.consent_gate import ConsentGate, partition
 from gateway.reading import Reading
-from protocols.categories import NARHUB_BOARD_BASE, DataCategory
+from protocols.categories import DataCategory
 from protocols.consent import record_from_map
 from protocols.gatt.observation import MDC_PRESS_BLD_NONINV_SYS
 from protocols.uplink import Priority, WireReading
@@ -23,39 +25,14 @@ KEY = new_private_key_pem()
 SIGNER = PemBatchSigner("hub-c", KEY)
 VERIFIER = PemBatchVerifier({"hub-c": public_key_pem(KEY)})
 T0 = 1_763_800_000_000
-DOOR = NARHUB_BOARD_BASE + 4
-CLIMATE = NARHUB_BOARD_BASE + 1
 
 
 def _r(i: int, code: int, priority: Priority = Priority.CLINICAL) -> Reading:
-    return Reading(
-        stream=f"dev/{code}",
-        device="dev",
-        mdc_code=code,
-        unit="1",
-        value=Decimal(i),
-        special=None,
-        hub_wall_ms=T0 + i,
-        hub_mono_ns=i,
-        priority=priority,
-    )
+    return reading(i, code, Decimal(i), hub_wall_ms=T0 + i, priority=priority)
 
 
 def _consent(path: Path, action: str, categories: list[str], at_ms: int) -> None:
-    append_record(
-        path,
-        record_from_map(
-            {
-                "action": action,
-                "recipient": "region",
-                "categories": categories,
-                "from_ms": at_ms,
-                "recorded_by": "technician:anna",
-                "basis": "patient-consent",
-                "recorded_ms": at_ms,
-            }
-        ),
-    )
+    append_record(path, consent_record(action, "region", categories, at_ms))
 
 
 def _sent(store: Outbox) -> list[tuple[int, int]]:

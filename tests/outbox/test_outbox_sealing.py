@@ -16,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hub_records import body_temperature
 
 from common.pki import new_private_key_pem, public_key_pem
 from common.signing import PemBatchSigner, PemBatchVerifier
@@ -30,17 +31,8 @@ T0 = 1_763_800_000_000
 
 
 def _r(i: int, priority: Priority = Priority.CLINICAL, stream: str = "dev/150364") -> Reading:
-    return Reading(
-        stream=stream,
-        device="dev",
-        mdc_code=150364,
-        unit="Cel",
-        value=Decimal(i),
-        special=None,
-        hub_wall_ms=T0 + i,
-        hub_mono_ns=i,
-        priority=priority,
-        source_key=f"src/{i}",
+    return body_temperature(
+        i, Decimal(i), stream=stream, hub_wall_ms=T0 + i, priority=priority, source_key=f"src/{i}"
     )
 
 

@@ -6,6 +6,8 @@ import datetime as dt
 import struct
 from decimal import Decimal
 
+from hub_records import reading as hub_reading
+
 from drivers.ble import MeasurementEvent
 from gateway.aggregate import FLAG_AGGREGATE, Reducer, ReductionRule, deadband_keeps
 from gateway.dedup import is_time_key, reading_key, record_key
@@ -37,15 +39,14 @@ def _r(
     device_time: dt.datetime | None = None,
     stream: str | None = None,
 ) -> Reading:
-    return Reading(
-        stream=stream or f"dev/{mdc}",
-        device="dev",
-        mdc_code=mdc,
+    return hub_reading(
+        0,
+        mdc,
+        None if value is None else Decimal(value),
         unit=unit,
-        value=None if value is None else Decimal(value),
+        stream=stream or f"dev/{mdc}",
         special=special,
         hub_wall_ms=t_ms,
-        hub_mono_ns=0,
         device_time=device_time,
         priority=priority,
     )

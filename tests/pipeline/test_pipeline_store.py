@@ -11,6 +11,7 @@ from pathlib import Path
 
 import cbor2
 import pytest
+from hub_records import body_temperature
 
 from common.pki import new_private_key_pem, public_key_pem
 from common.signing import PemBatchSigner, PemBatchVerifier
@@ -47,15 +48,11 @@ def _r(
     stream: str = "dev/150364",
     continuous: bool = False,
 ) -> Reading:
-    return Reading(
+    return body_temperature(
+        i,
+        Decimal(f"36.{i % 100:02d}"),
         stream=stream,
-        device="dev",
-        mdc_code=150364,
-        unit="Cel",
-        value=Decimal(f"36.{i % 100:02d}"),
-        special=None,
         hub_wall_ms=T0 + i,
-        hub_mono_ns=i,
         priority=priority,
         source_key=key,
         continuous=continuous,

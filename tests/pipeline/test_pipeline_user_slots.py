@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hub_configs import provisioned
 from typer.testing import CliRunner
 
 from drivers.ble import MeasurementEvent
@@ -20,7 +21,6 @@ from protocols.gatt import (
 from rig.broker import RigPki
 from technician.cli import app
 from technician.pairing import with_device
-from technician.provision import init_hub
 
 CUFF = "C0:00:00:00:0B:01"
 
@@ -66,14 +66,7 @@ def test_other_slots_are_counted_not_forwarded() -> None:
 
 def test_the_technician_sets_the_slot_and_the_hub_reads_it(tmp_path: Path, rig_pki: RigPki) -> None:
     path = tmp_path / "narhub.toml"
-    config = init_hub(
-        path,
-        hub_id="hub-slots-1",
-        broker_url="mqtts://b.example",
-        ca_file=rig_pki.ca_file,
-        patient_pseudonym=None,
-        data_dir=tmp_path / "d",
-    )
+    config = provisioned(path, rig_pki, "hub-slots-1", tmp_path / "d")
     path.write_text(render_config(with_device(config, CUFF, "blood_pressure")))
     runner = CliRunner()
     result = runner.invoke(app, ["devices", "user-index", CUFF, "2", "-c", str(path), "--json"])

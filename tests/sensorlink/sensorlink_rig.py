@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import os
 import random
+import subprocess
 import sys
 import tty
 from collections.abc import Callable, Sequence
@@ -42,6 +43,21 @@ def micropython_binary() -> str:
     return str(exe)
 
 
+def run_micropython(script: Path, *args: str) -> str:
+    """``script`` run by the MicroPython unix port (the firmware on its path); its output.
+    Fails the test, showing both outputs, when it exits with an error."""
+    result = subprocess.run(
+        [micropython_binary(), str(script), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=micropython_env(),
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
 # The board emulation lives in the package (the rig process uses it too); tests share it.
 LogRecord = FlashRecord
 __all__ = [
@@ -55,6 +71,7 @@ __all__ = [
     "micropython_binary",
     "micropython_env",
     "read_flash_log",
+    "run_micropython",
 ]
 
 

@@ -4,11 +4,14 @@ message decoder, and the flash log surviving a torn write."""
 from __future__ import annotations
 
 import random
-import subprocess
 from pathlib import Path
 
 import pytest
-from sensorlink_rig import FIRMWARE, micropython_binary, micropython_env, read_flash_log
+from sensorlink_rig import (
+    FIRMWARE,
+    read_flash_log,
+    run_micropython,
+)
 
 pytestmark = pytest.mark.micropython
 
@@ -54,16 +57,7 @@ print("after", t.count, t.dropped, t.record(t.tail)[:2])
 def run_mpy(tmp_path: Path, source: str, *args: str) -> str:
     script = tmp_path / "script.py"
     script.write_text(source)
-    result = subprocess.run(
-        [micropython_binary(), str(script), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=micropython_env(),
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
+    return run_micropython(script, *args)
 
 
 def test_board_frame_reader_survives_seeded_garbage(tmp_path: Path) -> None:

@@ -3,33 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from typing import Any
 
 import cbor2
 import pytest
-from sensorlink_rig import FIRMWARE, VECTORS, micropython_binary, micropython_env
+from sensorlink_rig import FIRMWARE, VECTORS, run_micropython
 
-from protocols.sensorlink import (
-    Ack,
-    BadFrame,
-    BadFrameReason,
-    Config,
-    Error,
-    Hello,
-    HubHello,
-    Ping,
-    Pong,
-    ReadingRow,
-    Readings,
-    Reboot,
-    Role,
-    SensorLinkConnection,
-    SensorRef,
-    Time,
-    UnknownMessage,
-    cobs,
-)
+from protocols import sensorlink as sl
 from protocols.sensorlink.codec import decode_payload, encode_payload
 from protocols.sensorlink.framing import crc32_of, encode_frame
 
@@ -39,29 +19,29 @@ DOC: dict[str, Any] = json.loads(VECTORS.read_text())
 def from_meaning(m: dict[str, Any]) -> object:
     t = m["type"]
     if t == "HELLO" and "board_id" in m:
-        sensors = tuple(SensorRef(k, i) for k, i in m["sensors"])
+        sensors = tuple(sl.SensorRef(k, i) for k, i in m["sensors"])
         fields = {k: v for k, v in m.items() if k not in ("type", "sensors")}
-        return Hello(sensors=sensors, **fields)
+        return sl.Hello(sensors=sensors, **fields)
     if t == "HELLO":
-        return HubHello(m["version"])
+        return sl.HubHello(m["version"])
     if t == "READINGS":
-        rs = tuple(ReadingRow(**r) for r in m["readings"])
-        return Readings(m["boot_id"], m["first_seq"], m["base_seq"], rs)
+        rs = tuple(sl.ReadingRow(**r) for r in m["readings"])
+        return sl.Readings(m["boot_id"], m["first_seq"], m["base_seq"], rs)
     if t == "CONFIG":
-        return Config(
+        return sl.Config(
             tuple(tuple(p) for p in m["intervals_ms"]), tuple(tuple(p) for p in m["thresholds"])
         )
     simple = {
-        "ACK": Ack,
-        "TIME": Time,
-        "PING": Ping,
-        "PONG": Pong,
-        "REBOOT": Reboot,
-        "ERROR": Error,
+        "ACK": sl.Ack,
+        "TIME": sl.Time,
+        "PING": sl.Ping,
+        "PONG": sl.Pong,
+        "REBOOT": sl.Reboot,
+        "ERROR": sl.Error,
     }
     if t in simple:
         return simple[t](**{k: v for k, v in m.items() if k != "type"})
-    return UnknownMessage(t)
+    return sl.UnknownMessage(t)
 
 
 def test_vector_file_is_shipped_in_the_package() -> None:
@@ -78,8 +58,8 @@ def test_crc_vectors(v: dict[str, str]) -> None:
 @pytest.mark.parametrize("v", DOC["cobs"], ids=lambda v: v["decoded_hex"][:12])
 def test_cobs_vectors(v: dict[str, str]) -> None:
     dec, enc = bytes.fromhex(v["decoded_hex"]), bytes.fromhex(v["encoded_hex"])
-    assert cobs.encode(dec) == enc
-    assert cobs.decode(enc) == dec
+    assert sl.cobs.encode(dec) == enc
+    assert sl.cobs.decode(enc) == dec
 
 
 def from_json(v: Any) -> Any:
@@ -104,39 +84,31 @@ def test_message_vectors(v: dict[str, Any]) -> None:
     payload = bytes.fromhex(v["payload_hex"])
     assert decode_payload(payload) == msg
     if not v.get("decode_only"):
-        assert not isinstance(msg, UnknownMessage)
+        assert not isinstance(msg, sl.UnknownMessage)
         assert encode_payload(msg) == payload  # type: ignore[arg-type]
         assert encode_frame(payload).hex() == v["frame_hex"]
-    receiver = Role.HUB if v["direction"] == "board-to-hub" else Role.BOARD
-    conn = SensorLinkConnection(receiver)
+    receiver = sl.Role.HUB if v["direction"] == "board-to-hub" else sl.Role.BOARD
+    conn = sl.SensorLinkConnection(receiver)
     wire = bytes.fromhex(v["frame_hex"])
     assert conn.receive_data(wire) == [msg]
     # byte at a time gives the same events
-    conn2 = SensorLinkConnection(receiver)
+    conn2 = sl.SensorLinkConnection(receiver)
     assert [e for b in wire for e in conn2.receive_data(bytes([b]))] == [msg]
-    assert conn.counters.unknown_messages == (1 if isinstance(msg, UnknownMessage) else 0)
+    assert conn.counters.unknown_messages == (1 if isinstance(msg, sl.UnknownMessage) else 0)
 
 
 @pytest.mark.parametrize("v", DOC["bad_streams"], ids=lambda v: v["name"])
 def test_bad_stream_vectors(v: dict[str, Any]) -> None:
-    conn = SensorLinkConnection(Role.BOARD)
+    conn = sl.SensorLinkConnection(sl.Role.BOARD)
     events = conn.receive_data(bytes.fromhex(v["stream_hex"]))
-    bad = [e for e in events if isinstance(e, BadFrame)]
-    assert [b.reason for b in bad] == [BadFrameReason(v["reason"])]
+    bad = [e for e in events if isinstance(e, sl.BadFrame)]
+    assert [b.reason for b in bad] == [sl.BadFrameReason(v["reason"])]
     assert conn.counters.bad_frames == v["bad_frames"]
-    assert events[-1] == Ping(v["then"]["nonce"])
+    assert events[-1] == sl.Ping(v["then"]["nonce"])
 
 
 @pytest.mark.micropython
 def test_same_vectors_pass_on_micropython() -> None:
-    result = subprocess.run(
-        [micropython_binary(), str(FIRMWARE / "tests" / "check_vectors.py"), str(VECTORS)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=micropython_env(),
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.strip().startswith("PASS")
-    assert int(result.stdout.split()[-1]) > 100  # every section ran
+    output = run_micropython(FIRMWARE / "tests" / "check_vectors.py", str(VECTORS))
+    assert output.strip().startswith("PASS")
+    assert int(output.split()[-1]) > 100  # every section ran

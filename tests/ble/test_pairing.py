@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
+from ble_rig import FAST
+from hub_configs import provisioned
 from typer.testing import CliRunner
 
 from drivers.ble import CentralSettings, resolve_backend
@@ -20,40 +22,67 @@ from drivers.ble.sim.thermometer import EmulatedThermometer
 from gateway.config import load_config, render_config
 from rig.broker import RigPki
 from technician.cli import app
-from technician.pairing import PairingError, pair_device, with_device
-from technician.provision import init_hub
+from technician.pairing import PairingError, PairingResult, pair_device, with_device
 
-QUICK = CentralSettings(
-    scanning_mode="active",
-    idle_disconnect_s=0.3,
-    backoff_scale=0.01,
-    connect_timeout_s=2.0,
-    operation_timeout_s=1.0,
-    pairing_timeout_s=2.0,
-    advert_fresh_s=2.0,
-    reconnect_pause_s=0.05,
-)
+#: The BLE rig's quick settings, scanning actively as pair_device does by default.
+QUICK = dataclasses.replace(FAST, scanning_mode="active")
 CUFF = "C0:00:00:00:0A:01"
 
 
-async def test_pairing_bonds_reads_information_sets_clock_and_takes_a_test_reading() -> None:
-    radio = SimRadio()
-    cuff = EmulatedBloodPressureCuff(
-        radio, CUFF, seed=7, sleep_s=5.0, linger_s=0.5, clock=DeviceClock(offset_s=3600.0)
+def _cuff_an_hour_ahead() -> EmulatedBloodPressureCuff:
+    return EmulatedBloodPressureCuff(
+        SimRadio(), CUFF, seed=7, sleep_s=5.0, linger_s=0.5, clock=DeviceClock(offset_s=3600.0)
     )
-    await cuff.start()
-    await cuff.measure()  # the patient takes a reading; the cuff wakes and advertises
+
+
+async def _pair_after_a_reading(
+    device: EmulatedBloodPressureCuff | EmulatedThermometer,
+    kind: str,
+    *,
+    address: str | None = None,
+    test_reading_s: float = 10,
+    settings: CentralSettings = QUICK,
+) -> PairingResult:
+    """The device takes a reading (it wakes and advertises), then the technician pairs it by
+    ``address`` as typed (the device's own when not given); the device stops after."""
+    await device.start()
+    await device.measure()
     try:
-        result = await pair_device(
-            resolve_backend("sim", sim_radio=radio),
-            CUFF.lower(),
-            "blood_pressure",
-            timeout_s=15,
-            test_reading_s=10,
-            settings=QUICK,
-        )
+        # A test-reading window far longer than the guard: reaching the guard means it was
+        # waited out.
+        async with asyncio.timeout(30):
+            return await pair_device(
+                resolve_backend("sim", sim_radio=device.radio),
+                address or device.address,
+                kind,
+                timeout_s=15,
+                test_reading_s=test_reading_s,
+                settings=settings,
+            )
     finally:
-        await cuff.stop()
+        await device.stop()
+
+
+def _hub_with_a_cuff(
+    tmp_path: Path, rig_pki: RigPki, hub_id: str, address: str, result: PairingResult | None = None
+) -> Path:
+    """A hub's configuration (its path) whose allowlist holds the cuff at ``address``."""
+    path = tmp_path / "narhub.toml"
+    config = provisioned(path, rig_pki, hub_id, tmp_path / "d")
+    path.write_text(render_config(with_device(config, address, "blood_pressure", result)))
+    return path
+
+
+def _listed(runner: CliRunner, path: Path) -> list[dict[str, object]]:
+    """The devices `narhub devices list --json` shows."""
+    listed = json.loads(runner.invoke(app, ["devices", "list", "-c", str(path), "--json"]).stdout)
+    devices: list[dict[str, object]] = listed["devices"]
+    return devices
+
+
+async def test_pairing_bonds_reads_information_sets_clock_and_takes_a_test_reading() -> None:
+    cuff = _cuff_an_hour_ahead()
+    result = await _pair_after_a_reading(cuff, "blood_pressure", address=CUFF.lower())
     assert result.bonded
     assert result.address == CUFF
     assert result.information["manufacturer"]
@@ -71,40 +100,15 @@ async def test_pairing_bonds_reads_information_sets_clock_and_takes_a_test_readi
 async def test_pairing_a_cuff_without_dis_shows_the_profile_its_name_chose(
     tmp_path: Path, rig_pki: RigPki
 ) -> None:
-    radio = SimRadio()
-    cuff = EmulatedBeurerBM85(radio, CUFF, seed=8, sleep_s=5.0, linger_s=0.5)
-    await cuff.start()
-    await cuff.measure()
-    try:
-        result = await pair_device(
-            resolve_backend("sim", sim_radio=radio),
-            CUFF,
-            "blood_pressure",
-            timeout_s=15,
-            test_reading_s=10,
-            settings=QUICK,
-        )
-    finally:
-        await cuff.stop()
+    cuff = EmulatedBeurerBM85(SimRadio(), CUFF, seed=8, sleep_s=5.0, linger_s=0.5)
+    result = await _pair_after_a_reading(cuff, "blood_pressure")
     assert result.information == {}
     assert result.profile == "beurer-bpm"
     assert result.profile_reason == "advertised name 'BM85' (no DIS model)"
     assert {r["mdc_code"] for r in result.test_reading} >= {"150021", "150022"}
     # `narhub devices list` shows the profile chosen and why.
-    path = tmp_path / "narhub.toml"
-    config = init_hub(
-        path,
-        hub_id="hub-pair-2",
-        broker_url="mqtts://b.example",
-        ca_file=rig_pki.ca_file,
-        patient_pseudonym=None,
-        data_dir=tmp_path / "d",
-    )
-    path.write_text(render_config(with_device(config, CUFF, "blood_pressure", result)))
-    listed = json.loads(
-        CliRunner().invoke(app, ["devices", "list", "-c", str(path), "--json"]).stdout
-    )
-    (device,) = listed["devices"]
+    path = _hub_with_a_cuff(tmp_path, rig_pki, "hub-pair-2", CUFF, result)
+    (device,) = _listed(CliRunner(), path)
     assert (device["profile"], device["profile_reason"]) == ("beurer-bpm", result.profile_reason)
 
 
@@ -134,19 +138,9 @@ async def test_scan_lists_health_services() -> None:
 
 
 def test_devices_list_and_remove_edit_the_allowlist(tmp_path: Path, rig_pki: RigPki) -> None:
-    path = tmp_path / "narhub.toml"
-    config = init_hub(
-        path,
-        hub_id="hub-pair-1",
-        broker_url="mqtts://b.example",
-        ca_file=rig_pki.ca_file,
-        patient_pseudonym=None,
-        data_dir=tmp_path / "d",
-    )
-    path.write_text(render_config(with_device(config, CUFF.lower(), "blood_pressure")))
+    path = _hub_with_a_cuff(tmp_path, rig_pki, "hub-pair-1", CUFF.lower())
     runner = CliRunner()
-    listed = json.loads(runner.invoke(app, ["devices", "list", "-c", str(path), "--json"]).stdout)
-    assert listed["devices"] == [
+    assert _listed(runner, path) == [
         {
             "address": CUFF,
             "kind": "blood_pressure",
@@ -167,24 +161,8 @@ def test_devices_list_and_remove_edit_the_allowlist(tmp_path: Path, rig_pki: Rig
 async def test_a_device_without_a_clock_pairs_without_waiting_for_one() -> None:
     """A thermometer has no Current Time (CTS 1.1): pairing takes its test reading and ends,
     instead of waiting out the test-reading window for a clock that never comes."""
-    radio = SimRadio()
-    address = "C0:00:00:00:0A:03"
-    thermometer = EmulatedThermometer(radio, address)
-    await thermometer.start()
-    await thermometer.measure()
-    try:
-        # The window is far longer than the guard: reaching the guard means it was waited out.
-        async with asyncio.timeout(30):
-            result = await pair_device(
-                resolve_backend("sim", sim_radio=radio),
-                address,
-                "thermometer",
-                timeout_s=15,
-                test_reading_s=600,
-                settings=QUICK,
-            )
-    finally:
-        await thermometer.stop()
+    thermometer = EmulatedThermometer(SimRadio(), "C0:00:00:00:0A:03")
+    result = await _pair_after_a_reading(thermometer, "thermometer", test_reading_s=600)
     assert result.clock_offset_s is None
     assert result.test_reading
 
@@ -192,25 +170,11 @@ async def test_a_device_without_a_clock_pairs_without_waiting_for_one() -> None:
 async def test_a_hub_whose_clock_is_not_trusted_leaves_the_device_clock_alone() -> None:
     """A hub that booted without NTP (its clock at the last shutdown, or 1970) must not copy
     its wrong time into the cuff: the offset is still observed and reported."""
-    radio = SimRadio()
-    cuff = EmulatedBloodPressureCuff(
-        radio, CUFF, seed=7, sleep_s=5.0, linger_s=0.5, clock=DeviceClock(offset_s=3600.0)
-    )
-    await cuff.start()
-    await cuff.measure()
+    cuff = _cuff_an_hour_ahead()
     untrusted = dataclasses.replace(QUICK, hub_clock_trusted=lambda: False)
-    try:
-        async with asyncio.timeout(30):
-            result = await pair_device(
-                resolve_backend("sim", sim_radio=radio),
-                CUFF,
-                "blood_pressure",
-                timeout_s=15,
-                test_reading_s=600,
-                settings=untrusted,
-            )
-    finally:
-        await cuff.stop()
+    result = await _pair_after_a_reading(
+        cuff, "blood_pressure", test_reading_s=600, settings=untrusted
+    )
     assert result.clock_offset_s is not None
     assert abs(result.clock_offset_s - 3600) < 5
     assert not result.clock_set
