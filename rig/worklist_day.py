@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from drivers.mqtt import MqttError, MqttLink, TlsFiles
+from drivers.mqtt import MqttError
 from gateway.config import ThresholdConfig
 from region.findings.service import watch_status
 from region.receiver import RECEIVER_NAME
@@ -77,15 +77,8 @@ PLAN = rig_plan("06:45", "PT15M")
 
 
 async def _watch_status(home: VirtualHomeRig, log: IngestionLog, ready: asyncio.Event) -> None:
-    assert home.pki is not None
     assert home.broker is not None
-    identity = home.pki.client(RECEIVER_NAME)
-    tls = TlsFiles(home.pki.ca_file, identity.cert_file, identity.key_file)
-    broker = home.broker
-
-    def connect() -> MqttLink:
-        return MqttLink(broker.host, broker.port, client_id=f"{RECEIVER_NAME}-status", tls=tls)
-
+    connect = home.broker.connector(RECEIVER_NAME, f"{RECEIVER_NAME}-status")
     while True:
         try:
             await watch_status(connect, log.status, subscribed=ready)  # the service's watcher
