@@ -263,8 +263,12 @@ class CorruptingBridge:
         except OSError:
             asyncio.get_running_loop().remove_reader(src)
             return
+        self._damage(data, to_hub=src == self._fds[0])
+        with contextlib.suppress(BlockingIOError, OSError):
+            os.write(dst, data)  # a full pty drops the rest: more damage, still recoverable
+
+    def _damage(self, data: bytearray, *, to_hub: bool) -> None:
+        """Replace one byte of a chunk (``to_hub``: from the board) with probability ``p``."""
         if data and self._rng.random() < self.p:
             data[self._rng.randrange(len(data))] = self._rng.randrange(1, 256)
             self.corrupted += 1
-        with contextlib.suppress(BlockingIOError, OSError):
-            os.write(dst, data)  # a full pty drops the rest: more damage, still recoverable
