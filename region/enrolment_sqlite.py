@@ -89,15 +89,7 @@ class SqliteEnrolmentStore(SqlEnrolmentStore):
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany("DELETE FROM held_readings WHERE key = ?", [(k,) for k in keys])
 
-    def joint(
-        self,
-        hub: str,
-        attributed_by: Sequence[Enrolment],
-        *,
-        held: Sequence[HeldReading] = (),
-        filed: Mapping[int, int] | None = None,
-        released: Sequence[str] = (),
-    ) -> None:
+    def joint(self, hub: str, attributed_by: Sequence[Enrolment], **writes: object) -> None:
         """None: the state's Observations are in an NDJSON file, not this database; the filer
         writes through :meth:`hold`, :meth:`note_filed` and :meth:`release`."""
         return

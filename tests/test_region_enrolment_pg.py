@@ -11,9 +11,10 @@ in tests/test_region_enrolment.py.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,7 +25,6 @@ from protocols.uplink import BatchHeader, Priority, WireReading
 from protocols.uplink.batch import encode_body
 from region.enrolment import Enrolment, EnrolmentRequest
 from region.enrolment_pg import JointFiling, PostgresEnrolmentStore
-from region.enrolment_store import HeldReading
 from region.filing import Filer, Filing
 from region.receiver import Receiver
 from region.state import BatchKey, FilingRaceError, ObservationLine, resource_key
@@ -150,21 +150,13 @@ class _EnrolsMeanwhile(PostgresEnrolmentStore):
         self.url = url
         self.raced = 0
 
-    def joint(
-        self,
-        hub: str,
-        attributed_by: Sequence[Enrolment],
-        *,
-        held: Sequence[HeldReading] = (),
-        filed: Mapping[int, int] | None = None,
-        released: Sequence[str] = (),
-    ) -> JointFiling:
+    def joint(self, hub: str, attributed_by: Sequence[Enrolment], **writes: Any) -> JointFiling:
         if not self.raced:
             self.raced += 1
             operator = PostgresEnrolmentStore(self.url)
             operator.enrol(EnrolmentRequest(HUB, BERTIL, T0, device=CUFF))
             operator.close()
-        return super().joint(hub, attributed_by, held=held, filed=filed, released=released)
+        return super().joint(hub, attributed_by, **writes)
 
 
 def test_a_batch_filed_while_an_enrolment_changes_is_filed_again_by_the_new_one(

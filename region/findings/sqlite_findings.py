@@ -23,18 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from region.findings.sqlite_facts import connect
-from region.findings.store_sql import SqlFindingStore
+from region.findings.store_sql import SqlFindingStore, findings_schema
 from region.state_sqlite import SQLITE_QUEUE_SCHEMA
 
 SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS findings (id INTEGER PRIMARY KEY, key TEXT NOT NULL, "
-    "evidence TEXT NOT NULL, kind TEXT NOT NULL, hub TEXT NOT NULL, patient TEXT, device TEXT, "
-    "opened_ms BIGINT NOT NULL, noticed_ms BIGINT NOT NULL, closed_ms BIGINT, "
-    "detail TEXT NOT NULL, ack_by TEXT, ack_ms BIGINT)",
-    "CREATE UNIQUE INDEX IF NOT EXISTS findings_once ON findings (key, evidence)",
-    "CREATE UNIQUE INDEX IF NOT EXISTS findings_open ON findings (key) WHERE closed_ms IS NULL",
-    "CREATE INDEX IF NOT EXISTS findings_by_patient ON findings (patient, opened_ms)",
-    "CREATE INDEX IF NOT EXISTS findings_by_hub ON findings (hub, opened_ms)",
+    *findings_schema("INTEGER PRIMARY KEY"),
     "CREATE TABLE IF NOT EXISTS finding_events (finding_id BIGINT NOT NULL, at_ms BIGINT NOT "
     "NULL, event TEXT NOT NULL, by_user TEXT, detail TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS finding_events_by_finding ON finding_events (finding_id, at_ms)",

@@ -27,6 +27,24 @@ COLUMNS = (
     "id, key, kind, evidence, hub, patient, device, opened_ms, noticed_ms, closed_ms, detail, "
     "ack_by, ack_ms"
 )
+
+
+def findings_schema(id_column: str) -> tuple[str, ...]:
+    """The findings table and its indexes, with the dialect's ``id_column`` (an integer key
+    the database assigns): the two unique indexes carry the rules (one open finding per key,
+    one finding per key and evidence ever)."""
+    return (
+        f"CREATE TABLE IF NOT EXISTS findings (id {id_column}, key TEXT NOT NULL, "
+        "evidence TEXT NOT NULL, kind TEXT NOT NULL, hub TEXT NOT NULL, patient TEXT, "
+        "device TEXT, opened_ms BIGINT NOT NULL, noticed_ms BIGINT NOT NULL, closed_ms BIGINT, "
+        "detail TEXT NOT NULL, ack_by TEXT, ack_ms BIGINT)",
+        "CREATE UNIQUE INDEX IF NOT EXISTS findings_once ON findings (key, evidence)",
+        "CREATE UNIQUE INDEX IF NOT EXISTS findings_open ON findings (key) WHERE closed_ms IS NULL",
+        "CREATE INDEX IF NOT EXISTS findings_by_patient ON findings (patient, opened_ms)",
+        "CREATE INDEX IF NOT EXISTS findings_by_hub ON findings (hub, opened_ms)",
+    )
+
+
 _SELECT = f"SELECT {COLUMNS} FROM findings"  # noqa: S608 - fixed column names
 _EVENTS = "SELECT finding_id, at_ms, event, by_user, detail FROM finding_events"
 
