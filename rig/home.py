@@ -71,7 +71,7 @@ from rig.ledger import (
     read_tombstones,
     reconcile,
 )
-from rig.other_recipient import OtherRecipient, grant, keep_receiving
+from rig.other_recipient import OtherRecipient, grant, keep_receiving, stop_receiving
 from rig.processes import ManagedProcess, RigProcessError, eventually, narhub_executable
 from rig.router import HomeRouter
 from rig.sim_boards import unacknowledged
@@ -249,13 +249,8 @@ class VirtualHomeRig:
         await self.hub.stop()
         await self.rig.stop()
         task, self._receiver_task = self._receiver_task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if self.receiver is not None:
-            self.receiver.close()
-            self.receiver = None
+        receiver, self.receiver = self.receiver, None
+        await stop_receiving(task, receiver)
         for other in self.others.values():
             await other.stop()
         await self._stack.aclose()

@@ -77,6 +77,16 @@ async def keep_receiving(
         await asyncio.sleep(0.1)  # reconnect pause while the broker is down
 
 
+async def stop_receiving(task: asyncio.Task[None] | None, receiver: Receiver | None) -> None:
+    """Cancel the task running a rig's receiver (:func:`keep_receiving`) and close it."""
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    if receiver is not None:
+        receiver.close()
+
+
 class OtherRecipient:
     """Another recipient's broker, receiver and output, under ``workdir/{name}``."""
 
@@ -163,13 +173,8 @@ class OtherRecipient:
     async def stop(self) -> None:
         """Stop the receiver and the broker."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if self.receiver is not None:
-            self.receiver.close()
-            self.receiver = None
+        receiver, self.receiver = self.receiver, None
+        await stop_receiving(task, receiver)
         if self.broker is not None:
             self.broker.stop()
 
