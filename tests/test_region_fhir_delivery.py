@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from fhir.resources.bundle import Bundle
+from fhir_posting import post_until_idle
 
 from common.pki import new_private_key_pem, public_key_pem
 from common.signing import PemBatchSigner, PemBatchVerifier
@@ -168,18 +169,6 @@ def _queue_batches(state_db: Path, out: Path, batches: list[bytes]) -> None:
     receiver.close()
 
 
-async def _post_until_idle(poster: FhirPoster) -> None:
-    poster.idle.clear()  # set by an earlier run
-    task = asyncio.create_task(poster.run())
-    try:
-        async with asyncio.timeout(60):
-            await poster.idle.wait()
-    finally:
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-
-
 @pytest.fixture(params=["ES384", "RS384"])
 def smart(request: pytest.FixtureRequest) -> Iterator[tuple[FakeFhirServer, SmartClient, Clock]]:
     clock = Clock()
@@ -199,19 +188,19 @@ async def test_observations_are_posted_with_a_cached_token_renewed_on_401_and_ex
     # The token endpoint is discovered from .well-known/smart-configuration.
     auth = SmartAuth(client, server.base_url, clock=clock)
     poster = FhirPoster(SqliteFhirQueue(state), server.base_url, auth=auth, timeout_s=5)
-    await _post_until_idle(poster)
+    await post_until_idle(poster)
     assert poster.stats.bundles == 3
     assert server.smart.tokens_issued == 1  # one token for the three Bundles
     # The server ends the token early: the next POST gets 401, a new token, and succeeds.
     server.smart.revoke_all()
     _queue_batches(state, tmp_path / "obs.ndjson", [_batch(3, ["37.3"])])
-    await _post_until_idle(poster)
+    await post_until_idle(poster)
     assert poster.stats.unauthorized == 1
     assert server.smart.tokens_issued == 2
     # Past its expiry the token is renewed before the POST (no 401).
     clock.now += 300
     _queue_batches(state, tmp_path / "obs.ndjson", [_batch(4, ["37.4"])])
-    await _post_until_idle(poster)
+    await post_until_idle(poster)
     assert (server.smart.tokens_issued, poster.stats.unauthorized) == (3, 1)
     assert server.store.count("Observation") == 8
     assert server.answers.count((401, "login")) == 1
@@ -260,7 +249,7 @@ async def test_two_receivers_racing_with_the_same_observations_create_each_once(
             state = tmp_path / f"state-{n}.db"
             _queue_batches(state, tmp_path / f"obs-{n}.ndjson", batches)
             posters.append(FhirPoster(SqliteFhirQueue(state), server.base_url, timeout_s=5))
-        await asyncio.gather(*(_post_until_idle(p) for p in posters))
+        await asyncio.gather(*(post_until_idle(p) for p in posters))
         assert server.store.count("Observation") == 100
         assert server.answers.count((200, "")) == 40
         # The patient's conditional create in all 40 Bundles: one Patient, everyone's subject

@@ -11,12 +11,12 @@ DetectedIssue is preliminary while open and final with its mitigation once it en
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fhir_posting import post_until_idle
 from findings_helpers import HUB, at, engine, ingest, reading, status
 
 from protocols.fhir.identity import HUB_SYSTEM
@@ -31,18 +31,6 @@ from rig.fhir_server import FakeFhirServer, SmartAuthority
 CLIENT_ID = "narhub-region-findings"
 NURSE = "sjukskoterska@example.org"
 OXI = "C0:FF:EE:00:00:04"
-
-
-async def _post_until_idle(poster: FhirPoster) -> None:
-    poster.idle.clear()
-    task = asyncio.create_task(poster.run())
-    try:
-        async with asyncio.timeout(60):
-            await poster.idle.wait()
-    finally:
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
 
 
 def _on_server(server: FakeFhirServer, kind: str, finding_id: int) -> dict[str, Any]:
@@ -85,7 +73,7 @@ async def test_findings_are_conditional_updates_that_follow_their_lifecycle(tmp_
         assert bundles >= 4  # each change its own Bundle, in the order of the changes
         server.faults = ["down"]  # retried, in order
         poster = FhirPoster(queue, server.base_url, auth=auth, timeout_s=5)
-        await _post_until_idle(poster)
+        await post_until_idle(poster)
         assert (poster.stats.bundles, poster.stats.refused, queue.pending()) == (bundles, 0, 0)
         assert server.answers[0] == (503, "transient")
 
