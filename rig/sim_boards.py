@@ -209,6 +209,17 @@ class SimBoard:
         return read_flash_log(self.log_path)
 
 
+def close_watched(fds: list[int]) -> None:
+    """Stop watching the descriptors on the running loop and close them (each whatever
+    state it is in)."""
+    loop = asyncio.get_running_loop()
+    for fd in fds:
+        with contextlib.suppress(ValueError, OSError):
+            loop.remove_reader(fd)
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
 class CorruptingBridge:
     """A pty-to-pty bridge between a board and the hub that damages the stream (a bad cable).
 
@@ -245,12 +256,7 @@ class CorruptingBridge:
 
     def close(self) -> None:
         """Stop relaying and close everything."""
-        loop = asyncio.get_running_loop()
-        for fd in self._fds:
-            with contextlib.suppress(ValueError, OSError):
-                loop.remove_reader(fd)
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        close_watched(self._fds)
         self._fds = []
         with contextlib.suppress(FileNotFoundError):
             self.port.unlink()
