@@ -17,7 +17,7 @@ from drivers.mqtt import MqttLink, TlsFiles
 from region.broker_config import BrokerTls, acl_text, mosquitto_conf
 from region.ca import RegionCa, RegionCaError
 from region.cli_ingest import ingest
-from region.consent_cli import consent_app
+from region.consent_cli import consent_app, consent_record
 from region.consents import SqliteConsentRegistry
 from region.enrolment_cli import register as register_enrolment
 from region.findings.cli import register as register_findings
@@ -308,6 +308,19 @@ def _send_failed(exc: Exception, as_json: bool, results: list[dict[str, Any]]) -
     return typer.Exit(EXIT_FAILED)
 
 
+def _send_one(
+    channel: _Channel, hub_id: str, kind: str, body: dict[str, Any], as_json: bool
+) -> None:
+    """Send one command and report its result (exit code failed unless applied)."""
+    from region.command_sender import SendError
+
+    try:
+        result = channel.send(hub_id, kind, body)
+    except (SendError, RegionCaError) as exc:
+        raise _send_failed(exc, as_json, []) from None
+    _finish([result], as_json)
+
+
 @send_app.command("config")
 def send_config(
     hub_id: str,
@@ -331,7 +344,6 @@ def send_config(
     as_json: JsonFlag = False,
 ) -> None:
     """Update a hub's configuration (validated by the hub; the previous one kept for rollback)."""
-    from region.command_sender import SendError
 
     if (file is None) == (not rollback):
         emit({"ok": False, "error": "give --file or --rollback (one of them)"}, as_json)
@@ -344,11 +356,7 @@ def send_config(
             emit({"ok": False, "error": f"cannot read {file}: {exc}"}, as_json)
             raise typer.Exit(EXIT_FAILED) from None
     channel = _Channel(key_dir, ca_dir, host, port, cert, key, expires_in_s, timeout_s)
-    try:
-        result = channel.send(hub_id, "config", body)
-    except (SendError, RegionCaError) as exc:
-        raise _send_failed(exc, as_json, []) from None
-    _finish([result], as_json)
+    _send_one(channel, hub_id, "config", body, as_json)
 
 
 @send_app.command("consent")
@@ -378,26 +386,7 @@ def send_consent(
     """Send a consent record to a hub, signed by this recipient's command key (the hub
     accepts it only from the key of the recipient it names); with --state the receiver's own
     copy is recorded too (checked on both sides, docs/consent.md)."""
-    import time
-
-    from protocols.consent import ConsentError, record_from_map
-    from region.command_sender import SendError
-
-    now_ms = time.time_ns() // 1_000_000
-    doc = {
-        "action": action,
-        "recipient": recipient,
-        "categories": categories,
-        "from_ms": now_ms,
-        "recorded_by": by,
-        "basis": basis,
-        "recorded_ms": now_ms,
-    }
-    try:
-        record = record_from_map(doc)
-    except ConsentError as exc:
-        emit({"ok": False, "error": str(exc), "field": exc.field}, as_json)
-        raise typer.Exit(EXIT_FAILED) from None
+    record = consent_record(action, recipient, categories, by, basis, None, as_json)
     if state is not None:
         registry = SqliteConsentRegistry(state, recipient)
         try:
@@ -405,11 +394,7 @@ def send_consent(
         finally:
             registry.close()
     channel = _Channel(key_dir, ca_dir, host, port, cert, key, expires_in_s, timeout_s)
-    try:
-        result = channel.send(hub_id, "consent", record.to_map())
-    except (SendError, RegionCaError) as exc:
-        raise _send_failed(exc, as_json, []) from None
-    _finish([result], as_json)
+    _send_one(channel, hub_id, "consent", record.to_map(), as_json)
 
 
 @send_app.command("renew")
@@ -488,11 +473,7 @@ def send_firmware(
     except (BundleError, SendError, OSError) as exc:
         raise _send_failed(exc, as_json, []) from None
     channel = _Channel(key_dir, ca_dir, host, port, cert, key, expires_in_s, timeout_s)
-    try:
-        result = channel.send(hub_id, "firmware", body)
-    except (SendError, RegionCaError) as exc:
-        raise _send_failed(exc, as_json, []) from None
-    _finish([result], as_json)
+    _send_one(channel, hub_id, "firmware", body, as_json)
 
 
 def register(root: typer.Typer) -> None:

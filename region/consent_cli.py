@@ -12,7 +12,7 @@ import typer
 
 from common.cli import EXIT_FAILED, JsonFlag, emit
 from protocols.categories import DataCategory
-from protocols.consent import BASES, ConsentError, allowed_now, record_from_map
+from protocols.consent import BASES, ConsentError, ConsentRecord, allowed_now, record_from_map
 from region.consents import SqliteConsentRegistry
 
 consent_app = typer.Typer(help="The consents this recipient holds, per hub (docs/consent.md).")
@@ -31,17 +31,18 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def _add(
+def consent_record(
     action: str,
-    state: Path,
     recipient: str,
-    hub: str,
     categories: list[str],
     by: str,
     basis: str,
     from_ms: int | None,
     as_json: bool,
-) -> None:
+) -> ConsentRecord:
+    """A command's consent record, recorded now (from ``from_ms``, default now) and checked
+    (:func:`protocols.consent.record_from_map`); one the rules refuse ends the command (the
+    error and its field emitted, exit code failed)."""
     now_ms = _now_ms()
     doc = {
         "action": action,
@@ -53,10 +54,25 @@ def _add(
         "recorded_ms": now_ms,
     }
     try:
-        record = record_from_map(doc)
+        return record_from_map(doc)
     except ConsentError as exc:
         emit({"ok": False, "error": str(exc), "field": exc.field}, as_json)
         raise typer.Exit(EXIT_FAILED) from None
+
+
+def _add(
+    action: str,
+    state: Path,
+    recipient: str,
+    hub: str,
+    categories: list[str],
+    by: str,
+    basis: str,
+    from_ms: int | None,
+    as_json: bool,
+) -> None:
+    record = consent_record(action, recipient, categories, by, basis, from_ms, as_json)
+    now_ms = record.recorded_ms
     registry = SqliteConsentRegistry(state, recipient)
     try:
         registry.add(hub, record)

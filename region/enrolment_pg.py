@@ -26,24 +26,16 @@ Isolation Level"):
 
 from __future__ import annotations
 
+import contextlib
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from protocols.fhir import DeviceDescription
-from protocols.fhir.identity import PatientRef
 from protocols.uplink.undecoded import RawRecord
-from region.enrolment import (
-    Enrolment,
-    EnrolmentRequest,
-    NotEnrolledError,
-    OverlapError,
-    check_end,
-    conflict,
-    ending,
-)
-from region.enrolment_sqlite import reading_from_json, reading_json
+from region.enrolment import Enrolment
+from region.enrolment_sql import Run, SqlEnrolmentStore, held_rows, hub_enrolments
 from region.enrolment_store import HeldReading
 from region.raw_records import StoredRawRecord
 from region.state import FilingRaceError
@@ -51,8 +43,6 @@ from region.state_pg import PgCursor, PgSession
 
 #: First key of the advisory locks on a hub's enrolments (the second: a hash of the hub id).
 _HUB_LOCK = 0x6E72_6531
-#: A statement runner: the query and its parameters in, the rows (if any) out.
-Run = Callable[[str, Sequence[object]], list[tuple[Any, ...]]]
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS enrolments ("
@@ -70,9 +60,6 @@ SCHEMA = (
     " hub TEXT NOT NULL, device TEXT NOT NULL, uuid TEXT NOT NULL, t_ms BIGINT NOT NULL,"
     " raw BYTEA NOT NULL, decoded_by TEXT, PRIMARY KEY (hub, device, uuid, t_ms, raw))",
 )
-_COLUMNS = "id, hub, device, patient_system, patient_value, start_ms, end_ms, filed_until_ms"
-_HELD = "key, hub, held_ms, reading FROM held_readings"
-_HELD_ORDER = " ORDER BY hub, t_ms, device, mdc, key"
 
 
 def _hub_key(hub: str) -> int:
@@ -89,37 +76,17 @@ def open_session(url: str, application_name: str) -> PgSession:
     return session
 
 
+def _pg(query: str) -> str:
+    """A statement of :mod:`region.enrolment_sql` (``?`` marks) with psycopg's ``%s``."""
+    return query.replace("?", "%s")
+
+
 def _cursor_run(cursor: PgCursor) -> Run:
     def run(query: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
-        cursor.execute(query, params)
+        cursor.execute(_pg(query), params)
         return cursor.fetchall() if cursor.description is not None else []
 
     return run
-
-
-def _session_run(session: PgSession) -> Run:
-    return lambda query, params: session.execute(query, params).rows
-
-
-def _enrolment(row: tuple[object, ...]) -> Enrolment:
-    id_, hub, device, system, value, start, end, filed = row
-    return Enrolment(
-        id=int(str(id_)),
-        hub=str(hub),
-        patient=PatientRef(str(system), str(value)),
-        start_ms=int(str(start)),
-        end_ms=None if end is None else int(str(end)),
-        device=None if device is None else str(device),
-        filed_until_ms=None if filed is None else int(str(filed)),
-    )
-
-
-def _hub_enrolments(run: Run, hub: str) -> list[Enrolment]:
-    rows = run(
-        f"SELECT {_COLUMNS} FROM enrolments WHERE hub = %s ORDER BY start_ms, id",  # noqa: S608
-        (hub,),
-    )
-    return [_enrolment(row) for row in rows]
 
 
 def _periods(enrolments: Sequence[Enrolment]) -> list[tuple[object, ...]]:
@@ -134,15 +101,7 @@ def _hold(run: Run, held: Sequence[HeldReading]) -> int:
         "INSERT INTO held_readings (key, hub, device, mdc, t_ms, held_ms, reading) "
         "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[], %s::bigint[],"
         " %s::bigint[], %s::text[]) ORDER BY 1 ON CONFLICT (key) DO NOTHING RETURNING key",
-        (
-            [h.key for h in held],
-            [h.hub for h in held],
-            [h.reading.device for h in held],
-            [h.reading.mdc_code for h in held],
-            [h.reading.t_ms for h in held],
-            [h.held_ms for h in held],
-            [reading_json(h.reading) for h in held],
-        ),
+        (*(list(column) for column in zip(*held_rows(held), strict=True)),),
     )
     return len(rows)
 
@@ -172,7 +131,7 @@ class JointFiling:
         """Check the hub's enrolments are unchanged, then release, hold and note."""
         run = _cursor_run(cursor)
         run("SELECT pg_advisory_xact_lock_shared(%s, %s)", (_HUB_LOCK, _hub_key(self.hub)))
-        if _periods(_hub_enrolments(run, self.hub)) != _periods(self.attributed_by):
+        if _periods(hub_enrolments(run, self.hub)) != _periods(self.attributed_by):
             raise FilingRaceError(self.hub, "the hub's enrolments changed during filing")
         if self.released:
             wanted = sorted(set(self.released))
@@ -183,65 +142,22 @@ class JointFiling:
         _note_filed(run, self.filed or {})
 
 
-class PostgresEnrolmentStore:
+class PostgresEnrolmentStore(SqlEnrolmentStore):
     """:class:`region.enrolment_store.EnrolmentStore` in the receivers' PostgreSQL."""
 
     def __init__(self, url: str, *, application_name: str = "narhub-enrolments") -> None:
         self._db = open_session(url, application_name)
-        self._run = _session_run(self._db)
 
-    def enrol(self, request: EnrolmentRequest) -> Enrolment:
-        """Insert it unless it overlaps one of its scope (one transaction, hub locked)."""
-        with self._db.transaction():
-            self._run("SELECT pg_advisory_xact_lock(%s, %s)", (_HUB_LOCK, _hub_key(request.hub)))
-            existing = conflict(request, _hub_enrolments(self._run, request.hub))
-            if existing is not None:
-                raise OverlapError(request, existing)
-            ((new_id,),) = self._run(
-                "INSERT INTO enrolments (hub, device, patient_system, patient_value, "
-                "start_ms, end_ms) VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
-                (
-                    request.hub,
-                    request.device,
-                    request.patient.system,
-                    request.patient.value,
-                    request.start_ms,
-                    request.end_ms,
-                ),
-            )
-        return Enrolment(
-            int(new_id),
-            request.hub,
-            request.patient,
-            request.start_ms,
-            request.end_ms,
-            request.device,
-        )
+    def _run(self, query: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
+        """Run one statement: its rows (none for a statement without)."""
+        return self._db.execute(_pg(query), params).rows
 
-    def unenrol(self, hub: str, device: str | None, at_ms: int) -> Enrolment:
-        """End (or withdraw) the enrolment covering ``at_ms`` (one transaction, hub locked)."""
+    @contextlib.contextmanager
+    def _writing(self, hub: str) -> Iterator[None]:
+        """One transaction holding the hub's advisory lock (exclusive)."""
         with self._db.transaction():
             self._run("SELECT pg_advisory_xact_lock(%s, %s)", (_HUB_LOCK, _hub_key(hub)))
-            found = ending(_hub_enrolments(self._run, hub), device, at_ms)
-            if found is None:
-                raise NotEnrolledError(hub, device, at_ms)
-            check_end(found, at_ms)
-            if at_ms == found.start_ms:
-                self._run("DELETE FROM enrolments WHERE id = %s", (found.id,))
-            else:
-                self._run("UPDATE enrolments SET end_ms = %s WHERE id = %s", (at_ms, found.id))
-        return found
-
-    def enrolments(self, hub: str | None = None) -> list[Enrolment]:
-        """The enrolments, by hub, device and start."""
-        if hub is not None:
-            return _hub_enrolments(self._run, hub)
-        rows = self._run(
-            f"SELECT {_COLUMNS} FROM enrolments "  # noqa: S608 - fixed columns
-            "ORDER BY hub, device NULLS FIRST, start_ms, id",
-            (),
-        )
-        return [_enrolment(row) for row in rows]
+            yield
 
     def note_filed(self, filed: Mapping[int, int]) -> None:
         """Raise each enrolment's ``filed_until_ms`` (never lower it)."""
@@ -252,22 +168,6 @@ class PostgresEnrolmentStore:
         """Keep the readings (once per key); committed when this returns."""
         with self._db.transaction():
             return _hold(self._run, held)
-
-    def held(self, hub: str | None = None) -> list[HeldReading]:
-        """The held readings, by hub and time."""
-        if hub is None:
-            rows = self._run(f"SELECT {_HELD}{_HELD_ORDER}", ())
-        else:
-            rows = self._run(f"SELECT {_HELD} WHERE hub = %s{_HELD_ORDER}", (hub,))
-        return [
-            HeldReading(str(key), str(h), reading_from_json(str(text)), int(ms))
-            for key, h, ms, text in rows
-        ]
-
-    def held_hubs(self) -> list[str]:
-        """The hubs with held readings."""
-        rows = self._run("SELECT DISTINCT hub FROM held_readings ORDER BY hub", ())
-        return [str(row[0]) for row in rows]
 
     def release(self, keys: Sequence[str]) -> None:
         """Forget held readings that were filed."""

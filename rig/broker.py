@@ -15,14 +15,15 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 from common.pki import CertificateAuthority, Identity, issue_identity
+from drivers.mqtt import MqttLink, TlsFiles
 from region.broker_config import BrokerTls, acl_text, mosquitto_conf
 from region.broker_plugin import PluginBuildError, build_identity_plugin, plugin_options
+from rig.processes import Service, log_tail
 
 MOSQUITTO_CANDIDATES = ("mosquitto", "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
 
@@ -104,7 +105,7 @@ class RigPki:
         return issue_identity(self.ca, self.directory, name)
 
 
-class MosquittoBroker:
+class MosquittoBroker(Service):
     """A Mosquitto process on a free loopback port; stop and start it again on the same port."""
 
     def __init__(
@@ -143,6 +144,17 @@ class MosquittoBroker:
     def running(self) -> bool:
         """True while the broker process is alive."""
         return self._process is not None and self._process.poll() is None
+
+    def connector(self, identity: str, client_id: str | None = None) -> Callable[[], MqttLink]:
+        """Links to this broker as the rig client ``identity`` (its certificate issued by the
+        rig's CA), with the client id ``client_id`` (default: ``identity``)."""
+        files = self.pki.client(identity)
+        tls = TlsFiles(self.pki.ca_file, files.cert_file, files.key_file)
+
+        def connect() -> MqttLink:
+            return MqttLink(self.host, self.port, client_id=client_id or identity, tls=tls)
+
+        return connect
 
     def start(self, *, ready_timeout_s: float = 10.0) -> None:
         """Start the broker and return once it accepts TCP connections."""
@@ -210,19 +222,4 @@ class MosquittoBroker:
 
     def log_tail(self, lines: int = 20) -> str:
         """The last lines of the broker log, for error messages."""
-        try:
-            return "\n".join(self._log_file.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        return log_tail(self._log_file, lines)

@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from drivers.mqtt import MqttError, MqttLink, TlsFiles
+from drivers.mqtt import MqttError
 from protocols.fhir.identity import PatientRef
 from region.filing import Filing
 from region.findings.engine import FindingsEngine
@@ -99,11 +99,8 @@ class DemoFindings:
 
     async def watch(self, home: VirtualHomeRig) -> None:
         """Status documents to the engine, and a judgement every :data:`JUDGE_EVERY_S`."""
-        assert home.pki is not None
         assert home.broker is not None
-        identity = home.pki.client(RECEIVER_NAME)
-        tls = TlsFiles(home.pki.ca_file, identity.cert_file, identity.key_file)
-        broker = home.broker
+        connect = home.broker.connector(RECEIVER_NAME, f"{RECEIVER_NAME}-status")
 
         async def judge() -> None:
             while True:
@@ -113,11 +110,6 @@ class DemoFindings:
 
         judging = asyncio.create_task(judge(), name="demo-findings-judge")
         try:
-
-            def connect() -> MqttLink:
-                return MqttLink(
-                    broker.host, broker.port, client_id=f"{RECEIVER_NAME}-status", tls=tls
-                )
 
             def seen(status: HubStatus, retained: bool) -> None:
                 self._take(StatusSeen(status, _real_ms(), retained))

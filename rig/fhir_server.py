@@ -54,13 +54,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+from rig.processes import Service
 
 FHIR_JSON = "application/fhir+json"
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -454,7 +455,7 @@ class SmartAuthority:
             self.tokens.clear()
 
 
-class FakeFhirServer:
+class FakeFhirServer(Service):
     """The store and (optionally) the SMART authority behind a loopback HTTP server.
 
     ``faults``: scripted failures of the next transaction POSTs, one per request:
@@ -481,17 +482,14 @@ class FakeFhirServer:
         """The token endpoint."""
         return f"http://127.0.0.1:{self._httpd.server_address[1]}/auth/token"
 
-    def __enter__(self) -> Self:
+    def start(self) -> None:
+        """Serve (in a daemon thread)."""
         self._thread.start()
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._httpd.shutdown()
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        if self._thread.is_alive():
+            self._httpd.shutdown()
         self._httpd.server_close()
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:

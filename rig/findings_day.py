@@ -86,14 +86,22 @@ board_id = "sim-findings-01"
 interval_ms = 250
 """
 
-PLAN: dict[str, Any] = {
-    "zone": "Europe/Stockholm",
-    "expect": [
-        {"measure": "blood-pressure", "from": "06:00", "by": "10:00"},
-        {"measure": "sensor-board", "max_gap": "PT30M"},
-    ],
-    "limits": {"hub_silent_after": "PT30M", "battery_low_percent": 20},
-}
+
+def rig_plan(blood_pressure_by: str, silent_after: str) -> dict[str, Any]:
+    """A rig day's care plan (docs/region.md, "Care plans"): a blood pressure from 06:00 by
+    ``blood_pressure_by`` (local time), the sensor board and the hub silent no longer than
+    ``silent_after`` (an ISO 8601 duration), a battery below 20 % low."""
+    return {
+        "zone": "Europe/Stockholm",
+        "expect": [
+            {"measure": "blood-pressure", "from": "06:00", "by": blood_pressure_by},
+            {"measure": "sensor-board", "max_gap": silent_after},
+        ],
+        "limits": {"hub_silent_after": silent_after, "battery_low_percent": 20},
+    }
+
+
+PLAN = rig_plan("10:00", "PT30M")
 
 
 def day0_ms(today: dt.date | None = None) -> int:

@@ -35,7 +35,6 @@ from typing import Any, Literal, Self
 
 from common.pki import certificate_public_key_pem
 from common.signing import PemBatchVerifier
-from drivers.mqtt import MqttError, MqttLink, TlsFiles
 from gateway.config import (
     DEFAULT_RECIPIENT,
     BatchingConfig,
@@ -72,7 +71,7 @@ from rig.ledger import (
     read_tombstones,
     reconcile,
 )
-from rig.other_recipient import OtherRecipient, grant
+from rig.other_recipient import OtherRecipient, grant, keep_receiving, stop_receiving
 from rig.processes import ManagedProcess, RigProcessError, eventually, narhub_executable
 from rig.router import HomeRouter
 from rig.sim_boards import unacknowledged
@@ -250,13 +249,8 @@ class VirtualHomeRig:
         await self.hub.stop()
         await self.rig.stop()
         task, self._receiver_task = self._receiver_task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if self.receiver is not None:
-            self.receiver.close()
-            self.receiver = None
+        receiver, self.receiver = self.receiver, None
+        await stop_receiving(task, receiver)
         for other in self.others.values():
             await other.stop()
         await self._stack.aclose()
@@ -340,24 +334,9 @@ class VirtualHomeRig:
     # --- the region's receiver -----------------------------------------------------------
 
     async def _run_receiver(self) -> None:
-        assert self.pki is not None
         assert self.broker is not None
         assert self.receiver is not None
-        identity = self.pki.client(RECEIVER_NAME)
-        tls = TlsFiles(self.pki.ca_file, identity.cert_file, identity.key_file)
-        broker = self.broker
-
-        def connect() -> MqttLink:
-            return MqttLink(broker.host, broker.port, client_id=RECEIVER_NAME, tls=tls)
-
-        while True:
-            self.receiver.subscribed = self._subscribed
-            try:
-                await self.receiver.run(connect)
-            except (MqttError, OSError) as exc:
-                logger.debug("rig receiver: %s", exc)
-            self._subscribed.clear()
-            await asyncio.sleep(0.1)  # reconnect pause while the broker is down
+        await keep_receiving(self.receiver, self.broker.connector(RECEIVER_NAME), self._subscribed)
 
     async def wait_receiver(self, timeout_s: float = 20.0) -> None:
         """Wait until the receiver is subscribed."""

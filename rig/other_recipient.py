@@ -14,11 +14,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from common.pki import Identity, certificate_public_key_pem
 from common.signing import PemBatchVerifier
-from drivers.mqtt import MqttError, MqttLink, TlsFiles
+from drivers.mqtt import MqttError, MqttLink
 from gateway.config import RecipientConfig
 from protocols.categories import DataCategory, category_of
 from protocols.consent import ConsentRecord, record_from_map
@@ -59,6 +60,31 @@ def by_category(readings: list[FhirReading]) -> dict[str, int]:
         category = category_of(reading.key[1], alert=False).value
         counts[category] = counts.get(category, 0) + 1
     return dict(sorted(counts.items()))
+
+
+async def keep_receiving(
+    receiver: Receiver, connect: Callable[[], MqttLink], subscribed: asyncio.Event
+) -> None:
+    """Run a rig's receiver until cancelled, connecting again whenever the broker goes
+    away; ``subscribed`` is set while it is subscribed."""
+    while True:
+        receiver.subscribed = subscribed
+        try:
+            await receiver.run(connect)
+        except (MqttError, OSError) as exc:
+            logger.debug("rig receiver: %s", exc)
+        subscribed.clear()
+        await asyncio.sleep(0.1)  # reconnect pause while the broker is down
+
+
+async def stop_receiving(task: asyncio.Task[None] | None, receiver: Receiver | None) -> None:
+    """Cancel the task running a rig's receiver (:func:`keep_receiving`) and close it."""
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    if receiver is not None:
+        receiver.close()
 
 
 class OtherRecipient:
@@ -111,25 +137,10 @@ class OtherRecipient:
             await self._subscribed.wait()
 
     async def _run(self) -> None:
-        assert self.pki is not None
         assert self.broker is not None
         assert self.receiver is not None
-        rx_name = recipient_receiver(self.name)
-        identity = self.pki.client(rx_name)
-        tls = TlsFiles(self.pki.ca_file, identity.cert_file, identity.key_file)
-        broker = self.broker
-
-        def connect() -> MqttLink:
-            return MqttLink(broker.host, broker.port, client_id=rx_name, tls=tls)
-
-        while True:
-            self.receiver.subscribed = self._subscribed
-            try:
-                await self.receiver.run(connect)
-            except (MqttError, OSError) as exc:
-                logger.debug("rig receiver of %s: %s", self.name, exc)
-            self._subscribed.clear()
-            await asyncio.sleep(0.1)  # reconnect pause while the broker is down
+        connect = self.broker.connector(recipient_receiver(self.name))
+        await keep_receiving(self.receiver, connect, self._subscribed)
 
     def recipient_config(self) -> RecipientConfig:
         """The hub's ``[[recipients]]`` entry: this broker, its CA, the identity it issued."""
@@ -162,13 +173,8 @@ class OtherRecipient:
     async def stop(self) -> None:
         """Stop the receiver and the broker."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if self.receiver is not None:
-            self.receiver.close()
-            self.receiver = None
+        receiver, self.receiver = self.receiver, None
+        await stop_receiving(task, receiver)
         if self.broker is not None:
             self.broker.stop()
 

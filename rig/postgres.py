@@ -15,8 +15,8 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from types import TracebackType
-from typing import Self
+
+from rig.processes import Service, log_tail
 
 #: The port number names the socket file (``.s.PGSQL.{port}``); no TCP port is opened.
 SOCKET_PORT = 5432
@@ -65,7 +65,7 @@ def _as_postgres_user() -> tuple[list[str], int | None, int | None]:
     return prefix, user.pw_uid, user.pw_gid
 
 
-class PostgresCluster:
+class PostgresCluster(Service):
     """initdb, start, create databases, stop; one temporary directory holds it all."""
 
     def __init__(self, *, durable: bool = True) -> None:
@@ -153,23 +153,4 @@ class PostgresCluster:
 
     def log_tail(self, lines: int = 20) -> str:
         """The last lines of the server log, for error messages."""
-        try:
-            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-    def __enter__(self) -> Self:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        return log_tail(self.log_file, lines)

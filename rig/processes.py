@@ -12,10 +12,50 @@ import signal
 import subprocess
 import sys
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 _POLL_S = 0.05
+
+
+def log_tail(path: Path, lines: int = 20) -> str:
+    """The last ``lines`` lines of a log file, for error messages."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+class Service(ABC):
+    """A rig service used as a context manager: :meth:`start` on entry (:meth:`stop` when
+    starting fails, so that nothing it started is left behind), :meth:`stop` on exit."""
+
+    @abstractmethod
+    def start(self) -> None:
+        """Start it; return once it serves."""
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Stop it (nothing to do when it is not running)."""
+
+    def __enter__(self) -> Self:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
 
 
 class RigProcessError(RuntimeError):
@@ -94,7 +134,4 @@ class ManagedProcess:
 
     def log_tail(self, lines: int = 30) -> str:
         """The end of the log, for error messages."""
-        try:
-            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+        return log_tail(self.log_file, lines)

@@ -209,6 +209,17 @@ class SimBoard:
         return read_flash_log(self.log_path)
 
 
+def close_watched(fds: list[int]) -> None:
+    """Stop watching the descriptors on the running loop and close them (each whatever
+    state it is in)."""
+    loop = asyncio.get_running_loop()
+    for fd in fds:
+        with contextlib.suppress(ValueError, OSError):
+            loop.remove_reader(fd)
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
 class CorruptingBridge:
     """A pty-to-pty bridge between a board and the hub that damages the stream (a bad cable).
 
@@ -245,12 +256,7 @@ class CorruptingBridge:
 
     def close(self) -> None:
         """Stop relaying and close everything."""
-        loop = asyncio.get_running_loop()
-        for fd in self._fds:
-            with contextlib.suppress(ValueError, OSError):
-                loop.remove_reader(fd)
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        close_watched(self._fds)
         self._fds = []
         with contextlib.suppress(FileNotFoundError):
             self.port.unlink()
@@ -263,8 +269,12 @@ class CorruptingBridge:
         except OSError:
             asyncio.get_running_loop().remove_reader(src)
             return
+        self._damage(data, to_hub=src == self._fds[0])
+        with contextlib.suppress(BlockingIOError, OSError):
+            os.write(dst, data)  # a full pty drops the rest: more damage, still recoverable
+
+    def _damage(self, data: bytearray, *, to_hub: bool) -> None:
+        """Replace one byte of a chunk (``to_hub``: from the board) with probability ``p``."""
         if data and self._rng.random() < self.p:
             data[self._rng.randrange(len(data))] = self._rng.randrange(1, 256)
             self.corrupted += 1
-        with contextlib.suppress(BlockingIOError, OSError):
-            os.write(dst, data)  # a full pty drops the rest: more damage, still recoverable

@@ -9,10 +9,11 @@ blood-pressure cuff the plan wants by 06:45 but first used at 07:45, and the hub
 battery, the missed blood pressure, the silent hub and the board not seen are open at once;
 the cuff's reading after the hub is back closes the missed measurement.
 
-:func:`record_day` plays the day on the virtual rig (real parts: emulated devices over the
-emulated radio, the hub as a process, the TLS broker, the region's receiver) and records what
-the region received (:class:`rig.findings_day.IngestionLog`); a
-:class:`rig.findings_day.Replay` judges it on rig time up to any moment.
+:func:`record_day` plays the day (or another, :data:`rig.findings_day.FINDINGS_DAY`) on the
+virtual rig (real parts: emulated devices over the emulated radio, the hub as a process, the
+TLS broker, the region's receiver) and records what the region received
+(:class:`rig.findings_day.IngestionLog`); a :class:`rig.findings_day.Replay` judges it on rig
+time up to any moment.
 """
 
 from __future__ import annotations
@@ -23,13 +24,12 @@ import time
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
-from drivers.mqtt import MqttError, MqttLink, TlsFiles
+from drivers.mqtt import MqttError
 from gateway.config import ThresholdConfig
 from region.findings.service import watch_status
 from region.receiver import RECEIVER_NAME
-from rig.findings_day import TIME_SCALE, IngestionLog, RigClock, day0_ms
+from rig.findings_day import TIME_SCALE, IngestionLog, RigClock, day0_ms, rig_plan
 from rig.home import HubOptions, VirtualHomeRig, eventually
 from rig.ledger import LedgerEntry
 
@@ -73,26 +73,12 @@ board_id = "sim-worklist-01"
 interval_ms = 250
 """
 
-PLAN: dict[str, Any] = {
-    "zone": "Europe/Stockholm",
-    "expect": [
-        {"measure": "blood-pressure", "from": "06:00", "by": "06:45"},
-        {"measure": "sensor-board", "max_gap": "PT15M"},
-    ],
-    "limits": {"hub_silent_after": "PT15M", "battery_low_percent": 20},
-}
+PLAN = rig_plan("06:45", "PT15M")
 
 
 async def _watch_status(home: VirtualHomeRig, log: IngestionLog, ready: asyncio.Event) -> None:
-    assert home.pki is not None
     assert home.broker is not None
-    identity = home.pki.client(RECEIVER_NAME)
-    tls = TlsFiles(home.pki.ca_file, identity.cert_file, identity.key_file)
-    broker = home.broker
-
-    def connect() -> MqttLink:
-        return MqttLink(broker.host, broker.port, client_id=f"{RECEIVER_NAME}-status", tls=tls)
-
+    connect = home.broker.connector(RECEIVER_NAME, f"{RECEIVER_NAME}-status")
     while True:
         try:
             await watch_status(connect, log.status, subscribed=ready)  # the service's watcher
@@ -103,11 +89,14 @@ async def _watch_status(home: VirtualHomeRig, log: IngestionLog, ready: asyncio.
 @dataclass(frozen=True)
 class RecordedDay:
     """What the region received (:class:`rig.findings_day.IngestionLog`), the clock that maps
-    its real times to rig time, and the rig's ledger of what the devices measured."""
+    its real times to rig time, the rig's ledger of what the devices measured and, when the
+    hub was unplugged, the rig times it was killed and had started again."""
 
     log: IngestionLog
     clock: RigClock
     ledger: list[LedgerEntry]
+    unplugged_ms: int | None = None
+    replugged_ms: int | None = None
 
 
 async def _until(started_ms: int, scenario_s: float, time_scale: float) -> None:
@@ -148,11 +137,14 @@ async def record_day(
                 what="the rig's schedule started",
             )
             started = int(home.rig_facts()["started_ms"])
+            unplugged = replugged = None
             if unplug is not None:
                 await _until(started, unplug[0], time_scale)
                 home.kill_hub()
+                unplugged = time.time_ns() // 1_000_000
                 await _until(started, unplug[0] + unplug[1], time_scale)
                 await home.start_hub()
+                replugged = time.time_ns() // 1_000_000
             await home.wait_rig_done(timeout_s=day_end_s / time_scale + 60)
             await _until(started, day_end_s, time_scale)
             await home.wait_delivered(60)
@@ -162,4 +154,11 @@ async def record_day(
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
         ledger = home.ledger()
-    return RecordedDay(log, RigClock(started, time_scale, day0_ms()), ledger)
+    clock = RigClock(started, time_scale, day0_ms())
+    return RecordedDay(
+        log,
+        clock,
+        ledger,
+        None if unplugged is None else clock.rig(unplugged),
+        None if replugged is None else clock.rig(replugged),
+    )

@@ -33,7 +33,8 @@ from region.enrolment import (
     looks_like_personnummer,
     parse_time,
 )
-from region.enrolment_sqlite import SqliteEnrolmentStore, reading_from_json, reading_json
+from region.enrolment_sql import reading_from_json, reading_json
+from region.enrolment_sqlite import SqliteEnrolmentStore
 from region.receiver import RECEIVER_NAME, Receiver
 from region.state_open import open_enrolments, open_state, postgres_filing
 from region.state_pg import export_ndjson

@@ -11,7 +11,7 @@ in tests/test_region_enrolment.py.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -150,13 +150,13 @@ class _EnrolsMeanwhile(PostgresEnrolmentStore):
         self.url = url
         self.raced = 0
 
-    def joint(self, *args: Any, **kwargs: Any) -> JointFiling:
+    def joint(self, hub: str, attributed_by: Sequence[Enrolment], **writes: Any) -> JointFiling:
         if not self.raced:
             self.raced += 1
             operator = PostgresEnrolmentStore(self.url)
             operator.enrol(EnrolmentRequest(HUB, BERTIL, T0, device=CUFF))
             operator.close()
-        return super().joint(*args, **kwargs)
+        return super().joint(hub, attributed_by, **writes)
 
 
 def test_a_batch_filed_while_an_enrolment_changes_is_filed_again_by_the_new_one(

@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from protocols.fhir.identity import HUB_DEVICE, is_mac
 from region.findings.facts import (
@@ -76,6 +77,20 @@ def _chunks(values: Collection[str] | None) -> Iterable[list[str] | None]:
         yield items[i : i + _CHUNK]
 
 
+def _select_in(
+    db: sqlite3.Connection, select: str, column: str, values: Collection[str] | None, tail: str = ""
+) -> Iterator[Any]:
+    """The rows of ``select`` (every row, or those whose ``column`` is one of ``values``, a
+    chunk of them per statement), each statement ending with ``tail``."""
+    for part in _chunks(values):
+        where = "" if part is None else f" WHERE {column} IN ({_marks(part)})"
+        yield from db.execute(f"{select}{where}{tail}", () if part is None else part)
+
+
+def _int_or_none(value: object) -> int | None:
+    return None if value is None else int(str(value))
+
+
 class SqlitePlanStore:
     """:class:`region.findings.store.PlanStore` in SQLite."""
 
@@ -112,18 +127,10 @@ class SqlitePlanStore:
 
     def plans(self, patients: Collection[str] | None = None) -> dict[str, PlanRecord]:
         """Every plan, or those of ``patients``."""
-        out = {}
-        for part in _chunks(patients):
-            if part is None:
-                rows = self._db.execute("SELECT patient, plan, since_ms FROM care_plans")
-            else:
-                rows = self._db.execute(
-                    f"SELECT patient, plan, since_ms FROM care_plans WHERE patient IN ({_marks(part)})",  # noqa: S608, E501
-                    part,
-                )
-            for patient, plan, since in rows:
-                out[str(patient)] = self._record(str(plan), int(since))
-        return out
+        rows = _select_in(
+            self._db, "SELECT patient, plan, since_ms FROM care_plans", "patient", patients
+        )
+        return {str(patient): self._record(str(plan), int(since)) for patient, plan, since in rows}
 
     def close(self) -> None:
         """Close the connection."""
@@ -317,75 +324,68 @@ class SqliteFactStore:
         """Hub facts with their batteries."""
         batteries: dict[str, list[BatteryFacts]] = defaultdict(list)
         out: dict[str, HubFacts] = {}
-        for part in _chunks(hubs):
-            where = "" if part is None else f" WHERE hub IN ({_marks(part)})"
-            args = () if part is None else part
-            for hub, slot, kind, percent, since in self._db.execute(
-                f"SELECT hub, slot, kind, percent, since_ms FROM fact_batteries{where} "  # noqa: S608
-                "ORDER BY hub, slot",
-                args,
-            ):
-                batteries[str(hub)].append(
-                    BatteryFacts(int(slot), str(kind), int(percent), int(since))
-                )
-            for hub, contact, state in self._db.execute(
-                f"SELECT hub, last_contact_ms, state FROM fact_hubs{where}",  # noqa: S608
-                args,
-            ):
-                name = str(hub)
-                contact_ms = None if contact in (None, 0) else int(contact)
-                out[name] = HubFacts(name, contact_ms, state, tuple(batteries.get(name, ())))
+        for hub, slot, kind, percent, since in _select_in(
+            self._db,
+            "SELECT hub, slot, kind, percent, since_ms FROM fact_batteries",
+            "hub",
+            hubs,
+            " ORDER BY hub, slot",
+        ):
+            batteries[str(hub)].append(BatteryFacts(int(slot), str(kind), int(percent), int(since)))
+        for hub, contact, state in _select_in(
+            self._db, "SELECT hub, last_contact_ms, state FROM fact_hubs", "hub", hubs
+        ):
+            name = str(hub)
+            contact_ms = None if contact in (None, 0) else int(contact)
+            out[name] = HubFacts(name, contact_ms, state, tuple(batteries.get(name, ())))
         for name, found in batteries.items():
             out.setdefault(name, HubFacts(name, None, None, tuple(found)))
         return out
 
     def devices(self, hubs: Collection[str] | None = None) -> list[DeviceFacts]:
         """Device facts."""
-        out = []
-        for part in _chunks(hubs):
-            where = "" if part is None else f" WHERE hub IN ({_marks(part)})"
-            rows = self._db.execute(
-                "SELECT hub, device, board, last_received_ms, clock_offset_s, clock_read_ms, "  # noqa: S608
-                f"clock_received_ms FROM fact_devices{where} ORDER BY hub, device",
-                () if part is None else part,
+        rows = _select_in(
+            self._db,
+            "SELECT hub, device, board, last_received_ms, clock_offset_s, clock_read_ms, "
+            "clock_received_ms FROM fact_devices",
+            "hub",
+            hubs,
+            " ORDER BY hub, device",
+        )
+        return [
+            DeviceFacts(
+                str(hub),
+                str(device),
+                bool(board),
+                int(last),
+                _int_or_none(offset),
+                None if read is None else f"{device}@{read}",
+                _int_or_none(clock_received),
             )
-            for hub, device, board, last, offset, read, clock_received in rows:
-                out.append(
-                    DeviceFacts(
-                        str(hub),
-                        str(device),
-                        bool(board),
-                        int(last),
-                        None if offset is None else int(offset),
-                        None if read is None else f"{device}@{read}",
-                        None if clock_received is None else int(clock_received),
-                    )
-                )
-        return out
+            for hub, device, board, last, offset, read, clock_received in rows
+        ]
 
     def latest(self, patients: Collection[str] | None = None) -> list[LatestFacts]:
         """Newest reading per patient and code, with its alert run."""
-        out = []
-        for part in _chunks(patients):
-            where = "" if part is None else f" WHERE patient IN ({_marks(part)})"
-            rows = self._db.execute(
-                "SELECT patient, mdc, t_ms, received_ms, alert_key, alert_t_ms, "  # noqa: S608
-                f"alert_received_ms FROM fact_latest{where}",
-                () if part is None else part,
+        rows = _select_in(
+            self._db,
+            "SELECT patient, mdc, t_ms, received_ms, alert_key, alert_t_ms, alert_received_ms "
+            "FROM fact_latest",
+            "patient",
+            patients,
+        )
+        return [
+            LatestFacts(
+                str(p),
+                int(m),
+                int(t),
+                int(r),
+                None if k is None else str(k),
+                _int_or_none(at),
+                _int_or_none(ar),
             )
-            out += [
-                LatestFacts(
-                    str(p),
-                    int(m),
-                    int(t),
-                    int(r),
-                    None if k is None else str(k),
-                    None if at is None else int(at),
-                    None if ar is None else int(ar),
-                )
-                for p, m, t, r, k, at, ar in rows
-            ]
-        return out
+            for p, m, t, r, k, at, ar in rows
+        ]
 
     def latest_readings(self, patient: str) -> list[LatestReading]:
         """A patient's newest reading per code."""

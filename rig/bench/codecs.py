@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import platform
 import random
-import resource
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from protocols import gatt
+from rig.bench.procstat import self_rss_kib
 
 BPM_TARGET_DECODES_PER_S = 200_000
 
@@ -156,18 +155,6 @@ def _mix_loop(items: list[tuple[int, bytes]], *, observations: bool) -> Callable
     return work
 
 
-def _rss_kib() -> dict[str, int | None]:
-    current: int | None = None
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                current = int(line.split()[1])
-    except OSError:
-        current = None
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    return {"rss_kib": current, "max_rss_kib": int(peak)}
-
-
 def run(*, duration_s: float = 1.0) -> dict[str, object]:
     """Run the benchmark for about ``duration_s`` seconds; a JSON-serialisable result.
 
@@ -227,5 +214,5 @@ def run(*, duration_s: float = 1.0) -> dict[str, object]:
             "decodes_per_s": round(cgm_mix),
             "events_per_day": dict(CGM_DAY_WEIGHTS),
         },
-        **_rss_kib(),
+        **self_rss_kib(),
     }

@@ -36,13 +36,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from common.pki import new_private_key_pem, public_key_pem
 from common.signing import PemBatchSigner, PemBatchVerifier
 from gateway.reading import Reading
 from protocols.uplink import Priority
+from rig.link_seam import OwnLink
 
 HUB_ID = "hub-crash"
 _FRAMES_IN_FLIGHT = 8
@@ -72,23 +72,12 @@ def source_reading(n: int) -> Reading:
 # -- the worker (runs in a forked child) -----------------------------------------------------
 
 
-class _SocketLink:
+class _SocketLink(OwnLink):
     """The uplink's link: PUBLISH goes to the harness, which answers with a reason code."""
 
     def __init__(self, writer: asyncio.StreamWriter, pubacks: asyncio.Queue[int]) -> None:
         self._writer = writer
         self._pubacks = pubacks
-
-    def __call__(self) -> _SocketLink:
-        return self
-
-    async def __aenter__(self) -> _SocketLink:
-        return self
-
-    async def __aexit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        return None
 
     async def publish(self, topic: str, payload: bytes) -> int:
         self._writer.write(f"B {topic} {payload.hex()}\n".encode())

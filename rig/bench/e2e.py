@@ -78,6 +78,7 @@ from rig.bench.pipeline import fs_type, proc_write_bytes
 from rig.bench.procstat import proc_cpu_s, proc_status_kib
 from rig.broker import MosquittoBroker, RigPki
 from rig.router import HomeRouter
+from rig.sim_boards import close_watched
 
 if TYPE_CHECKING:
     from rig.bench.e2e_ble import CountingStrap, StrapRadio
@@ -425,12 +426,7 @@ class _Bench:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        loop = asyncio.get_running_loop()
-        for fd in self._fds:
-            with contextlib.suppress(ValueError, OSError):
-                loop.remove_reader(fd)
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        close_watched(self._fds)
         if self._strap_radio is not None:
             await self._strap_radio.stop()
         if self.region is not None:

@@ -6,23 +6,8 @@ import contextlib
 import os
 import platform
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    pass
-
-DEFAULT_RATES = (100.0, 200.0, 400.0, 800.0, 1600.0, 3200.0)
-DEFAULT_STEP_S = 30.0
-DEFAULT_CONFIRM_S = 60.0
-DEFAULT_BOARDS = 4
-DEFAULT_OUTAGE_S = 20.0
-#: ``--ble``: straps beside the boards, notifying this share of the offered rate together.
-BLE_STRAPS = 2
-BLE_SHARE = 0.1
-DRAIN_TIMEOUT_S = 120.0
-_READY_TIMEOUT_S = 60.0
-_SAMPLE_S = 0.5
-_BOOT_ID_BASE = 0xE2E00000
 _MIB = 1024
 
 

@@ -4,6 +4,8 @@ written."""
 from __future__ import annotations
 
 import os
+import resource
+from pathlib import Path
 
 
 def proc_status_kib(pid: int) -> dict[str, int]:
@@ -24,3 +26,17 @@ def proc_cpu_s(pid: int) -> float:
     fields = text[text.rindex(")") + 2 :].split()  # after "pid (comm) "
     ticks = int(fields[11]) + int(fields[12])
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def self_rss_kib() -> dict[str, int | None]:
+    """This process's ``VmRSS`` (``rss_kib``, ``None`` when ``/proc`` cannot be read) and
+    peak resident set (``max_rss_kib``: getrusage(2) ``ru_maxrss``, KiB on Linux)."""
+    current: int | None = None
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                current = int(line.split()[1])
+    except OSError:
+        current = None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"rss_kib": current, "max_rss_kib": int(peak)}

@@ -21,7 +21,6 @@ import dataclasses
 import gc
 import json
 import platform
-import resource
 import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
@@ -56,6 +55,7 @@ from protocols.uplink.fields import (
     F_VALUE_SEQ,
 )
 from rig.batch_plan import BatchPolicy, PlannedBatch, plan_batches
+from rig.bench.procstat import self_rss_kib
 from rig.dayfile import readings_from_jsonl
 from rig.refday import DAY_MS, DayReading, reference_day
 
@@ -325,18 +325,6 @@ def cost_breakdown(batches: Sequence[PlannedBatch], uplink: dict[str, Any]) -> d
     }
 
 
-def _rss_kib() -> dict[str, int | None]:
-    current: int | None = None
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                current = int(line.split()[1])
-    except OSError:
-        current = None
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    return {"rss_kib": current, "max_rss_kib": int(peak)}
-
-
 def measure_day(
     readings: Sequence[DayReading],
     *,
@@ -421,5 +409,5 @@ def run(
     result["target_encode_met"] = (
         ref["encode_compress_sign_readings_per_s"] >= TARGET_ENCODE_READINGS_PER_S
     )
-    result.update(_rss_kib())
+    result.update(self_rss_kib())
     return result

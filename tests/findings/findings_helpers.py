@@ -112,3 +112,14 @@ def status(
 
 def dumps(value: object) -> str:
     return json.dumps(value, sort_keys=True)
+
+
+def alert_runs(readings: list[tuple[int, Decimal]], above: Decimal) -> list[tuple[int, int | None]]:
+    """Runs of readings (time, value; in time order) above ``above``: when the first of each
+    run was taken, and when the next reading that is not above was (``None``: none yet)."""
+    runs: list[tuple[int, int | None]] = []
+    for i, (taken, value) in enumerate(readings):
+        if value > above and (i == 0 or readings[i - 1][1] <= above):
+            after = next((t for t, v in readings[i:] if v <= above), None)
+            runs.append((taken, after))
+    return runs

@@ -16,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from findings_helpers import alert_runs
 
 from region.findings.model import Kind
 from rig.findings_day import Replay, findings_of
@@ -52,11 +53,7 @@ async def test_an_alert_opens_and_closes_within_a_rig_minute_of_the_ledger(tmp_p
     engine.close()
     temps = sorted((clock.rig(e.taken_ms), Decimal(e.value)) for e in day.ledger if e.mdc == ORAL)
     assert len(temps) == 5, temps
-    runs: list[tuple[int, int | None]] = []
-    for i, (taken, value) in enumerate(temps):
-        if value > ABOVE and (i == 0 or temps[i - 1][1] <= ABOVE):
-            after = next((t for t, v in temps[i:] if v <= ABOVE), None)
-            runs.append((taken, after))
+    runs = alert_runs(temps, ABOVE)
     assert runs, f"seed 5 gives a reading above {ABOVE}: {temps}"
     assert len(alerts) == len(runs), (alerts, runs)
     for finding, (taken, ended) in zip(alerts, runs, strict=True):

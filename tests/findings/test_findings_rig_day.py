@@ -14,18 +14,13 @@ against the time the ledger says the reading was taken.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import time
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from findings_helpers import alert_runs
 
-from drivers.mqtt import MqttError, MqttLink, TlsFiles
-from gateway.config import ThresholdConfig
 from region.findings.model import Kind
-from region.findings.service import watch_status
 from rig.findings_day import (
     ALERT_ABOVE,
     DAY_END_S,
@@ -34,14 +29,11 @@ from rig.findings_day import (
     TIME_SCALE,
     UNPLUG_AT_S,
     UNPLUG_FOR_S,
-    IngestionLog,
-    RigClock,
-    day0_ms,
     findings_of,
     replay,
 )
-from rig.home import RIG_PATIENT, HubOptions, VirtualHomeRig, eventually
-from rig.ledger import LedgerEntry
+from rig.home import RIG_PATIENT
+from rig.worklist_day import ORAL, record_day
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 MINUTE_MS = 60_000
@@ -49,70 +41,6 @@ MINUTE_MS = 60_000
 #: BLE connection, a commit and a batching window take about a real second on a quiet machine
 #: (3-4 rig minutes); two real seconds leave room for a loaded CI machine.
 WAY_MS = 8 * MINUTE_MS
-ORAL = 188424
-
-
-async def _watch_status(home: VirtualHomeRig, log: IngestionLog, ready: asyncio.Event) -> None:
-    assert home.pki is not None
-    assert home.broker is not None
-    identity = home.pki.client("region-receiver")
-    tls = TlsFiles(home.pki.ca_file, identity.cert_file, identity.key_file)
-    broker = home.broker
-
-    def connect() -> MqttLink:
-        return MqttLink(broker.host, broker.port, client_id="region-receiver-status", tls=tls)
-
-    while True:
-        try:
-            await watch_status(connect, log.status, subscribed=ready)  # the service's watcher
-        except (MqttError, OSError):
-            await asyncio.sleep(0.1)  # the broker restarting: connect again
-
-
-async def _until(started_ms: int, scenario_s: float) -> None:
-    """Sleep until a scenario time (the schedule is the point of sleeping)."""
-    delay = started_ms / 1000 + scenario_s / TIME_SCALE - time.time()
-    if delay > 0:
-        await asyncio.sleep(delay)
-
-
-async def _play(tmp_path: Path) -> tuple[IngestionLog, RigClock, list[LedgerEntry], int, int]:
-    scenario = tmp_path / "findings-day.toml"
-    scenario.write_text(FINDINGS_DAY)
-    log = IngestionLog()
-    options = HubOptions(
-        thresholds=(ThresholdConfig(mdc_code=ORAL, unit="Cel", above=ALERT_ABOVE),)
-    )
-    async with VirtualHomeRig(
-        tmp_path / "home", scenario, hub_options=options, on_ingested=log.filed
-    ) as home:
-        ready = asyncio.Event()
-        watcher = asyncio.create_task(_watch_status(home, log, ready))
-        try:
-            await asyncio.wait_for(ready.wait(), 20)
-            await eventually(
-                lambda: home.rig_facts().get("started_ms") is not None,
-                timeout_s=30,
-                what="the rig's schedule started",
-            )
-            started = int(home.rig_facts()["started_ms"])
-            await _until(started, UNPLUG_AT_S)
-            home.kill_hub()
-            unplugged = time.time_ns() // 1_000_000
-            await _until(started, UNPLUG_AT_S + UNPLUG_FOR_S)
-            await home.start_hub()
-            replugged = time.time_ns() // 1_000_000
-            await home.wait_rig_done(timeout_s=DAY_END_S / TIME_SCALE + 60)
-            await _until(started, DAY_END_S)
-            await home.wait_delivered(60)
-            await home.stop_hub()
-        finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
-        ledger = home.ledger()
-    clock = RigClock(started, TIME_SCALE, day0_ms())
-    return log, clock, ledger, clock.rig(unplugged), clock.rig(replugged)
 
 
 def _near(actual: int | None, expected: int, what: str) -> None:
@@ -123,7 +51,18 @@ def _near(actual: int | None, expected: int, what: str) -> None:
 
 
 async def test_a_rig_day_opens_and_closes_each_finding_once_at_the_right_time(tmp_path: Path):
-    log, clock, ledger, unplugged, replugged = await _play(tmp_path)
+    day = await record_day(
+        tmp_path,
+        FINDINGS_DAY,
+        time_scale=TIME_SCALE,
+        day_end_s=DAY_END_S,
+        unplug=(UNPLUG_AT_S, UNPLUG_FOR_S),
+        alert_above=ALERT_ABOVE,
+    )
+    log, clock, ledger = day.log, day.clock, day.ledger
+    assert day.unplugged_ms is not None
+    assert day.replugged_ms is not None
+    unplugged, replugged = day.unplugged_ms, day.replugged_ms
     day0 = clock.day0_ms
     engine = replay(
         log,
@@ -207,11 +146,7 @@ async def test_a_rig_day_opens_and_closes_each_finding_once_at_the_right_time(tm
             if r.mdc_code == ORAL:
                 arrived.setdefault(r.value, clock.rig(e.received_ms))
     temps = sorted((clock.rig(e.taken_ms), Decimal(e.value)) for e in ledger if e.mdc == ORAL)
-    runs: list[tuple[int, int | None]] = []
-    for i, (t, value) in enumerate(temps):
-        if value > ALERT_ABOVE and (i == 0 or temps[i - 1][1] <= ALERT_ABOVE):
-            after = next((u for u, v in temps[i:] if v <= ALERT_ABOVE), None)
-            runs.append((t, after))
+    runs = alert_runs(temps, ALERT_ABOVE)
     alerts = [f for f in by_kind[Kind.ALERT] if f.closed_ms != f.opened_ms]
     assert runs, "the day's seed gives at least one reading above 37.9"
     assert len(alerts) == len(runs), (alerts, runs)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 from pathlib import Path
-from types import TracebackType
 
 from common.pki import new_private_key_pem, public_key_pem
 from common.signing import PemBatchSigner, PemBatchVerifier
@@ -13,12 +12,13 @@ from gateway.outbox import AsyncOutbox, BatchingPolicy, Outbox
 from gateway.reading import Reading
 from gateway.uplink import Uplink
 from protocols.uplink import Priority
+from rig.link_seam import OwnLink
 
 KEY = new_private_key_pem()
 VERIFIER = PemBatchVerifier({"hub-u": public_key_pem(KEY)})
 
 
-class FakeLink:
+class FakeLink(OwnLink):
     """The named seam in place of ``drivers.mqtt.MqttLink``: records PUBLISHes, answers a
     PUBACK reason code chosen by the test."""
 
@@ -26,17 +26,6 @@ class FakeLink:
         self.reason = reason
         self.published: list[tuple[str, bytes]] = []
         self.got = asyncio.Event()
-
-    def __call__(self) -> FakeLink:
-        return self
-
-    async def __aenter__(self) -> FakeLink:
-        return self
-
-    async def __aexit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        return None
 
     async def publish(self, topic: str, payload: bytes) -> int:
         self.published.append((topic, payload))

@@ -11,12 +11,8 @@ fake ``machine.reset()`` status is a board reset: the rig restarts it on the sam
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import random
 import subprocess
 import sys
-import tty
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +20,7 @@ from typing import Any
 import pytest
 
 from protocols.sensorlink import SequencedReading
+from rig import sim_boards
 from rig.sim_boards import FlashRecord, SimBoard, micropython_env, read_flash_log
 
 REPO = Path(__file__).resolve().parents[2]
@@ -122,66 +119,30 @@ async def eventually(predicate: Callable[[], bool], timeout_s: float, what: str)
     assert predicate(), what
 
 
-class CorruptingBridge:
-    """A pty-to-pty bridge between the board and the hub that damages the stream.
-
-    Board-to-hub and hub-to-board chunks are corrupted with probability ``p`` (a random byte
-    replaced); ``inject_oversized()`` puts an over-long frame into both directions. Seeded:
-    the seed is in ``self.seed`` for the failure message.
+class CorruptingBridge(sim_boards.CorruptingBridge):
+    """The rig's bad cable (:class:`rig.sim_boards.CorruptingBridge`) as a context manager,
+    and ``inject_oversized()`` puts an over-long frame into both directions. Seeded: the seed
+    is in ``self.seed`` for the failure message.
     """
 
     def __init__(self, board_port: Path, workdir: Path, *, p: float, seed: int) -> None:
-        self.seed = seed
-        self.p = p
-        self.rnd = random.Random(seed)
-        self.port = workdir / "ttyBRIDGE"
-        self.corrupted = 0
-        self._board_port = board_port
+        super().__init__(board_port, workdir, p=p, seed=seed)
         self._oversized_pending: set[bool] = set()
-        self._board_fd: int | None = None
-        self._master: int | None = None
-        self._slave: int | None = None
 
     def __enter__(self) -> CorruptingBridge:
-        fd = os.open(self._board_port, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
-        tty.setraw(fd)
-        master, slave = os.openpty()
-        tty.setraw(slave)
-        os.set_blocking(master, False)
-        self._board_fd, self._master, self._slave = fd, master, slave
-        self.port.symlink_to(os.ttyname(slave))
-        loop = asyncio.get_running_loop()
-        loop.add_reader(fd, self._pump, fd, master, True)
-        loop.add_reader(master, self._pump, master, fd, False)
+        self.open()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        loop = asyncio.get_running_loop()
-        for fd in (self._board_fd, self._master, self._slave):
-            if fd is not None:
-                with contextlib.suppress(ValueError, OSError):
-                    loop.remove_reader(fd)
-                os.close(fd)
-        self.port.unlink()
+        self.close()
 
     def inject_oversized(self) -> None:
         """Insert a 700-byte frame after the next delimiter in each direction."""
         self._oversized_pending = {True, False}
 
-    def _pump(self, src: int, dst: int, to_hub: bool) -> None:
-        try:
-            data = bytearray(os.read(src, 4096))
-        except BlockingIOError:
-            return
-        except OSError:
-            asyncio.get_running_loop().remove_reader(src)
-            return
-        if data and self.rnd.random() < self.p:
-            data[self.rnd.randrange(len(data))] = self.rnd.randrange(1, 256)
-            self.corrupted += 1
+    def _damage(self, data: bytearray, *, to_hub: bool) -> None:
+        super()._damage(data, to_hub=to_hub)
         if to_hub in self._oversized_pending and 0 in data:
             cut = data.index(0) + 1
             data[cut:cut] = b"\x55" * 700 + b"\x00"
             self._oversized_pending.discard(to_hub)
-        with contextlib.suppress(BlockingIOError, OSError):
-            os.write(dst, data)  # a full pty drops the rest: more damage, still recoverable
