@@ -360,7 +360,13 @@ class DeviceSession:
         await self._collect()
         if self._backpressure:
             raise SessionError(Failure.BACKPRESSURE, "pipeline queue full")
-        if not self._disconnected.is_set():
+        if not self._disconnected.is_set() and (self.spec.bond or self.status.bonded):
+            # Only a bond keeps CCCDs across links (Core 5.3 Vol 3 Part G 3.3.3.3), on the
+            # device and in BlueZ: turn them off. Without one, a disconnect ends them, and
+            # turning them off first would open a window in which the stack confirms an
+            # indication already on its way (ATT, Vol 3 Part F 3.4.7.2) to a handler no
+            # longer there: the device would forget a measurement the hub never saw.
+            # Disconnecting leaves it unconfirmed, and the device sends it again.
             await self._unsubscribe()
         # A device that disconnects once set up has ended its transfer (it powers down).
 
