@@ -269,16 +269,7 @@ class PairingAgent:
             await close_bus(bus)
 
     async def _manager_call(self, member: str, signature: str, body: list[object]) -> None:
-        reply = await self.bus.call(
-            Message(
-                destination=BLUEZ,
-                path=AGENT_MANAGER_PATH,
-                interface=_AGENT_MANAGER,
-                member=member,
-                signature=signature,
-                body=body,
-            )
-        )
+        reply = await self._call(AGENT_MANAGER_PATH, _AGENT_MANAGER, member, signature, body)
         if reply.message_type == MessageType.ERROR:
             raise _registration_error(member, str(reply.error_name), reply.body)
 
@@ -288,6 +279,21 @@ class PairingAgent:
         if self._bus is None:
             raise AgentError("the agent is not running", "use it inside `async with`")
         return self._bus
+
+    async def _call(
+        self, path: str, interface: str, member: str, signature: str, body: list[object]
+    ) -> Message:
+        """Call a BlueZ method on the agent's connection; the reply, an error reply included."""
+        return await self.bus.call(
+            Message(
+                destination=BLUEZ,
+                path=path,
+                interface=interface,
+                member=member,
+                signature=signature,
+                body=body,
+            )
+        )
 
     # --- pairing -------------------------------------------------------------------------
 
@@ -316,16 +322,7 @@ class PairingAgent:
     async def _device_call(
         self, path: str, interface: str, member: str, signature: str, body: list[object]
     ) -> None:
-        reply = await self.bus.call(
-            Message(
-                destination=BLUEZ,
-                path=path,
-                interface=interface,
-                member=member,
-                signature=signature,
-                body=body,
-            )
-        )
+        reply = await self._call(path, interface, member, signature, body)
         if reply.message_type == MessageType.ERROR:
             detail = reply.body[0] if reply.body and isinstance(reply.body[0], str) else ""
             raise PairingRefusedError(str(reply.error_name), detail)
