@@ -49,6 +49,7 @@ from drivers.ble._dbus import (
     MessageType,
     ServiceInterface,
     Variant,
+    add_match,
     close_bus,
     connect_system_bus,
     dbus_method,
@@ -219,16 +220,7 @@ class PairingAgent:
             ) from exc
         bus.export(self.path, self._interface)
         bus.add_message_handler(self._on_signal)
-        reply = await bus.call(
-            Message(
-                destination="org.freedesktop.DBus",
-                path="/org/freedesktop/DBus",
-                interface="org.freedesktop.DBus",
-                member="AddMatch",
-                signature="s",
-                body=[_BLUEZ_OWNER_RULE],
-            )
-        )
+        reply = await add_match(bus, _BLUEZ_OWNER_RULE)
         if reply.message_type == MessageType.ERROR:
             logger.debug("AddMatch for bluetoothd's name: %s", reply.error_name)
         return bus
