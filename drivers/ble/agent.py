@@ -242,15 +242,8 @@ class PairingAgent:
             return
         try:
             if self.registered and bus.connected:
-                reply = await bus.call(
-                    Message(
-                        destination=BLUEZ,
-                        path=AGENT_MANAGER_PATH,
-                        interface=_AGENT_MANAGER,
-                        member="UnregisterAgent",
-                        signature="o",
-                        body=[self.path],
-                    )
+                reply = await _call(
+                    bus, AGENT_MANAGER_PATH, _AGENT_MANAGER, "UnregisterAgent", "o", [self.path]
                 )
                 if reply.message_type == MessageType.ERROR:
                     logger.debug("UnregisterAgent: %s", reply.error_name)
@@ -261,7 +254,7 @@ class PairingAgent:
             await close_bus(bus)
 
     async def _manager_call(self, member: str, signature: str, body: list[object]) -> None:
-        reply = await self._call(AGENT_MANAGER_PATH, _AGENT_MANAGER, member, signature, body)
+        reply = await _call(self.bus, AGENT_MANAGER_PATH, _AGENT_MANAGER, member, signature, body)
         if reply.message_type == MessageType.ERROR:
             raise _registration_error(member, str(reply.error_name), reply.body)
 
@@ -271,21 +264,6 @@ class PairingAgent:
         if self._bus is None:
             raise AgentError("the agent is not running", "use it inside `async with`")
         return self._bus
-
-    async def _call(
-        self, path: str, interface: str, member: str, signature: str, body: list[object]
-    ) -> Message:
-        """Call a BlueZ method on the agent's connection; the reply, an error reply included."""
-        return await self.bus.call(
-            Message(
-                destination=BLUEZ,
-                path=path,
-                interface=interface,
-                member=member,
-                signature=signature,
-                body=body,
-            )
-        )
 
     # --- pairing -------------------------------------------------------------------------
 
@@ -314,7 +292,7 @@ class PairingAgent:
     async def _device_call(
         self, path: str, interface: str, member: str, signature: str, body: list[object]
     ) -> None:
-        reply = await self._call(path, interface, member, signature, body)
+        reply = await _call(self.bus, path, interface, member, signature, body)
         if reply.message_type == MessageType.ERROR:
             detail = reply.body[0] if reply.body and isinstance(reply.body[0], str) else ""
             raise PairingRefusedError(str(reply.error_name), detail)
@@ -383,3 +361,19 @@ def _registration_error(member: str, error_name: str, body: list[object]) -> Age
             said, "the hub's user may not talk to bluetoothd: add it to the bluetooth group"
         )
     return AgentError(said, "check bluetoothd's log (journalctl -u bluetooth)")
+
+
+async def _call(
+    bus: MessageBus, path: str, interface: str, member: str, signature: str, body: list[object]
+) -> Message:
+    """Call a BlueZ method; the reply, an error reply included."""
+    return await bus.call(
+        Message(
+            destination=BLUEZ,
+            path=path,
+            interface=interface,
+            member=member,
+            signature=signature,
+            body=body,
+        )
+    )
