@@ -209,14 +209,14 @@ HEAD_LAYOUT = (("Op Code", 1), ("Operator", 1))
 _RESPONSE_LAYOUT = (*HEAD_LAYOUT, ("Request Op Code", 1), ("Code", 1))
 _OPERATORS = {o.value: o for o in RacpOperator}
 
-Op = TypeVar("Op", bound=enum.IntEnum)
-Code = TypeVar("Code", bound=enum.IntEnum)
-V = TypeVar("V")
+_Op = TypeVar("_Op", bound=enum.IntEnum)
+_Code = TypeVar("_Code", bound=enum.IntEnum)
+_V = TypeVar("_V")
 
 
 def decode_head(
-    data: bytes, characteristic: int, name: str, op_codes: Mapping[int, Op]
-) -> tuple[Op, RacpOperator]:
+    data: bytes, characteristic: int, name: str, op_codes: Mapping[int, _Op]
+) -> tuple[_Op, RacpOperator]:
     """The Op Code (one of ``op_codes``) and the Operator; reserved values raise."""
     if len(data) < 2:
         raise length_error(characteristic, name, HEAD_LAYOUT, len(data))
@@ -233,10 +233,10 @@ def decode_response_code(
     data: bytes,
     characteristic: int,
     name: str,
-    op_codes: Mapping[int, Op],
-    codes: Mapping[int, Code],
-) -> tuple[Op | int, Code]:
-    """The Response Code value (GSS 3.181.3): the request op code (kept as sent, as an ``Op``
+    op_codes: Mapping[int, _Op],
+    codes: Mapping[int, _Code],
+) -> tuple[_Op | int, _Code]:
+    """The Response Code value (GSS 3.181.3): the request op code (kept as sent, as an op code
     when defined) and the response code."""
     if len(data) != 4:
         raise length_error(characteristic, name, _RESPONSE_LAYOUT, len(data))
@@ -265,8 +265,8 @@ def decode_bounds(
     characteristic: int,
     name: str,
     operator: RacpOperator,
-    value: tuple[str, int, Callable[[bytes, int], V]],
-) -> tuple[V | None, V | None]:
+    value: tuple[str, int, Callable[[bytes, int], _V]],
+) -> tuple[_V | None, _V | None]:
     """The (minimum, maximum) of a filtered request: one filter value for ``<=`` (the maximum)
     and ``>=`` (the minimum), two for "within range". ``value`` is the filter value's name,
     size and reader; the operand starts after the Filter Type byte."""
@@ -320,7 +320,7 @@ def encode_operandless(name: str, m: RequestFields, *, abort: bool) -> bytes | N
     return None
 
 
-def bound_operands(name: str, operator: RacpOperator, minimum: V, maximum: V) -> tuple[V, ...]:
+def bound_operands(name: str, operator: RacpOperator, minimum: _V, maximum: _V) -> tuple[_V, ...]:
     """The filter values a request's operator takes, in wire order (checked against it)."""
     if operator is RacpOperator.LESS_THAN_OR_EQUAL_TO:
         if minimum is not None:
