@@ -111,20 +111,7 @@ def _device_information(event: MeasurementEvent, text: str) -> list[Reading]:
     if not text:
         return []
     code = DIS_MDC[event.characteristic]
-    device = event.device
-    return [
-        Reading(
-            stream=f"{device}/{code}",
-            device=device,
-            mdc_code=code,
-            unit="",
-            value=None,
-            special=text,
-            hub_wall_ms=event.hub_wall_ms,
-            hub_mono_ns=event.hub_mono_ns,
-            flags=_DEVICE_INFO,
-        )
-    ]
+    return _text_reading(event, f"{event.device}/{code}", code, text, _DEVICE_INFO)
 
 
 def _raw_record(event: MeasurementEvent) -> list[Reading]:
@@ -132,15 +119,22 @@ def _raw_record(event: MeasurementEvent) -> list[Reading]:
     its bytes as hex, its characteristic's UUID, the device and the reception time. Clinical
     priority: it may be a measurement a newer decoder reads at the region."""
     special, flags = raw_fields(event.characteristic, event.raw)
-    device = event.device
+    stream = raw_stream(event.device, event.characteristic)
+    return _text_reading(event, stream, RAW_RECORD_MDC, special, flags)
+
+
+def _text_reading(
+    event: MeasurementEvent, stream: str, mdc_code: int, text: str, flags: frozenset[str]
+) -> list[Reading]:
+    """The one reading of a value that travels as text (``special``), at clinical priority."""
     return [
         Reading(
-            stream=raw_stream(device, event.characteristic),
-            device=device,
-            mdc_code=RAW_RECORD_MDC,
+            stream=stream,
+            device=event.device,
+            mdc_code=mdc_code,
             unit="",
             value=None,
-            special=special,
+            special=text,
             hub_wall_ms=event.hub_wall_ms,
             hub_mono_ns=event.hub_mono_ns,
             priority=_CLINICAL,

@@ -36,6 +36,22 @@ def signature_types(signature: str) -> list[str]:
     return [t.signature for t in SignatureTree(signature).types]
 
 
+async def add_match(bus: MessageBus, rule: str) -> Message:
+    """Ask the bus daemon to route the signals matching ``rule`` to ``bus`` (D-Bus
+    Specification, "Message Bus Messages": ``org.freedesktop.DBus.AddMatch``); the reply, an
+    error reply included."""
+    return await bus.call(
+        Message(
+            destination="org.freedesktop.DBus",
+            path="/org/freedesktop/DBus",
+            interface="org.freedesktop.DBus",
+            member="AddMatch",
+            signature="s",
+            body=[rule],
+        )
+    )
+
+
 async def close_bus(bus: MessageBus) -> None:
     """Disconnect and wait until the connection is closed."""
     bus.disconnect()
@@ -57,6 +73,7 @@ __all__ = [
     "MessageType",
     "ServiceInterface",
     "Variant",
+    "add_match",
     "close_bus",
     "connect_system_bus",
     "dbus_method",

@@ -49,6 +49,7 @@ from drivers.ble._dbus import (
     MessageType,
     ServiceInterface,
     Variant,
+    add_match,
     close_bus,
     connect_system_bus,
     dbus_method,
@@ -219,16 +220,7 @@ class PairingAgent:
             ) from exc
         bus.export(self.path, self._interface)
         bus.add_message_handler(self._on_signal)
-        reply = await bus.call(
-            Message(
-                destination="org.freedesktop.DBus",
-                path="/org/freedesktop/DBus",
-                interface="org.freedesktop.DBus",
-                member="AddMatch",
-                signature="s",
-                body=[_BLUEZ_OWNER_RULE],
-            )
-        )
+        reply = await add_match(bus, _BLUEZ_OWNER_RULE)
         if reply.message_type == MessageType.ERROR:
             logger.debug("AddMatch for bluetoothd's name: %s", reply.error_name)
         return bus
@@ -250,15 +242,8 @@ class PairingAgent:
             return
         try:
             if self.registered and bus.connected:
-                reply = await bus.call(
-                    Message(
-                        destination=BLUEZ,
-                        path=AGENT_MANAGER_PATH,
-                        interface=_AGENT_MANAGER,
-                        member="UnregisterAgent",
-                        signature="o",
-                        body=[self.path],
-                    )
+                reply = await _call(
+                    bus, AGENT_MANAGER_PATH, _AGENT_MANAGER, "UnregisterAgent", "o", [self.path]
                 )
                 if reply.message_type == MessageType.ERROR:
                     logger.debug("UnregisterAgent: %s", reply.error_name)
@@ -269,16 +254,7 @@ class PairingAgent:
             await close_bus(bus)
 
     async def _manager_call(self, member: str, signature: str, body: list[object]) -> None:
-        reply = await self.bus.call(
-            Message(
-                destination=BLUEZ,
-                path=AGENT_MANAGER_PATH,
-                interface=_AGENT_MANAGER,
-                member=member,
-                signature=signature,
-                body=body,
-            )
-        )
+        reply = await _call(self.bus, AGENT_MANAGER_PATH, _AGENT_MANAGER, member, signature, body)
         if reply.message_type == MessageType.ERROR:
             raise _registration_error(member, str(reply.error_name), reply.body)
 
@@ -316,16 +292,7 @@ class PairingAgent:
     async def _device_call(
         self, path: str, interface: str, member: str, signature: str, body: list[object]
     ) -> None:
-        reply = await self.bus.call(
-            Message(
-                destination=BLUEZ,
-                path=path,
-                interface=interface,
-                member=member,
-                signature=signature,
-                body=body,
-            )
-        )
+        reply = await _call(self.bus, path, interface, member, signature, body)
         if reply.message_type == MessageType.ERROR:
             detail = reply.body[0] if reply.body and isinstance(reply.body[0], str) else ""
             raise PairingRefusedError(str(reply.error_name), detail)
@@ -394,3 +361,19 @@ def _registration_error(member: str, error_name: str, body: list[object]) -> Age
             said, "the hub's user may not talk to bluetoothd: add it to the bluetooth group"
         )
     return AgentError(said, "check bluetoothd's log (journalctl -u bluetooth)")
+
+
+async def _call(
+    bus: MessageBus, path: str, interface: str, member: str, signature: str, body: list[object]
+) -> Message:
+    """Call a BlueZ method; the reply, an error reply included."""
+    return await bus.call(
+        Message(
+            destination=BLUEZ,
+            path=path,
+            interface=interface,
+            member=member,
+            signature=signature,
+            body=body,
+        )
+    )

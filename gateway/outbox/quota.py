@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,24 +113,13 @@ def enforce_recipient(
     if used <= limit_bytes:
         return 0
     need = used - limit_bytes + limit_bytes // 10
-    sql, params = delivery.not_taken_sql(recipient)
-    candidates = tx.execute(
-        "SELECT id, priority, length(payload) + 64 FROM chunks WHERE held_boot IS NULL "  # noqa: S608
-        f"AND priority > ?{sql} ORDER BY priority DESC, id",
-        (int(Priority.CLINICAL), *params),
-    ).fetchall()
     evicted = 0
-    for chunk_id, priority, size in candidates:
-        if need <= 0:
-            break
-        payload, keys_column = tx.execute(
-            "SELECT payload, keys FROM chunks WHERE id=?", (chunk_id,)
-        ).fetchone()
+    victims = _victims(tx, need, delivery.not_taken_sql(recipient))
+    for chunk_id, priority, payload, keys_column, _size in victims:
         evicted += _tombstone(tx, recipient, priority, payload, now_ms)
         delivery.take(
             tx, [(chunk_id, keys_column)], recipient, recipients, keys=keys, now_ms=now_ms
         )
-        need -= size
     if evicted:
         bump_meta(tx, "evicted_readings", evicted)
         bump_meta(tx, f"evicted_readings:{recipient}", evicted)
@@ -163,18 +152,8 @@ def _enforce_file(
     # Space the store cannot free (idempotency keys, sealed batches, clinical readings) once
     # made every commit evict clinical readings and alerts too: the virtual rig's nearly full
     # disk caught it (hil_tests/test_hil_faults.py).
-    candidates = tx.execute(
-        "SELECT id, priority, length(payload) + 64 FROM chunks WHERE held_boot IS NULL "
-        "AND priority > ? ORDER BY priority DESC, id",
-        (int(Priority.CLINICAL),),
-    ).fetchall()
     evicted = 0
-    for chunk_id, priority, size in candidates:
-        if need <= 0:
-            break
-        payload, keys_column = tx.execute(
-            "SELECT payload, keys FROM chunks WHERE id=?", (chunk_id,)
-        ).fetchone()
+    for chunk_id, priority, payload, keys_column, size in _victims(tx, need):
         taken = {
             r for (r,) in tx.execute("SELECT recipient FROM taken WHERE chunk_id=?", (chunk_id,))
         }
@@ -194,6 +173,29 @@ def _enforce_file(
     if need > 0:
         logger.error("outbox over quota and nothing left to evict; readings still accepted")
     return Eviction(evicted, over_quota=need > 0)
+
+
+def _victims(
+    tx: Transaction, need: int, not_taken: tuple[str, tuple[str, ...]] = ("", ())
+) -> Iterator[tuple[int, int, bytes, bytes | None, int]]:
+    """The chunks to evict until ``need`` bytes are freed, one at a time (payload read when its
+    turn comes): non-clinical readings not held, lowest priority first, oldest first within
+    one; ``not_taken`` narrows them to those a recipient has not taken. Each as ``(id,
+    priority, payload, keys column, size)``, the size counted as its payload plus 64 bytes."""
+    sql, params = not_taken
+    candidates = tx.execute(
+        "SELECT id, priority, length(payload) + 64 FROM chunks WHERE held_boot IS NULL "  # noqa: S608
+        f"AND priority > ?{sql} ORDER BY priority DESC, id",
+        (int(Priority.CLINICAL), *params),
+    ).fetchall()
+    for chunk_id, priority, size in candidates:
+        if need <= 0:
+            return
+        payload, keys_column = tx.execute(
+            "SELECT payload, keys FROM chunks WHERE id=?", (chunk_id,)
+        ).fetchone()
+        yield chunk_id, priority, payload, keys_column, size
+        need -= size
 
 
 def _tombstone(tx: Transaction, recipient: str, priority: int, payload: bytes, now_ms: int) -> int:

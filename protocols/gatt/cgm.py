@@ -94,6 +94,16 @@ def _crc_present(
     raise DecodeError(characteristic, name, reason, offset=min(n, expected))
 
 
+def _whole_value_secured(
+    data: bytes, base: int, e2e_crc: bool | None, *, characteristic: int, name: str
+) -> bool:
+    """Whether a whole value of ``base`` bytes carries an E2E-CRC, which is then checked."""
+    secured = _crc_present(len(data), base, e2e_crc, characteristic=characteristic, name=name)
+    if secured:
+        check_e2e_crc(data, 0, base, characteristic=characteristic, name=name)
+    return secured
+
+
 def _finish(body: bytes, secured: bool) -> bytes:
     return with_e2e_crc(body) if secured else body
 
@@ -444,9 +454,7 @@ class CgmStatus:
 def decode_cgm_status(data: bytes, *, e2e_crc: bool | None = None) -> CgmStatus:
     """Decode 0x2AA9: Time Offset, the 24-bit status, [E2E-CRC]."""
     c, name = CGM_STATUS, _STATUS_NAME
-    secured = _crc_present(len(data), 5, e2e_crc, characteristic=c, name=name)
-    if secured:
-        check_e2e_crc(data, 0, 5, characteristic=c, name=name)
+    secured = _whole_value_secured(data, 5, e2e_crc, characteristic=c, name=name)
     raw = int.from_bytes(data[2:5], "little")
     if raw & SENSOR_STATUS_RFU:
         fail(c, name, f"reserved status bits set (0x{raw:06X})", 2)
@@ -509,9 +517,7 @@ def decode_cgm_session_start_time(
 ) -> CgmSessionStartTime:
     """Decode 0x2AAA: Date Time, Time Zone (sint8), DST Offset, [E2E-CRC]."""
     c, name = CGM_SESSION_START_TIME, _SST_NAME
-    secured = _crc_present(len(data), _SST_SIZE, e2e_crc, characteristic=c, name=name)
-    if secured:
-        check_e2e_crc(data, 0, _SST_SIZE, characteristic=c, name=name)
+    secured = _whole_value_secured(data, _SST_SIZE, e2e_crc, characteristic=c, name=name)
     start = decode_date_time(data, 0, characteristic=c, name=name)
     tz = data[7] - 0x100 if data[7] >= 0x80 else data[7]
     if not (-48 <= tz <= 56 or tz == TIME_ZONE_UNKNOWN):
@@ -547,9 +553,7 @@ class CgmSessionRunTime:
 def decode_cgm_session_run_time(data: bytes, *, e2e_crc: bool | None = None) -> CgmSessionRunTime:
     """Decode 0x2AAB: uint16 hours, [E2E-CRC]."""
     c, name = CGM_SESSION_RUN_TIME, _SRT_NAME
-    secured = _crc_present(len(data), 2, e2e_crc, characteristic=c, name=name)
-    if secured:
-        check_e2e_crc(data, 0, 2, characteristic=c, name=name)
+    secured = _whole_value_secured(data, 2, e2e_crc, characteristic=c, name=name)
     return CgmSessionRunTime(_u16(data, 0), secured)
 
 

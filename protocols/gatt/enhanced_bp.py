@@ -111,6 +111,26 @@ def _table(*sfloats: str) -> Table:
     )
 
 
+class _Times:
+    """The calendar times of the two enhanced values' second counts (BLS 1.1.1: seconds since
+    the epoch the flags name)."""
+
+    __slots__ = ()
+    epoch_start: EpochStart
+    time_stamp_s: int | None
+    user_facing_time_s: int | None
+
+    @property
+    def time_stamp(self) -> dt.datetime | None:
+        """The sensor's base time (naive; possibly UTC aligned, the value does not say)."""
+        return _at(self.epoch_start, self.time_stamp_s)
+
+    @property
+    def user_facing_time(self) -> dt.datetime | None:
+        """The time the user saw (naive, local wall clock)."""
+        return _at(self.epoch_start, self.user_facing_time_s)
+
+
 @characteristic(
     ENHANCED_BLOOD_PRESSURE_MEASUREMENT,
     _EBPM_NAME,
@@ -119,7 +139,7 @@ def _table(*sfloats: str) -> Table:
     table=_table("systolic", "diastolic", "mean_arterial_pressure"),
 )
 @dataclass(frozen=True, slots=True)
-class EnhancedBloodPressureMeasurement:
+class EnhancedBloodPressureMeasurement(_Times):
     """Enhanced Blood Pressure Measurement 0x2B34 (GSS, BLS 1.1.1).
 
     ``time_stamp_s`` and ``user_facing_time_s`` are seconds since ``epoch_start``; use
@@ -137,16 +157,6 @@ class EnhancedBloodPressureMeasurement:
     user_facing_time_s: int | None = None
     epoch_start: EpochStart = EpochStart.YEAR_2000
 
-    @property
-    def time_stamp(self) -> dt.datetime | None:
-        """The sensor's base time (naive; possibly UTC aligned, the value does not say)."""
-        return _at(self.epoch_start, self.time_stamp_s)
-
-    @property
-    def user_facing_time(self) -> dt.datetime | None:
-        """The time the user saw (naive, local wall clock)."""
-        return _at(self.epoch_start, self.user_facing_time_s)
-
 
 @characteristic(
     ENHANCED_INTERMEDIATE_CUFF_PRESSURE,
@@ -156,7 +166,7 @@ class EnhancedBloodPressureMeasurement:
     table=_table("current_cuff_pressure"),
 )
 @dataclass(frozen=True, slots=True)
-class EnhancedIntermediateCuffPressure:
+class EnhancedIntermediateCuffPressure(_Times):
     """Enhanced Intermediate Cuff Pressure 0x2B35: the live cuff pressure, display only."""
 
     current_cuff_pressure: MedFloat
@@ -167,16 +177,6 @@ class EnhancedIntermediateCuffPressure:
     measurement_status: BloodPressureMeasurementStatus | None = None
     user_facing_time_s: int | None = None
     epoch_start: EpochStart = EpochStart.YEAR_2000
-
-    @property
-    def time_stamp(self) -> dt.datetime | None:
-        """The sensor's base time (naive)."""
-        return _at(self.epoch_start, self.time_stamp_s)
-
-    @property
-    def user_facing_time(self) -> dt.datetime | None:
-        """The time the user saw (naive, local wall clock)."""
-        return _at(self.epoch_start, self.user_facing_time_s)
 
 
 def _at(epoch: EpochStart, seconds: int | None) -> dt.datetime | None:

@@ -28,7 +28,9 @@ Observation Schedule Changed and the Observation Schedule descriptor: observatio
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from protocols.errors import EncodeError
 from protocols.gatt._enum import OpenIntEnum
@@ -40,8 +42,9 @@ from protocols.gatt.acom import (
 )
 from protocols.gatt.elapsed_time import ElapsedTime
 from protocols.gatt.errors import DecodeError
+from protocols.gatt.generator import Decoder
 from protocols.gatt.medfloat import MedFloat, encode_medfloat32, float_from_raw
-from protocols.gatt.registry import codec
+from protocols.gatt.registry import Encoder, codec
 from protocols.gatt.segmentation import (
     SegmentationError,
     SegmentationHeader,
@@ -56,6 +59,8 @@ OBSERVATION_SCHEDULE_CHANGED = 0x2BF1
 HEALTH_SENSOR_FEATURES = 0x2BF3
 GHS_CONTROL_POINT = 0x2BF4
 OBSERVATION_SCHEDULE_DESCRIPTOR = 0x2910
+
+T = TypeVar("T")
 
 _LIVE_NAME = "Live Health Observations"
 _STORED_NAME = "Stored Health Observations"
@@ -119,22 +124,29 @@ def _shifted(error: DecodeError, by: int) -> DecodeError:
     return error
 
 
-def decode_live_health_observations(data: bytes) -> HealthObservation:
-    """Decode one 0x2B8B value that holds a whole message (first and last segment)."""
-    message = _single_segment(data, LIVE_HEALTH_OBSERVATIONS, _LIVE_NAME)
+def _whole_message(
+    data: bytes, characteristic: int, name: str, decode_message: Callable[[bytes], T]
+) -> T:
+    """Decode a value that holds a whole message; error offsets count the header byte."""
+    message = _single_segment(data, characteristic, name)
     try:
-        return decode_live_health_observation_message(message)
+        return decode_message(message)
     except DecodeError as error:
         raise _shifted(error, 1) from None
+
+
+def decode_live_health_observations(data: bytes) -> HealthObservation:
+    """Decode one 0x2B8B value that holds a whole message (first and last segment)."""
+    return _whole_message(
+        data, LIVE_HEALTH_OBSERVATIONS, _LIVE_NAME, decode_live_health_observation_message
+    )
 
 
 def decode_stored_health_observations(data: bytes) -> StoredHealthObservation:
     """Decode one 0x2BDD value that holds a whole message (first and last segment)."""
-    message = _single_segment(data, STORED_HEALTH_OBSERVATIONS, _STORED_NAME)
-    try:
-        return decode_stored_health_observation_message(message)
-    except DecodeError as error:
-        raise _shifted(error, 1) from None
+    return _whole_message(
+        data, STORED_HEALTH_OBSERVATIONS, _STORED_NAME, decode_stored_health_observation_message
+    )
 
 
 def encode_live_health_observation_message(observation: HealthObservation) -> bytes:
@@ -149,16 +161,19 @@ def encode_stored_health_observation_message(value: StoredHealthObservation) -> 
     return value.record_number.to_bytes(4, "little") + encode_health_observation(value.observation)
 
 
+def _single_segment_value(message: bytes, counter: int) -> bytes:
+    header = SegmentationHeader(first=True, last=True, counter=counter).to_byte()
+    return bytes((header,)) + message
+
+
 def encode_live_health_observations(observation: HealthObservation, *, counter: int = 0) -> bytes:
     """One 0x2B8B value holding the whole message (first and last segment)."""
-    header = SegmentationHeader(first=True, last=True, counter=counter).to_byte()
-    return bytes((header,)) + encode_live_health_observation_message(observation)
+    return _single_segment_value(encode_live_health_observation_message(observation), counter)
 
 
 def encode_stored_health_observations(value: StoredHealthObservation, *, counter: int = 0) -> bytes:
     """One 0x2BDD value holding the whole message (first and last segment)."""
-    header = SegmentationHeader(first=True, last=True, counter=counter).to_byte()
-    return bytes((header,)) + encode_stored_health_observation_message(value)
+    return _single_segment_value(encode_stored_health_observation_message(value), counter)
 
 
 def segment_message(message: bytes, *, max_segment: int, first_counter: int = 0) -> list[bytes]:
@@ -357,43 +372,55 @@ def encode_observation_schedule(value: ObservationSchedule) -> bytes:
 # message goes through :class:`HealthObservationReceiver`.
 
 _GHSS = "GHSS 1.0"
-codec(
-    LIVE_HEALTH_OBSERVATIONS,
-    _LIVE_NAME,
-    gss="Live Health Observations",
-    service=f"{_GHSS} (Live Health Observations characteristic)",
-    values=(HealthObservation,),
-    encode=encode_live_health_observations,
-)(decode_live_health_observations)
-codec(
-    STORED_HEALTH_OBSERVATIONS,
-    _STORED_NAME,
-    gss="Stored Health Observations",
-    service=f"{_GHSS} (Stored Health Observations characteristic)",
-    values=(StoredHealthObservation,),
-    encode=encode_stored_health_observations,
-)(decode_stored_health_observations)
-codec(
-    HEALTH_SENSOR_FEATURES,
-    _FEATURES_NAME,
-    gss="Health Sensor Features",
-    service=f"{_GHSS} (Health Sensor Features characteristic)",
-    values=(HealthSensorFeatures,),
-    encode=encode_health_sensor_features,
-)(decode_health_sensor_features)
-codec(
-    GHS_CONTROL_POINT,
-    _CP_NAME,
-    gss="GHS Control Point",
-    service=f"{_GHSS} (GHS Control Point characteristic)",
-    values=(GhsControlPoint,),
-    encode=encode_ghs_control_point,
-)(decode_ghs_control_point)
-codec(
-    OBSERVATION_SCHEDULE_CHANGED,
-    _SCHEDULE_NAME,
-    gss="Observation Schedule Changed",
-    service=f"{_GHSS} (Observation Schedule Changed characteristic, 0x2910 descriptor)",
-    values=(ObservationSchedule,),
-    encode=encode_observation_schedule,
-)(decode_observation_schedule)
+_REGISTERED: tuple[tuple[int, str, type, Decoder, Encoder, str], ...] = (
+    (
+        LIVE_HEALTH_OBSERVATIONS,
+        _LIVE_NAME,
+        HealthObservation,
+        decode_live_health_observations,
+        encode_live_health_observations,
+        "",
+    ),
+    (
+        STORED_HEALTH_OBSERVATIONS,
+        _STORED_NAME,
+        StoredHealthObservation,
+        decode_stored_health_observations,
+        encode_stored_health_observations,
+        "",
+    ),
+    (
+        HEALTH_SENSOR_FEATURES,
+        _FEATURES_NAME,
+        HealthSensorFeatures,
+        decode_health_sensor_features,
+        encode_health_sensor_features,
+        "",
+    ),
+    (
+        GHS_CONTROL_POINT,
+        _CP_NAME,
+        GhsControlPoint,
+        decode_ghs_control_point,
+        encode_ghs_control_point,
+        "",
+    ),
+    (
+        OBSERVATION_SCHEDULE_CHANGED,
+        _SCHEDULE_NAME,
+        ObservationSchedule,
+        decode_observation_schedule,
+        encode_observation_schedule,
+        ", 0x2910 descriptor",
+    ),
+)
+# Each characteristic's GSS name is its name; the service cites the GHSS characteristic.
+for _uuid, _name, _value, _decode, _encode, _also in _REGISTERED:
+    codec(
+        _uuid,
+        _name,
+        gss=_name,
+        service=f"{_GHSS} ({_name} characteristic{_also})",
+        values=(_value,),
+        encode=_encode,
+    )(_decode)

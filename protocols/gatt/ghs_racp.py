@@ -27,7 +27,16 @@ from dataclasses import dataclass
 
 from protocols.errors import EncodeError
 from protocols.gatt._wire import fail, length_error
-from protocols.gatt.racp import RacpOperator
+from protocols.gatt.racp import (
+    HEAD_LAYOUT,
+    RacpOperator,
+    bound_operands,
+    decode_bounds,
+    decode_head,
+    decode_response_code,
+    encode_operandless,
+    unfiltered_request,
+)
 
 GHS_RECORD_ACCESS_CONTROL_POINT = 0x2A52
 _NAME = "Record Access Control Point (GHS)"
@@ -140,14 +149,9 @@ _REQUESTS = frozenset(
         GhsRacpOpCode.COMBINED_REPORT,
     }
 )
-_UNFILTERED = frozenset(
-    {GhsRacpOperator.ALL_RECORDS, GhsRacpOperator.FIRST_RECORD, GhsRacpOperator.LAST_RECORD}
-)
 _OP_CODES = {o.value: o for o in GhsRacpOpCode}
-_OPERATORS = {o.value: o for o in GhsRacpOperator}
 _FILTERS = {f.value: f for f in GhsRacpFilterType}
 _CODES = {c.value: c for c in GhsRacpResponseCode}
-_HEAD = (("Op Code", 1), ("Operator", 1))
 
 
 def _u32(data: bytes, offset: int) -> int:
@@ -159,7 +163,7 @@ def _decode_filtered(
 ) -> GhsRacpRequest:
     c, n = GHS_RECORD_ACCESS_CONTROL_POINT, len(data)
     if n < 3:
-        raise length_error(c, _NAME, (*_HEAD, ("Filter Type", 1)), n)
+        raise length_error(c, _NAME, (*HEAD_LAYOUT, ("Filter Type", 1)), n)
     filter_type = _FILTERS.get(data[2])
     if filter_type is None:
         fail(c, _NAME, f"reserved filter type 0x{data[2]:02X}", 2)
@@ -167,54 +171,27 @@ def _decode_filtered(
         if n == 3:
             fail(c, _NAME, "time filter without an operand", 3)
         return GhsRacpRequest(op_code, operator, filter_type, time_operand=bytes(data[3:]))
-    count = 2 if operator is GhsRacpOperator.WITHIN_RANGE_OF else 1
-    layout = (*_HEAD, ("Filter Type", 1), *((f"Record Number {i + 1}", 4) for i in range(count)))
-    if n != 3 + 4 * count:
-        raise length_error(c, _NAME, layout, n)
-    first = _u32(data, 3)
-    if operator is GhsRacpOperator.LESS_THAN_OR_EQUAL_TO:
-        return GhsRacpRequest(op_code, operator, filter_type, maximum=first)
-    if operator is GhsRacpOperator.GREATER_THAN_OR_EQUAL_TO:
-        return GhsRacpRequest(op_code, operator, filter_type, minimum=first)
-    second = _u32(data, 7)
-    if first > second:
-        fail(c, _NAME, f"range minimum {first} > maximum {second}", 3)
-    return GhsRacpRequest(op_code, operator, filter_type, first, second)
+    minimum, maximum = decode_bounds(data, c, _NAME, operator, ("Record Number", 4, _u32))
+    return GhsRacpRequest(op_code, operator, filter_type, minimum, maximum)
 
 
 def decode_ghs_racp(data: bytes) -> GhsRacpValue:
     """Decode a GHS RACP value in either direction (the op code tells which)."""
     c, n = GHS_RECORD_ACCESS_CONTROL_POINT, len(data)
-    if n < 2:
-        raise length_error(c, _NAME, _HEAD, n)
-    op_code = _OP_CODES.get(data[0])
-    if op_code is None:
-        fail(c, _NAME, f"reserved op code 0x{data[0]:02X}", 0)
-    operator = _OPERATORS.get(data[1])
-    if operator is None:
-        fail(c, _NAME, f"reserved operator 0x{data[1]:02X}", 1)
+    op_code, operator = decode_head(data, c, _NAME, _OP_CODES)
     if op_code not in _REQUESTS:
         if operator is not GhsRacpOperator.NULL:
             fail(c, _NAME, f"operator must be Null for op code {op_code.name}", 1)
         if op_code is GhsRacpOpCode.ABORT_OPERATION:
             if n != 2:
-                raise length_error(c, _NAME, _HEAD, n)
+                raise length_error(c, _NAME, HEAD_LAYOUT, n)
             return GhsRacpRequest(op_code, operator)
         if op_code is GhsRacpOpCode.RESPONSE_CODE:
-            if n != 4:
-                raise length_error(c, _NAME, (*_HEAD, ("Request Op Code", 1), ("Code", 1)), n)
-            code = _CODES.get(data[3])
-            if code is None:
-                fail(c, _NAME, f"reserved response code 0x{data[3]:02X}", 3)
-            return GhsRacpResponse(_OP_CODES.get(data[2], data[2]), code)
+            return GhsRacpResponse(*decode_response_code(data, c, _NAME, _OP_CODES, _CODES))
         if n != 6:
-            raise length_error(c, _NAME, (*_HEAD, ("Number of Records", 4)), n)
+            raise length_error(c, _NAME, (*HEAD_LAYOUT, ("Number of Records", 4)), n)
         return GhsRacpRecordCount(op_code, _u32(data, 2))
-    if operator is GhsRacpOperator.NULL:
-        fail(c, _NAME, f"operator Null is invalid for op code {op_code.name}", 1)
-    if operator in _UNFILTERED:
-        if n != 2:
-            raise length_error(c, _NAME, _HEAD, n)
+    if unfiltered_request(data, c, _NAME, op_code, operator):
         return GhsRacpRequest(op_code, operator)
     return _decode_filtered(data, op_code, operator)
 
@@ -226,33 +203,23 @@ def _encode_u32(value: int | None, what: str) -> bytes:
 
 
 def _encode_request(m: GhsRacpRequest) -> bytes:
-    head = bytes((int(m.op_code), int(m.operator)))
-    if m.op_code is GhsRacpOpCode.ABORT_OPERATION:
-        if m.operator is not GhsRacpOperator.NULL or m.filter_type is not None:
-            raise EncodeError(_NAME, "abort takes operator Null and no operand")
-        return head
-    if m.op_code not in _REQUESTS:
+    abort = m.op_code is GhsRacpOpCode.ABORT_OPERATION
+    if not abort and m.op_code not in _REQUESTS:
         raise EncodeError(_NAME, f"{m.op_code.name} is not a request")
-    if m.operator in _UNFILTERED:
-        if m.filter_type is not None or m.minimum is not None or m.maximum is not None:
-            raise EncodeError(_NAME, f"operator {m.operator.name} takes no operand")
-        return head
+    whole = encode_operandless(_NAME, m, abort=abort)
+    if whole is not None:
+        return whole
     if m.operator is GhsRacpOperator.NULL or m.filter_type is None:
         raise EncodeError(_NAME, f"operator {m.operator.name} needs a filter")
-    head += bytes((int(m.filter_type),))
+    head = bytes((int(m.op_code), int(m.operator), int(m.filter_type)))
     if m.filter_type is GhsRacpFilterType.TIME:
         if not m.time_operand:
             raise EncodeError(_NAME, "a time filter needs its operand")
         return head + m.time_operand
-    if m.operator is GhsRacpOperator.LESS_THAN_OR_EQUAL_TO:
-        if m.minimum is not None:
-            raise EncodeError(_NAME, "<= takes only a maximum")
-        return head + _encode_u32(m.maximum, "record number")
-    if m.operator is GhsRacpOperator.GREATER_THAN_OR_EQUAL_TO:
-        if m.maximum is not None:
-            raise EncodeError(_NAME, ">= takes only a minimum")
-        return head + _encode_u32(m.minimum, "record number")
-    low, high = _encode_u32(m.minimum, "range minimum"), _encode_u32(m.maximum, "range maximum")
+    values = bound_operands(_NAME, m.operator, m.minimum, m.maximum)
+    if len(values) == 1:
+        return head + _encode_u32(values[0], "record number")
+    low, high = _encode_u32(values[0], "range minimum"), _encode_u32(values[1], "range maximum")
     if int.from_bytes(low, "little") > int.from_bytes(high, "little"):
         raise EncodeError(_NAME, "range minimum > maximum")
     return head + low + high

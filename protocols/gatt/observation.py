@@ -11,9 +11,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from protocols.gatt.generator import fast_init
 from protocols.gatt.medfloat import MedFloat
+
+if TYPE_CHECKING:
+    from protocols.gatt.datetime_ import DateTime
 
 
 # The dataclass __init__ of a frozen class calls ``object.__setattr__`` per field (2.3 us for
@@ -237,3 +241,17 @@ def quirk_flags(corrections: frozenset[str]) -> frozenset[str]:
     if not corrections:  # nearly always: no generator for nothing
         return corrections
     return frozenset(f"quirk-corrected:{name}" for name in corrections)
+
+
+def device_time(
+    time_stamp: DateTime | None, flags: frozenset[str]
+) -> tuple[dt.datetime | None, frozenset[str]]:
+    """A value's Time Stamp (GSS *Date Time*) as a naive datetime, and ``flags``; a time stamp
+    that names no calendar time (a zero year, month or day: "not known") gives no time and
+    adds the flag ``device-time-unknown``."""
+    if time_stamp is None:
+        return None, flags
+    timestamp = time_stamp.to_datetime()
+    if timestamp is None:
+        return None, flags | {"device-time-unknown"}
+    return timestamp, flags

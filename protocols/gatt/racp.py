@@ -22,7 +22,9 @@ code and operator, so this codec is written by hand and registered with
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 from protocols.errors import EncodeError
 from protocols.gatt._wire import fail, length_error
@@ -188,7 +190,6 @@ _new_count = slot_constructor(RacpNumberOfStoredRecords)
 _new_response = slot_constructor(RacpResponse)
 
 _OP_CODES = {op.value: op for op in RacpOpCode}
-_OPERATORS = {o.value: o for o in RacpOperator}
 _FILTERS = {f.value: f for f in RacpFilterType}
 _RESPONSES = {r.value: r for r in RacpResponseCode}
 _FILTER_SIZES = {
@@ -198,10 +199,153 @@ _FILTER_SIZES = {
 }
 
 
-def _filter_value(data: bytes, offset: int, filter_type: RacpFilterType) -> FilterValue:
-    if filter_type in _SEQUENCE_FILTERS:
-        return data[offset] | data[offset + 1] << 8
+# --- the wire shared with the GHS variant (protocols.gatt.ghs_racp) -------------------------
+# GHSS 1.0 keeps the RACP format (Op Code | Operator | Operand), the operators and the
+# response code value; only its op codes, filter types and count widths differ, so the
+# checks of the shared parts take those as parameters.
+
+#: The two bytes every RACP value starts with (GSS 3.181).
+HEAD_LAYOUT = (("Op Code", 1), ("Operator", 1))
+_RESPONSE_LAYOUT = (*HEAD_LAYOUT, ("Request Op Code", 1), ("Code", 1))
+_OPERATORS = {o.value: o for o in RacpOperator}
+
+_Op = TypeVar("_Op", bound=enum.IntEnum)
+_Code = TypeVar("_Code", bound=enum.IntEnum)
+_V = TypeVar("_V")
+
+
+def decode_head(
+    data: bytes, characteristic: int, name: str, op_codes: Mapping[int, _Op]
+) -> tuple[_Op, RacpOperator]:
+    """The Op Code (one of ``op_codes``) and the Operator; reserved values raise."""
+    if len(data) < 2:
+        raise length_error(characteristic, name, HEAD_LAYOUT, len(data))
+    op_code = op_codes.get(data[0])
+    if op_code is None:
+        fail(characteristic, name, f"reserved op code 0x{data[0]:02X}", 0)
+    operator = _OPERATORS.get(data[1])
+    if operator is None:
+        fail(characteristic, name, f"reserved operator 0x{data[1]:02X}", 1)
+    return op_code, operator
+
+
+def decode_response_code(
+    data: bytes,
+    characteristic: int,
+    name: str,
+    op_codes: Mapping[int, _Op],
+    codes: Mapping[int, _Code],
+) -> tuple[_Op | int, _Code]:
+    """The Response Code value (GSS 3.181.3): the request op code (kept as sent, as an op code
+    when defined) and the response code."""
+    if len(data) != 4:
+        raise length_error(characteristic, name, _RESPONSE_LAYOUT, len(data))
+    code = codes.get(data[3])
+    if code is None:
+        fail(characteristic, name, f"reserved response code 0x{data[3]:02X}", 3)
+    return op_codes.get(data[2], data[2]), code
+
+
+def unfiltered_request(
+    data: bytes, characteristic: int, name: str, op_code: enum.IntEnum, operator: RacpOperator
+) -> bool:
+    """Whether a record request takes no operand (checking its length then); a Null operator
+    raises."""
+    if operator is RacpOperator.NULL:
+        fail(characteristic, name, f"operator Null is invalid for op code {op_code.name}", 1)
+    if operator in _UNFILTERED:
+        if len(data) != 2:
+            raise length_error(characteristic, name, HEAD_LAYOUT, len(data))
+        return True
+    return False
+
+
+def decode_bounds(
+    data: bytes,
+    characteristic: int,
+    name: str,
+    operator: RacpOperator,
+    value: tuple[str, int, Callable[[bytes, int], _V]],
+) -> tuple[_V | None, _V | None]:
+    """The (minimum, maximum) of a filtered request: one filter value for ``<=`` (the maximum)
+    and ``>=`` (the minimum), two for "within range". ``value`` is the filter value's name,
+    size and reader; the operand starts after the Filter Type byte."""
+    label, size, read = value
+    count = 2 if operator is RacpOperator.WITHIN_RANGE_OF else 1
+    if len(data) != 3 + count * size:
+        layout = (
+            *HEAD_LAYOUT,
+            ("Filter Type", 1),
+            *((f"{label} {i + 1}", size) for i in range(count)),
+        )
+        raise length_error(characteristic, name, layout, len(data))
+    first = read(data, 3)
+    if operator is RacpOperator.LESS_THAN_OR_EQUAL_TO:
+        return None, first
+    if operator is RacpOperator.GREATER_THAN_OR_EQUAL_TO:
+        return first, None
+    second = read(data, 3 + size)
+    if isinstance(first, int) and isinstance(second, int) and first > second:
+        fail(characteristic, name, f"range minimum {first} > maximum {second}", 3)
+    return first, second
+
+
+class RequestFields(Protocol):
+    """What the request encoders share: both request dataclasses have these fields."""
+
+    @property
+    def op_code(self) -> enum.IntEnum: ...
+    @property
+    def operator(self) -> RacpOperator: ...
+    @property
+    def filter_type(self) -> enum.IntEnum | None: ...
+    @property
+    def minimum(self) -> object: ...
+    @property
+    def maximum(self) -> object: ...
+
+
+def encode_operandless(name: str, m: RequestFields, *, abort: bool) -> bytes | None:
+    """The whole value of a request without an operand (abort, an unfiltered operator), or
+    ``None`` when its operator takes a filter."""
+    head = bytes((int(m.op_code), int(m.operator)))
+    if abort:
+        if m.operator is not RacpOperator.NULL or m.filter_type is not None:
+            raise EncodeError(name, "abort takes operator Null and no operand")
+        return head
+    if m.operator in _UNFILTERED:
+        if m.filter_type is not None or m.minimum is not None or m.maximum is not None:
+            raise EncodeError(name, f"operator {m.operator.name} takes no operand")
+        return head
+    return None
+
+
+def bound_operands(name: str, operator: RacpOperator, minimum: _V, maximum: _V) -> tuple[_V, ...]:
+    """The filter values a request's operator takes, in wire order (checked against it)."""
+    if operator is RacpOperator.LESS_THAN_OR_EQUAL_TO:
+        if minimum is not None:
+            raise EncodeError(name, "<= takes only a maximum")
+        return (maximum,)
+    if operator is RacpOperator.GREATER_THAN_OR_EQUAL_TO:
+        if maximum is not None:
+            raise EncodeError(name, ">= takes only a minimum")
+        return (minimum,)
+    return minimum, maximum
+
+
+def _sequence_number(data: bytes, offset: int) -> FilterValue:
+    return data[offset] | data[offset + 1] << 8
+
+
+def _user_facing_time(data: bytes, offset: int) -> FilterValue:
     return decode_date_time(data, offset, characteristic=RECORD_ACCESS_CONTROL_POINT, name=_NAME)
+
+
+_FILTER_READERS: dict[RacpFilterType, Callable[[bytes, int], FilterValue]] = {
+    RacpFilterType.SEQUENCE_NUMBER: _sequence_number,
+    RacpFilterType.USER_FACING_TIME: _user_facing_time,
+    RacpFilterType.OMRON_SEQUENCE_NUMBER: _sequence_number,
+}
 
 
 def _encode_filter(filter_type: RacpFilterType, value: FilterValue | None) -> bytes:
@@ -226,36 +370,20 @@ def encode_racp(m: RacpValue) -> bytes:
         if not 0 <= int(m.request_op_code) <= 0xFF:
             raise EncodeError(_NAME, f"request op code {m.request_op_code} out of range")
         return bytes((RacpOpCode.RESPONSE_CODE, 0, int(m.request_op_code), int(m.response_code)))
-    head = bytes((int(m.op_code), int(m.operator)))
-    if m.op_code is RacpOpCode.ABORT_OPERATION:
-        if m.operator is not RacpOperator.NULL or m.filter_type is not None:
-            raise EncodeError(_NAME, "abort takes operator Null and no operand")
-        return head
-    if m.op_code not in _RECORD_OPS:
+    abort = m.op_code is RacpOpCode.ABORT_OPERATION
+    if not abort and m.op_code not in _RECORD_OPS:
         raise EncodeError(_NAME, f"{m.op_code!r} is a response op code; use the response types")
-    if m.operator in _UNFILTERED:
-        if m.filter_type is not None or m.minimum is not None or m.maximum is not None:
-            raise EncodeError(_NAME, f"operator {m.operator.name} takes no operand")
-        return head
+    whole = encode_operandless(_NAME, m, abort=abort)
+    if whole is not None:
+        return whole
     if m.operator not in _FILTERED or m.filter_type is None:
         raise EncodeError(_NAME, f"operator {m.operator.name} needs a filter type")
-    body = bytes((int(m.filter_type),))
-    if m.operator is RacpOperator.LESS_THAN_OR_EQUAL_TO:
-        if m.minimum is not None:
-            raise EncodeError(_NAME, "<= takes only a maximum")
-        return head + body + _encode_filter(m.filter_type, m.maximum)
-    if m.operator is RacpOperator.GREATER_THAN_OR_EQUAL_TO:
-        if m.maximum is not None:
-            raise EncodeError(_NAME, ">= takes only a minimum")
-        return head + body + _encode_filter(m.filter_type, m.minimum)
-    if isinstance(m.minimum, int) and isinstance(m.maximum, int) and m.minimum > m.maximum:
+    values = bound_operands(_NAME, m.operator, m.minimum, m.maximum)
+    low, high = values[0], values[-1]
+    if len(values) == 2 and isinstance(low, int) and isinstance(high, int) and low > high:
         raise EncodeError(_NAME, "range minimum > maximum")
-    return (
-        head
-        + body
-        + _encode_filter(m.filter_type, m.minimum)
-        + _encode_filter(m.filter_type, m.maximum)
-    )
+    head = bytes((int(m.op_code), int(m.operator), int(m.filter_type)))
+    return head + b"".join(_encode_filter(m.filter_type, value) for value in values)
 
 
 @codec(
@@ -270,14 +398,7 @@ def decode_racp(data: bytes) -> RacpValue:
     """Decode a RACP value in either direction; the op code tells requests from responses."""
     c = RECORD_ACCESS_CONTROL_POINT
     n = len(data)
-    if n < 2:
-        raise length_error(c, _NAME, (("Op Code", 1), ("Operator", 1)), n)
-    op_code = _OP_CODES.get(data[0])
-    if op_code is None:
-        fail(c, _NAME, f"reserved op code 0x{data[0]:02X}", 0)
-    operator = _OPERATORS.get(data[1])
-    if operator is None:
-        fail(c, _NAME, f"reserved operator 0x{data[1]:02X}", 1)
+    op_code, operator = decode_head(data, c, _NAME, _OP_CODES)
     if op_code in (
         RacpOpCode.ABORT_OPERATION,
         RacpOpCode.NUMBER_OF_STORED_RECORDS_RESPONSE,
@@ -287,45 +408,21 @@ def decode_racp(data: bytes) -> RacpValue:
             fail(c, _NAME, f"operator must be Null for op code {op_code.name}", 1)
         if op_code is RacpOpCode.ABORT_OPERATION:
             if n != 2:
-                raise length_error(c, _NAME, (("Op Code", 1), ("Operator", 1)), n)
+                raise length_error(c, _NAME, HEAD_LAYOUT, n)
             return _new_request(op_code, operator, None, None, None)
         if op_code is RacpOpCode.NUMBER_OF_STORED_RECORDS_RESPONSE:
             if n != 4:
-                count_layout = (("Op Code", 1), ("Operator", 1), ("Number of Records", 2))
-                raise length_error(c, _NAME, count_layout, n)
+                raise length_error(c, _NAME, (*HEAD_LAYOUT, ("Number of Records", 2)), n)
             return _new_count(data[2] | data[3] << 8)
-        if n != 4:
-            reply_layout = (("Op Code", 1), ("Operator", 1), ("Request Op Code", 1), ("Code", 1))
-            raise length_error(c, _NAME, reply_layout, n)
-        response = _RESPONSES.get(data[3])
-        if response is None:
-            fail(c, _NAME, f"reserved response code 0x{data[3]:02X}", 3)
-        request = data[2]
-        return _new_response(_OP_CODES.get(request, request), response)
+        return _new_response(*decode_response_code(data, c, _NAME, _OP_CODES, _RESPONSES))
     # A record request: report, delete or count.
-    if operator is RacpOperator.NULL:
-        fail(c, _NAME, f"operator Null is invalid for op code {op_code.name}", 1)
-    if operator in _UNFILTERED:
-        if n != 2:
-            raise length_error(c, _NAME, (("Op Code", 1), ("Operator", 1)), n)
+    if unfiltered_request(data, c, _NAME, op_code, operator):
         return _new_request(op_code, operator, None, None, None)
     if n < 3:
-        raise length_error(c, _NAME, (("Op Code", 1), ("Operator", 1), ("Filter Type", 1)), n)
+        raise length_error(c, _NAME, (*HEAD_LAYOUT, ("Filter Type", 1)), n)
     filter_type = _FILTERS.get(data[2])
     if filter_type is None:
         fail(c, _NAME, f"reserved filter type 0x{data[2]:02X}", 2)
-    size = _FILTER_SIZES[filter_type]
-    count = 2 if operator is RacpOperator.WITHIN_RANGE_OF else 1
-    layout: list[tuple[str, int]] = [("Op Code", 1), ("Operator", 1), ("Filter Type", 1)]
-    layout += [(f"Filter Value {i + 1}", size) for i in range(count)]
-    if n != 3 + count * size:
-        raise length_error(c, _NAME, layout, n)
-    first = _filter_value(data, 3, filter_type)
-    if operator is RacpOperator.LESS_THAN_OR_EQUAL_TO:
-        return _new_request(op_code, operator, filter_type, None, first)
-    if operator is RacpOperator.GREATER_THAN_OR_EQUAL_TO:
-        return _new_request(op_code, operator, filter_type, first, None)
-    second = _filter_value(data, 3 + size, filter_type)
-    if isinstance(first, int) and isinstance(second, int) and first > second:
-        fail(c, _NAME, f"range minimum {first} > maximum {second}", 3)
-    return _new_request(op_code, operator, filter_type, first, second)
+    value = ("Filter Value", _FILTER_SIZES[filter_type], _FILTER_READERS[filter_type])
+    minimum, maximum = decode_bounds(data, c, _NAME, operator, value)
+    return _new_request(op_code, operator, filter_type, minimum, maximum)

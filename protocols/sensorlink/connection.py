@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import get_args
 
 from protocols.errors import DecodeError, EncodeError
 from protocols.sensorlink.codec import decode_payload, encode_payload
@@ -22,18 +23,11 @@ from protocols.sensorlink.framing import (
     encode_frame,
 )
 from protocols.sensorlink.messages import (
-    Ack,
-    Config,
-    Error,
+    MESSAGE_TYPES,
+    BoardMessage,
     Hello,
-    HubHello,
+    HubMessage,
     Message,
-    MessageType,
-    Ping,
-    Pong,
-    Readings,
-    Reboot,
-    Time,
     UnknownMessage,
 )
 
@@ -47,23 +41,10 @@ class Role(enum.Enum):
     BOARD = "board"
 
 
+# The message classes each end receives, as a tuple for ``isinstance``.
 _RECEIVES: dict[Role, tuple[type, ...]] = {
-    Role.HUB: (Hello, Readings, Config, Pong, Error),
-    Role.BOARD: (HubHello, Ack, Time, Config, Ping, Reboot, Error),
-}
-
-
-_TYPE_OF: dict[type, int] = {
-    Hello: MessageType.HELLO,
-    HubHello: MessageType.HELLO,
-    Readings: MessageType.READINGS,
-    Ack: MessageType.ACK,
-    Time: MessageType.TIME,
-    Config: MessageType.CONFIG,
-    Ping: MessageType.PING,
-    Pong: MessageType.PONG,
-    Reboot: MessageType.REBOOT,
-    Error: MessageType.ERROR,
+    Role.HUB: get_args(BoardMessage),
+    Role.BOARD: get_args(HubMessage),
 }
 
 
@@ -132,7 +113,7 @@ class SensorLinkConnection:
                 append(msg)
             else:
                 c.unknown_messages += 1
-                append(UnknownMessage(_TYPE_OF[type(msg)]))
+                append(UnknownMessage(MESSAGE_TYPES[type(msg)]))
         return events
 
     def send(self, message: Message) -> bytes:

@@ -215,6 +215,21 @@ BoardMessage = Hello | Readings | Config | Pong | Error
 HubMessage = HubHello | Ack | Time | Config | Ping | Reboot | Error
 Message = Hello | HubHello | Readings | Ack | Time | Config | Ping | Pong | Reboot | Error
 
+#: The type number (key ``0``) of each message class; both HELLOs are type 1 (spec §3.1's
+#: table of messages).
+MESSAGE_TYPES: dict[type, MessageType] = {
+    Hello: MessageType.HELLO,
+    HubHello: MessageType.HELLO,
+    Readings: MessageType.READINGS,
+    Ack: MessageType.ACK,
+    Time: MessageType.TIME,
+    Config: MessageType.CONFIG,
+    Ping: MessageType.PING,
+    Pong: MessageType.PONG,
+    Reboot: MessageType.REBOOT,
+    Error: MessageType.ERROR,
+}
+
 
 @dataclass(frozen=True, slots=True)
 class UnknownMessage:

@@ -5,6 +5,7 @@ else is bumble's own.
 """
 
 import asyncio
+from collections.abc import Callable
 
 from bumble import hci
 from bumble.att import ATT_Error, Attribute
@@ -107,6 +108,22 @@ def property_names(properties: int) -> list[str]:
     return [name for bit, name in _PROPERTY_NAMES if properties & bit]
 
 
+def drop_subscriber(proxy: CharacteristicProxy[bytes], subscriber: Callable[[bytes], None]) -> None:
+    """Undo a failed ``proxy.subscribe(subscriber)``.
+
+    bumble registers a subscriber before it writes the CCCD and has no API to take it back
+    when that write is refused (for instance insufficient encryption); left behind, it would
+    deliver every value twice after a retry that follows pairing. This reaches into bumble's
+    subscriber tables, so it lives here, next to bumble's import.
+    """
+    wrapped = proxy.subscribers.pop(subscriber, None)
+    gatt = proxy.client
+    for table in (gatt.notification_subscribers, gatt.indication_subscribers):
+        registered = table.get(proxy.handle)
+        if registered is not None:
+            registered.discard(wrapped)
+
+
 __all__ = [
     "GATT_CLIENT_CHARACTERISTIC_CONFIGURATION_DESCRIPTOR",
     "UUID",
@@ -136,6 +153,7 @@ __all__ = [
     "ServiceProxy",
     "StreamPacketSource",
     "Transport",
+    "drop_subscriber",
     "open_transport",
     "property_names",
 ]

@@ -40,6 +40,7 @@ from drivers.ble.sim._bumble import (
     DescriptorProxy,
     HCI_Error,
     Peer,
+    drop_subscriber,
     property_names,
 )
 from drivers.ble.sim.radio import SimRadio
@@ -273,15 +274,7 @@ class SimBleakClient(BaseBleakClient):
             async with _translated(self.address, "subscribe"):
                 await proxy.subscribe(subscriber, prefer_notify=True)
         except BaseException:
-            # bumble registers the subscriber before writing the CCCD: a refused write (for
-            # instance insufficient encryption) must not leave it behind, or a retry after
-            # pairing would deliver every value twice.
-            wrapped = proxy.subscribers.pop(subscriber, None)
-            gatt = proxy.client
-            for table in (gatt.notification_subscribers, gatt.indication_subscribers):
-                registered = table.get(proxy.handle)
-                if registered is not None:
-                    registered.discard(wrapped)
+            drop_subscriber(proxy, subscriber)
             raise
 
     async def stop_notify(self, characteristic: BleakGATTCharacteristic) -> None:

@@ -5,51 +5,30 @@ from GP14 to GND (internal pull-up); pressure pad divider on ADC0 (GP26). The li
 USB CDC port (stdin/stdout) with Ctrl-C disabled so binary frames do not interrupt.
 """
 
-import asyncio
-import sys
-
 import machine
-import micropython
 
+from sensorfw import mcu
 from sensorfw.link import LinkConfig
+# Settings and functions every real board shares; sensorfw.app reads them from this module.
+from sensorfw.mcu import DEFAULT_INTERVALS_MS, DEFAULT_THRESHOLDS, LOG_PATH, PIR_POLL_MS
+from sensorfw.mcu import board_id, reset
 
 BOARD_NAME = "rp2040"
 RING_CAPACITY = 256  # 256 x 40 B = 10 KiB of RAM; the same slots in /readings.log
-LOG_PATH = "/readings.log"
-PIR_POLL_MS = 50
-DEFAULT_INTERVALS_MS = {1: 60_000, 3: 60_000, 4: 10_000, 5: 10_000}
-DEFAULT_THRESHOLDS = {6: 3000}
 
-
-def board_id() -> str:
-    return machine.unique_id().hex()
-
-
-def i2c() -> machine.I2C:
-    return machine.I2C(0, sda=machine.Pin(4), scl=machine.Pin(5), freq=400_000)
-
-
-def pir_pin() -> machine.Pin:
-    return machine.Pin(15, machine.Pin.IN, machine.Pin.PULL_DOWN)
-
-
-def door_pin() -> machine.Pin:
-    return machine.Pin(14, machine.Pin.IN, machine.Pin.PULL_UP)
+_WIRING = mcu.Wiring(sda=4, scl=5, pir=15, door=14)
+i2c = _WIRING.i2c
+pir_pin = _WIRING.pir_pin
+door_pin = _WIRING.door_pin
 
 
 def pad_adc() -> machine.ADC:
     return machine.ADC(26)
 
 
+def link() -> tuple:
+    return mcu.stdio_link(LinkConfig(hello_interval_ms=1000, ack_timeout_ms=1000, read_size=1))
+
+
 def watchdog(timeout_ms: int) -> machine.WDT:
     return machine.WDT(timeout=min(timeout_ms, 8388))
-
-
-def link() -> tuple:
-    micropython.kbd_intr(-1)
-    cfg = LinkConfig(hello_interval_ms=1000, ack_timeout_ms=1000, read_size=1)
-    return asyncio.StreamReader(sys.stdin.buffer), asyncio.StreamWriter(sys.stdout.buffer, {}), cfg
-
-
-def reset() -> None:
-    machine.reset()

@@ -42,11 +42,7 @@ def blood_pressure_observations(m: BloodPressureMeasurement) -> list[obs.Observa
     flags = obs.quirk_flags(m.corrections)
     if m.measurement_status is not None:
         flags |= status_flags(m.measurement_status)
-    timestamp = None
-    if m.time_stamp is not None:
-        timestamp = m.time_stamp.to_datetime()
-        if timestamp is None:
-            flags |= {"device-time-unknown"}
+    timestamp, flags = obs.device_time(m.time_stamp, flags)
     unit = m.unit.value
     out = []
     components = (

@@ -13,12 +13,10 @@ are checked); no LOINC is paired with them.
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from protocols.gatt import observation as obs
 from protocols.gatt.body_composition import BodyCompositionMeasurement
+from protocols.gatt.mapping.weight import height_in_unit, scale_observation
 from protocols.gatt.registry import observations
-from protocols.gatt.weight import WeightUnitSystem
 
 
 @observations(BodyCompositionMeasurement)
@@ -32,38 +30,11 @@ def body_composition_observations(m: BodyCompositionMeasurement) -> list[obs.Obs
     packet's, so the hub's de-duplication key stores it once.
     """
     flags: frozenset[str] = frozenset()
-    timestamp = None
-    if m.time_stamp is not None:
-        timestamp = m.time_stamp.to_datetime()
-        if timestamp is None:
-            flags |= {"device-time-unknown"}
     if m.multiple_packet_measurement:
         flags |= {"multiple-packet-measurement"}
-
-    def observation(code: int, value: Decimal | None, unit: str) -> obs.Observation:
-        if value is None:
-            return obs.Observation(
-                code,
-                obs.MDC_TABLE[code][1],
-                None,
-                "nan",
-                unit,
-                timestamp=timestamp,
-                flags=flags | {"measurement-unsuccessful"},
-                user_id=m.user_id,
-            )
-        return obs.Observation(
-            code,
-            obs.MDC_TABLE[code][1],
-            value,
-            None,
-            unit,
-            timestamp=timestamp,
-            flags=flags,
-            user_id=m.user_id,
-        )
-
-    out = [observation(obs.MDC_BODY_FAT, m.body_fat_percent, "%")]
+    timestamp, flags = obs.device_time(m.time_stamp, flags)
+    user_id = m.user_id
+    out = [scale_observation(obs.MDC_BODY_FAT, m.body_fat_percent, "%", timestamp, flags, user_id)]
     mass_unit = m.mass_unit
     for code, value, unit in (
         (obs.MDC_BASAL_METABOLISM, m.basal_metabolism_kj, "kJ"),
@@ -76,11 +47,11 @@ def body_composition_observations(m: BodyCompositionMeasurement) -> list[obs.Obs
         (obs.MDC_MASS_BODY_ACTUAL, m.weight, mass_unit),
     ):
         if value is not None:
-            out.append(observation(code, value, unit))
+            out.append(scale_observation(code, value, unit, timestamp, flags, user_id))
     if m.height is not None:
-        # As the weight scale: SI height in cm (an exact decimal shift).
-        if m.unit_system is WeightUnitSystem.SI:
-            out.append(observation(obs.MDC_LEN_BODY_ACTUAL, m.height.scaleb(2), "cm"))
-        else:
-            out.append(observation(obs.MDC_LEN_BODY_ACTUAL, m.height, "[in_i]"))
+        # As the weight scale maps it.
+        height, unit = height_in_unit(m.height, m.unit_system)
+        out.append(
+            scale_observation(obs.MDC_LEN_BODY_ACTUAL, height, unit, timestamp, flags, user_id)
+        )
     return out

@@ -32,11 +32,7 @@ def temperature_observations(m: TemperatureMeasurement) -> list[obs.Observation]
     mdc = _SITE_CODES.get(site, obs.MDC_TEMP_BODY) if site is not None else obs.MDC_TEMP_BODY
     _, loinc = obs.MDC_TABLE[mdc]
     flags = obs.quirk_flags(m.corrections)
-    timestamp = None
-    if m.time_stamp is not None:
-        timestamp = m.time_stamp.to_datetime()
-        if timestamp is None:
-            flags |= {"device-time-unknown"}
+    timestamp, flags = obs.device_time(m.time_stamp, flags)
     return [
         obs.Observation.from_medfloat(
             mdc,

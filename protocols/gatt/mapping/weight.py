@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from decimal import Decimal
+
 from protocols.gatt import observation as obs
 from protocols.gatt.registry import observations
 from protocols.gatt.weight import WeightMeasurement, WeightUnitSystem
@@ -15,55 +18,60 @@ def weight_observations(m: WeightMeasurement) -> list[obs.Observation]:
     flag ``measurement-unsuccessful`` (the PHD IG's dataAbsentReason route), never a number.
     """
     flags = obs.quirk_flags(m.corrections)
-    timestamp = None
-    if m.time_stamp is not None:
-        timestamp = m.time_stamp.to_datetime()
-        if timestamp is None:
-            flags |= {"device-time-unknown"}
+    timestamp, flags = obs.device_time(m.time_stamp, flags)
     system = m.unit_system
-    weight_code = obs.MDC_MASS_BODY_ACTUAL
     out = [
-        obs.Observation(
-            weight_code,
-            obs.MDC_TABLE[weight_code][1],
-            m.weight,
-            None if m.weight is not None else "nan",
-            system.weight_unit,
-            timestamp=timestamp,
-            flags=flags if m.weight is not None else flags | {"measurement-unsuccessful"},
-            user_id=m.user_id,
+        scale_observation(
+            obs.MDC_MASS_BODY_ACTUAL, m.weight, system.weight_unit, timestamp, flags, m.user_id
         )
     ]
     if m.height is not None:
-        # The PHD IG table sends SI height in cm: an exact decimal shift.
-        value, unit = (
-            (m.height.scaleb(2), "cm") if system is WeightUnitSystem.SI else (m.height, "[in_i]")
-        )
-        code = obs.MDC_LEN_BODY_ACTUAL
+        value, unit = height_in_unit(m.height, system)
         out.append(
-            obs.Observation(
-                code,
-                obs.MDC_TABLE[code][1],
-                value,
-                None,
-                unit,
-                timestamp=timestamp,
-                flags=flags,
-                user_id=m.user_id,
-            )
+            scale_observation(obs.MDC_LEN_BODY_ACTUAL, value, unit, timestamp, flags, m.user_id)
         )
     if m.bmi_kg_m2 is not None:
         code = obs.MDC_RATIO_MASS_BODY_LEN_SQ
-        out.append(
-            obs.Observation(
-                code,
-                obs.MDC_TABLE[code][1],
-                m.bmi_kg_m2,
-                None,
-                "kg/m2",
-                timestamp=timestamp,
-                flags=flags,
-                user_id=m.user_id,
-            )
-        )
+        out.append(scale_observation(code, m.bmi_kg_m2, "kg/m2", timestamp, flags, m.user_id))
     return out
+
+
+def height_in_unit(height: Decimal, system: WeightUnitSystem) -> tuple[Decimal, str]:
+    """A scale's height in the PHD IG's unit: SI height in cm (an exact decimal shift), imperial
+    in inches."""
+    if system is WeightUnitSystem.SI:
+        return height.scaleb(2), "cm"
+    return height, "[in_i]"
+
+
+def scale_observation(
+    code: int,
+    value: Decimal | None,
+    unit: str,
+    timestamp: dt.datetime | None,
+    flags: frozenset[str],
+    user_id: int | None,
+) -> obs.Observation:
+    """One observation of a scale (weight or body composition); no value is an unsuccessful
+    measurement: special ``"nan"`` and the flag ``measurement-unsuccessful``."""
+    if value is None:
+        return obs.Observation(
+            code,
+            obs.MDC_TABLE[code][1],
+            None,
+            "nan",
+            unit,
+            timestamp=timestamp,
+            flags=flags | {"measurement-unsuccessful"},
+            user_id=user_id,
+        )
+    return obs.Observation(
+        code,
+        obs.MDC_TABLE[code][1],
+        value,
+        None,
+        unit,
+        timestamp=timestamp,
+        flags=flags,
+        user_id=user_id,
+    )

@@ -29,6 +29,7 @@ from drivers.ble.sim._bumble import (
     DescriptorProxy,
     HCI_Error,
     Peer,
+    drop_subscriber,
     property_names,
 )
 from drivers.ble.sim.vbluez.objects import Interface, Method, ObjectTree, Property
@@ -226,7 +227,7 @@ class GattObjects:
             try:
                 await att(char.proxy.subscribe(on_value, prefer_notify=True))
             except BaseException:
-                _drop_subscriber(char.proxy, on_value)
+                drop_subscriber(char.proxy, on_value)
                 raise
             char.subscriber = on_value
         char.clients.add(sender)
@@ -279,16 +280,3 @@ class GattObjects:
 def _option(options: Any, name: str, default: Any) -> Any:
     variant = options.get(name) if isinstance(options, dict) else None
     return default if variant is None else variant.value
-
-
-def _drop_subscriber(
-    proxy: CharacteristicProxy[bytes], subscriber: Callable[[bytes], None]
-) -> None:
-    """bumble registers a subscriber before it writes the CCCD; a refused write must not
-    leave it behind, or a retry after pairing would deliver every value twice."""
-    wrapped = proxy.subscribers.pop(subscriber, None)
-    gatt = proxy.client
-    for table in (gatt.notification_subscribers, gatt.indication_subscribers):
-        registered = table.get(proxy.handle)
-        if registered is not None:
-            registered.discard(wrapped)

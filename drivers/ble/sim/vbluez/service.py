@@ -45,6 +45,7 @@ from drivers.ble._dbus import (
     Message,
     MessageBus,
     MessageType,
+    add_match,
     close_bus,
     connect_system_bus,
 )
@@ -131,16 +132,7 @@ class VirtualBlueZ:
         if central.keystore is not None:
             for name, _keys in await central.keystore.get_all():
                 self._device(Address(name), paired=True)
-        await bus.call(
-            Message(
-                destination="org.freedesktop.DBus",
-                path="/org/freedesktop/DBus",
-                interface="org.freedesktop.DBus",
-                member="AddMatch",
-                signature="s",
-                body=[_NAME_OWNER_RULE],
-            )
-        )
+        await add_match(bus, _NAME_OWNER_RULE)
         await bus.request_name(BLUEZ)
         logger.debug("virtual BlueZ on the bus")
         return self
