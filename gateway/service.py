@@ -172,7 +172,7 @@ async def run_service(
         )
         async with (
             hub,
-            tap.running(hub_probe(hub)),
+            tap.running(None if config.feedback is None else hub_probe(hub)),
             recorder,
             asyncio.TaskGroup() as group,
         ):

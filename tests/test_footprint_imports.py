@@ -45,10 +45,17 @@ KEPT_OUT = (
     "rig.bench",
     # The patient's feedback without [feedback]: only its tap (gateway/feedback/hubtap.py).
     "gateway.feedback.component",
+    "gateway.feedback.events",
+    "gateway.feedback.probe",
     "drivers.feedback",
     "gpiozero",
     "PIL",
     "luma",
+    # Format 2 batch bodies (read only, with their zstd dictionary 1): a consent withdrawal
+    # loads them (gateway/outbox/consent_gate.py), not every hub (issue #18).
+    "protocols.uplink.body",
+    "protocols.uplink.v2",
+    "protocols.uplink._zdict1",
 )
 
 #: Runs ``narhub run`` in this process and stops it on READY=1 (a thread reads the notify

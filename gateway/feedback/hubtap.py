@@ -4,7 +4,8 @@ The hub calls :meth:`FeedbackTap.readings_stored` after each commit (its ``on_st
 :meth:`FeedbackTap.batch_answered` on each PUBACK (the uplink's ``on_published``); both
 return at once and never raise into the hub (an error is logged and counted). Battery
 levels, the connection and the clock are read by the component's own probe
-(:func:`hub_probe`). Without ``[feedback]`` the tap does nothing and loads nothing more.
+(:func:`hub_probe`). Without ``[feedback]`` the tap does nothing and loads nothing more:
+the events and the probe are imported once a reading or a batch meets a running component.
 """
 
 from __future__ import annotations
@@ -15,12 +16,11 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import TYPE_CHECKING, Protocol
 
 from gateway.config import HubConfig
-from gateway.feedback.events import BatchAcknowledged, stored_events
-from gateway.feedback.probe import HubProbe
 from gateway.reading import Reading
 
 if TYPE_CHECKING:
     from gateway.feedback.component import Feedback
+    from gateway.feedback.probe import HubProbe
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +46,9 @@ class FeedbackTap:
         if feedback is None:
             return
         try:
+            # Only with [feedback] running (issue #18: a hub without it keeps them out).
+            from gateway.feedback.events import stored_events  # noqa: PLC0415
+
             for event in stored_events(readings, self.devices):
                 feedback.notify(event)
         except Exception as exc:  # noqa: BLE001 - feedback never breaks the reading path
@@ -57,6 +60,8 @@ class FeedbackTap:
         if feedback is None:
             return
         try:
+            from gateway.feedback.events import BatchAcknowledged  # noqa: PLC0415 - as above
+
             feedback.notify(BatchAcknowledged(batch.message, reason_code))
         except Exception as exc:  # noqa: BLE001 - as above
             self._caught(exc)
@@ -111,6 +116,7 @@ def hub_probe(hub: _Hub) -> HubProbe:
     """The probe over a running hub: the central's battery levels, the uplink's connection,
     the clock's trust. Each read is an attribute lookup; a missing attribute reads as
     unknown (the hub's shape may change without breaking the light)."""
+    from gateway.feedback.probe import HubProbe  # noqa: PLC0415 - only with [feedback]
 
     def batteries() -> Mapping[str, int | None]:
         status: Mapping[str, _Status] = getattr(hub.central, "status", {})

@@ -29,7 +29,6 @@ from protocols.categories import DataCategory, category_of
 from protocols.consent import ConsentRecord, allowed
 from protocols.cose import decode_sign1
 from protocols.uplink import Priority, WireReading
-from protocols.uplink.body import decode_body
 
 WITHHELD_SCHEMA = """CREATE TABLE IF NOT EXISTS withheld (
     recipient TEXT NOT NULL,
@@ -104,6 +103,10 @@ def purge_sealed(
         (recipient,),
     ).fetchall()
     total = 0
+    # A withdrawal is rare: the decoder of every body format (format 2's dictionary with it)
+    # is loaded then, not in every running hub (issue #18: the hub's memory budget).
+    from protocols.uplink.body import decode_body  # noqa: PLC0415
+
     for batch_id, priority, message in rows:
         if batch_id in skip:
             continue

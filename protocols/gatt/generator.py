@@ -232,31 +232,46 @@ class Codec:
         header = self.table.flags
         if header is None:
             return self._fast(0)
-        valid = [f for f in range(1 << (8 * header.size)) if not f & header.rfu]
-        if len(valid) > _MAX_FLAG_VALUES:
+        bits = 8 * header.size
+        valid = 1 << (bits - (header.rfu & ((1 << bits) - 1)).bit_count())
+        if valid > _MAX_FLAG_VALUES:
             raise TypeError(f"{self.name}: more than {_MAX_FLAG_VALUES} valid flags values")
         src = Source()
         src.namespace["_g_general"] = self.general
         if header.size == 1:
             slots: list[Decoder] = [self.general] * 256
-            for f in valid:
-                slots[f] = self._on_first_use(f, slots)
+            first_use = self._on_first_use(slots)
+            for f in range(256):
+                if not f & header.rfu:
+                    slots[f] = first_use
             src.line("if data:")
             src.line(f"    return {src.const(slots, 'fast')}[data[0]](data)")
         else:
             by_flags: dict[int, Decoder] = {}
-            for f in valid:
-                by_flags[f] = self._on_first_use(f, by_flags)
+            first_use = self._on_first_use(by_flags)
             src.line("if len(data) >= 2:")
             get = src.const(by_flags.get, "fast")
-            src.line(f"    return {get}(data[0] | data[1] << 8, _g_general)(data)")
+            first = src.const(first_use, "first_use")
+            src.line(f"    return {get}(data[0] | data[1] << 8, {first})(data)")
         src.line(BAIL)
         decoder = _compile(src, "decode", "data")
         decoder.__doc__ = f"Decode {self.name} (0x{self.characteristic:04X}) strictly."
         return decoder
 
-    def _on_first_use(self, flags: int, slots: Any) -> Decoder:
+    def _on_first_use(self, slots: Any) -> Decoder:
+        """The one decoder of every flags value not compiled yet: it compiles that value's
+        decoder into ``slots`` and decodes with it (reserved bits go to :meth:`general`).
+
+        One function for the whole codec, not one per flags value: Body Composition's 8192
+        valid values would otherwise hold 8192 closures from import on (issue #18: memory)."""
+        header = self.table.flags
+        assert header is not None
+        rfu, size = header.rfu, header.size
+
         def first_use(data: bytes) -> Any:
+            flags = int.from_bytes(data[:size], "little")
+            if flags & rfu:
+                return self.general(data)
             fast = slots[flags] = self._fast(flags)
             return fast(data)
 

@@ -264,3 +264,45 @@ def test_object_new_and_slot_setters_live_only_in_the_generator() -> None:
         if path.name != "generator.py":
             assert "object.__new__" not in text, path.name
             assert ".__set__" not in text, path.name
+
+
+def _decoders_held(decoder: object) -> int:
+    """The per-flags decoders a generated ``decode`` holds in its table (list or dict)."""
+    held: set[int] = set()
+    for name, value in decoder.__globals__.items():  # type: ignore[attr-defined]
+        if name == "__builtins__":
+            continue
+        table = getattr(value, "__self__", value)  # a dict's bound ``get``: the dict
+        if isinstance(table, dict):
+            held.update(id(f) for f in table.values() if callable(f))
+        elif isinstance(table, list):
+            held.update(id(f) for f in table if callable(f))
+    return len(held)
+
+
+def test_a_16_bit_flags_codec_holds_a_decoder_only_for_the_values_seen() -> None:
+    # Body Composition's 16-bit flags have 8192 valid values; a decoder (or a closure waiting
+    # to compile one) for each from import on cost the hub about 3.5 MiB (issue #18).
+    spec = REGISTRY.spec(g.BODY_COMPOSITION_MEASUREMENT)
+    assert spec.table is not None
+    assert spec.table.flags is not None
+    codec = Codec(spec.value_types[0], spec.table, name=spec.name, characteristic=spec.uuid)
+    assert _decoders_held(codec.decode) == 0
+    wire = bytes.fromhex("00001000")  # no optional field, Body Fat Percentage 1.6 %
+    assert codec.decode(wire) == codec.general(wire)
+    assert codec.decode(wire) == codec.general(wire)  # the compiled decoder this time
+    assert _decoders_held(codec.decode) == 1
+    reserved = spec.table.flags.rfu & -spec.table.flags.rfu  # the lowest reserved bit
+    with pytest.raises(g.DecodeError) as info:
+        codec.decode(reserved.to_bytes(2, "little") + b"\x10\x00")
+    assert (info.value.offset, info.value.reason.startswith("reserved")) == (0, True)
+    assert _decoders_held(codec.decode) == 1
+
+
+def test_a_one_byte_flags_codec_shares_one_first_use_decoder() -> None:
+    registry, _ = _toy_registry()
+    generated = registry.spec(TOY).generated
+    assert generated is not None
+    assert _decoders_held(generated.decode) == 2  # the general path and the first use
+    generated.decode(bytes.fromhex("0d6ef10702"))
+    assert _decoders_held(generated.decode) == 3
