@@ -5,6 +5,7 @@ else is bumble's own.
 """
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 
 from bumble import hci
@@ -124,6 +125,40 @@ def drop_subscriber(proxy: CharacteristicProxy[bytes], subscriber: Callable[[byt
             registered.discard(wrapped)
 
 
+#: How long an abandoned connection attempt may take to settle after its cancel.
+_ABANDON_SETTLE_S = 5.0
+
+
+async def connect_le(device: Device, address: Address, *, timeout: float) -> Connection:  # noqa: ASYNC109 - bumble's own timeout (it cancels on air), passed on
+    """``device.connect(address, timeout=...)``, safe to cancel.
+
+    bumble's own timeout sends LE Create Connection Cancel (Core Spec Vol 4 Part E 7.8.13);
+    a *cancelled* ``connect`` does not: the controller keeps connecting, and when the peer
+    advertises again the link completes with no host waiting for it (bumble asserts on the
+    LE Connection Complete, 7.7.65.1), so the peer holds a link to nowhere and stops
+    advertising. The kernel cancels a pending connection when BlueZ's ``Device1.Disconnect``
+    cancels a ``Connect``: so does this, and a connection that completed anyway is ended."""
+    connecting = asyncio.ensure_future(device.connect(address, timeout=timeout))
+    try:
+        return await asyncio.shield(connecting)
+    except asyncio.CancelledError:
+        await _abandon(device, connecting)
+        raise
+
+
+async def _abandon(device: Device, connecting: asyncio.Future[Connection]) -> None:
+    # Nothing pending any more: the attempt ended (or completed) on its own.
+    with contextlib.suppress(CoreError, HCI_Error, TimeoutError):
+        await device.send_command(hci.HCI_LE_Create_Connection_Cancel_Command())
+    try:
+        async with asyncio.timeout(_ABANDON_SETTLE_S):
+            late = await connecting
+    except (CoreError, HCI_Error, TimeoutError, asyncio.CancelledError):
+        return  # cancelled (LE Connection Complete with status 0x02) or failed
+    with contextlib.suppress(CoreError, HCI_Error):  # already gone
+        await late.disconnect()
+
+
 __all__ = [
     "GATT_CLIENT_CHARACTERISTIC_CONFIGURATION_DESCRIPTOR",
     "UUID",
@@ -153,6 +188,7 @@ __all__ = [
     "ServiceProxy",
     "StreamPacketSource",
     "Transport",
+    "connect_le",
     "drop_subscriber",
     "open_transport",
     "property_names",

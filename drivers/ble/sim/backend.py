@@ -40,6 +40,7 @@ from drivers.ble.sim._bumble import (
     DescriptorProxy,
     HCI_Error,
     Peer,
+    connect_le,
     drop_subscriber,
     property_names,
 )
@@ -137,7 +138,7 @@ class SimBleakClient(BaseBleakClient):
             # the next device can be connected. The outer bound only guards that wait.
             remaining_s = max(deadline - loop.time(), 0.001)
             async with asyncio.timeout(remaining_s + _CANCEL_GRACE_S):
-                connection = await central.connect(Address(self.address), timeout=remaining_s)
+                connection = await connect_le(central, Address(self.address), timeout=remaining_s)
         except (TimeoutError, HCI_Error, CoreError) as exc:
             raise BleakError(f"device {self.address} not connectable: {exc}") from exc
         finally:

@@ -30,6 +30,7 @@ from drivers.ble.sim._bumble import (
     HCI_Error,
     PairingConfig,
     PairingDelegate,
+    connect_le,
 )
 from drivers.ble.sim.vbluez.agents import AgentDelegate
 from drivers.ble.sim.vbluez.gatt import GattObjects, uuid_str
@@ -196,7 +197,10 @@ class VirtualDevice:
         central = await service.radio.central()
         async with service.radio.connect_lock:
             try:
-                connection = await central.connect(self.address, timeout=service.connect_timeout_s)
+                # Cancellable (Disconnect() during Connect()): drivers.ble.sim._bumble.
+                connection = await connect_le(
+                    central, self.address, timeout=service.connect_timeout_s
+                )
             except (TimeoutError, HCI_Error, CoreError) as exc:
                 raise _err("Failed", "le-connection-timeout") from exc
         self.connection = connection
