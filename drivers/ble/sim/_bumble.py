@@ -146,6 +146,13 @@ async def connect_le(device: Device, address: Address, *, timeout: float) -> Con
         raise
 
 
+def is_connected(device: Device, connection: Connection) -> bool:
+    """Whether ``connection`` is still one of ``device``'s links. A peer may drop a link
+    as soon as it is made, before the caller of :func:`connect_le` listens for its
+    disconnection: check after listening."""
+    return device.connections.get(connection.handle) is connection
+
+
 async def _abandon(device: Device, connecting: asyncio.Future[Connection]) -> None:
     # Nothing pending any more: the attempt ended (or completed) on its own.
     with contextlib.suppress(CoreError, HCI_Error, TimeoutError):
@@ -190,6 +197,7 @@ __all__ = [
     "Transport",
     "connect_le",
     "drop_subscriber",
+    "is_connected",
     "open_transport",
     "property_names",
 ]

@@ -42,6 +42,7 @@ from drivers.ble.sim._bumble import (
     Peer,
     connect_le,
     drop_subscriber,
+    is_connected,
     property_names,
 )
 from drivers.ble.sim.radio import SimRadio
@@ -145,6 +146,9 @@ class SimBleakClient(BaseBleakClient):
             self.radio.connect_lock.release()
         self._connection = connection
         connection.on("disconnection", self._on_disconnection)
+        if not is_connected(central, connection):  # dropped before we listened
+            self._on_disconnection(0)
+            raise BleakError(f"device {self.address} disconnected as it connected")
         async with _translated(self.address, "connect"):
             keystore = central.keystore
             if keystore is not None and await keystore.get(str(connection.peer_address)):

@@ -31,6 +31,7 @@ from drivers.ble.sim._bumble import (
     PairingConfig,
     PairingDelegate,
     connect_le,
+    is_connected,
 )
 from drivers.ble.sim.vbluez.agents import AgentDelegate
 from drivers.ble.sim.vbluez.gatt import GattObjects, uuid_str
@@ -205,6 +206,9 @@ class VirtualDevice:
                 raise _err("Failed", "le-connection-timeout") from exc
         self.connection = connection
         connection.on("disconnection", lambda _reason: self._on_disconnection(connection))
+        if not is_connected(central, connection):  # dropped before we listened
+            self._on_disconnection(connection)
+            raise _err("Failed", "le-connection-abort-by-remote")
         self.update(Connected=True)
         keystore = central.keystore
         if keystore is not None and await keystore.get(str(connection.peer_address)):
