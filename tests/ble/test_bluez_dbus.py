@@ -7,7 +7,14 @@ import asyncio
 import pytest
 from vbluez_rig import virtual_bluez
 
-from drivers.ble._dbus import Message, MessageBus, MessageType, close_bus, connect_system_bus
+from drivers.ble._dbus import (
+    Message,
+    MessageBus,
+    MessageType,
+    add_match,
+    close_bus,
+    connect_system_bus,
+)
 from drivers.ble.sim.radio import SimRadio
 from drivers.ble.sim.thermometer import EmulatedThermometer
 
@@ -54,16 +61,7 @@ async def test_object_manager_adapter_and_agent_manager(monkeypatch: pytest.Monk
                     added.put_nowait(msg)
 
             bus.add_message_handler(on_signal)
-            await bus.call(
-                Message(
-                    destination="org.freedesktop.DBus",
-                    path="/org/freedesktop/DBus",
-                    interface="org.freedesktop.DBus",
-                    member="AddMatch",
-                    signature="s",
-                    body=["type='signal',interface='org.freedesktop.DBus.ObjectManager'"],
-                )
-            )
+            await add_match(bus, "type='signal',interface='org.freedesktop.DBus.ObjectManager'")
             assert (
                 error_of(await call(bus, ADAPTER, "org.bluez.Adapter1", "StartDiscovery")) is None
             )
