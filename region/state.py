@@ -152,11 +152,12 @@ def line_keys(resource: dict[str, Any]) -> list[str]:
     """The keys a written resource records: :func:`resource_key`, and for an Observation
     with narhub's identifier beside the IG's, that identifier's id (its alias)."""
     keys = [resource_key(resource)]
-    if resource.get("resourceType") == "Observation":
+    identifiers = resource.get("identifier")
+    if resource.get("resourceType") == "Observation" and isinstance(identifiers, list):
         keys.extend(
             observation_id(str(i["value"]))
-            for i in resource.get("identifier", [])[1:]
-            if i.get("system") == URI_SYSTEM
+            for i in identifiers[1:]
+            if isinstance(i, dict) and i.get("system") == URI_SYSTEM and "value" in i
         )
     return keys
 

@@ -154,3 +154,11 @@ def test_a_line_recovered_after_a_crash_records_its_alias_too() -> None:
         observation_id("ig-value"),
         "5f3c2c58-1d2b-5d6f-9d7e-0a1b2c3d4e5f",
     ]
+
+
+def test_a_recovered_line_with_odd_identifiers_records_only_its_id() -> None:
+    """A line in the output that is a resource but not one narhub wrote (identifiers that are
+    not a list of objects) is recorded by its id; nothing escapes as AttributeError."""
+    for identifiers in ("urn:x", ["first", "second"], [{}, {"system": "urn:ietf:rfc:3986"}]):
+        resource = {"resourceType": "Observation", "id": "o-1", "identifier": identifiers}
+        assert line_keys(resource) == ["o-1"]
