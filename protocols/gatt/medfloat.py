@@ -81,16 +81,7 @@ def sfloat_from_raw(raw: int) -> MedFloat:
     if cached is not None:
         return cached
     special = _SFLOAT_SPECIALS.get(raw)
-    if special is not None:
-        result = MedFloat(None, special)
-    else:
-        exponent = raw >> 12
-        if exponent >= 0x8:
-            exponent -= 0x10
-        mantissa = raw & 0x0FFF
-        if mantissa >= 0x0800:
-            mantissa -= 0x1000
-        result = MedFloat(Decimal(mantissa).scaleb(exponent))
+    result = MedFloat(None, special) if special is not None else _finite(raw, 12, 4)
     _SFLOAT_CACHE[raw] = result
     return result
 
@@ -100,31 +91,40 @@ def float_from_raw(raw: int) -> MedFloat:
     special = _FLOAT_SPECIALS.get(raw)
     if special is not None:
         return MedFloat(None, special)
-    exponent = raw >> 24
-    if exponent >= 0x80:
-        exponent -= 0x100
-    mantissa = raw & 0x00FFFFFF
-    if mantissa >= 0x00800000:
-        mantissa -= 0x01000000
+    return _finite(raw, 24, 8)
+
+
+def _finite(raw: int, mantissa_bits: int, exponent_bits: int) -> MedFloat:
+    """The value of a raw SFLOAT (12 + 4 bits) or FLOAT (24 + 8) that is not a special
+    (IEEE 11073-20601 F.8): a two's complement exponent in the high ``exponent_bits`` over a
+    two's complement mantissa in the low ``mantissa_bits``."""
+    exponent = _signed(raw >> mantissa_bits, exponent_bits)
+    mantissa = _signed(raw & ((1 << mantissa_bits) - 1), mantissa_bits)
     return MedFloat(Decimal(mantissa).scaleb(exponent))
+
+
+def _signed(raw: int, bits: int) -> int:
+    """``raw``, a ``bits``-wide field, read as two's complement."""
+    return raw - (1 << bits) if raw >> (bits - 1) else raw
+
+
+def _raw(data: bytes, size: int, name: str) -> int:
+    """The little-endian unsigned integer of ``size`` wire bytes of an SFLOAT or FLOAT."""
+    if len(data) != size:
+        raise DecodeError(
+            None, name, f"needs {size} bytes, got {len(data)}", offset=min(len(data), size)
+        )
+    return int.from_bytes(data, "little")
 
 
 def medfloat16(data: bytes) -> MedFloat:
     """Decode SFLOAT wire bytes (2 bytes, little-endian) to a value or a special."""
-    if len(data) != 2:
-        raise DecodeError(
-            None, "SFLOAT", f"needs 2 bytes, got {len(data)}", offset=min(len(data), 2)
-        )
-    return sfloat_from_raw(data[0] | (data[1] << 8))
+    return sfloat_from_raw(_raw(data, 2, "SFLOAT"))
 
 
 def medfloat32(data: bytes) -> MedFloat:
     """Decode FLOAT wire bytes (4 bytes, little-endian) to a value or a special."""
-    if len(data) != 4:
-        raise DecodeError(
-            None, "FLOAT", f"needs 4 bytes, got {len(data)}", offset=min(len(data), 4)
-        )
-    return float_from_raw(int.from_bytes(data, "little"))
+    return float_from_raw(_raw(data, 4, "FLOAT"))
 
 
 def _mantissa_exponent(value: Decimal, what: str) -> tuple[int, int]:
