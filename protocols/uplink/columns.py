@@ -402,10 +402,7 @@ def _decode_stream(raw: Any, tables: _Tables, room: int, where: str) -> list[Wir
         raise _fail(where, f"reading count {n!r} does not fit the batch's count")
     back = source.field(F_TIME_REF, where)
     if back:
-        index = len(tables.times) - back
-        if not 0 <= index < len(tables.times) or len(tables.times[index]) != n:
-            raise _fail(where, f"times refer to stream {index}, which does not match")
-        times = tables.times[index]
+        times = earlier_times(tables.times, len(tables.times) - back, n, where)
     else:
         times = decode_times(source, n, tables.base_ms, where)
     tables.times.append(times)
@@ -421,6 +418,14 @@ def _decode_stream(raw: Any, tables: _Tables, room: int, where: str) -> list[Wir
     return stream_readings(
         (stream_name, device, mdc, unit), times, values, special_at, row_flags, tables.flagsets
     )
+
+
+def earlier_times(times: list[list[int]], index: int, n: int, where: str) -> list[int]:
+    """The time column of stream ``index`` of the same document, which a stream of ``n``
+    readings refers to instead of repeating it; a missing or other-length one raises."""
+    if not 0 <= index < len(times) or len(times[index]) != n:
+        raise _fail(where, f"times refer to stream {index}, which does not match")
+    return times[index]
 
 
 def stream_readings(

@@ -50,6 +50,7 @@ from protocols.uplink.columns import (
     decode_identifier,
     decode_name,
     decode_streams,
+    earlier_times,
     stream_readings,
 )
 from protocols.uplink.decimals import _exponent, _ints, restore_decimals
@@ -206,9 +207,7 @@ def _decode_stream(raw: Any, tables: _Tables, room: int, where: str) -> list[Wir
     if type(n) is not int or not 0 < n <= room:
         raise _fail(where, f"reading count {n!r} does not fit the batch's count")
     if type(times_raw) is int:
-        if not 0 <= times_raw < len(tables.times) or len(tables.times[times_raw]) != n:
-            raise _fail(where, f"times refer to stream {times_raw}, which does not match")
-        times = tables.times[times_raw]
+        times = earlier_times(tables.times, times_raw, n, where)
     else:
         times = decode_times(times_raw, n, tables.base_ms, where)
     tables.times.append(times)
