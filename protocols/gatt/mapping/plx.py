@@ -38,33 +38,24 @@ def _pair(
     timestamp: dt.datetime | None,
     flags: frozenset[str],
 ) -> list[obs.Observation]:
-    # Positional (hot path: continuous oximetry, one pair per second or faster).
     return [
-        obs.Observation(
+        obs.Observation.from_medfloat(
             obs.MDC_PULS_OXIM_SAT_O2,
             _SPO2_LOINC,
-            spo2.value,
-            None if spo2.special is None else spo2.special.value,
+            spo2,
             "%",
-            timestamp,
-            flags,
-            None,
-            None,
-            None,
-            modality,
+            timestamp=timestamp,
+            flags=flags,
+            modality=modality,
         ),
-        obs.Observation(
+        obs.Observation.from_medfloat(
             obs.MDC_PULS_OXIM_PULS_RATE,
             obs.LOINC_HEART_RATE,
-            pr.value,
-            None if pr.special is None else pr.special.value,
+            pr,
             "/min",
-            timestamp,
-            flags,
-            None,
-            None,
-            None,
-            modality,
+            timestamp=timestamp,
+            flags=flags,
+            modality=modality,
         ),
     ]
 
