@@ -35,6 +35,7 @@ from protocols.gatt.racp import (
     decode_head,
     decode_response_code,
     encode_operandless,
+    encode_response_code,
     unfiltered_request,
 )
 
@@ -235,7 +236,5 @@ def encode_ghs_racp(m: GhsRacpValue) -> bytes:
             raise EncodeError(_NAME, f"{m.op_code.name} carries no record count")
         return bytes((int(m.op_code), 0)) + _encode_u32(m.count, "count")
     if isinstance(m, GhsRacpResponse):
-        if not 0 <= int(m.request_op_code) <= 0xFF:
-            raise EncodeError(_NAME, f"request op code {m.request_op_code} out of range")
-        return bytes((GhsRacpOpCode.RESPONSE_CODE, 0, int(m.request_op_code), m.response_code))
+        return encode_response_code(_NAME, GhsRacpOpCode.RESPONSE_CODE, m)
     return _encode_request(m)

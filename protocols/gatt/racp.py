@@ -320,6 +320,23 @@ def encode_operandless(name: str, m: RequestFields, *, abort: bool) -> bytes | N
     return None
 
 
+class ResponseFields(Protocol):
+    """What the Response Code values share: both response dataclasses have these fields."""
+
+    @property
+    def request_op_code(self) -> int: ...
+    @property
+    def response_code(self) -> enum.IntEnum: ...
+
+
+def encode_response_code(name: str, op_code: enum.IntEnum, m: ResponseFields) -> bytes:
+    """A Response Code value (GSS 3.181.3): ``op_code``, operator Null, the request op code
+    (a byte, kept as sent) and the response code."""
+    if not 0 <= int(m.request_op_code) <= 0xFF:
+        raise EncodeError(name, f"request op code {m.request_op_code} out of range")
+    return bytes((op_code, 0, int(m.request_op_code), int(m.response_code)))
+
+
 def bound_operands(name: str, operator: RacpOperator, minimum: _V, maximum: _V) -> tuple[_V, ...]:
     """The filter values a request's operator takes, in wire order (checked against it)."""
     if operator is RacpOperator.LESS_THAN_OR_EQUAL_TO:
@@ -367,9 +384,7 @@ def encode_racp(m: RacpValue) -> bytes:
             2, "little"
         )
     if isinstance(m, RacpResponse):
-        if not 0 <= int(m.request_op_code) <= 0xFF:
-            raise EncodeError(_NAME, f"request op code {m.request_op_code} out of range")
-        return bytes((RacpOpCode.RESPONSE_CODE, 0, int(m.request_op_code), int(m.response_code)))
+        return encode_response_code(_NAME, RacpOpCode.RESPONSE_CODE, m)
     abort = m.op_code is RacpOpCode.ABORT_OPERATION
     if not abort and m.op_code not in _RECORD_OPS:
         raise EncodeError(_NAME, f"{m.op_code!r} is a response op code; use the response types")
