@@ -103,48 +103,46 @@ class SInt(Kind):
         return (value,)
 
 
-class _SFloat(Kind):
-    """IEEE 11073-20601 SFLOAT (section F.8), decoded through the per-raw-value cache."""
+class _MedFloat(Kind):
+    """An IEEE 11073-20601 medical float (section F.8): its ``size`` bytes read as one
+    unsigned integer, which ``from_raw`` turns into a :class:`MedFloat` and ``to_raw`` back."""
 
-    fmt = "H"
-    size = 2
+    def __init__(
+        self,
+        fmt: str,
+        size: int,
+        from_raw: Callable[[int], MedFloat],
+        to_raw: Callable[[MedFloat], int],
+    ) -> None:
+        self.fmt = fmt
+        self.size = size
+        self.from_raw = from_raw
+        self.to_raw = to_raw
+
+    def emit(self, src: Source, raws: Sequence[str]) -> tuple[str, ...]:
+        return (f"{src.const(self.from_raw, 'float')}({raws[0]})",)
+
+    def build(self, raws: Sequence[int]) -> tuple[object, ...]:
+        return (self.from_raw(raws[0]),)
+
+    def encode(self, values: Sequence[object], what: str, name: str) -> tuple[int, ...]:
+        value = values[0]
+        if not isinstance(value, MedFloat):
+            raise EncodeError(what, f"{name} is not a MedFloat: {value!r}")
+        return (self.to_raw(value),)
+
+
+class _SFloat(_MedFloat):
+    """SFLOAT, decoded through the per-raw-value cache."""
 
     def emit(self, src: Source, raws: Sequence[str]) -> tuple[str, ...]:
         get = src.const(_SFLOAT_CACHE.get, "sfloat_cached")
         decode = src.const(sfloat_from_raw, "sfloat")
         return (f"({get}({raws[0]}) or {decode}({raws[0]}))",)
 
-    def build(self, raws: Sequence[int]) -> tuple[object, ...]:
-        return (sfloat_from_raw(raws[0]),)
 
-    def encode(self, values: Sequence[object], what: str, name: str) -> tuple[int, ...]:
-        value = values[0]
-        if not isinstance(value, MedFloat):
-            raise EncodeError(what, f"{name} is not a MedFloat: {value!r}")
-        return (sfloat_to_raw(value),)
-
-
-class _Float(Kind):
-    """IEEE 11073-20601 FLOAT (section F.8)."""
-
-    fmt = "I"
-    size = 4
-
-    def emit(self, src: Source, raws: Sequence[str]) -> tuple[str, ...]:
-        return (f"{src.const(float_from_raw, 'float')}({raws[0]})",)
-
-    def build(self, raws: Sequence[int]) -> tuple[object, ...]:
-        return (float_from_raw(raws[0]),)
-
-    def encode(self, values: Sequence[object], what: str, name: str) -> tuple[int, ...]:
-        value = values[0]
-        if not isinstance(value, MedFloat):
-            raise EncodeError(what, f"{name} is not a MedFloat: {value!r}")
-        return (float_to_raw(value),)
-
-
-SFLOAT: Kind = _SFloat()
-FLOAT: Kind = _Float()
+SFLOAT: Kind = _SFloat("H", 2, sfloat_from_raw, sfloat_to_raw)
+FLOAT: Kind = _MedFloat("I", 4, float_from_raw, float_to_raw)
 
 
 class Enumerated(Kind):
