@@ -36,7 +36,7 @@ import enum
 from dataclasses import dataclass
 
 from protocols.gatt.datetime_ import DATE_TIME_FIELD, DateTime
-from protocols.gatt.kinds import SFLOAT, Bits, Reserved, UInt
+from protocols.gatt.kinds import SFLOAT, Bits, Reserved, UInt, feature_table
 from protocols.gatt.medfloat import MedFloat, Special
 from protocols.gatt.registry import characteristic
 from protocols.gatt.schema import Field, Flags, FlagValue, Table
@@ -242,15 +242,7 @@ class BloodPressureFeatureBits(enum.IntFlag):
     "Blood Pressure Feature",
     gss="3.32 Blood Pressure Feature",
     service="BLS 1.1 (Blood Pressure Feature characteristic)",
-    table=Table(
-        fields=(
-            Field(
-                "Feature",
-                Bits(BloodPressureFeatureBits, size=2, rfu=0xFE00, label="feature"),
-                "features",
-            ),
-        )
-    ),
+    table=feature_table(BloodPressureFeatureBits, rfu=0xFE00),
 )
 @dataclass(frozen=True, slots=True)
 class BloodPressureFeature:

@@ -32,7 +32,7 @@ import enum
 from dataclasses import dataclass
 
 from protocols.gatt.datetime_ import DATE_TIME_FIELD, DateTime
-from protocols.gatt.kinds import SFLOAT, Bits, Packed, Part, SInt, UInt
+from protocols.gatt.kinds import SFLOAT, Bits, Packed, Part, SInt, UInt, feature_table
 from protocols.gatt.medfloat import MedFloat
 from protocols.gatt.registry import characteristic
 from protocols.gatt.schema import Field, Flags, FlagValue, Table
@@ -202,15 +202,7 @@ class GlucoseFeatureBits(enum.IntFlag):
     "Glucose Feature",
     gss="3.108 Glucose Feature",
     service="GLS 1.0 (Glucose Feature characteristic)",
-    table=Table(
-        fields=(
-            Field(
-                "Feature",
-                Bits(GlucoseFeatureBits, size=2, rfu=0xF800, label="feature"),
-                "features",
-            ),
-        )
-    ),
+    table=feature_table(GlucoseFeatureBits, rfu=0xF800),
 )
 @dataclass(frozen=True, slots=True)
 class GlucoseFeature:

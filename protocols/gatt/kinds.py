@@ -32,7 +32,7 @@ from protocols.gatt.medfloat import (
     sfloat_from_raw,
     sfloat_to_raw,
 )
-from protocols.gatt.schema import BAIL, Field, Kind, Layout, Problem, Source
+from protocols.gatt.schema import BAIL, Field, Kind, Layout, Problem, Source, Table
 
 _INT_FORMATS = {1: "B", 2: "H", 4: "I"}
 
@@ -263,6 +263,14 @@ class Bits(Kind):
 
 def _split(raw: int, size: int) -> tuple[int, ...]:
     return (raw & 0xFFFF, raw >> 16) if size == 3 else (raw,)
+
+
+def feature_table(bits: type[enum.IntFlag], *, rfu: int) -> Table:
+    """The table of a Feature characteristic that is one ``uint16`` bit field, ``features``,
+    with the reserved bits ``rfu`` (GSS 3.32 Blood Pressure Feature, 3.108 Glucose Feature)."""
+    return Table(
+        fields=(Field("Feature", Bits(bits, size=2, rfu=rfu, label="feature"), "features"),)
+    )
 
 
 @dataclass(frozen=True, slots=True)
