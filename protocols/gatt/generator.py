@@ -50,7 +50,8 @@ _SETTERS: dict[type, Mapping[str, Callable[[object, object], None]]] = {}
 
 
 def slot_setters(cls: type) -> Mapping[str, Callable[[object, object], None]]:
-    """The slot descriptors' ``__set__`` of a slotted dataclass, in field order (cached)."""
+    """The slot descriptors' ``__set__`` of a slotted dataclass, in field order (cached); a
+    field inherited from a slotted base dataclass has its descriptor in that base."""
     known = _SETTERS.get(cls)
     if known is not None:
         return known
@@ -58,7 +59,8 @@ def slot_setters(cls: type) -> Mapping[str, Callable[[object, object], None]]:
         raise TypeError(f"{cls.__name__} is not a dataclass")
     setters: dict[str, Callable[[object, object], None]] = {}
     for f in dataclasses.fields(cls):
-        descriptor = cls.__dict__.get(f.name)
+        owner = next((k for k in cls.__mro__ if f.name in k.__dict__), cls)
+        descriptor = owner.__dict__.get(f.name)
         if not isinstance(descriptor, types.MemberDescriptorType):
             raise TypeError(f"{cls.__name__} needs slots=True for generated construction")
         setters[f.name] = descriptor.__set__

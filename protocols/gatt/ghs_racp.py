@@ -30,6 +30,7 @@ from protocols.gatt._wire import fail, length_error
 from protocols.gatt.racp import (
     HEAD_LAYOUT,
     RacpOperator,
+    ResponseCodeValue,
     bound_operands,
     decode_bounds,
     decode_head,
@@ -126,19 +127,8 @@ class GhsRacpRecordCount:
 
 
 @dataclass(frozen=True, slots=True)
-class GhsRacpResponse:
+class GhsRacpResponse(ResponseCodeValue[GhsRacpResponseCode]):
     """0x06: the outcome of a request (its op code kept as sent)."""
-
-    request_op_code: int
-    response_code: GhsRacpResponseCode
-
-    @property
-    def completed(self) -> bool:
-        """True for success and "no records found" (normal for an incremental pull)."""
-        return self.response_code in (
-            GhsRacpResponseCode.SUCCESS,
-            GhsRacpResponseCode.NO_RECORDS_FOUND,
-        )
 
 
 GhsRacpValue = GhsRacpRequest | GhsRacpRecordCount | GhsRacpResponse

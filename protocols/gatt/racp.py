@@ -24,7 +24,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from protocols.errors import EncodeError
 from protocols.gatt._wire import fail, length_error
@@ -93,6 +93,10 @@ class RacpResponseCode(enum.IntEnum):
     PROCEDURE_NOT_COMPLETED = 0x08
     OPERAND_NOT_SUPPORTED = 0x09
 
+
+#: The response code values that end a procedure normally, the same in GSS 3.181.3 and GHSS.
+_COMPLETED = frozenset({RacpResponseCode.SUCCESS, RacpResponseCode.NO_RECORDS_FOUND})
+_Code = TypeVar("_Code", bound=enum.IntEnum)
 
 _RECORD_OPS = frozenset(
     {
@@ -170,16 +174,22 @@ class RacpNumberOfStoredRecords:
 
 
 @dataclass(frozen=True, slots=True)
-class RacpResponse:
-    """RACP 0x06 response: the outcome of a request."""
+class ResponseCodeValue(Generic[_Code]):
+    """A Response Code value (GSS 3.181.3): the request op code (kept as sent) and the outcome,
+    a response code of the RACP variant at hand (GSS 3.181.3 or GHSS 1.0's superset)."""
 
     request_op_code: int
-    response_code: RacpResponseCode
+    response_code: _Code
 
     @property
     def completed(self) -> bool:
         """True for success and for "no records found" (normal for an incremental pull)."""
-        return self.response_code in (RacpResponseCode.SUCCESS, RacpResponseCode.NO_RECORDS_FOUND)
+        return self.response_code in _COMPLETED
+
+
+@dataclass(frozen=True, slots=True)
+class RacpResponse(ResponseCodeValue[RacpResponseCode]):
+    """RACP 0x06 response: the outcome of a request."""
 
 
 RacpValue = RacpRequest | RacpNumberOfStoredRecords | RacpResponse
@@ -210,7 +220,6 @@ _RESPONSE_LAYOUT = (*HEAD_LAYOUT, ("Request Op Code", 1), ("Code", 1))
 _OPERATORS = {o.value: o for o in RacpOperator}
 
 _Op = TypeVar("_Op", bound=enum.IntEnum)
-_Code = TypeVar("_Code", bound=enum.IntEnum)
 _V = TypeVar("_V")
 
 

@@ -21,7 +21,7 @@ from protocols import gatt as g
 from protocols.errors import EncodeError
 from protocols.gatt.datetime_ import DATE_TIME_FIELD
 from protocols.gatt.errors import RegistryError
-from protocols.gatt.generator import Codec
+from protocols.gatt.generator import Codec, slot_constructor
 from protocols.gatt.kinds import SFLOAT, Enumerated, UInt
 from protocols.gatt.registry import REGISTRY, Registry
 from protocols.gatt.schema import Field, Flags, FlagValue, Table
@@ -264,6 +264,23 @@ def test_object_new_and_slot_setters_live_only_in_the_generator() -> None:
         if path.name != "generator.py":
             assert "object.__new__" not in text, path.name
             assert ".__set__" not in text, path.name
+
+
+@dataclass(frozen=True, slots=True)
+class _ToyBase:
+    first: int
+
+
+@dataclass(frozen=True, slots=True)
+class _ToyDerived(_ToyBase):
+    second: str
+
+
+def test_slot_constructor_sets_the_fields_a_slotted_base_declares() -> None:
+    built = slot_constructor(_ToyDerived)(1, "two")
+    assert built == _ToyDerived(1, "two")
+    with pytest.raises(AttributeError):
+        built.first = 3  # type: ignore[misc]
 
 
 def _decoders_held(decoder: object) -> int:
