@@ -22,6 +22,7 @@ from protocols.uplink import (
     encode_body,
 )
 from protocols.uplink.body import decode_body
+from protocols.uplink.columns import earlier_times
 from protocols.uplink.decimals import encode_values
 from protocols.uplink.dictionary import DEFAULT_DICTIONARY_ID, field_model
 from protocols.uplink.fields import (
@@ -270,3 +271,12 @@ def test_a_changed_rans_stream_is_refused_or_decodes_other_readings(
         return
     # By text as well: Decimal("0E+8") == Decimal("0E-9"), but they are not the same reading.
     assert [(r, str(r.value)) for r in batch.readings] != [(r, str(r.value)) for r in items]
+
+
+def test_a_reused_time_column_must_be_an_earlier_stream_of_the_same_length() -> None:
+    times = [[1, 2], [3]]
+    assert earlier_times(times, 0, 2, "stream 2") is times[0]
+    for index, n in ((1, 2), (2, 1), (-1, 1)):
+        with pytest.raises(MalformedBatchError, match=f"times refer to stream {index},") as info:
+            earlier_times(times, index, n, "stream 2")
+        assert info.value.where == "stream 2"
