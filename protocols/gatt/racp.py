@@ -24,7 +24,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from protocols.errors import EncodeError
 from protocols.gatt._wire import fail, length_error
@@ -329,16 +329,7 @@ def encode_operandless(name: str, m: RequestFields, *, abort: bool) -> bytes | N
     return None
 
 
-class ResponseFields(Protocol):
-    """What the Response Code values share: both response dataclasses have these fields."""
-
-    @property
-    def request_op_code(self) -> int: ...
-    @property
-    def response_code(self) -> enum.IntEnum: ...
-
-
-def encode_response_code(name: str, op_code: enum.IntEnum, m: ResponseFields) -> bytes:
+def encode_response_code(name: str, op_code: enum.IntEnum, m: ResponseCodeValue[Any]) -> bytes:
     """A Response Code value (GSS 3.181.3): ``op_code``, operator Null, the request op code
     (a byte, kept as sent) and the response code."""
     if not 0 <= int(m.request_op_code) <= 0xFF:
