@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gateway.config import BatchingConfig
 from gateway.outbox.batching import (
     HELD_RECHECK_S,
     BatchingPolicy,
@@ -48,6 +49,18 @@ def test_each_priority_waits_as_long_as_the_policy_says() -> None:
     assert policy.delay_s(CLINICAL, continuous=True) == 3
     assert policy.delay_s(ENVIRONMENTAL, continuous=False) == 4
     assert policy.delay_s(TELEMETRY, continuous=False) == 300
+
+
+def test_the_policy_of_a_configuration_takes_each_of_its_batching_keys() -> None:
+    config = BatchingConfig(
+        alert_s=1,
+        clinical_s=2,
+        continuous_s=3,
+        environmental_s=4,
+        telemetry_s=5,
+        max_batch_readings=6,
+    )
+    assert BatchingPolicy.from_config(config) == BatchingPolicy(1, 2, 3, 4, 5, 6)
 
 
 def test_readings_are_due_by_their_shortest_delay_counted_from_their_arrival() -> None:
