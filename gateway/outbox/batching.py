@@ -37,15 +37,9 @@ class BatchingPolicy:
 
     @classmethod
     def from_config(cls, config: BatchingConfig) -> BatchingPolicy:
-        """The policy of a hub configuration's ``[batching]`` table (same names, same units)."""
-        return cls(
-            alert_s=config.alert_s,
-            clinical_s=config.clinical_s,
-            continuous_s=config.continuous_s,
-            environmental_s=config.environmental_s,
-            telemetry_s=config.telemetry_s,
-            max_batch_readings=config.max_batch_readings,
-        )
+        """The policy of a hub configuration's ``[batching]`` table: its keys are this
+        policy's fields, same names, same units."""
+        return cls(**config.model_dump())
 
     def delay_s(self, priority: Priority, *, continuous: bool) -> float:
         """The longest wait for a reading of this priority."""
