@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 from hypothesis import given
@@ -52,15 +53,11 @@ def test_each_priority_waits_as_long_as_the_policy_says() -> None:
 
 
 def test_the_policy_of_a_configuration_takes_each_of_its_batching_keys() -> None:
-    config = BatchingConfig(
-        alert_s=1,
-        clinical_s=2,
-        continuous_s=3,
-        environmental_s=4,
-        telemetry_s=5,
-        max_batch_readings=6,
-    )
-    assert BatchingPolicy.from_config(config) == BatchingPolicy(1, 2, 3, 4, 5, 6)
+    # A value of its own per field: [batching] must have a key for each (unknown keys are
+    # errors there), and each value must reach its own field.
+    values = {f.name: n for n, f in enumerate(dataclasses.fields(BatchingPolicy), start=1)}
+    policy = BatchingPolicy.from_config(BatchingConfig.model_validate(values))
+    assert dataclasses.asdict(policy) == values
 
 
 def test_readings_are_due_by_their_shortest_delay_counted_from_their_arrival() -> None:
