@@ -5,9 +5,12 @@ from __future__ import annotations
 import tomllib
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+#: A configuration model (:func:`validated`).
+_Model = TypeVar("_Model", bound=BaseModel)
 
 
 class ConfigError(ValueError):
@@ -440,24 +443,39 @@ def validation_problems(exc: ValidationError) -> list[str]:
     return problems
 
 
+def validated(
+    model: type[_Model],
+    data: dict[str, object],
+    *,
+    path: Path,
+    error: type[ConfigError] = ConfigError,
+) -> _Model:
+    """Already-parsed TOML (the file ``path``'s) validated as ``model``; ``error`` lists every
+    problem by its dotted key (:func:`validation_problems`)."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise error(path, validation_problems(exc)) from None
+
+
+def read_toml(path: Path, *, error: type[ConfigError] = ConfigError) -> dict[str, object]:
+    """The tables of the TOML file ``path``; ``error`` when it cannot be read or is not TOML."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise error(path, [f"cannot read: {exc.strerror}"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise error(path, [f"not valid TOML: {exc}"]) from None
+
+
 def parse_config(data: dict[str, object], *, path: Path) -> HubConfig:
     """Validate already-parsed TOML; errors name the dotted key (``ble.devices[0].address``)."""
-    try:
-        return HubConfig.model_validate(data)
-    except ValidationError as exc:
-        problems = validation_problems(exc)
-        raise ConfigError(path, problems) from None
+    return validated(HubConfig, data, path=path)
 
 
 def load_config(path: Path) -> HubConfig:
     """Read and validate a TOML configuration file."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(path, [f"cannot read: {exc.strerror}"]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(path, [f"not valid TOML: {exc}"]) from None
-    return parse_config(data, path=path)
+    return parse_config(read_toml(path), path=path)
 
 
 DEFAULT_CONFIG_PATH = Path("/etc/narhub/narhub.toml")

@@ -78,6 +78,15 @@ class RestartPolicy:
 
     rules: tuple[tuple[Classes, Action], ...]
 
+    @classmethod
+    def reconnecting(
+        cls, failures: Classes, backoff: Backoff, *, at_once: Classes = RestartRequested
+    ) -> RestartPolicy:
+        """A broker session's: ``at_once`` (a restart asked for, e.g. new credentials)
+        reconnects at once; ``failures`` (the link's errors) after ``backoff``, logged with
+        their message (the link's errors carry no address or value)."""
+        return cls(((at_once, RestartNow()), (failures, Retry(backoff, with_message=True))))
+
     def action_for(self, error: Exception) -> Action | None:
         """What follows ``error``, or None: not restarted."""
         for classes, action in self.rules:

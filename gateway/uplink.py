@@ -40,14 +40,7 @@ from common.backoff import Backoff
 from drivers._aio import reraise_if_cancelling
 from drivers.mqtt import REASON_FAILURE_THRESHOLD, MqttError, MqttLink
 from gateway.outbox import AsyncOutbox, PendingBatch
-from gateway.supervisor import (
-    Component,
-    RestartNow,
-    RestartPolicy,
-    RestartRequested,
-    Retry,
-    supervise,
-)
+from gateway.supervisor import Component, RestartPolicy, RestartRequested, supervise
 from protocols.uplink import FORMAT_VERSION, BatchSigner
 
 logger = logging.getLogger(__name__)
@@ -247,12 +240,7 @@ class Uplink(Component):
         self.status_published = asyncio.Event()
         #: Set by :meth:`switch_signer`: the session reconnects with the new credentials.
         self._renewed = asyncio.Event()
-        self._restarts = RestartPolicy(
-            (
-                (RestartRequested, RestartNow()),
-                (MqttError, Retry(self._backoff, with_message=True)),
-            )
-        )
+        self._restarts = RestartPolicy.reconnecting(MqttError, self._backoff)
 
     async def _enter(self, stack: contextlib.AsyncExitStack) -> None:
         await self._open_tasks(stack)

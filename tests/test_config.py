@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import ConfigError, load_config
+from gateway.config import BleConfig, ConfigError, load_config, read_toml, validated
 
 GOOD = """
 hub_id = "hub-0001"
@@ -49,3 +49,20 @@ def test_unknown_key_and_bad_toml(tmp_path: Path) -> None:
     path.write_text("hub_id = ")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(path)
+
+
+class OtherFileError(ConfigError):
+    """Another program's file (the rig's scenarios) read by the same helpers."""
+
+
+def test_another_file_s_errors_are_its_own_error_class(tmp_path: Path) -> None:
+    path = tmp_path / "other.toml"
+    with pytest.raises(OtherFileError, match="cannot read"):
+        read_toml(path, error=OtherFileError)
+    path.write_text("hub_id = ")
+    with pytest.raises(OtherFileError, match="not valid TOML"):
+        read_toml(path, error=OtherFileError)
+    path.write_text("backend = 3\n")
+    with pytest.raises(OtherFileError) as info:
+        validated(BleConfig, read_toml(path), path=path, error=OtherFileError)
+    assert info.value.problems[0].startswith("backend:")

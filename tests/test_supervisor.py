@@ -112,6 +112,21 @@ async def test_a_restart_request_runs_again_at_once_without_backoff() -> None:
     assert backoff.attempt == 0
 
 
+def test_a_broker_session_reconnects_at_once_when_asked_and_after_backoff_on_its_errors() -> None:
+    backoff = _no_wait()
+    policy = RestartPolicy.reconnecting((ConnectionError, TimeoutError), backoff)
+    assert policy.action_for(RestartRequested()) == RestartNow()
+    assert policy.action_for(TimeoutError()) == Retry(backoff, with_message=True)
+    assert policy.action_for(KeyError()) is None
+
+    class Renewed(RestartRequested):
+        pass
+
+    only_renewal = RestartPolicy.reconnecting(OSError, backoff, at_once=Renewed)
+    assert only_renewal.action_for(Renewed()) == RestartNow()
+    assert only_renewal.action_for(RestartRequested()) is None
+
+
 async def test_an_exception_group_matches_when_all_of_it_does() -> None:
     policy = RestartPolicy(((OSError, Retry(_no_wait())),))
     both = ExceptionGroup("session", [ConnectionError(), TimeoutError()])

@@ -13,8 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from protocols.uplink import Priority
+
+if TYPE_CHECKING:
+    from gateway.config import BatchingConfig
 
 #: While readings are held for the clock, how often (monotonic) the uplink's seal looks again.
 HELD_RECHECK_S = 10.0
@@ -30,6 +34,12 @@ class BatchingPolicy:
     environmental_s: float = 300.0
     telemetry_s: float = 300.0
     max_batch_readings: int = 10_000
+
+    @classmethod
+    def from_config(cls, config: BatchingConfig) -> BatchingPolicy:
+        """The policy of a hub configuration's ``[batching]`` table: its keys are this
+        policy's fields, same names, same units."""
+        return cls(**config.model_dump())
 
     def delay_s(self, priority: Priority, *, continuous: bool) -> float:
         """The longest wait for a reading of this priority."""

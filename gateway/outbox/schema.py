@@ -258,30 +258,42 @@ def _upgrade_v5(tx: Transaction, home: str) -> None:
     ``home``. Its batches are ``home``'s (``batches.recipient``), its tombstones too (the
     table rebuilt with ``recipient`` first in its key) and its sequence number becomes
     ``next_seq:{home}``; no chunk was taken by anyone yet (``taken`` is created empty)."""
-    batch_columns = {row[1] for row in tx.execute("PRAGMA table_info(batches)")}
-    if batch_columns and "recipient" not in batch_columns:
-        # Rebuilt: ``seq`` was unique on its own, it is unique per recipient now.
-        tx.execute("ALTER TABLE batches RENAME TO batches_v5")
-        tx.execute(BATCHES_SCHEMA)
-        tx.execute(
-            "INSERT INTO batches(id, seq, priority, created_ms, n, first_ms, message, "
-            "rejected_reason) SELECT id, seq, priority, created_ms, n, first_ms, message, "
-            "rejected_reason FROM batches_v5"
-        )
-        tx.execute("DROP TABLE batches_v5")
+    # Rebuilt: ``seq`` was unique on its own, it is unique per recipient now.
+    _rebuild_v5(
+        tx,
+        "batches",
+        BATCHES_SCHEMA,
+        "INSERT INTO batches(id, seq, priority, created_ms, n, first_ms, message, "
+        "rejected_reason) SELECT id, seq, priority, created_ms, n, first_ms, message, "
+        "rejected_reason FROM batches_v5",
+    )
     tx.execute("UPDATE batches SET recipient=? WHERE recipient=''", (home,))
-    tomb_columns = {row[1] for row in tx.execute("PRAGMA table_info(tombstones)")}
-    if tomb_columns and "recipient" not in tomb_columns:
-        tx.execute("ALTER TABLE tombstones RENAME TO tombstones_v5")
-        tx.execute(TOMBSTONES_SCHEMA)
-        tx.execute(
-            "INSERT INTO tombstones(recipient, stream_id, priority, n, first_ms, last_ms, "
-            "evicted_ms) SELECT ?, stream_id, priority, n, first_ms, last_ms, evicted_ms "
-            "FROM tombstones_v5",
-            (home,),
-        )
-        tx.execute("DROP TABLE tombstones_v5")
+    _rebuild_v5(
+        tx,
+        "tombstones",
+        TOMBSTONES_SCHEMA,
+        "INSERT INTO tombstones(recipient, stream_id, priority, n, first_ms, last_ms, "
+        "evicted_ms) SELECT ?, stream_id, priority, n, first_ms, last_ms, evicted_ms "
+        "FROM tombstones_v5",
+        (home,),
+    )
     tx.execute("UPDATE meta SET key=? WHERE key='next_seq'", (f"next_seq:{home}",))
+
+
+def _rebuild_v5(
+    tx: Transaction, table: str, schema: str, copy: str, params: tuple[str, ...] = ()
+) -> None:
+    """``table`` of schema 5, when it has no ``recipient`` column yet, rebuilt as ``schema``
+    (SQLite cannot change a table's key in place): renamed to ``{table}_v5``, created anew,
+    its rows copied by ``copy`` (an INSERT ... SELECT from ``{table}_v5`` with ``params``),
+    the old one dropped. A table that does not exist yet is left alone."""
+    columns = {row[1] for row in tx.execute(f"PRAGMA table_info({table})")}
+    if not columns or "recipient" in columns:
+        return
+    tx.execute(f"ALTER TABLE {table} RENAME TO {table}_v5")
+    tx.execute(schema)
+    tx.execute(copy, params)
+    tx.execute(f"DROP TABLE {table}_v5")
 
 
 def _migrate_v1(db: Database, tx: Transaction) -> None:

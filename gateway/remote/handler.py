@@ -30,14 +30,7 @@ from typing import Any
 from common.backoff import Backoff
 from drivers.mqtt import MqttError, MqttLink
 from gateway.remote.state import RemoteState
-from gateway.supervisor import (
-    Component,
-    RestartNow,
-    RestartPolicy,
-    RestartRequested,
-    Retry,
-    supervise,
-)
+from gateway.supervisor import Component, RestartPolicy, RestartRequested, supervise
 from protocols.command_results import CommandResult, Status, message_digest
 from protocols.command_topics import cmd_filter, result_topic
 from protocols.commands import Command, CommandError, CommandVerifier
@@ -105,11 +98,8 @@ class CommandHandler(Component):
         self._backoff = backoff or Backoff(initial_s=1.0, cap_s=120.0)
         # OSError: the state file could not be written; the unacknowledged command comes
         # again after the reconnect.
-        self._restarts = RestartPolicy(
-            (
-                (ReconnectRequested, RestartNow()),
-                ((MqttError, OSError), Retry(self._backoff, with_message=True)),
-            )
+        self._restarts = RestartPolicy.reconnecting(
+            (MqttError, OSError), self._backoff, at_once=ReconnectRequested
         )
         #: Set while subscribed (the broker routes commands only to a live subscription).
         self.subscribed = asyncio.Event()

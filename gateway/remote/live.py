@@ -21,15 +21,7 @@ def apply_live(pipeline: Pipeline, outbox: AsyncOutbox, new: HubConfig) -> None:
     )
     if thresholds != pipeline.settings.thresholds:
         pipeline.set_thresholds(thresholds)
-    b = new.batching
-    policy = BatchingPolicy(
-        alert_s=b.alert_s,
-        clinical_s=b.clinical_s,
-        continuous_s=b.continuous_s,
-        environmental_s=b.environmental_s,
-        telemetry_s=b.telemetry_s,
-        max_batch_readings=b.max_batch_readings,
-    )
+    policy = BatchingPolicy.from_config(new.batching)
     if policy != outbox.outbox.batching:
         outbox.outbox.batching = policy
         for name in outbox.recipients:  # every recipient's uplink looks at its deadline again

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gateway.config import BatchingConfig
 from gateway.outbox.batching import (
     HELD_RECHECK_S,
     BatchingPolicy,
@@ -48,6 +50,14 @@ def test_each_priority_waits_as_long_as_the_policy_says() -> None:
     assert policy.delay_s(CLINICAL, continuous=True) == 3
     assert policy.delay_s(ENVIRONMENTAL, continuous=False) == 4
     assert policy.delay_s(TELEMETRY, continuous=False) == 300
+
+
+def test_the_policy_of_a_configuration_takes_each_of_its_batching_keys() -> None:
+    # A value of its own per field: [batching] must have a key for each (unknown keys are
+    # errors there), and each value must reach its own field.
+    values = {f.name: n for n, f in enumerate(dataclasses.fields(BatchingPolicy), start=1)}
+    policy = BatchingPolicy.from_config(BatchingConfig.model_validate(values))
+    assert dataclasses.asdict(policy) == values
 
 
 def test_readings_are_due_by_their_shortest_delay_counted_from_their_arrival() -> None:
