@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 from dataclasses import dataclass, field
 
+from common.errors import HintedError
 from drivers.ble import BleBackend, BleCentral, CentralSettings, DeviceSpec, MeasurementEvent
 from drivers.ble.central import DeviceStatus
 from drivers.ble.pairing import PairingFailedError, PairingInput, bond
@@ -19,13 +20,8 @@ from gateway.config import DeviceConfig, HubConfig
 from protocols.gatt import BatteryLevel, DeviceInformationString, to_observations
 
 
-class PairingError(RuntimeError):
+class PairingError(HintedError, RuntimeError):
     """Pairing did not complete; ``hint`` says what to try."""
-
-    def __init__(self, reason: str, hint: str) -> None:
-        self.reason = reason
-        self.hint = hint
-        super().__init__(f"{reason}. {hint}")
 
 
 @dataclass
