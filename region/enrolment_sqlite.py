@@ -10,7 +10,6 @@ PostgreSQL (``BIGINT`` times, ``ON CONFLICT DO NOTHING``): enrolling, ending and
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from protocols.fhir.identity import PatientRef
 from region.enrolment import Enrolment, EnrolmentRequest
 from region.enrolment_sql import SqlEnrolmentStore, held_rows
 from region.enrolment_store import HeldReading
+from region.sqlite_db import open_sqlite
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS enrolments ("
@@ -37,11 +37,7 @@ class SqliteEnrolmentStore(SqlEnrolmentStore):
     """:class:`region.enrolment_store.EnrolmentStore` in an SQLite file."""
 
     def __init__(self, path: Path) -> None:
-        self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        for statement in SCHEMA:
-            self._db.execute(statement)
+        self._db = open_sqlite(path, SCHEMA, timeout_s=30)
 
     def _run(self, query: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
         """Run one statement: its rows (none for a statement without)."""

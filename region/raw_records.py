@@ -15,13 +15,13 @@ device turns out to be a quirky model) turns each into a measurement, and
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from protocols.uplink.undecoded import RawRecord
+from region.sqlite_db import open_sqlite
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS raw_records ("
@@ -64,10 +64,7 @@ class SqliteRawRecords:
     """:class:`RawRecords` in an SQLite file."""
 
     def __init__(self, path: Path) -> None:
-        self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute(SCHEMA)
+        self._db = open_sqlite(path, (SCHEMA,), timeout_s=30)
 
     def keep(self, hub: str, records: Sequence[RawRecord]) -> int:
         """Insert the records not stored yet (a batch delivered twice keeps them once)."""
