@@ -15,7 +15,7 @@ from typing import Annotated, Any, get_type_hints
 
 import typer
 
-from common.cli import EXIT_FAILED, JsonFlag, emit
+from common.cli import EXIT_FAILED, JsonFlag, emit, refused
 from drivers.mqtt import MqttLink, TlsFiles
 from region.broker_config import BrokerTls, acl_text, mosquitto_conf
 from region.ca import RegionCa, RegionCaError
@@ -40,11 +40,6 @@ app.add_typer(consent_app, name="consent")
 CaDir = Annotated[Path, typer.Option("--dir", help="The CA directory.")]
 
 
-def _fail(exc: RegionCaError, as_json: bool) -> typer.Exit:
-    emit({"ok": False, "error": exc.reason, "hint": exc.hint}, as_json)
-    return typer.Exit(EXIT_FAILED)
-
-
 @ca_app.command("init")
 def ca_init(
     directory: CaDir,
@@ -56,7 +51,7 @@ def ca_init(
     try:
         ca = RegionCa.init(directory, name, force=force)
     except RegionCaError as exc:
-        raise _fail(exc, as_json) from None
+        raise refused(exc, as_json) from None
     emit({"ok": True, "ca_cert": str(ca.cert_file), "crl": str(ca.crl_file)}, as_json)
 
 
@@ -77,7 +72,7 @@ def ca_sign(
         emit({"ok": False, "error": f"cannot read {csr}: {exc.strerror}"}, as_json)
         raise typer.Exit(EXIT_FAILED) from None
     except RegionCaError as exc:
-        raise _fail(exc, as_json) from None
+        raise refused(exc, as_json) from None
     out.write_bytes(cert)
     emit({"ok": True, "cert": str(out)}, as_json)
 
@@ -88,7 +83,7 @@ def ca_revoke(cert: Path, directory: CaDir, as_json: JsonFlag = False) -> None:
     try:
         serial = RegionCa(directory).revoke(cert.read_bytes())
     except RegionCaError as exc:
-        raise _fail(exc, as_json) from None
+        raise refused(exc, as_json) from None
     emit({"ok": True, "serial": f"{serial:x}", "crl": str(RegionCa(directory).crl_file)}, as_json)
 
 
@@ -129,8 +124,7 @@ def broker_config(
     try:
         plugin = identity_plugin or build_identity_plugin(out_dir)
     except PluginBuildError as exc:
-        emit({"ok": False, "error": exc.reason, "hint": exc.hint}, as_json)
-        raise typer.Exit(EXIT_FAILED) from None
+        raise refused(exc, as_json) from None
     acl = out_dir / "acl"
     acl.write_text(acl_text(tuple(receiver or [RECEIVER_NAME]), recipients=tuple(recipient or [])))
     tls = BrokerTls(ca.cert_file, cert, key, ca.crl_file if ca.crl_file.exists() else None)
@@ -263,8 +257,7 @@ def command_key_init(
     try:
         key = RegionCommandKey.init(directory, kid=kid, force=force)
     except SendError as exc:
-        emit({"ok": False, "error": exc.reason, "hint": exc.hint}, as_json)
-        raise typer.Exit(EXIT_FAILED) from None
+        raise refused(exc, as_json) from None
     emit({"ok": True, "kid": key.kid, "public_key": str(key.public_file)}, as_json)
 
 
