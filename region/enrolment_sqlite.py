@@ -18,7 +18,7 @@ from protocols.fhir.identity import PatientRef
 from region.enrolment import Enrolment, EnrolmentRequest
 from region.enrolment_sql import SqlEnrolmentStore, held_rows
 from region.enrolment_store import HeldReading
-from region.sqlite_db import open_sqlite
+from region.sqlite_db import insert_new, open_sqlite
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS enrolments ("
@@ -65,17 +65,12 @@ class SqliteEnrolmentStore(SqlEnrolmentStore):
 
     def hold(self, held: Sequence[HeldReading]) -> int:
         """Keep the readings (once per key); on disk when this returns."""
-        if not held:
-            return 0
-        with self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            before = self._db.total_changes
-            self._db.executemany(
-                "INSERT INTO held_readings (key, hub, device, mdc, t_ms, held_ms, reading) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
-                held_rows(held),
-            )
-            return self._db.total_changes - before
+        return insert_new(
+            self._db,
+            "INSERT INTO held_readings (key, hub, device, mdc, t_ms, held_ms, reading) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+            held_rows(held),
+        )
 
     def release(self, keys: Sequence[str]) -> None:
         """Forget held readings that were filed."""

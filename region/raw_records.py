@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Protocol
 
 from protocols.uplink.undecoded import RawRecord
-from region.sqlite_db import open_sqlite
+from region.sqlite_db import insert_new, open_sqlite
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS raw_records ("
@@ -68,17 +68,12 @@ class SqliteRawRecords:
 
     def keep(self, hub: str, records: Sequence[RawRecord]) -> int:
         """Insert the records not stored yet (a batch delivered twice keeps them once)."""
-        if not records:
-            return 0
-        with self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            before = self._db.total_changes
-            self._db.executemany(
-                "INSERT OR IGNORE INTO raw_records (hub, device, uuid, t_ms, raw) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [(hub, r.device, r.uuid, r.t_ms, r.raw) for r in records],
-            )
-            return self._db.total_changes - before
+        return insert_new(
+            self._db,
+            "INSERT OR IGNORE INTO raw_records (hub, device, uuid, t_ms, raw) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(hub, r.device, r.uuid, r.t_ms, r.raw) for r in records],
+        )
 
     def records(self, *, undecoded_only: bool = True) -> list[StoredRawRecord]:
         """Stored records, oldest first."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 #: sqlite3.connect's own default wait for a locked database (seconds).
@@ -29,3 +29,16 @@ def open_sqlite(
     for statement in schema:
         db.execute(statement)
     return db
+
+
+def insert_new(db: sqlite3.Connection, insert: str, rows: Sequence[Sequence[object]]) -> int:
+    """Run ``insert`` (an INSERT that skips a row already stored) for every row in one
+    ``BEGIN IMMEDIATE`` transaction; how many rows it added (the connection's
+    ``total_changes`` before and after: SQLite C API, "sqlite3_total_changes()")."""
+    if not rows:
+        return 0
+    with db:
+        db.execute("BEGIN IMMEDIATE")
+        before = db.total_changes
+        db.executemany(insert, rows)
+        return db.total_changes - before
