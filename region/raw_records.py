@@ -15,10 +15,10 @@ device turns out to be a quirky model) turns each into a measurement, and
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from protocols.uplink.undecoded import RawRecord
 from region.sqlite_db import insert_new, open_sqlite
@@ -38,6 +38,35 @@ class StoredRawRecord:
     hub: str
     record: RawRecord
     decoded_by: str | None = None
+
+
+#: Marks one record decoded (``?`` marks; the PostgreSQL store runs it with ``%s``).
+MARK_DECODED = (
+    "UPDATE raw_records SET decoded_by = ? "
+    "WHERE hub = ? AND device = ? AND uuid = ? AND t_ms = ? AND raw = ?"
+)
+
+
+def records_query(*, undecoded_only: bool) -> str:
+    """The stored records, oldest first (no parameters: the same in both dialects)."""
+    where = " WHERE decoded_by IS NULL" if undecoded_only else ""
+    return (
+        "SELECT hub, device, uuid, t_ms, raw, decoded_by FROM raw_records"  # noqa: S608
+        f"{where} ORDER BY t_ms, hub, device"
+    )
+
+
+def stored_records(rows: Iterable[Sequence[Any]]) -> list[StoredRawRecord]:
+    """The rows of :func:`records_query` as records."""
+    return [
+        StoredRawRecord(str(h), RawRecord(str(d), str(u), int(t), bytes(raw)), by)
+        for h, d, u, t, raw, by in rows
+    ]
+
+
+def mark_decoded_params(hub: str, record: RawRecord, decoder: str) -> tuple[object, ...]:
+    """The parameters of :data:`MARK_DECODED`."""
+    return (decoder, hub, record.device, record.uuid, record.t_ms, record.raw)
 
 
 class RawRecords(Protocol):
@@ -77,24 +106,12 @@ class SqliteRawRecords:
 
     def records(self, *, undecoded_only: bool = True) -> list[StoredRawRecord]:
         """Stored records, oldest first."""
-        where = " WHERE decoded_by IS NULL" if undecoded_only else ""
-        rows = self._db.execute(
-            "SELECT hub, device, uuid, t_ms, raw, decoded_by FROM raw_records"  # noqa: S608
-            f"{where} ORDER BY t_ms, hub, device"
-        ).fetchall()
-        return [
-            StoredRawRecord(str(h), RawRecord(str(d), str(u), int(t), bytes(raw)), by)
-            for h, d, u, t, raw, by in rows
-        ]
+        return stored_records(self._db.execute(records_query(undecoded_only=undecoded_only)))
 
     def decoded(self, hub: str, record: RawRecord, decoder: str) -> None:
         """Mark one record decoded."""
         with self._db:
-            self._db.execute(
-                "UPDATE raw_records SET decoded_by = ? "
-                "WHERE hub = ? AND device = ? AND uuid = ? AND t_ms = ? AND raw = ?",
-                (decoder, hub, record.device, record.uuid, record.t_ms, record.raw),
-            )
+            self._db.execute(MARK_DECODED, mark_decoded_params(hub, record, decoder))
 
     def close(self) -> None:
         """Release the connection."""
