@@ -14,6 +14,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from common.errors import HintedError
+
 EXIT_FAILED = 1
 EXIT_CONFIG = 3
 
@@ -31,3 +33,9 @@ def emit(result: dict[str, Any], as_json: bool) -> None:
         sys.stdout.write(json.dumps(result, indent=2, default=str) + "\n")
     else:
         console().print(result)
+
+
+def refused(exc: HintedError, as_json: bool) -> typer.Exit:
+    """Print a refusal (its reason and hint) and return the exit to raise (code 1)."""
+    emit({"ok": False, "error": exc.reason, "hint": exc.hint}, as_json)
+    return typer.Exit(EXIT_FAILED)

@@ -23,6 +23,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from common.errors import HintedError
 from protocols.command_topics import HUB_CLIENT_SUFFIXES
 from region.broker_config import OPERATOR_USER, RECEIVER_USER, recipient_receiver
 
@@ -36,13 +37,11 @@ INSTALL_HINT = (
 )
 
 
-class PluginBuildError(RuntimeError):
+class PluginBuildError(HintedError, RuntimeError):
     """The plugin could not be built; ``reason`` says why, ``hint`` what to install."""
 
     def __init__(self, reason: str, hint: str = INSTALL_HINT) -> None:
-        self.reason = reason
-        self.hint = hint
-        super().__init__(f"{reason}. {hint}")
+        super().__init__(reason, hint)
 
 
 def plugin_options(recipients: tuple[str, ...] = ()) -> dict[str, str]:

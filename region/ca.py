@@ -18,6 +18,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from common.errors import HintedError
 from common.pki import CertificateAuthority, build_crl, certificate_serial
 from common.signing import PemBatchVerifier
 from protocols.command_topics import HUB_CLIENT_SUFFIXES
@@ -29,13 +30,8 @@ HUB_ID = re.compile(r"^[a-z0-9][a-z0-9-]{2,62}$")
 RECEIVER_ID = re.compile(r"^region-receiver[a-z0-9-]*$")
 
 
-class RegionCaError(RuntimeError):
+class RegionCaError(HintedError, RuntimeError):
     """A CA operation was refused; ``hint`` says what to do."""
-
-    def __init__(self, reason: str, hint: str) -> None:
-        self.reason = reason
-        self.hint = hint
-        super().__init__(f"{reason}. {hint}")
 
 
 @dataclass(frozen=True)

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import json
 import os
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_type_hints
 
 import typer
 
-from common.cli import EXIT_FAILED, JsonFlag, emit
+from common.cli import EXIT_FAILED, JsonFlag, emit, refused
 from drivers.mqtt import MqttLink, TlsFiles
 from region.broker_config import BrokerTls, acl_text, mosquitto_conf
 from region.ca import RegionCa, RegionCaError
@@ -37,11 +40,6 @@ app.add_typer(consent_app, name="consent")
 CaDir = Annotated[Path, typer.Option("--dir", help="The CA directory.")]
 
 
-def _fail(exc: RegionCaError, as_json: bool) -> typer.Exit:
-    emit({"ok": False, "error": exc.reason, "hint": exc.hint}, as_json)
-    return typer.Exit(EXIT_FAILED)
-
-
 @ca_app.command("init")
 def ca_init(
     directory: CaDir,
@@ -53,7 +51,7 @@ def ca_init(
     try:
         ca = RegionCa.init(directory, name, force=force)
     except RegionCaError as exc:
-        raise _fail(exc, as_json) from None
+        raise refused(exc, as_json) from None
     emit({"ok": True, "ca_cert": str(ca.cert_file), "crl": str(ca.crl_file)}, as_json)
 
 
@@ -74,7 +72,7 @@ def ca_sign(
         emit({"ok": False, "error": f"cannot read {csr}: {exc.strerror}"}, as_json)
         raise typer.Exit(EXIT_FAILED) from None
     except RegionCaError as exc:
-        raise _fail(exc, as_json) from None
+        raise refused(exc, as_json) from None
     out.write_bytes(cert)
     emit({"ok": True, "cert": str(out)}, as_json)
 
@@ -85,7 +83,7 @@ def ca_revoke(cert: Path, directory: CaDir, as_json: JsonFlag = False) -> None:
     try:
         serial = RegionCa(directory).revoke(cert.read_bytes())
     except RegionCaError as exc:
-        raise _fail(exc, as_json) from None
+        raise refused(exc, as_json) from None
     emit({"ok": True, "serial": f"{serial:x}", "crl": str(RegionCa(directory).crl_file)}, as_json)
 
 
@@ -126,8 +124,7 @@ def broker_config(
     try:
         plugin = identity_plugin or build_identity_plugin(out_dir)
     except PluginBuildError as exc:
-        emit({"ok": False, "error": exc.reason, "hint": exc.hint}, as_json)
-        raise typer.Exit(EXIT_FAILED) from None
+        raise refused(exc, as_json) from None
     acl = out_dir / "acl"
     acl.write_text(acl_text(tuple(receiver or [RECEIVER_NAME]), recipients=tuple(recipient or [])))
     tls = BrokerTls(ca.cert_file, cert, key, ca.crl_file if ca.crl_file.exists() else None)
@@ -260,21 +257,23 @@ def command_key_init(
     try:
         key = RegionCommandKey.init(directory, kid=kid, force=force)
     except SendError as exc:
-        emit({"ok": False, "error": exc.reason, "hint": exc.hint}, as_json)
-        raise typer.Exit(EXIT_FAILED) from None
+        raise refused(exc, as_json) from None
     emit({"ok": True, "kid": key.kid, "public_key": str(key.public_file)}, as_json)
 
 
 @dataclass(frozen=True)
 class _Channel:
-    key_dir: Path
-    ca_dir: Path
-    host: str
-    port: int
-    cert: Path
-    key: Path
-    expires_in_s: float
-    timeout_s: float
+    """The key, trust and broker a ``send`` command uses: the options every one of them takes
+    (:func:`_send_command` gives them to the command line)."""
+
+    key_dir: KeyDir
+    ca_dir: SendCaDir
+    host: SendHost
+    cert: OperatorCert
+    key: OperatorKey
+    port: SendPort = 8883
+    expires_in_s: ExpiresIn = 900.0
+    timeout_s: ResultTimeout = 30.0
 
     def send(self, hub_id: str, kind: str, body: dict[str, Any]) -> dict[str, Any]:
         """Sign, publish, wait; the result as a dict (raises SendError)."""
@@ -292,6 +291,51 @@ class _Channel:
             send_and_wait(connect, hub_id, kind, message, timeout_s=self.timeout_s)
         )
         return {"seq": command.seq, **json.loads(result.to_json())}
+
+
+_Command = Callable[..., None]
+
+
+def _send_command(name: str, *, timeout_s: float = 30.0) -> Callable[[_Command], _Command]:
+    """Register ``send NAME`` for a function that takes a ``channel``: on the command line it
+    is the :class:`_Channel` options, the required ones in its place and the others just
+    before --json (``timeout_s``: this command's --timeout default)."""
+
+    def register(function: _Command) -> _Command:
+        hints = get_type_hints(_Channel, include_extras=True)
+        defaults = {"timeout_s": timeout_s}
+        required: list[inspect.Parameter] = []
+        optional: list[inspect.Parameter] = []
+        for f in fields(_Channel):
+            default = defaults.get(f.name, f.default)
+            param = inspect.Parameter(
+                f.name,
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                default=inspect.Parameter.empty if default is MISSING else default,
+                annotation=hints[f.name],
+            )
+            (required if default is MISSING else optional).append(param)
+        params: list[inspect.Parameter] = []
+        for param in inspect.signature(function, eval_str=True).parameters.values():
+            if param.name == "channel":
+                params += required
+                continue
+            if param.name == "as_json":
+                params += optional
+            params.append(param)
+
+        @functools.wraps(function)
+        def command(**options: Any) -> None:
+            shared = {f.name: options.pop(f.name) for f in fields(_Channel)}
+            function(channel=_Channel(**shared), **options)
+
+        # typer reads a command's options from its signature (inspect.signature honours this)
+        command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in params}
+        send_app.command(name)(command)
+        return function
+
+    return register
 
 
 def _finish(results: list[dict[str, Any]], as_json: bool) -> None:
@@ -321,14 +365,10 @@ def _send_one(
     _finish([result], as_json)
 
 
-@send_app.command("config")
+@_send_command("config")
 def send_config(
     hub_id: str,
-    key_dir: KeyDir,
-    ca_dir: SendCaDir,
-    host: SendHost,
-    cert: OperatorCert,
-    key: OperatorKey,
+    channel: _Channel,
     file: Annotated[
         Path | None,
         typer.Option(
@@ -338,9 +378,6 @@ def send_config(
         ),
     ] = None,
     rollback: Annotated[bool, typer.Option(help="Go back to the previous configuration.")] = False,
-    port: SendPort = 8883,
-    expires_in_s: ExpiresIn = 900.0,
-    timeout_s: ResultTimeout = 30.0,
     as_json: JsonFlag = False,
 ) -> None:
     """Update a hub's configuration (validated by the hub; the previous one kept for rollback)."""
@@ -355,20 +392,15 @@ def send_config(
         except (OSError, tomllib.TOMLDecodeError) as exc:
             emit({"ok": False, "error": f"cannot read {file}: {exc}"}, as_json)
             raise typer.Exit(EXIT_FAILED) from None
-    channel = _Channel(key_dir, ca_dir, host, port, cert, key, expires_in_s, timeout_s)
     _send_one(channel, hub_id, "config", body, as_json)
 
 
-@send_app.command("consent")
+@_send_command("consent")
 def send_consent(
     hub_id: str,
     action: Annotated[str, typer.Argument(help="grant or withdraw.")],
     categories: Annotated[list[str], typer.Argument(help="Data categories (docs/consent.md).")],
-    key_dir: KeyDir,
-    ca_dir: SendCaDir,
-    host: SendHost,
-    cert: OperatorCert,
-    key: OperatorKey,
+    channel: _Channel,
     recipient: Annotated[str, typer.Option(help="The recipient this key belongs to.")],
     by: Annotated[str, typer.Option("--by", help="Who recorded the consent.")],
     basis: Annotated[str, typer.Option(help="patient-consent, representative-consent, ...")] = (
@@ -378,9 +410,6 @@ def send_consent(
         Path | None,
         typer.Option(help="Also record it in this receiver's consents (`region consent`)."),
     ] = None,
-    port: SendPort = 8883,
-    expires_in_s: ExpiresIn = 900.0,
-    timeout_s: ResultTimeout = 30.0,
     as_json: JsonFlag = False,
 ) -> None:
     """Send a consent record to a hub, signed by this recipient's command key (the hub
@@ -393,21 +422,13 @@ def send_consent(
             registry.add(hub_id, record)
         finally:
             registry.close()
-    channel = _Channel(key_dir, ca_dir, host, port, cert, key, expires_in_s, timeout_s)
     _send_one(channel, hub_id, "consent", record.to_map(), as_json)
 
 
-@send_app.command("renew")
+@_send_command("renew")
 def send_renew(
     hub_id: str,
-    key_dir: KeyDir,
-    ca_dir: SendCaDir,
-    host: SendHost,
-    cert: OperatorCert,
-    key: OperatorKey,
-    port: SendPort = 8883,
-    expires_in_s: ExpiresIn = 900.0,
-    timeout_s: ResultTimeout = 30.0,
+    channel: _Channel,
     as_json: JsonFlag = False,
 ) -> None:
     """Renew a hub's certificate: the hub makes a new key and CSR, the region CA (--ca-dir)
@@ -415,7 +436,6 @@ def send_renew(
     from common.pki import certificate_common_name
     from region.command_sender import SendError
 
-    channel = _Channel(key_dir, ca_dir, host, port, cert, key, expires_in_s, timeout_s)
     results: list[dict[str, Any]] = []
     try:
         results.append(channel.send(hub_id, "renew-cert", {"step": "csr"}))
@@ -423,7 +443,7 @@ def send_renew(
         if csr is None:
             _finish(results, as_json)
             return
-        cert_pem = RegionCa(ca_dir).sign(str(csr).encode())
+        cert_pem = RegionCa(channel.ca_dir).sign(str(csr).encode())
         if certificate_common_name(cert_pem) != hub_id:
             emit({"ok": False, "error": "the CSR names another hub", "results": results}, as_json)
             raise typer.Exit(EXIT_FAILED)
@@ -437,14 +457,10 @@ def send_renew(
     _finish(results, as_json)
 
 
-@send_app.command("firmware")
+@_send_command("firmware", timeout_s=300.0)
 def send_firmware(
     hub_id: str,
-    key_dir: KeyDir,
-    ca_dir: SendCaDir,
-    host: SendHost,
-    cert: OperatorCert,
-    key: OperatorKey,
+    channel: _Channel,
     board: Annotated[str, typer.Option(help="The board type: rp2040, esp32 or sim.")],
     firmware_dir: Annotated[
         Path | None, typer.Option(help="The firmware tree (default: narhub's firmware/).")
@@ -453,9 +469,6 @@ def send_firmware(
         str | None,
         typer.Option(help="The version the boards must report (default: sensorfw VERSION)."),
     ] = None,
-    port: SendPort = 8883,
-    expires_in_s: ExpiresIn = 900.0,
-    timeout_s: ResultTimeout = 300.0,
     as_json: JsonFlag = False,
 ) -> None:
     """Update the sensor-board firmware of one board type: a signed bundle, deployed board by
@@ -466,13 +479,12 @@ def send_firmware(
 
     try:
         files = firmware_files(firmware_dir or FIRMWARE_DIR, board)
-        command_key = RegionCommandKey(key_dir)
+        command_key = RegionCommandKey(channel.key_dir)
         signing_key = command_key.key_file.read_bytes()
         version = version or firmware_version(files)
         body = build_bundle(files, board, version, command_key.kid, signing_key)
     except (BundleError, SendError, OSError) as exc:
         raise _send_failed(exc, as_json, []) from None
-    channel = _Channel(key_dir, ca_dir, host, port, cert, key, expires_in_s, timeout_s)
     _send_one(channel, hub_id, "firmware", body, as_json)
 
 

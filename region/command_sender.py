@@ -24,6 +24,7 @@ from typing import Any
 
 from common.atomic import write_atomic
 from common.command_keys import PemCommandSigner
+from common.errors import HintedError
 from common.pki import new_private_key_pem, public_key_pem
 from drivers._aio import reraise_if_cancelling
 from drivers.mqtt import REASON_FAILURE_THRESHOLD, MqttError, MqttLink
@@ -36,13 +37,8 @@ NO_MATCHING_SUBSCRIBERS = 0x10
 DEFAULT_KID = "region-cmd-1"
 
 
-class SendError(RuntimeError):
+class SendError(HintedError, RuntimeError):
     """A command could not be sent or no result came back; ``hint`` says what to do."""
-
-    def __init__(self, reason: str, hint: str) -> None:
-        self.reason = reason
-        self.hint = hint
-        super().__init__(f"{reason}. {hint}")
 
 
 def _now_ms() -> int:

@@ -11,8 +11,9 @@ from typing import Annotated
 import typer
 
 from common.cli import EXIT_FAILED, JsonFlag, emit
+from common.consent import new_record
 from protocols.categories import DataCategory
-from protocols.consent import BASES, ConsentError, ConsentRecord, allowed_now, record_from_map
+from protocols.consent import BASES, ConsentError, ConsentRecord, allowed_now
 from region.consents import SqliteConsentRegistry
 
 consent_app = typer.Typer(help="The consents this recipient holds, per hub (docs/consent.md).")
@@ -43,18 +44,10 @@ def consent_record(
     """A command's consent record, recorded now (from ``from_ms``, default now) and checked
     (:func:`protocols.consent.record_from_map`); one the rules refuse ends the command (the
     error and its field emitted, exit code failed)."""
-    now_ms = _now_ms()
-    doc = {
-        "action": action,
-        "recipient": recipient,
-        "categories": categories,
-        "from_ms": now_ms if from_ms is None else from_ms,
-        "recorded_by": by,
-        "basis": basis,
-        "recorded_ms": now_ms,
-    }
     try:
-        return record_from_map(doc)
+        return new_record(
+            action, recipient, categories, by, basis, recorded_ms=_now_ms(), from_ms=from_ms
+        )
     except ConsentError as exc:
         emit({"ok": False, "error": str(exc), "field": exc.field}, as_json)
         raise typer.Exit(EXIT_FAILED) from None

@@ -10,7 +10,6 @@ state database (SQLite, WAL) in the order they were recorded.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 from protocols.categories import DataCategory, category_of
 from protocols.consent import ConsentRecord, allowed, record_from_map
 from protocols.uplink import Priority, WireReading
+from region.sqlite_db import open_sqlite
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS consents (hub TEXT NOT NULL, n INTEGER NOT NULL, "
@@ -42,11 +42,7 @@ class SqliteConsentRegistry:
 
     def __init__(self, path: Path, recipient: str) -> None:
         self.recipient = recipient
-        self._db = sqlite3.connect(path, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        for statement in SCHEMA:
-            self._db.execute(statement)
+        self._db = open_sqlite(path, SCHEMA)
 
     def add(self, hub: str, record: ConsentRecord) -> None:
         """Append a record for ``hub`` (the next in its ledger)."""

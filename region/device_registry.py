@@ -10,12 +10,12 @@ SQL, the same schema in PostgreSQL).
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
 from protocols.fhir import DeviceDescription
+from region.sqlite_db import open_sqlite
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS device_descriptions ("
@@ -44,10 +44,7 @@ class SqliteDeviceRegistry:
     """:class:`DeviceRegistry` in an SQLite file."""
 
     def __init__(self, path: Path) -> None:
-        self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute(SCHEMA)
+        self._db = open_sqlite(path, (SCHEMA,), timeout_s=30)
 
     def get(self, devices: list[str]) -> dict[str, DeviceDescription]:
         """Known descriptions of ``devices``."""

@@ -24,6 +24,7 @@ import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
+from common.errors import HintedError
 from protocols.fhir.identity import PatientRef, is_mac
 
 #: The pseudonym system when none is given (a region sets its own with ``--patient-system``).
@@ -36,13 +37,8 @@ _DEVICE = re.compile(r"^[A-Za-z0-9:._-]{1,64}$")
 _PERSONNUMMER = re.compile(r"^(\d{2})?(\d{6})[-+]?(\d{4})$")
 
 
-class EnrolmentError(ValueError):
+class EnrolmentError(HintedError, ValueError):
     """An enrolment operation was refused: ``reason`` says what, ``hint`` what to do."""
-
-    def __init__(self, reason: str, hint: str) -> None:
-        self.reason = reason
-        self.hint = hint
-        super().__init__(f"{reason}. {hint}")
 
 
 class BadTimeError(EnrolmentError):

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from common.cli import EXIT_FAILED, JsonFlag, emit
+from common.cli import EXIT_FAILED, JsonFlag, emit, refused
 from region.ca import RegionCa, RegionCaError, issued_hubs
 from region.enrolment import (
     DEFAULT_PATIENT_SYSTEM,
@@ -64,11 +64,6 @@ def _store(spec: str, as_json: bool) -> Iterator[EnrolmentStore]:
         store.close()
 
 
-def _refused(exc: EnrolmentError | RegionCaError, as_json: bool) -> typer.Exit:
-    emit({"ok": False, "error": exc.reason, "hint": exc.hint}, as_json)
-    return typer.Exit(EXIT_FAILED)
-
-
 def enrol(
     state: State,
     ca_dir: Annotated[Path, typer.Option("--ca-dir", help="The region CA (knows the hubs).")],
@@ -106,7 +101,7 @@ def enrol(
                 if attribute(now_enrolled, h.reading.device, h.reading.t_ms) is not None
             )
     except (EnrolmentError, RegionCaError) as exc:
-        raise _refused(exc, as_json) from None
+        raise refused(exc, as_json) from None
     except OSError as exc:
         emit({"ok": False, "error": f"cannot read the CA in {ca_dir}: {exc.strerror}"}, as_json)
         raise typer.Exit(EXIT_FAILED) from None
@@ -130,7 +125,7 @@ def unenrol(
         with _store(state, as_json) as store:
             ended = store.unenrol(hub, name, at_ms)
     except EnrolmentError as exc:
-        raise _refused(exc, as_json) from None
+        raise refused(exc, as_json) from None
     withdrawn = at_ms == ended.start_ms
     emit(
         {

@@ -37,7 +37,13 @@ from protocols.uplink.undecoded import RawRecord
 from region.enrolment import Enrolment
 from region.enrolment_sql import Run, SqlEnrolmentStore, held_rows, hub_enrolments
 from region.enrolment_store import HeldReading
-from region.raw_records import StoredRawRecord
+from region.raw_records import (
+    MARK_DECODED,
+    StoredRawRecord,
+    mark_decoded_params,
+    records_query,
+    stored_records,
+)
 from region.state import FilingRaceError
 from region.state_pg import PgCursor, PgSession
 
@@ -261,23 +267,11 @@ class PostgresRawRecords:
 
     def records(self, *, undecoded_only: bool = True) -> list[StoredRawRecord]:
         """Stored records, oldest first."""
-        where = " WHERE decoded_by IS NULL" if undecoded_only else ""
-        rows = self._db.execute(
-            "SELECT hub, device, uuid, t_ms, raw, decoded_by FROM raw_records"  # noqa: S608
-            f"{where} ORDER BY t_ms, hub, device"
-        ).rows
-        return [
-            StoredRawRecord(str(h), RawRecord(str(d), str(u), int(t), bytes(raw)), by)
-            for h, d, u, t, raw, by in rows
-        ]
+        return stored_records(self._db.execute(records_query(undecoded_only=undecoded_only)).rows)
 
     def decoded(self, hub: str, record: RawRecord, decoder: str) -> None:
         """Mark one record decoded."""
-        self._db.execute(
-            "UPDATE raw_records SET decoded_by = %s "
-            "WHERE hub = %s AND device = %s AND uuid = %s AND t_ms = %s AND raw = %s",
-            (decoder, hub, record.device, record.uuid, record.t_ms, record.raw),
-        )
+        self._db.execute(_pg(MARK_DECODED), mark_decoded_params(hub, record, decoder))
 
     def close(self) -> None:
         """Close the connection."""

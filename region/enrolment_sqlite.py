@@ -10,7 +10,6 @@ PostgreSQL (``BIGINT`` times, ``ON CONFLICT DO NOTHING``): enrolling, ending and
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from protocols.fhir.identity import PatientRef
 from region.enrolment import Enrolment, EnrolmentRequest
 from region.enrolment_sql import SqlEnrolmentStore, held_rows
 from region.enrolment_store import HeldReading
+from region.sqlite_db import insert_new, open_sqlite
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS enrolments ("
@@ -37,11 +37,7 @@ class SqliteEnrolmentStore(SqlEnrolmentStore):
     """:class:`region.enrolment_store.EnrolmentStore` in an SQLite file."""
 
     def __init__(self, path: Path) -> None:
-        self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        for statement in SCHEMA:
-            self._db.execute(statement)
+        self._db = open_sqlite(path, SCHEMA, timeout_s=30)
 
     def _run(self, query: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
         """Run one statement: its rows (none for a statement without)."""
@@ -69,17 +65,12 @@ class SqliteEnrolmentStore(SqlEnrolmentStore):
 
     def hold(self, held: Sequence[HeldReading]) -> int:
         """Keep the readings (once per key); on disk when this returns."""
-        if not held:
-            return 0
-        with self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            before = self._db.total_changes
-            self._db.executemany(
-                "INSERT INTO held_readings (key, hub, device, mdc, t_ms, held_ms, reading) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
-                held_rows(held),
-            )
-            return self._db.total_changes - before
+        return insert_new(
+            self._db,
+            "INSERT INTO held_readings (key, hub, device, mdc, t_ms, held_ms, reading) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+            held_rows(held),
+        )
 
     def release(self, keys: Sequence[str]) -> None:
         """Forget held readings that were filed."""

@@ -15,13 +15,13 @@ device turns out to be a quirky model) turns each into a measurement, and
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from protocols.uplink.undecoded import RawRecord
+from region.sqlite_db import insert_new, open_sqlite
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS raw_records ("
@@ -38,6 +38,35 @@ class StoredRawRecord:
     hub: str
     record: RawRecord
     decoded_by: str | None = None
+
+
+#: Marks one record decoded (``?`` marks; the PostgreSQL store runs it with ``%s``).
+MARK_DECODED = (
+    "UPDATE raw_records SET decoded_by = ? "
+    "WHERE hub = ? AND device = ? AND uuid = ? AND t_ms = ? AND raw = ?"
+)
+
+
+def records_query(*, undecoded_only: bool) -> str:
+    """The stored records, oldest first (no parameters: the same in both dialects)."""
+    where = " WHERE decoded_by IS NULL" if undecoded_only else ""
+    return (
+        "SELECT hub, device, uuid, t_ms, raw, decoded_by FROM raw_records"  # noqa: S608
+        f"{where} ORDER BY t_ms, hub, device"
+    )
+
+
+def stored_records(rows: Iterable[Sequence[Any]]) -> list[StoredRawRecord]:
+    """The rows of :func:`records_query` as records."""
+    return [
+        StoredRawRecord(str(h), RawRecord(str(d), str(u), int(t), bytes(raw)), by)
+        for h, d, u, t, raw, by in rows
+    ]
+
+
+def mark_decoded_params(hub: str, record: RawRecord, decoder: str) -> tuple[object, ...]:
+    """The parameters of :data:`MARK_DECODED`."""
+    return (decoder, hub, record.device, record.uuid, record.t_ms, record.raw)
 
 
 class RawRecords(Protocol):
@@ -64,45 +93,25 @@ class SqliteRawRecords:
     """:class:`RawRecords` in an SQLite file."""
 
     def __init__(self, path: Path) -> None:
-        self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute(SCHEMA)
+        self._db = open_sqlite(path, (SCHEMA,), timeout_s=30)
 
     def keep(self, hub: str, records: Sequence[RawRecord]) -> int:
         """Insert the records not stored yet (a batch delivered twice keeps them once)."""
-        if not records:
-            return 0
-        with self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            before = self._db.total_changes
-            self._db.executemany(
-                "INSERT OR IGNORE INTO raw_records (hub, device, uuid, t_ms, raw) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [(hub, r.device, r.uuid, r.t_ms, r.raw) for r in records],
-            )
-            return self._db.total_changes - before
+        return insert_new(
+            self._db,
+            "INSERT OR IGNORE INTO raw_records (hub, device, uuid, t_ms, raw) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(hub, r.device, r.uuid, r.t_ms, r.raw) for r in records],
+        )
 
     def records(self, *, undecoded_only: bool = True) -> list[StoredRawRecord]:
         """Stored records, oldest first."""
-        where = " WHERE decoded_by IS NULL" if undecoded_only else ""
-        rows = self._db.execute(
-            "SELECT hub, device, uuid, t_ms, raw, decoded_by FROM raw_records"  # noqa: S608
-            f"{where} ORDER BY t_ms, hub, device"
-        ).fetchall()
-        return [
-            StoredRawRecord(str(h), RawRecord(str(d), str(u), int(t), bytes(raw)), by)
-            for h, d, u, t, raw, by in rows
-        ]
+        return stored_records(self._db.execute(records_query(undecoded_only=undecoded_only)))
 
     def decoded(self, hub: str, record: RawRecord, decoder: str) -> None:
         """Mark one record decoded."""
         with self._db:
-            self._db.execute(
-                "UPDATE raw_records SET decoded_by = ? "
-                "WHERE hub = ? AND device = ? AND uuid = ? AND t_ms = ? AND raw = ?",
-                (decoder, hub, record.device, record.uuid, record.t_ms, record.raw),
-            )
+            self._db.execute(MARK_DECODED, mark_decoded_params(hub, record, decoder))
 
     def close(self) -> None:
         """Release the connection."""

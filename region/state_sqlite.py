@@ -10,6 +10,7 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
+from region.sqlite_db import open_sqlite
 from region.state import (
     BatchKey,
     JointWrites,
@@ -38,9 +39,7 @@ class SqliteState:
         """``fhir_queue``: also queue each batch's new Observations for a FHIR server, in
         the transaction that records the batch (:mod:`region.fhir_post`)."""
         self._fhir_queue = fhir_queue
-        self._db = sqlite3.connect(state_db, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db = open_sqlite(state_db)
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS seen (hub TEXT, boot TEXT, seq INTEGER, "
             "PRIMARY KEY (hub, boot, seq))"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,14 +43,8 @@ class OutputResult:
     hint: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The ``--json`` shape."""
-        return {
-            "configured": self.configured,
-            "ok": self.ok,
-            "shown": self.shown,
-            "error": self.error,
-            "hint": self.hint,
-        }
+        """The ``--json`` shape: every field, in order."""
+        return asdict(self)
 
 
 def sample_screens(language: Language, now: dt.datetime) -> dict[str, Screen]:

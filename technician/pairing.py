@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
+from common.errors import HintedError
 from drivers.ble import BleBackend, BleCentral, CentralSettings, DeviceSpec, MeasurementEvent
 from drivers.ble.central import DeviceStatus
 from drivers.ble.pairing import PairingFailedError, PairingInput, bond
@@ -19,13 +20,8 @@ from gateway.config import DeviceConfig, HubConfig
 from protocols.gatt import BatteryLevel, DeviceInformationString, to_observations
 
 
-class PairingError(RuntimeError):
+class PairingError(HintedError, RuntimeError):
     """Pairing did not complete; ``hint`` says what to try."""
-
-    def __init__(self, reason: str, hint: str) -> None:
-        self.reason = reason
-        self.hint = hint
-        super().__init__(f"{reason}. {hint}")
 
 
 @dataclass
@@ -48,20 +44,8 @@ class PairingResult:
     profile_reason: str = ""
 
     def to_json(self) -> dict[str, object]:
-        """The documented JSON shape of ``narhub ble pair --json``."""
-        return {
-            "address": self.address,
-            "kind": self.kind,
-            "bonded": self.bonded,
-            "information": self.information,
-            "battery_percent": self.battery_percent,
-            "clock_offset_s": self.clock_offset_s,
-            "clock_set": self.clock_set,
-            "clock_not_set": self.clock_not_set,
-            "test_reading": self.test_reading,
-            "profile": self.profile,
-            "profile_reason": self.profile_reason,
-        }
+        """The documented JSON shape of ``narhub ble pair --json``: every field, in order."""
+        return asdict(self)
 
 
 _DIS_NAMES = {

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from pg_locks import lock_waiter
 
 from common.pki import Identity
 from common.signing import PemBatchSigner
@@ -138,18 +139,10 @@ def receivers() -> Iterator[dict[str, ReceiverProcess]]:
 
 
 def _blocked_receiver(url: str, timeout_s: float = 60.0) -> str:
-    deadline = time.monotonic() + timeout_s
-    with psycopg.connect(url, autocommit=True) as conn:
-        while time.monotonic() < deadline:
-            row = conn.execute(
-                "SELECT application_name FROM pg_stat_activity "
-                "WHERE application_name LIKE %s AND wait_event_type = 'Lock'",
-                (f"{RECEIVER_NAME}-%",),
-            ).fetchone()
-            if row is not None:
-                return str(row[0])
-            time.sleep(0.01)  # polling the server's view of its backends, bounded
-    raise AssertionError("no receiver reached the held Observation")
+    victim = lock_waiter(url, f"{RECEIVER_NAME}-%", timeout_s)
+    if victim is None:
+        raise AssertionError("no receiver reached the held Observation")
+    return victim
 
 
 def _committed(url: str) -> tuple[int, int]:

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from pathlib import Path
 
 import psycopg
 import pytest
+from pg_locks import lock_waiter
 
 from region.state import BatchKey, ObservationLine
 from region.state_open import open_fhir_queue, open_state
@@ -24,18 +24,8 @@ def _obs(*ids: str) -> list[ObservationLine]:
 
 def _wait_blocked(url: str, application_name: str, timeout_s: float = 20.0) -> None:
     """Until the backend of ``application_name`` waits on a lock (polls the server's view)."""
-    deadline = time.monotonic() + timeout_s
-    with psycopg.connect(url, autocommit=True) as conn:
-        while time.monotonic() < deadline:
-            row = conn.execute(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE application_name = %s AND wait_event_type = 'Lock'",
-                (application_name,),
-            ).fetchone()
-            if row and row[0]:
-                return
-            time.sleep(0.01)  # polling an external server's state, bounded by the deadline
-    raise AssertionError(f"{application_name} never waited on a lock")
+    if lock_waiter(url, application_name, timeout_s) is None:
+        raise AssertionError(f"{application_name} never waited on a lock")
 
 
 def test_a_batch_is_written_once_and_its_observations_once(pg_url: str, tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ from region.findings.measures import is_board_code
 from region.findings.plan import plan_from_json
 from region.findings.policy import PlanRecord
 from region.findings.store import LatestReading, Point
+from region.sqlite_db import open_sqlite
 
 #: Plot buckets as stored (effective time); a plot may merge them into larger ones.
 BUCKET_MS = 5 * 60_000
@@ -58,10 +59,7 @@ SCHEMA = (
 
 def connect(path: Path) -> sqlite3.Connection:
     """A connection to the state database as the findings use it."""
-    db = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=FULL")
-    return db
+    return open_sqlite(path, timeout_s=30, check_same_thread=False)
 
 
 def _marks(values: Collection[object]) -> str:

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from common.cli import EXIT_CONFIG, EXIT_FAILED, JsonFlag, console, emit
+from common.cli import EXIT_CONFIG, EXIT_FAILED, JsonFlag, console, emit, refused
 from gateway.config import (
     ConfigError,
     HubConfig,
@@ -29,6 +29,7 @@ __all__ = [
     "console",
     "emit",
     "load",
+    "refused",
     "save",
 ]
 

@@ -22,6 +22,7 @@ from technician.cli._common import (
     console,
     emit,
     load,
+    refused,
     save,
 )
 from technician.pairing import (
@@ -171,8 +172,7 @@ def ble_pair(
         with waiting:
             result = asyncio.run(_pair(hub, address, kind, timeout_s, pairing))
     except PairingError as exc:
-        emit({"ok": False, "error": exc.reason, "hint": exc.hint}, as_json)
-        raise typer.Exit(EXIT_FAILED) from None
+        raise refused(exc, as_json) from None
     updated = with_device(hub, address, kind, result)
     if patient is not None:
         updated = updated.model_copy(update={"patient_pseudonym": patient})
@@ -209,8 +209,7 @@ def devices_user_index(
     try:
         updated = with_user_index(hub, address, index)
     except PairingError as exc:
-        emit({"ok": False, "error": exc.reason, "hint": exc.hint}, as_json)
-        raise typer.Exit(EXIT_FAILED) from None
+        raise refused(exc, as_json) from None
     except ValueError as exc:
         emit({"ok": False, "error": str(exc), "hint": "a user index is 0 to 254"}, as_json)
         raise typer.Exit(EXIT_FAILED) from None
@@ -225,7 +224,6 @@ def devices_remove(address: str, config: ConfigOption = None, as_json: JsonFlag 
     try:
         updated = without_device(hub, address)
     except PairingError as exc:
-        emit({"ok": False, "error": exc.reason, "hint": exc.hint}, as_json)
-        raise typer.Exit(EXIT_FAILED) from None
+        raise refused(exc, as_json) from None
     save(updated, config)
     emit({"ok": True, "removed": address.upper(), "remaining": len(updated.ble.devices)}, as_json)

@@ -13,9 +13,10 @@ from typing import Annotated
 
 import typer
 
+from common.consent import new_record
 from gateway.consents import ConsentFileError, append_record, consent_path, read_ledger
 from protocols.categories import DataCategory
-from protocols.consent import BASES, ConsentError, allowed_now, record_from_map
+from protocols.consent import BASES, ConsentError, allowed_now
 from technician.cli._common import EXIT_CONFIG, EXIT_FAILED, ConfigOption, JsonFlag, emit, load
 
 app = typer.Typer(help="The patient's consent: which data each recipient may receive.")
@@ -53,18 +54,10 @@ def _record(
         emit({"ok": False, "error": f"no recipient {recipient!r}", "recipients": known}, as_json)
         raise typer.Exit(EXIT_CONFIG)
     now_ms = _now_ms()
-    doc = {
-        "action": action,
-        "recipient": recipient,
-        "categories": categories,
-        "from_ms": now_ms,
-        "to_ms": to_ms,
-        "recorded_by": by,
-        "basis": basis,
-        "recorded_ms": now_ms,
-    }
     try:
-        record = record_from_map(doc)
+        record = new_record(
+            action, recipient, categories, by, basis, recorded_ms=now_ms, to_ms=to_ms
+        )
         ledger = append_record(consent_path(hub.data_dir), record)
     except (ConsentError, ConsentFileError) as exc:
         emit({"ok": False, "error": str(exc)}, as_json)

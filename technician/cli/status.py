@@ -29,13 +29,21 @@ def _yes_no(value: bool | None) -> str:
     return "?" if value is None else ("yes" if value else "no")
 
 
+def _table(title: str, columns: tuple[str, ...]) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column)
+    return table
+
+
 def render(snapshot: StatusSnapshot) -> Group:
     """The tables a technician reads (addresses as in ``devices list``; no patient id, no
     values)."""
     state = "running" if snapshot.hub_running else "not running"
-    devices = Table(title=f"hub {snapshot.hub_id} ({state}): devices", title_justify="left")
-    for column in ("address", "kind", "last seen", "battery", "connected"):
-        devices.add_column(column)
+    devices = _table(
+        f"hub {snapshot.hub_id} ({state}): devices",
+        ("address", "kind", "last seen", "battery", "connected"),
+    )
     for d in snapshot.devices:
         devices.add_row(
             d.address,
@@ -44,9 +52,10 @@ def render(snapshot: StatusSnapshot) -> Group:
             "?" if d.battery_percent is None else f"{d.battery_percent} %",
             _yes_no(d.connected),
         )
-    readings = Table(title=f"readings today ({snapshot.day})", title_justify="left")
-    for column in ("source", "kind", "count", "undecoded", "last reading"):
-        readings.add_column(column)
+    readings = _table(
+        f"readings today ({snapshot.day})",
+        ("source", "kind", "count", "undecoded", "last reading"),
+    )
     for s in snapshot.readings:
         readings.add_row(
             s.source,
@@ -55,16 +64,15 @@ def render(snapshot: StatusSnapshot) -> Group:
             str(s.undecoded_today),
             _age(snapshot.age_s(s.last_reading_ms)),
         )
-    queue = Table(title="queue", title_justify="left")
-    for column in ("priority", "readings waiting", "batches waiting"):
-        queue.add_column(column)
+    queue = _table("queue", ("priority", "readings waiting", "batches waiting"))
     q = snapshot.queue
     if q is not None:
         for name, n in q.readings_by_priority.items():
             queue.add_row(name, str(n), str(q.batches_by_priority[name]))
-    backlog = Table(title="per recipient", title_justify="left")
-    for column in ("recipient", "readings waiting", "batches waiting", "tombstones", "evicted"):
-        backlog.add_column(column)
+    backlog = _table(
+        "per recipient",
+        ("recipient", "readings waiting", "batches waiting", "tombstones", "evicted"),
+    )
     for name, b in ({} if q is None else q.recipients).items():
         backlog.add_row(
             name,
