@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from drivers.ble.sim._bumble import Characteristic, Service
-from drivers.ble.sim.peripheral import EmulatedDevice, Properties, _uuid
+from drivers.ble.sim.peripheral import DeviceDefaults, EmulatedDevice, Properties, _uuid
 from drivers.ble.sim.radio import SimRadio
 from protocols.gatt import (
     BLOOD_PRESSURE_FEATURE,
@@ -44,20 +44,19 @@ class EmulatedBloodPressureCuff(EmulatedDevice):
 
     service_uuid = BLOOD_PRESSURE_SERVICE
     memory_size = 60
+    defaults = DeviceDefaults(name="narhub-cuff", bonding_required=True)
 
     def __init__(
         self,
         radio: SimRadio,
         address: str,
         *,
-        name: str = "narhub-cuff",
         sleep_s: float = 60.0,
         linger_s: float = 2.0,
         replays_last: bool = False,
         **kwargs: Any,
     ) -> None:
-        kwargs.setdefault("bonding_required", True)
-        super().__init__(radio, address, name=name, **kwargs)
+        super().__init__(radio, address, **kwargs)
         self.sleep_s = sleep_s
         self.linger_s = linger_s
         self.replays_last = replays_last

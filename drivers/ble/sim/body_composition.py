@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 from decimal import Decimal
-from typing import Any
 
 from drivers.ble.sim._bumble import Service
-from drivers.ble.sim.peripheral import EmulatedDevice, Properties, _uuid
-from drivers.ble.sim.radio import SimRadio
+from drivers.ble.sim.peripheral import DeviceDefaults, EmulatedDevice, Properties, _uuid
 from protocols.gatt import (
     BODY_COMPOSITION_FEATURE,
     BODY_COMPOSITION_MEASUREMENT,
@@ -35,12 +33,7 @@ class EmulatedBodyCompositionScale(EmulatedDevice):
     """A scale that measures fat, fat-free, soft lean and water mass, impedance and weight."""
 
     service_uuid = BODY_COMPOSITION_SERVICE
-
-    def __init__(
-        self, radio: SimRadio, address: str, *, name: str = "narhub-bcs", **kwargs: Any
-    ) -> None:
-        kwargs.setdefault("bonding_required", True)
-        super().__init__(radio, address, name=name, **kwargs)
+    defaults = DeviceDefaults(name="narhub-bcs", bonding_required=True)
 
     def build_services(self) -> list[Service]:
         """Body Composition Service 0x181B."""

@@ -27,7 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 from drivers.ble.sim._bumble import ATT_Error, Connection, Service
-from drivers.ble.sim.peripheral import EmulatedDevice, Properties, _uuid
+from drivers.ble.sim.peripheral import DeviceDefaults, EmulatedDevice, Properties, _uuid
 from drivers.ble.sim.racp import RacpServer, StoredRecord
 from drivers.ble.sim.radio import SimRadio
 from protocols.gatt import (
@@ -78,18 +78,11 @@ class EmulatedCgm(EmulatedDevice):
     """A CGM sensor session: records every few (scenario) minutes, a RACP, E2E-CRC."""
 
     service_uuid = CONTINUOUS_GLUCOSE_MONITORING_SERVICE
+    defaults = DeviceDefaults(name="narhub-cgm", bonding_required=True, current_time=False)
 
     def __init__(
-        self,
-        radio: SimRadio,
-        address: str,
-        *,
-        name: str = "narhub-cgm",
-        run_time_h: int = 12,
-        **kwargs: Any,
+        self, radio: SimRadio, address: str, *, run_time_h: int = 12, **kwargs: Any
     ) -> None:
-        kwargs.setdefault("bonding_required", True)
-        kwargs.setdefault("current_time", False)
         self.run_time_h = run_time_h
         self.feature_value = CgmFeature(
             CgmFeatureBits.E2E_CRC
@@ -100,7 +93,7 @@ class EmulatedCgm(EmulatedDevice):
         self.time_offset_min = 0
         self.sessions = 1
         self._start = _UNKNOWN_START
-        super().__init__(radio, address, name=name, **kwargs)
+        super().__init__(radio, address, **kwargs)
         self._glucose = self.rng.randint(90, 140)
 
     def build_services(self) -> list[Service]:

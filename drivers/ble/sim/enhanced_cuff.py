@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -56,17 +57,18 @@ _RECORD_PART = 15
 class EmulatedEnhancedCuff(EmulatedBloodPressureCuff):
     """A BLS 1.1 cuff with epoch-2000 time stamps."""
 
+    defaults = replace(EmulatedBloodPressureCuff.defaults, name="narhub-ecuff")
+
     def __init__(
         self,
         radio: SimRadio,
         address: str,
         *,
-        name: str = "narhub-ecuff",
         stored_records: int = 0,
         first_sequence: int = 0,
         **kwargs: Any,
     ) -> None:
-        super().__init__(radio, address, name=name, **kwargs)
+        super().__init__(radio, address, **kwargs)
         self._next_sequence = first_sequence
         start = self.clock.now() - dt.timedelta(hours=12 * stored_records)
         for i in range(stored_records):

@@ -29,7 +29,7 @@ from decimal import Decimal
 from typing import Any
 
 from drivers.ble.sim._bumble import ATT_Error, Characteristic, Connection, Service
-from drivers.ble.sim.peripheral import EmulatedDevice, Properties, _uuid
+from drivers.ble.sim.peripheral import DeviceDefaults, EmulatedDevice, Properties, _uuid
 from drivers.ble.sim.racp import CCCD_IMPROPERLY_CONFIGURED, PROCEDURE_ALREADY_IN_PROGRESS
 from drivers.ble.sim.radio import SimRadio
 from protocols.gatt import (
@@ -103,12 +103,9 @@ class EmulatedGhsDevice(EmulatedDevice):
     """A GHS device: live observations when asked for, stored ones behind a RACP."""
 
     service_uuid = GENERIC_HEALTH_SENSOR_SERVICE
+    defaults = DeviceDefaults(name="narhub-ghs", bonding_required=True, current_time=False)
 
-    def __init__(
-        self, radio: SimRadio, address: str, *, name: str = "narhub-ghs", **kwargs: Any
-    ) -> None:
-        kwargs.setdefault("bonding_required", True)
-        kwargs.setdefault("current_time", False)
+    def __init__(self, radio: SimRadio, address: str, **kwargs: Any) -> None:
         self.stored_observations: list[StoredHealthObservation] = []
         self._next_record = 1
         self._kind = 0
@@ -120,7 +117,7 @@ class EmulatedGhsDevice(EmulatedDevice):
         self.stored_sent = 0
         #: RACP requests received, decoded (for tests).
         self.racp_requests: list[GhsRacpRequest] = []
-        super().__init__(radio, address, name=name, **kwargs)
+        super().__init__(radio, address, **kwargs)
 
     def build_services(self) -> list[Service]:
         """GHS Service 0x1840 and the Elapsed Time Service 0x183F."""

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from drivers.ble.sim._bumble import Service
-from drivers.ble.sim.peripheral import EmulatedDevice, Properties, _uuid
+from drivers.ble.sim.peripheral import DeviceDefaults, EmulatedDevice, Properties, _uuid
 from drivers.ble.sim.racp import RacpServer, StoredRecord
 from drivers.ble.sim.radio import SimRadio
 from protocols.gatt import (
@@ -42,19 +42,18 @@ class EmulatedGlucoseMeter(EmulatedDevice):
     """A meter with ``stored_records`` records (sequence numbers from ``first_sequence``)."""
 
     service_uuid = GLUCOSE_SERVICE
+    defaults = DeviceDefaults(name="narhub-glucose", bonding_required=True)
 
     def __init__(
         self,
         radio: SimRadio,
         address: str,
         *,
-        name: str = "narhub-glucose",
         stored_records: int = 300,
         first_sequence: int = 0,
         **kwargs: Any,
     ) -> None:
-        kwargs.setdefault("bonding_required", True)
-        super().__init__(radio, address, name=name, **kwargs)
+        super().__init__(radio, address, **kwargs)
         self._next_sequence = first_sequence
         start = self.clock.now() - dt.timedelta(hours=8 * stored_records)
         for i in range(stored_records):

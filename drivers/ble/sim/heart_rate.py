@@ -11,7 +11,7 @@ import asyncio
 from typing import Any
 
 from drivers.ble.sim._bumble import Service
-from drivers.ble.sim.peripheral import EmulatedDevice, Properties, _uuid
+from drivers.ble.sim.peripheral import DeviceDefaults, EmulatedDevice, Properties, _uuid
 from drivers.ble.sim.radio import SimRadio
 from protocols.gatt import HEART_RATE_MEASUREMENT, HeartRateMeasurement, SensorContact, encode
 from protocols.gatt.heart_rate import HEART_RATE_SERVICE
@@ -24,18 +24,12 @@ class EmulatedHeartRateStrap(EmulatedDevice):
     """A strap that streams heart rate while a central listens."""
 
     service_uuid = HEART_RATE_SERVICE
+    defaults = DeviceDefaults(name="narhub-hrm", current_time=False)
 
     def __init__(
-        self,
-        radio: SimRadio,
-        address: str,
-        *,
-        name: str = "narhub-hrm",
-        interval_s: float = 1.0,
-        **kwargs: Any,
+        self, radio: SimRadio, address: str, *, interval_s: float = 1.0, **kwargs: Any
     ) -> None:
-        kwargs.setdefault("current_time", False)
-        super().__init__(radio, address, name=name, **kwargs)
+        super().__init__(radio, address, **kwargs)
         self.interval_s = interval_s
         self._bpm = 60 + self.rng.randint(0, 20)
         #: Notifications sent.

@@ -48,7 +48,7 @@ from drivers.ble.sim._bumble import (
     Descriptor,
     Service,
 )
-from drivers.ble.sim.device_state import DeviceClock, DeviceStats, Faults
+from drivers.ble.sim.device_state import DeviceClock, DeviceDefaults, DeviceStats, Faults
 from drivers.ble.sim.radio import SimRadio
 from drivers.ble.sim.security import DeviceSecurity, PairingMode
 from protocols.gatt import (
@@ -108,49 +108,63 @@ class EmulatedDevice:
     service_uuid: ClassVar[int] = 0
     #: Memory for undelivered indications (oldest dropped first when full, as devices do).
     memory_size: ClassVar[int] = 100
+    #: What the device is unless its constructor is told otherwise (name, bonding, DIS...).
+    defaults: ClassVar[DeviceDefaults] = DeviceDefaults()
 
     def __init__(
         self,
         radio: SimRadio,
         address: str,
         *,
-        name: str,
+        name: str | None = None,
         seed: int = 0,
         clock: DeviceClock | None = None,
-        bonding_required: bool = False,
-        current_time: bool = True,
-        manufacturer: str = "narhub-sim",
-        model: str = "EMU-1",
-        firmware: str = "1.0.0",
+        bonding_required: bool | None = None,
+        current_time: bool | None = None,
+        manufacturer: str | None = None,
+        model: str | None = None,
+        firmware: str | None = None,
         battery_percent: int = 87,
         advertising_interval_ms: float = 20.0,
         pairing: PairingMode = PairingMode.JUST_WORKS,
-        device_information: bool = True,
-        drops_unencrypted_reads: bool = False,
+        device_information: bool | None = None,
+        drops_unencrypted_reads: bool | None = None,
     ) -> None:
-        """``device_information``: False for a device without DIS 0x180A (a Beurer BM85).
+        """A keyword left out (None) takes the class's :attr:`defaults`.
+
+        ``device_information``: False for a device without DIS 0x180A (a Beurer BM85).
         ``drops_unencrypted_reads``: a read on a link not yet encrypted ends the link
         instead of an ATT error (what a device that must be bonded before anything else is
         read does to a central that did not pair first; counted in ``stats.unbonded_reads``)."""
+        given = self.defaults.given(
+            name=name,
+            bonding_required=bonding_required,
+            current_time=current_time,
+            manufacturer=manufacturer,
+            model=model,
+            firmware=firmware,
+            device_information=device_information,
+            drops_unencrypted_reads=drops_unencrypted_reads,
+        )
         self.radio = radio
-        self.drops_unencrypted_reads = drops_unencrypted_reads
+        self.drops_unencrypted_reads = given.drops_unencrypted_reads
         self.address = address
-        self.name = name
+        self.name = given.name
         self.seed = seed
         self.rng = random.Random(seed)  # noqa: S311 - emulated behaviour, not security
         self.clock = clock if clock is not None else DeviceClock()
-        self.bonding_required = bonding_required
+        self.bonding_required = given.bonding_required
         self.faults = Faults()
         self.stats = DeviceStats()
         self.battery_percent = battery_percent
         self._dis = {
-            MANUFACTURER_NAME: manufacturer,
-            MODEL_NUMBER: model,
+            MANUFACTURER_NAME: given.manufacturer,
+            MODEL_NUMBER: given.model,
             SERIAL_NUMBER: f"SN{seed:08d}",
-            FIRMWARE_REVISION: firmware,
+            FIRMWARE_REVISION: given.firmware,
         }
         self._advertising_interval_ms = advertising_interval_ms
-        self.device = radio.new_device(address, name)
+        self.device = radio.new_device(address, self.name)
         #: How the device pairs (:mod:`drivers.ble.sim.security`), and the passkey it shows.
         self.security = DeviceSecurity(pairing, random.Random(seed + 1))  # noqa: S311
         self.device.pairing_config_factory = self.security.config
@@ -170,10 +184,10 @@ class EmulatedDevice:
             read=lambda: encode(BatteryLevel(self.battery_percent)),
         )
         services = [*self.build_services(), self._battery_service()]
-        if device_information:
+        if given.device_information:
             services.append(self._dis_service())
         self._current_time: Characteristic[bytes] | None = None
-        if current_time:
+        if given.current_time:
             self._current_time = self._characteristic(
                 CURRENT_TIME,
                 Properties.READ | Properties.NOTIFY | Properties.WRITE,
@@ -565,4 +579,4 @@ class EmulatedDevice:
                 await self._wait_for_change(generation)
 
 
-__all__ = ["DeviceClock", "DeviceStats", "EmulatedDevice", "Faults", "Properties"]
+__all__ = ["DeviceClock", "DeviceDefaults", "DeviceStats", "EmulatedDevice", "Faults", "Properties"]

@@ -15,7 +15,7 @@ import asyncio
 from typing import Any
 
 from drivers.ble.sim._bumble import Service
-from drivers.ble.sim.peripheral import EmulatedDevice, Properties, _uuid
+from drivers.ble.sim.peripheral import DeviceDefaults, EmulatedDevice, Properties, _uuid
 from drivers.ble.sim.racp import RacpServer, StoredRecord
 from drivers.ble.sim.radio import SimRadio
 from protocols.gatt import (
@@ -38,18 +38,18 @@ class EmulatedPulseOximeter(EmulatedDevice):
     """An oximeter with live spot checks, a 1 Hz stream and stored records behind a RACP."""
 
     service_uuid = PULSE_OXIMETER_SERVICE
+    defaults = DeviceDefaults(name="narhub-plx")
 
     def __init__(
         self,
         radio: SimRadio,
         address: str,
         *,
-        name: str = "narhub-plx",
         interval_s: float = 1.0,
         stored_records: int = 0,
         **kwargs: Any,
     ) -> None:
-        super().__init__(radio, address, name=name, **kwargs)
+        super().__init__(radio, address, **kwargs)
         self.interval_s = interval_s
         for _ in range(stored_records):
             self._store_record(self.random_spot_check(stored=True))

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from typing import Any
 
 from drivers.ble.sim._bumble import ATT_Error, Characteristic, Connection, Service
@@ -87,16 +88,13 @@ BM85_CAPTURES: tuple[bytes, ...] = (
 class EmulatedBeurerBM85(EmulatedBloodPressureCuff):
     """A Beurer BM85: Beurer's byte layout, no Device Information, named by its advert."""
 
+    defaults = replace(EmulatedBloodPressureCuff.defaults, name="BM85", device_information=False)
+
     def replay(self, captured: bytes) -> bytes:
         """Store a measurement exactly as a real BM85 sent it (:data:`BM85_CAPTURES`)."""
         self.store(self.measurement, captured)
         self._wake.set()
         return captured
-
-    def __init__(self, radio: SimRadio, address: str, **kwargs: Any) -> None:
-        kwargs.setdefault("name", "BM85")
-        kwargs.setdefault("device_information", False)
-        super().__init__(radio, address, **kwargs)
 
     async def measure(
         self, measurement: BloodPressureMeasurement | None = None, **kwargs: Any
@@ -112,14 +110,18 @@ class EmulatedBeurerBM85(EmulatedBloodPressureCuff):
 class EmulatedAndCuff(EmulatedBloodPressureCuff):
     """An A&D UA-651BLE: Date Time 0x2A08 in the BP service, a settle time before it."""
 
+    defaults = replace(
+        EmulatedBloodPressureCuff.defaults,
+        name="A&D_UA-651",
+        manufacturer="A&D Medical",
+        model="UA-651BLE",
+        firmware="BLP008_D014",
+        current_time=False,
+    )
+
     def __init__(
         self, radio: SimRadio, address: str, *, settle_ms: float = 100.0, **kwargs: Any
     ) -> None:
-        kwargs.setdefault("name", "A&D_UA-651")
-        kwargs.setdefault("manufacturer", "A&D Medical")
-        kwargs.setdefault("model", "UA-651BLE")
-        kwargs.setdefault("firmware", "BLP008_D014")
-        kwargs.setdefault("current_time", False)
         self.settle_ms = settle_ms
         self._subscribed_at: float | None = None
         #: Date Time writes ignored because they came before the settle time.
@@ -164,11 +166,15 @@ class EmulatedOmronCuff(EmulatedBloodPressureCuff):
     """An Omron cuff: ``BLEsmart_`` name, nothing read before bonding, and its clock set only
     by a Current Time write after it notified its time (SpeziOmron writes right then)."""
 
+    defaults = replace(
+        EmulatedBloodPressureCuff.defaults,
+        name="BLEsmart_00000116A1B2C3",
+        manufacturer="OMRON HEALTHCARE",
+        model="BP7150",
+        drops_unencrypted_reads=True,
+    )
+
     def __init__(self, radio: SimRadio, address: str, **kwargs: Any) -> None:
-        kwargs.setdefault("name", "BLEsmart_00000116A1B2C3")
-        kwargs.setdefault("manufacturer", "OMRON HEALTHCARE")
-        kwargs.setdefault("model", "BP7150")
-        kwargs.setdefault("drops_unencrypted_reads", True)
         self._time_notified = False
         #: Current Time writes ignored because the cuff had not notified its time yet.
         self.early_clock_writes = 0
@@ -198,9 +204,13 @@ class EmulatedOmronRecords(EmulatedGlucoseMeter):
     Device Information says OMRON HEALTHCARE, and only filter type 0x04 selects by sequence
     number. All-records requests (``01 01``) are answered as usual."""
 
+    defaults = replace(
+        EmulatedGlucoseMeter.defaults,
+        name="BLEsmart_00000200D4E5F6",
+        manufacturer="OMRON HEALTHCARE",
+        model="HEM-OMRON-RACP",
+    )
+
     def __init__(self, radio: SimRadio, address: str, **kwargs: Any) -> None:
-        kwargs.setdefault("name", "BLEsmart_00000200D4E5F6")
-        kwargs.setdefault("manufacturer", "OMRON HEALTHCARE")
-        kwargs.setdefault("model", "HEM-OMRON-RACP")
         super().__init__(radio, address, **kwargs)
         self.racp.filter_type = RacpFilterType.OMRON_SEQUENCE_NUMBER

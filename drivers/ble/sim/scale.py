@@ -13,7 +13,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from drivers.ble.sim._bumble import Service
-from drivers.ble.sim.peripheral import EmulatedDevice, Properties, _uuid
+from drivers.ble.sim.peripheral import DeviceDefaults, EmulatedDevice, Properties, _uuid
 from drivers.ble.sim.radio import SimRadio
 from protocols.gatt import (
     WEIGHT_MEASUREMENT,
@@ -32,20 +32,20 @@ class EmulatedScale(EmulatedDevice):
     """A scale: each :meth:`measure` stores a reading, indicated once a central listens."""
 
     service_uuid = WEIGHT_SCALE_SERVICE
+    defaults = DeviceDefaults(name="narhub-scale")
 
     def __init__(
         self,
         radio: SimRadio,
         address: str,
         *,
-        name: str = "narhub-scale",
         resolution: WeightResolution = WeightResolution.KG_0_1_LB_0_2,
         **kwargs: Any,
     ) -> None:
         self.feature_value = WeightScaleFeature(
             time_stamp_supported=True, weight_resolution=resolution
         )
-        super().__init__(radio, address, name=name, **kwargs)
+        super().__init__(radio, address, **kwargs)
 
     def build_services(self) -> list[Service]:
         """Weight Scale Service 0x181D."""

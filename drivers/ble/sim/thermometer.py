@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from drivers.ble.sim._bumble import Service
-from drivers.ble.sim.peripheral import EmulatedDevice, Properties, _uuid
+from drivers.ble.sim.peripheral import DeviceDefaults, EmulatedDevice, Properties, _uuid
 from drivers.ble.sim.radio import SimRadio
 from protocols.gatt import (
     INTERMEDIATE_TEMPERATURE,
@@ -36,19 +36,18 @@ class EmulatedThermometer(EmulatedDevice):
     """A thermometer that indicates a measurement each time :meth:`measure` is called."""
 
     service_uuid = HEALTH_THERMOMETER_SERVICE
+    defaults = DeviceDefaults(name="narhub-thermo", current_time=False)
 
     def __init__(
         self,
         radio: SimRadio,
         address: str,
         *,
-        name: str = "narhub-thermo",
         site: TemperatureType = TemperatureType.MOUTH,
         **kwargs: Any,
     ) -> None:
         self.site = site
-        kwargs.setdefault("current_time", False)
-        super().__init__(radio, address, name=name, **kwargs)
+        super().__init__(radio, address, **kwargs)
 
     def build_services(self) -> list[Service]:
         """Health Thermometer Service 0x1809."""
