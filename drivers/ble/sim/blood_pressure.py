@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from drivers.ble.sim._bumble import Characteristic, Service
-from drivers.ble.sim.peripheral import DeviceDefaults, EmulatedDevice, Properties, _uuid
+from drivers.ble.sim.peripheral import DeviceDefaults, EmulatedDevice, Properties
 from drivers.ble.sim.radio import SimRadio
 from protocols.gatt import (
     BLOOD_PRESSURE_FEATURE,
@@ -80,14 +80,8 @@ class EmulatedBloodPressureCuff(EmulatedDevice):
                 | BloodPressureFeatureBits.IRREGULAR_PULSE_DETECTION
             )
         )
-        self.feature = self._characteristic(
-            BLOOD_PRESSURE_FEATURE, Properties.READ, read=lambda: feature, protected=True
-        )
-        return [
-            Service(
-                _uuid(BLOOD_PRESSURE_SERVICE), [self.measurement, self.intermediate, self.feature]
-            )
-        ]
+        self.feature = self._fixed(BLOOD_PRESSURE_FEATURE, feature)
+        return [self._service(self.measurement, self.intermediate, self.feature)]
 
     def advertises_at_start(self) -> bool:
         """A cuff sleeps until a measurement (or pairing mode) wakes it."""

@@ -13,7 +13,7 @@ import dataclasses
 from decimal import Decimal
 
 from drivers.ble.sim._bumble import Service
-from drivers.ble.sim.peripheral import DeviceDefaults, EmulatedDevice, Properties, _uuid
+from drivers.ble.sim.peripheral import DeviceDefaults, EmulatedDevice, Properties
 from protocols.gatt import (
     BODY_COMPOSITION_FEATURE,
     BODY_COMPOSITION_MEASUREMENT,
@@ -54,10 +54,8 @@ class EmulatedBodyCompositionScale(EmulatedDevice):
                 HeightResolution.UNSPECIFIED,
             )
         )
-        self.feature = self._characteristic(
-            BODY_COMPOSITION_FEATURE, Properties.READ, read=lambda: feature, protected=True
-        )
-        return [Service(_uuid(BODY_COMPOSITION_SERVICE), [self.measurement, self.feature])]
+        self.feature = self._fixed(BODY_COMPOSITION_FEATURE, feature)
+        return [self._service(self.measurement, self.feature)]
 
     def random_measurement(self) -> BodyCompositionMeasurement:
         """A seeded measurement in SI units (masses on the 0.005 kg grid)."""

@@ -27,7 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 from drivers.ble.sim._bumble import ATT_Error, Connection, Service
-from drivers.ble.sim.peripheral import DeviceDefaults, EmulatedDevice, Properties, _uuid
+from drivers.ble.sim.peripheral import DeviceDefaults, EmulatedDevice, Properties
 from drivers.ble.sim.racp import RacpServer, StoredRecord
 from drivers.ble.sim.radio import SimRadio
 from protocols.gatt import (
@@ -102,9 +102,7 @@ class EmulatedCgm(EmulatedDevice):
         feature = encode_cgm_feature(self.feature_value)
         chars = [
             self.measurement,
-            self._characteristic(
-                CGM_FEATURE, Properties.READ, read=lambda: feature, protected=True
-            ),
+            self._fixed(CGM_FEATURE, feature),
             self._characteristic(
                 CGM_STATUS, Properties.READ, read=self._read_status, protected=True
             ),
@@ -133,7 +131,7 @@ class EmulatedCgm(EmulatedDevice):
         self.racp = RacpServer(self, sequence_filter=True)
         self.racp.required = [(self.measurement, False)]
         chars += [self.control_point, self.racp.characteristic]
-        return [Service(_uuid(CONTINUOUS_GLUCOSE_MONITORING_SERVICE), chars)]
+        return [self._service(*chars)]
 
     # --- the session -----------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from drivers.ble.sim._bumble import Service
 from drivers.ble.sim.blood_pressure import EmulatedBloodPressureCuff
-from drivers.ble.sim.peripheral import Properties, _uuid
+from drivers.ble.sim.peripheral import Properties
 from drivers.ble.sim.racp import RacpServer, StoredRecord
 from drivers.ble.sim.radio import SimRadio
 from protocols.gatt import (
@@ -41,7 +41,6 @@ from protocols.gatt import (
     MedFloat,
     encode,
 )
-from protocols.gatt.blood_pressure import BLOOD_PRESSURE_SERVICE
 from protocols.gatt.enhanced_bp import (
     BloodPressureRecord,
     EpochStart,
@@ -89,14 +88,12 @@ class EmulatedEnhancedCuff(EmulatedBloodPressureCuff):
                 | BloodPressureFeatureBits.USER_FACING_TIME
             )
         )
-        self.feature = self._characteristic(
-            BLOOD_PRESSURE_FEATURE, Properties.READ, read=lambda: feature, protected=True
-        )
+        self.feature = self._fixed(BLOOD_PRESSURE_FEATURE, feature)
         self.record = self._characteristic(BLOOD_PRESSURE_RECORD, Properties.NOTIFY, protected=True)
         self.racp = RacpServer(self, sequence_filter=True)
         self.racp.required = [(self.record, False)]
         chars = [self.measurement, self.intermediate, self.feature, self.record]
-        return [Service(_uuid(BLOOD_PRESSURE_SERVICE), [*chars, self.racp.characteristic])]
+        return [self._service(*chars, self.racp.characteristic)]
 
     @property
     def records(self) -> list[StoredRecord]:

@@ -143,21 +143,13 @@ class EmulatedGhsDevice(EmulatedDevice):
             write=self._write_racp,
             protected=True,
         )
-        ghs = Service(
-            _uuid(GENERIC_HEALTH_SENSOR_SERVICE),
-            [
-                self.live,
-                self.stored_char,
-                self._characteristic(
-                    HEALTH_SENSOR_FEATURES,
-                    Properties.READ,
-                    read=lambda: features,
-                    protected=True,
-                ),
-                self.control_point,
-                self.schedule,
-                self.racp,
-            ],
+        ghs = self._service(
+            self.live,
+            self.stored_char,
+            self._fixed(HEALTH_SENSOR_FEATURES, features),
+            self.control_point,
+            self.schedule,
+            self.racp,
         )
         self.elapsed = self._characteristic(
             ELAPSED_TIME,

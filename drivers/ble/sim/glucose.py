@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from drivers.ble.sim._bumble import Service
-from drivers.ble.sim.peripheral import DeviceDefaults, EmulatedDevice, Properties, _uuid
+from drivers.ble.sim.peripheral import DeviceDefaults, EmulatedDevice, Properties
 from drivers.ble.sim.racp import RacpServer, StoredRecord
 from drivers.ble.sim.radio import SimRadio
 from protocols.gatt import (
@@ -70,16 +70,11 @@ class EmulatedGlucoseMeter(EmulatedDevice):
         feature = encode(
             GlucoseFeature(GlucoseFeatureBits.LOW_BATTERY_DETECTION | GlucoseFeatureBits.TIME_FAULT)
         )
-        self.feature = self._characteristic(
-            GLUCOSE_FEATURE, Properties.READ, read=lambda: feature, protected=True
-        )
+        self.feature = self._fixed(GLUCOSE_FEATURE, feature)
         self.racp = RacpServer(self, sequence_filter=True)
         self.racp.required = [(self.measurement, False)]
         return [
-            Service(
-                _uuid(GLUCOSE_SERVICE),
-                [self.measurement, self.context, self.feature, self.racp.characteristic],
-            )
+            self._service(self.measurement, self.context, self.feature, self.racp.characteristic)
         ]
 
     @property

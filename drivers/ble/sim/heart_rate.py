@@ -11,7 +11,7 @@ import asyncio
 from typing import Any
 
 from drivers.ble.sim._bumble import Service
-from drivers.ble.sim.peripheral import DeviceDefaults, EmulatedDevice, Properties, _uuid
+from drivers.ble.sim.peripheral import DeviceDefaults, EmulatedDevice, Properties
 from drivers.ble.sim.radio import SimRadio
 from protocols.gatt import HEART_RATE_MEASUREMENT, HeartRateMeasurement, SensorContact, encode
 from protocols.gatt.heart_rate import HEART_RATE_SERVICE
@@ -38,10 +38,8 @@ class EmulatedHeartRateStrap(EmulatedDevice):
     def build_services(self) -> list[Service]:
         """Heart Rate Service 0x180D."""
         self.measurement = self._characteristic(HEART_RATE_MEASUREMENT, Properties.NOTIFY)
-        self.location = self._characteristic(
-            BODY_SENSOR_LOCATION, Properties.READ, read=lambda: bytes((_CHEST,))
-        )
-        return [Service(_uuid(HEART_RATE_SERVICE), [self.measurement, self.location])]
+        self.location = self._fixed(BODY_SENSOR_LOCATION, bytes((_CHEST,)), protected=False)
+        return [self._service(self.measurement, self.location)]
 
     def on_started(self) -> None:
         """Start streaming."""

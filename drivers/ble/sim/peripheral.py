@@ -263,6 +263,16 @@ class EmulatedDevice:
             characteristic.descriptors = [cccd]
         return characteristic
 
+    def _fixed(self, uuid16: int, value: bytes, *, protected: bool = True) -> Characteristic[bytes]:
+        """A read-only characteristic whose value never changes (a Feature, a location)."""
+        return self._characteristic(
+            uuid16, Properties.READ, read=_constant(value), protected=protected
+        )
+
+    def _service(self, *characteristics: Characteristic[bytes]) -> Service:
+        """The device's health service (:attr:`service_uuid`) holding ``characteristics``."""
+        return Service(_uuid(self.service_uuid), list(characteristics))
+
     def _dis_service(self) -> Service:
         chars = [
             self._characteristic(

@@ -15,7 +15,7 @@ import asyncio
 from typing import Any
 
 from drivers.ble.sim._bumble import Service
-from drivers.ble.sim.peripheral import DeviceDefaults, EmulatedDevice, Properties, _uuid
+from drivers.ble.sim.peripheral import DeviceDefaults, EmulatedDevice, Properties
 from drivers.ble.sim.racp import RacpServer, StoredRecord
 from drivers.ble.sim.radio import SimRadio
 from protocols.gatt import (
@@ -73,17 +73,11 @@ class EmulatedPulseOximeter(EmulatedDevice):
                 | PlxMeasurementStatus.VALIDATED_DATA,
             )
         )
-        self.features = self._characteristic(
-            PLX_FEATURES, Properties.READ, read=lambda: features, protected=True
-        )
+        self.features = self._fixed(PLX_FEATURES, features)
         self.racp = RacpServer(self, sequence_filter=False)
         self.racp.required = [(self.spot_check_char, True)]
-        return [
-            Service(
-                _uuid(PULSE_OXIMETER_SERVICE),
-                [self.spot_check_char, self.continuous, self.features, self.racp.characteristic],
-            )
-        ]
+        chars = [self.spot_check_char, self.continuous, self.features]
+        return [self._service(*chars, self.racp.characteristic)]
 
     def on_started(self) -> None:
         """Start the continuous stream."""

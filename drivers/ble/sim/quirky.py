@@ -31,7 +31,7 @@ from typing import Any
 from drivers.ble.sim._bumble import ATT_Error, Characteristic, Connection, Service
 from drivers.ble.sim.blood_pressure import EmulatedBloodPressureCuff
 from drivers.ble.sim.glucose import EmulatedGlucoseMeter
-from drivers.ble.sim.peripheral import Properties, _uuid
+from drivers.ble.sim.peripheral import Properties
 from drivers.ble.sim.radio import SimRadio
 from protocols.gatt import (
     DATE_TIME,
@@ -139,7 +139,7 @@ class EmulatedAndCuff(EmulatedBloodPressureCuff):
             protected=True,
         )
         bp = services[0]
-        return [Service(_uuid(self.service_uuid), [*bp.characteristics, self.date_time])]
+        return [self._service(*bp.characteristics, self.date_time)]
 
     def on_subscribed(self, characteristic: Characteristic[bytes], enabled: bool) -> None:
         """Remember when indications were enabled (the settle time runs from there)."""

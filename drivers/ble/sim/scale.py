@@ -13,7 +13,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from drivers.ble.sim._bumble import Service
-from drivers.ble.sim.peripheral import DeviceDefaults, EmulatedDevice, Properties, _uuid
+from drivers.ble.sim.peripheral import DeviceDefaults, EmulatedDevice, Properties
 from drivers.ble.sim.radio import SimRadio
 from protocols.gatt import (
     WEIGHT_MEASUREMENT,
@@ -53,10 +53,8 @@ class EmulatedScale(EmulatedDevice):
             WEIGHT_MEASUREMENT, Properties.INDICATE, protected=True
         )
         feature = encode(self.feature_value)
-        self.feature = self._characteristic(
-            WEIGHT_SCALE_FEATURE, Properties.READ, read=lambda: feature, protected=True
-        )
-        return [Service(_uuid(WEIGHT_SCALE_SERVICE), [self.measurement, self.feature])]
+        self.feature = self._fixed(WEIGHT_SCALE_FEATURE, feature)
+        return [self._service(self.measurement, self.feature)]
 
     def quantize_kg(self, weight_kg: Decimal) -> Decimal:
         """Round to the scale's display resolution (the feature's, not the wire LSB)."""

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from drivers.ble.sim._bumble import Service
-from drivers.ble.sim.peripheral import DeviceDefaults, EmulatedDevice, Properties, _uuid
+from drivers.ble.sim.peripheral import DeviceDefaults, EmulatedDevice, Properties
 from drivers.ble.sim.radio import SimRadio
 from protocols.gatt import (
     INTERMEDIATE_TEMPERATURE,
@@ -57,16 +57,8 @@ class EmulatedThermometer(EmulatedDevice):
         self.intermediate = self._characteristic(
             INTERMEDIATE_TEMPERATURE, Properties.NOTIFY, protected=True
         )
-        site = bytes((int(self.site),))
-        self.temperature_type = self._characteristic(
-            TEMPERATURE_TYPE, Properties.READ, read=lambda: site, protected=True
-        )
-        return [
-            Service(
-                _uuid(HEALTH_THERMOMETER_SERVICE),
-                [self.measurement, self.temperature_type, self.intermediate],
-            )
-        ]
+        self.temperature_type = self._fixed(TEMPERATURE_TYPE, bytes((int(self.site),)))
+        return [self._service(self.measurement, self.temperature_type, self.intermediate)]
 
     def random_measurement(self) -> TemperatureMeasurement:
         """A plausible oral temperature (36.0-38.4 Cel), time-stamped by the device clock."""
