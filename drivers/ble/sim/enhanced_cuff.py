@@ -26,7 +26,7 @@ from typing import Any
 from drivers.ble.sim._bumble import Service
 from drivers.ble.sim.blood_pressure import EmulatedBloodPressureCuff
 from drivers.ble.sim.peripheral import Properties
-from drivers.ble.sim.racp import RacpServer, StoredRecord
+from drivers.ble.sim.racp import RacpServer, StoredRecord, backdated
 from drivers.ble.sim.radio import SimRadio
 from protocols.gatt import (
     BLOOD_PRESSURE_FEATURE,
@@ -68,10 +68,9 @@ class EmulatedEnhancedCuff(EmulatedBloodPressureCuff):
         **kwargs: Any,
     ) -> None:
         super().__init__(radio, address, **kwargs)
-        self._next_sequence = first_sequence
-        start = self.clock.now() - dt.timedelta(hours=12 * stored_records)
-        for i in range(stored_records):
-            self.add_record(when=start + dt.timedelta(hours=12 * i))
+        self.racp.next_sequence = first_sequence
+        for when in backdated(self.clock.now(), stored_records, dt.timedelta(hours=12)):
+            self.add_record(when=when)
 
     def build_services(self) -> list[Service]:
         """Blood Pressure Service 0x1810 with the BLS 1.1 characteristics."""
@@ -102,8 +101,7 @@ class EmulatedEnhancedCuff(EmulatedBloodPressureCuff):
 
     def add_record(self, *, when: dt.datetime | None = None) -> int:
         """Keep a new reading (taken ``when``, default now) as a record; its sequence number."""
-        sequence = self._next_sequence
-        self._next_sequence = (sequence + 1) & 0xFFFF
+        sequence = self.racp.take_sequence_number()
         m = self.random_enhanced_measurement(when)
         record = BloodPressureRecord(sequence, ENHANCED_BLOOD_PRESSURE_MEASUREMENT, encode(m))
         segments = split_blood_pressure_record(record, max_part=_RECORD_PART, secured=False)

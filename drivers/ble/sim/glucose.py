@@ -16,7 +16,7 @@ from typing import Any
 
 from drivers.ble.sim._bumble import Service
 from drivers.ble.sim.peripheral import DeviceDefaults, EmulatedDevice, Properties
-from drivers.ble.sim.racp import RacpServer, StoredRecord
+from drivers.ble.sim.racp import RacpServer, StoredRecord, backdated
 from drivers.ble.sim.radio import SimRadio
 from protocols.gatt import (
     GLUCOSE_FEATURE,
@@ -54,10 +54,9 @@ class EmulatedGlucoseMeter(EmulatedDevice):
         **kwargs: Any,
     ) -> None:
         super().__init__(radio, address, **kwargs)
-        self._next_sequence = first_sequence
-        start = self.clock.now() - dt.timedelta(hours=8 * stored_records)
-        for i in range(stored_records):
-            self.add_record(when=start + dt.timedelta(hours=8 * i))
+        self.racp.next_sequence = first_sequence
+        for when in backdated(self.clock.now(), stored_records, dt.timedelta(hours=8)):
+            self.add_record(when=when)
 
     def build_services(self) -> list[Service]:
         """Glucose Service 0x1808."""
@@ -84,8 +83,7 @@ class EmulatedGlucoseMeter(EmulatedDevice):
 
     def add_record(self, *, when: dt.datetime | None = None) -> int:
         """Store a new seeded record (mg/dL, capillary plasma); returns its sequence number."""
-        seq = self._next_sequence
-        self._next_sequence = (seq + 1) & 0xFFFF
+        seq = self.racp.take_sequence_number()
         with_context = self.rng.random() < 0.7
         m = GlucoseMeasurement(
             seq,
