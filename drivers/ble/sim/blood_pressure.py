@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from drivers.ble.sim._bumble import Characteristic, Service
-from drivers.ble.sim.peripheral import DeviceDefaults, EmulatedDevice, Properties
+from drivers.ble.sim.peripheral import DeviceDefaults, EmulatedDevice
 from drivers.ble.sim.radio import SimRadio
 from protocols.gatt import (
     BLOOD_PRESSURE_FEATURE,
@@ -68,12 +68,8 @@ class EmulatedBloodPressureCuff(EmulatedDevice):
 
     def build_services(self) -> list[Service]:
         """Blood Pressure Service 0x1810."""
-        self.measurement = self._characteristic(
-            BLOOD_PRESSURE_MEASUREMENT, Properties.INDICATE, protected=True
-        )
-        self.intermediate = self._characteristic(
-            INTERMEDIATE_CUFF_PRESSURE, Properties.NOTIFY, protected=True
-        )
+        self.measurement = self._measurement(BLOOD_PRESSURE_MEASUREMENT, indicate=True)
+        self.intermediate = self._measurement(INTERMEDIATE_CUFF_PRESSURE, indicate=False)
         feature = encode(
             BloodPressureFeature(
                 BloodPressureFeatureBits.BODY_MOVEMENT_DETECTION

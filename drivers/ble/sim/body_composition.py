@@ -13,7 +13,7 @@ import dataclasses
 from decimal import Decimal
 
 from drivers.ble.sim._bumble import Service
-from drivers.ble.sim.peripheral import DeviceDefaults, EmulatedDevice, Properties
+from drivers.ble.sim.peripheral import DeviceDefaults, EmulatedDevice
 from protocols.gatt import (
     BODY_COMPOSITION_FEATURE,
     BODY_COMPOSITION_MEASUREMENT,
@@ -37,9 +37,7 @@ class EmulatedBodyCompositionScale(EmulatedDevice):
 
     def build_services(self) -> list[Service]:
         """Body Composition Service 0x181B."""
-        self.measurement = self._characteristic(
-            BODY_COMPOSITION_MEASUREMENT, Properties.INDICATE, protected=True
-        )
+        self.measurement = self._measurement(BODY_COMPOSITION_MEASUREMENT, indicate=True)
         bits = BodyCompositionFeatureBits
         feature = encode(
             BodyCompositionFeature(

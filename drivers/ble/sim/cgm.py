@@ -98,7 +98,7 @@ class EmulatedCgm(EmulatedDevice):
 
     def build_services(self) -> list[Service]:
         """CGM Service 0x181F."""
-        self.measurement = self._characteristic(CGM_MEASUREMENT, Properties.NOTIFY, protected=True)
+        self.measurement = self._measurement(CGM_MEASUREMENT, indicate=False)
         feature = encode_cgm_feature(self.feature_value)
         chars = [
             self.measurement,

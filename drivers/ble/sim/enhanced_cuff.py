@@ -25,7 +25,6 @@ from typing import Any
 
 from drivers.ble.sim._bumble import Service
 from drivers.ble.sim.blood_pressure import EmulatedBloodPressureCuff
-from drivers.ble.sim.peripheral import Properties
 from drivers.ble.sim.racp import RacpServer, StoredRecord, backdated
 from drivers.ble.sim.radio import SimRadio
 from protocols.gatt import (
@@ -74,12 +73,8 @@ class EmulatedEnhancedCuff(EmulatedBloodPressureCuff):
 
     def build_services(self) -> list[Service]:
         """Blood Pressure Service 0x1810 with the BLS 1.1 characteristics."""
-        self.measurement = self._characteristic(
-            ENHANCED_BLOOD_PRESSURE_MEASUREMENT, Properties.INDICATE, protected=True
-        )
-        self.intermediate = self._characteristic(
-            ENHANCED_INTERMEDIATE_CUFF_PRESSURE, Properties.NOTIFY, protected=True
-        )
+        self.measurement = self._measurement(ENHANCED_BLOOD_PRESSURE_MEASUREMENT, indicate=True)
+        self.intermediate = self._measurement(ENHANCED_INTERMEDIATE_CUFF_PRESSURE, indicate=False)
         feature = encode(
             BloodPressureFeature(
                 BloodPressureFeatureBits.BODY_MOVEMENT_DETECTION
@@ -88,7 +83,7 @@ class EmulatedEnhancedCuff(EmulatedBloodPressureCuff):
             )
         )
         self.feature = self._fixed(BLOOD_PRESSURE_FEATURE, feature)
-        self.record = self._characteristic(BLOOD_PRESSURE_RECORD, Properties.NOTIFY, protected=True)
+        self.record = self._measurement(BLOOD_PRESSURE_RECORD, indicate=False)
         self.racp = RacpServer(self, sequence_filter=True)
         self.racp.required = [(self.record, False)]
         chars = [self.measurement, self.intermediate, self.feature, self.record]

@@ -121,12 +121,8 @@ class EmulatedGhsDevice(EmulatedDevice):
 
     def build_services(self) -> list[Service]:
         """GHS Service 0x1840 and the Elapsed Time Service 0x183F."""
-        self.live = self._characteristic(
-            LIVE_HEALTH_OBSERVATIONS, Properties.NOTIFY, protected=True
-        )
-        self.stored_char = self._characteristic(
-            STORED_HEALTH_OBSERVATIONS, Properties.NOTIFY, protected=True
-        )
+        self.live = self._measurement(LIVE_HEALTH_OBSERVATIONS, indicate=False)
+        self.stored_char = self._measurement(STORED_HEALTH_OBSERVATIONS, indicate=False)
         features = encode(HealthSensorFeatures(OBSERVATION_TYPES))
         self.control_point = self._characteristic(
             GHS_CONTROL_POINT,
@@ -134,9 +130,7 @@ class EmulatedGhsDevice(EmulatedDevice):
             write=self._write_control_point,
             protected=True,
         )
-        self.schedule = self._characteristic(
-            OBSERVATION_SCHEDULE_CHANGED, Properties.INDICATE, protected=True
-        )
+        self.schedule = self._measurement(OBSERVATION_SCHEDULE_CHANGED, indicate=True)
         self.racp = self._characteristic(
             RECORD_ACCESS_CONTROL_POINT,
             Properties.WRITE | Properties.INDICATE,

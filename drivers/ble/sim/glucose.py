@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from drivers.ble.sim._bumble import Service
-from drivers.ble.sim.peripheral import DeviceDefaults, EmulatedDevice, Properties
+from drivers.ble.sim.peripheral import DeviceDefaults, EmulatedDevice
 from drivers.ble.sim.racp import RacpServer, StoredRecord, backdated
 from drivers.ble.sim.radio import SimRadio
 from protocols.gatt import (
@@ -60,12 +60,8 @@ class EmulatedGlucoseMeter(EmulatedDevice):
 
     def build_services(self) -> list[Service]:
         """Glucose Service 0x1808."""
-        self.measurement = self._characteristic(
-            GLUCOSE_MEASUREMENT, Properties.NOTIFY, protected=True
-        )
-        self.context = self._characteristic(
-            GLUCOSE_MEASUREMENT_CONTEXT, Properties.NOTIFY, protected=True
-        )
+        self.measurement = self._measurement(GLUCOSE_MEASUREMENT, indicate=False)
+        self.context = self._measurement(GLUCOSE_MEASUREMENT_CONTEXT, indicate=False)
         feature = encode(
             GlucoseFeature(GlucoseFeatureBits.LOW_BATTERY_DETECTION | GlucoseFeatureBits.TIME_FAULT)
         )

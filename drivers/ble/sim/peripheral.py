@@ -263,6 +263,11 @@ class EmulatedDevice:
             characteristic.descriptors = [cccd]
         return characteristic
 
+    def _measurement(self, uuid16: int, *, indicate: bool) -> Characteristic[bytes]:
+        """A health value sent by indication (else notification), protected by bonding."""
+        properties = Properties.INDICATE if indicate else Properties.NOTIFY
+        return self._characteristic(uuid16, properties, protected=True)
+
     def _fixed(self, uuid16: int, value: bytes, *, protected: bool = True) -> Characteristic[bytes]:
         """A read-only characteristic whose value never changes (a Feature, a location)."""
         return self._characteristic(

@@ -15,7 +15,7 @@ import asyncio
 from typing import Any
 
 from drivers.ble.sim._bumble import Service
-from drivers.ble.sim.peripheral import DeviceDefaults, EmulatedDevice, Properties
+from drivers.ble.sim.peripheral import DeviceDefaults, EmulatedDevice
 from drivers.ble.sim.racp import RacpServer, StoredRecord
 from drivers.ble.sim.radio import SimRadio
 from protocols.gatt import (
@@ -58,12 +58,8 @@ class EmulatedPulseOximeter(EmulatedDevice):
 
     def build_services(self) -> list[Service]:
         """Pulse Oximeter Service 0x1822."""
-        self.spot_check_char = self._characteristic(
-            PLX_SPOT_CHECK_MEASUREMENT, Properties.INDICATE, protected=True
-        )
-        self.continuous = self._characteristic(
-            PLX_CONTINUOUS_MEASUREMENT, Properties.NOTIFY, protected=True
-        )
+        self.spot_check_char = self._measurement(PLX_SPOT_CHECK_MEASUREMENT, indicate=True)
+        self.continuous = self._measurement(PLX_CONTINUOUS_MEASUREMENT, indicate=False)
         features = encode(
             PlxFeatures(
                 PlxSupportedFeatures.MEASUREMENT_STATUS

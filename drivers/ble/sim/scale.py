@@ -13,7 +13,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from drivers.ble.sim._bumble import Service
-from drivers.ble.sim.peripheral import DeviceDefaults, EmulatedDevice, Properties
+from drivers.ble.sim.peripheral import DeviceDefaults, EmulatedDevice
 from drivers.ble.sim.radio import SimRadio
 from protocols.gatt import (
     WEIGHT_MEASUREMENT,
@@ -49,9 +49,7 @@ class EmulatedScale(EmulatedDevice):
 
     def build_services(self) -> list[Service]:
         """Weight Scale Service 0x181D."""
-        self.measurement = self._characteristic(
-            WEIGHT_MEASUREMENT, Properties.INDICATE, protected=True
-        )
+        self.measurement = self._measurement(WEIGHT_MEASUREMENT, indicate=True)
         feature = encode(self.feature_value)
         self.feature = self._fixed(WEIGHT_SCALE_FEATURE, feature)
         return [self._service(self.measurement, self.feature)]

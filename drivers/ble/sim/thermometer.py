@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from drivers.ble.sim._bumble import Service
-from drivers.ble.sim.peripheral import DeviceDefaults, EmulatedDevice, Properties
+from drivers.ble.sim.peripheral import DeviceDefaults, EmulatedDevice
 from drivers.ble.sim.radio import SimRadio
 from protocols.gatt import (
     INTERMEDIATE_TEMPERATURE,
@@ -51,12 +51,8 @@ class EmulatedThermometer(EmulatedDevice):
 
     def build_services(self) -> list[Service]:
         """Health Thermometer Service 0x1809."""
-        self.measurement = self._characteristic(
-            TEMPERATURE_MEASUREMENT, Properties.INDICATE, protected=True
-        )
-        self.intermediate = self._characteristic(
-            INTERMEDIATE_TEMPERATURE, Properties.NOTIFY, protected=True
-        )
+        self.measurement = self._measurement(TEMPERATURE_MEASUREMENT, indicate=True)
+        self.intermediate = self._measurement(INTERMEDIATE_TEMPERATURE, indicate=False)
         self.temperature_type = self._fixed(TEMPERATURE_TYPE, bytes((int(self.site),)))
         return [self._service(self.measurement, self.temperature_type, self.intermediate)]
 
