@@ -35,9 +35,8 @@ cannot pair with the hub through this agent. What was asked and answered is kept
 
 import asyncio
 import logging
-from types import TracebackType
-from typing import Self
 
+from drivers._aio import Lifecycle
 from drivers.ble._dbus import (
     DBusError,
     DBusObjectPath,
@@ -145,7 +144,7 @@ class _Agent1(ServiceInterface):
             attempt.requests.append(AgentRequest("Cancel", granted=False, refused_because=None))
 
 
-class PairingAgent:
+class PairingAgent(Lifecycle):
     """The hub's ``org.bluez.Agent1``, registered while the context is entered.
 
     ``passkey`` and ``confirm`` are how the technician answers; without them the agent
@@ -179,16 +178,12 @@ class PairingAgent:
 
     # --- lifecycle -----------------------------------------------------------------------
 
-    async def __aenter__(self) -> Self:
+    async def start(self) -> None:
+        """Register (what entering ``async with`` does): :meth:`ensure_registered`."""
         await self.ensure_registered()
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def stop(self) -> None:
+        """Unregister and disconnect (what leaving ``async with`` does): :meth:`close`."""
         await self.close()
 
     async def ensure_registered(self) -> None:

@@ -32,10 +32,9 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from drivers._aio import reraise_if_cancelling
+from drivers._aio import Lifecycle, reraise_if_cancelling
 from drivers.ble._bleak import (
     BleakClient,
     BleakError,
@@ -85,7 +84,7 @@ _REPLAY_MEMORY = 64
 _T = TypeVar("_T")
 
 
-class DeviceSession:
+class DeviceSession(Lifecycle):
     """One connection; ``async with`` connects (and bonds), exit disconnects.
 
     :meth:`run` drives the session until the device goes quiet, the link drops, or the
@@ -125,7 +124,8 @@ class DeviceSession:
 
     # --- lifecycle -----------------------------------------------------------------------
 
-    async def __aenter__(self) -> Self:
+    async def start(self) -> None:
+        """Connect (what entering ``async with`` does)."""
         cached = self._central.discovery_cache.get(self.spec.address)
         backend = self._central.backend
         client = BleakClient(
@@ -144,14 +144,9 @@ class DeviceSession:
         self._client = client
         self.status.connected = True
         self.status.sessions += 1
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def stop(self) -> None:
+        """Disconnect, and hand over the events parked while the queue was full."""
         client, self._client = self._client, None
         self.status.connected = False
         try:

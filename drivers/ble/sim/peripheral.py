@@ -33,9 +33,9 @@ import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
-from types import TracebackType
-from typing import Any, ClassVar, Self, cast
+from typing import Any, ClassVar, cast
 
+from drivers._aio import Lifecycle
 from drivers.ble.sim._bumble import (
     GATT_CLIENT_CHARACTERISTIC_CONFIGURATION_DESCRIPTOR,
     UUID,
@@ -97,7 +97,7 @@ def _uuid(uuid16: int) -> UUID:
     return UUID.from_16_bits(uuid16)
 
 
-class EmulatedDevice:
+class EmulatedDevice(Lifecycle):
     """A health device on the emulated radio; subclasses add their service.
 
     Use as an async context manager (or :meth:`start` / :meth:`stop`): background work runs
@@ -306,18 +306,6 @@ class EmulatedDevice:
         logger.debug("emulated device clock set by a central")
 
     # --- lifecycle -----------------------------------------------------------------------
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def start(self) -> None:
         """Power on, start the device's background work, and advertise."""
