@@ -17,10 +17,16 @@ from types import TracebackType
 from typing import Self
 
 
+def cancelling() -> bool:
+    """True when the current task has a pending cancel (an outside cancellation, not a
+    :class:`asyncio.CancelledError` some library raised on its own)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 def reraise_if_cancelling() -> None:
     """Raise :class:`asyncio.CancelledError` when the current task has a pending cancel."""
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
+    if cancelling():
         raise asyncio.CancelledError
 
 
