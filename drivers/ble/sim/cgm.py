@@ -27,7 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 from drivers.ble.sim._bumble import ATT_Error, Connection, Service
-from drivers.ble.sim.peripheral import DeviceDefaults, EmulatedDevice, Properties
+from drivers.ble.sim.peripheral import VALUE_NOT_ALLOWED, DeviceDefaults, EmulatedDevice, Properties
 from drivers.ble.sim.racp import RacpServer, StoredRecord
 from drivers.ble.sim.radio import SimRadio
 from protocols.gatt import (
@@ -69,8 +69,6 @@ from protocols.gatt.cgm_control import (
     encode_cgm_specific_ops_control_point,
 )
 
-#: ATT application error for a written value out of range (Core Vol 3 Part F 3.4.1.1).
-_VALUE_NOT_ALLOWED = 0x13
 _UNKNOWN_START = DateTime(0, 0, 0, 0, 0, 0)
 
 
@@ -152,10 +150,10 @@ class EmulatedCgm(EmulatedDevice):
         try:
             written = decode_cgm_session_start_time(bytes(value), e2e_crc=True)
         except DecodeError as exc:
-            raise ATT_Error(_VALUE_NOT_ALLOWED) from exc
+            raise ATT_Error(VALUE_NOT_ALLOWED) from exc
         now = written.session_start_time.to_datetime()
         if now is None:
-            raise ATT_Error(_VALUE_NOT_ALLOWED)
+            raise ATT_Error(VALUE_NOT_ALLOWED)
         start = now - dt.timedelta(minutes=self.time_offset_min)
         self._start = DateTime.from_datetime(start)
 
@@ -163,7 +161,7 @@ class EmulatedCgm(EmulatedDevice):
         try:
             request = decode_cgm_specific_ops_control_point(bytes(value), e2e_crc=True)
         except DecodeError as exc:
-            raise ATT_Error(_VALUE_NOT_ALLOWED) from exc
+            raise ATT_Error(VALUE_NOT_ALLOWED) from exc
         code = CgmSocpResponseCode.OP_CODE_NOT_SUPPORTED
         if request.op_code is CgmSocpOpCode.START_THE_SESSION:
             self.change_sensor()

@@ -29,7 +29,14 @@ from decimal import Decimal
 from typing import Any
 
 from drivers.ble.sim._bumble import ATT_Error, Characteristic, Connection, Service
-from drivers.ble.sim.peripheral import DeviceDefaults, EmulatedDevice, Properties, _uuid
+from drivers.ble.sim.peripheral import (
+    VALUE_NOT_ALLOWED,
+    DeviceDefaults,
+    EmulatedDevice,
+    Properties,
+    _uuid,
+    written,
+)
 from drivers.ble.sim.racp import CCCD_IMPROPERLY_CONFIGURED, PROCEDURE_ALREADY_IN_PROGRESS
 from drivers.ble.sim.radio import SimRadio
 from protocols.gatt import (
@@ -48,7 +55,6 @@ from protocols.gatt import (
     MedFloat,
     ObservationSchedule,
     StoredHealthObservation,
-    decode,
     encode,
 )
 from protocols.gatt import observation as mdc
@@ -85,7 +91,6 @@ from protocols.gatt.ghs_racp import (
 )
 from protocols.gatt.segmentation import COUNTER_MODULO
 
-_VALUE_NOT_ALLOWED = 0x13
 _EPOCH_UTC = EPOCH_2000.replace(tzinfo=dt.UTC)
 #: MDC terms this device uses beyond protocols.gatt.observation's (IEEE 11073-10101).
 MDC_PULS_OXIM_PLETH = 150452
@@ -167,13 +172,9 @@ class EmulatedGhsDevice(EmulatedDevice):
         )
 
     def _write_elapsed_time(self, _connection: Connection | None, value: bytes) -> None:
-        try:
-            written = decode(ELAPSED_TIME, bytes(value))
-        except DecodeError as exc:
-            raise ATT_Error(_VALUE_NOT_ALLOWED) from exc
-        when = written.to_datetime() if isinstance(written, ElapsedTime) else None
+        when = written(ELAPSED_TIME, value, ElapsedTime).to_datetime()
         if when is None:
-            raise ATT_Error(_VALUE_NOT_ALLOWED)
+            raise ATT_Error(VALUE_NOT_ALLOWED)
         local = when.astimezone().replace(tzinfo=None) if when.tzinfo is not None else when
         self.clock.set(local)
         self._bump()
@@ -260,12 +261,7 @@ class EmulatedGhsDevice(EmulatedDevice):
     def _write_control_point(self, _connection: Connection | None, value: bytes) -> None:
         if not self.subscribed(self.control_point, indicate=True):
             raise ATT_Error(CCCD_IMPROPERLY_CONFIGURED)
-        try:
-            request = decode(GHS_CONTROL_POINT, bytes(value))
-        except DecodeError as exc:
-            raise ATT_Error(_VALUE_NOT_ALLOWED) from exc
-        if not isinstance(request, GhsControlPoint):
-            raise ATT_Error(_VALUE_NOT_ALLOWED)
+        request = written(GHS_CONTROL_POINT, value, GhsControlPoint)
         if request.op_code == GhsControlPointOpCode.START_SEND_LIVE_OBSERVATIONS:
             self.live_enabled = True
         elif request.op_code == GhsControlPointOpCode.STOP_SEND_LIVE_OBSERVATIONS:

@@ -33,7 +33,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar, TypeVar, cast
 
 from drivers._aio import Lifecycle
 from drivers.ble.sim._bumble import (
@@ -79,11 +79,12 @@ CONNECTION_TIMEOUT = 0x08
 _LEAVING_S = 0.05
 
 #: ATT application error: a written value is out of range (Vol 3 Part F 3.4.1.1).
-_VALUE_NOT_ALLOWED = 0x13
+VALUE_NOT_ALLOWED = 0x13
 #: ATT error "insufficient authentication" (Vol 3 Part F 3.4.1.1).
 _INSUFFICIENT_AUTHENTICATION = 0x05
 
 Properties = Characteristic.Properties
+_V = TypeVar("_V")
 
 
 def _constant(value: bytes) -> Callable[[], bytes]:
@@ -95,6 +96,17 @@ def _constant(value: bytes) -> Callable[[], bytes]:
 
 def _uuid(uuid16: int) -> UUID:
     return UUID.from_16_bits(uuid16)
+
+
+def written(uuid16: int, value: bytes, kind: type[_V]) -> _V:
+    """A value a central wrote, decoded as ``kind``; else ATT error 0x13 Value Not Allowed."""
+    try:
+        decoded = decode(uuid16, bytes(value))
+    except DecodeError as exc:
+        raise ATT_Error(VALUE_NOT_ALLOWED) from exc
+    if not isinstance(decoded, kind):
+        raise ATT_Error(VALUE_NOT_ALLOWED)
+    return decoded
 
 
 class EmulatedDevice(Lifecycle):
@@ -295,12 +307,9 @@ class EmulatedDevice(Lifecycle):
         return Service(_uuid(BATTERY_SERVICE), [self._battery])
 
     def _write_current_time(self, _connection: Connection | None, value: bytes) -> None:
-        try:
-            written = decode(CURRENT_TIME, bytes(value))
-        except DecodeError as exc:
-            raise ATT_Error(_VALUE_NOT_ALLOWED) from exc
-        if not isinstance(written, CurrentTime) or (when := written.to_datetime()) is None:
-            raise ATT_Error(_VALUE_NOT_ALLOWED)
+        when = written(CURRENT_TIME, value, CurrentTime).to_datetime()
+        if when is None:
+            raise ATT_Error(VALUE_NOT_ALLOWED)
         self.clock.set(when)
         self._bump()
         logger.debug("emulated device clock set by a central")

@@ -31,7 +31,7 @@ from typing import Any
 from drivers.ble.sim._bumble import ATT_Error, Characteristic, Connection, Service
 from drivers.ble.sim.blood_pressure import EmulatedBloodPressureCuff
 from drivers.ble.sim.glucose import EmulatedGlucoseMeter
-from drivers.ble.sim.peripheral import Properties
+from drivers.ble.sim.peripheral import VALUE_NOT_ALLOWED, Properties, written
 from drivers.ble.sim.radio import SimRadio
 from protocols.gatt import (
     DATE_TIME,
@@ -39,9 +39,7 @@ from protocols.gatt import (
     BloodPressureMeasurement,
     CurrentTime,
     DateTime,
-    DecodeError,
     RacpFilterType,
-    decode,
 )
 from protocols.gatt import encode as gatt_encode
 
@@ -53,7 +51,6 @@ _USER_ID = 0x08
 _STATUS = 0x10
 _RFU_BIT6 = 0x40
 #: ATT application error: a written value is out of range (Vol 3 Part F 3.4.1.1).
-_VALUE_NOT_ALLOWED = 0x13
 
 
 def beurer_layout(conformant: bytes) -> bytes:
@@ -148,12 +145,9 @@ class EmulatedAndCuff(EmulatedBloodPressureCuff):
         super().on_subscribed(characteristic, enabled)
 
     def _write_date_time(self, _connection: Connection | None, value: bytes) -> None:
-        try:
-            written = decode(DATE_TIME, bytes(value))
-        except DecodeError as exc:
-            raise ATT_Error(_VALUE_NOT_ALLOWED) from exc
-        if not isinstance(written, DateTime) or (when := written.to_datetime()) is None:
-            raise ATT_Error(_VALUE_NOT_ALLOWED)
+        when = written(DATE_TIME, value, DateTime).to_datetime()
+        if when is None:
+            raise ATT_Error(VALUE_NOT_ALLOWED)
         since = self._subscribed_at
         if since is None or (time.monotonic() - since) * 1000 < self.settle_ms:
             self.early_clock_writes += 1  # acknowledged, and ignored, as the real one does
