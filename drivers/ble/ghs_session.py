@@ -228,23 +228,13 @@ class GhsRunner:
             s.racp_answered(value)
 
     def _on_control_point(self, _char: BleakGATTCharacteristic, data: bytearray) -> None:
-        self._s.touch()
-        try:
-            value = decode(GHS_CONTROL_POINT, bytes(data))
-        except DecodeError:
-            self._s.status.malformed += 1
-            return
+        value = self._s.arrived(GHS_CONTROL_POINT, data)
         control = self._control
         if isinstance(value, GhsControlPoint) and control is not None and not control.done():
             control.set_result(value)
 
     def _on_schedule(self, _char: BleakGATTCharacteristic, data: bytearray) -> None:
-        self._s.touch()
-        try:
-            value = decode(OBSERVATION_SCHEDULE_CHANGED, bytes(data))
-        except DecodeError:
-            self._s.status.malformed += 1
-            return
+        value = self._s.arrived(OBSERVATION_SCHEDULE_CHANGED, data)
         if isinstance(value, ObservationSchedule):
             self.info.schedules[value.observation_type] = value
             logger.info("BLE %s: GHS observation schedule changed", self._s.status.label)

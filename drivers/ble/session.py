@@ -330,6 +330,16 @@ class DeviceSession(Lifecycle):
         """Note activity (a value or an indication arrived)."""
         self._touch()
 
+    def arrived(self, cid: int, data: bytearray) -> Measurement | None:
+        """A value notified or indicated on ``cid``, decoded (activity noted); None, counted
+        as malformed, when it does not decode: the session goes on."""
+        self._touch()
+        try:
+            return decode(cid, bytes(data))
+        except DecodeError:
+            self.status.malformed += 1
+            return None
+
     # --- the session ---------------------------------------------------------------------
 
     async def run(self) -> None:
