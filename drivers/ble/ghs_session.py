@@ -26,15 +26,16 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from drivers._aio import reraise_if_cancelling
-from drivers.ble._bleak import BleakGATTCharacteristic, BleakGATTProtocolError
+from drivers.ble._bleak import BleakGATTCharacteristic
 from drivers.ble.events import ClockObservation
 from drivers.ble.ghs_records import GhsInfo, clock, combined_report, cursor_key, hub_utc
 from drivers.ble.ghs_records import elapsed_time_to_write as _to_write
 from drivers.ble.retry import Failure, SessionError
+from drivers.ble.session_clock import write_clock
+from drivers.ble.session_gatt import Handler
 from protocols.gatt import (
     ELAPSED_TIME,
     GHS_CONTROL_POINT,
@@ -66,11 +67,6 @@ if TYPE_CHECKING:
     from drivers.ble.session import DeviceSession
 
 logger = logging.getLogger(__name__)
-
-Handler = Callable[[BleakGATTCharacteristic, bytearray], None]
-
-#: ATT application error "data field ignored" on a clock write: a success (as for CTS).
-_DATA_FIELD_IGNORED = 0x80
 
 
 class GhsRunner:
@@ -131,11 +127,7 @@ class GhsRunner:
         if not s.settings.hub_clock_trusted():
             s.status.clock_not_set = "the hub's clock is not trusted yet"
             return observed
-        try:
-            await s.write(ELAPSED_TIME, encode(_to_write(s.settings.hub_clock(), elapsed)))
-        except BleakGATTProtocolError as exc:
-            if int(exc.code) != _DATA_FIELD_IGNORED:
-                raise
+        await write_clock(s, ELAPSED_TIME, encode(_to_write(s.settings.hub_clock(), elapsed)))
         s.status.clock_sets += 1
         logger.info("BLE %s: GHS device clock set (off by more than %ss)", s.status.label, limit_s)
         return ClockObservation(

@@ -53,6 +53,7 @@ from drivers.ble.session_gatt import (
     MEASUREMENT_CHARACTERISTICS,
     RECORD_CHARACTERISTICS,
     DiscoveryCacheEntry,
+    Handler,
     map_characteristics,
 )
 from drivers.ble.session_racp import RacpProcedures
@@ -496,7 +497,7 @@ class DeviceSession(Lifecycle):
             error = exc
         return self.new_event(cid, raw, measurement, error, **extra)
 
-    def _handler(self, cid: int) -> Callable[[BleakGATTCharacteristic, bytearray], None]:
+    def _handler(self, cid: int) -> Handler:
         def on_value(_char: BleakGATTCharacteristic, data: bytearray) -> None:
             self._touch()
             raw = bytes(data)
