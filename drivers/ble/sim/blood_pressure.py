@@ -16,7 +16,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from drivers.ble.sim._bumble import Characteristic, Service
 from drivers.ble.sim.peripheral import DeviceDefaults, EmulatedDevice
@@ -45,6 +45,14 @@ class EmulatedBloodPressureCuff(EmulatedDevice):
     service_uuid = BLOOD_PRESSURE_SERVICE
     memory_size = 60
     defaults = DeviceDefaults(name="narhub-cuff", bonding_required=True)
+    #: The measurement characteristics (BLS 1.0's; a BLS 1.1 cuff has the enhanced ones).
+    measurement_uuid: ClassVar[int] = BLOOD_PRESSURE_MEASUREMENT
+    intermediate_uuid: ClassVar[int] = INTERMEDIATE_CUFF_PRESSURE
+    #: What its Blood Pressure Feature 0x2A49 says it supports.
+    feature_bits: ClassVar[BloodPressureFeatureBits] = (
+        BloodPressureFeatureBits.BODY_MOVEMENT_DETECTION
+        | BloodPressureFeatureBits.IRREGULAR_PULSE_DETECTION
+    )
 
     def __init__(
         self,
@@ -68,14 +76,9 @@ class EmulatedBloodPressureCuff(EmulatedDevice):
 
     def build_services(self) -> list[Service]:
         """Blood Pressure Service 0x1810."""
-        self.measurement = self._measurement(BLOOD_PRESSURE_MEASUREMENT, indicate=True)
-        self.intermediate = self._measurement(INTERMEDIATE_CUFF_PRESSURE, indicate=False)
-        feature = encode(
-            BloodPressureFeature(
-                BloodPressureFeatureBits.BODY_MOVEMENT_DETECTION
-                | BloodPressureFeatureBits.IRREGULAR_PULSE_DETECTION
-            )
-        )
+        self.measurement = self._measurement(self.measurement_uuid, indicate=True)
+        self.intermediate = self._measurement(self.intermediate_uuid, indicate=False)
+        feature = encode(BloodPressureFeature(self.feature_bits))
         self.feature = self._fixed(BLOOD_PRESSURE_FEATURE, feature)
         return [self._service(self.measurement, self.intermediate, self.feature)]
 
@@ -112,11 +115,21 @@ class EmulatedBloodPressureCuff(EmulatedDevice):
 
         Returns the Blood Pressure Measurement payload.
         """
-        for pressure in cuff_pressures_mmhg:
-            icp = IntermediateCuffPressure(MedFloat.of(Decimal(pressure)))
-            await self.send(self.intermediate, encode(icp), indicate=False)
+        await self.inflate(cuff_pressures_mmhg)
         m = measurement if measurement is not None else self.random_measurement()
-        payload = encode(m)
+        return self.store_reading(encode(m))
+
+    def cuff_pressure(self, pressure_mmhg: int) -> bytes:
+        """An Intermediate Cuff Pressure value."""
+        return encode(IntermediateCuffPressure(MedFloat.of(Decimal(pressure_mmhg))))
+
+    async def inflate(self, cuff_pressures_mmhg: Sequence[int]) -> None:
+        """Notify the cuff pressures to a listening central, one value each."""
+        for pressure in cuff_pressures_mmhg:
+            await self.send(self.intermediate, self.cuff_pressure(pressure), indicate=False)
+
+    def store_reading(self, payload: bytes) -> bytes:
+        """Store a measurement payload and wake up to deliver it; returns the payload."""
         self.store(self.measurement, payload)
         self._wake.set()
         return payload

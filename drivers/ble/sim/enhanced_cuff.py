@@ -28,11 +28,9 @@ from drivers.ble.sim.blood_pressure import EmulatedBloodPressureCuff
 from drivers.ble.sim.racp import RacpServer, StoredRecord, backdated
 from drivers.ble.sim.radio import SimRadio
 from protocols.gatt import (
-    BLOOD_PRESSURE_FEATURE,
     BLOOD_PRESSURE_RECORD,
     ENHANCED_BLOOD_PRESSURE_MEASUREMENT,
     ENHANCED_INTERMEDIATE_CUFF_PRESSURE,
-    BloodPressureFeature,
     BloodPressureFeatureBits,
     BloodPressureMeasurementStatus,
     EnhancedBloodPressureMeasurement,
@@ -56,6 +54,11 @@ class EmulatedEnhancedCuff(EmulatedBloodPressureCuff):
     """A BLS 1.1 cuff with epoch-2000 time stamps."""
 
     defaults = replace(EmulatedBloodPressureCuff.defaults, name="narhub-ecuff")
+    measurement_uuid = ENHANCED_BLOOD_PRESSURE_MEASUREMENT
+    intermediate_uuid = ENHANCED_INTERMEDIATE_CUFF_PRESSURE
+    feature_bits = (
+        EmulatedBloodPressureCuff.feature_bits | BloodPressureFeatureBits.USER_FACING_TIME
+    )
 
     def __init__(
         self,
@@ -72,22 +75,13 @@ class EmulatedEnhancedCuff(EmulatedBloodPressureCuff):
             self.add_record(when=when)
 
     def build_services(self) -> list[Service]:
-        """Blood Pressure Service 0x1810 with the BLS 1.1 characteristics."""
-        self.measurement = self._measurement(ENHANCED_BLOOD_PRESSURE_MEASUREMENT, indicate=True)
-        self.intermediate = self._measurement(ENHANCED_INTERMEDIATE_CUFF_PRESSURE, indicate=False)
-        feature = encode(
-            BloodPressureFeature(
-                BloodPressureFeatureBits.BODY_MOVEMENT_DETECTION
-                | BloodPressureFeatureBits.IRREGULAR_PULSE_DETECTION
-                | BloodPressureFeatureBits.USER_FACING_TIME
-            )
-        )
-        self.feature = self._fixed(BLOOD_PRESSURE_FEATURE, feature)
+        """Blood Pressure Service 0x1810 with the BLS 1.1 characteristics, Blood Pressure
+        Record 0x2B36 and the RACP among them."""
+        [bp] = super().build_services()
         self.record = self._measurement(BLOOD_PRESSURE_RECORD, indicate=False)
         self.racp = RacpServer(self, sequence_filter=True)
         self.racp.required = [(self.record, False)]
-        chars = [self.measurement, self.intermediate, self.feature, self.record]
-        return [self._service(*chars, self.racp.characteristic)]
+        return [self._service(*bp.characteristics, self.record, self.racp.characteristic)]
 
     @property
     def records(self) -> list[StoredRecord]:
@@ -133,11 +127,10 @@ class EmulatedEnhancedCuff(EmulatedBloodPressureCuff):
         cuff_pressures_mmhg: Sequence[int] = (),
     ) -> bytes:
         """Take a reading: notify cuff pressures to a listening central, store, wake."""
-        for pressure in cuff_pressures_mmhg:
-            icp = EnhancedIntermediateCuffPressure(MedFloat.of(Decimal(pressure)))
-            await self.send(self.intermediate, encode(icp), indicate=False)
+        await self.inflate(cuff_pressures_mmhg)
         m = measurement if measurement is not None else self.random_enhanced_measurement()
-        payload = encode(m)
-        self.store(self.measurement, payload)
-        self._wake.set()
-        return payload
+        return self.store_reading(encode(m))
+
+    def cuff_pressure(self, pressure_mmhg: int) -> bytes:
+        """An Enhanced Intermediate Cuff Pressure value."""
+        return encode(EnhancedIntermediateCuffPressure(MedFloat.of(Decimal(pressure_mmhg))))

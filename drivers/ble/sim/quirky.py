@@ -89,19 +89,14 @@ class EmulatedBeurerBM85(EmulatedBloodPressureCuff):
 
     def replay(self, captured: bytes) -> bytes:
         """Store a measurement exactly as a real BM85 sent it (:data:`BM85_CAPTURES`)."""
-        self.store(self.measurement, captured)
-        self._wake.set()
-        return captured
+        return self.store_reading(captured)
 
     async def measure(
         self, measurement: BloodPressureMeasurement | None = None, **kwargs: Any
     ) -> bytes:
         """Store a measurement in the BM85's layout; returns the bytes sent on the air."""
         m = measurement if measurement is not None else self.random_measurement()
-        payload = beurer_layout(gatt_encode(m))
-        self.store(self.measurement, payload)
-        self._wake.set()
-        return payload
+        return self.store_reading(beurer_layout(gatt_encode(m)))
 
 
 class EmulatedAndCuff(EmulatedBloodPressureCuff):
