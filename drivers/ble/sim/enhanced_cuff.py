@@ -21,12 +21,11 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import replace
 from decimal import Decimal
-from typing import Any
 
 from drivers.ble.sim._bumble import Service
 from drivers.ble.sim.blood_pressure import EmulatedBloodPressureCuff
-from drivers.ble.sim.racp import RacpServer, StoredRecord, backdated
-from drivers.ble.sim.radio import SimRadio
+from drivers.ble.sim.racp import RacpServer, StoredRecord
+from drivers.ble.sim.records import SequencedRecordDevice
 from protocols.gatt import (
     BLOOD_PRESSURE_RECORD,
     ENHANCED_BLOOD_PRESSURE_MEASUREMENT,
@@ -50,7 +49,7 @@ _EPOCH_2000 = dt.datetime(2000, 1, 1)  # noqa: DTZ001 - the value's own (zone-le
 _RECORD_PART = 15
 
 
-class EmulatedEnhancedCuff(EmulatedBloodPressureCuff):
+class EmulatedEnhancedCuff(SequencedRecordDevice, EmulatedBloodPressureCuff):
     """A BLS 1.1 cuff with epoch-2000 time stamps."""
 
     defaults = replace(EmulatedBloodPressureCuff.defaults, name="narhub-ecuff")
@@ -60,19 +59,7 @@ class EmulatedEnhancedCuff(EmulatedBloodPressureCuff):
         EmulatedBloodPressureCuff.feature_bits | BloodPressureFeatureBits.USER_FACING_TIME
     )
 
-    def __init__(
-        self,
-        radio: SimRadio,
-        address: str,
-        *,
-        stored_records: int = 0,
-        first_sequence: int = 0,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(radio, address, **kwargs)
-        self.racp.next_sequence = first_sequence
-        for when in backdated(self.clock.now(), stored_records, dt.timedelta(hours=12)):
-            self.add_record(when=when)
+    record_spacing = dt.timedelta(hours=12)
 
     def build_services(self) -> list[Service]:
         """Blood Pressure Service 0x1810 with the BLS 1.1 characteristics, Blood Pressure
@@ -82,11 +69,6 @@ class EmulatedEnhancedCuff(EmulatedBloodPressureCuff):
         self.racp = RacpServer(self, sequence_filter=True)
         self.racp.required = [(self.record, False)]
         return [self._service(*bp.characteristics, self.record, self.racp.characteristic)]
-
-    @property
-    def records(self) -> list[StoredRecord]:
-        """The stored records, oldest first."""
-        return self.racp.records
 
     def add_record(self, *, when: dt.datetime | None = None) -> int:
         """Keep a new reading (taken ``when``, default now) as a record; its sequence number."""

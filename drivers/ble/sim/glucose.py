@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any
 
 from drivers.ble.sim._bumble import Service
-from drivers.ble.sim.peripheral import DeviceDefaults, EmulatedDevice
-from drivers.ble.sim.racp import RacpServer, StoredRecord, backdated
-from drivers.ble.sim.radio import SimRadio
+from drivers.ble.sim.peripheral import DeviceDefaults
+from drivers.ble.sim.racp import RacpServer, StoredRecord
+from drivers.ble.sim.records import SequencedRecordDevice
 from protocols.gatt import (
     GLUCOSE_FEATURE,
     GLUCOSE_MEASUREMENT,
@@ -38,25 +37,13 @@ from protocols.gatt import (
 from protocols.gatt.glucose import GLUCOSE_SERVICE
 
 
-class EmulatedGlucoseMeter(EmulatedDevice):
+class EmulatedGlucoseMeter(SequencedRecordDevice):
     """A meter with ``stored_records`` records (sequence numbers from ``first_sequence``)."""
 
     service_uuid = GLUCOSE_SERVICE
     defaults = DeviceDefaults(name="narhub-glucose", bonding_required=True)
-
-    def __init__(
-        self,
-        radio: SimRadio,
-        address: str,
-        *,
-        stored_records: int = 300,
-        first_sequence: int = 0,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(radio, address, **kwargs)
-        self.racp.next_sequence = first_sequence
-        for when in backdated(self.clock.now(), stored_records, dt.timedelta(hours=8)):
-            self.add_record(when=when)
+    default_stored_records = 300
+    record_spacing = dt.timedelta(hours=8)
 
     def build_services(self) -> list[Service]:
         """Glucose Service 0x1808."""
@@ -71,11 +58,6 @@ class EmulatedGlucoseMeter(EmulatedDevice):
         return [
             self._service(self.measurement, self.context, self.feature, self.racp.characteristic)
         ]
-
-    @property
-    def records(self) -> list[StoredRecord]:
-        """The stored records, oldest first."""
-        return self.racp.records
 
     def add_record(self, *, when: dt.datetime | None = None) -> int:
         """Store a new seeded record (mg/dL, capillary plasma); returns its sequence number."""

@@ -19,7 +19,6 @@ Requests are decoded with :mod:`protocols.gatt.racp`, answers built with its enc
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -54,13 +53,6 @@ class StoredRecord:
 
     sequence_number: int | None
     pdus: list[tuple[Characteristic[bytes], bytes, bool]]  # (characteristic, value, indicate)
-
-
-def backdated(now: dt.datetime, count: int, spacing: dt.timedelta) -> list[dt.datetime]:
-    """When ``count`` seeded records were taken, ``spacing`` apart, the first ``count``
-    spacings before ``now`` (oldest first)."""
-    start = now - spacing * count
-    return [start + spacing * i for i in range(count)]
 
 
 class RacpServer:
