@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from decimal import Decimal
+from typing import Any
 
 from drivers.ble.sim._bumble import Service
 from drivers.ble.sim.peripheral import DeviceDefaults, EmulatedDevice
@@ -27,6 +28,13 @@ from protocols.gatt.weight import HeightResolution, WeightResolution
 
 #: The largest value that fits the default ATT MTU of 23 (ATT_MTU - 3).
 DEFAULT_VALUE_SIZE = 20
+#: The fields each of the two values of a multiple packet measurement leaves out (None).
+_PACKETS_LEAVE_OUT: tuple[dict[str, Any], ...] = (
+    dict.fromkeys(("body_water_mass", "impedance_ohm", "weight", "height")),
+    dict.fromkeys(
+        ("fat_free_mass", "soft_lean_mass", "basal_metabolism_kj", "muscle_percent", "muscle_mass")
+    ),
+)
 
 
 class EmulatedBodyCompositionScale(EmulatedDevice):
@@ -79,24 +87,10 @@ class EmulatedBodyCompositionScale(EmulatedDevice):
         """The values that carry ``m``: one when it fits, else two (multiple packet)."""
         if len(encode(m)) <= DEFAULT_VALUE_SIZE:
             return [m]
-        first = dataclasses.replace(
-            m,
-            body_water_mass=None,
-            impedance_ohm=None,
-            weight=None,
-            height=None,
-            multiple_packet_measurement=True,
-        )
-        second = dataclasses.replace(
-            m,
-            fat_free_mass=None,
-            soft_lean_mass=None,
-            basal_metabolism_kj=None,
-            muscle_percent=None,
-            muscle_mass=None,
-            multiple_packet_measurement=True,
-        )
-        return [first, second]
+        return [
+            dataclasses.replace(m, multiple_packet_measurement=True, **left_out)
+            for left_out in _PACKETS_LEAVE_OUT
+        ]
 
     async def measure(self, measurement: BodyCompositionMeasurement | None = None) -> list[bytes]:
         """Measure (seeded when no measurement is given); store its values; return them."""
