@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from drivers._aio import reraise_if_cancelling
@@ -167,25 +168,30 @@ class GhsRunner:
             self._clock_utc,
         )
 
+    def _completed(
+        self, receiver: HealthObservationReceiver, cid: int, raw: bytes
+    ) -> Iterator[object]:
+        """The observations a segment completes, in order; a malformed one is emitted as a
+        malformed event instead."""
+        s = self._s
+        s.touch()
+        for item in receiver.receive_segment(raw):
+            if isinstance(item, DecodeError):
+                s.emit(s.new_event(cid, raw, None, item))
+                continue
+            yield item
+
     def _on_live(self, _char: BleakGATTCharacteristic, data: bytearray) -> None:
         s = self._s
         raw = bytes(data)
-        s.touch()
-        for item in self._live.receive_segment(raw):
-            if isinstance(item, DecodeError):
-                s.emit(s.new_event(LIVE_HEALTH_OBSERVATIONS, raw, None, item))
-                continue
+        for item in self._completed(self._live, LIVE_HEALTH_OBSERVATIONS, raw):
             self.info.live_received += 1
             s.emit(s.new_event(LIVE_HEALTH_OBSERVATIONS, raw, self._received(item, None)))
 
     def _on_stored(self, _char: BleakGATTCharacteristic, data: bytearray) -> None:
         s = self._s
         raw = bytes(data)
-        s.touch()
-        for item in self._stored.receive_segment(raw):
-            if isinstance(item, DecodeError):
-                s.emit(s.new_event(STORED_HEALTH_OBSERVATIONS, raw, None, item))
-                continue
+        for item in self._completed(self._stored, STORED_HEALTH_OBSERVATIONS, raw):
             if not isinstance(item, StoredHealthObservation):
                 continue
             number = item.record_number
