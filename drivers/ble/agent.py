@@ -49,6 +49,7 @@ from drivers.ble._dbus import (
     ServiceInterface,
     Variant,
     add_match,
+    call_method,
     close_bus,
     connect_system_bus,
     dbus_method,
@@ -362,13 +363,4 @@ async def _call(
     bus: MessageBus, path: str, interface: str, member: str, signature: str, body: list[object]
 ) -> Message:
     """Call a BlueZ method; the reply, an error reply included."""
-    return await bus.call(
-        Message(
-            destination=BLUEZ,
-            path=path,
-            interface=interface,
-            member=member,
-            signature=signature,
-            body=body,
-        )
-    )
+    return await call_method(bus, BLUEZ, path, interface, member, signature, body)
