@@ -106,7 +106,8 @@ class DeviceSession(Lifecycle):
         self.spec = spec
         self._ble_device = ble_device
         self.status = status
-        self._tracker = tracker
+        #: The record cursor this session's download uses (a CGM or GHS runner sets its own).
+        self.tracker = tracker
         self._replays = replays
         self._disconnected = asyncio.Event()
         self._activity = asyncio.Event()
@@ -117,7 +118,8 @@ class DeviceSession(Lifecycle):
         self._clock_sync = DeviceClockSync(self)
         self._parked: list[MeasurementEvent] = []
         self._racp = RacpProcedures(self)
-        self._downloading = False
+        #: True while a RACP download runs.
+        self.downloading = False
         self._backpressure = False
         self._closers: list[Callable[[], Awaitable[None]]] = []
         #: The CGM or GHS part of the session, when the device has that service.
@@ -266,24 +268,6 @@ class DeviceSession(Lifecycle):
     def central(self) -> BleCentral:
         """The central that runs this session."""
         return self._central
-
-    @property
-    def tracker(self) -> RecordTracker:
-        """The record cursor this session's download uses."""
-        return self._tracker
-
-    @tracker.setter
-    def tracker(self, tracker: RecordTracker) -> None:
-        self._tracker = tracker
-
-    @property
-    def downloading(self) -> bool:
-        """True while a RACP download runs."""
-        return self._downloading
-
-    @downloading.setter
-    def downloading(self, value: bool) -> None:
-        self._downloading = value
 
     @property
     def clock(self) -> ClockObservation | None:
@@ -465,10 +449,10 @@ class DeviceSession(Lifecycle):
                     await self._activity.wait()
             # Python 3.11: a cancel racing the timeout comes out as TimeoutError (drivers/_aio.py).
             reraise_if_cancelling()
-            if self._runner is not None and self._tracker.pending:
+            if self._runner is not None and self.tracker.pending:
                 # A CGM or GHS link stays up for hours: commit the records the pipeline has
                 # stored so far (never waiting), so a restart asks for no more than needed.
-                await self._tracker.settle(0)
+                await self.tracker.settle(0)
 
     # --- RACP (drivers/ble/session_racp.py) --------------------------------------------
 
@@ -501,7 +485,7 @@ class DeviceSession(Lifecycle):
         def on_value(_char: BleakGATTCharacteristic, data: bytearray) -> None:
             self._touch()
             raw = bytes(data)
-            stored = self._downloading and cid in RECORD_CHARACTERISTICS
+            stored = self.downloading and cid in RECORD_CHARACTERISTICS
             event = self._event(cid, raw)
             if cid == BLOOD_PRESSURE_RECORD:
                 on_record_value(self, self._racp.bp_records, event)
@@ -513,8 +497,8 @@ class DeviceSession(Lifecycle):
                     if isinstance(m, (GlucoseMeasurement, GlucoseMeasurementContext))
                     else None
                 )
-                if seq is not None and self._tracker.already_committed(seq):
-                    self._tracker.duplicates += 1
+                if seq is not None and self.tracker.already_committed(seq):
+                    self.tracker.duplicates += 1
                     self.status.duplicates += 1
                     return
                 if stored:
@@ -525,7 +509,7 @@ class DeviceSession(Lifecycle):
                     event,
                     sequence_number=seq,
                     stored=stored,
-                    ack=self._tracker.new_ack(seq) if stored else None,
+                    ack=self.tracker.new_ack(seq) if stored else None,
                 )
             elif event.device_time is not None:
                 if raw in self._replays:
