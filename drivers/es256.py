@@ -21,9 +21,10 @@ Both sign with OpenSSL's ECDSA (randomised ``k``; OpenSSL's constant-time P-256 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from protocols.es256 import (
@@ -123,6 +124,18 @@ def _is_p256(lib: _LibCrypto, pkey: int) -> bool:
     return is_p256
 
 
+@contextlib.contextmanager
+def _digest_context(lib: _LibCrypto) -> Iterator[int]:
+    """A new ``EVP_MD_CTX`` for one signature or verification, freed on exit."""
+    ctx = lib.EVP_MD_CTX_new()
+    if not ctx:
+        raise MemoryError("OpenSSL EVP_MD_CTX_new")
+    try:
+        yield ctx
+    finally:
+        lib.EVP_MD_CTX_free(ctx)
+
+
 def _p256_pkey(
     owner: object, lib: _LibCrypto, pem: bytes, read: Callable[[int], int], what: str
 ) -> int:
@@ -161,10 +174,7 @@ class OpenSslKey:
     def sign(self, data: bytes) -> bytes:
         """``r || s`` of ECDSA over SHA-256 of ``data`` (RFC 9053 section 2.1)."""
         lib = self._lib
-        ctx = lib.EVP_MD_CTX_new()
-        if not ctx:
-            raise MemoryError("OpenSSL EVP_MD_CTX_new")
-        try:
+        with _digest_context(lib) as ctx:
             signature = ctypes.create_string_buffer(_MAX_DER_SIGNATURE)
             length = ctypes.c_size_t(len(signature))
             if (
@@ -173,8 +183,6 @@ class OpenSslKey:
             ):
                 lib.ERR_clear_error()  # the ssl module reads this thread's error queue too
                 raise Es256Error("OpenSSL EVP_DigestSign failed")
-        finally:
-            lib.EVP_MD_CTX_free(ctx)
         return der_to_raw(signature.raw[: length.value])
 
 
@@ -221,16 +229,11 @@ class OpenSslPublicKey:
         except Es256Error:
             return False
         lib = self._lib
-        ctx = lib.EVP_MD_CTX_new()
-        if not ctx:
-            raise MemoryError("OpenSSL EVP_MD_CTX_new")
-        try:
+        with _digest_context(lib) as ctx:
             valid: bool = (
                 lib.EVP_DigestVerifyInit(ctx, None, lib.EVP_sha256(), None, self._pkey) == 1
                 and lib.EVP_DigestVerify(ctx, der, len(der), data, len(data)) == 1
             )
-        finally:
-            lib.EVP_MD_CTX_free(ctx)
         if not valid:
             lib.ERR_clear_error()  # the ssl module reads this thread's error queue too
         return valid

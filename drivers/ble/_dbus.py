@@ -12,6 +12,7 @@ which is how the tests point the hub and bleak at a private bus with the virtual
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 
 from dbus_fast import BusType, DBusError, ErrorType, Message, MessageType, SignatureTree, Variant
 from dbus_fast.aio import MessageBus
@@ -36,20 +37,34 @@ def signature_types(signature: str) -> list[str]:
     return [t.signature for t in SignatureTree(signature).types]
 
 
+async def call_method(
+    bus: MessageBus,
+    destination: str,
+    path: str,
+    interface: str,
+    member: str,
+    signature: str = "",
+    body: Sequence[object] = (),
+) -> Message:
+    """Call ``interface.member`` on the object at ``path`` that ``destination`` owns (D-Bus
+    Specification, "Message Protocol": METHOD_CALL); the reply, an error reply included."""
+    message = Message(
+        destination=destination,
+        path=path,
+        interface=interface,
+        member=member,
+        signature=signature,
+        body=list(body),
+    )
+    return await bus.call(message)
+
+
 async def add_match(bus: MessageBus, rule: str) -> Message:
     """Ask the bus daemon to route the signals matching ``rule`` to ``bus`` (D-Bus
     Specification, "Message Bus Messages": ``org.freedesktop.DBus.AddMatch``); the reply, an
     error reply included."""
-    return await bus.call(
-        Message(
-            destination="org.freedesktop.DBus",
-            path="/org/freedesktop/DBus",
-            interface="org.freedesktop.DBus",
-            member="AddMatch",
-            signature="s",
-            body=[rule],
-        )
-    )
+    daemon = "org.freedesktop.DBus"
+    return await call_method(bus, daemon, "/org/freedesktop/DBus", daemon, "AddMatch", "s", [rule])
 
 
 async def close_bus(bus: MessageBus) -> None:
@@ -74,6 +89,7 @@ __all__ = [
     "ServiceInterface",
     "Variant",
     "add_match",
+    "call_method",
     "close_bus",
     "connect_system_bus",
     "dbus_method",

@@ -23,13 +23,22 @@ import logging
 from collections.abc import Collection
 from typing import Any
 
-from drivers.ble._dbus import Message, MessageType, Variant, close_bus, connect_system_bus
+from drivers.ble._dbus import (
+    MessageBus,
+    MessageType,
+    Variant,
+    call_method,
+    close_bus,
+    connect_system_bus,
+)
 
 logger = logging.getLogger(__name__)
 
 BLUEZ = "org.bluez"
 ADAPTER_INTERFACE = "org.bluez.Adapter1"
 DEVICE_INTERFACE = "org.bluez.Device1"
+_PROPERTIES = "org.freedesktop.DBus.Properties"
+_OBJECT_MANAGER = "org.freedesktop.DBus.ObjectManager"
 #: The adapter BlueZ names first (``hci0``), the one the hub uses.
 DEFAULT_ADAPTER_PATH = "/org/bluez/hci0"
 
@@ -60,19 +69,12 @@ async def power_cycle(
         await close_bus(bus)
 
 
-async def _set_powered(bus: object, path: str, *, powered: bool, timeout_s: float) -> None:
+async def _set_powered(bus: MessageBus, path: str, *, powered: bool, timeout_s: float) -> None:
     step = f"Powered={'true' if powered else 'false'}"
-    message = Message(
-        destination=BLUEZ,
-        path=path,
-        interface="org.freedesktop.DBus.Properties",
-        member="Set",
-        signature="ssv",
-        body=[ADAPTER_INTERFACE, "Powered", Variant("b", powered)],
-    )
+    value = [ADAPTER_INTERFACE, "Powered", Variant("b", powered)]
     try:
         async with asyncio.timeout(timeout_s):
-            reply = await bus.call(message)  # type: ignore[attr-defined]
+            reply = await call_method(bus, BLUEZ, path, _PROPERTIES, "Set", "ssv", value)
     except TimeoutError as exc:
         raise AdapterResetError(step, "BlueZ did not answer") from exc
     if reply is None or reply.message_type == MessageType.ERROR:
@@ -94,25 +96,11 @@ async def release_stale_links(addresses: Collection[str], *, timeout_s: float = 
     released = 0
     try:
         async with asyncio.timeout(timeout_s):
-            reply = await bus.call(
-                Message(
-                    destination=BLUEZ,
-                    path="/",
-                    interface="org.freedesktop.DBus.ObjectManager",
-                    member="GetManagedObjects",
-                )
-            )
+            reply = await call_method(bus, BLUEZ, "/", _OBJECT_MANAGER, "GetManagedObjects")
             if reply is None or reply.message_type == MessageType.ERROR:
                 return 0
             for path in _stale(reply.body[0], wanted):
-                answer = await bus.call(
-                    Message(
-                        destination=BLUEZ,
-                        path=path,
-                        interface=DEVICE_INTERFACE,
-                        member="Disconnect",
-                    )
-                )
+                answer = await call_method(bus, BLUEZ, path, DEVICE_INTERFACE, "Disconnect")
                 if answer is not None and answer.message_type != MessageType.ERROR:
                     released += 1
     except TimeoutError:

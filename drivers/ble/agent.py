@@ -35,9 +35,8 @@ cannot pair with the hub through this agent. What was asked and answered is kept
 
 import asyncio
 import logging
-from types import TracebackType
-from typing import Self
 
+from drivers._aio import Lifecycle
 from drivers.ble._dbus import (
     DBusError,
     DBusObjectPath,
@@ -50,6 +49,7 @@ from drivers.ble._dbus import (
     ServiceInterface,
     Variant,
     add_match,
+    call_method,
     close_bus,
     connect_system_bus,
     dbus_method,
@@ -145,7 +145,7 @@ class _Agent1(ServiceInterface):
             attempt.requests.append(AgentRequest("Cancel", granted=False, refused_because=None))
 
 
-class PairingAgent:
+class PairingAgent(Lifecycle):
     """The hub's ``org.bluez.Agent1``, registered while the context is entered.
 
     ``passkey`` and ``confirm`` are how the technician answers; without them the agent
@@ -179,16 +179,12 @@ class PairingAgent:
 
     # --- lifecycle -----------------------------------------------------------------------
 
-    async def __aenter__(self) -> Self:
+    async def start(self) -> None:
+        """Register (what entering ``async with`` does): :meth:`ensure_registered`."""
         await self.ensure_registered()
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def stop(self) -> None:
+        """Unregister and disconnect (what leaving ``async with`` does): :meth:`close`."""
         await self.close()
 
     async def ensure_registered(self) -> None:
@@ -367,13 +363,4 @@ async def _call(
     bus: MessageBus, path: str, interface: str, member: str, signature: str, body: list[object]
 ) -> Message:
     """Call a BlueZ method; the reply, an error reply included."""
-    return await bus.call(
-        Message(
-            destination=BLUEZ,
-            path=path,
-            interface=interface,
-            member=member,
-            signature=signature,
-            body=body,
-        )
-    )
+    return await call_method(bus, BLUEZ, path, interface, member, signature, body)

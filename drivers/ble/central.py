@@ -28,10 +28,9 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import TYPE_CHECKING, Literal, Self
+from typing import TYPE_CHECKING, Literal
 
-from drivers._aio import reraise_if_cancelling
+from drivers._aio import Lifecycle, reraise_if_cancelling
 from drivers.ble.agent_types import AgentError
 from drivers.ble.backends import BleBackend
 from drivers.ble.cgm_backfill import CgmSessionInfo
@@ -230,8 +229,10 @@ async def _power_cycle() -> None:
     await power_cycle()
 
 
-class BleCentral:
+class BleCentral(Lifecycle):
     """Sessions with allowlisted devices, as an async context manager (or :meth:`run`)."""
+
+    has_background = True
 
     def __init__(
         self,
@@ -272,8 +273,6 @@ class BleCentral:
         self.discovery_cache: dict[str, DiscoveryCacheEntry] = {}
         self._trackers = {a: RecordTracker(a, self.cursors) for a in self.devices}
         self._replays: dict[str, deque[bytes]] = {a: deque(maxlen=64) for a in self.devices}
-        self._group: asyncio.TaskGroup | None = None
-        self._tasks: list[asyncio.Task[None]] = []
         self._stack = contextlib.AsyncExitStack()
         #: The pairing agent registered with BlueZ while the central runs (``bluez`` only).
         self.agent: PairingAgent | None = None
@@ -297,7 +296,8 @@ class BleCentral:
         """Malformed values received, all devices."""
         return sum(s.malformed for s in self.status.values())
 
-    async def __aenter__(self) -> Self:
+    async def start(self) -> None:
+        """Register the pairing agent and release stale links (BlueZ only)."""
         if self.backend.needs_agent:
             # BlueZ pairs only with an agent: the hub's is registered for the central's life,
             # and again before a pairing if bluetoothd was not there or restarted since.
@@ -313,31 +313,18 @@ class BleCentral:
             from drivers.ble.adapter import release_stale_links  # noqa: PLC0415 - BlueZ only
 
             self.stale_links_released = await release_stale_links(self.devices)
-        group = asyncio.TaskGroup()
-        await group.__aenter__()
-        self._group = group
-        self._tasks = [group.create_task(self.scanner.run(), name="ble-scanner")]
-        for address, spec in self.devices.items():
-            self._tasks.append(group.create_task(self._supervise(address), name=f"ble-{spec.kind}"))
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        group, self._group = self._group, None
-        try:
-            if group is None:
-                return
-            for task in self._tasks:
-                task.cancel()
-            self._tasks = []
-            await group.__aexit__(exc_type, exc, tb)
-        finally:
-            self.agent = None
-            await self._stack.aclose()
+    def background(self, group: asyncio.TaskGroup) -> list[asyncio.Task[None]]:
+        """The scanner, and one supervisor per device."""
+        tasks = [group.create_task(self.scanner.run(), name="ble-scanner")]
+        for address, spec in self.devices.items():
+            tasks.append(group.create_task(self._supervise(address), name=f"ble-{spec.kind}"))
+        return tasks
+
+    async def stop(self) -> None:
+        """Unregister the pairing agent (once the tasks have ended)."""
+        self.agent = None
+        await self._stack.aclose()
 
     async def run(self) -> None:
         """Run until cancelled (for an owner that runs the central as one task)."""

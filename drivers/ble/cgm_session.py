@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from drivers.ble._bleak import BleakGATTCharacteristic
@@ -38,6 +37,7 @@ from drivers.ble.cgm_backfill import (
 )
 from drivers.ble.events import ClockObservation
 from drivers.ble.retry import Failure, SessionError
+from drivers.ble.session_gatt import Handler
 from protocols.gatt import (
     CGM_FEATURE,
     CGM_MEASUREMENT,
@@ -66,8 +66,6 @@ if TYPE_CHECKING:
     from drivers.ble.session import DeviceSession
 
 logger = logging.getLogger(__name__)
-
-Handler = Callable[[BleakGATTCharacteristic, bytearray], None]
 
 
 class CgmRunner:

@@ -26,15 +26,17 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from drivers._aio import reraise_if_cancelling
-from drivers.ble._bleak import BleakGATTCharacteristic, BleakGATTProtocolError
+from drivers.ble._bleak import BleakGATTCharacteristic
 from drivers.ble.events import ClockObservation
 from drivers.ble.ghs_records import GhsInfo, clock, combined_report, cursor_key, hub_utc
 from drivers.ble.ghs_records import elapsed_time_to_write as _to_write
 from drivers.ble.retry import Failure, SessionError
+from drivers.ble.session_clock import write_clock
+from drivers.ble.session_gatt import Handler
 from protocols.gatt import (
     ELAPSED_TIME,
     GHS_CONTROL_POINT,
@@ -66,11 +68,6 @@ if TYPE_CHECKING:
     from drivers.ble.session import DeviceSession
 
 logger = logging.getLogger(__name__)
-
-Handler = Callable[[BleakGATTCharacteristic, bytearray], None]
-
-#: ATT application error "data field ignored" on a clock write: a success (as for CTS).
-_DATA_FIELD_IGNORED = 0x80
 
 
 class GhsRunner:
@@ -131,11 +128,7 @@ class GhsRunner:
         if not s.settings.hub_clock_trusted():
             s.status.clock_not_set = "the hub's clock is not trusted yet"
             return observed
-        try:
-            await s.write(ELAPSED_TIME, encode(_to_write(s.settings.hub_clock(), elapsed)))
-        except BleakGATTProtocolError as exc:
-            if int(exc.code) != _DATA_FIELD_IGNORED:
-                raise
+        await write_clock(s, ELAPSED_TIME, encode(_to_write(s.settings.hub_clock(), elapsed)))
         s.status.clock_sets += 1
         logger.info("BLE %s: GHS device clock set (off by more than %ss)", s.status.label, limit_s)
         return ClockObservation(
@@ -175,25 +168,30 @@ class GhsRunner:
             self._clock_utc,
         )
 
+    def _completed(
+        self, receiver: HealthObservationReceiver, cid: int, raw: bytes
+    ) -> Iterator[object]:
+        """The observations a segment completes, in order; a malformed one is emitted as a
+        malformed event instead."""
+        s = self._s
+        s.touch()
+        for item in receiver.receive_segment(raw):
+            if isinstance(item, DecodeError):
+                s.emit(s.new_event(cid, raw, None, item))
+                continue
+            yield item
+
     def _on_live(self, _char: BleakGATTCharacteristic, data: bytearray) -> None:
         s = self._s
         raw = bytes(data)
-        s.touch()
-        for item in self._live.receive_segment(raw):
-            if isinstance(item, DecodeError):
-                s.emit(s.new_event(LIVE_HEALTH_OBSERVATIONS, raw, None, item))
-                continue
+        for item in self._completed(self._live, LIVE_HEALTH_OBSERVATIONS, raw):
             self.info.live_received += 1
             s.emit(s.new_event(LIVE_HEALTH_OBSERVATIONS, raw, self._received(item, None)))
 
     def _on_stored(self, _char: BleakGATTCharacteristic, data: bytearray) -> None:
         s = self._s
         raw = bytes(data)
-        s.touch()
-        for item in self._stored.receive_segment(raw):
-            if isinstance(item, DecodeError):
-                s.emit(s.new_event(STORED_HEALTH_OBSERVATIONS, raw, None, item))
-                continue
+        for item in self._completed(self._stored, STORED_HEALTH_OBSERVATIONS, raw):
             if not isinstance(item, StoredHealthObservation):
                 continue
             number = item.record_number
@@ -228,23 +226,13 @@ class GhsRunner:
             s.racp_answered(value)
 
     def _on_control_point(self, _char: BleakGATTCharacteristic, data: bytearray) -> None:
-        self._s.touch()
-        try:
-            value = decode(GHS_CONTROL_POINT, bytes(data))
-        except DecodeError:
-            self._s.status.malformed += 1
-            return
+        value = self._s.arrived(GHS_CONTROL_POINT, data)
         control = self._control
         if isinstance(value, GhsControlPoint) and control is not None and not control.done():
             control.set_result(value)
 
     def _on_schedule(self, _char: BleakGATTCharacteristic, data: bytearray) -> None:
-        self._s.touch()
-        try:
-            value = decode(OBSERVATION_SCHEDULE_CHANGED, bytes(data))
-        except DecodeError:
-            self._s.status.malformed += 1
-            return
+        value = self._s.arrived(OBSERVATION_SCHEDULE_CHANGED, data)
         if isinstance(value, ObservationSchedule):
             self.info.schedules[value.observation_type] = value
             logger.info("BLE %s: GHS observation schedule changed", self._s.status.label)

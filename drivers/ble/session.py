@@ -32,10 +32,9 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from drivers._aio import reraise_if_cancelling
+from drivers._aio import Lifecycle, reraise_if_cancelling
 from drivers.ble._bleak import (
     BleakClient,
     BleakError,
@@ -54,6 +53,7 @@ from drivers.ble.session_gatt import (
     MEASUREMENT_CHARACTERISTICS,
     RECORD_CHARACTERISTICS,
     DiscoveryCacheEntry,
+    Handler,
     map_characteristics,
 )
 from drivers.ble.session_racp import RacpProcedures
@@ -85,7 +85,7 @@ _REPLAY_MEMORY = 64
 _T = TypeVar("_T")
 
 
-class DeviceSession:
+class DeviceSession(Lifecycle):
     """One connection; ``async with`` connects (and bonds), exit disconnects.
 
     :meth:`run` drives the session until the device goes quiet, the link drops, or the
@@ -106,7 +106,8 @@ class DeviceSession:
         self.spec = spec
         self._ble_device = ble_device
         self.status = status
-        self._tracker = tracker
+        #: The record cursor this session's download uses (a CGM or GHS runner sets its own).
+        self.tracker = tracker
         self._replays = replays
         self._disconnected = asyncio.Event()
         self._activity = asyncio.Event()
@@ -117,7 +118,8 @@ class DeviceSession:
         self._clock_sync = DeviceClockSync(self)
         self._parked: list[MeasurementEvent] = []
         self._racp = RacpProcedures(self)
-        self._downloading = False
+        #: True while a RACP download runs.
+        self.downloading = False
         self._backpressure = False
         self._closers: list[Callable[[], Awaitable[None]]] = []
         #: The CGM or GHS part of the session, when the device has that service.
@@ -125,7 +127,8 @@ class DeviceSession:
 
     # --- lifecycle -----------------------------------------------------------------------
 
-    async def __aenter__(self) -> Self:
+    async def start(self) -> None:
+        """Connect (what entering ``async with`` does)."""
         cached = self._central.discovery_cache.get(self.spec.address)
         backend = self._central.backend
         client = BleakClient(
@@ -144,14 +147,9 @@ class DeviceSession:
         self._client = client
         self.status.connected = True
         self.status.sessions += 1
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def stop(self) -> None:
+        """Disconnect, and hand over the events parked while the queue was full."""
         client, self._client = self._client, None
         self.status.connected = False
         try:
@@ -272,24 +270,6 @@ class DeviceSession:
         return self._central
 
     @property
-    def tracker(self) -> RecordTracker:
-        """The record cursor this session's download uses."""
-        return self._tracker
-
-    @tracker.setter
-    def tracker(self, tracker: RecordTracker) -> None:
-        self._tracker = tracker
-
-    @property
-    def downloading(self) -> bool:
-        """True while a RACP download runs."""
-        return self._downloading
-
-    @downloading.setter
-    def downloading(self, value: bool) -> None:
-        self._downloading = value
-
-    @property
     def clock(self) -> ClockObservation | None:
         """This session's clock observation (coincident time stamp)."""
         return self._clock
@@ -334,6 +314,16 @@ class DeviceSession:
     def touch(self) -> None:
         """Note activity (a value or an indication arrived)."""
         self._touch()
+
+    def arrived(self, cid: int, data: bytearray) -> Measurement | None:
+        """A value notified or indicated on ``cid``, decoded (activity noted); None, counted
+        as malformed, when it does not decode: the session goes on."""
+        self._touch()
+        try:
+            return decode(cid, bytes(data))
+        except DecodeError:
+            self.status.malformed += 1
+            return None
 
     # --- the session ---------------------------------------------------------------------
 
@@ -459,10 +449,10 @@ class DeviceSession:
                     await self._activity.wait()
             # Python 3.11: a cancel racing the timeout comes out as TimeoutError (drivers/_aio.py).
             reraise_if_cancelling()
-            if self._runner is not None and self._tracker.pending:
+            if self._runner is not None and self.tracker.pending:
                 # A CGM or GHS link stays up for hours: commit the records the pipeline has
                 # stored so far (never waiting), so a restart asks for no more than needed.
-                await self._tracker.settle(0)
+                await self.tracker.settle(0)
 
     # --- RACP (drivers/ble/session_racp.py) --------------------------------------------
 
@@ -491,11 +481,11 @@ class DeviceSession:
             error = exc
         return self.new_event(cid, raw, measurement, error, **extra)
 
-    def _handler(self, cid: int) -> Callable[[BleakGATTCharacteristic, bytearray], None]:
+    def _handler(self, cid: int) -> Handler:
         def on_value(_char: BleakGATTCharacteristic, data: bytearray) -> None:
             self._touch()
             raw = bytes(data)
-            stored = self._downloading and cid in RECORD_CHARACTERISTICS
+            stored = self.downloading and cid in RECORD_CHARACTERISTICS
             event = self._event(cid, raw)
             if cid == BLOOD_PRESSURE_RECORD:
                 on_record_value(self, self._racp.bp_records, event)
@@ -507,8 +497,8 @@ class DeviceSession:
                     if isinstance(m, (GlucoseMeasurement, GlucoseMeasurementContext))
                     else None
                 )
-                if seq is not None and self._tracker.already_committed(seq):
-                    self._tracker.duplicates += 1
+                if seq is not None and self.tracker.already_committed(seq):
+                    self.tracker.duplicates += 1
                     self.status.duplicates += 1
                     return
                 if stored:
@@ -519,7 +509,7 @@ class DeviceSession:
                     event,
                     sequence_number=seq,
                     stored=stored,
-                    ack=self._tracker.new_ack(seq) if stored else None,
+                    ack=self.tracker.new_ack(seq) if stored else None,
                 )
             elif event.device_time is not None:
                 if raw in self._replays:

@@ -48,6 +48,16 @@ logger = logging.getLogger(__name__)
 _DATA_FIELD_IGNORED = 0x80
 
 
+async def write_clock(session: DeviceSession, cid: int, value: bytes) -> None:
+    """Write a clock value; "data field ignored" (0x80) is taken as a success, as devices
+    answer it when they keep their own time (CTS 1.1 3.1.2.1)."""
+    try:
+        await session.write(cid, value)
+    except BleakGATTProtocolError as exc:
+        if int(exc.code) != _DATA_FIELD_IGNORED:
+            raise
+
+
 class DeviceClockSync:
     """Reads the device clock (:meth:`read`) and sets it when off (:meth:`set`)."""
 
@@ -127,11 +137,7 @@ class DeviceClockSync:
             value = encode(
                 CurrentTime.from_datetime(settings.hub_clock(), AdjustReason.MANUAL_TIME_UPDATE)
             )
-        try:
-            await session.write(cid, value)
-        except BleakGATTProtocolError as exc:
-            if int(exc.code) != _DATA_FIELD_IGNORED:
-                raise
+        await write_clock(session, cid, value)
         adjusted = ClockObservation(
             observed.device_time, observed.hub_time, observed.offset_s, adjusted=True
         )

@@ -9,7 +9,7 @@ names the services worth discovering next time (:class:`DiscoveryCacheEntry`). P
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from drivers.ble._bleak import BleakGATTCharacteristic, BleakGATTService
@@ -48,6 +48,9 @@ from protocols.gatt import (
 )
 from protocols.gatt.device import DEVICE_INFORMATION_STRINGS, SYSTEM_ID
 from protocols.gatt.uuids import characteristic_id
+
+#: bleak's callback for the values notified or indicated on a characteristic.
+Handler = Callable[[BleakGATTCharacteristic, bytearray], None]
 
 #: Characteristics the central subscribes to when the device has them (GSS ids).
 MEASUREMENT_CHARACTERISTICS = frozenset(

@@ -24,14 +24,12 @@ from drivers.ble.retry import Failure, SessionError
 from drivers.ble.session_gatt import SEQUENCED_RECORDS
 from protocols.gatt import (
     RECORD_ACCESS_CONTROL_POINT,
-    DecodeError,
     Measurement,
     RacpNumberOfStoredRecords,
     RacpOpCode,
     RacpOperator,
     RacpRequest,
     RacpResponse,
-    decode,
     encode,
 )
 
@@ -133,12 +131,6 @@ class RacpProcedures:
 
     def on_indication(self, _char: BleakGATTCharacteristic, data: bytearray) -> None:
         """bleak's callback for the GLS-dialect RACP's indications."""
-        session = self._session
-        session.touch()
-        try:
-            value = decode(RECORD_ACCESS_CONTROL_POINT, bytes(data))
-        except DecodeError:
-            session.status.malformed += 1
-            return
+        value = self._session.arrived(RECORD_ACCESS_CONTROL_POINT, data)
         if isinstance(value, (RacpResponse, RacpNumberOfStoredRecords)):
             self.answered(value)

@@ -24,10 +24,8 @@ import logging
 import random
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from types import TracebackType
-from typing import Self
 
-from drivers._aio import reraise_if_cancelling
+from drivers._aio import Lifecycle, reraise_if_cancelling
 from drivers.errors import DeviceUnavailableError
 from drivers.serial._pyserial import SerialException, open_serial
 from drivers.serial.discovery import resolve_port
@@ -112,7 +110,7 @@ class _Pipe(asyncio.Protocol):
         raise ConnectionError("serial port closed")
 
 
-class SensorBoardLink:
+class SensorBoardLink(Lifecycle):
     """The hub side of one sensor board's link.
 
     Args:
@@ -122,6 +120,8 @@ class SensorBoardLink:
             synced (then no TIME is sent and readings carry only board monotonic time).
         keepalive_s: PING after this much silence (and TIME, when synced).
     """
+
+    has_background = True
 
     def __init__(
         self,
@@ -154,31 +154,19 @@ class SensorBoardLink:
         self._conn: SensorLinkConnection | None = None
         self._transport: asyncio.Transport | None = None
         self._changed = asyncio.Condition()
-        self._tg: asyncio.TaskGroup | None = None
-        self._task: asyncio.Task[None] | None = None
         self._nonce = 0
 
     # --- lifecycle ---------------------------------------------------------------------
-    async def __aenter__(self) -> Self:
-        self._tg = asyncio.TaskGroup()
-        await self._tg.__aenter__()
-        self._task = self._tg.create_task(self._supervise(), name=f"sensorlink:{self.port}")
-        return self
+    async def start(self) -> None:
+        """Nothing before the supervisor starts (it opens the port)."""
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        assert self._tg is not None
-        if self._task is not None:
-            self._task.cancel()
-        try:
-            await self._tg.__aexit__(exc_type, exc, tb)
-        finally:
-            self._close_transport()
-            self._tg = None
+    def background(self, group: asyncio.TaskGroup) -> list[asyncio.Task[None]]:
+        """The supervisor: open the port, run the link, reopen it with backoff."""
+        return [group.create_task(self._supervise(), name=f"sensorlink:{self.port}")]
+
+    async def stop(self) -> None:
+        """Close the port (once the supervisor has ended)."""
+        self._close_transport()
 
     async def wait_until(self, predicate: Callable[[], bool], timeout_s: float) -> None:
         """Wait until ``predicate()`` holds, re-checked on every link event.

@@ -14,7 +14,7 @@ from ble_rig import FAST, Rig
 from vbluez_rig import virtual_bluez
 
 from drivers.ble import BleCentral, CentralSettings
-from drivers.ble._dbus import Message, MessageType, close_bus, connect_system_bus
+from drivers.ble._dbus import Message, MessageType, call_method, close_bus, connect_system_bus
 from drivers.ble.adapter import AdapterResetError, power_cycle
 from drivers.ble.sim.radio import SimRadio
 from drivers.ble.sim.thermometer import EmulatedThermometer
@@ -146,25 +146,12 @@ async def _earlier_hub_leaves_a_link(bluez: VirtualBlueZ, address: str) -> None:
             (_DBUS, "/org/freedesktop/DBus", _DBUS, "AddMatch", "s", [_ADDED_RULE]),
             ("org.bluez", bluez.adapter_path, "org.bluez.Adapter1", "StartDiscovery", "", []),
         ):
-            reply = await bus.call(
-                Message(
-                    destination=destination,
-                    path=obj,
-                    interface=interface,
-                    member=member,
-                    signature=signature,
-                    body=body,
-                )
-            )
+            reply = await call_method(bus, destination, obj, interface, member, signature, body)
             assert reply is not None
             assert reply.message_type != MessageType.ERROR, reply.body
         async with asyncio.timeout(10):
             await heard.wait()
-        reply = await bus.call(
-            Message(
-                destination="org.bluez", path=path, interface="org.bluez.Device1", member="Connect"
-            )
-        )
+        reply = await call_method(bus, "org.bluez", path, "org.bluez.Device1", "Connect")
         assert reply is not None
         assert reply.message_type != MessageType.ERROR, reply.body
     finally:

@@ -12,6 +12,7 @@ from drivers.ble._dbus import (
     MessageBus,
     MessageType,
     add_match,
+    call_method,
     close_bus,
     connect_system_bus,
 )
@@ -25,16 +26,7 @@ THERMO = "F1:00:00:00:02:01"
 async def call(
     bus: MessageBus, path: str, interface: str, member: str, signature: str = "", *body: object
 ) -> Message:
-    return await bus.call(
-        Message(
-            destination="org.bluez",
-            path=path,
-            interface=interface,
-            member=member,
-            signature=signature,
-            body=list(body),
-        )
-    )
+    return await call_method(bus, "org.bluez", path, interface, member, signature, body)
 
 
 def error_of(reply: Message) -> str | None:

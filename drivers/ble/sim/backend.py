@@ -13,6 +13,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar, Literal, cast
 
+from drivers._aio import cancelling
 from drivers.ble._bleak import (
     AdvertisementData,
     BaseBleakClient,
@@ -73,8 +74,7 @@ async def _translated(address: str, what: str) -> AsyncIterator[None]:
     except ATT_Error as exc:
         raise BleakGATTProtocolError(int(exc.error_code)) from exc
     except asyncio.CancelledError:
-        task = asyncio.current_task()
-        if task is not None and task.cancelling():
+        if cancelling():
             raise
         raise BleakError(f"{what}: link to {address} lost") from None
     except (HCI_Error, TimeoutError, CommandTimeoutError) as exc:

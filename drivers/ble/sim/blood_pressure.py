@@ -16,10 +16,10 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from drivers.ble.sim._bumble import Characteristic, Service
-from drivers.ble.sim.peripheral import EmulatedDevice, Properties, _uuid
+from drivers.ble.sim.peripheral import DeviceDefaults, EmulatedDevice
 from drivers.ble.sim.radio import SimRadio
 from protocols.gatt import (
     BLOOD_PRESSURE_FEATURE,
@@ -44,20 +44,27 @@ class EmulatedBloodPressureCuff(EmulatedDevice):
 
     service_uuid = BLOOD_PRESSURE_SERVICE
     memory_size = 60
+    defaults = DeviceDefaults(name="narhub-cuff", bonding_required=True)
+    #: The measurement characteristics (BLS 1.0's; a BLS 1.1 cuff has the enhanced ones).
+    measurement_uuid: ClassVar[int] = BLOOD_PRESSURE_MEASUREMENT
+    intermediate_uuid: ClassVar[int] = INTERMEDIATE_CUFF_PRESSURE
+    #: What its Blood Pressure Feature 0x2A49 says it supports.
+    feature_bits: ClassVar[BloodPressureFeatureBits] = (
+        BloodPressureFeatureBits.BODY_MOVEMENT_DETECTION
+        | BloodPressureFeatureBits.IRREGULAR_PULSE_DETECTION
+    )
 
     def __init__(
         self,
         radio: SimRadio,
         address: str,
         *,
-        name: str = "narhub-cuff",
         sleep_s: float = 60.0,
         linger_s: float = 2.0,
         replays_last: bool = False,
         **kwargs: Any,
     ) -> None:
-        kwargs.setdefault("bonding_required", True)
-        super().__init__(radio, address, name=name, **kwargs)
+        super().__init__(radio, address, **kwargs)
         self.sleep_s = sleep_s
         self.linger_s = linger_s
         self.replays_last = replays_last
@@ -69,26 +76,11 @@ class EmulatedBloodPressureCuff(EmulatedDevice):
 
     def build_services(self) -> list[Service]:
         """Blood Pressure Service 0x1810."""
-        self.measurement = self._characteristic(
-            BLOOD_PRESSURE_MEASUREMENT, Properties.INDICATE, protected=True
-        )
-        self.intermediate = self._characteristic(
-            INTERMEDIATE_CUFF_PRESSURE, Properties.NOTIFY, protected=True
-        )
-        feature = encode(
-            BloodPressureFeature(
-                BloodPressureFeatureBits.BODY_MOVEMENT_DETECTION
-                | BloodPressureFeatureBits.IRREGULAR_PULSE_DETECTION
-            )
-        )
-        self.feature = self._characteristic(
-            BLOOD_PRESSURE_FEATURE, Properties.READ, read=lambda: feature, protected=True
-        )
-        return [
-            Service(
-                _uuid(BLOOD_PRESSURE_SERVICE), [self.measurement, self.intermediate, self.feature]
-            )
-        ]
+        self.measurement = self._measurement(self.measurement_uuid, indicate=True)
+        self.intermediate = self._measurement(self.intermediate_uuid, indicate=False)
+        feature = encode(BloodPressureFeature(self.feature_bits))
+        self.feature = self._fixed(BLOOD_PRESSURE_FEATURE, feature)
+        return [self._service(self.measurement, self.intermediate, self.feature)]
 
     def advertises_at_start(self) -> bool:
         """A cuff sleeps until a measurement (or pairing mode) wakes it."""
@@ -123,11 +115,21 @@ class EmulatedBloodPressureCuff(EmulatedDevice):
 
         Returns the Blood Pressure Measurement payload.
         """
-        for pressure in cuff_pressures_mmhg:
-            icp = IntermediateCuffPressure(MedFloat.of(Decimal(pressure)))
-            await self.send(self.intermediate, encode(icp), indicate=False)
+        await self.inflate(cuff_pressures_mmhg)
         m = measurement if measurement is not None else self.random_measurement()
-        payload = encode(m)
+        return self.store_reading(encode(m))
+
+    def cuff_pressure(self, pressure_mmhg: int) -> bytes:
+        """An Intermediate Cuff Pressure value."""
+        return encode(IntermediateCuffPressure(MedFloat.of(Decimal(pressure_mmhg))))
+
+    async def inflate(self, cuff_pressures_mmhg: Sequence[int]) -> None:
+        """Notify the cuff pressures to a listening central, one value each."""
+        for pressure in cuff_pressures_mmhg:
+            await self.send(self.intermediate, self.cuff_pressure(pressure), indicate=False)
+
+    def store_reading(self, payload: bytes) -> bytes:
+        """Store a measurement payload and wake up to deliver it; returns the payload."""
         self.store(self.measurement, payload)
         self._wake.set()
         return payload

@@ -14,8 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from drivers.ble.sim._bumble import Service
-from drivers.ble.sim.peripheral import EmulatedDevice, Properties, _uuid
-from drivers.ble.sim.radio import SimRadio
+from drivers.ble.sim.peripheral import DeviceDefaults, EmulatedDevice
 from protocols.gatt import (
     BODY_COMPOSITION_FEATURE,
     BODY_COMPOSITION_MEASUREMENT,
@@ -29,24 +28,24 @@ from protocols.gatt.weight import HeightResolution, WeightResolution
 
 #: The largest value that fits the default ATT MTU of 23 (ATT_MTU - 3).
 DEFAULT_VALUE_SIZE = 20
+#: The fields each of the two values of a multiple packet measurement leaves out (None).
+_PACKETS_LEAVE_OUT: tuple[dict[str, Any], ...] = (
+    dict.fromkeys(("body_water_mass", "impedance_ohm", "weight", "height")),
+    dict.fromkeys(
+        ("fat_free_mass", "soft_lean_mass", "basal_metabolism_kj", "muscle_percent", "muscle_mass")
+    ),
+)
 
 
 class EmulatedBodyCompositionScale(EmulatedDevice):
     """A scale that measures fat, fat-free, soft lean and water mass, impedance and weight."""
 
     service_uuid = BODY_COMPOSITION_SERVICE
-
-    def __init__(
-        self, radio: SimRadio, address: str, *, name: str = "narhub-bcs", **kwargs: Any
-    ) -> None:
-        kwargs.setdefault("bonding_required", True)
-        super().__init__(radio, address, name=name, **kwargs)
+    defaults = DeviceDefaults(name="narhub-bcs", bonding_required=True)
 
     def build_services(self) -> list[Service]:
         """Body Composition Service 0x181B."""
-        self.measurement = self._characteristic(
-            BODY_COMPOSITION_MEASUREMENT, Properties.INDICATE, protected=True
-        )
+        self.measurement = self._measurement(BODY_COMPOSITION_MEASUREMENT, indicate=True)
         bits = BodyCompositionFeatureBits
         feature = encode(
             BodyCompositionFeature(
@@ -61,10 +60,8 @@ class EmulatedBodyCompositionScale(EmulatedDevice):
                 HeightResolution.UNSPECIFIED,
             )
         )
-        self.feature = self._characteristic(
-            BODY_COMPOSITION_FEATURE, Properties.READ, read=lambda: feature, protected=True
-        )
-        return [Service(_uuid(BODY_COMPOSITION_SERVICE), [self.measurement, self.feature])]
+        self.feature = self._fixed(BODY_COMPOSITION_FEATURE, feature)
+        return [self._service(self.measurement, self.feature)]
 
     def random_measurement(self) -> BodyCompositionMeasurement:
         """A seeded measurement in SI units (masses on the 0.005 kg grid)."""
@@ -90,24 +87,10 @@ class EmulatedBodyCompositionScale(EmulatedDevice):
         """The values that carry ``m``: one when it fits, else two (multiple packet)."""
         if len(encode(m)) <= DEFAULT_VALUE_SIZE:
             return [m]
-        first = dataclasses.replace(
-            m,
-            body_water_mass=None,
-            impedance_ohm=None,
-            weight=None,
-            height=None,
-            multiple_packet_measurement=True,
-        )
-        second = dataclasses.replace(
-            m,
-            fat_free_mass=None,
-            soft_lean_mass=None,
-            basal_metabolism_kj=None,
-            muscle_percent=None,
-            muscle_mass=None,
-            multiple_packet_measurement=True,
-        )
-        return [first, second]
+        return [
+            dataclasses.replace(m, multiple_packet_measurement=True, **left_out)
+            for left_out in _PACKETS_LEAVE_OUT
+        ]
 
     async def measure(self, measurement: BodyCompositionMeasurement | None = None) -> list[bytes]:
         """Measure (seeded when no measurement is given); store its values; return them."""

@@ -27,7 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 from drivers.ble.sim._bumble import ATT_Error, Connection, Service
-from drivers.ble.sim.peripheral import EmulatedDevice, Properties, _uuid
+from drivers.ble.sim.peripheral import VALUE_NOT_ALLOWED, DeviceDefaults, EmulatedDevice, Properties
 from drivers.ble.sim.racp import RacpServer, StoredRecord
 from drivers.ble.sim.radio import SimRadio
 from protocols.gatt import (
@@ -69,8 +69,6 @@ from protocols.gatt.cgm_control import (
     encode_cgm_specific_ops_control_point,
 )
 
-#: ATT application error for a written value out of range (Core Vol 3 Part F 3.4.1.1).
-_VALUE_NOT_ALLOWED = 0x13
 _UNKNOWN_START = DateTime(0, 0, 0, 0, 0, 0)
 
 
@@ -78,18 +76,11 @@ class EmulatedCgm(EmulatedDevice):
     """A CGM sensor session: records every few (scenario) minutes, a RACP, E2E-CRC."""
 
     service_uuid = CONTINUOUS_GLUCOSE_MONITORING_SERVICE
+    defaults = DeviceDefaults(name="narhub-cgm", bonding_required=True, current_time=False)
 
     def __init__(
-        self,
-        radio: SimRadio,
-        address: str,
-        *,
-        name: str = "narhub-cgm",
-        run_time_h: int = 12,
-        **kwargs: Any,
+        self, radio: SimRadio, address: str, *, run_time_h: int = 12, **kwargs: Any
     ) -> None:
-        kwargs.setdefault("bonding_required", True)
-        kwargs.setdefault("current_time", False)
         self.run_time_h = run_time_h
         self.feature_value = CgmFeature(
             CgmFeatureBits.E2E_CRC
@@ -100,18 +91,16 @@ class EmulatedCgm(EmulatedDevice):
         self.time_offset_min = 0
         self.sessions = 1
         self._start = _UNKNOWN_START
-        super().__init__(radio, address, name=name, **kwargs)
+        super().__init__(radio, address, **kwargs)
         self._glucose = self.rng.randint(90, 140)
 
     def build_services(self) -> list[Service]:
         """CGM Service 0x181F."""
-        self.measurement = self._characteristic(CGM_MEASUREMENT, Properties.NOTIFY, protected=True)
+        self.measurement = self._measurement(CGM_MEASUREMENT, indicate=False)
         feature = encode_cgm_feature(self.feature_value)
         chars = [
             self.measurement,
-            self._characteristic(
-                CGM_FEATURE, Properties.READ, read=lambda: feature, protected=True
-            ),
+            self._fixed(CGM_FEATURE, feature),
             self._characteristic(
                 CGM_STATUS, Properties.READ, read=self._read_status, protected=True
             ),
@@ -140,7 +129,7 @@ class EmulatedCgm(EmulatedDevice):
         self.racp = RacpServer(self, sequence_filter=True)
         self.racp.required = [(self.measurement, False)]
         chars += [self.control_point, self.racp.characteristic]
-        return [Service(_uuid(CONTINUOUS_GLUCOSE_MONITORING_SERVICE), chars)]
+        return [self._service(*chars)]
 
     # --- the session -----------------------------------------------------------------------
 
@@ -161,10 +150,10 @@ class EmulatedCgm(EmulatedDevice):
         try:
             written = decode_cgm_session_start_time(bytes(value), e2e_crc=True)
         except DecodeError as exc:
-            raise ATT_Error(_VALUE_NOT_ALLOWED) from exc
+            raise ATT_Error(VALUE_NOT_ALLOWED) from exc
         now = written.session_start_time.to_datetime()
         if now is None:
-            raise ATT_Error(_VALUE_NOT_ALLOWED)
+            raise ATT_Error(VALUE_NOT_ALLOWED)
         start = now - dt.timedelta(minutes=self.time_offset_min)
         self._start = DateTime.from_datetime(start)
 
@@ -172,7 +161,7 @@ class EmulatedCgm(EmulatedDevice):
         try:
             request = decode_cgm_specific_ops_control_point(bytes(value), e2e_crc=True)
         except DecodeError as exc:
-            raise ATT_Error(_VALUE_NOT_ALLOWED) from exc
+            raise ATT_Error(VALUE_NOT_ALLOWED) from exc
         code = CgmSocpResponseCode.OP_CODE_NOT_SUPPORTED
         if request.op_code is CgmSocpOpCode.START_THE_SESSION:
             self.change_sensor()

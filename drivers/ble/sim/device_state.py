@@ -8,7 +8,8 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 
 class DeviceClock:
@@ -67,6 +68,36 @@ class DeviceClock:
         self.sets += 1
         if self._last_stamp is not None and self._last_stamp > value:
             self._last_stamp = value.replace(microsecond=0)
+
+
+@dataclass(frozen=True)
+class DeviceDefaults:
+    """What a kind of emulated device is unless its constructor is told otherwise.
+
+    Each device class declares its own (``defaults``, usually its base's with a few fields
+    replaced); a keyword given to the constructor wins over the field of the same name.
+
+    Attributes:
+        name: the Complete Local Name it advertises.
+        bonding_required: its health characteristics need an encrypted link.
+        current_time: it has the Current Time Service 0x1805.
+        manufacturer, model, firmware: its Device Information strings.
+        device_information: it has the Device Information Service 0x180A.
+        drops_unencrypted_reads: a read before encryption ends the link.
+    """
+
+    name: str = "narhub-sim"
+    bonding_required: bool = False
+    current_time: bool = True
+    manufacturer: str = "narhub-sim"
+    model: str = "EMU-1"
+    firmware: str = "1.0.0"
+    device_information: bool = True
+    drops_unencrypted_reads: bool = False
+
+    def given(self, **values: Any) -> DeviceDefaults:
+        """These defaults with the ``values`` that are not None (a constructor's keywords)."""
+        return replace(self, **{k: v for k, v in values.items() if v is not None})
 
 
 @dataclass

@@ -19,20 +19,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import replace
 from decimal import Decimal
-from typing import Any
 
 from drivers.ble.sim._bumble import Service
 from drivers.ble.sim.blood_pressure import EmulatedBloodPressureCuff
-from drivers.ble.sim.peripheral import Properties, _uuid
 from drivers.ble.sim.racp import RacpServer, StoredRecord
-from drivers.ble.sim.radio import SimRadio
+from drivers.ble.sim.records import SequencedRecordDevice
 from protocols.gatt import (
-    BLOOD_PRESSURE_FEATURE,
     BLOOD_PRESSURE_RECORD,
     ENHANCED_BLOOD_PRESSURE_MEASUREMENT,
     ENHANCED_INTERMEDIATE_CUFF_PRESSURE,
-    BloodPressureFeature,
     BloodPressureFeatureBits,
     BloodPressureMeasurementStatus,
     EnhancedBloodPressureMeasurement,
@@ -40,7 +37,6 @@ from protocols.gatt import (
     MedFloat,
     encode,
 )
-from protocols.gatt.blood_pressure import BLOOD_PRESSURE_SERVICE
 from protocols.gatt.enhanced_bp import (
     BloodPressureRecord,
     EpochStart,
@@ -53,58 +49,30 @@ _EPOCH_2000 = dt.datetime(2000, 1, 1)  # noqa: DTZ001 - the value's own (zone-le
 _RECORD_PART = 15
 
 
-class EmulatedEnhancedCuff(EmulatedBloodPressureCuff):
+class EmulatedEnhancedCuff(SequencedRecordDevice, EmulatedBloodPressureCuff):
     """A BLS 1.1 cuff with epoch-2000 time stamps."""
 
-    def __init__(
-        self,
-        radio: SimRadio,
-        address: str,
-        *,
-        name: str = "narhub-ecuff",
-        stored_records: int = 0,
-        first_sequence: int = 0,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(radio, address, name=name, **kwargs)
-        self._next_sequence = first_sequence
-        start = self.clock.now() - dt.timedelta(hours=12 * stored_records)
-        for i in range(stored_records):
-            self.add_record(when=start + dt.timedelta(hours=12 * i))
+    defaults = replace(EmulatedBloodPressureCuff.defaults, name="narhub-ecuff")
+    measurement_uuid = ENHANCED_BLOOD_PRESSURE_MEASUREMENT
+    intermediate_uuid = ENHANCED_INTERMEDIATE_CUFF_PRESSURE
+    feature_bits = (
+        EmulatedBloodPressureCuff.feature_bits | BloodPressureFeatureBits.USER_FACING_TIME
+    )
+
+    record_spacing = dt.timedelta(hours=12)
 
     def build_services(self) -> list[Service]:
-        """Blood Pressure Service 0x1810 with the BLS 1.1 characteristics."""
-        self.measurement = self._characteristic(
-            ENHANCED_BLOOD_PRESSURE_MEASUREMENT, Properties.INDICATE, protected=True
-        )
-        self.intermediate = self._characteristic(
-            ENHANCED_INTERMEDIATE_CUFF_PRESSURE, Properties.NOTIFY, protected=True
-        )
-        feature = encode(
-            BloodPressureFeature(
-                BloodPressureFeatureBits.BODY_MOVEMENT_DETECTION
-                | BloodPressureFeatureBits.IRREGULAR_PULSE_DETECTION
-                | BloodPressureFeatureBits.USER_FACING_TIME
-            )
-        )
-        self.feature = self._characteristic(
-            BLOOD_PRESSURE_FEATURE, Properties.READ, read=lambda: feature, protected=True
-        )
-        self.record = self._characteristic(BLOOD_PRESSURE_RECORD, Properties.NOTIFY, protected=True)
+        """Blood Pressure Service 0x1810 with the BLS 1.1 characteristics, Blood Pressure
+        Record 0x2B36 and the RACP among them."""
+        [bp] = super().build_services()
+        self.record = self._measurement(BLOOD_PRESSURE_RECORD, indicate=False)
         self.racp = RacpServer(self, sequence_filter=True)
         self.racp.required = [(self.record, False)]
-        chars = [self.measurement, self.intermediate, self.feature, self.record]
-        return [Service(_uuid(BLOOD_PRESSURE_SERVICE), [*chars, self.racp.characteristic])]
-
-    @property
-    def records(self) -> list[StoredRecord]:
-        """The stored records, oldest first."""
-        return self.racp.records
+        return [self._service(*bp.characteristics, self.record, self.racp.characteristic)]
 
     def add_record(self, *, when: dt.datetime | None = None) -> int:
         """Keep a new reading (taken ``when``, default now) as a record; its sequence number."""
-        sequence = self._next_sequence
-        self._next_sequence = (sequence + 1) & 0xFFFF
+        sequence = self.racp.take_sequence_number()
         m = self.random_enhanced_measurement(when)
         record = BloodPressureRecord(sequence, ENHANCED_BLOOD_PRESSURE_MEASUREMENT, encode(m))
         segments = split_blood_pressure_record(record, max_part=_RECORD_PART, secured=False)
@@ -141,11 +109,10 @@ class EmulatedEnhancedCuff(EmulatedBloodPressureCuff):
         cuff_pressures_mmhg: Sequence[int] = (),
     ) -> bytes:
         """Take a reading: notify cuff pressures to a listening central, store, wake."""
-        for pressure in cuff_pressures_mmhg:
-            icp = EnhancedIntermediateCuffPressure(MedFloat.of(Decimal(pressure)))
-            await self.send(self.intermediate, encode(icp), indicate=False)
+        await self.inflate(cuff_pressures_mmhg)
         m = measurement if measurement is not None else self.random_enhanced_measurement()
-        payload = encode(m)
-        self.store(self.measurement, payload)
-        self._wake.set()
-        return payload
+        return self.store_reading(encode(m))
+
+    def cuff_pressure(self, pressure_mmhg: int) -> bytes:
+        """An Enhanced Intermediate Cuff Pressure value."""
+        return encode(EnhancedIntermediateCuffPressure(MedFloat.of(Decimal(pressure_mmhg))))

@@ -29,7 +29,14 @@ from decimal import Decimal
 from typing import Any
 
 from drivers.ble.sim._bumble import ATT_Error, Characteristic, Connection, Service
-from drivers.ble.sim.peripheral import EmulatedDevice, Properties, _uuid
+from drivers.ble.sim.peripheral import (
+    VALUE_NOT_ALLOWED,
+    DeviceDefaults,
+    EmulatedDevice,
+    Properties,
+    _uuid,
+    written,
+)
 from drivers.ble.sim.racp import CCCD_IMPROPERLY_CONFIGURED, PROCEDURE_ALREADY_IN_PROGRESS
 from drivers.ble.sim.radio import SimRadio
 from protocols.gatt import (
@@ -48,7 +55,6 @@ from protocols.gatt import (
     MedFloat,
     ObservationSchedule,
     StoredHealthObservation,
-    decode,
     encode,
 )
 from protocols.gatt import observation as mdc
@@ -85,7 +91,6 @@ from protocols.gatt.ghs_racp import (
 )
 from protocols.gatt.segmentation import COUNTER_MODULO
 
-_VALUE_NOT_ALLOWED = 0x13
 _EPOCH_UTC = EPOCH_2000.replace(tzinfo=dt.UTC)
 #: MDC terms this device uses beyond protocols.gatt.observation's (IEEE 11073-10101).
 MDC_PULS_OXIM_PLETH = 150452
@@ -103,12 +108,9 @@ class EmulatedGhsDevice(EmulatedDevice):
     """A GHS device: live observations when asked for, stored ones behind a RACP."""
 
     service_uuid = GENERIC_HEALTH_SENSOR_SERVICE
+    defaults = DeviceDefaults(name="narhub-ghs", bonding_required=True, current_time=False)
 
-    def __init__(
-        self, radio: SimRadio, address: str, *, name: str = "narhub-ghs", **kwargs: Any
-    ) -> None:
-        kwargs.setdefault("bonding_required", True)
-        kwargs.setdefault("current_time", False)
+    def __init__(self, radio: SimRadio, address: str, **kwargs: Any) -> None:
         self.stored_observations: list[StoredHealthObservation] = []
         self._next_record = 1
         self._kind = 0
@@ -120,16 +122,12 @@ class EmulatedGhsDevice(EmulatedDevice):
         self.stored_sent = 0
         #: RACP requests received, decoded (for tests).
         self.racp_requests: list[GhsRacpRequest] = []
-        super().__init__(radio, address, name=name, **kwargs)
+        super().__init__(radio, address, **kwargs)
 
     def build_services(self) -> list[Service]:
         """GHS Service 0x1840 and the Elapsed Time Service 0x183F."""
-        self.live = self._characteristic(
-            LIVE_HEALTH_OBSERVATIONS, Properties.NOTIFY, protected=True
-        )
-        self.stored_char = self._characteristic(
-            STORED_HEALTH_OBSERVATIONS, Properties.NOTIFY, protected=True
-        )
+        self.live = self._measurement(LIVE_HEALTH_OBSERVATIONS, indicate=False)
+        self.stored_char = self._measurement(STORED_HEALTH_OBSERVATIONS, indicate=False)
         features = encode(HealthSensorFeatures(OBSERVATION_TYPES))
         self.control_point = self._characteristic(
             GHS_CONTROL_POINT,
@@ -137,30 +135,20 @@ class EmulatedGhsDevice(EmulatedDevice):
             write=self._write_control_point,
             protected=True,
         )
-        self.schedule = self._characteristic(
-            OBSERVATION_SCHEDULE_CHANGED, Properties.INDICATE, protected=True
-        )
+        self.schedule = self._measurement(OBSERVATION_SCHEDULE_CHANGED, indicate=True)
         self.racp = self._characteristic(
             RECORD_ACCESS_CONTROL_POINT,
             Properties.WRITE | Properties.INDICATE,
             write=self._write_racp,
             protected=True,
         )
-        ghs = Service(
-            _uuid(GENERIC_HEALTH_SENSOR_SERVICE),
-            [
-                self.live,
-                self.stored_char,
-                self._characteristic(
-                    HEALTH_SENSOR_FEATURES,
-                    Properties.READ,
-                    read=lambda: features,
-                    protected=True,
-                ),
-                self.control_point,
-                self.schedule,
-                self.racp,
-            ],
+        ghs = self._service(
+            self.live,
+            self.stored_char,
+            self._fixed(HEALTH_SENSOR_FEATURES, features),
+            self.control_point,
+            self.schedule,
+            self.racp,
         )
         self.elapsed = self._characteristic(
             ELAPSED_TIME,
@@ -184,13 +172,9 @@ class EmulatedGhsDevice(EmulatedDevice):
         )
 
     def _write_elapsed_time(self, _connection: Connection | None, value: bytes) -> None:
-        try:
-            written = decode(ELAPSED_TIME, bytes(value))
-        except DecodeError as exc:
-            raise ATT_Error(_VALUE_NOT_ALLOWED) from exc
-        when = written.to_datetime() if isinstance(written, ElapsedTime) else None
+        when = written(ELAPSED_TIME, value, ElapsedTime).to_datetime()
         if when is None:
-            raise ATT_Error(_VALUE_NOT_ALLOWED)
+            raise ATT_Error(VALUE_NOT_ALLOWED)
         local = when.astimezone().replace(tzinfo=None) if when.tzinfo is not None else when
         self.clock.set(local)
         self._bump()
@@ -277,12 +261,7 @@ class EmulatedGhsDevice(EmulatedDevice):
     def _write_control_point(self, _connection: Connection | None, value: bytes) -> None:
         if not self.subscribed(self.control_point, indicate=True):
             raise ATT_Error(CCCD_IMPROPERLY_CONFIGURED)
-        try:
-            request = decode(GHS_CONTROL_POINT, bytes(value))
-        except DecodeError as exc:
-            raise ATT_Error(_VALUE_NOT_ALLOWED) from exc
-        if not isinstance(request, GhsControlPoint):
-            raise ATT_Error(_VALUE_NOT_ALLOWED)
+        request = written(GHS_CONTROL_POINT, value, GhsControlPoint)
         if request.op_code == GhsControlPointOpCode.START_SEND_LIVE_OBSERVATIONS:
             self.live_enabled = True
         elif request.op_code == GhsControlPointOpCode.STOP_SEND_LIVE_OBSERVATIONS:

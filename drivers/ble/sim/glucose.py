@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any
 
 from drivers.ble.sim._bumble import Service
-from drivers.ble.sim.peripheral import EmulatedDevice, Properties, _uuid
+from drivers.ble.sim.peripheral import DeviceDefaults
 from drivers.ble.sim.racp import RacpServer, StoredRecord
-from drivers.ble.sim.radio import SimRadio
+from drivers.ble.sim.records import SequencedRecordDevice
 from protocols.gatt import (
     GLUCOSE_FEATURE,
     GLUCOSE_MEASUREMENT,
@@ -38,60 +37,31 @@ from protocols.gatt import (
 from protocols.gatt.glucose import GLUCOSE_SERVICE
 
 
-class EmulatedGlucoseMeter(EmulatedDevice):
+class EmulatedGlucoseMeter(SequencedRecordDevice):
     """A meter with ``stored_records`` records (sequence numbers from ``first_sequence``)."""
 
     service_uuid = GLUCOSE_SERVICE
-
-    def __init__(
-        self,
-        radio: SimRadio,
-        address: str,
-        *,
-        name: str = "narhub-glucose",
-        stored_records: int = 300,
-        first_sequence: int = 0,
-        **kwargs: Any,
-    ) -> None:
-        kwargs.setdefault("bonding_required", True)
-        super().__init__(radio, address, name=name, **kwargs)
-        self._next_sequence = first_sequence
-        start = self.clock.now() - dt.timedelta(hours=8 * stored_records)
-        for i in range(stored_records):
-            self.add_record(when=start + dt.timedelta(hours=8 * i))
+    defaults = DeviceDefaults(name="narhub-glucose", bonding_required=True)
+    default_stored_records = 300
+    record_spacing = dt.timedelta(hours=8)
 
     def build_services(self) -> list[Service]:
         """Glucose Service 0x1808."""
-        self.measurement = self._characteristic(
-            GLUCOSE_MEASUREMENT, Properties.NOTIFY, protected=True
-        )
-        self.context = self._characteristic(
-            GLUCOSE_MEASUREMENT_CONTEXT, Properties.NOTIFY, protected=True
-        )
+        self.measurement = self._measurement(GLUCOSE_MEASUREMENT, indicate=False)
+        self.context = self._measurement(GLUCOSE_MEASUREMENT_CONTEXT, indicate=False)
         feature = encode(
             GlucoseFeature(GlucoseFeatureBits.LOW_BATTERY_DETECTION | GlucoseFeatureBits.TIME_FAULT)
         )
-        self.feature = self._characteristic(
-            GLUCOSE_FEATURE, Properties.READ, read=lambda: feature, protected=True
-        )
+        self.feature = self._fixed(GLUCOSE_FEATURE, feature)
         self.racp = RacpServer(self, sequence_filter=True)
         self.racp.required = [(self.measurement, False)]
         return [
-            Service(
-                _uuid(GLUCOSE_SERVICE),
-                [self.measurement, self.context, self.feature, self.racp.characteristic],
-            )
+            self._service(self.measurement, self.context, self.feature, self.racp.characteristic)
         ]
-
-    @property
-    def records(self) -> list[StoredRecord]:
-        """The stored records, oldest first."""
-        return self.racp.records
 
     def add_record(self, *, when: dt.datetime | None = None) -> int:
         """Store a new seeded record (mg/dL, capillary plasma); returns its sequence number."""
-        seq = self._next_sequence
-        self._next_sequence = (seq + 1) & 0xFFFF
+        seq = self.racp.take_sequence_number()
         with_context = self.rng.random() < 0.7
         m = GlucoseMeasurement(
             seq,

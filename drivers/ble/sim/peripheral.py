@@ -33,9 +33,9 @@ import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
-from types import TracebackType
-from typing import Any, ClassVar, Self, cast
+from typing import Any, ClassVar, TypeVar, cast
 
+from drivers._aio import Lifecycle
 from drivers.ble.sim._bumble import (
     GATT_CLIENT_CHARACTERISTIC_CONFIGURATION_DESCRIPTOR,
     UUID,
@@ -48,7 +48,7 @@ from drivers.ble.sim._bumble import (
     Descriptor,
     Service,
 )
-from drivers.ble.sim.device_state import DeviceClock, DeviceStats, Faults
+from drivers.ble.sim.device_state import DeviceClock, DeviceDefaults, DeviceStats, Faults
 from drivers.ble.sim.radio import SimRadio
 from drivers.ble.sim.security import DeviceSecurity, PairingMode
 from protocols.gatt import (
@@ -79,11 +79,12 @@ CONNECTION_TIMEOUT = 0x08
 _LEAVING_S = 0.05
 
 #: ATT application error: a written value is out of range (Vol 3 Part F 3.4.1.1).
-_VALUE_NOT_ALLOWED = 0x13
+VALUE_NOT_ALLOWED = 0x13
 #: ATT error "insufficient authentication" (Vol 3 Part F 3.4.1.1).
 _INSUFFICIENT_AUTHENTICATION = 0x05
 
 Properties = Characteristic.Properties
+_V = TypeVar("_V")
 
 
 def _constant(value: bytes) -> Callable[[], bytes]:
@@ -97,7 +98,18 @@ def _uuid(uuid16: int) -> UUID:
     return UUID.from_16_bits(uuid16)
 
 
-class EmulatedDevice:
+def written(uuid16: int, value: bytes, kind: type[_V]) -> _V:
+    """A value a central wrote, decoded as ``kind``; else ATT error 0x13 Value Not Allowed."""
+    try:
+        decoded = decode(uuid16, bytes(value))
+    except DecodeError as exc:
+        raise ATT_Error(VALUE_NOT_ALLOWED) from exc
+    if not isinstance(decoded, kind):
+        raise ATT_Error(VALUE_NOT_ALLOWED)
+    return decoded
+
+
+class EmulatedDevice(Lifecycle):
     """A health device on the emulated radio; subclasses add their service.
 
     Use as an async context manager (or :meth:`start` / :meth:`stop`): background work runs
@@ -108,49 +120,63 @@ class EmulatedDevice:
     service_uuid: ClassVar[int] = 0
     #: Memory for undelivered indications (oldest dropped first when full, as devices do).
     memory_size: ClassVar[int] = 100
+    #: What the device is unless its constructor is told otherwise (name, bonding, DIS...).
+    defaults: ClassVar[DeviceDefaults] = DeviceDefaults()
 
     def __init__(
         self,
         radio: SimRadio,
         address: str,
         *,
-        name: str,
+        name: str | None = None,
         seed: int = 0,
         clock: DeviceClock | None = None,
-        bonding_required: bool = False,
-        current_time: bool = True,
-        manufacturer: str = "narhub-sim",
-        model: str = "EMU-1",
-        firmware: str = "1.0.0",
+        bonding_required: bool | None = None,
+        current_time: bool | None = None,
+        manufacturer: str | None = None,
+        model: str | None = None,
+        firmware: str | None = None,
         battery_percent: int = 87,
         advertising_interval_ms: float = 20.0,
         pairing: PairingMode = PairingMode.JUST_WORKS,
-        device_information: bool = True,
-        drops_unencrypted_reads: bool = False,
+        device_information: bool | None = None,
+        drops_unencrypted_reads: bool | None = None,
     ) -> None:
-        """``device_information``: False for a device without DIS 0x180A (a Beurer BM85).
+        """A keyword left out (None) takes the class's :attr:`defaults`.
+
+        ``device_information``: False for a device without DIS 0x180A (a Beurer BM85).
         ``drops_unencrypted_reads``: a read on a link not yet encrypted ends the link
         instead of an ATT error (what a device that must be bonded before anything else is
         read does to a central that did not pair first; counted in ``stats.unbonded_reads``)."""
+        given = self.defaults.given(
+            name=name,
+            bonding_required=bonding_required,
+            current_time=current_time,
+            manufacturer=manufacturer,
+            model=model,
+            firmware=firmware,
+            device_information=device_information,
+            drops_unencrypted_reads=drops_unencrypted_reads,
+        )
         self.radio = radio
-        self.drops_unencrypted_reads = drops_unencrypted_reads
+        self.drops_unencrypted_reads = given.drops_unencrypted_reads
         self.address = address
-        self.name = name
+        self.name = given.name
         self.seed = seed
         self.rng = random.Random(seed)  # noqa: S311 - emulated behaviour, not security
         self.clock = clock if clock is not None else DeviceClock()
-        self.bonding_required = bonding_required
+        self.bonding_required = given.bonding_required
         self.faults = Faults()
         self.stats = DeviceStats()
         self.battery_percent = battery_percent
         self._dis = {
-            MANUFACTURER_NAME: manufacturer,
-            MODEL_NUMBER: model,
+            MANUFACTURER_NAME: given.manufacturer,
+            MODEL_NUMBER: given.model,
             SERIAL_NUMBER: f"SN{seed:08d}",
-            FIRMWARE_REVISION: firmware,
+            FIRMWARE_REVISION: given.firmware,
         }
         self._advertising_interval_ms = advertising_interval_ms
-        self.device = radio.new_device(address, name)
+        self.device = radio.new_device(address, self.name)
         #: How the device pairs (:mod:`drivers.ble.sim.security`), and the passkey it shows.
         self.security = DeviceSecurity(pairing, random.Random(seed + 1))  # noqa: S311
         self.device.pairing_config_factory = self.security.config
@@ -170,10 +196,10 @@ class EmulatedDevice:
             read=lambda: encode(BatteryLevel(self.battery_percent)),
         )
         services = [*self.build_services(), self._battery_service()]
-        if device_information:
+        if given.device_information:
             services.append(self._dis_service())
         self._current_time: Characteristic[bytes] | None = None
-        if current_time:
+        if given.current_time:
             self._current_time = self._characteristic(
                 CURRENT_TIME,
                 Properties.READ | Properties.NOTIFY | Properties.WRITE,
@@ -249,6 +275,21 @@ class EmulatedDevice:
             characteristic.descriptors = [cccd]
         return characteristic
 
+    def _measurement(self, uuid16: int, *, indicate: bool) -> Characteristic[bytes]:
+        """A health value sent by indication (else notification), protected by bonding."""
+        properties = Properties.INDICATE if indicate else Properties.NOTIFY
+        return self._characteristic(uuid16, properties, protected=True)
+
+    def _fixed(self, uuid16: int, value: bytes, *, protected: bool = True) -> Characteristic[bytes]:
+        """A read-only characteristic whose value never changes (a Feature, a location)."""
+        return self._characteristic(
+            uuid16, Properties.READ, read=_constant(value), protected=protected
+        )
+
+    def _service(self, *characteristics: Characteristic[bytes]) -> Service:
+        """The device's health service (:attr:`service_uuid`) holding ``characteristics``."""
+        return Service(_uuid(self.service_uuid), list(characteristics))
+
     def _dis_service(self) -> Service:
         chars = [
             self._characteristic(
@@ -266,29 +307,14 @@ class EmulatedDevice:
         return Service(_uuid(BATTERY_SERVICE), [self._battery])
 
     def _write_current_time(self, _connection: Connection | None, value: bytes) -> None:
-        try:
-            written = decode(CURRENT_TIME, bytes(value))
-        except DecodeError as exc:
-            raise ATT_Error(_VALUE_NOT_ALLOWED) from exc
-        if not isinstance(written, CurrentTime) or (when := written.to_datetime()) is None:
-            raise ATT_Error(_VALUE_NOT_ALLOWED)
+        when = written(CURRENT_TIME, value, CurrentTime).to_datetime()
+        if when is None:
+            raise ATT_Error(VALUE_NOT_ALLOWED)
         self.clock.set(when)
         self._bump()
         logger.debug("emulated device clock set by a central")
 
     # --- lifecycle -----------------------------------------------------------------------
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def start(self) -> None:
         """Power on, start the device's background work, and advertise."""
@@ -565,4 +591,4 @@ class EmulatedDevice:
                 await self._wait_for_change(generation)
 
 
-__all__ = ["DeviceClock", "DeviceStats", "EmulatedDevice", "Faults", "Properties"]
+__all__ = ["DeviceClock", "DeviceDefaults", "DeviceStats", "EmulatedDevice", "Faults", "Properties"]

@@ -11,13 +11,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from drivers.ble.sim._bumble import Service
-from drivers.ble.sim.peripheral import EmulatedDevice, Properties, _uuid
+from drivers.ble.sim._bumble import Characteristic, Service
+from drivers.ble.sim.peripheral import DeviceDefaults
 from drivers.ble.sim.racp import RacpServer, StoredRecord
 from drivers.ble.sim.radio import SimRadio
+from drivers.ble.sim.streaming import StreamingDevice
 from protocols.gatt import (
     PLX_CONTINUOUS_MEASUREMENT,
     PLX_FEATURES,
@@ -34,36 +34,29 @@ from protocols.gatt import (
 from protocols.gatt.plx import PULSE_OXIMETER_SERVICE
 
 
-class EmulatedPulseOximeter(EmulatedDevice):
+class EmulatedPulseOximeter(StreamingDevice):
     """An oximeter with live spot checks, a 1 Hz stream and stored records behind a RACP."""
 
     service_uuid = PULSE_OXIMETER_SERVICE
+    defaults = DeviceDefaults(name="narhub-plx")
 
     def __init__(
         self,
         radio: SimRadio,
         address: str,
         *,
-        name: str = "narhub-plx",
         interval_s: float = 1.0,
         stored_records: int = 0,
         **kwargs: Any,
     ) -> None:
-        super().__init__(radio, address, name=name, **kwargs)
-        self.interval_s = interval_s
+        super().__init__(radio, address, interval_s=interval_s, **kwargs)
         for _ in range(stored_records):
             self._store_record(self.random_spot_check(stored=True))
-        #: Continuous notifications sent.
-        self.sent = 0
 
     def build_services(self) -> list[Service]:
         """Pulse Oximeter Service 0x1822."""
-        self.spot_check_char = self._characteristic(
-            PLX_SPOT_CHECK_MEASUREMENT, Properties.INDICATE, protected=True
-        )
-        self.continuous = self._characteristic(
-            PLX_CONTINUOUS_MEASUREMENT, Properties.NOTIFY, protected=True
-        )
+        self.spot_check_char = self._measurement(PLX_SPOT_CHECK_MEASUREMENT, indicate=True)
+        self.continuous = self._measurement(PLX_CONTINUOUS_MEASUREMENT, indicate=False)
         features = encode(
             PlxFeatures(
                 PlxSupportedFeatures.MEASUREMENT_STATUS
@@ -73,21 +66,19 @@ class EmulatedPulseOximeter(EmulatedDevice):
                 | PlxMeasurementStatus.VALIDATED_DATA,
             )
         )
-        self.features = self._characteristic(
-            PLX_FEATURES, Properties.READ, read=lambda: features, protected=True
-        )
+        self.features = self._fixed(PLX_FEATURES, features)
         self.racp = RacpServer(self, sequence_filter=False)
         self.racp.required = [(self.spot_check_char, True)]
-        return [
-            Service(
-                _uuid(PULSE_OXIMETER_SERVICE),
-                [self.spot_check_char, self.continuous, self.features, self.racp.characteristic],
-            )
-        ]
+        chars = [self.spot_check_char, self.continuous, self.features]
+        return [self._service(*chars, self.racp.characteristic)]
 
-    def on_started(self) -> None:
-        """Start the continuous stream."""
-        self.spawn(self._stream(), "stream")
+    def streamed(self) -> Characteristic[bytes]:
+        """PLX Continuous Measurement."""
+        return self.continuous
+
+    def next_streamed(self) -> bytes:
+        """The next :meth:`next_continuous`, encoded."""
+        return encode(self.next_continuous())
 
     def random_spot_check(self, *, stored: bool = False) -> PlxSpotCheckMeasurement:
         """A plausible spot check (SpO2 92-99 %, pulse 55-95 /min), device-time stamped."""
@@ -127,11 +118,3 @@ class EmulatedPulseOximeter(EmulatedDevice):
         return PlxContinuousMeasurement(
             MedFloat.of(self.rng.randint(93, 99)), MedFloat.of(self.rng.randint(55, 95))
         )
-
-    async def _stream(self) -> None:
-        while True:
-            await self.wait_until(lambda: self.subscribed(self.continuous, indicate=False))
-            payload = self.corrupt(encode(self.next_continuous()))
-            if await self.send(self.continuous, payload, indicate=False):
-                self.sent += 1
-            await asyncio.sleep(self.interval_s)

@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from typing import Any
 
 from drivers.ble.sim._bumble import ATT_Error, Characteristic, Connection, Service
 from drivers.ble.sim.blood_pressure import EmulatedBloodPressureCuff
 from drivers.ble.sim.glucose import EmulatedGlucoseMeter
-from drivers.ble.sim.peripheral import Properties, _uuid
+from drivers.ble.sim.peripheral import VALUE_NOT_ALLOWED, Properties, written
 from drivers.ble.sim.radio import SimRadio
 from protocols.gatt import (
     DATE_TIME,
@@ -38,9 +39,7 @@ from protocols.gatt import (
     BloodPressureMeasurement,
     CurrentTime,
     DateTime,
-    DecodeError,
     RacpFilterType,
-    decode,
 )
 from protocols.gatt import encode as gatt_encode
 
@@ -52,7 +51,6 @@ _USER_ID = 0x08
 _STATUS = 0x10
 _RFU_BIT6 = 0x40
 #: ATT application error: a written value is out of range (Vol 3 Part F 3.4.1.1).
-_VALUE_NOT_ALLOWED = 0x13
 
 
 def beurer_layout(conformant: bytes) -> bytes:
@@ -87,39 +85,35 @@ BM85_CAPTURES: tuple[bytes, ...] = (
 class EmulatedBeurerBM85(EmulatedBloodPressureCuff):
     """A Beurer BM85: Beurer's byte layout, no Device Information, named by its advert."""
 
+    defaults = replace(EmulatedBloodPressureCuff.defaults, name="BM85", device_information=False)
+
     def replay(self, captured: bytes) -> bytes:
         """Store a measurement exactly as a real BM85 sent it (:data:`BM85_CAPTURES`)."""
-        self.store(self.measurement, captured)
-        self._wake.set()
-        return captured
-
-    def __init__(self, radio: SimRadio, address: str, **kwargs: Any) -> None:
-        kwargs.setdefault("name", "BM85")
-        kwargs.setdefault("device_information", False)
-        super().__init__(radio, address, **kwargs)
+        return self.store_reading(captured)
 
     async def measure(
         self, measurement: BloodPressureMeasurement | None = None, **kwargs: Any
     ) -> bytes:
         """Store a measurement in the BM85's layout; returns the bytes sent on the air."""
         m = measurement if measurement is not None else self.random_measurement()
-        payload = beurer_layout(gatt_encode(m))
-        self.store(self.measurement, payload)
-        self._wake.set()
-        return payload
+        return self.store_reading(beurer_layout(gatt_encode(m)))
 
 
 class EmulatedAndCuff(EmulatedBloodPressureCuff):
     """An A&D UA-651BLE: Date Time 0x2A08 in the BP service, a settle time before it."""
 
+    defaults = replace(
+        EmulatedBloodPressureCuff.defaults,
+        name="A&D_UA-651",
+        manufacturer="A&D Medical",
+        model="UA-651BLE",
+        firmware="BLP008_D014",
+        current_time=False,
+    )
+
     def __init__(
         self, radio: SimRadio, address: str, *, settle_ms: float = 100.0, **kwargs: Any
     ) -> None:
-        kwargs.setdefault("name", "A&D_UA-651")
-        kwargs.setdefault("manufacturer", "A&D Medical")
-        kwargs.setdefault("model", "UA-651BLE")
-        kwargs.setdefault("firmware", "BLP008_D014")
-        kwargs.setdefault("current_time", False)
         self.settle_ms = settle_ms
         self._subscribed_at: float | None = None
         #: Date Time writes ignored because they came before the settle time.
@@ -137,7 +131,7 @@ class EmulatedAndCuff(EmulatedBloodPressureCuff):
             protected=True,
         )
         bp = services[0]
-        return [Service(_uuid(self.service_uuid), [*bp.characteristics, self.date_time])]
+        return [self._service(*bp.characteristics, self.date_time)]
 
     def on_subscribed(self, characteristic: Characteristic[bytes], enabled: bool) -> None:
         """Remember when indications were enabled (the settle time runs from there)."""
@@ -146,12 +140,9 @@ class EmulatedAndCuff(EmulatedBloodPressureCuff):
         super().on_subscribed(characteristic, enabled)
 
     def _write_date_time(self, _connection: Connection | None, value: bytes) -> None:
-        try:
-            written = decode(DATE_TIME, bytes(value))
-        except DecodeError as exc:
-            raise ATT_Error(_VALUE_NOT_ALLOWED) from exc
-        if not isinstance(written, DateTime) or (when := written.to_datetime()) is None:
-            raise ATT_Error(_VALUE_NOT_ALLOWED)
+        when = written(DATE_TIME, value, DateTime).to_datetime()
+        if when is None:
+            raise ATT_Error(VALUE_NOT_ALLOWED)
         since = self._subscribed_at
         if since is None or (time.monotonic() - since) * 1000 < self.settle_ms:
             self.early_clock_writes += 1  # acknowledged, and ignored, as the real one does
@@ -164,11 +155,15 @@ class EmulatedOmronCuff(EmulatedBloodPressureCuff):
     """An Omron cuff: ``BLEsmart_`` name, nothing read before bonding, and its clock set only
     by a Current Time write after it notified its time (SpeziOmron writes right then)."""
 
+    defaults = replace(
+        EmulatedBloodPressureCuff.defaults,
+        name="BLEsmart_00000116A1B2C3",
+        manufacturer="OMRON HEALTHCARE",
+        model="BP7150",
+        drops_unencrypted_reads=True,
+    )
+
     def __init__(self, radio: SimRadio, address: str, **kwargs: Any) -> None:
-        kwargs.setdefault("name", "BLEsmart_00000116A1B2C3")
-        kwargs.setdefault("manufacturer", "OMRON HEALTHCARE")
-        kwargs.setdefault("model", "BP7150")
-        kwargs.setdefault("drops_unencrypted_reads", True)
         self._time_notified = False
         #: Current Time writes ignored because the cuff had not notified its time yet.
         self.early_clock_writes = 0
@@ -198,9 +193,13 @@ class EmulatedOmronRecords(EmulatedGlucoseMeter):
     Device Information says OMRON HEALTHCARE, and only filter type 0x04 selects by sequence
     number. All-records requests (``01 01``) are answered as usual."""
 
+    defaults = replace(
+        EmulatedGlucoseMeter.defaults,
+        name="BLEsmart_00000200D4E5F6",
+        manufacturer="OMRON HEALTHCARE",
+        model="HEM-OMRON-RACP",
+    )
+
     def __init__(self, radio: SimRadio, address: str, **kwargs: Any) -> None:
-        kwargs.setdefault("name", "BLEsmart_00000200D4E5F6")
-        kwargs.setdefault("manufacturer", "OMRON HEALTHCARE")
-        kwargs.setdefault("model", "HEM-OMRON-RACP")
         super().__init__(radio, address, **kwargs)
         self.racp.filter_type = RacpFilterType.OMRON_SEQUENCE_NUMBER

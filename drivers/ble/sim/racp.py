@@ -71,6 +71,8 @@ class RacpServer:
         #: other gets "operand not supported" (GLS 1.0 4.9.3).
         self.filter_type = filter_type
         self.records: list[StoredRecord] = []
+        #: The sequence number of the next record (uint16, wrapping: GSS 3.106 Sequence Number).
+        self.next_sequence = 0
         self.characteristic = device._characteristic(
             RECORD_ACCESS_CONTROL_POINT,
             Characteristic.Properties.WRITE | Characteristic.Properties.INDICATE,
@@ -112,6 +114,12 @@ class RacpServer:
             raise ATT_Error(PROCEDURE_ALREADY_IN_PROGRESS)
         self._answered = False
         self._procedure = device.spawn(self._run(request), "racp")
+
+    def take_sequence_number(self) -> int:
+        """The sequence number of a new record (and the next one moves on)."""
+        sequence = self.next_sequence
+        self.next_sequence = (sequence + 1) & 0xFFFF
+        return sequence
 
     def _select(self, request: RacpRequest) -> list[StoredRecord] | RacpResponseCode:
         records = self.records

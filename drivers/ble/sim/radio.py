@@ -22,9 +22,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from types import TracebackType
-from typing import Self
 
+from drivers._aio import Lifecycle
 from drivers.ble.sim._bumble import (
     Address,
     AsyncPipeSink,
@@ -183,7 +182,7 @@ class _SocketSink:
             self.writer.write(packet)
 
 
-class HciServer:
+class HciServer(Lifecycle):
     """The hub's controller on ``radio``'s link, its HCI served over TCP on loopback.
 
     One host at a time: each connection gets a fresh controller (a hub that restarts finds
@@ -214,18 +213,14 @@ class HciServer:
         """What the hub passes as ``ble.sim_transport``."""
         return f"tcp-client:{self.host}:{self.port}"
 
-    async def __aenter__(self) -> Self:
+    async def start(self) -> None:
+        """Serve the controller's HCI (:attr:`port` is then the one bound)."""
         self._server = await asyncio.start_server(self._serve, self.host, self.port)
         self.port = int(self._server.sockets[0].getsockname()[1])
         logger.info("sim radio HCI served on %s:%d", self.host, self.port)
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def stop(self) -> None:
+        """Stop serving and end the host connection under way."""
         server, self._server = self._server, None
         if server is not None:
             server.close()

@@ -13,7 +13,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from drivers.ble.sim._bumble import Service
-from drivers.ble.sim.peripheral import EmulatedDevice, Properties, _uuid
+from drivers.ble.sim.peripheral import DeviceDefaults, EmulatedDevice
 from drivers.ble.sim.radio import SimRadio
 from protocols.gatt import (
     WEIGHT_MEASUREMENT,
@@ -32,31 +32,27 @@ class EmulatedScale(EmulatedDevice):
     """A scale: each :meth:`measure` stores a reading, indicated once a central listens."""
 
     service_uuid = WEIGHT_SCALE_SERVICE
+    defaults = DeviceDefaults(name="narhub-scale")
 
     def __init__(
         self,
         radio: SimRadio,
         address: str,
         *,
-        name: str = "narhub-scale",
         resolution: WeightResolution = WeightResolution.KG_0_1_LB_0_2,
         **kwargs: Any,
     ) -> None:
         self.feature_value = WeightScaleFeature(
             time_stamp_supported=True, weight_resolution=resolution
         )
-        super().__init__(radio, address, name=name, **kwargs)
+        super().__init__(radio, address, **kwargs)
 
     def build_services(self) -> list[Service]:
         """Weight Scale Service 0x181D."""
-        self.measurement = self._characteristic(
-            WEIGHT_MEASUREMENT, Properties.INDICATE, protected=True
-        )
+        self.measurement = self._measurement(WEIGHT_MEASUREMENT, indicate=True)
         feature = encode(self.feature_value)
-        self.feature = self._characteristic(
-            WEIGHT_SCALE_FEATURE, Properties.READ, read=lambda: feature, protected=True
-        )
-        return [Service(_uuid(WEIGHT_SCALE_SERVICE), [self.measurement, self.feature])]
+        self.feature = self._fixed(WEIGHT_SCALE_FEATURE, feature)
+        return [self._service(self.measurement, self.feature)]
 
     def quantize_kg(self, weight_kg: Decimal) -> Decimal:
         """Round to the scale's display resolution (the feature's, not the wire LSB)."""

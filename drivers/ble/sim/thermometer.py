@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from drivers.ble.sim._bumble import Service
-from drivers.ble.sim.peripheral import EmulatedDevice, Properties, _uuid
+from drivers.ble.sim.peripheral import DeviceDefaults, EmulatedDevice
 from drivers.ble.sim.radio import SimRadio
 from protocols.gatt import (
     INTERMEDIATE_TEMPERATURE,
@@ -36,38 +36,25 @@ class EmulatedThermometer(EmulatedDevice):
     """A thermometer that indicates a measurement each time :meth:`measure` is called."""
 
     service_uuid = HEALTH_THERMOMETER_SERVICE
+    defaults = DeviceDefaults(name="narhub-thermo", current_time=False)
 
     def __init__(
         self,
         radio: SimRadio,
         address: str,
         *,
-        name: str = "narhub-thermo",
         site: TemperatureType = TemperatureType.MOUTH,
         **kwargs: Any,
     ) -> None:
         self.site = site
-        kwargs.setdefault("current_time", False)
-        super().__init__(radio, address, name=name, **kwargs)
+        super().__init__(radio, address, **kwargs)
 
     def build_services(self) -> list[Service]:
         """Health Thermometer Service 0x1809."""
-        self.measurement = self._characteristic(
-            TEMPERATURE_MEASUREMENT, Properties.INDICATE, protected=True
-        )
-        self.intermediate = self._characteristic(
-            INTERMEDIATE_TEMPERATURE, Properties.NOTIFY, protected=True
-        )
-        site = bytes((int(self.site),))
-        self.temperature_type = self._characteristic(
-            TEMPERATURE_TYPE, Properties.READ, read=lambda: site, protected=True
-        )
-        return [
-            Service(
-                _uuid(HEALTH_THERMOMETER_SERVICE),
-                [self.measurement, self.temperature_type, self.intermediate],
-            )
-        ]
+        self.measurement = self._measurement(TEMPERATURE_MEASUREMENT, indicate=True)
+        self.intermediate = self._measurement(INTERMEDIATE_TEMPERATURE, indicate=False)
+        self.temperature_type = self._fixed(TEMPERATURE_TYPE, bytes((int(self.site),)))
+        return [self._service(self.measurement, self.temperature_type, self.intermediate)]
 
     def random_measurement(self) -> TemperatureMeasurement:
         """A plausible oral temperature (36.0-38.4 Cel), time-stamped by the device clock."""

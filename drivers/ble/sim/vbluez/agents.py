@@ -22,7 +22,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from drivers.ble._dbus import DBusError, Message, MessageBus, MessageType
+from drivers.ble._dbus import DBusError, Message, MessageBus, MessageType, call_method
 from drivers.ble.sim._bumble import PairingDelegate
 from drivers.ble.sim.vbluez.objects import Interface, Method
 
@@ -123,17 +123,12 @@ class AgentDelegate(PairingDelegate):
 
     async def _ask(self, member: str, signature: str, body: list[Any]) -> Message | None:
         """An Agent1 call; ``None`` when the agent answered with an error (or not at all)."""
-        call = Message(
-            destination=self._agent.owner,
-            path=self._agent.path,
-            interface=_AGENT,
-            member=member,
-            signature=signature,
-            body=body,
-        )
+        agent = self._agent
         try:
             async with asyncio.timeout(AGENT_TIMEOUT_S):
-                reply = await self._bus.call(call)
+                reply = await call_method(
+                    self._bus, agent.owner, agent.path, _AGENT, member, signature, body
+                )
         except TimeoutError:
             await self._cancel()
             return None
@@ -145,14 +140,7 @@ class AgentDelegate(PairingDelegate):
         return reply
 
     async def _cancel(self) -> None:
-        await self._bus.call(
-            Message(
-                destination=self._agent.owner,
-                path=self._agent.path,
-                interface=_AGENT,
-                member="Cancel",
-            )
-        )
+        await call_method(self._bus, self._agent.owner, self._agent.path, _AGENT, "Cancel")
 
     async def accept(self) -> bool:
         return True

@@ -22,9 +22,8 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
+from drivers._aio import Lifecycle
 from drivers.errors import DriverError
 
 logger = logging.getLogger(__name__)
@@ -67,7 +66,7 @@ def find_dbus_daemon() -> str | None:
     return found
 
 
-class PrivateBus:
+class PrivateBus(Lifecycle):
     """A ``dbus-daemon`` of our own, as an async context manager; :attr:`address` is set
     while it runs."""
 
@@ -77,7 +76,8 @@ class PrivateBus:
         self._process: asyncio.subprocess.Process | None = None
         self.address: str | None = None
 
-    async def __aenter__(self) -> Self:
+    async def start(self) -> None:
+        """Run the daemon and learn its address."""
         executable = find_dbus_daemon()
         if executable is None:
             raise BusUnavailableError("dbus-daemon is not installed")
@@ -106,21 +106,13 @@ class PrivateBus:
         except TimeoutError:
             line = b""
         if not line.strip():
-            await self._stop()
+            await self.stop()
             raise BusUnavailableError("dbus-daemon printed no address")
         self.address = line.decode().strip()
         logger.debug("private D-Bus at %s", self.address)
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self._stop()
-
-    async def _stop(self) -> None:
+    async def stop(self) -> None:
+        """End the daemon and remove its directory."""
         process, self._process = self._process, None
         self.address = None
         if process is not None and process.returncode is None:

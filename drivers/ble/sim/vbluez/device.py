@@ -20,6 +20,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING, Any, cast
 
+from drivers._aio import cancelling
 from drivers.ble._dbus import DBusError, Message, Variant
 from drivers.ble.sim._bumble import (
     Address,
@@ -186,8 +187,7 @@ class VirtualDevice:
         try:
             return await task
         except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
+            if cancelling():
                 raise
             raise _err("Failed", "le-connection-abort-by-local") from None
         finally:
@@ -282,8 +282,7 @@ class VirtualDevice:
             except HCI_Error as exc:
                 raise _err("AuthenticationCanceled", "Authentication Canceled") from exc
             except asyncio.CancelledError:
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():
+                if cancelling():
                     raise
                 raise _err("AuthenticationCanceled", "Authentication Canceled") from None
             except Exception as exc:  # bumble's SMP failures (ProtocolError) and the like

@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from drivers._aio import cancelling
 from drivers.ble._dbus import DBusError, Message
 from drivers.ble.sim._bumble import (
     ATT_Error,
@@ -80,8 +81,7 @@ async def att(operation: Awaitable[_T]) -> _T:
     except (HCI_Error, TimeoutError) as exc:
         raise _bluez_error("Failed", "Not connected") from exc
     except asyncio.CancelledError:
-        task = asyncio.current_task()
-        if task is not None and task.cancelling():
+        if cancelling():
             raise
         # bumble cancels pending ATT requests when the link drops.
         raise _bluez_error("Failed", "Not connected") from None

@@ -37,9 +37,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Coroutine
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
+from drivers._aio import Lifecycle
 from drivers.ble._dbus import (
     DBusError,
     Message,
@@ -69,7 +69,7 @@ def _err(name: str, text: str) -> DBusError:
     return DBusError(f"org.bluez.Error.{name}", text)
 
 
-class VirtualBlueZ:
+class VirtualBlueZ(Lifecycle):
     """``org.bluez`` for the emulated ``radio``, on the bus at ``bus_address``."""
 
     def __init__(
@@ -119,7 +119,8 @@ class VirtualBlueZ:
 
     # --- lifecycle -----------------------------------------------------------------------
 
-    async def __aenter__(self) -> Self:
+    async def start(self) -> None:
+        """Export ``org.bluez`` (the adapter, the agent manager, the bonded devices)."""
         bus = await connect_system_bus(self._bus_address)
         self._bus = bus
         self._tree = ObjectTree(bus)
@@ -135,14 +136,9 @@ class VirtualBlueZ:
         await add_match(bus, _NAME_OWNER_RULE)
         await bus.request_name(BLUEZ)
         logger.debug("virtual BlueZ on the bus")
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def stop(self) -> None:
+        """Disconnect every device, end background work and leave the bus."""
         bus, tree = self._bus, self._tree
         if bus is None or tree is None:
             return
