@@ -121,18 +121,29 @@ class DayReading:
     #: :func:`hub_reading`); a CGM record is keyed though it may wait like a stream.
     keyed: bool | None = None
 
-    def to_wire(self) -> WireReading:
-        """The reading as it travels in a batch."""
-        return WireReading(
+    def received_at(
+        self, hub_wall_ms: int, *, source_key: str | None = None, continuous: bool = False
+    ) -> Reading:
+        """The reading as the hub's pipeline gets it when received at ``hub_wall_ms`` (its
+        monotonic clock in step, no device time, no source clock)."""
+        return Reading(
             stream=self.stream,
+            device=self.device,
             mdc_code=self.mdc_code,
             unit=self.unit,
-            t_ms=self.t_ms,
             value=self.value,
             special=self.special,
+            hub_wall_ms=hub_wall_ms,
+            hub_mono_ns=hub_wall_ms * 1_000_000,
+            priority=self.priority,
             flags=self.flags,
-            device=self.device,
+            source_key=source_key,
+            continuous=continuous,
         )
+
+    def to_wire(self) -> WireReading:
+        """The reading as it travels in a batch (received at its own time: ``t_ms``)."""
+        return self.received_at(self.t_ms).to_wire()
 
 
 def _exact(mantissa: int, exponent: int) -> Decimal:
@@ -544,17 +555,8 @@ def hub_reading(index: int, r: DayReading) -> Reading:
     keyed = r.keyed
     if keyed is None:
         keyed = r.priority is Priority.ENVIRONMENTAL or r.max_delay_ms < CONTINUOUS_DELAY_MS
-    return Reading(
-        stream=r.stream,
-        device=r.device,
-        mdc_code=r.mdc_code,
-        unit=r.unit,
-        value=r.value,
-        special=r.special,
-        hub_wall_ms=r.t_ms,
-        hub_mono_ns=r.t_ms * 1_000_000,
-        priority=r.priority,
-        flags=r.flags,
+    return r.received_at(
+        r.t_ms,
         source_key=f"day/{index}" if keyed else None,
         continuous=r.priority is Priority.CLINICAL and r.max_delay_ms == CONTINUOUS_DELAY_MS,
     )

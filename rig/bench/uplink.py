@@ -333,20 +333,7 @@ def _build_backlog(path: Path, days: int) -> tuple[int, dict[str, int]]:
                     store.add(group)
                     group = []
                     commit_at = t + _BACKLOG_COMMIT_MS
-                group.append(
-                    Reading(
-                        stream=r.stream,
-                        device=r.device,
-                        mdc_code=r.mdc_code,
-                        unit=r.unit,
-                        value=r.value,
-                        special=r.special,
-                        hub_wall_ms=t,
-                        hub_mono_ns=t * 1_000_000,
-                        priority=r.priority,
-                        flags=r.flags,
-                    )
-                )
+                group.append(r.received_at(t))
                 by_priority[r.priority.topic_name] += 1
                 total += 1
             if group:
