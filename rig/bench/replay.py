@@ -4,7 +4,6 @@ at a speed-up, the way a board sends them, and waits for the hub's ACKs."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -21,6 +20,7 @@ from protocols.sensorlink import (
     SensorLinkConnection,
     SensorRef,
 )
+from rig.bench.waits import wait_until
 
 BOARD_ID = "footprint-replay"
 _BOOT_ID = 0x0F007001
@@ -80,14 +80,8 @@ class ReplayBoard:
             self.sent += len(part)
 
     async def wait_acked(self, count: int, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while self.acked + 1 < count:
-            self._acked_changed.clear()
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise ReplayError(f"hub acknowledged {self.acked + 1} of {count} readings")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._acked_changed.wait(), remaining)
+        if not await wait_until(lambda: self.acked + 1 >= count, self._acked_changed, timeout_s):
+            raise ReplayError(f"hub acknowledged {self.acked + 1} of {count} readings")
 
     async def play(self, rows: Sequence[ReadingRow], on_second: Callable[[], object]) -> None:
         """Send ``rows`` at their times / speed; ``on_second()`` once per real second."""
