@@ -227,24 +227,16 @@ class _Day:
             self.add(self.names["bpm"], code, "mm[Hg]", t, Decimal(value))
         self.add(self.names["bpm"], MDC_PULS_RATE_NON_INV, "/min", t, Decimal(pulse))
 
+    def spot(self, name: str, mdc_code: int, unit: str, hours: float, value: Decimal) -> None:
+        """One spot measurement of device ``name`` at a clock time, as the hub receives it."""
+        self.add(self.names[name], mdc_code, unit, self.received(self.at(hours)), value)
+
     def weight(self, hours: float, raw_5g: int) -> None:
         # Weight Scale SI resolution 0.005 kg: raw x 5 x 10^-3 (gatt.weight keeps exponent -3).
-        self.add(
-            self.names["scale"],
-            MDC_MASS_BODY_ACTUAL,
-            "kg",
-            self.received(self.at(hours)),
-            _exact(raw_5g * 5, -3),
-        )
+        self.spot("scale", MDC_MASS_BODY_ACTUAL, "kg", hours, _exact(raw_5g * 5, -3))
 
     def temperature(self, hours: float, tenths: int) -> None:
-        self.add(
-            self.names["thermo"],
-            MDC_TEMP_BODY,
-            "Cel",
-            self.received(self.at(hours)),
-            _exact(tenths, -1),
-        )
+        self.spot("thermo", MDC_TEMP_BODY, "Cel", hours, _exact(tenths, -1))
 
     def spo2_spot(self, hours: float, spo2: int, pulse: int, *, alert: bool = False) -> None:
         t = self.received(self.at(hours))
