@@ -242,24 +242,19 @@ class _Day:
         t = self.received(self.at(hours))
         priority = Priority.ALERT if alert else Priority.CLINICAL
         delay = ALERT_DELAY_MS if alert else SPOT_DELAY_MS
-        self.add(
-            self.names["plx-spot"],
-            MDC_PULS_OXIM_SAT_O2,
-            "%",
-            t,
-            Decimal(spo2),
-            priority=priority,
-            max_delay_ms=delay,
-        )
-        self.add(
-            self.names["plx-spot"],
-            MDC_PULS_OXIM_PULS_RATE,
-            "/min",
-            t,
-            Decimal(pulse),
-            priority=priority,
-            max_delay_ms=delay,
-        )
+        for code, unit, value in (
+            (MDC_PULS_OXIM_SAT_O2, "%", spo2),
+            (MDC_PULS_OXIM_PULS_RATE, "/min", pulse),
+        ):
+            self.add(
+                self.names["plx-spot"],
+                code,
+                unit,
+                t,
+                Decimal(value),
+                priority=priority,
+                max_delay_ms=delay,
+            )
 
     def glucose(self, hours: float, mg_dl: int, meal: int) -> None:
         t = self.received(self.at(hours))
