@@ -71,8 +71,9 @@ from rig.ledger import (
     reconcile,
 )
 from rig.lifecycle import StartStop
-from rig.other_recipient import OtherRecipient, grant, keep_receiving, stop_receiving
+from rig.other_recipient import OtherRecipient, grant
 from rig.processes import ManagedProcess, RigProcessError, eventually, narhub_executable
+from rig.receiving import keep_receiving, stop_receiving
 from rig.router import HomeRouter
 from rig.sim_boards import unacknowledged
 from technician.status_view import recorded_queue

@@ -29,6 +29,7 @@ from protocols.uplink import Batch
 from region.enrolment_sqlite import enrol_hub
 from region.receiver import Receiver
 from region.state_sqlite import SqliteState
+from rig.receiving import stop_receiving
 
 _RECONNECT_S = 0.1
 _START_TIMEOUT_S = 60.0
@@ -85,10 +86,7 @@ async def _serve(conn: Connection, args: RegionArgs) -> None:
     task = asyncio.create_task(_receive(conn, receiver, args.connect), name="e2e-receiver")
     await stop.wait()
     loop.remove_reader(conn.fileno())
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    receiver.close()
+    await stop_receiving(task, receiver)
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     conn.send(("done", asdict(receiver.stats), peak_kib))
 

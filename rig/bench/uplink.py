@@ -51,6 +51,7 @@ from region.receiver import RECEIVER_NAME, Receiver
 from region.state_sqlite import SqliteState
 from rig.bench.e2e_region import RegionArgs
 from rig.broker import MosquittoBroker, RigPki
+from rig.receiving import stop_receiving
 from rig.refday import DAY_MS, reference_day
 
 HUB = "hub-bench"
@@ -108,10 +109,7 @@ async def _receive(conn: Connection, args: RegionArgs) -> None:
     conn.send(("subscribed",))
     await stop.wait()
     loop.remove_reader(conn.fileno())
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    receiver.close()
+    await stop_receiving(task, receiver)
     conn.send(("done", _rss_kib()["max_rss_kib"]))
 
 
