@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from protocols.sensorlink import (
     PROTOCOL_VERSION,
     Ack,
+    Event,
     Hello,
     HubHello,
     ReadingRow,
@@ -26,6 +27,16 @@ BOARD_ID = "footprint-replay"
 _BOOT_ID = 0x0F007001
 #: Readings per READINGS frame (a frame is at most 512 bytes).
 _PER_FRAME = 12
+
+
+def hub_events(conn: SensorLinkConnection, master: int) -> list[Event]:
+    """The board end's read of its UART: what the hub wrote to the pty ``master``, as events
+    (none when there is nothing to read or the pty is gone)."""
+    try:
+        data = os.read(master, 4096)
+    except (BlockingIOError, OSError):
+        return []
+    return conn.receive_data(data)
 
 
 class ReplayError(RuntimeError):
@@ -56,11 +67,7 @@ class ReplayBoard:
                 time.sleep(0.001)
 
     def on_readable(self) -> None:
-        try:
-            data = os.read(self.master, 4096)
-        except (BlockingIOError, OSError):
-            return
-        for event in self._conn.receive_data(data):
+        for event in hub_events(self._conn, self.master):
             if isinstance(event, HubHello):
                 sensors = tuple(SensorRef(1 + n // 256, n % 256) for n in range(8))
                 hello = Hello(PROTOCOL_VERSION, BOARD_ID, _BOOT_ID, "replay", sensors, 0, 512, 0)
