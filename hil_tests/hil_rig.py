@@ -11,7 +11,7 @@ import abc
 import contextlib
 import dataclasses
 import tomllib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -19,6 +19,7 @@ import pytest
 
 from rig.home import HubOptions, VirtualHomeRig
 from rig.ledger import FhirReading, LedgerEntry, Reconciliation, Tombstone
+from rig.processes import eventually
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 
@@ -196,3 +197,12 @@ def load_rig(option: str, *, ble_backend: str = "sim") -> Rig:
             raise pytest.UsageError(f"--ble-backend {ble_backend}: sim or bluez")
         return VirtualRig("bluez" if ble_backend == "bluez" else "sim")
     return BenchRig(Path(option))
+
+
+async def until(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
+    """Wait until ``predicate()`` holds, polling another process's files every 0.1 s; the
+    test fails (AssertionError) naming ``what`` if it does not within ``timeout_s``."""
+    try:
+        await eventually(predicate, timeout_s=timeout_s, what=what, poll_s=0.1)
+    except TimeoutError as exc:
+        raise AssertionError(str(exc)) from None

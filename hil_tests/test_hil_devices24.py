@@ -5,14 +5,11 @@ must hold every ledger reading exactly once."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hil_rig import Home, Rig
+from hil_rig import Home, Rig, until
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -28,14 +25,6 @@ def _output(workdir: Path) -> Path:
 GHS = "C0:FF:EE:00:25:01"
 
 
-async def _until(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout_s:.0f}s: {what}")
-        await asyncio.sleep(0.1)  # another process's files: poll them
-
-
 def _cgm_records(home: Home) -> int:
     return len({e.seq for e in home.ledger() if e.kind == "cgm"})
 
@@ -45,9 +34,9 @@ async def test_cgm_gap_and_hub_restart_every_record_once(rig: Rig, workdir: Path
     async with rig.home("cgm_gap", workdir) as home:
         # In the sensor's three hours out of range (records 48 to 83), the hub dies and
         # comes back: its committed cursor is all it keeps.
-        await _until(lambda: _cgm_records(home) >= 60, 90, "the CGM out of range")
+        await until(lambda: _cgm_records(home) >= 60, 90, "the CGM out of range")
         home.kill_hub()
-        await _until(lambda: _cgm_records(home) >= 72, 90, "more records made unheard")
+        await until(lambda: _cgm_records(home) >= 72, 90, "more records made unheard")
         await home.start_hub()
         await home.wait_rig_done(timeout_s=120)
         result = await home.wait_delivered(timeout_s=90)

@@ -4,14 +4,12 @@ reading exactly once; what is not there must be explained by the hub (its tombst
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hil_rig import Rig
+from hil_rig import Rig, until
 
 from rig.home import HubOptions
 from rig.ledger import FhirReading, LedgerEntry
@@ -22,14 +20,6 @@ YEAR_S = 365 * 86_400
 #: How far an Observation's time may be from when the rig really produced the reading: the
 #: hub's reception (a stored reading waits for the connection), a board's flash log polled.
 TIME_TOLERANCE_MS = 15_000
-
-
-async def _until(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout_s:.0f}s: {what}")
-        await asyncio.sleep(0.1)  # another process's files: poll them
 
 
 def _matched(
@@ -54,7 +44,7 @@ async def test_disk_nearly_full_evicts_only_environmental_readings_and_says_so(
     async with rig.home("disk_full", workdir, start_hub=False, hub_options=options) as home:
         await home.internet(False)
         await home.start_hub()
-        await _until(lambda: home.hub_evicted() > 0, 30, "the hub evicted readings over quota")
+        await until(lambda: home.hub_evicted() > 0, 30, "the hub evicted readings over quota")
         await home.internet(True)
         await home.wait_rig_done(timeout_s=30)
         result = await home.wait_delivered(timeout_s=30, evictions=True)
@@ -78,11 +68,11 @@ async def test_hub_wall_clock_jumping_back_and_forth_keeps_times_and_order(
     back_s = -(time.time() - dt.datetime(2024, 3, 1, tzinfo=dt.UTC).timestamp())
     options = HubOptions(steppable_clock=True)
     async with rig.home("hub_clock_jumps", workdir, hub_options=options) as home:
-        await _until(lambda: len(home.fhir()) > 0, 30, "the first readings at the region")
+        await until(lambda: len(home.fhir()) > 0, 30, "the first readings at the region")
         home.step_hub_clock(back_s)
         # Long enough for new device sessions (they read the device clocks against the
         # hub's) and board readings while the clock is wrong.
-        await _until(
+        await until(
             lambda: sum(e.source == "ble" for e in home.ledger()) >= 5,
             30,
             "readings taken while the hub's clock is wrong",

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from hil_rig import Rig
+from hil_rig import Rig, until
 
 from gateway.config import DisplayConfig, FeedbackConfig, LightConfig, VoiceConfig
 from rig.home import HubOptions
@@ -69,14 +69,6 @@ def _trace(path: Path) -> list[Change]:
     return changes
 
 
-async def _until(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout_s:.0f}s: {what}")
-        await asyncio.sleep(0.1)  # another process's file: poll it
-
-
 def _first(changes: list[Change], rgb: tuple[float, float, float], after: float = 0) -> Change:
     return next(c for c in changes if c.rgb == rgb and c.t >= after)
 
@@ -108,21 +100,21 @@ async def test_a_reading_its_delivery_an_outage_and_a_silent_device_on_the_pins(
         light=_light(trace),
     )
     async with rig.home("feedback_day", workdir, hub_options=HubOptions(feedback=feedback)) as home:
-        await _until(lambda: bool(_trace(trace)), 30, "the light's first colour")
+        await until(lambda: bool(_trace(trace)), 30, "the light's first colour")
         start = _trace(trace)[0]
         assert start.rgb == CALM  # all is well at the start
-        await _until(_has(trace, CALM, after=start.t + 0.1), 30, "the delivery, then calm")
-        await _until(lambda: _trace(trace)[-1].rgb == CALM, 30, "calm after the delivery")
+        await until(_has(trace, CALM, after=start.t + 0.1), 30, "the delivery, then calm")
+        await until(lambda: _trace(trace)[-1].rgb == CALM, 30, "calm after the delivery")
         # The home's connection drops: amber after uplink_outage_s, calm when it is back.
         outage = time.monotonic()
         await home.internet(False)
-        await _until(_has(trace, AMBER), OUTAGE_S + DETECT_S + 5, "amber for the outage")
+        await until(_has(trace, AMBER), OUTAGE_S + DETECT_S + 5, "amber for the outage")
         await home.internet(True)
         back = time.monotonic()
         # The uplink reconnects after its backoff (full jitter, up to a minute).
-        await _until(_has(trace, CALM, after=back), 75, "calm with the connection")
+        await until(_has(trace, CALM, after=back), 75, "calm with the connection")
         # The thermometer was never used: amber once device_silent_s passed since the start.
-        await _until(_has(trace, AMBER, after=back + 0.5), 90, "amber for the silent device")
+        await until(_has(trace, AMBER, after=back + 0.5), 90, "amber for the silent device")
         result = await home.wait_delivered(timeout_s=30)
         ledger = home.ledger()
     assert result.exact, result.explain()
@@ -169,7 +161,7 @@ async def test_a_flat_battery_and_failing_outputs_leave_the_readings_exact(
     )
     options = HubOptions(feedback=feedback)
     async with rig.home("feedback_battery", workdir, hub_options=options) as home:
-        await _until(_has(trace, AMBER), 60, "amber for the flat battery")
+        await until(_has(trace, AMBER), 60, "amber for the flat battery")
         await home.wait_rig_done(timeout_s=30)
         result = await home.wait_delivered(timeout_s=30)
         report = json.loads((workdir / "hub" / "data" / "feedback.json").read_text())

@@ -12,17 +12,23 @@ from rig.scenario import load_scenario
 SCENARIOS = Path(__file__).parent / "scenarios"
 
 
-def test_bad_scenario_names_the_key(tmp_path: Path) -> None:
-    bad = tmp_path / "bad.toml"
-    bad.write_text('[[devices]]\nkind = "toaster"\naddress = "C0:FF:EE:00:00:01"\n')
+def _narhub_rig(scenario: Path, tmp_path: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    """``narhub rig --scenario SCENARIO --dir TMP/rig [OPTIONS] --json`` as its own process."""
     narhub = str(Path(sys.executable).parent / "narhub")
-    done = subprocess.run(
-        [narhub, "rig", "--scenario", str(bad), "--dir", str(tmp_path / "rig"), "--json"],
+    rig = [narhub, "rig", "--scenario", str(scenario), "--dir", str(tmp_path / "rig")]
+    return subprocess.run(
+        [*rig, *options, "--json"],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+def test_bad_scenario_names_the_key(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[devices]]\nkind = "toaster"\naddress = "C0:FF:EE:00:00:01"\n')
+    done = _narhub_rig(bad, tmp_path)
     assert done.returncode == 3, done.stderr
     result = json.loads(done.stdout)
     assert result["ok"] is False
@@ -40,24 +46,7 @@ def test_every_shipped_scenario_is_valid() -> None:
 
 
 def test_an_unknown_ble_backend_is_refused_naming_the_choices(tmp_path: Path) -> None:
-    narhub = str(Path(sys.executable).parent / "narhub")
-    done = subprocess.run(
-        [
-            narhub,
-            "rig",
-            "--scenario",
-            str(SCENARIOS / "compressed_day.toml"),
-            "--dir",
-            str(tmp_path / "rig"),
-            "--ble-backend",
-            "usb",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = _narhub_rig(SCENARIOS / "compressed_day.toml", tmp_path, "--ble-backend", "usb")
     assert done.returncode == 3, done.stderr
     result = json.loads(done.stdout)
     assert result == {"ok": False, "error": "--ble-backend: one of sim, bluez"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import import_module
 from pathlib import Path
 from typing import Annotated, Any
@@ -49,22 +50,24 @@ def bench_install(
     emit(_run_bench("install", 0.0, source=source), as_json)
 
 
-@app.command("codecs")
-def bench_codecs(
-    as_json: JsonFlag = False,
-    duration_s: DurationOption = 1.0,
-) -> None:
-    """GATT codec decodes/s per characteristic and for a day's mix, with RSS."""
-    emit(_run_bench("codecs", duration_s), as_json)
+def _duration_only(name: str, summary: str) -> Callable[..., None]:
+    """Register ``narhub bench NAME`` for a benchmark that takes only --duration (and --json);
+    ``summary`` is its help."""
+
+    def command(as_json: JsonFlag = False, duration_s: DurationOption = 1.0) -> None:
+        emit(_run_bench(name, duration_s), as_json)
+
+    command.__name__ = command.__qualname__ = f"bench_{name}"
+    command.__doc__ = summary
+    return app.command(name)(command)
 
 
-@app.command("serial")
-def bench_serial(
-    as_json: JsonFlag = False,
-    duration_s: DurationOption = 1.0,
-) -> None:
-    """Sensor-link frames and readings decoded per second, firmware encode cost, RSS."""
-    emit(_run_bench("serial", duration_s), as_json)
+bench_codecs = _duration_only(
+    "codecs", "GATT codec decodes/s per characteristic and for a day's mix, with RSS."
+)
+bench_serial = _duration_only(
+    "serial", "Sensor-link frames and readings decoded per second, firmware encode cost, RSS."
+)
 
 
 @app.command("ble")
@@ -107,13 +110,9 @@ def bench_wire(
     )
 
 
-@app.command("pipeline")
-def bench_pipeline(
-    as_json: JsonFlag = False,
-    duration_s: DurationOption = 1.0,
-) -> None:
-    """Readings/s to the committed outbox, disk bytes per reading, syncs per minute, RSS."""
-    emit(_run_bench("pipeline", duration_s), as_json)
+bench_pipeline = _duration_only(
+    "pipeline", "Readings/s to the committed outbox, disk bytes per reading, syncs per minute, RSS."
+)
 
 
 @app.command("footprint")

@@ -30,8 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
 from common.pki import certificate_public_key_pem
 from common.signing import PemBatchVerifier
@@ -71,8 +70,10 @@ from rig.ledger import (
     read_tombstones,
     reconcile,
 )
-from rig.other_recipient import OtherRecipient, grant, keep_receiving, stop_receiving
+from rig.lifecycle import StartStop
+from rig.other_recipient import OtherRecipient, grant
 from rig.processes import ManagedProcess, RigProcessError, eventually, narhub_executable
+from rig.receiving import keep_receiving, stop_receiving
 from rig.router import HomeRouter
 from rig.sim_boards import unacknowledged
 from technician.status_view import recorded_queue
@@ -116,7 +117,7 @@ class HubOptions:
     municipality: tuple[str, ...] | None = None
 
 
-class VirtualHomeRig:
+class VirtualHomeRig(StartStop):
     """The home, the broker, the hub and the region for one scenario (an async context)."""
 
     def __init__(
@@ -187,22 +188,6 @@ class VirtualHomeRig:
         self._stack = contextlib.AsyncExitStack()
 
     # --- lifecycle -----------------------------------------------------------------------
-
-    async def __aenter__(self) -> Self:
-        try:
-            await self._start()
-        except BaseException:
-            await self._stop()
-            raise
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self._stop()
 
     async def _start(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)

@@ -12,14 +12,11 @@ entry for it (:meth:`OtherRecipient.recipient_config`) and consent records in it
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Callable
 from pathlib import Path
 
 from common.pki import Identity, certificate_public_key_pem
 from common.signing import PemBatchVerifier
-from drivers.mqtt import MqttError, MqttLink
 from gateway.config import RecipientConfig
 from protocols.categories import DataCategory, category_of
 from protocols.consent import ConsentRecord, record_from_map
@@ -31,6 +28,7 @@ from region.receiver import Receiver
 from region.state_sqlite import SqliteState
 from rig.broker import MosquittoBroker, RigPki
 from rig.ledger import FhirReading, LedgerEntry, read_fhir, reconcile
+from rig.receiving import keep_receiving, stop_receiving
 
 logger = logging.getLogger(__name__)
 
@@ -60,31 +58,6 @@ def by_category(readings: list[FhirReading]) -> dict[str, int]:
         category = category_of(reading.key[1], alert=False).value
         counts[category] = counts.get(category, 0) + 1
     return dict(sorted(counts.items()))
-
-
-async def keep_receiving(
-    receiver: Receiver, connect: Callable[[], MqttLink], subscribed: asyncio.Event
-) -> None:
-    """Run a rig's receiver until cancelled, connecting again whenever the broker goes
-    away; ``subscribed`` is set while it is subscribed."""
-    while True:
-        receiver.subscribed = subscribed
-        try:
-            await receiver.run(connect)
-        except (MqttError, OSError) as exc:
-            logger.debug("rig receiver: %s", exc)
-        subscribed.clear()
-        await asyncio.sleep(0.1)  # reconnect pause while the broker is down
-
-
-async def stop_receiving(task: asyncio.Task[None] | None, receiver: Receiver | None) -> None:
-    """Cancel the task running a rig's receiver (:func:`keep_receiving`) and close it."""
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-    if receiver is not None:
-        receiver.close()
 
 
 class OtherRecipient:

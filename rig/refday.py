@@ -121,18 +121,29 @@ class DayReading:
     #: :func:`hub_reading`); a CGM record is keyed though it may wait like a stream.
     keyed: bool | None = None
 
-    def to_wire(self) -> WireReading:
-        """The reading as it travels in a batch."""
-        return WireReading(
+    def received_at(
+        self, hub_wall_ms: int, *, source_key: str | None = None, continuous: bool = False
+    ) -> Reading:
+        """The reading as the hub's pipeline gets it when received at ``hub_wall_ms`` (its
+        monotonic clock in step, no device time, no source clock)."""
+        return Reading(
             stream=self.stream,
+            device=self.device,
             mdc_code=self.mdc_code,
             unit=self.unit,
-            t_ms=self.t_ms,
             value=self.value,
             special=self.special,
+            hub_wall_ms=hub_wall_ms,
+            hub_mono_ns=hub_wall_ms * 1_000_000,
+            priority=self.priority,
             flags=self.flags,
-            device=self.device,
+            source_key=source_key,
+            continuous=continuous,
         )
+
+    def to_wire(self) -> WireReading:
+        """The reading as it travels in a batch (received at its own time: ``t_ms``)."""
+        return self.received_at(self.t_ms).to_wire()
 
 
 def _exact(mantissa: int, exponent: int) -> Decimal:
@@ -216,47 +227,34 @@ class _Day:
             self.add(self.names["bpm"], code, "mm[Hg]", t, Decimal(value))
         self.add(self.names["bpm"], MDC_PULS_RATE_NON_INV, "/min", t, Decimal(pulse))
 
+    def spot(self, name: str, mdc_code: int, unit: str, hours: float, value: Decimal) -> None:
+        """One spot measurement of device ``name`` at a clock time, as the hub receives it."""
+        self.add(self.names[name], mdc_code, unit, self.received(self.at(hours)), value)
+
     def weight(self, hours: float, raw_5g: int) -> None:
         # Weight Scale SI resolution 0.005 kg: raw x 5 x 10^-3 (gatt.weight keeps exponent -3).
-        self.add(
-            self.names["scale"],
-            MDC_MASS_BODY_ACTUAL,
-            "kg",
-            self.received(self.at(hours)),
-            _exact(raw_5g * 5, -3),
-        )
+        self.spot("scale", MDC_MASS_BODY_ACTUAL, "kg", hours, _exact(raw_5g * 5, -3))
 
     def temperature(self, hours: float, tenths: int) -> None:
-        self.add(
-            self.names["thermo"],
-            MDC_TEMP_BODY,
-            "Cel",
-            self.received(self.at(hours)),
-            _exact(tenths, -1),
-        )
+        self.spot("thermo", MDC_TEMP_BODY, "Cel", hours, _exact(tenths, -1))
 
     def spo2_spot(self, hours: float, spo2: int, pulse: int, *, alert: bool = False) -> None:
         t = self.received(self.at(hours))
         priority = Priority.ALERT if alert else Priority.CLINICAL
         delay = ALERT_DELAY_MS if alert else SPOT_DELAY_MS
-        self.add(
-            self.names["plx-spot"],
-            MDC_PULS_OXIM_SAT_O2,
-            "%",
-            t,
-            Decimal(spo2),
-            priority=priority,
-            max_delay_ms=delay,
-        )
-        self.add(
-            self.names["plx-spot"],
-            MDC_PULS_OXIM_PULS_RATE,
-            "/min",
-            t,
-            Decimal(pulse),
-            priority=priority,
-            max_delay_ms=delay,
-        )
+        for code, unit, value in (
+            (MDC_PULS_OXIM_SAT_O2, "%", spo2),
+            (MDC_PULS_OXIM_PULS_RATE, "/min", pulse),
+        ):
+            self.add(
+                self.names["plx-spot"],
+                code,
+                unit,
+                t,
+                Decimal(value),
+                priority=priority,
+                max_delay_ms=delay,
+            )
 
     def glucose(self, hours: float, mg_dl: int, meal: int) -> None:
         t = self.received(self.at(hours))
@@ -544,17 +542,8 @@ def hub_reading(index: int, r: DayReading) -> Reading:
     keyed = r.keyed
     if keyed is None:
         keyed = r.priority is Priority.ENVIRONMENTAL or r.max_delay_ms < CONTINUOUS_DELAY_MS
-    return Reading(
-        stream=r.stream,
-        device=r.device,
-        mdc_code=r.mdc_code,
-        unit=r.unit,
-        value=r.value,
-        special=r.special,
-        hub_wall_ms=r.t_ms,
-        hub_mono_ns=r.t_ms * 1_000_000,
-        priority=r.priority,
-        flags=r.flags,
+    return r.received_at(
+        r.t_ms,
         source_key=f"day/{index}" if keyed else None,
         continuous=r.priority is Priority.CLINICAL and r.max_delay_ms == CONTINUOUS_DELAY_MS,
     )

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from types import TracebackType
-from typing import Self
+
+from rig.lifecycle import StartStop
 
 logger = logging.getLogger(__name__)
 
@@ -20,7 +20,7 @@ _CHUNK = 65536
 _CUT_TIMEOUT_S = 5.0
 
 
-class HomeRouter:
+class HomeRouter(StartStop):
     """Relays ``127.0.0.1:port`` to ``target``; :meth:`offline` / :meth:`online` switch it."""
 
     def __init__(self, target_host: str, target_port: int, *, online: bool = True) -> None:
@@ -34,17 +34,11 @@ class HomeRouter:
         #: Connections relayed so far.
         self.connections = 0
 
-    async def __aenter__(self) -> Self:
+    async def _start(self) -> None:
         self._server = await asyncio.start_server(self._accept, self.host, 0)
         self.port = int(self._server.sockets[0].getsockname()[1])
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def _stop(self) -> None:
         if self._server is not None:
             self._server.close()
         await self._cut()

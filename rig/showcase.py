@@ -489,11 +489,20 @@ async def run_showcase(
     return summary
 
 
+def _plain_table(title: str, columns: tuple[str, ...]) -> Table:
+    """A table with the given columns, each left-aligned."""
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    return table
+
+
 def print_summary(console: Console, summary: DemoSummary) -> None:
     """The end-of-demo table."""
-    table = Table(title="produced in the home vs. FHIR Observations at the region")
-    for column in ("device kind", "produced", "delivered", "difference"):
-        table.add_column(column)
+    table = _plain_table(
+        "produced in the home vs. FHIR Observations at the region",
+        ("device kind", "produced", "delivered", "difference"),
+    )
     for kind, row in summary.kinds.items():
         reasons = []
         if row["missing"]:
@@ -527,16 +536,17 @@ def print_summary(console: Console, summary: DemoSummary) -> None:
             fhir.add_row(label, str(shapes[name]))
         console.print(fhir)
     if summary.findings:
-        found = Table(title="findings of the day (the worklist's)")
-        for column in ("finding", "opened", "closed"):
-            found.add_column(column)
+        found = _plain_table(
+            "findings of the day (the worklist's)", ("finding", "opened", "closed")
+        )
         for kind, row in summary.findings.items():
             found.add_row(kind, str(row["opened"]), str(row["closed"]))
         console.print(found)
     if summary.recipients:
-        whom = Table(title="what went to whom (FHIR readings per data category)")
-        for column in ("recipient", "consent", "received"):
-            whom.add_column(column)
+        whom = _plain_table(
+            "what went to whom (FHIR readings per data category)",
+            ("recipient", "consent", "received"),
+        )
         for name, entry in summary.recipients.items():
             received = ", ".join(f"{c} {n}" for c, n in entry["received"].items()) or "nothing"
             if entry.get("exact") is False:

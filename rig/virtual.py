@@ -32,7 +32,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +54,7 @@ from gateway.reading import Reading
 from protocols.gatt import Observation, decode, to_observations
 from protocols.sensorlink import SENSOR_KINDS
 from rig.ledger import LedgerEntry, LedgerWriter, entries_from_observations
-from rig.scenario import BoardSpec, DeviceSpec, FaultSpec, Scenario
+from rig.scenario import BoardSpec, DeviceKind, DeviceSpec, FaultSpec, Scenario
 from rig.sim_boards import CorruptingBridge, SimBoard
 
 logger = logging.getLogger(__name__)
@@ -70,6 +70,20 @@ class SpotCheckOximeter(EmulatedPulseOximeter):
     def on_started(self) -> None:
         """No 1 Hz stream."""
 
+
+#: What each scenario device kind is on the emulated radio, and the arguments the rig adds
+#: (cuffs sleep 5 s between measurements; the rig's glucose meter starts with no records).
+_EMULATED: dict[DeviceKind, tuple[Callable[..., EmulatedDevice], dict[str, Any]]] = {
+    "thermometer": (EmulatedThermometer, {}),
+    "blood_pressure": (EmulatedBloodPressureCuff, {"sleep_s": 5.0}),
+    "scale": (EmulatedScale, {}),
+    "pulse_oximeter": (SpotCheckOximeter, {}),
+    "glucose": (EmulatedGlucoseMeter, {"stored_records": 0}),
+    "cgm": (EmulatedCgm, {}),
+    "ghs": (EmulatedGhsDevice, {}),
+    "enhanced_blood_pressure": (EmulatedEnhancedCuff, {"sleep_s": 5.0}),
+    "body_composition": (EmulatedBodyCompositionScale, {}),
+}
 
 #: The BLE backends a hub can use on the rig: the emulated radio's HCI, or the virtual BlueZ.
 RIG_BLE_BACKENDS = ("sim", "bluez")
@@ -131,27 +145,10 @@ class VirtualHome:
         if spec.clock_offset_s:
             kwargs["clock"] = DeviceClock(offset_s=spec.clock_offset_s)
         address = spec.address.upper()
-        device: EmulatedDevice
-        if spec.kind == "thermometer":
-            device = EmulatedThermometer(self.radio, address, **kwargs)
-        elif spec.kind == "blood_pressure":
-            device = EmulatedBloodPressureCuff(self.radio, address, sleep_s=5.0, **kwargs)
-        elif spec.kind == "scale":
-            device = EmulatedScale(self.radio, address, **kwargs)
-        elif spec.kind == "pulse_oximeter":
-            device = SpotCheckOximeter(self.radio, address, **kwargs)
-        elif spec.kind == "cgm":
-            device = EmulatedCgm(self.radio, address, **kwargs)
+        make, options = _EMULATED[spec.kind]
+        if spec.kind == "cgm":
             self._cgm_origin_s[address] = 0.0
-        elif spec.kind == "ghs":
-            device = EmulatedGhsDevice(self.radio, address, **kwargs)
-        elif spec.kind == "enhanced_blood_pressure":
-            device = EmulatedEnhancedCuff(self.radio, address, sleep_s=5.0, **kwargs)
-        elif spec.kind == "body_composition":
-            device = EmulatedBodyCompositionScale(self.radio, address, **kwargs)
-        else:
-            device = EmulatedGlucoseMeter(self.radio, address, stored_records=0, **kwargs)
-        return device
+        return make(self.radio, address, **options, **kwargs)
 
     def _board(self, spec: BoardSpec, index: int) -> SimBoard:
         seed = spec.seed if spec.seed is not None else self.scenario.seed * 1000 + 500 + index

@@ -48,16 +48,21 @@ def _mdc_codes(concept: dict[str, Any] | None) -> list[int]:
     ]
 
 
-def _quantity(q: dict[str, Any]) -> list[str]:
-    """PhdNumericObservation / PhdCompoundNumericObservation: value 1.., system = UCUM, code 1.."""
+def _ucum(q: dict[str, Any], element: str, system_rule: str = "= UCUM") -> list[str]:
+    """A UCUM quantity at ``element``: value 1.., system = UCUM, code 1.."""
     out = []
     if "value" not in q:
-        out.append("valueQuantity.value 1..")
+        out.append(f"{element}.value 1..")
     if q.get("system") != UCUM:
-        out.append("valueQuantity.system = UCUM")
+        out.append(f"{element}.system {system_rule}")
     if not q.get("code"):
-        out.append("valueQuantity.code 1..")
+        out.append(f"{element}.code 1..")
     return out
+
+
+def _quantity(q: dict[str, Any]) -> list[str]:
+    """PhdNumericObservation / PhdCompoundNumericObservation: value 1.., system = UCUM, code 1.."""
+    return _ucum(q, "valueQuantity")
 
 
 def _quantity_or_absent(element: dict[str, Any], missing: str) -> list[str]:
@@ -179,13 +184,7 @@ def phd_rtsa(o: dict[str, Any], ref: Resolve) -> list[str]:
         if "dataAbsentReason" not in o:
             out.append("valueSampledData or dataAbsentReason")
         return out
-    origin = data.get("origin", {})
-    if "value" not in origin:
-        out.append("valueSampledData.origin.value 1..")
-    if origin.get("system") != UCUM:
-        out.append("valueSampledData.origin.system = UCUM (exactly)")
-    if not origin.get("code"):
-        out.append("valueSampledData.origin.code 1..")
+    out += _ucum(data.get("origin", {}), "valueSampledData.origin", "= UCUM (exactly)")
     if "factor" not in data:
         out.append("valueSampledData.factor 1..")
     return out

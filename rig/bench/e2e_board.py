@@ -55,6 +55,7 @@ from protocols.sensorlink import (
     SensorRef,
     Time,
 )
+from rig.bench.replay import hub_events
 from rig.sim_boards import RigError, firmware_dir
 
 #: The sensor kind every bench reading has: 3, motion events (exponent 0, spec section 4).
@@ -252,11 +253,7 @@ class EmulatedBoard:
 
     def on_readable(self) -> None:
         """The pty has bytes from the hub."""
-        try:
-            data = os.read(self._master, 4096)
-        except (BlockingIOError, OSError):
-            return
-        for event in self._conn.receive_data(data):
+        for event in hub_events(self._conn, self._master):
             if isinstance(event, HubHello):
                 self.linked = False
                 self._heard()

@@ -29,6 +29,7 @@ from protocols.uplink import Batch
 from region.enrolment_sqlite import enrol_hub
 from region.receiver import Receiver
 from region.state_sqlite import SqliteState
+from rig.receiving import stop_receiving
 
 _RECONNECT_S = 0.1
 _START_TIMEOUT_S = 60.0
@@ -53,6 +54,15 @@ class RegionArgs:
         """The FHIR NDJSON file."""
         return self.directory / "observations.ndjson"
 
+    def verifier(self) -> PemBatchVerifier:
+        """The verifier of the one hub's batches."""
+        return PemBatchVerifier({self.hub_id: certificate_public_key_pem(self.hub_cert_pem)})
+
+    def connect(self) -> MqttLink:
+        """A link to the broker as the receiver: PUBACK only once the batch is written."""
+        tls = TlsFiles(self.ca_file, self.cert_file, self.key_file)
+        return MqttLink(self.host, self.port, client_id=self.client_id, tls=tls, manual_ack=True)
+
 
 def _main(conn: Connection, args: RegionArgs) -> None:
     """Entry point of the receiver process."""
@@ -60,7 +70,7 @@ def _main(conn: Connection, args: RegionArgs) -> None:
 
 
 async def _serve(conn: Connection, args: RegionArgs) -> None:
-    verifier = PemBatchVerifier({args.hub_id: certificate_public_key_pem(args.hub_cert_pem)})
+    verifier = args.verifier()
     args.directory.mkdir(parents=True, exist_ok=True)
 
     def on_batch(_batch: Batch, lines: list[str]) -> None:
@@ -70,21 +80,13 @@ async def _serve(conn: Connection, args: RegionArgs) -> None:
     # The region files readings only to an enrolled patient: the bench's hub is lent to one.
     enrol_hub(state, args.hub_id, PatientRef("urn:narhub:patient-pseudonym", "bench-e2e"))
     receiver = Receiver(verifier, SqliteState(state, args.output), on_batch=on_batch)
-    tls = TlsFiles(args.ca_file, args.cert_file, args.key_file)
-
-    def connect() -> MqttLink:
-        return MqttLink(args.host, args.port, client_id=args.client_id, tls=tls, manual_ack=True)
-
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_reader(conn.fileno(), stop.set)  # any message from the bench means stop
-    task = asyncio.create_task(_receive(conn, receiver, connect), name="e2e-receiver")
+    task = asyncio.create_task(_receive(conn, receiver, args.connect), name="e2e-receiver")
     await stop.wait()
     loop.remove_reader(conn.fileno())
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    receiver.close()
+    await stop_receiving(task, receiver)
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     conn.send(("done", asdict(receiver.stats), peak_kib))
 

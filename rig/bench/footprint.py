@@ -70,6 +70,7 @@ from rig.bench.feedbackcost import added_by_feedback, cycle_cost, feedback_confi
 from rig.bench.pipeline import fs_type, proc_write_bytes
 from rig.bench.procstat import proc_cpu_s, proc_status_kib
 from rig.bench.replay import ReplayBoard, ReplayError
+from rig.bench.waits import wait_until
 from rig.broker import MosquittoBroker, RigPki
 from rig.refday import DAY_MS, DEFAULT_START_MS, HOUR_MS, DayReading, reference_day
 from technician.provision import init_hub
@@ -162,14 +163,8 @@ class _Region:
                 self.changed.set()
 
     async def wait_for(self, readings: int, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while self.readings < readings:
-            self.changed.clear()
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise FootprintError(f"the region received {self.readings} of {readings}")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.changed.wait(), remaining)
+        if not await wait_until(lambda: self.readings >= readings, self.changed, timeout_s):
+            raise FootprintError(f"the region received {self.readings} of {readings}")
 
 
 #: ``--field``: the reference day's BLE devices (kind, a made-up address), paired as in the

@@ -4,7 +4,6 @@ at a speed-up, the way a board sends them, and waits for the hub's ACKs."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -13,6 +12,7 @@ from dataclasses import dataclass, field
 from protocols.sensorlink import (
     PROTOCOL_VERSION,
     Ack,
+    Event,
     Hello,
     HubHello,
     ReadingRow,
@@ -21,11 +21,22 @@ from protocols.sensorlink import (
     SensorLinkConnection,
     SensorRef,
 )
+from rig.bench.waits import wait_until
 
 BOARD_ID = "footprint-replay"
 _BOOT_ID = 0x0F007001
 #: Readings per READINGS frame (a frame is at most 512 bytes).
 _PER_FRAME = 12
+
+
+def hub_events(conn: SensorLinkConnection, master: int) -> list[Event]:
+    """The board end's read of its UART: what the hub wrote to the pty ``master``, as events
+    (none when there is nothing to read or the pty is gone)."""
+    try:
+        data = os.read(master, 4096)
+    except (BlockingIOError, OSError):
+        return []
+    return conn.receive_data(data)
 
 
 class ReplayError(RuntimeError):
@@ -56,11 +67,7 @@ class ReplayBoard:
                 time.sleep(0.001)
 
     def on_readable(self) -> None:
-        try:
-            data = os.read(self.master, 4096)
-        except (BlockingIOError, OSError):
-            return
-        for event in self._conn.receive_data(data):
+        for event in hub_events(self._conn, self.master):
             if isinstance(event, HubHello):
                 sensors = tuple(SensorRef(1 + n // 256, n % 256) for n in range(8))
                 hello = Hello(PROTOCOL_VERSION, BOARD_ID, _BOOT_ID, "replay", sensors, 0, 512, 0)
@@ -80,14 +87,8 @@ class ReplayBoard:
             self.sent += len(part)
 
     async def wait_acked(self, count: int, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while self.acked + 1 < count:
-            self._acked_changed.clear()
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise ReplayError(f"hub acknowledged {self.acked + 1} of {count} readings")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._acked_changed.wait(), remaining)
+        if not await wait_until(lambda: self.acked + 1 >= count, self._acked_changed, timeout_s):
+            raise ReplayError(f"hub acknowledged {self.acked + 1} of {count} readings")
 
     async def play(self, rows: Sequence[ReadingRow], on_second: Callable[[], object]) -> None:
         """Send ``rows`` at their times / speed; ``on_second()`` once per real second."""

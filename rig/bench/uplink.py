@@ -38,8 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from common.backoff import Backoff
-from common.pki import certificate_public_key_pem
-from common.signing import PemBatchSigner, PemBatchVerifier
+from common.signing import PemBatchSigner
 from drivers.mqtt import MqttLink, TlsFiles
 from gateway.outbox import AsyncOutbox, Outbox
 from gateway.reading import Reading
@@ -50,7 +49,9 @@ from region.enrolment import OverlapError
 from region.enrolment_sqlite import enrol_hub
 from region.receiver import RECEIVER_NAME, Receiver
 from region.state_sqlite import SqliteState
+from rig.bench.e2e_region import RegionArgs
 from rig.broker import MosquittoBroker, RigPki
+from rig.receiving import stop_receiving
 from rig.refday import DAY_MS, reference_day
 
 HUB = "hub-bench"
@@ -76,27 +77,13 @@ def _rss_kib() -> dict[str, int]:
 # -- a receiver process ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _ReceiverArgs:
-    """What a receiver process needs (picklable)."""
-
-    host: str
-    port: int
-    client_id: str
-    ca_file: Path
-    cert_file: Path
-    key_file: Path
-    hub_cert_pem: bytes
-    directory: Path
-
-
-def _receiver_main(conn: Connection, args: _ReceiverArgs) -> None:
+def _receiver_main(conn: Connection, args: RegionArgs) -> None:
     """Entry point of a receiver process: report each batch written, stop on request."""
     asyncio.run(_receive(conn, args))
 
 
-async def _receive(conn: Connection, args: _ReceiverArgs) -> None:
-    verifier = PemBatchVerifier({HUB: certificate_public_key_pem(args.hub_cert_pem)})
+async def _receive(conn: Connection, args: RegionArgs) -> None:
+    verifier = args.verifier()
     args.directory.mkdir(parents=True, exist_ok=True)
 
     reported = 0
@@ -112,31 +99,17 @@ async def _receive(conn: Connection, args: _ReceiverArgs) -> None:
     receiver = Receiver(
         verifier, SqliteState(state, args.directory / "obs.ndjson"), on_batch=on_batch
     )
-    tls = TlsFiles(args.ca_file, args.cert_file, args.key_file)
-
-    def connect() -> MqttLink:
-        return MqttLink(
-            args.host,
-            args.port,
-            client_id=args.client_id,
-            tls=tls,
-            manual_ack=True,
-            # No persistent session (unlike `ingest`): a session left behind by one part
-            # would stay in the shared group and take its share of the next part's batches.
-        )
-
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     loop.add_reader(conn.fileno(), stop.set)  # any message from the parent means stop
-    task = asyncio.create_task(receiver.run(connect), name="receiver")
+    # No persistent session (unlike `ingest`): a session left behind by one part would stay
+    # in the shared group and take its share of the next part's batches.
+    task = asyncio.create_task(receiver.run(args.connect), name="receiver")
     await receiver.subscribed.wait()
     conn.send(("subscribed",))
     await stop.wait()
     loop.remove_reader(conn.fileno())
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    receiver.close()
+    await stop_receiving(task, receiver)
     conn.send(("done", _rss_kib()["max_rss_kib"]))
 
 
@@ -154,7 +127,7 @@ class _ReceiverPool:
     max_rss_kib: list[int] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def start(self, args: list[_ReceiverArgs]) -> None:
+    def start(self, args: list[RegionArgs]) -> None:
         context = multiprocessing.get_context("spawn")
         for one in args:
             parent, child = context.Pipe()
@@ -237,17 +210,18 @@ class _Rig:
     def hub_tls(self) -> TlsFiles:
         return TlsFiles(self.pki.ca_file, self._hub.cert_file, self._hub.key_file)
 
-    def receivers(self, count: int, tag: str) -> list[_ReceiverArgs]:
+    def receivers(self, count: int, tag: str) -> list[RegionArgs]:
         identity = self._receiver
         hub_cert = self.hub_tls().cert_file.read_bytes()
         return [
-            _ReceiverArgs(
+            RegionArgs(
                 self.broker.host,
                 self.broker.port,
                 f"{RECEIVER_NAME}-{tag}-{n}",
                 self.pki.ca_file,
                 identity.cert_file,
                 identity.key_file,
+                HUB,
                 hub_cert,
                 self.directory / f"receiver-{tag}-{n}",
             )
@@ -333,20 +307,7 @@ def _build_backlog(path: Path, days: int) -> tuple[int, dict[str, int]]:
                     store.add(group)
                     group = []
                     commit_at = t + _BACKLOG_COMMIT_MS
-                group.append(
-                    Reading(
-                        stream=r.stream,
-                        device=r.device,
-                        mdc_code=r.mdc_code,
-                        unit=r.unit,
-                        value=r.value,
-                        special=r.special,
-                        hub_wall_ms=t,
-                        hub_mono_ns=t * 1_000_000,
-                        priority=r.priority,
-                        flags=r.flags,
-                    )
-                )
+                group.append(r.received_at(t))
                 by_priority[r.priority.topic_name] += 1
                 total += 1
             if group:
@@ -390,7 +351,7 @@ async def _drain(rig: _Rig, pool: _ReceiverPool, path: Path, total: int) -> dict
     }
 
 
-def _with_pool(args: list[_ReceiverArgs], body: Any) -> tuple[Any, list[int]]:
+def _with_pool(args: list[RegionArgs], body: Any) -> tuple[Any, list[int]]:
     pool = _ReceiverPool()
     try:
         pool.start(args)
