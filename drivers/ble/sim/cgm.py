@@ -48,7 +48,6 @@ from protocols.gatt import (
     MedFloat,
 )
 from protocols.gatt.cgm import (
-    CONTINUOUS_GLUCOSE_MONITORING_SERVICE,
     TIME_ZONE_UNKNOWN,
     CgmFeatureBits,
     CgmSensorStatus,
@@ -68,6 +67,7 @@ from protocols.gatt.cgm_control import (
     decode_cgm_specific_ops_control_point,
     encode_cgm_specific_ops_control_point,
 )
+from protocols.gatt.numbers import CONTINUOUS_GLUCOSE_MONITORING_SERVICE
 
 #: ATT application error for a written value out of range (Core Vol 3 Part F 3.4.1.1).
 _VALUE_NOT_ALLOWED = 0x13

@@ -40,13 +40,13 @@ from protocols.gatt import (
     MedFloat,
     encode,
 )
-from protocols.gatt.blood_pressure import BLOOD_PRESSURE_SERVICE
 from protocols.gatt.enhanced_bp import (
     BloodPressureRecord,
     EpochStart,
     encode_blood_pressure_record,
     split_blood_pressure_record,
 )
+from protocols.gatt.numbers import BLOOD_PRESSURE_SERVICE
 
 _EPOCH_2000 = dt.datetime(2000, 1, 1)  # noqa: DTZ001 - the value's own (zone-less) epoch
 #: Recorded-value bytes per Blood Pressure Record value at the default ATT MTU (23 - 3 - 5).
