@@ -22,12 +22,9 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
-from protocols.gatt.enhanced_bp import (
-    BLOOD_PRESSURE_RECORD,
-    BloodPressureRecordSegment,
-    assemble_blood_pressure_record,
-)
+from protocols.gatt.enhanced_bp import BloodPressureRecordSegment, assemble_blood_pressure_record
 from protocols.gatt.errors import DecodeError
+from protocols.gatt.numbers import BLOOD_PRESSURE_RECORD
 from protocols.gatt.segmentation import SegmentationHeader
 
 if TYPE_CHECKING:

@@ -33,9 +33,7 @@ from typing import TYPE_CHECKING, Literal
 from drivers._aio import Lifecycle, reraise_if_cancelling
 from drivers.ble.agent_types import AgentError
 from drivers.ble.backends import BleBackend
-from drivers.ble.cgm_backfill import CgmSessionInfo
 from drivers.ble.events import ClockObservation, MeasurementEvent, device_label
-from drivers.ble.ghs_records import GhsInfo
 from drivers.ble.pairing import PairingFailedError, PairingInput
 from drivers.ble.record_cursors import MemoryRecordCursorStore, RecordCursorStore, RecordTracker
 from drivers.ble.retry import Failure, RetryPolicy, classify
@@ -50,12 +48,14 @@ from protocols.gatt import (
     BatteryLevel,
     DeviceInformationString,
     DeviceProfile,
-    Measurement,
     choose_profile,
 )
 
 if TYPE_CHECKING:
     from drivers.ble.agent import PairingAgent
+    from drivers.ble.cgm_backfill import CgmSessionInfo
+    from drivers.ble.ghs_records import GhsInfo
+    from protocols.gatt import Measurement
 
 logger = logging.getLogger(__name__)
 

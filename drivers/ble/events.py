@@ -14,14 +14,12 @@ import asyncio
 import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from protocols.gatt import (
-    CgmSessionMeasurement,
-    DecodeError,
-    GlucoseMeasurement,
-    Measurement,
-    ReceivedHealthObservation,
-)
+from protocols.gatt import DecodeError, GlucoseMeasurement
+
+if TYPE_CHECKING:
+    from protocols.gatt import Measurement
 
 __all__ = ["ClockObservation", "MeasurementEvent", "device_label", "device_time_of"]
 
@@ -39,20 +37,10 @@ def device_time_of(measurement: Measurement | None) -> dt.datetime | None:
         return None
     if isinstance(measurement, GlucoseMeasurement):
         return measurement.user_facing_time
-    if isinstance(measurement, CgmSessionMeasurement):
-        # The newest record's time on the session's timeline (start + Time Offset).
-        start = measurement.session_start_time
-        when = None if start is None else start.session_start_time.to_datetime()
-        if when is None:
-            return None
-        newest = max(r.time_offset_min for r in measurement.measurement.records)
-        return when + dt.timedelta(minutes=newest)
-    if isinstance(measurement, ReceivedHealthObservation):
-        stamp = measurement.observation.time_stamp
-        try:
-            return None if stamp is None else stamp.to_datetime()
-        except OverflowError:
-            return None
+    # A CGM record in its session, a received GHS observation: the value knows its time.
+    own = getattr(measurement, "device_time", None)
+    if isinstance(own, dt.datetime):
+        return own
     stamp = getattr(measurement, "time_stamp", None)
     to_datetime = getattr(stamp, "to_datetime", None)
     if to_datetime is None:

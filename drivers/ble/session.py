@@ -42,7 +42,6 @@ from drivers.ble._bleak import (
     BleakGATTProtocolError,
     BLEDevice,
 )
-from drivers.ble.bp_records import on_record_value
 from drivers.ble.events import ClockObservation, MeasurementEvent, device_time_of
 from drivers.ble.hints import bond_first, clock_after_notification, settle
 from drivers.ble.pairing import PairingFailedError, pair_client
@@ -67,15 +66,16 @@ from protocols.gatt import (
     DecodeError,
     GlucoseMeasurement,
     GlucoseMeasurementContext,
-    Measurement,
     decode,
 )
-from protocols.gatt.device import DEVICE_INFORMATION_STRINGS, SYSTEM_ID
+from protocols.gatt.device import DEVICE_INFORMATION_STRINGS
+from protocols.gatt.numbers import SYSTEM_ID
 
 if TYPE_CHECKING:
     from drivers.ble.central import BleCentral, DeviceSpec, DeviceStatus
     from drivers.ble.cgm_session import CgmRunner
     from drivers.ble.ghs_session import GhsRunner
+    from protocols.gatt import Measurement
 
 logger = logging.getLogger(__name__)
 
@@ -481,6 +481,15 @@ class DeviceSession(Lifecycle):
             error = exc
         return self.new_event(cid, raw, measurement, error, **extra)
 
+    def _on_bp_record(self, event: MeasurementEvent) -> None:
+        """A Blood Pressure Record value (BLS 1.1.1), to the download's record assembler."""
+        # Loaded with the first record: a hub without an enhanced cuff never holds the codec.
+        from drivers.ble.bp_records import RecordAssembler, on_record_value  # noqa: PLC0415
+
+        if self._racp.bp_records is None:
+            self._racp.bp_records = RecordAssembler()
+        on_record_value(self, self._racp.bp_records, event)
+
     def _handler(self, cid: int) -> Handler:
         def on_value(_char: BleakGATTCharacteristic, data: bytearray) -> None:
             self._touch()
@@ -488,7 +497,7 @@ class DeviceSession(Lifecycle):
             stored = self.downloading and cid in RECORD_CHARACTERISTICS
             event = self._event(cid, raw)
             if cid == BLOOD_PRESSURE_RECORD:
-                on_record_value(self, self._racp.bp_records, event)
+                self._on_bp_record(event)
                 return
             m = event.measurement
             if stored or isinstance(m, (GlucoseMeasurement, GlucoseMeasurementContext)):

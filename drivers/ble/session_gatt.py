@@ -46,7 +46,8 @@ from protocols.gatt import (
     WEIGHT_MEASUREMENT,
     DecodeError,
 )
-from protocols.gatt.device import DEVICE_INFORMATION_STRINGS, SYSTEM_ID
+from protocols.gatt.device import DEVICE_INFORMATION_STRINGS
+from protocols.gatt.numbers import SYSTEM_ID
 from protocols.gatt.uuids import characteristic_id
 
 #: bleak's callback for the values notified or indicated on a characteristic.

@@ -18,13 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from drivers._aio import reraise_if_cancelling
 from drivers.ble._bleak import BleakError, BleakGATTCharacteristic
-from drivers.ble.bp_records import RecordAssembler
 from drivers.ble.hints import racp_sequence_filter
 from drivers.ble.retry import Failure, SessionError
 from drivers.ble.session_gatt import SEQUENCED_RECORDS
 from protocols.gatt import (
     RECORD_ACCESS_CONTROL_POINT,
-    Measurement,
     RacpNumberOfStoredRecords,
     RacpOpCode,
     RacpOperator,
@@ -34,7 +32,9 @@ from protocols.gatt import (
 )
 
 if TYPE_CHECKING:
+    from drivers.ble.bp_records import RecordAssembler
     from drivers.ble.session import DeviceSession
+    from protocols.gatt import Measurement
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +45,9 @@ class RacpProcedures:
     def __init__(self, session: DeviceSession) -> None:
         self._session = session
         self._answer: asyncio.Future[Any] | None = None
-        #: Blood Pressure Record segments joined per record (BLS 1.1.1) in a download.
-        self.bp_records = RecordAssembler()
+        #: Blood Pressure Record segments joined per record (BLS 1.1.1) in a download; made
+        #: with the first record (:meth:`DeviceSession._on_bp_record`).
+        self.bp_records: RecordAssembler | None = None
 
     def link_lost(self) -> None:
         """Fail the running procedure's waiter (the link dropped)."""
@@ -104,7 +105,7 @@ class RacpProcedures:
         settle_s = session.settings.commit_timeout_s
         await session.tracker.settle(settle_s)  # records from an earlier, dropped session
         by_sequence = not SEQUENCED_RECORDS.isdisjoint(session.available)
-        self.bp_records.clear()
+        self.bp_records = None  # partial segments of an earlier download are dropped
         cursor = await session.tracker.cursor() if by_sequence else None
         if cursor is not None and cursor >= 0xFFFF:
             cursor = None

@@ -38,13 +38,13 @@ from dataclasses import dataclass
 from protocols.gatt.datetime_ import DATE_TIME_FIELD, DateTime
 from protocols.gatt.kinds import SFLOAT, Bits, Reserved, UInt, feature_table
 from protocols.gatt.medfloat import MedFloat, Special
+from protocols.gatt.numbers import (
+    BLOOD_PRESSURE_FEATURE,
+    BLOOD_PRESSURE_MEASUREMENT,
+    INTERMEDIATE_CUFF_PRESSURE,
+)
 from protocols.gatt.registry import characteristic
 from protocols.gatt.schema import Field, Flags, FlagValue, Table
-
-BLOOD_PRESSURE_SERVICE = 0x1810
-BLOOD_PRESSURE_MEASUREMENT = 0x2A35
-INTERMEDIATE_CUFF_PRESSURE = 0x2A36
-BLOOD_PRESSURE_FEATURE = 0x2A49
 
 #: The User ID value meaning "unknown user" (GSS 3.31.2.5).
 UNKNOWN_USER = 0xFF

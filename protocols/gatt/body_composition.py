@@ -46,13 +46,10 @@ from protocols.errors import EncodeError
 from protocols.gatt._wire import fail, length_error
 from protocols.gatt.datetime_ import DATE_TIME_FIELD, DateTime
 from protocols.gatt.kinds import ByFlag, Scaled, UInt
+from protocols.gatt.numbers import BODY_COMPOSITION_FEATURE, BODY_COMPOSITION_MEASUREMENT
 from protocols.gatt.registry import REGISTRY, characteristic, codec
 from protocols.gatt.schema import Field, Flags, FlagValue, Table
 from protocols.gatt.weight import HeightResolution, WeightResolution, WeightUnitSystem
-
-BODY_COMPOSITION_SERVICE = 0x181B
-BODY_COMPOSITION_FEATURE = 0x2A9B
-BODY_COMPOSITION_MEASUREMENT = 0x2A9C
 
 #: Body Fat Percentage value meaning "measurement unsuccessful".
 MEASUREMENT_UNSUCCESSFUL = 0xFFFF

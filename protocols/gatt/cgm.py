@@ -34,6 +34,7 @@ always checked; a wrong one raises :class:`~protocols.gatt.e2e_crc.E2ECrcError`.
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from dataclasses import dataclass
 
@@ -49,15 +50,14 @@ from protocols.gatt.e2e_crc import (
 )
 from protocols.gatt.errors import DecodeError
 from protocols.gatt.medfloat import MedFloat, encode_medfloat16, sfloat_from_raw
+from protocols.gatt.numbers import (
+    CGM_FEATURE,
+    CGM_MEASUREMENT,
+    CGM_SESSION_RUN_TIME,
+    CGM_SESSION_START_TIME,
+    CGM_STATUS,
+)
 from protocols.gatt.registry import codec
-
-CONTINUOUS_GLUCOSE_MONITORING_SERVICE = 0x181F
-CGM_MEASUREMENT = 0x2AA7
-CGM_FEATURE = 0x2AA8
-CGM_STATUS = 0x2AA9
-CGM_SESSION_START_TIME = 0x2AAA
-CGM_SESSION_RUN_TIME = 0x2AAB
-CGM_SPECIFIC_OPS_CONTROL_POINT = 0x2AAC
 
 _MEASUREMENT_NAME = "CGM Measurement"
 _FEATURE_NAME = "CGM Feature"
@@ -280,6 +280,17 @@ class CgmSessionMeasurement:
 
     measurement: CgmMeasurement
     session_start_time: CgmSessionStartTime | None = None
+
+    @property
+    def device_time(self) -> dt.datetime | None:
+        """The newest record's time on the session's timeline (Session Start Time + its Time
+        Offset); ``None`` without a session start or when the start has no date."""
+        start = self.session_start_time
+        when = None if start is None else start.session_start_time.to_datetime()
+        if when is None:
+            return None
+        newest = max(r.time_offset_min for r in self.measurement.records)
+        return when + dt.timedelta(minutes=newest)
 
 
 def _check_u16(value: int, what: str, name: str) -> None:

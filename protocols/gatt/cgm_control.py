@@ -13,7 +13,6 @@ from protocols.errors import EncodeError
 from protocols.gatt._enum import OpenIntEnum
 from protocols.gatt._wire import fail
 from protocols.gatt.cgm import (
-    CGM_SPECIFIC_OPS_CONTROL_POINT,
     CgmSampleLocation,
     CgmType,
     _check_u16,
@@ -26,6 +25,7 @@ from protocols.gatt.cgm import (
 )
 from protocols.gatt.e2e_crc import check_e2e_crc
 from protocols.gatt.medfloat import MedFloat, encode_medfloat16
+from protocols.gatt.numbers import CGM_SPECIFIC_OPS_CONTROL_POINT
 from protocols.gatt.registry import codec
 
 _SOCP_NAME = "CGM Specific Ops Control Point"

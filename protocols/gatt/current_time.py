@@ -25,11 +25,10 @@ from dataclasses import dataclass
 
 from protocols.gatt.datetime_ import DAY_DATE_TIME_FIELDS, DayDateTime
 from protocols.gatt.kinds import Bits, Record, UInt
+from protocols.gatt.numbers import CURRENT_TIME
 from protocols.gatt.registry import characteristic
 from protocols.gatt.schema import Field, Table
 
-CURRENT_TIME = 0x2A2B
-CURRENT_TIME_SERVICE = 0x1805
 CURRENT_TIME_SIZE = 10
 
 

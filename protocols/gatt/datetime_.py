@@ -21,12 +21,9 @@ from protocols.errors import EncodeError
 from protocols.gatt._wire import fail
 from protocols.gatt.generator import emit_construct, slot_constructor
 from protocols.gatt.kinds import Enumerated
+from protocols.gatt.numbers import DATE_TIME, DAY_DATE_TIME
 from protocols.gatt.registry import characteristic
 from protocols.gatt.schema import BAIL, Field, Kind, Problem, Source, Table
-
-DATE_TIME = 0x2A08
-DAY_OF_WEEK = 0x2A09
-DAY_DATE_TIME = 0x2A0A
 
 DATE_TIME_SIZE = 7
 DAY_DATE_TIME_SIZE = 8

@@ -25,20 +25,18 @@ from protocols.errors import EncodeError
 from protocols.gatt._wire import fail
 from protocols.gatt.generator import slot_constructor
 from protocols.gatt.kinds import UInt
+from protocols.gatt.numbers import (
+    BATTERY_LEVEL,
+    FIRMWARE_REVISION,
+    HARDWARE_REVISION,
+    MANUFACTURER_NAME,
+    MODEL_NUMBER,
+    SERIAL_NUMBER,
+    SOFTWARE_REVISION,
+    SYSTEM_ID,
+)
 from protocols.gatt.registry import REGISTRY, CharacteristicSpec, characteristic
 from protocols.gatt.schema import Field, Table
-
-BATTERY_SERVICE = 0x180F
-BATTERY_LEVEL = 0x2A19
-DEVICE_INFORMATION_SERVICE = 0x180A
-
-MODEL_NUMBER = 0x2A24
-SERIAL_NUMBER = 0x2A25
-FIRMWARE_REVISION = 0x2A26
-HARDWARE_REVISION = 0x2A27
-SOFTWARE_REVISION = 0x2A28
-MANUFACTURER_NAME = 0x2A29
-SYSTEM_ID = 0x2A23
 
 #: DIS string characteristics and their GSS names.
 DEVICE_INFORMATION_STRINGS: dict[int, str] = {

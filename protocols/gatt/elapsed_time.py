@@ -29,10 +29,8 @@ from dataclasses import dataclass
 from protocols.errors import EncodeError
 from protocols.gatt._enum import OpenIntEnum
 from protocols.gatt._wire import fail, length_error
+from protocols.gatt.numbers import ELAPSED_TIME
 from protocols.gatt.registry import codec
-
-ELAPSED_TIME_SERVICE = 0x183F
-ELAPSED_TIME = 0x2BF2
 
 ELAPSED_TIME_SIZE = 9
 

@@ -51,13 +51,14 @@ from protocols.gatt.e2e_crc import E2E_CRC_SIZE, E2ECrcError, crc16_mcrf4xx
 from protocols.gatt.errors import DecodeError
 from protocols.gatt.kinds import SFLOAT, UInt
 from protocols.gatt.medfloat import MedFloat
+from protocols.gatt.numbers import (
+    BLOOD_PRESSURE_RECORD,
+    ENHANCED_BLOOD_PRESSURE_MEASUREMENT,
+    ENHANCED_INTERMEDIATE_CUFF_PRESSURE,
+)
 from protocols.gatt.registry import REGISTRY, characteristic, codec
 from protocols.gatt.schema import Field, Flags, FlagValue, Table
 from protocols.gatt.segmentation import COUNTER_MODULO, SegmentationHeader
-
-ENHANCED_BLOOD_PRESSURE_MEASUREMENT = 0x2B34
-ENHANCED_INTERMEDIATE_CUFF_PRESSURE = 0x2B35
-BLOOD_PRESSURE_RECORD = 0x2B36
 
 _EBPM_NAME = "Enhanced Blood Pressure Measurement"
 _EICP_NAME = "Enhanced Intermediate Cuff Pressure"

@@ -44,6 +44,13 @@ from protocols.gatt.elapsed_time import ElapsedTime
 from protocols.gatt.errors import DecodeError
 from protocols.gatt.generator import Decoder
 from protocols.gatt.medfloat import MedFloat, encode_medfloat32, float_from_raw
+from protocols.gatt.numbers import (
+    GHS_CONTROL_POINT,
+    HEALTH_SENSOR_FEATURES,
+    LIVE_HEALTH_OBSERVATIONS,
+    OBSERVATION_SCHEDULE_CHANGED,
+    STORED_HEALTH_OBSERVATIONS,
+)
 from protocols.gatt.registry import Encoder, codec
 from protocols.gatt.segmentation import (
     SegmentationError,
@@ -51,14 +58,6 @@ from protocols.gatt.segmentation import (
     SegmentReassembler,
     split_into_segments,
 )
-
-GENERIC_HEALTH_SENSOR_SERVICE = 0x1840
-LIVE_HEALTH_OBSERVATIONS = 0x2B8B
-STORED_HEALTH_OBSERVATIONS = 0x2BDD
-OBSERVATION_SCHEDULE_CHANGED = 0x2BF1
-HEALTH_SENSOR_FEATURES = 0x2BF3
-GHS_CONTROL_POINT = 0x2BF4
-OBSERVATION_SCHEDULE_DESCRIPTOR = 0x2910
 
 T = TypeVar("T")
 
@@ -95,6 +94,16 @@ class ReceivedHealthObservation:
     record_number: int | None = None
     clock: ElapsedTime | None = None
     clock_collector_utc: dt.datetime | None = None
+
+    @property
+    def device_time(self) -> dt.datetime | None:
+        """The observation's own Time Stamp as a date and time (aware when in UTC); ``None``
+        without one, for a tick counter, or beyond what a datetime holds."""
+        stamp = self.observation.time_stamp
+        try:
+            return None if stamp is None else stamp.to_datetime()
+        except OverflowError:
+            return None
 
 
 def _single_segment(data: bytes, characteristic: int, name: str) -> bytes:

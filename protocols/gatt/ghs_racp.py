@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from protocols.errors import EncodeError
 from protocols.gatt._wire import fail, length_error
+from protocols.gatt.numbers import GHS_RECORD_ACCESS_CONTROL_POINT
 from protocols.gatt.racp import (
     HEAD_LAYOUT,
     RacpOperator,
@@ -40,7 +41,6 @@ from protocols.gatt.racp import (
     unfiltered_request,
 )
 
-GHS_RECORD_ACCESS_CONTROL_POINT = 0x2A52
 _NAME = "Record Access Control Point (GHS)"
 
 

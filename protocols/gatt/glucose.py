@@ -34,13 +34,9 @@ from dataclasses import dataclass
 from protocols.gatt.datetime_ import DATE_TIME_FIELD, DateTime
 from protocols.gatt.kinds import SFLOAT, Bits, Packed, Part, SInt, UInt, feature_table
 from protocols.gatt.medfloat import MedFloat
+from protocols.gatt.numbers import GLUCOSE_FEATURE, GLUCOSE_MEASUREMENT
 from protocols.gatt.registry import characteristic
 from protocols.gatt.schema import Field, Flags, FlagValue, Table
-
-GLUCOSE_SERVICE = 0x1808
-GLUCOSE_MEASUREMENT = 0x2A18
-GLUCOSE_MEASUREMENT_CONTEXT = 0x2A34
-GLUCOSE_FEATURE = 0x2A51
 
 
 class GlucoseConcentrationUnit(enum.Enum):

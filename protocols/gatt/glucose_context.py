@@ -14,9 +14,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from protocols.gatt.glucose import GLUCOSE_MEASUREMENT_CONTEXT
 from protocols.gatt.kinds import SFLOAT, Bits, Enumerated, Packed, Part, UInt
 from protocols.gatt.medfloat import MedFloat
+from protocols.gatt.numbers import GLUCOSE_MEASUREMENT_CONTEXT
 from protocols.gatt.registry import characteristic
 from protocols.gatt.schema import Field, Flags, FlagValue, Table
 

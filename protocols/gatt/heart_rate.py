@@ -21,10 +21,9 @@ from decimal import Decimal
 from protocols.errors import EncodeError
 from protocols.gatt._wire import fail, length_error
 from protocols.gatt.generator import slot_constructor
+from protocols.gatt.numbers import HEART_RATE_MEASUREMENT
 from protocols.gatt.registry import codec
 
-HEART_RATE_SERVICE = 0x180D
-HEART_RATE_MEASUREMENT = 0x2A37
 _NAME = "Heart Rate Measurement"
 
 _FLAG_UINT16 = 0x01

@@ -24,13 +24,13 @@ from dataclasses import dataclass
 from protocols.gatt.datetime_ import DATE_TIME_FIELD, DateTime
 from protocols.gatt.kinds import SFLOAT, Bits
 from protocols.gatt.medfloat import MedFloat
+from protocols.gatt.numbers import (
+    PLX_CONTINUOUS_MEASUREMENT,
+    PLX_FEATURES,
+    PLX_SPOT_CHECK_MEASUREMENT,
+)
 from protocols.gatt.registry import characteristic
 from protocols.gatt.schema import Field, Flags, FlagValue, Table
-
-PULSE_OXIMETER_SERVICE = 0x1822
-PLX_SPOT_CHECK_MEASUREMENT = 0x2A5E
-PLX_CONTINUOUS_MEASUREMENT = 0x2A5F
-PLX_FEATURES = 0x2A60
 
 
 class PlxMeasurementStatus(enum.IntFlag):

@@ -17,7 +17,7 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from protocols.gatt.blood_pressure import BLOOD_PRESSURE_MEASUREMENT
+from protocols.gatt.numbers import BLOOD_PRESSURE_MEASUREMENT
 from protocols.gatt.racp import RacpFilterType
 
 # Blood Pressure Measurement flag bits (GSS 3.31), as in blood_pressure.py.

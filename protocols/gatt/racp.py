@@ -30,9 +30,9 @@ from protocols.errors import EncodeError
 from protocols.gatt._wire import fail, length_error
 from protocols.gatt.datetime_ import DATE_TIME_SIZE, DateTime, decode_date_time, encode_date_time
 from protocols.gatt.generator import slot_constructor
+from protocols.gatt.numbers import RECORD_ACCESS_CONTROL_POINT
 from protocols.gatt.registry import codec
 
-RECORD_ACCESS_CONTROL_POINT = 0x2A52
 _NAME = "Record Access Control Point"
 
 

@@ -27,13 +27,13 @@ from dataclasses import dataclass
 from protocols.gatt.datetime_ import DATE_TIME_FIELD, DateTime
 from protocols.gatt.kinds import FLOAT, Enumerated
 from protocols.gatt.medfloat import MedFloat
+from protocols.gatt.numbers import (
+    INTERMEDIATE_TEMPERATURE,
+    TEMPERATURE_MEASUREMENT,
+    TEMPERATURE_TYPE,
+)
 from protocols.gatt.registry import characteristic
 from protocols.gatt.schema import Field, Flags, FlagValue, Table
-
-TEMPERATURE_MEASUREMENT = 0x2A1C
-TEMPERATURE_TYPE = 0x2A1D
-INTERMEDIATE_TEMPERATURE = 0x2A1E
-HEALTH_THERMOMETER_SERVICE = 0x1809
 
 _FLAG_FAHRENHEIT = 0x01
 _FLAG_TIME_STAMP = 0x02

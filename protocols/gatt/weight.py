@@ -31,12 +31,9 @@ from decimal import Decimal
 
 from protocols.gatt.datetime_ import DATE_TIME_FIELD, DateTime
 from protocols.gatt.kinds import ByFlag, Packed, Part, Scaled, UInt
+from protocols.gatt.numbers import WEIGHT_MEASUREMENT, WEIGHT_SCALE_FEATURE
 from protocols.gatt.registry import characteristic
 from protocols.gatt.schema import Conflict, Field, Flags, FlagValue, Table
-
-WEIGHT_SCALE_SERVICE = 0x181D
-WEIGHT_MEASUREMENT = 0x2A9D
-WEIGHT_SCALE_FEATURE = 0x2A9E
 
 #: Weight field value meaning "Measurement Unsuccessful".
 MEASUREMENT_UNSUCCESSFUL = 0xFFFF

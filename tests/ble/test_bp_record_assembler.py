@@ -11,12 +11,12 @@ from hypothesis import strategies as st
 from drivers.ble.bp_records import RecordAssembler
 from protocols.gatt import DecodeError
 from protocols.gatt.enhanced_bp import (
-    ENHANCED_BLOOD_PRESSURE_MEASUREMENT,
     BloodPressureRecord,
     decode_blood_pressure_record,
     encode_blood_pressure_record,
     split_blood_pressure_record,
 )
+from protocols.gatt.numbers import ENHANCED_BLOOD_PRESSURE_MEASUREMENT
 
 #: An Enhanced BPM: flags 0x46 (time stamp, user id, epoch 2000), 120/80/93 mmHg, a time stamp
 #: and user 1 (BLS 1.1.1 layout; the emulated cuff's kind of value).

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 
-from protocols.gatt import DecodeError
+from protocols.gatt import DecodeError, numbers
 from protocols.gatt import body_composition as bc
 from protocols.gatt.datetime_ import DateTime
 from protocols.gatt.weight import HeightResolution, WeightResolution, WeightUnitSystem
@@ -97,7 +97,7 @@ def test_unsuccessful_imperial_and_multiple_packet() -> None:
 def test_invalid_measurements(data: str, offset: int, fragment: str) -> None:
     with pytest.raises(DecodeError) as info:
         bc.decode_body_composition_measurement(bytes.fromhex(data))
-    assert info.value.characteristic == bc.BODY_COMPOSITION_MEASUREMENT
+    assert info.value.characteristic == numbers.BODY_COMPOSITION_MEASUREMENT
     assert info.value.offset == offset
     assert fragment in info.value.reason
 

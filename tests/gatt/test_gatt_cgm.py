@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from protocols.gatt import DecodeError, cgm, cgm_control
+from protocols.gatt import DecodeError, cgm, cgm_control, numbers
 from protocols.gatt.datetime_ import DateTime
 from protocols.gatt.e2e_crc import E2ECrcError, crc16_mcrf4xx
 from protocols.gatt.medfloat import MedFloat
@@ -88,7 +88,7 @@ def test_nordic_bad_crc_is_a_typed_error_never_a_reading() -> None:
         cgm.decode_cgm_measurement(NORDIC_BAD_CRC)
     assert isinstance(info.value, DecodeError)
     assert isinstance(info.value, ValueError)
-    assert info.value.characteristic == cgm.CGM_MEASUREMENT
+    assert info.value.characteristic == numbers.CGM_MEASUREMENT
     assert info.value.received == 0x6F58
     assert info.value.computed == 0x6F59
     assert info.value.offset == 6
@@ -113,7 +113,7 @@ def test_invalid_measurements(
 ) -> None:
     with pytest.raises(DecodeError) as info:
         cgm.decode_cgm_measurement(data, e2e_crc=e2e_crc)
-    assert info.value.characteristic == cgm.CGM_MEASUREMENT
+    assert info.value.characteristic == numbers.CGM_MEASUREMENT
     assert info.value.offset == offset
     assert fragment in info.value.reason
 

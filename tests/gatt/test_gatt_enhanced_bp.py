@@ -12,7 +12,7 @@ import datetime as dt
 
 import pytest
 
-from protocols.gatt import DecodeError
+from protocols.gatt import DecodeError, numbers
 from protocols.gatt import enhanced_bp as ebp
 from protocols.gatt.blood_pressure import BloodPressureMeasurementStatus, PressureUnit
 from protocols.gatt.e2e_crc import E2ECrcError, crc16_mcrf4xx
@@ -81,7 +81,7 @@ def test_epoch_1900_and_kpa() -> None:
 def test_invalid_enhanced_measurements(data: bytes, offset: int, fragment: str) -> None:
     with pytest.raises(DecodeError) as info:
         ebp.decode_enhanced_blood_pressure_measurement(data)
-    assert info.value.characteristic == ebp.ENHANCED_BLOOD_PRESSURE_MEASUREMENT
+    assert info.value.characteristic == numbers.ENHANCED_BLOOD_PRESSURE_MEASUREMENT
     assert info.value.offset == offset
     assert fragment in info.value.reason
 
@@ -118,7 +118,7 @@ def test_single_segment_record_with_crc() -> None:
     bad = wire[:-1] + bytes([wire[-1] ^ 1])
     with pytest.raises(E2ECrcError) as info:
         ebp.decode_blood_pressure_record(bad, e2e_crc=True)
-    assert info.value.characteristic == ebp.BLOOD_PRESSURE_RECORD
+    assert info.value.characteristic == numbers.BLOOD_PRESSURE_RECORD
     with pytest.raises(DecodeError, match="recorded Enhanced"):
         ebp.decode_blood_pressure_record(body[:-1], e2e_crc=False)
 

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 import pytest
 
-from protocols.gatt import DecodeError, acom, ghs
+from protocols.gatt import DecodeError, acom, ghs, numbers
 from protocols.gatt.elapsed_time import (
     ElapsedTime,
     TimeResolution,
@@ -347,11 +347,11 @@ def test_st_observation_schedule_changed() -> None:
     assert schedule.update_interval_s.value == Decimal("1.0")
     assert ghs.encode_observation_schedule(schedule) == data
     descriptor = ghs.decode_observation_schedule(
-        data, characteristic=ghs.OBSERVATION_SCHEDULE_DESCRIPTOR
+        data, characteristic=numbers.OBSERVATION_SCHEDULE_DESCRIPTOR
     )
     assert descriptor == schedule
     with pytest.raises(DecodeError) as info:
         ghs.decode_observation_schedule(
-            data[:-1], characteristic=ghs.OBSERVATION_SCHEDULE_DESCRIPTOR
+            data[:-1], characteristic=numbers.OBSERVATION_SCHEDULE_DESCRIPTOR
         )
-    assert info.value.characteristic == ghs.OBSERVATION_SCHEDULE_DESCRIPTOR
+    assert info.value.characteristic == numbers.OBSERVATION_SCHEDULE_DESCRIPTOR

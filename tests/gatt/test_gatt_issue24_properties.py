@@ -18,7 +18,7 @@ from gatt_scalars import date_times, floats, opt, sfloats, u8, u16, u32
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocols.gatt import DecodeError, acom, cgm, cgm_control, ghs
+from protocols.gatt import DecodeError, acom, cgm, cgm_control, ghs, numbers
 from protocols.gatt import body_composition as bc
 from protocols.gatt import elapsed_time as et
 from protocols.gatt import enhanced_bp as ebp
@@ -267,18 +267,22 @@ class Codec:
 CODECS = [
     Codec(
         "cgm_measurement",
-        cgm.CGM_MEASUREMENT,
+        numbers.CGM_MEASUREMENT,
         cgm.decode_cgm_measurement,
         cgm.encode_cgm_measurement,
         cgm_measurements,
         prefix_free=False,
     ),
     Codec(
-        "cgm_feature", cgm.CGM_FEATURE, cgm.decode_cgm_feature, cgm.encode_cgm_feature, cgm_features
+        "cgm_feature",
+        numbers.CGM_FEATURE,
+        cgm.decode_cgm_feature,
+        cgm.encode_cgm_feature,
+        cgm_features,
     ),
     Codec(
         "cgm_status",
-        cgm.CGM_STATUS,
+        numbers.CGM_STATUS,
         cgm.decode_cgm_status,
         cgm.encode_cgm_status,
         cgm_statuses,
@@ -286,7 +290,7 @@ CODECS = [
     ),
     Codec(
         "cgm_session_start_time",
-        cgm.CGM_SESSION_START_TIME,
+        numbers.CGM_SESSION_START_TIME,
         cgm.decode_cgm_session_start_time,
         cgm.encode_cgm_session_start_time,
         cgm_start_times,
@@ -294,7 +298,7 @@ CODECS = [
     ),
     Codec(
         "cgm_session_run_time",
-        cgm.CGM_SESSION_RUN_TIME,
+        numbers.CGM_SESSION_RUN_TIME,
         cgm.decode_cgm_session_run_time,
         cgm.encode_cgm_session_run_time,
         cgm_run_times,
@@ -302,7 +306,7 @@ CODECS = [
     ),
     Codec(
         "cgm_socp",
-        cgm.CGM_SPECIFIC_OPS_CONTROL_POINT,
+        numbers.CGM_SPECIFIC_OPS_CONTROL_POINT,
         cgm_control.decode_cgm_specific_ops_control_point,
         cgm_control.encode_cgm_specific_ops_control_point,
         socp_values(),
@@ -310,63 +314,63 @@ CODECS = [
     ),
     Codec(
         "elapsed_time",
-        et.ELAPSED_TIME,
+        numbers.ELAPSED_TIME,
         et.decode_elapsed_time,
         et.encode_elapsed_time,
         elapsed_times,
     ),
     Codec(
         "live_health_observations",
-        ghs.LIVE_HEALTH_OBSERVATIONS,
+        numbers.LIVE_HEALTH_OBSERVATIONS,
         ghs.decode_live_health_observations,
         ghs.encode_live_health_observations,
         health_observations,
     ),
     Codec(
         "stored_health_observations",
-        ghs.STORED_HEALTH_OBSERVATIONS,
+        numbers.STORED_HEALTH_OBSERVATIONS,
         ghs.decode_stored_health_observations,
         ghs.encode_stored_health_observations,
         stored_observations,
     ),
     Codec(
         "health_sensor_features",
-        ghs.HEALTH_SENSOR_FEATURES,
+        numbers.HEALTH_SENSOR_FEATURES,
         ghs.decode_health_sensor_features,
         ghs.encode_health_sensor_features,
         features,
     ),
     Codec(
         "ghs_control_point",
-        ghs.GHS_CONTROL_POINT,
+        numbers.GHS_CONTROL_POINT,
         ghs.decode_ghs_control_point,
         ghs.encode_ghs_control_point,
         u8.map(ghs.GhsControlPointOpCode).map(ghs.GhsControlPoint),
     ),
     Codec(
         "observation_schedule",
-        ghs.OBSERVATION_SCHEDULE_CHANGED,
+        numbers.OBSERVATION_SCHEDULE_CHANGED,
         ghs.decode_observation_schedule,
         ghs.encode_observation_schedule,
         schedules,
     ),
     Codec(
         "enhanced_bpm",
-        ebp.ENHANCED_BLOOD_PRESSURE_MEASUREMENT,
+        numbers.ENHANCED_BLOOD_PRESSURE_MEASUREMENT,
         ebp.decode_enhanced_blood_pressure_measurement,
         ebp.encode_enhanced_blood_pressure_measurement,
         enhanced_bpms,
     ),
     Codec(
         "enhanced_icp",
-        ebp.ENHANCED_INTERMEDIATE_CUFF_PRESSURE,
+        numbers.ENHANCED_INTERMEDIATE_CUFF_PRESSURE,
         ebp.decode_enhanced_intermediate_cuff_pressure,
         ebp.encode_enhanced_intermediate_cuff_pressure,
         enhanced_icps,
     ),
     Codec(
         "blood_pressure_record",
-        ebp.BLOOD_PRESSURE_RECORD,
+        numbers.BLOOD_PRESSURE_RECORD,
         lambda data: ebp.decode_blood_pressure_record(data, e2e_crc=False),
         ebp.encode_blood_pressure_record,
         record_segments().filter(lambda s: not s.secured),
@@ -374,14 +378,14 @@ CODECS = [
     ),
     Codec(
         "body_composition_measurement",
-        bc.BODY_COMPOSITION_MEASUREMENT,
+        numbers.BODY_COMPOSITION_MEASUREMENT,
         bc.decode_body_composition_measurement,
         bc.encode_body_composition_measurement,
         body_compositions(),
     ),
     Codec(
         "body_composition_feature",
-        bc.BODY_COMPOSITION_FEATURE,
+        numbers.BODY_COMPOSITION_FEATURE,
         bc.decode_body_composition_feature,
         bc.encode_body_composition_feature,
         body_composition_features,

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from protocols import gatt as g
 from protocols.errors import EncodeError
+from protocols.gatt.codec import load_all
 from protocols.gatt.datetime_ import DATE_TIME_FIELD
 from protocols.gatt.errors import RegistryError
 from protocols.gatt.generator import Codec, slot_constructor
@@ -205,6 +206,7 @@ def test_encoding_checks_paired_fields_and_ranges() -> None:
         REGISTRY_UNDER_TEST.encode(ToyReading(g.MedFloat.of(1), unit=None))  # type: ignore[arg-type]
 
 
+load_all()  # profiles load on first use; these tests walk all of them
 GENERATED = sorted(u for u in REGISTRY if REGISTRY.spec(u).generated is not None)
 
 

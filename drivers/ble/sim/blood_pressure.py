@@ -34,7 +34,7 @@ from protocols.gatt import (
     MedFloat,
     encode,
 )
-from protocols.gatt.blood_pressure import BLOOD_PRESSURE_SERVICE
+from protocols.gatt.numbers import BLOOD_PRESSURE_SERVICE
 
 logger = logging.getLogger(__name__)
 

@@ -23,7 +23,8 @@ from protocols.gatt import (
     DateTime,
     encode,
 )
-from protocols.gatt.body_composition import BODY_COMPOSITION_SERVICE, BodyCompositionFeatureBits
+from protocols.gatt.body_composition import BodyCompositionFeatureBits
+from protocols.gatt.numbers import BODY_COMPOSITION_SERVICE
 from protocols.gatt.weight import HeightResolution, WeightResolution
 
 #: The largest value that fits the default ATT MTU of 23 (ATT_MTU - 3).

@@ -48,7 +48,6 @@ from protocols.gatt import (
     MedFloat,
 )
 from protocols.gatt.cgm import (
-    CONTINUOUS_GLUCOSE_MONITORING_SERVICE,
     TIME_ZONE_UNKNOWN,
     CgmFeatureBits,
     CgmSensorStatus,
@@ -68,6 +67,7 @@ from protocols.gatt.cgm_control import (
     decode_cgm_specific_ops_control_point,
     encode_cgm_specific_ops_control_point,
 )
+from protocols.gatt.numbers import CONTINUOUS_GLUCOSE_MONITORING_SERVICE
 
 _UNKNOWN_START = DateTime(0, 0, 0, 0, 0, 0)
 

@@ -66,14 +66,8 @@ from protocols.gatt.acom import (
     ObservationValue,
     SampleArrayValue,
 )
-from protocols.gatt.elapsed_time import (
-    ELAPSED_TIME_SERVICE,
-    EPOCH_2000,
-    TimeResolution,
-    TimeSource,
-)
+from protocols.gatt.elapsed_time import EPOCH_2000, TimeResolution, TimeSource
 from protocols.gatt.ghs import (
-    GENERIC_HEALTH_SENSOR_SERVICE,
     GhsControlPointOpCode,
     encode_live_health_observation_message,
     encode_stored_health_observation_message,
@@ -89,6 +83,7 @@ from protocols.gatt.ghs_racp import (
     decode_ghs_racp,
     encode_ghs_racp,
 )
+from protocols.gatt.numbers import ELAPSED_TIME_SERVICE, GENERIC_HEALTH_SENSOR_SERVICE
 from protocols.gatt.segmentation import COUNTER_MODULO
 
 _EPOCH_UTC = EPOCH_2000.replace(tzinfo=dt.UTC)

@@ -34,7 +34,7 @@ from protocols.gatt import (
     Tester,
     encode,
 )
-from protocols.gatt.glucose import GLUCOSE_SERVICE
+from protocols.gatt.numbers import GLUCOSE_SERVICE
 
 
 class EmulatedGlucoseMeter(SequencedRecordDevice):

@@ -14,7 +14,7 @@ from drivers.ble.sim.peripheral import DeviceDefaults, Properties
 from drivers.ble.sim.radio import SimRadio
 from drivers.ble.sim.streaming import StreamingDevice
 from protocols.gatt import HEART_RATE_MEASUREMENT, HeartRateMeasurement, SensorContact, encode
-from protocols.gatt.heart_rate import HEART_RATE_SERVICE
+from protocols.gatt.numbers import HEART_RATE_SERVICE
 
 BODY_SENSOR_LOCATION = 0x2A38
 _CHEST = 1

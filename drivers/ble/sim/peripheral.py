@@ -66,8 +66,13 @@ from protocols.gatt import (
     decode,
     encode,
 )
-from protocols.gatt.current_time import CURRENT_TIME_SERVICE
-from protocols.gatt.device import BATTERY_SERVICE, DEVICE_INFORMATION_SERVICE, SYSTEM_ID, SystemId
+from protocols.gatt.device import SystemId
+from protocols.gatt.numbers import (
+    BATTERY_SERVICE,
+    CURRENT_TIME_SERVICE,
+    DEVICE_INFORMATION_SERVICE,
+    SYSTEM_ID,
+)
 
 logger = logging.getLogger(__name__)
 

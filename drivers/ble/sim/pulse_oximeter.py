@@ -31,7 +31,7 @@ from protocols.gatt import (
     PlxSupportedFeatures,
     encode,
 )
-from protocols.gatt.plx import PULSE_OXIMETER_SERVICE
+from protocols.gatt.numbers import PULSE_OXIMETER_SERVICE
 
 
 class EmulatedPulseOximeter(StreamingDevice):

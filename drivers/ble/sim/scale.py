@@ -25,7 +25,7 @@ from protocols.gatt import (
     WeightUnitSystem,
     encode,
 )
-from protocols.gatt.weight import WEIGHT_SCALE_SERVICE
+from protocols.gatt.numbers import WEIGHT_SCALE_SERVICE
 
 
 class EmulatedScale(EmulatedDevice):

@@ -27,7 +27,7 @@ from protocols.gatt import (
     TemperatureUnit,
     encode,
 )
-from protocols.gatt.temperature import HEALTH_THERMOMETER_SERVICE
+from protocols.gatt.numbers import HEALTH_THERMOMETER_SERVICE
 
 logger = logging.getLogger(__name__)
 

@@ -10,35 +10,7 @@ change reads only this package.
 
 One module per profile, each registering its functions by value type with
 :func:`protocols.gatt.registry.observations`; :func:`protocols.gatt.to_observations`
-dispatches on the value's type. Importing this package registers them all.
+dispatches on the value's type and imports a profile's mapping module on its first value
+(:func:`protocols.gatt.codec.load_all` imports them all). Importing this package alone
+registers nothing.
 """
-
-from __future__ import annotations
-
-from protocols.gatt.mapping import (
-    blood_pressure,
-    body_composition,
-    cgm,
-    device,
-    enhanced_bp,
-    ghs,
-    glucose,
-    heart_rate,
-    plx,
-    temperature,
-    weight,
-)
-
-__all__ = [
-    "blood_pressure",
-    "body_composition",
-    "cgm",
-    "device",
-    "enhanced_bp",
-    "ghs",
-    "glucose",
-    "heart_rate",
-    "plx",
-    "temperature",
-    "weight",
-]

@@ -15,12 +15,12 @@ from protocols.gatt import observation as obs
 from protocols.gatt.blood_pressure import BloodPressureMeasurement
 from protocols.gatt.datetime_ import DateTime
 from protocols.gatt.enhanced_bp import (
-    ENHANCED_BLOOD_PRESSURE_MEASUREMENT,
     BloodPressureRecordSegment,
     EnhancedBloodPressureMeasurement,
     decode_enhanced_blood_pressure_measurement,
 )
 from protocols.gatt.mapping.blood_pressure import blood_pressure_observations
+from protocols.gatt.numbers import ENHANCED_BLOOD_PRESSURE_MEASUREMENT
 from protocols.gatt.registry import observations
 
 
