@@ -40,11 +40,19 @@ class Lifecycle(ABC):
 
     #: Whether the part runs :meth:`background` tasks while the block runs.
     has_background: ClassVar[bool] = False
+    #: Whether a :meth:`start` that fails (or is cancelled) is undone by :meth:`stop` before
+    #: the error goes on; :meth:`stop` must then cope with a start that went part of the way.
+    stop_after_failed_start: ClassVar[bool] = False
     _group: asyncio.TaskGroup | None = None
     _background: Sequence[asyncio.Task[Any]] = ()
 
     async def __aenter__(self) -> Self:
-        await self.start()
+        try:
+            await self.start()
+        except BaseException:
+            if self.stop_after_failed_start:
+                await self.stop()
+            raise
         if self.has_background:
             group = asyncio.TaskGroup()
             await group.__aenter__()

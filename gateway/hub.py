@@ -257,14 +257,7 @@ def open_outbox(config: HubConfig, clock_source: ClockSource | None = None) -> A
     outbox = Outbox(
         config.data_dir / "outbox.sqlite3",
         recover=True,
-        batching=BatchingPolicy(
-            alert_s=batching.alert_s,
-            clinical_s=batching.clinical_s,
-            continuous_s=batching.continuous_s,
-            environmental_s=batching.environmental_s,
-            telemetry_s=batching.telemetry_s,
-            max_batch_readings=batching.max_batch_readings,
-        ),
+        batching=BatchingPolicy.from_config(batching),
         quota_bytes=int(store.quota_mib * 2**20),
         min_free_bytes=store.min_free_mib * 2**20,
         dedup_retention_s=store.dedup_retention_days * 86_400,

@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 from common.pki import certificate_public_key_pem
 from common.signing import PemBatchVerifier
+from drivers._aio import Lifecycle
 from gateway.config import (
     DEFAULT_RECIPIENT,
     BatchingConfig,
@@ -70,7 +71,6 @@ from rig.ledger import (
     read_tombstones,
     reconcile,
 )
-from rig.lifecycle import StartStop
 from rig.other_recipient import OtherRecipient, grant
 from rig.processes import ManagedProcess, RigProcessError, eventually, narhub_executable
 from rig.receiving import keep_receiving, stop_receiving
@@ -117,8 +117,10 @@ class HubOptions:
     municipality: tuple[str, ...] | None = None
 
 
-class VirtualHomeRig(StartStop):
+class VirtualHomeRig(Lifecycle):
     """The home, the broker, the hub and the region for one scenario (an async context)."""
+
+    stop_after_failed_start = True
 
     def __init__(
         self,
@@ -189,7 +191,7 @@ class VirtualHomeRig(StartStop):
 
     # --- lifecycle -----------------------------------------------------------------------
 
-    async def _start(self) -> None:
+    async def start(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.region_dir.mkdir(parents=True, exist_ok=True)
         self.pki = RigPki.create(self.dir / "pki")
@@ -230,7 +232,7 @@ class VirtualHomeRig(StartStop):
         if self._start_hub:
             await self.start_hub()
 
-    async def _stop(self) -> None:
+    async def stop(self) -> None:
         await self.hub.stop()
         await self.rig.stop()
         task, self._receiver_task = self._receiver_task, None

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 
-from rig.lifecycle import StartStop
+from drivers._aio import Lifecycle
 
 logger = logging.getLogger(__name__)
 
@@ -20,8 +20,10 @@ _CHUNK = 65536
 _CUT_TIMEOUT_S = 5.0
 
 
-class HomeRouter(StartStop):
+class HomeRouter(Lifecycle):
     """Relays ``127.0.0.1:port`` to ``target``; :meth:`offline` / :meth:`online` switch it."""
+
+    stop_after_failed_start = True
 
     def __init__(self, target_host: str, target_port: int, *, online: bool = True) -> None:
         self.target = (target_host, target_port)
@@ -34,11 +36,11 @@ class HomeRouter(StartStop):
         #: Connections relayed so far.
         self.connections = 0
 
-    async def _start(self) -> None:
+    async def start(self) -> None:
         self._server = await asyncio.start_server(self._accept, self.host, 0)
         self.port = int(self._server.sockets[0].getsockname()[1])
 
-    async def _stop(self) -> None:
+    async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
         await self._cut()

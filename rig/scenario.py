@@ -32,13 +32,12 @@ Errors name the TOML key, as the hub configuration's do.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
-from gateway.config import ConfigError, StrictModel, validation_problems
+from gateway.config import ConfigError, StrictModel, read_toml, validated
 
 DeviceKind = Literal[
     "thermometer",
@@ -145,19 +144,9 @@ class Scenario(StrictModel):
 
 def parse_scenario(data: dict[str, object], *, path: Path) -> Scenario:
     """Validate parsed TOML; errors name the dotted key (``devices[0].kind``)."""
-    try:
-        return Scenario.model_validate(data)
-    except ValidationError as exc:
-        problems = validation_problems(exc)
-        raise ScenarioError(path, problems) from None
+    return validated(Scenario, data, path=path, error=ScenarioError)
 
 
 def load_scenario(path: Path) -> Scenario:
     """Read and validate a scenario file."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ScenarioError(path, [f"cannot read: {exc.strerror}"]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(path, [f"not valid TOML: {exc}"]) from None
-    return parse_scenario(data, path=path)
+    return parse_scenario(read_toml(path, error=ScenarioError), path=path)
