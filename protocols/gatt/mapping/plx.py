@@ -38,24 +38,33 @@ def _pair(
     timestamp: dt.datetime | None,
     flags: frozenset[str],
 ) -> list[obs.Observation]:
+    # Positional (hot path: continuous oximetry, one pair per second or faster).
     return [
-        obs.Observation.from_medfloat(
+        obs.Observation(
             obs.MDC_PULS_OXIM_SAT_O2,
             _SPO2_LOINC,
-            spo2,
+            spo2.value,
+            None if spo2.special is None else spo2.special.value,
             "%",
-            timestamp=timestamp,
-            flags=flags,
-            modality=modality,
+            timestamp,
+            flags,
+            None,
+            None,
+            None,
+            modality,
         ),
-        obs.Observation.from_medfloat(
+        obs.Observation(
             obs.MDC_PULS_OXIM_PULS_RATE,
             obs.LOINC_HEART_RATE,
-            pr,
+            pr.value,
+            None if pr.special is None else pr.special.value,
             "/min",
-            timestamp=timestamp,
-            flags=flags,
-            modality=modality,
+            timestamp,
+            flags,
+            None,
+            None,
+            None,
+            modality,
         ),
     ]
 
