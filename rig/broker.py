@@ -21,6 +21,7 @@ from pathlib import Path
 
 from common.pki import CertificateAuthority, Identity, issue_identity
 from drivers.mqtt import MqttLink, TlsFiles
+from gateway.config import UplinkConfig
 from region.broker_config import BrokerTls, acl_text, mosquitto_conf
 from region.broker_plugin import PluginBuildError, build_identity_plugin, plugin_options
 from rig.processes import Service, log_tail
@@ -155,6 +156,16 @@ class MosquittoBroker(Service):
             return MqttLink(self.host, self.port, client_id=client_id or identity, tls=tls)
 
         return connect
+
+    def uplink_config(self, identity: Identity) -> UplinkConfig:
+        """A hub's ``[uplink]`` to this broker as ``identity`` (a client of the rig's CA)."""
+        return UplinkConfig(
+            host=self.host,
+            port=self.port,
+            ca_file=self.pki.ca_file,
+            cert_file=identity.cert_file,
+            key_file=identity.key_file,
+        )
 
     def start(self, *, ready_timeout_s: float = 10.0) -> None:
         """Start the broker and return once it accepts TCP connections."""
