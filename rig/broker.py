@@ -24,7 +24,7 @@ from drivers.mqtt import MqttLink, TlsFiles
 from gateway.config import UplinkConfig
 from region.broker_config import BrokerTls, acl_text, mosquitto_conf
 from region.broker_plugin import PluginBuildError, build_identity_plugin, plugin_options
-from rig.processes import Service, log_tail
+from rig.processes import Service, log_tail, stop_process
 
 MOSQUITTO_CANDIDATES = ("mosquitto", "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
 
@@ -218,12 +218,7 @@ class MosquittoBroker(Service):
         process, self._process = self._process, None
         if process is None:
             return
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop_process(process, timeout_s=10, kill_wait_s=10)
 
     def restart(self) -> None:
         """Stop and start again on the same port (sessions persist only with

@@ -105,6 +105,26 @@ def read_json(path: Path) -> dict[str, Any] | None:
     return data
 
 
+def reap(
+    process: subprocess.Popen[Any], *, timeout_s: float, kill_wait_s: float | None = None
+) -> None:
+    """Wait up to ``timeout_s`` for ``process`` to exit, else SIGKILL it and wait for that
+    (at most ``kill_wait_s``; ``None``: as long as it takes)."""
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=kill_wait_s)
+
+
+def stop_process(
+    process: subprocess.Popen[Any], *, timeout_s: float, kill_wait_s: float | None = None
+) -> None:
+    """SIGTERM ``process`` (nothing when it has exited), then :func:`reap` it."""
+    process.terminate()
+    reap(process, timeout_s=timeout_s, kill_wait_s=kill_wait_s)
+
+
 class ManagedProcess:
     """A child process with its output in a log file; stop (SIGTERM), kill (SIGKILL)."""
 

@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from gateway.config import BatchingConfig, load_config, render_config
 from rig.broker import MosquittoBroker, RigPki
-from rig.processes import poll, read_json
+from rig.processes import poll, read_json, stop_process
 from technician.cli import app
 from technician.provision import create_key, install_certificate, make_csr
 
@@ -79,12 +79,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         facts = _wait_for("rig.json", lambda: _rig_json(workdir / "home"), 30)
         yield facts
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, timeout_s=20)
         log.close()
 
 

@@ -20,7 +20,6 @@ import argparse
 import os
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -31,7 +30,7 @@ from common.pki import issue_identity
 from region.ca import RegionCa
 from region.receiver import RECEIVER_NAME
 from rig.broker import MosquittoBroker, RigPki
-from rig.processes import poll, read_json
+from rig.processes import poll, read_json, stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIO = REPO / "docs" / "tools" / "install_visit.toml"
@@ -122,15 +121,6 @@ def wait_for(what: str, probe: Callable[[], Any], timeout_s: float) -> Any:
     if value is None:
         raise SystemExit(f"timed out waiting for {what}")
     return value
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 INTRO = """
@@ -322,7 +312,7 @@ recent PUBACK. The same commands with `--json` go into a script or a support tic
     finally:
         for process in (hub, rig, receiver):
             if process is not None:
-                stop(process)
+                stop_process(process, timeout_s=30)
         if broker is not None:
             broker.stop()
     out.write_text("\n".join(rec.parts))
