@@ -13,8 +13,7 @@ import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import aiomqtt
 from paho.mqtt.client import MQTT_ERR_SUCCESS
@@ -22,7 +21,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from drivers._aio import reraise_if_cancelling
+from drivers._aio import Lifecycle, reraise_if_cancelling
 from drivers.errors import DriverError
 
 logger = logging.getLogger(__name__)
@@ -110,7 +109,7 @@ class _ReasonCodeClient(aiomqtt.Client):
                 waiter.set_exception(MqttError(f"no PUBACK: {reason}"))
 
 
-class MqttLink:
+class MqttLink(Lifecycle):
     """One MQTT 5 session over mutual TLS, as an async context manager."""
 
     def __init__(
@@ -151,7 +150,8 @@ class MqttLink:
             self._client_args["properties"] = properties
         self._client: _ReasonCodeClient | None = None
 
-    async def __aenter__(self) -> Self:
+    async def start(self) -> None:
+        """Connect to the broker (entering the ``async with`` block)."""
         client = _ReasonCodeClient(**self._client_args)
         if self._manual_ack:
             client._client.manual_ack_set(True)
@@ -160,20 +160,16 @@ class MqttLink:
         except (aiomqtt.MqttError, OSError, ssl.SSLError) as exc:
             raise MqttError(f"cannot connect to broker: {exc}") from exc
         self._client = client
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def stop(self) -> None:
+        """Disconnect (leaving the block); publishes still waiting for a PUBACK fail."""
         client, self._client = self._client, None
         if client is None:
             return
         client.fail_waiters("connection closed")
         try:
-            await client.__aexit__(exc_type, exc, tb)
+            # aiomqtt's __aexit__ only disconnects: it ignores the block's exception.
+            await client.__aexit__(None, None, None)
         except aiomqtt.MqttError as err:
             logger.debug("MQTT disconnect was not clean: %s", err)
         finally:

@@ -21,9 +21,10 @@ from pathlib import Path
 
 from common.pki import CertificateAuthority, Identity, issue_identity
 from drivers.mqtt import MqttLink, TlsFiles
+from gateway.config import UplinkConfig
 from region.broker_config import BrokerTls, acl_text, mosquitto_conf
 from region.broker_plugin import PluginBuildError, build_identity_plugin, plugin_options
-from rig.processes import Service, log_tail
+from rig.processes import Service, log_tail, stop_process
 
 MOSQUITTO_CANDIDATES = ("mosquitto", "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
 
@@ -156,6 +157,16 @@ class MosquittoBroker(Service):
 
         return connect
 
+    def uplink_config(self, identity: Identity) -> UplinkConfig:
+        """A hub's ``[uplink]`` to this broker as ``identity`` (a client of the rig's CA)."""
+        return UplinkConfig(
+            host=self.host,
+            port=self.port,
+            ca_file=self.pki.ca_file,
+            cert_file=identity.cert_file,
+            key_file=identity.key_file,
+        )
+
     def start(self, *, ready_timeout_s: float = 10.0) -> None:
         """Start the broker and return once it accepts TCP connections."""
         binary = find_mosquitto()
@@ -207,12 +218,7 @@ class MosquittoBroker(Service):
         process, self._process = self._process, None
         if process is None:
             return
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop_process(process, timeout_s=10, kill_wait_s=10)
 
     def restart(self) -> None:
         """Stop and start again on the same port (sessions persist only with

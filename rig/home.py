@@ -72,7 +72,13 @@ from rig.ledger import (
     reconcile,
 )
 from rig.other_recipient import OtherRecipient, grant
-from rig.processes import ManagedProcess, RigProcessError, eventually, narhub_executable
+from rig.processes import (
+    ManagedProcess,
+    RigProcessError,
+    eventually,
+    narhub_executable,
+    read_json,
+)
 from rig.receiving import keep_receiving, stop_receiving
 from rig.router import HomeRouter
 from rig.sim_boards import unacknowledged
@@ -424,11 +430,7 @@ class VirtualHomeRig(Lifecycle):
 
     def rig_facts(self) -> dict[str, Any]:
         """The rig's last ``rig.json`` (what it did: produced counts, corrupted chunks)."""
-        try:
-            data: dict[str, Any] = json.loads((self.rig_dir / "rig.json").read_text())
-        except (OSError, ValueError):
-            return {}
-        return data
+        return read_json(self.rig_dir / "rig.json") or {}
 
     def rig_done(self) -> bool:
         """True once every scheduled measurement was taken."""

@@ -7,6 +7,7 @@ deadline). Used by :class:`rig.home.VirtualHomeRig`, which re-exports them.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -16,9 +17,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self, TypeVar
 
 _POLL_S = 0.05
+_T = TypeVar("_T")
 
 
 def log_tail(path: Path, lines: int = 20) -> str:
@@ -79,6 +81,48 @@ async def eventually(
         if time.monotonic() > deadline:
             raise TimeoutError(f"not within {timeout_s:.0f}s: {what}")
         await asyncio.sleep(poll_s)
+
+
+def poll(probe: Callable[[], _T], *, timeout_s: float, poll_s: float = _POLL_S) -> _T | None:
+    """``probe()``'s first truthy answer, asked every ``poll_s`` (another process's files: no
+    other way to wait on them); ``None`` when ``timeout_s`` passes first."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(poll_s)
+    return None
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """The JSON object another process writes at ``path``; ``None`` while it is absent or
+    cannot be read (not written yet, or half-written)."""
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data
+
+
+def reap(
+    process: subprocess.Popen[Any], *, timeout_s: float, kill_wait_s: float | None = None
+) -> None:
+    """Wait up to ``timeout_s`` for ``process`` to exit, else SIGKILL it and wait for that
+    (at most ``kill_wait_s``; ``None``: as long as it takes)."""
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=kill_wait_s)
+
+
+def stop_process(
+    process: subprocess.Popen[Any], *, timeout_s: float, kill_wait_s: float | None = None
+) -> None:
+    """SIGTERM ``process`` (nothing when it has exited), then :func:`reap` it."""
+    process.terminate()
+    reap(process, timeout_s=timeout_s, kill_wait_s=kill_wait_s)
 
 
 class ManagedProcess:

@@ -26,8 +26,9 @@ import tty
 from binascii import crc32
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
+
+from drivers._aio import Lifecycle
 
 #: The repository's firmware folder (the rig runs from a source checkout).
 FIRMWARE = Path(__file__).resolve().parents[1] / "firmware"
@@ -109,7 +110,7 @@ def unacknowledged(path: Path) -> list[FlashRecord]:
     return [r for r in read_flash_log(path) if r.lsn >= tail]
 
 
-class SimBoard:
+class SimBoard(Lifecycle):
     """One simulated board; an async context manager (the firmware is stopped on exit)."""
 
     def __init__(self, workdir: Path, scenario: dict[str, Any], *, interval_ms: int = 50) -> None:
@@ -130,16 +131,12 @@ class SimBoard:
         self._proc: asyncio.subprocess.Process | None = None
         self._watch: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> Self:
+    async def start(self) -> None:
+        """Plug the board in (entering the ``async with`` block)."""
         await self.plug()
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def stop(self) -> None:
+        """Unplug the board (leaving the block)."""
         await self.unplug()
 
     @property

@@ -29,7 +29,6 @@ from gateway.config import (
     DeviceConfig,
     HubConfig,
     StoreConfig,
-    UplinkConfig,
 )
 from gateway.hub import Hub
 from gateway.outbox import PendingBatch
@@ -113,13 +112,7 @@ async def run_skeleton(
                 backend="sim",
                 devices=[DeviceConfig(address=THERMOMETER_ADDRESS, kind="thermometer")],
             ),
-            uplink=UplinkConfig(
-                host=broker.host,
-                port=broker.port,
-                ca_file=pki.ca_file,
-                cert_file=hub_identity.cert_file,
-                key_file=hub_identity.key_file,
-            ),
+            uplink=broker.uplink_config(hub_identity),
             # The rig shows the path, not the SD-card economy: short windows.
             store=StoreConfig(commit_window_s=0.05, continuous_commit_window_s=0.05),
             batching=BatchingConfig(clinical_s=0.2),

@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from typer.testing import CliRunner
 
 from gateway.config import BatchingConfig, load_config, render_config
 from rig.broker import MosquittoBroker, RigPki
+from rig.processes import poll, read_json, stop_process
 from technician.cli import app
 from technician.provision import create_key, install_certificate, make_csr
 
@@ -48,21 +48,15 @@ interval_ms = 500
 
 def _wait_for(what: str, probe: Callable[[], Any], timeout_s: float) -> Any:
     """Poll another process's files (no other way to wait on them) until ``probe`` answers."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+    value = poll(probe, timeout_s=timeout_s, poll_s=0.1)
+    if value is None:
+        raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+    return value
 
 
 def _rig_json(directory: Path) -> dict[str, Any] | None:
-    try:
-        data: dict[str, Any] = json.loads((directory / "rig.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return data if data.get("hci") else None
+    data = read_json(directory / "rig.json")
+    return data if data and data.get("hci") else None
 
 
 @pytest.fixture(scope="module")
@@ -85,12 +79,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         facts = _wait_for("rig.json", lambda: _rig_json(workdir / "home"), 30)
         yield facts
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, timeout_s=20)
         log.close()
 
 

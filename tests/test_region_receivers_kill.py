@@ -38,6 +38,7 @@ from region.receiver import RECEIVER_NAME
 from region.state_pg import PostgresState, export_ndjson, observation_count
 from rig.broker import MosquittoBroker, RigPki
 from rig.fhir_server import FakeFhirServer
+from rig.processes import stop_process
 
 HUBS = ("hub-kill-a", "hub-kill-b")
 BATCHES = 12
@@ -120,12 +121,7 @@ class ReceiverProcess:
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+            stop_process(self.process, timeout_s=10, kill_wait_s=10)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from hub_uplink import connects_as, hub_outbox, hub_uplink
 
 from drivers.mqtt import MqttLink, TlsFiles
 from gateway.ble_backend import make_ble_backend
-from gateway.config import BleConfig, DeviceConfig, HubConfig, UplinkConfig
+from gateway.config import BleConfig, DeviceConfig, HubConfig
 from gateway.hub import Hub
 from gateway.reading import Reading
 from gateway.uplink import offline_status, status_topic
@@ -191,13 +191,7 @@ async def test_the_hub_publishes_its_devices_by_slot_and_kind_never_by_address(
                 DeviceConfig(address="00:1B:DC:41:22:07", kind="thermometer"),
             ],
         ),
-        uplink=UplinkConfig(
-            host=broker.host,
-            port=broker.port,
-            ca_file=rig_pki.ca_file,
-            cert_file=hub.cert_file,
-            key_file=hub.key_file,
-        ),
+        uplink=broker.uplink_config(hub),
     )
     tls = TlsFiles(rig_pki.ca_file, watcher_id.cert_file, watcher_id.key_file)
     async with (

@@ -17,14 +17,11 @@ with those options; it does not re-run the visit.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,6 +30,7 @@ from common.pki import issue_identity
 from region.ca import RegionCa
 from region.receiver import RECEIVER_NAME
 from rig.broker import MosquittoBroker, RigPki
+from rig.processes import poll, read_json, stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIO = REPO / "docs" / "tools" / "install_visit.toml"
@@ -119,30 +117,10 @@ one that is down holds nobody else up (docs/pipeline.md, "Recipients").
 
 def wait_for(what: str, probe: Callable[[], Any], timeout_s: float) -> Any:
     """Poll another process's files until ``probe`` answers (bounded)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise SystemExit(f"timed out waiting for {what}")
-
-
-def read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data: dict[str, Any] = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    value = poll(probe, timeout_s=timeout_s, poll_s=0.2)
+    if value is None:
+        raise SystemExit(f"timed out waiting for {what}")
+    return value
 
 
 INTRO = """
@@ -334,7 +312,7 @@ recent PUBACK. The same commands with `--json` go into a script or a support tic
     finally:
         for process in (hub, rig, receiver):
             if process is not None:
-                stop(process)
+                stop_process(process, timeout_s=30)
         if broker is not None:
             broker.stop()
     out.write_text("\n".join(rec.parts))

@@ -51,6 +51,7 @@ from rig.bench.worklist import run as findings_run
 from rig.broker import MosquittoBroker, RigPki
 from rig.fhir_server import FakeFhirServer
 from rig.postgres import PostgresCluster
+from rig.processes import reap
 
 HUBS = 4
 READINGS_PER_BATCH = 50
@@ -173,11 +174,7 @@ class _Receivers:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
         for process in self.processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+            reap(process, timeout_s=20, kill_wait_s=10)
         self.processes = []
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from rig.bench.crash import CrashHarness, summary
+from rig.processes import reap
 
 FS_SCRIPT = Path(__file__).with_name("powercut_fs.py")
 CUTS = 40
@@ -87,11 +88,7 @@ def _mount(tmp_path: Path, seed: int, mode: str) -> Iterator[PowerCutMount]:
         yield PowerCutMount(process, mountpoint)
     finally:
         subprocess.run(["fusermount3", "-u", str(mountpoint)], check=False)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        reap(process, timeout_s=10)
         for pipe in (process.stdin, process.stdout):
             if pipe is not None:
                 pipe.close()
