@@ -56,6 +56,15 @@ KEPT_OUT = (
     "protocols.uplink.body",
     "protocols.uplink.v2",
     "protocols.uplink._zdict1",
+    # Profiles load on first use (issue #18): a hub that has decoded nothing holds no CGM, GHS,
+    # enhanced BP or body composition codec and no observation mapping.
+    "protocols.gatt.cgm",
+    "protocols.gatt.ghs",
+    "protocols.gatt.acom",
+    "protocols.gatt.enhanced_bp",
+    "protocols.gatt.body_composition",
+    "protocols.gatt.mapping",
+    "drivers.ble.bp_records",
 )
 
 #: Runs ``narhub run`` in this process and stops it on READY=1 (a thread reads the notify
