@@ -26,15 +26,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
-from protocols.gatt import (
-    FIRMWARE_REVISION,
-    HARDWARE_REVISION,
-    MANUFACTURER_NAME,
-    MODEL_NUMBER,
-    SERIAL_NUMBER,
-    SOFTWARE_REVISION,
-    SYSTEM_ID,
-)
+from protocols.gatt import numbers as n
 from protocols.uplink.wire_reading import WireReading
 
 #: A reading that is a Device Information string, not a measurement.
@@ -57,13 +49,13 @@ MDC_ATTR_SYS_ID = 67972
 
 #: DIS characteristic (16-bit UUID) -> the MDC code its reading carries.
 DIS_MDC: dict[int, int] = {
-    MANUFACTURER_NAME: MDC_ID_MODEL_MANUFACTURER,
-    MODEL_NUMBER: MDC_ID_MODEL_NUMBER,
-    SERIAL_NUMBER: MDC_ID_PROD_SPEC_SERIAL,
-    HARDWARE_REVISION: MDC_ID_PROD_SPEC_HW,
-    FIRMWARE_REVISION: MDC_ID_PROD_SPEC_FW,
-    SOFTWARE_REVISION: MDC_ID_PROD_SPEC_SW,
-    SYSTEM_ID: MDC_ATTR_SYS_ID,
+    n.MANUFACTURER_NAME: MDC_ID_MODEL_MANUFACTURER,
+    n.MODEL_NUMBER: MDC_ID_MODEL_NUMBER,
+    n.SERIAL_NUMBER: MDC_ID_PROD_SPEC_SERIAL,
+    n.HARDWARE_REVISION: MDC_ID_PROD_SPEC_HW,
+    n.FIRMWARE_REVISION: MDC_ID_PROD_SPEC_FW,
+    n.SOFTWARE_REVISION: MDC_ID_PROD_SPEC_SW,
+    n.SYSTEM_ID: MDC_ATTR_SYS_ID,
 }
 #: The MDC codes a device-information reading may carry.
 DEVICE_INFO_CODES = frozenset(DIS_MDC.values())
