@@ -250,4 +250,6 @@ def __getattr__(name: str) -> object:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     load_all()
     types = sorted({*REGISTRY.encoders, *REGISTRY.mappings}, key=lambda t: t.__qualname__)
-    return functools.reduce(operator.or_, types)
+    union: object = functools.reduce(operator.or_, types)
+    globals()[name] = union  # built once
+    return union

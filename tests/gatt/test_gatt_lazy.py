@@ -4,10 +4,14 @@ profile and its mapping, not all of them."""
 
 from __future__ import annotations
 
+import ast
+import importlib
 import json
 import subprocess
 import sys
+from pathlib import Path
 
+import protocols.gatt as package
 from protocols.gatt import codec
 from protocols.gatt.codec import PROFILE_MODULES, SUPPORTED_CHARACTERISTICS, load_all
 from protocols.gatt.registry import REGISTRY
@@ -58,3 +62,20 @@ def test_decoding_one_profile_loads_that_profile_and_its_mapping_only() -> None:
     # Loaded alongside: the temperature profile's own imports (the Date Time field).
     assert loaded & profiles <= {"protocols.gatt.temperature", "protocols.gatt.datetime_"}
     assert mappings == {"protocols.gatt.mapping.temperature"}
+
+
+def test_the_package_exports_each_name_from_the_module_that_defines_it() -> None:
+    # The names mypy sees (the TYPE_CHECKING imports) are the names the table serves.
+    tree = ast.parse(Path(package.__file__).read_text())
+    typed = {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        and node.module
+        and node.module.startswith(package.__name__)
+        for alias in node.names
+    }
+    assert typed == set(package.__all__)
+    for name in package.__all__:
+        module = importlib.import_module(f"protocols.gatt.{package._MODULE_OF[name]}")
+        assert getattr(package, name) is getattr(module, name), name
