@@ -334,6 +334,8 @@ def encode_response_code(name: str, op_code: enum.IntEnum, m: ResponseCodeValue[
     (a byte, kept as sent) and the response code."""
     if not 0 <= int(m.request_op_code) <= 0xFF:
         raise EncodeError(name, f"request op code {m.request_op_code} out of range")
+    if not 0 <= int(m.response_code) <= 0xFF:
+        raise EncodeError(name, f"response code {m.response_code} out of range")
     return bytes((op_code, 0, int(m.request_op_code), int(m.response_code)))
 
 

@@ -177,3 +177,11 @@ def test_arbitrary_bytes_give_a_value_or_a_decode_error(raw: bytes) -> None:
         assert 0 <= error.offset <= len(raw)
         return
     assert encode_ghs_racp(value) == raw
+
+
+@pytest.mark.parametrize("field", ["request_op_code", "response_code"])
+def test_a_response_code_outside_a_byte_is_an_encode_error(field: str) -> None:
+    fields = {"request_op_code": GhsRacpOpCode.COMBINED_REPORT, "response_code": 0x01, field: 0x100}
+    response = GhsRacpResponse(**fields)  # type: ignore[arg-type]
+    with pytest.raises(EncodeError, match=field.replace("_", " ")):
+        encode_ghs_racp(response)
