@@ -97,6 +97,25 @@ def activity_path(data_dir: Path, environ: Mapping[str, str] | None = None) -> P
     return data_dir / ACTIVITY_FILE
 
 
+def writer_alive(pid: object) -> bool:
+    """Whether the process that wrote a runtime file (its ``"pid"``) still exists.
+
+    The activity file and the feedback report stay behind when a hub stops or is killed;
+    a reader believes one only while its writer lives. ``kill(pid, 0)`` (POSIX ``kill(2)``:
+    signal 0 checks existence only): ``EPERM`` means the process exists under another user
+    (the service user), so it counts as alive.
+    """
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @dataclass(frozen=True)
 class ActivityFeeds:
     """What the recorder observes of the running hub, besides the readings stored.

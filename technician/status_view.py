@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gateway.activity import ACTIVITY_FILE, ACTIVITY_VERSION, local_day
+from gateway.activity import ACTIVITY_FILE, ACTIVITY_VERSION, local_day, writer_alive
 from gateway.config import HubConfig
 from gateway.outbox import BUSY_CODES
 from gateway.outbox.acks import Acks
@@ -339,18 +339,6 @@ def _current_activity(data_dir: Path) -> dict[str, Any] | None:
     return found[0] if found else None
 
 
-def _pid_alive(pid: object) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by the service user
-    return True
-
-
 def collect_status(config: HubConfig, *, now_ms: int | None = None) -> StatusSnapshot:
     """One snapshot from the configuration, the store and the activity file (read-only).
 
@@ -380,7 +368,7 @@ def collect_status(config: HubConfig, *, now_ms: int | None = None) -> StatusSna
         activity is not None
         and isinstance(updated, int)
         and now - updated <= ACTIVITY_FRESH_S * 1000
-        and _pid_alive(activity.get("pid"))
+        and writer_alive(activity.get("pid"))
     )
     if activity is None:
         notes.append("no activity file: devices, readings and uplink are unknown until narhub runs")

@@ -8,6 +8,8 @@ import contextlib
 import datetime as dt
 import json
 import signal
+import subprocess
+import sys
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -216,6 +218,34 @@ def test_the_unit_keeps_its_activity_file_in_ram_and_status_finds_it(
     code, out = _status(config, "--json")
     assert code == 0, out
     assert json.loads(out)["hub_running"] is False
+
+
+def test_a_fresh_activity_file_whose_hub_has_exited_is_not_a_running_hub(
+    tmp_path: Path, rig_pki: RigPki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hub killed a second ago leaves a fresh file: its writer's pid decides."""
+    monkeypatch.delenv(RUNTIME_DIRECTORY_ENV, raising=False)
+    monkeypatch.setattr(status_module, "SERVICE_RUNTIME_DIR", tmp_path / "no-run")
+    config = _hub(tmp_path, rig_pki)
+    hub = load_config(config)
+    recorder = ActivityRecorder(hub.data_dir)
+    recorder.readings_stored(
+        [_reading(CUFF, "120", time.time_ns() // 1_000_000, Priority.CLINICAL)]
+    )
+    assert recorder.write()
+    code, out = _status(config, "--json")
+    assert code == 0, out
+    assert json.loads(out)["hub_running"] is True
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    activity = json.loads((hub.data_dir / ACTIVITY_FILE).read_text())
+    activity["pid"] = child.pid
+    (hub.data_dir / ACTIVITY_FILE).write_text(json.dumps(activity))
+    code, out = _status(config, "--json")
+    assert code == 0, out
+    snap = json.loads(out)
+    assert snap["hub_running"] is False
+    assert any("not running" in note for note in snap["notes"])
 
 
 def test_a_store_held_by_the_running_hub_is_read_from_its_activity_file(

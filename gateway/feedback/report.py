@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from gateway.activity import activity_path
+from gateway.activity import activity_path, writer_alive
 
 REPORT_FILE = "feedback.json"
 REPORT_VERSION = 1
@@ -54,13 +54,4 @@ def read_report(path: Path) -> dict[str, Any] | None:
         return None
     if not isinstance(document, dict) or document.get("version") != REPORT_VERSION:
         return None
-    pid = document.get("pid")
-    if not isinstance(pid, int) or pid <= 0:
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        pass  # the service user's process
-    return document
+    return document if writer_alive(document.get("pid")) else None
