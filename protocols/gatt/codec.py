@@ -228,10 +228,12 @@ def _load_mapping(value_type: type) -> Any:
     """Import the mapping module of ``value_type``'s profile, once; its mapper or ``None``."""
     profile = value_type.__module__.rpartition(".")[2]
     if profile not in _MAPPED:
-        _MAPPED.add(profile)
         name = _MAPPING_MODULE.get(profile, profile)
         if name in _MAPPING_MODULES:
             importlib.import_module(f"protocols.gatt.mapping.{name}")
+        # Marked only once imported: a caller in another thread that saw the mark before the
+        # mappings registered would map a value to no observations.
+        _MAPPED.add(profile)
     return _MAPPINGS.get(value_type)
 
 
