@@ -296,14 +296,20 @@ class _Channel:
 _Command = Callable[..., None]
 
 
-def _send_command(name: str, *, timeout_s: float = 30.0) -> Callable[[_Command], _Command]:
-    """Register ``send NAME`` for a function that takes a ``channel``: on the command line it
-    is the :class:`_Channel` options, the required ones in its place and the others just
-    before --json (``timeout_s``: this command's --timeout default)."""
+def _send_command(name: str, *, timeout_s: float | None = None) -> Callable[[_Command], _Command]:
+    """Register ``send NAME`` for a function that takes a ``channel`` and an ``as_json``: on
+    the command line ``channel`` is the :class:`_Channel` options, the required ones in its
+    place and the others just before --json (``timeout_s``: this command's --timeout default,
+    else :class:`_Channel`'s). A function without either parameter is a ``TypeError`` at
+    registration, not a command that fails when run."""
 
     def register(function: _Command) -> _Command:
+        signature = inspect.signature(function, eval_str=True)
+        missing = {"channel", "as_json"} - set(signature.parameters)
+        if missing:
+            raise TypeError(f"send {name}: {function.__name__} lacks {sorted(missing)}")
         hints = get_type_hints(_Channel, include_extras=True)
-        defaults = {"timeout_s": timeout_s}
+        defaults = {} if timeout_s is None else {"timeout_s": timeout_s}
         required: list[inspect.Parameter] = []
         optional: list[inspect.Parameter] = []
         for f in fields(_Channel):
@@ -316,7 +322,7 @@ def _send_command(name: str, *, timeout_s: float = 30.0) -> Callable[[_Command],
             )
             (required if default is MISSING else optional).append(param)
         params: list[inspect.Parameter] = []
-        for param in inspect.signature(function, eval_str=True).parameters.values():
+        for param in signature.parameters.values():
             if param.name == "channel":
                 params += required
                 continue

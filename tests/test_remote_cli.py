@@ -7,6 +7,7 @@ import asyncio
 import json
 from pathlib import Path
 
+import pytest
 from test_remote_commands import HUB, TIMEOUT_S, make_rig, running
 from typer.testing import CliRunner
 
@@ -14,6 +15,7 @@ from common.pki import certificate_serial
 from gateway.ble_backend import make_ble_backend
 from gateway.config import load_config
 from gateway.hub import Hub
+from region.cli import _Channel, _send_command
 from rig.broker import MosquittoBroker, RigPki
 from technician.cli import app
 
@@ -118,3 +120,19 @@ async def test_send_renew_signs_the_csr_and_the_hub_switches(
     new_cert = rig.config.uplink.cert_file.read_bytes()
     assert new_cert != old_cert
     assert (ca_dir / "issued" / f"{certificate_serial(new_cert):x}.crt").read_bytes() == new_cert
+
+
+def test_a_send_command_without_a_channel_or_json_flag_is_refused_at_registration() -> None:
+    """``_send_command`` places the channel's options where ``channel`` and ``as_json``
+    stand; a function lacking either would lose options and fail only when run."""
+
+    def no_channel(hub_id: str, as_json: bool = False) -> None:
+        del hub_id, as_json
+
+    def no_json(hub_id: str, channel: _Channel) -> None:
+        del hub_id, channel
+
+    with pytest.raises(TypeError, match=r"lacks \['channel'\]"):
+        _send_command("test-no-channel")(no_channel)
+    with pytest.raises(TypeError, match=r"lacks \['as_json'\]"):
+        _send_command("test-no-json")(no_json)

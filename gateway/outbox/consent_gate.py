@@ -117,7 +117,7 @@ def purge_sealed(
             continue
         tx.execute("DELETE FROM batches WHERE id=?", (batch_id,))
         # Back as chunks every other recipient has taken already: only this one seals them.
-        total += _settle(tx, streams, (kept, withheld), Priority(priority), others, now_ms)
+        total += _settle(tx, streams, kept, withheld, Priority(priority), others, now_ms)
     return total
 
 
@@ -155,14 +155,15 @@ def withhold_waiting(
         delivery.take(
             tx, [(chunk_id, keys_column)], recipient, recipients, keys=keys, now_ms=now_ms
         )
-        total += _settle(tx, streams, (kept, withheld), Priority(priority), others, now_ms)
+        total += _settle(tx, streams, kept, withheld, Priority(priority), others, now_ms)
     return total
 
 
 def _settle(
     tx: Transaction,
     streams: Streams,
-    parts: tuple[Sequence[WireReading], Sequence[WithheldRow]],
+    kept: Sequence[WireReading],
+    withheld: Sequence[WithheldRow],
     priority: Priority,
     others: Sequence[str],
     now_ms: int,
@@ -170,7 +171,6 @@ def _settle(
     """The parts of a batch or chunk taken apart (:func:`partition`), within ``tx``: the kept
     readings go back (:func:`_put_back`), the withheld ones are counted (:func:`record`).
     Returns the readings withheld."""
-    kept, withheld = parts
     _put_back(tx, streams, kept, priority, others)
     record(tx, withheld, now_ms)
     return sum(w.n for w in withheld)
