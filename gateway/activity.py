@@ -103,7 +103,8 @@ def writer_alive(pid: object) -> bool:
     The activity file and the feedback report stay behind when a hub stops or is killed;
     a reader believes one only while its writer lives. ``kill(pid, 0)`` (POSIX ``kill(2)``:
     signal 0 checks existence only): ``EPERM`` means the process exists under another user
-    (the service user), so it counts as alive.
+    (the service user), so it counts as alive. A JSON ``true`` is no pid (``bool`` is an
+    ``int`` in Python; taken as one it would name init).
     """
     if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
         return False
@@ -112,7 +113,7 @@ def writer_alive(pid: object) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass  # it exists, under the service user
     return True
 
 

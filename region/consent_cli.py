@@ -46,7 +46,13 @@ def consent_record(
     error and its field emitted, exit code failed)."""
     try:
         return new_record(
-            action, recipient, categories, by, basis, recorded_ms=_now_ms(), from_ms=from_ms
+            action,
+            recipient,
+            categories,
+            by=by,
+            basis=basis,
+            recorded_ms=_now_ms(),
+            from_ms=from_ms,
         )
     except ConsentError as exc:
         emit({"ok": False, "error": str(exc), "field": exc.field}, as_json)

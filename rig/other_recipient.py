@@ -15,11 +15,12 @@ import asyncio
 import logging
 from pathlib import Path
 
+from common.consent import new_record
 from common.pki import Identity, certificate_public_key_pem
 from common.signing import PemBatchVerifier
 from gateway.config import RecipientConfig
 from protocols.categories import DataCategory, category_of
-from protocols.consent import ConsentRecord, record_from_map
+from protocols.consent import ConsentRecord
 from protocols.fhir import PatientRef
 from region.broker_config import recipient_receiver, recipient_root
 from region.consents import SqliteConsentRegistry
@@ -38,16 +39,14 @@ RECORDED_BY = "technician:rig"
 
 def grant(recipient: str, categories: tuple[str, ...], now_ms: int) -> ConsentRecord:
     """A grant of ``categories`` to ``recipient`` for readings from the epoch on."""
-    return record_from_map(
-        {
-            "action": "grant",
-            "recipient": recipient,
-            "categories": list(categories),
-            "from_ms": 0,
-            "recorded_by": RECORDED_BY,
-            "basis": "patient-consent",
-            "recorded_ms": now_ms,
-        }
+    return new_record(
+        "grant",
+        recipient,
+        list(categories),
+        by=RECORDED_BY,
+        basis="patient-consent",
+        recorded_ms=now_ms,
+        from_ms=0,
     )
 
 

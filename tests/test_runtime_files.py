@@ -17,7 +17,8 @@ from gateway.feedback.report import read_report, write_report
 
 
 def _exited_pid() -> int:
-    """The pid of a child that has exited and been reaped: no process has it now."""
+    """The pid of a child that has exited and been reaped: no process has it now (the
+    kernel could hand it to a new process only after cycling through pid_max others)."""
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
     return child.pid

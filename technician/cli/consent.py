@@ -56,7 +56,7 @@ def _record(
     now_ms = _now_ms()
     try:
         record = new_record(
-            action, recipient, categories, by, basis, recorded_ms=now_ms, to_ms=to_ms
+            action, recipient, categories, by=by, basis=basis, recorded_ms=now_ms, to_ms=to_ms
         )
         ledger = append_record(consent_path(hub.data_dir), record)
     except (ConsentError, ConsentFileError) as exc:
