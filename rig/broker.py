@@ -18,13 +18,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from common.pki import CertificateAuthority, Identity, issue_identity
 from drivers.mqtt import MqttLink, TlsFiles
-from gateway.config import UplinkConfig
 from region.broker_config import BrokerTls, acl_text, mosquitto_conf
 from region.broker_plugin import PluginBuildError, build_identity_plugin, plugin_options
 from rig.processes import Service, log_tail, stop_process
+
+if TYPE_CHECKING:
+    from gateway.config import UplinkConfig
 
 MOSQUITTO_CANDIDATES = ("mosquitto", "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
 
@@ -159,6 +162,10 @@ class MosquittoBroker(Service):
 
     def uplink_config(self, identity: Identity) -> UplinkConfig:
         """A hub's ``[uplink]`` to this broker as ``identity`` (a client of the rig's CA)."""
+        # Imported here: the hub's configuration models (pydantic) would otherwise load in
+        # every process that imports the broker, the benchmarks' receiver processes among them.
+        from gateway.config import UplinkConfig  # noqa: PLC0415 - see above
+
         return UplinkConfig(
             host=self.host,
             port=self.port,

@@ -434,11 +434,7 @@ class VirtualHomeRig(Lifecycle):
 
     def rig_done(self) -> bool:
         """True once every scheduled measurement was taken."""
-        path = self.rig_dir / "rig.json"
-        try:
-            return bool(json.loads(path.read_text()).get("done"))
-        except (OSError, ValueError):
-            return False
+        return bool(self.rig_facts().get("done"))
 
     async def wait_rig_done(self, timeout_s: float) -> None:
         """Wait until the scenario's schedule is played out."""

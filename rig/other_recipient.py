@@ -12,7 +12,6 @@ entry for it (:meth:`OtherRecipient.recipient_config`) and consent records in it
 from __future__ import annotations
 
 import asyncio
-import logging
 from pathlib import Path
 
 from common.consent import new_record
@@ -30,8 +29,6 @@ from region.state_sqlite import SqliteState
 from rig.broker import MosquittoBroker, RigPki
 from rig.ledger import FhirReading, LedgerEntry, read_fhir, reconcile
 from rig.receiving import keep_receiving, stop_receiving
-
-logger = logging.getLogger(__name__)
 
 #: Who recorded the rig's consents (the technician at the rig's visit).
 RECORDED_BY = "technician:rig"

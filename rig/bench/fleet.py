@@ -45,6 +45,7 @@ from common.pki import issue_identity
 from drivers.mqtt import REASON_FAILURE_THRESHOLD, MqttError, MqttLink, TlsFiles
 from gateway.uplink import NO_MATCHING_SUBSCRIBERS
 from region.broker_config import RECEIVER_USER
+from rig.bench.waits import wait_until
 from rig.broker import MosquittoBroker, RigPki
 
 logger = logging.getLogger(__name__)
@@ -78,13 +79,7 @@ class FleetState:
 
     async def until(self, predicate: Any, timeout_s: float = PHASE_TIMEOUT_S) -> bool:
         """Wait until ``predicate()`` holds (re-checked on every change)."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout_s):
-                while not predicate():
-                    self.changed.clear()
-                    await self.changed.wait()
-                return True
-        return False
+        return await wait_until(predicate, self.changed, timeout_s)
 
 
 class SimHub:

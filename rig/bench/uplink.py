@@ -96,9 +96,7 @@ async def _receive(conn: Connection, args: RegionArgs) -> None:
     state = args.directory / "seen.sqlite3"
     with contextlib.suppress(OverlapError):  # enrolled by an earlier part
         enrol_hub(state, HUB, PatientRef("urn:narhub:patient-pseudonym", "bench-0001"))
-    receiver = Receiver(
-        verifier, SqliteState(state, args.directory / "obs.ndjson"), on_batch=on_batch
-    )
+    receiver = Receiver(verifier, SqliteState(state, args.output), on_batch=on_batch)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     loop.add_reader(conn.fileno(), stop.set)  # any message from the parent means stop
