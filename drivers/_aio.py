@@ -36,7 +36,10 @@ class Lifecycle(ABC):
     """``async with`` awaits :meth:`start`, then (``has_background``) starts the part's
     :meth:`background` tasks in a TaskGroup of its own. On the way out it cancels those
     tasks, leaves the group (with the block's exception, which the group needs to tell an
-    outside cancellation from its own) and, whatever happened, awaits :meth:`stop`."""
+    outside cancellation from its own) and, whatever happened, awaits :meth:`stop`.
+
+    With ``has_background``, an exception the block raises leaves it inside an
+    :class:`ExceptionGroup` (the TaskGroup's; catch it with ``except*``)."""
 
     #: Whether the part runs :meth:`background` tasks while the block runs.
     has_background: ClassVar[bool] = False

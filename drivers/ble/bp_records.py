@@ -61,10 +61,6 @@ class RecordAssembler:
             header, record.sequence_number, record.uuid, record.recorded
         )
 
-    def clear(self) -> None:
-        """Forget a partial record (a new download starts)."""
-        self._segments.clear()
-
 
 def on_record_value(
     session: DeviceSession, assembler: RecordAssembler, event: MeasurementEvent

@@ -233,6 +233,9 @@ class BleCentral(Lifecycle):
     """Sessions with allowlisted devices, as an async context manager (or :meth:`run`)."""
 
     has_background = True
+    #: A start cut short (stale links not released, a cancellation) unregisters the agent it
+    #: registered: the supervisor starts the central again, each time with a new agent.
+    stop_after_failed_start = True
 
     def __init__(
         self,

@@ -172,3 +172,28 @@ async def test_a_link_left_by_an_earlier_hub_process_is_released_at_start(
         await thermo.measure()  # heard only once the stale link is gone
         await got.wait_for_count(TEMPERATURE_MEASUREMENT, 1)
     assert central.stale_links_released == 1
+
+
+async def test_a_start_that_fails_after_the_agent_registered_unregisters_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A start cut short after the pairing agent registered (here: releasing stale links
+    fails) leaves no agent behind in bluetoothd: the supervisor restarts the central, and
+    each attempt would otherwise leave one more D-Bus connection and agent."""
+    rig = Rig("bluez", monkeypatch)
+    thermo = EmulatedThermometer(rig.radio, "C0:00:00:00:09:05", seed=25)
+    seen: list[VirtualBlueZ] = []
+
+    async def fail(devices: object) -> int:
+        del devices
+        assert seen[0].agents.agents, "the agent registers before stale links are released"
+        raise RuntimeError("bluetoothd went away")
+
+    async def remember(bluez: VirtualBlueZ) -> None:
+        seen.append(bluez)
+
+    monkeypatch.setattr("drivers.ble.adapter.release_stale_links", fail)
+    with pytest.raises(RuntimeError, match="bluetoothd went away"):
+        async with rig.running(("thermometer", thermo), before_central=remember):
+            pass
+    assert seen[0].agents.agents == {}

@@ -50,7 +50,6 @@ _PULSE_RATE = 0x04
 _USER_ID = 0x08
 _STATUS = 0x10
 _RFU_BIT6 = 0x40
-#: ATT application error: a written value is out of range (Vol 3 Part F 3.4.1.1).
 
 
 def beurer_layout(conformant: bytes) -> bytes:
