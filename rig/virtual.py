@@ -61,6 +61,9 @@ logger = logging.getLogger(__name__)
 
 #: How often the boards' flash logs are read into the ledger (a log holds 4096 records).
 BOARD_POLL_S = 0.1
+#: The longest a person waits for a hub's link with a cuff or body composition scale to end
+#: before using the device anyway (:func:`after_the_link`).
+LINK_WAIT_S = 30.0
 
 
 class SpotCheckOximeter(EmulatedPulseOximeter):
@@ -309,6 +312,8 @@ class VirtualHome:
             await self._at(start, at_s)
             if paced:
                 last = await _a_second_after(last)
+            if isinstance(device, EmulatedBloodPressureCuff | EmulatedBodyCompositionScale):
+                await after_the_link(device)
             await self.measure(spec, device, at_s=at_s)
             self._write_status()
 
@@ -451,6 +456,31 @@ async def _a_second_after(last: float | None) -> float:
     if last is not None and loop.time() < last + 1.0:
         await asyncio.sleep(last + 1.0 - loop.time())  # a device clock's tick is the point
     return loop.time()
+
+
+async def after_the_link(device: EmulatedDevice) -> None:
+    """Wait, if need be, until no central holds a link with ``device`` (a bonded cuff or body
+    composition scale), at most :data:`LINK_WAIT_S`.
+
+    A person takes a spot check on a device that is not transferring: a cuff or a scale
+    measures, then connects and sends, then sleeps. A compressed day would have someone
+    measure in the middle of a link, and at the end of a link with a bonded device the hub
+    turns its notifications off (``drivers.ble.session``; a bond keeps CCCDs across links,
+    Core 5.3 Vol 3 Part G 3.3.3.3). An indication the device sends while that write is on its
+    way is confirmed by the central's stack with no handler left to take it (BlueZ's
+    ``StopNotify`` drops the handler first, and ``src/shared/gatt-client.c`` confirms every
+    indication; bumble does the same), so the device forgets a reading the hub never got.
+    The hub cannot close that window through BlueZ's D-Bus API (it refuses CCCD writes from
+    clients), so docs/protocols/phd.md names it as a limit, and the rig does not aim readings
+    into it.
+    """
+    if not device.connected:
+        return
+    try:
+        async with asyncio.timeout(LINK_WAIT_S):
+            await device.wait_until(lambda: not device.connected)
+    except TimeoutError:
+        logger.warning("virtual rig: a %s measures during a link", type(device).__name__)
 
 
 async def run_home(scenario: Scenario, directory: Path, *, ble_backend: str = "sim") -> VirtualHome:

@@ -22,6 +22,7 @@ from bumble.gatt import (
     Service,
 )
 from bumble.gatt_client import CharacteristicProxy, DescriptorProxy, ServiceProxy
+from bumble.gatt_client import Client as GattClient
 from bumble.hci import Address, HCI_Error
 from bumble.host import Host
 from bumble.link import LocalLink
@@ -185,6 +186,7 @@ __all__ = [
     "Descriptor",
     "DescriptorProxy",
     "Device",
+    "GattClient",
     "HCI_Error",
     "Host",
     "LocalLink",
