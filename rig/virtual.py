@@ -474,10 +474,8 @@ async def after_the_link(device: EmulatedDevice) -> None:
     clients), so docs/protocols/phd.md names it as a limit, and the rig does not aim readings
     into it.
     """
-    if not device.connected:
-        return
     try:
-        async with asyncio.timeout(LINK_WAIT_S):
+        async with asyncio.timeout(LINK_WAIT_S):  # returns at once when there is no link
             await device.wait_until(lambda: not device.connected)
     except TimeoutError:
         logger.warning("virtual rig: a %s measures during a link", type(device).__name__)
