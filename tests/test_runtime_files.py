@@ -16,7 +16,7 @@ from gateway.activity import writer_alive
 from gateway.feedback.report import read_report, write_report
 
 
-def _exited_pid() -> int:
+def exited_pid() -> int:
     """The pid of a child that has exited and been reaped: no process has it now (the
     kernel could hand it to a new process only after cycling through pid_max others)."""
     child = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -26,7 +26,7 @@ def _exited_pid() -> int:
 
 def test_this_process_is_alive_and_a_reaped_child_is_not() -> None:
     assert writer_alive(os.getpid())
-    assert not writer_alive(_exited_pid())
+    assert not writer_alive(exited_pid())
 
 
 @pytest.mark.parametrize("pid", [0, -1, None, "4242", 3.0, True, [1]])
@@ -41,6 +41,6 @@ def test_a_feedback_report_counts_only_while_its_writer_runs(tmp_path: Path) -> 
     assert report is not None
     assert report["opened"] == ["light"]
     document = json.loads(path.read_text(encoding="utf-8"))
-    document["pid"] = _exited_pid()
+    document["pid"] = exited_pid()
     path.write_text(json.dumps(document), encoding="utf-8")
     assert read_report(path) is None

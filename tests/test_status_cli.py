@@ -8,8 +8,6 @@ import contextlib
 import datetime as dt
 import json
 import signal
-import subprocess
-import sys
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -19,6 +17,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from hub_configs import provisioned
+from test_runtime_files import exited_pid
 from typer.testing import CliRunner
 
 from common.signing import PemBatchSigner
@@ -236,10 +235,8 @@ def test_a_fresh_activity_file_whose_hub_has_exited_is_not_a_running_hub(
     code, out = _status(config, "--json")
     assert code == 0, out
     assert json.loads(out)["hub_running"] is True
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()
     activity = json.loads((hub.data_dir / ACTIVITY_FILE).read_text())
-    activity["pid"] = child.pid
+    activity["pid"] = exited_pid()
     (hub.data_dir / ACTIVITY_FILE).write_text(json.dumps(activity))
     code, out = _status(config, "--json")
     assert code == 0, out
